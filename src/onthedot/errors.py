@@ -1,0 +1,123 @@
+"""One exception tree for onthedot.
+
+Every error a person can see is an ``OnthedotError`` whose ``str()`` is one plain sentence with the
+fix. Third-party exceptions are converted at the adapter boundary (``raise X(...) from exc``); the
+CLI turns this tree into exit codes and messages in one place (``cli.errors``), the web app into
+HTTP responses in one place.
+
+    OnthedotError
+    ├── InputError                 bad input a person can fix (exit 2)
+    │   ├── ReleaseFileError       a release file or onthedot.toml is wrong: file, line, field
+    │   ├── UnknownReleaseError    RELEASE is neither a file nor an id in the store
+    │   ├── ConfigError            a setting is missing or inconsistent
+    │   └── AdapterURLError        a target/purger/notifier URL cannot be understood
+    ├── StoreError                 the database cannot be reached or migrated
+    ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
+    │   ├── TargetError
+    │   │   ├── TargetUnreachable
+    │   │   ├── TargetAuthError
+    │   │   ├── TargetPermissionError
+    │   │   └── TargetSpaceError
+    │   └── PurgeError
+    ├── ProbeError                 a fetch could not be made at all (never raised for a bad server:
+    │   └── ForeignHostError       those are classified results) / the SSRF guard refused a URL
+    ├── PublishError               the publish sequence cannot go on
+    │   ├── LeaseHeldError         another publisher holds this release
+    │   └── EmbargoLeakError       the staged content is reachable before T
+    └── TimelineError              the hash chain is broken
+"""
+
+from __future__ import annotations
+
+
+class OnthedotError(Exception):
+    """Root of every error onthedot raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(OnthedotError):
+    exit_code = 2
+
+
+class ReleaseFileError(InputError):
+    """A release file (or onthedot.toml) is wrong. ``problems`` holds every ``file:line: field: what``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class UnknownReleaseError(InputError):
+    pass
+
+
+class ConfigError(InputError):
+    pass
+
+
+class AdapterURLError(InputError):
+    pass
+
+
+class StoreError(OnthedotError):
+    exit_code = 2
+
+
+class AdapterError(OnthedotError):
+    pass
+
+
+class TargetError(AdapterError):
+    pass
+
+
+class TargetUnreachable(TargetError):
+    pass
+
+
+class TargetAuthError(TargetError):
+    pass
+
+
+class TargetPermissionError(TargetError):
+    pass
+
+
+class TargetSpaceError(TargetError):
+    pass
+
+
+class PurgeError(AdapterError):
+    pass
+
+
+class ProbeError(OnthedotError):
+    pass
+
+
+class ForeignHostError(ProbeError):
+    exit_code = 2
+
+
+class PublishError(OnthedotError):
+    pass
+
+
+class LeaseHeldError(PublishError):
+    pass
+
+
+class EmbargoLeakError(PublishError):
+    pass
+
+
+class TimelineError(OnthedotError):
+    pass

@@ -1,0 +1,162 @@
+"""The domain: releases, artefacts, sites, findings, verification results, events. No I/O here.
+
+Instants are timezone-aware and normalised to UTC; local (Europe/London) wall-clock times are only
+for showing and for reading release files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+UTC = dt.UTC
+
+Nation = Literal["england-and-wales", "scotland", "northern-ireland", "uk"]
+NATIONS: tuple[str, ...] = ("england-and-wales", "scotland", "northern-ireland", "uk")
+
+
+def _slug(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", value):
+        raise ValueError(
+            "must be a slug: lower-case letters, digits and hyphens, starting with a letter or digit"
+        )
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Site(Strict):
+    """Where a release is published and seen. May live in onthedot.toml, shared by many releases."""
+
+    public: str = Field(description="what users reach (CDN / cache), e.g. https://www.example.org")
+    origin: str | None = Field(None, description="the web server behind the cache")
+    target: str | None = Field(None, description="where artefacts are published (adapter URL)")
+    purge: tuple[str, ...] = Field((), description="caches to purge at go-live (adapter URLs)")
+    edges: tuple[str, ...] = Field((), description="extra edge addresses to probe with the site's Host")
+    resolvers: tuple[str, ...] = Field((), description="extra DNS resolvers for vantage points")
+
+
+class Artefact(Strict):
+    """One thing the public must get at T: a file whose bytes we know, or a page with a marker."""
+
+    path: str = Field(description="URL path under site.public, e.g. /statistics/x.xlsx")
+    file: str | None = Field(None, description="local file, relative to the release file")
+    expect_text: str | None = Field(None, description="text only the new version contains")
+    # filled in when the release file is loaded (never written by users)
+    sha256: str | None = None
+    size: int | None = None
+    local_path: Path | None = None
+
+
+class Change(Strict):
+    """A recorded change of release date/time after announcement (T3.2)."""
+
+    previous: dt.datetime = Field(description="the release time announced before the change")
+    reason: str = ""
+    approved_by: str = ""
+    announced_at: dt.datetime | None = None
+
+
+class PreReleaseAccess(Strict):
+    """One person granted pre-release access (T3.4)."""
+
+    name: str
+    email: str | None = None
+    organisation: str | None = None
+    granted_at: dt.datetime | None = None
+
+
+class Release(Strict):
+    id: Slug
+    title: str
+    producer: str
+    release_at: dt.datetime  # aware, UTC
+    announced_at: dt.datetime | None = None
+    nation: Nation = "england-and-wales"
+    lead_statistician: str | None = None
+    head_of_profession: str | None = None
+    exemption: str | None = None
+    statement_url: str | None = None
+    site: Site | None = None
+    artefact: tuple[Artefact, ...] = ()
+    change: tuple[Change, ...] = ()
+    pre_release_access: tuple[PreReleaseAccess, ...] = ()
+    # where it came from (set by the loader)
+    source: Path | None = None
+    lines: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def artefacts(self) -> tuple[Artefact, ...]:
+        return self.artefact
+
+    def line_of(self, field: str) -> int | None:
+        return self.lines.get(field)
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"  # a breach of the Code if the release goes ahead like this
+    WARNING = "warning"  # worth a human look
+    INFO = "info"
+
+
+class Finding(Strict):
+    rule: str
+    severity: Severity
+    message: str
+    line: int | None = None
+
+
+class Status(enum.StrEnum):
+    """One verification result per URL per vantage point (DESIGN.md contract)."""
+
+    EMBARGOED = "embargoed"  # before T, new content not visible: fine
+    EARLY = "early"  # before T, new content visible: breach
+    LIVE = "live"  # from T, new content served
+    STALE = "stale"  # from T, an older version served
+    MISSING = "missing"  # 404 / 410
+    ERROR = "error"  # 5xx, timeout, TLS, DNS, connection
+
+    @property
+    def is_breach(self) -> bool:
+        return self in (Status.EARLY, Status.STALE, Status.MISSING, Status.ERROR)
+
+
+class CheckResult(Strict):
+    """What one vantage point got for one URL at one moment, and why."""
+
+    url: str
+    status: Status
+    served_sha256: str | None
+    expected_sha256: str | None
+    diagnosis: str
+    cache: dict[str, Any] = Field(default_factory=dict)
+    vantage: str = "default"
+    checked_at: dt.datetime
+    http_status: int | None = None
+    layer: str | None = None  # which layer is old: "cache", "origin", None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: give a zone")
+    return value.astimezone(UTC)
+
+
+def iso_utc(value: dt.datetime) -> str:
+    return as_utc(value).isoformat().replace("+00:00", "Z")
