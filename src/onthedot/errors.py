@@ -10,6 +10,7 @@ HTTP responses in one place.
     │   ├── ReleaseFileError       a release file or onthedot.toml is wrong: file, line, field
     │   ├── UnknownReleaseError    RELEASE is neither a file nor an id in the store
     │   ├── ConfigError            a setting is missing or inconsistent
+    │   │   └── LocalTimeError     a local time does not exist or is ambiguous in its zone (DST)
     │   └── AdapterURLError        a target/purger/notifier URL cannot be understood
     ├── StoreError                 the database cannot be reached or migrated
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
@@ -61,6 +62,10 @@ class UnknownReleaseError(InputError):
 
 class ConfigError(InputError):
     pass
+
+
+class LocalTimeError(ConfigError):
+    """A wall-clock time that is skipped or repeated by a daylight-saving change."""
 
 
 class AdapterURLError(InputError):

@@ -43,7 +43,9 @@ class Site(Strict):
     origin: str | None = Field(None, description="the web server behind the cache")
     target: str | None = Field(None, description="where artefacts are published (adapter URL)")
     purge: tuple[str, ...] = Field((), description="caches to purge at go-live (adapter URLs)")
-    edges: tuple[str, ...] = Field((), description="extra edge addresses to probe with the site's Host")
+    edges: tuple[str, ...] = Field(
+        (), description="extra edge addresses to probe with the site's Host"
+    )
     resolvers: tuple[str, ...] = Field((), description="extra DNS resolvers for vantage points")
 
 

@@ -1,0 +1,73 @@
+"""The ``onthedot`` command. Thin: parse, call the core, print (Rich for people, ``--json`` for machines).
+
+Exit codes, for every command: 0 ok, 1 findings or a breach, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from onthedot import __version__
+from onthedot.cli.common import state
+
+app = typer.Typer(
+    name="onthedot",
+    help="Orderly release for official statistics: publish on the dot, see what the public sees, prove it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# one module per group of commands; each has ``register(app)``
+COMMAND_MODULES = ("calendar_cmds", "publish_cmds", "verify_cmds", "evidence_cmds", "service_cmds")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"onthedot {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Site config file (default: ./onthedot.toml).")
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="SQLAlchemy URL of the store (default: $ONTHEDOT_DATABASE_URL, else sqlite:///onthedot.db).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    state.config_path = config
+    state.database = database
+    state._config = None
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"onthedot.cli.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"onthedot.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point: usage errors exit 2 (click's convention, which matches ours)."""
+    try:
+        app(standalone_mode=True)
+    except SystemExit as exc:
+        sys.exit(exc.code)

@@ -1,0 +1,197 @@
+"""``init``, ``check`` and ``calendar``: announce releases and check them against the Code's T3 rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from onthedot.calendar.export import to_html, to_ics, to_json
+from onthedot.calendar.policy import Policy
+from onthedot.calendar.rules import check_release
+from onthedot.calendar.timeutil import fmt_local
+from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, run, state
+from onthedot.cli.scaffold import write_example
+from onthedot.config import CONFIG_NAME, load_releases
+from onthedot.errors import ReleaseFileError
+from onthedot.model import Finding, Release, Severity, iso_utc
+from onthedot.store.releases import ReleaseRepository
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("check")(check)
+    app.command("calendar")(calendar)
+
+
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to create onthedot.toml and releases/.")
+    ] = Path("."),
+) -> None:
+    """Scaffold onthedot.toml and an example release with an artefact."""
+    if (directory / CONFIG_NAME).exists():
+        out.print(f"{directory / CONFIG_NAME} already exists; nothing was changed.")
+        raise typer.Exit(EXIT_FINDINGS)
+    written = write_example(directory, today=dt.date.today())
+    for path in written:
+        out.print(f"created {path}")
+    out.print(f"Next: cd {directory} && onthedot check releases/")
+    raise typer.Exit(EXIT_OK)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(p for p in sorted(path.glob("*.toml")) if p.name != CONFIG_NAME)
+        else:
+            files.append(path)
+    return files
+
+
+def policy() -> Policy:
+    return Policy.from_toml_table(
+        state.config.policy, f"{state.config.path or CONFIG_NAME} [policy]"
+    )
+
+
+async def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
+    """Sync releases into the store, then check each with its recorded history (T3.2)."""
+    result: dict[str, list[Finding]] = {}
+    async with state.store() as engine:
+        repo = ReleaseRepository(engine)
+        for release in releases:
+            await repo.sync(release, actor="check")
+            history = await repo.history(release.id, "release_at")
+            result[release.id] = check_release(release, pol, history=history)
+    return result
+
+
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Release files or folders of release files.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate release files against the Code of Practice's orderly-release rules (T3)."""
+
+    async def body() -> int:
+        pol = policy()
+        try:
+            releases = load_releases(_expand(paths), state.config)
+        except ReleaseFileError as exc:
+            if as_json:
+                emit_json({"ok": False, "errors": exc.problems, "releases": []})
+            else:
+                for problem in exc.problems:
+                    out.print(problem, highlight=False)
+            return 2
+        findings = await findings_for(releases, pol)
+        blocking = any(f.severity == Severity.ERROR for fs in findings.values() for f in fs)
+        if as_json:
+            emit_json(
+                {
+                    "ok": not blocking,
+                    "releases": [_release_json(r, findings[r.id]) for r in releases],
+                }
+            )
+        else:
+            _print_findings(releases, findings, pol)
+        return EXIT_FINDINGS if blocking else EXIT_OK
+
+    run(body, as_json)
+
+
+def _release_json(release: Release, findings: list[Finding]) -> dict[str, Any]:
+    return {
+        "id": release.id,
+        "file": str(release.source) if release.source else None,
+        "release_at_utc": iso_utc(release.release_at),
+        "findings": [f.model_dump(mode="json") for f in findings],
+    }
+
+
+def _print_findings(
+    releases: list[Release], findings: dict[str, list[Finding]], pol: Policy
+) -> None:
+    for release in releases:
+        when = fmt_local(release.release_at, pol.zone)
+        items = findings[release.id]
+        mark = "[green]ok[/]" if not items else f"[red]{len(items)} finding(s)[/]"
+        out.print(f"[bold]{release.id}[/] — {when} — {mark}")
+        for f in items:
+            where = f"{release.source}:{f.line}: " if f.line and release.source else ""
+            colour = "red" if f.severity == Severity.ERROR else "yellow"
+            out.print(f"  [{colour}]{f.rule}[/] {where}{f.message}", highlight=False)
+
+
+def calendar(
+    date_from: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD.")] = None,
+    as_json: JsonOpt = False,
+    ics: Annotated[
+        bool, typer.Option("--ics", help="iCalendar output (one VEVENT per release).")
+    ] = False,
+    html: Annotated[bool, typer.Option("--html", help="A standalone HTML page.")] = False,
+) -> None:
+    """List releases from onthedot.toml and the store (announced calendar)."""
+
+    async def body() -> int:
+        pol = policy()
+        first, last = _day(date_from, "--from"), _day(date_to, "--to")
+        releases, changes = await _calendar_releases()
+        chosen = [r for r in releases if _within(r, pol, first, last)]
+        if ics:
+            typer.echo(to_ics(chosen, pol, changes=changes).decode("utf-8"), nl=False)
+        elif html:
+            typer.echo(to_html(chosen, pol))
+        elif as_json:
+            emit_json(to_json(chosen, pol))
+        else:
+            _print_calendar(chosen, pol)
+        return EXIT_OK
+
+    run(body, as_json)
+
+
+async def _calendar_releases() -> tuple[list[Release], dict[str, int]]:
+    from_files = state.releases_from_config()
+    async with state.store() as engine:
+        repo = ReleaseRepository(engine)
+        for release in from_files:
+            await repo.sync(release, actor="calendar")
+        releases = await repo.all()
+        changes = {r.id: len(await repo.history(r.id, "release_at")) for r in releases}
+    return sorted(releases, key=lambda r: (r.release_at, r.id)), changes
+
+
+def _day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date: write YYYY-MM-DD.", param_hint=option
+        ) from None
+
+
+def _within(release: Release, pol: Policy, first: dt.date | None, last: dt.date | None) -> bool:
+    from onthedot.calendar.timeutil import to_local
+
+    day = to_local(release.release_at, pol.zone).date()
+    return (first is None or day >= first) and (last is None or day <= last)
+
+
+def _print_calendar(releases: list[Release], pol: Policy) -> None:
+    if not releases:
+        out.print("No releases in the calendar.")
+        return
+    table = Table("Release time", "Id", "Title", "Producer")
+    for r in releases:
+        table.add_row(fmt_local(r.release_at, pol.zone), r.id, r.title, r.producer)
+    out.print(table)

@@ -1,0 +1,128 @@
+"""What every command shares: the loaded config, the store, RELEASE resolution, output, exit codes.
+
+Exceptions become messages and exit codes here and nowhere else: ``OnthedotError`` → its plain
+sentence on stderr (or ``{"ok": false, "error": ...}`` with ``--json``) and its exit code
+(2 for bad input); anything else is a bug and is shown as one sentence pointing at the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.config import Config, find_config, load_config, load_release, load_releases
+from onthedot.errors import OnthedotError, UnknownReleaseError
+from onthedot.model import Release
+from onthedot.store.db import database_url, open_store
+from onthedot.store.releases import ReleaseRepository
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass
+class State:
+    """Global options, set by the app callback and read by every command."""
+
+    config_path: Path | None = None
+    database: str | None = None
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(find_config(self.config_path))
+        return self._config
+
+    @property
+    def database_url(self) -> str:
+        configured = self.config.database
+        if (
+            configured
+            and configured.startswith("sqlite:///")
+            and not configured.startswith("sqlite:////")
+        ):
+            # a relative SQLite path in onthedot.toml is relative to that file
+            configured = "sqlite:///" + str(
+                self.config.root / configured.removeprefix("sqlite:///")
+            )
+        return database_url(self.database, configured)
+
+    @asynccontextmanager
+    async def store(self) -> Any:
+        engine = await open_store(self.database_url)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+
+    def releases_from_config(self) -> list[Release]:
+        return load_releases(self.config.release_files(), self.config)
+
+
+state = State()
+
+
+async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None) -> Release:
+    """RELEASE is a release file path or the id of a release known to the store or the config."""
+    st = st or state
+    path = Path(ref)
+    if path.suffix == ".toml" or path.is_file():
+        if not path.is_file():
+            raise UnknownReleaseError(f"{ref}: no such release file: check the path.")
+        release = load_release(path, st.config)
+        await ReleaseRepository(engine).sync(release, actor="cli")
+        return release
+    for release in st.releases_from_config():
+        if release.id == ref:
+            await ReleaseRepository(engine).sync(release, actor="cli")
+            return release
+    repo = ReleaseRepository(engine)
+    stored = await repo.get(ref)
+    if stored is not None:
+        return stored
+    known = await repo.ids() + [r.id for r in st.releases_from_config()]
+    near = difflib.get_close_matches(ref, known, n=1)
+    hint = f"did you mean {near[0]!r}?" if near else "give the path of its release file."
+    raise UnknownReleaseError(f"{ref!r} is not a release file or a known release id: {hint}")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def fail(message: str, code: int = EXIT_USAGE, as_json: bool = False) -> NoReturn:
+    if as_json:
+        emit_json({"ok": False, "error": message})
+    else:
+        err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run(coro_fn: Callable[[], Coroutine[Any, Any, int]], as_json: bool = False) -> None:
+    """Run an async command body; map the exception tree to messages and exit codes."""
+    try:
+        code = asyncio.run(coro_fn())
+    except OnthedotError as exc:
+        fail(str(exc), exc.exit_code, as_json)
+    except KeyboardInterrupt:
+        fail("Interrupted.", 130, as_json)
+    raise typer.Exit(code)
+
+
+async def gather_all(items: list[Awaitable[T]]) -> list[T]:
+    return list(await asyncio.gather(*items))

@@ -1,0 +1,103 @@
+"""One publisher per release: a lease row in the store, taken atomically, renewed while working.
+
+Two ``publish`` commands for the same release: the second waits (or refuses with ``wait=False``)
+until the first finishes or its lease expires (a crashed holder stops renewing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import socket
+import uuid
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.errors import LeaseHeldError
+from onthedot.store.tables import leases
+
+DEFAULT_TTL_S = 15.0
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Lease:
+    def __init__(
+        self, engine: AsyncEngine, release_id: str, *, ttl_s: float = DEFAULT_TTL_S
+    ) -> None:
+        self._engine = engine
+        self.release_id = release_id
+        self.holder = holder_name()
+        self._ttl = dt.timedelta(seconds=ttl_s)
+        self._renewer: asyncio.Task[None] | None = None
+
+    def _expiry(self) -> dt.datetime:
+        # leases use the host's real clock: an injected (replay) clock must not expire them
+        return dt.datetime.now(dt.UTC) + self._ttl
+
+    async def try_acquire(self) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        async with self._engine.begin() as conn:
+            taken = await conn.execute(
+                update(leases)
+                .where(leases.c.release_id == self.release_id, leases.c.expires_at < now)
+                .values(holder=self.holder, expires_at=self._expiry())
+            )
+            if taken.rowcount:
+                return True
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(leases).values(
+                        release_id=self.release_id, holder=self.holder, expires_at=self._expiry()
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def acquire(self, *, wait: bool = True, poll_s: float = 0.5) -> None:
+        while not await self.try_acquire():
+            if not wait:
+                raise LeaseHeldError(
+                    f"Another onthedot is publishing {self.release_id} right now: wait for it to "
+                    "finish, or stop it first."
+                )
+            await asyncio.sleep(poll_s)
+        self._renewer = asyncio.create_task(self._renew_forever())
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl.total_seconds() / 3)
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    update(leases)
+                    .where(leases.c.release_id == self.release_id, leases.c.holder == self.holder)
+                    .values(expires_at=self._expiry())
+                )
+
+    async def release(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            try:
+                await self._renewer
+            except asyncio.CancelledError:
+                pass
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(leases).where(
+                    leases.c.release_id == self.release_id, leases.c.holder == self.holder
+                )
+            )
+
+    async def __aenter__(self) -> Lease:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release()

@@ -1,0 +1,300 @@
+"""Publish a release: stage under embargo, go live on the dot, purge, verify — as recorded steps.
+
+Everything slow (uploads) happens before T; at T only flips (renames). Each completed step is a row
+in ``publish_steps`` and an event in the timeline, so a publisher killed at any moment and started
+again resumes after the last completed step: it never uploads twice and never publishes twice.
+A release whose T passed while nothing was running is published at once and recorded as late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import Clock
+from onthedot.errors import OnthedotError, PurgeError
+from onthedot.model import CheckResult, Release, iso_utc
+from onthedot.publish.lease import Lease
+from onthedot.publish.manifest import Manifest
+from onthedot.publish.purgers.base import PurgeAttempt, Purger
+from onthedot.publish.steps import StepLog
+from onthedot.publish.targets.base import Staged, Target
+from onthedot.publish.timer import wait_until
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.verify.schedule import Watcher, WatchOutcome
+
+REPURGE_LIMIT = 3
+
+
+@dataclass
+class PublishOutcome:
+    release: str
+    flipped_at: dt.datetime | None = None
+    late_s: float = 0.0
+    early_s: float = 0.0
+    resumed: tuple[str, ...] = ()
+    purge_attempts: list[PurgeAttempt] = field(default_factory=list)
+    watch: WatchOutcome | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.watch is not None and self.watch.live
+
+    def as_json(self) -> dict[str, Any]:
+        last = self.watch.last if self.watch else None
+        return {
+            "release": self.release,
+            "live": self.live,
+            "flipped_at": iso_utc(self.flipped_at) if self.flipped_at else None,
+            "late_s": round(self.late_s, 3),
+            "early_s": round(self.early_s, 3),
+            "resumed_after": list(self.resumed),
+            "purge_attempts": [
+                {
+                    "purger": a.purger,
+                    "request": a.request,
+                    "status": a.status,
+                    "ok": a.ok,
+                    "detail": a.detail,
+                }
+                for a in self.purge_attempts
+            ],
+            "verify": last.as_json() if last else None,
+        }
+
+
+class Publisher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        target: Target | None,
+        purgers: Sequence[Purger],
+        watcher: Watcher,
+        clock: Clock,
+        wait_for_lease: bool = True,
+        leak_probes: bool = True,
+    ) -> None:
+        self._engine = engine
+        self._target = target
+        self._purgers = list(purgers)
+        self._watcher = watcher
+        self._clock = clock
+        self._wait_for_lease = wait_for_lease
+        self._leak_probes = leak_probes
+        self.timeline = Timeline(engine)
+
+    async def publish(self, release: Release, *, immediately: bool = False) -> PublishOutcome:
+        lease = Lease(self._engine, release.id)
+        await lease.acquire(wait=self._wait_for_lease)
+        try:
+            return await self._run(release, immediately)
+        finally:
+            await lease.release()
+
+    async def _event(
+        self, release: Release, kind: str, data: dict[str, Any], at: dt.datetime | None = None
+    ) -> None:
+        await self.timeline.append(release.id, kind, data, at=at or self._clock.now())
+
+    async def _run(self, release: Release, immediately: bool) -> PublishOutcome:
+        steps = StepLog(self._engine, release.id)
+        done = await steps.done()
+        outcome = PublishOutcome(
+            release.id, resumed=tuple(s for s in ("staged", "flipped", "purged") if s in done)
+        )
+        manifest = Manifest.of(release)
+        try:
+            staged = await self._ensure_staged(release, manifest, steps, done)
+            if "flipped" not in done:
+                if self._leak_probes and not immediately and self._clock.now() < release.release_at:
+                    await self._watcher.leak_probes(release)
+                await self._go_live(release, staged, steps, outcome, immediately)
+            else:
+                outcome.flipped_at = dt.datetime.fromisoformat(done["flipped"]["at"])
+                outcome.late_s = float(done["flipped"].get("late_s", 0.0))
+            if "purged" not in done:
+                outcome.purge_attempts = await self._purge(
+                    release, [a.path for a in release.artefacts]
+                )
+                await steps.mark(
+                    "purged", self._clock.now(), {"attempts": len(outcome.purge_attempts)}
+                )
+        except OnthedotError as exc:
+            await self._event(
+                release, kinds.PUBLISH_FAILED, {"error": str(exc), "kind": type(exc).__name__}
+            )
+            raise
+        outcome.watch = await self._watcher.after_t(release, repurge=self._repurger(release))
+        await steps.mark("verified", self._clock.now(), {"live": outcome.watch.live})
+        await self._event(
+            release, kinds.PUBLISH_DONE, {"live": outcome.watch.live, "late_s": outcome.late_s}
+        )
+        return outcome
+
+    # --- staging ----------------------------------------------------------------------------------
+
+    async def _ensure_staged(
+        self, release: Release, manifest: Manifest, steps: StepLog, done: dict[str, dict[str, Any]]
+    ) -> list[Staged]:
+        previous = done.get("staged")
+        if previous and (previous["digest"] == manifest.digest or "flipped" in done):
+            return [Staged(**s) for s in previous["staged"]]
+        if previous:  # the release changed before T: replace the staged copies, and say so
+            await self._discard(release, [Staged(**s) for s in previous["staged"]])
+            await steps.reset_from("staged")
+        return await self._stage(release, manifest, steps)
+
+    async def _stage(self, release: Release, manifest: Manifest, steps: StepLog) -> list[Staged]:
+        target = self._need_target(manifest)
+        token = secrets.token_hex(16)
+        if target is None:
+            staged: list[Staged] = []
+        else:
+            staged = list(
+                await asyncio.gather(
+                    *(target.stage(e.path, e.local, e.sha256, token) for e in manifest.entries)
+                )
+            )
+        data = {
+            "digest": manifest.digest,
+            "target": target.url() if target else None,
+            "staged": [s.__dict__ for s in staged],
+        }
+        await self._event(
+            release,
+            kinds.PUBLISH_STAGED,
+            {
+                "target": data["target"],
+                "manifest": [
+                    {**m, "location": s.location}
+                    for m, s in zip(manifest.as_json(), staged, strict=True)
+                ],
+            },
+        )
+        await steps.mark("staged", self._clock.now(), data)
+        return staged
+
+    async def _discard(self, release: Release, staged: list[Staged]) -> None:
+        if self._target is not None:
+            for item in staged:
+                await self._target.discard(item)
+        await self._event(
+            release,
+            kinds.PUBLISH_DISCARDED,
+            {
+                "target": self._target.url() if self._target else None,
+                "manifest": [
+                    {"path": s.path, "sha256": s.sha256, "location": s.location} for s in staged
+                ],
+            },
+        )
+
+    def _need_target(self, manifest: Manifest) -> Target | None:
+        if manifest.entries and self._target is None:
+            raise OnthedotError(
+                f"{manifest.release_id} has files to publish but no target: set [site] target, "
+                'e.g. target = "ftp://publisher@host/".'
+            )
+        return self._target
+
+    # --- go live ----------------------------------------------------------------------------------
+
+    async def _go_live(
+        self,
+        release: Release,
+        staged: list[Staged],
+        steps: StepLog,
+        outcome: PublishOutcome,
+        immediately: bool,
+    ) -> None:
+        if not immediately:
+            if self._clock.now() < release.release_at:
+                await self._event(
+                    release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
+                )
+            await wait_until(self._clock, release.release_at)
+        fired = self._clock.now()
+        if self._target is not None:
+            await asyncio.gather(*(self._target.flip(s) for s in staged))
+        offset = (fired - release.release_at).total_seconds()
+        outcome.flipped_at, outcome.late_s, outcome.early_s = (
+            fired,
+            max(0.0, offset),
+            max(0.0, -offset),
+        )
+        data = {
+            "target": self._target.url() if self._target else None,
+            "paths": [s.path for s in staged],
+            "release_at": iso_utc(release.release_at),
+            "at": iso_utc(fired),
+            "late_s": round(outcome.late_s, 6),
+            "early_s": round(outcome.early_s, 6),
+            "immediately": immediately,
+        }
+        await self._event(release, kinds.PUBLISH_FLIPPED, data, at=fired)
+        await steps.mark("flipped", fired, data)
+
+    # --- purge ------------------------------------------------------------------------------------
+
+    async def _purge(self, release: Release, paths: Sequence[str]) -> list[PurgeAttempt]:
+        if not self._purgers or release.site is None:
+            return []
+        urls = [release.site.public.rstrip("/") + p for p in paths]
+        results = await asyncio.gather(*(self._purge_one(release, p, urls) for p in self._purgers))
+        return [a for attempts in results for a in attempts]
+
+    async def _purge_one(
+        self, release: Release, purger: Purger, urls: list[str]
+    ) -> list[PurgeAttempt]:
+        try:
+            attempts = await purger.purge(urls)
+            failed: str | None = None
+        except PurgeError as exc:
+            attempts, failed = list(getattr(exc, "attempts", [])), str(exc)
+        await self.timeline.append_many(
+            release.id,
+            [
+                (
+                    kinds.PURGE_ATTEMPT,
+                    {
+                        "purger": a.purger,
+                        "request": a.request,
+                        "status": a.status,
+                        "ok": a.ok,
+                        "detail": a.detail,
+                        "duration_s": round(a.duration_s, 4),
+                        "started_at": iso_utc(a.started_at),
+                    },
+                )
+                for a in attempts
+            ],
+            at=self._clock.now(),
+        )
+        if failed:
+            await self._event(
+                release, kinds.PURGE_FAILED, {"purger": purger.url(), "urls": urls, "error": failed}
+            )
+        else:
+            await self._event(release, kinds.PURGE_DONE, {"purger": purger.url(), "urls": urls})
+        return attempts
+
+    def _repurger(self, release: Release) -> Any:
+        rounds = {"n": 0}
+
+        async def repurge(stale: Sequence[CheckResult]) -> None:
+            if not self._purgers or rounds["n"] >= REPURGE_LIMIT or release.site is None:
+                return
+            rounds["n"] += 1
+            base = release.site.public.rstrip("/")
+            paths = sorted({r.url[len(base) :] for r in stale if r.url.startswith(base)})
+            await self._purge(release, paths)
+
+        return repurge

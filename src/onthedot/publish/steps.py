@@ -1,0 +1,58 @@
+"""The publish sequence as recorded, idempotent steps: staged → flipped → purged → verified.
+
+A step is done once its row exists; after a crash, a restart reads the rows and resumes after the
+last completed step, so nothing is repeated and nothing is published twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.store.tables import publish_steps
+
+STEPS = ("staged", "flipped", "purged", "verified")
+
+
+class StepLog:
+    def __init__(self, engine: AsyncEngine, release_id: str) -> None:
+        self._engine = engine
+        self.release_id = release_id
+
+    async def done(self) -> dict[str, dict[str, Any]]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(publish_steps.c.step, publish_steps.c.data).where(
+                        publish_steps.c.release_id == self.release_id
+                    )
+                )
+            ).all()
+        return {row.step: row.data for row in rows}
+
+    async def mark(self, step: str, at: dt.datetime, data: dict[str, Any]) -> bool:
+        """Record ``step`` as done; False if it already was (another run got there first)."""
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    publish_steps.insert().values(
+                        release_id=self.release_id, step=step, done_at=at, data=data
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def reset_from(self, step: str) -> None:
+        """Forget ``step`` and every later one (re-staging after the release changed)."""
+        later = STEPS[STEPS.index(step) :]
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(publish_steps).where(
+                    publish_steps.c.release_id == self.release_id, publish_steps.c.step.in_(later)
+                )
+            )

@@ -1,0 +1,1 @@
+"""Record and report: the tamper-evident timeline, breaches, the breach report, the register."""

@@ -1,0 +1,43 @@
+"""The vocabulary of timeline events: one constant per kind, and what its ``data`` holds.
+
+Every part of onthedot records through these names, and the breach detector and the report read
+them, so a new kind is added here first.
+"""
+
+from __future__ import annotations
+
+# calendar
+RELEASE_SYNCED = "release.synced"  # {action, changes: [{field, old, new, reason}]}
+# clock
+CLOCK_OFFSET = "clock.offset"  # {reference, offset_s, uncertainty_s}  host minus reference
+# publish
+PUBLISH_STAGED = "publish.staged"  # {target, manifest: [{path, sha256, size, location}]}
+PUBLISH_DISCARDED = "publish.discarded"  # {target, manifest}  re-staging after a change
+LEAK_PROBE = "publish.leak-probe"  # {url, status, served_sha256}  before T
+PUBLISH_WAITING = "publish.waiting"  # {release_at}
+PUBLISH_FLIPPED = "publish.flipped"  # {target, paths, release_at, late_s}
+PUBLISH_FAILED = "publish.failed"  # {step, error}
+PURGE_ATTEMPT = "purge.attempt"  # {purger, request, status, ok, detail, duration_s}
+PURGE_DONE = "purge.done"  # {purger, urls}
+PURGE_FAILED = "purge.failed"  # {purger, urls, error}
+PUBLISH_DONE = "publish.done"  # {live: bool, late_s}
+# verify
+VERIFY_RESULT = (
+    "verify.result"  # a CheckResult as JSON (url, vantage, status, diagnosis, cache, layer ...)
+)
+VERIFY_FIRST_LIVE = "verify.first-live"  # {url, vantage, at}
+VERIFY_ALL_LIVE = "verify.all-live"  # {urls, vantages, at}
+VERIFY_GAVE_UP = "verify.gave-up"  # {not_live: [url], after_s}
+# respond (people and the responder)
+ALERT_SENT = "alert.sent"  # {to, channel, message}
+ALERT_ACKNOWLEDGED = "alert.acknowledged"  # {by}
+PERSON_INFORMED = "person.informed"  # {role, name, how}
+ACTION_TAKEN = "action.taken"  # {by, role, what}  e.g. IT purged the cache by hand
+NOTICE_PUBLISHED = "notice.published"  # {text, url}
+GATE_HELD = "gate.held"  # {gate, what, who}
+GATE_RELEASED = "gate.released"  # {gate, what, who}
+PRA_GRANTED = "pra.granted"  # {name, email, organisation}
+PRA_OPENED = "pra.opened"  # {name}
+STATEMENT_PUBLISHED = "statement.published"  # {url, by}  the statement about the breach is public
+NOTE = "note"  # {text}
+# events people add with `onthedot timeline-add` also carry {by, by_role, text}

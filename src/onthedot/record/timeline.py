@@ -1,0 +1,256 @@
+"""The timeline: append-only events per release, each carrying the SHA-256 of its content and of the
+previous event (a hash chain), so that any later change to a stored event is detectable.
+
+The hashed content is the canonical JSON of ``release_id, seq, at, kind, actor, source, data`` plus
+the previous hash; ``data`` is stored as exactly the canonical JSON text that was hashed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from onthedot.model import as_utc, iso_utc, utcnow
+from onthedot.store.tables import events
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    release_id: str
+    seq: int
+    at: dt.datetime
+    kind: str
+    actor: str
+    source: str
+    data: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": iso_utc(self.at),
+            "kind": self.kind,
+            "actor": self.actor,
+            "source": self.source,
+            "data": dict(self.data),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    ok: bool
+    count: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def canonical(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(
+    release_id: str,
+    seq: int,
+    at: dt.datetime,
+    kind: str,
+    actor: str,
+    source: str,
+    data_json: str,
+    prev_hash: str,
+) -> str:
+    content = canonical(
+        {
+            "release_id": release_id,
+            "seq": seq,
+            "at": iso_utc(at),
+            "kind": kind,
+            "actor": actor,
+            "source": source,
+            "data": data_json,
+            "prev": prev_hash,
+        }
+    )
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+class Timeline:
+    """Append to and read the hash-chained timeline in the store."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def append(
+        self,
+        release_id: str,
+        kind: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        actor: str = "onthedot",
+        source: str = "onthedot",
+        at: dt.datetime | None = None,
+    ) -> Event:
+        at = as_utc(at) if at else utcnow()
+        data_json = canonical(data or {})
+        for _attempt in range(20):
+            try:
+                return await self._append_once(release_id, kind, data_json, actor, source, at)
+            except IntegrityError:  # another writer took this seq: read the new head and retry
+                continue
+        raise RuntimeError(f"could not append to the timeline of {release_id}: too much contention")
+
+    async def append_many(
+        self,
+        release_id: str,
+        items: list[tuple[str, Mapping[str, Any]]],
+        *,
+        actor: str = "onthedot",
+        source: str = "onthedot",
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Append several events in one transaction (a sweep of thousands of URLs)."""
+        if not items:
+            return 0
+        at = as_utc(at) if at else utcnow()
+        for _attempt in range(20):
+            try:
+                async with self._engine.begin() as conn:
+                    seq, prev = await self._head(conn, release_id)
+                    rows = []
+                    for kind, data in items:
+                        data_json = canonical(data)
+                        digest = event_hash(
+                            release_id, seq, at, kind, actor, source, data_json, prev
+                        )
+                        rows.append(
+                            {
+                                "release_id": release_id,
+                                "seq": seq,
+                                "at": at,
+                                "kind": kind,
+                                "actor": actor,
+                                "source": source,
+                                "data": data_json,
+                                "prev_hash": prev,
+                                "hash": digest,
+                            }
+                        )
+                        seq, prev = seq + 1, digest
+                    await conn.execute(events.insert(), rows)
+                return len(rows)
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not append to the timeline of {release_id}: too much contention")
+
+    @staticmethod
+    async def _head(conn: AsyncConnection, release_id: str) -> tuple[int, str]:
+        head = (
+            await conn.execute(
+                select(events.c.seq, events.c.hash)
+                .where(events.c.release_id == release_id)
+                .order_by(events.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return (head.seq + 1, head.hash) if head else (1, GENESIS)
+
+    async def _append_once(
+        self, release_id: str, kind: str, data_json: str, actor: str, source: str, at: dt.datetime
+    ) -> Event:
+        async with self._engine.begin() as conn:
+            seq, prev = await self._head(conn, release_id)
+            digest = event_hash(release_id, seq, at, kind, actor, source, data_json, prev)
+            await conn.execute(
+                events.insert().values(
+                    release_id=release_id,
+                    seq=seq,
+                    at=at,
+                    kind=kind,
+                    actor=actor,
+                    source=source,
+                    data=data_json,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+        return Event(release_id, seq, at, kind, actor, source, json.loads(data_json), prev, digest)
+
+    async def events(self, release_id: str, kind: str | None = None) -> list[Event]:
+        query = select(events).where(events.c.release_id == release_id).order_by(events.c.seq)
+        if kind is not None:
+            query = query.where(events.c.kind == kind)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Event(
+                r.release_id,
+                r.seq,
+                r.at,
+                r.kind,
+                r.actor,
+                r.source,
+                _loads(r.data),
+                r.prev_hash,
+                r.hash,
+            )
+            for r in rows
+        ]
+
+    async def count(self, release_id: str) -> int:
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(
+                select(func.count()).select_from(events).where(events.c.release_id == release_id)
+            )
+        return int(value or 0)
+
+    async def verify(self, release_id: str) -> ChainCheck:
+        """Recompute every hash in order; name the first event that does not match."""
+        query = select(events).where(events.c.release_id == release_id).order_by(events.c.seq)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        prev = GENESIS
+        for expected_seq, row in enumerate(rows, start=1):
+            if row.seq != expected_seq:
+                return ChainCheck(
+                    False, len(rows), expected_seq, f"event {expected_seq} is missing"
+                )
+            if row.prev_hash != prev:
+                return ChainCheck(
+                    False, len(rows), row.seq, "it does not link to the event before it"
+                )
+            digest = event_hash(
+                row.release_id,
+                row.seq,
+                row.at,
+                row.kind,
+                row.actor,
+                row.source,
+                row.data,
+                row.prev_hash,
+            )
+            if digest != row.hash:
+                return ChainCheck(
+                    False, len(rows), row.seq, "its content was changed after it was recorded"
+                )
+            prev = row.hash
+        return ChainCheck(True, len(rows))
+
+
+def _loads(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"unreadable": text}
+    return value if isinstance(value, dict) else {"value": value}

@@ -1,0 +1,89 @@
+"""Wire the parts for one release from its site config: prober, verifier, watcher, target, purgers.
+
+The only place (with the CLI) that turns adapter URLs into adapters, through the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.adapters import create
+from onthedot.clock import Clock
+from onthedot.model import Release
+from onthedot.publish.publisher import Publisher
+from onthedot.publish.purgers.base import Purger
+from onthedot.publish.targets.base import Target
+from onthedot.verify.probe import Prober
+from onthedot.verify.recorder import CheckRecorder
+from onthedot.verify.schedule import Watcher, WatchPlan
+from onthedot.verify.verifier import Verifier, allowed_hosts
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    concurrency: int = 64
+    timeout: float = 10.0
+    max_bytes: int | None = None
+    ca_file: str | None = None
+    verify_tls: bool = True
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> VerifySettings:
+        known = {
+            k: table[k]
+            for k in ("concurrency", "timeout", "max_bytes", "ca_file", "verify_tls")
+            if k in table
+        }
+        return cls(**known)
+
+
+@asynccontextmanager
+async def verifier_for(
+    release: Release, clock: Clock, settings: VerifySettings | None = None
+) -> AsyncIterator[Verifier]:
+    settings = settings or VerifySettings()
+    async with Prober(
+        concurrency=settings.concurrency,
+        allowed_hosts=allowed_hosts(release),
+        ca_file=settings.ca_file,
+        verify_tls=settings.verify_tls,
+    ) as prober:
+        yield Verifier(prober, clock=clock, timeout=settings.timeout, max_bytes=settings.max_bytes)
+
+
+@asynccontextmanager
+async def publisher_for(
+    engine: AsyncEngine,
+    release: Release,
+    clock: Clock,
+    *,
+    plan: WatchPlan | None = None,
+    settings: VerifySettings | None = None,
+    wait_for_lease: bool = True,
+    leak_probes: bool = True,
+) -> AsyncIterator[Publisher]:
+    site = release.site
+    async with AsyncExitStack() as stack:
+        target = None
+        if site is not None and site.target:
+            target = cast(Target, await stack.enter_async_context(create("target", site.target)))
+        purgers = [
+            cast(Purger, await stack.enter_async_context(create("purger", url)))
+            for url in (site.purge if site else ())
+        ]
+        verifier = await stack.enter_async_context(verifier_for(release, clock, settings))
+        watcher = Watcher(verifier, CheckRecorder(engine), clock, plan)
+        yield Publisher(
+            engine,
+            target=target,
+            purgers=purgers,
+            watcher=watcher,
+            clock=clock,
+            wait_for_lease=wait_for_lease,
+            leak_probes=leak_probes,
+        )

@@ -1,0 +1,90 @@
+"""Open the store: an async engine on any SQLAlchemy URL, migrated to the newest schema.
+
+Default: ``sqlite:///onthedot.db`` in the working directory, in WAL mode so the dashboard can read
+while the scheduler writes. ``ONTHEDOT_DATABASE_URL`` or ``--database`` choose another, e.g.
+``postgresql://user@127.0.0.1:5432/onthedot``. Plain driver names are mapped to async drivers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from onthedot.errors import StoreError
+
+ENV_VAR = "ONTHEDOT_DATABASE_URL"
+DEFAULT_URL = "sqlite:///onthedot.db"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+psycopg",
+}
+
+
+def database_url(explicit: str | None = None, configured: str | None = None) -> str:
+    return explicit or os.environ.get(ENV_VAR) or configured or DEFAULT_URL
+
+
+def async_url(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"{url!r} is not a database URL: use e.g. sqlite:///onthedot.db or postgresql://user@host/db."
+        ) from None
+    driver = _ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an event we said we recorded survives a crash
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _upgrade(connection: Connection) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+async def open_store(url: str) -> AsyncEngine:
+    """An engine on ``url`` with the schema migrated to head; a plain-sentence StoreError otherwise."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    except (OperationalError, OSError, SQLAlchemyError) as exc:
+        await engine.dispose()
+        shown = make_url(async_url(url)).render_as_string(hide_password=True)
+        raise StoreError(
+            f"The store at {shown} cannot be opened ({_first_line(exc)}): check the database URL and that "
+            "the server is running."
+        ) from exc
+    return engine
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,159 @@
+"""Releases in the store: sync from release files (insert, update, history of changes with who/why)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.model import Release, utcnow
+from onthedot.store.tables import release_history, releases
+
+# fields whose change is worth a line in the history (and, for release_at, a T3.2 check)
+TRACKED = (
+    "title",
+    "producer",
+    "release_at",
+    "announced_at",
+    "nation",
+    "lead_statistician",
+    "head_of_profession",
+    "exemption",
+    "artefact",
+    "site",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    release_id: str
+    changed_at: Any
+    actor: str
+    reason: str
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    release_id: str
+    action: str  # "inserted" | "updated" | "unchanged"
+    changes: tuple[HistoryEntry, ...] = ()
+
+
+def document(release: Release) -> dict[str, Any]:
+    """The release as JSON-safe data (what the store keeps and hashes)."""
+    return release.model_dump(mode="json", exclude={"lines"})
+
+
+def content_sha256(doc: dict[str, Any]) -> str:
+    without_source = {k: v for k, v in doc.items() if k != "source"}
+    return hashlib.sha256(json.dumps(without_source, sort_keys=True).encode()).hexdigest()
+
+
+class ReleaseRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def sync(
+        self, release: Release, *, actor: str = "onthedot", reason: str = ""
+    ) -> SyncResult:
+        doc = document(release)
+        digest = content_sha256(doc)
+        now = utcnow()
+        row_values = {
+            "title": release.title,
+            "producer": release.producer,
+            "release_at": release.release_at,
+            "announced_at": release.announced_at,
+            "nation": release.nation,
+            "source": str(release.source) if release.source else None,
+            "content_sha256": digest,
+            "document": doc,
+            "updated_at": now,
+        }
+        async with self._engine.begin() as conn:
+            old = (await conn.execute(select(releases).where(releases.c.id == release.id))).first()
+            if old is None:
+                await conn.execute(
+                    releases.insert().values(id=release.id, created_at=now, **row_values)
+                )
+                return SyncResult(release.id, "inserted")
+            if old.content_sha256 == digest:
+                return SyncResult(release.id, "unchanged")
+            if not reason:
+                reason = _reason_from_changes(release)
+            entries = tuple(
+                HistoryEntry(
+                    release.id, now, actor, reason, name, old.document.get(name), doc.get(name)
+                )
+                for name in TRACKED
+                if old.document.get(name) != doc.get(name)
+            )
+            await conn.execute(
+                releases.update().where(releases.c.id == release.id).values(**row_values)
+            )
+            if entries:
+                await conn.execute(
+                    release_history.insert(),
+                    [
+                        {
+                            "release_id": e.release_id,
+                            "changed_at": e.changed_at,
+                            "actor": e.actor,
+                            "reason": e.reason,
+                            "field": e.field,
+                            "old": e.old,
+                            "new": e.new,
+                        }
+                        for e in entries
+                    ],
+                )
+        return SyncResult(release.id, "updated", entries)
+
+    async def get(self, release_id: str) -> Release | None:
+        async with self._engine.connect() as conn:
+            doc = await conn.scalar(select(releases.c.document).where(releases.c.id == release_id))
+        return Release.model_validate(doc) if doc is not None else None
+
+    async def ids(self) -> list[str]:
+        async with self._engine.connect() as conn:
+            return list((await conn.scalars(select(releases.c.id).order_by(releases.c.id))).all())
+
+    async def all(self) -> list[Release]:
+        async with self._engine.connect() as conn:
+            docs = (
+                await conn.scalars(select(releases.c.document).order_by(releases.c.release_at))
+            ).all()
+        return [Release.model_validate(doc) for doc in docs]
+
+    async def history(self, release_id: str, field: str | None = None) -> list[HistoryEntry]:
+        query = (
+            select(release_history)
+            .where(release_history.c.release_id == release_id)
+            .order_by(release_history.c.id)
+        )
+        if field:
+            query = query.where(release_history.c.field == field)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            HistoryEntry(r.release_id, r.changed_at, r.actor, r.reason, r.field, r.old, r.new)
+            for r in rows
+        ]
+
+
+def _reason_from_changes(release: Release) -> str:
+    """The newest recorded [[change]] reason of the release file, if any."""
+    return release.change[-1].reason if release.change else ""
+
+
+async def sync_all(engine: AsyncEngine, items: Sequence[Release], actor: str) -> list[SyncResult]:
+    repo = ReleaseRepository(engine)
+    return [await repo.sync(r, actor=actor) for r in items]

@@ -1,0 +1,152 @@
+"""Tables. Instants are stored as timezone-aware UTC (``UTCDateTime()``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC in, aware UTC out, on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: use an aware UTC instant")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("producer", Text, nullable=False),
+    Column("release_at", UTCDateTime(), nullable=False, index=True),
+    Column("announced_at", UTCDateTime()),
+    Column("nation", String(32), nullable=False),
+    Column("source", Text),
+    Column("content_sha256", String(64), nullable=False),
+    Column("document", JSON, nullable=False),  # the whole validated Release as JSON
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+release_history = Table(
+    "release_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("release_id", String(128), ForeignKey("releases.id"), nullable=False, index=True),
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("field", String(64), nullable=False),
+    Column("old", JSON),
+    Column("new", JSON),
+)
+
+# The timeline: append-only, hash-chained per release (record/timeline.py).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("release_id", String(128), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("data", Text, nullable=False),  # canonical JSON, exactly the bytes that were hashed
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("release_id", "seq", name="uq_events_release_seq"),
+)
+
+# Idempotent publish steps: one row per completed step (staged, flipped, purged, verified).
+publish_steps = Table(
+    "publish_steps",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("done_at", UTCDateTime(), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+# One publisher per release at a time.
+leases = Table(
+    "leases",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+checks = Table(
+    "checks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("release_id", String(128), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("vantage", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("checked_at", UTCDateTime(), nullable=False),
+    Column("served_sha256", String(64)),
+    Column("result", JSON, nullable=False),
+    Index("ix_checks_release_url", "release_id", "url", "vantage"),
+)
+
+breaches = Table(
+    "breaches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("release_id", String(128), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("practices", JSON, nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("ended_at", UTCDateTime()),
+    Column("urls", JSON, nullable=False),
+    Column("cause", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Column("status", String(32), nullable=False, default="open"),
+    Column("actions", JSON, nullable=False),
+    UniqueConstraint("release_id", "kind", name="uq_breaches_release_kind"),
+)

@@ -1,0 +1,78 @@
+"""Where is a key in a TOML file? Line numbers for messages, which tomllib does not give.
+
+A small scanner over the text that understands what release files use: top-level keys, ``[table]``
+and ``[[array-of-tables]]`` headers, dotted keys are not needed. It never raises: an unknown
+location falls back to the nearest enclosing table's header line, or line 1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+
+
+class TomlPositions:
+    """Line numbers (1-based) of keys and tables, addressed like pydantic error locations."""
+
+    def __init__(self, text: str) -> None:
+        self._keys: dict[tuple[str | int, ...], int] = {}
+        self._tables: dict[tuple[str | int, ...], int] = {}
+        self._scan(text)
+
+    def _scan(self, text: str) -> None:
+        counts: dict[str, int] = {}
+        prefix: tuple[str | int, ...] = ()
+        depth = 0  # inside a multi-line array or string, keys are not at the start of a line
+        for number, line in enumerate(text.splitlines(), start=1):
+            if depth == 0:
+                header = _HEADER.match(line)
+                if header:
+                    name = header.group(2).strip().strip('"')
+                    if header.group(1) == "[[":
+                        index = counts.get(name, 0)
+                        counts[name] = index + 1
+                        prefix = (name, index)
+                    else:
+                        prefix = (name,)
+                    self._tables.setdefault(prefix, number)
+                    continue
+                key = _KEY.match(line)
+                if key:
+                    self._keys.setdefault((*prefix, key.group(1).strip('"')), number)
+            depth = max(0, depth + _open_brackets(line))
+
+    def line(self, loc: Sequence[str | int]) -> int:
+        """The line of ``loc`` (e.g. ``("artefact", 1, "file")``), or of its nearest known parent."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self._keys:
+                return self._keys[loc]
+            if loc in self._tables:
+                return self._tables[loc]
+            loc = loc[:-1]
+        return 1
+
+    def has_key(self, loc: Sequence[str | int]) -> bool:
+        return tuple(loc) in self._keys
+
+
+def _open_brackets(line: str) -> int:
+    """Net count of ``[`` minus ``]`` outside strings and comments (for multi-line arrays)."""
+    count = 0
+    quote: str | None = None
+    for char in line:
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char == "#":
+            break
+        elif char in "[{":
+            count += 1
+        elif char in "]}":
+            count -= 1
+    return count

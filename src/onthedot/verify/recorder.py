@@ -1,0 +1,59 @@
+"""Verification results into the store (``checks``) and the timeline (status changes, first live)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.model import CheckResult, Status, iso_utc
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.store.tables import checks
+from onthedot.verify.verifier import result_json
+
+
+class CheckRecorder:
+    """Every result goes to ``checks``; the timeline gets each (url, vantage)'s changes of status
+    and the first moment the new version was seen there, so a dense poll does not flood it."""
+
+    def __init__(self, engine: AsyncEngine, timeline: Timeline | None = None) -> None:
+        self._engine = engine
+        self.timeline = timeline or Timeline(engine)
+        self._last: dict[tuple[str, str, str], Status] = {}
+        self.first_live: dict[tuple[str, str], CheckResult] = {}
+
+    async def record(self, release_id: str, results: Sequence[CheckResult]) -> None:
+        if not results:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                checks.insert(),
+                [
+                    {
+                        "release_id": release_id,
+                        "url": r.url,
+                        "vantage": r.vantage,
+                        "status": r.status.value,
+                        "checked_at": r.checked_at,
+                        "served_sha256": r.served_sha256,
+                        "result": result_json(r),
+                    }
+                    for r in results
+                ],
+            )
+        items: list[tuple[str, dict[str, object]]] = []
+        for r in results:
+            key = (release_id, r.url, r.vantage)
+            if self._last.get(key) != r.status:
+                self._last[key] = r.status
+                items.append((kinds.VERIFY_RESULT, result_json(r)))
+            if r.status is Status.LIVE and (r.url, r.vantage) not in self.first_live:
+                self.first_live[(r.url, r.vantage)] = r
+                items.append(
+                    (
+                        kinds.VERIFY_FIRST_LIVE,
+                        {"url": r.url, "vantage": r.vantage, "at": iso_utc(r.checked_at)},
+                    )
+                )
+        await self.timeline.append_many(release_id, items, at=results[0].checked_at)

@@ -1,0 +1,126 @@
+"""The release-morning schedule: leak probes before T, a sweep at T, dense polling until live.
+
+Before T, every ``leak_every_s`` from T − ``leak_from_s``: new content visible is ``early`` (a
+breach). From T: a sweep of every URL at once, then polling every 2 s to T+2 min and every 15 s
+to T+30 min (the plan's ``dense`` steps) until every URL is live from every vantage point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from onthedot.clock import Clock
+from onthedot.model import CheckResult, Release, Status, iso_utc
+from onthedot.publish.timer import wait_until
+from onthedot.record import kinds
+from onthedot.verify.recorder import CheckRecorder
+from onthedot.verify.verifier import Verifier, VerifyReport
+
+Repurge = Callable[[Sequence[CheckResult]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    leak_from_s: float = 900.0
+    leak_every_s: float = 60.0
+    dense: tuple[tuple[float, float], ...] = ((2.0, 120.0), (15.0, 1800.0))
+    """(interval, until seconds after T) steps."""
+
+    @property
+    def window_s(self) -> float:
+        return self.dense[-1][1] if self.dense else 0.0
+
+    def interval_at(self, since_t: float) -> float | None:
+        for every, until in self.dense:
+            if since_t < until:
+                return every
+        return None
+
+    @classmethod
+    def for_seconds(cls, seconds: float) -> WatchPlan:
+        """A short watch (the ``publish`` command's ``--watch``): poll every second until then."""
+        return cls(dense=((min(1.0, max(seconds, 0.1)), seconds),))
+
+
+@dataclass
+class WatchOutcome:
+    live: bool
+    last: VerifyReport
+    first_live: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+
+
+class Watcher:
+    def __init__(
+        self,
+        verifier: Verifier,
+        recorder: CheckRecorder,
+        clock: Clock,
+        plan: WatchPlan | None = None,
+    ) -> None:
+        self._verifier = verifier
+        self._recorder = recorder
+        self._clock = clock
+        self.plan = plan or WatchPlan()
+
+    async def leak_probes(self, release: Release) -> list[CheckResult]:
+        """Probe until T; returns every ``early`` result seen (each also recorded)."""
+        early: list[CheckResult] = []
+        start = release.release_at - dt.timedelta(seconds=self.plan.leak_from_s)
+        if self._clock.now() < start:
+            await wait_until(self._clock, start)
+        while True:
+            margin = (release.release_at - self._clock.now()).total_seconds()
+            if margin <= 1.0:  # no probe straddling T: it would be judged by the wrong phase
+                return early
+            report = await self._verifier.check(release)
+            if report.phase != "before":
+                return early
+            await self._recorder.record(release.id, report.results)
+            early += [r for r in report.results if r.status is Status.EARLY]
+            pause = min(self.plan.leak_every_s, margin - 1.0)
+            await self._clock.sleep(pause)
+
+    async def after_t(self, release: Release, repurge: Repurge | None = None) -> WatchOutcome:
+        """Sweep at once, then poll on the plan until every URL is live (or the window ends)."""
+        while True:
+            report = await self._verifier.check(release)
+            await self._recorder.record(release.id, report.results)
+            since = (self._clock.now() - release.release_at).total_seconds()
+            if report.ok:
+                await self._recorder.timeline.append(
+                    release.id,
+                    kinds.VERIFY_ALL_LIVE,
+                    {
+                        "urls": sorted({r.url for r in report.results}),
+                        "vantages": sorted({r.vantage for r in report.results}),
+                        "at": iso_utc(report.checked_at),
+                    },
+                    at=report.checked_at,
+                )
+                return self._outcome(True, report)
+            interval = self.plan.interval_at(since)
+            if interval is None:
+                await self._recorder.timeline.append(
+                    release.id,
+                    kinds.VERIFY_GAVE_UP,
+                    {
+                        "not_live": sorted(
+                            {r.url for r in report.results if r.status is not Status.LIVE}
+                        ),
+                        "after_s": round(since, 3),
+                    },
+                    at=report.checked_at,
+                )
+                return self._outcome(False, report)
+            stale_in_cache = [
+                r for r in report.results if r.status is Status.STALE and r.layer == "cache"
+            ]
+            if repurge is not None and stale_in_cache:
+                await repurge(stale_in_cache)
+            await self._clock.sleep(interval)
+
+    def _outcome(self, live: bool, report: VerifyReport) -> WatchOutcome:
+        first = {key: r.checked_at for key, r in self._recorder.first_live.items()}
+        return WatchOutcome(live, report, first)

@@ -1,0 +1,57 @@
+"""Vantage points: where a URL is looked at from.
+
+``default`` asks the system resolver like any user. When the site's name resolves to several
+addresses (a CDN's or a load balancer's edges), each address is its own vantage point, probed with
+the site's Host and SNI (libcurl CONNECT_TO), so a report can say "7 of 9 edges serve the new
+version". ``site.edges`` adds addresses DNS does not list. Remote agents are vantage points too;
+they report through the HTTP API under their own name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from onthedot.model import Release
+
+
+@dataclass(frozen=True, slots=True)
+class Vantage:
+    name: str
+    address: str | None = None  # connect here instead of resolving (an edge address)
+
+    def connect_to_for(self, url: str) -> str | None:
+        """``address:port`` to connect to for ``url`` (the probe keeps the URL's Host and SNI)."""
+        if self.address is None:
+            return None
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{port}"
+
+
+DEFAULT = Vantage("default")
+
+
+async def resolve_all(host: str, port: int) -> list[str]:
+    """Every A and AAAA address of ``host`` (empty when it does not resolve)."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def default_vantages(release: Release) -> list[Vantage]:
+    site = release.site
+    if site is None:
+        return [DEFAULT]
+    parts = urlsplit(site.public)
+    addresses = await resolve_all(parts.hostname or "", parts.port or 80)
+    addresses += [a for a in site.edges if a not in addresses]
+    if len(addresses) <= 1:
+        return [DEFAULT]
+    return [Vantage(f"edge {a}", a) for a in addresses]

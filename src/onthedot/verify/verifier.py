@@ -1,0 +1,258 @@
+"""Look at every artefact URL now, as the public does, from every vantage point, and say why.
+
+For each artefact: the public URL from each vantage point (the default resolver, and each edge
+address with the site's Host/SNI), the origin (``site.origin``) and the public URL with a
+cache-busting query (what the layer behind the cache hands out). Pages (``expect_text``) are also
+searched for linked files (.xlsx, .ods, .csv, .pdf), which are checked edge against origin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from onthedot.clock import SYSTEM_CLOCK, Clock
+from onthedot.model import CheckResult, Release, Status, iso_utc
+from onthedot.verify.diagnose import diagnose, linked_files
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
+from onthedot.verify.vantage import Vantage, default_vantages
+
+PAGE_KEEP_BYTES = 2_000_000  # enough of a page to find its links
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One URL to judge: its public URL, origin URL and what the new version is."""
+
+    path: str
+    public_url: str
+    origin_url: str | None
+    expected_sha256: str | None
+    expect_text: str | None
+    linked_from: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    release: str
+    phase: str  # "before" | "after"
+    checked_at: dt.datetime
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.status.is_breach for r in self.results)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "release": self.release,
+            "phase": self.phase,
+            "ok": self.ok,
+            "checked_at": iso_utc(self.checked_at),
+            "results": [result_json(r) for r in self.results],
+        }
+
+
+def result_json(result: CheckResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json")
+    data["checked_at"] = iso_utc(result.checked_at)
+    return data
+
+
+def targets_of(release: Release) -> list[Target]:
+    site = release.site
+    if site is None:
+        return []
+    out = []
+    for art in release.artefacts:
+        origin = site.origin.rstrip("/") + art.path if site.origin else None
+        out.append(
+            Target(
+                art.path, site.public.rstrip("/") + art.path, origin, art.sha256, art.expect_text
+            )
+        )
+    return out
+
+
+def allowed_hosts(release: Release) -> set[str]:
+    """The SSRF guard: only the site, its origin and its edges are ever fetched."""
+    site = release.site
+    if site is None:
+        return set()
+    hosts = {urlsplit(site.public).hostname or ""}
+    if site.origin:
+        hosts.add(urlsplit(site.origin).hostname or "")
+    return {h for h in hosts if h}
+
+
+class Verifier:
+    def __init__(
+        self,
+        prober: Prober,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        vantages: Sequence[Vantage] | None = None,
+        timeout: float = 10.0,
+        max_bytes: int | None = None,
+        bust_cache: bool = True,
+    ) -> None:
+        self._prober = prober
+        self._clock = clock
+        self._vantages = vantages
+        self._timeout = timeout
+        self._max_bytes = max_bytes
+        self._bust = bust_cache
+
+    async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
+        """One look at every URL (or ``only`` these public URLs) from every vantage point."""
+        now = self._clock.now()
+        phase = "before" if now < release.release_at else "after"
+        vantages = list(self._vantages or await default_vantages(release))
+        targets = [t for t in targets_of(release) if only is None or t.public_url in only]
+        report = VerifyReport(release.id, phase, now)
+        report.results = await self._judge(release, targets, vantages, now)
+        pages = [r for r in report.results if r.cache.get("_links")]
+        linked = self._linked_targets(release, pages, targets)
+        if linked:
+            report.results += await self._judge(release, linked, vantages, now)
+        for result in report.results:
+            result.cache.pop("_links", None)
+        return report
+
+    async def _judge(
+        self, release: Release, targets: list[Target], vantages: list[Vantage], now: dt.datetime
+    ) -> list[CheckResult]:
+        requests: list[ProbeRequest] = []
+        for target in targets:
+            keep = PAGE_KEEP_BYTES if target.expect_text else 0
+            for vantage in vantages:
+                requests.append(
+                    self._request(
+                        target.public_url,
+                        target,
+                        ("edge", vantage),
+                        keep,
+                        vantage.connect_to_for(target.public_url),
+                    )
+                )
+            if target.origin_url:
+                requests.append(self._request(target.origin_url, target, ("origin", None), 0, None))
+            if self._bust:
+                busted = f"{target.public_url}{'&' if '?' in target.public_url else '?'}onthedot={secrets.token_hex(6)}"
+                requests.append(self._request(busted, target, ("busted", None), 0, None))
+        responses = await self._prober.fetch_many(requests)
+        by_target: dict[str, dict[str, Any]] = {}
+        for response in responses:
+            target, (role, vantage) = response.request.tag  # type: ignore[misc]
+            slot = by_target.setdefault(target.public_url, {"target": target, "edges": []})
+            if role == "edge":
+                slot["edges"].append((vantage, response))
+            else:
+                slot[role] = response
+        results = []
+        for slot in by_target.values():
+            for vantage, edge in slot["edges"]:
+                results.append(
+                    self._result(
+                        release,
+                        slot["target"],
+                        vantage,
+                        edge,
+                        slot.get("origin"),
+                        slot.get("busted"),
+                        now,
+                    )
+                )
+        return results
+
+    def _request(
+        self,
+        url: str,
+        target: Target,
+        tag: tuple[str, Vantage | None],
+        keep: int,
+        connect_to: str | None,
+    ) -> ProbeRequest:
+        return ProbeRequest(
+            url=url,
+            expect_text=target.expect_text,
+            keep_body=keep,
+            max_bytes=self._max_bytes,
+            timeout=self._timeout,
+            connect_to=connect_to,
+            tag=(target, tag),
+        )
+
+    def _result(
+        self,
+        release: Release,
+        target: Target,
+        vantage: Vantage,
+        edge: ProbeResponse,
+        origin: ProbeResponse | None,
+        busted: ProbeResponse | None,
+        now: dt.datetime,
+    ) -> CheckResult:
+        expected = target.expected_sha256
+        if target.linked_from and expected is None:
+            # a linked file we hold no copy of: the origin's bytes are the new version
+            expected = origin.sha256 if origin is not None and origin.ok else None
+        verdict = diagnose(
+            edge,
+            origin=origin,
+            busted=busted,
+            expected_sha256=expected,
+            expect_text=target.expect_text,
+            release_at=release.release_at,
+            now=now,
+        )
+        cache = dict(verdict.cache)
+        if target.expect_text and edge.body:
+            cache["_links"] = linked_files(edge.effective_url or target.public_url, edge.body)
+        return CheckResult(
+            url=target.public_url,
+            status=verdict.status,
+            served_sha256=edge.sha256,
+            expected_sha256=expected,
+            diagnosis=verdict.sentence,
+            cache=cache,
+            vantage=vantage.name,
+            checked_at=now,
+            http_status=edge.http_status,
+            layer=verdict.layer,
+            timings=dict(edge.timings),
+        )
+
+    def _linked_targets(
+        self, release: Release, pages: list[CheckResult], known: list[Target]
+    ) -> list[Target]:
+        site = release.site
+        if site is None:
+            return []
+        seen = {t.public_url for t in known}
+        out: list[Target] = []
+        for page in pages:
+            for link in page.cache.get("_links", []):
+                url = urljoin(page.url, link)
+                if url in seen or not url.startswith(site.public.rstrip("/") + "/"):
+                    continue
+                seen.add(url)
+                path = url[len(site.public.rstrip("/")) :]
+                origin = site.origin.rstrip("/") + path if site.origin else None
+                out.append(Target(path, url, origin, None, None, linked_from=page.url))
+        return out
+
+
+def summary(results: Sequence[CheckResult]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    return counts
+
+
+def not_live(results: Sequence[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if r.status is not Status.LIVE]
