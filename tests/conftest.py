@@ -1,0 +1,88 @@
+"""Shared fixtures: the real-server plugin, store URLs (SQLite and PostgreSQL), release files."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.store.db import open_store
+
+pytest_plugins = ["tests.servers.plugin"]
+
+PG_ADMIN = os.environ.get("ONTHEDOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for one test, dropped afterwards."""
+    name = f"onthedot_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # pragma: no cover - CI always has PostgreSQL
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is needed for the store tests: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every store test runs on both backends."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'onthedot.db'}"
+    else:
+        yield from _postgres_url()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = await open_store(database_url)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'onthedot.db'}"
+
+
+RELEASE = """\
+id = "{id}"
+title = "Fatal injuries arising from accidents at work in Great Britain"
+producer = "Health and Safety Executive"
+release_at = {release_at}
+announced_at = {announced_at}
+nation = "{nation}"
+lead_statistician = "A Statistician <stats@example.org>"
+head_of_profession = "A Head <hop@example.org>"
+"""
+
+
+def write_release(
+    folder: Path,
+    *,
+    id: str = "fatal-injuries",
+    release_at: str = "2019-12-18T09:30:00",
+    announced_at: str = "2019-11-01T09:30:00",
+    nation: str = "england-and-wales",
+    extra: str = "",
+    name: str | None = None,
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{id}.toml")
+    path.write_text(
+        RELEASE.format(id=id, release_at=release_at, announced_at=announced_at, nation=nation) + extra,
+        encoding="utf-8",
+    )
+    return path

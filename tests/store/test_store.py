@@ -1,0 +1,106 @@
+"""The store on SQLite and PostgreSQL: migrations, release sync with history, timeline, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.config import load_release
+from onthedot.errors import LeaseHeldError, StoreError
+from onthedot.publish.lease import Lease
+from onthedot.publish.steps import StepLog
+from onthedot.record.timeline import Timeline
+from onthedot.store.db import open_store
+from onthedot.store.releases import ReleaseRepository
+from tests.conftest import write_release
+
+
+async def test_sync_inserts_updates_and_records_history(engine: AsyncEngine, tmp_path: Path) -> None:
+    repo = ReleaseRepository(engine)
+    first = load_release(write_release(tmp_path))
+    assert (await repo.sync(first, actor="alice")).action == "inserted"
+    assert (await repo.sync(first, actor="alice")).action == "unchanged"
+    moved = load_release(write_release(tmp_path, release_at="2019-12-19T09:30:00", extra="""
+[[change]]
+previous = 2019-12-18T09:30:00
+reason = "Data supplier delay"
+approved_by = "A Head"
+"""))
+    result = await repo.sync(moved, actor="bob")
+    assert result.action == "updated"
+    (entry,) = await repo.history(first.id, "release_at")
+    assert (entry.actor, entry.reason) == ("bob", "Data supplier delay")
+    assert entry.old == "2019-12-18T09:30:00Z" and entry.new == "2019-12-19T09:30:00Z"
+    stored = await repo.get(first.id)
+    assert stored is not None and stored.release_at == dt.datetime(2019, 12, 19, 9, 30, tzinfo=dt.UTC)
+    assert [r.id for r in await repo.all()] == [first.id]
+
+
+async def test_timeline_chain_detects_a_changed_byte(engine: AsyncEngine) -> None:
+    timeline = Timeline(engine)
+    at = dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
+    await timeline.append("r1", "publish.flipped", {"paths": ["/x.xlsx"]}, at=at)
+    await timeline.append_many("r1", [("verify.result", {"status": "stale"}), ("note", {"text": "é"})], at=at)
+    await timeline.append("r2", "note", {"text": "other release"})
+    assert (await timeline.verify("r1")).ok
+    assert [e.seq for e in await timeline.events("r1")] == [1, 2, 3]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE events SET data = replace(data, 'stale', 'stalf') WHERE release_id='r1' AND seq=2")
+        )
+    check = await timeline.verify("r1")
+    assert (check.ok, check.broken_seq) == (False, 2)
+    assert "changed after it was recorded" in check.reason
+    assert (await timeline.verify("r2")).ok
+
+
+async def test_concurrent_appends_keep_one_chain(engine: AsyncEngine) -> None:
+    timeline = Timeline(engine)
+    await asyncio.gather(*(timeline.append("r", "note", {"n": n}) for n in range(20)))
+    events = await timeline.events("r")
+    assert [e.seq for e in events] == list(range(1, 21))
+    assert (await timeline.verify("r")).ok
+
+
+async def test_lease_is_exclusive_until_released(engine: AsyncEngine) -> None:
+    first, second = Lease(engine, "r"), Lease(engine, "r")
+    await first.acquire(wait=False)
+    with pytest.raises(LeaseHeldError, match="Another onthedot is publishing r"):
+        await second.acquire(wait=False)
+    await first.release()
+    await second.acquire(wait=False)
+    await second.release()
+
+
+async def test_expired_lease_is_taken_over(engine: AsyncEngine) -> None:
+    crashed = Lease(engine, "r", ttl_s=0.05)
+    assert await crashed.try_acquire()  # never renewed: as if killed
+    await asyncio.sleep(0.1)
+    survivor = Lease(engine, "r")
+    assert await survivor.try_acquire()
+
+
+async def test_steps_are_recorded_once(engine: AsyncEngine) -> None:
+    steps = StepLog(engine, "r")
+    at = dt.datetime.now(dt.UTC)
+    assert await steps.mark("staged", at, {"digest": "a"})
+    assert not await steps.mark("staged", at, {"digest": "b"})
+    assert (await steps.done())["staged"] == {"digest": "a"}
+    await steps.mark("flipped", at, {})
+    await steps.reset_from("staged")
+    assert await steps.done() == {}
+
+
+async def test_unreachable_database_is_a_plain_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot be opened .*check the database URL"):
+        await open_store("postgresql://nobody@127.0.0.1:1/none")
+
+
+async def test_bad_database_url() -> None:
+    with pytest.raises(StoreError, match="is not a database URL"):
+        await open_store("not a url")

@@ -1,0 +1,172 @@
+"""Release files and onthedot.toml: every problem named by file, line and field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from onthedot.config import Config, load_config, load_release, load_releases
+from onthedot.errors import ReleaseFileError
+from tests.conftest import write_release
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ReleaseFileError) as info:
+        load_release(path)
+    return info.value.problems
+
+
+def test_design_example_loads_with_utc_instants_and_hashes(tmp_path: Path) -> None:
+    (tmp_path / "fatalquarterly.xlsx").write_bytes(b"new spreadsheet")
+    path = write_release(tmp_path, extra="""
+[site]
+public = "https://www.example.org"
+origin = "http://origin.internal:8080"
+target = "ftp://publisher@origin.internal:21/"
+purge = ["varnish://cache.internal:6081"]
+
+[[artefact]]
+file = "fatalquarterly.xlsx"
+path = "/statistics/fatalquarterly.xlsx"
+
+[[artefact]]
+path = "/statistics/fatals.htm"
+expect_text = "April to September 2019"
+""")
+    release = load_release(path)
+    assert release.release_at == dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
+    assert release.announced_at == dt.datetime(2019, 11, 1, 9, 30, tzinfo=dt.UTC)
+    first, second = release.artefacts
+    assert first.size == len(b"new spreadsheet")
+    assert first.sha256 == hashlib.sha256(b"new spreadsheet").hexdigest()
+    assert second.expect_text == "April to September 2019" and second.sha256 is None
+    assert release.site is not None and release.site.purge == ("varnish://cache.internal:6081",)
+    assert release.line_of("release_at") == 4
+
+
+@pytest.mark.parametrize(
+    ("local", "utc"),
+    [
+        ("2025-03-28T09:30:00", dt.datetime(2025, 3, 28, 9, 30, tzinfo=dt.UTC)),
+        ("2025-03-31T09:30:00", dt.datetime(2025, 3, 31, 8, 30, tzinfo=dt.UTC)),
+        ("2025-10-24T09:30:00", dt.datetime(2025, 10, 24, 8, 30, tzinfo=dt.UTC)),
+        ("2025-10-27T09:30:00", dt.datetime(2025, 10, 27, 9, 30, tzinfo=dt.UTC)),
+        ("2025-06-02T09:30:00+00:00", dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)),
+    ],
+)
+def test_local_times_are_europe_london_across_dst(tmp_path: Path, local: str, utc: dt.datetime) -> None:
+    announced = "2025-01-02T09:30:00+00:00" if "+" in local else "2025-01-02T09:30:00"
+    release = load_release(write_release(tmp_path, release_at=local, announced_at=announced))
+    assert release.release_at == utc
+
+
+def test_nonexistent_local_time_is_refused(tmp_path: Path) -> None:
+    (problem,) = problems_of(write_release(tmp_path, release_at="2025-03-30T01:30:00"))
+    assert ":4: release_at:" in problem and "does not exist" in problem
+
+
+def test_misspelt_key_names_line_and_suggests(tmp_path: Path) -> None:
+    path = write_release(tmp_path, extra='relase_at = 2019-12-18T09:30:00\n')
+    (problem,) = problems_of(path)
+    assert problem == f"{path}:9: relase_at: unknown key: did you mean 'release_at'?"
+
+
+def test_misspelt_artefact_key(tmp_path: Path) -> None:
+    path = write_release(tmp_path, extra='\n[[artefact]]\npath = "/x.htm"\nexpect_txt = "new"\n')
+    problems = problems_of(path)
+    assert f"{path}:12: artefact[0].expect_txt: unknown key: did you mean 'expect_text'?" in problems
+
+
+def test_missing_field_and_wrong_type(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('id = "x"\ntitle = 3\nproducer = "P"\n', encoding="utf-8")
+    problems = problems_of(path)
+    assert any(p.startswith(f"{path}:2: title:") and "string" in p for p in problems)
+    assert f"{path}:1: release_at: is missing: add it" in problems
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('id = "x"\ntitle = "unterminated\n', encoding="utf-8")
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:2: invalid TOML")
+
+
+def test_impossible_date(tmp_path: Path) -> None:
+    (problem,) = problems_of(write_release(tmp_path, release_at="2019-02-30T09:30:00"))
+    assert problem.startswith(f"{tmp_path / 'fatal-injuries.toml'}:4: invalid TOML")
+
+
+def test_naive_and_offset_mix_is_refused(tmp_path: Path) -> None:
+    path = write_release(tmp_path, release_at="2019-12-18T09:30:00+00:00")
+    (problem,) = problems_of(path)
+    assert ": announced_at: is a local time but release_at has an offset" in problem
+
+
+def test_date_without_time(tmp_path: Path) -> None:
+    (problem,) = problems_of(write_release(tmp_path, release_at="2019-12-18"))
+    assert ":4: release_at: give a date and a time" in problem
+
+
+def test_artefact_file_missing_or_escaping(tmp_path: Path) -> None:
+    path = write_release(
+        tmp_path / "rel",
+        extra='\n[[artefact]]\nfile = "../../etc/passwd"\npath = "/p"\n\n[[artefact]]\nfile = "nope.csv"\npath = "/n.csv"\n',
+    )
+    problems = problems_of(path)
+    assert any(":11: artefact[0].file: '../../etc/passwd' is outside the release's folder" in p for p in problems)
+    assert any(":15: artefact[1].file: 'nope.csv' does not exist" in p for p in problems)
+
+
+def test_empty_file_and_junk(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    assert problems_of(empty) == [f"{empty}:1: the file is empty: write a release (see `onthedot init`)."]
+    junk = tmp_path / "junk.toml"
+    with junk.open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)
+    (problem,) = problems_of(junk)
+    assert "52,428,800 bytes, far too large" in problem
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b'id = "x"\n\xff\xfe\x00junk')
+    assert problems_of(binary) == [f"{binary}:2: the file is not UTF-8 text: save it as UTF-8."]
+
+
+def test_duplicate_ids_across_files(tmp_path: Path) -> None:
+    a = write_release(tmp_path, name="a.toml")
+    b = write_release(tmp_path, name="b.toml")
+    with pytest.raises(ReleaseFileError) as info:
+        load_releases([a, b])
+    assert info.value.problems == [
+        f"{b}:1: id: 'fatal-injuries' is already used by {a}: give each release its own id."
+    ]
+
+
+def test_site_defaults_from_config_are_merged(tmp_path: Path) -> None:
+    config_path = tmp_path / "onthedot.toml"
+    config_path.write_text(
+        'releases = ["releases/*.toml"]\n[site]\npublic = "https://www.example.org"\n'
+        'target = "file:///srv/www"\n[policy]\nzone = "Europe/Dublin"\n',
+        encoding="utf-8",
+    )
+    write_release(tmp_path / "releases", extra='[site]\norigin = "http://origin:8080"\n')
+    config = load_config(config_path)
+    (release,) = load_releases(config.release_files(), config)
+    assert release.site is not None
+    assert (release.site.public, release.site.origin, release.site.target) == (
+        "https://www.example.org", "http://origin:8080", "file:///srv/www")
+
+
+def test_unknown_config_key(tmp_path: Path) -> None:
+    config_path = tmp_path / "onthedot.toml"
+    config_path.write_text('relases = ["*.toml"]\n', encoding="utf-8")
+    with pytest.raises(ReleaseFileError) as info:
+        load_config(config_path)
+    assert info.value.problems == [f"{config_path}:1: relases: unknown key: did you mean 'releases'?"]
+
+
+def test_empty_config_is_fine() -> None:
+    assert Config().release_files() == []
