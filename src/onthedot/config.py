@@ -117,6 +117,9 @@ def load_release(path: Path, config: Config | None = None) -> Release:
     if problems:
         raise ReleaseFileError(problems)
     lines = {key: positions.line((key,)) for key in data if positions.has_key((key,))}
+    for table in ("change", "pre_release_access"):
+        for index, _item in enumerate(_as_tables(data.get(table))):
+            lines[f"{table}.{index}"] = positions.line((table, index))
     try:
         return Release.model_validate({**data, "source": path.resolve(), "lines": lines})
     except ValidationError as exc:

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.adapters import create
 from onthedot.clock import Clock
+from onthedot.errors import ConfigError
 from onthedot.model import Release
 from onthedot.publish.publisher import Publisher
 from onthedot.publish.purgers.base import Purger
 from onthedot.publish.targets.base import Target
+from onthedot.verify.caches import MODELS, CacheModel
 from onthedot.verify.probe import Prober
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.schedule import Watcher, WatchPlan
@@ -26,11 +28,16 @@ from onthedot.verify.verifier import Verifier, allowed_hosts
 
 @dataclass(frozen=True)
 class VerifySettings:
+    """``[verify]`` in onthedot.toml; ``[verify.caches]`` tells how this site's caches are set up,
+    e.g. ``varnish = {default_ttl = 3600}`` (varnishd -t) or ``nginx = {valid = 600}``
+    (proxy_cache_valid), so diagnoses and predictions are exact rather than product defaults."""
+
     concurrency: int = 64
     timeout: float = 10.0
     max_bytes: int | None = None
     ca_file: str | None = None
     verify_tls: bool = True
+    caches: Mapping[str, CacheModel] = field(default_factory=dict)
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> VerifySettings:
@@ -39,7 +46,24 @@ class VerifySettings:
             for k in ("concurrency", "timeout", "max_bytes", "ca_file", "verify_tls")
             if k in table
         }
-        return cls(**known)
+        return cls(**known, caches=cache_models(table.get("caches", {})))
+
+
+def cache_models(table: Mapping[str, Any]) -> dict[str, CacheModel]:
+    models: dict[str, CacheModel] = {}
+    for product, params in table.items():
+        if product not in MODELS or not isinstance(params, Mapping):
+            known = ", ".join(sorted(MODELS))
+            raise ConfigError(
+                f"[verify.caches] {product}: not a cache onthedot knows; use one of {known}."
+            )
+        try:
+            models[product] = replace(MODELS[product], configured=True, **params)  # type: ignore[call-arg]
+        except TypeError:
+            raise ConfigError(
+                f"[verify.caches] {product}: unknown setting in {dict(params)}: see docs/configuration.md."
+            ) from None
+    return models
 
 
 @asynccontextmanager
@@ -53,7 +77,13 @@ async def verifier_for(
         ca_file=settings.ca_file,
         verify_tls=settings.verify_tls,
     ) as prober:
-        yield Verifier(prober, clock=clock, timeout=settings.timeout, max_bytes=settings.max_bytes)
+        yield Verifier(
+            prober,
+            clock=clock,
+            timeout=settings.timeout,
+            max_bytes=settings.max_bytes,
+            cache_models=settings.caches,
+        )
 
 
 @asynccontextmanager

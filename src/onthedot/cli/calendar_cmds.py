@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from onthedot.calendar.export import to_html, to_ics, to_json
+from onthedot.calendar.export import select, to_html, to_ics, to_json
 from onthedot.calendar.policy import Policy
 from onthedot.calendar.rules import check_release
 from onthedot.calendar.timeutil import fmt_local
@@ -144,7 +144,7 @@ def calendar(
         pol = policy()
         first, last = _day(date_from, "--from"), _day(date_to, "--to")
         releases, changes = await _calendar_releases()
-        chosen = [r for r in releases if _within(r, pol, first, last)]
+        chosen = select(releases, pol, first, last)
         if ics:
             typer.echo(to_ics(chosen, pol, changes=changes).decode("utf-8"), nl=False)
         elif html:
@@ -178,13 +178,6 @@ def _day(value: str | None, option: str) -> dt.date | None:
         raise typer.BadParameter(
             f"{value!r} is not a date: write YYYY-MM-DD.", param_hint=option
         ) from None
-
-
-def _within(release: Release, pol: Policy, first: dt.date | None, last: dt.date | None) -> bool:
-    from onthedot.calendar.timeutil import to_local
-
-    day = to_local(release.release_at, pol.zone).date()
-    return (first is None or day >= first) and (last is None or day <= last)
 
 
 def _print_calendar(releases: list[Release], pol: Policy) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +114,7 @@ class Timeline:
     async def append_many(
         self,
         release_id: str,
-        items: list[tuple[str, Mapping[str, Any]]],
+        items: Sequence[tuple[str, Mapping[str, Any]]],
         *,
         actor: str = "onthedot",
         source: str = "onthedot",

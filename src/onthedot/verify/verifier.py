@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.model import CheckResult, Release, Status, iso_utc
+from onthedot.verify.caches import CacheModel
 from onthedot.verify.diagnose import diagnose, linked_files
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import Vantage, default_vantages
@@ -34,6 +35,16 @@ class Target:
     expected_sha256: str | None
     expect_text: str | None
     linked_from: str | None = None
+
+
+@dataclass
+class _Slot:
+    """The responses for one target: each vantage point's, the origin's, the cache-busted one."""
+
+    target: Target
+    edges: list[tuple[Vantage, ProbeResponse]] = field(default_factory=list)
+    origin: ProbeResponse | None = None
+    busted: ProbeResponse | None = None
 
 
 @dataclass
@@ -99,6 +110,7 @@ class Verifier:
         timeout: float = 10.0,
         max_bytes: int | None = None,
         bust_cache: bool = True,
+        cache_models: Mapping[str, CacheModel] | None = None,
     ) -> None:
         self._prober = prober
         self._clock = clock
@@ -106,6 +118,7 @@ class Verifier:
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._bust = bust_cache
+        self._models = cache_models
 
     async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
         """One look at every URL (or ``only`` these public URLs) from every vantage point."""
@@ -145,28 +158,26 @@ class Verifier:
                 busted = f"{target.public_url}{'&' if '?' in target.public_url else '?'}onthedot={secrets.token_hex(6)}"
                 requests.append(self._request(busted, target, ("busted", None), 0, None))
         responses = await self._prober.fetch_many(requests)
-        by_target: dict[str, dict[str, Any]] = {}
+        slots: dict[str, _Slot] = {}
         for response in responses:
-            target, (role, vantage) = response.request.tag  # type: ignore[misc]
-            slot = by_target.setdefault(target.public_url, {"target": target, "edges": []})
-            if role == "edge":
-                slot["edges"].append((vantage, response))
+            owner, (role, seen_from) = cast(
+                tuple[Target, tuple[str, Vantage | None]], response.request.tag
+            )
+            slot = slots.setdefault(owner.public_url, _Slot(owner))
+            if role == "edge" and seen_from is not None:
+                slot.edges.append((seen_from, response))
+            elif role == "origin":
+                slot.origin = response
             else:
-                slot[role] = response
-        results = []
-        for slot in by_target.values():
-            for vantage, edge in slot["edges"]:
-                results.append(
-                    self._result(
-                        release,
-                        slot["target"],
-                        vantage,
-                        edge,
-                        slot.get("origin"),
-                        slot.get("busted"),
-                        now,
-                    )
+                slot.busted = response
+        results: list[CheckResult] = []
+        for slot in slots.values():
+            for vantage, edge in slot.edges:
+                result = self._result(
+                    release, slot.target, vantage, edge, slot.origin, slot.busted, now
                 )
+                if result is not None:
+                    results.append(result)
         return results
 
     def _request(
@@ -196,19 +207,25 @@ class Verifier:
         origin: ProbeResponse | None,
         busted: ProbeResponse | None,
         now: dt.datetime,
-    ) -> CheckResult:
+    ) -> CheckResult | None:
+        """The judgement of one edge response (None: a linked file nobody can vouch for)."""
         expected = target.expected_sha256
         if target.linked_from and expected is None:
-            # a linked file we hold no copy of: the origin's bytes are the new version
-            expected = origin.sha256 if origin is not None and origin.ok else None
+            # a linked file we hold no copy of: what the origin (or the cache-busted public URL)
+            # serves is the new version
+            fresh = [r for r in (origin, busted) if r is not None and r.ok]
+            expected = fresh[0].sha256 if fresh else None
+            if expected is None:
+                return None
         verdict = diagnose(
             edge,
             origin=origin,
-            busted=busted,
+            origin_busted=busted,
             expected_sha256=expected,
             expect_text=target.expect_text,
             release_at=release.release_at,
             now=now,
+            models=self._models,
         )
         cache = dict(verdict.cache)
         if target.expect_text and edge.body:

@@ -1,0 +1,377 @@
+"""``timeline``, ``timeline-add``, ``breaches``, ``report``, ``statement``, ``register``: the evidence.
+
+The timeline proves itself (``--verify`` exits 1 naming the first changed event); people add what
+only they know (who was informed, what IT did, the notice, the briefing held back); breaches are
+detected from the record and stored; the report and the statement are drafted from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from onthedot.calendar.timeutil import fmt_local, local_to_utc, to_local
+from onthedot.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    emit_json,
+    fail,
+    out,
+    resolve_release,
+    run,
+    state,
+)
+from onthedot.errors import InputError, TimelineError
+from onthedot.model import Release, iso_utc, utcnow
+from onthedot.record import breaches as breach_store
+from onthedot.record import kinds
+from onthedot.record import register as breach_register
+from onthedot.record.narrative import describe
+from onthedot.record.report import FORMATS, Assessment, assess, build, policy_from, render
+from onthedot.record.report.model import tamper_warning
+from onthedot.record.timeline import ChainCheck, Event, Timeline
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+ReleaseArg = Annotated[str, typer.Argument(help="A release file or the id of a known release.")]
+
+#: what people record with timeline-add: short name → event kind
+PEOPLE_KINDS: dict[str, str] = {
+    "informed": kinds.PERSON_INFORMED,
+    "action": kinds.ACTION_TAKEN,
+    "notice": kinds.NOTICE_PUBLISHED,
+    "held": kinds.GATE_HELD,
+    "released": kinds.GATE_RELEASED,
+    "acknowledged": kinds.ALERT_ACKNOWLEDGED,
+    "statement": kinds.STATEMENT_PUBLISHED,
+    "pra-granted": kinds.PRA_GRANTED,
+    "pra-opened": kinds.PRA_OPENED,
+    "note": kinds.NOTE,
+}
+NEEDS_TEXT = {"informed", "action", "held", "released", "note"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("timeline")(timeline)
+    app.command("timeline-add")(timeline_add)
+    app.command("breaches")(breaches)
+    app.command("report")(report)
+    app.command("statement")(statement)
+    app.command("register")(register_cmd)
+
+
+# --- timeline ---------------------------------------------------------------------------------
+
+
+def chain_problem(release_id: str, check: ChainCheck, events: list[Event]) -> str:
+    event = next((e for e in events if e.seq == check.broken_seq), None)
+    what = f"Event {check.broken_seq}"
+    if event is not None:
+        what += f" ({event.kind}, recorded at {fmt_local(event.at, state.config.zone)})"
+    return (
+        f"{what} fails the check: {check.reason}. The timeline of {release_id} is not intact: "
+        "restore the store from a backup and report the change."
+    )
+
+
+def timeline(
+    ref: ReleaseArg,
+    as_json: JsonOpt = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Exit 1 naming the first event that was changed.")
+    ] = False,
+) -> None:
+    """Show the release's timeline and check its hash chain."""
+
+    async def body() -> int:
+        async with state.store() as engine:
+            release = await resolve_release(engine, ref)
+            tl = Timeline(engine)
+            events, check = await tl.events(release.id), await tl.verify(release.id)
+        problem = None if check.ok else chain_problem(release.id, check, events)
+        if as_json:
+            emit_json(_timeline_json(release, events, check, problem))
+        else:
+            _print_timeline(release, events, check, problem)
+        return EXIT_FINDINGS if verify and not check.ok else EXIT_OK
+
+    run(body, as_json)
+
+
+def _timeline_json(
+    release: Release, events: list[Event], check: ChainCheck, problem: str | None
+) -> dict[str, Any]:
+    zone = state.config.zone
+    return {
+        "release": release.id,
+        "ok": check.ok,
+        "chain": {"ok": check.ok, "count": check.count, "broken_seq": check.broken_seq,
+                  "reason": check.reason, "message": problem},
+        "events": [
+            {**e.as_json(), "local": to_local(e.at, zone).isoformat(), "text": describe(e, release, zone)}
+            for e in events
+        ],
+    }
+
+
+def _print_timeline(
+    release: Release, events: list[Event], check: ChainCheck, problem: str | None
+) -> None:
+    zone = state.config.zone
+    out.print(f"[bold]{release.id}[/] — release time {fmt_local(release.release_at, zone)}")
+    if not events:
+        out.print("Nothing has been recorded for this release yet.")
+    table = Table("#", "Kind", "Actor", "What happened")
+    for e in events:
+        table.add_row(str(e.seq), e.kind, e.actor, describe(e, release, zone))
+    if events:
+        out.print(table)
+    if problem:
+        out.print(f"[bold red]{problem}[/]", highlight=False)
+    else:
+        out.print(f"[green]The timeline is intact:[/] {check.count} events, each linked to the one before.")
+
+
+# --- timeline-add -----------------------------------------------------------------------------
+
+
+def _kind(name: str) -> tuple[str, str]:
+    if name in PEOPLE_KINDS:
+        return name, PEOPLE_KINDS[name]
+    for short, kind in PEOPLE_KINDS.items():
+        if name == kind:
+            return short, kind
+    near = difflib.get_close_matches(name, [*PEOPLE_KINDS, *PEOPLE_KINDS.values()], n=1)
+    hint = f"did you mean {near[0]!r}?" if near else f"use one of {', '.join(PEOPLE_KINDS)}."
+    raise InputError(f"{name!r} is not something people record on the timeline: {hint}")
+
+
+def parse_at(value: str | None, release: Release) -> dt.datetime:
+    """HH:MM[:SS] on the release's day, or an ISO date-time; Europe/London unless an offset is given."""
+    zone = state.config.zone
+    if value is None:
+        return utcnow()
+    text = value.strip()
+    try:
+        if re.fullmatch(r"\d{1,2}[:.]\d{2}([:.]\d{2})?", text):
+            hour, minute, *second = (int(part) for part in re.split(r"[:.]", text))
+            clock = dt.time(hour, minute, second[0] if second else 0)
+            day = to_local(release.release_at, zone).date()
+            return local_to_utc(dt.datetime.combine(day, clock), zone)
+        return local_to_utc(dt.datetime.fromisoformat(text), zone)
+    except ValueError:
+        raise InputError(
+            f"--at {value!r} is not a time: write HH:MM (on the release day) or an ISO date-time "
+            "such as 2019-12-18T10:35."
+        ) from None
+
+
+def event_data(short: str, by: str, role: str, text: str, url: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"by": by, "by_role": role, "text": text}
+    extra: dict[str, dict[str, Any]] = {
+        "informed": {"name": text},
+        "action": {"role": role, "what": text},
+        "notice": {"url": url},
+        "held": {"gate": text, "what": text},
+        "released": {"gate": text, "what": text},
+        "statement": {"url": url},
+        "pra-granted": {"name": text or by},
+        "pra-opened": {"name": text or by},
+    }
+    data.update(extra.get(short, {}))
+    return {k: v for k, v in data.items() if v}
+
+
+def timeline_add(
+    ref: ReleaseArg,
+    kind: Annotated[str, typer.Argument(help=f"What happened: {', '.join(PEOPLE_KINDS)}.")],
+    by: Annotated[str, typer.Option("--by", help="Who did it (a name).")],
+    role: Annotated[str, typer.Option("--role", help="Their role, e.g. 'lead statistician'.")] = "",
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When: HH:MM on the release day, or an ISO date-time (Europe/London); default now."),
+    ] = None,
+    text: Annotated[
+        str, typer.Option("--text", help="What: whom they informed, what they did, what was held back, the notice.")
+    ] = "",
+    url: Annotated[str, typer.Option("--url", help="Where a notice or statement was published.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Record on the timeline something a person did (informed the HoP, purged the cache, ...)."""
+
+    async def body() -> int:
+        short, event_kind = _kind(kind)
+        if short in NEEDS_TEXT and not text.strip():
+            raise InputError(f"Recording {short!r} needs --text saying what: e.g. --text \"the Head of Profession\".")
+        if short == "statement" and not url:
+            raise InputError("Recording 'statement' needs --url: where the statement was published.")
+        async with state.store() as engine:
+            release = await resolve_release(engine, ref)
+            when = parse_at(at, release)
+            data = event_data(short, by.strip(), role.strip(), text.strip(), url.strip())
+            event = await Timeline(engine).append(release.id, event_kind, data, actor=by.strip(), source="cli", at=when)
+        if as_json:
+            emit_json({"ok": True, "release": release.id, "event": event.as_json()})
+        else:
+            out.print(f"Recorded event {event.seq}: {describe(event, release, state.config.zone)}", highlight=False)
+        return EXIT_OK
+
+    run(body, as_json)
+
+
+# --- breaches, report, statement, register -----------------------------------------------------
+
+
+async def _assess(ref: str) -> Assessment:
+    policy, tolerance = policy_from(state.config.policy)
+    async with state.store() as engine:
+        release = await resolve_release(engine, ref)
+        return await assess(engine, release, policy=policy, tolerance_s=tolerance)
+
+
+def breaches(ref: ReleaseArg, as_json: JsonOpt = False) -> None:
+    """Detect the release's breaches of the Code from its record and store them (exit 1 if any)."""
+
+    async def body() -> int:
+        a = await _assess(ref)
+        warning = tamper_warning(a, state.config.zone)
+        if as_json:
+            emit_json({"release": a.release.id, "ok": not a.breaches, "timeline_intact": a.chain.ok,
+                       "breaches": [b.as_json() for b in a.breaches]})
+        else:
+            _print_breaches(a, warning)
+        return EXIT_FINDINGS if a.breaches else EXIT_OK
+
+    run(body, as_json)
+
+
+def _print_breaches(a: Assessment, warning: str | None) -> None:
+    zone = state.config.zone
+    if warning:
+        out.print(f"[bold red]{warning}[/]", highlight=False)
+    if not a.breaches:
+        out.print(f"[green]No breach found[/] for {a.release.id}.")
+        return
+    table = Table("Kind", "Practice", "From", "To", "Cause", "Addresses")
+    for b in a.breaches:
+        start = fmt_local(b.started_at, zone) if b.started_at else "—"
+        end = fmt_local(b.ended_at, zone) if b.ended_at else "not yet"
+        table.add_row(b.kind, ", ".join(b.practices), start, end, b.cause, "\n".join(b.urls))
+    out.print(table)
+
+
+def report(
+    ref: ReleaseArg,
+    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "docx",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write.")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse (exit 1) when the timeline fails its check.")
+    ] = False,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Date of the report, YYYY-MM-DD (default today).")
+    ] = None,
+) -> None:
+    """Draft the breach report (the regulator's sections) from the record of the release."""
+
+    async def body() -> int:
+        if fmt not in FORMATS:
+            raise InputError(f"--format {fmt!r} is not a report format: use one of {', '.join(FORMATS)}.")
+        if output is None:
+            raise InputError("Give the file to write with -o, e.g. -o breach-report.docx.")
+        today = _date(date)
+        a = await _assess(ref)
+        if strict and not a.chain.ok:
+            raise TimelineError(chain_problem(a.release.id, a.chain, list(a.evidence.events)))
+        drafted = build(a, today=today, zone=state.config.zone)
+        output.write_bytes(render(drafted, fmt))
+        if drafted.warning:
+            out.print(f"[bold red]{drafted.warning}[/]", highlight=False)
+        found = f"{len(a.breaches)} breach(es)" if a.breaches else "no breach"
+        out.print(f"Wrote {output} ({fmt}, {found}).", highlight=False)
+        return EXIT_OK
+
+    run(body)
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--date {value!r} is not a date: write YYYY-MM-DD.") from None
+
+
+def statement(
+    ref: ReleaseArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: print).")] = None,
+    publish_path: Annotated[
+        str | None,
+        typer.Option("--publish", help="Also publish it at this path on the site, through the release's target."),
+    ] = None,
+) -> None:
+    """Draft the statement about the breach (an HTML fragment for the producer's site)."""
+    from onthedot.record import statement as statement_mod
+
+    async def body() -> int:
+        a = await _assess(ref)
+        if not a.breaches:
+            fail(f"No breach was found for {a.release.id}, so there is no statement to publish.", EXIT_FINDINGS)
+        html = statement_mod.statement_html(a, state.config.zone)
+        if output is not None:
+            output.write_text(html, encoding="utf-8")
+            out.print(f"Wrote {output}.", highlight=False)
+        elif publish_path is None:
+            typer.echo(html, nl=False)
+        if publish_path is not None:
+            async with state.store() as engine:
+                url = await statement_mod.publish(engine, a.release, html, publish_path, by="cli")
+            out.print(f"Published the statement at {url}.", highlight=False)
+        return EXIT_OK
+
+    run(body)
+
+
+def register_cmd(
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV, one breach a line.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The breach register: every stored breach, with counts by type and by cause."""
+
+    async def body() -> int:
+        if as_csv and as_json:
+            raise InputError("Choose one of --csv and --json.")
+        async with state.store() as engine:
+            found = await breach_store.load(engine)
+        if as_csv:
+            typer.echo(breach_register.to_csv(found), nl=False)
+        elif as_json:
+            emit_json(breach_register.to_json(found))
+        else:
+            _print_register(found)
+        return EXIT_OK
+
+    run(body, as_json)
+
+
+def _print_register(found: list[breach_store.Breach]) -> None:
+    if not found:
+        out.print("The breach register is empty.")
+        return
+    table = Table("Release", "Kind", "Practice", "Started", "Duration", "Cause", "Status", "Actions")
+    for b in found:
+        done, suggested = breach_register.actions_status(b)
+        duration = f"{b.duration_s:,.0f} s" if b.duration_s is not None else "—"
+        started = iso_utc(b.started_at) if b.started_at else "—"
+        table.add_row(b.release_id, b.kind, ", ".join(b.practices), started, duration, b.cause,
+                      b.status, f"{done} taken, {suggested} suggested")
+    out.print(table)
+    tally = breach_register.counts(found)
+    out.print("By type: " + ", ".join(f"{k} {v}" for k, v in tally["by_kind"].items()))
+    out.print("By cause: " + ", ".join(f"{k} {v}" for k, v in tally["by_cause"].items()))
+

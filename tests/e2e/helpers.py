@@ -1,0 +1,92 @@
+"""Helpers for end-to-end tests: write a release for a site, run the CLI, fetch through a cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from typer.testing import CliRunner
+
+from onthedot.cli import app
+
+LONDON = ZoneInfo("Europe/London")
+runner = CliRunner()
+
+
+def local(instant: dt.datetime) -> str:
+    """A TOML local date-time (Europe/London) for an aware instant, to the microsecond."""
+    return instant.astimezone(LONDON).replace(tzinfo=None).isoformat()
+
+
+def write_site_release(
+    folder: Path,
+    *,
+    public: str,
+    origin: str | None,
+    release_at: dt.datetime,
+    artefacts: list[tuple[str, bytes | None, str | None]],
+    target: str | None = None,
+    purge: tuple[str, ...] = (),
+    id: str = "fatal-injuries-2019-apr-sep",
+) -> Path:
+    """A release file with ``(path, new bytes or None, expect_text or None)`` artefacts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f'id = "{id}"',
+        'title = "Fatal injuries arising from accidents at work in Great Britain: Summary for April to September 2019"',
+        'producer = "Health and Safety Executive"',
+        f"release_at = {local(release_at)}",
+        f"announced_at = {local(release_at - dt.timedelta(days=40))}",
+        'lead_statistician = "A Statistician <stats@example.org>"',
+        "",
+        "[site]",
+        f'public = "{public}"',
+    ]
+    if origin:
+        lines.append(f'origin = "{origin}"')
+    if target:
+        lines.append(f'target = "{target}"')
+    lines.append("purge = [" + ", ".join(json.dumps(p) for p in purge) + "]")
+    for index, (path, data, text) in enumerate(artefacts):
+        lines += ["", "[[artefact]]", f'path = "{path}"']
+        if data is not None:
+            name = f"artefact-{index}{Path(path).suffix}"
+            (folder / name).write_bytes(data)
+            lines.append(f'file = "{name}"')
+        if text is not None:
+            lines.append(f"expect_text = {json.dumps(text)}")
+    release = folder / f"{id}.toml"
+    release.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return release
+
+
+def write_config(folder: Path, body: str = "[verify.caches]\nvarnish = {default_ttl = 3600}\n") -> Path:
+    """onthedot.toml for a test site (by default: its Varnish runs with -t 3600, as the fixture)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "onthedot.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def cli(db: str, *args: str, config: Path | None = None) -> tuple[int, Any]:
+    """Run ``onthedot --database DB ARGS --json``; (exit code, parsed JSON)."""
+    options = ["--config", str(config)] if config else []
+    result = runner.invoke(app, [*options, "--database", db, *args, "--json"])
+    try:
+        data = json.loads(result.stdout)
+    except ValueError as exc:
+        raise AssertionError(f"not JSON (exit {result.exit_code}): {result.stdout!r} {result.exception!r}") from exc
+    return result.exit_code, data
+
+
+def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)

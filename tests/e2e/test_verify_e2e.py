@@ -1,0 +1,123 @@
+"""``onthedot verify`` through real nginx (origin) and real Varnish (cache), as the public sees it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import cli, fetch, write_config, write_site_release
+from tests.servers.nginx import Nginx
+from tests.servers.varnish import Varnish
+
+pytestmark = pytest.mark.services
+
+OLD = b"old spreadsheet, April to June 2019" * 100
+NEW = b"new spreadsheet, April to September 2019" * 100
+PATH = "/statistics/fatalquarterly.xlsx"
+
+
+def put(webroot: Path, path: str, data: bytes) -> None:
+    target = webroot / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def test_the_seed_scenario_is_stale_until_purged(
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str
+) -> None:
+    put(webroot, PATH, OLD)
+    assert fetch(varnish.url + PATH)[1] == OLD  # the cache holds the old version (1-hour TTL)
+    release_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    release = write_site_release(tmp_path / "rel", public=varnish.url, origin=origin.url,
+                                 release_at=release_at, artefacts=[(PATH, NEW, None)])
+
+    config = write_config(tmp_path)
+    code, data = cli(db, "verify", str(release), config=config)  # nothing uploaded: origin old too
+    (result,) = data["results"]
+    assert (code, data["phase"], result["status"], result["layer"]) == (1, "after", "stale", "origin")
+    assert "origin" in result["diagnosis"] and "upload" in result["diagnosis"]
+
+    put(webroot, PATH, NEW)  # the FTP upload at 09:30: the origin has the new file
+    code, data = cli(db, "verify", str(release), config=config)
+    (result,) = data["results"]
+    assert (code, result["status"], result["layer"]) == (1, "stale", "cache")
+    sentence = result["diagnosis"]
+    assert "Varnish" in sentence and "origin" in sentence and "new" in sentence
+    assert "Age" in sentence and "3,600" in sentence and "purge" in sentence.lower()
+    assert result["served_sha256"] != result["expected_sha256"]
+    assert result["cache"]["age"] is not None
+
+    status, _, _ = fetch(varnish.url + PATH, method="PURGE")
+    assert status == 200
+    code, data = cli(db, "verify", str(release))
+    (result,) = data["results"]
+    assert (code, result["status"], data["ok"]) == (0, "live", True)
+    assert result["served_sha256"] == result["expected_sha256"]
+
+
+def test_before_t_embargoed_or_early(tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str) -> None:
+    put(webroot, PATH, OLD)
+    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    release = write_site_release(tmp_path / "rel", public=varnish.url, origin=origin.url,
+                                 release_at=release_at, artefacts=[(PATH, NEW, None)])
+    code, data = cli(db, "verify", str(release))
+    assert (code, data["phase"], data["results"][0]["status"]) == (0, "before", "embargoed")
+    put(webroot, PATH, NEW)
+    fetch(varnish.url + PATH, method="PURGE")
+    code, data = cli(db, "verify", str(release))
+    (result,) = data["results"]
+    assert (code, result["status"]) == (1, "early")
+    assert "before" in result["diagnosis"]
+
+
+def test_missing_and_error(
+    tmp_path: Path, webroot: Path, start_server: Callable[[Nginx], Nginx], db: str
+) -> None:
+    server = start_server(Nginx(webroot, extra_server_conf="location = /broken.csv { return 500; }"))
+    release = write_site_release(
+        tmp_path / "rel", public=server.url, origin=None,
+        release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+        artefacts=[("/absent.csv", b"a,b\n", None), ("/broken.csv", b"c,d\n", None)],
+    )
+    code, data = cli(db, "verify", str(release))
+    statuses = {r["url"].rsplit("/", 1)[1]: r["status"] for r in data["results"]}
+    assert code == 1 and statuses == {"absent.csv": "missing", "broken.csv": "error"}
+    assert all(r["diagnosis"] for r in data["results"])
+
+
+def test_page_with_linked_files_and_foreign_links(
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str
+) -> None:
+    page = (
+        '<html><body><h1>Fatal injuries: April to September 2019</h1>'
+        '<a href="/statistics/fatalquarterly.xlsx">Tables</a>'
+        '<a href="http://elsewhere.invalid/steal.csv">foreign</a></body></html>'
+    ).encode()
+    put(webroot, PATH, OLD)
+    put(webroot, "/statistics/fatals.htm", page)
+    assert fetch(varnish.url + PATH)[1] == OLD  # cached old
+    put(webroot, PATH, NEW)
+    release = write_site_release(
+        tmp_path / "rel", public=varnish.url, origin=origin.url,
+        release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+        artefacts=[("/statistics/fatals.htm", None, "April to September 2019")],
+    )
+    code, data = cli(db, "verify", str(release))
+    by_url = {r["url"]: r for r in data["results"]}
+    assert by_url[varnish.url + "/statistics/fatals.htm"]["status"] == "live"
+    linked = by_url[varnish.url + PATH]
+    assert (code, linked["status"], linked["layer"]) == (1, "stale", "cache")
+    assert not any("elsewhere.invalid" in url for url in by_url)
+
+
+def test_unknown_release_is_exit_2(db: str) -> None:
+    code, data = cli(db, "verify", "no-such-release")
+    assert code == 2 and "is not a release file or a known release id" in data["error"]
