@@ -1,0 +1,120 @@
+"""The scheduler inside ``onthedot run``: every release, published on the dot, without a person.
+
+Every ``poll_s`` it re-reads the release files (so a moved release is picked up), syncs them into
+the store and arms one task per release that is due: staging starts ``stage_ahead_s`` before T,
+leak probes from T − 15 min, the flip at T, purges, then the release-morning watch to T + 30 min.
+A release already published (its ``verified`` step recorded) is left alone; one whose T passed
+while nothing was running is published at once and recorded as late, unless T is more than
+``catch_up_s`` ago (then it is only recorded as missed, for a person to decide).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import Clock
+from onthedot.errors import OnthedotError
+from onthedot.model import Release, iso_utc
+from onthedot.publish.steps import StepLog
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.store.releases import ReleaseRepository
+
+log = structlog.get_logger("onthedot.scheduler")
+
+PublishFn = Callable[[Release], Awaitable[object]]
+LoadFn = Callable[[], list[Release]]
+
+
+@dataclass(frozen=True)
+class SchedulePolicy:
+    stage_ahead_s: float = 3600.0
+    catch_up_s: float = 7 * 24 * 3600.0
+    poll_s: float = 30.0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        load: LoadFn,
+        publish: PublishFn,
+        clock: Clock,
+        policy: SchedulePolicy | None = None,
+    ) -> None:
+        self._engine = engine
+        self._load = load
+        self._publish = publish
+        self._clock = clock
+        self.policy = policy or SchedulePolicy()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._missed: set[str] = set()
+        self._timeline = Timeline(engine)
+
+    async def tick(self) -> list[str]:
+        """One pass: sync release files, arm the due ones; returns the ids armed now."""
+        try:
+            releases = self._load()
+        except OnthedotError as exc:
+            log.error("release files could not be read", error=str(exc))
+            releases = []
+        repo = ReleaseRepository(self._engine)
+        for release in releases:
+            await repo.sync(release, actor="scheduler")
+        armed = []
+        now = self._clock.now()
+        for release in releases:
+            if release.id in self.tasks and not self.tasks[release.id].done():
+                continue
+            if await self._due(release, now):
+                self.tasks[release.id] = asyncio.create_task(self._guarded(release))
+                armed.append(release.id)
+        return armed
+
+    async def _due(self, release: Release, now: dt.datetime) -> bool:
+        if "verified" in await StepLog(self._engine, release.id).done():
+            return False
+        until = (release.release_at - now).total_seconds()
+        if until > self.policy.stage_ahead_s:
+            return False
+        if -until > self.policy.catch_up_s:
+            if release.id not in self._missed:
+                self._missed.add(release.id)
+                await self._timeline.append(
+                    release.id,
+                    kinds.NOTE,
+                    {
+                        "text": f"Not published by the scheduler: its release time "
+                        f"{iso_utc(release.release_at)} passed more than "
+                        f"{self.policy.catch_up_s / 3600:.0f} hours ago. Publish it by hand if it "
+                        "is still wanted."
+                    },
+                    actor="scheduler",
+                )
+            return False
+        return True
+
+    async def _guarded(self, release: Release) -> None:
+        try:
+            await self._publish(release)
+        except OnthedotError as exc:
+            log.error("publish failed", release=release.id, error=str(exc))
+        except Exception:  # a bug must not stop the other releases
+            log.exception("publish crashed", release=release.id)
+
+    async def run_forever(self) -> None:
+        while True:
+            await self.tick()
+            await self._clock.sleep(self.policy.poll_s)
+
+    async def aclose(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)

@@ -1,0 +1,205 @@
+"""The publish sequence on in-memory parts: never early, idempotent steps, crash and resume, leases.
+
+The "edge" here is a mock probe transport serving whatever the memory target holds at the path,
+so what the verifier sees is exactly what the target published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import JumpingClock, ShiftedClock
+from onthedot.config import load_release
+from onthedot.errors import LeaseHeldError, TargetUnreachable
+from onthedot.model import Release
+from onthedot.publish.publisher import Publisher
+from onthedot.publish.purgers.memory import MemoryPurger
+from onthedot.publish.steps import StepLog
+from onthedot.publish.targets.memory import MemoryTarget
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.store.db import open_store
+from onthedot.verify.probe import (
+    MockProbeTransport,
+    Prober,
+    ProbeRequest,
+    ProbeResponse,
+    mock_response,
+)
+from onthedot.verify.recorder import CheckRecorder
+from onthedot.verify.schedule import Watcher, WatchPlan
+from onthedot.verify.verifier import Verifier
+
+NEW = b"new spreadsheet"
+PATH = "/statistics/x.xlsx"
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    yield eng
+    await eng.dispose()
+
+
+def release_file(tmp_path: Path, release_at: dt.datetime, name: str) -> Release:
+    (tmp_path / "x.xlsx").write_bytes(NEW)
+    local = release_at.astimezone(dt.UTC).replace(tzinfo=None).isoformat()
+    path = tmp_path / "r.toml"
+    path.write_text(
+        f'id = "r"\ntitle = "T"\nproducer = "P"\nrelease_at = {local}+00:00\n'
+        f'[site]\npublic = "http://www.example.org"\ntarget = "memory://{name}"\n'
+        f'purge = ["memory://{name}"]\n'
+        f'[[artefact]]\nfile = "x.xlsx"\npath = "{PATH}"\n',
+        encoding="utf-8",
+    )
+    return load_release(path)
+
+
+def edge_from(
+    name: str, clock: ShiftedClock, seen: list[tuple[dt.datetime, bytes | None]]
+) -> Prober:
+    def handler(request: ProbeRequest) -> ProbeResponse:
+        body = MemoryTarget.store(name).files.get(PATH)
+        seen.append((clock.now(), body))
+        if body is None:
+            return mock_response(request, status=404, body=b"not found")
+        return mock_response(request, body=body, headers=[("Cache-Control", "max-age=60")])
+
+    return Prober(transport=MockProbeTransport(handler))
+
+
+def publisher(
+    engine: AsyncEngine, name: str, clock: ShiftedClock, seen: list, **kw: object
+) -> Publisher:  # type: ignore[type-arg]
+    verifier = Verifier(edge_from(name, clock, seen), clock=clock, bust_cache=False)
+    watcher = Watcher(
+        verifier, CheckRecorder(engine), clock, WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
+    )
+    return Publisher(
+        engine,
+        target=MemoryTarget(f"memory://{name}"),
+        purgers=[MemoryPurger(f"memory://{name}")],
+        watcher=watcher,
+        clock=clock,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+async def test_goes_live_at_t_never_before_even_if_the_clock_steps_back(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    name = uuid.uuid4().hex
+    clock = JumpingClock(dt.datetime(2019, 12, 18, 9, 29, 57, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    pub = publisher(engine, name, clock, seen)
+    task = asyncio.create_task(pub.publish(release))
+    await asyncio.sleep(2.5)
+    clock.jump(-1.0)  # an NTP step backwards while waiting: T is now 1.5 s away again
+    outcome = await task
+    assert outcome.live and outcome.flipped_at is not None
+    assert outcome.flipped_at >= release.release_at
+    assert all(at >= release.release_at for at, body in seen if body == NEW)
+    assert any(body is None and at < release.release_at for at, body in seen)  # leak probes ran
+    kinds_seen = [e.kind for e in await Timeline(engine).events("r")]
+    for kind in (
+        kinds.PUBLISH_STAGED,
+        kinds.PUBLISH_WAITING,
+        kinds.PUBLISH_FLIPPED,
+        kinds.PURGE_ATTEMPT,
+        kinds.VERIFY_FIRST_LIVE,
+        kinds.VERIFY_ALL_LIVE,
+        kinds.PUBLISH_DONE,
+    ):
+        assert kind in kinds_seen, kind
+    assert MemoryPurger.log(name) == [f"url http://www.example.org{PATH}"]
+    assert (await Timeline(engine).verify("r")).ok
+
+
+async def test_crash_before_flip_resumes_without_restaging(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 5, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    first = publisher(engine, name, clock, seen)
+    assert first._target is not None
+    first._target.fail["flip"] = TargetUnreachable("The FTP server did not answer.")  # type: ignore[attr-defined]
+    with pytest.raises(TargetUnreachable):
+        await first.publish(release)
+    assert set(await StepLog(engine, "r").done()) == {"staged"}
+    outcome = await publisher(engine, name, clock, seen).publish(release)
+    assert outcome.live and outcome.resumed == ("staged",)
+    calls = [method for method, _ in MemoryTarget.store(name).calls]
+    assert calls.count("stage") == 1  # never uploaded twice
+    assert outcome.late_s >= 5.0  # T had passed: published at once, recorded as late
+    events = await Timeline(engine).events("r")
+    assert [e.kind for e in events].count(kinds.PUBLISH_FAILED) == 1
+    assert [e.kind for e in events].count(kinds.PUBLISH_FLIPPED) == 1
+
+
+async def test_completed_release_is_not_published_twice(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 1, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    await publisher(engine, name, clock, seen).publish(release)
+    before = list(MemoryTarget.store(name).calls)
+    again = await publisher(engine, name, clock, seen).publish(release)
+    assert again.resumed == ("staged", "flipped", "purged")
+    assert [
+        c for c in MemoryTarget.store(name).calls[len(before) :] if c[0] in ("stage", "flip")
+    ] == []
+
+
+async def test_second_publisher_refuses_or_waits(engine: AsyncEngine, tmp_path: Path) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 59, 500000, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    running = asyncio.create_task(
+        publisher(engine, name, clock, seen, leak_probes=False).publish(release)
+    )
+    await asyncio.sleep(0.2)
+    with pytest.raises(LeaseHeldError):
+        await publisher(engine, name, clock, seen, wait_for_lease=False).publish(release)
+    waiting = asyncio.create_task(publisher(engine, name, clock, seen).publish(release))
+    first, second = await asyncio.gather(running, waiting)
+    assert first.live and second.resumed == ("staged", "flipped", "purged")
+    flips = [c for c in MemoryTarget.store(name).calls if c[0] == "flip"]
+    assert len(flips) == 1
+
+
+async def test_changed_release_is_restaged_before_t(engine: AsyncEngine, tmp_path: Path) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 59, 700000, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    pub = publisher(engine, name, clock, seen, leak_probes=False)
+    steps = StepLog(engine, "r")
+    from onthedot.publish.manifest import Manifest
+
+    await pub._stage(release, Manifest.of(release), steps)
+    (tmp_path / "x.xlsx").write_bytes(NEW + b" corrected")
+    changed = load_release(tmp_path / "r.toml")
+    outcome = await pub.publish(changed)
+    assert outcome.live
+    assert MemoryTarget.store(name).files[PATH] == NEW + b" corrected"
+    assert (
+        hashlib.sha256(MemoryTarget.store(name).files[PATH]).hexdigest()
+        == changed.artefacts[0].sha256
+    )
+    kinds_seen = [e.kind for e in await Timeline(engine).events("r")]
+    assert kinds_seen.count(kinds.PUBLISH_STAGED) == 2 and kinds.PUBLISH_DISCARDED in kinds_seen
+    assert not [k for k in MemoryTarget.store(name).files if ".onthedot-" in k]
