@@ -64,7 +64,9 @@ def write_site_release(
     return release
 
 
-def write_config(folder: Path, body: str = "[verify.caches]\nvarnish = {default_ttl = 3600}\n") -> Path:
+def write_config(
+    folder: Path, body: str = "[verify.caches]\nvarnish = {default_ttl = 3600}\n"
+) -> Path:
     """onthedot.toml for a test site (by default: its Varnish runs with -t 3600, as the fixture)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "onthedot.toml"
@@ -79,14 +81,18 @@ def cli(db: str, *args: str, config: Path | None = None) -> tuple[int, Any]:
     try:
         data = json.loads(result.stdout)
     except ValueError as exc:
-        raise AssertionError(f"not JSON (exit {result.exit_code}): {result.stdout!r} {result.exception!r}") from exc
+        raise AssertionError(
+            f"not JSON (exit {result.exit_code}): {result.stdout!r} {result.exception!r}"
+        ) from exc
     return result.exit_code, data
 
 
-def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+def fetch(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, bytes, dict[str, str]]:
     request = urllib.request.Request(url, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)

@@ -41,7 +41,7 @@ class EdgeObserver:
         while not self._stop.is_set() and self.first_new is None:
             started = dt.datetime.now(dt.UTC)
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:  # noqa: S310 - loopback
+                with urllib.request.urlopen(self.url, timeout=2) as response:
                     body = response.read()
             except OSError:
                 body = b""
@@ -68,12 +68,25 @@ def _old_in_cache(webroot: Path, varnish: Varnish) -> None:
     assert fetch(varnish.url + PATH)[1] == OLD
 
 
-def _publish(tmp_path: Path, varnish: Varnish, origin: Nginx, target: str, purge: tuple[str, ...],
-             lead_s: float = 3.0, watch: str = "5") -> tuple[int, dict, dt.datetime, EdgeObserver]:  # type: ignore[type-arg]
+def _publish(
+    tmp_path: Path,
+    varnish: Varnish,
+    origin: Nginx,
+    target: str,
+    purge: tuple[str, ...],
+    lead_s: float = 3.0,
+    watch: str = "5",
+) -> tuple[int, dict, dt.datetime, EdgeObserver]:  # type: ignore[type-arg]
     release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead_s)
-    release = write_site_release(tmp_path / "rel", public=varnish.url, origin=origin.url,
-                                 release_at=release_at, artefacts=[(PATH, NEW, None)],
-                                 target=target, purge=purge)
+    release = write_site_release(
+        tmp_path / "rel",
+        public=varnish.url,
+        origin=origin.url,
+        release_at=release_at,
+        artefacts=[(PATH, NEW, None)],
+        target=target,
+        purge=purge,
+    )
     config = write_config(tmp_path)
     db = f"sqlite:///{tmp_path / 'store.db'}"
     with EdgeObserver(varnish.url + PATH, NEW).watching() as observer:
@@ -84,13 +97,17 @@ def _publish(tmp_path: Path, varnish: Varnish, origin: Nginx, target: str, purge
     return code, data, release_at, observer
 
 
-def _assert_on_the_dot(code: int, data: dict, release_at: dt.datetime, observer: EdgeObserver) -> None:  # type: ignore[type-arg]
+def _assert_on_the_dot(
+    code: int, data: dict, release_at: dt.datetime, observer: EdgeObserver
+) -> None:  # type: ignore[type-arg]
     assert code == 0, data
     assert data["live"] is True
     flipped = dt.datetime.fromisoformat(data["flipped_at"])
     assert flipped >= release_at
     assert observer.first_new is not None, "the edge never served the new bytes"
-    assert observer.first_new >= release_at, f"new bytes at the edge {release_at - observer.first_new} early"
+    assert observer.first_new >= release_at, (
+        f"new bytes at the edge {release_at - observer.first_new} early"
+    )
     assert observer.polls > 50  # it really was watching before T
     (result,) = data["verify"]["results"]
     assert result["status"] == "live"
@@ -101,7 +118,11 @@ def test_file_target_with_varnish_purger_goes_live_on_the_dot(
 ) -> None:
     _old_in_cache(webroot, varnish)
     code, data, release_at, observer = _publish(
-        tmp_path, varnish, origin, f"file://{webroot}", (f"varnish://{varnish.host}:{varnish.port}",)
+        tmp_path,
+        varnish,
+        origin,
+        f"file://{webroot}",
+        (f"varnish://{varnish.host}:{varnish.port}",),
     )
     _assert_on_the_dot(code, data, release_at, observer)
     assert (webroot / PATH.lstrip("/")).read_bytes() == NEW
@@ -113,8 +134,9 @@ def test_without_a_purger_the_edge_stays_stale_with_the_diagnosis(
     tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish
 ) -> None:
     _old_in_cache(webroot, varnish)
-    code, data, _release_at, _observer = _publish(tmp_path, varnish, origin, f"file://{webroot}", (),
-                                                  watch="1.5")
+    code, data, _release_at, _observer = _publish(
+        tmp_path, varnish, origin, f"file://{webroot}", (), watch="1.5"
+    )
     assert code == 1 and data["live"] is False
     (result,) = data["verify"]["results"]
     assert (result["status"], result["layer"]) == ("stale", "cache")
@@ -122,7 +144,9 @@ def test_without_a_purger_the_edge_stays_stale_with_the_diagnosis(
     assert fetch(origin.url + PATH)[1] == NEW  # the origin has it: exactly the seed's failure
 
 
-def test_ftp_target(tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, ftp_server) -> None:  # type: ignore[no-untyped-def]
+def test_ftp_target(
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, ftp_server
+) -> None:  # type: ignore[no-untyped-def]
     ftp_root = Path(ftp_server.root)
     server = Nginx(ftp_root)
     server.start()

@@ -36,13 +36,23 @@ def test_the_seed_scenario_is_stale_until_purged(
     put(webroot, PATH, OLD)
     assert fetch(varnish.url + PATH)[1] == OLD  # the cache holds the old version (1-hour TTL)
     release_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
-    release = write_site_release(tmp_path / "rel", public=varnish.url, origin=origin.url,
-                                 release_at=release_at, artefacts=[(PATH, NEW, None)])
+    release = write_site_release(
+        tmp_path / "rel",
+        public=varnish.url,
+        origin=origin.url,
+        release_at=release_at,
+        artefacts=[(PATH, NEW, None)],
+    )
 
     config = write_config(tmp_path)
     code, data = cli(db, "verify", str(release), config=config)  # nothing uploaded: origin old too
     (result,) = data["results"]
-    assert (code, data["phase"], result["status"], result["layer"]) == (1, "after", "stale", "origin")
+    assert (code, data["phase"], result["status"], result["layer"]) == (
+        1,
+        "after",
+        "stale",
+        "origin",
+    )
     assert "origin" in result["diagnosis"] and "upload" in result["diagnosis"]
 
     put(webroot, PATH, NEW)  # the FTP upload at 09:30: the origin has the new file
@@ -63,11 +73,18 @@ def test_the_seed_scenario_is_stale_until_purged(
     assert result["served_sha256"] == result["expected_sha256"]
 
 
-def test_before_t_embargoed_or_early(tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str) -> None:
+def test_before_t_embargoed_or_early(
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str
+) -> None:
     put(webroot, PATH, OLD)
     release_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-    release = write_site_release(tmp_path / "rel", public=varnish.url, origin=origin.url,
-                                 release_at=release_at, artefacts=[(PATH, NEW, None)])
+    release = write_site_release(
+        tmp_path / "rel",
+        public=varnish.url,
+        origin=origin.url,
+        release_at=release_at,
+        artefacts=[(PATH, NEW, None)],
+    )
     code, data = cli(db, "verify", str(release))
     assert (code, data["phase"], data["results"][0]["status"]) == (0, "before", "embargoed")
     put(webroot, PATH, NEW)
@@ -81,9 +98,13 @@ def test_before_t_embargoed_or_early(tmp_path: Path, webroot: Path, origin: Ngin
 def test_missing_and_error(
     tmp_path: Path, webroot: Path, start_server: Callable[[Nginx], Nginx], db: str
 ) -> None:
-    server = start_server(Nginx(webroot, extra_server_conf="location = /broken.csv { return 500; }"))
+    server = start_server(
+        Nginx(webroot, extra_server_conf="location = /broken.csv { return 500; }")
+    )
     release = write_site_release(
-        tmp_path / "rel", public=server.url, origin=None,
+        tmp_path / "rel",
+        public=server.url,
+        origin=None,
         release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
         artefacts=[("/absent.csv", b"a,b\n", None), ("/broken.csv", b"c,d\n", None)],
     )
@@ -97,16 +118,18 @@ def test_page_with_linked_files_and_foreign_links(
     tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str
 ) -> None:
     page = (
-        '<html><body><h1>Fatal injuries: April to September 2019</h1>'
-        '<a href="/statistics/fatalquarterly.xlsx">Tables</a>'
-        '<a href="http://elsewhere.invalid/steal.csv">foreign</a></body></html>'
-    ).encode()
+        b"<html><body><h1>Fatal injuries: April to September 2019</h1>"
+        b'<a href="/statistics/fatalquarterly.xlsx">Tables</a>'
+        b'<a href="http://elsewhere.invalid/steal.csv">foreign</a></body></html>'
+    )
     put(webroot, PATH, OLD)
     put(webroot, "/statistics/fatals.htm", page)
     assert fetch(varnish.url + PATH)[1] == OLD  # cached old
     put(webroot, PATH, NEW)
     release = write_site_release(
-        tmp_path / "rel", public=varnish.url, origin=origin.url,
+        tmp_path / "rel",
+        public=varnish.url,
+        origin=origin.url,
         release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
         artefacts=[("/statistics/fatals.htm", None, "April to September 2019")],
     )
