@@ -11,7 +11,8 @@ HTTP responses in one place.
     │   ├── UnknownReleaseError    RELEASE is neither a file nor an id in the store
     │   ├── ConfigError            a setting is missing or inconsistent
     │   │   └── LocalTimeError     a local time does not exist or is ambiguous in its zone (DST)
-    │   └── AdapterURLError        a target/purger/notifier URL cannot be understood
+    │   ├── AdapterURLError        a target/purger/notifier URL cannot be understood
+    │   └── AgentTokenError        a remote probe agent's token is missing or unknown (HTTP 401)
     ├── StoreError                 the database cannot be reached or migrated
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
     │   ├── TargetError
@@ -25,7 +26,8 @@ HTTP responses in one place.
     ├── PublishError               the publish sequence cannot go on
     │   ├── LeaseHeldError         another publisher holds this release
     │   └── EmbargoLeakError       the staged content is reachable before T
-    └── TimelineError              the hash chain is broken
+    ├── TimelineError              the hash chain is broken
+    └── AgentError                 a remote probe agent cannot reach or talk to its server
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ class LocalTimeError(ConfigError):
 
 
 class AdapterURLError(InputError):
+    pass
+
+
+class AgentTokenError(InputError):
     pass
 
 
@@ -125,4 +131,8 @@ class EmbargoLeakError(PublishError):
 
 
 class TimelineError(OnthedotError):
+    pass
+
+
+class AgentError(OnthedotError):
     pass

@@ -100,9 +100,17 @@ class Publisher:
             await lease.release()
 
     async def _event(
-        self, release: Release, kind: str, data: dict[str, Any], at: dt.datetime | None = None
+        self,
+        release: Release,
+        kind: str,
+        data: dict[str, Any],
+        at: dt.datetime | None = None,
+        step: tuple[StepLog, str, dict[str, Any]] | None = None,
     ) -> None:
-        await self.timeline.append(release.id, kind, data, at=at or self._clock.now())
+        """Record an event; with ``step``, mark that publish step done in the same transaction."""
+        at = at or self._clock.now()
+        marker = step[0].marker(step[1], at, step[2]) if step else None
+        await self.timeline.append(release.id, kind, data, at=at, with_=marker)
 
     async def _run(self, release: Release, immediately: bool) -> PublishOutcome:
         steps = StepLog(self._engine, release.id)
@@ -133,9 +141,9 @@ class Publisher:
             )
             raise
         outcome.watch = await self._watcher.after_t(release, repurge=self._repurger(release))
-        await steps.mark("verified", self._clock.now(), {"live": outcome.watch.live})
+        done_data = {"live": outcome.watch.live, "late_s": outcome.late_s}
         await self._event(
-            release, kinds.PUBLISH_DONE, {"live": outcome.watch.live, "late_s": outcome.late_s}
+            release, kinds.PUBLISH_DONE, done_data, step=(steps, "verified", done_data)
         )
         return outcome
 
@@ -178,8 +186,8 @@ class Publisher:
                     for m, s in zip(manifest.as_json(), staged, strict=True)
                 ],
             },
+            step=(steps, "staged", data),
         )
-        await steps.mark("staged", self._clock.now(), data)
         return staged
 
     async def _discard(self, release: Release, staged: list[Staged]) -> None:
@@ -239,8 +247,9 @@ class Publisher:
             "early_s": round(outcome.early_s, 6),
             "immediately": immediately,
         }
-        await self._event(release, kinds.PUBLISH_FLIPPED, data, at=fired)
-        await steps.mark("flipped", fired, data)
+        await self._event(
+            release, kinds.PUBLISH_FLIPPED, data, at=fired, step=(steps, "flipped", data)
+        )
 
     # --- purge ------------------------------------------------------------------------------------
 

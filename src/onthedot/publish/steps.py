@@ -7,11 +7,12 @@ last completed step, so nothing is repeated and nothing is published twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.store.tables import publish_steps
 
@@ -46,6 +47,26 @@ class StepLog:
         except IntegrityError:
             return False
         return True
+
+    def marker(
+        self, step: str, at: dt.datetime, data: dict[str, Any]
+    ) -> Callable[[AsyncConnection], Awaitable[None]]:
+        """Mark ``step`` done inside someone else's transaction (with the event that records it)."""
+
+        async def mark(conn: AsyncConnection) -> None:
+            exists = await conn.scalar(
+                select(publish_steps.c.step).where(
+                    publish_steps.c.release_id == self.release_id, publish_steps.c.step == step
+                )
+            )
+            if exists is None:
+                await conn.execute(
+                    publish_steps.insert().values(
+                        release_id=self.release_id, step=step, done_at=at, data=data
+                    )
+                )
+
+        return mark
 
     async def reset_from(self, step: str) -> None:
         """Forget ``step`` and every later one (re-staging after the release changed)."""

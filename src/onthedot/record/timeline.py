@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,12 +101,17 @@ class Timeline:
         actor: str = "onthedot",
         source: str = "onthedot",
         at: dt.datetime | None = None,
+        with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> Event:
+        """Append one event; ``with_`` runs in the same transaction (e.g. marking a publish step
+        done), so the event and what it records are stored together or not at all."""
         at = as_utc(at) if at else utcnow()
         data_json = canonical(data or {})
         for _attempt in range(20):
             try:
-                return await self._append_once(release_id, kind, data_json, actor, source, at)
+                return await self._append_once(
+                    release_id, kind, data_json, actor, source, at, with_
+                )
             except IntegrityError:  # another writer took this seq: read the new head and retry
                 continue
         raise RuntimeError(f"could not append to the timeline of {release_id}: too much contention")
@@ -167,7 +172,14 @@ class Timeline:
         return (head.seq + 1, head.hash) if head else (1, GENESIS)
 
     async def _append_once(
-        self, release_id: str, kind: str, data_json: str, actor: str, source: str, at: dt.datetime
+        self,
+        release_id: str,
+        kind: str,
+        data_json: str,
+        actor: str,
+        source: str,
+        at: dt.datetime,
+        with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> Event:
         async with self._engine.begin() as conn:
             seq, prev = await self._head(conn, release_id)
@@ -185,6 +197,8 @@ class Timeline:
                     hash=digest,
                 )
             )
+            if with_ is not None:
+                await with_(conn)
         return Event(release_id, seq, at, kind, actor, source, json.loads(data_json), prev, digest)
 
     async def events(self, release_id: str, kind: str | None = None) -> list[Event]:

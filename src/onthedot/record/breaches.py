@@ -1,0 +1,468 @@
+"""Breaches of the Code's release practices, found in the record of a release, and their store.
+
+:func:`detect` is pure: it reads an :class:`Evidence` (the release, its timeline, every verification
+result, the calendar findings) and returns one :class:`Breach` per kind, each with its practice ids,
+start, end, affected URLs and cause. :func:`store` upserts them by (release, kind); the table is a
+cache of the detection, so a kind no longer detected for a release is removed.
+
+Kinds: ``late`` (not live on every URL and vantage point at T + tolerance; one breach from T until
+it was), ``early`` (new content before T), ``stale`` / ``missing`` / ``error`` (an address that had
+been live went back: old content, not found, server error), ``time`` (a release
+time or date the Code does not allow), ``change`` (moved without a recorded change, T3.2) and
+``pra`` (pre-release access outside the window or to someone off the list, T3.4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.calendar.policy import Policy
+from onthedot.model import Finding, Release, Severity, Status, iso_utc
+from onthedot.record import kinds
+from onthedot.record.timeline import Event
+from onthedot.store.tables import breaches as breaches_table
+
+#: a flip recorded within this many seconds of T counts as on time (the resolution of a shown time)
+FLIP_SLACK_S = 1.0
+
+PRACTICES: Mapping[str, tuple[str, ...]] = {
+    "late": ("T3.6",),
+    "early": ("T3.6",),
+    "stale": ("T3.6",),
+    "missing": ("T3.6",),
+    "error": ("T3.6",),
+    "time": ("T3.6",),
+    "change": ("T3.2",),
+    "pra": ("T3.4",),
+}
+BREACH_KINDS: tuple[str, ...] = tuple(PRACTICES)
+TITLES: Mapping[str, str] = {
+    "late": "Not available to all users at the release time",
+    "early": "New content visible before the release time",
+    "stale": "The previous version came back after the release was live",
+    "missing": "Not found after the release was live",
+    "error": "Server errors after the release was live",
+    "time": "Released at a time or on a day the Code does not allow",
+    "change": "Release date or time changed without a recorded, agreed change",
+    "pra": "Pre-release access outside the rules",
+}
+_FINDING_KINDS = {"T3.6": "time", "T3.2": "change", "T3.4": "pra"}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One verification result: what one vantage point got for one URL at one moment."""
+
+    url: str
+    vantage: str
+    status: Status
+    at: dt.datetime
+    layer: str | None = None
+    cache: Mapping[str, Any] = field(default_factory=dict)
+    diagnosis: str = ""
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    release_id: str
+    kind: str
+    practices: tuple[str, ...]
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    urls: tuple[str, ...]
+    cause: str
+    detail: str
+    status: str = "open"
+    actions: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.kind, self.kind)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "release": self.release_id,
+            "kind": self.kind,
+            "title": self.title,
+            "practices": list(self.practices),
+            "started_at": iso_utc(self.started_at) if self.started_at else None,
+            "ended_at": iso_utc(self.ended_at) if self.ended_at else None,
+            "duration_s": self.duration_s,
+            "urls": list(self.urls),
+            "cause": self.cause,
+            "detail": self.detail,
+            "status": self.status,
+            "actions": [dict(a) for a in self.actions],
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything detection reads, loaded once."""
+
+    release: Release
+    events: Sequence[Event]
+    observations: Sequence[Observation]
+    findings: Sequence[Finding] = ()
+    policy: Policy = field(default_factory=Policy)
+    tolerance_s: float = 0.0
+
+    def of(self, *kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind in kind]
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        site = self.release.site
+        base = site.public.rstrip("/") if site else ""
+        from_artefacts = [base + a.path for a in self.release.artefacts] if base else []
+        return tuple(dict.fromkeys([*from_artefacts, *(o.url for o in self.observations)]))
+
+
+# --- observations ---------------------------------------------------------------------------
+
+
+def observation(data: Mapping[str, Any], at: dt.datetime) -> Observation | None:
+    """An Observation from a CheckResult's JSON (a verify.result event or a checks row)."""
+    try:
+        status = Status(str(data.get("status")))
+    except ValueError:
+        return None
+    checked = _instant(data.get("checked_at")) or at
+    cache = data.get("cache")
+    http = data.get("http_status")
+    return Observation(
+        url=str(data.get("url", "")),
+        vantage=str(data.get("vantage") or "default"),
+        status=status,
+        at=checked,
+        layer=data.get("layer") if isinstance(data.get("layer"), str) else None,
+        cache=cache if isinstance(cache, Mapping) else {},
+        diagnosis=str(data.get("diagnosis") or ""),
+        http_status=http if isinstance(http, int) else None,
+    )
+
+
+def merge_observations(*groups: Iterable[Observation]) -> list[Observation]:
+    """All observations in time order, each recorded twice (timeline and checks) kept once."""
+    seen: dict[tuple[str, str, str, str], Observation] = {}
+    for group in groups:
+        for obs in group:
+            seen.setdefault((obs.url, obs.vantage, iso_utc(obs.at), obs.status), obs)
+    return sorted(seen.values(), key=lambda o: o.at)
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def is_origin(obs: Observation) -> bool:
+    return obs.vantage.lower().startswith("origin")
+
+
+# --- detection ------------------------------------------------------------------------------
+
+
+def detect(ev: Evidence) -> list[Breach]:
+    """Every breach the record shows, in the order of BREACH_KINDS."""
+    found = [
+        _late(ev),
+        _early(ev),
+        *(_after_t(ev, status) for status in (Status.STALE, Status.MISSING, Status.ERROR)),
+        *_from_findings(ev),
+        _pra_events(ev),
+    ]
+    merged: dict[str, Breach] = {}
+    for breach in found:
+        if breach is None:
+            continue
+        old = merged.get(breach.kind)
+        merged[breach.kind] = _combine(old, breach) if old else breach
+    return [merged[k] for k in BREACH_KINDS if k in merged]
+
+
+def public(ev: Evidence) -> list[Observation]:
+    return [o for o in ev.observations if not is_origin(o)]
+
+
+def first_after_t(ev: Evidence) -> dict[tuple[str, str], Observation]:
+    """Per (URL, vantage point): the first public observation at or after T."""
+    first: dict[tuple[str, str], Observation] = {}
+    for obs in public(ev):
+        if obs.at >= ev.release.release_at:
+            first.setdefault((obs.url, obs.vantage), obs)
+    return first
+
+
+def all_live_at(ev: Evidence) -> dt.datetime | None:
+    """When the release was first live on every URL at every vantage point, if it was."""
+    recorded = ev.of(kinds.VERIFY_ALL_LIVE)
+    if recorded:
+        return _instant(recorded[0].data.get("at")) or recorded[0].at
+    last_live: dict[tuple[str, str], dt.datetime | None] = {}
+    for obs in public(ev):
+        if obs.at < ev.release.release_at:
+            continue
+        key = (obs.url, obs.vantage)
+        if obs.status == Status.LIVE:
+            last_live.setdefault(key, obs.at)
+            if last_live[key] is None:
+                last_live[key] = obs.at
+        else:
+            last_live[key] = None
+    if not last_live or any(v is None for v in last_live.values()):
+        return None
+    return max(v for v in last_live.values() if v is not None)
+
+
+def _late(ev: Evidence) -> Breach | None:
+    t = ev.release.release_at
+    slack = max(ev.tolerance_s, FLIP_SLACK_S)
+    flips = ev.of(kinds.PUBLISH_FLIPPED)
+    failed = ev.of(kinds.PUBLISH_FAILED)
+    late_flip = [f for f in flips if float(f.data.get("late_s") or 0) > slack]
+    not_live = [o for o in first_after_t(ev).values() if o.status != Status.LIVE]
+    if not (late_flip or not_live or (failed and not flips)):
+        return None
+    if failed and not flips:
+        cause = "publish failed"
+    elif late_flip:
+        cause = "scheduling"
+    else:
+        cause = cause_of(ev, not_live)
+    end = all_live_at(ev)
+    if end is not None and end <= t + dt.timedelta(seconds=ev.tolerance_s) and not late_flip:
+        return None
+    urls = tuple(dict.fromkeys(o.url for o in not_live)) or ev.urls
+    detail = _late_detail(ev, cause, late_flip, failed)
+    return _breach(ev, "late", t, end, urls, cause, detail)
+
+
+def _late_detail(ev: Evidence, cause: str, late_flip: list[Event], failed: list[Event]) -> str:
+    if cause == "publish failed":
+        return str(failed[-1].data.get("error") or "publishing failed")
+    if late_flip:
+        return f"The files went live {float(late_flip[0].data.get('late_s') or 0):,.1f} s late."
+    return f"Not live at the release time: {cause}."
+
+
+def cause_of(ev: Evidence, bad: Sequence[Observation]) -> str:
+    """cache | upload | not found | server error | unknown — for the first bad observations."""
+    statuses = {o.status for o in bad}
+    stale = [o for o in bad if o.status == Status.STALE]
+    if stale:
+        return _stale_cause(ev, stale)
+    if Status.MISSING in statuses:
+        return "not found"
+    if Status.ERROR in statuses:
+        return "server error"
+    return "unknown"
+
+
+def _stale_cause(ev: Evidence, stale: Sequence[Observation]) -> str:
+    layers = {o.layer for o in stale if o.layer}
+    if "origin" in layers:
+        return "upload"
+    if "cache" in layers:
+        return "cache"
+    start = stale[0].at
+    origin = [o for o in ev.observations if is_origin(o) and o.at >= ev.release.release_at]
+    near = [o for o in origin if abs((o.at - start).total_seconds()) < 300]
+    if any(o.status == Status.LIVE for o in near):
+        return "cache"
+    if any(o.status == Status.STALE for o in near):
+        return "upload"
+    return "unknown"
+
+
+def _early(ev: Evidence) -> Breach | None:
+    t = ev.release.release_at
+    seen = [o for o in ev.observations if o.at < t and o.status == Status.EARLY]
+    leaks = [e for e in ev.of(kinds.LEAK_PROBE) if e.at < t and e.data.get("status") == "early"]
+    early_flips = [
+        f for f in ev.of(kinds.PUBLISH_FLIPPED) if float(f.data.get("late_s") or 0) < -FLIP_SLACK_S
+    ]
+    if not (seen or leaks or early_flips):
+        return None
+    starts = [o.at for o in seen] + [e.at for e in leaks] + [f.at for f in early_flips]
+    urls = [o.url for o in seen] + [str(e.data.get("url", "")) for e in leaks]
+    cause = "scheduling" if early_flips else "staging exposed"
+    detail = "The new version could be seen before the release time."
+    return _breach(ev, "early", min(starts), t, tuple(dict.fromkeys(u for u in urls if u)), cause, detail)
+
+
+def _after_t(ev: Evidence, status: Status) -> Breach | None:
+    """Non-live results at an address that had already been live after T (a regression).
+
+    Not being live from T onwards is the ``late`` breach; this one is the release going back.
+    """
+    t = ev.release.release_at
+    live_since: dict[tuple[str, str], dt.datetime] = {}
+    bad: list[Observation] = []
+    for obs in public(ev):
+        key = (obs.url, obs.vantage)
+        if obs.at < t:
+            continue
+        if obs.status == Status.LIVE:
+            live_since.setdefault(key, obs.at)
+        elif obs.status == status and key in live_since:
+            bad.append(obs)
+    if not bad:
+        return None
+    keys = {(o.url, o.vantage) for o in bad}
+    last_bad = max(o.at for o in bad)
+    recovered = [
+        o.at
+        for o in public(ev)
+        if (o.url, o.vantage) in keys and o.status == Status.LIVE and o.at > last_bad
+    ]
+    end = min(recovered) if recovered else None
+    vantages = sorted({o.vantage for o in bad})
+    detail = bad[0].diagnosis or f"{len(bad)} check(s) at {len(vantages)} vantage point(s)."
+    urls = tuple(dict.fromkeys(o.url for o in bad))
+    return _breach(ev, str(status), bad[0].at, end, urls, cause_of(ev, bad), detail)
+
+
+def _from_findings(ev: Evidence) -> list[Breach]:
+    found: list[Breach] = []
+    t = ev.release.release_at
+    for finding in ev.findings:
+        practice = ".".join(finding.rule.split(".")[:2])
+        kind = _FINDING_KINDS.get(practice)
+        if kind is None or finding.severity != Severity.ERROR:
+            continue
+        cause = {"time": "scheduling", "change": "unannounced change", "pra": "pre-release access"}
+        found.append(_breach(ev, kind, t, t, ev.urls, cause[kind], finding.message))
+    return found
+
+
+def _pra_events(ev: Evidence) -> Breach | None:
+    """Pre-release access opened by someone not on the list, or outside the window before T."""
+    t = ev.release.release_at
+    window = dt.timedelta(hours=ev.policy.pra_hours)
+    listed = {p.name.casefold() for p in ev.release.pre_release_access}
+    listed |= {str(e.data.get("name", "")).casefold() for e in ev.of(kinds.PRA_GRANTED)}
+    problems: list[tuple[dt.datetime, str]] = []
+    for opened in ev.of(kinds.PRA_OPENED):
+        name = str(opened.data.get("name") or opened.actor)
+        if name.casefold() not in listed:
+            problems.append((opened.at, f"{name} opened the statistics before release but is not on the pre-release access list."))
+        elif not t - window <= opened.at < t:
+            problems.append((opened.at, f"{name} opened the statistics outside the pre-release access window."))
+    if not problems:
+        return None
+    detail = " ".join(text for _, text in problems)
+    return _breach(ev, "pra", min(a for a, _ in problems), t, (), "pre-release access", detail)
+
+
+def _breach(
+    ev: Evidence,
+    kind: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    urls: Sequence[str],
+    cause: str,
+    detail: str,
+) -> Breach:
+    status = "open" if end is None else "ended"
+    return Breach(
+        ev.release.id, kind, PRACTICES[kind], start, end, tuple(urls), cause, detail, status
+    )
+
+
+def _combine(a: Breach, b: Breach) -> Breach:
+    starts = [s for s in (a.started_at, b.started_at) if s is not None]
+    ends = [e for e in (a.ended_at, b.ended_at) if e is not None]
+    return Breach(
+        a.release_id,
+        a.kind,
+        tuple(dict.fromkeys(a.practices + b.practices)),
+        min(starts) if starts else None,
+        max(ends) if ends and a.ended_at and b.ended_at else None,
+        tuple(dict.fromkeys(a.urls + b.urls)),
+        a.cause if a.cause == b.cause else f"{a.cause}; {b.cause}",
+        f"{a.detail} {b.detail}",
+        a.status if a.status == b.status else "open",
+    )
+
+
+# --- store ----------------------------------------------------------------------------------
+
+
+async def store(engine: AsyncEngine, release_id: str, found: Sequence[Breach]) -> None:
+    """Upsert ``found`` by (release, kind); drop the kinds of this release no longer detected."""
+    async with engine.begin() as conn:
+        rows = await conn.execute(
+            select(breaches_table.c.id, breaches_table.c.kind).where(
+                breaches_table.c.release_id == release_id
+            )
+        )
+        existing = {row.kind: row.id for row in rows}
+        for breach in found:
+            values = _row(breach)
+            if breach.kind in existing:
+                where = breaches_table.c.id == existing.pop(breach.kind)
+                await conn.execute(breaches_table.update().where(where).values(**values))
+            else:
+                await conn.execute(breaches_table.insert().values(**values))
+        if existing:
+            await conn.execute(delete(breaches_table).where(breaches_table.c.id.in_(existing.values())))
+
+
+async def load(engine: AsyncEngine, release_id: str | None = None) -> list[Breach]:
+    """Stored breaches (of one release, or all), oldest first."""
+    query = select(breaches_table).order_by(breaches_table.c.started_at, breaches_table.c.id)
+    if release_id is not None:
+        query = query.where(breaches_table.c.release_id == release_id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        Breach(
+            r.release_id,
+            r.kind,
+            tuple(r.practices or ()),
+            r.started_at,
+            r.ended_at,
+            tuple(r.urls or ()),
+            r.cause,
+            r.detail,
+            r.status,
+            tuple(r.actions or ()),
+        )
+        for r in rows
+    ]
+
+
+def _row(b: Breach) -> dict[str, Any]:
+    return {
+        "release_id": b.release_id,
+        "kind": b.kind,
+        "practices": list(b.practices),
+        "started_at": b.started_at,
+        "ended_at": b.ended_at,
+        "urls": list(b.urls),
+        "cause": b.cause,
+        "detail": b.detail,
+        "status": b.status,
+        "actions": [dict(a) for a in b.actions],
+    }

@@ -1,0 +1,346 @@
+"""The account of what happened, in plain English, from the timeline.
+
+"At 09:30:00 the file was published to the web server by FTP. At 09:30:01 onthedot found that the
+public website was still serving the previous version from its cache (Age 2,940 s, max-age
+3,600 s) ..." Every time is the recorded instant shown as HH:MM:SS in the report's zone
+(Europe/London); an event on another day than the release also names its date.
+
+Verification results are many (one per URL, vantage point and poll): only the changes are told,
+and the same change at several vantage points within a minute is told once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, to_local
+from onthedot.model import Release, Status
+from onthedot.record import kinds
+from onthedot.record.breaches import Observation, observation
+from onthedot.record.timeline import Event
+
+TRANSPORTS: Mapping[str, str] = {
+    "ftp": "to the web server by FTP",
+    "ftps": "to the web server by FTPS",
+    "sftp": "to the web server by SFTP",
+    "file": "to the web server's folder",
+    "s3": "to the S3 bucket behind the website",
+    "webhook+https": "through the publishing system's webhook",
+    "webhook+http": "through the publishing system's webhook",
+    "memory": "to the test target",
+}
+
+
+@dataclass(frozen=True)
+class Teller:
+    """Tells events of one release in one zone."""
+
+    release: Release
+    zone: Zone = LONDON
+
+    def clock(self, instant: dt.datetime) -> str:
+        """09:30:00, or 09:30:00 on Thursday 19 December 2019 away from the release day."""
+        local = to_local(instant, self.zone)
+        day = to_local(self.release.release_at, self.zone).date()
+        shown = local.strftime("%H:%M:%S")
+        return shown if local.date() == day else f"{shown} on {fmt_date(local.date())}"
+
+
+def who(event: Event) -> str:
+    """The person or system that did it, with their role: "Jane Smith (lead statistician)"."""
+    data = event.data
+    name = str(data.get("by") or event.actor or "someone")
+    role = str(data.get("by_role") or (data.get("role") if event.kind == kinds.ACTION_TAKEN else "") or "")
+    return f"{name} ({role})" if role else name
+
+
+def text_of(data: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = data.get(key)
+        if value:
+            return str(value).strip().rstrip(".")
+    return ""
+
+
+def number(value: Any) -> str:
+    try:
+        return f"{float(value):,.0f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def fmt_duration(seconds: float) -> str:
+    """3902 → "1 hour 5 minutes 2 seconds" (zero parts left out)."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{n} {unit}{'' if n == 1 else 's'}"
+        for n, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second"))
+        if n
+    ]
+    return " ".join(parts) or "0 seconds"
+
+
+def transport(target: Any) -> str:
+    scheme = urlsplit(str(target or "")).scheme.lower()
+    return TRANSPORTS.get(scheme, "to the website" if not scheme else f"to the {scheme} target")
+
+
+def things(paths: Sequence[Any]) -> str:
+    if len(paths) == 1:
+        return f"the file {paths[0]} was"
+    return f"{len(paths)} files were" if paths else "the files were"
+
+
+# --- one sentence per event kind -----------------------------------------------------------------
+
+
+def _flipped(t: Teller, e: Event) -> str:
+    paths = list(e.data.get("paths") or [])
+    return f"At {t.clock(e.at)} {things(paths)} published {transport(e.data.get('target'))}."
+
+
+def _staged(t: Teller, e: Event) -> str:
+    count = len(e.data.get("manifest") or [])
+    what = "the file was" if count == 1 else f"{count} files were" if count else "the files were"
+    return f"At {t.clock(e.at)} {what} uploaded, hidden, {transport(e.data.get('target'))} ready for release."
+
+
+def _failed(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} publishing failed at the {e.data.get('step', 'unknown')} step: {text_of(e.data, 'error')}."
+
+
+def _purge(t: Teller, e: Event) -> str:
+    purger = urlsplit(str(e.data.get("purger", ""))).scheme or "the cache"
+    if e.data.get("ok"):
+        return f"At {t.clock(e.at)} onthedot asked the cache ({purger}) to remove the previous version; it agreed."
+    detail = text_of(e.data, "detail", "status")
+    return f"At {t.clock(e.at)} onthedot asked the cache ({purger}) to remove the previous version; it failed ({detail})."
+
+
+def _purge_done(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} the cache was purged of {len(e.data.get('urls') or [])} address(es)."
+
+
+def _purge_failed(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} purging the cache failed: {text_of(e.data, 'error')}."
+
+
+def _all_live(t: Teller, e: Event) -> str:
+    late = (e.at - t.release.release_at).total_seconds()
+    after = f", {fmt_duration(late)} after the release time" if late >= 1 else ""
+    return f"At {t.clock(e.at)} onthedot confirmed the new version was live on every address it checks{after}."
+
+
+def _gave_up(t: Teller, e: Event) -> str:
+    missing = ", ".join(str(u) for u in e.data.get("not_live") or [])
+    return f"At {t.clock(e.at)} onthedot stopped checking; still not live: {missing or 'unknown'}."
+
+
+def _alert(t: Teller, e: Event) -> str:
+    channel = text_of(e.data, "channel")
+    how = f" by {channel}" if channel else ""
+    return f"At {t.clock(e.at)} onthedot alerted {text_of(e.data, 'to') or 'the team'}{how}."
+
+
+def _ack(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} {text_of(e.data, 'by') or who(e)} acknowledged the alert."
+
+
+def _informed(t: Teller, e: Event) -> str:
+    name, role = text_of(e.data, "name", "text"), text_of(e.data, "role")
+    whom = f"{name} ({role})" if name and role else name or role or "a colleague"
+    how = text_of(e.data, "how")
+    return f"At {t.clock(e.at)} {who(e)} informed {whom}{f' by {how}' if how else ''}."
+
+
+def _action(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} {who(e)} {text_of(e.data, 'what', 'text') or 'took action'}."
+
+
+def _notice(t: Teller, e: Event) -> str:
+    url, text = text_of(e.data, "url"), text_of(e.data, "text")
+    where = f" on {url}" if url else " on the website"
+    said = f": “{text}.”" if text else "."
+    return f"At {t.clock(e.at)} a notice alerting users was published{where}{said}"
+
+
+def _held(t: Teller, e: Event) -> str:
+    what = text_of(e.data, "what", "text", "gate") or "the next step"
+    return f"At {t.clock(e.at)} {who(e)} held back {what} until the statistics were live."
+
+
+def _released(t: Teller, e: Event) -> str:
+    what = text_of(e.data, "what", "text", "gate") or "the held step"
+    return f"At {t.clock(e.at)} {who(e)} let {what} go ahead."
+
+
+def _pra(t: Teller, e: Event) -> str:
+    verb = "was given pre-release access" if e.kind == kinds.PRA_GRANTED else "opened the statistics under pre-release access"
+    return f"At {t.clock(e.at)} {text_of(e.data, 'name') or who(e)} {verb}."
+
+
+def _statement(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} a statement about the breach was published at {text_of(e.data, 'url') or 'the website'}."
+
+
+def _synced(t: Teller, e: Event) -> str | None:
+    changes = [c for c in e.data.get("changes") or [] if isinstance(c, Mapping)]
+    moved = [c for c in changes if c.get("field") == "release_at"]
+    if not moved:
+        return None
+    reason = text_of(moved[0], "reason")
+    return (
+        f"At {t.clock(e.at)} the release time was changed from {moved[0].get('old')} to "
+        f"{moved[0].get('new')}{f' ({reason})' if reason else ''}."
+    )
+
+
+def _note(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} {who(e)} noted: {text_of(e.data, 'text') or '(no text)'}."
+
+
+TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
+    kinds.PUBLISH_STAGED: _staged,
+    kinds.PUBLISH_FLIPPED: _flipped,
+    kinds.PUBLISH_FAILED: _failed,
+    kinds.PURGE_ATTEMPT: _purge,
+    kinds.PURGE_DONE: _purge_done,
+    kinds.PURGE_FAILED: _purge_failed,
+    kinds.VERIFY_ALL_LIVE: _all_live,
+    kinds.VERIFY_GAVE_UP: _gave_up,
+    kinds.ALERT_SENT: _alert,
+    kinds.ALERT_ACKNOWLEDGED: _ack,
+    kinds.PERSON_INFORMED: _informed,
+    kinds.ACTION_TAKEN: _action,
+    kinds.NOTICE_PUBLISHED: _notice,
+    kinds.GATE_HELD: _held,
+    kinds.GATE_RELEASED: _released,
+    kinds.PRA_GRANTED: _pra,
+    kinds.PRA_OPENED: _pra,
+    kinds.STATEMENT_PUBLISHED: _statement,
+    kinds.RELEASE_SYNCED: _synced,
+    kinds.NOTE: _note,
+}
+# told elsewhere (the clock note) or not worth a sentence
+SILENT = frozenset(
+    {kinds.CLOCK_OFFSET, kinds.PUBLISH_WAITING, kinds.PUBLISH_DONE, kinds.PUBLISH_DISCARDED,
+     kinds.VERIFY_FIRST_LIVE}
+)
+
+
+def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
+    """One sentence for one event (the timeline listing uses it for every kind)."""
+    teller = Teller(release, zone)
+    if event.kind == kinds.VERIFY_RESULT:
+        obs = observation(event.data, event.at)
+        return _observed(teller, obs, 1) if obs else f"At {teller.clock(event.at)} an unreadable result was recorded."
+    tell = TELLERS.get(event.kind)
+    told = tell(teller, event) if tell else None
+    return told or f"At {teller.clock(event.at)} {who(event)} recorded “{event.kind}”."
+
+
+# --- verification results -------------------------------------------------------------------------
+
+
+def cache_facts(cache: Mapping[str, Any]) -> str:
+    """"Varnish, Age 2,940 s, max-age 3,600 s" from a result's ``cache`` (what is known of it)."""
+    control = cache.get("cache_control") if isinstance(cache.get("cache_control"), Mapping) else {}
+    assert isinstance(control, Mapping)
+    max_age = cache.get("max_age") or control.get("s-maxage") or control.get("max-age")
+    parts = [str(cache["product"]).capitalize()] if cache.get("product") else []
+    if cache.get("age") is not None:
+        parts.append(f"Age {number(cache['age'])} s")
+    if max_age is not None:
+        parts.append(f"max-age {number(max_age)} s")
+    return ", ".join(parts)
+
+
+def _observed(t: Teller, obs: Observation, count: int) -> str:
+    at = f"At {t.clock(obs.at)}"
+    where = f" at {count} vantage points" if count > 1 else ""
+    origin = obs.vantage.lower().startswith("origin")
+    place = "the web server behind the cache" if origin else "the public website"
+    if obs.status == Status.LIVE:
+        return f"{at} onthedot found the new version of {obs.url} on {place}{where}."
+    if obs.status == Status.STALE:
+        return f"{at} onthedot found that {place} was still serving the previous version of {obs.url}{where}{_why_stale(obs, origin)}."
+    if obs.status == Status.MISSING:
+        code = f" ({obs.http_status})" if obs.http_status else ""
+        return f"{at} {place} answered “not found”{code} for {obs.url}{where}."
+    if obs.status == Status.ERROR:
+        why = f" ({obs.diagnosis.rstrip('.')})" if obs.diagnosis else ""
+        return f"{at} {place} answered with an error for {obs.url}{where}{why}."
+    if obs.status == Status.EARLY:
+        return f"{at}, before the release time, the new version of {obs.url} could already be seen on {place}{where}."
+    return f"{at} onthedot checked that {obs.url} did not yet show the new version{where}."
+
+
+def _why_stale(obs: Observation, origin: bool) -> str:
+    if origin or obs.layer == "origin":
+        return ": the web server itself still had the previous version"
+    facts = cache_facts(obs.cache)
+    shown = f" ({facts})" if facts else ""
+    if obs.layer == "cache":
+        return f" from its cache{shown}, although the web server behind it already had the new version"
+    return shown
+
+
+@dataclass
+class _Group:
+    first: Observation
+    count: int = 1
+
+
+def _groups(observations: Sequence[Observation]) -> list[_Group]:
+    """Only changes of status per (URL, vantage point); the same change within a minute told once."""
+    last: dict[tuple[str, str], Status] = {}
+    groups: list[_Group] = []
+    for obs in sorted(observations, key=lambda o: o.at):
+        key = (obs.url, obs.vantage)
+        if last.get(key) == obs.status:
+            continue
+        last[key] = obs.status
+        prev = groups[-1] if groups else None
+        if prev and _same_change(prev.first, obs):
+            prev.count += 1
+            continue
+        groups.append(_Group(obs))
+    return groups
+
+
+def _same_change(a: Observation, b: Observation) -> bool:
+    origin_a, origin_b = (o.vantage.lower().startswith("origin") for o in (a, b))
+    close = (b.at - a.at).total_seconds() < 60
+    return a.url == b.url and a.status == b.status and origin_a == origin_b and close
+
+
+def account(
+    events: Sequence[Event],
+    release: Release,
+    observations: Sequence[Observation] | None = None,
+    zone: Zone = LONDON,
+) -> list[str]:
+    """The sentences of the account, in time order.
+
+    ``observations`` (timeline and stored checks merged) replace the timeline's own verify.result
+    events when given.
+    """
+    teller = Teller(release, zone)
+    if observations is None:
+        observations = [o for e in events if e.kind == kinds.VERIFY_RESULT if (o := observation(e.data, e.at))]
+    items: list[tuple[dt.datetime, int, str]] = []
+    for index, event in enumerate(events):
+        if event.kind in SILENT or event.kind == kinds.VERIFY_RESULT:
+            continue
+        told = describe(event, release, zone)
+        items.append((event.at, index, told))
+    for group in _groups(observations):
+        items.append((group.first.at, -1, _observed(teller, group.first, group.count)))
+    items.sort(key=lambda item: (item[0], item[1]))
+    return [text for _, _, text in items]

@@ -1,0 +1,120 @@
+"""Gather the record of a release, detect its breaches, attach corrective actions, store them.
+
+``assess(engine, release)`` is what the ``breaches`` and ``report`` commands run: it reads the
+timeline (and checks its hash chain), the stored verification results and the calendar findings,
+and upserts the breaches it finds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.calendar.policy import Policy
+from onthedot.calendar.rules import check_release
+from onthedot.model import Finding, Release
+from onthedot.record import breaches as breach_store
+from onthedot.record.breaches import Breach, Evidence, Observation, merge_observations, observation
+from onthedot.record.report.actions import actions_for
+from onthedot.record.timeline import ChainCheck, Event, Timeline
+from onthedot.store.releases import ReleaseRepository
+from onthedot.store.tables import checks
+
+#: the [policy] keys that are ours, not the calendar Policy's
+OWN_POLICY_KEYS = ("tolerance_s",)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    evidence: Evidence
+    breaches: Sequence[Breach]
+    chain: ChainCheck
+
+    @property
+    def release(self) -> Release:
+        return self.evidence.release
+
+    @property
+    def broken_event(self) -> Event | None:
+        """The first event whose hash does not match, when the chain is broken."""
+        if self.chain.ok or self.chain.broken_seq is None:
+            return None
+        return next((e for e in self.evidence.events if e.seq == self.chain.broken_seq), None)
+
+
+def policy_from(table: Mapping[str, Any]) -> tuple[Policy, float]:
+    """The calendar Policy and our tolerance (seconds after T) from onthedot.toml's [policy]."""
+    from onthedot.errors import ConfigError
+
+    calendar_part = {k: v for k, v in table.items() if k not in OWN_POLICY_KEYS}
+    raw = table.get("tolerance_s", 0)
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+        raise ConfigError(
+            f"[policy] tolerance_s: {raw!r} is not a number of seconds: write e.g. tolerance_s = 5."
+        )
+    return Policy.from_toml_table(calendar_part), float(raw)
+
+
+async def stored_observations(engine: AsyncEngine, release_id: str) -> list[Observation]:
+    """The verification results in the checks table."""
+    query = select(checks.c.result, checks.c.checked_at).where(checks.c.release_id == release_id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(checks.c.checked_at))).all()
+    found = [observation(r.result, r.checked_at) for r in rows if isinstance(r.result, Mapping)]
+    return [o for o in found if o is not None]
+
+
+async def earlier_versions(engine: AsyncEngine, release: Release) -> list[Release]:
+    """The release as it was before each recorded change of its time (for T3.2)."""
+    history = await ReleaseRepository(engine).history(release.id, "release_at")
+    versions = []
+    for entry in history:
+        try:
+            was = dt.datetime.fromisoformat(str(entry.old))
+        except ValueError:
+            continue
+        was = was if was.tzinfo else was.replace(tzinfo=dt.UTC)
+        versions.append(release.model_copy(update={"release_at": was.astimezone(dt.UTC)}))
+    return versions
+
+
+async def gather(
+    engine: AsyncEngine, release: Release, policy: Policy, tolerance_s: float = 0.0
+) -> tuple[Evidence, ChainCheck]:
+    timeline = Timeline(engine)
+    events = await timeline.events(release.id)
+    chain = await timeline.verify(release.id)
+    from_events = [
+        o for e in events if e.kind == "verify.result" if (o := observation(e.data, e.at))
+    ]
+    observations = merge_observations(from_events, await stored_observations(engine, release.id))
+    findings: list[Finding] = check_release(
+        release, policy, history=await earlier_versions(engine, release)
+    )
+    evidence = Evidence(release, events, observations, findings, policy, tolerance_s)
+    return evidence, chain
+
+
+async def assess(
+    engine: AsyncEngine,
+    release: Release,
+    *,
+    policy: Policy | None = None,
+    tolerance_s: float = 0.0,
+    save: bool = True,
+) -> Assessment:
+    """Detect the release's breaches (with their corrective actions) and, by default, store them."""
+    evidence, chain = await gather(engine, release, policy or Policy(), tolerance_s)
+    found = breach_store.detect(evidence)
+    with_actions = [
+        dataclasses.replace(b, actions=tuple(actions_for(evidence, b))) for b in found
+    ]
+    if save:
+        await breach_store.store(engine, release.id, with_actions)
+    return Assessment(evidence, with_actions, chain)

@@ -1,0 +1,54 @@
+"""Cache products and how each keeps a response: one small module per product, one registry.
+
+``model_for("varnish")`` gives the default model; pass ``models={"varnish": Varnish(default_ttl=3600,
+configured=True)}`` where a site's configuration is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from onthedot.verify.caches.ats import TrafficServer
+from onthedot.verify.caches.base import BrowserCache, CacheModel, Lifetime, Source
+from onthedot.verify.caches.cdn import Akamai, Cloudflare, CloudFront, Fastly
+from onthedot.verify.caches.nginx import Nginx
+from onthedot.verify.caches.squid import RefreshPattern, Squid
+from onthedot.verify.caches.varnish import Varnish
+
+__all__ = [
+    "MODELS",
+    "Akamai",
+    "BrowserCache",
+    "CacheModel",
+    "CloudFront",
+    "Cloudflare",
+    "Fastly",
+    "Lifetime",
+    "Nginx",
+    "RefreshPattern",
+    "Source",
+    "Squid",
+    "TrafficServer",
+    "Varnish",
+    "model_for",
+]
+
+MODELS: Mapping[str, CacheModel] = {
+    "varnish": Varnish(),
+    "nginx": Nginx(),
+    "squid": Squid(),
+    "ats": TrafficServer(),
+    "cloudflare": Cloudflare(),
+    "fastly": Fastly(),
+    "cloudfront": CloudFront(),
+    "akamai": Akamai(),
+}
+
+
+def model_for(product: str | None, models: Mapping[str, CacheModel] | None = None) -> CacheModel:
+    """The model for ``product`` (site overrides first); a generic RFC 9111 cache when unknown."""
+    if product is None:
+        return CacheModel()
+    if models and product in models:
+        return models[product]
+    return MODELS.get(product, CacheModel())

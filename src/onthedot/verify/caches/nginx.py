@@ -1,0 +1,76 @@
+"""nginx ``proxy_cache``: X-Accel-Expires, then Cache-Control, then Expires, then proxy_cache_valid.
+
+nginx does not cache responses with Set-Cookie, ``Vary: *``, Cache-Control no-cache / no-store /
+private, ``max-age=0`` or ``X-Accel-Expires: 0``; it never applies a heuristic, so a response
+without explicit freshness is cached only when ``proxy_cache_valid`` is configured for its status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from onthedot.verify.caches.base import CacheModel, Lifetime, date_of, explicit
+
+if TYPE_CHECKING:
+    from onthedot.verify.cache import CacheInfo
+    from onthedot.verify.caches.vendors import Product
+
+
+def _accel_expires(info: CacheInfo, received: dt.datetime | None) -> float | None:
+    value = (info.x_accel_expires or "").strip()
+    if value.isdigit():
+        return float(value)
+    date = date_of(info, received)
+    if value.startswith("@") and value[1:].isdigit() and date is not None:
+        return max(0.0, int(value[1:]) - date.timestamp())
+    return None
+
+
+@dataclass(frozen=True)
+class Nginx(CacheModel):
+    valid: float | None = None  # proxy_cache_valid for 200; None: not configured (not cached)
+    configured: bool = False
+
+    product: ClassVar[Product | None] = "nginx"
+    label: ClassVar[str] = "nginx proxy_cache"
+
+    def refuses(self, info: CacheInfo, url: str | None) -> str | None:
+        if info.sets_cookie:
+            return "nginx does not cache responses that set a cookie"
+        if "*" in info.vary:
+            return "nginx does not cache responses with Vary: *"
+        if any(info.has(k) for k in ("no-cache", "no-store", "private")):
+            return "nginx does not cache responses marked no-cache, no-store or private"
+        if (
+            info.x_accel_expires is None
+            and info.seconds("s-maxage") is None
+            and (info.seconds("max-age") == 0)
+        ):
+            return "nginx does not cache responses with max-age=0"
+        if (info.x_accel_expires or "").strip() == "0":
+            return "nginx does not cache responses with X-Accel-Expires: 0"
+        return None
+
+    def explicit(self, info: CacheInfo, received: dt.datetime | None) -> Lifetime | None:
+        accel = _accel_expires(info, received)
+        if accel is not None:
+            return Lifetime(accel, "x-accel-expires")
+        return explicit(info, shared=True, received=received)
+
+    def implicit(self, info: CacheInfo, received: dt.datetime | None, url: str | None) -> Lifetime:
+        if self.valid is None:
+            return Lifetime(
+                0,
+                "none",
+                stored=False,
+                certain=self.configured,
+                note="nginx caches it only if proxy_cache_valid is set",
+            )
+        return Lifetime(
+            self.valid,
+            "product-default",
+            certain=self.configured,
+            note=f"nginx's proxy_cache_valid ({self.valid:,.0f} s)",
+        )

@@ -1,0 +1,67 @@
+"""Varnish Cache (7.x builtin.vcl): explicit freshness, else ``default_ttl``; no heuristics.
+
+Varnish passes (marks hit-for-miss) responses with Set-Cookie, ``Vary: *`` or Cache-Control
+no-cache / no-store / private, and any response whose TTL works out to zero or less. Without
+s-maxage, max-age or Expires it keeps the object for ``default_ttl`` (varnishd ``-t``, 120 s by
+default) — also when Expires is unparsable ("0") or the epoch, which Varnish reads as absent,
+unlike RFC 9111's "already expired" — and serves it ``grace`` longer while refetching
+(stale-while-revalidate, or ``default_grace`` 10 s).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from onthedot.verify.caches.base import CacheModel, Lifetime, explicit
+
+if TYPE_CHECKING:
+    from onthedot.verify.cache import CacheInfo
+    from onthedot.verify.caches.vendors import Product
+
+
+@dataclass(frozen=True)
+class Varnish(CacheModel):
+    default_ttl: float = 120.0
+    default_grace: float = 10.0
+    configured: bool = False  # True when default_ttl was read from this site's configuration
+
+    product: ClassVar[Product | None] = "varnish"
+    label: ClassVar[str] = "Varnish"
+
+    def refuses(self, info: CacheInfo, url: str | None) -> str | None:
+        if info.sets_cookie:
+            return "Varnish does not cache responses that set a cookie"
+        if "*" in info.vary:
+            return "Varnish does not cache responses with Vary: *"
+        surrogate = info.raw.get("surrogate-control", "").lower()
+        if "no-store" in surrogate:
+            return "Varnish does not cache responses with Surrogate-Control: no-store"
+        if not surrogate and any(info.has(k) for k in ("no-cache", "no-store", "private")):
+            return "Varnish passes responses marked no-cache, no-store or private to the origin"
+        found = self.explicit(info, None)
+        age = 0 if info.hit else (info.age or 0)  # on a hit, Age is Varnish's own holding time
+        if found is not None and found.seconds - age <= 0:
+            return f"Varnish does not cache a response whose {found.source} is already used up"
+        return None
+
+    def explicit(self, info: CacheInfo, received: dt.datetime | None) -> Lifetime | None:
+        """As RFC 9111, except that an Expires Varnish cannot parse, or the epoch, counts as absent."""
+        if info.has("s-maxage") or info.has("max-age"):
+            return explicit(info, shared=True, received=received)
+        if info.expires is None or info.expires.timestamp() <= 0:
+            return None
+        return explicit(info, shared=True, received=received)
+
+    def implicit(self, info: CacheInfo, received: dt.datetime | None, url: str | None) -> Lifetime:
+        return Lifetime(
+            self.default_ttl,
+            "product-default",
+            certain=self.configured,
+            note=f"Varnish's default_ttl ({self.default_ttl:,.0f} s)",
+        )
+
+    def grace(self, info: CacheInfo) -> float:
+        swr = info.seconds("stale-while-revalidate")
+        return float(self.default_grace if swr is None else swr)

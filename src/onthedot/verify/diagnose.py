@@ -1,0 +1,317 @@
+"""Why the public got what it got, in one plain sentence a statistician can forward to IT.
+
+``diagnose(edge, origin, ...)`` compares what the public address served with what the origin web
+server serves, and says which layer is old: the cache (purge needed, with how long it would
+otherwise stay: Age, lifetime, "fresh in the cache until 10:31:12 unless purged") or the origin
+(the upload did not happen). ``linked_files`` finds the spreadsheets and PDFs a page links to so
+they are checked too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, Literal, Protocol
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+from onthedot.errors import InputError
+from onthedot.model import Status
+from onthedot.verify.cache import CacheInfo, recognise
+from onthedot.verify.caches import CacheModel
+from onthedot.verify.freshness import Freshness, clock, freshness, seconds_words, source_words
+
+Phase = Literal["before", "after"]
+Layer = Literal["cache", "origin", "network"]
+LINKED_SUFFIXES = (".xlsx", ".xls", ".ods", ".csv", ".pdf", ".zip")
+_NOT_FOUND = re.compile(
+    r"(page|file|document)?\s*(not\s+found|cannot be found|can(?:no|')t be found|could not be found"
+    r"|does(?:n't| not) exist|no longer available)|\b404\b",
+    re.I,
+)
+
+
+class Fetched(Protocol):
+    """What diagnose needs of a response (``onthedot.verify.probe.ProbeResponse`` fits)."""
+
+    @property
+    def http_status(self) -> int | None: ...
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def text_found(self) -> bool | None: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def effective_url(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    status: Status
+    layer: Layer | None  # which layer is at fault (None: nothing is, or it cannot be told)
+    sentence: str
+    cache: dict[str, Any] = field(default_factory=dict)
+    freshness: Freshness | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Case:
+    """Everything the sentence builders need, worked out once."""
+
+    edge: Fetched
+    info: CacheInfo
+    fresh: Freshness
+    path: str
+    release_at: dt.datetime
+    origin_new: bool | None  # None: the origin was not (or could not be) looked at
+    origin: Fetched | None
+
+    @property
+    def cache_name(self) -> str:
+        return f"The cache ({self.fresh.cache})" if self.info.product else "The cache"
+
+
+def diagnose(
+    edge: Fetched,
+    origin: Fetched | None = None,
+    origin_busted: Fetched | None = None,
+    *,
+    expected_sha256: str | None = None,
+    expect_text: str | None = None,
+    release_at: dt.datetime,
+    now: dt.datetime,
+    phase: Phase | None = None,
+    models: Mapping[str, CacheModel] | None = None,
+) -> Diagnosis:
+    """Status, faulty layer and one sentence for what ``edge`` (the public address) served.
+
+    ``origin`` is the same path fetched from the origin web server, ``origin_busted`` through the
+    public address with a cache-busting query; either tells whether the origin has the new file.
+    """
+    if expected_sha256 is None and expect_text is None:
+        raise InputError("Nothing to compare with: give the artefact's file or its expect_text.")
+    phase = phase or ("before" if now < release_at else "after")
+    info = recognise(edge.headers)
+    path = urlsplit(edge.effective_url).path or "/"
+    fresh = freshness(info, now=now, models=models, url=edge.effective_url)
+    other = origin if origin is not None and origin.failure is None else origin_busted
+    case = _Case(
+        edge, info, fresh, path, release_at, _is_new(other, expected_sha256, expect_text), other
+    )
+    status, layer, sentence = _judge(case, phase, expected_sha256, expect_text)
+    cache = info.as_dict() | {"freshness": fresh.as_dict()}
+    return Diagnosis(status, layer, sentence, cache, fresh)
+
+
+def _is_new(resp: Fetched | None, sha: str | None, text: str | None) -> bool | None:
+    if resp is None or resp.failure is not None or resp.http_status is None:
+        return None
+    if resp.http_status >= 300:
+        return False
+    if sha is not None:
+        return resp.sha256 == sha
+    return bool(resp.text_found)
+
+
+def _judge(
+    case: _Case, phase: Phase, sha: str | None, text: str | None
+) -> tuple[Status, Layer | None, str]:
+    edge, at = case.edge, clock(case.release_at)
+    if edge.failure is not None or (edge.http_status or 0) >= 500:
+        return Status.ERROR, *_error(case)
+    if edge.http_status in (404, 410) or looks_not_found(edge, sha, text):
+        if phase == "before":
+            return (
+                Status.EMBARGOED,
+                None,
+                f"Not published yet ({_answer(edge)}), as it should be before {at}.",
+            )
+        return Status.MISSING, *_missing(case)
+    if _is_new(edge, sha, text):
+        if phase == "before":
+            return Status.EARLY, *_early(case)
+        return Status.LIVE, None, f"The new version is live{_served_by(case)}."
+    if phase == "before":
+        return Status.EMBARGOED, None, _embargoed(case)
+    return Status.STALE, *_stale(case)
+
+
+def _answer(resp: Fetched) -> str:
+    if resp.http_status in (404, 410):
+        return f"{resp.http_status} Not Found" if resp.http_status == 404 else "410 Gone"
+    return f"a {resp.http_status} page saying it was not found"
+
+
+def _served_by(case: _Case) -> str:
+    if not case.info.product:
+        return ""
+    age = f", Age {case.info.age:,} s" if case.info.age else ""
+    return f" (served by {case.fresh.cache}{age})"
+
+
+def _error(case: _Case) -> tuple[Layer | None, str]:
+    edge = case.edge
+    what = edge.message.rstrip(".") if edge.failure else f"The site answered {edge.http_status}"
+    origin = case.origin
+    if origin is not None and origin.failure is None and (origin.http_status or 500) < 500:
+        return "cache", (
+            f"{what}, while the origin web server answers {origin.http_status}: "
+            "the cache or network in front of it is failing, so ask IT to check it."
+        )
+    if case.origin is not None:
+        return (
+            "origin",
+            f"{what}, and the origin web server fails too: ask IT to check the web server.",
+        )
+    return "network", f"{what}: ask IT to check the site, then check again."
+
+
+def _missing(case: _Case) -> tuple[Layer | None, str]:
+    answer = _answer(case.edge)
+    if case.origin_new:
+        return "cache", (
+            f"{case.cache_name} served {answer} for {case.path} while the origin has "
+            f"the new file: purge {case.path}."
+        )
+    if case.origin is not None:
+        return "origin", (
+            f"The origin web server does not have {case.path} either ({answer}), so "
+            "the upload did not happen or went to the wrong place: check the target."
+        )
+    return None, (
+        f"The site answered {answer} for {case.path}: check that the file was uploaded "
+        "to the right place."
+    )
+
+
+def _early(case: _Case) -> tuple[Layer | None, str]:
+    at = clock(case.release_at)
+    where = " and the origin web server already serves it" if case.origin_new else ""
+    return "origin" if case.origin_new else None, (
+        f"The new version of {case.path} is public before the release time {at}{where}: "
+        "take it down now and record a breach."
+    )
+
+
+def _embargoed(case: _Case) -> str:
+    at, fresh = clock(case.release_at), case.fresh
+    until = fresh.serves_stored_until
+    if case.info.product and fresh.stored and until is not None and until > case.release_at:
+        late = seconds_words((until - case.release_at).total_seconds())
+        return (
+            f"The new version is not public yet, as it should be before {at}, but "
+            f"{fresh.cache} keeps the old copy until {clock(until)} "
+            f"({late} after release) unless purged at {at}."
+        )
+    return f"The new version is not public yet, as it should be before {at}."
+
+
+def _held(case: _Case) -> str:
+    fresh, info = case.fresh, case.info
+    lifetime = f"{source_words(fresh.source)} {fresh.lifetime_s:,.0f} s"
+    if info.age is None:
+        return f"no Age header, {lifetime}"
+    return f"Age {info.age:,} s of {lifetime}"
+
+
+def _stale(case: _Case) -> tuple[Layer | None, str]:
+    fresh = case.fresh
+    if case.origin_new is False:
+        return "origin", (
+            "The origin web server also serves the old file, so the upload did not "
+            "happen or went to the wrong place: check the target."
+        )
+    if case.origin_new is None and not (case.info.hit or case.info.age):
+        return None, (
+            f"An older version of {case.path} was served and nothing shows it came from "
+            "a cache: check that the upload reached the web server."
+        )
+    origin = " while the origin has the new one" if case.origin_new else ""
+    lead = f"{case.cache_name} served the old file ({_held(case)}){origin}: purge {case.path}"
+    if fresh.fresh and fresh.fresh_until is not None:
+        wait = f"{fresh.remaining_s:,.0f} s"
+        return "cache", (
+            f"{lead} or wait {wait} — it is fresh in the cache until "
+            f"{clock(fresh.fresh_until)} unless purged."
+        )
+    return "cache", (
+        f"{lead} — it has outlived what its headers allow, so the cache's own "
+        "configuration (a TTL override or grace) keeps it."
+    )
+
+
+def looks_not_found(resp: Fetched, sha: str | None, text: str | None) -> bool:
+    """A soft 404: a 200 page whose title or heading says "not found" instead of the content."""
+    if resp.http_status != 200 or not resp.body:
+        return False
+    if text is not None and resp.text_found:
+        return False
+    if sha is not None and resp.sha256 == sha:
+        return False
+    head = resp.body[:65536].decode("utf-8", "replace")
+    found = re.findall(r"<(title|h1)[^>]*>(.*?)</\1>", head, re.I | re.S)
+    return any(_NOT_FOUND.search(re.sub(r"<[^>]+>", " ", inner)) for _, inner in found)
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+        self.base: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "base" and values.get("href") and self.base is None:
+            self.base = values["href"]
+        elif tag in ("a", "area") and values.get("href"):
+            self.hrefs.append(str(values["href"]).strip())
+
+
+def linked_files(base_url: str, html_body: str | bytes) -> list[str]:
+    """Same-site links to .xlsx/.xls/.ods/.csv/.pdf/.zip files on a page, absolute, in order."""
+    text = html_body.decode("utf-8", "replace") if isinstance(html_body, bytes) else html_body
+    parser = _Links()
+    parser.feed(text)
+    parser.close()
+    base = urljoin(base_url, parser.base) if parser.base else base_url
+    site = urlsplit(base_url)
+    found: list[str] = []
+    for href in parser.hrefs:
+        url = urldefrag(urljoin(base, href)).url
+        parts = urlsplit(url)
+        same = parts.scheme == site.scheme and parts.netloc.lower() == site.netloc.lower()
+        if same and parts.path.lower().endswith(LINKED_SUFFIXES) and url not in found:
+            found.append(url)
+    return found
+
+
+def check_result_fields(diagnosis: Diagnosis, edge: Fetched) -> dict[str, Any]:
+    """The fields of a ``model.CheckResult`` this diagnosis fills (status, diagnosis, cache, ...)."""
+    return {
+        "status": diagnosis.status,
+        "diagnosis": diagnosis.sentence,
+        "cache": diagnosis.cache,
+        "layer": diagnosis.layer if diagnosis.layer in ("cache", "origin") else None,
+        "http_status": edge.http_status,
+        "served_sha256": edge.sha256,
+    }
+
+
+__all__: Sequence[str] = (
+    "Diagnosis",
+    "Fetched",
+    "Phase",
+    "check_result_fields",
+    "diagnose",
+    "linked_files",
+    "looks_not_found",
+)

@@ -1,0 +1,144 @@
+"""The breach report: the 2019 replay states every fact of the seed, in the seed's order, in every
+format; a clean release says so; missing facts are shown as missing; a tampered timeline warns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.model import Site
+from onthedot.record import kinds
+from onthedot.record.report import assess, build, render
+from onthedot.record.report.model import Report
+from onthedot.record.timeline import Timeline
+from tests.record.incident import PRODUCER, TITLE, URL, at, record_2019, release_2019, result
+from tests.record.readback import docx_text, in_order, odt_text
+
+# Every fact of the seed's report (../shared/seed/breach-report-2019-12.txt), in its order.
+SEED_FACTS = [
+    "Report of a breach of the Code of Practice for Statistics",
+    "1. Core information",
+    TITLE,
+    URL,
+    PRODUCER,
+    "Jane Smith <jane.smith@hse.gov.uk>",  # person dealing with the report
+    "[No link to a published statement was recorded]",
+    "Thursday 19 December 2019",  # date of the report
+    "2. Circumstances of breach",
+    "Principle T3: Orderly release",
+    "Practice T3.6: Statistics should be released to all users at 9.30am on a weekday.",
+    "due at 09:30 on Wednesday 18 December 2019",
+    "within ±0.512 s",  # the recorded clock uncertainty
+    "At 09:30:00 the file /statistics/fatalquarterly.xlsx was published to the web server by FTP",
+    "still serving the previous version",  # not live on the site
+    "from its cache (Varnish, Age 2,940 s, max-age 3,600 s)",
+    "although the web server behind it already had the new version",  # correctly uploaded
+    "informed B Lead (Head of Statistics)",
+    "informed A Head (Head of Profession for Statistics)",
+    "referred the problem to HSE's IT providers",
+    "At 10:35:00 HSE IT service desk (HSE's IT provider) purged the cache",
+    "1 hour 5 minutes",
+    "At 11:35:00 a notice alerting users was published",
+    "Cause: cache",
+    "3. Impact of the breach",
+    "Impact inside the producer body",
+    "Impact outside the producer body",
+    "No pre-release access was recorded for this release.",
+    "held back from 09:40:00 until the statistics were live",  # officials' update delayed
+    "4. Corrective actions",
+    "At 11:35:00 a notice alerting users was published",  # statement on the web page
+    "to ensure equality of access",
+    "Configure a purger for Varnish",
+    "Cache-Control",
+]
+
+
+@pytest.fixture
+async def replay(store: AsyncEngine) -> Report:
+    release = await record_2019(store)
+    return build(await assess(store, release), today=dt.date(2019, 12, 19))
+
+
+async def test_2019_replay_markdown_states_the_seed_in_order(replay: Report) -> None:
+    markdown = render(replay, "md").decode("utf-8")
+    assert in_order(markdown, SEED_FACTS) == []
+
+
+async def test_2019_replay_docx_states_the_seed_in_order(replay: Report) -> None:
+    assert in_order(docx_text(render(replay, "docx")), SEED_FACTS) == []
+
+
+async def test_2019_replay_odt_and_html_state_the_seed_in_order(replay: Report) -> None:
+    assert in_order(odt_text(render(replay, "odt")), [html.escape(f, quote=False) for f in SEED_FACTS]) == []
+    page = html.unescape(render(replay, "html").decode("utf-8"))
+    assert in_order(page, SEED_FACTS) == []
+    assert page.startswith("<!DOCTYPE html>") and f'<a href="{URL}">' in page
+
+
+async def test_a_clean_release_says_no_breach(store: AsyncEngine) -> None:
+    release = release_2019()
+    await Timeline(store).append(release.id, kinds.VERIFY_RESULT, result(at(9, 30, 1), "live"), at=at(9, 30, 1))
+    report = build(await assess(store, release), today=dt.date(2019, 12, 18))
+    markdown = render(report, "md").decode()
+    assert not report.breached and report.citations == ()
+    assert "No breach of the Code's release practices was found" in markdown
+    assert "It was live on every address checked at 09:30:01." in markdown
+    assert "No breach of the Code's release practices was found" in docx_text(render(report, "docx"))
+
+
+async def test_missing_facts_are_stated_as_missing(store: AsyncEngine) -> None:
+    release = release_2019(lead_statistician=None, head_of_profession=None, site=None, artefact=())
+    await Timeline(store).append(release.id, kinds.PUBLISH_FAILED, {"step": "stage", "error": "FTP refused"}, at=at(9, 30))
+    report = build(await assess(store, release), today=dt.date(2019, 12, 19))
+    text = report.text()
+    for missing in (
+        "[No link to the statistical output was recorded",
+        "[No contact person was recorded",
+        "[No Head of Profession was recorded",
+        "[No link to a published statement was recorded]",
+        "[No clock offset was recorded",
+        "[No verification results were recorded after the release time.]",
+        "[No short-term action was recorded in the timeline",
+    ):
+        assert missing in text
+    assert "publish failed" in text and "@" not in text
+
+
+async def test_a_published_statement_is_linked(store: AsyncEngine) -> None:
+    release = await record_2019(store)
+    await Timeline(store).append(release.id, kinds.STATEMENT_PUBLISHED, {"url": "https://www.hse.gov.uk/statement.htm"}, at=at(12, 0))
+    report = build(await assess(store, release), today=dt.date(2019, 12, 19))
+    row = next(r for r in report.core if r.label.startswith("Link to published statement"))
+    assert (row.link, row.missing) == ("https://www.hse.gov.uk/statement.htm", False)
+
+
+async def test_a_tampered_timeline_prints_a_prominent_warning(store: AsyncEngine) -> None:
+    release = await record_2019(store)
+    async with store.begin() as conn:
+        await conn.execute(text("UPDATE events SET data = replace(data, '2940', '2941') WHERE seq = 5"))
+    report = build(await assess(store, release), today=dt.date(2019, 12, 19))
+    assert report.warning is not None and "event 5 (verify.result, recorded at 09:30:01)" in report.warning
+    for fmt in ("md", "html"):
+        assert "WARNING: the timeline of this release fails its integrity check at event 5" in render(report, fmt).decode()
+    assert docx_text(render(report, "docx")).splitlines()[1].startswith("WARNING")
+
+
+async def test_a_2026_breach_cites_the_edition_in_force(store: AsyncEngine) -> None:
+    t = dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC)
+    release = release_2019(release_at=t, announced_at=t - dt.timedelta(days=60),
+                           site=Site(public="https://www.example.org"))
+    await Timeline(store).append(release.id, kinds.VERIFY_RESULT, {**result(t, "missing"), "checked_at": (t + dt.timedelta(seconds=1)).isoformat()}, at=t)
+    report = build(await assess(store, release), today=dt.date(2026, 3, 12))
+    assert report.citations[0].startswith("Standard 3: Be transparent; Requirement 3.6 (T3.6 in edition 2)")
+    assert "edition 3.0" in report.edition_note
+
+
+async def test_markdown_table_cells_survive_a_pipe_in_the_title(store: AsyncEngine) -> None:
+    release = release_2019(title="Deaths | injuries")
+    report = build(await assess(store, release), today=dt.date(2019, 12, 19))
+    markdown = render(report, "md").decode()
+    assert "| Title and link to statistical output | Deaths \\| injuries. <" in markdown

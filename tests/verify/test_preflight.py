@@ -1,0 +1,193 @@
+"""preflight: which URLs would hide the update after T, for how long, and the fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from onthedot.model import Artefact, Release, Site
+from onthedot.verify.caches import Nginx, Varnish
+from onthedot.verify.preflight import predict, predict_browser, preflight
+from onthedot.verify.probe import MockProbeTransport, Prober, ProbeRequest, mock_response
+from tests.servers.nginx import Nginx as NginxServer
+from tests.servers.varnish import Varnish as VarnishServer
+
+T = dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
+EARLY = dt.datetime(2019, 12, 17, 16, 0, tzinfo=dt.UTC)
+VARNISH = (("X-Varnish", "32770"), ("Via", "1.1 varnish (Varnish/7.1)"), ("Age", "0"))
+
+
+def headers(*extra: tuple[str, str]) -> list[tuple[str, str]]:
+    return [("Date", format_datetime(EARLY, usegmt=True)), *VARNISH, *extra]
+
+
+def test_seed_one_hour_ttl_without_purger() -> None:
+    found = predict(headers(("Cache-Control", "max-age=3600")), T, EARLY, purgers_configured=False)
+    assert found.risk == "stale-after-T"
+    assert found.stale_until == T + dt.timedelta(hours=1)
+    assert found.reason == (
+        "Varnish may keep serving the old version until 10:30:00, 1 h after 09:30:00 "
+        "(max-age 3,600 s), and no purger is configured."
+    )
+    assert (
+        found.fix
+        == "Configure a purger for Varnish, or send Cache-Control: max-age=60 from 08:30:00."
+    )
+
+
+def test_seed_varnish_default_ttl_configured_to_an_hour() -> None:
+    defaults = {"varnish": Varnish(default_ttl=3600, configured=True)}
+    found = predict(headers(), T, EARLY, purgers_configured=False, product_defaults=defaults)
+    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(hours=1))
+    assert "the default TTL 3,600 s, Varnish's default_ttl (3,600 s)" in found.reason
+    unknown_config = predict(headers(), T, EARLY, purgers_configured=False)
+    assert unknown_config.risk == "stale-after-T"
+    assert unknown_config.reason.endswith("the cache's own configuration may differ.")
+
+
+@pytest.mark.parametrize(
+    ("extra", "purgers", "risk"),
+    [
+        (("Cache-Control", "max-age=3600"), True, "none"),  # the purger clears it at T
+        (("Cache-Control", "max-age=60"), False, "none"),  # within a minute
+        (("Cache-Control", "no-store, max-age=3600"), False, "none"),
+        (("Cache-Control", "max-age=60, stale-while-revalidate=600"), False, "stale-after-T"),
+        (("Cache-Control", "s-maxage=86400, max-age=60"), False, "stale-after-T"),
+        (("Cache-Control", "max-age=31536000, immutable"), False, "stale-after-T"),
+    ],
+)
+def test_shared_cache_risks(extra: tuple[str, str], purgers: bool, risk: str) -> None:
+    assert predict(headers(extra), T, EARLY, purgers_configured=purgers).risk == risk
+
+
+def test_nginx_without_known_proxy_cache_valid_is_unknown() -> None:
+    seen = [("X-Cache-Status", "MISS")]
+    assert predict(seen, T, EARLY, purgers_configured=False).risk == "unknown"
+    known = {"nginx": Nginx(valid=600, configured=True)}
+    found = predict(seen, T, EARLY, purgers_configured=False, product_defaults=known)
+    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(minutes=10))
+
+
+def test_heuristic_freshness_in_an_unidentified_cache() -> None:
+    ten_days_old = ("Last-Modified", format_datetime(EARLY - dt.timedelta(days=10), usegmt=True))
+    found = predict(
+        [("Date", format_datetime(EARLY, usegmt=True)), ten_days_old],
+        T,
+        EARLY,
+        purgers_configured=False,
+    )
+    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(days=1))
+    assert found.reason.startswith("a shared cache (none identified itself) may keep serving")
+    assert "the heuristic lifetime 86,400 s" in found.reason
+
+
+def test_too_late_for_a_header_change() -> None:
+    found = predict(
+        headers(("Cache-Control", "max-age=3600")),
+        T,
+        T - dt.timedelta(minutes=20),
+        purgers_configured=False,
+    )
+    assert found.fix.startswith("Configure a purger for Varnish (or purge by hand at 09:30:00)")
+
+
+def test_observed_age_beats_the_headers() -> None:
+    seen = [("X-Varnish", "5 3"), ("Age", "7000"), ("Cache-Control", "max-age=3600")]
+    found = predict(seen, T, EARLY, purgers_configured=False)
+    assert found.stale_until == T + dt.timedelta(seconds=7000)
+    assert "longer than its headers allow" in found.reason
+
+
+def test_browser_caches() -> None:
+    long = predict_browser(headers(("Cache-Control", "max-age=3600, immutable")), T, EARLY)
+    assert (long.risk, long.layer, long.stale_until) == (
+        "stale-after-T",
+        "browser",
+        T + dt.timedelta(hours=1),
+    )
+    assert (
+        "no purge reaches them; immutable means even reloading does not refresh it" in long.reason
+    )
+    assert long.fix == "Send Cache-Control: max-age=60 (without immutable) from 08:30:00."
+    assert (
+        predict_browser(headers(("Cache-Control", "s-maxage=3600, max-age=60")), T, EARLY).risk
+        == "none"
+    )
+    late = predict_browser(headers(("Cache-Control", "max-age=86400")), T, EARLY)
+    assert late.fix.startswith("It is too late for a header change to reach every browser")
+
+
+def _release(public: str, *, purge: tuple[str, ...] = ()) -> Release:
+    return Release(
+        id="fatal-injuries-2019-apr-sep",
+        title="Fatal injuries",
+        producer="HSE",
+        release_at=T,
+        site=Site(public=public, purge=purge),
+        artefact=(
+            Artefact(path="/statistics/fatalquarterly.xlsx"),
+            Artefact(path="/statistics/fatals.htm", expect_text="April to September"),
+        ),
+    )
+
+
+async def test_preflight_report_shape_with_an_in_memory_site() -> None:
+    def answer(request: ProbeRequest):  # type: ignore[no-untyped-def]
+        if request.url.endswith(".htm"):
+            return mock_response(request, status=None, failure="timeout", message="Too slow.")
+        return mock_response(request, headers=headers(("Cache-Control", "max-age=3600")))
+
+    async with Prober(transport=MockProbeTransport(answer)) as prober:
+        report = await preflight(_release("https://www.example.org"), prober, now=EARLY)
+    shown = report.as_dict()
+    assert shown["release"] == "fatal-injuries-2019-apr-sep" and shown["ok"] is False
+    rows = {(r["url"].rsplit("/", 1)[1], r["layer"]): r for r in shown["results"]}
+    assert set(rows) == {
+        ("fatalquarterly.xlsx", "cache"),
+        ("fatalquarterly.xlsx", "browser"),
+        ("fatals.htm", "cache"),
+    }
+    assert rows[("fatalquarterly.xlsx", "cache")]["stale_until"] == "2019-12-18T10:30:00Z"
+    assert rows[("fatalquarterly.xlsx", "cache")]["cache"]["product"] == "varnish"
+    assert rows[("fatals.htm", "cache")]["risk"] == "unknown"
+    assert set(rows[("fatals.htm", "cache")]) == {
+        "url",
+        "risk",
+        "stale_until",
+        "reason",
+        "fix",
+        "layer",
+        "cache",
+    }
+
+
+@pytest.fixture
+def origin(webroot: Path, start_server: Callable[[NginxServer], NginxServer]) -> NginxServer:
+    (webroot / "statistics").mkdir()
+    (webroot / "statistics" / "fatalquarterly.xlsx").write_bytes(b"figures")
+    (webroot / "statistics" / "fatals.htm").write_bytes(b"<title>Fatal injuries</title>")
+    return start_server(
+        NginxServer(
+            webroot, headers={"/statistics/": {"Cache-Control": "s-maxage=3600, max-age=60"}}
+        )
+    )
+
+
+@pytest.mark.services
+async def test_preflight_against_real_varnish(varnish: VarnishServer) -> None:
+    now = dt.datetime.now(dt.UTC)
+    release = _release(varnish.url).model_copy(update={"release_at": now + dt.timedelta(hours=2)})
+    async with Prober() as prober:
+        report = await preflight(release, prober, now=now)
+        purged = await preflight(release, prober, now=now, purgers_configured=True)
+    assert report.ok is False
+    assert [(r["risk"], r["layer"]) for r in report.as_dict()["results"]] == [
+        ("stale-after-T", "cache"),
+        ("stale-after-T", "cache"),
+    ]
+    assert all("Varnish may keep serving" in r["reason"] for r in report.as_dict()["results"])
+    assert purged.ok is True
