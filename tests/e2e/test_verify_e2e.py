@@ -144,3 +144,50 @@ def test_page_with_linked_files_and_foreign_links(
 def test_unknown_release_is_exit_2(db: str) -> None:
     code, data = cli(db, "verify", "no-such-release")
     assert code == 2 and "is not a release file or a known release id" in data["error"]
+
+
+def test_preflight_predicts_the_seed_failure(
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str
+) -> None:
+    put(webroot, PATH, OLD)
+    fetch(varnish.url + PATH)  # in the cache, as on the morning of 18 December 2019
+    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    release = write_site_release(
+        tmp_path / "rel",
+        public=varnish.url,
+        origin=origin.url,
+        release_at=release_at,
+        artefacts=[(PATH, NEW, None)],
+    )
+    config = write_config(tmp_path)
+    code, data = cli(db, "preflight", str(release), config=config)
+    cache_rows = [r for r in data["results"] if r.get("layer", "cache") == "cache"]
+    assert code == 1 and data["ok"] is False
+    (row,) = cache_rows
+    assert row["risk"] == "stale-after-T" and row["stale_until"]
+    assert "purge" in row["fix"].lower() or "purger" in row["fix"].lower()
+    with_purger = write_site_release(
+        tmp_path / "rel2",
+        public=varnish.url,
+        origin=origin.url,
+        release_at=release_at,
+        artefacts=[(PATH, NEW, None)],
+        purge=(f"varnish://{varnish.host}:{varnish.port}",),
+        id="with-purger",
+    )
+    code, data = cli(db, "preflight", str(with_purger), config=config)
+    (row,) = [r for r in data["results"] if r.get("layer", "cache") == "cache"]
+    assert row["risk"] == "none"
+
+
+def test_diff_cached_against_uncached(
+    webroot: Path, origin: Nginx, varnish: Varnish, db: str
+) -> None:
+    put(webroot, PATH, OLD)
+    code, data = cli(db, "diff", origin.url + PATH, varnish.url + PATH, "--interval", "1.1")
+    assert code == 1 and data["same"] is False
+    aspects = {d["aspect"] for d in data["differences"]}
+    assert any("layer" in a or "cache" in a.lower() for a in aspects), aspects
+    assert all(d["why_it_matters"] for d in data["differences"])
+    code, data = cli(db, "diff", origin.url + PATH, origin.url + PATH, "--interval", "0.5")
+    assert code == 0 and data["same"] is True

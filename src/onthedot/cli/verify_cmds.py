@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -10,8 +11,11 @@ from rich.table import Table
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.runtime import VerifySettings, verifier_for
+from onthedot.verify.diff import diff as run_diff
+from onthedot.verify.preflight import preflight as run_preflight
+from onthedot.verify.probe import Prober
 from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.verifier import VerifyReport
+from onthedot.verify.verifier import VerifyReport, allowed_hosts
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 STATUS_COLOUR = {
@@ -26,6 +30,8 @@ STATUS_COLOUR = {
 
 def register(app: typer.Typer) -> None:
     app.command("verify")(verify)
+    app.command("preflight")(preflight)
+    app.command("diff")(diff)
 
 
 def print_results(report: VerifyReport) -> None:
@@ -60,5 +66,83 @@ def verify(
         else:
             print_results(report)
         return EXIT_OK if report.ok else EXIT_FINDINGS
+
+    run(body, as_json)
+
+
+def preflight(
+    release: Annotated[str, typer.Argument(help="A release file, or the id of a known release.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Predict which URLs would hide the update at the release time, for how long, and the fix.
+
+    Reads each public URL's caching headers now and applies what the recognised cache (Varnish,
+    nginx, Squid, Traffic Server, a CDN) and browsers actually do. Exit 1 when any URL would
+    keep serving the old version after the release time.
+    """
+
+    async def body() -> int:
+        async with state.store() as engine:
+            rel = await resolve_release(engine, release)
+        settings = VerifySettings.from_table(state.config.verify)
+        async with Prober(
+            allowed_hosts=allowed_hosts(rel),
+            ca_file=settings.ca_file,
+            verify_tls=settings.verify_tls,
+        ) as prober:
+            report = await run_preflight(
+                rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches
+            )
+        if as_json:
+            emit_json(report.as_dict())
+        else:
+            table = Table("Risk", "URL", "Stale until", "Reason", "Fix")
+            for item in report.as_dict()["results"]:
+                colour = "green" if item["risk"] == "none" else "red"
+                table.add_row(
+                    f"[{colour}]{item['risk']}[/]",
+                    item["url"],
+                    item["stale_until"] or "",
+                    item["reason"],
+                    item["fix"] or "",
+                )
+            out.print(table)
+        return EXIT_OK if report.ok else EXIT_FINDINGS
+
+    run(body, as_json)
+
+
+def diff(
+    url_a: Annotated[str, typer.Argument(help="The same path in one environment (e.g. UAT).")],
+    url_b: Annotated[str, typer.Argument(help="...and in the other (e.g. live).")],
+    interval: Annotated[
+        float, typer.Option(help="Seconds between the two fetches of each URL.")
+    ] = 2.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare the caching behaviour of two environments for the same path (UAT vs live).
+
+    Headers, Age over two fetches, which layer answers, ETag/Last-Modified handling, compression,
+    redirects. Exit 1 when the two would behave differently for a release.
+    """
+
+    async def body() -> int:
+        hosts = {urlsplit(u).hostname or "" for u in (url_a, url_b)}
+        async with Prober(allowed_hosts=hosts) as prober:
+            report = await run_diff(url_a, url_b, prober, interval=interval)
+        if as_json:
+            emit_json(report.as_dict())
+        else:
+            data = report.as_dict()
+            if data["same"]:
+                out.print("The two environments cache this path the same way.")
+            table = Table("Aspect", "A", "B", "Why it matters")
+            for item in data["differences"]:
+                table.add_row(
+                    item["aspect"], str(item["a"]), str(item["b"]), item["why_it_matters"]
+                )
+            if data["differences"]:
+                out.print(table)
+        return EXIT_OK if report.same else EXIT_FINDINGS
 
     run(body, as_json)
