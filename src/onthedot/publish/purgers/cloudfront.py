@@ -1,0 +1,176 @@
+"""``cloudfront://DISTRIBUTION_ID``: Amazon CloudFront invalidations (aiobotocore, SigV4-signed).
+
+One ``CreateInvalidation`` (``POST /2020-05-31/distribution/{id}/invalidation``, XML
+``InvalidationBatch``) per 1,000 paths — URLs become their paths, prefixes ``/prefix*`` — then
+``GetInvalidation`` is polled every ``?poll=`` seconds (default 10) until its status is
+``Completed``, for at most ``?wait=`` seconds (default 900); every poll is recorded as an attempt.
+The access key id is the URL user, the secret key its password (or any secret source); without
+them the standard AWS credential chain is used. CloudFront has no tags. ``?endpoint=`` points at
+another API base (tests use a local fake, as AWS cannot be reached from the test machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+import time
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from onthedot.adapters import AdapterURL, register
+from onthedot.errors import PurgeError
+from onthedot.publish.purgers.base import (
+    Outcome,
+    PurgeAttempt,
+    Purger,
+    PurgeRequest,
+    RetryPolicy,
+    classify,
+)
+
+BATCH = 1000
+
+
+@register("purger", "cloudfront")
+class CloudFrontPurger(Purger):
+    """cloudfront://AKIA...@E2EXAMPLE?password_env=AWS_SECRET"""
+
+    scheme: ClassVar[str] = "cloudfront"
+    title: ClassVar[str] = "CloudFront"
+    docs: ClassVar[str] = (
+        "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CreateInvalidation.html"
+    )
+    required: ClassVar[tuple[str, ...]] = ("host",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    supports: ClassVar[frozenset[str]] = frozenset({"urls", "prefixes"})
+
+    def __init__(self, url: AdapterURL | str, *, retry: RetryPolicy | None = None) -> None:
+        super().__init__(url, retry=retry)
+        self.distribution = (self.parsed.host or "").upper()
+        self.poll = float(self.parsed.query.get("poll", "10"))
+        self.wait = float(self.parsed.query.get("wait", "900"))
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+        self._created: list[str] = []
+
+    async def _cloudfront(self) -> Any:
+        if self._client is None:
+            stack = AsyncExitStack()
+            self._client = await stack.enter_async_context(
+                get_session().create_client(
+                    "cloudfront",
+                    endpoint_url=self.parsed.query.get("endpoint") or None,
+                    region_name=self.parsed.query.get("region", "us-east-1"),
+                    aws_access_key_id=self.parsed.user,
+                    aws_secret_access_key=self.secret(
+                        "password", required=self.parsed.user is not None
+                    ),
+                    config=AioConfig(
+                        retries={"total_max_attempts": 1, "mode": "standard"},
+                        connect_timeout=self.retry.timeout,
+                        read_timeout=self.retry.timeout,
+                    ),
+                )
+            )
+            self._stack = stack
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack, self._client = None, None
+
+    async def purge(
+        self, urls: Sequence[str], *, prefixes: Sequence[str] = (), tags: Sequence[str] = ()
+    ) -> list[PurgeAttempt]:
+        self._created = []
+        attempts = await super().purge(urls, prefixes=prefixes, tags=tags)
+        for invalidation in self._created:
+            await self._until_completed(invalidation, attempts)
+        return attempts
+
+    def requests(self, urls: list[str], prefixes: list[str], tags: list[str]) -> list[PurgeRequest]:
+        paths = [_path(u) for u in urls] + [_path(p).rstrip("*") + "*" for p in prefixes]
+        paths = list(dict.fromkeys(paths))
+        return [self._create(paths[i : i + BATCH]) for i in range(0, len(paths), BATCH)]
+
+    def _create(self, paths: list[str]) -> PurgeRequest:
+        async def send() -> Outcome:
+            batch = {
+                "Paths": {"Quantity": len(paths), "Items": paths},
+                "CallerReference": f"onthedot-{secrets.token_hex(8)}",
+            }
+            response = await self._call("create_invalidation", InvalidationBatch=batch)
+            if isinstance(response, Outcome):
+                return response
+            invalidation = response["Invalidation"]
+            self._created.append(invalidation["Id"])
+            status = response["ResponseMetadata"]["HTTPStatusCode"]
+            return classify(
+                status, f"{status} invalidation {invalidation['Id']} {invalidation['Status']}"
+            )
+
+        return PurgeRequest(f"CreateInvalidation {self.distribution} {' '.join(paths)[:200]}", send)
+
+    async def _call(self, operation: str, **kwargs: Any) -> Any:
+        client = await self._cloudfront()
+        try:
+            return await getattr(client, operation)(DistributionId=self.distribution, **kwargs)
+        except ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) or None
+            code = exc.response.get("Error", {}).get("Code", "")
+            retry = (
+                status is None
+                or status >= 500
+                or code in ("Throttling", "TooManyInvalidationsInProgress")
+            )
+            return Outcome(status, False, f"{status} {code}", retry=retry)
+        except BotoCoreError as exc:
+            return Outcome(None, False, f"no answer ({type(exc).__name__})", retry=True)
+
+    async def _until_completed(self, invalidation: str, attempts: list[PurgeAttempt]) -> None:
+        deadline = time.monotonic() + self.wait
+        while True:
+            started, clock = dt.datetime.now(dt.UTC), time.monotonic()
+            response = await self._call("get_invalidation", Id=invalidation)
+            if isinstance(response, Outcome):
+                status, ok, detail = response.status, False, response.detail
+            else:
+                state = response["Invalidation"]["Status"]
+                status = response["ResponseMetadata"]["HTTPStatusCode"]
+                ok, detail = state == "Completed", f"{status} invalidation {invalidation} {state}"
+            attempts.append(
+                PurgeAttempt(
+                    purger=self.url(),
+                    request=f"GetInvalidation {self.distribution} {invalidation}",
+                    status=status,
+                    ok=ok,
+                    detail=self.scrub(detail),
+                    started_at=started,
+                    duration_s=round(time.monotonic() - clock, 6),
+                )
+            )
+            if ok:
+                return
+            if time.monotonic() + self.poll > deadline:
+                error = PurgeError(
+                    f"CloudFront invalidation {invalidation} on {self.url()} did not complete "
+                    f"within {self.wait:g} s ({detail}): old copies may still be served; check it "
+                    "in the AWS console."
+                )
+                error.attempts = attempts  # type: ignore[attr-defined]
+                raise error
+            await asyncio.sleep(self.poll)
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path if parts.scheme else url
+    return (path or "/") + (f"?{parts.query}" if parts.query else "")

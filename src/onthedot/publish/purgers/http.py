@@ -1,0 +1,65 @@
+"""``HTTPPurger``: the shared part of purgers that speak HTTP (one aiohttp session, closed by aclose)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from onthedot.adapters import AdapterURL
+from onthedot.publish.purgers.base import Outcome, Purger, RetryPolicy, classify
+
+
+class HTTPPurger(Purger):
+    """A purger whose requests are HTTP calls; ``endpoint`` is the base URL they go to."""
+
+    default_endpoint: str = ""
+
+    def __init__(self, url: AdapterURL | str, *, retry: RetryPolicy | None = None) -> None:
+        super().__init__(url, retry=retry)
+        self.endpoint = (self.parsed.query.get("endpoint") or self.default_endpoint).rstrip("/")
+        self._http: aiohttp.ClientSession | None = None
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+    ) -> tuple[int, str]:
+        """One request; returns (status, body text). Timeouts are the retry policy's job."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        async with self._http.request(
+            method, url, headers=dict(headers or {}), json=json, data=data, allow_redirects=False
+        ) as response:
+            return response.status, (await response.text(errors="replace"))[:500]
+
+    async def simple(self, method: str, url: str, **kwargs: Any) -> Outcome:
+        """One request judged by its status code only."""
+        try:
+            status, text = await self.http(method, url, **kwargs)
+        except aiohttp.ClientError as exc:
+            return Outcome(None, False, f"no answer ({type(exc).__name__}: {exc})", retry=True)
+        return classify(status, _summary(status, text))
+
+
+def _summary(status: int, text: str) -> str:
+    words = " ".join(text.split())[:160]
+    return f"{status} {words}".strip()
+
+
+def path_of(url: str) -> tuple[str, str]:
+    """(host, path with query) of a public URL."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    return parts.netloc, path + (f"?{parts.query}" if parts.query else "")

@@ -1,0 +1,107 @@
+"""``varnish://127.0.0.1:6081``: purge a Varnish cache directly (``varnish+https://`` not needed).
+
+The purger is given the *public* URLs; it sends each request to the Varnish address with the public
+site's ``Host`` header:
+
+* URLs: ``PURGE /statistics/x.xlsx`` (``Host: www.example.org``);
+* prefixes: ``BAN /`` with ``X-Ban-Prefix: <regex-escaped path prefix>``;
+* tags: ``PURGE /`` with ``xkey-purge: key1 key2`` (needs vmod_xkey, Debian ``varnish-modules``).
+
+Varnish only does this with VCL that allows it; ``REQUIRED_VCL`` below is what the site needs
+(merge it into its ``vcl_recv`` / ``vcl_backend_response`` / ``vcl_deliver``). Without it Varnish
+answers ``405`` (PURGE/BAN not allowed) or ``501`` (no xkey), which is recorded as a failure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from onthedot.adapters import register
+from onthedot.publish.purgers.base import Outcome, PurgeRequest
+from onthedot.publish.purgers.http import HTTPPurger, path_of
+
+REQUIRED_VCL = r"""
+vcl 4.1;
+import xkey;                      # only if you purge by tags (Debian: varnish-modules)
+
+acl onthedot_purgers { "127.0.0.1"; "::1"; }   # the hosts onthedot publishes from
+
+sub vcl_recv {
+    if (req.method == "PURGE" || req.method == "BAN") {
+        if (client.ip !~ onthedot_purgers) { return (synth(405, "Not allowed")); }
+    }
+    if (req.method == "PURGE" && req.http.xkey-purge) {
+        set req.http.x-gone = xkey.purge(req.http.xkey-purge);
+        return (synth(200, "Invalidated " + req.http.x-gone + " objects"));
+    }
+    if (req.method == "PURGE") { return (purge); }
+    if (req.method == "BAN") {
+        ban("obj.http.x-url ~ ^" + req.http.X-Ban-Prefix + " && obj.http.x-host == " + req.http.host);
+        return (synth(200, "Banned"));
+    }
+}
+sub vcl_backend_response {
+    set beresp.http.x-url = bereq.url;      # lets bans run in the background ban lurker
+    set beresp.http.x-host = bereq.http.host;
+}
+sub vcl_deliver {
+    unset resp.http.x-url;
+    unset resp.http.x-host;
+}
+"""
+
+
+@register("purger", "varnish")
+class VarnishPurger(HTTPPurger):
+    """varnish://127.0.0.1:6081"""
+
+    scheme: ClassVar[str] = "varnish"
+    title: ClassVar[str] = "Varnish"
+    docs: ClassVar[str] = "https://varnish-cache.org/docs/trunk/users-guide/purging.html"
+    required: ClassVar[tuple[str, ...]] = ("host",)
+    supports: ClassVar[frozenset[str]] = frozenset({"urls", "prefixes", "tags"})
+    method: ClassVar[str] = "PURGE"
+    tls: ClassVar[bool] = False
+
+    @property
+    def base(self) -> str:
+        parsed = self.parsed
+        host = f"[{parsed.host}]" if parsed.host and ":" in parsed.host else parsed.host
+        default = 443 if self.tls else 80
+        return f"{'https' if self.tls else 'http'}://{host}:{parsed.port or default}"
+
+    def requests(self, urls: list[str], prefixes: list[str], tags: list[str]) -> list[PurgeRequest]:
+        found = [self._purge(url) for url in urls]
+        found += [self._ban(prefix) for prefix in prefixes]
+        if tags:
+            found.append(self._xkey(tags, urls[0] if urls else prefixes[0] if prefixes else ""))
+        return found
+
+    def _purge(self, url: str) -> PurgeRequest:
+        host, path = path_of(url)
+        target = self.base + path
+
+        async def send() -> Outcome:
+            return await self.simple(self.method, target, headers={"Host": host})
+
+        return PurgeRequest(f"{self.method} {target} (Host: {host})", send)
+
+    def _ban(self, prefix: str) -> PurgeRequest:
+        host, path = path_of(prefix)
+        pattern = re.escape(path)
+        headers = {"Host": host, "X-Ban-Prefix": pattern} if host else {"X-Ban-Prefix": pattern}
+
+        async def send() -> Outcome:
+            return await self.simple("BAN", self.base + "/", headers=headers)
+
+        return PurgeRequest(f"BAN {self.base}/ (X-Ban-Prefix: {pattern})", send)
+
+    def _xkey(self, tags: list[str], site_url: str) -> PurgeRequest:
+        host, _ = path_of(site_url) if site_url else ("", "/")
+        headers = {"xkey-purge": " ".join(tags)} | ({"Host": host} if host else {})
+
+        async def send() -> Outcome:
+            return await self.simple("PURGE", self.base + "/", headers=headers)
+
+        return PurgeRequest(f"PURGE {self.base}/ (xkey-purge: {' '.join(tags)})", send)

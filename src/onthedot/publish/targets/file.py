@@ -1,0 +1,129 @@
+"""``file:///var/www``: a local web root (or a mounted one).
+
+The staged copy is written (mode 0644), fsynced, and renamed into place with ``os.replace`` — atomic
+because the hidden name is in the same directory, so on the same file system. The directory is
+fsynced after the rename so the flip survives a crash. File I/O runs in a worker thread
+(``asyncio.to_thread``), as asyncio has no asynchronous file API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from onthedot.adapters import AdapterURL, register
+from onthedot.errors import AdapterURLError, TargetUnreachable
+from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
+
+
+@register("target", "file")
+class FileTarget(Target):
+    """file:///var/www"""
+
+    scheme: ClassVar[str] = "file"
+    title: ClassVar[str] = "local web root"
+    docs: ClassVar[str] = "https://docs.python.org/3/library/os.html#os.replace"
+    required: ClassVar[tuple[str, ...]] = ("path",)
+
+    def __init__(self, url: AdapterURL | str) -> None:
+        super().__init__(url)
+        if self.parsed.host not in (None, "", "localhost"):
+            raise AdapterURLError(
+                f"{self.url()} names another host: a file:// target must be local, like "
+                "file:///var/www (use sftp:// or ftp:// for a remote server)."
+            )
+        self.root = Path(self.parsed.path)
+
+    def _local(self, path: str) -> Path:
+        return self.root / path.lstrip("/")
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise TargetUnreachable(
+                f"The web root {self.root} does not exist or is not a directory: check [site] target "
+                "or mount it; nothing was published."
+            )
+
+    async def _upload(self, staged: Staged, local_file: Path) -> None:
+        location, size = staged.location, staged.size
+        await asyncio.to_thread(self._copy, local_file, self._local(location), size)
+
+    def _copy(self, source: Path, dest: Path, size: int) -> None:
+        self._check_root()
+        try:
+            dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise self.os_error(exc, f"creating {dest}") from exc
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                os.fchmod(out.fileno(), 0o644)
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            written = dest.stat().st_size
+        except OSError as exc:
+            dest.unlink(missing_ok=True)
+            raise self.os_error(exc, f"writing {dest}") from exc
+        if written != size:
+            dest.unlink(missing_ok=True)
+            raise self.size_mismatch(str(dest), size, written)
+
+    async def _move(self, location: str, path: str) -> None:
+        await asyncio.to_thread(self._replace, self._local(location), self._local(path))
+
+    def _replace(self, source: Path, dest: Path) -> None:
+        self._check_root()
+        try:
+            os.replace(source, dest)
+        except FileNotFoundError as exc:
+            if not source.exists():
+                raise StagedMissing(str(source)) from exc
+            raise self.os_error(exc, f"moving {source} to {dest}") from exc
+        except OSError as exc:
+            raise self.os_error(exc, f"moving {source} to {dest}") from exc
+        _fsync_dir(dest.parent)
+
+    async def _remove(self, location: str) -> None:
+        await asyncio.to_thread(self._unlink, self._local(location))
+
+    def _unlink(self, file: Path) -> None:
+        try:
+            file.unlink(missing_ok=True)
+        except OSError as exc:
+            raise self.os_error(exc, f"removing {file}") from exc
+
+    async def _read_sha256(self, path: str) -> str | None:
+        return await asyncio.to_thread(self._hash, self._local(path))
+
+    def _hash(self, file: Path) -> str | None:
+        self._check_root()
+        digest = hashlib.sha256()
+        try:
+            with file.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise self.os_error(exc, f"reading {file}") from exc
+        return digest.hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)

@@ -1,0 +1,155 @@
+"""Every purger through the same cases: the CDN APIs against local fakes that check each documented
+request, Varnish against the real thing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from onthedot.adapters import create
+from onthedot.errors import AdapterURLError, PurgeError
+from onthedot.publish.purgers import Purger, RetryPolicy
+from onthedot.publish.purgers.akamai import edgegrid_authorization
+from tests.publish import fake_cdn as F
+from tests.publish.fake_cdn import Fake
+
+FAST = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, timeout=5,
+                   deadline=20)
+HANG = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, timeout=0.3,
+                   deadline=5)
+PUBLIC = "https://www.example.org/statistics/fatalquarterly.xlsx"
+pytestmark = pytest.mark.timeout(30)
+
+
+def cdn_urls(fake: Fake, good: bool = True) -> dict[str, str]:
+    end = f"endpoint={fake.url}"
+    key = F.FASTLY_KEY if good else "wrong"
+    return {
+        "fastly": f"fastly://{F.FASTLY_SERVICE}?key={key}&{end}",
+        "cloudflare": f"cloudflare://{F.CF_ZONE}?token={F.CF_TOKEN if good else 'wrong'}&{end}",
+        "cloudfront": f"cloudfront://{F.AWS_KEY if good else 'AKIAWRONG'}:{F.AWS_SECRET}@"
+                      f"{F.CLOUDFRONT_ID}?{end}&poll=0.01&wait=2",
+        "akamai": f"akamai://{F.AKAMAI_HOST}?client_secret={F.AKAMAI_SECRET if good else 'nope'}"
+                  f"&access_token={F.AKAMAI_ACCESS_TOKEN}&client_token={F.AKAMAI_CLIENT_TOKEN}&{end}",
+    }
+
+
+CDNS = ["fastly", "cloudflare", "cloudfront", "akamai"]
+TAGS = {"fastly": ["stats-2019"], "cloudflare": ["stats-2019"], "akamai": ["stats-2019"],
+        "cloudfront": []}
+PREFIXES = {"cloudflare": ["https://www.example.org/statistics/"],
+            "cloudfront": ["https://www.example.org/statistics/"], "fastly": [], "akamai": []}
+
+
+def purger(url: str, retry: RetryPolicy = FAST) -> Purger:
+    made = create("purger", url, retry=retry)
+    assert isinstance(made, Purger)
+    return made
+
+
+@pytest.mark.parametrize("name", CDNS)
+async def test_cdn_purge_sends_the_documented_requests(name: str, fake: Fake) -> None:
+    async with purger(cdn_urls(fake)[name]) as cdn:
+        attempts = await cdn.purge([PUBLIC], prefixes=PREFIXES[name], tags=TAGS[name])
+    assert attempts and all(a.ok for a in attempts)
+    assert all(a.status in (200, 201) for a in attempts)
+    assert len(fake.seen) == len(attempts)
+    assert all(F.FASTLY_KEY not in a.purger + a.request for a in attempts)
+
+
+@pytest.mark.parametrize("name", CDNS)
+async def test_cdn_wrong_credentials_fail_at_once_with_the_attempt_recorded(
+    name: str, fake: Fake
+) -> None:
+    async with purger(cdn_urls(fake, good=False)[name]) as cdn:
+        with pytest.raises(PurgeError) as caught:
+            await cdn.purge([PUBLIC])
+    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    assert len(attempts) == 1 and attempts[0].status in (401, 403) and not attempts[0].ok
+    assert "purge again" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", CDNS)
+async def test_cdn_500_is_retried_and_every_attempt_recorded(name: str, fake: Fake) -> None:
+    fake.fail_next = 2
+    async with purger(cdn_urls(fake)[name]) as cdn:
+        attempts = await cdn.purge([PUBLIC])
+    first = [a for a in attempts if "Get" not in a.request]
+    assert [a.status for a in first][:3] == [500, 500, first[2].status]
+    assert first[2].ok and [a.ok for a in first[:2]] == [False, False]
+
+
+@pytest.mark.parametrize("name", CDNS)
+async def test_cdn_that_never_answers_gives_purge_error_with_attempts(name: str, fake: Fake) -> None:
+    fake.hang = True
+    async with purger(cdn_urls(fake)[name], HANG) as cdn:
+        with pytest.raises(PurgeError) as caught:
+            await cdn.purge([PUBLIC])
+    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    assert len(attempts) == FAST.attempts
+    assert all(a.status is None and "no answer" in a.detail for a in attempts)
+
+
+async def test_unsupported_selector_is_recorded_not_skipped(fake: Fake) -> None:
+    async with purger(cdn_urls(fake)["fastly"]) as cdn:
+        with pytest.raises(PurgeError) as caught:
+            await cdn.purge([PUBLIC], prefixes=["https://www.example.org/statistics/"])
+    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    assert any("cannot purge by prefixes" in a.detail for a in attempts)
+    assert any(a.ok for a in attempts)  # the URL was still purged
+
+
+def test_edgegrid_signature_matches_akamai_published_test_vectors() -> None:
+    # from Akamai's edgegrid-python test data (testdata.json): "simple GET", "POST inside limit"
+    creds = {"client_token": "akab-client-token-xxx-xxxxxxxxxxxxxxxx",
+             "access_token": "akab-access-token-xxx-xxxxxxxxxxxxxxxx",
+             "client_secret": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=",
+             "timestamp": "20140321T19:34:21+0000", "nonce": "nonce-xx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"}
+    base = "https://akaa-baseurl-xxxxxxxxxxx-xxxxxxxxxxxxx.luna.akamaiapis.net"
+    get = edgegrid_authorization("GET", base + "/", b"", **creds)
+    assert get.endswith("signature=tL+y4hxyHxgWVD30X3pWnGKHcPzmrIF+LThiAOhMxYU=")
+    post = edgegrid_authorization("POST", base + "/testapi/v1/t3",
+                                  b"datadatadatadatadatadatadatadata", max_body=2048, **creds)
+    assert post.endswith("signature=hXm4iCxtpN22m4cbZb4lVLW5rhX8Ca82vCFqXzSTPe4=")
+
+
+@pytest.mark.parametrize("url", ["cloudflare://", "fastly://", "akamai://", "varnish://",
+                                 "cloudfrnt://E123"])
+def test_bad_purger_urls_are_refused(url: str) -> None:
+    with pytest.raises(AdapterURLError):
+        create("purger", url)
+
+
+async def test_memory_purger_retries_then_succeeds() -> None:
+    async with purger("memory://retry-test?fail=1") as memory:
+        attempts = await memory.purge([PUBLIC], tags=["t"])
+    assert [a.ok for a in attempts] == [False, True, True]
+
+
+@pytest.mark.services
+async def test_varnish_purge_ban_and_errors_on_the_real_cache(varnish: object, webroot: object) -> None:
+    base = varnish.url  # type: ignore[attr-defined]
+    (webroot / "statistics").mkdir()  # type: ignore[operator]
+    page = webroot / "statistics" / "x.xlsx"  # type: ignore[operator]
+    page.write_bytes(b"old")
+    host = "www.example.org"
+    async with httpx.AsyncClient(headers={"Host": host}) as http:
+        assert (await http.get(base + "/statistics/x.xlsx")).content == b"old"
+        page.write_bytes(b"new")
+        assert (await http.get(base + "/statistics/x.xlsx")).content == b"old"  # cached
+        async with purger(f"varnish://127.0.0.1:{varnish.port}") as cache:  # type: ignore[attr-defined]
+            attempts = await cache.purge([f"https://{host}/statistics/x.xlsx"])
+            assert attempts[0].ok and attempts[0].request.startswith("PURGE ")
+            assert (await http.get(base + "/statistics/x.xlsx")).content == b"new"
+            page.write_bytes(b"newer")
+            attempts = await cache.purge([], prefixes=[f"https://{host}/statistics/"])
+            assert attempts[0].ok and "X-Ban-Prefix" in attempts[0].request
+        assert (await http.get(base + "/statistics/x.xlsx")).content == b"newer"
+
+
+@pytest.mark.services
+async def test_varnish_down_gives_purge_error(closed_port: int) -> None:
+    async with purger(f"varnish://127.0.0.1:{closed_port}", HANG) as cache:
+        with pytest.raises(PurgeError) as caught:
+            await cache.purge(["https://www.example.org/x"])
+    assert len(caught.value.attempts) == FAST.attempts  # type: ignore[attr-defined]

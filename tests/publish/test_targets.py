@@ -1,0 +1,174 @@
+"""Every publish target through the same cases, against real servers (memory/webhook: fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import httpx
+import pytest
+
+from onthedot.adapters import create
+from onthedot.errors import (
+    AdapterURLError,
+    ConfigError,
+    TargetAuthError,
+    TargetError,
+    TargetPermissionError,
+    TargetSpaceError,
+    TargetUnreachable,
+)
+from onthedot.publish.targets import Target
+from tests.publish.conftest import TARGET_KINDS, TargetEnv, artefact, mounted, read_only
+
+PATH = "/statistics/fatalquarterly.xlsx"
+pytestmark = [pytest.mark.services, pytest.mark.timeout(60)]
+each_target = pytest.mark.parametrize("target_env", TARGET_KINDS, indirect=True)
+
+
+def target_of(url: str) -> Target:
+    target = create("target", url)
+    assert isinstance(target, Target)
+    return target
+
+
+@each_target
+async def test_stage_then_flip_puts_the_bytes_at_the_path(target_env: TargetEnv, tmp_path: Path) -> None:
+    local, sha = artefact(tmp_path)
+    async with target_of(target_env.url) as target:
+        staged = await target.stage(PATH, local, sha, secrets.token_hex(16))
+        assert staged.location != PATH and "/.onthedot-" in staged.location
+        assert staged.size == local.stat().st_size
+        assert await target.fetch_sha256(PATH) is None  # nothing live before the flip
+        await target.flip(staged)
+        assert await target.fetch_sha256(PATH) == sha
+    if target_env.disk is not None:
+        assert (target_env.disk / PATH.lstrip("/")).read_bytes() == local.read_bytes()
+        assert not (target_env.disk / staged.location.lstrip("/")).exists()
+
+
+@each_target
+async def test_flip_is_idempotent_and_replaces_an_older_file(target_env: TargetEnv, tmp_path: Path) -> None:
+    old, old_sha = artefact(tmp_path, 1000, "old.xlsx")
+    new, new_sha = artefact(tmp_path, 3000, "new.xlsx")
+    async with target_of(target_env.url) as target:
+        await target.flip(await target.stage(PATH, old, old_sha, secrets.token_hex(16)))
+        staged = await target.stage(PATH, new, new_sha, secrets.token_hex(16))
+        assert await target.fetch_sha256(PATH) == old_sha  # still the old one until the flip
+        await target.flip(staged)
+        await target.flip(staged)  # again: the staged copy is gone, the bytes are there: quiet
+        assert await target.fetch_sha256(PATH) == new_sha
+
+
+@each_target
+async def test_discard_removes_the_staged_copy(target_env: TargetEnv, tmp_path: Path) -> None:
+    local, sha = artefact(tmp_path)
+    async with target_of(target_env.url) as target:
+        staged = await target.stage(PATH, local, sha, secrets.token_hex(16))
+        await target.discard(staged)
+        await target.discard(staged)  # idempotent
+        with pytest.raises(TargetError, match="stage the artefact again"):
+            await target.flip(staged)
+        assert await target.fetch_sha256(PATH) is None
+
+
+@each_target
+async def test_wrong_credentials_are_a_clear_auth_error(target_env: TargetEnv, tmp_path: Path) -> None:
+    if target_env.wrong_credentials is None:
+        pytest.skip(f"{target_env.kind} has no credentials to get wrong here (moto accepts any)")
+    local, sha = artefact(tmp_path)
+    async with target_of(target_env.wrong_credentials) as target:
+        with pytest.raises(TargetAuthError) as caught:
+            await target.stage(PATH, local, sha, secrets.token_hex(16))
+    message = str(caught.value)
+    assert "check" in message
+    assert all(secret not in message for secret in [*target_env.secrets, "wrong-password"])
+
+
+@each_target
+async def test_unreachable_target_is_a_clear_error(target_env: TargetEnv, tmp_path: Path) -> None:
+    if target_env.kind == "memory":
+        pytest.skip("an in-memory target is always reachable")
+    local, sha = artefact(tmp_path)
+    async with target_of(target_env.unreachable) as target:
+        with pytest.raises(TargetUnreachable) as caught:
+            await target.stage(PATH, local, sha, secrets.token_hex(16))
+    assert "nothing was published" in str(caught.value)
+
+
+@each_target
+async def test_permission_denied_is_a_clear_error(target_env: TargetEnv, tmp_path: Path) -> None:
+    if target_env.disk is None:
+        pytest.skip(f"{target_env.kind}: no server-side file system to make read-only here")
+    local, sha = artefact(tmp_path)
+    (target_env.disk / "statistics").mkdir()
+    with read_only(target_env.disk / "statistics"):
+        async with target_of(target_env.url) as target:
+            with pytest.raises(TargetPermissionError) as caught:
+                await target.stage(PATH, local, sha, secrets.token_hex(16))
+    assert "access" in str(caught.value) or "writable" in str(caught.value)
+    assert not (target_env.disk / PATH.lstrip("/")).exists()
+
+
+@pytest.mark.parametrize("target_env", ["ftp", "sftp"], indirect=True)
+async def test_server_killed_mid_upload_leaves_nothing_at_the_path(
+    target_env: TargetEnv, tmp_path: Path
+) -> None:
+    assert target_env.disk is not None and target_env.server is not None
+    local, sha = artefact(tmp_path, 96 * 1024 * 1024, "big.xlsx")
+    url = target_env.url + ("&timeout=5" if "?" in target_env.url else "?timeout=5")
+    async with target_of(url) as target:
+        upload = asyncio.create_task(target.stage(PATH, local, sha, secrets.token_hex(16)))
+        statistics = target_env.disk / "statistics"
+        for _ in range(4000):  # until the staged file is half-written
+            partial = [p for p in statistics.glob(".onthedot-*")] if statistics.exists() else []
+            if (partial and partial[0].stat().st_size > 1024 * 1024) or upload.done():
+                break
+            await asyncio.sleep(0.002)
+        assert not upload.done(), "the upload finished before the server could be killed"
+        await asyncio.to_thread(target_env.server.stop)
+        with pytest.raises(TargetError) as caught:
+            await upload
+    assert "nothing was published" in str(caught.value)
+    assert not (target_env.disk / PATH.lstrip("/")).exists()
+
+
+async def test_disk_full_is_a_clear_error_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    local, sha = artefact(tmp_path, 2 * 1024 * 1024)
+    root = tmp_path / "www"
+    with mounted(["-t", "tmpfs", "-o", "size=1m", "tmpfs"], root):
+        async with target_of(f"file://{root}") as target:
+            with pytest.raises(TargetSpaceError, match="free space"):
+                await target.stage(PATH, local, sha, secrets.token_hex(16))
+        assert list((root / "statistics").iterdir()) == []
+
+
+async def test_file_target_goes_live_on_nginx_only_at_the_flip(
+    webroot: Path, origin: object, tmp_path: Path
+) -> None:
+    local, sha = artefact(tmp_path)
+    base = origin.url  # type: ignore[attr-defined]
+    async with target_of(f"file://{webroot}") as target, httpx.AsyncClient() as http:
+        staged = await target.stage(PATH, local, sha, secrets.token_hex(16))
+        assert (await http.get(base + PATH)).status_code == 404
+        await target.flip(staged)
+        response = await http.get(base + PATH)
+    assert response.status_code == 200 and response.content == local.read_bytes()
+
+
+async def test_stage_refuses_a_changed_local_file_and_bad_paths(tmp_path: Path) -> None:
+    local, _ = artefact(tmp_path)
+    target = target_of("memory://checks")
+    with pytest.raises(ConfigError, match="changed after the release was loaded"):
+        await target.stage(PATH, local, "0" * 64, secrets.token_hex(16))
+    with pytest.raises(ConfigError, match="must start with /"):
+        await target.fetch_sha256("../etc/passwd")
+    with pytest.raises(ConfigError, match="token"):
+        await target.stage(PATH, local, "0" * 64, "short")
+
+
+@pytest.mark.parametrize("url", ["file://otherhost/var/www", "ftp:///no-host", "s3:///", "sftp://host/x"])
+def test_bad_target_urls_are_refused_with_an_example(url: str) -> None:
+    with pytest.raises(AdapterURLError, match=r"write it like this|must be local"):
+        create("target", url)

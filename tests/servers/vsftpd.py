@@ -1,0 +1,142 @@
+"""vsftpd serving ``root`` to one virtual user, over plain FTP or explicit FTPS.
+
+The user exists only for this server: vsftpd's ``guest_enable`` maps the login onto the local
+``root`` account (so uploaded files belong to whoever runs the tests) and a per-instance PAM
+service (:mod:`tests.servers.pam`) checks the name and password. The session is chrooted to
+``root``, so ``/statistics/x.xlsx`` on FTP is ``root/statistics/x.xlsx`` on disk. Writes,
+deletes, MKD and RNFR/RNTO are allowed; passive ports are a free range on 127.0.0.1.
+
+``tls=True`` turns on explicit TLS (AUTH TLS) with the harness's self-signed certificate and
+*requires* it for login and data, ``require_ssl_reuse=NO`` so Python's ftplib/aioftp work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from tests.servers import pam
+from tests.servers.base import ServerProcess, banner_ready
+from tests.servers.tls import copy_cert
+
+PASSIVE_PORTS = 8
+
+_CONF = """\
+listen=YES
+listen_ipv6=NO
+listen_address={host}
+listen_port={port}
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+file_open_mode=0644
+guest_enable=YES
+guest_username=root
+virtual_use_local_privs=YES
+local_root={root}
+chroot_local_user=YES
+allow_writeable_chroot=YES
+pam_service_name={pam_service}
+secure_chroot_dir={dir}/empty
+userlist_enable=NO
+session_support=NO
+seccomp_sandbox=NO
+pasv_enable=YES
+pasv_address={host}
+pasv_min_port={pasv_min}
+pasv_max_port={pasv_max}
+port_enable=YES
+connect_from_port_20=NO
+xferlog_enable=YES
+dual_log_enable=YES
+log_ftp_protocol=YES
+xferlog_file={dir}/xfer.log
+vsftpd_log_file={dir}/vsftpd.log
+use_localtime=NO
+utf8_filesystem=YES
+delay_failed_login=0
+delay_successful_login=0
+"""
+
+_TLS = """\
+ssl_enable=YES
+rsa_cert_file={cert}
+rsa_private_key_file={key}
+allow_anon_ssl=NO
+force_local_logins_ssl=YES
+force_local_data_ssl=YES
+require_ssl_reuse=NO
+ssl_ciphers=HIGH
+ssl_sslv2=NO
+ssl_sslv3=NO
+ssl_tlsv1=YES
+"""
+
+
+class Vsftpd(ServerProcess):
+    """vsftpd on 127.0.0.1:port for one user; ``url`` carries the credentials."""
+
+    name = "vsftpd"
+    binary = "/usr/sbin/vsftpd"
+    apt_package = "vsftpd"
+
+    def __init__(
+        self, root: Path, user: str = "publisher", password: str = "s3cret", tls: bool = False
+    ) -> None:
+        super().__init__()
+        self.root = Path(root).resolve()
+        self.user = user
+        self.password = password
+        self.tls = tls
+        self.passive_ports: list[int] = []
+        self.cert_path = Path()
+        self._pam_service = ""
+
+    @property
+    def url(self) -> str:
+        """``ftp://user:pass@127.0.0.1:PORT/`` (``ftps://`` with ``tls=True``)."""
+        scheme = "ftps" if self.tls else "ftp"
+        auth = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+        return f"{scheme}://{auth}@{self.host}:{self.port}/"
+
+    @property
+    def url_without_password(self) -> str:
+        """``ftp://user@127.0.0.1:PORT/`` — for configs that take the secret from elsewhere."""
+        scheme = "ftps" if self.tls else "ftp"
+        return f"{scheme}://{quote(self.user, safe='')}@{self.host}:{self.port}/"
+
+    def _prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.dir / "empty").mkdir(mode=0o755)
+        self.passive_ports = self._take_ports(PASSIVE_PORTS)
+        self._pam_service = pam.install_service(self.dir, self.user, self.password)
+        conf = _CONF.format(
+            host=self.host,
+            port=self.port,
+            root=self.root,
+            dir=self.dir,
+            pam_service=self._pam_service,
+            pasv_min=self.passive_ports[0],
+            pasv_max=self.passive_ports[-1],
+        )
+        if self.tls:
+            pair = copy_cert(self.dir)
+            self.cert_path = pair.cert
+            conf += _TLS.format(cert=pair.cert, key=pair.key)
+        (self.dir / "vsftpd.conf").write_text(conf)
+
+    def _command(self) -> list[str]:
+        return [self.binary, str(self.dir / "vsftpd.conf")]
+
+    def _ready(self) -> bool:
+        return banner_ready(self.port, b"220")
+
+    def _log_files(self) -> list[Path]:
+        return [self.dir / "vsftpd.log"]
+
+    def _cleanup(self) -> None:
+        if self._pam_service:
+            pam.remove_service(self._pam_service)
+            self._pam_service = ""
