@@ -20,6 +20,7 @@ from onthedot.publish.publisher import Publisher
 from onthedot.publish.purgers.base import Purger
 from onthedot.publish.targets.base import Target
 from onthedot.verify.caches import MODELS, CacheModel
+from onthedot.verify.clockcheck import ClockOffset, measure
 from onthedot.verify.probe import Prober
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.schedule import Watcher, WatchPlan
@@ -38,12 +39,13 @@ class VerifySettings:
     ca_file: str | None = None
     verify_tls: bool = True
     caches: Mapping[str, CacheModel] = field(default_factory=dict)
+    ntp: str | None = None  # "host:port" of an NTP server for the clock-offset record
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> VerifySettings:
         known = {
             k: table[k]
-            for k in ("concurrency", "timeout", "max_bytes", "ca_file", "verify_tls")
+            for k in ("concurrency", "timeout", "max_bytes", "ca_file", "verify_tls", "ntp")
             if k in table
         }
         return cls(**known, caches=cache_models(table.get("caches", {})))
@@ -66,24 +68,32 @@ def cache_models(table: Mapping[str, Any]) -> dict[str, CacheModel]:
     return models
 
 
+def prober_for(release: Release, settings: VerifySettings) -> Prober:
+    return Prober(
+        concurrency=settings.concurrency,
+        allowed_hosts=allowed_hosts(release),
+        ca_file=settings.ca_file,
+        verify_tls=settings.verify_tls,
+    )
+
+
+def make_verifier(prober: Prober, clock: Clock, settings: VerifySettings) -> Verifier:
+    return Verifier(
+        prober,
+        clock=clock,
+        timeout=settings.timeout,
+        max_bytes=settings.max_bytes,
+        cache_models=settings.caches,
+    )
+
+
 @asynccontextmanager
 async def verifier_for(
     release: Release, clock: Clock, settings: VerifySettings | None = None
 ) -> AsyncIterator[Verifier]:
     settings = settings or VerifySettings()
-    async with Prober(
-        concurrency=settings.concurrency,
-        allowed_hosts=allowed_hosts(release),
-        ca_file=settings.ca_file,
-        verify_tls=settings.verify_tls,
-    ) as prober:
-        yield Verifier(
-            prober,
-            clock=clock,
-            timeout=settings.timeout,
-            max_bytes=settings.max_bytes,
-            cache_models=settings.caches,
-        )
+    async with prober_for(release, settings) as prober:
+        yield make_verifier(prober, clock, settings)
 
 
 @asynccontextmanager
@@ -106,8 +116,16 @@ async def publisher_for(
             cast(Purger, await stack.enter_async_context(create("purger", url)))
             for url in (site.purge if site else ())
         ]
-        verifier = await stack.enter_async_context(verifier_for(release, clock, settings))
-        watcher = Watcher(verifier, CheckRecorder(engine), clock, plan)
+        settings = settings or VerifySettings()
+        prober = await stack.enter_async_context(prober_for(release, settings))
+        watcher = Watcher(
+            make_verifier(prober, clock, settings), CheckRecorder(engine), clock, plan
+        )
+        ntp = settings.ntp
+
+        async def clock_check(rel: Release) -> ClockOffset | None:
+            return await measure(rel, prober, ntp)
+
         yield Publisher(
             engine,
             target=target,
@@ -116,4 +134,5 @@ async def publisher_for(
             clock=clock,
             wait_for_lease=wait_for_lease,
             leak_probes=leak_probes,
+            clock_check=clock_check,
         )

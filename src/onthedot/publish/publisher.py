@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +28,11 @@ from onthedot.publish.targets.base import Staged, Target
 from onthedot.publish.timer import wait_until
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+from onthedot.verify.clockcheck import ClockOffset
 from onthedot.verify.schedule import Watcher, WatchOutcome
 
 REPURGE_LIMIT = 3
+ClockCheck = Callable[[Release], Awaitable[ClockOffset | None]]
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Publisher:
         clock: Clock,
         wait_for_lease: bool = True,
         leak_probes: bool = True,
+        clock_check: ClockCheck | None = None,
     ) -> None:
         self._engine = engine
         self._target = target
@@ -89,6 +92,7 @@ class Publisher:
         self._clock = clock
         self._wait_for_lease = wait_for_lease
         self._leak_probes = leak_probes
+        self._clock_check = clock_check
         self.timeline = Timeline(engine)
 
     async def publish(self, release: Release, *, immediately: bool = False) -> PublishOutcome:
@@ -122,6 +126,7 @@ class Publisher:
         try:
             staged = await self._ensure_staged(release, manifest, steps, done)
             if "flipped" not in done:
+                await self._measure_clock(release)
                 if self._leak_probes and not immediately and self._clock.now() < release.release_at:
                     await self._watcher.leak_probes(release)
                 await self._go_live(release, staged, steps, outcome, immediately)
@@ -146,6 +151,14 @@ class Publisher:
             release, kinds.PUBLISH_DONE, done_data, step=(steps, "verified", done_data)
         )
         return outcome
+
+    async def _measure_clock(self, release: Release) -> None:
+        """Record how far this host's clock is from a reference, for the report's uncertainty."""
+        if self._clock_check is None:
+            return
+        offset = await self._clock_check(release)
+        if offset is not None:
+            await self._event(release, kinds.CLOCK_OFFSET, offset.as_json())
 
     # --- staging ----------------------------------------------------------------------------------
 
