@@ -1,0 +1,263 @@
+"""The 2019 incident replayed on this machine, end to end, and the breach report it yields.
+
+The spreadsheet is published by FTP (real vsftpd) at 09:30 on 18 December 2019 (an injected clock),
+a real Varnish with a 1-hour TTL stands in front of the real nginx origin, and no purger is
+configured. People record what they did with ``onthedot timeline-add``; IT purges the cache at
+10:35 (a real PURGE), a notice goes up at 11:35, the officials' briefing is held until live. The
+report drafted from the timeline states every fact of the seed's report, in its order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from onthedot.clock import ShiftedClock
+from onthedot.config import load_config, load_release
+from onthedot.runtime import VerifySettings, publisher_for, verifier_for
+from onthedot.store.db import open_store
+from onthedot.verify.recorder import CheckRecorder
+from onthedot.verify.schedule import WatchPlan
+from tests.e2e.helpers import fetch, runner, write_config
+from tests.record.readback import docx_text, in_order
+from tests.servers.nginx import Nginx
+from tests.servers.varnish import Varnish
+from tests.servers.vsftpd import Vsftpd
+
+pytestmark = pytest.mark.services
+
+TITLE = "Fatal injuries arising from accidents at work in Great Britain: Summary for April to September 2019"
+PATH = "/statistics/fatalquarterly.xlsx"
+OLD = b"PK old spreadsheet: April to June 2019" * 300
+NEW = b"PK new spreadsheet: April to September 2019" * 300
+
+
+def utc(hh: int, mm: int, ss: int = 0) -> dt.datetime:  # December: London time is UTC
+    return dt.datetime(2019, 12, 18, hh, mm, ss, tzinfo=dt.UTC)
+
+
+def write_release(folder: Path, public: str, origin: str, target: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fatalquarterly.xlsx").write_bytes(NEW)
+    path = folder / "fatal-injuries.toml"
+    path.write_text(
+        f'''id = "fatal-injuries-2019-apr-sep"
+title = "{TITLE}"
+producer = "Health and Safety Executive (HSE)"
+release_at = 2019-12-18T09:30:00
+announced_at = 2019-11-01T09:30:00
+lead_statistician = "Jane Smith <jane.smith@example.org>"
+head_of_profession = "A Head <hop@example.org>"
+
+[site]
+public = "{public}"
+origin = "{origin}"
+target = "{target}"
+purge = []
+
+[[artefact]]
+file = "fatalquarterly.xlsx"
+path = "{PATH}"
+''',
+        encoding="utf-8",
+    )
+    return path
+
+
+def add(config: Path, db: str, release: Path, *args: str) -> None:
+    result = runner.invoke(
+        app_(), ["--config", str(config), "--database", db, "timeline-add", str(release), *args]
+    )
+    assert result.exit_code == 0, result.stdout
+
+
+def app_():  # type: ignore[no-untyped-def]
+    from onthedot.cli import app
+
+    return app
+
+
+def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd) -> None:
+    origin = Nginx(ftp_server.root).start()
+    cache = Varnish(origin.host, origin.port, default_ttl=3600).start()
+    try:
+        target = ftp_server.root / PATH.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(OLD)
+        assert fetch(cache.url + PATH)[1] == OLD  # last quarter's file, in the cache since 08:40
+
+        config = write_config(tmp_path)
+        release_file = write_release(tmp_path / "rel", cache.url, origin.url, ftp_server.url)
+        db = f"sqlite:///{tmp_path / 'store.db'}"
+        asyncio.run(_publish_at_0930(release_file, config, db))
+        assert target.read_bytes() == NEW  # the FTP upload worked: the origin has the new file
+        assert fetch(cache.url + PATH)[1] == OLD  # ...but the public still gets the old one
+
+        add(
+            config,
+            db,
+            release_file,
+            "informed",
+            "--by",
+            "Jane Smith",
+            "--role",
+            "statistician responsible for the release",
+            "--text",
+            "the Head of Profession for Statistics",
+            "--at",
+            "09:36",
+        )
+        add(
+            config,
+            db,
+            release_file,
+            "action",
+            "--by",
+            "Jane Smith",
+            "--role",
+            "statistician responsible for the release",
+            "--text",
+            "referred the problem to HSE's IT providers",
+            "--at",
+            "09:37",
+        )
+        add(
+            config,
+            db,
+            release_file,
+            "held",
+            "--by",
+            "Jane Smith",
+            "--text",
+            "the update on the quarterly statistics for HSE officials",
+            "--at",
+            "09:40",
+        )
+        assert fetch(cache.url + PATH, method="PURGE")[0] == 200  # IT purges the cache at 10:35
+        add(
+            config,
+            db,
+            release_file,
+            "action",
+            "--by",
+            "HSE IT service desk",
+            "--role",
+            "HSE's IT provider",
+            "--text",
+            "purged the cache on the web server",
+            "--at",
+            "10:35",
+        )
+        asyncio.run(_verify_at(release_file, config, db, utc(10, 35, 2)))
+        add(
+            config,
+            db,
+            release_file,
+            "released",
+            "--by",
+            "Jane Smith",
+            "--text",
+            "the update on the quarterly statistics for HSE officials",
+            "--at",
+            "10:45",
+        )
+        add(
+            config,
+            db,
+            release_file,
+            "notice",
+            "--by",
+            "HSE online publishing team",
+            "--text",
+            "The quarterly statistics were published late today because of a problem with our website",
+            "--at",
+            "11:35",
+        )
+
+        facts = [
+            "Report of a breach of the Code of Practice for Statistics",
+            TITLE,
+            cache.url + PATH,
+            "Health and Safety Executive (HSE)",
+            "Jane Smith <jane.smith@example.org>",
+            "Principle T3: Orderly release",
+            "Practice T3.6: Statistics should be released to all users at 9.30am on a weekday.",
+            "09:30",
+            "by FTP",
+            "still serving the previous version",
+            "Varnish",
+            "the Head of Profession for Statistics",
+            "referred the problem to HSE's IT providers",
+            "At 10:35:00 HSE IT service desk (HSE's IT provider) purged the cache",
+            "At 11:35:00 a notice alerting users was published",
+            "1 hour 5 minutes",
+            "Cause: cache",
+            "3. Impact of the breach",
+            "held back from 09:40:00 until the statistics were live",
+            "4. Corrective actions",
+            "Configure a purger",
+        ]
+        for fmt in ("md", "docx"):
+            out = tmp_path / f"report.{fmt}"
+            result = runner.invoke(
+                app_(),
+                [
+                    "--config",
+                    str(config),
+                    "--database",
+                    db,
+                    "report",
+                    str(release_file),
+                    "--format",
+                    fmt,
+                    "-o",
+                    str(out),
+                    "--date",
+                    "2019-12-19",
+                ],
+            )
+            assert result.exit_code == 0, result.stdout
+            text = out.read_text(encoding="utf-8") if fmt == "md" else docx_text(out.read_bytes())
+            assert in_order(text, facts) == [], text
+        result = runner.invoke(
+            app_(), ["--database", db, "timeline", str(release_file), "--verify"]
+        )
+        assert result.exit_code == 0, result.stdout
+    finally:
+        cache.stop()
+        origin.stop()
+
+
+async def _publish_at_0930(release_file: Path, config_path: Path, db: str) -> None:
+    config = load_config(config_path)
+    release = load_release(release_file, config)
+    engine = await open_store(db)
+    try:
+        clock = ShiftedClock(utc(9, 29, 58))
+        settings = VerifySettings.from_table(config.verify)
+        async with publisher_for(
+            engine, release, clock, plan=WatchPlan.for_seconds(1.5), settings=settings
+        ) as publisher:
+            outcome = await publisher.publish(release)
+        assert outcome.flipped_at is not None and outcome.flipped_at >= release.release_at
+        assert not outcome.live
+    finally:
+        await engine.dispose()
+
+
+async def _verify_at(release_file: Path, config_path: Path, db: str, when: dt.datetime) -> None:
+    config = load_config(config_path)
+    release = load_release(release_file, config)
+    engine = await open_store(db)
+    try:
+        async with verifier_for(
+            release, ShiftedClock(when), VerifySettings.from_table(config.verify)
+        ) as verifier:
+            report = await verifier.check(release)
+        assert report.ok, report.as_json()
+        await CheckRecorder(engine).record(release.id, report.results)
+    finally:
+        await engine.dispose()
