@@ -35,7 +35,9 @@ class SkewedNtp(asyncio.DatagramProtocol):
 @pytest.fixture
 async def ntp_server() -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: SkewedNtp(2.5), local_addr=("127.0.0.1", 0))
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: SkewedNtp(2.5), local_addr=("127.0.0.1", 0)
+    )
     host, port = transport.get_extra_info("sockname")[:2]
     yield f"{host}:{port}"
     transport.close()

@@ -25,7 +25,14 @@ app = typer.Typer(
 )
 
 # one module per group of commands; each has ``register(app)``
-COMMAND_MODULES = ("calendar_cmds", "publish_cmds", "verify_cmds", "evidence_cmds", "service_cmds")
+COMMAND_MODULES = (
+    "calendar_cmds",
+    "publish_cmds",
+    "verify_cmds",
+    "evidence_cmds",
+    "service_cmds",
+    "agent_cmds",
+)
 
 
 def _version(value: bool) -> None:

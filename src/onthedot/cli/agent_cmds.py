@@ -1,0 +1,84 @@
+"""``agent``: a remote probe agent that pulls URLs from an onthedot server and posts what it saw.
+
+Also runs on its own, on a machine without a site config: ``python -m onthedot.cli.agent_cmds
+--server URL --token TOKEN``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from onthedot.agent import AgentOptions, run_agent
+from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, err, out, run
+from onthedot.model import iso_utc
+
+
+def register(app: typer.Typer) -> None:
+    app.command("agent")(agent)
+
+
+def agent(
+    server: Annotated[
+        str, typer.Option("--server", help="Address of the onthedot web app (`onthedot run`).")
+    ],
+    token: Annotated[
+        str,
+        typer.Option(
+            "--token",
+            envvar="ONTHEDOT_AGENT_TOKEN",
+            help="This agent's token, from the server's agent_tokens (or $ONTHEDOT_AGENT_TOKEN).",
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The name you expect the server to record (warns if not)."),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between rounds.")
+    ] = 2.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds for each fetch and server call.")
+    ] = 10.0,
+    once: Annotated[
+        bool, typer.Option("--once", help="One round, then exit (1 if any result is a breach).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Probe the URLs the server assigns, from where this agent runs, and post the results."""
+    options = AgentOptions(
+        server=server, token=token, name=name, interval_s=interval, timeout_s=timeout
+    )
+
+    def say(sentence: str) -> None:
+        err.print(sentence, highlight=False)
+
+    async def body() -> int:
+        cycle = await run_agent(options, once=once, say=say)
+        if as_json:
+            emit_json(
+                {
+                    "ok": not cycle.breach,
+                    "agent": cycle.agent,
+                    "vantage": cycle.vantage,
+                    "recorded": cycle.recorded,
+                    "results": [
+                        r.model_dump(mode="json") | {"checked_at": iso_utc(r.checked_at)}
+                        for r in cycle.results
+                    ],
+                }
+            )
+        else:
+            out.print(cycle.sentence(), highlight=False)
+            for r in cycle.results:
+                out.print(f"  {r.status.value:9} {r.url} — {r.diagnosis}", highlight=False)
+        return EXIT_FINDINGS if cycle.breach else EXIT_OK
+
+    run(body, as_json)
+
+
+if __name__ == "__main__":
+    standalone = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    register(standalone)
+    standalone()

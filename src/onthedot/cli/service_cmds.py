@@ -1,0 +1,88 @@
+"""``onthedot run``: the service — scheduler, verifier, web dashboard and API, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from onthedot.cli.common import EXIT_OK, out, run, state
+from onthedot.clock import SYSTEM_CLOCK
+from onthedot.model import Release
+from onthedot.publish.scheduler import SchedulePolicy, Scheduler
+from onthedot.runtime import VerifySettings, publisher_for
+from onthedot.web.app import create_app
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_service)
+
+
+def agent_tokens() -> dict[str, str]:
+    """``[web] agents = {name = "token"}`` in onthedot.toml, or ONTHEDOT_AGENT_TOKENS=name:token,..."""
+    tokens = {str(k): str(v) for k, v in state.config.web.get("agents", {}).items()}
+    for item in filter(None, os.environ.get("ONTHEDOT_AGENT_TOKENS", "").split(",")):
+        name, _, token = item.partition(":")
+        tokens[name.strip()] = token.strip()
+    return tokens
+
+
+def run_service(
+    host: Annotated[
+        str, typer.Option(help="Address the dashboard and API listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the dashboard and API.")] = 8000,
+    poll: Annotated[
+        float, typer.Option(help="Seconds between re-reading the release files.")
+    ] = 30.0,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Run the scheduler only.")] = False,
+) -> None:
+    """Run the service: publish every release on the dot, watch it, serve the dashboard and API."""
+
+    async def body() -> int:
+        settings = VerifySettings.from_table(state.config.verify)
+        publish_table = state.config.publish
+        policy = SchedulePolicy(
+            stage_ahead_s=float(publish_table.get("stage_ahead_s", 3600.0)),
+            catch_up_s=float(publish_table.get("catch_up_s", 7 * 24 * 3600.0)),
+            poll_s=poll,
+        )
+        async with state.store() as engine:
+
+            async def publish(release: Release) -> object:
+                async with publisher_for(
+                    engine, release, SYSTEM_CLOCK, settings=settings
+                ) as publisher:
+                    return await publisher.publish(release)
+
+            scheduler = Scheduler(
+                engine,
+                load=state.releases_from_config,
+                publish=publish,
+                clock=SYSTEM_CLOCK,
+                policy=policy,
+            )
+            jobs = [asyncio.create_task(scheduler.run_forever())]
+            if not no_web:
+                web = create_app(
+                    engine, config=state.config, clock=SYSTEM_CLOCK, agent_tokens=agent_tokens()
+                )
+                server = uvicorn.Server(
+                    uvicorn.Config(web, host=host, port=port, log_level="warning")
+                )
+                jobs.append(asyncio.create_task(server.serve()))
+                out.print(
+                    f"onthedot is running: dashboard at http://{host}:{port}/ (Ctrl-C to stop)"
+                )
+            try:
+                await asyncio.gather(*jobs)
+            finally:
+                for job in jobs:
+                    job.cancel()
+                await scheduler.aclose()
+        return EXIT_OK
+
+    run(body)
