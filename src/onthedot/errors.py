@@ -32,6 +32,8 @@ HTTP responses in one place.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class OnthedotError(Exception):
     """Root of every error onthedot raises on purpose."""
@@ -107,7 +109,11 @@ class TargetSpaceError(TargetError):
 
 
 class PurgeError(AdapterError):
-    pass
+    """A purger gave up; ``attempts`` holds every attempt it made (recorded on the timeline)."""
+
+    def __init__(self, message: str, attempts: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.attempts: list[Any] = attempts if attempts is not None else []
 
 
 class ProbeError(OnthedotError):

@@ -11,11 +11,11 @@ import asyncio
 import difflib
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -28,7 +28,6 @@ from onthedot.store.db import database_url, open_store
 from onthedot.store.releases import ReleaseRepository
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-T = TypeVar("T")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -123,6 +122,3 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]], as_json: bool = False) 
         fail("Interrupted.", 130, as_json)
     raise typer.Exit(code)
 
-
-async def gather_all(items: list[Awaitable[T]]) -> list[T]:
-    return list(await asyncio.gather(*items))

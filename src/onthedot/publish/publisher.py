@@ -280,7 +280,7 @@ class Publisher:
             attempts = await purger.purge(urls)
             failed: str | None = None
         except PurgeError as exc:
-            attempts, failed = list(getattr(exc, "attempts", [])), str(exc)
+            attempts, failed = list(exc.attempts), str(exc)
         await self.timeline.append_many(
             release.id,
             [

@@ -111,12 +111,11 @@ class Purger(Adapter):
                 failed += 1
         if failed:
             last = attempts[-1].detail if attempts else ""
-            error = PurgeError(
+            raise PurgeError(
                 f"{failed} purge request(s) to {self.url()} failed after retries ({last}): "
-                "the cache may serve old copies; purge again or wait for them to expire."
+                "the cache may serve old copies; purge again or wait for them to expire.",
+                attempts,
             )
-            error.attempts = attempts  # type: ignore[attr-defined]
-            raise error
         return attempts
 
     def requests(self, urls: list[str], prefixes: list[str], tags: list[str]) -> list[PurgeRequest]:

@@ -165,7 +165,7 @@ class CloudFrontPurger(Purger):
                     f"within {self.wait:g} s ({detail}): old copies may still be served; check it "
                     "in the AWS console."
                 )
-                error.attempts = attempts  # type: ignore[attr-defined]
+                error.attempts = attempts
                 raise error
             await asyncio.sleep(self.poll)
 
