@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 UTC = dt.UTC
 

@@ -3,16 +3,22 @@
 ``default`` asks the system resolver like any user. When the site's name resolves to several
 addresses (a CDN's or a load balancer's edges), each address is its own vantage point, probed with
 the site's Host and SNI (libcurl CONNECT_TO), so a report can say "7 of 9 edges serve the new
-version". ``site.edges`` adds addresses DNS does not list. Remote agents are vantage points too;
-they report through the HTTP API under their own name.
+version". ``site.resolvers`` adds DNS servers to ask as well ("host" or "host:port"): a GeoDNS
+CDN hands different resolvers different edges. ``site.edges`` adds addresses DNS does not list.
+Remote agents are vantage points too; they report through the HTTP API under their own name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
 
 from onthedot.model import Release
 
@@ -45,13 +51,36 @@ async def resolve_all(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+async def resolve_with(resolver: str, host: str, timeout: float = 2.0) -> list[str]:
+    """Every A and AAAA address of ``host`` according to the DNS server ``resolver``."""
+    address, _, port = (
+        resolver.rpartition(":") if resolver.count(":") == 1 else (resolver, "", "53")
+    )
+    dns_resolver = dns.asyncresolver.Resolver(configure=False)
+    dns_resolver.nameservers = [dns.nameserver.Do53Nameserver(address.strip("[]"), int(port or 53))]
+    dns_resolver.lifetime = timeout
+    found: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            answer = await dns_resolver.resolve(host, rdtype)
+        except dns.exception.DNSException:
+            continue
+        found += [rr.to_text() for rr in answer]
+    return found
+
+
 async def default_vantages(release: Release) -> list[Vantage]:
     site = release.site
     if site is None:
         return [DEFAULT]
     parts = urlsplit(site.public)
-    addresses = await resolve_all(parts.hostname or "", parts.port or 80)
-    addresses += [a for a in site.edges if a not in addresses]
-    if len(addresses) <= 1:
-        return [DEFAULT]
+    host = parts.hostname or ""
+    system = await resolve_all(host, parts.port or 80)
+    extra: list[str] = []
+    for resolver in site.resolvers:
+        extra += await resolve_with(resolver, host)
+    extra += site.edges
+    addresses = sorted(set(system) | set(extra), key=ipaddress.ip_address)
+    if len(addresses) <= 1 and not extra:
+        return [DEFAULT]  # one address, as every user gets it: no need to name it
     return [Vantage(f"edge {a}", a) for a in addresses]

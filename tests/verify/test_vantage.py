@@ -1,0 +1,87 @@
+"""Vantage points: each edge address a DNS server hands out is probed with the site's Host."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import dns.message
+import dns.rrset
+import pytest
+
+from onthedot.clock import SYSTEM_CLOCK
+from onthedot.config import load_release
+from onthedot.model import Status
+from onthedot.runtime import verifier_for
+from onthedot.verify.vantage import DEFAULT, default_vantages, resolve_with
+from tests.servers.nginx import Nginx
+
+EDGES = {"stats.test.": ["127.0.0.1", "127.0.0.2"]}
+
+
+class FakeDns(asyncio.DatagramProtocol):
+    """A DNS server on loopback that knows one name (A records only)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        query = dns.message.from_wire(data)
+        reply = dns.message.make_response(query)
+        question = query.question[0]
+        name = question.name.to_text()
+        if name in EDGES and question.rdtype == dns.rdatatype.A:
+            reply.answer.append(dns.rrset.from_text_list(name, 60, "IN", "A", EDGES[name]))
+        self.transport.sendto(reply.to_wire(), addr)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def resolver() -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(FakeDns, local_addr=("127.0.0.1", 0))
+    host, port = transport.get_extra_info("sockname")[:2]
+    yield f"{host}:{port}"
+    transport.close()
+
+
+async def test_resolve_with_a_given_server(resolver: str) -> None:
+    assert sorted(await resolve_with(resolver, "stats.test")) == ["127.0.0.1", "127.0.0.2"]
+    assert await resolve_with(resolver, "unknown.test") == []
+
+
+def _release(tmp_path: Path, public: str, resolvers: list[str]) -> Path:
+    (tmp_path / "x.csv").write_bytes(b"a,b\n1,2\n")
+    path = tmp_path / "r.toml"
+    release_at = (
+        (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).replace(tzinfo=None).isoformat()
+    )
+    path.write_text(
+        f'id = "r"\ntitle = "T"\nproducer = "P"\nrelease_at = {release_at}+00:00\n'
+        f'[site]\npublic = "{public}"\nresolvers = {resolvers!r}\n'.replace("'", '"')
+        + '[[artefact]]\nfile = "x.csv"\npath = "/x.csv"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+async def test_single_system_address_is_the_default_vantage(tmp_path: Path) -> None:
+    release = load_release(_release(tmp_path, "http://127.0.0.1:9", []))
+    assert await default_vantages(release) == [DEFAULT]
+
+
+@pytest.mark.services
+async def test_each_edge_is_judged_on_its_own(
+    tmp_path: Path, resolver: str, webroot: Path, origin: Nginx
+) -> None:
+    (webroot / "x.csv").write_bytes(b"a,b\n1,2\n")
+    release = load_release(_release(tmp_path, f"http://stats.test:{origin.port}", [resolver]))
+    vantages = await default_vantages(release)
+    assert [v.name for v in vantages] == ["edge 127.0.0.1", "edge 127.0.0.2"]
+    async with verifier_for(release, SYSTEM_CLOCK) as verifier:
+        report = await verifier.check(release)
+    by_vantage = {r.vantage: r for r in report.results}
+    assert by_vantage["edge 127.0.0.1"].status is Status.LIVE  # nginx listens here, Host stats.test
+    assert by_vantage["edge 127.0.0.2"].status is Status.ERROR  # nothing listens there
+    assert not report.ok
