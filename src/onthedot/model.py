@@ -44,10 +44,20 @@ class Site(Strict):
     origin: str | None = Field(None, description="the web server behind the cache")
     target: str | None = Field(None, description="where artefacts are published (adapter URL)")
     purge: tuple[str, ...] = Field((), description="caches to purge at go-live (adapter URLs)")
-    edges: tuple[str, ...] = Field(
-        (), description="extra edge addresses to probe with the site's Host"
-    )
-    resolvers: tuple[str, ...] = Field((), description="extra DNS resolvers for vantage points")
+    edges: tuple[str, ...] = Field((), description="extra edge IP addresses to probe")
+    resolvers: tuple[str, ...] = Field((), description="extra DNS servers: 'address[:port]'")
+
+    @field_validator("edges")
+    @classmethod
+    def _edges_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address: list edges like 192.0.2.10"
+                ) from None
+        return value
 
 
 class Artefact(Strict):
