@@ -23,7 +23,7 @@ from onthedot.verify.caches import MODELS, CacheModel
 from onthedot.verify.clockcheck import ClockOffset, measure
 from onthedot.verify.probe import Prober
 from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.schedule import Watcher, WatchPlan
+from onthedot.verify.schedule import OnSweep, Watcher, WatchPlan
 from onthedot.verify.verifier import Verifier, allowed_hosts
 
 
@@ -106,6 +106,7 @@ async def publisher_for(
     settings: VerifySettings | None = None,
     wait_for_lease: bool = True,
     leak_probes: bool = True,
+    on_sweep: OnSweep | None = None,
 ) -> AsyncIterator[Publisher]:
     site = release.site
     async with AsyncExitStack() as stack:

@@ -8,18 +8,24 @@ bytes appear: it must never be before T.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.e2e.helpers import cli, fetch, write_config, write_site_release
+from tests.servers.moto import MotoS3
 from tests.servers.nginx import Nginx
+from tests.servers.sshd import Sshd
 from tests.servers.varnish import Varnish
+from tests.servers.vsftpd import Vsftpd
 
 pytestmark = pytest.mark.services
 
@@ -61,27 +67,25 @@ class EdgeObserver:
             thread.join(5)
 
 
-def _old_in_cache(webroot: Path, varnish: Varnish) -> None:
-    target = webroot / PATH.lstrip("/")
+def _old_in_cache(served_root: Path, edge_url: str) -> None:
+    target = served_root / PATH.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(OLD)
-    assert fetch(varnish.url + PATH)[1] == OLD
+    assert fetch(edge_url + PATH)[1] == OLD
+
+
+Outcome = tuple[int, dict[str, Any], dt.datetime, EdgeObserver]
 
 
 def _publish(
-    tmp_path: Path,
-    varnish: Varnish,
-    origin: Nginx,
-    target: str,
-    purge: tuple[str, ...],
-    lead_s: float = 3.0,
-    watch: str = "5",
-) -> tuple[int, dict, dt.datetime, EdgeObserver]:  # type: ignore[type-arg]
-    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead_s)
+    tmp_path: Path, public: str, origin: str, target: str, purge: tuple[str, ...], watch: str = "5"
+) -> Outcome:
+    """``onthedot publish`` of a release due 3 s from now, watched at the edge every 5 ms."""
+    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
     release = write_site_release(
         tmp_path / "rel",
-        public=varnish.url,
-        origin=origin.url,
+        public=public,
+        origin=origin,
         release_at=release_at,
         artefacts=[(PATH, NEW, None)],
         target=target,
@@ -89,7 +93,7 @@ def _publish(
     )
     config = write_config(tmp_path)
     db = f"sqlite:///{tmp_path / 'store.db'}"
-    with EdgeObserver(varnish.url + PATH, NEW).watching() as observer:
+    with EdgeObserver(public + PATH, NEW).watching() as observer:
         code, data = cli(db, "publish", str(release), "--watch", watch, config=config)
         deadline = time.monotonic() + 2
         while observer.first_new is None and time.monotonic() < deadline and code == 0:
@@ -97,13 +101,11 @@ def _publish(
     return code, data, release_at, observer
 
 
-def _assert_on_the_dot(
-    code: int, data: dict, release_at: dt.datetime, observer: EdgeObserver
-) -> None:  # type: ignore[type-arg]
-    assert code == 0, data
+def _assert_on_the_dot(outcome: Outcome) -> None:
+    code, data, release_at, observer = outcome
+    assert code == 0, json.dumps(data, indent=1)
     assert data["live"] is True
-    flipped = dt.datetime.fromisoformat(data["flipped_at"])
-    assert flipped >= release_at
+    assert dt.datetime.fromisoformat(data["flipped_at"]) >= release_at
     assert observer.first_new is not None, "the edge never served the new bytes"
     assert observer.first_new >= release_at, (
         f"new bytes at the edge {release_at - observer.first_new} early"
@@ -116,15 +118,16 @@ def _assert_on_the_dot(
 def test_file_target_with_varnish_purger_goes_live_on_the_dot(
     tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish
 ) -> None:
-    _old_in_cache(webroot, varnish)
-    code, data, release_at, observer = _publish(
+    _old_in_cache(webroot, varnish.url)
+    outcome = _publish(
         tmp_path,
-        varnish,
-        origin,
+        varnish.url,
+        origin.url,
         f"file://{webroot}",
         (f"varnish://{varnish.host}:{varnish.port}",),
     )
-    _assert_on_the_dot(code, data, release_at, observer)
+    _assert_on_the_dot(outcome)
+    data = outcome[1]
     assert (webroot / PATH.lstrip("/")).read_bytes() == NEW
     assert not [p for p in (webroot / "statistics").iterdir() if p.name.startswith(".onthedot-")]
     assert any(a["ok"] for a in data["purge_attempts"])
@@ -133,9 +136,9 @@ def test_file_target_with_varnish_purger_goes_live_on_the_dot(
 def test_without_a_purger_the_edge_stays_stale_with_the_diagnosis(
     tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish
 ) -> None:
-    _old_in_cache(webroot, varnish)
-    code, data, _release_at, _observer = _publish(
-        tmp_path, varnish, origin, f"file://{webroot}", (), watch="1.5"
+    _old_in_cache(webroot, varnish.url)
+    code, data, _, _ = _publish(
+        tmp_path, varnish.url, origin.url, f"file://{webroot}", (), watch="1.5"
     )
     assert code == 1 and data["live"] is False
     (result,) = data["verify"]["results"]
@@ -144,22 +147,49 @@ def test_without_a_purger_the_edge_stays_stale_with_the_diagnosis(
     assert fetch(origin.url + PATH)[1] == NEW  # the origin has it: exactly the seed's failure
 
 
-def test_ftp_target(
-    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, ftp_server
-) -> None:  # type: ignore[no-untyped-def]
-    ftp_root = Path(ftp_server.root)
-    server = Nginx(ftp_root)
-    server.start()
+def _through_varnish(
+    tmp_path: Path, backend: tuple[str, int], target: str, prefix: str = ""
+) -> Outcome:
+    """Publish to ``target`` with a real Varnish (1-hour TTL) in front of ``backend``."""
+    cache = Varnish(*backend, default_ttl=3600).start()
     try:
-        cache = Varnish(server.host, server.port, default_ttl=3600)
-        cache.start()
-        try:
-            _old_in_cache(ftp_root, cache)
-            code, data, release_at, observer = _publish(
-                tmp_path, cache, server, ftp_server.url, (f"varnish://{cache.host}:{cache.port}",)
-            )
-            _assert_on_the_dot(code, data, release_at, observer)
-        finally:
-            cache.stop()
+        public = cache.url + prefix
+        fetch(public + PATH)  # whatever is there now is in the cache
+        return _publish(
+            tmp_path,
+            public,
+            f"http://{backend[0]}:{backend[1]}{prefix}",
+            target,
+            (f"varnish://{cache.host}:{cache.port}",),
+        )
     finally:
-        server.stop()
+        cache.stop()
+
+
+def test_ftp_target(
+    tmp_path: Path, ftp_server: Vsftpd, start_server: Callable[[Nginx], Nginx]
+) -> None:
+    origin = start_server(Nginx(ftp_server.root))
+    _old_in_cache(ftp_server.root, origin.url)
+    _assert_on_the_dot(_through_varnish(tmp_path, (origin.host, origin.port), ftp_server.url))
+
+
+def test_sftp_target(
+    tmp_path: Path,
+    sftp_server: Sshd,
+    start_server: Callable[[Nginx], Nginx],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    origin = start_server(Nginx(sftp_server.root))
+    _old_in_cache(sftp_server.root, origin.url)
+    monkeypatch.setenv("ONTHEDOT_E2E_SFTP_PASSWORD", sftp_server.password or "")
+    target = f"{sftp_server.url}?known_hosts={sftp_server.known_hosts}&password_env=ONTHEDOT_E2E_SFTP_PASSWORD"
+    _assert_on_the_dot(_through_varnish(tmp_path, (origin.host, origin.port), target))
+
+
+def test_s3_target(tmp_path: Path, s3_server: MotoS3) -> None:
+    s3_server.create_bucket("statistics")
+    endpoint = urlsplit(s3_server.endpoint_url)
+    target = f"s3://testing:testing@statistics/?endpoint={s3_server.endpoint_url}&acl=public-read"
+    backend = (endpoint.hostname or "127.0.0.1", endpoint.port or 80)
+    _assert_on_the_dot(_through_varnish(tmp_path, backend, target, prefix="/statistics"))

@@ -123,9 +123,6 @@ def _webhook_env(request: pytest.FixtureRequest, closed: int) -> TargetEnv:
 @pytest.fixture
 def target_env(request: pytest.FixtureRequest, tmp_path: Path, closed_port: int) -> TargetEnv:
     kind: str = request.param
-    if kind == "ftps":
-        pytest.xfail("known bug: aioftp handshakes TLS on the data connection before STOR and "
-                     "vsftpd only after it, so the upload deadlocks (fix pending in targets/ftp.py)")
     builders: dict[str, Callable[[], TargetEnv]] = {
         "memory": lambda: TargetEnv("memory", f"memory://{tmp_path.name}", None, "memory://x"),
         "file": lambda: TargetEnv("file", f"file://{tmp_path / 'www'}", None,

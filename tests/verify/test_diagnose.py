@@ -255,3 +255,16 @@ async def test_seed_scenario_through_real_varnish(
     assert "of the default TTL 3,600 s) while the origin has the new one" in found.sentence
     assert "fresh in the cache until" in found.sentence
     assert found.freshness is not None and 3590 < found.freshness.remaining_s < 3600
+
+
+def test_forbidden_is_an_error_not_an_old_version() -> None:
+    from onthedot.verify.probe import ProbeRequest, mock_response
+
+    t = dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
+    edge = mock_response(ProbeRequest("https://www.example.org/statistics/x.xlsx"), status=403, body=b"AccessDenied")
+    origin = mock_response(ProbeRequest("http://origin/statistics/x.xlsx"), status=403, body=b"AccessDenied")
+    after = diagnose(edge, origin, expected_sha256="a" * 64, release_at=t, now=t + dt.timedelta(seconds=1))
+    assert (after.status, after.layer) == (Status.ERROR, "origin")
+    assert "HTTP 403" in after.sentence and "permissions" in after.sentence
+    before = diagnose(edge, origin, expected_sha256="a" * 64, release_at=t, now=t - dt.timedelta(seconds=1))
+    assert before.status == Status.EMBARGOED

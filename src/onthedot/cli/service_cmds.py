@@ -14,20 +14,12 @@ from onthedot.clock import SYSTEM_CLOCK
 from onthedot.model import Release
 from onthedot.publish.scheduler import SchedulePolicy, Scheduler
 from onthedot.runtime import VerifySettings, publisher_for
+from onthedot.web.agents import agent_tokens
 from onthedot.web.app import create_app
 
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_service)
-
-
-def agent_tokens() -> dict[str, str]:
-    """``[web] agents = {name = "token"}`` in onthedot.toml, or ONTHEDOT_AGENT_TOKENS=name:token,..."""
-    tokens = {str(k): str(v) for k, v in state.config.web.get("agents", {}).items()}
-    for item in filter(None, os.environ.get("ONTHEDOT_AGENT_TOKENS", "").split(",")):
-        name, _, token = item.partition(":")
-        tokens[name.strip()] = token.strip()
-    return tokens
 
 
 def run_service(
@@ -51,10 +43,19 @@ def run_service(
             poll_s=poll,
         )
         async with state.store() as engine:
+            web = None
+            if not no_web:
+                web = create_app(
+                    engine,
+                    config=state.config,
+                    clock=SYSTEM_CLOCK,
+                    agent_tokens=agent_tokens(state.config.web, os.environ),
+                )
+            on_sweep = web.state.onthedot.metrics.observe_sweep if web is not None else None
 
             async def publish(release: Release) -> object:
                 async with publisher_for(
-                    engine, release, SYSTEM_CLOCK, settings=settings
+                    engine, release, SYSTEM_CLOCK, settings=settings, on_sweep=on_sweep
                 ) as publisher:
                     return await publisher.publish(release)
 
@@ -66,10 +67,7 @@ def run_service(
                 policy=policy,
             )
             jobs = [asyncio.create_task(scheduler.run_forever())]
-            if not no_web:
-                web = create_app(
-                    engine, config=state.config, clock=SYSTEM_CLOCK, agent_tokens=agent_tokens()
-                )
+            if web is not None:
                 server = uvicorn.Server(
                     uvicorn.Config(web, host=host, port=port, log_level="warning")
                 )

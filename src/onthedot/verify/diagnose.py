@@ -136,6 +136,14 @@ def _judge(
                 f"Not published yet ({_answer(edge)}), as it should be before {at}.",
             )
         return Status.MISSING, *_missing(case)
+    if 400 <= (edge.http_status or 0) < 500:
+        if phase == "before":
+            return (
+                Status.EMBARGOED,
+                None,
+                f"Not readable yet ({_answer(edge)}), as it should be before {at}.",
+            )
+        return Status.ERROR, *_refused(case)
     if _is_new(edge, sha, text):
         if phase == "before":
             return Status.EARLY, *_early(case)
@@ -221,6 +229,19 @@ def _held(case: _Case) -> str:
     if info.age is None:
         return f"no Age header, {lifetime}"
     return f"Age {info.age:,} s of {lifetime}"
+
+
+def _refused(case: _Case) -> tuple[Layer | None, str]:
+    """A 4xx other than 404/410: the file is there or not, but the public may not read it."""
+    status = case.edge.http_status
+    origin = case.origin
+    both = origin is not None and origin.http_status == status
+    where = "the origin web server" if both else "the public address"
+    return ("origin" if both else None), (
+        f"{where.capitalize()} refused {case.path} with HTTP {status}: the public cannot read it — "
+        "check the file's permissions (for S3, an ACL such as ?acl=public-read on the target) "
+        "and the server's access rules."
+    )
 
 
 def _stale(case: _Case) -> tuple[Layer | None, str]:

@@ -8,6 +8,7 @@ to T+30 min (the plan's ``dense`` steps) until every URL is live from every vant
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.verifier import Verifier, VerifyReport
 
 Repurge = Callable[[Sequence[CheckResult]], Awaitable[None]]
+OnSweep = Callable[[str, float], None]  # (release id, seconds a sweep of every URL took)
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,20 @@ class Watcher:
         recorder: CheckRecorder,
         clock: Clock,
         plan: WatchPlan | None = None,
+        on_sweep: OnSweep | None = None,
     ) -> None:
         self._verifier = verifier
         self._recorder = recorder
         self._clock = clock
         self.plan = plan or WatchPlan()
+        self._on_sweep = on_sweep
+
+    async def _sweep(self, release: Release) -> VerifyReport:
+        started = time.perf_counter()
+        report = await self._verifier.check(release)
+        if self._on_sweep is not None:
+            self._on_sweep(release.id, time.perf_counter() - started)
+        return report
 
     async def leak_probes(self, release: Release) -> list[CheckResult]:
         """Probe until T; returns every ``early`` result seen (each also recorded)."""
@@ -74,7 +85,7 @@ class Watcher:
             margin = (release.release_at - self._clock.now()).total_seconds()
             if margin <= 1.0:  # no probe straddling T: it would be judged by the wrong phase
                 return early
-            report = await self._verifier.check(release)
+            report = await self._sweep(release)
             if report.phase != "before":
                 return early
             await self._recorder.record(release.id, report.results)
@@ -85,7 +96,7 @@ class Watcher:
     async def after_t(self, release: Release, repurge: Repurge | None = None) -> WatchOutcome:
         """Sweep at once, then poll on the plan until every URL is live (or the window ends)."""
         while True:
-            report = await self._verifier.check(release)
+            report = await self._sweep(release)
             await self._recorder.record(release.id, report.results)
             since = (self._clock.now() - release.release_at).total_seconds()
             if report.ok:

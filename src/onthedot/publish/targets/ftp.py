@@ -7,14 +7,20 @@ The URL path is the directory artefact paths are appended to, as the server show
 (``ftp://publisher@host/`` for a chrooted web root). Options: ``?timeout=30`` (seconds per
 network operation), for ftps ``?ca=/path/ca.pem`` (trust this CA) or ``?verify=no`` (don't check).
 A cached connection is checked with NOOP before use, so a flip hours after staging reconnects.
+
+Data connections are opened here, not by aioftp: connect to the passive port in the clear, send
+STOR/RETR, and only after the server's 150 start TLS on it (ftps). aioftp handshakes first and
+vsftpd waits for the command first, so each would wait for the other (aio-libs/aioftp#186).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import posixpath
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -77,7 +83,7 @@ class FTPTarget(Target):
             await client.login(user, password)
             await client.command("TYPE I", "200")
         except BaseException as exc:
-            client.close()
+            await _hang_up(client)
             raise self._convert(exc, "logging in") from exc
         return client
 
@@ -87,14 +93,14 @@ class FTPTarget(Target):
                 await self._client.command("NOOP", "2xx")
                 return self._client
             except (TimeoutError, aioftp.StatusCodeError, OSError, ConnectionError):
-                self._drop()
+                await self._drop()
         self._client = await self._connect()
         return self._client
 
-    def _drop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await _hang_up(client)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -102,7 +108,7 @@ class FTPTarget(Target):
                 await asyncio.wait_for(self._client.quit(), 2)
             except (TimeoutError, aioftp.StatusCodeError, OSError, ConnectionError):
                 pass
-            self._drop()
+            await self._drop()
 
     async def _upload(self, staged: Staged, local_file: Path) -> None:
         location, size = staged.location, staged.size
@@ -110,18 +116,53 @@ class FTPTarget(Target):
         remote = self._remote(location)
         try:
             await self._make_dirs(client, posixpath.dirname(remote))
-            async with client.upload_stream(remote) as stream:
+            async with self._data(client, "STOR " + remote) as stream:
                 with local_file.open("rb") as source:
                     while chunk := source.read(CHUNK):
                         await stream.write(chunk)
             found = await self._size(client, remote)
         except BaseException as exc:
-            self._drop()
+            await self._drop()
             await self._forget(remote)
             raise self._convert(exc, f"uploading {location}") from exc
         if found != size:
             await self._forget(remote)
             raise self.size_mismatch(location, size, found)
+
+    @contextlib.asynccontextmanager
+    async def _data(self, client: aioftp.Client, command: str) -> AsyncIterator[aioftp.StreamIO]:
+        """A data connection for ``command`` (STOR/RETR): plain connect, command, 150, then TLS.
+
+        On a clean exit the connection is closed and the server's final reply (226) awaited;
+        on an error it is aborted (the caller drops the control connection if needed).
+        """
+        host = self.parsed.host or ""
+        port = await self._passive_port(client)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.timeout)
+        try:
+            await client.command(command, "1xx")
+            if self.tls:  # only now: vsftpd starts its TLS side after the command
+                await writer.start_tls(
+                    self._ssl_context(), server_hostname=host, ssl_handshake_timeout=self.timeout
+                )
+            yield aioftp.StreamIO(reader, writer, timeout=self.timeout)
+        except BaseException:
+            writer.transport.abort()
+            await _closed(writer, 1)
+            raise
+        await _closed(writer, self.timeout)  # TLS: close_notify both ways, then the 226
+        await client.command(None, "2xx", "1xx")
+
+    async def _passive_port(self, client: aioftp.Client) -> int:
+        """The server's passive data port: EPSV, or PASV where EPSV is not understood."""
+        try:
+            _, info = await client.command("EPSV", "229")
+            return client.parse_epsv_response(info[-1])[1]
+        except aioftp.StatusCodeError as exc:
+            if not any(code.matches("50x") for code in exc.received_codes):
+                raise
+        _, info = await client.command("PASV", "227")
+        return client.parse_pasv_response(info[-1])[1]
 
     async def _forget(self, remote: str) -> None:
         """Best effort removal of a partial upload (on a fresh connection if needed)."""
@@ -155,14 +196,14 @@ class FTPTarget(Target):
                 raise StagedMissing(location) from exc
             raise self._convert(exc, f"renaming {location}") from exc
         except BaseException as exc:
-            self._drop()
+            await self._drop()
             raise self._convert(exc, f"renaming {location}") from exc
         try:
             await client.command("RNTO " + dest, "2xx")
         except aioftp.StatusCodeError as exc:
             await self._replace_refused(client, source, dest, exc)
         except BaseException as exc:
-            self._drop()
+            await self._drop()
             raise self._convert(exc, f"renaming {location} to {path}") from exc
 
     async def _replace_refused(
@@ -183,25 +224,23 @@ class FTPTarget(Target):
             if not _codes(exc) & {"550", "450"}:
                 raise self._convert(exc, f"removing {location}") from exc
         except BaseException as exc:
-            self._drop()
+            await self._drop()
             raise self._convert(exc, f"removing {location}") from exc
 
     async def _read_sha256(self, path: str) -> str | None:
         client = await self._session()
         digest = hashlib.sha256()
         try:
-            # SIZE first: aioftp leaks the data connection when RETR answers 550
-            await self._size(client, self._remote(path))
-            async with client.download_stream(self._remote(path)) as stream:
-                async for block in stream.iter_by_block(CHUNK):
+            async with self._data(client, "RETR " + self._remote(path)) as stream:
+                while block := await stream.read(CHUNK):
                     digest.update(block)
         except aioftp.StatusCodeError as exc:
-            self._drop()
             if _codes(exc) & {"550", "450"}:
-                return None
+                return None  # no such file; the data connection is closed, the session fine
+            await self._drop()
             raise self._convert(exc, f"reading {path}") from exc
         except BaseException as exc:
-            self._drop()
+            await self._drop()
             raise self._convert(exc, f"reading {path}") from exc
         return digest.hexdigest()
 
@@ -259,3 +298,22 @@ class FTPSTarget(FTPTarget):
 
 def _codes(exc: aioftp.StatusCodeError) -> set[str]:
     return {str(code) for code in exc.received_codes}
+
+
+async def _hang_up(client: aioftp.Client) -> None:
+    """Close the control connection (TLS politely, briefly) so no socket outlives the loop."""
+    try:
+        writer = client.stream.writer
+    except ConnectionError:
+        return  # it never connected
+    await _closed(writer, 2)
+
+
+async def _closed(writer: asyncio.StreamWriter, grace: float) -> None:
+    """Close ``writer`` and wait up to ``grace`` s for it; past that (or on an error), abort it."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), grace)
+    except (OSError, TimeoutError):  # a peer that skips TLS close_notify, or is gone
+        writer.transport.abort()
+        await asyncio.sleep(0)  # let the transport run its connection_lost

@@ -217,6 +217,7 @@ class SFTPTarget(Target):
             | asyncssh.DisconnectError
             | asyncssh.ConnectionLost
             | asyncssh.SFTPConnectionLost
+            | asyncssh.SFTPNoConnection  # the next write after the server died
             | TimeoutError,
         ):
             return TargetUnreachable(

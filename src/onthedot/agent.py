@@ -1,0 +1,335 @@
+"""A remote probe agent: a vantage point somewhere else (another network, another country).
+
+It asks the onthedot server which URLs to probe now (``GET /api/agent/assignments``), fetches
+them from where it runs as the public does (its own ``Prober``, which may fetch only the host of
+each assignment's site: the SSRF guard), judges each with ``diagnose`` (no origin: an agent sees
+only the public address) and posts the results back (``POST /api/agent/results``), where they are
+recorded under the vantage point ``agent:<name>``. Its clock is corrected by the server's.
+
+Calls to the server are retried with backoff; each failure is one sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from pydantic import BaseModel, ValidationError
+
+from onthedot import __version__
+from onthedot.clock import SYSTEM_CLOCK, Clock
+from onthedot.errors import AgentError, AgentTokenError, ForeignHostError, InputError
+from onthedot.model import Status
+from onthedot.verify.diagnose import check_result_fields, diagnose
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, check_allowed
+from onthedot.web.schemas import (
+    AgentResultIn,
+    AgentResultsIn,
+    AgentResultsOut,
+    Assignment,
+    AssignmentsOut,
+)
+
+Say = Callable[[str], None]
+M = TypeVar("M", bound=BaseModel)
+Sleep = Callable[[float], Awaitable[None]]
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    server: str
+    token: str
+    name: str | None = None
+    interval_s: float = 2.0
+    timeout_s: float = 10.0
+    """Per probe and per call to the server."""
+    max_bytes: int | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+@dataclass
+class Cycle:
+    """What one round did: the assignments seen and the results posted."""
+
+    agent: str = ""
+    vantage: str = ""
+    releases: int = 0
+    results: list[AgentResultIn] = field(default_factory=list)
+    recorded: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.status.value] = out.get(r.status.value, 0) + 1
+        return out
+
+    @property
+    def breach(self) -> bool:
+        return any(r.status.is_breach for r in self.results)
+
+    def sentence(self) -> str:
+        if not self.releases:
+            return f"Nothing to probe now as {self.vantage}: no release is within its window."
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
+        return (
+            f"Posted {self.recorded} result(s) for {self.releases} release(s) as "
+            f"{self.vantage} ({counts})."
+        )
+
+
+def backoff(attempt: int) -> float:
+    """0.5 s, 1 s, 2 s, 4 s ... at most 30 s."""
+    return float(min(MAX_BACKOFF_S, 0.5 * 2**attempt))
+
+
+class ServerClient:
+    """The agent's few calls to the onthedot server, retried with backoff.
+
+    ``attempts`` None retries for ever (the agent's loop); a number gives up with AgentError.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        options: AgentOptions,
+        *,
+        say: Say,
+        attempts: int | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._base = options.server.rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {options.token}",
+            "User-Agent": f"onthedot-agent/{__version__}",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=options.timeout_s)
+        self._say = say
+        self._attempts = attempts
+        self._sleep = sleep
+
+    async def assignments(self) -> AssignmentsOut:
+        return _parse(AssignmentsOut, await self._call("GET", "/api/agent/assignments"), self._base)
+
+    async def post(self, results: list[AgentResultIn]) -> AgentResultsOut:
+        body = AgentResultsIn(results=results).model_dump(mode="json")
+        data = await self._call("POST", "/api/agent/results", body)
+        return _parse(AgentResultsOut, data, self._base)
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await self._once(method, path, body)
+            except _Retry as exc:
+                attempt += 1
+                if self._attempts is not None and attempt >= self._attempts:
+                    raise AgentError(
+                        f"{exc.reason}: check --server and that onthedot runs there."
+                    ) from None
+                wait = backoff(attempt - 1)
+                self._say(f"{exc.reason}: trying again in {wait:g} s.")
+                await self._sleep(wait)
+
+    async def _once(self, method: str, path: str, body: Any) -> Any:
+        url = self._base + path
+        try:
+            async with self._session.request(
+                method, url, json=body, headers=self._headers, timeout=self._timeout
+            ) as response:
+                status = response.status
+                try:
+                    data = await response.json(content_type=None)
+                except ValueError:
+                    data = None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _Retry(
+                f"Cannot reach the onthedot server at {self._base} ({_why(exc)})"
+            ) from None
+        error = data.get("error") if isinstance(data, dict) else None
+        if status == 401:
+            raise AgentTokenError(error or "The server refused the agent token: check --token.")
+        if status in RETRY_STATUSES or status >= 500:
+            raise _Retry(f"The onthedot server at {self._base} answered {status}")
+        if status >= 400:
+            raise AgentError(
+                f"The server refused {method} {path} ({status}): {error or 'no reason given'}"
+            )
+        return data
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return str(exc.os_error.strerror or exc.os_error) if exc.os_error else "connection failed"
+    return str(exc).strip() or type(exc).__name__
+
+
+def _parse(model: type[M], data: Any, base: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        raise AgentError(
+            f"{base} did not answer like an onthedot server: check --server (the address of "
+            "`onthedot run`'s web app)."
+        ) from None
+
+
+# -- probing ---------------------------------------------------------------------------------
+
+
+async def probe(
+    assignment: Assignment, now: Callable[[], dt.datetime], options: AgentOptions, say: Say
+) -> list[AgentResultIn]:
+    """Fetch an assignment's URLs (only its site's host) and judge each."""
+    allowed = {urlsplit(assignment.site).hostname or ""} - {""}
+    requests = []
+    for item in assignment.urls:
+        try:
+            check_allowed(item.url, allowed)
+        except ForeignHostError as exc:
+            say(f"Refused an assigned URL: {exc}")
+            continue
+        if item.expected_sha256 is None and item.expect_text is None:
+            say(f"Skipped {item.url}: the server gave nothing to compare it with.")
+            continue
+        requests.append(
+            ProbeRequest(
+                url=item.url,
+                expect_text=item.expect_text,
+                timeout=options.timeout_s,
+                max_bytes=options.max_bytes,
+                tag=item,
+            )
+        )
+    if not requests:
+        return []
+    async with Prober(
+        allowed_hosts=allowed, verify_tls=options.verify_tls, ca_file=options.ca_file
+    ) as prober:
+        checked_at = now()
+        responses = await prober.fetch_many(requests)
+    return [judge(assignment, r, checked_at) for r in responses]
+
+
+def judge(
+    assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime
+) -> AgentResultIn:
+    item = response.request.tag
+    expected = getattr(item, "expected_sha256", None)
+    verdict = diagnose(
+        response,
+        expected_sha256=expected,
+        expect_text=getattr(item, "expect_text", None),
+        release_at=assignment.release_at_utc,
+        now=checked_at,
+    )
+    fields = check_result_fields(verdict, response)
+    return AgentResultIn(
+        release=assignment.release,
+        url=response.request.url,
+        status=Status(fields["status"]),
+        served_sha256=fields["served_sha256"],
+        expected_sha256=expected,
+        diagnosis=fields["diagnosis"],
+        cache=_jsonable(fields["cache"]),
+        checked_at=checked_at,
+        http_status=fields["http_status"],
+        layer=fields["layer"],
+        timings=dict(response.timings),
+    )
+
+
+def _jsonable(cache: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(json.dumps(cache, default=str)))
+
+
+# -- the loop --------------------------------------------------------------------------------
+
+
+class Agent:
+    def __init__(self, client: ServerClient, options: AgentOptions, clock: Clock, say: Say) -> None:
+        self._client = client
+        self._options = options
+        self._clock = clock
+        self._say = say
+        self._offset = dt.timedelta(0)
+        self._named = False
+
+    def now(self) -> dt.datetime:
+        """The agent's clock, corrected by the server's."""
+        return self._clock.now() + self._offset
+
+    async def cycle(self) -> Cycle:
+        asked = self._clock.now()
+        work = await self._client.assignments()
+        answered = self._clock.now()
+        self._offset = work.server_time - (asked + (answered - asked) / 2)
+        self._check_name(work.agent)
+        done = Cycle(agent=work.agent, vantage=work.vantage, releases=len(work.assignments))
+        for assignment in work.assignments:
+            done.results += await probe(assignment, self.now, self._options, self._say)
+        if done.results:
+            done.recorded = (await self._client.post(done.results)).recorded
+        return done
+
+    def _check_name(self, known_as: str) -> None:
+        if self._options.name and self._options.name != known_as and not self._named:
+            self._say(
+                f"The server knows this token as {known_as!r}, not {self._options.name!r}: "
+                f"results are recorded as agent:{known_as}."
+            )
+        self._named = True
+
+    async def run(self, *, once: bool = False) -> Cycle:
+        """One cycle (``once``), or cycles every ``interval_s`` until cancelled."""
+        while True:
+            try:
+                done = await self.cycle()
+            except AgentError as exc:
+                if once:
+                    raise
+                self._say(str(exc))
+            else:
+                if once:
+                    return done
+                self._say(done.sentence())
+            await self._clock.sleep(self._options.interval_s)
+
+
+async def run_agent(
+    options: AgentOptions,
+    *,
+    once: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    say: Say = print,
+    sleep: Sleep = asyncio.sleep,
+) -> Cycle:
+    """Run the agent; ``once`` gives up after a few failed calls to the server (AgentError)."""
+    if not options.server.startswith(("http://", "https://")):
+        raise InputError(
+            f"--server {options.server!r} is not an http:// or https:// address: give the address "
+            "of the onthedot web app, e.g. https://onthedot.example.org."
+        )
+    async with aiohttp.ClientSession() as session:
+        client = ServerClient(session, options, say=say, attempts=4 if once else None, sleep=sleep)
+        return await Agent(client, options, clock, say).run(once=once)

@@ -1,0 +1,320 @@
+"""Fetch URLs as the public does, many at once, and classify what came back.
+
+``Prober`` is the one entry point: ``fetch`` one URL, ``fetch_many`` (results in request order)
+or ``stream`` (results as they complete). Every fault a server can cause — DNS, refused
+connection, TLS, timeouts, redirect loops, oversized bodies, broken responses — comes back as a
+``ProbeResponse`` whose ``failure`` names the kind and whose ``message`` is one plain sentence;
+a 404 or 500 is not a failure (``http_status`` says what the server answered). Only refusals
+raise: a URL outside the configured site, origin and edges (``ForeignHostError``).
+
+Bodies are hashed as they stream in (SHA-256 of the decoded bytes) and never kept whole.
+
+The fetching itself is a ``ProbeTransport``: ``CurlTransport`` (libcurl's multi interface,
+``probe_curl``) by default, ``MockProbeTransport`` (in memory) for tests.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import inspect
+import re
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Self
+
+from onthedot.errors import ForeignHostError, ProbeError
+
+BROWSER_HEADERS: tuple[tuple[str, str], ...] = (
+    (
+        "User-Agent",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    ),
+    (
+        "Accept",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+        "image/apng,*/*;q=0.8",
+    ),
+    ("Accept-Language", "en-GB,en;q=0.9"),
+)
+"""What a desktop Chrome sends (Accept-Encoding is added by the transport); no cache-busting."""
+
+FAILURES = (
+    "dns",
+    "connect",
+    "tls",
+    "timeout",
+    "too-large",
+    "redirects",
+    "foreign-host",
+    "protocol",
+)
+"""Every value ``ProbeResponse.failure`` can take besides None."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    """One URL to fetch, and what to look for in its body."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = BROWSER_HEADERS
+    connect_to: str | None = None
+    """``"address:port"`` (``"[::1]:443"``): connect there, keeping the URL's Host and SNI."""
+    expect_text: str | None = None
+    """Text to search for in the body (UTF-8), found even across chunk boundaries."""
+    keep_body: int = 0
+    """Keep the first N bytes of the body (pages: to find linked files); 0 keeps nothing."""
+    max_bytes: int | None = None
+    """Bodies (decoded) longer than this fail as ``too-large``."""
+    timeout: float = 10.0
+    """Seconds for the whole request, redirects included; trickling servers are cut off sooner."""
+    max_redirects: int = 5
+    tag: object = field(default=None, compare=False)
+    """The caller's correlation; passed through untouched."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResponse:
+    """What one request got. ``failure`` is None when an HTTP response (any status) came back."""
+
+    request: ProbeRequest
+    http_status: int | None
+    headers: tuple[tuple[str, str], ...]
+    """The final response's headers, in order, names as the server sent them."""
+    sha256: str | None
+    """SHA-256 (hex) of the full decoded body; None when the fetch failed."""
+    size: int
+    text_found: bool | None
+    body: bytes
+    failure: str | None
+    message: str
+    effective_url: str
+    redirects: int
+    remote_ip: str | None
+    timings: dict[str, float]
+    """Seconds from the start to: ``dns``, ``connect``, ``tls``, ``first_byte``, ``total``."""
+    started_at: float
+    finished_at: float
+    http_version: str
+
+    @property
+    def ok(self) -> bool:
+        """True when a response came back and it was 2xx."""
+        return (
+            self.failure is None and self.http_status is not None and 200 <= self.http_status < 300
+        )
+
+    def header(self, name: str) -> str | None:
+        """The last value of header ``name`` (any case), or None."""
+        wanted = name.lower()
+        found = None
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                found = value
+        return found
+
+
+# scheme://host[:port] then / ? # or the end; no user name, spaces, backslashes or controls, so
+# that libcurl and this check cannot read a different host out of the same URL
+_AUTHORITY = re.compile(
+    r"(?i)(https?)://(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::[0-9]{1,5})?(?=[/?#]|$)"
+)
+_UNSAFE = re.compile(r"[\s\\\x00-\x1f\x7f]")
+
+
+def host_of(url: str) -> str:
+    """The lower-cased host of a plain http(s) URL ('' when it is not one)."""
+    match = _AUTHORITY.match(url)
+    if match is None or _UNSAFE.search(url):
+        return ""
+    return match.group(2).lower().strip("[]")
+
+
+def check_allowed(url: str, allowed_hosts: Collection[str] | None) -> None:
+    """Refuse (ForeignHostError) a URL that is not plain http(s) or whose host is not allowed.
+
+    ``allowed_hosts`` holds host names (any case); None allows every host.
+    """
+    host = host_of(url)
+    if not host:
+        raise ForeignHostError(
+            f"{url!r} is not a plain http:// or https:// address (ASCII host name, no user name "
+            "or spaces); give the full address of the page or file."
+        )
+    if (
+        allowed_hosts is not None
+        and host not in allowed_hosts
+        and host not in _lowered(allowed_hosts)
+    ):
+        raise ForeignHostError(
+            f"{url} is not on the site's own hosts ({', '.join(sorted(allowed_hosts))}); onthedot "
+            "only fetches the configured site, origin and edges, so add the host to onthedot.toml "
+            "if it really belongs to the site."
+        )
+
+
+def split_address(value: str) -> tuple[str, int]:
+    """``"address:port"`` (``"[::1]:8080"``) → (address as written, port); ProbeError if malformed."""
+    address, _, port = value.rpartition(":")
+    if not address or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ProbeError(
+            f"The edge address {value!r} is not 'address:port' (e.g. 192.0.2.10:443 or "
+            "[2001:db8::1]:443); fix it in onthedot.toml."
+        )
+    return address, int(port)
+
+
+def _lowered(hosts: Collection[str]) -> frozenset[str]:
+    return frozenset(h.lower().strip("[]") for h in hosts)
+
+
+class ProbeTransport(abc.ABC):
+    """What actually fetches: yields one response per request, in any order, as each completes.
+
+    Each yielded ``ProbeResponse.request`` is the very request object it answers.
+    """
+
+    @abc.abstractmethod
+    def stream(self, requests: Sequence[ProbeRequest]) -> AsyncGenerator[ProbeResponse, None]:
+        """Fetch every request; bounded concurrency is the transport's business."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and threads."""
+
+
+class Prober:
+    """Fetch URLs concurrently (at most ``concurrency`` at once), only from the allowed hosts.
+
+    Use as ``async with Prober(allowed_hosts=[...]) as prober: await prober.fetch(...)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 64,
+        allowed_hosts: Collection[str] | None = None,
+        http2: bool = True,
+        http3: bool = False,
+        ca_file: str | None = None,
+        verify_tls: bool = True,
+        transport: ProbeTransport | None = None,
+    ) -> None:
+        self.allowed_hosts = None if allowed_hosts is None else _lowered(allowed_hosts)
+        if transport is None:
+            from onthedot.verify.probe_curl import CurlTransport
+
+            transport = CurlTransport(
+                concurrency=concurrency,
+                allowed_hosts=self.allowed_hosts,
+                http2=http2,
+                http3=http3,
+                ca_file=ca_file,
+                verify_tls=verify_tls,
+            )
+        self.transport = transport
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    async def fetch(self, request: ProbeRequest) -> ProbeResponse:
+        """Fetch one URL."""
+        responses = self.stream((request,))
+        try:
+            return await anext(responses)
+        finally:
+            await responses.aclose()
+
+    async def fetch_many(self, requests: Iterable[ProbeRequest]) -> list[ProbeResponse]:
+        """Fetch every URL; responses in the order of ``requests``."""
+        batch = list(requests)
+        slots: dict[int, list[int]] = {}
+        for index, request in enumerate(batch):
+            slots.setdefault(id(request), []).append(index)
+        results: list[ProbeResponse | None] = [None] * len(batch)
+        async for response in self.stream(batch):
+            results[slots[id(response.request)].pop()] = response
+        return [r for r in results if r is not None]
+
+    def stream(self, requests: Iterable[ProbeRequest]) -> AsyncGenerator[ProbeResponse, None]:
+        """Fetch every URL, yielding responses as they complete. Foreign URLs are refused at once."""
+        batch = list(requests)
+        for request in batch:
+            check_allowed(request.url, self.allowed_hosts)
+            if request.connect_to is not None:
+                split_address(request.connect_to)
+        return self.transport.stream(batch)
+
+
+# -- in-memory transport for other people's tests --------------------------------------------
+
+MockHandler = Callable[[ProbeRequest], "ProbeResponse | Awaitable[ProbeResponse]"]
+
+
+class MockProbeTransport(ProbeTransport):
+    """Answers every request with ``handler(request)`` (sync or async), like httpx's MockTransport.
+
+    Build answers with ``mock_response``; ``requests`` records every request seen.
+    """
+
+    def __init__(self, handler: MockHandler) -> None:
+        self.handler = handler
+        self.requests: list[ProbeRequest] = []
+
+    async def stream(self, requests: Sequence[ProbeRequest]) -> AsyncGenerator[ProbeResponse, None]:
+        for request in requests:
+            self.requests.append(request)
+            answer = self.handler(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            assert isinstance(answer, ProbeResponse)
+            yield answer if answer.request is request else replace(answer, request=request)
+
+
+def mock_response(
+    request: ProbeRequest,
+    *,
+    status: int | None = 200,
+    body: bytes = b"",
+    headers: Iterable[tuple[str, str]] = (),
+    failure: str | None = None,
+    message: str = "",
+    remote_ip: str | None = "127.0.0.1",
+) -> ProbeResponse:
+    """A response as the real transport would build it for ``body`` (cap, text, kept bytes)."""
+    if request.max_bytes is not None and len(body) > request.max_bytes and failure is None:
+        failure = "too-large"
+        message = f"{request.url} is larger than the limit of {request.max_bytes:,} bytes."
+    needle = request.expect_text.encode() if request.expect_text else None
+    now = time.time()
+    return ProbeResponse(
+        request=request,
+        http_status=None if failure in ("dns", "connect", "tls") else status,
+        headers=tuple(headers),
+        sha256=None if failure else hashlib.sha256(body).hexdigest(),
+        size=len(body),
+        text_found=None if needle is None or failure else needle in body,
+        body=body[: request.keep_body],
+        failure=failure,
+        message=message,
+        effective_url=request.url,
+        redirects=0,
+        remote_ip=remote_ip,
+        timings={"dns": 0.0, "connect": 0.0, "tls": 0.0, "first_byte": 0.0, "total": 0.0},
+        started_at=now,
+        finished_at=now,
+        http_version="1.1",
+    )

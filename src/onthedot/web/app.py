@@ -1,0 +1,97 @@
+"""The web app: ``create_app(engine, config=..., clock=..., agent_tokens=...)``.
+
+``onthedot run`` serves it with uvicorn beside the scheduler, in the same event loop. Routes:
+
+- ``/api/releases``, ``/api/releases/{id}``, ``/api/releases/{id}/timeline``, ``/api/health``
+  (JSON; OpenAPI at ``/api/openapi.json``), ``/metrics`` (Prometheus);
+- ``/api/agent/assignments``, ``/api/agent/results`` (remote probe agents, bearer token);
+- ``/`` and ``/releases/{id}`` (the dashboard), ``/static/...``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import jinja2
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot import __version__
+from onthedot.clock import SYSTEM_CLOCK, Clock
+from onthedot.config import Config
+from onthedot.verify.recorder import CheckRecorder
+from onthedot.web import agents, api, errors, pages
+from onthedot.web.assets import STATIC_URL, VENDOR, installed_version
+from onthedot.web.context import WebContext, WebSettings
+from onthedot.web.metrics import ServiceMetrics
+
+log = logging.getLogger("onthedot.web")
+HERE = Path(__file__).parent
+
+
+def templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(HERE / "templates"),
+                jinja2.PrefixLoader(
+                    {"govuk_frontend_jinja": jinja2.PackageLoader("govuk_frontend_jinja")}
+                ),
+            ]
+        ),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+    return Jinja2Templates(env=env)
+
+
+def create_app(
+    engine: AsyncEngine,
+    *,
+    config: Config | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    agent_tokens: Mapping[str, str] | None = None,
+    vendor: Path = VENDOR,
+) -> FastAPI:
+    """The app over an open, migrated store. ``agent_tokens`` maps each agent's token to its name.
+
+    The service's verifier may report sweep durations through ``app.state.onthedot.metrics``
+    (``observe_sweep(release_id, seconds)``).
+    """
+    config = config or Config()
+    assets = installed_version(vendor)
+    if assets is None:
+        log.warning(
+            "GOV.UK Frontend assets are not built, so the dashboard is unstyled: run "
+            "`python -m onthedot.web.assets build`."
+        )
+    app = FastAPI(
+        title="onthedot",
+        version=__version__,
+        description="Orderly release for official statistics: what the public sees, and why.",
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.onthedot = WebContext(
+        engine=engine,
+        config=config,
+        clock=clock,
+        agent_tokens=dict(agent_tokens or {}),
+        settings=WebSettings.from_table(config.web),
+        recorder=CheckRecorder(engine),
+        metrics=ServiceMetrics(),
+        templates=templates(),
+        assets_version=assets,
+    )
+    errors.install(app, pages.render_error)
+    app.include_router(api.router)
+    app.include_router(api.metrics_router)
+    app.include_router(agents.router)
+    app.include_router(pages.router)
+    app.mount(STATIC_URL, StaticFiles(directory=HERE / "static"), name="static")
+    return app

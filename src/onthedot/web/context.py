@@ -1,0 +1,90 @@
+"""What every request handler shares: the store, the config, the clock, the agents' tokens."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import Clock
+from onthedot.config import Config
+from onthedot.errors import ConfigError, UnknownReleaseError
+from onthedot.model import Release
+from onthedot.store.releases import ReleaseRepository
+from onthedot.verify.recorder import CheckRecorder
+from onthedot.web.metrics import ServiceMetrics
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]`` in onthedot.toml.
+
+    ``agents_before_s`` / ``agents_after_s``: remote agents are given a release's URLs from this
+    many seconds before its release time until this many after (default 15 min and 30 min);
+    ``agent_interval_s``: how often agents ask; ``refresh_s``: how often the dashboard updates.
+    """
+
+    agents_before_s: float = 900.0
+    agents_after_s: float = 1800.0
+    agent_interval_s: float = 2.0
+    refresh_s: float = 5.0
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> WebSettings:
+        known = {"agents_before_s", "agents_after_s", "agent_interval_s", "refresh_s"}
+        values: dict[str, float] = {}
+        for key, value in table.items():
+            if key not in known:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ConfigError(
+                    f"[web] {key} = {value!r}: give a number of seconds, e.g. {key} = 900."
+                )
+            values[key] = float(value)
+        return cls(**values)
+
+
+@dataclass
+class WebContext:
+    engine: AsyncEngine
+    config: Config
+    clock: Clock
+    agent_tokens: Mapping[str, str]
+    settings: WebSettings
+    recorder: CheckRecorder
+    metrics: ServiceMetrics
+    templates: Jinja2Templates
+    assets_version: str | None
+
+    async def release(self, release_id: str) -> Release:
+        """The release with this id, or UnknownReleaseError naming the nearest known id."""
+        repo = ReleaseRepository(self.engine)
+        release = await repo.get(release_id)
+        if release is not None:
+            return release
+        near = difflib.get_close_matches(release_id, await repo.ids(), n=1)
+        hint = (
+            f"did you mean {near[0]!r}?"
+            if near
+            else "see /api/releases for the releases onthedot knows, or sync its release file "
+            "with `onthedot check`."
+        )
+        raise UnknownReleaseError(f"There is no release {release_id!r}: {hint}")
+
+
+def context(request: Request) -> WebContext:
+    return cast(WebContext, request.app.state.onthedot)
+
+
+Ctx = Annotated[WebContext, Depends(context)]

@@ -1,0 +1,108 @@
+"""Exceptions → HTTP responses, in this one place.
+
+The API (``/api/...``, ``/metrics``) answers ``{"error": "<one plain sentence with the fix>"}``;
+the dashboard's pages answer the same sentence in an HTML page. ``onthedot.errors`` types map to
+status codes here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from onthedot.errors import (
+    AgentTokenError,
+    ForeignHostError,
+    InputError,
+    OnthedotError,
+    StoreError,
+    UnknownReleaseError,
+)
+
+log = logging.getLogger("onthedot.web")
+
+STATUS_CODES: tuple[tuple[type[OnthedotError], int], ...] = (
+    (UnknownReleaseError, 404),
+    (AgentTokenError, 401),
+    (ForeignHostError, 422),
+    (InputError, 422),
+    (StoreError, 503),
+    (OnthedotError, 500),
+)
+
+PageRenderer = Callable[[Request, int, str], Response]
+
+
+def status_code(exc: OnthedotError) -> int:
+    return next(code for kind, code in STATUS_CODES if isinstance(exc, kind))
+
+
+def is_api(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path == "/api" or path == "/metrics"
+
+
+def install(app: FastAPI, render_page: PageRenderer) -> None:
+    """Register the handlers; ``render_page(request, status, sentence)`` draws the HTML page."""
+
+    def answer(request: Request, status: int, sentence: str) -> Response:
+        if is_api(request):
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return JSONResponse({"error": sentence}, status_code=status, headers=headers)
+        return render_page(request, status, sentence)
+
+    async def onthedot_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OnthedotError)
+        code = status_code(exc)
+        if code >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        return answer(request, code, str(exc))
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return answer(request, 422, validation_sentence(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return answer(request, exc.status_code, http_sentence(request, exc))
+
+    async def bug(request: Request, exc: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return answer(
+            request,
+            500,
+            f"onthedot failed to answer {request.url.path} ({type(exc).__name__}): "
+            "see the service log and report it.",
+        )
+
+    app.add_exception_handler(OnthedotError, onthedot_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, bug)
+
+
+def validation_sentence(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{where or 'body'}: {error.get('msg', 'is not valid')}")
+    more = len(exc.errors()) - len(problems)
+    extra = f" (and {more} more)" if more > 0 else ""
+    return f"The request is not valid ({'; '.join(problems)}{extra}): fix it and send it again."
+
+
+def http_sentence(request: Request, exc: StarletteHTTPException) -> str:
+    if exc.status_code == 404:
+        return (
+            f"There is nothing at {request.url.path}: see the release-morning board at / "
+            "or the API at /api/releases."
+        )
+    if exc.status_code == 405:
+        return f"{request.method} is not allowed on {request.url.path}: see /api/openapi.json."
+    detail = exc.detail if isinstance(exc.detail, str) else "the request was refused"
+    return f"{detail.rstrip('.')}: see /api/openapi.json."

@@ -1,0 +1,149 @@
+"""What the HTTP API says and accepts (pydantic models; the OpenAPI document is built from them).
+
+Pure data, no FastAPI import: the remote agent (``onthedot.agent``) reads and writes the same
+models over the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from onthedot.model import Status
+
+Phase = Literal["before", "after"]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Wire):
+    error: str = Field(description="one plain sentence with the fix")
+
+
+class ReleaseSummary(Wire):
+    id: str
+    title: str
+    producer: str
+    release_at_utc: dt.datetime
+    phase: Phase = Field(description="before or after the release time, by the server's clock")
+    live: bool = Field(description="every URL is live from every vantage point that looked")
+    urls: int = Field(description="artefact URLs of the release")
+    status_counts: dict[str, int] = Field(
+        description="counts by status of the latest result per URL × vantage point"
+    )
+
+
+class ResultOut(Wire):
+    url: str
+    vantage: str
+    status: Status
+    checked_at: dt.datetime
+    served_sha256: str | None = None
+    expected_sha256: str | None = None
+    diagnosis: str
+    http_status: int | None = None
+    layer: str | None = None
+    cache: dict[str, Any] = Field(default_factory=dict)
+
+
+class FirstLiveOut(Wire):
+    url: str
+    vantage: str
+    at: dt.datetime
+    lag_s: float = Field(description="seconds from the release time to the first live result")
+
+
+class ArtefactOut(Wire):
+    path: str
+    url: str | None
+    expected_sha256: str | None = None
+    expect_text: str | None = None
+
+
+class ReleaseDetail(ReleaseSummary):
+    artefacts: list[ArtefactOut]
+    results: list[ResultOut]
+    first_live: list[FirstLiveOut]
+
+
+class EventOut(Wire):
+    seq: int
+    at: dt.datetime
+    kind: str
+    actor: str
+    source: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class ChainOut(Wire):
+    ok: bool
+    count: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+class TimelineOut(Wire):
+    release: str
+    events: list[EventOut]
+    chain: ChainOut
+
+
+class HealthOut(Wire):
+    ok: bool
+    version: str
+    store: str = Field(description="'ok', or one sentence saying what is wrong")
+    assets: str | None = Field(description="the GOV.UK Frontend version built, or None")
+    now: dt.datetime
+
+
+# -- remote probe agents ---------------------------------------------------------------------
+
+
+class AssignedURL(Wire):
+    url: str
+    expected_sha256: str | None = None
+    expect_text: str | None = None
+
+
+class Assignment(Wire):
+    release: str
+    release_at_utc: AwareDatetime
+    site: str = Field(description="the site's public address; only its host may be probed")
+    urls: list[AssignedURL]
+
+
+class AssignmentsOut(Wire):
+    agent: str = Field(description="the name the server knows this agent's token by")
+    vantage: str
+    server_time: AwareDatetime = Field(description="to correct the agent's own clock")
+    interval_s: float = Field(description="how often to ask again")
+    assignments: list[Assignment]
+
+
+class AgentResultIn(Wire):
+    release: str
+    url: str
+    status: Status
+    served_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    expected_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    diagnosis: str = Field(max_length=2000)
+    cache: dict[str, Any] = Field(default_factory=dict)
+    checked_at: AwareDatetime
+    http_status: int | None = Field(None, ge=100, le=599)
+    layer: Literal["cache", "origin"] | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class AgentResultsIn(Wire):
+    results: list[AgentResultIn] = Field(max_length=10_000)
+
+
+class AgentResultsOut(Wire):
+    recorded: int
+    vantage: str

@@ -1,0 +1,1 @@
+"""Tests of verify: probing, comparing, diagnosing."""

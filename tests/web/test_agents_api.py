@@ -1,0 +1,138 @@
+"""Remote agents' endpoints: bearer tokens, the assignment window, results under agent:<name>."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+
+from onthedot.errors import ConfigError
+from onthedot.web.agents import agent_tokens
+from tests.web.conftest import FATAL, NEW, NOW, OLD, PAGE, XLSX, FixedClock
+
+EDINBURGH = {"Authorization": "Bearer tok-edinburgh-7f3a"}
+
+
+def posted(url: str = XLSX, **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "release": FATAL.id,
+        "url": url,
+        "status": "stale",
+        "served_sha256": OLD,
+        "expected_sha256": NEW,
+        "diagnosis": "The cache (Varnish) served the old file (Age 3,500 s of max-age 3,600 s): "
+        "purge /statistics/fatalquarterly.xlsx or wait 100 s.",
+        "checked_at": (NOW - dt.timedelta(seconds=2)).isoformat(),
+        "http_status": 200,
+        "layer": "cache",
+    }
+    return item | extra
+
+
+async def test_a_missing_or_unknown_token_is_401_with_one_sentence(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/agent/assignments")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"].startswith(
+        "No agent token was sent: run the agent with --token"
+    )
+    response = await client.get(
+        "/api/agent/assignments", headers={"Authorization": "Bearer guessed"}
+    )
+    assert response.status_code == 401
+    assert "does not know this agent token" in response.json()["error"]
+    response = await client.post(
+        "/api/agent/results", json={"results": [posted()]}, headers={"Authorization": "Basic x"}
+    )
+    assert response.status_code == 401
+
+
+async def test_assignments_cover_releases_from_15_min_before_to_30_min_after_t(
+    client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    body = (await client.get("/api/agent/assignments", headers=EDINBURGH)).json()
+    assert body["agent"] == "edinburgh" and body["vantage"] == "agent:edinburgh"
+    assert body["server_time"] == "2019-12-18T09:41:00Z"
+    (only,) = body["assignments"]
+    assert only["release"] == FATAL.id and only["site"] == "https://www.hse.gov.uk"
+    assert only["urls"] == [
+        {"url": XLSX, "expected_sha256": NEW, "expect_text": None},
+        {"url": PAGE, "expected_sha256": None, "expect_text": "April to September 2019"},
+    ]
+    expected = {-16: [], -14: [FATAL.id], 29: [FATAL.id], 31: []}
+    seen = {}
+    for minutes in expected:
+        clock.at = FATAL.release_at + dt.timedelta(minutes=minutes)
+        reply = (await client.get("/api/agent/assignments", headers=EDINBURGH)).json()
+        seen[minutes] = [a["release"] for a in reply["assignments"]]
+    assert seen == expected
+
+
+async def test_results_are_recorded_under_the_tokens_agent(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/agent/results", json={"results": [posted()]}, headers=EDINBURGH
+    )
+    assert response.status_code == 200
+    assert response.json() == {"recorded": 1, "vantage": "agent:edinburgh"}
+    detail = (await client.get(f"/api/releases/{FATAL.id}")).json()
+    mine = [r for r in detail["results"] if r["vantage"] == "agent:edinburgh"]
+    assert [(r["url"], r["status"]) for r in mine] == [(XLSX, "stale")]
+    metrics = (await client.get("/metrics")).text
+    assert 'onthedot_agent_results_total{agent="edinburgh"} 1.0' in metrics
+
+
+async def test_an_agent_cannot_choose_its_vantage_or_post_foreign_urls(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/agent/results", json={"results": [posted(vantage="default")]}, headers=EDINBURGH
+    )
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("The request is not valid (results.0.vantage")
+    response = await client.post(
+        "/api/agent/results",
+        json={"results": [posted(), posted(url="http://169.254.169.254/latest/meta-data")]},
+        headers=EDINBURGH,
+    )
+    assert response.status_code == 422
+    assert "is not one of the URLs of release" in response.json()["error"]
+    detail = (await client.get(f"/api/releases/{FATAL.id}")).json()
+    assert all(not r["vantage"].startswith("agent:") for r in detail["results"])  # none recorded
+
+
+async def test_results_with_a_bad_status_or_far_off_clock_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/agent/results", json={"results": [posted(status="fine")]}, headers=EDINBURGH
+    )
+    assert response.status_code == 422 and "results.0.status" in response.json()["error"]
+    skewed = posted(checked_at=(NOW + dt.timedelta(hours=3)).isoformat())
+    response = await client.post(
+        "/api/agent/results", json={"results": [skewed]}, headers=EDINBURGH
+    )
+    assert response.status_code == 422 and "correct the agent's clock" in response.json()["error"]
+    response = await client.post(
+        "/api/agent/results",
+        json={"results": [posted(release="no-such-release")]},
+        headers=EDINBURGH,
+    )
+    assert response.status_code == 404
+
+
+def test_agent_tokens_from_config_and_environment_map_token_to_name() -> None:
+    web = {"agents": {"edinburgh": "0123456789abcdef0123"}}
+    environ = {"ONTHEDOT_AGENT_TOKENS": "cardiff:fedcba9876543210fedc, belfast:aaaabbbbccccdddd"}
+    assert agent_tokens(web, environ) == {
+        "0123456789abcdef0123": "edinburgh",
+        "fedcba9876543210fedc": "cardiff",
+        "aaaabbbbccccdddd": "belfast",
+    }
+    with pytest.raises(ConfigError, match=r"Agent 'edinburgh': .* at least 16 characters"):
+        agent_tokens({"agents": {"edinburgh": "short"}}, {})
+    with pytest.raises(ConfigError, match="Agent 'cardiff'"):
+        agent_tokens({}, {"ONTHEDOT_AGENT_TOKENS": "cardiff"})

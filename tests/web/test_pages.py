@@ -1,0 +1,110 @@
+"""The dashboard's pages, server-rendered, read in process."""
+
+from __future__ import annotations
+
+import logging
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.config import Config
+from onthedot.web.app import create_app
+from onthedot.web.assets import installed_version
+from onthedot.web.pages import countdown
+from tests.web.conftest import FATAL, GDP, LABOUR, NOW, STALE_SENTENCE, FixedClock, T
+
+
+class Tags(HTMLParser):
+    """The text of every govuk-tag, with its colour class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, str]] = []
+        self._open: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if "govuk-tag" in classes:
+            self._open = next((c for c in classes if c.startswith("govuk-tag--")), "")
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None and data.strip():
+            self.tags.append((data.strip(), self._open))
+            self._open = None
+
+
+def tags(html: str) -> list[tuple[str, str]]:
+    parser = Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+async def test_board_shows_todays_and_the_next_release_with_tags_and_diagnosis(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert FATAL.title in html and GDP.title in html
+    assert LABOUR.title not in html  # yesterday's
+    assert ("stale", "govuk-tag--red") in tags(html)
+    assert ("live", "govuk-tag--green") in tags(html)
+    assert ("not checked", "govuk-tag--grey") in tags(html)  # tomorrow's, nothing yet
+    assert STALE_SENTENCE in html
+    assert "released 11 min 00 s ago" in html and "in 23 h 49 min" in html
+    assert 'data-release-at="2019-12-18T09:30:00+00:00"' in html
+
+
+async def test_release_page_shows_results_first_live_and_chain(
+    client: httpx.AsyncClient,
+) -> None:
+    html = (await client.get(f"/releases/{FATAL.id}")).text
+    assert ("chain intact", "govuk-tag--green") in tags(html)
+    assert "09:30:00 (T+0.05 s)" in html  # the page's first live result
+    assert "publish.flipped" in html and "verify.first-live" in html
+    assert STALE_SENTENCE in html
+
+
+async def test_unknown_release_page_is_404_in_html(client: httpx.AsyncClient) -> None:
+    response = await client.get("/releases/fatal-injuries")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "did you mean &#39;fatal-injuries-2019-apr-sep&#39;?" in response.text
+
+
+async def test_pages_render_unstyled_with_one_warning_when_assets_are_missing(
+    store: AsyncEngine, clock: FixedClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="onthedot.web"):
+        app = create_app(store, config=Config(), clock=clock, vendor=tmp_path / "none")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            pages = [await client.get(p) for p in ("/", f"/releases/{FATAL.id}", "/")]
+    assert [p.status_code for p in pages] == [200, 200, 200]
+    assert "govuk-frontend.min.css" not in pages[0].text
+    assert STALE_SENTENCE in pages[0].text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "python -m onthedot.web.assets build" in warnings[0]
+
+
+async def test_static_files_and_built_assets_are_served(client: httpx.AsyncClient) -> None:
+    js = await client.get("/static/onthedot.js")
+    assert js.status_code == 200 and "data-release-at" in js.text
+    if installed_version() is None:
+        pytest.skip("GOV.UK Frontend assets not built: python -m onthedot.web.assets build")
+    html = (await client.get("/")).text
+    assert "/static/vendor/govuk-frontend/govuk-frontend.min.css" in html
+    css = await client.get("/static/vendor/govuk-frontend/govuk-frontend.min.css")
+    assert css.status_code == 200
+    assert "GDS Transport" not in css.text and "@font-face" not in css.text  # system fonts only
+    assert "system-ui" in css.text
+
+
+def test_countdown_words() -> None:
+    assert countdown(NOW, T) == "released 11 min 00 s ago"
+    assert countdown(T.replace(hour=8, minute=25, second=30), T) == "in 1 h 04 min"
+    assert countdown(T.replace(minute=29, second=18), T) == "in 42 s"
+    assert countdown(T, T) == "released 0 s ago"
