@@ -63,13 +63,7 @@ def _options(
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"onthedot.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"onthedot.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"onthedot.cli.{_name}").register(app)
 
 
 def main() -> None:

@@ -16,16 +16,14 @@ import datetime as dt
 import secrets
 import time
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from onthedot.adapters import AdapterURL, register
 from onthedot.errors import PurgeError
+from onthedot.publish.aws import AwsClient
 from onthedot.publish.purgers.base import (
     Outcome,
     PurgeAttempt,
@@ -56,36 +54,19 @@ class CloudFrontPurger(Purger):
         self.distribution = (self.parsed.host or "").upper()
         self.poll = float(self.parsed.query.get("poll", "10"))
         self.wait = float(self.parsed.query.get("wait", "900"))
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
+        self._aws = AwsClient(
+            self,
+            "cloudfront",
+            timeout=self.retry.timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+        )
         self._created: list[str] = []
 
     async def _cloudfront(self) -> Any:
-        if self._client is None:
-            stack = AsyncExitStack()
-            self._client = await stack.enter_async_context(
-                get_session().create_client(
-                    "cloudfront",
-                    endpoint_url=self.parsed.query.get("endpoint") or None,
-                    region_name=self.parsed.query.get("region", "us-east-1"),
-                    aws_access_key_id=self.parsed.user,
-                    aws_secret_access_key=self.secret(
-                        "password", required=self.parsed.user is not None
-                    ),
-                    config=AioConfig(
-                        retries={"total_max_attempts": 1, "mode": "standard"},
-                        connect_timeout=self.retry.timeout,
-                        read_timeout=self.retry.timeout,
-                    ),
-                )
-            )
-            self._stack = stack
-        return self._client
+        return await self._aws.get()
 
     async def aclose(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack, self._client = None, None
+        await self._aws.aclose()
 
     async def purge(
         self, urls: Sequence[str], *, prefixes: Sequence[str] = (), tags: Sequence[str] = ()

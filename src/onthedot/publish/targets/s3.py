@@ -14,12 +14,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import mimetypes
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from onthedot.adapters import AdapterURL, register
@@ -30,6 +27,7 @@ from onthedot.errors import (
     TargetSpaceError,
     TargetUnreachable,
 )
+from onthedot.publish.aws import AwsClient
 from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
 
 _AUTH = {
@@ -57,41 +55,21 @@ class S3Target(Target):
         super().__init__(url)
         self.bucket = self.parsed.host or ""
         self.prefix = self.parsed.path.strip("/")
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
+        self._aws = AwsClient(
+            self,
+            "s3",
+            timeout=float(self.parsed.query.get("timeout", "30")),
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
 
     def _key(self, path: str) -> str:
         return f"{self.prefix}/{path.lstrip('/')}" if self.prefix else path.lstrip("/")
 
     async def _s3(self) -> Any:
-        if self._client is None:
-            query = self.parsed.query
-            timeout = float(query.get("timeout", "30"))
-            config = AioConfig(
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                retries={"max_attempts": 2, "mode": "standard"},
-            )
-            stack = AsyncExitStack()
-            self._client = await stack.enter_async_context(
-                get_session().create_client(
-                    "s3",
-                    endpoint_url=query.get("endpoint") or None,
-                    region_name=query.get("region", "us-east-1"),
-                    aws_access_key_id=self.parsed.user,
-                    aws_secret_access_key=self.secret(
-                        "password", required=self.parsed.user is not None
-                    ),
-                    config=config,
-                )
-            )
-            self._stack = stack
-        return self._client
+        return await self._aws.get()
 
     async def aclose(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack, self._client = None, None
+        await self._aws.aclose()
 
     async def _upload(self, staged: Staged, local_file: Path) -> None:
         location, size = staged.location, staged.size
