@@ -131,6 +131,7 @@ def test_file_target_with_varnish_purger_goes_live_on_the_dot(
     assert (webroot / PATH.lstrip("/")).read_bytes() == NEW
     assert not [p for p in (webroot / "statistics").iterdir() if p.name.startswith(".onthedot-")]
     assert any(a["ok"] for a in data["purge_attempts"])
+    assert _breaches(tmp_path) == []  # on the dot: nothing to report
 
 
 def test_without_a_purger_the_edge_stays_stale_with_the_diagnosis(
@@ -145,6 +146,15 @@ def test_without_a_purger_the_edge_stays_stale_with_the_diagnosis(
     assert (result["status"], result["layer"]) == ("stale", "cache")
     assert "Varnish" in result["diagnosis"] and "purge" in result["diagnosis"]
     assert fetch(origin.url + PATH)[1] == NEW  # the origin has it: exactly the seed's failure
+    assert [(b["kind"], b["cause"]) for b in _breaches(tmp_path)] == [("late", "cache")]
+
+
+def _breaches(tmp_path: Path) -> list[dict[str, Any]]:
+    """The release's breaches, less the calendar ones (these tests release at odd times on purpose)."""
+    (release,) = (tmp_path / "rel").glob("*.toml")
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    _, data = cli(db, "breaches", str(release), config=tmp_path / "onthedot.toml")
+    return [b for b in data["breaches"] if b["kind"] != "time"]
 
 
 def _through_varnish(

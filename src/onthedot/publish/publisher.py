@@ -29,7 +29,7 @@ from onthedot.publish.timer import wait_until
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.verify.clockcheck import ClockOffset
-from onthedot.verify.schedule import Watcher, WatchOutcome
+from onthedot.verify.schedule import Repurge, Watcher, WatchOutcome
 
 REPURGE_LIMIT = 3
 ClockCheck = Callable[[Release], Awaitable[ClockOffset | None]]
@@ -133,19 +133,22 @@ class Publisher:
             else:
                 outcome.flipped_at = dt.datetime.fromisoformat(done["flipped"]["at"])
                 outcome.late_s = float(done["flipped"].get("late_s", 0.0))
-            if "purged" not in done:
-                outcome.purge_attempts = await self._purge(
-                    release, [a.path for a in release.artefacts]
-                )
-                await steps.mark(
-                    "purged", self._clock.now(), {"attempts": len(outcome.purge_attempts)}
-                )
         except OnthedotError as exc:
             await self._event(
                 release, kinds.PUBLISH_FAILED, {"error": str(exc), "kind": type(exc).__name__}
             )
             raise
-        outcome.watch = await self._watcher.after_t(release, repurge=self._repurger(release))
+        # the sweep starts at T, while the caches are being purged (a CDN may take minutes)
+        purging = None
+        if "purged" not in done:
+            purging = asyncio.create_task(self._purge_step(release, steps, outcome))
+        try:
+            outcome.watch = await self._watcher.after_t(
+                release, repurge=self._repurger(release, purging)
+            )
+        finally:
+            if purging is not None:
+                await purging
         done_data = {"live": outcome.watch.live, "late_s": outcome.late_s}
         await self._event(
             release, kinds.PUBLISH_DONE, done_data, step=(steps, "verified", done_data)
@@ -308,10 +311,17 @@ class Publisher:
             await self._event(release, kinds.PURGE_DONE, {"purger": purger.url(), "urls": urls})
         return attempts
 
-    def _repurger(self, release: Release) -> Any:
+    async def _purge_step(self, release: Release, steps: StepLog, outcome: PublishOutcome) -> None:
+        outcome.purge_attempts = await self._purge(release, [a.path for a in release.artefacts])
+        await steps.mark("purged", self._clock.now(), {"attempts": len(outcome.purge_attempts)})
+
+    def _repurger(self, release: Release, purging: asyncio.Task[None] | None) -> Repurge:
+        """Purge again what is still stale in a cache, once the first purge is done (3 rounds)."""
         rounds = {"n": 0}
 
         async def repurge(stale: Sequence[CheckResult]) -> None:
+            if purging is not None and not purging.done():
+                return
             if not self._purgers or rounds["n"] >= REPURGE_LIMIT or release.site is None:
                 return
             rounds["n"] += 1

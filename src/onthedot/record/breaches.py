@@ -28,7 +28,9 @@ from onthedot.record import kinds
 from onthedot.record.timeline import Event
 from onthedot.store.tables import breaches as breaches_table
 
-#: a flip recorded within this many seconds of T counts as on time (the resolution of a shown time)
+#: a flip, or every URL live, within this many seconds of T counts as on time: the resolution of a
+#: time shown to the second, and no finer than the host clock's measured uncertainty (±0.5 s for an
+#: HTTP Date); ``tolerance_s`` widens it, never narrows it
 FLIP_SLACK_S = 1.0
 
 PRACTICES: Mapping[str, tuple[str, ...]] = {
@@ -251,7 +253,7 @@ def _late(ev: Evidence) -> Breach | None:
     else:
         cause = cause_of(ev, not_live)
     end = all_live_at(ev)
-    if end is not None and end <= t + dt.timedelta(seconds=ev.tolerance_s) and not late_flip:
+    if end is not None and end <= t + dt.timedelta(seconds=slack) and not late_flip:
         return None
     urls = tuple(dict.fromkeys(o.url for o in not_live)) or ev.urls
     detail = _late_detail(ev, cause, late_flip, failed)

@@ -1,8 +1,9 @@
 """The release-morning schedule: leak probes before T, a sweep at T, dense polling until live.
 
 Before T, every ``leak_every_s`` from T − ``leak_from_s``: new content visible is ``early`` (a
-breach). From T: a sweep of every URL at once, then polling every 2 s to T+2 min and every 15 s
-to T+30 min (the plan's ``dense`` steps) until every URL is live from every vantage point.
+breach). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
+T+2 min and every 15 s to T+30 min (the plan's ``dense`` steps) until every URL is live from every
+vantage point.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ OnSweep = Callable[[str, float], None]  # (release id, seconds a sweep of every 
 class WatchPlan:
     leak_from_s: float = 900.0
     leak_every_s: float = 60.0
-    dense: tuple[tuple[float, float], ...] = ((2.0, 120.0), (15.0, 1800.0))
-    """(interval, until seconds after T) steps."""
+    dense: tuple[tuple[float, float], ...] = ((0.05, 5.0), (2.0, 120.0), (15.0, 1800.0))
+    """(pause between sweeps, until this many seconds after T) steps: back to back for the first
+    seconds (a purge lands in milliseconds), then every 2 s to T+2 min, every 15 s to T+30 min."""
 
     @property
     def window_s(self) -> float:
@@ -42,8 +44,9 @@ class WatchPlan:
 
     @classmethod
     def for_seconds(cls, seconds: float) -> WatchPlan:
-        """A short watch (the ``publish`` command's ``--watch``): poll every second until then."""
-        return cls(dense=((min(1.0, max(seconds, 0.1)), seconds),))
+        """A short watch (the ``publish`` command's ``--watch``): dense, then every second."""
+        seconds = max(seconds, 0.1)
+        return cls(dense=((0.05, min(seconds, 5.0)), (1.0, seconds)))
 
 
 @dataclass
