@@ -111,7 +111,7 @@ async def test_permission_denied_is_a_clear_error(target_env: TargetEnv, tmp_pat
     assert not (target_env.disk / PATH.lstrip("/")).exists()
 
 
-@pytest.mark.parametrize("target_env", ["ftp", "sftp"], indirect=True)
+@pytest.mark.parametrize("target_env", ["ftp", "ftps", "sftp"], indirect=True)
 async def test_server_killed_mid_upload_leaves_nothing_at_the_path(
     target_env: TargetEnv, tmp_path: Path
 ) -> None:
