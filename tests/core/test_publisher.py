@@ -203,3 +203,33 @@ async def test_changed_release_is_restaged_before_t(engine: AsyncEngine, tmp_pat
     kinds_seen = [e.kind for e in await Timeline(engine).events("r")]
     assert kinds_seen.count(kinds.PUBLISH_STAGED) == 2 and kinds.PUBLISH_DISCARDED in kinds_seen
     assert not [k for k in MemoryTarget.store(name).files if ".onthedot-" in k]
+
+
+async def test_publishing_now_before_t_is_an_early_breach(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from onthedot.record.report import assess
+
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 0, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    outcome = await publisher(engine, name, clock, seen).publish(release, immediately=True)
+    assert outcome.early_s == pytest.approx(1800, abs=5)
+    found = {b.kind: b for b in (await assess(engine, release)).breaches}
+    assert "early" in found and found["early"].cause == "scheduling"
+    assert found["early"].urls == (f"http://www.example.org{PATH}",)
+
+
+async def test_leak_probe_right_after_staging(engine: AsyncEngine, tmp_path: Path) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 8, 30, tzinfo=dt.UTC))  # an hour before T
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    task = asyncio.create_task(publisher(engine, name, clock, seen).publish(release))
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    results = await Timeline(engine).events("r", kinds.VERIFY_RESULT)
+    assert [r.data["status"] for r in results] == ["embargoed"]  # probed at once, then waiting

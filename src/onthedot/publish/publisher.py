@@ -144,7 +144,7 @@ class Publisher:
             purging = asyncio.create_task(self._purge_step(release, steps, outcome))
         try:
             outcome.watch = await self._watcher.after_t(
-                release, repurge=self._repurger(release, purging)
+                release, repurge=self._repurger(release, purging), since=outcome.flipped_at
             )
         finally:
             if purging is not None:

@@ -300,17 +300,22 @@ def _stale_cause(ev: Evidence, stale: Sequence[Observation]) -> str:
 def _early(ev: Evidence) -> Breach | None:
     t = ev.release.release_at
     seen = [o for o in ev.observations if o.at < t and o.status == Status.EARLY]
-    leaks = [e for e in ev.of(kinds.LEAK_PROBE) if e.at < t and e.data.get("status") == "early"]
     early_flips = [
-        f for f in ev.of(kinds.PUBLISH_FLIPPED) if float(f.data.get("late_s") or 0) < -FLIP_SLACK_S
+        f for f in ev.of(kinds.PUBLISH_FLIPPED) if float(f.data.get("early_s") or 0) > FLIP_SLACK_S
     ]
-    if not (seen or leaks or early_flips):
+    if not (seen or early_flips):
         return None
-    starts = [o.at for o in seen] + [e.at for e in leaks] + [f.at for f in early_flips]
-    urls = [o.url for o in seen] + [str(e.data.get("url", "")) for e in leaks]
+    starts = [o.at for o in seen] + [f.at for f in early_flips]
+    urls = [o.url for o in seen] + [u for f in early_flips for u in _public_urls(ev, f)]
     cause = "scheduling" if early_flips else "staging exposed"
     detail = "The new version could be seen before the release time."
     return _breach(ev, "early", min(starts), t, tuple(dict.fromkeys(u for u in urls if u)), cause, detail)
+
+
+def _public_urls(ev: Evidence, flipped: Event) -> list[str]:
+    site = ev.release.site
+    base = site.public.rstrip("/") if site else ""
+    return [base + str(path) for path in flipped.data.get("paths", [])]
 
 
 def _after_t(ev: Evidence, status: Status) -> Breach | None:

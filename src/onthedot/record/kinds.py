@@ -13,9 +13,8 @@ CLOCK_OFFSET = "clock.offset"  # {reference, offset_s, uncertainty_s}  host minu
 # publish
 PUBLISH_STAGED = "publish.staged"  # {target, manifest: [{path, sha256, size, location}]}
 PUBLISH_DISCARDED = "publish.discarded"  # {target, manifest}  re-staging after a change
-LEAK_PROBE = "publish.leak-probe"  # {url, status, served_sha256}  before T
 PUBLISH_WAITING = "publish.waiting"  # {release_at}
-PUBLISH_FLIPPED = "publish.flipped"  # {target, paths, release_at, late_s}
+PUBLISH_FLIPPED = "publish.flipped"  # {target, paths, release_at, at, late_s, early_s, immediately}
 PUBLISH_FAILED = "publish.failed"  # {step, error}
 PURGE_ATTEMPT = "purge.attempt"  # {purger, request, status, ok, detail, duration_s}
 PURGE_DONE = "purge.done"  # {purger, urls}

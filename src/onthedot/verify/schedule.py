@@ -79,29 +79,41 @@ class Watcher:
         return report
 
     async def leak_probes(self, release: Release) -> list[CheckResult]:
-        """Probe until T; returns every ``early`` result seen (each also recorded)."""
+        """Probe once at once (right after staging), then every ``leak_every_s`` from
+        T − ``leak_from_s`` until T; returns every ``early`` result seen (each also recorded)."""
         early: list[CheckResult] = []
-        start = release.release_at - dt.timedelta(seconds=self.plan.leak_from_s)
-        if self._clock.now() < start:
-            await wait_until(self._clock, start)
-        while True:
-            margin = (release.release_at - self._clock.now()).total_seconds()
-            if margin <= 1.0:  # no probe straddling T: it would be judged by the wrong phase
-                return early
+        window_opens = release.release_at - dt.timedelta(seconds=self.plan.leak_from_s)
+        last_probe_by = release.release_at - dt.timedelta(seconds=1.0)  # none straddling T
+        while self._clock.now() < last_probe_by:
             report = await self._sweep(release)
             if report.phase != "before":
-                return early
+                break
             await self._recorder.record(release.id, report.results)
             early += [r for r in report.results if r.status is Status.EARLY]
-            pause = min(self.plan.leak_every_s, margin - 1.0)
-            await self._clock.sleep(pause)
+            following = max(
+                self._clock.now() + dt.timedelta(seconds=self.plan.leak_every_s), window_opens
+            )
+            if following >= last_probe_by:
+                break
+            await wait_until(self._clock, following)
+        return early
 
-    async def after_t(self, release: Release, repurge: Repurge | None = None) -> WatchOutcome:
-        """Sweep at once, then poll on the plan until every URL is live (or the window ends)."""
+    async def after_t(
+        self,
+        release: Release,
+        repurge: Repurge | None = None,
+        since: dt.datetime | None = None,
+    ) -> WatchOutcome:
+        """Sweep at once, then poll on the plan (timed from ``since``, default T) until every URL
+        serves the new version (or the window ends). Served before T, it is ``early``: the watch
+        stops, but the outcome is not live — that publication was a breach."""
+        start = since or release.release_at
         while True:
             report = await self._sweep(release)
             await self._recorder.record(release.id, report.results)
-            since = (self._clock.now() - release.release_at).total_seconds()
+            elapsed = (self._clock.now() - start).total_seconds()
+            if report.results and all(r.status is Status.EARLY for r in report.results):
+                return self._outcome(False, report)
             if report.ok:
                 await self._recorder.timeline.append(
                     release.id,
@@ -114,7 +126,7 @@ class Watcher:
                     at=report.checked_at,
                 )
                 return self._outcome(True, report)
-            interval = self.plan.interval_at(since)
+            interval = self.plan.interval_at(elapsed)
             if interval is None:
                 await self._recorder.timeline.append(
                     release.id,
@@ -123,7 +135,7 @@ class Watcher:
                         "not_live": sorted(
                             {r.url for r in report.results if r.status is not Status.LIVE}
                         ),
-                        "after_s": round(since, 3),
+                        "after_s": round(elapsed, 3),
                     },
                     at=report.checked_at,
                 )
