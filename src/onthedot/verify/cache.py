@@ -16,6 +16,7 @@ from typing import Any
 
 from onthedot.verify.caches.headers import (
     CacheStatusEntry,
+    HeaderIndex,
     Headers,
     first,
     joined,
@@ -153,6 +154,7 @@ class CacheInfo:
 
 def recognise(headers: Headers) -> CacheInfo:
     """Normalise the headers that matter into a ``CacheInfo`` (product guess, hit, age, ...)."""
+    headers = HeaderIndex(headers)
     age_text = first(headers, "age")
     expires_text = first(headers, "expires")
     expires = parse_http_date(expires_text)

@@ -1,0 +1,129 @@
+"""Benchmark a 10,000-URL release morning the way ``onthedot run`` does it.
+
+One release with 10,000 artefacts (10 KB files at the nginx origin, Varnish in front, freshly
+purged so every request at T is a miss that goes to the origin). The watch of the service
+(``Watcher.after_t``: the sweep of every URL from T, each result judged — SHA-256, diagnosis —
+stored in the ``checks`` table and, for changes of status, on the timeline) is timed from T:
+
+* ``classified_s``: from T until every URL has its status (the sweep itself);
+* ``recorded_s``: from T until the results are stored and the timeline written;
+* ``peak_rss_mb``: the peak RSS of the process doing it (a child process, so nothing else counts).
+
+Baseline in the same run: the bare probe engine fetching and hashing the same 10,000 URLs, with no
+judging or recording (``probe_only_s``), so the cost of what onthedot adds is visible.
+
+Run: ``.venv/bin/python -m bench.bench_morning`` (writes bench/results/morning.json).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+URLS = 10_000
+SIZE = 10_000
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def make_origin(root: Path) -> list[tuple[str, str]]:
+    """10,000 distinct files; returns (path, sha256) for each."""
+    (root / "stats").mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(URLS):
+        data = (f"release {i};".encode() * (SIZE // 10 + 1))[:SIZE]
+        path = f"/stats/t{i:05d}.csv"
+        (root / path.lstrip("/")).write_bytes(data)
+        made.append((path, hashlib.sha256(data).hexdigest()))
+    return made
+
+
+async def _child(public: str, origin: str, files: list[tuple[str, str]], db: str) -> dict[str, Any]:
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.model import Artefact, Release, Site
+    from onthedot.publish.timer import wait_until
+    from onthedot.runtime import VerifySettings, make_verifier, prober_for
+    from onthedot.store.db import open_store
+    from onthedot.verify.probe import ProbeRequest
+    from onthedot.verify.recorder import CheckRecorder
+    from onthedot.verify.schedule import Watcher, WatchPlan
+
+    artefacts = tuple(Artefact(path=p, sha256=s, size=SIZE) for p, s in files)
+    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    release = Release(
+        id="morning", title="A big morning", producer="Bench", release_at=release_at,
+        site=Site(public=public, origin=origin), artefact=artefacts,
+    )
+    engine = await open_store(db)
+    settings = VerifySettings()
+    timings: dict[str, Any] = {}
+    async with prober_for(release, settings) as prober:
+        started = time.perf_counter()
+        await prober.fetch_many(ProbeRequest(public + p) for p, _ in files[:200])  # connections up
+        sweeps: list[float] = []
+        watcher = Watcher(
+            make_verifier(prober, SYSTEM_CLOCK, settings), CheckRecorder(engine), SYSTEM_CLOCK,
+            WatchPlan(dense=((0.05, 30.0),)), on_sweep=lambda _id, s: sweeps.append(s),
+        )
+        await wait_until(SYSTEM_CLOCK, release_at)
+        t = time.perf_counter()
+        outcome = await watcher.after_t(release)
+        timings["recorded_s"] = time.perf_counter() - t
+        timings["classified_s"] = sweeps[0]
+        timings["sweeps"] = len(sweeps)
+        timings["live"] = outcome.live
+        timings["results"] = len(outcome.last.results)
+        t = time.perf_counter()
+        responses = await prober.fetch_many(ProbeRequest(public + p) for p, _ in files)
+        timings["probe_only_s"] = time.perf_counter() - t
+        timings["probe_only_ok"] = sum(r.sha256 == s for r, (_, s) in zip(responses, files, strict=True))
+        timings["setup_s"] = t - started
+    await engine.dispose()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            timings["peak_rss_mb"] = int(line.split()[1]) / 1024
+    return timings
+
+
+def run() -> dict[str, Any]:
+    from tests.servers.nginx import Nginx
+    from tests.servers.varnish import Varnish
+
+    with tempfile.TemporaryDirectory(prefix="onthedot-morning-") as tmp:
+        work = Path(tmp)
+        files = make_origin(work / "www")
+        origin = Nginx(work / "www").start()
+        edge = Varnish(origin.host, origin.port, storage="malloc,256m").start()
+        try:
+            (work / "files.json").write_text(json.dumps(files))
+            child = subprocess.run(
+                [sys.executable, "-m", "bench.bench_morning", "--child", edge.url, origin.url,
+                 str(work / "files.json"), f"sqlite:///{work / 'store.db'}"],
+                capture_output=True, text=True, timeout=600, check=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        finally:
+            edge.stop()
+            origin.stop()
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    result.update(urls=URLS, file_bytes=SIZE, goal_s=1.5, goal_rss_mb=200)
+    result["ratio_to_probe_only"] = result["probe_only_s"] / result["classified_s"]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "morning.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        public, origin, files_json, db = sys.argv[2:6]
+        files = [tuple(x) for x in json.loads(Path(files_json).read_text())]
+        print(json.dumps(asyncio.run(_child(public, origin, files, db))))  # type: ignore[arg-type]
+    else:
+        print(json.dumps(run(), indent=2))
