@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onthedot.errors import PublishError
+from onthedot.errors import InputError
 from onthedot.model import Release
 
 
@@ -32,7 +32,7 @@ class Manifest:
             if art.file is None:
                 continue  # a CMS page: nothing to upload, only to verify
             if art.local_path is None or art.sha256 is None or art.size is None:
-                raise PublishError(
+                raise InputError(
                     f"The artefact {art.path} of {release.id} has no local file: publish from the "
                     "release file, not from the store."
                 )

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import Clock
-from onthedot.errors import OnthedotError, PurgeError
+from onthedot.errors import ConfigError, OnthedotError, PurgeError
 from onthedot.model import CheckResult, Release, iso_utc
 from onthedot.publish.lease import Lease
 from onthedot.publish.manifest import Manifest
@@ -223,7 +223,7 @@ class Publisher:
 
     def _need_target(self, manifest: Manifest) -> Target | None:
         if manifest.entries and self._target is None:
-            raise OnthedotError(
+            raise ConfigError(
                 f"{manifest.release_id} has files to publish but no target: set [site] target, "
                 'e.g. target = "ftp://publisher@host/".'
             )
