@@ -8,7 +8,6 @@ re-fetches the page every ``refresh_s`` seconds (with a pause button); without J
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from onthedot import __version__
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release, Status
+from onthedot.record.narrative import describe
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import targets_of
@@ -191,7 +191,7 @@ async def release_page(release_id: str, request: Request, ctx: Ctx) -> Response:
     release = await ctx.release(release_id)
     view = await queries.release_view(ctx.engine, release, now)
     timeline = Timeline(ctx.engine)
-    events = [_event(e, zone) for e in await timeline.events(release.id)]
+    events = [_event(e, release, zone) for e in await timeline.events(release.id)]
     return render(
         ctx,
         request,
@@ -202,15 +202,9 @@ async def release_page(release_id: str, request: Request, ctx: Ctx) -> Response:
     )
 
 
-def _event(event: Event, zone: ZoneInfo) -> dict[str, str | int]:
-    data = dict(event.data)
-    if "url" in data and "status" in data:
-        what = f"{data['status']} · {data['url']} · {data.get('vantage', '')}"
-        if data.get("diagnosis"):
-            what += f" — {data['diagnosis']}"
-    else:
-        what = json.dumps(data, ensure_ascii=False, default=str)
-        what = what if len(what) <= 300 else what[:299] + "…"
+def _event(event: Event, release: Release, zone: ZoneInfo) -> dict[str, str | int]:
+    """One row of the timeline, told in the same plain sentence as the breach report's account."""
+    what = describe(event, release, zone)
     return {
         "seq": event.seq,
         "at": _clock(event.at, zone),
