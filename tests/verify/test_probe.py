@@ -35,6 +35,7 @@ from onthedot.verify.probe import (
 from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx
 from tests.servers.plugin import StartServer
+from tests.servers.ports import free_port, release_port
 from tests.servers.tls import self_signed_cert
 from tests.servers.varnish import Varnish
 
@@ -461,6 +462,21 @@ async def test_concurrency_is_bounded() -> None:
     assert server.connections <= 4  # connections are kept alive and reused
 
 
+async def test_concurrent_callers_share_the_bound() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.02)
+        await send(writer, 200, request.path.encode())
+
+    async with serve(handler) as server, Prober(concurrency=3, allowed_hosts=LOCAL) as prober:
+        responses = await asyncio.gather(
+            *(prober.fetch(ProbeRequest(server.url(f"/{i}"))) for i in range(30))
+        )
+    assert [r.sha256 for r in responses] == [
+        hashlib.sha256(f"/{i}".encode()).hexdigest() for i in range(30)
+    ]
+    assert server.max_in_flight == 3
+
+
 async def test_a_thousand_urls_in_one_call_keep_their_order() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, request.path.encode())
@@ -619,3 +635,23 @@ async def test_gzip_page_from_nginx_hashes_the_file(
         assert response.header("Content-Encoding") == "gzip"
         assert response.sha256 == hashlib.sha256(page).hexdigest() and response.size == len(page)
     assert plain.text_found is True and secure.timings["tls"] > 0
+
+
+@pytest.mark.services
+async def test_http2_over_tls_with_nginx(webroot: Path, start_server: StartServer) -> None:
+    files = {f"/f{i}.bin": os.urandom(20_000) for i in range(20)}
+    for path, body in files.items():
+        (webroot / path[1:]).write_bytes(body)
+    port = free_port()
+    try:
+        nginx = start_server(Nginx(webroot, f"listen 127.0.0.1:{port} ssl http2;", tls=True))
+        async with Prober(allowed_hosts=LOCAL, ca_file=str(nginx.cert_path)) as prober:
+            responses = await prober.fetch_many(
+                ProbeRequest(f"https://127.0.0.1:{port}{path}") for path in files
+            )
+    finally:
+        release_port(port)
+    for response, body in zip(responses, files.values(), strict=True):
+        assert response.failure is None, response.message
+        assert response.http_version == "2" and response.sha256 == hashlib.sha256(body).hexdigest()
+        assert response.header("content-length") == str(len(body))  # HTTP/2 names: lower case

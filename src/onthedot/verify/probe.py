@@ -157,7 +157,7 @@ def check_allowed(url: str, allowed_hosts: Collection[str] | None) -> None:
 
 
 def split_address(value: str) -> tuple[str, int]:
-    """``"address:port"`` (``"[::1]:8080"``) → (address as written, port); ProbeError if malformed."""
+    """``"address:port"`` (``"[::1]:8080"``) → (address as written, port); ProbeError if bad."""
     address, _, port = value.rpartition(":")
     if not address or not port.isdigit() or not 0 < int(port) < 65536:
         raise ProbeError(
@@ -250,7 +250,7 @@ class Prober:
         return [r for r in results if r is not None]
 
     def stream(self, requests: Iterable[ProbeRequest]) -> AsyncGenerator[ProbeResponse, None]:
-        """Fetch every URL, yielding responses as they complete. Foreign URLs are refused at once."""
+        """Fetch every URL, yielding responses as they complete; foreign URLs are refused first."""
         batch = list(requests)
         for request in batch:
             check_allowed(request.url, self.allowed_hosts)

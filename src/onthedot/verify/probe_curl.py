@@ -28,7 +28,14 @@ from onthedot.verify.probe import (
     host_of,
     split_address,
 )
-from onthedot.verify.probe_transfer import Batch, Finished, Transfer, build_response, snapshot
+from onthedot.verify.probe_transfer import (
+    Batch,
+    Finished,
+    Transfer,
+    build_response,
+    never_started,
+    snapshot,
+)
 
 _TICK = 0.01  # longest wait in select: bounds how late a new request or a libcurl timer is seen
 _HOLD, _HOLD_SECONDS = 32, 0.002  # hand finished responses over in batches: fewer GIL handoffs
@@ -45,7 +52,7 @@ _HTTP_VERSIONS = {
 
 
 class CurlTransport(ProbeTransport):
-    """Fetch with libcurl, at most ``concurrency`` transfers at once, redirects kept to ``allowed_hosts``."""
+    """Fetch with libcurl: at most ``concurrency`` at once, redirects kept to ``allowed_hosts``."""
 
     def __init__(
         self,
@@ -143,7 +150,7 @@ class CurlTransport(ProbeTransport):
 
 
 class _Driver:
-    """Everything that runs in the driver thread: the multi handle, the pool, the active transfers."""
+    """What runs in the driver thread: the multi handle, the handle pool, the active transfers."""
 
     def __init__(self, transport: CurlTransport) -> None:
         self.transport = transport
@@ -197,7 +204,7 @@ class _Driver:
             self.configs.pop(handle, None)
             self.free.append(handle)
             code = exc.args[0] if isinstance(exc, pycurl.error) else _MALFORMED
-            transfer.batch.hand_over([snapshot(handle, transfer, code, str(exc.args[-1]))])
+            transfer.batch.hand_over([never_started(transfer, code, str(exc.args[-1]))])
 
     def _add(self, handle: pycurl.Curl, transfer: Transfer) -> None:
         request = transfer.request

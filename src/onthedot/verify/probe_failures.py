@@ -50,7 +50,8 @@ def classify(code: int, detail: str, ctx: Context) -> tuple[str, str]:
     if code in _DNS:
         return (
             "dns",
-            f"The name {_host(ctx.url)} could not be found in DNS; check the address in onthedot.toml and the site's DNS records.",
+            f"The name {_host(ctx.url)} could not be found in DNS; check the address in "
+            "onthedot.toml and the site's DNS records.",
         )
     if code in _CONNECT:
         return "connect", _connect(ctx)
@@ -103,7 +104,10 @@ def _timeout(detail: str, ctx: Context) -> str:
     seconds = f"{ctx.request.timeout:g}"
     lowered = detail.lower()
     if "resolving" in lowered:
-        return f"Looking up {_host(ctx.url)} in DNS took longer than {seconds} s; check the DNS servers and retry."
+        return (
+            f"Looking up {_host(ctx.url)} in DNS took longer than {seconds} s; check the DNS "
+            "servers and retry."
+        )
     if "connection timed out" in lowered or ("connect" in lowered and "timeout" in lowered):
         return (
             f"Connecting to {_where(ctx)} took longer than {seconds} s; a firewall may be dropping "
@@ -134,7 +138,8 @@ def _too_large(ctx: Context) -> str:
 def _foreign(ctx: Context) -> str:
     return (
         f"{ctx.url} redirected to {ctx.foreign}, which is not one of the site's hosts, so it was "
-        "not followed; fix the redirect, or add the host to onthedot.toml if it belongs to the site."
+        "not followed; fix the redirect, or add the host to onthedot.toml if it belongs to the "
+        "site."
     )
 
 

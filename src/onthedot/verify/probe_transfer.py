@@ -1,8 +1,9 @@
 """One transfer's state in the driver thread (streamed hash, text search, headers) and its result.
 
-``Transfer.write`` is libcurl's WRITEFUNCTION (once per chunk, so it stays small; the plain variant
-only hashes) and ``Transfer.lines.append`` its HEADERFUNCTION (C, no Python frame per line). ``build_response`` turns a finished handle into a
-``ProbeResponse``; ``Batch`` carries responses back to the caller's event loop.
+``Transfer.write`` is libcurl's WRITEFUNCTION (once per chunk, so it stays small; the plain
+variant only hashes) and ``Transfer.lines.append`` its HEADERFUNCTION (C, no Python frame per
+line). The driver thread takes a ``snapshot`` of a finished handle; ``build_response`` turns it into
+a ``ProbeResponse`` in the caller's thread; ``Batch`` carries snapshots to the caller's loop.
 """
 
 from __future__ import annotations
@@ -166,6 +167,11 @@ def snapshot(handle: pycurl.Curl, t: Transfer, code: int, detail: str) -> Finish
         info(pycurl.TOTAL_TIME),
         info(pycurl.INFO_HTTP_VERSION),
     )
+
+
+def never_started(t: Transfer, code: int, detail: str) -> Finished:
+    """The snapshot of a transfer libcurl refused before it began (nothing measured)."""
+    return (t, code, detail, time.time(), 0, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0)
 
 
 def build_response(done: Finished, low_speed: tuple[int, int]) -> ProbeResponse:
