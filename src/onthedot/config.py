@@ -27,7 +27,7 @@ from onthedot.tomlpos import TomlPositions
 CONFIG_NAME = "onthedot.toml"
 MAX_RELEASE_FILE_BYTES = 1_000_000  # a release file is a few hundred bytes; 1 MB is plainly junk
 DEFAULT_ZONE = "Europe/London"
-CONFIG_KEYS = ("releases", "database", "site", "policy", "verify", "publish", "web", "notify")
+CONFIG_KEYS = ("releases", "database", "site", "policy", "verify", "publish", "web")
 _DATETIME_FIELDS = ("release_at", "announced_at")
 
 
@@ -41,7 +41,6 @@ class Config:
     verify: Mapping[str, Any] = field(default_factory=dict)
     publish: Mapping[str, Any] = field(default_factory=dict)
     web: Mapping[str, Any] = field(default_factory=dict)
-    notify: Mapping[str, Any] = field(default_factory=dict)
     release_globs: tuple[str, ...] = ()
     database: str | None = None
 
@@ -82,7 +81,7 @@ def load_config(path: Path | None) -> Config:
     if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
         problems.append(_problem(path, positions, ("releases",), "must be a list of glob patterns"))
     tables = {}
-    for name in ("site", "policy", "verify", "publish", "web", "notify"):
+    for name in ("site", "policy", "verify", "publish", "web"):
         value = data.get(name, {})
         if not isinstance(value, dict):
             problems.append(_problem(path, positions, (name,), "must be a table ([" + name + "])"))
