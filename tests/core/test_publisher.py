@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -67,7 +68,7 @@ def edge_from(
     name: str, clock: ShiftedClock, seen: list[tuple[dt.datetime, bytes | None]]
 ) -> Prober:
     def handler(request: ProbeRequest) -> ProbeResponse:
-        body = MemoryTarget.store(name).files.get(PATH)
+        body = MemoryTarget.store(name).files.get(urlsplit(request.url).path)
         seen.append((clock.now(), body))
         if body is None:
             return mock_response(request, status=404, body=b"not found")
@@ -136,7 +137,7 @@ async def test_crash_before_flip_resumes_without_restaging(
     first._target.fail["flip"] = TargetUnreachable("The FTP server did not answer.")  # type: ignore[attr-defined]
     with pytest.raises(TargetUnreachable):
         await first.publish(release)
-    assert set(await StepLog(engine, "r").done()) == {"staged"}
+    assert set(await StepLog(engine, "r").done()) == {"staging", "staged"}
     outcome = await publisher(engine, name, clock, seen).publish(release)
     assert outcome.live and outcome.resumed == ("staged",)
     calls = [method for method, _ in MemoryTarget.store(name).calls]
@@ -157,7 +158,7 @@ async def test_completed_release_is_not_published_twice(
     await publisher(engine, name, clock, seen).publish(release)
     before = list(MemoryTarget.store(name).calls)
     again = await publisher(engine, name, clock, seen).publish(release)
-    assert again.resumed == ("staged", "flipped", "purged")
+    assert again.resumed == ("staged", "flipped", "purged", "verified")
     assert [
         c for c in MemoryTarget.store(name).calls[len(before) :] if c[0] in ("stage", "flip")
     ] == []
@@ -176,7 +177,7 @@ async def test_second_publisher_refuses_or_waits(engine: AsyncEngine, tmp_path: 
         await publisher(engine, name, clock, seen, wait_for_lease=False).publish(release)
     waiting = asyncio.create_task(publisher(engine, name, clock, seen).publish(release))
     first, second = await asyncio.gather(running, waiting)
-    assert first.live and second.resumed == ("staged", "flipped", "purged")
+    assert first.live and second.resumed == ("staged", "flipped", "purged", "verified")
     flips = [c for c in MemoryTarget.store(name).calls if c[0] == "flip"]
     assert len(flips) == 1
 
@@ -233,3 +234,43 @@ async def test_leak_probe_right_after_staging(engine: AsyncEngine, tmp_path: Pat
         await task
     results = await Timeline(engine).events("r", kinds.VERIFY_RESULT)
     assert [r.data["status"] for r in results] == ["embargoed"]  # probed at once, then waiting
+
+
+async def test_a_run_killed_mid_staging_leaves_no_hidden_copies(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    name = uuid.uuid4().hex
+    (tmp_path / "a.csv").write_bytes(b"a")
+    (tmp_path / "b.csv").write_bytes(b"b")
+    path = tmp_path / "two.toml"
+    path.write_text(
+        'id = "r"\ntitle = "T"\nproducer = "P"\nrelease_at = 2019-12-18T09:30:00+00:00\n'
+        f'[site]\npublic = "http://www.example.org"\ntarget = "memory://{name}"\n'
+        '[[artefact]]\nfile = "a.csv"\npath = "/a.csv"\n[[artefact]]\nfile = "b.csv"\npath = "/b.csv"\n',
+        encoding="utf-8",
+    )
+    release = load_release(path)
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 1, tzinfo=dt.UTC))
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    first = publisher(engine, name, clock, seen)
+    store = MemoryTarget.store(name)
+    original_upload = MemoryTarget._upload
+    uploads = 0
+
+    async def upload_then_die(self: MemoryTarget, staged, local_file):  # type: ignore[no-untyped-def]
+        nonlocal uploads
+        uploads += 1
+        if uploads == 2:
+            raise TargetUnreachable("The connection dropped.")  # killed half-way through staging
+        await original_upload(self, staged, local_file)
+
+    MemoryTarget._upload = upload_then_die  # type: ignore[method-assign]
+    try:
+        with pytest.raises(TargetUnreachable):
+            await first.publish(release)
+    finally:
+        MemoryTarget._upload = original_upload  # type: ignore[method-assign]
+    assert [k for k in store.files if ".onthedot-" in k]  # one hidden copy went up before the drop
+    outcome = await publisher(engine, name, clock, seen).publish(release)
+    assert outcome.live
+    assert sorted(store.files) == ["/a.csv", "/b.csv"]  # the same hidden names were reused

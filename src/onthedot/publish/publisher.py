@@ -24,7 +24,7 @@ from onthedot.publish.lease import Lease
 from onthedot.publish.manifest import Manifest
 from onthedot.publish.purgers.base import PurgeAttempt, Purger
 from onthedot.publish.steps import StepLog
-from onthedot.publish.targets.base import Staged, Target
+from onthedot.publish.targets.base import Staged, Target, staged_path
 from onthedot.publish.timer import wait_until
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
@@ -120,16 +120,18 @@ class Publisher:
         steps = StepLog(self._engine, release.id)
         done = await steps.done()
         outcome = PublishOutcome(
-            release.id, resumed=tuple(s for s in ("staged", "flipped", "purged") if s in done)
+            release.id,
+            resumed=tuple(s for s in ("staged", "flipped", "purged", "verified") if s in done),
         )
         manifest = Manifest.of(release)
+        purging: asyncio.Task[None] | None = None
         try:
             staged = await self._ensure_staged(release, manifest, steps, done)
             if "flipped" not in done:
                 await self._measure_clock(release)
                 if self._leak_probes and not immediately and self._clock.now() < release.release_at:
                     await self._watcher.leak_probes(release)
-                await self._go_live(release, staged, steps, outcome, immediately)
+                purging = await self._go_live(release, staged, steps, outcome, immediately, done)
             else:
                 outcome.flipped_at = dt.datetime.fromisoformat(done["flipped"]["at"])
                 outcome.late_s = float(done["flipped"].get("late_s", 0.0))
@@ -139,8 +141,7 @@ class Publisher:
             )
             raise
         # the sweep starts at T, while the caches are being purged (a CDN may take minutes)
-        purging = None
-        if "purged" not in done:
+        if purging is None and "purged" not in done:
             purging = asyncio.create_task(self._purge_step(release, steps, outcome))
         try:
             outcome.watch = await self._watcher.after_t(
@@ -149,10 +150,11 @@ class Publisher:
         finally:
             if purging is not None:
                 await purging
-        done_data = {"live": outcome.watch.live, "late_s": outcome.late_s}
-        await self._event(
-            release, kinds.PUBLISH_DONE, done_data, step=(steps, "verified", done_data)
-        )
+        if "verified" not in done:  # a re-run of a finished release only looks again
+            done_data = {"live": outcome.watch.live, "late_s": outcome.late_s}
+            await self._event(
+                release, kinds.PUBLISH_DONE, done_data, step=(steps, "verified", done_data)
+            )
         return outcome
 
     async def _measure_clock(self, release: Release) -> None:
@@ -173,12 +175,33 @@ class Publisher:
             return [Staged(**s) for s in previous["staged"]]
         if previous:  # the release changed before T: replace the staged copies, and say so
             await self._discard(release, [Staged(**s) for s in previous["staged"]])
-            await steps.reset_from("staged")
-        return await self._stage(release, manifest, steps)
+            await steps.reset_from("staging")
+            done = {}
+        return await self._stage(release, manifest, steps, done.get("staging"))
 
-    async def _stage(self, release: Release, manifest: Manifest, steps: StepLog) -> list[Staged]:
+    async def _stage(
+        self,
+        release: Release,
+        manifest: Manifest,
+        steps: StepLog,
+        started: dict[str, Any] | None = None,
+    ) -> list[Staged]:
+        """Upload every file hidden. The token that names the hidden copies is stored before the
+        first byte goes up, so a run killed mid-staging is resumed over the same hidden names (or
+        its copies removed, if the release changed) instead of leaving them behind."""
         target = self._need_target(manifest)
-        token = secrets.token_hex(16)
+        if started and started["digest"] != manifest.digest:
+            await self._discard(release, self._unfinished(started))
+            await steps.reset_from("staging")
+            started = None
+        if started is None:
+            started = {
+                "digest": manifest.digest,
+                "token": secrets.token_hex(16),
+                "manifest": manifest.as_json(),
+            }
+            await steps.mark("staging", self._clock.now(), started)
+        token = str(started["token"])
         if target is None:
             staged: list[Staged] = []
         else:
@@ -205,6 +228,15 @@ class Publisher:
             step=(steps, "staged", data),
         )
         return staged
+
+    @staticmethod
+    def _unfinished(started: dict[str, Any]) -> list[Staged]:
+        """The hidden copies an interrupted staging may have left (named by its token)."""
+        token = str(started["token"])
+        return [
+            Staged(m["path"], token, staged_path(m["path"], token), m["sha256"], m["size"])
+            for m in started["manifest"]
+        ]
 
     async def _discard(self, release: Release, staged: list[Staged]) -> None:
         if self._target is not None:
@@ -238,7 +270,9 @@ class Publisher:
         steps: StepLog,
         outcome: PublishOutcome,
         immediately: bool,
-    ) -> None:
+        done: dict[str, dict[str, Any]],
+    ) -> asyncio.Task[None] | None:
+        """Wait for T, flip every file, start the purges at once, then record the flip."""
         if not immediately:
             if self._clock.now() < release.release_at:
                 await self._event(
@@ -248,6 +282,9 @@ class Publisher:
         fired = self._clock.now()
         if self._target is not None:
             await asyncio.gather(*(self._target.flip(s) for s in staged))
+        purging = None
+        if "purged" not in done:
+            purging = asyncio.create_task(self._purge_step(release, steps, outcome))
         offset = (fired - release.release_at).total_seconds()
         outcome.flipped_at, outcome.late_s, outcome.early_s = (
             fired,
@@ -266,6 +303,7 @@ class Publisher:
         await self._event(
             release, kinds.PUBLISH_FLIPPED, data, at=fired, step=(steps, "flipped", data)
         )
+        return purging
 
     # --- purge ------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The publish sequence as recorded, idempotent steps: staged → flipped → purged → verified.
+"""The publish sequence as recorded, idempotent steps: staging (the token that names the hidden
+copies, stored before the first upload) → staged → flipped → purged → verified.
 
 A step is done once its row exists; after a crash, a restart reads the rows and resumes after the
 last completed step, so nothing is repeated and nothing is published twice.
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.store.tables import publish_steps
 
-STEPS = ("staged", "flipped", "purged", "verified")
+STEPS = ("staging", "staged", "flipped", "purged", "verified")
 
 
 class StepLog:

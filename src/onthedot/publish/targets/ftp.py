@@ -20,9 +20,9 @@ import contextlib
 import hashlib
 import posixpath
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import aioftp
 
@@ -38,6 +38,23 @@ from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
 
 _SPACE = ("452", "552")
 _PERMISSION = ("550", "553", "450", "532")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_at_a_time(
+    method: Callable[Concatenate[FTPTarget, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[FTPTarget, P], Coroutine[Any, Any, R]]:
+    """FTP has one control connection per target: the publisher stages and flips every file at
+    once, so their command sequences (PASV, STOR, RNFR/RNTO ...) must take turns."""
+
+    async def serialised(self: FTPTarget, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        async with self._lock:
+            return await method(self, *args, **kwargs)
+
+    return serialised
 
 
 @register("target", "ftp")
@@ -57,6 +74,7 @@ class FTPTarget(Target):
         self.root = self.parsed.path or "/"
         self.timeout = float(self.parsed.query.get("timeout", "30"))
         self._client: aioftp.Client | None = None
+        self._lock = asyncio.Lock()  # one control connection: one command sequence at a time
 
     def _where(self) -> str:
         return f"{self.parsed.host}:{self.parsed.port or self.default_port}"
@@ -110,6 +128,7 @@ class FTPTarget(Target):
                 pass
             await self._drop()
 
+    @_one_at_a_time
     async def _upload(self, staged: Staged, local_file: Path) -> None:
         location, size = staged.location, staged.size
         client = await self._session()
@@ -186,6 +205,7 @@ class FTPTarget(Target):
         text = " ".join(info).split()
         return int(text[-1]) if text and text[-1].isdigit() else None
 
+    @_one_at_a_time
     async def _move(self, location: str, path: str) -> None:
         client = await self._session()
         source, dest = self._remote(location), self._remote(path)
@@ -216,6 +236,7 @@ class FTPTarget(Target):
         except BaseException as exc:
             raise self._convert(first, f"renaming onto {dest}") from exc
 
+    @_one_at_a_time
     async def _remove(self, location: str) -> None:
         client = await self._session()
         try:
@@ -227,6 +248,7 @@ class FTPTarget(Target):
             await self._drop()
             raise self._convert(exc, f"removing {location}") from exc
 
+    @_one_at_a_time
     async def _read_sha256(self, path: str) -> str | None:
         client = await self._session()
         digest = hashlib.sha256()
