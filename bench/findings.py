@@ -1,0 +1,132 @@
+"""Findings for docs/benchmarks.md, worked out from the figures of the run (never hand-written):
+what a benchmark showed that is worth a person's attention, with where it comes from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def findings_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    found = publish_findings(results["publish"]) + kill_findings(results["kill"])
+    if not found:
+        return []
+    return ["## Findings", "", *[f"- {item}" for item in found], ""]
+
+
+def publish_findings(result: dict[str, Any]) -> list[str]:
+    if not result.get("ok"):
+        return []
+    series = result["figures"]["series"]
+    file, mv = series.get("file"), series.get("mv_baseline")
+    if not file or not mv or file["purge_ms"].get("p50") is None:
+        return []
+    found = []
+    unseen = mv["runs"] - mv["seen"]
+    if unseen:
+        found.append(
+            f"In {unseen} of the {mv['runs']} bare `mv` + PURGE baseline runs the edge still "
+            "served the old bytes 10 s after T although Varnish answered the PURGE with 200 "
+            "(not investigated further; those runs are left out of the baseline's lag). The "
+            "publisher checks the edge after purging and purges again while it is stale; the "
+            "bare baseline does not."
+        )
+    purge, flip = file["purge_ms"]["p50"], file["flip_lag_ms"]["p50"]
+    extra = file["lag_ms"]["p50"] - mv["lag_ms"]["p50"]
+    return [
+        *found,
+        f"Where onthedot's lag over the bare `mv` + PURGE goes (file target, medians): the "
+        f"rename is done {num(flip, 2)} ms after T, the first PURGE starts {num(purge)} ms "
+        f"after T, and the new bytes reach the observer {num(extra)} ms later than with the "
+        "bare `mv`. Between the rename and the purge the publisher commits the "
+        "`publish.flipped` event and its step to the store (SQLite, `synchronous=FULL`) — the "
+        "price of never publishing twice after a crash.",
+    ]
+
+
+def kill_findings(result: dict[str, Any]) -> list[str]:
+    if not result.get("ok"):
+        return []
+    series = result["figures"]["series"]
+    runs = [r for s in series.values() for r in s["runs_detail"]]
+    found = []
+    mid = [r for r in runs if r.get("observed") == "mid-staging"]
+    orphaned = [r for r in mid if r.get("leftovers")]
+    if orphaned:
+        found.append(
+            f"**Orphaned staged copies.** In {len(orphaned)} of the {len(mid)} runs killed "
+            "mid-staging, the hidden staged copies of the first attempt (`.onthedot-` + 32 hex "
+            "digits, whole or partial) stay beside the artefacts for ever: the restart stages "
+            "again under a fresh random token (`secrets.token_hex` in `Publisher._stage`), so "
+            "the old names are neither reused nor removed. They are unguessable and unlinked, so "
+            "nothing is published early, but a server with directory listings would show them "
+            "before T, and repeated crashes fill the disk. Fix in the publisher: record the "
+            "token before the first upload and, on restart, reuse it or discard its copies "
+            "(or remove `.onthedot-*` names not in the manifest after the flip)."
+        )
+    other = [r for r in runs if r.get("leftovers") and r not in orphaned]
+    if other:
+        found.append(
+            "Staged copies were also left after runs killed in other phases: "
+            + ", ".join(f"run {r['run']} ({r['kind']}, {r.get('observed')})" for r in other)
+            + "."
+        )
+    for kind, s in series.items():
+        control = s.get("control") or {}
+        if control and not control.get("ok"):
+            error = _last_line(control.get("outcome_error"))
+            found.append(
+                f"**{kind}: a two-file release fails without any kill.** The control run "
+                f"(not killed) ended with `{error}`."
+                + (
+                    " The publisher stages and flips all artefacts at once (`asyncio.gather` in "
+                    "`Publisher._stage` / `_go_live`) and the FTP target drives them all over "
+                    "its one aioftp control connection, which allows one reader at a time. Fix in "
+                    "`targets/ftp.py`: an `asyncio.Lock` around each command sequence (or one "
+                    "connection per transfer). The FTP kill runs therefore publish one file."
+                    if "readuntil" in error
+                    else ""
+                )
+            )
+    late = [
+        r for r in runs if r.get("observed") == "right-after-flip" and (r.get("late_s") or 0) > 0.2
+    ]
+    if late:
+        found.append(
+            f"Killed between the rename and the recording of the flip ({len(late)} runs), the "
+            "restart records `publish.flipped` at its own time (late by its start-up, up to "
+            f"{num(max(r['late_s'] for r in late), 1)} s) although the origin had the new file at "
+            "T; the edge stayed stale until the restart purged, so the lateness recorded is the "
+            "public's, but the moment of the rename itself is not in the timeline."
+        )
+    redone = [
+        r
+        for r in runs
+        if r.get("observed") == "after-completion" and not r["checks"].get("one_done")
+    ]
+    if redone:
+        found.append(
+            f"Running `publish` again for a release already verified ({len(redone)} runs where "
+            "the kill came too late) verifies again and appends a second `publish.done` event: "
+            "nothing is flipped twice, but the timeline reads as two publications."
+        )
+    waited = [r for r in runs if not r.get("fast_forward_lease", True)]
+    for r in waited:
+        found.append(
+            f"Without expiring the killed holder's lease by hand (run {r['run']}), the restart "
+            f"waited for it to lapse: {num(r.get('restart_s'), 1)} s from the kill to the end, "
+            f"going live {num(r.get('late_s'), 1)} s after T and recorded as late."
+        )
+    return found
