@@ -1,9 +1,9 @@
-"""One transfer's state in the driver thread (streamed hash, text search, headers) and its result.
+"""One transfer's state (streamed hash, text search, headers), its result, and libcurl's options.
 
 ``Transfer.write`` is libcurl's WRITEFUNCTION (once per chunk, so it stays small; the plain
 variant only hashes) and ``Transfer.lines.append`` its HEADERFUNCTION (C, no Python frame per
-line). The driver thread takes a ``snapshot`` of a finished handle; ``build_response`` turns it into
-a ``ProbeResponse`` in the caller's thread; ``Batch`` carries snapshots to the caller's loop.
+line). The engine takes a ``snapshot`` of a finished handle and queues it on the caller's
+``Batch``; ``build_response`` turns it into a ``ProbeResponse`` when the caller takes it.
 """
 
 from __future__ import annotations
@@ -12,12 +12,20 @@ import asyncio
 import hashlib
 import time
 from collections import deque
+from urllib.parse import urlsplit
 
 import pycurl
 
-from onthedot.verify.probe import ProbeRequest, ProbeResponse
+from onthedot.verify.probe import ProbeRequest, ProbeResponse, split_address
 from onthedot.verify.probe_failures import Context, classify
 
+_CONNECT_TIMEOUT_MS = 10_000
+_HTTP_VERSIONS = {
+    (False, False): pycurl.CURL_HTTP_VERSION_1_1,
+    (True, False): pycurl.CURL_HTTP_VERSION_2TLS,
+    (False, True): pycurl.CURL_HTTP_VERSION_3,
+    (True, True): pycurl.CURL_HTTP_VERSION_3,
+}
 _VERSIONS = {
     pycurl.CURL_HTTP_VERSION_1_0: "1.0",
     pycurl.CURL_HTTP_VERSION_1_1: "1.1",
@@ -27,32 +35,33 @@ _VERSIONS = {
 
 
 class Batch:
-    """The responses of one ``stream`` call, delivered on its event loop."""
+    """The responses of one ``stream`` call, queued by the engine for the caller (same loop)."""
 
-    __slots__ = ("cancelled", "error", "loop", "ready", "results")
+    __slots__ = ("cancelled", "error", "results", "waiter")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.results: deque[Finished] = deque()
-        self.ready = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None
         self.cancelled = False
         self.error: str | None = None
 
-    def hand_over(self, finished: list[Finished]) -> None:
-        """From the driver thread: queue ``finished`` transfers for the caller."""
+    async def wait(self) -> None:
+        """Until the engine has queued more results (or failed)."""
+        self.waiter = asyncio.get_running_loop().create_future()
         try:
-            self.loop.call_soon_threadsafe(self._deliver, finished)
-        except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
-            self.cancelled = True
+            await self.waiter
+        finally:
+            self.waiter = None
 
-    def _deliver(self, finished: list[Finished]) -> None:
-        self.results.extend(finished)
-        self.ready.set()
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def fail(self, message: str) -> None:
-        """On the caller's loop: stop waiting with ``ProbeError(message)``."""
+        """Stop waiting with ``ProbeError(message)``."""
         self.error = message
-        self.ready.set()
+        self.wake()
 
 
 class Transfer:
@@ -215,3 +224,44 @@ def build_response(done: Finished, low_speed: tuple[int, int]) -> ProbeResponse:
         finished,
         _VERSIONS.get(version, ""),
     )
+
+
+# -- libcurl's options ---------------------------------------------------------------------------
+
+
+def base_options(
+    http2: bool, http3: bool, ca_file: str | None, verify_tls: bool, low_speed: tuple[int, int]
+) -> list[tuple[int, object]]:
+    """The options every easy handle keeps for its whole life."""
+    options: list[tuple[int, object]] = [
+        (pycurl.NOSIGNAL, 1),
+        (pycurl.ACCEPT_ENCODING, ""),  # all libcurl can decode; the hash is of the decoded bytes
+        (pycurl.FOLLOWLOCATION, 0),  # the engine follows redirects, vetting each host
+        (pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS),
+        (pycurl.HTTP_VERSION, _HTTP_VERSIONS[http2, http3]),
+        (pycurl.CONNECTTIMEOUT_MS, _CONNECT_TIMEOUT_MS),
+        (pycurl.LOW_SPEED_LIMIT, low_speed[0]),
+        (pycurl.LOW_SPEED_TIME, low_speed[1]),
+        (pycurl.SSL_VERIFYPEER, 1 if verify_tls else 0),
+        (pycurl.SSL_VERIFYHOST, 2 if verify_tls else 0),
+    ]
+    if ca_file is not None:
+        options.append((pycurl.CAINFO, ca_file))
+    return options
+
+
+def configure(handle: pycurl.Curl, request: ProbeRequest, timeout: float) -> None:
+    """The options that vary per request (the engine sets them only when they change)."""
+    handle.setopt(pycurl.HTTPHEADER, [f"{name}: {value}" for name, value in request.headers])
+    handle.setopt(pycurl.CONNECT_TO, [_connect_to(request)] if request.connect_to else [])
+    handle.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
+    handle.setopt(pycurl.MAXFILESIZE_LARGE, request.max_bytes or 0)
+
+
+def _connect_to(request: ProbeRequest) -> str:
+    """``HOST:PORT:ADDRESS:PORT`` for libcurl: the URL's host and port, sent to ``connect_to``."""
+    parts = urlsplit(request.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or ""
+    address, to_port = split_address(request.connect_to or "")
+    return f"{f'[{host}]' if ':' in host else host}:{port}:{address}:{to_port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,11 +22,12 @@ class CheckRecorder:
         self._engine = engine
         self.timeline = timeline or Timeline(engine)
         self._last: dict[tuple[str, str, str], Status] = {}
-        self.first_live: dict[tuple[str, str], CheckResult] = {}
+        self.first_live: dict[tuple[str, str], dt.datetime] = {}
 
     async def record(self, release_id: str, results: Sequence[CheckResult]) -> None:
         if not results:
             return
+        as_json = [result_json(r) for r in results]
         async with self._engine.begin() as conn:
             await conn.execute(
                 checks.insert(),
@@ -37,19 +39,19 @@ class CheckRecorder:
                         "status": r.status.value,
                         "checked_at": r.checked_at,
                         "served_sha256": r.served_sha256,
-                        "result": result_json(r),
+                        "result": data,
                     }
-                    for r in results
+                    for r, data in zip(results, as_json, strict=True)
                 ],
             )
         items: list[tuple[str, dict[str, object]]] = []
-        for r in results:
+        for r, data in zip(results, as_json, strict=True):
             key = (release_id, r.url, r.vantage)
             if self._last.get(key) != r.status:
                 self._last[key] = r.status
-                items.append((kinds.VERIFY_RESULT, result_json(r)))
+                items.append((kinds.VERIFY_RESULT, data))
             if r.status is Status.LIVE and (r.url, r.vantage) not in self.first_live:
-                self.first_live[(r.url, r.vantage)] = r
+                self.first_live[(r.url, r.vantage)] = r.checked_at
                 items.append(
                     (
                         kinds.VERIFY_FIRST_LIVE,

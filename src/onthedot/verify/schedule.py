@@ -148,5 +148,5 @@ class Watcher:
             await self._clock.sleep(interval)
 
     def _outcome(self, live: bool, report: VerifyReport) -> WatchOutcome:
-        first = {key: r.checked_at for key, r in self._recorder.first_live.items()}
+        first = dict(self._recorder.first_live)
         return WatchOutcome(live, report, first)
