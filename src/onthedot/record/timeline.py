@@ -105,16 +105,8 @@ class Timeline:
     ) -> Event:
         """Append one event; ``with_`` runs in the same transaction (e.g. marking a publish step
         done), so the event and what it records are stored together or not at all."""
-        at = as_utc(at) if at else utcnow()
-        data_json = canonical(data or {})
-        for _attempt in range(20):
-            try:
-                return await self._append_once(
-                    release_id, kind, data_json, actor, source, at, with_
-                )
-            except IntegrityError:  # another writer took this seq: read the new head and retry
-                continue
-        raise RuntimeError(f"could not append to the timeline of {release_id}: too much contention")
+        (event,) = await self._write(release_id, [(kind, data or {})], actor, source, at, with_)
+        return event
 
     async def append_many(
         self,
@@ -126,35 +118,64 @@ class Timeline:
         at: dt.datetime | None = None,
     ) -> int:
         """Append several events in one transaction (a sweep of thousands of URLs)."""
-        if not items:
-            return 0
+        return len(await self._write(release_id, items, actor, source, at)) if items else 0
+
+    async def _write(
+        self,
+        release_id: str,
+        items: Sequence[tuple[str, Mapping[str, Any]]],
+        actor: str,
+        source: str,
+        at: dt.datetime | None,
+        with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> list[Event]:
+        """Chain ``items`` onto the release's newest event, in one transaction; when another
+        writer took the same place first, read the new head and try again."""
         at = as_utc(at) if at else utcnow()
+        encoded = [(kind, canonical(data)) for kind, data in items]
         for _attempt in range(20):
             try:
                 async with self._engine.begin() as conn:
                     seq, prev = await self._head(conn, release_id)
-                    rows = []
-                    for kind, data in items:
-                        data_json = canonical(data)
+                    written: list[Event] = []
+                    for kind, data_json in encoded:
                         digest = event_hash(
                             release_id, seq, at, kind, actor, source, data_json, prev
                         )
-                        rows.append(
-                            {
-                                "release_id": release_id,
-                                "seq": seq,
-                                "at": at,
-                                "kind": kind,
-                                "actor": actor,
-                                "source": source,
-                                "data": data_json,
-                                "prev_hash": prev,
-                                "hash": digest,
-                            }
+                        written.append(
+                            Event(
+                                release_id,
+                                seq,
+                                at,
+                                kind,
+                                actor,
+                                source,
+                                json.loads(data_json),
+                                prev,
+                                digest,
+                            )
                         )
                         seq, prev = seq + 1, digest
-                    await conn.execute(events.insert(), rows)
-                return len(rows)
+                    await conn.execute(
+                        events.insert(),
+                        [
+                            {
+                                "release_id": e.release_id,
+                                "seq": e.seq,
+                                "at": e.at,
+                                "kind": e.kind,
+                                "actor": e.actor,
+                                "source": e.source,
+                                "data": data_json,
+                                "prev_hash": e.prev_hash,
+                                "hash": e.hash,
+                            }
+                            for e, (_, data_json) in zip(written, encoded, strict=True)
+                        ],
+                    )
+                    if with_ is not None:
+                        await with_(conn)
+                return written
             except IntegrityError:
                 continue
         raise RuntimeError(f"could not append to the timeline of {release_id}: too much contention")
@@ -170,36 +191,6 @@ class Timeline:
             )
         ).first()
         return (head.seq + 1, head.hash) if head else (1, GENESIS)
-
-    async def _append_once(
-        self,
-        release_id: str,
-        kind: str,
-        data_json: str,
-        actor: str,
-        source: str,
-        at: dt.datetime,
-        with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-    ) -> Event:
-        async with self._engine.begin() as conn:
-            seq, prev = await self._head(conn, release_id)
-            digest = event_hash(release_id, seq, at, kind, actor, source, data_json, prev)
-            await conn.execute(
-                events.insert().values(
-                    release_id=release_id,
-                    seq=seq,
-                    at=at,
-                    kind=kind,
-                    actor=actor,
-                    source=source,
-                    data=data_json,
-                    prev_hash=prev,
-                    hash=digest,
-                )
-            )
-            if with_ is not None:
-                await with_(conn)
-        return Event(release_id, seq, at, kind, actor, source, json.loads(data_json), prev, digest)
 
     async def events(self, release_id: str, kind: str | None = None) -> list[Event]:
         query = select(events).where(events.c.release_id == release_id).order_by(events.c.seq)
