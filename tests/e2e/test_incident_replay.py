@@ -80,7 +80,8 @@ def app_():  # type: ignore[no-untyped-def]
     return app
 
 
-def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd) -> None:
+def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: str) -> None:
+    """On the embedded SQLite store and on PostgreSQL alike."""
     origin = Nginx(ftp_server.root).start()
     cache = Varnish(origin.host, origin.port, default_ttl=3600).start()
     try:
@@ -91,7 +92,7 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd) -> None:
 
         config = write_config(tmp_path)
         release_file = write_release(tmp_path / "rel", cache.url, origin.url, ftp_server.url)
-        db = f"sqlite:///{tmp_path / 'store.db'}"
+        db = database_url
         asyncio.run(_publish_at_0930(release_file, config, db))
         assert target.read_bytes() == NEW  # the FTP upload worked: the origin has the new file
         assert fetch(cache.url + PATH)[1] == OLD  # ...but the public still gets the old one
