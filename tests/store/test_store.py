@@ -97,7 +97,7 @@ async def test_steps_are_recorded_once(engine: AsyncEngine) -> None:
 
 
 async def test_unreachable_database_is_a_plain_store_error() -> None:
-    with pytest.raises(StoreError, match="cannot be opened .*check the database URL"):
+    with pytest.raises(StoreError, match=r"cannot be opened .*check the database URL"):
         await open_store("postgresql://nobody@127.0.0.1:1/none")
 
 

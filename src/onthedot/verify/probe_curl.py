@@ -147,7 +147,8 @@ class _Engine:
         self.alarm: asyncio.TimerHandle | None = None
         self.alarm_at = 0.0
         self.poller = select.epoll()
-        self.watched: dict[int, int] = {}
+        self.watched: dict[int, int] = {}  # socket -> epoll events libcurl waits for
+        self.idle: set[int] = set()  # sockets libcurl let go of during this _settle
         self.multi = pycurl.CurlMulti()
         self.multi.setopt(pycurl.M_SOCKETFUNCTION, self._watch)
         loop.add_reader(self.poller.fileno(), self._on_ready)
@@ -186,22 +187,22 @@ class _Engine:
 
     def _watch(self, what: int, fd: int, multi: object, data: object) -> None:
         """M_SOCKETFUNCTION: libcurl now waits on ``fd`` for ``what`` (or no longer does)."""
-        poller, watched = self.poller, self.watched
-        if what == _REMOVE:
+        watched, idle = self.watched, self.idle
+        if what == _REMOVE:  # unwatched at the end of _settle, unless a new transfer reuses it
             if watched.pop(fd, None) is not None:
-                with contextlib.suppress(OSError):  # closed already: the kernel dropped it
-                    poller.unregister(fd)
+                idle.add(fd)
             return
         events = _WATCH[what]
         try:
-            if fd in watched:
-                poller.modify(fd, events)
+            if fd in watched or fd in idle:
+                self.poller.modify(fd, events)
             else:
-                poller.register(fd, events)
-        except FileNotFoundError:  # closed and the number reused without a REMOVE
-            poller.register(fd, events)
+                self.poller.register(fd, events)
+        except FileNotFoundError:  # closed and the number reused: the kernel forgot it
+            self.poller.register(fd, events)
         except FileExistsError:
-            poller.modify(fd, events)
+            self.poller.modify(fd, events)
+        idle.discard(fd)
         watched[fd] = events
 
     def _on_ready(self) -> None:
@@ -252,11 +253,20 @@ class _Engine:
         else:
             timeout = 0
         self._arm(timeout)
+        if self.idle:
+            self._unwatch_idle()
         woken = self.woken
         if woken:
             for batch in woken:
                 batch.wake()
             woken.clear()
+
+    def _unwatch_idle(self) -> None:
+        poller = self.poller
+        for fd in self.idle:
+            with contextlib.suppress(OSError):  # closed already: the kernel dropped it
+                poller.unregister(fd)
+        self.idle.clear()
 
     def _arm(self, timeout_ms: int) -> None:
         """Make sure the loop calls back by libcurl's next deadline."""
@@ -314,13 +324,14 @@ class _Engine:
     def _finish(self, handle: pycurl.Curl, code: int, detail: str) -> None:
         transfer = self.active.pop(handle)
         self.multi.remove_handle(handle)
-        if not code and 300 <= handle.getinfo(pycurl.RESPONSE_CODE) < 400:
+        status = handle.getinfo(pycurl.RESPONSE_CODE)
+        if not code and 300 <= status < 400:
             target = handle.getinfo(pycurl.REDIRECT_URL)
             if target:
                 code = self._redirect(handle, transfer, target)
                 if not code:
                     return
-        done = snapshot(handle, transfer, code, detail)
+        done = snapshot(handle, transfer, code, detail, status)
         self.free.append(handle)
         self._deliver(transfer, done)
 

@@ -144,30 +144,50 @@ class Transfer:
     def headers(self) -> tuple[tuple[str, str], ...]:
         """The last response's headers (after any 1xx), in order, names as sent."""
         lines = self.lines
-        start = len(lines) - 1
-        while start > 0 and lines[start][:5] != b"HTTP/":
-            start -= 1
-        out = []
-        for line in b"".join(lines[start + 1 :]).decode("latin-1").split("\r\n"):
-            name, colon, value = line.partition(":")
-            if colon:  # (obsolete folded lines, which start with a space, are not headers)
-                out.append((name, value.strip()))
-        return tuple(out)
+        end = len(lines) - 1 if lines and lines[-1] == b"\r\n" else len(lines)
+        start = 0
+        if b"\r\n" in lines[:end]:  # an interim (1xx) response came first: skip to the last
+            start = end - 1
+            while start > 0 and lines[start][:5] != b"HTTP/":
+                start -= 1
+        pairs = list(map(_SEEN.get, lines[start + 1 : end]))
+        if None in pairs:
+            for index, pair in enumerate(pairs):
+                if pair is None:
+                    pairs[index] = _parse_header(lines[start + 1 + index])
+            if () in pairs:
+                return tuple(p for p in pairs if p)
+        return tuple(pairs)  # type: ignore[arg-type]  # (no empty tuples left)
+
+
+_SEEN: dict[bytes, tuple[str, str] | tuple[()]] = {}
+"""Header lines already parsed: most repeat from response to response (Server, Via, ...)."""
+_SEEN_MAX = 4096
+
+
+def _parse_header(line: bytes) -> tuple[str, str] | tuple[()]:
+    """``(name, value)`` for a header line; ``()`` for anything else (obsolete folded lines)."""
+    name, colon, value = line.decode("latin-1").partition(":")
+    pair = (name, value.strip()) if colon else ()
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[line] = pair
+    return pair
 
 
 Finished = tuple[Transfer, int, str, float, int, str, float, float, float, float, float, int]
-"""What the driver thread reads off a finished handle before reusing it (``snapshot``)."""
+"""What the engine reads off a finished handle before reusing it (``snapshot``)."""
 
 
-def snapshot(handle: pycurl.Curl, t: Transfer, code: int, detail: str) -> Finished:
-    """In the driver thread: everything libcurl knows of the transfer, as cheaply as possible."""
+def snapshot(handle: pycurl.Curl, t: Transfer, code: int, detail: str, status: int) -> Finished:
+    """Everything libcurl knows of the transfer (``status`` already read), as cheaply as possible."""
     info = handle.getinfo
     return (
         t,
         code,
         detail,
         time.time(),
-        info(pycurl.RESPONSE_CODE),
+        status,
         info(pycurl.PRIMARY_IP),
         info(pycurl.NAMELOOKUP_TIME),
         info(pycurl.CONNECT_TIME),
@@ -184,8 +204,7 @@ def never_started(t: Transfer, code: int, detail: str) -> Finished:
 
 
 def build_response(done: Finished, low_speed: tuple[int, int]) -> ProbeResponse:
-    """In the caller's thread: the ``ProbeResponse`` for a snapshot (parsing runs here, in
-    parallel with libcurl's I/O in the driver thread)."""
+    """The ``ProbeResponse`` for a snapshot (built when the caller takes it)."""
     t, code, detail, finished, status, ip, dns, connect, tls, first_byte, total, version = done
     remote_ip = ip or None
     failure = None

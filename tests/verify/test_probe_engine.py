@@ -1,0 +1,304 @@
+"""The probe engine's guards, bounds, lifecycle and memory, the mock, and the real edge.
+
+Raw servers come from ``test_probe`` (``serve``); nginx and Varnish (``tests.servers``) check the
+real edge. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from onthedot.errors import ForeignHostError, ProbeError
+from onthedot.verify.probe import (
+    MockProbeTransport,
+    Prober,
+    ProbeRequest,
+    ProbeResponse,
+    check_allowed,
+    mock_response,
+)
+from onthedot.verify.probe_curl import CurlTransport
+from tests.servers.nginx import Nginx
+from tests.servers.plugin import StartServer
+from tests.servers.ports import free_port, release_port
+from tests.servers.varnish import Varnish
+from tests.verify.test_probe import LOCAL, Request, assert_failure, head, send, serve
+
+# -- edges, guards, bounds ----------------------------------------------------------------------
+
+
+async def test_connect_to_probes_one_address_with_the_sites_host() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, request.headers["host"].encode())
+
+    async with serve(handler) as server, Prober(allowed_hosts=["site.test"]) as prober:
+        url = server.url("/x", host="site.test")
+        response = await prober.fetch(ProbeRequest(url, connect_to=f"127.0.0.1:{server.port}"))
+    assert response.failure is None, response.message
+    assert server.requests[0].headers["host"] == f"site.test:{server.port}"
+    assert response.remote_ip == "127.0.0.1" and response.effective_url == url
+
+
+async def test_bad_connect_to_is_refused_before_fetching() -> None:
+    async with Prober() as prober:
+        with pytest.raises(ProbeError, match="not 'address:port'"):
+            await prober.fetch(ProbeRequest("http://site.test/", connect_to="127.0.0.1"))
+
+
+def test_check_allowed() -> None:
+    check_allowed("https://WWW.Example.org/x", ["www.example.org"])
+    check_allowed("http://anything.test/", None)
+    with pytest.raises(ForeignHostError, match="only fetches the configured site"):
+        check_allowed("http://169.254.169.254/latest/meta-data", ["www.example.org"])
+    with pytest.raises(ForeignHostError, match="http:// or https://"):
+        check_allowed("file:///etc/passwd", None)
+
+
+async def test_ssrf_guard_refuses_foreign_urls_and_redirects() -> None:
+    async def elsewhere(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, b"internal secrets")
+
+    async with serve(elsewhere) as internal:
+
+        async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+            await send(writer, 302, b"", [("Location", internal.url("/admin", host="localhost"))])
+
+        async with serve(handler) as site, Prober(allowed_hosts=LOCAL) as prober:
+            with pytest.raises(ForeignHostError):
+                await prober.fetch(ProbeRequest(internal.url("/admin", host="localhost")))
+            with pytest.raises(ForeignHostError):
+                await prober.fetch_many(
+                    [ProbeRequest(site.url("/ok")), ProbeRequest("http://evil.test/")]
+                )
+            redirected = await prober.fetch(ProbeRequest(site.url("/go")))
+    assert_failure(redirected, "foreign-host", "localhost", "not one of the site's hosts")
+    assert internal.connections == 0
+    assert [r.path for r in site.requests] == ["/go"]  # the refused batch fetched nothing
+
+
+async def test_concurrency_is_bounded() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.03)
+        await send(writer, 200, b"x")
+
+    async with serve(handler) as server, Prober(concurrency=4, allowed_hosts=LOCAL) as prober:
+        responses = await prober.fetch_many(ProbeRequest(server.url(f"/{i}")) for i in range(40))
+    assert all(r.http_status == 200 for r in responses)
+    assert server.max_in_flight == 4
+    assert server.connections <= 4  # connections are kept alive and reused
+
+
+async def test_concurrent_callers_share_the_bound() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.02)
+        await send(writer, 200, request.path.encode())
+
+    async with serve(handler) as server, Prober(concurrency=3, allowed_hosts=LOCAL) as prober:
+        responses = await asyncio.gather(
+            *(prober.fetch(ProbeRequest(server.url(f"/{i}"))) for i in range(30))
+        )
+    assert [r.sha256 for r in responses] == [
+        hashlib.sha256(f"/{i}".encode()).hexdigest() for i in range(30)
+    ]
+    assert server.max_in_flight == 3
+
+
+async def test_a_thousand_urls_in_one_call_keep_their_order() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, request.path.encode())
+
+    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+        requests = [ProbeRequest(server.url(f"/{i}"), tag=i) for i in range(1000)]
+        responses = await prober.fetch_many(requests)
+    assert [r.request.tag for r in responses] == list(range(1000))
+    assert all(
+        r.sha256 == hashlib.sha256(f"/{r.request.tag}".encode()).hexdigest() for r in responses
+    )
+
+
+async def test_stream_yields_as_completed_and_can_stop_early() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.5 if request.path == "/slow" else 0)
+        await send(writer, 200, b"x")
+
+    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+        urls = [server.url("/slow"), server.url("/fast")]
+        order = [r.request.url async for r in prober.stream(ProbeRequest(u) for u in urls)]
+        assert order == urls[::-1]
+        stream = prober.stream(ProbeRequest(server.url(f"/{i}")) for i in range(200))
+        first = await anext(stream)
+        await stream.aclose()  # gives up on the rest
+        again = await prober.fetch(ProbeRequest(server.url("/after")))
+    assert first.http_status == 200 and again.http_status == 200
+
+
+async def test_unusable_urls_fail_alone_and_an_engine_bug_never_hangs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = CurlTransport()  # used directly, no guard: the URLs reach libcurl
+    requests = [ProbeRequest("http://127.0.0.1/\x00"), ProbeRequest("http://exa mple.test/")]
+    responses = [r async for r in transport.stream(requests)]
+    await transport.aclose()
+    assert {r.request.url for r in responses} == {r.url for r in requests}
+    for response in responses:
+        assert_failure(response, "protocol", "could not be used", "release file")
+
+    def explode(self: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("onthedot.verify.probe_curl._Engine._collect", explode)
+    async with Prober() as prober:
+        with pytest.raises(ProbeError, match="stopped unexpectedly"):
+            await asyncio.wait_for(prober.fetch(ProbeRequest("http://127.0.0.1:9/")), 5)
+        with pytest.raises(ProbeError, match="stopped unexpectedly"):
+            await prober.fetch(ProbeRequest("http://127.0.0.1:9/"))
+
+
+async def test_closed_prober_refuses_more_work() -> None:
+    prober = Prober()
+    await prober.aclose()
+    with pytest.raises(ProbeError, match="closed"):
+        await prober.fetch(ProbeRequest("http://127.0.0.1:9/"))
+
+
+def test_a_prober_can_move_to_a_new_event_loop() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, request.path.encode())
+
+    prober = Prober(allowed_hosts=LOCAL)
+
+    async def fetch(path: str) -> ProbeResponse:
+        async with serve(handler) as server:
+            return await prober.fetch(ProbeRequest(server.url(path)))
+
+    first, second = asyncio.run(fetch("/one")), asyncio.run(fetch("/two"))
+    asyncio.run(prober.aclose())
+    assert first.sha256 == hashlib.sha256(b"/one").hexdigest()
+    assert second.sha256 == hashlib.sha256(b"/two").hexdigest()
+
+
+def _vm(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field_name)
+
+
+async def test_a_200_mb_body_is_hashed_in_bounded_memory() -> None:
+    block = os.urandom(1024 * 1024)
+    blocks = 200
+    expected = hashlib.sha256()
+    for _ in range(blocks):
+        expected.update(block)
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, [("Content-Length", str(blocks * len(block)))]))
+        for _ in range(blocks):
+            writer.write(block)
+            await writer.drain()
+
+    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+        await prober.fetch(ProbeRequest(server.url("/warm")))  # threads and handles exist
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
+        baseline = _vm("VmRSS")
+        response = await prober.fetch(ProbeRequest(server.url("/big"), timeout=60))
+        growth = _vm("VmHWM") - baseline
+    assert response.failure is None and response.size == blocks * len(block)
+    assert response.sha256 == expected.hexdigest()
+    assert growth < 40 * 1024 * 1024, f"peak RSS grew by {growth / 2**20:.1f} MB"
+
+
+# -- the in-memory transport ---------------------------------------------------------------------
+
+
+async def test_mock_transport_answers_like_the_real_one() -> None:
+    def handler(request: ProbeRequest) -> ProbeResponse:
+        if request.url.endswith("/missing"):
+            return mock_response(request, status=404)
+        return mock_response(request, body=b"April to September 2019", headers=[("Age", "5")])
+
+    transport = MockProbeTransport(handler)
+    async with Prober(allowed_hosts=["www.example.org"], transport=transport) as prober:
+        page, missing, capped = await prober.fetch_many(
+            [
+                ProbeRequest("https://www.example.org/p", expect_text="September", keep_body=5),
+                ProbeRequest("https://www.example.org/missing"),
+                ProbeRequest("https://www.example.org/p", max_bytes=3),
+            ]
+        )
+        with pytest.raises(ForeignHostError):
+            await prober.fetch(ProbeRequest("https://elsewhere.example/"))
+    assert page.text_found is True and page.body == b"April" and page.header("age") == "5"
+    assert page.sha256 == hashlib.sha256(b"April to September 2019").hexdigest()
+    assert missing.http_status == 404 and missing.failure is None
+    assert capped.failure == "too-large" and capped.sha256 is None
+    assert len(transport.requests) == 3
+
+
+# -- the real edge -------------------------------------------------------------------------------
+
+
+@pytest.mark.services
+async def test_through_varnish_and_nginx(webroot: Path, origin: Nginx, varnish: Varnish) -> None:
+    body = os.urandom(50_000)
+    (webroot / "statistics").mkdir()
+    (webroot / "statistics" / "fatalquarterly.xlsx").write_bytes(body)
+    url = f"{varnish.url}/statistics/fatalquarterly.xlsx"
+    async with Prober(allowed_hosts=LOCAL) as prober:
+        miss = await prober.fetch(ProbeRequest(url))
+        hit, direct = await prober.fetch_many(
+            [ProbeRequest(url), ProbeRequest(f"{origin.url}/statistics/fatalquarterly.xlsx")]
+        )
+    assert miss.sha256 == hit.sha256 == direct.sha256 == hashlib.sha256(body).hexdigest()
+    assert (miss.header("X-Cache"), hit.header("X-Cache")) == ("MISS", "HIT")
+    assert hit.header("Age") is not None and hit.header("Via") is not None
+    assert direct.header("ETag") is not None and direct.header("X-Cache") is None
+
+
+@pytest.mark.services
+async def test_gzip_page_from_nginx_hashes_the_file(
+    webroot: Path, start_server: StartServer
+) -> None:
+    page = (
+        "<html><body>" + "Fatal injuries April to September 2019. " * 2000 + "</body></html>"
+    ).encode()
+    (webroot / "fatals.htm").write_bytes(page)
+    conf = "gzip on; gzip_types text/html; gzip_min_length 1;"
+    nginx = start_server(Nginx(webroot, conf, tls=True))
+    async with Prober(allowed_hosts=LOCAL, ca_file=str(nginx.cert_path)) as prober:
+        plain, secure = await prober.fetch_many(
+            [
+                ProbeRequest(f"{nginx.url}/fatals.htm", expect_text="April to September 2019"),
+                ProbeRequest(f"{nginx.https_url}/fatals.htm"),
+            ]
+        )
+    for response in (plain, secure):
+        assert response.failure is None, response.message
+        assert response.header("Content-Encoding") == "gzip"
+        assert response.sha256 == hashlib.sha256(page).hexdigest() and response.size == len(page)
+    assert plain.text_found is True and secure.timings["tls"] > 0
+
+
+@pytest.mark.services
+async def test_http2_over_tls_with_nginx(webroot: Path, start_server: StartServer) -> None:
+    files = {f"/f{i}.bin": os.urandom(20_000) for i in range(20)}
+    for path, body in files.items():
+        (webroot / path[1:]).write_bytes(body)
+    port = free_port()
+    try:
+        nginx = start_server(Nginx(webroot, f"listen 127.0.0.1:{port} ssl http2;", tls=True))
+        async with Prober(allowed_hosts=LOCAL, ca_file=str(nginx.cert_path)) as prober:
+            responses = await prober.fetch_many(
+                ProbeRequest(f"https://127.0.0.1:{port}{path}") for path in files
+            )
+    finally:
+        release_port(port)
+    for response, body in zip(responses, files.values(), strict=True):
+        assert response.failure is None, response.message
+        assert response.http_version == "2" and response.sha256 == hashlib.sha256(body).hexdigest()
+        assert response.header("content-length") == str(len(body))  # HTTP/2 names: lower case
