@@ -75,7 +75,7 @@ def test_dublin_policy_flags_london_0930_and_irish_holidays(make_release: MakeRe
 
 
 def test_custom_release_days_are_named_in_the_message(make_release: MakeRelease) -> None:
-    policy = Policy(weekdays=("tue", "thu"))  # type: ignore[arg-type]
+    policy = Policy(weekdays=("tue", "thu"))
     release = make_release(dt.datetime(2019, 12, 18, 9, 30))  # a Wednesday
     [finding] = check_release(release, policy)
     assert finding.rule == "T3.6.weekday"

@@ -20,7 +20,7 @@ naive_or_aware = st.one_of(
     instants, st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 12, 31))
 )
 policies = st.sampled_from(
-    [Policy(), Policy(zone="Europe/Dublin", time="11:00", holidays="IE"), Policy(holidays="uk")]  # type: ignore[arg-type]
+    [Policy(), Policy(zone="Europe/Dublin", time="11:00", holidays="IE"), Policy(holidays="uk")]
 )
 
 
@@ -49,7 +49,7 @@ def test_rules_never_raise(
         producer="Any",
         release_at=release_at,
         announced_at=announced_at,
-        nation=nation,  # type: ignore[arg-type]
+        nation=nation,
         lead_statistician=lead,
         change=tuple(Change(previous=p) for p in previous),
         pre_release_access=tuple(

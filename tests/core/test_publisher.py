@@ -78,8 +78,14 @@ def edge_from(
 
 
 def publisher(
-    engine: AsyncEngine, name: str, clock: ShiftedClock, seen: list, **kw: object
-) -> Publisher:  # type: ignore[type-arg]
+    engine: AsyncEngine,
+    name: str,
+    clock: ShiftedClock,
+    seen: list[tuple[dt.datetime, bytes | None]],
+    *,
+    wait_for_lease: bool = True,
+    leak_probes: bool = True,
+) -> Publisher:
     verifier = Verifier(edge_from(name, clock, seen), clock=clock, bust_cache=False)
     watcher = Watcher(
         verifier, CheckRecorder(engine), clock, WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
@@ -90,8 +96,9 @@ def publisher(
         purgers=[MemoryPurger(f"memory://{name}")],
         watcher=watcher,
         clock=clock,
-        **kw,
-    )  # type: ignore[arg-type]
+        wait_for_lease=wait_for_lease,
+        leak_probes=leak_probes,
+    )
 
 
 async def test_goes_live_at_t_never_before_even_if_the_clock_steps_back(

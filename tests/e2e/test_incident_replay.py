@@ -14,6 +14,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import typer
 
 from onthedot.clock import ShiftedClock
 from onthedot.config import load_config, load_release
@@ -74,7 +75,7 @@ def add(config: Path, db: str, release: Path, *args: str) -> None:
     assert result.exit_code == 0, result.stdout
 
 
-def app_():  # type: ignore[no-untyped-def]
+def app_() -> typer.Typer:
     from onthedot.cli import app
 
     return app

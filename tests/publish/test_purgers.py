@@ -3,6 +3,8 @@ request, Varnish against the real thing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -64,7 +66,7 @@ async def test_cdn_wrong_credentials_fail_at_once_with_the_attempt_recorded(
     async with purger(cdn_urls(fake, good=False)[name]) as cdn:
         with pytest.raises(PurgeError) as caught:
             await cdn.purge([PUBLIC])
-    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    attempts = caught.value.attempts
     assert len(attempts) == 1 and attempts[0].status in (401, 403) and not attempts[0].ok
     assert "purge again" in str(caught.value)
 
@@ -85,7 +87,7 @@ async def test_cdn_that_never_answers_gives_purge_error_with_attempts(name: str,
     async with purger(cdn_urls(fake)[name], HANG) as cdn:
         with pytest.raises(PurgeError) as caught:
             await cdn.purge([PUBLIC])
-    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    attempts = caught.value.attempts
     assert len(attempts) == FAST.attempts
     assert all(a.status is None and "no answer" in a.detail for a in attempts)
 
@@ -94,14 +96,14 @@ async def test_unsupported_selector_is_recorded_not_skipped(fake: Fake) -> None:
     async with purger(cdn_urls(fake)["fastly"]) as cdn:
         with pytest.raises(PurgeError) as caught:
             await cdn.purge([PUBLIC], prefixes=["https://www.example.org/statistics/"])
-    attempts = caught.value.attempts  # type: ignore[attr-defined]
+    attempts = caught.value.attempts
     assert any("cannot purge by prefixes" in a.detail for a in attempts)
     assert any(a.ok for a in attempts)  # the URL was still purged
 
 
 def test_edgegrid_signature_matches_akamai_published_test_vectors() -> None:
     # from Akamai's edgegrid-python test data (testdata.json): "simple GET", "POST inside limit"
-    creds = {"client_token": "akab-client-token-xxx-xxxxxxxxxxxxxxxx",
+    creds: dict[str, Any] = {"client_token": "akab-client-token-xxx-xxxxxxxxxxxxxxxx",
              "access_token": "akab-access-token-xxx-xxxxxxxxxxxxxxxx",
              "client_secret": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=",
              "timestamp": "20140321T19:34:21+0000", "nonce": "nonce-xx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"}
@@ -152,4 +154,4 @@ async def test_varnish_down_gives_purge_error(closed_port: int) -> None:
     async with purger(f"varnish://127.0.0.1:{closed_port}", HANG) as cache:
         with pytest.raises(PurgeError) as caught:
             await cache.purge(["https://www.example.org/x"])
-    assert len(caught.value.attempts) == FAST.attempts  # type: ignore[attr-defined]
+    assert len(caught.value.attempts) == FAST.attempts
