@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +152,3 @@ def _reason_from_changes(release: Release) -> str:
     """The newest recorded [[change]] reason of the release file, if any."""
     return release.change[-1].reason if release.change else ""
 
-
-async def sync_all(engine: AsyncEngine, items: Sequence[Release], actor: str) -> list[SyncResult]:
-    repo = ReleaseRepository(engine)
-    return [await repo.sync(r, actor=actor) for r in items]
