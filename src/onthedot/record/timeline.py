@@ -138,22 +138,12 @@ class Timeline:
                 async with self._engine.begin() as conn:
                     seq, prev = await self._head(conn, release_id)
                     written: list[Event] = []
-                    for kind, data_json in encoded:
+                    for (kind, data_json), (_, data) in zip(encoded, items, strict=True):
                         digest = event_hash(
                             release_id, seq, at, kind, actor, source, data_json, prev
                         )
                         written.append(
-                            Event(
-                                release_id,
-                                seq,
-                                at,
-                                kind,
-                                actor,
-                                source,
-                                json.loads(data_json),
-                                prev,
-                                digest,
-                            )
+                            Event(release_id, seq, at, kind, actor, source, data, prev, digest)
                         )
                         seq, prev = seq + 1, digest
                     await conn.execute(

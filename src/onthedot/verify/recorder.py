@@ -14,6 +14,9 @@ from onthedot.store.tables import checks
 from onthedot.verify.verifier import result_json
 
 
+CHUNK = 2000
+
+
 class CheckRecorder:
     """Every result goes to ``checks``; the timeline gets each (url, vantage)'s changes of status
     and the first moment the new version was seen there, so a dense poll does not flood it."""
@@ -25,6 +28,11 @@ class CheckRecorder:
         self.first_live: dict[tuple[str, str], dt.datetime] = {}
 
     async def record(self, release_id: str, results: Sequence[CheckResult]) -> None:
+        """Store ``results`` (in chunks, so a 10,000-URL sweep never holds all its rows twice)."""
+        for start in range(0, len(results), CHUNK):
+            await self._record(release_id, results[start : start + CHUNK])
+
+    async def _record(self, release_id: str, results: Sequence[CheckResult]) -> None:
         if not results:
             return
         as_json = [result_json(r) for r in results]
