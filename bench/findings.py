@@ -50,9 +50,9 @@ def publish_findings(result: dict[str, Any]) -> list[str]:
         f"Where onthedot's lag over the bare `mv` + PURGE goes (file target, medians): the "
         f"rename is done {num(flip, 2)} ms after T, the first PURGE starts {num(purge)} ms "
         f"after T, and the new bytes reach the observer {num(extra)} ms later than with the "
-        "bare `mv`. Between the rename and the purge the publisher commits the "
-        "`publish.flipped` event and its step to the store (SQLite, `synchronous=FULL`) — the "
-        "price of never publishing twice after a crash.",
+        "bare `mv`. The purges start as soon as the files are renamed, while the "
+        "`publish.flipped` event and its step are committed to the store (SQLite, "
+        "`synchronous=FULL`, the price of never publishing twice after a crash).",
     ]
 
 
