@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from onthedot.model import iso_utc
 from onthedot.record.breaches import Breach
 
 COLUMNS = (
@@ -25,22 +24,12 @@ def actions_status(breach: Breach) -> tuple[int, int]:
 
 
 def entry(breach: Breach) -> dict[str, Any]:
+    """The breach's own JSON, with its actions split into done and suggested (register columns)."""
+    data = breach.as_json()
+    data.pop("actions")
+    detail = data.pop("detail")
     done, suggested = actions_status(breach)
-    return {
-        "release": breach.release_id,
-        "kind": breach.kind,
-        "title": breach.title,
-        "practices": list(breach.practices),
-        "started_at": iso_utc(breach.started_at) if breach.started_at else None,
-        "ended_at": iso_utc(breach.ended_at) if breach.ended_at else None,
-        "duration_s": breach.duration_s,
-        "urls": list(breach.urls),
-        "cause": breach.cause,
-        "status": breach.status,
-        "actions_done": done,
-        "actions_suggested": suggested,
-        "detail": breach.detail,
-    }
+    return {**data, "actions_done": done, "actions_suggested": suggested, "detail": detail}
 
 
 def counts(breaches: Sequence[Breach]) -> dict[str, dict[str, int]]:
