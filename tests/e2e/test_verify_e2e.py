@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,20 @@ def put(webroot: Path, path: str, data: bytes) -> None:
     target.write_bytes(data)
 
 
+def _spreadsheet_release(
+    folder: Path, varnish: Varnish, origin: Nginx, release_at: dt.datetime, **extra: Any
+) -> Path:
+    """The seed's release: the new spreadsheet at PATH, behind ``varnish`` in front of ``origin``."""
+    return write_site_release(
+        folder,
+        public=varnish.url,
+        origin=origin.url,
+        release_at=release_at,
+        artefacts=[(PATH, NEW, None)],
+        **extra,
+    )
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
@@ -36,12 +51,11 @@ def test_the_seed_scenario_is_stale_until_purged(
     put(webroot, PATH, OLD)
     assert fetch(varnish.url + PATH)[1] == OLD  # the cache holds the old version (1-hour TTL)
     release_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
-    release = write_site_release(
+    release = _spreadsheet_release(
         tmp_path / "rel",
-        public=varnish.url,
-        origin=origin.url,
-        release_at=release_at,
-        artefacts=[(PATH, NEW, None)],
+        varnish,
+        origin,
+        release_at,
     )
 
     config = write_config(tmp_path)
@@ -78,12 +92,11 @@ def test_before_t_embargoed_or_early(
 ) -> None:
     put(webroot, PATH, OLD)
     release_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-    release = write_site_release(
+    release = _spreadsheet_release(
         tmp_path / "rel",
-        public=varnish.url,
-        origin=origin.url,
-        release_at=release_at,
-        artefacts=[(PATH, NEW, None)],
+        varnish,
+        origin,
+        release_at,
     )
     code, data = cli(db, "verify", str(release))
     assert (code, data["phase"], data["results"][0]["status"]) == (0, "before", "embargoed")
@@ -152,12 +165,11 @@ def test_preflight_predicts_the_seed_failure(
     put(webroot, PATH, OLD)
     fetch(varnish.url + PATH)  # in the cache, as on the morning of 18 December 2019
     release_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
-    release = write_site_release(
+    release = _spreadsheet_release(
         tmp_path / "rel",
-        public=varnish.url,
-        origin=origin.url,
-        release_at=release_at,
-        artefacts=[(PATH, NEW, None)],
+        varnish,
+        origin,
+        release_at,
     )
     config = write_config(tmp_path)
     code, data = cli(db, "preflight", str(release), config=config)
@@ -166,12 +178,11 @@ def test_preflight_predicts_the_seed_failure(
     (row,) = cache_rows
     assert row["risk"] == "stale-after-T" and row["stale_until"]
     assert "purge" in row["fix"].lower() or "purger" in row["fix"].lower()
-    with_purger = write_site_release(
+    with_purger = _spreadsheet_release(
         tmp_path / "rel2",
-        public=varnish.url,
-        origin=origin.url,
-        release_at=release_at,
-        artefacts=[(PATH, NEW, None)],
+        varnish,
+        origin,
+        release_at,
         purge=(f"varnish://{varnish.host}:{varnish.port}",),
         id="with-purger",
     )
