@@ -13,7 +13,6 @@ from onthedot.record.timeline import Timeline
 from onthedot.store.tables import checks
 from onthedot.verify.verifier import result_json
 
-
 CHUNK = 2000
 
 
