@@ -1,0 +1,5 @@
+"""``python -m onthedot.cli``."""
+
+from onthedot.cli import main
+
+main()
