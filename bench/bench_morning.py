@@ -1,17 +1,24 @@
 """Benchmark a 10,000-URL release morning the way ``onthedot run`` does it.
 
-One release with 10,000 artefacts (10 KB files at the nginx origin, Varnish in front, freshly
-purged so every request at T is a miss that goes to the origin). The watch of the service
-(``Watcher.after_t``: the sweep of every URL from T, each result judged — SHA-256, diagnosis —
-stored in the ``checks`` table and, for changes of status, on the timeline) is timed from T:
+One release with 10,000 artefacts (10 KB files at the nginx origin, Varnish in front). As on a real
+morning, the edge has been serving last month's version of every file (all 10,000 cached, warm),
+the new versions are written to the origin before T and the edge is purged (one BAN, as a
+``varnish`` purger does right after the flip), so every request at T is a miss that goes to the
+origin and brings the new file. The watch of the service (``Watcher.after_t``: the sweep of every
+URL from T, each result judged — SHA-256, diagnosis — stored in the ``checks`` table and, for
+changes of status, on the timeline) is timed from T:
 
 * ``classified_s``: from T until every URL has its status (the sweep itself);
 * ``recorded_s``: from T until the results are stored and the timeline written;
 * ``peak_rss_mb``: the peak RSS of the process doing it (a child process, so nothing else counts).
 
-Baseline in the same run: the bare probe engine fetching and hashing the same 10,000 URLs from an
-emptied cache again, with no judging or recording (``probe_only_s``), so the cost of what onthedot
+Baseline in the same run: the bare probe engine fetching and hashing the same 10,000 URLs from a
+purged cache again, with no judging or recording (``probe_only_s``), so the cost of what onthedot
 adds is visible.
+
+The edge runs with Varnish's shipped thread-pool settings (2 pools of 100–5,000 threads; the test
+suite's servers use a smaller pool to save memory on CI) and nginx with ``worker_processes`` equal to
+the number of CPUs (Debian's ``auto``), as a production edge and origin would.
 
 Run: ``.venv/bin/python -m bench.bench_morning`` (writes bench/results/morning.json).
 """
@@ -22,6 +29,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,30 +43,40 @@ SIZE = 10_000
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def make_origin(root: Path) -> list[tuple[str, str]]:
-    """10,000 distinct files; returns (path, sha256) for each."""
+VARNISH_DEFAULT_POOLS = ("thread_pools=2", "thread_pool_min=100", "thread_pool_max=5000")
+
+
+def make_origin(root: Path, edition: str = "new") -> list[tuple[str, str]]:
+    """10,000 distinct files of one ``edition``; returns (path, sha256) for each."""
     (root / "stats").mkdir(parents=True, exist_ok=True)
     made = []
     for i in range(URLS):
-        data = (f"release {i};".encode() * (SIZE // 10 + 1))[:SIZE]
+        data = (f"{edition} release {i};".encode() * (SIZE // 10 + 1))[:SIZE]
         path = f"/stats/t{i:05d}.csv"
         (root / path.lstrip("/")).write_bytes(data)
         made.append((path, hashlib.sha256(data).hexdigest()))
     return made
 
 
-async def _child(public: str, origin: str, files: list[tuple[str, str]], db: str) -> dict[str, Any]:
+async def _child(public: str, origin: str, webroot: Path, db: str) -> dict[str, Any]:
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.model import Artefact, Release, Site
     from onthedot.publish.timer import wait_until
-    from onthedot.runtime import VerifySettings, make_verifier, prober_for
+    from onthedot.runtime import VerifySettings, make_verifier, prober_for, tune_gc
     from onthedot.store.db import open_store
     from onthedot.verify.probe import ProbeRequest
     from onthedot.verify.recorder import CheckRecorder
     from onthedot.verify.schedule import Watcher, WatchPlan
 
+    tune_gc()  # as the ``onthedot`` command does at start-up
+
+    old_files = make_origin(webroot, "old")
+    async with prober_for_site(public) as warm:  # last month: the edge serves the old files
+        responses = await warm.fetch_many(ProbeRequest(public + p) for p, _ in old_files)
+        assert all(r.sha256 == s for r, (_, s) in zip(responses, old_files, strict=True))
+    files = make_origin(webroot, "new")  # the upload, before T
     artefacts = tuple(Artefact(path=p, sha256=s, size=SIZE) for p, s in files)
-    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     release = Release(
         id="morning",
         title="A big morning",
@@ -81,6 +99,8 @@ async def _child(public: str, origin: str, files: list[tuple[str, str]], db: str
             WatchPlan(dense=((0.05, 30.0),)),
             on_sweep=lambda _id, s: sweeps.append(s),
         )
+        await wait_until(SYSTEM_CLOCK, release_at - dt.timedelta(seconds=0.3))
+        _ban_everything(public)  # the purge at T
         await wait_until(SYSTEM_CLOCK, release_at)
         t = time.perf_counter()
         outcome = await watcher.after_t(release)
@@ -104,6 +124,12 @@ async def _child(public: str, origin: str, files: list[tuple[str, str]], db: str
     return timings
 
 
+def prober_for_site(public: str) -> Any:
+    from onthedot.verify.probe import Prober
+
+    return Prober(allowed_hosts=[public.split("://")[1].rsplit(":", 1)[0]])
+
+
 def _ban_everything(public: str) -> None:
     request = urllib.request.Request(public + "/", method="BAN", headers={"X-Ban-Prefix": "/"})
     with urllib.request.urlopen(request, timeout=10) as response:  # loopback: the test Varnish
@@ -116,11 +142,12 @@ def run() -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="onthedot-morning-") as tmp:
         work = Path(tmp)
-        files = make_origin(work / "www")
-        origin = Nginx(work / "www").start()
-        edge = Varnish(origin.host, origin.port, storage="malloc,256m").start()
+        (work / "www").mkdir()
+        origin = Nginx(work / "www", workers=os.cpu_count() or 1).start()
+        edge = Varnish(
+            origin.host, origin.port, storage="malloc,256m", params=VARNISH_DEFAULT_POOLS
+        ).start()
         try:
-            (work / "files.json").write_text(json.dumps(files))
             child = subprocess.run(
                 [
                     sys.executable,
@@ -129,7 +156,7 @@ def run() -> dict[str, Any]:
                     "--child",
                     edge.url,
                     origin.url,
-                    str(work / "files.json"),
+                    str(work / "www"),
                     f"sqlite:///{work / 'store.db'}",
                 ],
                 capture_output=True,
@@ -142,7 +169,13 @@ def run() -> dict[str, Any]:
             edge.stop()
             origin.stop()
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    result.update(urls=URLS, file_bytes=SIZE, goal_s=1.5, goal_rss_mb=200)
+    result.update(
+        urls=URLS,
+        file_bytes=SIZE,
+        goal_s=1.5,
+        goal_rss_mb=200,
+        edge=f"Varnish, {' '.join(VARNISH_DEFAULT_POOLS)}; nginx, {os.cpu_count()} workers",
+    )
     result["ratio_to_probe_only"] = result["probe_only_s"] / result["classified_s"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "morning.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -151,8 +184,7 @@ def run() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        public, origin, files_json, db = sys.argv[2:6]
-        files = [tuple(x) for x in json.loads(Path(files_json).read_text())]
-        print(json.dumps(asyncio.run(_child(public, origin, files, db))))  # type: ignore[arg-type]
+        public, origin, webroot, db = sys.argv[2:6]
+        print(json.dumps(asyncio.run(_child(public, origin, Path(webroot), db))))
     else:
         print(json.dumps(run(), indent=2))

@@ -36,6 +36,7 @@ from typing import Any
 
 import pycurl
 
+from onthedot.runtime import tune_gc
 from onthedot.verify.probe import Prober, ProbeRequest
 
 HERE = Path(__file__).resolve().parent
@@ -220,6 +221,7 @@ def run() -> dict[str, Any]:
     from tests.servers.nginx import Nginx
     from tests.servers.varnish import Varnish
 
+    tune_gc()  # as the ``onthedot`` command does at start-up
     with tempfile.TemporaryDirectory(prefix="onthedot-bench-") as tmp:
         work = Path(tmp)
         expected = make_webroot(work / "www")
@@ -288,6 +290,7 @@ def _measure(origin: str, edge: str, expected: dict[str, str], work: Path) -> di
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--rss":
+        tune_gc()  # as the ``onthedot`` command does at start-up
         print(json.dumps(asyncio.run(_rss_child(sys.argv[2], sys.argv[3]))))
         return
     print(json.dumps(run(), indent=2))

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from onthedot.verify.cache import recognise
+from onthedot.verify.cache import CacheInfo, recognise
 from onthedot.verify.caches import (
     Akamai,
     CacheModel,
@@ -21,6 +21,7 @@ from onthedot.verify.caches import (
     Varnish,
 )
 from onthedot.verify.freshness import (
+    LONDON,
     browser_freshness,
     clock,
     current_age,
@@ -229,3 +230,40 @@ def test_words() -> None:
         "1 h 5 min",
         "4 days",
     ]
+
+
+def test_clock_is_strftime() -> None:
+    start = dt.datetime(2026, 3, 29, 0, 0, 0, 123456, tzinfo=dt.UTC)  # a BST change that night
+    for step in range(0, 4 * 86400, 997):
+        instant = start + dt.timedelta(seconds=step)
+        assert clock(instant) == instant.astimezone(LONDON).strftime("%H:%M:%S")
+
+
+def test_current_age_without_delay_is_the_full_formula() -> None:
+    date = NOW - dt.timedelta(seconds=7, microseconds=300)
+    for age in (None, 0, 3, 10, 2**31):
+        info = CacheInfo(age=age, date=date)
+        for now in (NOW, NOW - dt.timedelta(seconds=30), NOW + dt.timedelta(microseconds=1)):
+            quick = current_age(info, now=now)
+            full = current_age(info, now=now, response_time=now + dt.timedelta(0))
+            assert quick == full and type(quick) is type(full)
+    later = current_age(
+        CacheInfo(age=5),
+        now=NOW,
+        response_time=NOW - dt.timedelta(seconds=2),
+        request_time=NOW - dt.timedelta(seconds=3),
+    )
+    assert later == 5 + 1 + 2
+
+
+def test_each_varnish_configuration_keeps_its_own_default() -> None:
+    info = recognise([("X-Varnish", "4 2"), DATE])
+    for model, ttl, certain in [
+        (Varnish(), 120, False),
+        (Varnish(default_ttl=3600, configured=True), 3600, True),
+        (Varnish(), 120, False),
+    ]:
+        fresh = freshness(info, now=NOW, model=model)
+        assert (fresh.lifetime_s, fresh.certain, fresh.source) == (ttl, certain, "product-default")
+        assert fresh.note == f"Varnish's default_ttl ({ttl:,} s)"
+    assert Varnish() == Varnish() and hash(Varnish()) == hash(Varnish())

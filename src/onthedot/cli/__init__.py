@@ -14,6 +14,7 @@ import typer
 
 from onthedot import __version__
 from onthedot.cli.common import state
+from onthedot.runtime import tune_gc
 
 app = typer.Typer(
     name="onthedot",
@@ -68,6 +69,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Entry point: usage errors exit 2 (click's convention, which matches ours)."""
+    tune_gc()
     try:
         app(standalone_mode=True)
     except SystemExit as exc:

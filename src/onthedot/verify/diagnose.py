@@ -54,8 +54,10 @@ class Fetched(Protocol):
     def effective_url(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Diagnosis:
+    """What ``diagnose`` found. Treat it as read-only."""
+
     status: Status
     layer: Layer | None  # which layer is at fault (None: nothing is, or it cannot be told)
     sentence: str
@@ -63,21 +65,54 @@ class Diagnosis:
     freshness: Freshness | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class _Case:
-    """Everything the sentence builders need, worked out once."""
+    """Everything the sentence builders need, worked out once (the path only when asked for)."""
 
-    edge: Fetched
-    info: CacheInfo
-    fresh: Freshness
-    path: str
-    release_at: dt.datetime
-    origin_new: bool | None  # None: the origin was not (or could not be) looked at
-    origin: Fetched | None
+    __slots__ = ("_path", "edge", "fresh", "info", "origin", "origin_new", "release_at")
+
+    def __init__(
+        self,
+        edge: Fetched,
+        info: CacheInfo,
+        fresh: Freshness,
+        release_at: dt.datetime,
+        origin_new: bool | None,  # None: the origin was not (or could not be) looked at
+        origin: Fetched | None,
+    ) -> None:
+        self.edge = edge
+        self.info = info
+        self.fresh = fresh
+        self.release_at = release_at
+        self.origin_new = origin_new
+        self.origin = origin
+        self._path: str | None = None
+
+    @property
+    def path(self) -> str:
+        if self._path is None:
+            self._path = url_path(self.edge.effective_url)
+        return self._path
 
     @property
     def cache_name(self) -> str:
         return f"The cache ({self.fresh.cache})" if self.info.product else "The cache"
+
+
+def url_path(url: str) -> str:
+    """``urlsplit(url).path or "/"``, read directly from the plain http(s) URLs the prober fetches
+    (no tab or line break for urlsplit to remove, an ASCII host without IPv6 brackets to check).
+    """
+    start = 8 if url.startswith("https://") else 7 if url.startswith("http://") else 0
+    if start and "\t" not in url and "\r" not in url and "\n" not in url:
+        end = len(url)
+        for delim in "/?#":
+            found = url.find(delim, start)
+            if 0 <= found < end:
+                end = found
+        host = url[start:end]
+        if host.isascii() and "[" not in host and "]" not in host:
+            return url[end:].partition("#")[0].partition("?")[0] or "/"
+    return urlsplit(url).path or "/"
 
 
 def diagnose(
@@ -101,15 +136,13 @@ def diagnose(
         raise InputError("Nothing to compare with: give the artefact's file or its expect_text.")
     phase = phase or ("before" if now < release_at else "after")
     info = recognise(edge.headers)
-    path = urlsplit(edge.effective_url).path or "/"
     fresh = freshness(info, now=now, models=models, url=edge.effective_url)
     other = origin if origin is not None and origin.failure is None else origin_busted
-    case = _Case(
-        edge, info, fresh, path, release_at, _is_new(other, expected_sha256, expect_text), other
-    )
+    case = _Case(edge, info, fresh, release_at, _is_new(other, expected_sha256, expect_text), other)
     status, layer, sentence = _judge(case, phase, expected_sha256, expect_text)
-    cache = info.as_dict() | {"freshness": fresh.as_dict()}
-    return Diagnosis(status, layer, sentence, cache, fresh)
+    cache = info.as_dict()
+    cache["freshness"] = fresh.as_dict()
+    return Diagnosis(status=status, layer=layer, sentence=sentence, cache=cache, freshness=fresh)
 
 
 def _is_new(resp: Fetched | None, sha: str | None, text: str | None) -> bool | None:
@@ -125,11 +158,12 @@ def _is_new(resp: Fetched | None, sha: str | None, text: str | None) -> bool | N
 def _judge(
     case: _Case, phase: Phase, sha: str | None, text: str | None
 ) -> tuple[Status, Layer | None, str]:
-    edge, at = case.edge, clock(case.release_at)
+    edge = case.edge
     if edge.failure is not None or (edge.http_status or 0) >= 500:
         return Status.ERROR, *_error(case)
     if edge.http_status in (404, 410) or looks_not_found(edge, sha, text):
         if phase == "before":
+            at = clock(case.release_at)
             return (
                 Status.EMBARGOED,
                 None,
@@ -138,6 +172,7 @@ def _judge(
         return Status.MISSING, *_missing(case)
     if 400 <= (edge.http_status or 0) < 500:
         if phase == "before":
+            at = clock(case.release_at)
             return (
                 Status.EMBARGOED,
                 None,

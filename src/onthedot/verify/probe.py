@@ -55,9 +55,12 @@ FAILURES = (
 """Every value ``ProbeResponse.failure`` can take besides None."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProbeRequest:
-    """One URL to fetch, and what to look for in its body."""
+    """One URL to fetch, and what to look for in its body. Do not change it once submitted.
+
+    (Not a frozen dataclass: building a frozen one cost four times as much, on every URL.)
+    """
 
     url: str
     headers: tuple[tuple[str, str], ...] = BROWSER_HEADERS
@@ -76,9 +79,13 @@ class ProbeRequest:
     """The caller's correlation; passed through untouched."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class ProbeResponse:
-    """What one request got. ``failure`` is None when an HTTP response (any status) came back."""
+    """What one request got. ``failure`` is None when an HTTP response (any status) came back.
+
+    Treat it as read-only. (Not a frozen dataclass: a frozen one took 2 µs of a probe's ~40 µs
+    just to be built, on every URL of a release morning.)
+    """
 
     request: ProbeRequest
     http_status: int | None
@@ -127,8 +134,13 @@ _UNSAFE = re.compile(r"[\s\\\x00-\x1f\x7f]")
 
 def host_of(url: str) -> str:
     """The lower-cased host of a plain http(s) URL ('' when it is not one)."""
+    if url.isascii():  # the usual case, checked without a regular expression
+        if not url.isprintable() or " " in url or "\\" in url:
+            return ""
+    elif _UNSAFE.search(url):
+        return ""
     match = _AUTHORITY.match(url)
-    if match is None or _UNSAFE.search(url):
+    if match is None:
         return ""
     return match.group(2).lower().strip("[]")
 

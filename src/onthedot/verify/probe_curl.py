@@ -300,7 +300,7 @@ class _Engine:
     def _add(self, handle: pycurl.Curl, transfer: Transfer) -> None:
         request = transfer.request
         handle.setopt(pycurl.URL, request.url)
-        handle.setopt(pycurl.WRITEFUNCTION, transfer.write)
+        handle.setopt(pycurl.WRITEFUNCTION, transfer.writer())
         handle.setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
         config = (request.headers, request.timeout, request.max_bytes, request.connect_to)
         if request.connect_to or self.configs.get(handle) != config:

@@ -1,6 +1,6 @@
 """One transfer's state (streamed hash, text search, headers), its result, and libcurl's options.
 
-``Transfer.write`` is libcurl's WRITEFUNCTION (once per chunk, so it stays small; the plain
+``Transfer.writer()`` is libcurl's WRITEFUNCTION (once per chunk, so it stays small; the plain
 variant only hashes) and ``Transfer.lines.append`` its HEADERFUNCTION (C, no Python frame per
 line). The engine takes a ``snapshot`` of a finished handle and queues it on the caller's
 ``Batch``; ``build_response`` turns it into a ``ProbeResponse`` when the caller takes it.
@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pycurl
@@ -64,12 +65,16 @@ class Batch:
         self.wake()
 
 
+_sha256 = hashlib.sha256
+_NOTHING = bytearray()  # the kept bytes of every transfer that keeps none (never written to)
+
+
 class Transfer:
     """State of one request in flight: hash, size, text search, kept bytes, header lines, hops."""
 
     __slots__ = (
-        "batch", "elapsed", "foreign", "found", "hasher", "keep", "kept", "limit", "lines",
-        "needle", "redirects", "request", "size", "started_at", "tail", "too_large", "url", "write",
+        "batch", "checked", "elapsed", "foreign", "found", "hasher", "keep", "kept", "limit",
+        "lines", "needle", "redirects", "request", "size", "started_at", "tail", "too_large", "url",
     )  # fmt: skip
 
     def __init__(self, request: ProbeRequest, batch: Batch) -> None:
@@ -78,30 +83,33 @@ class Transfer:
         self.url = request.url  # the URL of the hop in progress
         self.lines: list[bytes] = []  # HEADERFUNCTION is lines.append: no Python frame per line
         self.limit = limit = request.max_bytes
-        self.needle = needle = request.expect_text.encode() if request.expect_text else None
+        expect_text = request.expect_text
+        self.needle = needle = expect_text.encode() if expect_text else None
         self.keep = keep = request.keep_body
-        if limit is None and needle is None and not keep:
-            self.write = self._write_plain
-        else:
-            self.write = self._write_checked
         self.redirects = 0
         self.elapsed = 0.0  # seconds spent on earlier hops
         self.foreign: str | None = None
         self.started_at = 0.0
-        self.hasher = hashlib.sha256()
+        self.hasher = _sha256()
         self.size = 0
-        self.tail = b""
-        self.found = False
-        self.kept = bytearray()
         self.too_large = False
+        if limit is None and needle is None and not keep:
+            self.checked = False
+            self.kept = _NOTHING
+        else:
+            self.checked = True
+            self.tail = b""
+            self.found = False
+            self.kept = bytearray()
 
     def _reset_body(self) -> None:
-        self.hasher = hashlib.sha256()
+        self.hasher = _sha256()
         self.size = 0
-        self.tail = b""
-        self.found = False
-        self.kept = bytearray()
         self.too_large = False
+        if self.checked:
+            self.tail = b""
+            self.found = False
+            self.kept = bytearray()
 
     def next_hop(self, url: str, hop_seconds: float) -> None:
         """Start over for the redirect target ``url`` (the body of a 3xx is not the file)."""
@@ -110,6 +118,11 @@ class Transfer:
         self.elapsed += hop_seconds
         self.lines.clear()
         self._reset_body()
+
+    def writer(self) -> Callable[[bytes], int | None]:
+        """The WRITEFUNCTION for this transfer. (Not kept on ``self``: a bound method stored on
+        its own object is a reference cycle, which only the cyclic collector would free.)"""
+        return self._write_checked if self.checked else self._write_plain
 
     def _write_plain(self, chunk: bytes) -> int | None:
         """WRITEFUNCTION when only the hash is wanted (the hot path)."""
@@ -218,13 +231,14 @@ def build_response(done: Finished, low_speed: tuple[int, int]) -> ProbeResponse:
     else:
         sha256 = t.hasher.hexdigest()
     before = t.elapsed
-    timings = {  # the last hop's phases, counted from the start of the first
-        "dns": before + dns,
-        "connect": before + connect,
-        "tls": before + tls if tls else 0.0,
-        "first_byte": before + first_byte,
-        "total": before + total,
-    }
+    if before:
+        dns += before
+        connect += before
+        tls = before + tls if tls else 0.0
+        first_byte += before
+        total += before
+    # the last hop's phases, counted from the start of the first
+    timings = {"dns": dns, "connect": connect, "tls": tls, "first_byte": first_byte, "total": total}
     return ProbeResponse(
         t.request,
         status or None,

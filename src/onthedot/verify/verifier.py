@@ -167,9 +167,10 @@ class Verifier:
     async def _judge(
         self, release: Release, targets: list[Target], vantages: list[Vantage], now: dt.datetime
     ) -> list[CheckResult]:
-        """Every edge first; the origin (and the cache-busted URL) only where an edge did not
-        serve the new version — that is where a diagnosis needs them. A good morning costs one
-        request per URL and vantage point, a bad one three."""
+        """Every edge first, each URL judged as soon as all its vantage points have answered (so
+        judging overlaps the fetching); the origin (and the cache-busted URL) only where an edge
+        did not serve the new version — that is where a diagnosis needs them. A good morning
+        costs one request per URL and vantage point, a bad one three."""
         slots = {t.public_url: _Slot(t) for t in targets}
         edge_requests = [
             self._request(
@@ -182,43 +183,70 @@ class Verifier:
             for t in targets
             for v in vantages
         ]
-        self._file(slots, await self._prober.fetch_many(edge_requests))
+        expected: dict[str, int] = {}
+        for request in edge_requests:
+            owner = cast(tuple[Target, object], request.tag)[0].public_url
+            expected[owner] = expected.get(owner, 0) + 1
+        order = {id(v): index for index, v in enumerate(vantages)}
+        judged: dict[str, list[CheckResult]] = {}
+        waiting: list[_Slot] = []
         behind: list[ProbeRequest] = []
-        for slot in slots.values():
-            if slot.all_new:
+        async for response in self._prober.stream(edge_requests):
+            slot = self._file(slots, response)
+            if len(slot.edges) < expected[slot.target.public_url]:
                 continue
-            target = slot.target
-            if target.origin_url:
-                behind.append(self._request(target.origin_url, target, ("origin", None), 0, None))
-            if self._bust:
-                joiner = "&" if "?" in target.public_url else "?"
-                busted = f"{target.public_url}{joiner}onthedot={secrets.token_hex(6)}"
-                behind.append(self._request(busted, target, ("busted", None), 0, None))
+            if slot.all_new:
+                judged[slot.target.public_url] = self._results(release, slot, order, now)
+            else:
+                waiting.append(slot)
+                behind += self._behind(slot.target)
         if behind:
-            self._file(slots, await self._prober.fetch_many(behind))
-        results: list[CheckResult] = []
-        for slot in slots.values():
-            for vantage, edge in slot.edges:
-                result = self._result(
-                    release, slot.target, vantage, edge, slot.origin, slot.busted, now
-                )
-                if result is not None:
-                    results.append(result)
+            for response in await self._prober.fetch_many(behind):
+                self._file(slots, response)
+        for slot in waiting:
+            judged[slot.target.public_url] = self._results(release, slot, order, now)
+        return [r for t in slots for r in judged.get(t, ())]
+
+    def _behind(self, target: Target) -> list[ProbeRequest]:
+        """The requests that look behind the cache for ``target``: origin, cache-busted URL."""
+        behind = []
+        if target.origin_url:
+            behind.append(self._request(target.origin_url, target, ("origin", None), 0, None))
+        if self._bust:
+            joiner = "&" if "?" in target.public_url else "?"
+            busted = f"{target.public_url}{joiner}onthedot={secrets.token_hex(6)}"
+            behind.append(self._request(busted, target, ("busted", None), 0, None))
+        return behind
+
+    def _results(
+        self, release: Release, slot: _Slot, order: dict[int, int], now: dt.datetime
+    ) -> list[CheckResult]:
+        """The judgements of every edge response of ``slot``, in the order of the vantages."""
+        edges = slot.edges
+        if len(edges) > 1:
+            edges = sorted(edges, key=lambda pair: order[id(pair[0])])
+        results = []
+        for vantage, edge in edges:
+            result = self._result(
+                release, slot.target, vantage, edge, slot.origin, slot.busted, now
+            )
+            if result is not None:
+                results.append(result)
         return results
 
     @staticmethod
-    def _file(slots: dict[str, _Slot], responses: list[ProbeResponse]) -> None:
-        for response in responses:
-            owner, (role, seen_from) = cast(
-                tuple[Target, tuple[str, Vantage | None]], response.request.tag
-            )
-            slot = slots[owner.public_url]
-            if role == "edge" and seen_from is not None:
-                slot.edges.append((seen_from, response))
-            elif role == "origin":
-                slot.origin = response
-            else:
-                slot.busted = response
+    def _file(slots: dict[str, _Slot], response: ProbeResponse) -> _Slot:
+        owner, (role, seen_from) = cast(
+            tuple[Target, tuple[str, Vantage | None]], response.request.tag
+        )
+        slot = slots[owner.public_url]
+        if role == "edge" and seen_from is not None:
+            slot.edges.append((seen_from, response))
+        elif role == "origin":
+            slot.origin = response
+        else:
+            slot.busted = response
+        return slot
 
     def _request(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
@@ -49,16 +50,25 @@ def date_of(info: CacheInfo, received: dt.datetime | None) -> dt.datetime | None
 
 def explicit(info: CacheInfo, *, shared: bool, received: dt.datetime | None) -> Lifetime | None:
     """s-maxage (shared caches only), then max-age, then Expires − Date; None when none is given."""
-    if shared and (s_maxage := info.seconds("s-maxage")) is not None:
-        return Lifetime(s_maxage, "s-maxage")
-    if (max_age := info.seconds("max-age")) is not None:
-        return Lifetime(max_age, "max-age")
+    directives = info.cache_control
+    if directives:
+        if shared and "s-maxage" in directives:
+            return _directive_lifetime(info.seconds("s-maxage") or 0, "s-maxage")
+        if "max-age" in directives:
+            return _directive_lifetime(info.seconds("max-age") or 0, "max-age")
     if info.expires_invalid:
         return Lifetime(0, "expires", note="an invalid Expires means already expired")
-    date = date_of(info, received)
-    if info.expires is not None and date is not None:
-        return Lifetime(max(0.0, (info.expires - date).total_seconds()), "expires")
+    if info.expires is not None:
+        date = date_of(info, received)
+        if date is not None:
+            return Lifetime(max(0.0, (info.expires - date).total_seconds()), "expires")
     return None
+
+
+@lru_cache(maxsize=256)
+def _directive_lifetime(seconds: int, source: Source) -> Lifetime:
+    """``Lifetime(seconds, source)``, one (immutable) instance per value: max-age=60 comes often."""
+    return Lifetime(seconds, source)
 
 
 def heuristic(
@@ -80,16 +90,20 @@ def heuristic(
 
 def refuses_by_rfc(info: CacheInfo, *, shared: bool) -> str | None:
     """Why an RFC 9111 cache will not store this response (§3), or None."""
-    if info.has("no-store"):
+    directives = info.cache_control
+    if not directives:
+        return None
+    if "no-store" in directives:
         return "the response says Cache-Control: no-store"
-    if shared and info.has("private") and info.cache_control["private"] is None:
+    if shared and "private" in directives and directives["private"] is None:
         return "the response says Cache-Control: private, which shared caches must not store"
     return None
 
 
 def must_revalidate_every_time(info: CacheInfo) -> bool:
     """Cache-Control: no-cache (without field names): stored, but checked with the origin each time."""
-    return info.has("no-cache") and info.cache_control["no-cache"] is None
+    directives = info.cache_control
+    return "no-cache" in directives and directives["no-cache"] is None
 
 
 @dataclass(frozen=True)

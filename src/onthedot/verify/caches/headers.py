@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 Headers = Sequence[tuple[str, str]]
 
@@ -16,12 +17,13 @@ class HeaderIndex(tuple[tuple[str, str], ...]):
     """The same ``(name, value)`` pairs, with each header's values, first value and joined value
     worked out once by lower-case name.
 
-    ``recognise`` builds one per response and asks it some forty questions; scanning the pairs for
-    each question was the verifier's hottest loop on a 10,000-URL morning.
+    The product and hit guesses (``vendors``) ask it some forty questions; scanning the pairs for
+    each question was the verifier's hottest loop on a 10,000-URL morning. The values are indexed
+    in one pass; a joined value is worked out the first time it is asked for.
     """
 
     _values: dict[str, list[str]]
-    _joined: dict[str, str]
+    _joined: dict[str, str | None]
 
     def __new__(cls, headers: Headers) -> HeaderIndex:
         if isinstance(headers, HeaderIndex):
@@ -29,12 +31,34 @@ class HeaderIndex(tuple[tuple[str, str], ...]):
         self = super().__new__(cls, headers)
         index: dict[str, list[str]] = {}
         for key, value in self:
-            index.setdefault(key.lower(), []).append(value.strip())
+            name = key.lower()
+            found = index.get(name)
+            if found is None:
+                index[name] = [value.strip()]
+            else:
+                found.append(value.strip())
         self._values = index
-        self._joined = {
-            k: ", ".join(found) for k, v in index.items() if (found := [x for x in v if x])
-        }
+        self._joined = {}
         return self
+
+    def joined(self, name: str) -> str | None:
+        """``joined(self, name)`` for a lower-case ``name``, worked out once."""
+        try:
+            return self._joined[name]
+        except KeyError:
+            pass
+        result = join_values(self._values.get(name))
+        self._joined[name] = result
+        return result
+
+
+def join_values(found: list[str] | None) -> str | None:
+    """Values joined with ", " leaving out empty ones (RFC 9110 §5.3); None when none is left."""
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0] or None
+    return ", ".join(value for value in found if value) or None
 
 
 def values(headers: Headers, name: str) -> list[str]:
@@ -53,9 +77,8 @@ def first(headers: Headers, name: str) -> str | None:
 def joined(headers: Headers, name: str) -> str | None:
     """A list-valued header's lines joined with ", " (RFC 9110 §5.3), or None when absent."""
     if isinstance(headers, HeaderIndex):
-        return headers._joined.get(name.lower())
-    found = [value for value in values(headers, name) if value]
-    return ", ".join(found) if found else None
+        return headers.joined(name.lower())
+    return join_values(values(headers, name))
 
 
 def split_list(value: str, sep: str = ",") -> list[str]:
@@ -102,8 +125,14 @@ class CacheStatusEntry:
 
 
 def parse_cache_status(value: str | None) -> tuple[CacheStatusEntry, ...]:
+    """An RFC 9211 Cache-Status list; the answer (immutable) is remembered per value."""
+    return _parse_cache_status(value) if value else ()
+
+
+@lru_cache(maxsize=256)
+def _parse_cache_status(value: str) -> tuple[CacheStatusEntry, ...]:
     entries: list[CacheStatusEntry] = []
-    for member in split_list(value or ""):
+    for member in split_list(value):
         name, *params = split_list(member, ";")
         args: dict[str, str | None] = {}
         for param in params:

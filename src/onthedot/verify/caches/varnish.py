@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from onthedot.verify.caches.base import CacheModel, Lifetime, explicit
@@ -38,7 +39,10 @@ class Varnish(CacheModel):
         surrogate = info.raw.get("surrogate-control", "").lower()
         if "no-store" in surrogate:
             return "Varnish does not cache responses with Surrogate-Control: no-store"
-        if not surrogate and any(info.has(k) for k in ("no-cache", "no-store", "private")):
+        directives = info.cache_control
+        if not surrogate and (
+            "no-cache" in directives or "no-store" in directives or "private" in directives
+        ):
             return "Varnish passes responses marked no-cache, no-store or private to the origin"
         found = self.explicit(info, None)
         age = 0 if info.hit else (info.age or 0)  # on a hit, Age is Varnish's own holding time
@@ -48,13 +52,19 @@ class Varnish(CacheModel):
 
     def explicit(self, info: CacheInfo, received: dt.datetime | None) -> Lifetime | None:
         """As RFC 9111, except that an Expires Varnish cannot parse, or the epoch, counts as absent."""
-        if info.has("s-maxage") or info.has("max-age"):
+        directives = info.cache_control
+        if "s-maxage" in directives or "max-age" in directives:
             return explicit(info, shared=True, received=received)
         if info.expires is None or info.expires.timestamp() <= 0:
             return None
         return explicit(info, shared=True, received=received)
 
     def implicit(self, info: CacheInfo, received: dt.datetime | None, url: str | None) -> Lifetime:
+        return self._default_lifetime
+
+    @cached_property
+    def _default_lifetime(self) -> Lifetime:
+        """The same (immutable) answer every time: worked out once per model."""
         return Lifetime(
             self.default_ttl,
             "product-default",
@@ -63,5 +73,7 @@ class Varnish(CacheModel):
         )
 
     def grace(self, info: CacheInfo) -> float:
+        if "stale-while-revalidate" not in info.cache_control:
+            return float(self.default_grace)
         swr = info.seconds("stale-while-revalidate")
         return float(self.default_grace if swr is None else swr)

@@ -8,10 +8,19 @@ Cache-Status naming a product wins over everything else. For lists (X-Cache "MIS
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Literal
 
-from onthedot.verify.caches.headers import CacheStatusEntry, Headers, first, joined, split_list
+from onthedot.verify.caches.headers import (
+    CacheStatusEntry,
+    HeaderIndex,
+    Headers,
+    first,
+    joined,
+    parse_cache_status,
+    split_list,
+)
 
 Product = Literal[
     "varnish", "nginx", "squid", "ats", "cloudflare", "fastly", "cloudfront", "akamai"
@@ -170,5 +179,68 @@ def guess_hit(
 
 
 def guess_hits(headers: Headers) -> int | None:
-    parts = split_list(joined(headers, "x-cache-hits") or "")
+    return hits_of(joined(headers, "x-cache-hits"))
+
+
+def hits_of(value: str | None) -> int | None:
+    """The nearest cache's count from an X-Cache-Hits value ("0, 3")."""
+    if not value:
+        return None
+    parts = split_list(value)
     return int(parts[-1]) if parts and parts[-1].isdigit() else None
+
+
+def _present(value: str) -> str:
+    return "1" if value else ""
+
+
+def _transactions(value: str) -> str:
+    """X-Varnish: one transaction id (a miss) or two (a hit), all ``guess_*`` ask of it."""
+    return ("1 1" if len(value.split()) >= 2 else "1") if value else ""
+
+
+#: every header ``guess_product`` and ``guess_hit`` read, and what of its (stripped) value they read:
+#: all of it (None), or only part (the function keeps that part). Per-request ids (X-Varnish,
+#: CF-Ray, X-Amz-Cf-Id) are read only for whether they are there, so they are reduced to that.
+GUESS_READS: Mapping[str, Callable[[str], str] | None] = {
+    "cache-status": None,
+    "x-cache": None,
+    "via": None,
+    "server": None,
+    "x-served-by": None,
+    "akamai-cache-status": None,
+    "cf-cache-status": None,
+    "x-cache-status": None,
+    "x-proxy-cache": None,
+    "x-amz-cf-id": _present,
+    "x-amz-cf-pop": _present,
+    "cf-ray": _present,
+    "x-fastly-request-id": _present,
+    "fastly-debug-digest": _present,
+    "x-akamai-request-id": _present,
+    "x-cache-lookup": _present,
+    "x-varnish": _transactions,
+}
+GuessKey = tuple[tuple[str, str], ...]
+
+
+def guess_key(headers: Headers) -> GuessKey:
+    """The ``(lower-case name, value as GUESS_READS reduces it)`` pairs of the headers read."""
+    key: list[tuple[str, str]] = []
+    for name, value in headers:
+        low = name.lower()
+        if low in GUESS_READS:
+            reduce = GUESS_READS[low]
+            key.append((low, value.strip() if reduce is None else reduce(value.strip())))
+    return tuple(key)
+
+
+@lru_cache(maxsize=1024)
+def guess_from_key(key: GuessKey, aged: bool) -> tuple[Product | None, bool | None]:
+    """``(guess_product, guess_hit)`` of any headers whose ``guess_key`` is ``key`` (and whose Age
+    is non-zero when ``aged``): worked out from the key alone, so it is the same for all of them.
+    """
+    headers = HeaderIndex(key)
+    cache_status = parse_cache_status(joined(headers, "cache-status"))
+    hit = guess_hit(headers, cache_status, 1 if aged else None)
+    return guess_product(headers, cache_status), hit
