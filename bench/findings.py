@@ -20,10 +20,59 @@ def _last_line(text: str | None) -> str:
 
 
 def findings_section(results: dict[str, dict[str, Any]]) -> list[str]:
-    found = publish_findings(results["publish"]) + kill_findings(results["kill"])
+    found = (
+        verify_findings(results["verify"])
+        + morning_findings(results["morning"])
+        + publish_findings(results["publish"])
+        + kill_findings(results["kill"])
+    )
     if not found:
         return []
     return ["## Findings", "", *[f"- {item}" for item in found], ""]
+
+
+def verify_findings(result: dict[str, Any]) -> list[str]:
+    if not result.get("ok"):
+        return []
+    f = result["figures"]
+    rounds = f.get("rounds", [])
+    cpu = f.get("cpu_us_per_url_median", {})
+    if not rounds or not cpu:
+        return []
+    ratios = [r["ratio"] for r in rounds]
+    below = sum(ratio < 0.5 for ratio in ratios)
+    wrk = [r["wrk"]["requests_per_s"] for r in rounds]
+    return [
+        f"The probe's ratio to wrk went from {num(min(ratios), 2)} to {num(max(ratios), 2)} "
+        f"over the {len(rounds)} rounds ({below} below 0.5), while wrk alone ranged from "
+        f"{num(min(wrk), 0)} to {num(max(wrk), 0)} requests/s: the probe is bound by one core "
+        f"({num(cpu.get('prober'))} CPU µs per URL against {num(cpu.get('raw_pycurl'))} for the "
+        "bare pycurl loop, which does nothing but fetch and hash), so the ratio follows how much "
+        "of the second core Varnish and wrk got in each round."
+    ]
+
+
+def morning_findings(result: dict[str, Any]) -> list[str]:
+    if not result.get("ok"):
+        return []
+    f = result["figures"]
+    spent = f.get("sweep_cpu_s")
+    if not spent:
+        return []
+    ours = spent.get("onthedot", 0.0)
+    servers = sum(v for k, v in spent.items() if k != "onthedot")
+    cpus = f.get("machine_cpus") or 1
+    floor = (ours + servers) / cpus
+    return [
+        f"The morning's sweep took {num(f['classified_s'], 2)} s while the edge and the origin "
+        f"used {num(servers, 2)} CPU-seconds (Varnish handling 10,000 misses, nginx serving them) "
+        f"and onthedot {num(ours, 2)}: {num(ours + servers, 2)} CPU-seconds on {cpus} CPUs, so "
+        f"even perfectly shared the sweep could not end before {num(floor, 2)} s. The bare probe "
+        f"engine on the same purged edge, fetching and hashing only, needed "
+        f"{num(f['probe_only_s'], 2)} s. On this machine the edge and origin alone kept "
+        f"{num(servers / f['classified_s'], 2)} of its {cpus} CPUs busy for the whole sweep; "
+        "in production they run on other machines."
+    ]
 
 
 def publish_findings(result: dict[str, Any]) -> list[str]:
