@@ -29,6 +29,7 @@ from onthedot.store.releases import ReleaseRepository
 from onthedot.web.app import create_app
 from onthedot.web.schemas import AssignedURL, Assignment
 from tests.servers.nginx import Nginx
+from tests.servers.varnish import Varnish
 from tests.web.serve import serve
 
 NEW = b"Fatal injuries, April to September 2019: 69 workers\n"
@@ -99,6 +100,113 @@ async def test_agent_once_posts_results_seen_under_its_own_vantage(
     assert stale["served_sha256"] == hashlib.sha256(OLD).hexdigest()
     assert "check that the upload reached the web server" in stale["diagnosis"]
     assert [f["vantage"] for f in detail["first_live"]] == ["agent:edinburgh"]
+
+
+PAGE = (
+    b"<html><body><h1>Fatal injuries, April to September 2019</h1>"
+    b'<a href="tables/fatal-tables.xlsx">Tables</a> <a href="/statistics/fatals.csv">CSV</a>'
+    b'<a href="https://elsewhere.example/leak.xlsx">Elsewhere</a></body></html>'
+)
+
+
+@pytest.mark.services
+async def test_the_agent_checks_the_files_a_page_links_to(
+    store: AsyncEngine, varnish: Varnish, webroot: Path
+) -> None:
+    """A page's linked spreadsheet, still old in the cache while the site has the new one behind
+    it, is stale from the agent's vantage point too; the server records it (linked_from)."""
+    tables = webroot / "statistics" / "tables"
+    tables.mkdir(parents=True)
+    (tables / "fatal-tables.xlsx").write_bytes(OLD)
+    async with httpx.AsyncClient() as client:  # the edge caches last year's tables
+        cached = await client.get(f"{varnish.url}/statistics/tables/fatal-tables.xlsx")
+    assert cached.content == OLD
+    (tables / "fatal-tables.xlsx").write_bytes(NEW)  # the upload reached the origin
+    (webroot / "statistics" / "index.html").write_bytes(PAGE)
+    (webroot / "statistics" / "fatals.csv").write_bytes(NEW)
+    release = Release(
+        id=RELEASE_ID,
+        title="Fatal injuries arising from accidents at work in Great Britain",
+        producer="Health and Safety Executive",
+        release_at=utcnow() - dt.timedelta(minutes=1),
+        site=Site(public=varnish.url),
+        artefact=(
+            Artefact(path="/statistics/index.html", expect_text="April to September 2019"),
+            Artefact(path="/statistics/fatals.csv", sha256=hashlib.sha256(NEW).hexdigest()),
+        ),
+    )
+    await ReleaseRepository(store).sync(release)
+    app = create_app(store, config=Config(), agent_tokens=TOKENS)
+    said: list[str] = []
+    async with serve(app) as base:
+        options = AgentOptions(server=base, token="tok-edinburgh-7f3a", timeout_s=5)
+        cycle = await run_agent(options, once=True, say=said.append)
+        async with httpx.AsyncClient(base_url=base) as client:
+            detail = (await client.get(f"/api/releases/{RELEASE_ID}")).json()
+    by_url = {r.url.rsplit("/", 1)[1]: r for r in cycle.results}
+    assert set(by_url) == {"index.html", "fatals.csv", "fatal-tables.xlsx"}  # linked CSV: once
+    linked = by_url["fatal-tables.xlsx"]
+    assert linked.linked_from == f"{varnish.url}/statistics/index.html"
+    assert linked.status.value == "stale" and linked.layer == "cache"
+    assert linked.served_sha256 == hashlib.sha256(OLD).hexdigest()
+    assert linked.expected_sha256 == hashlib.sha256(NEW).hexdigest()
+    assert "purge /statistics/tables/fatal-tables.xlsx" in linked.diagnosis
+    assert cycle.recorded == 3
+    recorded = {(r["url"].rsplit("/", 1)[1], r["status"]) for r in detail["results"]}
+    assert ("fatal-tables.xlsx", "stale") in recorded
+    assert said == []
+
+
+async def test_the_server_takes_linked_files_only_from_the_releases_pages(
+    store: AsyncEngine,
+) -> None:
+    await ReleaseRepository(store).sync(
+        Release(
+            id=RELEASE_ID,
+            title="Fatal injuries",
+            producer="Health and Safety Executive",
+            release_at=utcnow() - dt.timedelta(minutes=1),
+            site=Site(public="http://stats.example"),
+            artefact=(
+                Artefact(path="/statistics/index.html", expect_text="2019"),
+                Artefact(path="/statistics/fatals.csv", sha256=hashlib.sha256(NEW).hexdigest()),
+            ),
+        )
+    )
+    app = create_app(store, config=Config(), agent_tokens=TOKENS)
+
+    def result(url: str, linked_from: str | None) -> dict[str, object]:
+        return {
+            "release": RELEASE_ID,
+            "url": url,
+            "status": "live",
+            "diagnosis": "The new version is live.",
+            "checked_at": utcnow().isoformat(),
+            "linked_from": linked_from,
+        }
+
+    page, csv = (
+        "http://stats.example/statistics/index.html",
+        "http://stats.example/statistics/fatals.csv",
+    )
+    refused = [
+        result("http://stats.example/statistics/other.xlsx", None),  # not assigned, no page
+        result("http://stats.example/statistics/other.xlsx", csv),  # a CSV is not a page
+        result("http://elsewhere.example/other.xlsx", page),  # not the site
+        result("http://stats.example/statistics/other.html", page),  # not a file
+    ]
+    headers = {"Authorization": "Bearer tok-edinburgh-7f3a"}
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, headers=headers) as client:
+        taken = await client.post(
+            "/api/agent/results",
+            json={"results": [result("http://stats.example/statistics/t.xlsx", page)]},
+        )
+        answers = [
+            await client.post("/api/agent/results", json={"results": [item]}) for item in refused
+        ]
+    assert taken.status_code == 200 and taken.json()["recorded"] == 1
+    assert [a.status_code for a in answers] == [422] * 4
+    assert "the files on the site their pages link to" in answers[0].json()["error"]
 
 
 async def test_an_unreachable_server_is_retried_then_one_sentence(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ It asks the onthedot server which URLs to probe now (``GET /api/agent/assignment
 them from where it runs as the public does (its own ``Prober``, which may fetch only the host of
 each assignment's site: the SSRF guard), judges each with ``diagnose`` (no origin: an agent sees
 only the public address) and posts the results back (``POST /api/agent/results``), where they are
-recorded under the vantage point ``agent:<name>``. Its clock is corrected by the server's.
+recorded under the vantage point ``agent:<name>``. Files a page links to (.xlsx, .ods, .csv, .pdf,
+...) on the same site are checked too, against what the site hands out behind its caches (the
+same URL with a cache-busting query). Its clock is corrected by the server's.
 
 Calls to the server are retried with backoff; each failure is one sentence, never a traceback.
 """
@@ -16,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,8 +28,9 @@ from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.errors import AgentError, AgentTokenError, ForeignHostError, InputError
 from onthedot.model import Status
-from onthedot.verify.diagnose import check_result_fields, diagnose
+from onthedot.verify.diagnose import check_result_fields, diagnose, linked_files
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, check_allowed
+from onthedot.verify.verifier import PAGE_KEEP_BYTES, busted_url
 from onthedot.web.schemas import (
     AgentResultIn,
     AgentResultsIn,
@@ -197,10 +200,20 @@ def _parse(model: type[M], data: Any, base: str) -> M:
 # -- probing ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Linked:
+    """A file found on an assigned page, and whether this request is its cache-busted copy."""
+
+    url: str
+    page: str
+    busted: bool = False
+
+
 async def probe(
     assignment: Assignment, now: Callable[[], dt.datetime], options: AgentOptions, say: Say
 ) -> list[AgentResultIn]:
-    """Fetch an assignment's URLs (only its site's host) and judge each."""
+    """Fetch an assignment's URLs (only its site's host) and judge each; then the files its pages
+    link to."""
     allowed = {urlsplit(assignment.site).hostname or ""} - {""}
     requests = []
     for item in assignment.urls:
@@ -216,6 +229,7 @@ async def probe(
             ProbeRequest(
                 url=item.url,
                 expect_text=item.expect_text,
+                keep_body=PAGE_KEEP_BYTES if item.expect_text else 0,
                 timeout=options.timeout_s,
                 max_bytes=options.max_bytes,
                 tag=item,
@@ -228,18 +242,93 @@ async def probe(
     ) as prober:
         checked_at = now()
         responses = await prober.fetch_many(requests)
-    return [judge(assignment, r, checked_at) for r in responses]
+        results = [judge(assignment, r, checked_at) for r in responses]
+        linked = _linked(assignment, responses)
+        if linked:
+            checked_at = now()
+            fetched = await prober.fetch_many(
+                ProbeRequest(
+                    url=busted_url(file.url) if file.busted else file.url,
+                    timeout=options.timeout_s,
+                    max_bytes=options.max_bytes,
+                    tag=file,
+                )
+                for pair in linked
+                for file in pair
+            )
+            results += _judge_linked(assignment, fetched, checked_at, say)
+    return results
+
+
+def _linked(
+    assignment: Assignment, responses: list[ProbeResponse]
+) -> list[tuple[_Linked, _Linked]]:
+    """(the file, its cache-busted copy) for each file on the site the pages link to, once."""
+    assigned = {item.url for item in assignment.urls}
+    site = assignment.site.rstrip("/") + "/"
+    seen: set[str] = set()
+    out = []
+    for response in responses:
+        if not response.body or response.failure is not None:
+            continue
+        page = response.request.url
+        for url in linked_files(response.effective_url or page, response.body):
+            if url in assigned or url in seen or not url.startswith(site):
+                continue
+            seen.add(url)
+            out.append((_Linked(url, page), _Linked(url, page, busted=True)))
+    return out
+
+
+def _judge_linked(
+    assignment: Assignment, fetched: list[ProbeResponse], checked_at: dt.datetime, say: Say
+) -> list[AgentResultIn]:
+    """Each linked file against its cache-busted copy (the new version, as far as anyone here
+    can tell); a file whose copy cannot be fetched is skipped, as nobody can vouch for it."""
+    results = []
+    for edge, busted in zip(fetched[::2], fetched[1::2], strict=True):
+        file = cast(_Linked, edge.request.tag)
+        if not busted.ok or busted.sha256 is None:
+            say(f"Skipped {file.url} (linked from {file.page}): {_answer(busted)}.")
+            continue
+        results.append(
+            judge(
+                assignment,
+                edge,
+                checked_at,
+                expected=busted.sha256,
+                behind=busted,
+                linked_from=file.page,
+            )
+        )
+    return results
+
+
+def _answer(response: ProbeResponse) -> str:
+    if response.failure is not None:
+        return response.message.rstrip(".")
+    return f"its cache-busted copy answered {response.http_status}"
 
 
 def judge(
-    assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime
+    assignment: Assignment,
+    response: ProbeResponse,
+    checked_at: dt.datetime,
+    *,
+    expected: str | None = None,
+    behind: ProbeResponse | None = None,
+    linked_from: str | None = None,
 ) -> AgentResultIn:
+    """The result for one response: an assigned URL (its ``AssignedURL`` is the request's tag),
+    or a linked file judged against ``expected`` (``behind``: its cache-busted copy)."""
     item = response.request.tag
-    expected = getattr(item, "expected_sha256", None)
+    if linked_from is None:
+        expected = getattr(item, "expected_sha256", None)
     verdict = diagnose(
         response,
+        origin_busted=behind,
         expected_sha256=expected,
-        expect_text=getattr(item, "expect_text", None),
+        expect_text=None if linked_from else getattr(item, "expect_text", None),
         release_at=assignment.release_at_utc,
         now=checked_at,
     )
@@ -256,6 +345,7 @@ def judge(
         http_status=fields["http_status"],
         layer=fields["layer"],
         timings=dict(response.timings),
+        linked_from=linked_from,
     )
 
 

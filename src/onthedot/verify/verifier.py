@@ -102,6 +102,12 @@ def result_json(result: CheckResult) -> dict[str, Any]:
     }
 
 
+def busted_url(url: str) -> str:
+    """``url`` with a cache-busting query: what the layer behind every cache hands out now."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}onthedot={secrets.token_hex(6)}"
+
+
 def targets_of(release: Release) -> list[Target]:
     site = release.site
     if site is None:
@@ -213,8 +219,7 @@ class Verifier:
         if target.origin_url:
             behind.append(self._request(target.origin_url, target, ("origin", None), 0, None))
         if self._bust:
-            joiner = "&" if "?" in target.public_url else "?"
-            busted = f"{target.public_url}{joiner}onthedot={secrets.token_hex(6)}"
+            busted = busted_url(target.public_url)
             behind.append(self._request(busted, target, ("busted", None), 0, None))
         return behind
 

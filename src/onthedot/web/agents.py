@@ -4,7 +4,8 @@ An agent authenticates with ``Authorization: Bearer TOKEN``; the token names the
 (``agent_tokens``: token → name) and every result it posts is recorded under the vantage point
 ``agent:<name>``, whatever the agent says. It is given, for each release whose release time is
 within [now − agents_after_s, now + agents_before_s], each artefact's public URL with what the new
-version is; it may post results only for those URLs.
+version is; it may post results only for those URLs, and for the files (.xlsx, .ods, .csv, .pdf,
+...) on the site that it found linked from one of the release's pages (``linked_from``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import hmac
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Header
 
 from onthedot.errors import AgentTokenError, ConfigError, InputError
 from onthedot.model import CheckResult, Release
 from onthedot.store.releases import ReleaseRepository
+from onthedot.verify.diagnose import LINKED_SUFFIXES
 from onthedot.verify.verifier import targets_of
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
@@ -125,13 +128,12 @@ async def post_results(body: AgentResultsIn, ctx: Ctx, agent: Agent) -> AgentRes
     """Record what the agent saw, under the vantage point ``agent:<name>``."""
     vantage = f"agent:{agent}"
     now = ctx.clock.now()
-    urls: dict[str, set[str]] = {}
+    known: dict[str, _Known] = {}
     by_release: dict[str, list[CheckResult]] = {}
     for item in body.results:
-        if item.release not in urls:
-            release = await ctx.release(item.release)
-            urls[release.id] = {t.public_url for t in targets_of(release)}
-        _check(item, urls[item.release], now)
+        if item.release not in known:
+            known[item.release] = _Known(await ctx.release(item.release))
+        _check(item, known[item.release], now)
         by_release.setdefault(item.release, []).append(_result(item, vantage))
     for release_id, results in by_release.items():
         await ctx.recorder.record(release_id, results)
@@ -139,11 +141,33 @@ async def post_results(body: AgentResultsIn, ctx: Ctx, agent: Agent) -> AgentRes
     return AgentResultsOut(recorded=len(body.results), vantage=vantage)
 
 
-def _check(item: AgentResultIn, urls: set[str], now: dt.datetime) -> None:
-    if item.url not in urls:
+class _Known:
+    """What an agent may post results for, for one release: its URLs, and files on its site
+    linked from its pages."""
+
+    def __init__(self, release: Release) -> None:
+        targets = targets_of(release)
+        self.urls = {t.public_url for t in targets}
+        self.pages = {t.public_url for t in targets if t.expect_text}
+        self.site = release.site.public.rstrip("/") + "/" if release.site else None
+
+    def allows(self, item: AgentResultIn) -> bool:
+        if item.url in self.urls:
+            return True
+        return (
+            item.linked_from in self.pages
+            and self.site is not None
+            and item.url.startswith(self.site)
+            and urlsplit(item.url).path.lower().endswith(LINKED_SUFFIXES)
+        )
+
+
+def _check(item: AgentResultIn, known: _Known, now: dt.datetime) -> None:
+    if not known.allows(item):
         raise InputError(
             f"{item.url} is not one of the URLs of release {item.release!r}: post results only "
-            "for the URLs in /api/agent/assignments."
+            "for the URLs in /api/agent/assignments and the files on the site their pages link "
+            "to (with linked_from)."
         )
     if abs(item.checked_at - now) > MAX_CLOCK_SKEW:
         raise InputError(

@@ -138,6 +138,8 @@ class AgentResultIn(Wire):
     http_status: int | None = Field(None, ge=100, le=599)
     layer: Literal["cache", "origin"] | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    linked_from: str | None = Field(None, max_length=2000)
+    """For a file found on an assigned page (not itself assigned): that page's URL."""
 
 
 class AgentResultsIn(Wire):
