@@ -157,58 +157,6 @@ async def test_the_agent_checks_the_files_a_page_links_to(
     assert said == []
 
 
-async def test_the_server_takes_linked_files_only_from_the_releases_pages(
-    store: AsyncEngine,
-) -> None:
-    await ReleaseRepository(store).sync(
-        Release(
-            id=RELEASE_ID,
-            title="Fatal injuries",
-            producer="Health and Safety Executive",
-            release_at=utcnow() - dt.timedelta(minutes=1),
-            site=Site(public="http://stats.example"),
-            artefact=(
-                Artefact(path="/statistics/index.html", expect_text="2019"),
-                Artefact(path="/statistics/fatals.csv", sha256=hashlib.sha256(NEW).hexdigest()),
-            ),
-        )
-    )
-    app = create_app(store, config=Config(), agent_tokens=TOKENS)
-
-    def result(url: str, linked_from: str | None) -> dict[str, object]:
-        return {
-            "release": RELEASE_ID,
-            "url": url,
-            "status": "live",
-            "diagnosis": "The new version is live.",
-            "checked_at": utcnow().isoformat(),
-            "linked_from": linked_from,
-        }
-
-    page, csv = (
-        "http://stats.example/statistics/index.html",
-        "http://stats.example/statistics/fatals.csv",
-    )
-    refused = [
-        result("http://stats.example/statistics/other.xlsx", None),  # not assigned, no page
-        result("http://stats.example/statistics/other.xlsx", csv),  # a CSV is not a page
-        result("http://elsewhere.example/other.xlsx", page),  # not the site
-        result("http://stats.example/statistics/other.html", page),  # not a file
-    ]
-    headers = {"Authorization": "Bearer tok-edinburgh-7f3a"}
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, headers=headers) as client:
-        taken = await client.post(
-            "/api/agent/results",
-            json={"results": [result("http://stats.example/statistics/t.xlsx", page)]},
-        )
-        answers = [
-            await client.post("/api/agent/results", json={"results": [item]}) for item in refused
-        ]
-    assert taken.status_code == 200 and taken.json()["recorded"] == 1
-    assert [a.status_code for a in answers] == [422] * 4
-    assert "the files on the site their pages link to" in answers[0].json()["error"]
-
-
 async def test_an_unreachable_server_is_retried_then_one_sentence(tmp_path: Path) -> None:
     waits: list[float] = []
     said: list[str] = []
@@ -228,18 +176,43 @@ async def test_an_unreachable_server_is_retried_then_one_sentence(tmp_path: Path
 
 
 class Flaky:
-    """Answers 503 to the first ``failures`` requests, then passes them on."""
+    """Answers ``status`` (503) to the first ``failures`` requests, then passes them on."""
 
-    def __init__(self, app: ASGIApp, failures: int) -> None:
-        self.app, self.failures = app, failures
+    def __init__(
+        self,
+        app: ASGIApp,
+        failures: int,
+        status: int = 503,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        self.app, self.failures, self.status, self.headers = app, failures, status, list(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.failures > 0:
             self.failures -= 1
-            await send({"type": "http.response.start", "status": 503, "headers": []})
+            start = {"type": "http.response.start", "status": self.status, "headers": self.headers}
+            await send(start)
             await send({"type": "http.response.body", "body": b"busy"})
             return
         await self.app(scope, receive, send)
+
+
+async def test_told_to_slow_down_the_agent_waits_as_long_as_the_server_says(
+    store: AsyncEngine,
+) -> None:
+    app = await app_with(store, "http://127.0.0.1:9")
+    app.add_middleware(Flaky, failures=1, status=429, headers=((b"retry-after", b"7"),))
+    waits: list[float] = []
+    said: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with serve(app) as base:
+        options = AgentOptions(server=base, token="tok-edinburgh-7f3a", timeout_s=2)
+        cycle = await run_agent(options, once=True, say=said.append, sleep=sleep)
+    assert waits[0] == 7.0 and said[0].endswith("answered 429: trying again in 7 s.")
+    assert cycle.recorded == 2
 
 
 async def test_a_busy_server_is_retried_and_a_bad_token_is_not(store: AsyncEngine) -> None:

@@ -140,7 +140,7 @@ class ServerClient:
                     raise AgentError(
                         f"{exc.reason}: check --server and that onthedot runs there."
                     ) from None
-                wait = backoff(attempt - 1)
+                wait = max(backoff(attempt - 1), exc.after_s)
                 self._say(f"{exc.reason}: trying again in {wait:g} s.")
                 await self._sleep(wait)
 
@@ -151,6 +151,7 @@ class ServerClient:
                 method, url, json=body, headers=self._headers, timeout=self._timeout
             ) as response:
                 status = response.status
+                after = _seconds(response.headers.get("Retry-After"))
                 try:
                     data = await response.json(content_type=None)
                 except ValueError:
@@ -163,7 +164,7 @@ class ServerClient:
         if status == 401:
             raise AgentTokenError(error or "The server refused the agent token: check --token.")
         if status in RETRY_STATUSES or status >= 500:
-            raise _Retry(f"The onthedot server at {self._base} answered {status}")
+            raise _Retry(f"The onthedot server at {self._base} answered {status}", after)
         if status >= 400:
             raise AgentError(
                 f"The server refused {method} {path} ({status}): {error or 'no reason given'}"
@@ -172,9 +173,17 @@ class ServerClient:
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str) -> None:
+    """A failure worth asking again for, after at least ``after_s`` (the server's Retry-After)."""
+
+    def __init__(self, reason: str, after_s: float = 0.0) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.after_s = after_s
+
+
+def _seconds(value: str | None) -> float:
+    """A Retry-After given in seconds (0 when absent or an HTTP-date, which backoff covers)."""
+    return float(min(int(value), MAX_BACKOFF_S)) if value and value.isdigit() else 0.0
 
 
 def _why(exc: BaseException) -> str:

@@ -80,6 +80,14 @@ class AgentTokenError(InputError):
     pass
 
 
+class TooManyRequestsError(OnthedotError):
+    """A caller (a remote agent) asked faster than it may; ``retry_after_s``: when to ask again."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class StoreError(OnthedotError):
     exit_code = 2
 

@@ -398,3 +398,21 @@ async def test_http2_over_tls_with_nginx(webroot: Path, start_server: StartServe
         assert response.failure is None, response.message
         assert response.http_version == "2" and response.sha256 == hashlib.sha256(body).hexdigest()
         assert response.header("content-length") == str(len(body))  # HTTP/2 names: lower case
+
+
+@pytest.mark.services
+async def test_http3_asked_of_a_server_without_it_falls_back(
+    webroot: Path, start_server: StartServer
+) -> None:
+    """``Prober(http3=True)`` tries QUIC first; nginx here has no HTTP/3, so the answer comes over
+    TCP (HTTP/2) instead of failing."""
+    (webroot / "f.bin").write_bytes(b"x" * 5000)
+    port = free_port()
+    try:
+        nginx = start_server(Nginx(webroot, f"listen 127.0.0.1:{port} ssl http2;", tls=True))
+        async with Prober(allowed_hosts=LOCAL, ca_file=str(nginx.cert_path), http3=True) as prober:
+            response = await prober.fetch(ProbeRequest(f"https://127.0.0.1:{port}/f.bin"))
+    finally:
+        release_port(port)
+    assert response.failure is None, response.message
+    assert response.http_version == "2" and response.size == 5000

@@ -7,12 +7,17 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.errors import ConfigError
+from onthedot.config import Config
+from onthedot.errors import ConfigError, TooManyRequestsError
 from onthedot.web.agents import agent_tokens
-from tests.web.conftest import FATAL, NEW, NOW, OLD, PAGE, XLSX, FixedClock
+from onthedot.web.app import create_app
+from onthedot.web.context import AGENT_BURST, AgentLimiter
+from tests.web.conftest import FATAL, NEW, NOW, OLD, PAGE, PUBLIC, TOKENS, XLSX, FixedClock
 
 EDINBURGH = {"Authorization": "Bearer tok-edinburgh-7f3a"}
+CARDIFF = {"Authorization": "Bearer tok-cardiff-91bc"}
 
 
 def posted(url: str = XLSX, **extra: Any) -> dict[str, Any]:
@@ -136,3 +141,63 @@ def test_agent_tokens_from_config_and_environment_map_token_to_name() -> None:
         agent_tokens({"agents": {"edinburgh": "short"}}, {})
     with pytest.raises(ConfigError, match="Agent 'cardiff'"):
         agent_tokens({}, {"ONTHEDOT_AGENT_TOKENS": "cardiff"})
+
+
+async def test_files_linked_from_the_releases_pages_are_taken_and_nothing_else(
+    client: httpx.AsyncClient,
+) -> None:
+    linked = f"{PUBLIC}/statistics/tables/fatal-tables.xlsx"
+    taken = await client.post(
+        "/api/agent/results",
+        json={"results": [posted(linked, linked_from=PAGE)]},
+        headers=EDINBURGH,
+    )
+    assert taken.status_code == 200 and taken.json()["recorded"] == 1
+    refused = [
+        posted(linked),  # not assigned, and no page named
+        posted(linked, linked_from=XLSX),  # a spreadsheet is not a page
+        posted("http://elsewhere.example/fatal-tables.xlsx", linked_from=PAGE),  # not the site
+        posted(f"{PUBLIC}/statistics/other.htm", linked_from=PAGE),  # a page, not a file
+    ]
+    for item in refused:
+        answer = await client.post(
+            "/api/agent/results", json={"results": [item]}, headers=EDINBURGH
+        )
+        assert answer.status_code == 422, item
+        assert "the files on the site their pages link to" in answer.json()["error"]
+
+
+async def test_an_agent_asking_too_fast_is_told_when_to_ask_again(
+    store: AsyncEngine, clock: FixedClock
+) -> None:
+    app = create_app(
+        store, config=Config(web={"agent_min_interval_s": 60}), clock=clock, agent_tokens=TOKENS
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
+        answers = [
+            await c.get("/api/agent/assignments", headers=EDINBURGH) for _ in range(AGENT_BURST + 1)
+        ]
+        other = await c.get("/api/agent/assignments", headers=CARDIFF)
+    assert [a.status_code for a in answers[:-1]] == [200] * AGENT_BURST
+    assert answers[-1].status_code == 429
+    assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
+    assert (
+        answers[-1]
+        .json()["error"]
+        .startswith("Agent 'edinburgh' is asking faster than one request every 60 s: wait")
+    )
+    assert other.status_code == 200  # each agent has its own allowance
+
+
+def test_the_limiter_gives_back_one_request_per_interval() -> None:
+    limiter = AgentLimiter(0.5, burst=2)
+    limiter.take("a", now=0.0)
+    limiter.take("a", now=0.0)
+    with pytest.raises(TooManyRequestsError) as caught:
+        limiter.take("a", now=0.1)
+    assert caught.value.retry_after_s == pytest.approx(0.4)  # 0.2 of a request back by 0.1 s
+    limiter.take("a", now=0.5)  # one back after 0.5 s
+    with pytest.raises(TooManyRequestsError):
+        limiter.take("a", now=0.6)
+    AgentLimiter(0).take("a", now=0.0)  # 0: no limit

@@ -82,6 +82,7 @@ def agent_name(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) 
             "The server does not know this agent token: check --token against the server's "
             "agent_tokens."
         )
+    ctx.agent_limiter.take(found)
     return found
 
 

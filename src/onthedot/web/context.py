@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import Clock
 from onthedot.config import Config
-from onthedot.errors import ConfigError, UnknownReleaseError
+from onthedot.errors import ConfigError, TooManyRequestsError, UnknownReleaseError
 from onthedot.model import Release
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.recorder import CheckRecorder
@@ -27,17 +28,27 @@ class WebSettings:
 
     ``agents_before_s`` / ``agents_after_s``: remote agents are given a release's URLs from this
     many seconds before its release time until this many after (default 15 min and 30 min);
-    ``agent_interval_s``: how often agents ask; ``refresh_s``: how often the dashboard updates.
+    ``agent_interval_s``: how often agents ask; ``agent_min_interval_s``: after a burst of
+    ``AGENT_BURST`` requests, an agent may make one request per this many seconds (default 0.1)
+    and is answered 429 with Retry-After beyond that; ``refresh_s``: how often the dashboard
+    updates.
     """
 
     agents_before_s: float = 900.0
     agents_after_s: float = 1800.0
     agent_interval_s: float = 2.0
+    agent_min_interval_s: float = 0.1
     refresh_s: float = 5.0
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> WebSettings:
-        known = {"agents_before_s", "agents_after_s", "agent_interval_s", "refresh_s"}
+        known = {
+            "agents_before_s",
+            "agents_after_s",
+            "agent_interval_s",
+            "agent_min_interval_s",
+            "refresh_s",
+        }
         values: dict[str, float] = {}
         for key, value in table.items():
             if key not in known:
@@ -55,6 +66,37 @@ class WebSettings:
         return cls(**values)
 
 
+AGENT_BURST = 30
+"""Requests an agent may make at once before ``agent_min_interval_s`` paces it."""
+
+
+class AgentLimiter:
+    """One token bucket per agent: ``AGENT_BURST`` requests at once, then one per
+    ``min_interval_s``, so one runaway or stolen token cannot flood the service."""
+
+    def __init__(self, min_interval_s: float, burst: int = AGENT_BURST) -> None:
+        self.min_interval_s = min_interval_s
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}  # agent -> (tokens, at)
+
+    def take(self, agent: str, now: float | None = None) -> None:
+        """Spend one request of ``agent``'s; TooManyRequestsError when it has none left."""
+        now = time.monotonic() if now is None else now
+        if self.min_interval_s <= 0:
+            return
+        tokens, at = self._buckets.get(agent, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.min_interval_s)
+        if tokens < 1:
+            wait = (1 - tokens) * self.min_interval_s
+            self._buckets[agent] = (tokens, now)
+            raise TooManyRequestsError(
+                f"Agent {agent!r} is asking faster than one request every "
+                f"{self.min_interval_s:g} s: wait {wait:.1f} s (its --interval may be too short).",
+                wait,
+            )
+        self._buckets[agent] = (tokens - 1, now)
+
+
 @dataclass
 class WebContext:
     engine: AsyncEngine
@@ -66,6 +108,7 @@ class WebContext:
     metrics: ServiceMetrics
     templates: Jinja2Templates
     assets_version: str | None
+    agent_limiter: AgentLimiter
 
     async def release(self, release_id: str) -> Release:
         """The release with this id, or UnknownReleaseError naming the nearest known id."""

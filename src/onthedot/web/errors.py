@@ -8,6 +8,7 @@ status codes here and nowhere else.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,7 @@ from onthedot.errors import (
     InputError,
     OnthedotError,
     StoreError,
+    TooManyRequestsError,
     UnknownReleaseError,
 )
 
@@ -29,6 +31,7 @@ log = logging.getLogger("onthedot.web")
 STATUS_CODES: tuple[tuple[type[OnthedotError], int], ...] = (
     (UnknownReleaseError, 404),
     (AgentTokenError, 401),
+    (TooManyRequestsError, 429),
     (ForeignHostError, 422),
     (InputError, 422),
     (StoreError, 503),
@@ -50,9 +53,12 @@ def is_api(request: Request) -> bool:
 def install(app: FastAPI, render_page: PageRenderer) -> None:
     """Register the handlers; ``render_page(request, status, sentence)`` draws the HTML page."""
 
-    def answer(request: Request, status: int, sentence: str) -> Response:
+    def answer(
+        request: Request, status: int, sentence: str, headers: dict[str, str] | None = None
+    ) -> Response:
         if is_api(request):
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            if status == 401:
+                headers = {"WWW-Authenticate": "Bearer"}
             return JSONResponse({"error": sentence}, status_code=status, headers=headers)
         return render_page(request, status, sentence)
 
@@ -61,7 +67,10 @@ def install(app: FastAPI, render_page: PageRenderer) -> None:
         code = status_code(exc)
         if code >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        return answer(request, code, str(exc))
+        headers = None
+        if isinstance(exc, TooManyRequestsError):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return answer(request, code, str(exc), headers)
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
