@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import random
 from email.utils import format_datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from onthedot.errors import InputError
 from onthedot.model import Status
 from onthedot.verify.caches import Varnish
-from onthedot.verify.diagnose import diagnose, linked_files, url_path
+from onthedot.verify.diagnose import diagnose, linked_files
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, mock_response
 from tests.servers.nginx import Nginx as NginxServer
 from tests.servers.varnish import Varnish as VarnishServer
@@ -270,25 +268,6 @@ def test_forbidden_is_an_error_not_an_old_version() -> None:
     assert "HTTP 403" in after.sentence and "permissions" in after.sentence
     before = diagnose(edge, origin, expected_sha256="a" * 64, release_at=t, now=t - dt.timedelta(seconds=1))
     assert before.status == Status.EMBARGOED
-
-
-def test_url_path_is_what_urlsplit_says() -> None:
-    parts = [
-        "https://", "http://", "HTTPS://", "ftp://", "", "//", "https:/", "www.example.org",
-        "ex ample.org", "[::1]", "[::1", "::1]", "ex\u00e4mple.org", "ex\u2100mple.org",
-        "host:8080", "u:p@h", "/", "/a/b.csv", "/a b", "?q=1", "#frag", "?a#b", "#a?b",
-        "/p?x/y#z", "\t", "\n", "\r", " ", "\x00", "/\u00e9",
-    ]  # fmt: skip
-    rng = random.Random(3)
-    for _ in range(20000):
-        url = "".join(rng.choice(parts) for _ in range(rng.randrange(1, 6)))
-        try:
-            want = urlsplit(url).path or "/"
-        except ValueError:
-            with pytest.raises(ValueError):
-                url_path(url)
-        else:
-            assert url_path(url) == want, url
 
 
 def test_results_share_nothing_mutable() -> None:

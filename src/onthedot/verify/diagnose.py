@@ -90,29 +90,12 @@ class _Case:
     @property
     def path(self) -> str:
         if self._path is None:
-            self._path = url_path(self.edge.effective_url)
+            self._path = urlsplit(self.edge.effective_url).path or "/"
         return self._path
 
     @property
     def cache_name(self) -> str:
         return f"The cache ({self.fresh.cache})" if self.info.product else "The cache"
-
-
-def url_path(url: str) -> str:
-    """``urlsplit(url).path or "/"``, read directly from the plain http(s) URLs the prober fetches
-    (no tab or line break for urlsplit to remove, an ASCII host without IPv6 brackets to check).
-    """
-    start = 8 if url.startswith("https://") else 7 if url.startswith("http://") else 0
-    if start and "\t" not in url and "\r" not in url and "\n" not in url:
-        end = len(url)
-        for delim in "/?#":
-            found = url.find(delim, start)
-            if 0 <= found < end:
-                end = found
-        host = url[start:end]
-        if host.isascii() and "[" not in host and "]" not in host:
-            return url[end:].partition("#")[0].partition("?")[0] or "/"
-    return urlsplit(url).path or "/"
 
 
 def diagnose(

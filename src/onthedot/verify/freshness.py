@@ -117,7 +117,7 @@ def current_age(
     if info.date is not None:
         apparent = max(0.0, (response_time - info.date).total_seconds())
     if response_time is now and request_time is now:  # no delay, not resident: both terms are 0
-        return max(apparent, (info.age or 0) + 0.0) + 0.0
+        return max(apparent, float(info.age or 0))
     response_delay = max(0.0, (response_time - request_time).total_seconds())
     corrected_age = (info.age or 0) + response_delay
     resident = max(0.0, (now - response_time).total_seconds())
