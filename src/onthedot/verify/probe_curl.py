@@ -142,13 +142,12 @@ class _Engine:
         for handle in self.free:
             for option, value in transport._options:
                 handle.setopt(option, value)
+            handle.setopt(pycurl.OPENSOCKETFUNCTION, self._open_socket)
         self.handles = list(self.free)
         self.active: dict[pycurl.Curl, Transfer] = {}
         self.configs: dict[pycurl.Curl, tuple[object, ...]] = {}
         self.alarm: asyncio.TimerHandle | None = None
         self.alarm_at = 0.0
-        for handle in self.free:
-            handle.setopt(pycurl.OPENSOCKETFUNCTION, self._open_socket)
         self.poller = select.epoll()
         self.watched: dict[int, int] = {}  # socket -> epoll events, as in the kernel's set
         self.seen: tuple[list[int], list[int]] = ([], [])  # libcurl's last fdset (read, write)
