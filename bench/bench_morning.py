@@ -40,6 +40,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 URLS = 10_000
 SIZE = 10_000
@@ -174,7 +175,7 @@ async def _child(
 def prober_for_site(public: str) -> Any:
     from onthedot.verify.probe import Prober
 
-    return Prober(allowed_hosts=[public.split("://")[1].rsplit(":", 1)[0]])
+    return Prober(allowed_hosts=[urlsplit(public).hostname or ""])
 
 
 def _ban_everything(public: str) -> None:

@@ -28,7 +28,7 @@ from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.errors import AgentError, AgentTokenError, ForeignHostError, InputError
 from onthedot.model import Status
-from onthedot.verify.diagnose import check_result_fields, diagnose, linked_files
+from onthedot.verify.diagnose import check_result_fields, diagnose, linked_files, site_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, check_allowed
 from onthedot.verify.verifier import PAGE_KEEP_BYTES, busted_url
 from onthedot.web.schemas import (
@@ -274,7 +274,6 @@ def _linked(
 ) -> list[tuple[_Linked, _Linked]]:
     """(the file, its cache-busted copy) for each file on the site the pages link to, once."""
     assigned = {item.url for item in assignment.urls}
-    site = assignment.site.rstrip("/") + "/"
     seen: set[str] = set()
     out = []
     for response in responses:
@@ -282,7 +281,7 @@ def _linked(
             continue
         page = response.request.url
         for url in linked_files(response.effective_url or page, response.body):
-            if url in assigned or url in seen or not url.startswith(site):
+            if url in assigned or url in seen or not site_file(url, assignment.site):
                 continue
             seen.add(url)
             out.append((_Linked(url, page), _Linked(url, page, busted=True)))
@@ -301,14 +300,7 @@ def _judge_linked(
             say(f"Skipped {file.url} (linked from {file.page}): {_answer(busted)}.")
             continue
         results.append(
-            judge(
-                assignment,
-                edge,
-                checked_at,
-                expected=busted.sha256,
-                behind=busted,
-                linked_from=file.page,
-            )
+            _result(assignment, edge, checked_at, busted.sha256, None, busted, file.page)
         )
     return results
 
@@ -320,24 +312,37 @@ def _answer(response: ProbeResponse) -> str:
 
 
 def judge(
+    assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime
+) -> AgentResultIn:
+    """The result for an assigned URL (its ``AssignedURL`` is the request's tag)."""
+    item = response.request.tag
+    return _result(
+        assignment,
+        response,
+        checked_at,
+        getattr(item, "expected_sha256", None),
+        getattr(item, "expect_text", None),
+        None,
+        None,
+    )
+
+
+def _result(
     assignment: Assignment,
     response: ProbeResponse,
     checked_at: dt.datetime,
-    *,
-    expected: str | None = None,
-    behind: ProbeResponse | None = None,
-    linked_from: str | None = None,
+    expected: str | None,
+    expect_text: str | None,
+    behind: ProbeResponse | None,
+    linked_from: str | None,
 ) -> AgentResultIn:
-    """The result for one response: an assigned URL (its ``AssignedURL`` is the request's tag),
-    or a linked file judged against ``expected`` (``behind``: its cache-busted copy)."""
-    item = response.request.tag
-    if linked_from is None:
-        expected = getattr(item, "expected_sha256", None)
+    """What one response shows, judged against ``expected`` / ``expect_text`` (``behind``: the
+    cache-busted copy of a linked file, which tells which layer is old)."""
     verdict = diagnose(
         response,
         origin_busted=behind,
         expected_sha256=expected,
-        expect_text=None if linked_from else getattr(item, "expect_text", None),
+        expect_text=expect_text,
         release_at=assignment.release_at_utc,
         now=checked_at,
     )

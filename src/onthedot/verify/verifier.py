@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.model import CheckResult, Release, Status, iso_utc
 from onthedot.verify.caches import CacheModel
-from onthedot.verify.diagnose import diagnose, linked_files
+from onthedot.verify.diagnose import diagnose, linked_files, site_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import Vantage, default_vantages
 
@@ -326,7 +326,7 @@ class Verifier:
         for page in pages:
             for link in page.cache.get("_links", []):
                 url = urljoin(page.url, link)
-                if url in seen or not url.startswith(site.public.rstrip("/") + "/"):
+                if url in seen or not site_file(url, site.public):
                     continue
                 seen.add(url)
                 path = url[len(site.public.rstrip("/")) :]

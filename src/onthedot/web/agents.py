@@ -15,14 +15,13 @@ import hmac
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Header
 
 from onthedot.errors import AgentTokenError, ConfigError, InputError
 from onthedot.model import CheckResult, Release
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.diagnose import LINKED_SUFFIXES
+from onthedot.verify.diagnose import site_file
 from onthedot.verify.verifier import targets_of
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
@@ -150,16 +149,15 @@ class _Known:
         targets = targets_of(release)
         self.urls = {t.public_url for t in targets}
         self.pages = {t.public_url for t in targets if t.expect_text}
-        self.site = release.site.public.rstrip("/") + "/" if release.site else None
+        self.public = release.site.public if release.site else None
 
     def allows(self, item: AgentResultIn) -> bool:
         if item.url in self.urls:
             return True
         return (
             item.linked_from in self.pages
-            and self.site is not None
-            and item.url.startswith(self.site)
-            and urlsplit(item.url).path.lower().endswith(LINKED_SUFFIXES)
+            and self.public is not None
+            and site_file(item.url, self.public)
         )
 
 

@@ -81,9 +81,9 @@ class AgentLimiter:
 
     def take(self, agent: str, now: float | None = None) -> None:
         """Spend one request of ``agent``'s; TooManyRequestsError when it has none left."""
-        now = time.monotonic() if now is None else now
         if self.min_interval_s <= 0:
             return
+        now = time.monotonic() if now is None else now
         tokens, at = self._buckets.get(agent, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - at) / self.min_interval_s)
         if tokens < 1:
