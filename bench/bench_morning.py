@@ -8,14 +8,21 @@ origin and brings the new file. The watch of the service (``Watcher.after_t``: t
 URL from T, each result judged — SHA-256, diagnosis — stored in the ``checks`` table and, for
 changes of status, on the timeline) is timed from T:
 
+* ``first_requests_ms``: from T until the sweep hands its requests to the probe engine (which
+  starts the first 64 at once); the sweep's requests are built before T (``Watcher.prepare``, as
+  the publisher does), so this is the scheduler's own lateness;
 * ``classified_s``: from T until every URL has its status (the sweep itself);
 * ``recorded_s``: from T until the results are stored and the timeline written;
 * ``peak_rss_mb``: the peak RSS of the process doing it (a child process, so nothing else counts).
 
-Baseline in the same run: the bare probe engine fetching and hashing the same 10,000 URLs from a
-purged cache again, with no judging or recording (``probe_only_s``), so the cost of what onthedot
-adds is visible. For both, the CPU seconds used by onthedot's process, by Varnish and by nginx
-(``sweep_cpu_s``, ``probe_only_cpu_s``) show who had the machine's cores. ``ROUNDS`` mornings run,
+Baselines in the same run, each from a purged edge again: the bare probe engine fetching and
+hashing the same 10,000 URLs, with no judging or recording (``probe_only_s``), so the cost of what
+onthedot adds is visible; and ``wrk -t1 -c64`` fetching the same 10,000 URLs once each, timed by a
+clock inside wrk from its first request to its answer for the last URL, after which it idles
+(``wrk.all_answered_s``):
+how fast this edge and origin hand out 10,000 new files to the fastest client there is. For each,
+the CPU seconds used by onthedot's process (or wrk), by Varnish and by nginx (``sweep_cpu_s``,
+``probe_only_cpu_s``, ``wrk.cpu_s_in_run``) show who had the machine's cores. ``ROUNDS`` mornings run,
 each on fresh servers; the median one (by ``classified_s``) is reported, with every round.
 
 The edge runs with Varnish's shipped thread-pool settings (2 pools of 100–5,000 threads; the test
@@ -45,6 +52,7 @@ from urllib.parse import urlsplit
 URLS = 10_000
 SIZE = 10_000
 ROUNDS = 5  # mornings, each on fresh servers; the median is the figure
+WRK_SECONDS = 4  # wrk's run: long enough to fetch the 10,000 URLs once from a purged edge
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -144,12 +152,15 @@ async def _child(
             WatchPlan(dense=((0.05, 30.0),)),
             on_sweep=on_sweep,
         )
+        await watcher.prepare(release)  # as the publisher does before it waits for T
         await wait_until(SYSTEM_CLOCK, release_at - dt.timedelta(seconds=0.3))
         _ban_everything(public)  # the purge at T
+        handed = _watch_hand_over(prober)
         await wait_until(SYSTEM_CLOCK, release_at)
         at_t = _cpu_now(servers)
         t = time.perf_counter()
         outcome = await watcher.after_t(release)
+        timings["first_requests_ms"] = (handed[0] - release_at.timestamp()) * 1000
         timings["recorded_s"] = time.perf_counter() - t
         timings["classified_s"] = sweeps[0]
         timings["sweep_cpu_s"] = _spent(at_t, swept[0])
@@ -165,11 +176,84 @@ async def _child(
             r.sha256 == s for r, (_, s) in zip(responses, files, strict=True)
         )
         timings["setup_s"] = t - started
+    _ban_everything(public)  # wrk, too, starts from an empty cache
+    timings["wrk"] = _wrk_once(public, [p for p, _ in files], servers)
     await engine.dispose()
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             timings["peak_rss_mb"] = int(line.split()[1]) / 1024
     return timings
+
+
+def _watch_hand_over(prober: Any) -> list[float]:
+    """Note the moment (``time.time()``) the sweep hands its requests to the probe engine (the
+    engine starts the first 64 at once): one call per sweep, nothing added per URL."""
+    handed: list[float] = []
+    stream = prober.transport.stream
+
+    def noted(requests: Any) -> Any:
+        handed.append(time.time())
+        return stream(requests)
+
+    prober.transport.stream = noted
+    return handed
+
+
+_WRK_ONCE = """\
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } onthedot_timespec;
+int clock_gettime(int clock, onthedot_timespec *now);
+]]
+local now_ts = ffi.new("onthedot_timespec")
+local function now()
+  ffi.C.clock_gettime(1, now_ts)  -- CLOCK_MONOTONIC
+  return tonumber(now_ts.tv_sec) + tonumber(now_ts.tv_nsec) / 1e9
+end
+local paths = {%(paths)s}
+local sent, answered, first = 0, 0, nil
+request = function()
+  if first == nil then first = now() end
+  sent = sent + 1
+  return wrk.format("GET", paths[(sent - 1) %% #paths + 1])
+end
+response = function(status, headers, body)
+  answered = answered + 1
+  if status == 200 and answered == #paths then
+    io.write(string.format("onthedot-all-answered %%.6f\\n", now() - first))
+    wrk.thread:stop()  -- idle until -d ends, so the CPU figures are those of the 10,000
+  end
+end
+"""
+
+
+def _wrk_once(public: str, paths: list[str], servers: dict[str, int]) -> dict[str, Any]:
+    """Baseline: ``wrk -t1 -c64`` fetching the same URLs once each from the purged edge, timed
+    from its first request to its answer for the last URL (a Lua clock inside wrk; its thread
+    then stops and wrk idles until its ``-d``), with the CPU wrk, the edge and the origin used."""
+    with tempfile.TemporaryDirectory(prefix="onthedot-wrk-") as tmp:
+        script = Path(tmp) / "once.lua"
+        listed = ",".join(f'"{path}"' for path in paths)
+        script.write_text(_WRK_ONCE % {"paths": listed})
+        before = _cpu_now(servers)
+        wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run(
+            ["wrk", "-t1", "-c64", f"-d{WRK_SECONDS}s", "-s", str(script), public],
+            capture_output=True,
+            text=True,
+            timeout=WRK_SECONDS + 30,
+            check=True,
+        ).stdout
+        spent = _spent(before, _cpu_now(servers))
+        wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    del spent["onthedot"]  # not involved: wrk is its own process
+    spent["wrk"] = round(
+        wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime, 3
+    )
+    for line in out.splitlines():
+        if line.startswith("onthedot-all-answered "):
+            return {"all_answered_s": float(line.split()[1]), "cpu_s_in_run": spent}
+    raise RuntimeError(f"wrk did not answer all {len(paths)} URLs in {WRK_SECONDS} s:\n{out}")
 
 
 def prober_for_site(public: str) -> Any:
@@ -238,6 +322,8 @@ def run() -> dict[str, Any]:
         edge=f"Varnish, {' '.join(VARNISH_DEFAULT_POOLS)}; nginx, {os.cpu_count()} workers",
     )
     result["ratio_to_probe_only"] = result["probe_only_s"] / result["classified_s"]
+    result["ratio_to_wrk"] = result["wrk"]["all_answered_s"] / result["classified_s"]
+    result["first_requests_ms_max"] = max(r["first_requests_ms"] for r in rounds)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "morning.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

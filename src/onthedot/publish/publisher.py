@@ -131,6 +131,7 @@ class Publisher:
                 await self._measure_clock(release)
                 if self._leak_probes and not immediately and self._clock.now() < release.release_at:
                     await self._watcher.leak_probes(release)
+                await self._watcher.prepare(release)
                 purging = await self._go_live(release, staged, steps, outcome, immediately, done)
             else:
                 outcome.flipped_at = dt.datetime.fromisoformat(done["flipped"]["at"])

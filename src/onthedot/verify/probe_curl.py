@@ -28,6 +28,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from itertools import repeat
 
 import pycurl
 
@@ -135,7 +136,7 @@ class _Engine:
         self.transport = transport
         self.loop = loop
         self.closed = False
-        self.pending: deque[Transfer] = deque()
+        self.pending: deque[tuple[ProbeRequest, Batch]] = deque()  # a Transfer only once started
         self.batches: set[Batch] = set()  # every caller still waiting
         self.woken: set[Batch] = set()  # callers with new results since the last wake-up
         self.free = [pycurl.Curl() for _ in range(transport.concurrency)]
@@ -160,7 +161,7 @@ class _Engine:
 
     def submit(self, batch: Batch, requests: Sequence[ProbeRequest]) -> None:
         self.batches.add(batch)
-        self.pending.extend([Transfer(request, batch) for request in requests])
+        self.pending.extend(zip(requests, repeat(batch)))
         self._guarded(self._settle)
 
     def forget(self, batch: Batch, *, cancel: bool) -> None:
@@ -301,9 +302,9 @@ class _Engine:
     def _start_pending(self) -> None:
         pending, free = self.pending, self.free
         while free and pending:
-            transfer = pending.popleft()
-            if not transfer.batch.cancelled:
-                self._start(free.pop(), transfer)
+            request, batch = pending.popleft()
+            if not batch.cancelled:
+                self._start(free.pop(), Transfer(request, batch))
 
     def _start(self, handle: pycurl.Curl, transfer: Transfer) -> None:
         try:

@@ -78,6 +78,10 @@ class Watcher:
             self._on_sweep(release.id, time.perf_counter() - started)
         return report
 
+    async def prepare(self, release: Release) -> None:
+        """Build the sweep's requests before T, so the sweep at T starts at once."""
+        await self._verifier.prepare(release)
+
     async def leak_probes(self, release: Release) -> list[CheckResult]:
         """Probe once at once (right after staging), then every ``leak_every_s`` from
         T − ``leak_from_s`` until T; returns every ``early`` result seen (each also recorded)."""

@@ -64,6 +64,19 @@ class _Slot:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A sweep's targets and the requests to every edge for them (see ``Verifier._plan``)."""
+
+    release: Release
+    targets: list[Target]
+    requests: list[ProbeRequest]
+    listed: Counter[str]  # how often each public URL is listed, in the order of the release
+
+
+_PLANS_KEPT = 8  # releases watched at once, at most, before the oldest plan is rebuilt
+
+
 @dataclass
 class VerifyReport:
     release: str
@@ -154,32 +167,50 @@ class Verifier:
         self._max_bytes = max_bytes
         self._bust = bust_cache
         self._models = cache_models
+        self._plans: dict[tuple[str, tuple[Vantage, ...]], _Plan] = {}
 
     async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
         """One look at every URL (or ``only`` these public URLs) from every vantage point."""
         now = self._clock.now()
         phase = "before" if now < release.release_at else "after"
         vantages = list(self._vantages or await default_vantages(release))
-        targets = [t for t in targets_of(release) if only is None or t.public_url in only]
+        if only is None:
+            plan = self._plan(release, vantages)
+        else:
+            wanted = set(only)
+            plan = self._new_plan(
+                release, [t for t in targets_of(release) if t.public_url in wanted], vantages
+            )
         report = VerifyReport(release.id, phase, now)
-        report.results = await self._judge(release, targets, vantages, now)
+        report.results = await self._judge(release, plan, vantages, now)
         pages = [r for r in report.results if r.cache.get("_links")]
-        linked = self._linked_targets(release, pages, targets)
+        linked = self._linked_targets(release, pages, plan.targets)
         if linked:
-            report.results += await self._judge(release, linked, vantages, now)
+            linked_plan = self._new_plan(release, linked, vantages)
+            report.results += await self._judge(release, linked_plan, vantages, now)
         for result in report.results:
             result.cache.pop("_links", None)
         return report
 
-    async def _judge(
-        self, release: Release, targets: list[Target], vantages: list[Vantage], now: dt.datetime
-    ) -> list[CheckResult]:
-        """Every edge first, each URL judged as soon as all its vantage points have answered (so
-        judging overlaps the fetching); the origin (and the cache-busted URL) only where an edge
-        did not serve the new version — that is where a diagnosis needs them. A good morning
-        costs one request per URL and vantage point, a bad one three."""
-        slots = {t.public_url: _Slot(t) for t in targets}
-        edge_requests = [
+    async def prepare(self, release: Release) -> None:
+        """Build what every sweep of ``release`` asks now, so the sweep at T starts at once."""
+        self._plan(release, list(self._vantages or await default_vantages(release)))
+
+    def _plan(self, release: Release, vantages: list[Vantage]) -> _Plan:
+        """The requests of a sweep of every URL of ``release`` from ``vantages``: built once
+        (10,000 URLs take some 30 ms, which would delay the sweep at T) and reused while the
+        release and the vantage points stay the same."""
+        key = (release.id, tuple(vantages))
+        plan = self._plans.get(key)
+        if plan is None or plan.release is not release:
+            plan = self._new_plan(release, targets_of(release), vantages)
+            if len(self._plans) >= _PLANS_KEPT:
+                del self._plans[next(iter(self._plans))]
+            self._plans[key] = plan
+        return plan
+
+    def _new_plan(self, release: Release, targets: list[Target], vantages: list[Vantage]) -> _Plan:
+        requests = [
             self._request(
                 t.public_url,
                 t,
@@ -191,13 +222,24 @@ class Verifier:
             for v in vantages
         ]
         listed = Counter(t.public_url for t in targets)  # a URL listed twice shares one slot
+        return _Plan(release, targets, requests, listed)
+
+    async def _judge(
+        self, release: Release, plan: _Plan, vantages: list[Vantage], now: dt.datetime
+    ) -> list[CheckResult]:
+        """Every edge first, each URL judged as soon as all its vantage points have answered (so
+        judging overlaps the fetching); the origin (and the cache-busted URL) only where an edge
+        did not serve the new version — that is where a diagnosis needs them. A good morning
+        costs one request per URL and vantage point, a bad one three."""
+        slots: dict[str, _Slot] = {}
+        listed, answers = plan.listed, len(vantages)
         order = {id(v): index for index, v in enumerate(vantages)}
         judged: dict[str, list[CheckResult]] = {}
         waiting: list[_Slot] = []
         behind: list[ProbeRequest] = []
-        async for response in self._prober.stream(edge_requests):
+        async for response in self._prober.stream(plan.requests):
             slot = self._file(slots, response)
-            if len(slot.edges) < listed[slot.target.public_url] * len(vantages):
+            if len(slot.edges) < listed[slot.target.public_url] * answers:
                 continue  # not every vantage point has answered yet
             if slot.all_new:
                 judged[slot.target.public_url] = self._results(release, slot, order, now)
@@ -209,7 +251,7 @@ class Verifier:
                 self._file(slots, response)
         for slot in waiting:
             judged[slot.target.public_url] = self._results(release, slot, order, now)
-        return [r for t in slots for r in judged.get(t, ())]
+        return [r for url in listed for r in judged.get(url, ())]
 
     def _behind(self, target: Target) -> list[ProbeRequest]:
         """The requests that look behind the cache for ``target``: origin, cache-busted URL."""
@@ -242,7 +284,9 @@ class Verifier:
         owner, (role, seen_from) = cast(
             tuple[Target, tuple[str, Vantage | None]], response.request.tag
         )
-        slot = slots[owner.public_url]
+        slot = slots.get(owner.public_url)
+        if slot is None:
+            slot = slots[owner.public_url] = _Slot(owner)
         if role == "edge" and seen_from is not None:
             slot.edges.append((seen_from, response))
         elif role == "origin":
