@@ -26,6 +26,7 @@ from onthedot.verify.probe import (
     mock_response,
 )
 from onthedot.verify.probe_curl import CurlTransport
+from onthedot.verify.probe_transfer import HeaderLines
 from tests.servers.nginx import Nginx
 from tests.servers.plugin import StartServer
 from tests.servers.ports import free_port, release_port
@@ -60,6 +61,22 @@ def test_check_allowed() -> None:
         check_allowed("http://169.254.169.254/latest/meta-data", ["www.example.org"])
     with pytest.raises(ForeignHostError, match="http:// or https://"):
         check_allowed("file:///etc/passwd", None)
+
+
+def test_a_vetted_site_start_lets_through_only_what_the_check_would() -> None:
+    prober = Prober(allowed_hosts=["site.test"], transport=MockProbeTransport(mock_response))
+    prober.stream([ProbeRequest("https://site.test/a.csv")])  # vetted: https://site.test/
+    prober.stream([ProbeRequest("https://site.test/b.csv?x=1")])
+    for url in (
+        "https://site.test/a b.csv",  # a space
+        "https://site.test/\\@evil.test/",  # a backslash
+        "https://site.test/\tx",  # a control character
+        "https://site.test.evil.test/",  # another host that starts the same
+        "https://site.test@evil.test/",  # a user name
+        "http://evil.test/https://site.test/",
+    ):
+        with pytest.raises(ForeignHostError):
+            prober.stream([ProbeRequest(url)])
 
 
 async def test_ssrf_guard_refuses_foreign_urls_and_redirects() -> None:
@@ -416,3 +433,39 @@ async def test_http3_asked_of_a_server_without_it_falls_back(
         release_port(port)
     assert response.failure is None, response.message
     assert response.http_version == "2" and response.size == 5000
+
+
+def test_header_lines_are_parsed_when_first_read_and_compare_as_the_tuple() -> None:
+    lines = [
+        b"HTTP/1.1 100 Continue\r\n",
+        b"\r\n",
+        b"HTTP/1.1 200 OK\r\n",
+        b"Content-Length: 5\r\n",
+        b"X-Final:  yes \r\n",
+        b" folded continuation\r\n",
+        b"\r\n",
+    ]
+    headers = HeaderLines(lines)  # the interim 100's lines and the folded line are left out
+    expected = (("Content-Length", "5"), ("X-Final", "yes"))
+    assert headers == expected and headers == HeaderLines(list(lines))
+    assert (len(headers), headers[0], headers[1:], list(headers)) == (
+        2,
+        expected[0],
+        expected[1:],
+        list(expected),
+    )
+    assert hash(headers) == hash(expected) and repr(headers) == repr(expected)
+    lines.clear()  # parsed once: the raw lines are no longer needed
+    assert headers == expected
+
+
+async def test_a_response_whose_headers_nobody_reads_parses_none() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, b"hello", [("X-One", "1")])
+
+    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+        response = await prober.fetch(ProbeRequest(server.url("/x")))
+    assert response.sha256 == hashlib.sha256(b"hello").hexdigest()
+    assert isinstance(response.headers, HeaderLines)
+    assert response.headers._pairs is None  # the hash was all that was read
+    assert response.header("x-one") == "1" and response.headers._pairs is not None

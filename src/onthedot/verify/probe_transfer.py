@@ -2,7 +2,7 @@
 
 ``Transfer.writer()`` is libcurl's WRITEFUNCTION (once per chunk, so it stays small; the plain
 variant only hashes) and ``Transfer.lines.append`` its HEADERFUNCTION (C, no Python frame per
-line). The engine takes a ``snapshot`` of a finished handle and queues it on the caller's
+line); the lines are parsed only when someone reads the headers (``HeaderLines``). The engine takes a ``snapshot`` of a finished handle and queues it on the caller's
 ``Batch``; ``build_response`` turns it into a ``ProbeResponse`` when the caller takes it.
 """
 
@@ -12,7 +12,8 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import overload
 from urllib.parse import urlsplit
 
 import pycurl
@@ -154,23 +155,70 @@ class Transfer:
                 window[len(window) - len(self.needle) + 1 :] if len(self.needle) > 1 else b""
             )
 
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        """The last response's headers (after any 1xx), in order, names as sent."""
-        lines = self.lines
-        end = len(lines) - 1 if lines and lines[-1] == b"\r\n" else len(lines)
-        start = 0
-        if b"\r\n" in lines[:end]:  # an interim (1xx) response came first: skip to the last
-            start = end - 1
-            while start > 0 and lines[start][:5] != b"HTTP/":
-                start -= 1
-        pairs = list(map(_SEEN.get, lines[start + 1 : end]))
-        if None in pairs:
-            for index, pair in enumerate(pairs):
-                if pair is None:
-                    pairs[index] = _parse_header(lines[start + 1 + index])
-            if () in pairs:
-                return tuple(p for p in pairs if p)
-        return tuple(pairs)  # type: ignore[arg-type]  # (no empty tuples left)
+
+
+class HeaderLines(Sequence[tuple[str, str]]):
+    """A response's headers as ``(name, value)`` pairs, in order, names as sent: parsed from
+    libcurl's raw lines when first read, so a caller that only wants the hash (an origin or a
+    cache-busted fetch, a throughput run) never pays for it."""
+
+    __slots__ = ("_lines", "_pairs")
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self._lines: list[bytes] | None = lines
+        self._pairs: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        pairs = self._pairs
+        if pairs is None:
+            pairs = self._pairs = _parse_lines(self._lines or [])
+            self._lines = None
+        return pairs
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[tuple[str, str], ...]: ...
+    def __getitem__(self, index: int | slice) -> tuple[str, str] | tuple[tuple[str, str], ...]:
+        return self.pairs[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HeaderLines):
+            return self.pairs == other.pairs
+        if isinstance(other, tuple):
+            return self.pairs == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.pairs)
+
+    def __repr__(self) -> str:
+        return repr(self.pairs)
+
+
+def _parse_lines(lines: list[bytes]) -> tuple[tuple[str, str], ...]:
+    """The last response's headers (after any 1xx) from libcurl's header lines."""
+    end = len(lines) - 1 if lines and lines[-1] == b"\r\n" else len(lines)
+    start = 0
+    if b"\r\n" in lines[:end]:  # an interim (1xx) response came first: skip to the last
+        start = end - 1
+        while start > 0 and lines[start][:5] != b"HTTP/":
+            start -= 1
+    pairs = list(map(_SEEN.get, lines[start + 1 : end]))
+    if None in pairs:
+        for index, pair in enumerate(pairs):
+            if pair is None:
+                pairs[index] = _parse_header(lines[start + 1 + index])
+    if () in pairs:  # a line that is no header (parsed now or remembered as such): left out
+        return tuple(p for p in pairs if p)
+    return tuple(pairs)  # type: ignore[arg-type]  # (no empty tuples left)
 
 
 _SEEN: dict[bytes, tuple[str, str] | tuple[()]] = {}
@@ -242,7 +290,7 @@ def build_response(done: Finished, low_speed: tuple[int, int]) -> ProbeResponse:
     return ProbeResponse(
         t.request,
         status or None,
-        t.headers(),
+        HeaderLines(t.lines),
         sha256,
         t.size,
         None if t.needle is None or failure else t.found,
