@@ -9,19 +9,21 @@ URL from T, each result judged — SHA-256, diagnosis — stored in the ``checks
 changes of status, on the timeline) is timed from T:
 
 * ``first_requests_ms``: from T until the sweep hands its requests to the probe engine (which
-  starts the first 64 at once); the sweep's requests are built before T (``Watcher.prepare``, as
-  the publisher does), so this is the scheduler's own lateness;
-* ``classified_s``: from T until every URL has its status (the sweep itself);
+  starts the first 64 at once); the site's addresses are resolved and the sweep's requests built
+  ``PREPARE_BEFORE_S`` before T (``Watcher.prepare``, as the publisher does), so this is the
+  lateness of the timer and the watch;
+* ``classified_s``: from T until every URL has its status;
 * ``recorded_s``: from T until the results are stored and the timeline written;
-* ``peak_rss_mb``: the peak RSS of the process doing it (a child process, so nothing else counts).
+* ``peak_rss_mb``: the peak RSS of the process doing it (a child process, so nothing else counts:
+  the edge is warmed with last month's files by the parent).
 
 Baselines in the same run, each from a purged edge again: the bare probe engine fetching and
 hashing the same 10,000 URLs, with no judging or recording (``probe_only_s``), so the cost of what
-onthedot adds is visible; and ``wrk -t1 -c64`` fetching the same 10,000 URLs once each, timed by a
-clock inside wrk from its first request to its answer for the last URL, after which it idles
-(``wrk.all_answered_s``):
-how fast this edge and origin hand out 10,000 new files to the fastest client there is. For each,
-the CPU seconds used by onthedot's process (or wrk), by Varnish and by nginx (``sweep_cpu_s``,
+onthedot adds is visible; and ``wrk -t1 -c64`` fetching the same URLs until it has received the
+new version of every one, timed by a clock inside wrk from its first request to the last new file
+(``wrk.all_answered_s``): how fast this edge and origin hand out 10,000 new files to a client
+written in C. The two run in an order that alternates from morning to morning. For each, the CPU
+seconds used by onthedot's process (or wrk), by Varnish and by nginx (``sweep_cpu_s``,
 ``probe_only_cpu_s``, ``wrk.cpu_s_in_run``) show who had the machine's cores. ``ROUNDS`` mornings run,
 each on fresh servers; the median one (by ``classified_s``) is reported, with every round.
 
@@ -104,10 +106,11 @@ def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float
 
 
 async def _child(
-    public: str, origin: str, webroot: Path, db: str, servers: dict[str, int]
+    public: str, origin: str, webroot: Path, db: str, servers: dict[str, int], round_number: int
 ) -> dict[str, Any]:
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.model import Artefact, Release, Site
+    from onthedot.publish.publisher import PREPARE_BEFORE_S
     from onthedot.publish.timer import wait_until
     from onthedot.runtime import VerifySettings, make_verifier, prober_for, tune_gc
     from onthedot.store.db import open_store
@@ -117,13 +120,9 @@ async def _child(
 
     tune_gc()  # as the ``onthedot`` command does at start-up
 
-    old_files = make_origin(webroot, "old")
-    async with prober_for_site(public) as warm:  # last month: the edge serves the old files
-        responses = await warm.fetch_many(ProbeRequest(public + p) for p, _ in old_files)
-        assert all(r.sha256 == s for r, (_, s) in zip(responses, old_files, strict=True))
     files = make_origin(webroot, "new")  # the upload, before T
     artefacts = tuple(Artefact(path=p, sha256=s, size=SIZE) for p, s in files)
-    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=PREPARE_BEFORE_S + 2)
     release = Release(
         id="morning",
         title="A big morning",
@@ -135,15 +134,13 @@ async def _child(
     engine = await open_store(db)
     settings = VerifySettings()
     timings: dict[str, Any] = {}
+    at_t = release_at.timestamp()
     async with prober_for(release, settings) as prober:
-        started = time.perf_counter()
         await prober.fetch_many(ProbeRequest(public + p) for p, _ in files[:200])  # connections up
-        sweeps: list[float] = []
-        swept: list[dict[str, float]] = []
+        swept: list[tuple[float, dict[str, float]]] = []
 
-        def on_sweep(_id: str, seconds: float) -> None:
-            sweeps.append(seconds)
-            swept.append(_cpu_now(servers))
+        def on_sweep(_id: str, _seconds: float) -> None:
+            swept.append((time.time(), _cpu_now(servers)))
 
         watcher = Watcher(
             make_verifier(prober, SYSTEM_CLOCK, settings),
@@ -152,37 +149,46 @@ async def _child(
             WatchPlan(dense=((0.05, 30.0),)),
             on_sweep=on_sweep,
         )
-        await watcher.prepare(release)  # as the publisher does before it waits for T
+        # as the publisher does: the sweep is got ready a few seconds before T
+        await wait_until(SYSTEM_CLOCK, release_at - dt.timedelta(seconds=PREPARE_BEFORE_S))
+        await watcher.prepare(release)
         await wait_until(SYSTEM_CLOCK, release_at - dt.timedelta(seconds=0.3))
         _ban_everything(public)  # the purge at T
         handed = _watch_hand_over(prober)
+        before = _cpu_now(servers)
         await wait_until(SYSTEM_CLOCK, release_at)
-        at_t = _cpu_now(servers)
-        t = time.perf_counter()
         outcome = await watcher.after_t(release)
-        timings["first_requests_ms"] = (handed[0] - release_at.timestamp()) * 1000
-        timings["recorded_s"] = time.perf_counter() - t
-        timings["classified_s"] = sweeps[0]
-        timings["sweep_cpu_s"] = _spent(at_t, swept[0])
-        timings["sweeps"] = len(sweeps)
+        timings["recorded_s"] = time.time() - at_t
+        timings["first_requests_ms"] = (handed[0] - at_t) * 1000
+        timings["classified_s"] = swept[0][0] - at_t
+        timings["sweep_cpu_s"] = _spent(before, swept[0][1])
+        timings["sweeps"] = len(swept)
         timings["live"] = outcome.live
         timings["results"] = len(outcome.last.results)
-        _ban_everything(public)  # the baseline starts from an empty cache too
-        before, t = _cpu_now(servers), time.perf_counter()
-        responses = await prober.fetch_many(ProbeRequest(public + p) for p, _ in files)
-        timings["probe_only_s"] = time.perf_counter() - t
-        timings["probe_only_cpu_s"] = _spent(before, _cpu_now(servers))
-        timings["probe_only_ok"] = sum(
-            r.sha256 == s for r, (_, s) in zip(responses, files, strict=True)
-        )
-        timings["setup_s"] = t - started
-    _ban_everything(public)  # wrk, too, starts from an empty cache
-    timings["wrk"] = _wrk_once(public, [p for p, _ in files], servers)
+        baselines = [_probe_only, _wrk_once]
+        for baseline in baselines if round_number % 2 else baselines[::-1]:
+            _ban_everything(public)  # each baseline starts from an empty cache too
+            timings.update(await baseline(prober, public, files, servers))
     await engine.dispose()
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             timings["peak_rss_mb"] = int(line.split()[1]) / 1024
     return timings
+
+
+async def _probe_only(
+    prober: Any, public: str, files: list[tuple[str, str]], servers: dict[str, int]
+) -> dict[str, Any]:
+    """Baseline: the probe engine alone fetching and hashing every URL, nothing judged."""
+    from onthedot.verify.probe import ProbeRequest
+
+    before, t = _cpu_now(servers), time.perf_counter()
+    responses = await prober.fetch_many(ProbeRequest(public + p) for p, _ in files)
+    return {
+        "probe_only_s": time.perf_counter() - t,
+        "probe_only_cpu_s": _spent(before, _cpu_now(servers)),
+        "probe_only_ok": sum(r.sha256 == s for r, (_, s) in zip(responses, files, strict=True)),
+    }
 
 
 def _watch_hand_over(prober: Any) -> list[float]:
@@ -211,55 +217,75 @@ local function now()
   return tonumber(now_ts.tv_sec) + tonumber(now_ts.tv_nsec) / 1e9
 end
 local paths = {%(paths)s}
-local sent, answered, first = 0, 0, nil
+local calls, first, seen, distinct, done = 0, nil, {}, 0, false
 request = function()
+  calls = calls + 1
+  if calls == 1 then  -- wrk's own look at the script before it connects: not a request
+    return wrk.format("GET", paths[1])
+  end
   if first == nil then first = now() end
-  sent = sent + 1
-  return wrk.format("GET", paths[(sent - 1) %% #paths + 1])
+  return wrk.format("GET", paths[(calls - 2) %% #paths + 1])
 end
 response = function(status, headers, body)
-  answered = answered + 1
-  if status == 200 and answered == #paths then
-    io.write(string.format("onthedot-all-answered %%.6f\\n", now() - first))
-    wrk.thread:stop()  -- idle until -d ends, so the CPU figures are those of the 10,000
+  if done or status ~= 200 then return end
+  local file = body:match("^%(edition)s release (%%d+);")
+  if file and not seen[file] then
+    seen[file] = true
+    distinct = distinct + 1
+    if distinct == #paths then  -- the new version of every file has arrived
+      done = true
+      io.write(string.format("onthedot-all-answered %%.6f\\n", now() - first))
+      io.flush()
+      wrk.thread:stop()
+    end
   end
 end
 """
 
 
-def _wrk_once(public: str, paths: list[str], servers: dict[str, int]) -> dict[str, Any]:
-    """Baseline: ``wrk -t1 -c64`` fetching the same URLs once each from the purged edge, timed
-    from its first request to its answer for the last URL (a Lua clock inside wrk; its thread
-    then stops and wrk idles until its ``-d``), with the CPU wrk, the edge and the origin used."""
+async def _wrk_once(
+    _prober: Any, public: str, files: list[tuple[str, str]], servers: dict[str, int]
+) -> dict[str, Any]:
+    """Baseline: ``wrk -t1 -c64`` fetching the same URLs from the purged edge until it has the
+    new version of every one, timed by a clock inside wrk from its first request (its 64
+    connections open as it starts: a few ms on loopback) to the last new file; the CPU that wrk,
+    Varnish and nginx used from wrk's start to that moment."""
     with tempfile.TemporaryDirectory(prefix="onthedot-wrk-") as tmp:
         script = Path(tmp) / "once.lua"
-        listed = ",".join(f'"{path}"' for path in paths)
-        script.write_text(_WRK_ONCE % {"paths": listed})
+        listed = ",".join(json.dumps(path) for path, _ in files)
+        script.write_text(_WRK_ONCE % {"paths": listed, "edition": "new"})
         before = _cpu_now(servers)
-        wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run(
+        wrk = subprocess.Popen(
             ["wrk", "-t1", "-c64", f"-d{WRK_SECONDS}s", "-s", str(script), public],
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
-            timeout=WRK_SECONDS + 30,
-            check=True,
-        ).stdout
-        spent = _spent(before, _cpu_now(servers))
-        wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        )
+        assert wrk.stdout is not None
+        took, out = None, []
+        for line in wrk.stdout:  # wrk prints its own lines first, ours when every file is in
+            out.append(line)
+            if line.startswith("onthedot-all-answered "):
+                took = float(line.split()[1])
+                spent = _spent(before, _cpu_now(servers))
+                spent["wrk"] = round(_cpu_of(wrk.pid), 3)  # all of wrk's own
+                break
+        out += wrk.stdout.readlines()
+        wrk.wait(timeout=WRK_SECONDS + 30)
+    if took is None:
+        raise RuntimeError(f"wrk did not get every file in {WRK_SECONDS} s:\n{''.join(out)}")
     del spent["onthedot"]  # not involved: wrk is its own process
-    spent["wrk"] = round(
-        wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime, 3
-    )
-    for line in out.splitlines():
-        if line.startswith("onthedot-all-answered "):
-            return {"all_answered_s": float(line.split()[1]), "cpu_s_in_run": spent}
-    raise RuntimeError(f"wrk did not answer all {len(paths)} URLs in {WRK_SECONDS} s:\n{out}")
+    return {"wrk": {"all_answered_s": took, "cpu_s_in_run": spent}}
 
 
-def prober_for_site(public: str) -> Any:
-    from onthedot.verify.probe import Prober
+async def _last_month(public: str, webroot: Path) -> None:
+    """The edge serving last month's version of every file, all cached (done in the parent, so
+    the child's peak RSS is the morning's own)."""
+    from onthedot.verify.probe import Prober, ProbeRequest
 
-    return Prober(allowed_hosts=[urlsplit(public).hostname or ""])
+    old_files = make_origin(webroot, "old")
+    async with Prober(allowed_hosts=[urlsplit(public).hostname or ""]) as warm:
+        responses = await warm.fetch_many(ProbeRequest(public + p) for p, _ in old_files)
+    assert all(r.sha256 == s for r, (_, s) in zip(responses, old_files, strict=True))
 
 
 def _ban_everything(public: str) -> None:
@@ -268,8 +294,9 @@ def _ban_everything(public: str) -> None:
         response.read()
 
 
-def one_morning() -> dict[str, Any]:
-    """Fresh origin and edge, one release morning in a child process; its figures."""
+def one_morning(round_number: int = 0) -> dict[str, Any]:
+    """Fresh origin and edge, one release morning in a child process; its figures. The two
+    baselines run after the sweep, in an order that alternates with ``round_number``."""
     from tests.servers.nginx import Nginx
     from tests.servers.varnish import Varnish
 
@@ -281,6 +308,7 @@ def one_morning() -> dict[str, Any]:
             origin.host, origin.port, storage="malloc,256m", params=VARNISH_DEFAULT_POOLS
         ).start()
         try:
+            asyncio.run(_last_month(edge.url, work / "www"))
             child = subprocess.run(
                 [
                     sys.executable,
@@ -293,6 +321,7 @@ def one_morning() -> dict[str, Any]:
                     f"sqlite:///{work / 'store.db'}",
                     str(origin.pid),
                     str(edge.pid),
+                    str(round_number),
                 ],
                 capture_output=True,
                 text=True,
@@ -309,7 +338,7 @@ def one_morning() -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     """``ROUNDS`` mornings; the median one's figures (by T → classified), and every round's."""
-    rounds = [one_morning() for _ in range(ROUNDS)]
+    rounds = [one_morning(number) for number in range(ROUNDS)]
     result = dict(sorted(rounds, key=lambda r: r["classified_s"])[len(rounds) // 2])
     result.update(
         rounds=rounds,
@@ -331,8 +360,9 @@ def run() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        public, origin, webroot, db, origin_pid, edge_pid = sys.argv[2:8]
+        public, origin, webroot, db, origin_pid, edge_pid, number = sys.argv[2:9]
         servers = {"nginx": int(origin_pid), "varnish": int(edge_pid)}
-        print(json.dumps(asyncio.run(_child(public, origin, Path(webroot), db, servers))))
+        figures = _child(public, origin, Path(webroot), db, servers, int(number))
+        print(json.dumps(asyncio.run(figures)))
     else:
         print(json.dumps(run(), indent=2))

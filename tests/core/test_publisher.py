@@ -281,3 +281,35 @@ async def test_a_run_killed_mid_staging_leaves_no_hidden_copies(
     outcome = await publisher(engine, name, clock, seen).publish(release)
     assert outcome.live
     assert sorted(store.files) == ["/a.csv", "/b.csv"]  # the same hidden names were reused
+
+
+class _StuckPreparing(Verifier):
+    """A verifier whose preparation never finishes (a DNS server that does not answer)."""
+
+    prepared = 0
+
+    async def prepare(self, release: Release) -> None:
+        type(self).prepared += 1
+        await asyncio.sleep(3600)
+
+
+async def test_the_flip_never_waits_for_the_sweep_to_be_ready(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 58, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    verifier = _StuckPreparing(edge_from(name, clock, seen), clock=clock, bust_cache=False)
+    watcher = Watcher(verifier, CheckRecorder(engine), clock, WatchPlan(dense=((0.1, 1.0),)))
+    pub = Publisher(
+        engine,
+        target=MemoryTarget(f"memory://{name}"),
+        purgers=[MemoryPurger(f"memory://{name}")],
+        watcher=watcher,
+        clock=clock,
+        leak_probes=False,
+    )
+    outcome = await pub.publish(release)
+    assert _StuckPreparing.prepared == 1  # it was asked, 3 s before T
+    assert outcome.live and outcome.late_s < 0.1  # flipped at T all the same, then swept

@@ -469,3 +469,14 @@ async def test_a_response_whose_headers_nobody_reads_parses_none() -> None:
     assert isinstance(response.headers, HeaderLines)
     assert response.headers._pairs is None  # the hash was all that was read
     assert response.header("x-one") == "1" and response.headers._pairs is not None
+
+
+async def test_a_text_that_cannot_be_encoded_does_not_stop_the_engine() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, b"plain text")
+
+    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+        odd = await prober.fetch(ProbeRequest(server.url("/x"), expect_text="\ud800"))
+        after = await prober.fetch(ProbeRequest(server.url("/y"), expect_text="plain"))
+    assert (odd.failure, odd.text_found) == (None, False)
+    assert (after.failure, after.text_found) == (None, True)

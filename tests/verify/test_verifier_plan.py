@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from onthedot.clock import ShiftedClock
+import pytest
+
+from onthedot.clock import JumpingClock, ShiftedClock
 from onthedot.model import Artefact, Release, Site, Status
+from onthedot.verify import verifier as verifier_module
 from onthedot.verify.probe import (
     MockProbeTransport,
     Prober,
@@ -14,6 +17,7 @@ from onthedot.verify.probe import (
     ProbeResponse,
     mock_response,
 )
+from onthedot.verify.vantage import DEFAULT, Vantage
 from onthedot.verify.verifier import Verifier
 
 T = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
@@ -45,15 +49,17 @@ def _site() -> MockProbeTransport:
 async def test_prepared_requests_are_the_ones_sent_at_t_and_again() -> None:
     site = _site()
     release = _release(["/a.csv", "/b.csv"])
-    verifier = Verifier(Prober(transport=site), clock=AFTER_T)
+    clock = JumpingClock(T - dt.timedelta(seconds=3))  # when the publisher prepares
+    verifier = Verifier(Prober(transport=site), clock=clock)
     await verifier.prepare(release)
     assert site.requests == []  # preparing fetches nothing
+    (plan,) = verifier._plans.values()
+    clock.jump(4)
     first = await verifier.check(release)
     second = await verifier.check(release)
     assert [r.status for r in first.results + second.results] == [Status.LIVE] * 4
     assert [r.url for r in first.results] == [f"{PUBLIC}/a.csv", f"{PUBLIC}/b.csv"]
-    sent_first, sent_again = site.requests[:2], site.requests[2:]
-    assert all(a is b for a, b in zip(sent_first, sent_again, strict=True))
+    assert all(a is b for a, b in zip(site.requests, plan.requests * 2, strict=True))
 
 
 async def test_a_changed_release_is_not_swept_with_the_old_requests() -> None:
@@ -83,3 +89,52 @@ async def test_a_url_listed_twice_is_fetched_for_each_listing_and_judged_once_ea
     report = await verifier.check(release)
     assert len(site.requests) == 2
     assert [r.status for r in report.results] == [Status.LIVE, Status.LIVE]
+
+
+async def test_a_site_with_several_edges_is_swept_again_and_again_in_their_order() -> None:
+    site = _site()
+    release = _release(["/a.csv", "/b.csv"]).model_copy(
+        update={
+            "site": Site(
+                public=PUBLIC, origin="http://127.0.0.1:8081", edges=("127.0.0.3", "127.0.0.2")
+            )
+        }
+    )
+    verifier = Verifier(Prober(transport=site), clock=AFTER_T)  # vantages resolved each time
+    await verifier.prepare(release)
+    reports = [await verifier.check(release) for _ in range(3)]
+    for report in reports:
+        assert [(r.url.rsplit("/", 1)[1], r.vantage) for r in report.results] == [
+            (name, f"edge 127.0.0.{n}") for name in ("a.csv", "b.csv") for n in (1, 2, 3)
+        ]
+        assert all(r.status is Status.LIVE for r in report.results)
+    assert len(site.requests) == 3 * 6
+
+
+async def test_the_sweep_right_after_prepare_uses_the_addresses_it_resolved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolved: list[str] = []
+
+    async def counting(release: Release) -> list[Vantage]:
+        resolved.append(release.id)
+        return [DEFAULT]
+
+    monkeypatch.setattr(verifier_module, "default_vantages", counting)
+    before_t = ShiftedClock(T - dt.timedelta(seconds=3))  # when the publisher prepares
+    verifier = Verifier(Prober(transport=_site()), clock=before_t)
+    release = _release(["/a.csv"])
+    await verifier.prepare(release)
+    await verifier.check(release)  # the sweep at T: sends at once, resolves nothing
+    assert len(resolved) == 1
+    await verifier.check(release)  # later sweeps resolve again (edges can change)
+    assert len(resolved) == 2
+
+
+async def test_prepare_builds_nothing_right_before_t() -> None:
+    site = _site()
+    release = _release(["/a.csv"])
+    almost_t = ShiftedClock(T - dt.timedelta(seconds=0.2))
+    verifier = Verifier(Prober(transport=site), clock=almost_t)
+    await verifier.prepare(release)
+    assert verifier._plans == {}  # the event loop is the flip's now

@@ -9,12 +9,14 @@ A release whose T passed while nothing was running is published at once and reco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import Clock
@@ -31,6 +33,9 @@ from onthedot.record.timeline import Timeline
 from onthedot.verify.clockcheck import ClockOffset
 from onthedot.verify.schedule import Repurge, Watcher, WatchOutcome
 
+log = structlog.get_logger("onthedot.publisher")
+
+PREPARE_BEFORE_S = 3.0  # the sweep at T is got ready this long before T (see _until_t_preparing)
 REPURGE_LIMIT = 3
 ClockCheck = Callable[[Release], Awaitable[ClockOffset | None]]
 
@@ -131,7 +136,6 @@ class Publisher:
                 await self._measure_clock(release)
                 if self._leak_probes and not immediately and self._clock.now() < release.release_at:
                     await self._watcher.leak_probes(release)
-                await self._watcher.prepare(release)
                 purging = await self._go_live(release, staged, steps, outcome, immediately, done)
             else:
                 outcome.flipped_at = dt.datetime.fromisoformat(done["flipped"]["at"])
@@ -279,7 +283,7 @@ class Publisher:
                 await self._event(
                     release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
                 )
-            await wait_until(self._clock, release.release_at)
+            await self._until_t_preparing(release)
         fired = self._clock.now()
         if self._target is not None:
             await asyncio.gather(*(self._target.flip(s) for s in staged))
@@ -305,6 +309,23 @@ class Publisher:
             release, kinds.PUBLISH_FLIPPED, data, at=fired, step=(steps, "flipped", data)
         )
         return purging
+
+    async def _until_t_preparing(self, release: Release) -> None:
+        """Wait for T; from ``PREPARE_BEFORE_S`` before it, get the sweep at T ready (the site's
+        addresses resolved, its requests built) alongside. Whatever is not ready at T is dropped:
+        the flip never waits for it."""
+        await wait_until(self._clock, release.release_at - dt.timedelta(seconds=PREPARE_BEFORE_S))
+        preparing = asyncio.create_task(self._watcher.prepare(release))
+        try:
+            await wait_until(self._clock, release.release_at)
+        finally:
+            if not preparing.done():
+                preparing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await preparing
+                except Exception as exc:  # the sweep at T resolves and builds for itself
+                    log.warning("sweep.prepare_failed", release=release.id, error=repr(exc))
 
     # --- purge ------------------------------------------------------------------------------------
 

@@ -85,7 +85,8 @@ class Transfer:
         self.lines: list[bytes] = []  # HEADERFUNCTION is lines.append: no Python frame per line
         self.limit = limit = request.max_bytes
         expect_text = request.expect_text
-        self.needle = needle = expect_text.encode() if expect_text else None
+        # (never raises: a transfer is made inside the engine, where an error would stop it)
+        self.needle = needle = expect_text.encode("utf-8", "surrogatepass") if expect_text else None
         self.keep = keep = request.keep_body
         self.redirects = 0
         self.elapsed = 0.0  # seconds spent on earlier hops
@@ -154,7 +155,6 @@ class Transfer:
             self.tail = (
                 window[len(window) - len(self.needle) + 1 :] if len(self.needle) > 1 else b""
             )
-
 
 
 class HeaderLines(Sequence[tuple[str, str]]):

@@ -69,12 +69,15 @@ class _Plan:
     """A sweep's targets and the requests to every edge for them (see ``Verifier._plan``)."""
 
     release: Release
+    vantages: tuple[Vantage, ...]  # the objects the requests are tagged with
     targets: list[Target]
     requests: list[ProbeRequest]
     listed: Counter[str]  # how often each public URL is listed, in the order of the release
 
 
 _PLANS_KEPT = 8  # releases watched at once, at most, before the oldest plan is rebuilt
+PREPARED_FOR_S = 10.0  # a sweep this soon after ``prepare`` uses the addresses it resolved
+_BUILD_BEFORE_S = 0.5  # ``prepare`` builds nothing closer to T than this
 
 
 @dataclass
@@ -168,12 +171,15 @@ class Verifier:
         self._bust = bust_cache
         self._models = cache_models
         self._plans: dict[tuple[str, tuple[Vantage, ...]], _Plan] = {}
+        self._resolved: dict[str, tuple[dt.datetime, list[Vantage]]] = {}  # by prepare
 
     async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
         """One look at every URL (or ``only`` these public URLs) from every vantage point."""
         now = self._clock.now()
         phase = "before" if now < release.release_at else "after"
-        vantages = list(self._vantages or await default_vantages(release))
+        vantages = self._just_resolved(release, now) or list(
+            self._vantages or await default_vantages(release)
+        )
         if only is None:
             plan = self._plan(release, vantages)
         else:
@@ -182,34 +188,52 @@ class Verifier:
                 release, [t for t in targets_of(release) if t.public_url in wanted], vantages
             )
         report = VerifyReport(release.id, phase, now)
-        report.results = await self._judge(release, plan, vantages, now)
+        report.results = await self._judge(release, plan, now)
         pages = [r for r in report.results if r.cache.get("_links")]
         linked = self._linked_targets(release, pages, plan.targets)
         if linked:
-            linked_plan = self._new_plan(release, linked, vantages)
-            report.results += await self._judge(release, linked_plan, vantages, now)
+            report.results += await self._judge(
+                release, self._new_plan(release, linked, plan.vantages), now
+            )
         for result in report.results:
             result.cache.pop("_links", None)
         return report
 
     async def prepare(self, release: Release) -> None:
-        """Build what every sweep of ``release`` asks now, so the sweep at T starts at once."""
-        self._plan(release, list(self._vantages or await default_vantages(release)))
+        """Resolve the site's addresses and build the requests of a sweep of every URL, so that
+        a sweep within ``PREPARED_FOR_S`` sends its first requests at once (the publisher calls
+        this a few seconds before T). Nothing is built closer than ``_BUILD_BEFORE_S`` to T: the
+        event loop is the flip's then."""
+        vantages = list(self._vantages or await default_vantages(release))
+        now = self._clock.now()
+        if (release.release_at - now).total_seconds() < _BUILD_BEFORE_S:
+            return
+        self._plan(release, vantages)
+        self._resolved[release.id] = (now, vantages)
+
+    def _just_resolved(self, release: Release, now: dt.datetime) -> list[Vantage] | None:
+        """The vantage points ``prepare`` resolved for ``release``, if that was just now."""
+        resolved = self._resolved.pop(release.id, None)
+        if resolved is None or abs((now - resolved[0]).total_seconds()) > PREPARED_FOR_S:
+            return None
+        return resolved[1]
 
     def _plan(self, release: Release, vantages: list[Vantage]) -> _Plan:
         """The requests of a sweep of every URL of ``release`` from ``vantages``: built once
         (10,000 URLs take some 30 ms, which would delay the sweep at T) and reused while the
-        release and the vantage points stay the same."""
+        release and the vantage points stay the same. A reused plan keeps its own ``Vantage``
+        objects (equal to ``vantages``), which its requests are tagged with."""
         key = (release.id, tuple(vantages))
         plan = self._plans.get(key)
         if plan is None or plan.release is not release:
-            plan = self._new_plan(release, targets_of(release), vantages)
-            if len(self._plans) >= _PLANS_KEPT:
+            if key not in self._plans and len(self._plans) >= _PLANS_KEPT:
                 del self._plans[next(iter(self._plans))]
-            self._plans[key] = plan
+            plan = self._plans[key] = self._new_plan(release, targets_of(release), vantages)
         return plan
 
-    def _new_plan(self, release: Release, targets: list[Target], vantages: list[Vantage]) -> _Plan:
+    def _new_plan(
+        self, release: Release, targets: list[Target], vantages: Sequence[Vantage]
+    ) -> _Plan:
         requests = [
             self._request(
                 t.public_url,
@@ -222,18 +246,16 @@ class Verifier:
             for v in vantages
         ]
         listed = Counter(t.public_url for t in targets)  # a URL listed twice shares one slot
-        return _Plan(release, targets, requests, listed)
+        return _Plan(release, tuple(vantages), targets, requests, listed)
 
-    async def _judge(
-        self, release: Release, plan: _Plan, vantages: list[Vantage], now: dt.datetime
-    ) -> list[CheckResult]:
+    async def _judge(self, release: Release, plan: _Plan, now: dt.datetime) -> list[CheckResult]:
         """Every edge first, each URL judged as soon as all its vantage points have answered (so
         judging overlaps the fetching); the origin (and the cache-busted URL) only where an edge
         did not serve the new version — that is where a diagnosis needs them. A good morning
         costs one request per URL and vantage point, a bad one three."""
         slots: dict[str, _Slot] = {}
-        listed, answers = plan.listed, len(vantages)
-        order = {id(v): index for index, v in enumerate(vantages)}
+        listed, answers = plan.listed, len(plan.vantages)
+        order = {id(v): index for index, v in enumerate(plan.vantages)}  # the requests' own
         judged: dict[str, list[CheckResult]] = {}
         waiting: list[_Slot] = []
         behind: list[ProbeRequest] = []
