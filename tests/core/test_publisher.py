@@ -85,8 +85,9 @@ def publisher(
     *,
     wait_for_lease: bool = True,
     leak_probes: bool = True,
+    verifier_type: type[Verifier] = Verifier,
 ) -> Publisher:
-    verifier = Verifier(edge_from(name, clock, seen), clock=clock, bust_cache=False)
+    verifier = verifier_type(edge_from(name, clock, seen), clock=clock, bust_cache=False)
     watcher = Watcher(
         verifier, CheckRecorder(engine), clock, WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
     )
@@ -300,16 +301,7 @@ async def test_the_flip_never_waits_for_the_sweep_to_be_ready(
     clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 58, tzinfo=dt.UTC))
     release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
     seen: list[tuple[dt.datetime, bytes | None]] = []
-    verifier = _StuckPreparing(edge_from(name, clock, seen), clock=clock, bust_cache=False)
-    watcher = Watcher(verifier, CheckRecorder(engine), clock, WatchPlan(dense=((0.1, 1.0),)))
-    pub = Publisher(
-        engine,
-        target=MemoryTarget(f"memory://{name}"),
-        purgers=[MemoryPurger(f"memory://{name}")],
-        watcher=watcher,
-        clock=clock,
-        leak_probes=False,
-    )
+    pub = publisher(engine, name, clock, seen, leak_probes=False, verifier_type=_StuckPreparing)
     outcome = await pub.publish(release)
     assert _StuckPreparing.prepared == 1  # it was asked, 3 s before T
     assert outcome.live and outcome.late_s < 0.1  # flipped at T all the same, then swept
