@@ -24,8 +24,9 @@ new version of every one, timed by a clock inside wrk from its first request to 
 (``wrk.all_answered_s``): how fast this edge and origin hand out 10,000 new files to a client
 written in C. The two run in an order that alternates from morning to morning. For each, the CPU
 seconds used by onthedot's process (or wrk), by Varnish and by nginx (``sweep_cpu_s``,
-``probe_only_cpu_s``, ``wrk.cpu_s_in_run``) show who had the machine's cores. ``ROUNDS`` mornings run,
-each on fresh servers; the median one (by ``classified_s``) is reported, with every round.
+``probe_only_cpu_s``, ``wrk.cpu_s_in_run``) show who had the machine's cores. ``ROUNDS``
+mornings run, each on fresh servers; the median one (by ``classified_s``) is reported, with every
+round.
 
 The edge runs with Varnish's shipped thread-pool settings (2 pools of 100–5,000 threads; the test
 suite's servers use a smaller pool to save memory on CI) and nginx with ``worker_processes`` equal to

@@ -1,4 +1,4 @@
-"""The sweep's requests are built before T (``prepare``) and reused, so the sweep at T starts at once."""
+"""A sweep's requests are built before T (``prepare``) and reused: the sweep at T starts at once."""
 
 from __future__ import annotations
 

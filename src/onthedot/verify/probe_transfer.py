@@ -2,8 +2,9 @@
 
 ``Transfer.writer()`` is libcurl's WRITEFUNCTION (once per chunk, so it stays small; the plain
 variant only hashes) and ``Transfer.lines.append`` its HEADERFUNCTION (C, no Python frame per
-line); the lines are parsed only when someone reads the headers (``HeaderLines``). The engine takes a ``snapshot`` of a finished handle and queues it on the caller's
-``Batch``; ``build_response`` turns it into a ``ProbeResponse`` when the caller takes it.
+line); the lines are parsed only when someone reads the headers (``HeaderLines``). The engine
+takes a ``snapshot`` of a finished handle and queues it on the caller's ``Batch``;
+``build_response`` turns it into a ``ProbeResponse`` when the caller takes it.
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ class Watcher:
         return report
 
     async def prepare(self, release: Release) -> None:
-        """Build the sweep's requests before T, so the sweep at T starts at once."""
+        """Resolve the site's addresses and build the sweep's requests (the publisher calls this
+        a few seconds before T), so the sweep at T sends its first requests at once."""
         await self._verifier.prepare(release)
 
     async def leak_probes(self, release: Release) -> list[CheckResult]:
