@@ -211,14 +211,11 @@ def _provenance(results: dict[str, dict[str, Any]], ran: list[str] | None, total
     older = ", ".join(
         f"{n} ({results[n].get('measured_at', 'an earlier run')})" for n in names if n not in fresh
     )
-    measured = (
-        f"this run measured {', '.join(fresh)} ({total_s / 60:.1f} min)"
-        if fresh
-        else "no benchmark was run again"
-    )
+    if not fresh:
+        return f"rendered again from the saved results of {older}"
     return (
-        f"{measured}; the figures of {older} are from earlier runs, rendered again from their "
-        "saved results"
+        f"this run measured {', '.join(fresh)} ({total_s / 60:.1f} min); the figures of {older} "
+        "are from earlier runs, rendered again from their saved results"
     )
 
 
@@ -280,7 +277,8 @@ def verify_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         f"URLs of {num(setup.get('body_bytes'))}-byte files through the same edge "
         f"({setup.get('edge', 'Varnish in front of nginx')}), alternated round by round so both "
         "see the same machine. wrk only counts responses; the prober also hashes and compares "
-        f"every body. Then {num(classify.get('urls'))} distinct URLs fetched once and classified "
+        "every body, and keeps every response's header lines, which it parses only when they are "
+        "read (these runs read none; the morning in section 2 parses and judges every one). Then {num(classify.get('urls'))} distinct URLs fetched once and classified "
         "live/stale/error against their expected SHA-256 (the probe engine alone, warm cache; "
         "section 2 is the whole morning inside the service), and the peak RSS (VmHWM) of a fresh "
         "process verifying the 10,000 URLs and one hashing a 1 GB file streamed from nginx. "
