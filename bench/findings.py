@@ -43,7 +43,7 @@ def verify_findings(result: dict[str, Any]) -> list[str]:
     below = sum(ratio < 0.5 for ratio in ratios)
     wrk = [r["wrk"]["requests_per_s"] for r in rounds]
     return [
-        f"The probe's ratio to wrk went from {num(min(ratios), 2)} to {num(max(ratios), 2)} "
+        f"The probe's ratio to wrk went from {num(min(ratios), 3)} to {num(max(ratios), 3)} "
         f"over the {len(rounds)} rounds ({below} below 0.5), while wrk alone ranged from "
         f"{num(min(wrk), 0)} to {num(max(wrk), 0)} requests/s: the probe is bound by one core "
         f"({num(cpu.get('prober'))} CPU µs per URL against {num(cpu.get('raw_pycurl'))} for the "

@@ -28,6 +28,7 @@ from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
+from onthedot.verify import verifier as verifier_module
 from onthedot.verify.probe import (
     MockProbeTransport,
     Prober,
@@ -37,6 +38,7 @@ from onthedot.verify.probe import (
 )
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.schedule import Watcher, WatchPlan
+from onthedot.verify.vantage import DEFAULT, Vantage
 from onthedot.verify.verifier import Verifier
 
 NEW = b"new spreadsheet"
@@ -303,5 +305,52 @@ async def test_the_flip_never_waits_for_the_sweep_to_be_ready(
     seen: list[tuple[dt.datetime, bytes | None]] = []
     pub = publisher(engine, name, clock, seen, leak_probes=False, verifier_type=_StuckPreparing)
     outcome = await pub.publish(release)
-    assert _StuckPreparing.prepared == 1  # it was asked, 3 s before T
+    assert _StuckPreparing.prepared == 1  # it was asked (at once: T was less than 3 s away)
     assert outcome.live and outcome.late_s < 0.1  # flipped at T all the same, then swept
+
+
+async def test_the_sweep_at_t_uses_what_was_prepared_before_it(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolved: list[dt.datetime] = []
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 56, tzinfo=dt.UTC))
+
+    async def counting(release: Release) -> list[Vantage]:
+        resolved.append(clock.now())
+        return [DEFAULT]
+
+    monkeypatch.setattr(verifier_module, "default_vantages", counting)
+    name = uuid.uuid4().hex
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    outcome = await publisher(engine, name, clock, [], leak_probes=False).publish(release)
+    assert outcome.live and outcome.late_s < 0.1
+    assert len(resolved) == 1  # 3 s before T, by the preparation; the sweep at T used it
+    assert release.release_at - resolved[0] >= dt.timedelta(seconds=2.9)
+
+
+class _SlowEdge(MockProbeTransport):
+    """An edge that takes ``seconds`` for every sweep (a large release, a slow network)."""
+
+    def __init__(self, seconds: float) -> None:
+        async def slowly(request: ProbeRequest) -> ProbeResponse:
+            await asyncio.sleep(seconds)
+            return mock_response(request, status=404, body=b"not found")
+
+        super().__init__(slowly)
+
+
+async def test_no_leak_probe_is_started_that_would_run_into_t(engine: AsyncEngine) -> None:
+    t = dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
+    clock = ShiftedClock(t - dt.timedelta(seconds=2.6))
+    release = Release(
+        id="slow",
+        title="T",
+        producer="P",
+        release_at=t,
+        site={"public": "http://www.example.org"},
+        artefact=[{"path": PATH, "sha256": hashlib.sha256(NEW).hexdigest(), "size": len(NEW)}],
+    )
+    verifier = Verifier(Prober(transport=_SlowEdge(1.2)), clock=clock, bust_cache=False)
+    watcher = Watcher(verifier, CheckRecorder(engine), clock, WatchPlan(leak_every_s=0.1))
+    await watcher.leak_probes(release)  # one sweep (1.2 s); a second would end at about T
+    assert clock.now() < t - dt.timedelta(seconds=1)

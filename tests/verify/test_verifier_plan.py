@@ -39,6 +39,11 @@ def _release(paths: list[str]) -> Release:
     )
 
 
+def _with_edges(release: Release, *edges: str) -> Release:
+    site = Site(public=PUBLIC, origin="http://127.0.0.1:8081", edges=edges)
+    return release.model_copy(update={"site": site})
+
+
 def _site() -> MockProbeTransport:
     def answer(request: ProbeRequest) -> ProbeResponse:
         return mock_response(request, body=NEW)
@@ -62,24 +67,50 @@ async def test_prepared_requests_are_the_ones_sent_at_t_and_again() -> None:
     assert all(a is b for a, b in zip(site.requests, plan.requests * 2, strict=True))
 
 
+def _prepared_at_t_minus_3() -> JumpingClock:
+    return JumpingClock(T - dt.timedelta(seconds=3))  # when the publisher prepares
+
+
 async def test_a_changed_release_is_not_swept_with_the_old_requests() -> None:
     site = _site()
-    verifier = Verifier(Prober(transport=site), clock=AFTER_T)
+    clock = _prepared_at_t_minus_3()
+    verifier = Verifier(Prober(transport=site), clock=clock)
     await verifier.prepare(_release(["/a.csv"]))
+    assert len(verifier._plans) == 1
+    clock.jump(4)
     report = await verifier.check(_release(["/a.csv", "/c.csv"]))  # same id, one more file
     assert [r.url for r in report.results] == [f"{PUBLIC}/a.csv", f"{PUBLIC}/c.csv"]
     assert [r.url for r in site.requests] == [f"{PUBLIC}/a.csv", f"{PUBLIC}/c.csv"]
 
 
+async def test_a_changed_release_is_swept_through_its_own_edges() -> None:
+    site = _site()
+    clock = _prepared_at_t_minus_3()
+    verifier = Verifier(Prober(transport=site), clock=clock)
+    await verifier.prepare(_with_edges(_release(["/a.csv"]), "127.0.0.2", "127.0.0.3"))
+    clock.jump(4)  # within PREPARED_FOR_S, but the release changed: its addresses are its own
+    report = await verifier.check(_with_edges(_release(["/a.csv"]), "127.0.0.7", "127.0.0.8"))
+    assert [r.vantage for r in report.results] == [
+        "edge 127.0.0.1",
+        "edge 127.0.0.7",
+        "edge 127.0.0.8",
+    ]
+
+
 async def test_only_some_urls_leaves_the_prepared_sweep_whole() -> None:
     site = _site()
     release = _release(["/a.csv", "/b.csv"])
-    verifier = Verifier(Prober(transport=site), clock=AFTER_T)
+    clock = _prepared_at_t_minus_3()
+    verifier = Verifier(Prober(transport=site), clock=clock)
     await verifier.prepare(release)
+    (prepared,) = verifier._plans.values()
+    clock.jump(4)
     some = await verifier.check(release, only=[f"{PUBLIC}/b.csv"])
     assert [r.url for r in some.results] == [f"{PUBLIC}/b.csv"]
     every = await verifier.check(release)
     assert [r.url for r in every.results] == [f"{PUBLIC}/a.csv", f"{PUBLIC}/b.csv"]
+    assert site.requests[1:] == prepared.requests  # the whole sweep was the prepared one
+    assert all(a is b for a, b in zip(site.requests[1:], prepared.requests, strict=True))
 
 
 async def test_a_url_listed_twice_is_fetched_for_each_listing_and_judged_once_each() -> None:
@@ -93,13 +124,7 @@ async def test_a_url_listed_twice_is_fetched_for_each_listing_and_judged_once_ea
 
 async def test_a_site_with_several_edges_is_swept_again_and_again_in_their_order() -> None:
     site = _site()
-    release = _release(["/a.csv", "/b.csv"]).model_copy(
-        update={
-            "site": Site(
-                public=PUBLIC, origin="http://127.0.0.1:8081", edges=("127.0.0.3", "127.0.0.2")
-            )
-        }
-    )
+    release = _with_edges(_release(["/a.csv", "/b.csv"]), "127.0.0.3", "127.0.0.2")
     verifier = Verifier(Prober(transport=site), clock=AFTER_T)  # vantages resolved each time
     await verifier.prepare(release)
     reports = [await verifier.check(release) for _ in range(3)]
@@ -111,16 +136,22 @@ async def test_a_site_with_several_edges_is_swept_again_and_again_in_their_order
     assert len(site.requests) == 3 * 6
 
 
-async def test_the_sweep_right_after_prepare_uses_the_addresses_it_resolved(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    resolved: list[str] = []
+@pytest.fixture
+def resolved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each resolution of a release's addresses (by id), all answering the default vantage."""
+    seen: list[str] = []
 
     async def counting(release: Release) -> list[Vantage]:
-        resolved.append(release.id)
+        seen.append(release.id)
         return [DEFAULT]
 
     monkeypatch.setattr(verifier_module, "default_vantages", counting)
+    return seen
+
+
+async def test_the_sweep_right_after_prepare_uses_the_addresses_it_resolved(
+    resolved: list[str],
+) -> None:
     before_t = ShiftedClock(T - dt.timedelta(seconds=3))  # when the publisher prepares
     verifier = Verifier(Prober(transport=_site()), clock=before_t)
     release = _release(["/a.csv"])
@@ -131,10 +162,15 @@ async def test_the_sweep_right_after_prepare_uses_the_addresses_it_resolved(
     assert len(resolved) == 2
 
 
-async def test_prepare_builds_nothing_right_before_t() -> None:
+async def test_prepare_right_before_t_keeps_the_addresses_and_builds_nothing(
+    resolved: list[str],
+) -> None:
     site = _site()
     release = _release(["/a.csv"])
-    almost_t = ShiftedClock(T - dt.timedelta(seconds=0.2))
-    verifier = Verifier(Prober(transport=site), clock=almost_t)
+    clock = JumpingClock(T - dt.timedelta(seconds=0.2))  # a slow DNS answered just now
+    verifier = Verifier(Prober(transport=site), clock=clock)
     await verifier.prepare(release)
     assert verifier._plans == {}  # the event loop is the flip's now
+    clock.jump(0.3)
+    report = await verifier.check(release)
+    assert len(resolved) == 1 and [r.status for r in report.results] == [Status.LIVE]

@@ -9,11 +9,11 @@ A release whose T passed while nothing was running is published at once and reco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -312,20 +312,15 @@ class Publisher:
 
     async def _until_t_preparing(self, release: Release) -> None:
         """Wait for T; from ``PREPARE_BEFORE_S`` before it, get the sweep at T ready (the site's
-        addresses resolved, its requests built) alongside. Whatever is not ready at T is dropped:
-        the flip never waits for it."""
+        addresses resolved, its requests built) alongside. Whatever is not ready at T is dropped,
+        unawaited: the flip never waits for it."""
         await wait_until(self._clock, release.release_at - dt.timedelta(seconds=PREPARE_BEFORE_S))
         preparing = asyncio.create_task(self._watcher.prepare(release))
+        preparing.add_done_callback(partial(_log_failed_preparation, release.id))
         try:
             await wait_until(self._clock, release.release_at)
         finally:
-            if not preparing.done():
-                preparing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    await preparing
-                except Exception as exc:  # the sweep at T resolves and builds for itself
-                    log.warning("sweep.prepare_failed", release=release.id, error=repr(exc))
+            preparing.cancel()  # (nothing, if it is done)
 
     # --- purge ------------------------------------------------------------------------------------
 
@@ -390,3 +385,10 @@ class Publisher:
             await self._purge(release, paths)
 
         return repurge
+
+
+def _log_failed_preparation(release_id: str, task: asyncio.Task[None]) -> None:
+    """A preparation that failed is only a lost head start: the sweep at T resolves and builds
+    for itself. Say so in the log."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("sweep.prepare_failed", release=release_id, error=repr(task.exception()))

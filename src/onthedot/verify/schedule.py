@@ -20,6 +20,9 @@ from onthedot.record import kinds
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.verifier import Verifier, VerifyReport
 
+_FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
+_MARGIN = 1.5  # a leak sweep is started only if this many times the last one ends before T − 1 s
+
 Repurge = Callable[[Sequence[CheckResult]], Awaitable[None]]
 OnSweep = Callable[[str, float], None]  # (release id, seconds a sweep of every URL took)
 
@@ -85,22 +88,26 @@ class Watcher:
 
     async def leak_probes(self, release: Release) -> list[CheckResult]:
         """Probe once at once (right after staging), then every ``leak_every_s`` from
-        T − ``leak_from_s`` until T; returns every ``early`` result seen (each also recorded)."""
+        T − ``leak_from_s`` until T; returns every ``early`` result seen (each also recorded).
+        A sweep is started only if it should end (recording included) 1 s before T, judged by
+        how long the last one took — the flip waits for the leak probes to finish."""
         early: list[CheckResult] = []
         window_opens = release.release_at - dt.timedelta(seconds=self.plan.leak_from_s)
-        last_probe_by = release.release_at - dt.timedelta(seconds=1.0)  # none straddling T
-        while self._clock.now() < last_probe_by:
+        last_end = release.release_at - dt.timedelta(seconds=1.0)  # none straddling T
+        cycle = dt.timedelta(seconds=_FIRST_GUESS_PER_URL_S * len(release.artefact))
+        started = self._clock.now()
+        while started + cycle * _MARGIN < last_end:
             report = await self._sweep(release)
             if report.phase != "before":
                 break
             await self._recorder.record(release.id, report.results)
             early += [r for r in report.results if r.status is Status.EARLY]
-            following = max(
-                self._clock.now() + dt.timedelta(seconds=self.plan.leak_every_s), window_opens
-            )
-            if following >= last_probe_by:
+            now = self._clock.now()
+            cycle = now - started
+            started = max(now + dt.timedelta(seconds=self.plan.leak_every_s), window_opens)
+            if started + cycle * _MARGIN >= last_end:
                 break
-            await wait_until(self._clock, following)
+            await wait_until(self._clock, started)
         return early
 
     async def after_t(

@@ -75,9 +75,10 @@ class _Plan:
     listed: Counter[str]  # how often each public URL is listed, in the order of the release
 
 
-_PLANS_KEPT = 8  # releases watched at once, at most, before the oldest plan is rebuilt
+_PLANS_KEPT = 8  # releases one verifier sweeps in turn (``onthedot verify`` of several, say)
 PREPARED_FOR_S = 10.0  # a sweep this soon after ``prepare`` uses the addresses it resolved
-_BUILD_BEFORE_S = 0.5  # ``prepare`` builds nothing closer to T than this
+_BUILD_BEFORE_S = 0.5  # ``prepare`` builds nothing closer to T than this, plus:
+_BUILD_PER_REQUEST_S = 0.00002  # the time a request takes to build, generously (measured ~6 µs)
 
 
 @dataclass
@@ -170,8 +171,8 @@ class Verifier:
         self._max_bytes = max_bytes
         self._bust = bust_cache
         self._models = cache_models
-        self._plans: dict[tuple[str, tuple[Vantage, ...]], _Plan] = {}
-        self._resolved: dict[str, tuple[dt.datetime, list[Vantage]]] = {}  # by prepare
+        self._plans: dict[str, _Plan] = {}  # by release id
+        self._resolved: dict[str, tuple[dt.datetime, Release, list[Vantage]]] = {}  # by prepare
 
     async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
         """One look at every URL (or ``only`` these public URLs) from every vantage point."""
@@ -202,33 +203,35 @@ class Verifier:
     async def prepare(self, release: Release) -> None:
         """Resolve the site's addresses and build the requests of a sweep of every URL, so that
         a sweep within ``PREPARED_FOR_S`` sends its first requests at once (the publisher calls
-        this a few seconds before T). Nothing is built closer than ``_BUILD_BEFORE_S`` to T: the
-        event loop is the flip's then."""
+        this a few seconds before T). The addresses are kept whenever they come; the requests
+        are built only if that should end well before T (the event loop is the flip's then)."""
         vantages = list(self._vantages or await default_vantages(release))
         now = self._clock.now()
-        if (release.release_at - now).total_seconds() < _BUILD_BEFORE_S:
-            return
-        self._plan(release, vantages)
-        self._resolved[release.id] = (now, vantages)
+        self._resolved[release.id] = (now, release, vantages)
+        building = _BUILD_BEFORE_S + _BUILD_PER_REQUEST_S * len(release.artefact) * len(vantages)
+        if (release.release_at - now).total_seconds() >= building:
+            self._plan(release, vantages)
 
     def _just_resolved(self, release: Release, now: dt.datetime) -> list[Vantage] | None:
-        """The vantage points ``prepare`` resolved for ``release``, if that was just now."""
+        """The vantage points ``prepare`` resolved for this very ``release``, if just now."""
         resolved = self._resolved.pop(release.id, None)
-        if resolved is None or abs((now - resolved[0]).total_seconds()) > PREPARED_FOR_S:
+        if resolved is None or resolved[1] is not release:
             return None
-        return resolved[1]
+        if abs((now - resolved[0]).total_seconds()) > PREPARED_FOR_S:
+            return None
+        return resolved[2]
 
     def _plan(self, release: Release, vantages: list[Vantage]) -> _Plan:
         """The requests of a sweep of every URL of ``release`` from ``vantages``: built once
-        (10,000 URLs take some 30 ms, which would delay the sweep at T) and reused while the
-        release and the vantage points stay the same. A reused plan keeps its own ``Vantage``
+        (10,000 URLs take some 50 ms, which would delay the sweep at T) and reused while the
+        release and its vantage points stay the same. One plan per release: when DNS hands
+        out other addresses, the plan is built again. A reused plan keeps its own ``Vantage``
         objects (equal to ``vantages``), which its requests are tagged with."""
-        key = (release.id, tuple(vantages))
-        plan = self._plans.get(key)
-        if plan is None or plan.release is not release:
-            if key not in self._plans and len(self._plans) >= _PLANS_KEPT:
+        plan = self._plans.get(release.id)
+        if plan is None or plan.release is not release or plan.vantages != tuple(vantages):
+            if release.id not in self._plans and len(self._plans) >= _PLANS_KEPT:
                 del self._plans[next(iter(self._plans))]
-            plan = self._plans[key] = self._new_plan(release, targets_of(release), vantages)
+            plan = self._plans[release.id] = self._new_plan(release, targets_of(release), vantages)
         return plan
 
     def _new_plan(
