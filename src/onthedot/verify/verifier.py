@@ -178,9 +178,7 @@ class Verifier:
         """One look at every URL (or ``only`` these public URLs) from every vantage point."""
         now = self._clock.now()
         phase = "before" if now < release.release_at else "after"
-        vantages = self._just_resolved(release, now) or list(
-            self._vantages or await default_vantages(release)
-        )
+        vantages = self._just_resolved(release, now) or await self._resolve(release)
         if only is None:
             plan = self._plan(release, vantages)
         else:
@@ -205,12 +203,16 @@ class Verifier:
         a sweep within ``PREPARED_FOR_S`` sends its first requests at once (the publisher calls
         this a few seconds before T). The addresses are kept whenever they come; the requests
         are built only if that should end well before T (the event loop is the flip's then)."""
-        vantages = list(self._vantages or await default_vantages(release))
+        vantages = await self._resolve(release)
         now = self._clock.now()
         self._resolved[release.id] = (now, release, vantages)
         building = _BUILD_BEFORE_S + _BUILD_PER_REQUEST_S * len(release.artefact) * len(vantages)
         if (release.release_at - now).total_seconds() >= building:
             self._plan(release, vantages)
+
+    async def _resolve(self, release: Release) -> list[Vantage]:
+        """The vantage points to look from: the given ones, or every address of the site now."""
+        return list(self._vantages or await default_vantages(release))
 
     def _just_resolved(self, release: Release, now: dt.datetime) -> list[Vantage] | None:
         """The vantage points ``prepare`` resolved for this very ``release``, if just now."""
