@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from pathlib import Path
 
@@ -172,3 +173,27 @@ async def test_stage_refuses_a_changed_local_file_and_bad_paths(tmp_path: Path) 
 def test_bad_target_urls_are_refused_with_an_example(url: str) -> None:
     with pytest.raises(AdapterURLError, match=r"write it like this|must be local"):
         create("target", url)
+
+
+@pytest.mark.parametrize("login", ["anonymous@", "ftp@", ""])
+async def test_anonymous_ftp_needs_no_password(
+    anonymous_ftp_server: object, login: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ftp://anonymous@host/`` (or no user) logs in as every FTP client does, with no secret set."""
+    for name in [n for n in os.environ if n.startswith("ONTHEDOT_SECRET")]:
+        monkeypatch.delenv(name)
+    server = anonymous_ftp_server
+    local, sha = artefact(tmp_path)
+    url = f"ftp://{login}{server.host}:{server.port}/"  # type: ignore[attr-defined]
+    async with target_of(url) as target:
+        await target.flip(await target.stage(PATH, local, sha, secrets.token_hex(16)))
+        assert await target.fetch_sha256(PATH) == sha
+    disk = server.root / PATH.lstrip("/")  # type: ignore[attr-defined]
+    assert disk.read_bytes() == local.read_bytes()
+
+
+async def test_a_named_ftp_user_still_needs_its_password(ftp_server: object) -> None:
+    url = ftp_server.url_without_password  # type: ignore[attr-defined]
+    async with target_of(url) as target:
+        with pytest.raises(AdapterURLError, match="needs a password"):
+            await target.fetch_sha256(PATH)

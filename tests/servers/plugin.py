@@ -113,6 +113,12 @@ def ftp_server(tmp_path: Path, start_server: StartServer) -> Vsftpd:
 
 
 @pytest.fixture
+def anonymous_ftp_server(tmp_path: Path, start_server: StartServer) -> Vsftpd:
+    """vsftpd for anonymous logins (any password), writable in ``statistics/``."""
+    return start_server(Vsftpd(tmp_path / "anonymous-ftp-root", anonymous=True))
+
+
+@pytest.fixture
 def ftps_server(tmp_path: Path, start_server: StartServer) -> Vsftpd:
     """vsftpd requiring explicit TLS; trust ``ftps_server.cert_path``."""
     return start_server(Vsftpd(tmp_path / "ftps-root", FTP_USER, FTP_PASSWORD, tls=True))

@@ -6,12 +6,19 @@ service (:mod:`tests.servers.pam`) checks the name and password. The session is 
 ``root``, so ``/statistics/x.xlsx`` on FTP is ``root/statistics/x.xlsx`` on disk. Writes,
 deletes, MKD and RNFR/RNTO are allowed; passive ports are a free range on 127.0.0.1.
 
+``anonymous=True`` serves ``root`` to anonymous logins instead (any password, as public FTP
+servers do), through the ``ftp`` account that Debian's vsftpd package creates: vsftpd refuses a
+chroot its anonymous user can write to, so ``root`` stays read-only and each folder in
+``anonymous_folders`` (default ``statistics``) is made writable for it.
+
 ``tls=True`` turns on explicit TLS (AUTH TLS) with the harness's self-signed certificate and
 *requires* it for login and data, ``require_ssl_reuse=NO`` so Python's ftplib/aioftp work.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 from urllib.parse import quote
 
@@ -60,6 +67,39 @@ delay_failed_login=0
 delay_successful_login=0
 """
 
+_ANONYMOUS = """\
+listen=YES
+listen_ipv6=NO
+listen_address={host}
+listen_port={port}
+background=NO
+anonymous_enable=YES
+local_enable=NO
+no_anon_password=NO
+write_enable=YES
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_umask=022
+anon_root={root}
+ftp_username=ftp
+secure_chroot_dir={dir}/empty
+session_support=NO
+seccomp_sandbox=NO
+pasv_enable=YES
+pasv_address={host}
+pasv_min_port={pasv_min}
+pasv_max_port={pasv_max}
+xferlog_enable=YES
+dual_log_enable=YES
+log_ftp_protocol=YES
+xferlog_file={dir}/xfer.log
+vsftpd_log_file={dir}/vsftpd.log
+use_localtime=NO
+delay_failed_login=0
+delay_successful_login=0
+"""
+
 _TLS = """\
 ssl_enable=YES
 rsa_cert_file={cert}
@@ -83,13 +123,21 @@ class Vsftpd(ServerProcess):
     apt_package = "vsftpd"
 
     def __init__(
-        self, root: Path, user: str = "publisher", password: str = "s3cret", tls: bool = False
+        self,
+        root: Path,
+        user: str = "publisher",
+        password: str = "s3cret",
+        tls: bool = False,
+        anonymous: bool = False,
+        anonymous_folders: tuple[str, ...] = ("statistics",),
     ) -> None:
         super().__init__()
         self.root = Path(root).resolve()
-        self.user = user
+        self.user = "anonymous" if anonymous else user
         self.password = password
         self.tls = tls
+        self.anonymous = anonymous
+        self.anonymous_folders = anonymous_folders
         self.passive_ports: list[int] = []
         self.cert_path = Path()
         self._pam_service = ""
@@ -102,6 +150,11 @@ class Vsftpd(ServerProcess):
         return f"{scheme}://{auth}@{self.host}:{self.port}/"
 
     @property
+    def anonymous_url(self) -> str:
+        """``ftp://anonymous@127.0.0.1:PORT/``, as a public FTP server is written."""
+        return f"ftp://anonymous@{self.host}:{self.port}/"
+
+    @property
     def url_without_password(self) -> str:
         """``ftp://user@127.0.0.1:PORT/`` — for configs that take the secret from elsewhere."""
         scheme = "ftps" if self.tls else "ftp"
@@ -111,6 +164,9 @@ class Vsftpd(ServerProcess):
         self.root.mkdir(parents=True, exist_ok=True)
         (self.dir / "empty").mkdir(mode=0o755)
         self.passive_ports = self._take_ports(PASSIVE_PORTS)
+        if self.anonymous:
+            self._prepare_anonymous()
+            return
         self._pam_service = pam.install_service(self.dir, self.user, self.password)
         conf = _CONF.format(
             host=self.host,
@@ -125,6 +181,23 @@ class Vsftpd(ServerProcess):
             pair = copy_cert(self.dir)
             self.cert_path = pair.cert
             conf += _TLS.format(cert=pair.cert, key=pair.key)
+        (self.dir / "vsftpd.conf").write_text(conf)
+
+    def _prepare_anonymous(self) -> None:
+        ftp_account = pwd.getpwnam("ftp")  # created by Debian's vsftpd package
+        self.root.chmod(0o755)
+        for name in self.anonymous_folders:
+            folder = self.root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chown(folder, ftp_account.pw_uid, ftp_account.pw_gid)
+        conf = _ANONYMOUS.format(
+            host=self.host,
+            port=self.port,
+            root=self.root,
+            dir=self.dir,
+            pasv_min=self.passive_ports[0],
+            pasv_max=self.passive_ports[-1],
+        )
         (self.dir / "vsftpd.conf").write_text(conf)
 
     def _command(self) -> list[str]:

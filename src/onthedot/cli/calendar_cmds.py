@@ -13,7 +13,7 @@ from onthedot.calendar.export import select, to_html, to_ics, to_json
 from onthedot.calendar.policy import Policy
 from onthedot.calendar.rules import check_release
 from onthedot.calendar.timeutil import fmt_local
-from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, run, state
+from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, run, state, styled
 from onthedot.cli.scaffold import write_example
 from onthedot.config import CONFIG_NAME, load_releases
 from onthedot.errors import ReleaseFileError
@@ -121,12 +121,12 @@ def _print_findings(
     for release in releases:
         when = fmt_local(release.release_at, pol.zone)
         items = findings[release.id]
-        mark = "[green]ok[/]" if not items else f"[red]{len(items)} finding(s)[/]"
-        out.print(f"[bold]{release.id}[/] — {when} — {mark}")
+        mark = ("ok", "green") if not items else (f"{len(items)} finding(s)", "red")
+        out.print(styled((release.id, "bold"), f" — {when} — ", mark))
         for f in items:
             where = f"{release.source}:{f.line}: " if f.line and release.source else ""
             colour = "red" if f.severity == Severity.ERROR else "yellow"
-            out.print(f"  [{colour}]{f.rule}[/] {where}{f.message}", highlight=False)
+            out.print(styled("  ", (f.rule, colour), f" {where}{f.message}"), highlight=False)
 
 
 def calendar(

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config, find_config, load_config, load_release, load_releases
@@ -29,8 +30,15 @@ from onthedot.store.releases import ReleaseRepository
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# People's text (release ids, messages naming ``[site]``, URLs, diagnoses) is never read as Rich
+# markup: our own colours are added with ``styled``, never with square brackets.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """A line of plain text and ``(text, style)`` pieces, e.g. ``styled(("Error:", "red"), " ", msg)``."""
+    return Text.assemble(*parts)
 
 
 @dataclass
@@ -108,7 +116,7 @@ def fail(message: str, code: int = EXIT_USAGE, as_json: bool = False) -> NoRetur
     if as_json:
         emit_json({"ok": False, "error": message})
     else:
-        err.print(f"[bold red]Error:[/] {message}", highlight=False)
+        err.print(styled(("Error:", "bold red"), " ", message), highlight=False)
     raise typer.Exit(code)
 
 

@@ -26,6 +26,7 @@ from onthedot.cli.common import (
     resolve_release,
     run,
     state,
+    styled,
 )
 from onthedot.errors import InputError, TimelineError
 from onthedot.model import Release, iso_utc, utcnow
@@ -123,7 +124,7 @@ def _print_timeline(
     release: Release, events: list[Event], check: ChainCheck, problem: str | None
 ) -> None:
     zone = state.config.zone
-    out.print(f"[bold]{release.id}[/] — release time {fmt_local(release.release_at, zone)}")
+    out.print(styled((release.id, "bold"), f" — release time {fmt_local(release.release_at, zone)}"))
     if not events:
         out.print("Nothing has been recorded for this release yet.")
     table = Table("#", "Kind", "Actor", "What happened")
@@ -132,9 +133,14 @@ def _print_timeline(
     if events:
         out.print(table)
     if problem:
-        out.print(f"[bold red]{problem}[/]", highlight=False)
+        out.print(styled((problem, "bold red")), highlight=False)
     else:
-        out.print(f"[green]The timeline is intact:[/] {check.count} events, each linked to the one before.")
+        out.print(
+            styled(
+                ("The timeline is intact:", "green"),
+                f" {check.count} events, each linked to the one before.",
+            )
+        )
 
 
 # --- timeline-add -----------------------------------------------------------------------------
@@ -253,9 +259,9 @@ def breaches(ref: ReleaseArg, as_json: JsonOpt = False) -> None:
 def _print_breaches(a: Assessment, warning: str | None) -> None:
     zone = state.config.zone
     if warning:
-        out.print(f"[bold red]{warning}[/]", highlight=False)
+        out.print(styled((warning, "bold red")), highlight=False)
     if not a.breaches:
-        out.print(f"[green]No breach found[/] for {a.release.id}.")
+        out.print(styled(("No breach found", "green"), f" for {a.release.id}."))
         return
     table = Table("Kind", "Practice", "From", "To", "Cause", "Addresses")
     for b in a.breaches:
@@ -290,7 +296,7 @@ def report(
         drafted = build(a, today=today, zone=state.config.zone)
         output.write_bytes(render(drafted, fmt))
         if drafted.warning:
-            out.print(f"[bold red]{drafted.warning}[/]", highlight=False)
+            out.print(styled((drafted.warning, "bold red")), highlight=False)
         found = f"{len(a.breaches)} breach(es)" if a.breaches else "no breach"
         out.print(f"Wrote {output} ({fmt}, {found}).", highlight=False)
         return EXIT_OK

@@ -8,7 +8,16 @@ from urllib.parse import urlsplit
 import typer
 from rich.table import Table
 
-from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
+from onthedot.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    emit_json,
+    out,
+    resolve_release,
+    run,
+    state,
+    styled,
+)
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.runtime import VerifySettings, verifier_for
 from onthedot.verify.diff import diff as run_diff
@@ -38,10 +47,12 @@ def print_results(report: VerifyReport) -> None:
     table = Table("Status", "URL", "Vantage", "Diagnosis", show_lines=False)
     for r in report.results:
         colour = STATUS_COLOUR.get(r.status.value, "white")
-        table.add_row(f"[{colour}]{r.status.value}[/]", r.url, r.vantage, r.diagnosis)
+        table.add_row(styled((r.status.value, colour)), r.url, r.vantage, r.diagnosis)
     out.print(table)
-    verdict = "[green]all fine[/]" if report.ok else "[red]breach-level findings[/]"
-    out.print(f"{len(report.results)} result(s), {report.phase} the release time: {verdict}.")
+    verdict = ("all fine", "green") if report.ok else ("breach-level findings", "red")
+    out.print(
+        styled(f"{len(report.results)} result(s), {report.phase} the release time: ", verdict, ".")
+    )
 
 
 def verify(
@@ -100,7 +111,7 @@ def preflight(
             for item in report.as_dict()["results"]:
                 colour = "green" if item["risk"] == "none" else "red"
                 table.add_row(
-                    f"[{colour}]{item['risk']}[/]",
+                    styled((item["risk"], colour)),
                     item["url"],
                     item["stale_until"] or "",
                     item["reason"],

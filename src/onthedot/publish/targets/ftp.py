@@ -57,6 +57,13 @@ def _one_at_a_time(
     return serialised
 
 
+ANONYMOUS_USERS = frozenset({"anonymous", "ftp"})
+"""Logins that need no password (RFC 1635): ``ftp://anonymous@host/`` or no user at all."""
+ANONYMOUS_PASSWORD = "anonymous@"
+"""What an anonymous login sends as its password when none is configured (by convention an
+e-mail address; servers accept any)."""
+
+
 @register("target", "ftp")
 class FTPTarget(Target):
     """ftp://publisher@origin.internal:21/"""
@@ -90,10 +97,18 @@ class FTPTarget(Target):
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    @property
+    def _user(self) -> str:
+        return self.parsed.user or "anonymous"
+
+    @property
+    def _anonymous(self) -> bool:
+        return self._user.lower() in ANONYMOUS_USERS
+
     async def _connect(self) -> aioftp.Client:
         client = aioftp.Client(socket_timeout=self.timeout, connection_timeout=self.timeout)
-        user = self.parsed.user or "anonymous"
-        password = self.secret("password", required=self.parsed.user is not None) or "anon@"
+        user = self._user
+        password = self.secret("password", required=not self._anonymous) or ANONYMOUS_PASSWORD
         try:
             await client.connect(self.parsed.host or "", self.parsed.port or self.default_port)
             if self.tls:
@@ -292,7 +307,7 @@ class FTPTarget(Target):
         reply = self.scrub(" ".join(str(line) for line in exc.info).strip())
         if "530" in codes:
             return TargetAuthError(
-                f"The FTP server {self._where()} refused the login of '{self.parsed.user or 'anonymous'}'"
+                f"The FTP server {self._where()} refused the login of '{self._user}'"
                 f" ({reply}): check the user and password in [site] target or its secret."
             )
         if codes & set(_SPACE):
@@ -303,7 +318,7 @@ class FTPTarget(Target):
         if codes & set(_PERMISSION):
             return TargetPermissionError(
                 f"The FTP server {self._where()} refused {doing} ({reply}): give "
-                f"'{self.parsed.user or 'anonymous'}' write access to {self.root}."
+                f"'{self._user}' write access to {self.root}."
             )
         return TargetError(f"The FTP server {self._where()} failed while {doing} ({reply}).")
 
