@@ -65,13 +65,45 @@ def test_sqlalchemy_asyncio_declares_its_extra() -> None:
 
 @pytest.mark.slow
 def test_a_plain_pip_install_runs_the_command(tmp_path: Path) -> None:
-    """Without extras and without the lock, as a user's ``pip install .`` does: the newest releases."""
+    """``pip install .`` without extras, in a fresh venv: what the package declares is enough.
+
+    The versions are held to the lock's (as constraints, which add no package) so that this test
+    passes on any day; ``scripts/lock`` runs it on the newest releases before a lock is kept.
+    Were ``sqlalchemy[asyncio]`` written without its extra, greenlet would be missing here.
+    """
+    constraints = tmp_path / "constraints.txt"
+    exported = subprocess.run(
+        [
+            str(UV),
+            "export",
+            "--frozen",
+            "--no-hashes",
+            "--no-emit-project",
+            "--no-header",
+            "--format",
+            "requirements-txt",
+            "--output-file",
+            str(constraints),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert exported.returncode == 0, exported.stderr
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
     install = subprocess.run(
-        [str(bin_dir / "pip"), "install", "-q", "--disable-pip-version-check", str(ROOT)],
+        [
+            str(bin_dir / "pip"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-c",
+            str(constraints),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
         env=env,
