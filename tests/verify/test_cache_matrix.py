@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from onthedot.verify.cache import recognise
 from onthedot.verify.caches import CacheModel, Nginx, Squid, TrafficServer, Varnish
+from onthedot.verify.caches.info import recognise
 from onthedot.verify.preflight import predict
 from onthedot.verify.probe import Prober, ProbeRequest
 from onthedot.verify.probe_curl import CurlTransport

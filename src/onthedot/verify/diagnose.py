@@ -19,8 +19,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from onthedot.errors import InputError
 from onthedot.model import Status
-from onthedot.verify.cache import CacheInfo, recognise
 from onthedot.verify.caches import CacheModel
+from onthedot.verify.caches.info import CacheInfo, recognise
 from onthedot.verify.freshness import Freshness, clock, freshness, seconds_words, source_words
 
 Phase = Literal["before", "after"]
