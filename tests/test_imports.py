@@ -56,9 +56,7 @@ BREAKS = {
     ),
     "two verify modules import each other": (
         "verify/diagnose.py",
-        "def _late() -> object:\n"
-        "    from onthedot.verify import verifier\n\n"
-        "    return verifier\n",
+        "def _late() -> object:\n    from onthedot.verify import verifier\n\n    return verifier\n",
         "No import circle among the modules of onthedot.verify BROKEN",
     ),
 }
