@@ -3,7 +3,9 @@
 For each artefact: the public URL from each vantage point (the default resolver, and each edge
 address with the site's Host/SNI), the origin (``site.origin``) and the public URL with a
 cache-busting query (what the layer behind the cache hands out). Pages (``expect_text``) are also
-searched for linked files (.xlsx, .ods, .csv, .pdf), which are checked edge against origin.
+searched for linked files (.xlsx, .ods, .csv, .pdf), which are checked too. Each edge response
+is judged by ``judgement.judge``, as a remote agent judges its own (a linked file against the
+origin's copy, else the cache-busted one).
 """
 
 from __future__ import annotations
