@@ -282,9 +282,10 @@ async def _last_month(public: str, webroot: Path) -> None:
     """The edge serving last month's version of every file, all cached (done in the parent, so
     the child's peak RSS is the morning's own)."""
     from onthedot.verify.probe import Prober, ProbeRequest
+    from onthedot.verify.probe_curl import CurlTransport
 
     old_files = make_origin(webroot, "old")
-    async with Prober(allowed_hosts=[urlsplit(public).hostname or ""]) as warm:
+    async with Prober(CurlTransport(), allowed_hosts=[urlsplit(public).hostname or ""]) as warm:
         responses = await warm.fetch_many(ProbeRequest(public + p) for p, _ in old_files)
     assert all(r.sha256 == s for r, (_, s) in zip(responses, old_files, strict=True))
 

@@ -7,7 +7,8 @@ Setup: nginx (origin) serving 10,000 distinct 10 KB files and a 1 GB sparse file
 of it (the edge), cache warmed. Then, in one run:
 
 * ``wrk``: ``wrk -t1 -c64 -d5s`` cycling through 2,000 paths on Varnish (requests per second);
-* ``prober``: ``Prober(concurrency=64)`` fetching N ≥ 20,000 of the same URLs, hashing every body;
+* ``prober``: a ``Prober`` over ``CurlTransport(concurrency=64)`` fetching N ≥ 20,000 of the same
+  URLs, hashing every body;
 * ``raw_pycurl``: a bare CurlMulti loop over the same URLs (the floor any pycurl engine pays);
 * ``classify_10k``: 10,000 distinct URLs fetched and classified (served SHA-256 vs expected), warm;
 * ``rss``: peak RSS of a fresh process verifying 10,000 URLs, and one hashing the 1 GB file.
@@ -38,6 +39,7 @@ import pycurl
 
 from onthedot.runtime import tune_gc
 from onthedot.verify.probe import Prober, ProbeRequest
+from onthedot.verify.probe_curl import CurlTransport
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "verify.json"
@@ -97,7 +99,7 @@ def wrk(base: str, paths: list[str], workdir: Path) -> dict[str, Any]:
 async def prober_rate(base: str, paths: list[str], expected: dict[str, str]) -> dict[str, Any]:
     """Fetch REQUESTS URLs cycling through ``paths`` with concurrency 64, hashing every body."""
     requests = [ProbeRequest(base + paths[i % len(paths)]) for i in range(REQUESTS)]
-    async with Prober(concurrency=64, allowed_hosts=["127.0.0.1"]) as prober:
+    async with Prober(CurlTransport(concurrency=64), allowed_hosts=["127.0.0.1"]) as prober:
         await prober.fetch_many(requests[:1000])  # open the 64 connections
         started, cpu = time.perf_counter(), _cpu()
         live = 0
@@ -118,7 +120,7 @@ async def classify(base: str, expected: dict[str, str]) -> dict[str, Any]:
     requests = [ProbeRequest(base + path) for path in expected]
     counts = {"live": 0, "stale": 0, "error": 0}
     started = time.perf_counter()
-    async with Prober(concurrency=64, allowed_hosts=["127.0.0.1"]) as prober:
+    async with Prober(CurlTransport(concurrency=64), allowed_hosts=["127.0.0.1"]) as prober:
         for response in await prober.fetch_many(requests):
             if response.failure or response.http_status != 200:
                 counts["error"] += 1
@@ -198,7 +200,7 @@ async def _rss_child(kind: str, base: str) -> dict[str, Any]:
     """In the child: verify 10,000 URLs, or the 1 GB file, and report peak RSS (VmHWM)."""
     before = _vm("VmRSS")
     started = time.perf_counter()
-    async with Prober(concurrency=64, allowed_hosts=["127.0.0.1"]) as prober:
+    async with Prober(CurlTransport(concurrency=64), allowed_hosts=["127.0.0.1"]) as prober:
         if kind == "10k":
             responses = await prober.fetch_many(
                 ProbeRequest(f"{base}/f/{i}.bin") for i in range(FILES)

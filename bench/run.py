@@ -272,7 +272,7 @@ def verify_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         "## 1. Probe throughput (`verify`, issue 4)",
         "",
         f"What: URLs fetched and classified per second by onthedot's probe engine "
-        f"(`Prober(concurrency=64)`, libcurl multi via pycurl, SHA-256 of every body) against "
+        f"(`Prober` over `CurlTransport(concurrency=64)`, libcurl multi via pycurl, SHA-256 of every body) against "
         f"`wrk -t1 -c64` — the baseline — on the same {num(setup.get('distinct_paths'))} "
         f"URLs of {num(setup.get('body_bytes'))}-byte files through the same edge "
         f"({setup.get('edge', 'Varnish in front of nginx')}), alternated round by round so both "

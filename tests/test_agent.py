@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
 
-from onthedot.agent import AgentOptions, probe, run_agent
+from onthedot.agent import AgentOptions, curl_transports, probe, run_agent
 from onthedot.cli import agent_cmds
 from onthedot.config import Config
 from onthedot.errors import AgentError, AgentTokenError
@@ -244,9 +244,8 @@ async def test_the_agent_fetches_only_its_sites_host() -> None:
         site="http://127.0.0.1:9",
         urls=[AssignedURL(url="http://169.254.169.254/latest/meta-data", expect_text="x")],
     )
-    results = await probe(
-        assignment, utcnow, AgentOptions(server="http://x", token="t"), said.append
-    )
+    options = AgentOptions(server="http://x", token="t")
+    results = await probe(assignment, utcnow, options, said.append, curl_transports(options))
     assert results == []
     assert said[0].startswith("Refused an assigned URL: http://169.254.169.254/latest/meta-data")
 

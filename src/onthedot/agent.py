@@ -2,8 +2,8 @@
 
 It asks the onthedot server which URLs to probe now (``GET /api/agent/assignments``), fetches
 them from where it runs as the public does (its own ``Prober``, which may fetch only the host of
-each assignment's site: the SSRF guard), judges each with ``diagnose`` (no origin: an agent sees
-only the public address) and posts the results back (``POST /api/agent/results``), where they are
+each assignment's site: the SSRF guard), judges each with the server's own ``judge`` (no origin:
+an agent sees only the public address) and posts the results back (``POST /api/agent/results``), where they are
 recorded under the vantage point ``agent:<name>``. Files a page links to (.xlsx, .ods, .csv, .pdf,
 ...) on the same site are checked too, against what the site hands out behind its caches (the
 same URL with a cache-busting query). Its clock is corrected by the server's.
@@ -27,14 +27,17 @@ from pydantic import BaseModel, ValidationError
 from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.errors import AgentError, AgentTokenError, ForeignHostError, InputError
-from onthedot.model import Status
-from onthedot.verify.diagnose import check_result_fields, diagnose, linked_files, site_file
-from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, check_allowed
+from onthedot.model import CheckResult
+from onthedot.verify.diagnose import linked_files
+from onthedot.verify.judgement import judge, linked_file
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, ProbeTransport, check_allowed
+from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.verifier import PAGE_KEEP_BYTES, busted_url
 from onthedot.web.schemas import (
     AgentResultIn,
     AgentResultsIn,
     AgentResultsOut,
+    AssignedURL,
     Assignment,
     AssignmentsOut,
 )
@@ -42,6 +45,7 @@ from onthedot.web.schemas import (
 Say = Callable[[str], None]
 M = TypeVar("M", bound=BaseModel)
 Sleep = Callable[[float], Awaitable[None]]
+AGENT_VANTAGE = "agent"  # the server records an agent's results under agent:<its name>
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
 
@@ -218,8 +222,21 @@ class _Linked:
     busted: bool = False
 
 
+Transports = Callable[[], ProbeTransport]
+"""Makes the transport of each assignment's prober (libcurl in the agent; in memory in tests)."""
+
+
+def curl_transports(options: AgentOptions) -> Transports:
+    """libcurl, with the agent's TLS settings: the engine that fetches as the public does."""
+    return lambda: CurlTransport(verify_tls=options.verify_tls, ca_file=options.ca_file)
+
+
 async def probe(
-    assignment: Assignment, now: Callable[[], dt.datetime], options: AgentOptions, say: Say
+    assignment: Assignment,
+    now: Callable[[], dt.datetime],
+    options: AgentOptions,
+    say: Say,
+    transports: Transports,
 ) -> list[AgentResultIn]:
     """Fetch an assignment's URLs (only its site's host) and judge each; then the files its pages
     link to."""
@@ -246,12 +263,10 @@ async def probe(
         )
     if not requests:
         return []
-    async with Prober(
-        allowed_hosts=allowed, verify_tls=options.verify_tls, ca_file=options.ca_file
-    ) as prober:
+    async with Prober(transports(), allowed_hosts=allowed) as prober:
         checked_at = now()
         responses = await prober.fetch_many(requests)
-        results = [judge(assignment, r, checked_at) for r in responses]
+        results = [_judge_assigned(assignment, r, checked_at) for r in responses]
         linked = _linked(assignment, responses)
         if linked:
             checked_at = now()
@@ -281,27 +296,51 @@ def _linked(
             continue
         page = response.request.url
         for url in linked_files(response.effective_url or page, response.body):
-            if url in assigned or url in seen or not site_file(url, assignment.site):
+            if url in assigned or url in seen or not linked_file(url, assignment.site):
                 continue
             seen.add(url)
             out.append((_Linked(url, page), _Linked(url, page, busted=True)))
     return out
 
 
+def _judge_assigned(
+    assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime
+) -> AgentResultIn:
+    """The result for an assigned URL (its ``AssignedURL`` is the request's tag)."""
+    item = cast(AssignedURL, response.request.tag)
+    result = judge(
+        response,
+        expected_sha256=item.expected_sha256,
+        expect_text=item.expect_text,
+        release_at=assignment.release_at_utc,
+        now=checked_at,
+        vantage=AGENT_VANTAGE,
+    )
+    assert result is not None  # (only URLs with something to compare with are fetched)
+    return _posted(assignment, result, None)
+
+
 def _judge_linked(
     assignment: Assignment, fetched: list[ProbeResponse], checked_at: dt.datetime, say: Say
 ) -> list[AgentResultIn]:
-    """Each linked file against its cache-busted copy (the new version, as far as anyone here
-    can tell); a file whose copy cannot be fetched is skipped, as nobody can vouch for it."""
+    """Each linked file against its cache-busted copy, the only reference an agent can fetch
+    (``judgement``); a file whose copy cannot be fetched is skipped, as nobody can vouch for it."""
     results = []
     for edge, busted in zip(fetched[::2], fetched[1::2], strict=True):
         file = cast(_Linked, edge.request.tag)
-        if not busted.ok or busted.sha256 is None:
-            say(f"Skipped {file.url} (linked from {file.page}): {_answer(busted)}.")
-            continue
-        results.append(
-            _result(assignment, edge, checked_at, busted.sha256, None, busted, file.page)
+        result = judge(
+            edge,
+            busted=busted,
+            expected_sha256=None,
+            expect_text=None,
+            release_at=assignment.release_at_utc,
+            now=checked_at,
+            vantage=AGENT_VANTAGE,
         )
+        if result is None:
+            say(f"Skipped {file.url} (linked from {file.page}): {_answer(busted)}.")
+        else:
+            results.append(_posted(assignment, result, file.page))
     return results
 
 
@@ -311,55 +350,14 @@ def _answer(response: ProbeResponse) -> str:
     return f"its cache-busted copy answered {response.http_status}"
 
 
-def judge(
-    assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime
-) -> AgentResultIn:
-    """The result for an assigned URL (its ``AssignedURL`` is the request's tag)."""
-    item = response.request.tag
-    return _result(
-        assignment,
-        response,
-        checked_at,
-        getattr(item, "expected_sha256", None),
-        getattr(item, "expect_text", None),
-        None,
-        None,
-    )
-
-
-def _result(
-    assignment: Assignment,
-    response: ProbeResponse,
-    checked_at: dt.datetime,
-    expected: str | None,
-    expect_text: str | None,
-    behind: ProbeResponse | None,
-    linked_from: str | None,
-) -> AgentResultIn:
-    """What one response shows, judged against ``expected`` / ``expect_text`` (``behind``: the
-    cache-busted copy of a linked file, which tells which layer is old)."""
-    verdict = diagnose(
-        response,
-        origin_busted=behind,
-        expected_sha256=expected,
-        expect_text=expect_text,
-        release_at=assignment.release_at_utc,
-        now=checked_at,
-    )
-    fields = check_result_fields(verdict, response)
+def _posted(assignment: Assignment, result: CheckResult, linked_from: str | None) -> AgentResultIn:
+    """``result`` as posted to the server (which records it under the agent's own vantage)."""
+    fields = result.model_dump(exclude={"vantage", "cache"})
     return AgentResultIn(
         release=assignment.release,
-        url=response.request.url,
-        status=Status(fields["status"]),
-        served_sha256=fields["served_sha256"],
-        expected_sha256=expected,
-        diagnosis=fields["diagnosis"],
-        cache=_jsonable(fields["cache"]),
-        checked_at=checked_at,
-        http_status=fields["http_status"],
-        layer=fields["layer"],
-        timings=dict(response.timings),
+        cache=_jsonable(result.cache),
         linked_from=linked_from,
+        **fields,
     )
 
 
@@ -371,9 +369,17 @@ def _jsonable(cache: dict[str, Any]) -> dict[str, Any]:
 
 
 class Agent:
-    def __init__(self, client: ServerClient, options: AgentOptions, clock: Clock, say: Say) -> None:
+    def __init__(
+        self,
+        client: ServerClient,
+        options: AgentOptions,
+        clock: Clock,
+        say: Say,
+        transports: Transports,
+    ) -> None:
         self._client = client
         self._options = options
+        self._transports = transports
         self._clock = clock
         self._say = say
         self._offset = dt.timedelta(0)
@@ -391,7 +397,9 @@ class Agent:
         self._check_name(work.agent)
         done = Cycle(agent=work.agent, vantage=work.vantage, releases=len(work.assignments))
         for assignment in work.assignments:
-            done.results += await probe(assignment, self.now, self._options, self._say)
+            done.results += await probe(
+                assignment, self.now, self._options, self._say, self._transports
+            )
         if done.results:
             done.recorded = (await self._client.post(done.results)).recorded
         return done
@@ -427,8 +435,10 @@ async def run_agent(
     clock: Clock = SYSTEM_CLOCK,
     say: Say = print,
     sleep: Sleep = asyncio.sleep,
+    transports: Transports | None = None,
 ) -> Cycle:
-    """Run the agent; ``once`` gives up after a few failed calls to the server (AgentError)."""
+    """Run the agent; ``once`` gives up after a few failed calls to the server (AgentError).
+    ``transports`` makes each prober's transport: libcurl (``curl_transports``) unless given."""
     if not options.server.startswith(("http://", "https://")):
         raise InputError(
             f"--server {options.server!r} is not an http:// or https:// address: give the address "
@@ -436,4 +446,5 @@ async def run_agent(
         )
     async with aiohttp.ClientSession() as session:
         client = ServerClient(session, options, say=say, attempts=4 if once else None, sleep=sleep)
-        return await Agent(client, options, clock, say).run(once=once)
+        agent = Agent(client, options, clock, say, transports or curl_transports(options))
+        return await agent.run(once=once)

@@ -23,6 +23,7 @@ from onthedot.publish.targets.base import Target
 from onthedot.verify.caches import MODELS, CacheModel
 from onthedot.verify.clockcheck import ClockOffset, measure
 from onthedot.verify.probe import Prober
+from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.schedule import OnSweep, Watcher, WatchPlan
 from onthedot.verify.verifier import Verifier, allowed_hosts
@@ -89,12 +90,11 @@ def cache_models(table: Mapping[str, Any]) -> dict[str, CacheModel]:
 
 
 def prober_for(release: Release, settings: VerifySettings) -> Prober:
-    return Prober(
-        concurrency=settings.concurrency,
-        allowed_hosts=allowed_hosts(release),
-        ca_file=settings.ca_file,
-        verify_tls=settings.verify_tls,
+    """A prober for ``release``'s hosts over libcurl, the engine that fetches as the public does."""
+    transport = CurlTransport(
+        concurrency=settings.concurrency, ca_file=settings.ca_file, verify_tls=settings.verify_tls
     )
+    return Prober(transport, allowed_hosts=allowed_hosts(release))
 
 
 def make_verifier(prober: Prober, clock: Clock, settings: VerifySettings) -> Verifier:

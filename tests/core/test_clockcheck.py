@@ -11,6 +11,7 @@ import pytest
 
 from onthedot.verify.clockcheck import NTP_EPOCH_OFFSET, http_date_offset, ntp_offset
 from onthedot.verify.probe import Prober
+from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx
 
 
@@ -57,7 +58,7 @@ async def test_no_ntp_answer_is_none() -> None:
 
 @pytest.mark.services
 async def test_http_date_of_a_real_server(origin: Nginx) -> None:
-    async with Prober(allowed_hosts={"127.0.0.1"}) as prober:
+    async with Prober(CurlTransport(), allowed_hosts={"127.0.0.1"}) as prober:
         found = await http_date_offset(prober, origin.url + "/")
     assert found is not None
     assert abs(found.offset_s) <= found.uncertainty_s  # same host: within the Date's resolution

@@ -28,14 +28,9 @@ from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
+from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify import verifier as verifier_module
-from onthedot.verify.probe import (
-    MockProbeTransport,
-    Prober,
-    ProbeRequest,
-    ProbeResponse,
-    mock_response,
-)
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.schedule import Watcher, WatchPlan
 from onthedot.verify.vantage import DEFAULT, Vantage
@@ -76,7 +71,7 @@ def edge_from(
             return mock_response(request, status=404, body=b"not found")
         return mock_response(request, body=body, headers=[("Cache-Control", "max-age=60")])
 
-    return Prober(transport=MockProbeTransport(handler))
+    return Prober(MockProbeTransport(handler))
 
 
 def publisher(
@@ -350,7 +345,7 @@ async def test_no_leak_probe_is_started_that_would_run_into_t(engine: AsyncEngin
         site={"public": "http://www.example.org"},
         artefact=[{"path": PATH, "sha256": hashlib.sha256(NEW).hexdigest(), "size": len(NEW)}],
     )
-    verifier = Verifier(Prober(transport=_SlowEdge(1.2)), clock=clock, bust_cache=False)
+    verifier = Verifier(Prober(_SlowEdge(1.2)), clock=clock, bust_cache=False)
     watcher = Watcher(verifier, CheckRecorder(engine), clock, WatchPlan(leak_every_s=0.1))
     await watcher.leak_probes(release)  # one sweep (1.2 s); a second would end at about T
     assert clock.now() < t - dt.timedelta(seconds=1)

@@ -11,20 +11,20 @@ from typing import Any, cast
 
 import pytest
 
-from onthedot.verify.cache import (
-    DELTA_MAX,
-    MATTERING,
-    CacheInfo,
-    parse_cache_control,
-    parse_http_date,
-    recognise,
-)
 from onthedot.verify.caches.headers import (
     HeaderIndex,
     joined,
     parse_cache_status,
     split_list,
     values,
+)
+from onthedot.verify.caches.info import (
+    DELTA_MAX,
+    MATTERING,
+    CacheInfo,
+    parse_cache_control,
+    parse_http_date,
+    recognise,
 )
 from onthedot.verify.caches.vendors import (
     GUESS_READS,

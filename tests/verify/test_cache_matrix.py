@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from onthedot.verify.cache import recognise
 from onthedot.verify.caches import CacheModel, Nginx, Squid, TrafficServer, Varnish
+from onthedot.verify.caches.info import recognise
 from onthedot.verify.preflight import predict
 from onthedot.verify.probe import Prober, ProbeRequest
+from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx as NginxServer
 
 pytestmark = pytest.mark.services
@@ -87,7 +88,7 @@ async def test_prediction_matches_the_real_cache(
     # 2 s old gives a heuristic lifetime of about 0.2 × 2 s, well inside the wait below
     just_now = time.time() - 2
     os.utime(webroot / _path("fresh-file").lstrip("/"), (just_now, just_now))
-    async with Prober() as prober:
+    async with Prober(CurlTransport()) as prober:
         fills = await prober.fetch_many([ProbeRequest(cache.url + _path(c)) for c in CASES])
         await prober.fetch_many([ProbeRequest(cache.url + _path(c)) for c in CASES])
         await asyncio.sleep(WAIT_S)  # Squid counts age in whole seconds: age 0 is always fresh

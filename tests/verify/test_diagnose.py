@@ -12,9 +12,11 @@ import pytest
 
 from onthedot.errors import InputError
 from onthedot.model import Status
+from onthedot.testing import mock_response
 from onthedot.verify.caches import Varnish
 from onthedot.verify.diagnose import diagnose, linked_files
-from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, mock_response
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
+from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx as NginxServer
 from tests.servers.varnish import Varnish as VarnishServer
 
@@ -234,7 +236,7 @@ async def test_seed_scenario_through_real_varnish(
     file.write_bytes(OLD)
     edge_url = f"{varnish.url}/statistics/fatalquarterly.xlsx"
     origin_url = f"{origin.url}/statistics/fatalquarterly.xlsx"
-    async with Prober() as prober:
+    async with Prober(CurlTransport()) as prober:
         await prober.fetch(ProbeRequest(edge_url))
         await asyncio.sleep(1.1)
         file.write_bytes(NEW)
@@ -258,7 +260,8 @@ async def test_seed_scenario_through_real_varnish(
 
 
 def test_forbidden_is_an_error_not_an_old_version() -> None:
-    from onthedot.verify.probe import ProbeRequest, mock_response
+    from onthedot.testing import mock_response
+    from onthedot.verify.probe import ProbeRequest
 
     t = dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
     edge = mock_response(ProbeRequest("https://www.example.org/statistics/x.xlsx"), status=403, body=b"AccessDenied")

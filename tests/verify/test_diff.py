@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.diff import compare, diff, profile
-from onthedot.verify.probe import (
-    MockProbeTransport,
-    Prober,
-    ProbeRequest,
-    ProbeResponse,
-    mock_response,
-)
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
+from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx as NginxServer
 from tests.servers.varnish import Varnish as VarnishServer
 
@@ -51,7 +47,7 @@ def site() -> MockProbeTransport:
 
 
 async def test_profile_of_a_cached_environment() -> None:
-    async with Prober(transport=site()) as prober:
+    async with Prober(site()) as prober:
         seen = await profile(LIVE, prober, interval=5, sleep=no_sleep)
     assert seen.aspects["layer"] == "varnish (hit)"
     assert seen.aspects["age"] == "kept by a cache (Age 40 then 42)"
@@ -60,7 +56,7 @@ async def test_profile_of_a_cached_environment() -> None:
 
 
 async def test_cached_live_versus_uncached_uat() -> None:
-    async with Prober(transport=site()) as prober:
+    async with Prober(site()) as prober:
         report = await diff(LIVE, UAT, prober, interval=5, sleep=no_sleep)
     shown = report.as_dict()
     assert shown["same"] is False and (shown["a"], shown["b"]) == (LIVE, UAT)
@@ -81,7 +77,7 @@ async def test_cached_live_versus_uncached_uat() -> None:
 
 
 async def test_same_environment_twice_is_the_same() -> None:
-    async with Prober(transport=site()) as prober:
+    async with Prober(site()) as prober:
         a = await profile(LIVE, prober, interval=1, sleep=no_sleep)
         b = await profile(LIVE, prober, interval=1, sleep=no_sleep)
     assert a.aspects["age"] != b.aspects["age"]  # different numbers, same behaviour
@@ -92,7 +88,7 @@ async def test_a_failing_environment() -> None:
     def answer(request: ProbeRequest) -> ProbeResponse:
         return mock_response(request, status=None, failure="connect", message="Refused.")
 
-    async with Prober(transport=MockProbeTransport(answer)) as prober:
+    async with Prober(MockProbeTransport(answer)) as prober:
         report = await diff(LIVE, UAT, prober, sleep=no_sleep)
     assert report.same  # both fail the same way
     assert (await profile(LIVE, prober, sleep=no_sleep)).aspects == {"status": "failed: Refused."}
@@ -110,7 +106,7 @@ async def test_real_cached_versus_uncached(
     files: Path, origin: NginxServer, varnish: VarnishServer
 ) -> None:
     path = "/statistics/fatalquarterly.xlsx"
-    async with Prober() as prober:
+    async with Prober(CurlTransport()) as prober:
         report = await diff(varnish.url + path, origin.url + path, prober, interval=1.1)
         same = await diff(origin.url + path, origin.url + path, prober, interval=0)
     aspects = {d.aspect: d for d in report.differences}

@@ -7,7 +7,6 @@ from email.utils import format_datetime
 
 import pytest
 
-from onthedot.verify.cache import CacheInfo, recognise
 from onthedot.verify.caches import (
     Akamai,
     CacheModel,
@@ -20,6 +19,7 @@ from onthedot.verify.caches import (
     TrafficServer,
     Varnish,
 )
+from onthedot.verify.caches.info import CacheInfo, recognise
 from onthedot.verify.freshness import (
     LONDON,
     browser_freshness,

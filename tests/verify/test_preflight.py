@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from onthedot.model import Artefact, Release, Site
+from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.caches import Nginx, Varnish
 from onthedot.verify.preflight import predict, predict_browser, preflight
-from onthedot.verify.probe import MockProbeTransport, Prober, ProbeRequest, mock_response
+from onthedot.verify.probe import Prober, ProbeRequest
+from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx as NginxServer
 from tests.servers.varnish import Varnish as VarnishServer
 
@@ -141,7 +143,7 @@ async def test_preflight_report_shape_with_an_in_memory_site() -> None:
             return mock_response(request, status=None, failure="timeout", message="Too slow.")
         return mock_response(request, headers=headers(("Cache-Control", "max-age=3600")))
 
-    async with Prober(transport=MockProbeTransport(answer)) as prober:
+    async with Prober(MockProbeTransport(answer)) as prober:
         report = await preflight(_release("https://www.example.org"), prober, now=EARLY)
     shown = report.as_dict()
     assert shown["release"] == "fatal-injuries-2019-apr-sep" and shown["ok"] is False
@@ -181,7 +183,7 @@ def origin(webroot: Path, start_server: Callable[[NginxServer], NginxServer]) ->
 async def test_preflight_against_real_varnish(varnish: VarnishServer) -> None:
     now = dt.datetime.now(dt.UTC)
     release = _release(varnish.url).model_copy(update={"release_at": now + dt.timedelta(hours=2)})
-    async with Prober() as prober:
+    async with Prober(CurlTransport()) as prober:
         report = await preflight(release, prober, now=now)
         purged = await preflight(release, prober, now=now, purgers_configured=True)
     assert report.ok is False

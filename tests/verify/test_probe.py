@@ -19,12 +19,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from onthedot.verify.probe import (
-    FAILURES,
-    Prober,
-    ProbeRequest,
-    ProbeResponse,
-)
+from onthedot.verify.probe import FAILURES, Prober, ProbeRequest, ProbeResponse
+from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.tls import self_signed_cert
 
 LOCAL = ["127.0.0.1"]
@@ -165,7 +161,7 @@ async def test_hash_matches_hashlib_for_bodies_of_every_size() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, files[request.path])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         responses = await prober.fetch_many(ProbeRequest(server.url(p)) for p in files)
     for (path, body), response in zip(files.items(), responses, strict=True):
         assert response.failure is None, response.message
@@ -187,7 +183,7 @@ async def test_chunked_and_gzip_bodies_are_hashed_decoded() -> None:
         else:
             await send_chunked(writer, [body[i : i + 7000] for i in range(0, len(body), 7000)])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         zipped, chunked = await prober.fetch_many(
             [ProbeRequest(server.url("/gzip")), ProbeRequest(server.url("/chunked"))]
         )
@@ -205,7 +201,7 @@ async def test_expect_text_is_found_across_chunk_boundaries() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send_chunked(writer, [page[:cut], page[cut:]], pause=0.05)
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         found, missing = await prober.fetch_many(
             [
                 ProbeRequest(server.url("/a"), expect_text=needle, keep_body=10),
@@ -221,7 +217,7 @@ async def test_4xx_and_5xx_are_responses_not_failures() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, int(request.path[1:]), b"status page", [("X-Cache", "MISS")])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         responses = await prober.fetch_many(
             ProbeRequest(server.url(f"/{s}")) for s in (404, 410, 500, 503)
         )
@@ -237,7 +233,7 @@ async def test_response_records_headers_timings_and_sends_a_browser_request() ->
         )
 
     before = time.time()
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         response = await prober.fetch(ProbeRequest(server.url("/x")))
     names = [name for name, _ in response.headers]
     assert names == ["Content-Length", "Cache-Control", "X-Cache", "Age"]  # order and case kept
@@ -256,7 +252,7 @@ async def test_only_the_final_responses_headers_after_an_interim_1xx() -> None:
         writer.write(head(103, [("Link", "</style.css>; rel=preload")]))
         await send(writer, 200, b"final", [("X-Final", "yes")])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         first, again = await prober.fetch_many(
             [ProbeRequest(server.url("/early")), ProbeRequest(server.url("/early"))]
         )
@@ -280,7 +276,7 @@ def assert_failure(response: ProbeResponse, kind: str, *words: str) -> None:
 
 
 async def test_dns_failure() -> None:
-    async with Prober() as prober:
+    async with Prober(CurlTransport()) as prober:
         response = await prober.fetch(ProbeRequest("http://www.onthedot.invalid/x.xlsx"))
     assert_failure(response, "dns", "www.onthedot.invalid", "onthedot.toml")
     assert response.http_status is None
@@ -290,7 +286,7 @@ async def test_connection_refused() -> None:
     with socket.socket() as sock:  # bound, never listening: connecting is refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        async with Prober(allowed_hosts=LOCAL) as prober:
+        async with Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
             response = await prober.fetch(ProbeRequest(f"http://127.0.0.1:{port}/x"))
     assert_failure(response, "connect", f"127.0.0.1:{port}", "running")
 
@@ -307,9 +303,9 @@ async def test_tls_error_unless_the_authority_is_trusted() -> None:
         await send(writer, 200, b"secure")
 
     async with serve(handler, tls=tls_context()) as server:
-        async with Prober(allowed_hosts=LOCAL) as prober:
+        async with Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
             untrusted = await prober.fetch(ProbeRequest(server.url("/x")))
-        async with Prober(allowed_hosts=LOCAL, ca_file=str(self_signed_cert().cert)) as prober:
+        async with Prober(CurlTransport(ca_file=str(self_signed_cert().cert)), allowed_hosts=LOCAL) as prober:
             trusted = await prober.fetch(ProbeRequest(server.url("/x")))
     assert_failure(untrusted, "tls", "127.0.0.1", "certificate")
     assert trusted.failure is None and trusted.sha256 == hashlib.sha256(b"secure").hexdigest()
@@ -320,7 +316,7 @@ async def test_per_request_timeout_when_the_server_never_answers() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(60)
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         started = time.monotonic()
         response = await prober.fetch(ProbeRequest(server.url("/x"), timeout=0.5))
         elapsed = time.monotonic() - started
@@ -336,7 +332,7 @@ async def test_slowloris_is_cut_off_in_bounded_time() -> None:
             await writer.drain()
             await asyncio.sleep(0.2)  # 5 bytes a second
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         started = time.monotonic()
         response = await prober.fetch(ProbeRequest(server.url("/slow"), timeout=1.5))
         elapsed = time.monotonic() - started
@@ -353,7 +349,7 @@ async def test_redirects_are_followed_and_loops_stopped() -> None:
         else:
             await send(writer, 200, b"final", [("X-Final", "yes")])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         moved, loop = await prober.fetch_many(
             [ProbeRequest(server.url("/old")), ProbeRequest(server.url("/a"), max_redirects=4)]
         )
@@ -374,7 +370,7 @@ async def test_bodies_past_the_cap_are_too_large() -> None:
         else:
             await send_chunked(writer, [body[i : i + 16384] for i in range(0, len(body), 16384)])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         responses = await prober.fetch_many(
             ProbeRequest(server.url(p), max_bytes=50_000) for p in ("/length", "/chunked")
         )
@@ -393,7 +389,7 @@ async def test_broken_responses_are_protocol_failures() -> None:
         await writer.drain()
         writer.close()
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         garbage, cut = await prober.fetch_many(
             [ProbeRequest(server.url("/garbage")), ProbeRequest(server.url("/cut"))]
         )

@@ -17,14 +17,8 @@ from pathlib import Path
 import pytest
 
 from onthedot.errors import ForeignHostError, ProbeError
-from onthedot.verify.probe import (
-    MockProbeTransport,
-    Prober,
-    ProbeRequest,
-    ProbeResponse,
-    check_allowed,
-    mock_response,
-)
+from onthedot.testing import MockProbeTransport, mock_response
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, check_allowed
 from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.probe_transfer import HeaderLines
 from tests.servers.nginx import Nginx
@@ -40,7 +34,10 @@ async def test_connect_to_probes_one_address_with_the_sites_host() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, request.headers["host"].encode())
 
-    async with serve(handler) as server, Prober(allowed_hosts=["site.test"]) as prober:
+    async with (
+        serve(handler) as server,
+        Prober(CurlTransport(), allowed_hosts=["site.test"]) as prober,
+    ):
         url = server.url("/x", host="site.test")
         response = await prober.fetch(ProbeRequest(url, connect_to=f"127.0.0.1:{server.port}"))
     assert response.failure is None, response.message
@@ -49,7 +46,7 @@ async def test_connect_to_probes_one_address_with_the_sites_host() -> None:
 
 
 async def test_bad_connect_to_is_refused_before_fetching() -> None:
-    async with Prober() as prober:
+    async with Prober(CurlTransport()) as prober:
         with pytest.raises(ProbeError, match="not 'address:port'"):
             await prober.fetch(ProbeRequest("http://site.test/", connect_to="127.0.0.1"))
 
@@ -64,7 +61,7 @@ def test_check_allowed() -> None:
 
 
 def test_a_vetted_site_start_lets_through_only_what_the_check_would() -> None:
-    prober = Prober(allowed_hosts=["site.test"], transport=MockProbeTransport(mock_response))
+    prober = Prober(MockProbeTransport(mock_response), allowed_hosts=["site.test"])
     prober.stream([ProbeRequest("https://site.test/a.csv")])  # vetted: https://site.test/
     prober.stream([ProbeRequest("https://site.test/b.csv?x=1")])
     for url in (
@@ -88,7 +85,7 @@ async def test_ssrf_guard_refuses_foreign_urls_and_redirects() -> None:
         async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
             await send(writer, 302, b"", [("Location", internal.url("/admin", host="localhost"))])
 
-        async with serve(handler) as site, Prober(allowed_hosts=LOCAL) as prober:
+        async with serve(handler) as site, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
             with pytest.raises(ForeignHostError):
                 await prober.fetch(ProbeRequest(internal.url("/admin", host="localhost")))
             with pytest.raises(ForeignHostError):
@@ -106,7 +103,10 @@ async def test_concurrency_is_bounded() -> None:
         await asyncio.sleep(0.03)
         await send(writer, 200, b"x")
 
-    async with serve(handler) as server, Prober(concurrency=4, allowed_hosts=LOCAL) as prober:
+    async with (
+        serve(handler) as server,
+        Prober(CurlTransport(concurrency=4), allowed_hosts=LOCAL) as prober,
+    ):
         responses = await prober.fetch_many(ProbeRequest(server.url(f"/{i}")) for i in range(40))
     assert all(r.http_status == 200 for r in responses)
     assert server.max_in_flight == 4
@@ -118,7 +118,10 @@ async def test_concurrent_callers_share_the_bound() -> None:
         await asyncio.sleep(0.02)
         await send(writer, 200, request.path.encode())
 
-    async with serve(handler) as server, Prober(concurrency=3, allowed_hosts=LOCAL) as prober:
+    async with (
+        serve(handler) as server,
+        Prober(CurlTransport(concurrency=3), allowed_hosts=LOCAL) as prober,
+    ):
         responses = await asyncio.gather(
             *(prober.fetch(ProbeRequest(server.url(f"/{i}"))) for i in range(30))
         )
@@ -132,7 +135,7 @@ async def test_a_thousand_urls_in_one_call_keep_their_order() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, request.path.encode())
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         requests = [ProbeRequest(server.url(f"/{i}"), tag=i) for i in range(1000)]
         responses = await prober.fetch_many(requests)
     assert [r.request.tag for r in responses] == list(range(1000))
@@ -146,7 +149,7 @@ async def test_stream_yields_as_completed_and_can_stop_early() -> None:
         await asyncio.sleep(0.5 if request.path == "/slow" else 0)
         await send(writer, 200, b"x")
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         urls = [server.url("/slow"), server.url("/fast")]
         order = [r.request.url async for r in prober.stream(ProbeRequest(u) for u in urls)]
         assert order == urls[::-1]
@@ -162,7 +165,7 @@ async def test_unusable_urls_fail_alone_and_an_engine_bug_never_hangs(
 ) -> None:
     transport = CurlTransport()  # used directly, no guard: the URLs reach libcurl
     requests = [ProbeRequest("http://127.0.0.1/\x00"), ProbeRequest("http://exa mple.test/")]
-    responses = [r async for r in transport.stream(requests)]
+    responses = [r async for r in transport.stream(requests, None)]
     await transport.aclose()
     assert {r.request.url for r in responses} == {r.url for r in requests}
     for response in responses:
@@ -172,7 +175,7 @@ async def test_unusable_urls_fail_alone_and_an_engine_bug_never_hangs(
         raise RuntimeError("bug")
 
     monkeypatch.setattr("onthedot.verify.probe_curl._Engine._collect", explode)
-    async with Prober() as prober:
+    async with Prober(CurlTransport()) as prober:
         with pytest.raises(ProbeError, match="stopped unexpectedly"):
             await asyncio.wait_for(prober.fetch(ProbeRequest("http://127.0.0.1:9/")), 5)
         with pytest.raises(ProbeError, match="stopped unexpectedly"):
@@ -180,7 +183,7 @@ async def test_unusable_urls_fail_alone_and_an_engine_bug_never_hangs(
 
 
 async def test_closed_prober_refuses_more_work() -> None:
-    prober = Prober()
+    prober = Prober(CurlTransport())
     await prober.aclose()
     with pytest.raises(ProbeError, match="closed"):
         await prober.fetch(ProbeRequest("http://127.0.0.1:9/"))
@@ -190,7 +193,7 @@ def test_a_prober_can_move_to_a_new_event_loop() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, request.path.encode())
 
-    prober = Prober(allowed_hosts=LOCAL)
+    prober = Prober(CurlTransport(), allowed_hosts=LOCAL)
 
     async def fetch(path: str) -> ProbeResponse:
         async with serve(handler) as server:
@@ -222,7 +225,7 @@ async def test_a_200_mb_body_is_hashed_in_bounded_memory() -> None:
             writer.write(block)
             await writer.drain()
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         await prober.fetch(ProbeRequest(server.url("/warm")))  # threads and handles exist
         Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
         baseline = _vm("VmRSS")
@@ -245,7 +248,10 @@ async def test_a_new_connection_for_every_request_never_stalls() -> None:
         await writer.drain()
         writer.close()
 
-    async with serve(handler) as server, Prober(concurrency=8, allowed_hosts=LOCAL) as prober:
+    async with (
+        serve(handler) as server,
+        Prober(CurlTransport(concurrency=8), allowed_hosts=LOCAL) as prober,
+    ):
         requests = [ProbeRequest(server.url(f"/n{i}")) for i in range(400)]
         started = asyncio.get_running_loop().time()
         responses = await prober.fetch_many(requests)
@@ -289,7 +295,7 @@ async def test_sockets_numbered_past_fd_setsize_still_complete() -> None:
     async with serve(handler) as server:
         filler = [os.dup(0) for _ in range(1100)]  # the next sockets get numbers past 1024
         try:
-            async with Prober(concurrency=4, allowed_hosts=LOCAL) as prober:
+            async with Prober(CurlTransport(concurrency=4), allowed_hosts=LOCAL) as prober:
                 responses = await asyncio.wait_for(
                     prober.fetch_many(ProbeRequest(server.url(f"/{i}")) for i in range(20)),
                     timeout=10,
@@ -308,7 +314,7 @@ async def test_probes_leave_no_reference_cycles() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, b"x" * 5000, [("X-Varnish", "12 34")])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         requests = [
             ProbeRequest(server.url(f"/f{i}"), expect_text="xx" if i % 2 else None, keep_body=i % 3)
             for i in range(300)
@@ -336,7 +342,7 @@ async def test_mock_transport_answers_like_the_real_one() -> None:
         return mock_response(request, body=b"April to September 2019", headers=[("Age", "5")])
 
     transport = MockProbeTransport(handler)
-    async with Prober(allowed_hosts=["www.example.org"], transport=transport) as prober:
+    async with Prober(transport, allowed_hosts=["www.example.org"]) as prober:
         page, missing, capped = await prober.fetch_many(
             [
                 ProbeRequest("https://www.example.org/p", expect_text="September", keep_body=5),
@@ -362,7 +368,7 @@ async def test_through_varnish_and_nginx(webroot: Path, origin: Nginx, varnish: 
     (webroot / "statistics").mkdir()
     (webroot / "statistics" / "fatalquarterly.xlsx").write_bytes(body)
     url = f"{varnish.url}/statistics/fatalquarterly.xlsx"
-    async with Prober(allowed_hosts=LOCAL) as prober:
+    async with Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         miss = await prober.fetch(ProbeRequest(url))
         hit, direct = await prober.fetch_many(
             [ProbeRequest(url), ProbeRequest(f"{origin.url}/statistics/fatalquarterly.xlsx")]
@@ -383,7 +389,7 @@ async def test_gzip_page_from_nginx_hashes_the_file(
     (webroot / "fatals.htm").write_bytes(page)
     conf = "gzip on; gzip_types text/html; gzip_min_length 1;"
     nginx = start_server(Nginx(webroot, conf, tls=True))
-    async with Prober(allowed_hosts=LOCAL, ca_file=str(nginx.cert_path)) as prober:
+    async with Prober(CurlTransport(ca_file=str(nginx.cert_path)), allowed_hosts=LOCAL) as prober:
         plain, secure = await prober.fetch_many(
             [
                 ProbeRequest(f"{nginx.url}/fatals.htm", expect_text="April to September 2019"),
@@ -405,7 +411,9 @@ async def test_http2_over_tls_with_nginx(webroot: Path, start_server: StartServe
     port = free_port()
     try:
         nginx = start_server(Nginx(webroot, f"listen 127.0.0.1:{port} ssl http2;", tls=True))
-        async with Prober(allowed_hosts=LOCAL, ca_file=str(nginx.cert_path)) as prober:
+        async with Prober(
+            CurlTransport(ca_file=str(nginx.cert_path)), allowed_hosts=LOCAL
+        ) as prober:
             responses = await prober.fetch_many(
                 ProbeRequest(f"https://127.0.0.1:{port}{path}") for path in files
             )
@@ -421,13 +429,15 @@ async def test_http2_over_tls_with_nginx(webroot: Path, start_server: StartServe
 async def test_http3_asked_of_a_server_without_it_falls_back(
     webroot: Path, start_server: StartServer
 ) -> None:
-    """``Prober(http3=True)`` tries QUIC first; nginx here has no HTTP/3, so the answer comes over
-    TCP (HTTP/2) instead of failing."""
+    """``CurlTransport(http3=True)`` tries QUIC first; nginx here has no HTTP/3, so the answer
+    comes over TCP (HTTP/2) instead of failing."""
     (webroot / "f.bin").write_bytes(b"x" * 5000)
     port = free_port()
     try:
         nginx = start_server(Nginx(webroot, f"listen 127.0.0.1:{port} ssl http2;", tls=True))
-        async with Prober(allowed_hosts=LOCAL, ca_file=str(nginx.cert_path), http3=True) as prober:
+        async with Prober(
+            CurlTransport(ca_file=str(nginx.cert_path), http3=True), allowed_hosts=LOCAL
+        ) as prober:
             response = await prober.fetch(ProbeRequest(f"https://127.0.0.1:{port}/f.bin"))
     finally:
         release_port(port)
@@ -463,7 +473,7 @@ async def test_a_response_whose_headers_nobody_reads_parses_none() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, b"hello", [("X-One", "1")])
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         response = await prober.fetch(ProbeRequest(server.url("/x")))
     assert response.sha256 == hashlib.sha256(b"hello").hexdigest()
     assert isinstance(response.headers, HeaderLines)
@@ -475,7 +485,7 @@ async def test_a_text_that_cannot_be_encoded_does_not_stop_the_engine() -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 200, b"plain text")
 
-    async with serve(handler) as server, Prober(allowed_hosts=LOCAL) as prober:
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
         odd = await prober.fetch(ProbeRequest(server.url("/x"), expect_text="\ud800"))
         after = await prober.fetch(ProbeRequest(server.url("/y"), expect_text="plain"))
     assert (odd.failure, odd.text_found) == (None, False)

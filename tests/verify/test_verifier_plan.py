@@ -9,14 +9,9 @@ import pytest
 
 from onthedot.clock import JumpingClock, ShiftedClock
 from onthedot.model import Artefact, Release, Site, Status
+from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify import verifier as verifier_module
-from onthedot.verify.probe import (
-    MockProbeTransport,
-    Prober,
-    ProbeRequest,
-    ProbeResponse,
-    mock_response,
-)
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import DEFAULT, Vantage
 from onthedot.verify.verifier import Verifier
 
@@ -55,7 +50,7 @@ async def test_prepared_requests_are_the_ones_sent_at_t_and_again() -> None:
     site = _site()
     release = _release(["/a.csv", "/b.csv"])
     clock = JumpingClock(T - dt.timedelta(seconds=3))  # when the publisher prepares
-    verifier = Verifier(Prober(transport=site), clock=clock)
+    verifier = Verifier(Prober(site), clock=clock)
     await verifier.prepare(release)
     assert site.requests == []  # preparing fetches nothing
     (plan,) = verifier._plans.values()
@@ -74,7 +69,7 @@ def _prepared_at_t_minus_3() -> JumpingClock:
 async def test_a_changed_release_is_not_swept_with_the_old_requests() -> None:
     site = _site()
     clock = _prepared_at_t_minus_3()
-    verifier = Verifier(Prober(transport=site), clock=clock)
+    verifier = Verifier(Prober(site), clock=clock)
     await verifier.prepare(_release(["/a.csv"]))
     assert len(verifier._plans) == 1
     clock.jump(4)
@@ -86,7 +81,7 @@ async def test_a_changed_release_is_not_swept_with_the_old_requests() -> None:
 async def test_a_changed_release_is_swept_through_its_own_edges() -> None:
     site = _site()
     clock = _prepared_at_t_minus_3()
-    verifier = Verifier(Prober(transport=site), clock=clock)
+    verifier = Verifier(Prober(site), clock=clock)
     await verifier.prepare(_with_edges(_release(["/a.csv"]), "127.0.0.2", "127.0.0.3"))
     clock.jump(4)  # within PREPARED_FOR_S, but the release changed: its addresses are its own
     report = await verifier.check(_with_edges(_release(["/a.csv"]), "127.0.0.7", "127.0.0.8"))
@@ -101,7 +96,7 @@ async def test_only_some_urls_leaves_the_prepared_sweep_whole() -> None:
     site = _site()
     release = _release(["/a.csv", "/b.csv"])
     clock = _prepared_at_t_minus_3()
-    verifier = Verifier(Prober(transport=site), clock=clock)
+    verifier = Verifier(Prober(site), clock=clock)
     await verifier.prepare(release)
     (prepared,) = verifier._plans.values()
     clock.jump(4)
@@ -116,7 +111,7 @@ async def test_only_some_urls_leaves_the_prepared_sweep_whole() -> None:
 async def test_a_url_listed_twice_is_fetched_for_each_listing_and_judged_once_each() -> None:
     site = _site()
     release = _release(["/a.csv", "/a.csv"])
-    verifier = Verifier(Prober(transport=site), clock=AFTER_T)
+    verifier = Verifier(Prober(site), clock=AFTER_T)
     report = await verifier.check(release)
     assert len(site.requests) == 2
     assert [r.status for r in report.results] == [Status.LIVE, Status.LIVE]
@@ -125,7 +120,7 @@ async def test_a_url_listed_twice_is_fetched_for_each_listing_and_judged_once_ea
 async def test_a_site_with_several_edges_is_swept_again_and_again_in_their_order() -> None:
     site = _site()
     release = _with_edges(_release(["/a.csv", "/b.csv"]), "127.0.0.3", "127.0.0.2")
-    verifier = Verifier(Prober(transport=site), clock=AFTER_T)  # vantages resolved each time
+    verifier = Verifier(Prober(site), clock=AFTER_T)  # vantages resolved each time
     await verifier.prepare(release)
     reports = [await verifier.check(release) for _ in range(3)]
     for report in reports:
@@ -153,7 +148,7 @@ async def test_the_sweep_right_after_prepare_uses_the_addresses_it_resolved(
     resolved: list[str],
 ) -> None:
     before_t = ShiftedClock(T - dt.timedelta(seconds=3))  # when the publisher prepares
-    verifier = Verifier(Prober(transport=_site()), clock=before_t)
+    verifier = Verifier(Prober(_site()), clock=before_t)
     release = _release(["/a.csv"])
     await verifier.prepare(release)
     await verifier.check(release)  # the sweep at T: sends at once, resolves nothing
@@ -168,7 +163,7 @@ async def test_prepare_right_before_t_keeps_the_addresses_and_builds_nothing(
     site = _site()
     release = _release(["/a.csv"])
     clock = JumpingClock(T - dt.timedelta(seconds=0.2))  # a slow DNS answered just now
-    verifier = Verifier(Prober(transport=site), clock=clock)
+    verifier = Verifier(Prober(site), clock=clock)
     await verifier.prepare(release)
     assert verifier._plans == {}  # the event loop is the flip's now
     clock.jump(0.3)

@@ -23,6 +23,7 @@ from onthedot.runtime import VerifySettings, verifier_for
 from onthedot.verify.diff import diff as run_diff
 from onthedot.verify.preflight import preflight as run_preflight
 from onthedot.verify.probe import Prober
+from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.verifier import VerifyReport, allowed_hosts
 
@@ -96,11 +97,8 @@ def preflight(
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
         settings = VerifySettings.from_table(state.config.verify)
-        async with Prober(
-            allowed_hosts=allowed_hosts(rel),
-            ca_file=settings.ca_file,
-            verify_tls=settings.verify_tls,
-        ) as prober:
+        transport = CurlTransport(ca_file=settings.ca_file, verify_tls=settings.verify_tls)
+        async with Prober(transport, allowed_hosts=allowed_hosts(rel)) as prober:
             report = await run_preflight(
                 rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches
             )
@@ -139,7 +137,7 @@ def diff(
 
     async def body() -> int:
         hosts = {urlsplit(u).hostname or "" for u in (url_a, url_b)}
-        async with Prober(allowed_hosts=hosts) as prober:
+        async with Prober(CurlTransport(), allowed_hosts=hosts) as prober:
             report = await run_diff(url_a, url_b, prober, interval=interval)
         if as_json:
             emit_json(report.as_dict())

@@ -19,8 +19,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from onthedot.errors import InputError
 from onthedot.model import Status
-from onthedot.verify.cache import CacheInfo, recognise
 from onthedot.verify.caches import CacheModel
+from onthedot.verify.caches.info import CacheInfo, recognise
 from onthedot.verify.freshness import Freshness, clock, freshness, seconds_words, source_words
 
 Phase = Literal["before", "after"]
@@ -333,31 +333,10 @@ def linked_files(base_url: str, html_body: str | bytes) -> list[str]:
     return found
 
 
-def site_file(url: str, public: str) -> bool:
-    """``url`` is a file (.xlsx, .ods, .csv, .pdf, ...) under the site's public address ``public``:
-    what a page's links may add to what is checked."""
-    return url.startswith(public.rstrip("/") + "/") and urlsplit(url).path.lower().endswith(
-        LINKED_SUFFIXES
-    )
-
-
-def check_result_fields(diagnosis: Diagnosis, edge: Fetched) -> dict[str, Any]:
-    """The fields of a ``model.CheckResult`` this diagnosis fills (status, diagnosis, cache, ...)."""
-    return {
-        "status": diagnosis.status,
-        "diagnosis": diagnosis.sentence,
-        "cache": diagnosis.cache,
-        "layer": diagnosis.layer if diagnosis.layer in ("cache", "origin") else None,
-        "http_status": edge.http_status,
-        "served_sha256": edge.sha256,
-    }
-
-
 __all__: Sequence[str] = (
     "Diagnosis",
     "Fetched",
     "Phase",
-    "check_result_fields",
     "diagnose",
     "linked_files",
     "looks_not_found",

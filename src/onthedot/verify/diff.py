@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from onthedot.verify.cache import CacheInfo, recognise
 from onthedot.verify.caches import model_for
+from onthedot.verify.caches.info import CacheInfo, recognise
 from onthedot.verify.freshness import source_words
 from onthedot.verify.preflight import Fetcher
 from onthedot.verify.probe import BROWSER_HEADERS, ProbeRequest, ProbeResponse

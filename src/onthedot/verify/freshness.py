@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from onthedot.verify.cache import CacheInfo
 from onthedot.verify.caches import BrowserCache, CacheModel, Source, model_for
+from onthedot.verify.caches.info import CacheInfo
 
 LONDON = ZoneInfo("Europe/London")
 _SOURCE_WORDS: dict[str, str] = {

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from onthedot.errors import InputError
 from onthedot.model import Release, iso_utc
-from onthedot.verify.cache import CacheInfo, Headers, recognise
 from onthedot.verify.caches import BrowserCache, CacheModel, Lifetime, model_for
+from onthedot.verify.caches.info import CacheInfo, Headers, recognise
 from onthedot.verify.freshness import clock, seconds_words, source_words
 from onthedot.verify.probe import ProbeRequest, ProbeResponse
 

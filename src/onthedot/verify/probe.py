@@ -9,19 +9,18 @@ raise: a URL outside the configured site, origin and edges (``ForeignHostError``
 
 Bodies are hashed as they stream in (SHA-256 of the decoded bytes) and never kept whole.
 
-The fetching itself is a ``ProbeTransport``: ``CurlTransport`` (libcurl's multi interface,
-``probe_curl``) by default, ``MockProbeTransport`` (in memory) for tests.
+The fetching itself is a ``ProbeTransport``, passed in: ``CurlTransport`` (libcurl's multi
+interface, ``probe_curl``) where the public's view counts, ``MockProbeTransport`` (in memory,
+``onthedot.testing``) in tests. This module holds only what every transport and caller share; it
+knows no transport (an import contract in pyproject.toml keeps it so).
 """
 
 from __future__ import annotations
 
 import abc
-import hashlib
-import inspect
 import re
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncGenerator, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -160,7 +159,7 @@ def check_allowed(url: str, allowed_hosts: Collection[str] | None) -> None:
     if (
         allowed_hosts is not None
         and host not in allowed_hosts
-        and host not in _lowered(allowed_hosts)
+        and host not in lowered_hosts(allowed_hosts)
     ):
         raise ForeignHostError(
             f"{url} is not on the site's own hosts ({', '.join(sorted(allowed_hosts))}); onthedot "
@@ -180,18 +179,23 @@ def split_address(value: str) -> tuple[str, int]:
     return address, int(port)
 
 
-def _lowered(hosts: Collection[str]) -> frozenset[str]:
+def lowered_hosts(hosts: Collection[str]) -> frozenset[str]:
+    """Host names as ``host_of`` reads them out of a URL: lower case, IPv6 without brackets."""
     return frozenset(h.lower().strip("[]") for h in hosts)
 
 
 class ProbeTransport(abc.ABC):
     """What actually fetches: yields one response per request, in any order, as each completes.
 
-    Each yielded ``ProbeResponse.request`` is the very request object it answers.
+    Each yielded ``ProbeResponse.request`` is the very request object it answers. A transport that
+    follows redirects itself follows them only to ``allowed_hosts`` (as ``lowered_hosts`` gives
+    them; None allows every host); the first hop has been vetted by the ``Prober`` already.
     """
 
     @abc.abstractmethod
-    def stream(self, requests: Sequence[ProbeRequest]) -> AsyncGenerator[ProbeResponse, None]:
+    def stream(
+        self, requests: Sequence[ProbeRequest], allowed_hosts: frozenset[str] | None
+    ) -> AsyncGenerator[ProbeResponse, None]:
         """Fetch every request; bounded concurrency is the transport's business."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
@@ -202,34 +206,16 @@ _VETTED_KEPT = 64  # URL starts remembered by one prober (a site has a handful: 
 
 
 class Prober:
-    """Fetch URLs concurrently (at most ``concurrency`` at once), only from the allowed hosts.
+    """Fetch URLs through ``transport``, only from the allowed hosts (None: any host).
 
-    Use as ``async with Prober(allowed_hosts=[...]) as prober: await prober.fetch(...)``.
+    Use as ``async with Prober(CurlTransport(), allowed_hosts=[...]) as prober:
+    await prober.fetch(...)``; the prober closes its transport.
     """
 
     def __init__(
-        self,
-        *,
-        concurrency: int = 64,
-        allowed_hosts: Collection[str] | None = None,
-        http2: bool = True,
-        http3: bool = False,
-        ca_file: str | None = None,
-        verify_tls: bool = True,
-        transport: ProbeTransport | None = None,
+        self, transport: ProbeTransport, *, allowed_hosts: Collection[str] | None = None
     ) -> None:
-        self.allowed_hosts = None if allowed_hosts is None else _lowered(allowed_hosts)
-        if transport is None:
-            from onthedot.verify.probe_curl import CurlTransport
-
-            transport = CurlTransport(
-                concurrency=concurrency,
-                allowed_hosts=self.allowed_hosts,
-                http2=http2,
-                http3=http3,
-                ca_file=ca_file,
-                verify_tls=verify_tls,
-            )
+        self.allowed_hosts = None if allowed_hosts is None else lowered_hosts(allowed_hosts)
         self.transport = transport
         self._vetted: set[str] = set()  # see _vet
 
@@ -274,7 +260,7 @@ class Prober:
             vet(request.url)
             if request.connect_to is not None:
                 split_address(request.connect_to)
-        return self.transport.stream(batch)
+        return self.transport.stream(batch, self.allowed_hosts)
 
     def _vet(self, url: str) -> None:
         """``check_allowed(url)``, remembering the start of each URL that passed up to the first
@@ -297,64 +283,3 @@ class Prober:
             if len(self._vetted) >= _VETTED_KEPT:
                 self._vetted.clear()
             self._vetted.add(start)
-
-
-# -- in-memory transport for other people's tests --------------------------------------------
-
-MockHandler = Callable[[ProbeRequest], "ProbeResponse | Awaitable[ProbeResponse]"]
-
-
-class MockProbeTransport(ProbeTransport):
-    """Answers every request with ``handler(request)`` (sync or async), like httpx's MockTransport.
-
-    Build answers with ``mock_response``; ``requests`` records every request seen.
-    """
-
-    def __init__(self, handler: MockHandler) -> None:
-        self.handler = handler
-        self.requests: list[ProbeRequest] = []
-
-    async def stream(self, requests: Sequence[ProbeRequest]) -> AsyncGenerator[ProbeResponse, None]:
-        for request in requests:
-            self.requests.append(request)
-            answer = self.handler(request)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            assert isinstance(answer, ProbeResponse)
-            yield answer if answer.request is request else replace(answer, request=request)
-
-
-def mock_response(
-    request: ProbeRequest,
-    *,
-    status: int | None = 200,
-    body: bytes = b"",
-    headers: Iterable[tuple[str, str]] = (),
-    failure: str | None = None,
-    message: str = "",
-    remote_ip: str | None = "127.0.0.1",
-) -> ProbeResponse:
-    """A response as the real transport would build it for ``body`` (cap, text, kept bytes)."""
-    if request.max_bytes is not None and len(body) > request.max_bytes and failure is None:
-        failure = "too-large"
-        message = f"{request.url} is larger than the limit of {request.max_bytes:,} bytes."
-    needle = request.expect_text.encode() if request.expect_text else None
-    now = time.time()
-    return ProbeResponse(
-        request=request,
-        http_status=None if failure in ("dns", "connect", "tls") else status,
-        headers=tuple(headers),
-        sha256=None if failure else hashlib.sha256(body).hexdigest(),
-        size=len(body),
-        text_found=None if needle is None or failure else needle in body,
-        body=body[: request.keep_body],
-        failure=failure,
-        message=message,
-        effective_url=request.url,
-        redirects=0,
-        remote_ip=remote_ip,
-        timings={"dns": 0.0, "connect": 0.0, "tls": 0.0, "first_byte": 0.0, "total": 0.0},
-        started_at=now,
-        finished_at=now,
-        http_version="1.1",
-    )

@@ -27,7 +27,7 @@ import select
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from itertools import repeat
 
 import pycurl
@@ -54,13 +54,13 @@ _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 
 
 class CurlTransport(ProbeTransport):
-    """Fetch with libcurl: at most ``concurrency`` at once, redirects kept to ``allowed_hosts``."""
+    """Fetch with libcurl: at most ``concurrency`` at once, redirects kept to the allowed hosts
+    each ``stream`` call is given (the ``Prober``'s)."""
 
     def __init__(
         self,
         *,
         concurrency: int = 64,
-        allowed_hosts: Collection[str] | None = None,
         http2: bool = True,
         http3: bool = False,
         ca_file: str | None = None,
@@ -70,18 +70,15 @@ class CurlTransport(ProbeTransport):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
-        self.allowed_hosts = (
-            None
-            if allowed_hosts is None
-            else frozenset(h.lower().strip("[]") for h in allowed_hosts)
-        )
         self.low_speed = low_speed
         self._options = base_options(http2, http3, ca_file, verify_tls, low_speed)
         self._engine: _Engine | None = None
         self._closing = False
         self._broken: str | None = None
 
-    async def stream(self, requests: Sequence[ProbeRequest]) -> AsyncGenerator[ProbeResponse, None]:
+    async def stream(
+        self, requests: Sequence[ProbeRequest], allowed_hosts: frozenset[str] | None
+    ) -> AsyncGenerator[ProbeResponse, None]:
         if self._closing:
             raise ProbeError("The prober was already closed; open a new one to fetch again.")
         if self._broken:
@@ -89,7 +86,7 @@ class CurlTransport(ProbeTransport):
         if not requests:
             return
         engine = self._engine_for(asyncio.get_running_loop())
-        batch = Batch()
+        batch = Batch(allowed_hosts)
         engine.submit(batch, requests)
         remaining, results, low_speed = len(requests), batch.results, self.low_speed
         try:
@@ -361,7 +358,7 @@ class _Engine:
 
     def _redirect(self, handle: pycurl.Curl, transfer: Transfer, target: str) -> int:
         """Follow a redirect on the same handle: 0, or the libcurl code to fail with instead."""
-        request, allowed = transfer.request, self.transport.allowed_hosts
+        request, allowed = transfer.request, transfer.batch.allowed_hosts
         if transfer.redirects >= request.max_redirects:
             return _TOO_MANY_REDIRECTS
         if allowed is not None and host_of(target) not in allowed:

@@ -38,11 +38,13 @@ _VERSIONS = {
 
 
 class Batch:
-    """The responses of one ``stream`` call, queued by the engine for the caller (same loop)."""
+    """The responses of one ``stream`` call, queued by the engine for the caller (same loop), and
+    the hosts its redirects may go to (None: any)."""
 
-    __slots__ = ("cancelled", "error", "results", "waiter")
+    __slots__ = ("allowed_hosts", "cancelled", "error", "results", "waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, allowed_hosts: frozenset[str] | None) -> None:
+        self.allowed_hosts = allowed_hosts
         self.results: deque[Finished] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.cancelled = False

@@ -3,7 +3,9 @@
 For each artefact: the public URL from each vantage point (the default resolver, and each edge
 address with the site's Host/SNI), the origin (``site.origin``) and the public URL with a
 cache-busting query (what the layer behind the cache hands out). Pages (``expect_text``) are also
-searched for linked files (.xlsx, .ods, .csv, .pdf), which are checked edge against origin.
+searched for linked files (.xlsx, .ods, .csv, .pdf), which are checked too. Each edge response
+is judged by ``judgement.judge``, as a remote agent judges its own (a linked file against the
+origin's copy, else the cache-busted one).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from urllib.parse import urljoin, urlsplit
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.model import CheckResult, Release, Status, iso_utc
 from onthedot.verify.caches import CacheModel
-from onthedot.verify.diagnose import diagnose, linked_files, site_file
+from onthedot.verify.diagnose import linked_files
+from onthedot.verify.judgement import judge, linked_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import Vantage, default_vantages
 
@@ -27,8 +30,9 @@ PAGE_KEEP_BYTES = 2_000_000  # enough of a page to find its links
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """One URL to judge: its public URL, origin URL and what the new version is."""
+class ReleaseURL:
+    """One of a release's URLs to look at: its public and origin address and what its new version
+    is (a file a page links to has neither SHA-256 nor text: see ``judgement``)."""
 
     path: str
     public_url: str
@@ -40,9 +44,9 @@ class Target:
 
 @dataclass
 class _Slot:
-    """The responses for one target: each vantage point's, the origin's, the cache-busted one."""
+    """The responses for one URL: each vantage point's, the origin's, the cache-busted one."""
 
-    target: Target
+    item: ReleaseURL
     edges: list[tuple[Vantage, ProbeResponse]] = field(default_factory=list)
     origin: ProbeResponse | None = None
     busted: ProbeResponse | None = None
@@ -50,14 +54,14 @@ class _Slot:
     @property
     def all_new(self) -> bool:
         """Every edge served the new version (so there is nothing to diagnose behind it)."""
-        target = self.target
-        if target.expected_sha256 is None and target.expect_text is None:
+        item = self.item
+        if item.expected_sha256 is None and item.expect_text is None:
             return False  # a linked file: the origin tells what the new version is
         return bool(self.edges) and all(
             edge.ok
             and (
-                edge.sha256 == target.expected_sha256
-                if target.expected_sha256
+                edge.sha256 == item.expected_sha256
+                if item.expected_sha256
                 else bool(edge.text_found)
             )
             for _, edge in self.edges
@@ -66,11 +70,11 @@ class _Slot:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A sweep's targets and the requests to every edge for them (see ``Verifier._plan``)."""
+    """A sweep's URLs and the requests to every edge for them (see ``Verifier._plan``)."""
 
     release: Release
     vantages: tuple[Vantage, ...]  # the objects the requests are tagged with
-    targets: list[Target]
+    items: list[ReleaseURL]
     requests: list[ProbeRequest]
     listed: Counter[str]  # how often each public URL is listed, in the order of the release
 
@@ -126,7 +130,7 @@ def busted_url(url: str) -> str:
     return f"{url}{joiner}onthedot={secrets.token_hex(6)}"
 
 
-def targets_of(release: Release) -> list[Target]:
+def release_urls(release: Release) -> list[ReleaseURL]:
     site = release.site
     if site is None:
         return []
@@ -134,7 +138,7 @@ def targets_of(release: Release) -> list[Target]:
     for art in release.artefacts:
         origin = site.origin.rstrip("/") + art.path if site.origin else None
         out.append(
-            Target(
+            ReleaseURL(
                 art.path, site.public.rstrip("/") + art.path, origin, art.sha256, art.expect_text
             )
         )
@@ -184,12 +188,12 @@ class Verifier:
         else:
             wanted = set(only)
             plan = self._new_plan(
-                release, [t for t in targets_of(release) if t.public_url in wanted], vantages
+                release, [t for t in release_urls(release) if t.public_url in wanted], vantages
             )
         report = VerifyReport(release.id, phase, now)
         report.results = await self._judge(release, plan, now)
         pages = [r for r in report.results if r.cache.get("_links")]
-        linked = self._linked_targets(release, pages, plan.targets)
+        linked = self._linked_items(release, pages, plan.items)
         if linked:
             report.results += await self._judge(
                 release, self._new_plan(release, linked, plan.vantages), now
@@ -233,11 +237,13 @@ class Verifier:
         if plan is None or plan.release is not release or plan.vantages != tuple(vantages):
             if release.id not in self._plans and len(self._plans) >= _PLANS_KEPT:
                 del self._plans[next(iter(self._plans))]
-            plan = self._plans[release.id] = self._new_plan(release, targets_of(release), vantages)
+            plan = self._plans[release.id] = self._new_plan(
+                release, release_urls(release), vantages
+            )
         return plan
 
     def _new_plan(
-        self, release: Release, targets: list[Target], vantages: Sequence[Vantage]
+        self, release: Release, items: list[ReleaseURL], vantages: Sequence[Vantage]
     ) -> _Plan:
         requests = [
             self._request(
@@ -247,11 +253,11 @@ class Verifier:
                 PAGE_KEEP_BYTES if t.expect_text else 0,
                 v.connect_to_for(t.public_url),
             )
-            for t in targets
+            for t in items
             for v in vantages
         ]
-        listed = Counter(t.public_url for t in targets)  # a URL listed twice shares one slot
-        return _Plan(release, tuple(vantages), targets, requests, listed)
+        listed = Counter(t.public_url for t in items)  # a URL listed twice shares one slot
+        return _Plan(release, tuple(vantages), items, requests, listed)
 
     async def _judge(self, release: Release, plan: _Plan, now: dt.datetime) -> list[CheckResult]:
         """Every edge first, each URL judged as soon as all its vantage points have answered (so
@@ -266,28 +272,28 @@ class Verifier:
         behind: list[ProbeRequest] = []
         async for response in self._prober.stream(plan.requests):
             slot = self._file(slots, response)
-            if len(slot.edges) < listed[slot.target.public_url] * answers:
+            if len(slot.edges) < listed[slot.item.public_url] * answers:
                 continue  # not every vantage point has answered yet
             if slot.all_new:
-                judged[slot.target.public_url] = self._results(release, slot, order, now)
+                judged[slot.item.public_url] = self._results(release, slot, order, now)
             else:
                 waiting.append(slot)
-                behind += self._behind(slot.target)
+                behind += self._behind(slot.item)
         if behind:
             for response in await self._prober.fetch_many(behind):
                 self._file(slots, response)
         for slot in waiting:
-            judged[slot.target.public_url] = self._results(release, slot, order, now)
+            judged[slot.item.public_url] = self._results(release, slot, order, now)
         return [r for url in listed for r in judged.get(url, ())]
 
-    def _behind(self, target: Target) -> list[ProbeRequest]:
-        """The requests that look behind the cache for ``target``: origin, cache-busted URL."""
+    def _behind(self, item: ReleaseURL) -> list[ProbeRequest]:
+        """The requests that look behind the cache for ``item``: origin, cache-busted URL."""
         behind = []
-        if target.origin_url:
-            behind.append(self._request(target.origin_url, target, ("origin", None), 0, None))
+        if item.origin_url:
+            behind.append(self._request(item.origin_url, item, ("origin", None), 0, None))
         if self._bust:
-            busted = busted_url(target.public_url)
-            behind.append(self._request(busted, target, ("busted", None), 0, None))
+            busted = busted_url(item.public_url)
+            behind.append(self._request(busted, item, ("busted", None), 0, None))
         return behind
 
     def _results(
@@ -299,9 +305,7 @@ class Verifier:
             edges = sorted(edges, key=lambda pair: order[id(pair[0])])
         results = []
         for vantage, edge in edges:
-            result = self._result(
-                release, slot.target, vantage, edge, slot.origin, slot.busted, now
-            )
+            result = self._result(release, slot.item, vantage, edge, slot.origin, slot.busted, now)
             if result is not None:
                 results.append(result)
         return results
@@ -309,7 +313,7 @@ class Verifier:
     @staticmethod
     def _file(slots: dict[str, _Slot], response: ProbeResponse) -> _Slot:
         owner, (role, seen_from) = cast(
-            tuple[Target, tuple[str, Vantage | None]], response.request.tag
+            tuple[ReleaseURL, tuple[str, Vantage | None]], response.request.tag
         )
         slot = slots.get(owner.public_url)
         if slot is None:
@@ -325,25 +329,25 @@ class Verifier:
     def _request(
         self,
         url: str,
-        target: Target,
+        item: ReleaseURL,
         tag: tuple[str, Vantage | None],
         keep: int,
         connect_to: str | None,
     ) -> ProbeRequest:
         return ProbeRequest(
             url=url,
-            expect_text=target.expect_text,
+            expect_text=item.expect_text,
             keep_body=keep,
             max_bytes=self._max_bytes,
             timeout=self._timeout,
             connect_to=connect_to,
-            tag=(target, tag),
+            tag=(item, tag),
         )
 
     def _result(
         self,
         release: Release,
-        target: Target,
+        item: ReleaseURL,
         vantage: Vantage,
         edge: ProbeResponse,
         origin: ProbeResponse | None,
@@ -351,58 +355,38 @@ class Verifier:
         now: dt.datetime,
     ) -> CheckResult | None:
         """The judgement of one edge response (None: a linked file nobody can vouch for)."""
-        expected = target.expected_sha256
-        if target.linked_from and expected is None:
-            # a linked file we hold no copy of: what the origin (or the cache-busted public URL)
-            # serves is the new version
-            fresh = [r for r in (origin, busted) if r is not None and r.ok]
-            expected = fresh[0].sha256 if fresh else None
-            if expected is None:
-                return None
-        verdict = diagnose(
+        result = judge(
             edge,
             origin=origin,
-            origin_busted=busted,
-            expected_sha256=expected,
-            expect_text=target.expect_text,
+            busted=busted,
+            expected_sha256=item.expected_sha256,
+            expect_text=item.expect_text,
             release_at=release.release_at,
             now=now,
+            vantage=vantage.name,
             models=self._models,
         )
-        cache = dict(verdict.cache)
-        if target.expect_text and edge.body:
-            cache["_links"] = linked_files(edge.effective_url or target.public_url, edge.body)
-        return CheckResult(
-            url=target.public_url,
-            status=verdict.status,
-            served_sha256=edge.sha256,
-            expected_sha256=expected,
-            diagnosis=verdict.sentence,
-            cache=cache,
-            vantage=vantage.name,
-            checked_at=now,
-            http_status=edge.http_status,
-            layer=verdict.layer,
-            timings=dict(edge.timings),
-        )
+        if result is not None and item.expect_text and edge.body:
+            result.cache["_links"] = linked_files(edge.effective_url or item.public_url, edge.body)
+        return result
 
-    def _linked_targets(
-        self, release: Release, pages: list[CheckResult], known: list[Target]
-    ) -> list[Target]:
+    def _linked_items(
+        self, release: Release, pages: list[CheckResult], known: list[ReleaseURL]
+    ) -> list[ReleaseURL]:
         site = release.site
         if site is None:
             return []
         seen = {t.public_url for t in known}
-        out: list[Target] = []
+        out: list[ReleaseURL] = []
         for page in pages:
             for link in page.cache.get("_links", []):
                 url = urljoin(page.url, link)
-                if url in seen or not site_file(url, site.public):
+                if url in seen or not linked_file(url, site.public):
                     continue
                 seen.add(url)
                 path = url[len(site.public.rstrip("/")) :]
                 origin = site.origin.rstrip("/") + path if site.origin else None
-                out.append(Target(path, url, origin, None, None, linked_from=page.url))
+                out.append(ReleaseURL(path, url, origin, None, None, linked_from=page.url))
         return out
 
 

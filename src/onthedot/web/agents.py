@@ -21,8 +21,8 @@ from fastapi import APIRouter, Depends, Header
 from onthedot.errors import AgentTokenError, ConfigError, InputError
 from onthedot.model import CheckResult, Release
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.diagnose import site_file
-from onthedot.verify.verifier import targets_of
+from onthedot.verify.judgement import linked_file
+from onthedot.verify.verifier import release_urls
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
     AgentResultIn,
@@ -104,7 +104,7 @@ def assignment(release: Release) -> Assignment:
             AssignedURL(
                 url=t.public_url, expected_sha256=t.expected_sha256, expect_text=t.expect_text
             )
-            for t in targets_of(release)
+            for t in release_urls(release)
         ],
     )
 
@@ -146,9 +146,9 @@ class _Known:
     linked from its pages."""
 
     def __init__(self, release: Release) -> None:
-        targets = targets_of(release)
-        self.urls = {t.public_url for t in targets}
-        self.pages = {t.public_url for t in targets if t.expect_text}
+        items = release_urls(release)
+        self.urls = {i.public_url for i in items}
+        self.pages = {i.public_url for i in items if i.expect_text}
         self.public = release.site.public if release.site else None
 
     def allows(self, item: AgentResultIn) -> bool:
@@ -157,7 +157,7 @@ class _Known:
         return (
             item.linked_from in self.pages
             and self.public is not None
-            and site_file(item.url, self.public)
+            and linked_file(item.url, self.public)
         )
 
 

@@ -12,7 +12,7 @@ from onthedot import __version__
 from onthedot.model import CheckResult, Release
 from onthedot.record.timeline import Timeline
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.verifier import targets_of
+from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
 from onthedot.web.context import Ctx
 from onthedot.web.schemas import (
@@ -40,7 +40,7 @@ def summary_out(release: Release, summary: queries.Summary) -> dict[str, Any]:
         "release_at_utc": release.release_at,
         "phase": summary.phase,
         "live": summary.live,
-        "urls": len(targets_of(release)),
+        "urls": len(release_urls(release)),
         "status_counts": summary.counts,
     }
 
@@ -79,7 +79,7 @@ async def get_release(release_id: str, ctx: Ctx) -> ReleaseDetail:
                     expected_sha256=t.expected_sha256,
                     expect_text=t.expect_text,
                 )
-                for t in targets_of(release)
+                for t in release_urls(release)
             ],
             "results": [result_out(r) for r in view.results],
             "first_live": [

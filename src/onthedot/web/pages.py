@@ -21,7 +21,7 @@ from onthedot.model import Release, Status
 from onthedot.record.narrative import describe
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.verifier import targets_of
+from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
 from onthedot.web.assets import ASSETS_URL, CSS_NAME, JS_NAME, STATIC_URL
 from onthedot.web.context import Ctx, WebContext, context
@@ -103,12 +103,12 @@ def rows_of(view: queries.ReleaseView, zone: ZoneInfo) -> list[Row]:
                 first_live=f"{_clock(first.at, zone)} (T{first.lag_s:+.2f} s)" if first else "",
             )
         )
-    for target in targets_of(view.release):
-        if target.public_url not in seen:
+    for item in release_urls(view.release):
+        if item.public_url not in seen:
             rows.append(
                 Row(
-                    target.public_url,
-                    target.path,
+                    item.public_url,
+                    item.path,
                     "—",
                     NOT_CHECKED,
                     "govuk-tag--grey",

@@ -1,5 +1,8 @@
-"""Cache products and how each keeps a response: one small module per product, one registry.
+"""Caches: what a response says of them, and how each product keeps a response.
 
+``info.recognise(headers)`` reads which cache answered, whether it was a hit and how old the copy
+is (``CacheInfo``; ``headers`` and ``vendors`` are its parsing and product guesses). One small
+module per product models how that product keeps a response, with one registry here:
 ``model_for("varnish")`` gives the default model; pass ``models={"varnish": Varnish(default_ttl=3600,
 configured=True)}`` where a site's configuration is known.
 """

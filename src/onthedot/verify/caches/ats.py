@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from onthedot.verify.caches.base import CacheModel, Lifetime, explicit, heuristic, refuses_by_rfc
 
 if TYPE_CHECKING:
-    from onthedot.verify.cache import CacheInfo
+    from onthedot.verify.caches.info import CacheInfo
     from onthedot.verify.caches.vendors import Product
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
-    from onthedot.verify.cache import CacheInfo
+    from onthedot.verify.caches.info import CacheInfo
     from onthedot.verify.caches.vendors import Product
 
 Source = Literal[
