@@ -10,7 +10,7 @@ from rich.table import Table
 
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
 from onthedot.clock import SYSTEM_CLOCK
-from onthedot.runtime import VerifySettings, verifier_for
+from onthedot.runtime import verifier_for
 from onthedot.verify.diff import diff as run_diff
 from onthedot.verify.preflight import preflight as run_preflight
 from onthedot.verify.probe import Prober
@@ -57,8 +57,7 @@ def verify(
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
-            settings = VerifySettings.from_table(state.config.verify)
-            async with verifier_for(rel, SYSTEM_CLOCK, settings) as verifier:
+            async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
                 report = await verifier.check(rel)
             await CheckRecorder(engine).record(rel.id, report.results)
         if as_json:
@@ -84,14 +83,14 @@ def preflight(
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
-        settings = VerifySettings.from_table(state.config.verify)
+        settings = state.config.verify
         async with Prober(
             allowed_hosts=allowed_hosts(rel),
             ca_file=settings.ca_file,
             verify_tls=settings.verify_tls,
         ) as prober:
             report = await run_preflight(
-                rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches
+                rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches.models()
             )
         if as_json:
             emit_json(report.as_dict())
