@@ -67,6 +67,7 @@ def unknown_key(key: str, allowed: Sequence[str]) -> str:
     if not allowed:
         return "unknown key: this table takes no keys, leave it empty."
     near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    near = near or [k for k in allowed if len(key) > 2 and key in k][:1]  # grace: default_grace
     hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(allowed)}."
     return f"unknown key: {hint}"
 
@@ -74,10 +75,9 @@ def unknown_key(key: str, allowed: Sequence[str]) -> str:
 def validation_problems(
     path: Path, positions: TomlPositions, exc: ValidationError, model: type[BaseModel]
 ) -> list[str]:
-    """Every error of ``model.model_validate`` as a problem, in the file's words."""
-    return [
-        problem(path, positions, error["loc"], _fault(error, model)) for error in exc.errors()
-    ]
+    """Every error of ``model.model_validate`` as a problem, in the file's words, top to bottom."""
+    errors = sorted(exc.errors(), key=lambda error: positions.line(error["loc"]))
+    return [problem(path, positions, error["loc"], _fault(error, model)) for error in errors]
 
 
 def _fault(error: ErrorDetails, model: type[BaseModel]) -> str:
