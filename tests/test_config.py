@@ -10,6 +10,7 @@ import pytest
 
 from onthedot.config import Config, load_config, load_release, load_releases
 from onthedot.errors import ReleaseFileError
+from onthedot.model import Site
 from onthedot.verify.caches import Fastly, Nginx, Varnish
 from tests.conftest import write_release
 
@@ -40,7 +41,7 @@ expect_text = "April to September 2019"
     release = load_release(path)
     assert release.release_at == dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
     assert release.announced_at == dt.datetime(2019, 11, 1, 9, 30, tzinfo=dt.UTC)
-    first, second = release.artefacts
+    first, second = release.artefact
     assert first.size == len(b"new spreadsheet")
     assert first.sha256 == hashlib.sha256(b"new spreadsheet").hexdigest()
     assert second.expect_text == "April to September 2019" and second.sha256 is None
@@ -249,3 +250,8 @@ def test_a_wrong_setting_names_line_and_key(tmp_path: Path, text: str, problem: 
         load_config(config_path)
     (found,) = info.value.problems
     assert found.startswith(f"{config_path}:{problem}")
+
+
+@pytest.mark.parametrize("public", ["https://www.example.org", "https://www.example.org/"])
+def test_a_sites_url_of_a_path_has_one_slash(public: str) -> None:
+    assert Site(public=public).url("/statistics/x.xlsx") == "https://www.example.org/statistics/x.xlsx"

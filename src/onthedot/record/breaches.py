@@ -127,8 +127,7 @@ class Evidence:
     @property
     def urls(self) -> tuple[str, ...]:
         site = self.release.site
-        base = site.public.rstrip("/") if site else ""
-        from_artefacts = [base + a.path for a in self.release.artefacts] if base else []
+        from_artefacts = [site.url(a.path) for a in self.release.artefact] if site else []
         return tuple(dict.fromkeys([*from_artefacts, *(o.url for o in self.observations)]))
 
 
@@ -313,8 +312,7 @@ def _early(ev: Evidence) -> Breach | None:
 
 def _public_urls(ev: Evidence, flipped: Event) -> list[str]:
     site = ev.release.site
-    base = site.public.rstrip("/") if site else ""
-    return [base + str(path) for path in flipped.data.get("paths", [])]
+    return [site.url(str(path)) if site else str(path) for path in flipped.data.get("paths", [])]
 
 
 def _after_t(ev: Evidence, status: Status) -> Breach | None:

@@ -131,13 +131,9 @@ def targets_of(release: Release) -> list[Target]:
     if site is None:
         return []
     out = []
-    for art in release.artefacts:
+    for art in release.artefact:
         origin = site.origin.rstrip("/") + art.path if site.origin else None
-        out.append(
-            Target(
-                art.path, site.public.rstrip("/") + art.path, origin, art.sha256, art.expect_text
-            )
-        )
+        out.append(Target(art.path, site.url(art.path), origin, art.sha256, art.expect_text))
     return out
 
 

@@ -107,7 +107,7 @@ async def assignments(ctx: Ctx, agent: Agent) -> AssignmentsOut:
         vantage=f"agent:{agent}",
         server_time=now,
         interval_s=ctx.settings.agent_interval_s,
-        assignments=[assignment(r) for r in releases if in_window(ctx, r, now) and r.artefacts],
+        assignments=[assignment(r) for r in releases if in_window(ctx, r, now) and r.artefact],
     )
 
 
