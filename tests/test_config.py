@@ -236,6 +236,11 @@ def test_secrets_never_show_in_the_settings_repr(tmp_path: Path) -> None:
         ("[verify]\ncaches.nginix = {}\n", "2: verify.caches.nginix: unknown key: did you mean 'nginx'?"),
         ("[verify.caches]\nsquid = {ttl = 1}\n", "2: verify.caches.squid.ttl: unknown key: this table takes no keys, leave it empty."),
         ("verify = 3\n", "1: verify: should be a table"),
+        (
+            "[verify.caches]\nvarnish = {default_ttl = -1}\n",
+            "2: verify.caches.varnish.default_ttl: should be greater than or equal to 0: "
+            "write e.g. default_ttl = 120",
+        ),
         ('[verify]\nmax_bytes = 0\n', "2: verify.max_bytes: should be greater than or equal to 1"),
         ("[web]\nrefresh_s = inf\n", "2: web.refresh_s: should be a finite number"),
         ('[web]\nagents = {"bad name" = "0123456789abcdef0123"}\n', "2: web.agents.bad name: give a name of letters"),

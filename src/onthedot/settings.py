@@ -49,14 +49,14 @@ _CACHE_SETTING_TYPES: dict[str, Any] = {
     "float": float,
     "float | None": float | None,
     "int": int,
-    "bool": bool,
 }
 
 
 def _cache_table(model: CacheModel) -> type[Settings]:
-    """The settings a cache product takes: its model's plain values (``configured`` is ours)."""
+    """The settings a cache product takes: its model's plain values (``configured`` is ours);
+    every one is a lifetime, a factor or a count, never below 0."""
     fields: dict[str, Any] = {
-        f.name: (_CACHE_SETTING_TYPES[str(f.type)], f.default)
+        f.name: (_CACHE_SETTING_TYPES[str(f.type)], Field(f.default, ge=0))
         for f in dataclasses.fields(model)
         if f.name != "configured" and str(f.type) in _CACHE_SETTING_TYPES
     }
