@@ -9,6 +9,6 @@ The first step of the lifecycle: is the announced release time one the Code allo
     editions.py  the Code's editions and their wording; cite() for reports
     export.py    ICS / JSON / HTML release calendar
 
-Import what you use from its module: loading the package loads none of them (the ``holidays``
-package alone takes a third of a second, and onthedot.toml's ``[policy]`` needs only policy.py).
+Import what you use from its module: the package loads none of them, so reading onthedot.toml's
+``[policy]`` (policy.py) does not load the rules, the exports or the ``holidays`` package.
 """
