@@ -113,7 +113,8 @@ async def _child(
     from onthedot.model import Artefact, Release, Site
     from onthedot.publish.publisher import PREPARE_BEFORE_S
     from onthedot.publish.timer import wait_until
-    from onthedot.runtime import VerifySettings, make_verifier, prober_for, tune_gc
+    from onthedot.runtime import make_verifier, prober_for, tune_gc
+    from onthedot.settings import VerifySettings
     from onthedot.store.db import open_store
     from onthedot.verify.probe import ProbeRequest
     from onthedot.verify.recorder import CheckRecorder

@@ -257,7 +257,7 @@ async def publish_once(
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.config import load_config, load_release
-    from onthedot.runtime import VerifySettings, publisher_for
+    from onthedot.runtime import publisher_for
     from onthedot.store.releases import ReleaseRepository
     from onthedot.verify.schedule import WatchPlan
 
@@ -287,7 +287,7 @@ async def publish_once(
         release,
         SYSTEM_CLOCK,
         plan=WatchPlan.for_seconds(WATCH_S),
-        settings=VerifySettings.from_table(config.verify),
+        settings=config.verify,
     ) as publisher:
         outcome = await publisher.publish(release)
     seen = observer.result()

@@ -10,6 +10,8 @@ import pytest
 
 from onthedot.config import Config, load_config, load_release, load_releases
 from onthedot.errors import ReleaseFileError
+from onthedot.model import Site
+from onthedot.verify.caches import Fastly, Nginx, Varnish
 from tests.conftest import write_release
 
 
@@ -39,7 +41,7 @@ expect_text = "April to September 2019"
     release = load_release(path)
     assert release.release_at == dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
     assert release.announced_at == dt.datetime(2019, 11, 1, 9, 30, tzinfo=dt.UTC)
-    first, second = release.artefacts
+    first, second = release.artefact
     assert first.size == len(b"new spreadsheet")
     assert first.sha256 == hashlib.sha256(b"new spreadsheet").hexdigest()
     assert second.expect_text == "April to September 2019" and second.sha256 is None
@@ -170,3 +172,91 @@ def test_unknown_config_key(tmp_path: Path) -> None:
 
 def test_empty_config_is_fine() -> None:
     assert Config().release_files() == []
+
+
+SETTINGS = """\
+[policy]
+zone = "Europe/Dublin"
+tolerance_s = 5
+
+[verify]
+concurrency = 8
+timeout = 2.5
+verify_tls = false
+
+[verify.caches]
+varnish = {default_ttl = 3600}
+fastly.default_ttl = 60
+
+[verify.caches.nginx]
+valid = 600
+
+[publish]
+stage_ahead_s = 600
+
+[web]
+agents = {edinburgh = "0123456789abcdef0123"}
+refresh_s = 2
+"""
+
+
+def test_settings_tables_become_typed_settings(tmp_path: Path) -> None:
+    config_path = tmp_path / "onthedot.toml"
+    config_path.write_text(SETTINGS, encoding="utf-8")
+    config = load_config(config_path)
+    assert (config.policy.zone, config.policy.tolerance_s, config.zone.key) == (
+        "Europe/Dublin", 5.0, "Europe/Dublin")
+    assert (config.verify.concurrency, config.verify.timeout, config.verify.verify_tls) == (8, 2.5, False)
+    assert config.verify.caches.models() == {
+        "varnish": Varnish(default_ttl=3600, configured=True),
+        "nginx": Nginx(valid=600, configured=True),
+        "fastly": Fastly(default_ttl=60, configured=True),
+    }
+    assert (config.publish.stage_ahead_s, config.publish.catch_up_s) == (600.0, 7 * 24 * 3600.0)
+    assert (config.web.refresh_s, config.web.agents_before_s) == (2.0, 900.0)
+    assert config.web.agents["edinburgh"].get_secret_value() == "0123456789abcdef0123"
+
+
+def test_secrets_never_show_in_the_settings_repr(tmp_path: Path) -> None:
+    config_path = tmp_path / "onthedot.toml"
+    config_path.write_text(
+        'database = "postgresql://onthedot:hunter2hunter2@db/onthedot"\n' + SETTINGS,
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    for shown in (repr(config), str(config), repr(config.web), str(config.web.agents)):
+        assert "0123456789abcdef0123" not in shown and "hunter2" not in shown
+    assert "edinburgh" in repr(config.web)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[verify.caches.varnish]\nttl = 1\n", "2: verify.caches.varnish.ttl: unknown key: did you mean 'default_ttl'?"),
+        ("[verify]\ncaches.nginix = {}\n", "2: verify.caches.nginix: unknown key: did you mean 'nginx'?"),
+        ("[verify.caches]\nsquid = {ttl = 1}\n", "2: verify.caches.squid.ttl: unknown key: this table takes no keys, leave it empty."),
+        ("verify = 3\n", "1: verify: should be a table"),
+        (
+            "[verify.caches]\nvarnish = {default_ttl = -1}\n",
+            "2: verify.caches.varnish.default_ttl: should be greater than or equal to 0: "
+            "write e.g. default_ttl = 120",
+        ),
+        ('[verify]\nmax_bytes = 0\n', "2: verify.max_bytes: should be greater than or equal to 1"),
+        ("[web]\nrefresh_s = inf\n", "2: web.refresh_s: should be a finite number"),
+        ('[web]\nagents = {"bad name" = "0123456789abcdef0123"}\n', "2: web.agents.bad name: give a name of letters"),
+        ('[web.agents]\nedinburgh = "short"\n', "2: web.agents.edinburgh: give a name of letters, digits"),
+        ("releases = 3\n", '1: releases: should be a list of glob patterns, e.g. releases = ["releases/*.toml"]'),
+    ],
+)
+def test_a_wrong_setting_names_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    config_path = tmp_path / "onthedot.toml"
+    config_path.write_text(text, encoding="utf-8")
+    with pytest.raises(ReleaseFileError) as info:
+        load_config(config_path)
+    (found,) = info.value.problems
+    assert found.startswith(f"{config_path}:{problem}")
+
+
+@pytest.mark.parametrize("public", ["https://www.example.org", "https://www.example.org/"])
+def test_a_sites_url_of_a_path_has_one_slash(public: str) -> None:
+    assert Site(public=public).url("/statistics/x.xlsx") == "https://www.example.org/statistics/x.xlsx"

@@ -1,48 +1,41 @@
 """Site config (``onthedot.toml``) and release files → typed models, with file:line: field errors.
 
-A release file holds one release (DESIGN.md). ``onthedot.toml`` may hold ``[site]`` defaults shared
-by many releases, a ``[policy]`` block and ``releases = ["releases/*.toml"]`` globs. Every problem is
-reported as ``file:line: field: what is wrong`` and all problems of a file are reported together.
+A release file holds one release. ``onthedot.toml`` may hold ``[site]`` defaults shared by many
+releases, ``releases = ["releases/*.toml"]`` globs and the settings tables (``onthedot.settings``).
+Every problem is reported as ``file:line: field: what is wrong`` and all problems of a file are
+reported together.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError, ReleaseFileError
 from onthedot.model import Release, Site
+from onthedot.problems import dotted, problem, unknown_keys, validation_problems
+from onthedot.settings import ConfigFile
 from onthedot.tomlpos import TomlPositions
 
 CONFIG_NAME = "onthedot.toml"
 MAX_RELEASE_FILE_BYTES = 1_000_000  # a release file is a few hundred bytes; 1 MB is plainly junk
-DEFAULT_ZONE = "Europe/London"
-CONFIG_KEYS = ("releases", "database", "site", "policy", "verify", "publish", "web")
+CONFIG_KEYS = tuple(ConfigFile.model_fields)
 _DATETIME_FIELDS = ("release_at", "announced_at")
 
 
-@dataclass(frozen=True)
-class Config:
-    """What ``onthedot.toml`` says (all optional: a bare directory works)."""
+class Config(ConfigFile):
+    """What ``onthedot.toml`` says (all optional: a bare directory works), and where it is."""
 
     path: Path | None = None
-    site: Mapping[str, Any] = field(default_factory=dict)
-    policy: Mapping[str, Any] = field(default_factory=dict)
-    verify: Mapping[str, Any] = field(default_factory=dict)
-    publish: Mapping[str, Any] = field(default_factory=dict)
-    web: Mapping[str, Any] = field(default_factory=dict)
-    release_globs: tuple[str, ...] = ()
-    database: str | None = None
 
     @property
     def root(self) -> Path:
@@ -50,11 +43,11 @@ class Config:
 
     @property
     def zone(self) -> ZoneInfo:
-        return _zone(str(self.policy.get("zone", DEFAULT_ZONE)), self.path)
+        return get_zone(self.policy.zone)
 
     def release_files(self) -> list[Path]:
         files: list[Path] = []
-        for pattern in self.release_globs:
+        for pattern in self.releases:
             files.extend(sorted(self.root.glob(pattern)))
         return [f for f in dict.fromkeys(files) if f.is_file()]
 
@@ -71,45 +64,33 @@ def find_config(explicit: Path | None = None, start: Path | None = None) -> Path
 
 
 def load_config(path: Path | None) -> Config:
+    """Read and check all of onthedot.toml at once: every problem as ``file:line: key: fault``."""
     if path is None:
         return Config()
     data, positions = _read_toml(path)
-    problems = _unknown_keys(path, positions, data, CONFIG_KEYS, ())
-    globs = data.get("releases", [])
-    if isinstance(globs, str):
-        globs = [globs]
-    if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
-        problems.append(_problem(path, positions, ("releases",), "must be a list of glob patterns"))
-    tables = {}
-    for name in ("site", "policy", "verify", "publish", "web"):
-        value = data.get(name, {})
-        if not isinstance(value, dict):
-            problems.append(_problem(path, positions, (name,), "must be a table ([" + name + "])"))
-            value = {}
-        tables[name] = value
-    if tables["site"]:
-        problems.extend(_unknown_keys(path, positions, tables["site"], _fields(Site), ("site",)))
-    database = data.get("database")
-    if database is not None and not isinstance(database, str):
-        problems.append(_problem(path, positions, ("database",), "must be a database URL string"))
+    problems = []
+    if isinstance(data.get("site"), dict):
+        problems += unknown_keys(path, positions, data["site"], _fields(Site), ("site",))
+    try:
+        settings = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        problems += validation_problems(path, positions, exc, ConfigFile)
     if problems:
         raise ReleaseFileError(problems)
-    config = Config(path=path, release_globs=tuple(globs), database=database, **tables)
-    _ = config.zone  # fail early on a bad zone
-    return config
+    return Config(path=path, **dict(settings))
 
 
 def load_release(path: Path, config: Config | None = None) -> Release:
     """Read, validate and complete one release file (artefact hashes computed, times in UTC)."""
     config = config or Config()
     data, positions = _read_toml(path)
-    problems = _unknown_keys(
+    problems = unknown_keys(
         path, positions, data, _fields(Release, exclude=("source", "lines")), ()
     )
     for index, art in enumerate(_as_tables(data.get("artefact"))):
-        problems.extend(_unknown_keys(path, positions, art, _artefact_keys(), ("artefact", index)))
+        problems.extend(unknown_keys(path, positions, art, _artefact_keys(), ("artefact", index)))
     if isinstance(data.get("site"), dict):
-        problems.extend(_unknown_keys(path, positions, data["site"], _fields(Site), ("site",)))
+        problems.extend(unknown_keys(path, positions, data["site"], _fields(Site), ("site",)))
     problems.extend(_normalise_times(path, positions, data, config.zone))
     _merge_site(data, config.site)
     problems.extend(_complete_artefacts(path, positions, data))
@@ -122,7 +103,7 @@ def load_release(path: Path, config: Config | None = None) -> Release:
     try:
         return Release.model_validate({**data, "source": path.resolve(), "lines": lines})
     except ValidationError as exc:
-        raise ReleaseFileError(_pydantic_problems(path, positions, exc)) from None
+        raise ReleaseFileError(validation_problems(path, positions, exc, Release)) from None
 
 
 def load_releases(paths: Iterable[Path], config: Config | None = None) -> list[Release]:
@@ -188,17 +169,6 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], TomlPositions]:
     return data, TomlPositions(text)
 
 
-def _problem(path: Path, positions: TomlPositions, loc: Sequence[str | int], what: str) -> str:
-    return f"{path}:{positions.line(loc)}: {_dotted(loc)}: {what}"
-
-
-def _dotted(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(file)"
-
-
 def _fields(model: type[BaseModel], exclude: Sequence[str] = ()) -> tuple[str, ...]:
     return tuple(name for name in model.model_fields if name not in exclude)
 
@@ -209,33 +179,6 @@ def _artefact_keys() -> tuple[str, ...]:
 
 def _as_tables(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _unknown_keys(
-    path: Path,
-    positions: TomlPositions,
-    data: Mapping[str, Any],
-    allowed: Sequence[str],
-    prefix: tuple[str | int, ...],
-) -> list[str]:
-    problems = []
-    for key in data:
-        if key in allowed:
-            continue
-        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(allowed)}."
-        problems.append(_problem(path, positions, (*prefix, key), f"unknown key: {hint}"))
-    return problems
-
-
-def _zone(name: str, source: Path | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        where = f"{source}: " if source else ""
-        raise ConfigError(
-            f"{where}policy.zone: {name!r} is not a time zone: use an IANA name such as Europe/London."
-        ) from None
 
 
 def _normalise_times(
@@ -257,25 +200,25 @@ def _normalise_times(
             continue
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             problems.append(
-                _problem(path, positions, loc, "give a date and a time, e.g. 2026-03-12T09:30:00")
+                problem(path, positions, loc, "give a date and a time, e.g. 2026-03-12T09:30:00")
             )
             continue
         if not isinstance(value, dt.datetime):
             problems.append(
-                _problem(path, positions, loc, "must be a TOML date-time, e.g. 2026-03-12T09:30:00")
+                problem(path, positions, loc, "must be a TOML date-time, e.g. 2026-03-12T09:30:00")
             )
             continue
-        kinds[_dotted(loc)] = value.tzinfo is not None
+        kinds[dotted(loc)] = value.tzinfo is not None
         try:
             assert isinstance(table, dict)
             table[key] = _local_to_utc(value, zone)
         except ValueError as exc:
-            problems.append(_problem(path, positions, loc, str(exc)))
+            problems.append(problem(path, positions, loc, str(exc)))
     if len(set(kinds.values())) > 1:
         with_offset = sorted(k for k, v in kinds.items() if v)
         without = sorted(k for k, v in kinds.items() if not v)
         problems.append(
-            _problem(
+            problem(
                 path,
                 positions,
                 (without[0],),
@@ -323,7 +266,7 @@ def _complete_artefacts(path: Path, positions: TomlPositions, data: dict[str, An
         art_path = art.get("path")
         if isinstance(art_path, str) and not art_path.startswith("/"):
             problems.append(
-                _problem(
+                problem(
                     path,
                     positions,
                     (*loc, "path"),
@@ -334,7 +277,7 @@ def _complete_artefacts(path: Path, positions: TomlPositions, data: dict[str, An
         if name is None:
             if art.get("expect_text") is None:
                 problems.append(
-                    _problem(
+                    problem(
                         path,
                         positions,
                         loc,
@@ -347,7 +290,7 @@ def _complete_artefacts(path: Path, positions: TomlPositions, data: dict[str, An
         local = (folder / name).resolve()
         if not local.is_relative_to(folder):
             problems.append(
-                _problem(
+                problem(
                     path,
                     positions,
                     (*loc, "file"),
@@ -358,7 +301,7 @@ def _complete_artefacts(path: Path, positions: TomlPositions, data: dict[str, An
             continue
         if not local.is_file():
             problems.append(
-                _problem(path, positions, (*loc, "file"), f"{name!r} does not exist in {folder}")
+                problem(path, positions, (*loc, "file"), f"{name!r} does not exist in {folder}")
             )
             continue
         art["sha256"], art["size"] = file_sha256(local)
@@ -374,18 +317,3 @@ def file_sha256(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def _pydantic_problems(path: Path, positions: TomlPositions, exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        message = error["msg"]
-        if error["type"] == "missing":
-            message = "is missing: add it"
-        problems.append(_problem(path, positions, loc, _plain(message)))
-    return problems
-
-
-def _plain(message: str) -> str:
-    return message.replace("Value error, ", "").replace("Input should be", "should be")

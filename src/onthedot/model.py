@@ -59,6 +59,10 @@ class Site(Strict):
                 ) from None
         return value
 
+    def url(self, path: str) -> str:
+        """The public URL of ``path`` (``/statistics/x.xlsx``) on this site."""
+        return self.public.rstrip("/") + path
+
 
 class Artefact(Strict):
     """One thing the public must get at T: a file whose bytes we know, or a page with a marker."""
@@ -108,10 +112,6 @@ class Release(Strict):
     # where it came from (set by the loader)
     source: Path | None = None
     lines: dict[str, int] = Field(default_factory=dict)
-
-    @property
-    def artefacts(self) -> tuple[Artefact, ...]:
-        return self.artefact
 
     def line_of(self, field: str) -> int | None:
         return self.lines.get(field)

@@ -6,21 +6,19 @@ The only place (with the CLI) that turns adapter URLs into adapters, through the
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.adapters import create
 from onthedot.clock import Clock
-from onthedot.errors import ConfigError
 from onthedot.model import Release
 from onthedot.publish.publisher import Publisher
 from onthedot.publish.purgers.base import Purger
 from onthedot.publish.targets.base import Target
-from onthedot.verify.caches import MODELS, CacheModel
+from onthedot.settings import VerifySettings
 from onthedot.verify.clockcheck import ClockOffset, measure
 from onthedot.verify.probe import Prober
 from onthedot.verify.probe_curl import CurlTransport
@@ -48,47 +46,6 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-@dataclass(frozen=True)
-class VerifySettings:
-    """``[verify]`` in onthedot.toml; ``[verify.caches]`` tells how this site's caches are set up,
-    e.g. ``varnish = {default_ttl = 3600}`` (varnishd -t) or ``nginx = {valid = 600}``
-    (proxy_cache_valid), so diagnoses and predictions are exact rather than product defaults."""
-
-    concurrency: int = 64
-    timeout: float = 10.0
-    max_bytes: int | None = None
-    ca_file: str | None = None
-    verify_tls: bool = True
-    caches: Mapping[str, CacheModel] = field(default_factory=dict)
-    ntp: str | None = None  # "host:port" of an NTP server for the clock-offset record
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any]) -> VerifySettings:
-        known = {
-            k: table[k]
-            for k in ("concurrency", "timeout", "max_bytes", "ca_file", "verify_tls", "ntp")
-            if k in table
-        }
-        return cls(**known, caches=cache_models(table.get("caches", {})))
-
-
-def cache_models(table: Mapping[str, Any]) -> dict[str, CacheModel]:
-    models: dict[str, CacheModel] = {}
-    for product, params in table.items():
-        if product not in MODELS or not isinstance(params, Mapping):
-            known = ", ".join(sorted(MODELS))
-            raise ConfigError(
-                f"[verify.caches] {product}: not a cache onthedot knows; use one of {known}."
-            )
-        try:
-            models[product] = replace(MODELS[product], configured=True, **params)  # type: ignore[call-arg]
-        except TypeError:
-            raise ConfigError(
-                f"[verify.caches] {product}: unknown setting in {dict(params)}: see docs/configuration.md."
-            ) from None
-    return models
-
-
 def prober_for(release: Release, settings: VerifySettings) -> Prober:
     """A prober for ``release``'s hosts over libcurl, the engine that fetches as the public does."""
     transport = CurlTransport(
@@ -103,7 +60,7 @@ def make_verifier(prober: Prober, clock: Clock, settings: VerifySettings) -> Ver
         clock=clock,
         timeout=settings.timeout,
         max_bytes=settings.max_bytes,
-        cache_models=settings.caches,
+        cache_models=settings.caches.models(),
     )
 
 

@@ -1,8 +1,9 @@
 """Where is a key in a TOML file? Line numbers for messages, which tomllib does not give.
 
-A small scanner over the text that understands what release files use: top-level keys, ``[table]``
-and ``[[array-of-tables]]`` headers, dotted keys are not needed. It never raises: an unknown
-location falls back to the nearest enclosing table's header line, or line 1.
+A small scanner over the text that understands what release files and onthedot.toml use: keys,
+dotted keys (``caches.varnish = {...}``), ``[table]``, ``[table.sub]`` and ``[[array-of-tables]]``
+headers. It never raises: an unknown location (a key inside an inline table, say) falls back to
+the nearest enclosing key's or table's line, or line 1.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+_KEY = re.compile(r"^\s*((?:[A-Za-z0-9_\-]+|\"[^\"]*\")(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|\"[^\"]*\"))*)\s*=")
 
 
 class TomlPositions:
@@ -30,18 +31,18 @@ class TomlPositions:
             if depth == 0:
                 header = _HEADER.match(line)
                 if header:
-                    name = header.group(2).strip().strip('"')
+                    name = header.group(2).strip()
                     if header.group(1) == "[[":
                         index = counts.get(name, 0)
                         counts[name] = index + 1
-                        prefix = (name, index)
+                        prefix = (*_parts(name), index)
                     else:
-                        prefix = (name,)
+                        prefix = _parts(name)
                     self._tables.setdefault(prefix, number)
                     continue
                 key = _KEY.match(line)
                 if key:
-                    self._keys.setdefault((*prefix, key.group(1).strip('"')), number)
+                    self._keys.setdefault((*prefix, *_parts(key.group(1))), number)
             depth = max(0, depth + _open_brackets(line))
 
     def line(self, loc: Sequence[str | int]) -> int:
@@ -57,6 +58,13 @@ class TomlPositions:
 
     def has_key(self, loc: Sequence[str | int]) -> bool:
         return tuple(loc) in self._keys
+
+
+def _parts(dotted: str) -> tuple[str, ...]:
+    """``verify.caches`` → ``("verify", "caches")``; a quoted part keeps its dots."""
+    return tuple(
+        part.strip().strip('"') for part in re.findall(r'\s*(?:"[^"]*"|[^."]+)\s*', dotted)
+    )
 
 
 def _open_brackets(line: str) -> int:

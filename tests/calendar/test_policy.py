@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from onthedot.calendar.policy import DEFAULT_POLICY, Policy
 from onthedot.calendar.rules import check_release
 from onthedot.calendar.timeutil import local_to_utc
-from onthedot.errors import ConfigError
+from onthedot.config import load_config
+from onthedot.errors import ReleaseFileError
 
 from .conftest import MakeRelease
 
@@ -23,11 +25,11 @@ holidays = "IE"
 
 
 def dublin() -> Policy:
-    return Policy.from_toml_table(tomllib.loads(DUBLIN_TOML)["policy"])
+    return Policy.model_validate(tomllib.loads(DUBLIN_TOML)["policy"])
 
 
 def test_defaults_are_the_code_of_practice() -> None:
-    policy = Policy.from_toml_table(None)
+    policy = Policy.model_validate({})
     assert policy == DEFAULT_POLICY
     assert (policy.time, policy.zone, policy.notice_days, policy.pra_hours) == (
         dt.time(9, 30),
@@ -41,7 +43,7 @@ def test_defaults_are_the_code_of_practice() -> None:
 
 def test_a_toml_local_time_and_day_names_are_accepted() -> None:
     table = tomllib.loads('time = 10:00:00\nweekdays = ["Tuesday", "thu", 0]\nholidays = "uk"')
-    policy = Policy.from_toml_table(table)
+    policy = Policy.model_validate(table)
     assert policy.time == dt.time(10, 0)
     assert policy.weekdays == (0, 1, 3)
     assert policy.calendar_for("scotland") == "uk"
@@ -87,32 +89,41 @@ def test_holidays_none_turns_the_holiday_rule_off(make_release: MakeRelease) -> 
     assert check_release(release, Policy(holidays="none")) == []
 
 
+def policy_problems(tmp_path: Path, body: str) -> list[str]:
+    config = tmp_path / "onthedot.toml"
+    config.write_text(f"[policy]\n{body}\n", encoding="utf-8")
+    with pytest.raises(ReleaseFileError) as caught:
+        load_config(config)
+    assert caught.value.exit_code == 2
+    return caught.value.problems
+
+
 @pytest.mark.parametrize(
-    ("table", "words"),
+    ("body", "words"),
     [
-        ({"time": "half nine"}, ["[policy] time: ", 'write it as "HH:MM"']),
-        ({"time": "09:30+01:00"}, ["[policy] time: "]),
-        ({"zone": "Europe/Atlantis"}, ["[policy] zone: ", "IANA name"]),
-        ({"weekdays": ["funday"]}, ["[policy] weekdays: ", '"mon"']),
-        ({"weekdays": "mon"}, ["[policy] weekdays: ", "list of days"]),
-        ({"weekdays": []}, ["at least one release day"]),
-        ({"holidays": "Narnia"}, ["[policy] holidays: ", "country code"]),
-        ({"notice_days": -3}, ["[policy] notice_days: "]),
-        ({"pra_hours": 0}, ["[policy] pra_hours: "]),
-        ({"timezone": "Europe/London"}, ["[policy] timezone: not a policy setting", "zone"]),
+        ('time = "half nine"', ["policy.time: ", 'write it as "HH:MM"']),
+        ('time = "09:30+01:00"', ["policy.time: "]),
+        ('zone = "Europe/Atlantis"', ["policy.zone: ", "IANA name"]),
+        ('weekdays = ["funday"]', ["policy.weekdays: ", '"mon"']),
+        ('weekdays = "mon"', ["policy.weekdays: ", "list of days"]),
+        ("weekdays = []", ["at least one release day"]),
+        ('holidays = "Narnia"', ["policy.holidays: ", "country code"]),
+        ("notice_days = -3", ["policy.notice_days: "]),
+        ("pra_hours = 0", ["policy.pra_hours: "]),
+        ('tolerance_s = "5"', ["policy.tolerance_s: should be a number", "tolerance_s = 0"]),
+        ("tolerance_s = -1", ["policy.tolerance_s: should be greater than or equal to 0"]),
+        ('timezone = "Europe/London"', ["policy.timezone: unknown key: did you mean 'zone'?"]),
     ],
 )
-def test_bad_settings_are_config_errors_naming_the_setting(
-    table: dict[str, object], words: list[str]
+def test_bad_settings_name_the_line_and_the_setting(
+    tmp_path: Path, body: str, words: list[str]
 ) -> None:
-    with pytest.raises(ConfigError) as caught:
-        Policy.from_toml_table(table)
+    (problem,) = policy_problems(tmp_path, body)
+    assert problem.startswith(f"{tmp_path / 'onthedot.toml'}:2: policy.")
     for word in words:
-        assert word in str(caught.value)
-    assert caught.value.exit_code == 2
+        assert word in problem
 
 
-def test_every_problem_is_reported_at_once() -> None:
-    with pytest.raises(ConfigError) as caught:
-        Policy.from_toml_table({"time": "x", "zone": "y"}, where="onthedot.toml [policy]")
-    assert str(caught.value).count("onthedot.toml [policy]") == 2
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    problems = policy_problems(tmp_path, 'time = "x"\nzone = "y"')
+    assert [p.split(": ")[1] for p in problems] == ["policy.time", "policy.zone"]

@@ -204,7 +204,7 @@ async def test_changed_release_is_restaged_before_t(engine: AsyncEngine, tmp_pat
     assert MemoryTarget.store(name).files[PATH] == NEW + b" corrected"
     assert (
         hashlib.sha256(MemoryTarget.store(name).files[PATH]).hexdigest()
-        == changed.artefacts[0].sha256
+        == changed.artefact[0].sha256
     )
     kinds_seen = [e.kind for e in await Timeline(engine).events("r")]
     assert kinds_seen.count(kinds.PUBLISH_STAGED) == 2 and kinds.PUBLISH_DISCARDED in kinds_seen

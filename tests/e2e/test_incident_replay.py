@@ -18,7 +18,7 @@ import typer
 
 from onthedot.clock import ShiftedClock
 from onthedot.config import load_config, load_release
-from onthedot.runtime import VerifySettings, publisher_for, verifier_for
+from onthedot.runtime import publisher_for, verifier_for
 from onthedot.store.db import open_store
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.schedule import WatchPlan
@@ -239,9 +239,8 @@ async def _publish_at_0930(release_file: Path, config_path: Path, db: str) -> No
     engine = await open_store(db)
     try:
         clock = ShiftedClock(utc(9, 29, 58))
-        settings = VerifySettings.from_table(config.verify)
         async with publisher_for(
-            engine, release, clock, plan=WatchPlan.for_seconds(1.5), settings=settings
+            engine, release, clock, plan=WatchPlan.for_seconds(1.5), settings=config.verify
         ) as publisher:
             outcome = await publisher.publish(release)
         assert outcome.flipped_at is not None and outcome.flipped_at >= release.release_at
@@ -255,9 +254,7 @@ async def _verify_at(release_file: Path, config_path: Path, db: str, when: dt.da
     release = load_release(release_file, config)
     engine = await open_store(db)
     try:
-        async with verifier_for(
-            release, ShiftedClock(when), VerifySettings.from_table(config.verify)
-        ) as verifier:
+        async with verifier_for(release, ShiftedClock(when), config.verify) as verifier:
             report = await verifier.check(release)
         assert report.ok, report.as_json()
         await CheckRecorder(engine).record(release.id, report.results)

@@ -85,8 +85,8 @@ async def test_tolerance_forgives_a_short_delay(store: AsyncEngine) -> None:
     release = release_2019()
     await add(store, kinds.VERIFY_RESULT, result(at(9, 30, 1), "stale", age=5), at(9, 30, 1))
     await add(store, kinds.VERIFY_RESULT, result(at(9, 30, 30), "live"), at(9, 30, 30))
-    assert (await assess(store, release, tolerance_s=60)).breaches == []
-    (late,) = (await assess(store, release, tolerance_s=0)).breaches
+    assert (await assess(store, release, policy=Policy(tolerance_s=60))).breaches == []
+    (late,) = (await assess(store, release, policy=Policy(tolerance_s=0))).breaches
     assert late.duration_s == 30
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
 from onthedot.errors import ConfigError, TooManyRequestsError
+from onthedot.settings import WebSettings
 from onthedot.web.agents import agent_tokens
 from onthedot.web.app import create_app
 from onthedot.web.context import AGENT_BURST, AgentLimiter
@@ -130,17 +131,15 @@ async def test_results_with_a_bad_status_or_far_off_clock_are_refused(
 
 
 def test_agent_tokens_from_config_and_environment_map_token_to_name() -> None:
-    web = {"agents": {"edinburgh": "0123456789abcdef0123"}}
+    web = WebSettings.model_validate({"agents": {"edinburgh": "0123456789abcdef0123"}})
     environ = {"ONTHEDOT_AGENT_TOKENS": "cardiff:fedcba9876543210fedc, belfast:aaaabbbbccccdddd"}
     assert agent_tokens(web, environ) == {
         "0123456789abcdef0123": "edinburgh",
         "fedcba9876543210fedc": "cardiff",
         "aaaabbbbccccdddd": "belfast",
     }
-    with pytest.raises(ConfigError, match=r"Agent 'edinburgh': .* at least 16 characters"):
-        agent_tokens({"agents": {"edinburgh": "short"}}, {})
-    with pytest.raises(ConfigError, match="Agent 'cardiff'"):
-        agent_tokens({}, {"ONTHEDOT_AGENT_TOKENS": "cardiff"})
+    with pytest.raises(ConfigError, match=r"Agent 'cardiff' in ONTHEDOT_AGENT_TOKENS: .* 16 char"):
+        agent_tokens(WebSettings(), {"ONTHEDOT_AGENT_TOKENS": "cardiff"})
 
 
 async def test_files_linked_from_the_releases_pages_are_taken_and_nothing_else(
@@ -171,7 +170,7 @@ async def test_an_agent_asking_too_fast_is_told_when_to_ask_again(
     store: AsyncEngine, clock: FixedClock
 ) -> None:
     app = create_app(
-        store, config=Config(web={"agent_min_interval_s": 60}), clock=clock, agent_tokens=TOKENS
+        store, config=Config(web=WebSettings(agent_min_interval_s=60)), clock=clock, agent_tokens=TOKENS
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:

@@ -8,15 +8,12 @@ import threading
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.errors import ConfigError
 from onthedot.store.tables import events
 from onthedot.web import queries
-from onthedot.web.context import WebSettings
 from tests.web.conftest import FATAL, GDP, LABOUR, NOW, PAGE, STALE_SENTENCE, XLSX, fill
 
 
@@ -125,17 +122,6 @@ async def test_metrics_show_results_by_status_and_go_live_lag(
     assert (
         'onthedot_last_sweep_duration_seconds{release="fatal-injuries-2019-apr-sep"} 0.84' in text
     )
-
-
-def test_web_settings_come_from_the_web_table_and_bad_values_say_how_to_fix() -> None:
-    settings = WebSettings.from_table({"agents_before_s": 600, "refresh_s": 2})
-    assert (settings.agents_before_s, settings.agents_after_s, settings.refresh_s) == (
-        600.0,
-        1800.0,
-        2.0,
-    )
-    with pytest.raises(ConfigError, match=r"\[web\] refresh_s = 'soon': give a number of seconds"):
-        WebSettings.from_table({"refresh_s": "soon"})
 
 
 async def test_unknown_path_and_bad_method_answer_one_sentence(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
 from onthedot.model import Status
+from onthedot.settings import WebSettings
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.web.app import create_app
 from tests.web.conftest import FATAL, NOW, STALE_SENTENCE, XLSX, FixedClock, result
@@ -37,7 +38,7 @@ async def test_board_shows_a_stale_release_then_updates_itself(
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
-    app = create_app(store, config=Config(web={"refresh_s": 1}), clock=clock)
+    app = create_app(store, config=Config(web=WebSettings(refresh_s=1)), clock=clock)
     async with serve(app) as base, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:

@@ -45,7 +45,7 @@ def release_url(release: Release) -> str | None:
     if release.statement_url:
         return release.statement_url
     if release.site and release.artefact:
-        return release.site.public.rstrip("/") + release.artefact[0].path
+        return release.site.url(release.artefact[0].path)
     return release.site.public if release.site else None
 
 

@@ -18,12 +18,9 @@ A producer elsewhere overrides them in the ``[policy]`` table of onthedot.toml::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from onthedot.calendar.holidays import check_calendar_name
 from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError
 
@@ -73,6 +70,9 @@ class Policy(BaseModel):
     pra_hours: float = Field(
         default=24.0, gt=0, description="longest pre-release access before T, h"
     )
+    tolerance_s: float = Field(
+        default=0.0, ge=0, strict=True, description="seconds after T before a URL is late"
+    )
 
     @field_validator("time", mode="before")
     @classmethod
@@ -101,15 +101,9 @@ class Policy(BaseModel):
     @field_validator("holidays")
     @classmethod
     def _holidays(cls, value: str) -> str:
-        return check_calendar_name(value)
+        from onthedot.calendar.holidays import check_calendar_name  # slow to load: only if set
 
-    @classmethod
-    def from_toml_table(cls, table: Mapping[str, Any] | None, where: str = "[policy]") -> Policy:
-        """A Policy from onthedot.toml's ``[policy]`` table; ConfigError naming every problem."""
-        try:
-            return cls.model_validate(dict(table or {}))
-        except ValidationError as exc:
-            raise ConfigError(" ".join(_problems(exc, where))) from exc
+        return check_calendar_name(value)
 
     @property
     def weekday_names(self) -> tuple[str, ...]:
@@ -118,19 +112,6 @@ class Policy(BaseModel):
     def calendar_for(self, nation: str) -> str:
         """The holiday calendar that applies to a release of ``nation``."""
         return nation if self.holidays == "release" else self.holidays
-
-
-def _problems(exc: ValidationError, where: str) -> list[str]:
-    problems = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "policy"
-        if error["type"] == "extra_forbidden":
-            known = ", ".join(Policy.model_fields)
-            problems.append(f"{where} {field}: not a policy setting; the settings are {known}.")
-            continue
-        message = str(error["msg"]).removeprefix("Value error, ").rstrip(".")
-        problems.append(f"{where} {field}: {message}.")
-    return problems
 
 
 DEFAULT_POLICY = Policy()

@@ -55,12 +55,6 @@ def _expand(paths: list[Path]) -> list[Path]:
     return files
 
 
-def policy() -> Policy:
-    return Policy.from_toml_table(
-        state.config.policy, f"{state.config.path or CONFIG_NAME} [policy]"
-    )
-
-
 async def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
     """Sync releases into the store, then check each with its recorded history (T3.2)."""
     result: dict[str, list[Finding]] = {}
@@ -80,8 +74,8 @@ def check(
     """Validate release files against the Code of Practice's orderly-release rules (T3)."""
 
     async def body() -> int:
-        pol = policy()
         try:
+            pol = state.config.policy
             releases = load_releases(_expand(paths), state.config)
         except ReleaseFileError as exc:
             if as_json:
@@ -141,7 +135,7 @@ def calendar(
     """List releases from onthedot.toml and the store (announced calendar)."""
 
     async def body() -> int:
-        pol = policy()
+        pol = state.config.policy
         first, last = _day(date_from, "--from"), _day(date_to, "--to")
         releases, changes = await _calendar_releases()
         chosen = select(releases, pol, first, last)

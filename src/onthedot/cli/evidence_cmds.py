@@ -34,7 +34,7 @@ from onthedot.record import breaches as breach_store
 from onthedot.record import kinds
 from onthedot.record import register as breach_register
 from onthedot.record.narrative import describe
-from onthedot.record.report import FORMATS, Assessment, assess, build, policy_from, render
+from onthedot.record.report import FORMATS, Assessment, assess, build, render
 from onthedot.record.report.model import tamper_warning
 from onthedot.record.timeline import ChainCheck, Event, Timeline
 
@@ -234,10 +234,9 @@ def timeline_add(
 
 
 async def _assess(ref: str) -> Assessment:
-    policy, tolerance = policy_from(state.config.policy)
     async with state.store() as engine:
         release = await resolve_release(engine, ref)
-        return await assess(engine, release, policy=policy, tolerance_s=tolerance)
+        return await assess(engine, release, policy=state.config.policy)
 
 
 def breaches(ref: ReleaseArg, as_json: JsonOpt = False) -> None:

@@ -10,7 +10,7 @@ from onthedot.calendar.timeutil import fmt_local
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
 from onthedot.cli.verify_cmds import print_results
 from onthedot.clock import SYSTEM_CLOCK
-from onthedot.runtime import VerifySettings, publisher_for
+from onthedot.runtime import publisher_for
 from onthedot.verify.schedule import WatchPlan
 
 
@@ -53,7 +53,7 @@ def publish(
                 rel,
                 SYSTEM_CLOCK,
                 plan=WatchPlan.for_seconds(watch),
-                settings=VerifySettings.from_table(state.config.verify),
+                settings=state.config.verify,
                 wait_for_lease=not no_wait,
             ) as publisher:
                 outcome = await publisher.publish(rel, immediately=now)

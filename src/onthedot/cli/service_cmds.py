@@ -13,7 +13,7 @@ from onthedot.cli.common import EXIT_OK, out, run, state
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.model import Release
 from onthedot.publish.scheduler import SchedulePolicy, Scheduler
-from onthedot.runtime import VerifySettings, publisher_for
+from onthedot.runtime import publisher_for
 from onthedot.web.agents import agent_tokens
 from onthedot.web.app import create_app
 
@@ -35,11 +35,11 @@ def run_service(
     """Run the service: publish every release on the dot, watch it, serve the dashboard and API."""
 
     async def body() -> int:
-        settings = VerifySettings.from_table(state.config.verify)
-        publish_table = state.config.publish
+        settings = state.config.verify
+        publish_settings = state.config.publish
         policy = SchedulePolicy(
-            stage_ahead_s=float(publish_table.get("stage_ahead_s", 3600.0)),
-            catch_up_s=float(publish_table.get("catch_up_s", 7 * 24 * 3600.0)),
+            stage_ahead_s=publish_settings.stage_ahead_s,
+            catch_up_s=publish_settings.catch_up_s,
             poll_s=poll,
         )
         async with state.store() as engine:

@@ -19,7 +19,7 @@ from onthedot.cli.common import (
     styled,
 )
 from onthedot.clock import SYSTEM_CLOCK
-from onthedot.runtime import VerifySettings, verifier_for
+from onthedot.runtime import verifier_for
 from onthedot.verify.diff import diff as run_diff
 from onthedot.verify.preflight import preflight as run_preflight
 from onthedot.verify.probe import Prober
@@ -69,8 +69,7 @@ def verify(
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
-            settings = VerifySettings.from_table(state.config.verify)
-            async with verifier_for(rel, SYSTEM_CLOCK, settings) as verifier:
+            async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
                 report = await verifier.check(rel)
             await CheckRecorder(engine).record(rel.id, report.results)
         if as_json:
@@ -96,11 +95,11 @@ def preflight(
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
-        settings = VerifySettings.from_table(state.config.verify)
+        settings = state.config.verify
         transport = CurlTransport(ca_file=settings.ca_file, verify_tls=settings.verify_tls)
         async with Prober(transport, allowed_hosts=allowed_hosts(rel)) as prober:
             report = await run_preflight(
-                rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches
+                rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches.models()
             )
         if as_json:
             emit_json(report.as_dict())

@@ -28,7 +28,7 @@ class Manifest:
     @classmethod
     def of(cls, release: Release) -> Manifest:
         entries = []
-        for art in release.artefacts:
+        for art in release.artefact:
             if art.file is None:
                 continue  # a CMS page: nothing to upload, only to verify
             if art.local_path is None or art.sha256 is None or art.size is None:

@@ -327,7 +327,7 @@ class Publisher:
     async def _purge(self, release: Release, paths: Sequence[str]) -> list[PurgeAttempt]:
         if not self._purgers or release.site is None:
             return []
-        urls = [release.site.public.rstrip("/") + p for p in paths]
+        urls = [release.site.url(p) for p in paths]
         results = await asyncio.gather(*(self._purge_one(release, p, urls) for p in self._purgers))
         return [a for attempts in results for a in attempts]
 
@@ -367,7 +367,7 @@ class Publisher:
         return attempts
 
     async def _purge_step(self, release: Release, steps: StepLog, outcome: PublishOutcome) -> None:
-        outcome.purge_attempts = await self._purge(release, [a.path for a in release.artefacts])
+        outcome.purge_attempts = await self._purge(release, [a.path for a in release.artefact])
         await steps.mark("purged", self._clock.now(), {"attempts": len(outcome.purge_attempts)})
 
     def _repurger(self, release: Release, purging: asyncio.Task[None] | None) -> Repurge:

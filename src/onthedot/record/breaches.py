@@ -30,7 +30,7 @@ from onthedot.store.tables import breaches as breaches_table
 
 #: a flip, or every URL live, within this many seconds of T counts as on time: the resolution of a
 #: time shown to the second, and no finer than the host clock's measured uncertainty (±0.5 s for an
-#: HTTP Date); ``tolerance_s`` widens it, never narrows it
+#: HTTP Date); the policy's ``tolerance_s`` widens it, never narrows it
 FLIP_SLACK_S = 1.0
 
 PRACTICES: Mapping[str, tuple[str, ...]] = {
@@ -120,7 +120,6 @@ class Evidence:
     observations: Sequence[Observation]
     findings: Sequence[Finding] = ()
     policy: Policy = field(default_factory=Policy)
-    tolerance_s: float = 0.0
 
     def of(self, *kind: str) -> list[Event]:
         return [e for e in self.events if e.kind in kind]
@@ -128,8 +127,7 @@ class Evidence:
     @property
     def urls(self) -> tuple[str, ...]:
         site = self.release.site
-        base = site.public.rstrip("/") if site else ""
-        from_artefacts = [base + a.path for a in self.release.artefacts] if base else []
+        from_artefacts = [site.url(a.path) for a in self.release.artefact] if site else []
         return tuple(dict.fromkeys([*from_artefacts, *(o.url for o in self.observations)]))
 
 
@@ -239,7 +237,7 @@ def all_live_at(ev: Evidence) -> dt.datetime | None:
 
 def _late(ev: Evidence) -> Breach | None:
     t = ev.release.release_at
-    slack = max(ev.tolerance_s, FLIP_SLACK_S)
+    slack = max(ev.policy.tolerance_s, FLIP_SLACK_S)
     flips = ev.of(kinds.PUBLISH_FLIPPED)
     failed = ev.of(kinds.PUBLISH_FAILED)
     late_flip = [f for f in flips if float(f.data.get("late_s") or 0) > slack]
@@ -314,8 +312,7 @@ def _early(ev: Evidence) -> Breach | None:
 
 def _public_urls(ev: Evidence, flipped: Event) -> list[str]:
     site = ev.release.site
-    base = site.public.rstrip("/") if site else ""
-    return [base + str(path) for path in flipped.data.get("paths", [])]
+    return [site.url(str(path)) if site else str(path) for path in flipped.data.get("paths", [])]
 
 
 def _after_t(ev: Evidence, status: Status) -> Breach | None:

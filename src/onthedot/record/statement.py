@@ -102,7 +102,7 @@ async def publish(
         async with cast(Target, create("target", site.target)) as target:
             staged = await target.stage(path, local, hashlib.sha256(data).hexdigest(), secrets.token_hex(16))
             await target.flip(staged)
-    url = site.public.rstrip("/") + path
+    url = site.url(path)
     await Timeline(engine).append(
         release.id, kinds.STATEMENT_PUBLISHED, {"url": url, "by": by}, actor=by, source="cli"
     )

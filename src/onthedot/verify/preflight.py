@@ -207,7 +207,7 @@ def release_urls(release: Release) -> list[str]:
             f"Release {release.id} has no [site]: add site.public to it or onthedot.toml."
         )
     base = release.site.public.rstrip("/")
-    return [base + "/" + artefact.path.lstrip("/") for artefact in release.artefacts]
+    return [base + "/" + artefact.path.lstrip("/") for artefact in release.artefact]
 
 
 async def preflight(

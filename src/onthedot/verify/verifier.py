@@ -135,13 +135,9 @@ def release_urls(release: Release) -> list[ReleaseURL]:
     if site is None:
         return []
     out = []
-    for art in release.artefacts:
+    for art in release.artefact:
         origin = site.origin.rstrip("/") + art.path if site.origin else None
-        out.append(
-            ReleaseURL(
-                art.path, site.public.rstrip("/") + art.path, origin, art.sha256, art.expect_text
-            )
-        )
+        out.append(ReleaseURL(art.path, site.url(art.path), origin, art.sha256, art.expect_text))
     return out
 
 

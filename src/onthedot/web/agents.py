@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from fastapi import APIRouter, Depends, Header
 
 from onthedot.errors import AgentTokenError, ConfigError, InputError
 from onthedot.model import CheckResult, Release
+from onthedot.settings import AGENT_NAME, AGENT_RULE, AGENT_TOKEN_CHARS, WebSettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.judgement import linked_file
 from onthedot.verify.verifier import release_urls
@@ -40,26 +40,14 @@ UNAUTHORISED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 422: 
 MAX_CLOCK_SKEW = dt.timedelta(hours=1)
 
 
-def agent_tokens(web: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+def agent_tokens(web: WebSettings, environ: Mapping[str, str]) -> dict[str, str]:
     """token → agent name, for ``create_app``, from ``[web] agents = {edinburgh = "TOKEN"}`` in
-    onthedot.toml and ``ONTHEDOT_AGENT_TOKENS=edinburgh:TOKEN,cardiff:TOKEN``."""
-    pairs: list[tuple[str, str]] = []
-    table = web.get("agents", {})
-    if not isinstance(table, Mapping):
-        raise ConfigError(
-            '[web] agents: write a table of name = "token", e.g. agents = {edinburgh = "…"}.'
-        )
-    pairs += [(str(name), str(token)) for name, token in table.items()]
+    onthedot.toml (checked when it was loaded) and ``ONTHEDOT_AGENT_TOKENS=edinburgh:TOKEN,...``."""
+    tokens = {token.get_secret_value(): name for name, token in web.agents.items()}
     for item in filter(None, (i.strip() for i in environ.get(TOKENS_ENV, "").split(","))):
-        name, _, token = item.partition(":")
-        pairs.append((name.strip(), token.strip()))
-    tokens: dict[str, str] = {}
-    for name, token in pairs:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name) or len(token) < 16:
-            raise ConfigError(
-                f"Agent {name!r}: give a name of letters, digits, '.', '_' or '-' and a token of "
-                'at least 16 characters, e.g. edinburgh = "$(openssl rand -hex 16)".'
-            )
+        name, _, token = (part.strip() for part in item.partition(":"))
+        if not AGENT_NAME.fullmatch(name) or len(token) < AGENT_TOKEN_CHARS:
+            raise ConfigError(f"Agent {name!r} in {TOKENS_ENV}: {AGENT_RULE}.")
         tokens[token] = name
     return tokens
 
@@ -119,7 +107,7 @@ async def assignments(ctx: Ctx, agent: Agent) -> AssignmentsOut:
         vantage=f"agent:{agent}",
         server_time=now,
         interval_s=ctx.settings.agent_interval_s,
-        assignments=[assignment(r) for r in releases if in_window(ctx, r, now) and r.artefacts],
+        assignments=[assignment(r) for r in releases if in_window(ctx, r, now) and r.artefact],
     )
 
 

@@ -26,7 +26,7 @@ from onthedot.config import Config
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.web import agents, api, errors, pages
 from onthedot.web.assets import STATIC_URL, VENDOR, installed_version
-from onthedot.web.context import AgentLimiter, WebContext, WebSettings
+from onthedot.web.context import AgentLimiter, WebContext
 from onthedot.web.metrics import ServiceMetrics
 
 log = logging.getLogger("onthedot.web")
@@ -82,12 +82,12 @@ def create_app(
         config=config,
         clock=clock,
         agent_tokens=dict(agent_tokens or {}),
-        settings=(settings := WebSettings.from_table(config.web)),
+        settings=config.web,
         recorder=CheckRecorder(engine),
         metrics=ServiceMetrics(),
         templates=templates(),
         assets_version=assets,
-        agent_limiter=AgentLimiter(settings.agent_min_interval_s),
+        agent_limiter=AgentLimiter(config.web.agent_min_interval_s),
     )
     errors.install(app, pages.render_error)
     app.include_router(api.router)

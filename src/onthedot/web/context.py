@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
@@ -15,56 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import Clock
 from onthedot.config import Config
-from onthedot.errors import ConfigError, TooManyRequestsError, UnknownReleaseError
+from onthedot.errors import TooManyRequestsError, UnknownReleaseError
 from onthedot.model import Release
+from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.recorder import CheckRecorder
 from onthedot.web.metrics import ServiceMetrics
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """``[web]`` in onthedot.toml.
-
-    ``agents_before_s`` / ``agents_after_s``: remote agents are given a release's URLs from this
-    many seconds before its release time until this many after (default 15 min and 30 min);
-    ``agent_interval_s``: how often agents ask; ``agent_min_interval_s``: after a burst of
-    ``AGENT_BURST`` requests, an agent may make one request per this many seconds (default 0.1)
-    and is answered 429 with Retry-After beyond that; ``refresh_s``: how often the dashboard
-    updates.
-    """
-
-    agents_before_s: float = 900.0
-    agents_after_s: float = 1800.0
-    agent_interval_s: float = 2.0
-    agent_min_interval_s: float = 0.1
-    refresh_s: float = 5.0
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any]) -> WebSettings:
-        known = {
-            "agents_before_s",
-            "agents_after_s",
-            "agent_interval_s",
-            "agent_min_interval_s",
-            "refresh_s",
-        }
-        values: dict[str, float] = {}
-        for key, value in table.items():
-            if key not in known:
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise ConfigError(
-                    f"[web] {key} = {value!r}: give a number of seconds, e.g. {key} = 900."
-                )
-            values[key] = float(value)
-        return cls(**values)
-
 
 AGENT_BURST = 30
 """Requests an agent may make at once before ``agent_min_interval_s`` paces it."""

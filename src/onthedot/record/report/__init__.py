@@ -1,7 +1,7 @@
 """The breach report: a model built once from the record (``model.build``), rendered as DOCX
 (python-docx), ODT (odfpy), HTML and Markdown (Jinja2 templates in ``templates/``).
 
-    assessment = await assess(engine, release, policy=policy, tolerance_s=0)
+    assessment = await assess(engine, release, policy=policy)
     report = build(assessment, today=date.today())
     data = render(report, "docx")
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from onthedot.errors import InputError
-from onthedot.record.report.assess import Assessment, assess, policy_from
+from onthedot.record.report.assess import Assessment, assess
 from onthedot.record.report.model import Report, build
 from onthedot.record.report.text import to_html, to_markdown
 
@@ -43,4 +43,4 @@ def _odt(report: Report) -> bytes:
     return to_odt(report)
 
 
-__all__ = ["FORMATS", "Assessment", "Report", "assess", "build", "policy_from", "render"]
+__all__ = ["FORMATS", "Assessment", "Report", "assess", "build", "render"]

@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,9 +24,6 @@ from onthedot.record.report.actions import actions_for
 from onthedot.record.timeline import ChainCheck, Event, Timeline
 from onthedot.store.releases import ReleaseRepository
 from onthedot.store.tables import checks
-
-#: the [policy] keys that are ours, not the calendar Policy's
-OWN_POLICY_KEYS = ("tolerance_s",)
 
 
 @dataclass(frozen=True)
@@ -46,19 +42,6 @@ class Assessment:
         if self.chain.ok or self.chain.broken_seq is None:
             return None
         return next((e for e in self.evidence.events if e.seq == self.chain.broken_seq), None)
-
-
-def policy_from(table: Mapping[str, Any]) -> tuple[Policy, float]:
-    """The calendar Policy and our tolerance (seconds after T) from onthedot.toml's [policy]."""
-    from onthedot.errors import ConfigError
-
-    calendar_part = {k: v for k, v in table.items() if k not in OWN_POLICY_KEYS}
-    raw = table.get("tolerance_s", 0)
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
-        raise ConfigError(
-            f"[policy] tolerance_s: {raw!r} is not a number of seconds: write e.g. tolerance_s = 5."
-        )
-    return Policy.from_toml_table(calendar_part), float(raw)
 
 
 async def stored_observations(engine: AsyncEngine, release_id: str) -> list[Observation]:
@@ -85,7 +68,7 @@ async def earlier_versions(engine: AsyncEngine, release: Release) -> list[Releas
 
 
 async def gather(
-    engine: AsyncEngine, release: Release, policy: Policy, tolerance_s: float = 0.0
+    engine: AsyncEngine, release: Release, policy: Policy
 ) -> tuple[Evidence, ChainCheck]:
     timeline = Timeline(engine)
     events = await timeline.events(release.id)
@@ -97,7 +80,7 @@ async def gather(
     findings: list[Finding] = check_release(
         release, policy, history=await earlier_versions(engine, release)
     )
-    evidence = Evidence(release, events, observations, findings, policy, tolerance_s)
+    evidence = Evidence(release, events, observations, findings, policy)
     return evidence, chain
 
 
@@ -106,11 +89,10 @@ async def assess(
     release: Release,
     *,
     policy: Policy | None = None,
-    tolerance_s: float = 0.0,
     save: bool = True,
 ) -> Assessment:
     """Detect the release's breaches (with their corrective actions) and, by default, store them."""
-    evidence, chain = await gather(engine, release, policy or Policy(), tolerance_s)
+    evidence, chain = await gather(engine, release, policy or Policy())
     found = breach_store.detect(evidence)
     with_actions = [
         dataclasses.replace(b, actions=tuple(actions_for(evidence, b))) for b in found

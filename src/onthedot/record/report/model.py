@@ -80,9 +80,9 @@ def missing(text: str) -> str:
 
 def output_link(a: Assessment) -> str | None:
     site, release = a.release.site, a.release
-    if site is None or not release.artefacts:
+    if site is None or not release.artefact:
         return None
-    return site.public.rstrip("/") + release.artefacts[0].path
+    return site.url(release.artefact[0].path)
 
 
 def statement_link(a: Assessment) -> str | None:
