@@ -36,22 +36,20 @@ def test_an_error_naming_a_table_keeps_the_table_name(tmp_path: Path) -> None:
     assert 'no target: set [site] target, e.g. target = "ftp://publisher@host/".' in result.stderr
 
 
-def test_a_config_error_keeps_its_dotted_table_name(tmp_path: Path) -> None:
-    config = tmp_path / "onthedot.toml"
-    config.write_text('[verify.caches]\nvarnishh = {default_ttl = 3600}\n', encoding="utf-8")
+def test_a_target_error_keeps_the_table_name(tmp_path: Path) -> None:
     release = write_site_release(
         tmp_path,
         public="http://127.0.0.1:9",
         origin=None,
+        target=f"file://{tmp_path / 'no-such-web-root'}",
         release_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
         artefacts=[("/x.csv", b"a,b\n", None)],
     )
-    result = runner.invoke(
-        app, ["--config", str(config), "--database", _db(tmp_path), "verify", str(release)]
+    result = runner.invoke(app, ["--database", _db(tmp_path), "publish", str(release), "--now"])
+    assert result.exit_code == 1, result.output  # a failed publish is recorded: a finding
+    assert "no-such-web-root does not exist or is not a directory: check [site] target" in (
+        result.stderr
     )
-    assert result.exit_code == 2
-    assert "[verify.caches]" in result.stderr
-    assert "varnishh" in result.stderr
 
 
 def test_check_shows_a_title_and_a_finding_with_brackets(tmp_path: Path) -> None:
