@@ -11,31 +11,3 @@ The first step of the lifecycle: is the announced release time one the Code allo
 """
 
 from __future__ import annotations
-
-from onthedot.calendar.editions import Citation, cite, edition_on
-from onthedot.calendar.export import entries, select, to_html, to_ics, to_json
-from onthedot.calendar.holidays import bank_holidays, holiday_on
-from onthedot.calendar.policy import DEFAULT_POLICY, Policy
-from onthedot.calendar.rules import RULE_IDS, RULES, check_release
-from onthedot.calendar.timeutil import fmt_local, local_to_utc, to_local
-
-__all__ = [
-    "DEFAULT_POLICY",
-    "RULES",
-    "RULE_IDS",
-    "Citation",
-    "Policy",
-    "bank_holidays",
-    "check_release",
-    "cite",
-    "edition_on",
-    "entries",
-    "fmt_local",
-    "holiday_on",
-    "local_to_utc",
-    "select",
-    "to_html",
-    "to_ics",
-    "to_json",
-    "to_local",
-]

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
-from onthedot.clock import SYSTEM_CLOCK
-from onthedot.runtime import VerifySettings, verifier_for
-from onthedot.verify.diff import diff as run_diff
-from onthedot.verify.preflight import preflight as run_preflight
-from onthedot.verify.probe import Prober
-from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.verifier import VerifyReport, allowed_hosts
+
+if TYPE_CHECKING:
+    from onthedot.verify.verifier import VerifyReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 STATUS_COLOUR = {
@@ -35,6 +29,8 @@ def register(app: typer.Typer) -> None:
 
 
 def print_results(report: VerifyReport) -> None:
+    from rich.table import Table
+
     table = Table("Status", "URL", "Vantage", "Diagnosis", show_lines=False)
     for r in report.results:
         colour = STATUS_COLOUR.get(r.status.value, "white")
@@ -53,6 +49,11 @@ def verify(
     Before release_at: embargoed (fine) or early (breach). From release_at: live, stale, missing
     or error, each with a one-sentence diagnosis. Exit 0 all fine, 1 any breach-level status.
     """
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.runtime import VerifySettings, tune_gc, verifier_for
+    from onthedot.verify.recorder import CheckRecorder
+
+    tune_gc()
 
     async def body() -> int:
         async with state.store() as engine:
@@ -80,6 +81,13 @@ def preflight(
     nginx, Squid, Traffic Server, a CDN) and browsers actually do. Exit 1 when any URL would
     keep serving the old version after the release time.
     """
+    from rich.table import Table
+
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.runtime import VerifySettings
+    from onthedot.verify.preflight import preflight as run_preflight
+    from onthedot.verify.probe import Prober
+    from onthedot.verify.verifier import allowed_hosts
 
     async def body() -> int:
         async with state.store() as engine:
@@ -125,6 +133,12 @@ def diff(
     Headers, Age over two fetches, which layer answers, ETag/Last-Modified handling, compression,
     redirects. Exit 1 when the two would behave differently for a release.
     """
+    from urllib.parse import urlsplit
+
+    from rich.table import Table
+
+    from onthedot.verify.diff import diff as run_diff
+    from onthedot.verify.probe import Prober
 
     async def body() -> int:
         hosts = {urlsplit(u).hostname or "" for u in (url_a, url_b)}

@@ -11,11 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from onthedot.errors import StoreError
@@ -23,6 +21,8 @@ from onthedot.errors import StoreError
 ENV_VAR = "ONTHEDOT_DATABASE_URL"
 DEFAULT_URL = "sqlite:///onthedot.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0001"
+"""The newest migration in ``migrations/versions`` (a test keeps the two the same)."""
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+psycopg",
@@ -62,7 +62,22 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def at_head(connection: Connection) -> bool:
+    """Whether the schema is already the newest one (most starts: no need to load Alembic)."""
+    try:
+        with connection.begin_nested():
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):  # a new store: no version table yet
+        return False
+    return version == HEAD_REVISION
+
+
 def _upgrade(connection: Connection) -> None:
+    if at_head(connection):
+        return
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["connection"] = connection
