@@ -102,7 +102,6 @@ state = State()
 
 async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None) -> Release:
     """RELEASE is a release file path or the id of a release known to the store or the config."""
-    from onthedot.config import load_release
     from onthedot.store.releases import ReleaseRepository
 
     st = st or state
@@ -110,7 +109,7 @@ async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None
     if path.suffix == ".toml" or path.is_file():
         if not path.is_file():
             raise UnknownReleaseError(f"{ref}: no such release file: check the path.")
-        release = load_release(path, st.config)
+        release = await _load(engine, path, st.config)
         await ReleaseRepository(engine).sync(release, actor="cli")
         return release
     for release in st.releases_from_config():
@@ -125,6 +124,20 @@ async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None
     near = difflib.get_close_matches(ref, known, n=1)
     hint = f"did you mean {near[0]!r}?" if near else "give the path of its release file."
     raise UnknownReleaseError(f"{ref!r} is not a release file or a known release id: {hint}")
+
+
+async def _load(engine: AsyncEngine, path: Path, config: Config) -> Release:
+    """The release file, its artefacts' SHA-256 taken from the store where size and mtime say
+    the file is as it was, the others hashed now and remembered."""
+    from onthedot.config import load_release
+    from onthedot.store.digests import ArtefactDigests
+
+    memory = ArtefactDigests(engine)
+    known = await memory.recall(path.resolve().parent)
+    digests = dict(known)
+    release = load_release(path, config, digests)
+    await memory.remember({key: sha for key, sha in digests.items() if key not in known})
+    return release
 
 
 def emit_json(data: Any) -> None:
