@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -29,6 +27,9 @@ def run_service(
     no_web: Annotated[bool, typer.Option("--no-web", help="Run the scheduler only.")] = False,
 ) -> None:
     """Run the service: publish every release on the dot, watch it, serve the dashboard and API."""
+    import asyncio
+    import os
+
     import uvicorn
 
     from onthedot.clock import SYSTEM_CLOCK

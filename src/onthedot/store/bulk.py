@@ -9,6 +9,7 @@ converted once.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,20 +29,26 @@ async def insert_rows(
     keys = list(rows[0])
     compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
     order = list(compiled.positiontup or ()) if compiled.positional else keys
-    convert = [_converter(conn, table, key, key in same) for key in order]
-    if compiled.positional:
-        params: list[Any] = [tuple(c(row[k]) for c, k in zip(convert, order, strict=True)) for row in rows]
-    else:
-        params = [{k: c(row[k]) for c, k in zip(convert, order, strict=True)} for row in rows]
+    pick = operator.itemgetter(*order)
+    convert = [
+        (index, process)
+        for index, key in enumerate(order)
+        if (process := _converter(conn, table, key, key in same)) is not None
+    ]
+    params: list[Any] = []
+    for row in rows:
+        values = list(pick(row)) if len(order) > 1 else [pick(row)]
+        for index, process in convert:
+            values[index] = process(values[index])
+        params.append(tuple(values) if compiled.positional else dict(zip(order, values, strict=True)))
     await conn.exec_driver_sql(compiled.string, params)
 
 
-def _converter(conn: AsyncConnection, table: Table, key: str, constant: bool) -> Processor:
-    """The column's bind processor (or the value as it is), remembered once for a ``constant``."""
+def _converter(conn: AsyncConnection, table: Table, key: str, constant: bool) -> Processor | None:
+    """The column's bind processor (None: the value goes as it is), remembered once for a
+    ``constant``."""
     process = table.c[key].type.bind_processor(conn.dialect)
-    if process is None:
-        return _same
-    if not constant:
+    if process is None or not constant:
         return process
     done: dict[int, tuple[Any, Any]] = {}
 
@@ -52,7 +59,3 @@ def _converter(conn: AsyncConnection, table: Table, key: str, constant: bool) ->
         return seen[1]
 
     return once
-
-
-def _same(value: Any) -> Any:
-    return value
