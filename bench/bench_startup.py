@@ -67,6 +67,23 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
+def imports_of(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
+    """Milliseconds ``python -X importtime`` counts for each top-level package the command
+    imports (its own time in each module, summed), largest first, and ``all`` of them."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "onthedot.cli", *argv[1:]],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+    )
+    spent: dict[str, float] = {}
+    for line in done.stderr.splitlines()[1:]:
+        if line.startswith("import time:"):
+            own, _, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            top = ".".join(name.split(".")[:2]) if name.startswith("onthedot.") else name.split(".")[0]
+            spent[top] = spent.get(top, 0.0) + int(own) / 1000
+    ranked = dict(sorted(spent.items(), key=lambda item: -item[1]))
+    return {"all": sum(spent.values()), **ranked}
+
+
 def run() -> dict[str, Any]:
     """Measure, write bench/results/startup.json, return it."""
     with tempfile.TemporaryDirectory(prefix="onthedot-bench-startup-") as tmp:
@@ -82,6 +99,7 @@ def run() -> dict[str, Any]:
         for number in range(ROUNDS):
             for name in names[number % len(names) :] + names[: number % len(names)]:
                 seconds[name].append(timed(*chosen[name], cwd))
+        check_imports = imports_of(*chosen["onthedot check RELEASE"], cwd)
     pip = seconds["pip --version"]
     figures = {
         name: {
@@ -99,6 +117,7 @@ def run() -> dict[str, Any]:
         "pip": f"pip {ensurepip.version()} (bundled with Python {platform.python_version()})",
         "rounds": ROUNDS,
         "commands": figures,
+        "check_imports_ms": check_imports,
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

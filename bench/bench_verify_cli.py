@@ -45,16 +45,26 @@ FILES = 6_000
 ROUNDS = 5
 GOAL = 0.3  # the command at ≥ 0.3 × wrk
 TRACE = """\
-import atexit, runpy, sys, time
+import atexit, json, runpy, sys, time
 from onthedot.verify.probe import Prober
-first = []
-plain = Prober.stream
+from onthedot.verify.recorder import CheckRecorder
+from onthedot.verify.verifier import Verifier
+marks = {}
+def noting(name, plain):
+    async def noted(*args, **kwargs):
+        try:
+            return await plain(*args, **kwargs)
+        finally:
+            marks.setdefault(name, time.time())
+    return noted
+plain_stream = Prober.stream
 def stream(self, requests):
-    if not first:
-        first.append(time.time())
-    return plain(self, requests)
+    marks.setdefault("first_request", time.time())
+    return plain_stream(self, requests)
 Prober.stream = stream
-atexit.register(lambda: sys.stderr.write(f"\\nonthedot-first-request {first[0] if first else 0}\\n"))
+Verifier.check = noting("swept", Verifier.check)
+CheckRecorder.record = noting("recorded", CheckRecorder.record)
+atexit.register(lambda: sys.stderr.write("\\nonthedot-trace " + json.dumps(marks) + "\\n"))
 sys.argv = ["onthedot", *sys.argv[1:]]
 runpy.run_module("onthedot.cli", run_name="__main__", alter_sys=True)
 """
@@ -106,7 +116,8 @@ def verify_once(release: Path, database: str, env: dict[str, str]) -> dict[str, 
     ended = started + verify_s
     if done.returncode not in (0, 1):
         raise RuntimeError(f"onthedot verify failed: {done.stderr[-2000:]}")
-    first = float(done.stderr.rsplit("onthedot-first-request ", 1)[1].split()[0])
+    marks = json.loads(done.stderr.rsplit("onthedot-trace ", 1)[1].splitlines()[0])
+    first = marks["first_request"]
     report = json.loads(done.stdout)
     statuses = [r["status"] for r in report["results"]]
     return {
@@ -115,6 +126,11 @@ def verify_once(release: Path, database: str, env: dict[str, str]) -> dict[str, 
         "beyond_start_s": verify_s - version_s,
         "to_first_request_s": first - started,
         "from_first_request_s": ended - first,
+        "phases_s": {  # first request → sweep judged → results recorded → JSON written, exit
+            "sweep": marks["swept"] - first,
+            "record": marks["recorded"] - marks["swept"],
+            "output_and_exit": ended - marks["recorded"],
+        },
         "results": len(statuses),
         "live": statuses.count("live"),
         "exit": done.returncode,
@@ -186,6 +202,10 @@ def _measure(release: Path, edge: str, work: Path) -> dict[str, Any]:
         "from_first_request_s_median": statistics.median(
             r["from_first_request_s"] for r in rounds
         ),
+        "phases_s_median": {
+            phase: statistics.median(r["phases_s"][phase] for r in rounds)
+            for phase in rounds[0]["phases_s"]
+        },
         "verify_s_median": statistics.median(r["verify_s"] for r in rounds),
         "version_s_median": statistics.median(r["version_s"] for r in rounds),
         "beyond_start_s_median": statistics.median(r["beyond_start_s"] for r in rounds),
