@@ -62,7 +62,9 @@ def json_text(value: Any) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), pool_pre_ping=True, json_serializer=json_text)
+    engine = create_async_engine(
+        async_url(url), pool_pre_ping=True, json_serializer=json_text, json_deserializer=orjson.loads
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
