@@ -25,6 +25,8 @@ def findings_section(results: dict[str, dict[str, Any]]) -> list[str]:
         + morning_findings(results["morning"])
         + publish_findings(results["publish"])
         + kill_findings(results["kill"])
+        + startup_findings(results.get("startup", {}))
+        + verify_cli_findings(results.get("verify_cli", {}))
     )
     if not found:
         return []
@@ -202,3 +204,51 @@ def kill_findings(result: dict[str, Any]) -> list[str]:
             f"going live {num(r.get('late_s'), 1)} s after T and recorded as late."
         )
     return found
+
+
+def startup_findings(result: dict[str, Any]) -> list[str]:
+    if not result.get("ok"):
+        return []
+    f = result["figures"]
+    imports = dict(f.get("check_imports_ms", {}))
+    check = f["commands"]["onthedot check RELEASE"]
+    if not imports or check["median_s"] <= f["commands"]["pip --version"]["median_s"]:
+        return []
+    total = imports.pop("all")
+    top = ", ".join(f"{name} {num(ms, 0)}" for name, ms in list(imports.items())[:6])
+    return [
+        f"`onthedot check` took {num(check['median_s'], 3)} s, {num(check['ratio_to_pip_median'], 2)} × "
+        f"`pip --version`: its imports alone took {num(total, 0)} ms (largest, in ms: {top}), "
+        "the rest is the interpreter, reading the release, the store's queries and the rules. "
+        "It needs the release model (pydantic), the store (SQLAlchemy: its asyncio extension "
+        "imports the ORM, which onthedot does not use, with no way to load one without the "
+        "other) and the holiday calendars (the `holidays` package imports all of its 250 "
+        "countries to give the UK's days), so it cannot start as fast as pip, which imports "
+        "almost nothing to print its version."
+    ]
+
+
+def verify_cli_findings(result: dict[str, Any]) -> list[str]:
+    if not result.get("ok"):
+        return []
+    f = result["figures"]
+    phases = f.get("phases_s_median")
+    if not phases:
+        return []
+    goal = f.get("goal", 0.3)
+    budget = f["wrk_s_median"] / goal
+    return [
+        f"Where `onthedot verify` of 6,000 files spends its time (medians): "
+        f"{num(f['to_first_request_s_median'], 2)} s from start to the first request (imports, "
+        f"reading the release, opening the store), then {num(phases['sweep'], 2)} s fetching and "
+        f"judging (the probe engine and the diagnosis of each response), "
+        f"{num(phases['record'], 2)} s storing 6,000 results and 12,000 timeline events, "
+        f"{num(phases['output_and_exit'], 2)} s writing the JSON and exiting; wrk needed "
+        f"{num(f['wrk_s_median'], 3)} s for the same 6,000 requests."
+        + (
+            f" The sweep alone took longer than the whole command may to reach "
+            f"{goal} × wrk ({num(budget, 2)} s): the rest cannot make up for it."
+            if phases["sweep"] > budget
+            else ""
+        )
+    ]

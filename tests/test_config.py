@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,46 @@ def test_a_wrong_setting_names_line_and_key(tmp_path: Path, text: str, problem: 
 @pytest.mark.parametrize("public", ["https://www.example.org", "https://www.example.org/"])
 def test_a_sites_url_of_a_path_has_one_slash(public: str) -> None:
     assert Site(public=public).url("/statistics/x.xlsx") == "https://www.example.org/statistics/x.xlsx"
+
+
+def _artefacts(*names: str) -> str:
+    return "".join(f'\n[[artefact]]\nfile = "{n}"\npath = "/{i}"\n' for i, n in enumerate(names))
+
+
+def test_links_are_followed_before_the_folder_is_checked(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_bytes(b"not for the public")
+    folder = tmp_path / "rel"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "real.csv").write_bytes(b"the release")
+    (folder / "alias.csv").symlink_to(folder / "data" / "real.csv")
+    (folder / "leak.csv").symlink_to(outside / "secret.csv")
+    (folder / "elsewhere").symlink_to(outside)
+    path = write_release(folder, extra=_artefacts("alias.csv", "leak.csv", "elsewhere/secret.csv", "data"))
+    problems = problems_of(path)
+    assert [p.split(": ", 2)[1] for p in problems] == ["artefact[1].file", "artefact[2].file", "artefact[3].file"]
+    assert "'leak.csv' is outside the release's folder" in problems[0]
+    assert "'elsewhere/secret.csv' is outside the release's folder" in problems[1]
+    assert "'data' does not exist" in problems[2]  # a folder is not a file
+    path.write_text(path.read_text(encoding="utf-8").split("\n[[artefact]]")[0] + _artefacts("alias.csv"))
+    (artefact,) = load_release(path).artefact
+    assert artefact.local_path == folder / "data" / "real.csv"
+    assert artefact.sha256 == hashlib.sha256(b"the release").hexdigest()
+
+
+def test_remembered_digests_are_used_only_while_size_and_mtime_stay(tmp_path: Path) -> None:
+    folder = tmp_path / "rel"
+    folder.mkdir()
+    data = folder / "a.csv"
+    data.write_bytes(b"first")
+    os.utime(data, ns=(1_000_000_000, 1_000_000_000))  # long ago: settled
+    path = write_release(folder, extra=_artefacts("a.csv"))
+    digests: dict[tuple[str, int, int], str] = {}
+    assert load_release(path, digests=digests).artefact[0].sha256 == hashlib.sha256(b"first").hexdigest()
+    assert digests == {(str(data), 5, 1_000_000_000): hashlib.sha256(b"first").hexdigest()}
+    digests[(str(data), 5, 1_000_000_000)] = "remembered"  # what the store says is used as it is
+    assert load_release(path, digests=digests).artefact[0].sha256 == "remembered"
+    data.write_bytes(b"second")  # another size and a new mtime: hashed again, too fresh to keep
+    assert load_release(path, digests=digests).artefact[0].sha256 == hashlib.sha256(b"second").hexdigest()
+    assert len(digests) == 1

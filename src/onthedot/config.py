@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
+import stat
+import time
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,8 +83,11 @@ def load_config(path: Path | None) -> Config:
     return Config(path=path, **dict(settings))
 
 
-def load_release(path: Path, config: Config | None = None) -> Release:
-    """Read, validate and complete one release file (artefact hashes computed, times in UTC)."""
+def load_release(
+    path: Path, config: Config | None = None, digests: Digests | None = None
+) -> Release:
+    """Read, validate and complete one release file (artefact hashes computed, times in UTC);
+    ``digests`` are the files' SHA-256 already known (see ``digest_of``), completed here."""
     config = config or Config()
     data, positions = _read_toml(path)
     problems = unknown_keys(
@@ -93,7 +99,7 @@ def load_release(path: Path, config: Config | None = None) -> Release:
         problems.extend(unknown_keys(path, positions, data["site"], _fields(Site), ("site",)))
     problems.extend(_normalise_times(path, positions, data, config.zone))
     _merge_site(data, config.site)
-    problems.extend(_complete_artefacts(path, positions, data))
+    problems.extend(_complete_artefacts(path, positions, data, digests))
     if problems:
         raise ReleaseFileError(problems)
     lines = {key: positions.line((key,)) for key in data if positions.has_key((key,))}
@@ -257,10 +263,13 @@ def _merge_site(data: dict[str, Any], defaults: Mapping[str, Any]) -> None:
         data["site"] = {**defaults, **own}
 
 
-def _complete_artefacts(path: Path, positions: TomlPositions, data: dict[str, Any]) -> list[str]:
+def _complete_artefacts(
+    path: Path, positions: TomlPositions, data: dict[str, Any], digests: Digests | None
+) -> list[str]:
     """Resolve each artefact's file inside the release's folder; hash it (streamed)."""
     problems: list[str] = []
     folder = path.resolve().parent
+    real_dirs: dict[str, str] = {}
     for index, art in enumerate(_as_tables(data.get("artefact"))):
         loc: tuple[str | int, ...] = ("artefact", index)
         art_path = art.get("path")
@@ -287,7 +296,7 @@ def _complete_artefacts(path: Path, positions: TomlPositions, data: dict[str, An
             continue
         if not isinstance(name, str):
             continue  # pydantic reports the type
-        local = (folder / name).resolve()
+        local, found = _locate(folder, name, real_dirs)
         if not local.is_relative_to(folder):
             problems.append(
                 problem(
@@ -299,21 +308,58 @@ def _complete_artefacts(path: Path, positions: TomlPositions, data: dict[str, An
                 )
             )
             continue
-        if not local.is_file():
+        if found is None:
             problems.append(
                 problem(path, positions, (*loc, "file"), f"{name!r} does not exist in {folder}")
             )
             continue
-        art["sha256"], art["size"] = file_sha256(local)
+        art["sha256"], art["size"] = digest_of(local, found, digests)
         art["local_path"] = local
     return problems
 
 
+def _locate(folder: Path, name: str, real_dirs: dict[str, str]) -> tuple[Path, os.stat_result | None]:
+    """``folder / name`` with every symbolic link resolved (as ``Path.resolve()``), and its stat
+    if it is a regular file. Each directory is resolved once (``real_dirs``), then the file is
+    looked at itself: one system call per file rather than one per part of its path."""
+    parent, base = os.path.split(os.path.join(folder, name))
+    real_parent = real_dirs.get(parent)
+    if real_parent is None:
+        real_parent = real_dirs[parent] = os.path.realpath(parent)
+    local = os.path.join(real_parent, base)
+    try:
+        found = os.lstat(local)
+        if base in ("", ".", "..") or stat.S_ISLNK(found.st_mode):
+            local = os.path.realpath(local)
+            found = os.stat(local)
+    except OSError:
+        return Path(os.path.realpath(local)), None
+    return Path(local), found if stat.S_ISREG(found.st_mode) else None
+
+
+Digests = MutableMapping[tuple[str, int, int], str]
+"""SHA-256 of local files by (real path, size, mtime_ns): what the store remembers between runs."""
+
+SETTLED_NS = 2_000_000_000
+"""A file changed this recently is hashed but not remembered: a second change within the clock's
+tick that stamped the first would leave size and mtime as they were (as git does)."""
+
+
+def digest_of(local: Path, found: os.stat_result, digests: Digests | None) -> tuple[str, int]:
+    """SHA-256 and size of ``local`` (stat ``found``): remembered when size and mtime are."""
+    key = (str(local), found.st_size, found.st_mtime_ns)
+    known = digests.get(key) if digests is not None else None
+    if known is not None:
+        return known, found.st_size
+    digest, size = file_sha256(local)
+    if digests is not None and size == found.st_size:
+        if time.time_ns() - found.st_mtime_ns > SETTLED_NS:
+            digests[key] = digest
+    return digest, size
+
+
 def file_sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
+    """SHA-256 and size of a file, streamed (a 1 GB artefact is never held in memory)."""
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        digest = hashlib.file_digest(handle, "sha256")
+        return digest.hexdigest(), handle.tell()

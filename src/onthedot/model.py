@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -171,5 +172,6 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=256)  # a sweep writes the same instant for thousands of results
 def iso_utc(value: dt.datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")

@@ -8,23 +8,21 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from onthedot.adapters import create
 from onthedot.clock import Clock
 from onthedot.model import Release
-from onthedot.publish.publisher import Publisher
-from onthedot.publish.purgers.base import Purger
-from onthedot.publish.targets.base import Target
 from onthedot.settings import VerifySettings
-from onthedot.verify.clockcheck import ClockOffset, measure
 from onthedot.verify.probe import Prober
 from onthedot.verify.probe_curl import CurlTransport
-from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.schedule import OnSweep, Watcher, WatchPlan
 from onthedot.verify.verifier import Verifier, allowed_hosts
+
+if TYPE_CHECKING:  # what only publishing needs is imported by publisher_for (``verify`` starts faster)
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from onthedot.publish.publisher import Publisher
+    from onthedot.verify.clockcheck import ClockOffset
+    from onthedot.verify.schedule import OnSweep, WatchPlan
 
 GC_THRESHOLD = (50_000, 20, 100)
 """Young-generation collections every 50,000 allocations instead of CPython's 700."""
@@ -85,6 +83,14 @@ async def publisher_for(
     leak_probes: bool = True,
     on_sweep: OnSweep | None = None,
 ) -> AsyncIterator[Publisher]:
+    from onthedot.adapters import create
+    from onthedot.publish.publisher import Publisher
+    from onthedot.publish.purgers.base import Purger
+    from onthedot.publish.targets.base import Target
+    from onthedot.verify.clockcheck import measure
+    from onthedot.verify.recorder import CheckRecorder
+    from onthedot.verify.schedule import Watcher
+
     site = release.site
     async with AsyncExitStack() as stack:
         target = None

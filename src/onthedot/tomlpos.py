@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*((?:[A-Za-z0-9_\-]+|\"[^\"]*\")(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|\"[^\"]*\"))*)\s*=")
+_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class TomlPositions:
@@ -69,6 +70,8 @@ def _parts(dotted: str) -> tuple[str, ...]:
 
 def _open_brackets(line: str) -> int:
     """Net count of ``[`` minus ``]`` outside strings and comments (for multi-line arrays)."""
+    if not _BRACKET.search(line):
+        return 0  # most lines (``key = "value"``): no need to walk them character by character
     count = 0
     quote: str | None = None
     for char in line:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -202,3 +204,30 @@ def test_diff_cached_against_uncached(
     assert all(d["why_it_matters"] for d in data["differences"])
     code, data = cli(db, "diff", origin.url + PATH, origin.url + PATH, "--interval", "0.5")
     assert code == 0 and data["same"] is True
+
+
+def test_a_changed_artefact_is_hashed_again_and_the_timeline_still_verifies(
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str
+) -> None:
+    """The store remembers each file's SHA-256 by size and mtime; a file replaced by another of
+    the same size is noticed by its mtime, and the recorded events keep their hash chain."""
+    release_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    release = _spreadsheet_release(tmp_path / "rel", varnish, origin, release_at)
+    local = tmp_path / "rel" / "artefact-0.xlsx"
+    os.utime(local, ns=(1_000_000_000, 1_000_000_000))  # settled long ago: remembered
+    put(webroot, PATH, NEW)
+    config = write_config(tmp_path)
+    for _ in range(2):  # hashed, then taken from the store
+        code, data = cli(db, "verify", str(release), config=config)
+        assert (code, data["results"][0]["status"]) == (0, "live")
+    same_size = NEW.replace(b"new", b"NEW")
+    local.write_bytes(same_size)
+    os.utime(local, ns=(2_000_000_000, 2_000_000_000))
+    code, data = cli(db, "verify", str(release), config=config)
+    (result,) = data["results"]
+    assert (code, result["status"]) == (1, "stale")
+    assert result["expected_sha256"] == hashlib.sha256(same_size).hexdigest()
+    code, data = cli(db, "timeline", str(release), "--verify", config=config)
+    assert (code, data["chain"]["ok"]) == (0, True)
+    kinds = [e["kind"] for e in data["events"]]
+    assert kinds.count("verify.result") == 3 and kinds.count("verify.first-live") == 2  # one a run

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import load_release
 from onthedot.errors import LeaseHeldError, StoreError
 from onthedot.publish.lease import Lease
 from onthedot.publish.steps import StepLog
-from onthedot.record.timeline import Timeline
+from onthedot.record.timeline import Timeline, canonical
+from onthedot.store import db
 from onthedot.store.db import open_store
+from onthedot.store.digests import ArtefactDigests
 from onthedot.store.releases import ReleaseRepository
 from tests.conftest import write_release
 
@@ -104,3 +109,65 @@ async def test_unreachable_database_is_a_plain_store_error() -> None:
 async def test_bad_database_url() -> None:
     with pytest.raises(StoreError, match="is not a database URL"):
         await open_store("not a url")
+
+
+def test_the_head_revision_is_the_newest_migration() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == db.HEAD_REVISION
+
+
+async def test_a_store_at_an_older_revision_is_migrated_and_then_opened_without_alembic(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = db.create_engine(url)
+
+    def to_first(connection: Connection) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0001")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(to_first)
+        assert not await conn.run_sync(db.at_head)
+    await engine.dispose()
+    engine = await open_store(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(db.at_head)
+        digests = ArtefactDigests(engine)
+        await digests.remember({(str(tmp_path / "a.csv"), 5, 7): "f" * 64})
+        assert await digests.recall(tmp_path) == {(str(tmp_path / "a.csv"), 5, 7): "f" * 64}
+    finally:
+        await engine.dispose()
+
+
+async def test_remembered_digests_are_recalled_by_folder_and_replaced_by_path(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    memory = ArtefactDigests(engine)
+    inside, nested, beside = str(tmp_path / "r" / "a.csv"), str(tmp_path / "r" / "f" / "b.csv"), str(tmp_path / "r2" / "c.csv")
+    await memory.remember({(inside, 1, 10): "a" * 64, (nested, 2, 20): "b" * 64, (beside, 3, 30): "c" * 64})
+    await memory.remember({(inside, 4, 40): "d" * 64})  # the file changed: one row per path
+    assert await memory.recall(tmp_path / "r") == {(inside, 4, 40): "d" * 64, (nested, 2, 20): "b" * 64}
+
+
+def test_canonical_json_writes_text_and_integers_as_json_dumps_did() -> None:
+    """Stored hashes are recomputed from the event's fields written as canonical JSON: for the
+    strings and integers they hold, orjson must give exactly the old bytes."""
+    texts = ["", "é", "\u2028", "\x00\x1f\x7f", 'quote " back \\ slash /', "😀", "\ud7ff\ue000"]
+    envelope = {"release_id": "r1", "seq": 2**40, "at": "2019-12-18T09:30:00Z", "data": "{}"}
+    for text_value in texts:
+        value = envelope | {"kind": text_value, "actor": text_value * 3}
+        old = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        assert canonical(value) == old
+    int_keys: dict[Any, str] = {1: "int key"}
+    assert canonical(int_keys) == '{"1":"int key"}'  # orjson refuses: json.dumps writes it

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 
 import holidays as holidays_lib
 
@@ -154,13 +156,15 @@ def bank_holidays(nation: str, year: int) -> dict[dt.date, str]:
 @functools.lru_cache(maxsize=1)
 def _govuk_data() -> Mapping[str, tuple[tuple[dt.date, str], ...]]:
     try:
-        from govuk_bank_holidays.bank_holidays import BankHolidays
-
-        # use_cached_holidays=True reads the bank-holidays.json inside the package, no download
-        loaded = BankHolidays(use_cached_holidays=True)
+        # bank-holidays.json inside the package, read as it is (its loader would also import an
+        # HTTP client, to download a fresher list, which is never wanted here)
+        shipped = resources.files("govuk_bank_holidays").joinpath("bank-holidays.json")
+        loaded = json.loads(shipped.read_text(encoding="utf-8"))
         return {
-            division: tuple((event["date"], str(event["title"])) for event in events)
-            for division, events in loaded.data.items()
+            division: tuple(
+                sorted((dt.date.fromisoformat(e["date"]), str(e["title"])) for e in item["events"])
+            )
+            for division, item in loaded.items()
         }
     except Exception as exc:  # a broken optional cross-check must never stop a check
         log.warning("The GOV.UK bank-holiday list could not be read (%s): skipping it.", exc)

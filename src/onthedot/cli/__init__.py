@@ -1,6 +1,10 @@
 """The ``onthedot`` command. Thin: parse, call the core, print (Rich for people, ``--json`` for machines).
 
 Exit codes, for every command: 0 ok, 1 findings or a breach, 2 bad input or usage.
+
+Start-up stays light: the command modules import only Typer at the top, and each command imports
+what it needs (the store, the probe engine, the web app, ...) when it runs, so ``--help`` and
+``--version`` load none of it (tests/cli/test_startup.py, bench/bench_startup.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import typer
 
 from onthedot import __version__
 from onthedot.cli.common import state
-from onthedot.runtime import tune_gc
 
 app = typer.Typer(
     name="onthedot",
@@ -69,7 +72,6 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Entry point: usage errors exit 2 (click's convention, which matches ours)."""
-    tune_gc()
     try:
         app(standalone_mode=True)
     except SystemExit as exc:

@@ -10,9 +10,7 @@ from typing import Annotated
 
 import typer
 
-from onthedot.agent import AgentOptions, run_agent
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, err, out, run
-from onthedot.model import iso_utc
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +45,11 @@ def agent(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Probe the URLs the server assigns, from where this agent runs, and post the results."""
+    from onthedot.agent import AgentOptions, run_agent
+    from onthedot.model import iso_utc
+    from onthedot.runtime import tune_gc
+
+    tune_gc()
     options = AgentOptions(
         server=server, token=token, name=name, interval_s=interval, timeout_s=timeout
     )

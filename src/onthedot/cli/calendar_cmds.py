@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from onthedot.calendar.export import select, to_html, to_ics, to_json
-from onthedot.calendar.policy import Policy
-from onthedot.calendar.rules import check_release
-from onthedot.calendar.timeutil import fmt_local
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, run, state, styled
-from onthedot.cli.scaffold import write_example
-from onthedot.config import CONFIG_NAME, load_releases
 from onthedot.errors import ReleaseFileError
-from onthedot.model import Finding, Release, Severity, iso_utc
-from onthedot.store.releases import ReleaseRepository
+
+if TYPE_CHECKING:
+    from onthedot.calendar.policy import Policy
+    from onthedot.model import Finding, Release
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -35,6 +30,9 @@ def init(
     ] = Path("."),
 ) -> None:
     """Scaffold onthedot.toml and an example release with an artefact."""
+    from onthedot.cli.scaffold import write_example
+    from onthedot.config import CONFIG_NAME
+
     if (directory / CONFIG_NAME).exists():
         out.print(f"{directory / CONFIG_NAME} already exists; nothing was changed.")
         raise typer.Exit(EXIT_FINDINGS)
@@ -46,6 +44,8 @@ def init(
 
 
 def _expand(paths: list[Path]) -> list[Path]:
+    from onthedot.config import CONFIG_NAME
+
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -57,6 +57,9 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 async def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
     """Sync releases into the store, then check each with its recorded history (T3.2)."""
+    from onthedot.calendar.rules import check_release
+    from onthedot.store.releases import ReleaseRepository
+
     result: dict[str, list[Finding]] = {}
     async with state.store() as engine:
         repo = ReleaseRepository(engine)
@@ -72,6 +75,8 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate release files against the Code of Practice's orderly-release rules (T3)."""
+    from onthedot.config import load_releases
+    from onthedot.model import Severity
 
     async def body() -> int:
         try:
@@ -101,6 +106,8 @@ def check(
 
 
 def _release_json(release: Release, findings: list[Finding]) -> dict[str, Any]:
+    from onthedot.model import iso_utc
+
     return {
         "id": release.id,
         "file": str(release.source) if release.source else None,
@@ -112,6 +119,9 @@ def _release_json(release: Release, findings: list[Finding]) -> dict[str, Any]:
 def _print_findings(
     releases: list[Release], findings: dict[str, list[Finding]], pol: Policy
 ) -> None:
+    from onthedot.calendar.timeutil import fmt_local
+    from onthedot.model import Severity
+
     for release in releases:
         when = fmt_local(release.release_at, pol.zone)
         items = findings[release.id]
@@ -133,6 +143,7 @@ def calendar(
     html: Annotated[bool, typer.Option("--html", help="A standalone HTML page.")] = False,
 ) -> None:
     """List releases from onthedot.toml and the store (announced calendar)."""
+    from onthedot.calendar.export import select, to_html, to_ics, to_json
 
     async def body() -> int:
         pol = state.config.policy
@@ -153,6 +164,8 @@ def calendar(
 
 
 async def _calendar_releases() -> tuple[list[Release], dict[str, int]]:
+    from onthedot.store.releases import ReleaseRepository
+
     from_files = state.releases_from_config()
     async with state.store() as engine:
         repo = ReleaseRepository(engine)
@@ -175,6 +188,10 @@ def _day(value: str | None, option: str) -> dt.date | None:
 
 
 def _print_calendar(releases: list[Release], pol: Policy) -> None:
+    from rich.table import Table
+
+    from onthedot.calendar.timeutil import fmt_local
+
     if not releases:
         out.print("No releases in the calendar.")
         return

@@ -7,37 +7,57 @@ sentence on stderr (or ``{"ok": false, "error": ...}`` with ``--json``) and its 
 
 from __future__ import annotations
 
-import asyncio
 import difflib
-import json
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.text import Text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.config import Config, find_config, load_config, load_release, load_releases
 from onthedot.errors import OnthedotError, UnknownReleaseError
-from onthedot.model import Release
-from onthedot.store.db import database_url, open_store
-from onthedot.store.releases import ReleaseRepository
+
+if TYPE_CHECKING:  # the store, the config and the models are imported by the commands that use them
+    from rich.console import Console
+    from rich.text import Text
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from onthedot.config import Config
+    from onthedot.model import Release
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
-# People's text (release ids, messages naming ``[site]``, URLs, diagnoses) is never read as Rich
-# markup: our own colours are added with ``styled``, never with square brackets.
-out = Console(soft_wrap=True, markup=False)
-err = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+class LazyConsole:
+    """A Rich console made on first use, so a command that prints nothing never imports Rich.
+
+    People's text (release ids, messages naming ``[site]``, URLs, diagnoses) is never read as Rich
+    markup: our own colours are added with ``styled``, never with square brackets.
+    """
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, soft_wrap=True, markup=False)
+        self._console.print(*objects, **options)
+
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 
 def styled(*parts: str | tuple[str, str]) -> Text:
     """A line of plain text and ``(text, style)`` pieces, e.g. ``styled(("Error:", "red"), " ", msg)``."""
+    from rich.text import Text
+
     return Text.assemble(*parts)
 
 
@@ -52,11 +72,15 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from onthedot.config import find_config, load_config
+
             self._config = load_config(find_config(self.config_path))
         return self._config
 
     @property
     def database_url(self) -> str:
+        from onthedot.store.db import database_url
+
         configured = self.config.database
         if (
             configured
@@ -71,6 +95,8 @@ class State:
 
     @asynccontextmanager
     async def store(self) -> Any:
+        from onthedot.store.db import open_store
+
         engine = await open_store(self.database_url)
         try:
             yield engine
@@ -78,6 +104,8 @@ class State:
             await engine.dispose()
 
     def releases_from_config(self) -> list[Release]:
+        from onthedot.config import load_releases
+
         return load_releases(self.config.release_files(), self.config)
 
 
@@ -86,12 +114,14 @@ state = State()
 
 async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None) -> Release:
     """RELEASE is a release file path or the id of a release known to the store or the config."""
+    from onthedot.store.releases import ReleaseRepository
+
     st = st or state
     path = Path(ref)
     if path.suffix == ".toml" or path.is_file():
         if not path.is_file():
             raise UnknownReleaseError(f"{ref}: no such release file: check the path.")
-        release = load_release(path, st.config)
+        release = await _load(engine, path, st.config)
         await ReleaseRepository(engine).sync(release, actor="cli")
         return release
     for release in st.releases_from_config():
@@ -108,8 +138,26 @@ async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None
     raise UnknownReleaseError(f"{ref!r} is not a release file or a known release id: {hint}")
 
 
+async def _load(engine: AsyncEngine, path: Path, config: Config) -> Release:
+    """The release file, its artefacts' SHA-256 taken from the store where size and mtime say
+    the file is as it was, the others hashed now and remembered."""
+    from onthedot.config import load_release
+    from onthedot.store.digests import ArtefactDigests
+
+    memory = ArtefactDigests(engine)
+    known = await memory.recall(path.resolve().parent)
+    digests = dict(known)
+    release = load_release(path, config, digests)
+    await memory.remember({key: sha for key, sha in digests.items() if key not in known})
+    return release
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    """``data`` as indented UTF-8 JSON; what JSON has no type for is written as its ``str()``."""
+    import orjson
+
+    options = orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    sys.stdout.write(orjson.dumps(data, default=str, option=options).decode("utf-8") + "\n")
 
 
 def fail(message: str, code: int = EXIT_USAGE, as_json: bool = False) -> NoReturn:
@@ -122,6 +170,8 @@ def fail(message: str, code: int = EXIT_USAGE, as_json: bool = False) -> NoRetur
 
 def run(coro_fn: Callable[[], Coroutine[Any, Any, int]], as_json: bool = False) -> None:
     """Run an async command body; map the exception tree to messages and exit codes."""
+    import asyncio
+
     try:
         code = asyncio.run(coro_fn())
     except OnthedotError as exc:

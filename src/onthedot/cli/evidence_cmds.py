@@ -11,12 +11,10 @@ import datetime as dt
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from onthedot.calendar.timeutil import fmt_local, local_to_utc, to_local
 from onthedot.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -29,14 +27,13 @@ from onthedot.cli.common import (
     styled,
 )
 from onthedot.errors import InputError, TimelineError
-from onthedot.model import Release, iso_utc, utcnow
-from onthedot.record import breaches as breach_store
-from onthedot.record import kinds
-from onthedot.record import register as breach_register
-from onthedot.record.narrative import describe
-from onthedot.record.report import FORMATS, Assessment, assess, build, render
-from onthedot.record.report.model import tamper_warning
-from onthedot.record.timeline import ChainCheck, Event, Timeline
+from onthedot.record import REPORT_FORMATS, kinds
+
+if TYPE_CHECKING:
+    from onthedot.model import Release
+    from onthedot.record.breaches import Breach
+    from onthedot.record.report import Assessment
+    from onthedot.record.timeline import ChainCheck, Event
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ReleaseArg = Annotated[str, typer.Argument(help="A release file or the id of a known release.")]
@@ -70,6 +67,8 @@ def register(app: typer.Typer) -> None:
 
 
 def chain_problem(release_id: str, check: ChainCheck, events: list[Event]) -> str:
+    from onthedot.calendar.timeutil import fmt_local
+
     event = next((e for e in events if e.seq == check.broken_seq), None)
     what = f"Event {check.broken_seq}"
     if event is not None:
@@ -88,6 +87,7 @@ def timeline(
     ] = False,
 ) -> None:
     """Show the release's timeline and check its hash chain."""
+    from onthedot.record.timeline import Timeline
 
     async def body() -> int:
         async with state.store() as engine:
@@ -107,6 +107,9 @@ def timeline(
 def _timeline_json(
     release: Release, events: list[Event], check: ChainCheck, problem: str | None
 ) -> dict[str, Any]:
+    from onthedot.calendar.timeutil import to_local
+    from onthedot.record.narrative import describe
+
     zone = state.config.zone
     return {
         "release": release.id,
@@ -123,6 +126,11 @@ def _timeline_json(
 def _print_timeline(
     release: Release, events: list[Event], check: ChainCheck, problem: str | None
 ) -> None:
+    from rich.table import Table
+
+    from onthedot.calendar.timeutil import fmt_local
+    from onthedot.record.narrative import describe
+
     zone = state.config.zone
     out.print(styled((release.id, "bold"), f" — release time {fmt_local(release.release_at, zone)}"))
     if not events:
@@ -159,6 +167,9 @@ def _kind(name: str) -> tuple[str, str]:
 
 def parse_at(value: str | None, release: Release) -> dt.datetime:
     """HH:MM[:SS] on the release's day, or an ISO date-time; Europe/London unless an offset is given."""
+    from onthedot.calendar.timeutil import local_to_utc, to_local
+    from onthedot.model import utcnow
+
     zone = state.config.zone
     if value is None:
         return utcnow()
@@ -209,6 +220,8 @@ def timeline_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Record on the timeline something a person did (informed the HoP, purged the cache, ...)."""
+    from onthedot.record.narrative import describe
+    from onthedot.record.timeline import Timeline
 
     async def body() -> int:
         short, event_kind = _kind(kind)
@@ -234,6 +247,8 @@ def timeline_add(
 
 
 async def _assess(ref: str) -> Assessment:
+    from onthedot.record.report import assess
+
     async with state.store() as engine:
         release = await resolve_release(engine, ref)
         return await assess(engine, release, policy=state.config.policy)
@@ -241,6 +256,7 @@ async def _assess(ref: str) -> Assessment:
 
 def breaches(ref: ReleaseArg, as_json: JsonOpt = False) -> None:
     """Detect the release's breaches of the Code from its record and store them (exit 1 if any)."""
+    from onthedot.record.report.model import tamper_warning
 
     async def body() -> int:
         a = await _assess(ref)
@@ -256,6 +272,10 @@ def breaches(ref: ReleaseArg, as_json: JsonOpt = False) -> None:
 
 
 def _print_breaches(a: Assessment, warning: str | None) -> None:
+    from rich.table import Table
+
+    from onthedot.calendar.timeutil import fmt_local
+
     zone = state.config.zone
     if warning:
         out.print(styled((warning, "bold red")), highlight=False)
@@ -272,7 +292,7 @@ def _print_breaches(a: Assessment, warning: str | None) -> None:
 
 def report(
     ref: ReleaseArg,
-    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "docx",
+    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(REPORT_FORMATS)}.")] = "docx",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write.")] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse (exit 1) when the timeline fails its check.")
@@ -282,10 +302,11 @@ def report(
     ] = None,
 ) -> None:
     """Draft the breach report (the regulator's sections) from the record of the release."""
+    from onthedot.record.report import build, render
 
     async def body() -> int:
-        if fmt not in FORMATS:
-            raise InputError(f"--format {fmt!r} is not a report format: use one of {', '.join(FORMATS)}.")
+        if fmt not in REPORT_FORMATS:
+            raise InputError(f"--format {fmt!r} is not a report format: use one of {', '.join(REPORT_FORMATS)}.")
         if output is None:
             raise InputError("Give the file to write with -o, e.g. -o breach-report.docx.")
         today = _date(date)
@@ -347,6 +368,8 @@ def register_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The breach register: every stored breach, with counts by type and by cause."""
+    from onthedot.record import breaches as breach_store
+    from onthedot.record import register as breach_register
 
     async def body() -> int:
         if as_csv and as_json:
@@ -364,7 +387,12 @@ def register_cmd(
     run(body, as_json)
 
 
-def _print_register(found: list[breach_store.Breach]) -> None:
+def _print_register(found: list[Breach]) -> None:
+    from rich.table import Table
+
+    from onthedot.model import iso_utc
+    from onthedot.record import register as breach_register
+
     if not found:
         out.print("The breach register is empty.")
         return

@@ -6,12 +6,16 @@ from typing import Annotated
 
 import typer
 
-from onthedot.calendar.timeutil import fmt_local
-from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
+from onthedot.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    emit_json,
+    out,
+    resolve_release,
+    run,
+    state,
+)
 from onthedot.cli.verify_cmds import print_results
-from onthedot.clock import SYSTEM_CLOCK
-from onthedot.runtime import publisher_for
-from onthedot.verify.schedule import WatchPlan
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +46,12 @@ def publish(
     Never refuses because of calendar-policy findings (`onthedot check` raises those); only input
     it cannot act on. Exit 0 when every URL is live, 1 when not.
     """
+    from onthedot.calendar.timeutil import fmt_local
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.runtime import publisher_for, tune_gc
+    from onthedot.verify.schedule import WatchPlan
+
+    tune_gc()
 
     async def body() -> int:
         async with state.store() as engine:

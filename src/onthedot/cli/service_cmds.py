@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from onthedot.cli.common import EXIT_OK, out, run, state
-from onthedot.clock import SYSTEM_CLOCK
-from onthedot.model import Release
-from onthedot.publish.scheduler import SchedulePolicy, Scheduler
-from onthedot.runtime import publisher_for
-from onthedot.web.agents import agent_tokens
-from onthedot.web.app import create_app
+
+if TYPE_CHECKING:
+    from onthedot.model import Release
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +27,18 @@ def run_service(
     no_web: Annotated[bool, typer.Option("--no-web", help="Run the scheduler only.")] = False,
 ) -> None:
     """Run the service: publish every release on the dot, watch it, serve the dashboard and API."""
+    import asyncio
+    import os
+
+    import uvicorn
+
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.publish.scheduler import SchedulePolicy, Scheduler
+    from onthedot.runtime import publisher_for, tune_gc
+    from onthedot.web.agents import agent_tokens
+    from onthedot.web.app import create_app
+
+    tune_gc()
 
     async def body() -> int:
         settings = state.config.verify

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from onthedot.cli.common import (
     EXIT_FINDINGS,
@@ -18,14 +16,9 @@ from onthedot.cli.common import (
     state,
     styled,
 )
-from onthedot.clock import SYSTEM_CLOCK
-from onthedot.runtime import verifier_for
-from onthedot.verify.diff import diff as run_diff
-from onthedot.verify.preflight import preflight as run_preflight
-from onthedot.verify.probe import Prober
-from onthedot.verify.probe_curl import CurlTransport
-from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.verifier import VerifyReport, allowed_hosts
+
+if TYPE_CHECKING:
+    from onthedot.verify.verifier import VerifyReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 STATUS_COLOUR = {
@@ -45,6 +38,8 @@ def register(app: typer.Typer) -> None:
 
 
 def print_results(report: VerifyReport) -> None:
+    from rich.table import Table
+
     table = Table("Status", "URL", "Vantage", "Diagnosis", show_lines=False)
     for r in report.results:
         colour = STATUS_COLOUR.get(r.status.value, "white")
@@ -65,6 +60,11 @@ def verify(
     Before release_at: embargoed (fine) or early (breach). From release_at: live, stale, missing
     or error, each with a one-sentence diagnosis. Exit 0 all fine, 1 any breach-level status.
     """
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.runtime import tune_gc, verifier_for
+    from onthedot.verify.recorder import CheckRecorder
+
+    tune_gc()
 
     async def body() -> int:
         async with state.store() as engine:
@@ -91,6 +91,13 @@ def preflight(
     nginx, Squid, Traffic Server, a CDN) and browsers actually do. Exit 1 when any URL would
     keep serving the old version after the release time.
     """
+    from rich.table import Table
+
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.verify.preflight import preflight as run_preflight
+    from onthedot.verify.probe import Prober
+    from onthedot.verify.probe_curl import CurlTransport
+    from onthedot.verify.verifier import allowed_hosts
 
     async def body() -> int:
         async with state.store() as engine:
@@ -133,6 +140,13 @@ def diff(
     Headers, Age over two fetches, which layer answers, ETag/Last-Modified handling, compression,
     redirects. Exit 1 when the two would behave differently for a release.
     """
+    from urllib.parse import urlsplit
+
+    from rich.table import Table
+
+    from onthedot.verify.diff import diff as run_diff
+    from onthedot.verify.probe import Prober
+    from onthedot.verify.probe_curl import CurlTransport
 
     async def body() -> int:
         hosts = {urlsplit(u).hostname or "" for u in (url_a, url_b)}

@@ -1,1 +1,6 @@
 """Record and report: the tamper-evident timeline, breaches, the breach report, the register."""
+
+from __future__ import annotations
+
+REPORT_FORMATS = ("docx", "odt", "html", "md")
+"""The file formats the breach report is drafted in (``onthedot report --format``)."""

@@ -14,11 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.model import as_utc, iso_utc, utcnow
+from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import events
 
 GENESIS = "0" * 64
@@ -57,25 +59,40 @@ class ChainCheck:
     reason: str = ""
 
 
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def canonical(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Sorted keys, no spaces, UTF-8 as it is, ``str()`` of what JSON has no type for. orjson
+    writes strings and integers byte for byte as ``json.dumps`` does (so every stored hash still
+    verifies), ten times as fast; what it refuses (keys that are not strings, integers beyond 64
+    bits) goes to ``json.dumps``. Floats may be spelt differently (``1e-5``): only in ``data``,
+    whose text is stored exactly as it was hashed."""
+    try:
+        return orjson.dumps(data, default=str, option=_CANONICAL).decode("utf-8")
+    except TypeError:
+        return json.dumps(
+            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
 
 
 def event_hash(
     release_id: str,
     seq: int,
-    at: dt.datetime,
+    at: dt.datetime | str,
     kind: str,
     actor: str,
     source: str,
     data_json: str,
     prev_hash: str,
 ) -> str:
+    """The hash of one event; ``at`` an instant, or one already written out by ``iso_utc`` (a
+    sweep's thousands of events share one)."""
     content = canonical(
         {
             "release_id": release_id,
             "seq": seq,
-            "at": iso_utc(at),
+            "at": at if isinstance(at, str) else iso_utc(at),
             "kind": kind,
             "actor": actor,
             "source": source,
@@ -116,9 +133,13 @@ class Timeline:
         actor: str = "onthedot",
         source: str = "onthedot",
         at: dt.datetime | None = None,
+        with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> int:
-        """Append several events in one transaction (a sweep of thousands of URLs)."""
-        return len(await self._write(release_id, items, actor, source, at)) if items else 0
+        """Append several events in one transaction (a sweep of thousands of URLs); ``with_``
+        runs in the same transaction (e.g. storing the results the events are about)."""
+        if not items:
+            return 0
+        return len(await self._write(release_id, items, actor, source, at, with_))
 
     async def _write(
         self,
@@ -132,6 +153,7 @@ class Timeline:
         """Chain ``items`` onto the release's newest event, in one transaction; when another
         writer took the same place first, read the new head and try again."""
         at = as_utc(at) if at else utcnow()
+        at_text = iso_utc(at)
         encoded = [(kind, canonical(data)) for kind, data in items]
         for _attempt in range(20):
             try:
@@ -140,14 +162,15 @@ class Timeline:
                     written: list[Event] = []
                     for (kind, data_json), (_, data) in zip(encoded, items, strict=True):
                         digest = event_hash(
-                            release_id, seq, at, kind, actor, source, data_json, prev
+                            release_id, seq, at_text, kind, actor, source, data_json, prev
                         )
                         written.append(
                             Event(release_id, seq, at, kind, actor, source, data, prev, digest)
                         )
                         seq, prev = seq + 1, digest
-                    await conn.execute(
-                        events.insert(),
+                    await insert_rows(
+                        conn,
+                        events,
                         [
                             {
                                 "release_id": e.release_id,
@@ -162,6 +185,7 @@ class Timeline:
                             }
                             for e, (_, data_json) in zip(written, encoded, strict=True)
                         ],
+                        same=("at",),
                     )
                     if with_ is not None:
                         await with_(conn)

@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+import orjson
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from onthedot.errors import StoreError
@@ -23,6 +22,8 @@ from onthedot.errors import StoreError
 ENV_VAR = "ONTHEDOT_DATABASE_URL"
 DEFAULT_URL = "sqlite:///onthedot.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0002"
+"""The newest migration in ``migrations/versions`` (a test keeps the two the same)."""
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+psycopg",
@@ -55,14 +56,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_text(value: Any) -> str:
+    """JSON columns as text: orjson, a few times faster than ``json.dumps`` on a sweep's rows."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+
+
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    engine = create_async_engine(
+        async_url(url), pool_pre_ping=True, json_serializer=json_text, json_deserializer=orjson.loads
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def at_head(connection: Connection) -> bool:
+    """Whether the schema is already the newest one (most starts: no need to load Alembic)."""
+    try:
+        with connection.begin_nested():
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):  # a new store: no version table yet
+        return False
+    return version == HEAD_REVISION
+
+
 def _upgrade(connection: Connection) -> None:
+    if at_head(connection):
+        return
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["connection"] = connection

@@ -78,14 +78,16 @@ class ReleaseRepository:
             "updated_at": now,
         }
         async with self._engine.begin() as conn:
-            old = (await conn.execute(select(releases).where(releases.c.id == release.id))).first()
-            if old is None:
+            stored = select(releases.c.content_sha256).where(releases.c.id == release.id)
+            known = (await conn.execute(stored)).first()
+            if known is None:
                 await conn.execute(
                     releases.insert().values(id=release.id, created_at=now, **row_values)
                 )
                 return SyncResult(release.id, "inserted")
-            if old.content_sha256 == digest:
+            if known.content_sha256 == digest:  # most runs: the document is not even read
                 return SyncResult(release.id, "unchanged")
+            old = (await conn.execute(select(releases).where(releases.c.id == release.id))).one()
             if not reason:
                 reason = _reason_from_changes(release)
             entries = tuple(

@@ -134,6 +134,16 @@ checks = Table(
     Index("ix_checks_release_url", "release_id", "url", "vantage"),
 )
 
+# SHA-256 of local artefact files, by real path, size and mtime (store/digests.py)
+artefact_digests = Table(
+    "artefact_digests",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
 breaches = Table(
     "breaches",
     metadata,

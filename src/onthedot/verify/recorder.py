@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.model import CheckResult, Status, iso_utc
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import checks
 from onthedot.verify.verifier import result_json
 
@@ -32,26 +34,40 @@ class CheckRecorder:
             await self._record(release_id, results[start : start + CHUNK])
 
     async def _record(self, release_id: str, results: Sequence[CheckResult]) -> None:
+        """One chunk: its ``checks`` rows and its timeline events in one transaction."""
         if not results:
             return
         as_json = [result_json(r) for r in results]
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                checks.insert(),
-                [
-                    {
-                        "release_id": release_id,
-                        "url": r.url,
-                        "vantage": r.vantage,
-                        "status": r.status.value,
-                        "checked_at": r.checked_at,
-                        "served_sha256": r.served_sha256,
-                        "result": data,
-                    }
-                    for r, data in zip(results, as_json, strict=True)
-                ],
+        rows = [
+            {
+                "release_id": release_id,
+                "url": r.url,
+                "vantage": r.vantage,
+                "status": r.status.value,
+                "checked_at": r.checked_at,
+                "served_sha256": r.served_sha256,
+                "result": data,
+            }
+            for r, data in zip(results, as_json, strict=True)
+        ]
+
+        async def store_rows(conn: AsyncConnection) -> None:
+            await insert_rows(conn, checks, rows, same=("release_id", "checked_at"))
+
+        items = self._changes(release_id, results, as_json)
+        if items:
+            await self.timeline.append_many(
+                release_id, items, at=results[0].checked_at, with_=store_rows
             )
-        items: list[tuple[str, dict[str, object]]] = []
+        else:
+            async with self._engine.begin() as conn:
+                await store_rows(conn)
+
+    def _changes(
+        self, release_id: str, results: Sequence[CheckResult], as_json: list[dict[str, Any]]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The timeline events of ``results``: each change of status, each first sight of live."""
+        items: list[tuple[str, dict[str, Any]]] = []
         for r, data in zip(results, as_json, strict=True):
             key = (release_id, r.url, r.vantage)
             if self._last.get(key) != r.status:
@@ -65,4 +81,4 @@ class CheckRecorder:
                         {"url": r.url, "vantage": r.vantage, "at": iso_utc(r.checked_at)},
                     )
                 )
-        await self.timeline.append_many(release_id, items, at=results[0].checked_at)
+        return items

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from onthedot.errors import InputError
+from onthedot.record import REPORT_FORMATS as FORMATS
 from onthedot.record.report.assess import Assessment, assess
 from onthedot.record.report.model import Report, build
 from onthedot.record.report.text import to_html, to_markdown
-
-FORMATS = ("docx", "odt", "html", "md")
 
 
 def render(report: Report, fmt: str) -> bytes:

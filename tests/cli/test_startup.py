@@ -1,0 +1,75 @@
+"""The command starts fast: ``--help``, ``--version`` and ``check`` load only what they use.
+
+Timing a start-up here would measure the machine (two cores shared with the servers of other
+tests), so the budget is what gets imported, read from ``python -X importtime``: ``--help`` and
+``--version`` import no package beyond Typer (which brings click) and the standard library, and
+``check`` none of the packages other commands need (the probe engine, the web app, the publish
+targets, the report writers, Alembic once the store is up to date, an HTTP client). The time
+these take is measured in bench/bench_startup.py against ``pip --version``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import write_release
+
+#: third-party packages (and our own heavy parts) that no start-up of ``--help`` may import
+HEAVY = (
+    "aiobotocore", "aiohttp", "aioftp", "aiosqlite", "alembic", "asyncssh", "botocore", "docx",
+    "fastapi", "govuk_bank_holidays", "holidays", "httpx", "icalendar", "jinja2", "odf", "orjson",
+    "psycopg", "pycurl", "pydantic", "requests", "rich", "sqlalchemy", "starlette", "uvicorn",
+    "onthedot.agent", "onthedot.config", "onthedot.model", "onthedot.publish", "onthedot.record.report",
+    "onthedot.runtime", "onthedot.store", "onthedot.verify", "onthedot.web",
+)
+#: what ``check`` may need (the release model, the store, the holiday calendars) and must not
+NOT_FOR_CHECK = (
+    "aiobotocore", "aiohttp", "aioftp", "alembic", "asyncssh", "botocore", "docx", "fastapi",
+    "icalendar", "jinja2", "odf", "pycurl", "requests", "starlette", "uvicorn", "onthedot.agent",
+    "onthedot.publish", "onthedot.record.report", "onthedot.runtime", "onthedot.verify",
+    "onthedot.web",
+)
+
+
+def imported(*args: str, cwd: Path | None = None) -> set[str]:
+    """The modules ``python -X importtime ARGS`` imported (importtime writes one line each)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPROFILEIMPORTTIME"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, env=env,
+        cwd=cwd, timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}  # the first is the header
+
+
+def of(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    """The ``packages`` that ``modules`` contains (a package or any module inside it)."""
+    return sorted(p for p in packages if any(m == p or m.startswith(p + ".") for m in modules))
+
+
+def test_importing_the_command_loads_no_heavy_package() -> None:
+    assert of(imported("-c", "import onthedot.cli"), HEAVY) == []
+
+
+def test_help_and_version_load_no_heavy_package_and_little_beyond_typer() -> None:
+    typer_alone = imported("-c", "import typer")
+    for option in ("--help", "--version"):
+        modules = imported("-m", "onthedot.cli", option)
+        assert of(modules, HEAVY) == [], option
+        # our own command modules, pathlib, asyncio's parts we cannot avoid: a few dozen at most
+        assert len(modules - typer_alone) <= 60, sorted(modules - typer_alone)
+
+
+def test_check_loads_only_what_checking_needs(tmp_path: Path) -> None:
+    release = write_release(tmp_path / "r", release_at="2019-12-18T09:30:00",
+                            announced_at="2019-06-01T09:30:00")
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    first = imported("-m", "onthedot.cli", "--database", db, "check", str(release), cwd=tmp_path)
+    assert "alembic" in of(first, ("alembic",))  # a new store is created by the migrations
+    again = imported("-m", "onthedot.cli", "--database", db, "check", str(release), cwd=tmp_path)
+    assert of(again, NOT_FOR_CHECK) == []
+    assert of(again, ("pydantic", "sqlalchemy", "holidays")) == ["holidays", "pydantic", "sqlalchemy"]
