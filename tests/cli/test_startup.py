@@ -29,8 +29,12 @@ HEAVY = (
 NOT_FOR_CHECK = (
     "aiobotocore", "aiohttp", "aioftp", "alembic", "asyncssh", "botocore", "docx", "fastapi",
     "icalendar", "jinja2", "odf", "pycurl", "requests", "starlette", "uvicorn", "onthedot.agent",
-    "onthedot.publish", "onthedot.record.report", "onthedot.runtime", "onthedot.verify",
-    "onthedot.web",
+    "onthedot.publish", "onthedot.record.report", "onthedot.runtime", "onthedot.web",
+    # onthedot.toml's [verify.caches] is checked against the cache models (onthedot.verify.caches,
+    # plain data); nothing that fetches or judges is loaded
+    "onthedot.verify.probe", "onthedot.verify.probe_curl", "onthedot.verify.verifier",
+    "onthedot.verify.diagnose", "onthedot.verify.judgement", "onthedot.verify.schedule",
+    "onthedot.verify.recorder", "onthedot.verify.preflight",
 )
 
 
