@@ -17,14 +17,14 @@ from onthedot.adapters import create
 from onthedot.clock import Clock
 from onthedot.errors import ConfigError
 from onthedot.model import Release
-from onthedot.publish.publisher import Publisher
+from onthedot.morning.publisher import Publisher
+from onthedot.morning.watch import OnSweep, Watcher, WatchPlan
 from onthedot.publish.purgers.base import Purger
 from onthedot.publish.targets.base import Target
+from onthedot.record.checks import CheckRecorder
 from onthedot.verify.caches import MODELS, CacheModel
 from onthedot.verify.clockcheck import ClockOffset, measure
 from onthedot.verify.probe import Prober
-from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.schedule import OnSweep, Watcher, WatchPlan
 from onthedot.verify.verifier import Verifier, allowed_hosts
 
 GC_THRESHOLD = (50_000, 20, 100)
@@ -139,9 +139,8 @@ async def publisher_for(
         ]
         settings = settings or VerifySettings()
         prober = await stack.enter_async_context(prober_for(release, settings))
-        watcher = Watcher(
-            make_verifier(prober, clock, settings), CheckRecorder(engine), clock, plan
-        )
+        verifier = make_verifier(prober, clock, settings)
+        watcher = Watcher(verifier, CheckRecorder(engine), clock, plan, on_sweep=on_sweep)
         ntp = settings.ntp
 
         async def clock_check(rel: Release) -> ClockOffset | None:

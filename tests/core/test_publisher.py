@@ -21,11 +21,13 @@ from onthedot.clock import JumpingClock, ShiftedClock
 from onthedot.config import load_release
 from onthedot.errors import LeaseHeldError, TargetUnreachable
 from onthedot.model import Release
-from onthedot.publish.publisher import Publisher
+from onthedot.morning.publisher import Publisher
+from onthedot.morning.watch import Watcher, WatchPlan
 from onthedot.publish.purgers.memory import MemoryPurger
 from onthedot.publish.steps import StepLog
 from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import kinds
+from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
 from onthedot.verify import verifier as verifier_module
@@ -36,8 +38,6 @@ from onthedot.verify.probe import (
     ProbeResponse,
     mock_response,
 )
-from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.schedule import Watcher, WatchPlan
 from onthedot.verify.vantage import DEFAULT, Vantage
 from onthedot.verify.verifier import Verifier
 
@@ -88,6 +88,7 @@ def publisher(
     wait_for_lease: bool = True,
     leak_probes: bool = True,
     verifier_type: type[Verifier] = Verifier,
+    target: MemoryTarget | None = None,
 ) -> Publisher:
     verifier = verifier_type(edge_from(name, clock, seen), clock=clock, bust_cache=False)
     watcher = Watcher(
@@ -95,7 +96,7 @@ def publisher(
     )
     return Publisher(
         engine,
-        target=MemoryTarget(f"memory://{name}"),
+        target=target or MemoryTarget(f"memory://{name}"),
         purgers=[MemoryPurger(f"memory://{name}")],
         watcher=watcher,
         clock=clock,
@@ -142,9 +143,9 @@ async def test_crash_before_flip_resumes_without_restaging(
     clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 5, tzinfo=dt.UTC))
     release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
     seen: list[tuple[dt.datetime, bytes | None]] = []
-    first = publisher(engine, name, clock, seen)
-    assert first._target is not None
-    first._target.fail["flip"] = TargetUnreachable("The FTP server did not answer.")  # type: ignore[attr-defined]
+    failing = MemoryTarget(f"memory://{name}")
+    failing.fail["flip"] = TargetUnreachable("The FTP server did not answer.")
+    first = publisher(engine, name, clock, seen, target=failing)
     with pytest.raises(TargetUnreachable):
         await first.publish(release)
     assert set(await StepLog(engine, "r").done()) == {"staging", "staged"}
@@ -201,7 +202,7 @@ async def test_changed_release_is_restaged_before_t(engine: AsyncEngine, tmp_pat
     steps = StepLog(engine, "r")
     from onthedot.publish.manifest import Manifest
 
-    await pub._stage(release, Manifest.of(release), steps)
+    await pub.staging.stage(release, Manifest.of(release), steps)
     (tmp_path / "x.xlsx").write_bytes(NEW + b" corrected")
     changed = load_release(tmp_path / "r.toml")
     outcome = await pub.publish(changed)

@@ -10,8 +10,8 @@ from onthedot.calendar.timeutil import fmt_local
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
 from onthedot.cli.verify_cmds import print_results
 from onthedot.clock import SYSTEM_CLOCK
+from onthedot.morning.watch import WatchPlan
 from onthedot.runtime import VerifySettings, publisher_for
-from onthedot.verify.schedule import WatchPlan
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ import uvicorn
 from onthedot.cli.common import EXIT_OK, out, run, state
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.model import Release
-from onthedot.publish.scheduler import SchedulePolicy, Scheduler
+from onthedot.morning.scheduler import SchedulePolicy, Scheduler
 from onthedot.runtime import VerifySettings, publisher_for
 from onthedot.web.agents import agent_tokens
 from onthedot.web.app import create_app

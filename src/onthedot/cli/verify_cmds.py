@@ -10,11 +10,11 @@ from rich.table import Table
 
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, resolve_release, run, state
 from onthedot.clock import SYSTEM_CLOCK
+from onthedot.record.checks import CheckRecorder
 from onthedot.runtime import VerifySettings, verifier_for
 from onthedot.verify.diff import diff as run_diff
 from onthedot.verify.preflight import preflight as run_preflight
 from onthedot.verify.probe import Prober
-from onthedot.verify.recorder import CheckRecorder
 from onthedot.verify.verifier import VerifyReport, allowed_hosts
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

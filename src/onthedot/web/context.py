@@ -17,8 +17,8 @@ from onthedot.clock import Clock
 from onthedot.config import Config
 from onthedot.errors import ConfigError, TooManyRequestsError, UnknownReleaseError
 from onthedot.model import Release
+from onthedot.record.checks import CheckRecorder
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.recorder import CheckRecorder
 from onthedot.web.metrics import ServiceMetrics
 
 

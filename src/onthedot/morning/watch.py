@@ -1,29 +1,28 @@
-"""The release-morning schedule: leak probes before T, a sweep at T, dense polling until live.
+"""The release-morning watch: leak probes before T, a sweep at T, dense sweeps until live.
 
 Before T, every ``leak_every_s`` from T − ``leak_from_s``: new content visible is ``early`` (a
 breach). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
 T+2 min and every 15 s to T+30 min (the plan's ``dense`` steps) until every URL is live from every
-vantage point.
+vantage point. The watcher only looks (through the verifier) and records (through the recorder);
+what to do about a cache still serving the old file is the publisher's call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from onthedot.clock import Clock
-from onthedot.model import CheckResult, Release, Status, iso_utc
-from onthedot.publish.timer import wait_until
-from onthedot.record import kinds
-from onthedot.verify.recorder import CheckRecorder
+from onthedot.model import CheckResult, Release, Status
+from onthedot.morning.timer import wait_until
+from onthedot.record.checks import CheckRecorder
 from onthedot.verify.verifier import Verifier, VerifyReport
 
 _FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
 _MARGIN = 1.5  # a leak sweep is started only if this many times the last one ends before T − 1 s
 
-Repurge = Callable[[Sequence[CheckResult]], Awaitable[None]]
 OnSweep = Callable[[str, float], None]  # (release id, seconds a sweep of every URL took)
 
 
@@ -59,6 +58,11 @@ class WatchOutcome:
     first_live: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
 
 
+def stale_in_cache(report: VerifyReport) -> list[CheckResult]:
+    """The results where a cache (not the origin) still serves the old version: worth a purge."""
+    return [r for r in report.results if r.status is Status.STALE and r.layer == "cache"]
+
+
 class Watcher:
     def __init__(
         self,
@@ -69,8 +73,8 @@ class Watcher:
         on_sweep: OnSweep | None = None,
     ) -> None:
         self._verifier = verifier
-        self._recorder = recorder
-        self._clock = clock
+        self.recorder = recorder
+        self.clock = clock
         self.plan = plan or WatchPlan()
         self._on_sweep = on_sweep
 
@@ -79,6 +83,12 @@ class Watcher:
         report = await self._verifier.check(release)
         if self._on_sweep is not None:
             self._on_sweep(release.id, time.perf_counter() - started)
+        return report
+
+    async def look(self, release: Release) -> VerifyReport:
+        """One sweep of every URL from every vantage point, recorded."""
+        report = await self._sweep(release)
+        await self.recorder.record(release.id, report.results)
         return report
 
     async def prepare(self, release: Release) -> None:
@@ -95,70 +105,72 @@ class Watcher:
         window_opens = release.release_at - dt.timedelta(seconds=self.plan.leak_from_s)
         last_end = release.release_at - dt.timedelta(seconds=1.0)  # none straddling T
         cycle = dt.timedelta(seconds=_FIRST_GUESS_PER_URL_S * len(release.artefact))
-        started = self._clock.now()
+        started = self.clock.now()
         while started + cycle * _MARGIN < last_end:
             report = await self._sweep(release)
             if report.phase != "before":
                 break
-            await self._recorder.record(release.id, report.results)
+            await self.recorder.record(release.id, report.results)
             early += [r for r in report.results if r.status is Status.EARLY]
-            now = self._clock.now()
+            now = self.clock.now()
             cycle = now - started
             started = max(now + dt.timedelta(seconds=self.plan.leak_every_s), window_opens)
             if started + cycle * _MARGIN >= last_end:
                 break
-            await wait_until(self._clock, started)
+            await wait_until(self.clock, started)
         return early
 
-    async def after_t(
-        self,
-        release: Release,
-        repurge: Repurge | None = None,
-        since: dt.datetime | None = None,
-    ) -> WatchOutcome:
-        """Sweep at once, then poll on the plan (timed from ``since``, default T) until every URL
-        serves the new version (or the window ends). Served before T, it is ``early``: the watch
-        stops, but the outcome is not live — that publication was a breach."""
-        start = since or release.release_at
-        while True:
-            report = await self._sweep(release)
-            await self._recorder.record(release.id, report.results)
-            elapsed = (self._clock.now() - start).total_seconds()
-            if report.results and all(r.status is Status.EARLY for r in report.results):
-                return self._outcome(False, report)
-            if report.ok:
-                await self._recorder.timeline.append(
-                    release.id,
-                    kinds.VERIFY_ALL_LIVE,
-                    {
-                        "urls": sorted({r.url for r in report.results}),
-                        "vantages": sorted({r.vantage for r in report.results}),
-                        "at": iso_utc(report.checked_at),
-                    },
-                    at=report.checked_at,
-                )
-                return self._outcome(True, report)
-            interval = self.plan.interval_at(elapsed)
-            if interval is None:
-                await self._recorder.timeline.append(
-                    release.id,
-                    kinds.VERIFY_GAVE_UP,
-                    {
-                        "not_live": sorted(
-                            {r.url for r in report.results if r.status is not Status.LIVE}
-                        ),
-                        "after_s": round(elapsed, 3),
-                    },
-                    at=report.checked_at,
-                )
-                return self._outcome(False, report)
-            stale_in_cache = [
-                r for r in report.results if r.status is Status.STALE and r.layer == "cache"
-            ]
-            if repurge is not None and stale_in_cache:
-                await repurge(stale_in_cache)
-            await self._clock.sleep(interval)
+    def after_t(self, release: Release, since: dt.datetime | None = None) -> Watch:
+        """The sweeps after T (timed from ``since``, default T): iterate over the returned watch
+        to run them (see ``Watch``)."""
+        return Watch(self, release, since or release.release_at)
 
-    def _outcome(self, live: bool, report: VerifyReport) -> WatchOutcome:
-        first = dict(self._recorder.first_live)
-        return WatchOutcome(live, report, first)
+
+class Watch:
+    """Sweep at once, then on the plan until every URL serves the new version (or the window
+    ends); every sweep is recorded. Iterating runs the sweeps and yields, between two of them,
+    the report of the one that was not the last (the caller may purge a stale cache before the
+    next); ``outcome`` holds how it ended. Served before T, a URL is ``early``: the watch stops,
+    but the outcome is not live — that publication was a breach."""
+
+    def __init__(self, watcher: Watcher, release: Release, start: dt.datetime) -> None:
+        self._watcher = watcher
+        self._release = release
+        self._start = start
+        self.outcome: WatchOutcome | None = None
+
+    async def __aiter__(self) -> AsyncIterator[VerifyReport]:
+        watcher = self._watcher
+        while True:
+            report = await watcher.look(self._release)
+            elapsed = (watcher.clock.now() - self._start).total_seconds()
+            interval = watcher.plan.interval_at(elapsed)
+            self.outcome = await self._ending(report, elapsed, interval)
+            if self.outcome is not None or interval is None:
+                return
+            yield report
+            await watcher.clock.sleep(interval)
+
+    async def _ending(
+        self, report: VerifyReport, elapsed: float, interval: float | None
+    ) -> WatchOutcome | None:
+        """How the watch ends with this sweep (recorded), or None if it goes on."""
+        recorder, release_id = self._watcher.recorder, self._release.id
+        if report.results and all(r.status is Status.EARLY for r in report.results):
+            live = False
+        elif report.ok:
+            await recorder.all_live(release_id, report)
+            live = True
+        elif interval is None:
+            await recorder.gave_up(release_id, report, elapsed)
+            live = False
+        else:
+            return None
+        return WatchOutcome(live, report, dict(recorder.first_live))
+
+    async def to_end(self) -> WatchOutcome:
+        """Run every sweep without acting between them; how the watch ended."""
+        async for _report in self:
+            pass
+        assert self.outcome is not None  # set by the last sweep
+        return self.outcome
