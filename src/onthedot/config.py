@@ -1,6 +1,6 @@
 """Site config (``onthedot.toml``) and release files → typed models, with file:line: field errors.
 
-A release file holds one release (DESIGN.md). ``onthedot.toml`` may hold ``[site]`` defaults shared
+A release file holds one release. ``onthedot.toml`` may hold ``[site]`` defaults shared
 by many releases, a ``[policy]`` block and ``releases = ["releases/*.toml"]`` globs. Every problem is
 reported as ``file:line: field: what is wrong`` and all problems of a file are reported together.
 """

@@ -18,10 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onthedot.errors import StoreError
 from onthedot.model import as_utc, iso_utc, utcnow
 from onthedot.store.tables import events
 
 GENESIS = "0" * 64
+CONTENTION_TRIES = 20  # another writer took the place this many times: give up
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,7 @@ class Timeline:
         writer took the same place first, read the new head and try again."""
         at = as_utc(at) if at else utcnow()
         encoded = [(kind, canonical(data)) for kind, data in items]
-        for _attempt in range(20):
+        for _attempt in range(CONTENTION_TRIES):
             try:
                 async with self._engine.begin() as conn:
                     seq, prev = await self._head(conn, release_id)
@@ -168,7 +170,10 @@ class Timeline:
                 return written
             except IntegrityError:
                 continue
-        raise RuntimeError(f"could not append to the timeline of {release_id}: too much contention")
+        raise StoreError(
+            f"The timeline of {release_id} could not be written: other writers got there first "
+            f"{CONTENTION_TRIES} times running; try again."
+        )
 
     @staticmethod
     async def _head(conn: AsyncConnection, release_id: str) -> tuple[int, str]:
