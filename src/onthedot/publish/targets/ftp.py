@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import aioftp
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import (
     TargetAuthError,
     TargetError,
@@ -57,7 +57,6 @@ def _one_at_a_time(
     return serialised
 
 
-@register("target", "ftp")
 class FTPTarget(Target):
     """ftp://publisher@origin.internal:21/"""
 
@@ -308,7 +307,6 @@ class FTPTarget(Target):
         return TargetError(f"The FTP server {self._where()} failed while {doing} ({reply}).")
 
 
-@register("target", "ftps")
 class FTPSTarget(FTPTarget):
     """ftps://publisher@origin.internal:21/?ca=/etc/ssl/origin-ca.pem"""
 
