@@ -58,6 +58,30 @@ class WatchOutcome:
     first_live: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
 
 
+@dataclass
+class _LeakPace:
+    """When leak sweeps start: every ``leak_every_s`` from the window's opening, and only if one
+    should end (going by how long the last took, with a margin) 1 s before T."""
+
+    window_opens: dt.datetime
+    last_end: dt.datetime
+    cycle: dt.timedelta
+
+    @classmethod
+    def of(cls, release: Release, plan: WatchPlan) -> _LeakPace:
+        at = release.release_at
+        first_guess = dt.timedelta(seconds=_FIRST_GUESS_PER_URL_S * len(release.artefact))
+        window_opens = at - dt.timedelta(seconds=plan.leak_from_s)
+        return cls(window_opens, at - dt.timedelta(seconds=1.0), first_guess)
+
+    def fits(self, start: dt.datetime) -> bool:
+        return start + self.cycle * _MARGIN < self.last_end
+
+    def next_start(self, started: dt.datetime, now: dt.datetime, every_s: float) -> dt.datetime:
+        self.cycle = now - started
+        return max(now + dt.timedelta(seconds=every_s), self.window_opens)
+
+
 def stale_in_cache(report: VerifyReport) -> list[CheckResult]:
     """The results where a cache (not the origin) still serves the old version: worth a purge."""
     return [r for r in report.results if r.status is Status.STALE and r.layer == "cache"]
@@ -102,20 +126,16 @@ class Watcher:
         A sweep is started only if it should end (recording included) 1 s before T, judged by
         how long the last one took — the flip waits for the leak probes to finish."""
         early: list[CheckResult] = []
-        window_opens = release.release_at - dt.timedelta(seconds=self.plan.leak_from_s)
-        last_end = release.release_at - dt.timedelta(seconds=1.0)  # none straddling T
-        cycle = dt.timedelta(seconds=_FIRST_GUESS_PER_URL_S * len(release.artefact))
+        pace = _LeakPace.of(release, self.plan)
         started = self.clock.now()
-        while started + cycle * _MARGIN < last_end:
+        while pace.fits(started):
             report = await self._sweep(release)
             if report.phase != "before":
                 break
             await self.recorder.record(release.id, report.results)
             early += [r for r in report.results if r.status is Status.EARLY]
-            now = self.clock.now()
-            cycle = now - started
-            started = max(now + dt.timedelta(seconds=self.plan.leak_every_s), window_opens)
-            if started + cycle * _MARGIN >= last_end:
+            started = pace.next_start(started, self.clock.now(), self.plan.leak_every_s)
+            if not pace.fits(started):
                 break
             await wait_until(self.clock, started)
         return early
