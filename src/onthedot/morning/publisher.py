@@ -137,8 +137,9 @@ class _Purges:
         if self._first is None:
             return
         await asyncio.wait([self._first])
-        if not self._first.cancelled() and self._first.exception() is not None:
-            log.warning("purge.failed", release=self._run.release.id, error=repr(self._first.exception()))
+        failed = None if self._first.cancelled() else self._first.exception()
+        if failed is not None:
+            log.warning("purge.failed", release=self._run.release.id, error=repr(failed))
 
 
 class Publisher:
