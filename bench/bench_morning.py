@@ -111,14 +111,14 @@ async def _child(
 ) -> dict[str, Any]:
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.model import Artefact, Release, Site
-    from onthedot.publish.publisher import PREPARE_BEFORE_S
-    from onthedot.publish.timer import wait_until
+    from onthedot.morning.publisher import PREPARE_BEFORE_S
+    from onthedot.morning.timer import wait_until
+    from onthedot.morning.watch import Watcher, WatchPlan
+    from onthedot.record.checks import CheckRecorder
     from onthedot.runtime import make_verifier, prober_for, tune_gc
     from onthedot.settings import VerifySettings
     from onthedot.store.db import open_store
     from onthedot.verify.probe import ProbeRequest
-    from onthedot.verify.recorder import CheckRecorder
-    from onthedot.verify.schedule import Watcher, WatchPlan
 
     tune_gc()  # as the ``onthedot`` command does at start-up
 
@@ -159,7 +159,7 @@ async def _child(
         handed = _watch_hand_over(prober)
         before = _cpu_now(servers)
         await wait_until(SYSTEM_CLOCK, release_at)
-        outcome = await watcher.after_t(release)
+        outcome = await watcher.after_t(release).to_end()
         timings["recorded_s"] = time.time() - at_t
         timings["first_requests_ms"] = (handed[0] - at_t) * 1000
         timings["classified_s"] = swept[0][0] - at_t

@@ -257,9 +257,9 @@ async def publish_once(
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.config import load_config, load_release
+    from onthedot.morning.watch import WatchPlan
     from onthedot.runtime import publisher_for
     from onthedot.store.releases import ReleaseRepository
-    from onthedot.verify.schedule import WatchPlan
 
     old, new = payload(f"old {label} {run}"), payload(f"new {label} {run}")
     site.cache_old(PATH, old)

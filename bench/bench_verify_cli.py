@@ -48,7 +48,7 @@ GOAL = 0.3  # the command at ≥ 0.3 × wrk
 TRACE = """\
 import atexit, json, runpy, sys, time
 from onthedot.verify.probe import Prober
-from onthedot.verify.recorder import CheckRecorder
+from onthedot.record.checks import CheckRecorder
 from onthedot.verify.verifier import Verifier
 marks = {}
 def noting(name, plain):

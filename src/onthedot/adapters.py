@@ -16,22 +16,24 @@ Secrets are masked (``****``) whenever a URL is printed: ``AdapterURL.masked()``
 
 Core code never imports a concrete adapter: ``create(kind, url)`` looks the scheme up in the
 registry, importing the built-in module for that scheme on first use (or a plug-in registered under
-the entry-point group ``onthedot.<kind>s``).
+the entry-point group ``onthedot.<kind>s``). An adapter class states its scheme once, as its
+``scheme`` attribute; defining the class registers it.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import os
+import pkgutil
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from onthedot.errors import AdapterURLError
@@ -58,33 +60,14 @@ SECRET_WORDS = frozenset(
     }
 )
 
-# built-in adapters: scheme -> module, imported only when used (core code never imports them)
-_T = "onthedot.publish.targets."
-_P = "onthedot.publish.purgers."
-BUILTIN: dict[str, dict[str, str]] = {
-    "target": {
-        "memory": _T + "memory",
-        "file": _T + "file",
-        "ftp": _T + "ftp",
-        "ftps": _T + "ftp",
-        "sftp": _T + "sftp",
-        "s3": _T + "s3",
-        "webhook+https": _T + "webhook",
-        "webhook+http": _T + "webhook",
-    },
-    "purger": {
-        "memory": _P + "memory",
-        "varnish": _P + "varnish",
-        "http-purge": _P + "http_purge",
-        "fastly": _P + "fastly",
-        "cloudflare": _P + "cloudflare",
-        "cloudfront": _P + "cloudfront",
-        "akamai": _P + "akamai",
-    },
+# built-in adapters, one module per service in the package of their kind; the module of a scheme
+# is the longest module name it starts with ("-" read as "_"): ``ftps`` is in ``targets/ftp.py``,
+# ``http-purge+https`` in ``purgers/http_purge.py``. Imported only when a scheme is looked up.
+PACKAGES: dict[str, str] = {
+    "target": "onthedot.publish.targets",
+    "purger": "onthedot.publish.purgers",
 }
 _REGISTRY: dict[str, dict[str, type[Adapter]]] = {}
-
-A = TypeVar("A", bound="type[Adapter]")
 
 
 def _slug(text: str) -> str:
@@ -214,7 +197,11 @@ def _mask_raw(text: str) -> str:
 
 
 class Adapter:
-    """The tiny base every adapter kind builds on: a URL, masking, ``aclose`` and ``async with``."""
+    """The tiny base every adapter kind builds on: a URL, masking, ``aclose`` and ``async with``.
+
+    A class that states its own ``scheme`` is the adapter for that scheme: defining it registers
+    it (``create(kind, "scheme://...")`` builds it), for built-in adapters and plug-ins alike.
+    """
 
     kind: ClassVar[str] = ""
     scheme: ClassVar[str] = ""
@@ -224,6 +211,11 @@ class Adapter:
         tuple[str, ...]
     ] = ()  # URL parts that must be present: "host", "path", "user"
     secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("scheme"):
+            _REGISTRY.setdefault(cls.kind, {})[cls.scheme.lower()] = cls
 
     def __init__(self, url: AdapterURL | str) -> None:
         self._url = url if isinstance(url, AdapterURL) else AdapterURL.parse(url)
@@ -289,27 +281,37 @@ class Adapter:
         await self.aclose()
 
 
-def register(kind: str, scheme: str) -> Callable[[A], A]:
-    """Class decorator: ``@register("target", "ftp")`` makes ``create("target", "ftp://...")`` work."""
+def _builtin_modules(kind: str) -> list[str]:
+    """The built-in adapter modules of a kind, longest name first (none for an unknown kind)."""
+    package = PACKAGES.get(kind)
+    spec = importlib.util.find_spec(package) if package else None
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    names = [m.name for m in pkgutil.iter_modules(spec.submodule_search_locations)]
+    return [f"{package}.{name}" for name in sorted(names, key=len, reverse=True)]
 
-    def decorate(cls: A) -> A:
-        _REGISTRY.setdefault(kind, {})[scheme.lower()] = cls
-        return cls
 
-    return decorate
+def builtin_module(kind: str, scheme: str) -> str | None:
+    """The built-in module that defines ``scheme`` (the longest module name it starts with)."""
+    wanted = scheme.lower().replace("-", "_")
+    modules = _builtin_modules(kind)
+    return next((m for m in modules if wanted.startswith(m.rsplit(".", 1)[1])), None)
 
 
 def schemes(kind: str) -> list[str]:
-    """Every scheme known for a kind (built-in and registered)."""
-    return sorted(set(BUILTIN.get(kind, {})) | set(_REGISTRY.get(kind, {})))
+    """Every scheme known for a kind: built-in, plug-ins (entry points) and classes defined."""
+    for module in _builtin_modules(kind):
+        importlib.import_module(module)
+    plugins = {entry.name for entry in entry_points(group=f"onthedot.{kind}s")}
+    return sorted(set(_REGISTRY.get(kind, {})) | plugins)
 
 
 def lookup(kind: str, scheme: str) -> type[Adapter]:
     scheme = scheme.lower()
+    module = builtin_module(kind, scheme)
+    if scheme not in _REGISTRY.get(kind, {}) and module is not None:
+        importlib.import_module(module)
     found = _REGISTRY.get(kind, {}).get(scheme)
-    if found is None and scheme in BUILTIN.get(kind, {}):
-        importlib.import_module(BUILTIN[kind][scheme])
-        found = _REGISTRY.get(kind, {}).get(scheme)
     if found is None:
         for entry in entry_points(group=f"onthedot.{kind}s", name=scheme):
             found = entry.load()

@@ -2,8 +2,8 @@
 
 Every error a person can see is an ``OnthedotError`` whose ``str()`` is one plain sentence with the
 fix. Third-party exceptions are converted at the adapter boundary (``raise X(...) from exc``); the
-CLI turns this tree into exit codes and messages in one place (``cli.errors``), the web app into
-HTTP responses in one place.
+CLI turns this tree into exit codes and messages in one place (``cli.common``), the web app into
+HTTP responses in one place (``web.errors``).
 
     OnthedotError
     ├── InputError                 bad input a person can fix (exit 2)
@@ -13,7 +13,7 @@ HTTP responses in one place.
     │   │   └── LocalTimeError     a local time does not exist or is ambiguous in its zone (DST)
     │   ├── AdapterURLError        a target/purger/notifier URL cannot be understood
     │   └── AgentTokenError        a remote probe agent's token is missing or unknown (HTTP 401)
-    ├── StoreError                 the database cannot be reached or migrated
+    ├── StoreError                 the database cannot be reached or migrated, or is too busy
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
     │   ├── TargetError
     │   │   ├── TargetUnreachable
@@ -23,9 +23,7 @@ HTTP responses in one place.
     │   └── PurgeError
     ├── ProbeError                 a fetch could not be made at all (never raised for a bad server:
     │   └── ForeignHostError       those are classified results) / the SSRF guard refused a URL
-    ├── PublishError               the publish sequence cannot go on
-    │   ├── LeaseHeldError         another publisher holds this release
-    │   └── EmbargoLeakError       the staged content is reachable before T
+    ├── LeaseHeldError             another publisher holds this release
     ├── TimelineError              the hash chain is broken
     └── AgentError                 a remote probe agent cannot reach or talk to its server
 """
@@ -132,15 +130,7 @@ class ForeignHostError(ProbeError):
     exit_code = 2
 
 
-class PublishError(OnthedotError):
-    pass
-
-
-class LeaseHeldError(PublishError):
-    pass
-
-
-class EmbargoLeakError(PublishError):
+class LeaseHeldError(OnthedotError):
     pass
 
 

@@ -132,7 +132,7 @@ class Finding(Strict):
 
 
 class Status(enum.StrEnum):
-    """One verification result per URL per vantage point (DESIGN.md contract)."""
+    """What one verification result says about one URL from one vantage point."""
 
     EMBARGOED = "embargoed"  # before T, new content not visible: fine
     EARLY = "early"  # before T, new content visible: breach

@@ -20,9 +20,9 @@ from onthedot.verify.verifier import Verifier, allowed_hosts
 if TYPE_CHECKING:  # what only publishing needs is imported by publisher_for (``verify`` starts faster)
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from onthedot.publish.publisher import Publisher
+    from onthedot.morning.publisher import Publisher
+    from onthedot.morning.watch import OnSweep, WatchPlan
     from onthedot.verify.clockcheck import ClockOffset
-    from onthedot.verify.schedule import OnSweep, WatchPlan
 
 GC_THRESHOLD = (50_000, 20, 100)
 """Young-generation collections every 50,000 allocations instead of CPython's 700."""
@@ -84,12 +84,12 @@ async def publisher_for(
     on_sweep: OnSweep | None = None,
 ) -> AsyncIterator[Publisher]:
     from onthedot.adapters import create
-    from onthedot.publish.publisher import Publisher
+    from onthedot.morning.publisher import Publisher
+    from onthedot.morning.watch import Watcher
     from onthedot.publish.purgers.base import Purger
     from onthedot.publish.targets.base import Target
+    from onthedot.record.checks import CheckRecorder
     from onthedot.verify.clockcheck import measure
-    from onthedot.verify.recorder import CheckRecorder
-    from onthedot.verify.schedule import Watcher
 
     site = release.site
     async with AsyncExitStack() as stack:
@@ -102,9 +102,8 @@ async def publisher_for(
         ]
         settings = settings or VerifySettings()
         prober = await stack.enter_async_context(prober_for(release, settings))
-        watcher = Watcher(
-            make_verifier(prober, clock, settings), CheckRecorder(engine), clock, plan
-        )
+        verifier = make_verifier(prober, clock, settings)
+        watcher = Watcher(verifier, CheckRecorder(engine), clock, plan, on_sweep=on_sweep)
         ntp = settings.ntp
 
         async def clock_check(rel: Release) -> ClockOffset | None:

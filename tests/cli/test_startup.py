@@ -33,8 +33,8 @@ NOT_FOR_CHECK = (
     # onthedot.toml's [verify.caches] is checked against the cache models (onthedot.verify.caches,
     # plain data); nothing that fetches or judges is loaded
     "onthedot.verify.probe", "onthedot.verify.probe_curl", "onthedot.verify.verifier",
-    "onthedot.verify.diagnose", "onthedot.verify.judgement", "onthedot.verify.schedule",
-    "onthedot.verify.recorder", "onthedot.verify.preflight",
+    "onthedot.verify.diagnose", "onthedot.verify.judgement", "onthedot.morning",
+    "onthedot.record.checks", "onthedot.verify.preflight",
 )
 
 

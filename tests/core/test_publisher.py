@@ -10,31 +10,35 @@ import asyncio
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.clock import JumpingClock, ShiftedClock
+from onthedot.clock import SYSTEM_CLOCK, JumpingClock, ShiftedClock
 from onthedot.config import load_release
-from onthedot.errors import LeaseHeldError, TargetUnreachable
+from onthedot.errors import LeaseHeldError, ProbeError, StoreError, TargetUnreachable
 from onthedot.model import Release
-from onthedot.publish.publisher import Publisher
+from onthedot.morning.publisher import Publisher
+from onthedot.morning.watch import Watcher, WatchPlan
+from onthedot.publish.purgers.base import PurgeAttempt
 from onthedot.publish.purgers.memory import MemoryPurger
 from onthedot.publish.steps import StepLog
 from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import kinds
-from onthedot.record.timeline import Timeline
+from onthedot.record.checks import CheckRecorder
+from onthedot.record.timeline import Event, Timeline
+from onthedot.runtime import publisher_for
 from onthedot.store.db import open_store
 from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify import verifier as verifier_module
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
-from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.schedule import Watcher, WatchPlan
 from onthedot.verify.vantage import DEFAULT, Vantage
-from onthedot.verify.verifier import Verifier
+from onthedot.verify.verifier import Verifier, VerifyReport
+from tests.servers.ports import free_port
 
 NEW = b"new spreadsheet"
 PATH = "/statistics/x.xlsx"
@@ -83,6 +87,8 @@ def publisher(
     wait_for_lease: bool = True,
     leak_probes: bool = True,
     verifier_type: type[Verifier] = Verifier,
+    target: MemoryTarget | None = None,
+    purger: MemoryPurger | None = None,
 ) -> Publisher:
     verifier = verifier_type(edge_from(name, clock, seen), clock=clock, bust_cache=False)
     watcher = Watcher(
@@ -90,8 +96,8 @@ def publisher(
     )
     return Publisher(
         engine,
-        target=MemoryTarget(f"memory://{name}"),
-        purgers=[MemoryPurger(f"memory://{name}")],
+        target=target or MemoryTarget(f"memory://{name}"),
+        purgers=[purger or MemoryPurger(f"memory://{name}")],
         watcher=watcher,
         clock=clock,
         wait_for_lease=wait_for_lease,
@@ -137,9 +143,9 @@ async def test_crash_before_flip_resumes_without_restaging(
     clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 5, tzinfo=dt.UTC))
     release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
     seen: list[tuple[dt.datetime, bytes | None]] = []
-    first = publisher(engine, name, clock, seen)
-    assert first._target is not None
-    first._target.fail["flip"] = TargetUnreachable("The FTP server did not answer.")  # type: ignore[attr-defined]
+    failing = MemoryTarget(f"memory://{name}")
+    failing.fail["flip"] = TargetUnreachable("The FTP server did not answer.")
+    first = publisher(engine, name, clock, seen, target=failing)
     with pytest.raises(TargetUnreachable):
         await first.publish(release)
     assert set(await StepLog(engine, "r").done()) == {"staging", "staged"}
@@ -196,7 +202,7 @@ async def test_changed_release_is_restaged_before_t(engine: AsyncEngine, tmp_pat
     steps = StepLog(engine, "r")
     from onthedot.publish.manifest import Manifest
 
-    await pub._stage(release, Manifest.of(release), steps)
+    await pub.staging.stage(release, Manifest.of(release), steps)
     (tmp_path / "x.xlsx").write_bytes(NEW + b" corrected")
     changed = load_release(tmp_path / "r.toml")
     outcome = await pub.publish(changed)
@@ -281,6 +287,60 @@ async def test_a_run_killed_mid_staging_leaves_no_hidden_copies(
     assert sorted(store.files) == ["/a.csv", "/b.csv"]  # the same hidden names were reused
 
 
+class _BrokenEdge(Verifier):
+    """A verifier that cannot look at all (the host was killed right after the flip)."""
+
+    async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
+        raise ProbeError("The edge cannot be reached.")
+
+
+async def test_a_resumed_publish_keeps_how_early_the_flip_was(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 0, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    first = publisher(engine, name, clock, [], verifier_type=_BrokenEdge)
+    with pytest.raises(ProbeError):
+        await first.publish(release, immediately=True)  # flipped half an hour early, then died
+    outcome = await publisher(engine, name, clock, []).publish(release)
+    assert outcome.resumed[:2] == ("staged", "flipped")
+    assert outcome.early_s == pytest.approx(1800, abs=5) and outcome.late_s == 0.0
+    assert outcome.as_json()["early_s"] == pytest.approx(1800, abs=5)
+
+
+class _SlowPurger(MemoryPurger):
+    """A purger that takes half a second (a CDN's API)."""
+
+    async def purge(
+        self, urls: Sequence[str], *, prefixes: Sequence[str] = (), tags: Sequence[str] = ()
+    ) -> list[PurgeAttempt]:
+        await asyncio.sleep(0.5)
+        return await super().purge(urls, prefixes=prefixes, tags=tags)
+
+
+async def test_the_purge_at_t_is_finished_even_when_recording_the_flip_fails(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 1, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    append = Timeline.append
+
+    async def failing_flip(self: Timeline, release_id: str, kind: str, *a: Any, **k: Any) -> Event:
+        if kind == kinds.PUBLISH_FLIPPED:
+            raise StoreError("The database stopped answering: check it is running.")
+        return await append(self, release_id, kind, *a, **k)
+
+    monkeypatch.setattr(Timeline, "append", failing_flip)
+    pub = publisher(engine, name, clock, [], purger=_SlowPurger(f"memory://{name}"))
+    with pytest.raises(StoreError):
+        await pub.publish(release)
+    assert MemoryPurger.log(name) == [f"url http://www.example.org{PATH}"]  # the files are live
+    assert await Timeline(engine).events("r", kinds.PURGE_DONE)
+    assert "purged" in await StepLog(engine, "r").done()
+
+
 class _StuckPreparing(Verifier):
     """A verifier whose preparation never finishes (a DNS server that does not answer)."""
 
@@ -349,3 +409,28 @@ async def test_no_leak_probe_is_started_that_would_run_into_t(engine: AsyncEngin
     watcher = Watcher(verifier, CheckRecorder(engine), clock, WatchPlan(leak_every_s=0.1))
     await watcher.leak_probes(release)  # one sweep (1.2 s); a second would end at about T
     assert clock.now() < t - dt.timedelta(seconds=1)
+
+
+async def test_the_service_hears_of_every_sweep(engine: AsyncEngine) -> None:
+    """``publisher_for(on_sweep=...)`` is how ``onthedot run`` fills its sweep-duration gauge."""
+    release = Release(
+        id="gauge",
+        title="T",
+        producer="P",
+        release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+        site={"public": f"http://127.0.0.1:{free_port()}"},  # nothing listens: never live
+        artefact=[{"path": PATH, "sha256": hashlib.sha256(NEW).hexdigest(), "size": len(NEW)}],
+    )
+    swept: list[tuple[str, float]] = []
+    async with publisher_for(
+        engine,
+        release,
+        SYSTEM_CLOCK,
+        plan=WatchPlan.for_seconds(0.3),
+        leak_probes=False,
+        on_sweep=lambda release_id, seconds: swept.append((release_id, seconds)),
+    ) as pub:
+        outcome = await pub.publish(release)
+    assert not outcome.live
+    assert len(swept) >= 2 and {release_id for release_id, _ in swept} == {"gauge"}
+    assert all(seconds > 0 for _, seconds in swept)

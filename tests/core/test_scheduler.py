@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.clock import ShiftedClock
 from onthedot.config import load_release
 from onthedot.model import Release
-from onthedot.publish.scheduler import SchedulePolicy, Scheduler
+from onthedot.morning.scheduler import SchedulePolicy, Scheduler
 from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline

@@ -18,10 +18,10 @@ import typer
 
 from onthedot.clock import ShiftedClock
 from onthedot.config import load_config, load_release
+from onthedot.morning.watch import WatchPlan
+from onthedot.record.checks import CheckRecorder
 from onthedot.runtime import publisher_for, verifier_for
 from onthedot.store.db import open_store
-from onthedot.verify.recorder import CheckRecorder
-from onthedot.verify.schedule import WatchPlan
 from tests.e2e.helpers import fetch, runner, write_config
 from tests.record.readback import docx_text, in_order
 from tests.servers.nginx import Nginx

@@ -93,6 +93,11 @@ def test_run_publishes_due_releases_on_the_dot(
         for kind in ("publish.staged", "publish.flipped", "purge.attempt", "publish.done"):
             assert kind in kinds, kinds
         assert timeline["chain"]["ok"] is True
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert 'onthedot_last_sweep_duration_seconds{release="fatal-injuries-2019-apr-sep"}' in (
+            metrics
+        )
     finally:
         service.send_signal(signal.SIGINT)
         try:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from onthedot.adapters import AdapterURL, create, schemes, secret_env_name
+from onthedot.adapters import (
+    AdapterURL,
+    builtin_module,
+    create,
+    lookup,
+    schemes,
+    secret_env_name,
+)
 from onthedot.errors import AdapterURLError
+from onthedot.publish.targets.base import Target
 
 SECRET = "pa55-word-XYZ"
 URLS = [
@@ -72,3 +83,35 @@ def test_every_builtin_scheme_is_listed() -> None:
     assert {"file", "ftp", "ftps", "sftp", "s3", "webhook+https", "memory"} <= set(schemes("target"))
     assert {"varnish", "http-purge", "fastly", "cloudflare", "cloudfront", "akamai"} <= set(
         schemes("purger"))
+
+
+@pytest.mark.parametrize("kind", ["target", "purger"])
+def test_every_builtin_scheme_is_in_the_module_its_name_gives(kind: str) -> None:
+    builtin = {s: lookup(kind, s) for s in schemes(kind)}
+    builtin = {s: cls for s, cls in builtin.items() if cls.__module__.startswith("onthedot.")}
+    assert len(builtin) >= 7
+    for scheme, cls in builtin.items():
+        assert builtin_module(kind, scheme) == cls.__module__, scheme
+
+
+def test_a_scheme_is_found_before_anything_imported_it() -> None:
+    """What ``onthedot publish`` does first: build the adapter for a URL, nothing imported yet."""
+    found = subprocess.run(
+        [sys.executable, "-c", "from onthedot.adapters import create\n"
+         "print(type(create('purger', 'http-purge+https://www.example.org')).__name__)"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "HTTPSPurgePurger"
+
+
+class _PigeonTarget(Target):
+    """pigeon://LOFT"""
+
+    scheme: ClassVar[str] = "pigeon"
+
+
+def test_an_adapter_class_is_its_registration() -> None:
+    carrier = create("target", "pigeon://loft")
+    assert type(carrier) is _PigeonTarget and carrier.url() == "pigeon://loft"
+    assert "pigeon" in schemes("target") and "pigeon" not in schemes("purger")

@@ -17,7 +17,7 @@ from tests.publish.fake_cdn import Fake
 
 FAST = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, timeout=5,
                    deadline=20)
-HANG = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, timeout=0.3,
+HANG = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, timeout=0.3,
                    deadline=5)
 PUBLIC = "https://www.example.org/statistics/fatalquarterly.xlsx"
 pytestmark = pytest.mark.timeout(30)
@@ -39,6 +39,8 @@ def cdn_urls(fake: Fake, good: bool = True) -> dict[str, str]:
 CDNS = ["fastly", "cloudflare", "cloudfront", "akamai"]
 TAGS = {"fastly": ["stats-2019"], "cloudflare": ["stats-2019"], "akamai": ["stats-2019"],
         "cloudfront": []}
+SECRETS = {"fastly": [F.FASTLY_KEY], "cloudflare": [F.CF_TOKEN], "cloudfront": [F.AWS_SECRET],
+           "akamai": [F.AKAMAI_SECRET, F.AKAMAI_ACCESS_TOKEN, F.AKAMAI_CLIENT_TOKEN]}
 PREFIXES = {"cloudflare": ["https://www.example.org/statistics/"],
             "cloudfront": ["https://www.example.org/statistics/"], "fastly": [], "akamai": []}
 
@@ -56,7 +58,10 @@ async def test_cdn_purge_sends_the_documented_requests(name: str, fake: Fake) ->
     assert attempts and all(a.ok for a in attempts)
     assert all(a.status in (200, 201) for a in attempts)
     assert len(fake.seen) == len(attempts)
-    assert all(F.FASTLY_KEY not in a.purger + a.request for a in attempts)
+    for attempt in attempts:
+        shown = attempt.purger + attempt.request + attempt.detail
+        assert "****" in attempt.purger
+        assert not [secret for secret in SECRETS[name] if secret in shown]
 
 
 @pytest.mark.parametrize("name", CDNS)
@@ -77,7 +82,7 @@ async def test_cdn_500_is_retried_and_every_attempt_recorded(name: str, fake: Fa
     async with purger(cdn_urls(fake)[name]) as cdn:
         attempts = await cdn.purge([PUBLIC])
     first = [a for a in attempts if "Get" not in a.request]
-    assert [a.status for a in first][:3] == [500, 500, first[2].status]
+    assert [a.status for a in first[:2]] == [500, 500] and first[2].status in (200, 201)
     assert first[2].ok and [a.ok for a in first[:2]] == [False, False]
 
 
@@ -88,7 +93,7 @@ async def test_cdn_that_never_answers_gives_purge_error_with_attempts(name: str,
         with pytest.raises(PurgeError) as caught:
             await cdn.purge([PUBLIC])
     attempts = caught.value.attempts
-    assert len(attempts) == FAST.attempts
+    assert len(attempts) == HANG.attempts != FAST.attempts
     assert all(a.status is None and "no answer" in a.detail for a in attempts)
 
 
@@ -154,4 +159,4 @@ async def test_varnish_down_gives_purge_error(closed_port: int) -> None:
     async with purger(f"varnish://127.0.0.1:{closed_port}", HANG) as cache:
         with pytest.raises(PurgeError) as caught:
             await cache.purge(["https://www.example.org/x"])
-    assert len(caught.value.attempts) == FAST.attempts
+    assert len(caught.value.attempts) == HANG.attempts

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.record import kinds
-from onthedot.record.breaches import observation
+from onthedot.record.breaches import read_result
 from onthedot.record.narrative import account, cache_facts, describe, fmt_duration
 from onthedot.record.timeline import Timeline
 from tests.record.incident import URL, at, release_2019, result
@@ -68,7 +68,7 @@ async def test_summer_times_are_shown_in_british_summer_time(store: AsyncEngine)
     assert describe(flipped, release) == "At 09:30:00 2 files were published to the web server by SFTP."
 
 
-def test_an_unreadable_result_is_not_an_observation() -> None:
-    assert observation({"status": "bogus"}, at(9, 30)) is None
-    obs = observation({"status": "live", "url": URL}, at(9, 30))
-    assert obs is not None and (obs.vantage, obs.at) == ("default", at(9, 30))
+def test_an_unreadable_result_is_not_read() -> None:
+    assert read_result({"status": "bogus"}, at(9, 30)) is None
+    obs = read_result({"status": "live", "url": URL}, at(9, 30))
+    assert obs is not None and (obs.vantage, obs.checked_at) == ("default", at(9, 30))

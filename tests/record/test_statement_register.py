@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.errors import ConfigError
 from onthedot.model import Site
+from onthedot.publish.statement import publish_statement
 from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import breaches as store_
 from onthedot.record import kinds, register, statement
@@ -40,13 +41,13 @@ async def test_statement_is_published_through_the_target_and_recorded(store: Asy
     site = Site(public="https://www.hse.gov.uk", target="memory://statement-test")
     release = await record_2019(store, release_2019(site=site))
     html = statement.statement_html(await assess(store, release))
-    url = await statement.publish(store, release, html, "/statistics/statement.html", by="Jane Smith")
+    url = await publish_statement(store, release, html, "/statistics/statement.html", by="Jane Smith")
     assert url == "https://www.hse.gov.uk/statistics/statement.html"
     assert MemoryTarget.store("statement-test").files["/statistics/statement.html"] == html.encode()
     (event,) = await Timeline(store).events(release.id, kinds.STATEMENT_PUBLISHED)
     assert event.data == {"url": url, "by": "Jane Smith"}
     with pytest.raises(ConfigError, match="no \\[site\\] target"):
-        await statement.publish(store, release_2019(site=None), html, "/s.html")
+        await publish_statement(store, release_2019(site=None), html, "/s.html")
 
 
 async def test_register_exports_and_counts(store: AsyncEngine) -> None:

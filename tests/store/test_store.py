@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.config import load_release
 from onthedot.errors import LeaseHeldError, StoreError
 from onthedot.publish.lease import Lease
 from onthedot.publish.steps import StepLog
-from onthedot.record.timeline import Timeline, canonical
+from onthedot.record.timeline import GENESIS, Timeline, canonical
 from onthedot.store import db
 from onthedot.store.db import open_store
 from onthedot.store.digests import ArtefactDigests
@@ -70,6 +70,20 @@ async def test_concurrent_appends_keep_one_chain(engine: AsyncEngine) -> None:
     events = await timeline.events("r")
     assert [e.seq for e in events] == list(range(1, 21))
     assert (await timeline.verify("r")).ok
+
+
+async def test_a_timeline_too_busy_to_write_is_a_plain_store_error(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeline = Timeline(engine)
+    await timeline.append("r", "note", {"text": "first"})
+
+    async def always_taken(conn: AsyncConnection, release_id: str) -> tuple[int, str]:
+        return 1, GENESIS  # another writer always took event 1 just before
+
+    monkeypatch.setattr(Timeline, "_head", staticmethod(always_taken))
+    with pytest.raises(StoreError, match=r"timeline of r could not be written.*try again"):
+        await timeline.append("r", "note", {"text": "second"})
 
 
 async def test_lease_is_exclusive_until_released(engine: AsyncEngine) -> None:

@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.config import Config
 from onthedot.model import Artefact, CheckResult, Release, Site, Status
 from onthedot.record import kinds
+from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.recorder import CheckRecorder
 from onthedot.web.app import create_app
 
 UTC = dt.UTC

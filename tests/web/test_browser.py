@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
 from onthedot.model import Status
+from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
-from onthedot.verify.recorder import CheckRecorder
 from onthedot.web.app import create_app
 from tests.web.conftest import FATAL, NOW, STALE_SENTENCE, XLSX, FixedClock, result
 from tests.web.serve import serve

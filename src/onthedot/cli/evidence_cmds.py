@@ -342,6 +342,7 @@ def statement(
     ] = None,
 ) -> None:
     """Draft the statement about the breach (an HTML fragment for the producer's site)."""
+    from onthedot.publish.statement import publish_statement
     from onthedot.record import statement as statement_mod
 
     async def body() -> int:
@@ -356,7 +357,7 @@ def statement(
             typer.echo(html, nl=False)
         if publish_path is not None:
             async with state.store() as engine:
-                url = await statement_mod.publish(engine, a.release, html, publish_path, by="cli")
+                url = await publish_statement(engine, a.release, html, publish_path, by="cli")
             out.print(f"Published the statement at {url}.", highlight=False)
         return EXIT_OK
 

@@ -48,8 +48,8 @@ def publish(
     """
     from onthedot.calendar.timeutil import fmt_local
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.morning.watch import WatchPlan
     from onthedot.runtime import publisher_for, tune_gc
-    from onthedot.verify.schedule import WatchPlan
 
     tune_gc()
 

@@ -33,7 +33,7 @@ def run_service(
     import uvicorn
 
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.publish.scheduler import SchedulePolicy, Scheduler
+    from onthedot.morning.scheduler import SchedulePolicy, Scheduler
     from onthedot.runtime import publisher_for, tune_gc
     from onthedot.web.agents import agent_tokens
     from onthedot.web.app import create_app

@@ -61,8 +61,8 @@ def verify(
     or error, each with a one-sentence diagnosis. Exit 0 all fine, 1 any breach-level status.
     """
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.record.checks import CheckRecorder
     from onthedot.runtime import tune_gc, verifier_for
-    from onthedot.verify.recorder import CheckRecorder
 
     tune_gc()
 

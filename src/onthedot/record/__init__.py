@@ -1,4 +1,4 @@
-"""Record and report: the tamper-evident timeline, breaches, the breach report, the register."""
+"""Record and report: the tamper-evident timeline, verification results (checks), breaches, the breach report, the register."""
 
 from __future__ import annotations
 

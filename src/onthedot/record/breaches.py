@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.calendar.policy import Policy
-from onthedot.model import Finding, Release, Severity, Status, iso_utc
+from onthedot.model import CheckResult, Finding, Release, Severity, Status, iso_utc
 from onthedot.record import kinds
 from onthedot.record.timeline import Event
 from onthedot.store.tables import breaches as breaches_table
@@ -55,20 +55,6 @@ TITLES: Mapping[str, str] = {
     "pra": "Pre-release access outside the rules",
 }
 _FINDING_KINDS = {"T3.6": "time", "T3.2": "change", "T3.4": "pra"}
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One verification result: what one vantage point got for one URL at one moment."""
-
-    url: str
-    vantage: str
-    status: Status
-    at: dt.datetime
-    layer: str | None = None
-    cache: Mapping[str, Any] = field(default_factory=dict)
-    diagnosis: str = ""
-    http_status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +103,7 @@ class Evidence:
 
     release: Release
     events: Sequence[Event]
-    observations: Sequence[Observation]
+    results: Sequence[CheckResult]
     findings: Sequence[Finding] = ()
     policy: Policy = field(default_factory=Policy)
 
@@ -128,40 +114,47 @@ class Evidence:
     def urls(self) -> tuple[str, ...]:
         site = self.release.site
         from_artefacts = [site.url(a.path) for a in self.release.artefact] if site else []
-        return tuple(dict.fromkeys([*from_artefacts, *(o.url for o in self.observations)]))
+        return tuple(dict.fromkeys([*from_artefacts, *(o.url for o in self.results)]))
 
 
-# --- observations ---------------------------------------------------------------------------
+# --- results --------------------------------------------------------------------------------
 
 
-def observation(data: Mapping[str, Any], at: dt.datetime) -> Observation | None:
-    """An Observation from a CheckResult's JSON (a verify.result event or a checks row)."""
+def read_result(data: Mapping[str, Any], at: dt.datetime) -> CheckResult | None:
+    """A CheckResult read back from its JSON (a verify.result event or a checks row), recorded at
+    ``at``; None when it cannot be read. Read leniently: an older record may lack fields."""
     try:
         status = Status(str(data.get("status")))
     except ValueError:
         return None
-    checked = _instant(data.get("checked_at")) or at
-    cache = data.get("cache")
-    http = data.get("http_status")
-    return Observation(
+    cache, http = data.get("cache"), data.get("http_status")
+    layer, timings = data.get("layer"), data.get("timings")
+    return CheckResult.model_construct(
         url=str(data.get("url", "")),
-        vantage=str(data.get("vantage") or "default"),
         status=status,
-        at=checked,
-        layer=data.get("layer") if isinstance(data.get("layer"), str) else None,
-        cache=cache if isinstance(cache, Mapping) else {},
+        served_sha256=_text(data.get("served_sha256")),
+        expected_sha256=_text(data.get("expected_sha256")),
         diagnosis=str(data.get("diagnosis") or ""),
+        cache=dict(cache) if isinstance(cache, Mapping) else {},
+        vantage=str(data.get("vantage") or "default"),
+        checked_at=_instant(data.get("checked_at")) or at,
         http_status=http if isinstance(http, int) else None,
+        layer=layer if isinstance(layer, str) else None,
+        timings=dict(timings) if isinstance(timings, Mapping) else {},
     )
 
 
-def merge_observations(*groups: Iterable[Observation]) -> list[Observation]:
-    """All observations in time order, each recorded twice (timeline and checks) kept once."""
-    seen: dict[tuple[str, str, str, str], Observation] = {}
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def merge_results(*groups: Iterable[CheckResult]) -> list[CheckResult]:
+    """All results in time order, each recorded twice (timeline and checks) kept once."""
+    seen: dict[tuple[str, str, str, str], CheckResult] = {}
     for group in groups:
         for obs in group:
-            seen.setdefault((obs.url, obs.vantage, iso_utc(obs.at), obs.status), obs)
-    return sorted(seen.values(), key=lambda o: o.at)
+            seen.setdefault((obs.url, obs.vantage, iso_utc(obs.checked_at), obs.status), obs)
+    return sorted(seen.values(), key=lambda o: o.checked_at)
 
 
 def _instant(value: Any) -> dt.datetime | None:
@@ -176,7 +169,7 @@ def _instant(value: Any) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def is_origin(obs: Observation) -> bool:
+def is_origin(obs: CheckResult) -> bool:
     return obs.vantage.lower().startswith("origin")
 
 
@@ -201,15 +194,15 @@ def detect(ev: Evidence) -> list[Breach]:
     return [merged[k] for k in BREACH_KINDS if k in merged]
 
 
-def public(ev: Evidence) -> list[Observation]:
-    return [o for o in ev.observations if not is_origin(o)]
+def public(ev: Evidence) -> list[CheckResult]:
+    return [o for o in ev.results if not is_origin(o)]
 
 
-def first_after_t(ev: Evidence) -> dict[tuple[str, str], Observation]:
-    """Per (URL, vantage point): the first public observation at or after T."""
-    first: dict[tuple[str, str], Observation] = {}
+def first_after_t(ev: Evidence) -> dict[tuple[str, str], CheckResult]:
+    """Per (URL, vantage point): the first public result at or after T."""
+    first: dict[tuple[str, str], CheckResult] = {}
     for obs in public(ev):
-        if obs.at >= ev.release.release_at:
+        if obs.checked_at >= ev.release.release_at:
             first.setdefault((obs.url, obs.vantage), obs)
     return first
 
@@ -221,13 +214,13 @@ def all_live_at(ev: Evidence) -> dt.datetime | None:
         return _instant(recorded[0].data.get("at")) or recorded[0].at
     last_live: dict[tuple[str, str], dt.datetime | None] = {}
     for obs in public(ev):
-        if obs.at < ev.release.release_at:
+        if obs.checked_at < ev.release.release_at:
             continue
         key = (obs.url, obs.vantage)
         if obs.status == Status.LIVE:
-            last_live.setdefault(key, obs.at)
+            last_live.setdefault(key, obs.checked_at)
             if last_live[key] is None:
-                last_live[key] = obs.at
+                last_live[key] = obs.checked_at
         else:
             last_live[key] = None
     if not last_live or any(v is None for v in last_live.values()):
@@ -266,8 +259,8 @@ def _late_detail(ev: Evidence, cause: str, late_flip: list[Event], failed: list[
     return f"Not live at the release time: {cause}."
 
 
-def cause_of(ev: Evidence, bad: Sequence[Observation]) -> str:
-    """cache | upload | not found | server error | unknown — for the first bad observations."""
+def cause_of(ev: Evidence, bad: Sequence[CheckResult]) -> str:
+    """cache | upload | not found | server error | unknown — for the first bad results."""
     statuses = {o.status for o in bad}
     stale = [o for o in bad if o.status == Status.STALE]
     if stale:
@@ -279,15 +272,15 @@ def cause_of(ev: Evidence, bad: Sequence[Observation]) -> str:
     return "unknown"
 
 
-def _stale_cause(ev: Evidence, stale: Sequence[Observation]) -> str:
+def _stale_cause(ev: Evidence, stale: Sequence[CheckResult]) -> str:
     layers = {o.layer for o in stale if o.layer}
     if "origin" in layers:
         return "upload"
     if "cache" in layers:
         return "cache"
-    start = stale[0].at
-    origin = [o for o in ev.observations if is_origin(o) and o.at >= ev.release.release_at]
-    near = [o for o in origin if abs((o.at - start).total_seconds()) < 300]
+    start = stale[0].checked_at
+    origin = [o for o in ev.results if is_origin(o) and o.checked_at >= ev.release.release_at]
+    near = [o for o in origin if abs((o.checked_at - start).total_seconds()) < 300]
     if any(o.status == Status.LIVE for o in near):
         return "cache"
     if any(o.status == Status.STALE for o in near):
@@ -297,13 +290,13 @@ def _stale_cause(ev: Evidence, stale: Sequence[Observation]) -> str:
 
 def _early(ev: Evidence) -> Breach | None:
     t = ev.release.release_at
-    seen = [o for o in ev.observations if o.at < t and o.status == Status.EARLY]
+    seen = [o for o in ev.results if o.checked_at < t and o.status == Status.EARLY]
     early_flips = [
         f for f in ev.of(kinds.PUBLISH_FLIPPED) if float(f.data.get("early_s") or 0) > FLIP_SLACK_S
     ]
     if not (seen or early_flips):
         return None
-    starts = [o.at for o in seen] + [f.at for f in early_flips]
+    starts = [o.checked_at for o in seen] + [f.at for f in early_flips]
     urls = [o.url for o in seen] + [u for f in early_flips for u in _public_urls(ev, f)]
     cause = "scheduling" if early_flips else "staging exposed"
     detail = "The new version could be seen before the release time."
@@ -322,29 +315,29 @@ def _after_t(ev: Evidence, status: Status) -> Breach | None:
     """
     t = ev.release.release_at
     live_since: dict[tuple[str, str], dt.datetime] = {}
-    bad: list[Observation] = []
+    bad: list[CheckResult] = []
     for obs in public(ev):
         key = (obs.url, obs.vantage)
-        if obs.at < t:
+        if obs.checked_at < t:
             continue
         if obs.status == Status.LIVE:
-            live_since.setdefault(key, obs.at)
+            live_since.setdefault(key, obs.checked_at)
         elif obs.status == status and key in live_since:
             bad.append(obs)
     if not bad:
         return None
     keys = {(o.url, o.vantage) for o in bad}
-    last_bad = max(o.at for o in bad)
+    last_bad = max(o.checked_at for o in bad)
     recovered = [
-        o.at
+        o.checked_at
         for o in public(ev)
-        if (o.url, o.vantage) in keys and o.status == Status.LIVE and o.at > last_bad
+        if (o.url, o.vantage) in keys and o.status == Status.LIVE and o.checked_at > last_bad
     ]
     end = min(recovered) if recovered else None
     vantages = sorted({o.vantage for o in bad})
     detail = bad[0].diagnosis or f"{len(bad)} check(s) at {len(vantages)} vantage point(s)."
     urls = tuple(dict.fromkeys(o.url for o in bad))
-    return _breach(ev, str(status), bad[0].at, end, urls, cause_of(ev, bad), detail)
+    return _breach(ev, str(status), bad[0].checked_at, end, urls, cause_of(ev, bad), detail)
 
 
 def _from_findings(ev: Evidence) -> list[Breach]:

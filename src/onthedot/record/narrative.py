@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, to_local
-from onthedot.model import Release, Status
+from onthedot.model import CheckResult, Release, Status
 from onthedot.record import kinds
-from onthedot.record.breaches import Observation, observation
+from onthedot.record.breaches import read_result
 from onthedot.record.timeline import Event
 
 TRANSPORTS: Mapping[str, str] = {
@@ -238,7 +238,7 @@ def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
     """One sentence for one event (the timeline listing uses it for every kind)."""
     teller = Teller(release, zone)
     if event.kind == kinds.VERIFY_RESULT:
-        obs = observation(event.data, event.at)
+        obs = read_result(event.data, event.at)
         return _observed(teller, obs, 1) if obs else f"At {teller.clock(event.at)} an unreadable result was recorded."
     tell = TELLERS.get(event.kind)
     told = tell(teller, event) if tell else None
@@ -261,8 +261,8 @@ def cache_facts(cache: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _observed(t: Teller, obs: Observation, count: int) -> str:
-    at = f"At {t.clock(obs.at)}"
+def _observed(t: Teller, obs: CheckResult, count: int) -> str:
+    at = f"At {t.clock(obs.checked_at)}"
     where = f" at {count} vantage points" if count > 1 else ""
     origin = obs.vantage.lower().startswith("origin")
     place = "the web server behind the cache" if origin else "the public website"
@@ -281,7 +281,7 @@ def _observed(t: Teller, obs: Observation, count: int) -> str:
     return f"{at} onthedot checked that {obs.url} did not yet show the new version{where}."
 
 
-def _why_stale(obs: Observation, origin: bool) -> str:
+def _why_stale(obs: CheckResult, origin: bool) -> str:
     if origin or obs.layer == "origin":
         return ": the web server itself still had the previous version"
     facts = cache_facts(obs.cache)
@@ -293,15 +293,15 @@ def _why_stale(obs: Observation, origin: bool) -> str:
 
 @dataclass
 class _Group:
-    first: Observation
+    first: CheckResult
     count: int = 1
 
 
-def _groups(observations: Sequence[Observation]) -> list[_Group]:
+def _groups(results: Sequence[CheckResult]) -> list[_Group]:
     """Only changes of status per (URL, vantage point); the same change within a minute told once."""
     last: dict[tuple[str, str], Status] = {}
     groups: list[_Group] = []
-    for obs in sorted(observations, key=lambda o: o.at):
+    for obs in sorted(results, key=lambda o: o.checked_at):
         key = (obs.url, obs.vantage)
         if last.get(key) == obs.status:
             continue
@@ -314,33 +314,33 @@ def _groups(observations: Sequence[Observation]) -> list[_Group]:
     return groups
 
 
-def _same_change(a: Observation, b: Observation) -> bool:
+def _same_change(a: CheckResult, b: CheckResult) -> bool:
     origin_a, origin_b = (o.vantage.lower().startswith("origin") for o in (a, b))
-    close = (b.at - a.at).total_seconds() < 60
+    close = (b.checked_at - a.checked_at).total_seconds() < 60
     return a.url == b.url and a.status == b.status and origin_a == origin_b and close
 
 
 def account(
     events: Sequence[Event],
     release: Release,
-    observations: Sequence[Observation] | None = None,
+    results: Sequence[CheckResult] | None = None,
     zone: Zone = LONDON,
 ) -> list[str]:
     """The sentences of the account, in time order.
 
-    ``observations`` (timeline and stored checks merged) replace the timeline's own verify.result
+    ``results`` (timeline and stored checks merged) replace the timeline's own verify.result
     events when given.
     """
     teller = Teller(release, zone)
-    if observations is None:
-        observations = [o for e in events if e.kind == kinds.VERIFY_RESULT if (o := observation(e.data, e.at))]
+    if results is None:
+        results = [o for e in events if e.kind == kinds.VERIFY_RESULT if (o := read_result(e.data, e.at))]
     items: list[tuple[dt.datetime, int, str]] = []
     for index, event in enumerate(events):
         if event.kind in SILENT or event.kind == kinds.VERIFY_RESULT:
             continue
         told = describe(event, release, zone)
         items.append((event.at, index, told))
-    for group in _groups(observations):
-        items.append((group.first.at, -1, _observed(teller, group.first, group.count)))
+    for group in _groups(results):
+        items.append((group.first.checked_at, -1, _observed(teller, group.first, group.count)))
     items.sort(key=lambda item: (item[0], item[1]))
     return [text for _, _, text in items]

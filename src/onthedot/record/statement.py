@@ -1,34 +1,20 @@
 """The statement about a breach that the producer publishes on its site: an HTML fragment.
 
 It says in plain words what went wrong, for how long, why, what was done and whom to contact,
-and cites the practice breached (edition in force on the release date). ``publish`` puts it on the
-site through the release's publish target (staged, then moved into place) and records it.
+and cites the practice breached (edition in force on the release date).
+``onthedot.publish.statement`` puts it on the site and records that it did.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import secrets
-import tempfile
-from pathlib import Path
-from typing import cast
-
 from markupsafe import Markup
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.adapters import create
 from onthedot.calendar.editions import cite
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, to_local
-from onthedot.errors import ConfigError
-from onthedot.model import Release
-from onthedot.publish.targets.base import Target
-from onthedot.record import kinds
 from onthedot.record.narrative import Teller, fmt_duration
 from onthedot.record.report.actions import short_term
 from onthedot.record.report.assess import Assessment
 from onthedot.record.report.facts import CAUSES
-from onthedot.record.timeline import Timeline
 
 
 def _p(text: str) -> Markup:
@@ -83,27 +69,3 @@ def _what_happened(a: Assessment, teller: Teller) -> str:
     if late:
         return "It was not available to all users at that time."
     return " ".join(f"{b.title}." for b in a.breaches)
-
-
-async def publish(
-    engine: AsyncEngine, release: Release, html: str, path: str, *, by: str = "onthedot"
-) -> str:
-    """Put the fragment at ``path`` on the site through the release's target; record it; its URL."""
-    site = release.site
-    if site is None or not site.target:
-        raise ConfigError(
-            f"The release {release.id} has no [site] target to publish the statement through: add "
-            "one, or publish the file written with -o by hand."
-        )
-    data = html.encode("utf-8")
-    with tempfile.TemporaryDirectory() as folder:
-        local = Path(folder) / "statement.html"
-        await asyncio.to_thread(local.write_bytes, data)
-        async with cast(Target, create("target", site.target)) as target:
-            staged = await target.stage(path, local, hashlib.sha256(data).hexdigest(), secrets.token_hex(16))
-            await target.flip(staged)
-    url = site.url(path)
-    await Timeline(engine).append(
-        release.id, kinds.STATEMENT_PUBLISHED, {"url": url, "by": by}, actor=by, source="cli"
-    )
-    return url

@@ -19,11 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onthedot.errors import StoreError
 from onthedot.model import as_utc, iso_utc, utcnow
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import events
 
 GENESIS = "0" * 64
+CONTENTION_TRIES = 20  # another writer took the place this many times: give up
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,7 @@ class Timeline:
         at = as_utc(at) if at else utcnow()
         at_text = iso_utc(at)
         encoded = [(kind, canonical(data)) for kind, data in items]
-        for _attempt in range(20):
+        for _attempt in range(CONTENTION_TRIES):
             try:
                 async with self._engine.begin() as conn:
                     seq, prev = await self._head(conn, release_id)
@@ -192,7 +194,10 @@ class Timeline:
                 return written
             except IntegrityError:
                 continue
-        raise RuntimeError(f"could not append to the timeline of {release_id}: too much contention")
+        raise StoreError(
+            f"The timeline of {release_id} could not be written: other writers got there first "
+            f"{CONTENTION_TRIES} times running; try again."
+        )
 
     @staticmethod
     async def _head(conn: AsyncConnection, release_id: str) -> tuple[int, str]:

@@ -107,8 +107,8 @@ class VerifyReport:
 
 
 def result_json(result: CheckResult) -> dict[str, Any]:
-    """The DESIGN.md result object. Written out by hand: pydantic's serializer was a third of the
-    time of recording a 10,000-URL sweep. ``cache`` and ``timings`` already hold JSON values."""
+    """A result as JSON (for the timeline, the store and the API). Written out by hand: pydantic's
+    serializer was a third of the time of recording a 10,000-URL sweep. ``cache`` and ``timings`` already hold JSON values."""
     return {
         "url": result.url,
         "status": result.status.value,

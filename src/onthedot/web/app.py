@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.config import Config
-from onthedot.verify.recorder import CheckRecorder
+from onthedot.record.checks import CheckRecorder
 from onthedot.web import agents, api, errors, pages
 from onthedot.web.assets import STATIC_URL, VENDOR, installed_version
 from onthedot.web.context import AgentLimiter, WebContext

@@ -16,9 +16,9 @@ from onthedot.clock import Clock
 from onthedot.config import Config
 from onthedot.errors import TooManyRequestsError, UnknownReleaseError
 from onthedot.model import Release
+from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.recorder import CheckRecorder
 from onthedot.web.metrics import ServiceMetrics
 
 AGENT_BURST = 30

@@ -23,7 +23,6 @@ import uuid
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from onthedot.adapters import register
 from onthedot.publish.purgers.base import Outcome, PurgeRequest
 from onthedot.publish.purgers.http import HTTPPurger
 
@@ -65,7 +64,6 @@ def edgegrid_authorization(
     return header + "signature=" + _hmac_b64(signing_key, data)
 
 
-@register("purger", "akamai")
 class AkamaiPurger(HTTPPurger):
     """akamai://akab-xxxx.purge.akamaiapis.net?client_secret_env=AKAMAI_SECRET&access_token_env=AKAMAI_ACCESS&client_token_env=AKAMAI_CLIENT"""
 

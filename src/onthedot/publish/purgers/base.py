@@ -15,12 +15,13 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import stamina
 
 from onthedot.adapters import Adapter, AdapterURL
 from onthedot.errors import AdapterURLError, PurgeError
+from onthedot.model import iso_utc
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,18 @@ class PurgeAttempt:
     detail: str  # one sentence: what came back
     started_at: dt.datetime
     duration_s: float
+
+    def as_json(self) -> dict[str, Any]:
+        """The attempt as recorded on the timeline and shown by ``publish --json``."""
+        return {
+            "purger": self.purger,
+            "request": self.request,
+            "status": self.status,
+            "ok": self.ok,
+            "detail": self.detail,
+            "duration_s": round(self.duration_s, 4),
+            "started_at": iso_utc(self.started_at),
+        }
 
 
 @dataclass(frozen=True)

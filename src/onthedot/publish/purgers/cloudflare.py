@@ -14,14 +14,12 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from onthedot.adapters import register
 from onthedot.publish.purgers.base import Outcome, PurgeRequest, classify
 from onthedot.publish.purgers.http import HTTPPurger
 
 BATCH = 30
 
 
-@register("purger", "cloudflare")
 class CloudflarePurger(HTTPPurger):
     """cloudflare://ZONE_ID?token_env=CLOUDFLARE_API_TOKEN"""
 

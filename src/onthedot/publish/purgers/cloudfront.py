@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import PurgeError
 from onthedot.publish.aws import AwsClient
 from onthedot.publish.purgers.base import (
@@ -36,7 +36,6 @@ from onthedot.publish.purgers.base import (
 BATCH = 1000
 
 
-@register("purger", "cloudfront")
 class CloudFrontPurger(Purger):
     """cloudfront://AKIA...@E2EXAMPLE?password_env=AWS_SECRET"""
 

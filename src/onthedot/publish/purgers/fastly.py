@@ -14,14 +14,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from onthedot.adapters import register
 from onthedot.publish.purgers.base import Outcome, PurgeRequest
 from onthedot.publish.purgers.http import HTTPPurger
 
 BATCH = 256
 
 
-@register("purger", "fastly")
 class FastlyPurger(HTTPPurger):
     """fastly://SERVICE_ID?key_env=FASTLY_API_TOKEN"""
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from onthedot.adapters import register
 from onthedot.publish.purgers.base import PurgeRequest
 from onthedot.publish.purgers.varnish import VarnishPurger
 
 
-@register("purger", "http-purge")
 class HTTPPurgePurger(VarnishPurger):
     """http-purge://127.0.0.1:8080"""
 
@@ -29,7 +27,6 @@ class HTTPPurgePurger(VarnishPurger):
         return [self._purge(url) for url in urls]
 
 
-@register("purger", "http-purge+https")
 class HTTPSPurgePurger(HTTPPurgePurger):
     """http-purge+https://cache.internal:8443"""
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.publish.purgers.base import Outcome, Purger, PurgeRequest, RetryPolicy
 
 
-@register("purger", "memory")
 class MemoryPurger(Purger):
     """memory://NAME"""
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from onthedot.adapters import register
 from onthedot.publish.purgers.base import Outcome, PurgeRequest
 from onthedot.publish.purgers.http import HTTPPurger, path_of
 
@@ -52,7 +51,6 @@ sub vcl_deliver {
 """
 
 
-@register("purger", "varnish")
 class VarnishPurger(HTTPPurger):
     """varnish://127.0.0.1:6081"""
 

@@ -15,12 +15,11 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import AdapterURLError, TargetUnreachable
 from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
 
 
-@register("target", "file")
 class FileTarget(Target):
     """file:///var/www"""
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import aioftp
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import (
     TargetAuthError,
     TargetError,
@@ -64,7 +64,6 @@ ANONYMOUS_PASSWORD = "anonymous@"
 e-mail address; servers accept any)."""
 
 
-@register("target", "ftp")
 class FTPTarget(Target):
     """ftp://publisher@origin.internal:21/"""
 
@@ -323,7 +322,6 @@ class FTPTarget(Target):
         return TargetError(f"The FTP server {self._where()} failed while {doing} ({reply}).")
 
 
-@register("target", "ftps")
 class FTPSTarget(FTPTarget):
     """ftps://publisher@origin.internal:21/?ca=/etc/ssl/origin-ca.pem"""
 

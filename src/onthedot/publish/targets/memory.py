@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import TargetError
 from onthedot.publish.targets.base import Staged, StagedMissing, Target
 
@@ -23,7 +23,6 @@ class MemoryStore:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, path) in order
 
 
-@register("target", "memory")
 class MemoryTarget(Target):
     """memory://NAME"""
 

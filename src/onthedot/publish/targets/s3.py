@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import (
     TargetAuthError,
     TargetError,
@@ -41,7 +41,6 @@ _AUTH = {
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
-@register("target", "s3")
 class S3Target(Target):
     """s3://statistics-bucket/www?region=eu-west-2"""
 

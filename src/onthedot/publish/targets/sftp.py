@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import asyncssh
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import (
     TargetAuthError,
     TargetError,
@@ -32,7 +32,6 @@ from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
 _ST_RDONLY = 1
 
 
-@register("target", "sftp")
 class SFTPTarget(Target):
     """sftp://publisher@origin.internal:22/var/www?known_hosts=/etc/onthedot/known_hosts"""
 

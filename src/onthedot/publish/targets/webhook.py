@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from onthedot.adapters import AdapterURL, register
+from onthedot.adapters import AdapterURL
 from onthedot.errors import (
     TargetAuthError,
     TargetError,
@@ -50,7 +50,6 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-@register("target", "webhook+https")
 class WebhookTarget(Target):
     """webhook+https://cms.example.org/onthedot?secret_env=CMS_WEBHOOK_SECRET"""
 
@@ -158,7 +157,6 @@ class WebhookTarget(Target):
         return str(value) if value else None
 
 
-@register("target", "webhook+http")
 class PlainWebhookTarget(WebhookTarget):
     """webhook+http://127.0.0.1:8080/onthedot?secret_env=CMS_WEBHOOK_SECRET"""
 

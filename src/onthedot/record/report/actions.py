@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from onthedot.calendar.timeutil import LONDON, Zone
-from onthedot.model import Status, iso_utc
+from onthedot.model import CheckResult, Status, iso_utc
 from onthedot.record import kinds
-from onthedot.record.breaches import Breach, Evidence, Observation
+from onthedot.record.breaches import Breach, Evidence
 from onthedot.record.narrative import Teller, cache_facts, describe, text_of, who
 from onthedot.record.timeline import Event
 
@@ -83,9 +83,9 @@ def _paths(breach: Breach) -> str:
     return ", ".join(paths) or "the release's files"
 
 
-def _stale_example(ev: Evidence, breach: Breach) -> Observation | None:
+def _stale_example(ev: Evidence, breach: Breach) -> CheckResult | None:
     return next(
-        (o for o in ev.observations if o.status == Status.STALE and o.url in breach.urls), None
+        (o for o in ev.results if o.status == Status.STALE and o.url in breach.urls), None
     )
 
 
@@ -131,7 +131,7 @@ def _not_found(ev: Evidence, breach: Breach) -> list[str]:
 
 
 def _server_error(ev: Evidence, breach: Breach) -> list[str]:
-    sample = next((o for o in ev.observations if o.status == Status.ERROR), None)
+    sample = next((o for o in ev.results if o.status == Status.ERROR), None)
     why = f" ({sample.diagnosis.rstrip('.')})" if sample and sample.diagnosis else ""
     return [f"Ask IT why the website answered with errors{why}, and monitor it around release times."]
 

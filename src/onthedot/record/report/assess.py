@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.calendar.policy import Policy
 from onthedot.calendar.rules import check_release
-from onthedot.model import Finding, Release
+from onthedot.model import CheckResult, Finding, Release
 from onthedot.record import breaches as breach_store
-from onthedot.record.breaches import Breach, Evidence, Observation, merge_observations, observation
+from onthedot.record.breaches import Breach, Evidence, merge_results, read_result
 from onthedot.record.report.actions import actions_for
 from onthedot.record.timeline import ChainCheck, Event, Timeline
 from onthedot.store.releases import ReleaseRepository
@@ -44,12 +44,12 @@ class Assessment:
         return next((e for e in self.evidence.events if e.seq == self.chain.broken_seq), None)
 
 
-async def stored_observations(engine: AsyncEngine, release_id: str) -> list[Observation]:
+async def stored_results(engine: AsyncEngine, release_id: str) -> list[CheckResult]:
     """The verification results in the checks table."""
     query = select(checks.c.result, checks.c.checked_at).where(checks.c.release_id == release_id)
     async with engine.connect() as conn:
         rows = (await conn.execute(query.order_by(checks.c.checked_at))).all()
-    found = [observation(r.result, r.checked_at) for r in rows if isinstance(r.result, Mapping)]
+    found = [read_result(r.result, r.checked_at) for r in rows if isinstance(r.result, Mapping)]
     return [o for o in found if o is not None]
 
 
@@ -74,13 +74,13 @@ async def gather(
     events = await timeline.events(release.id)
     chain = await timeline.verify(release.id)
     from_events = [
-        o for e in events if e.kind == "verify.result" if (o := observation(e.data, e.at))
+        o for e in events if e.kind == "verify.result" if (o := read_result(e.data, e.at))
     ]
-    observations = merge_observations(from_events, await stored_observations(engine, release.id))
+    results = merge_results(from_events, await stored_results(engine, release.id))
     findings: list[Finding] = check_release(
         release, policy, history=await earlier_versions(engine, release)
     )
-    evidence = Evidence(release, events, observations, findings, policy)
+    evidence = Evidence(release, events, results, findings, policy)
     return evidence, chain
 
 

@@ -54,7 +54,7 @@ def clock_note(ev: Evidence, zone: Zone) -> str:
 
 def account_paragraphs(a: Assessment, zone: Zone) -> list[str]:
     ev = a.evidence
-    told = account(ev.events, ev.release, ev.observations, zone)
+    told = account(ev.events, ev.release, ev.results, zone)
     return told or ["[Nothing was recorded in the timeline of this release.]"]
 
 
@@ -105,7 +105,7 @@ def _availability(a: Assessment, teller: Teller) -> str:
 
 
 def _reach(ev: Evidence) -> list[str]:
-    after = [o for o in public(ev) if o.at >= ev.release.release_at]
+    after = [o for o in public(ev) if o.checked_at >= ev.release.release_at]
     if not after:
         return ["[No verification results were recorded after the release time.]"]
     bad = [o for o in after if o.status != Status.LIVE]

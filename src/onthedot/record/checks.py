@@ -13,7 +13,7 @@ from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import checks
-from onthedot.verify.verifier import result_json
+from onthedot.verify.verifier import VerifyReport, result_json
 
 CHUNK = 2000
 
@@ -82,3 +82,20 @@ class CheckRecorder:
                     )
                 )
         return items
+
+    async def all_live(self, release_id: str, report: VerifyReport) -> None:
+        """Record that ``report`` found every URL live from every vantage point."""
+        data = {
+            "urls": sorted({r.url for r in report.results}),
+            "vantages": sorted({r.vantage for r in report.results}),
+            "at": iso_utc(report.checked_at),
+        }
+        await self.timeline.append(release_id, kinds.VERIFY_ALL_LIVE, data, at=report.checked_at)
+
+    async def gave_up(self, release_id: str, report: VerifyReport, after_s: float) -> None:
+        """Record that the watch ended ``after_s`` after T with URLs still not live."""
+        data = {
+            "not_live": sorted({r.url for r in report.results if r.status is not Status.LIVE}),
+            "after_s": round(after_s, 3),
+        }
+        await self.timeline.append(release_id, kinds.VERIFY_GAVE_UP, data, at=report.checked_at)

@@ -1,0 +1,305 @@
+"""The release morning, in one place: stage under embargo, wait for T, flip on the dot, purge,
+watch until live, purge again what a cache still serves stale — as recorded steps.
+
+Everything slow (uploads) happens before T; at T only flips (renames). Each completed step is a row
+in ``publish_steps`` and an event in the timeline, so a publisher killed at any moment and started
+again resumes after the last completed step: it never uploads twice and never publishes twice.
+A release whose T passed while nothing was running is published at once and recorded as late.
+
+The publisher is the only part that acts: the watcher only looks and records
+(``morning.watch``), staging and purging only do what they are told (``publish``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import Clock
+from onthedot.errors import OnthedotError
+from onthedot.model import CheckResult, Release, iso_utc
+from onthedot.morning.timer import wait_until
+from onthedot.morning.watch import Watcher, WatchOutcome, stale_in_cache
+from onthedot.publish.lease import Lease
+from onthedot.publish.manifest import Manifest
+from onthedot.publish.purgers.base import PurgeAttempt, Purger
+from onthedot.publish.purging import Purging
+from onthedot.publish.staging import Done, Staging
+from onthedot.publish.steps import StepLog
+from onthedot.publish.targets.base import Staged, Target
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.verify.clockcheck import ClockOffset
+
+log = structlog.get_logger("onthedot.publisher")
+
+PREPARE_BEFORE_S = 3.0  # the sweep at T is got ready this long before T (see _until_t_preparing)
+REPURGE_LIMIT = 3
+ClockCheck = Callable[[Release], Awaitable[ClockOffset | None]]
+STEPS_SHOWN = ("staged", "flipped", "purged", "verified")
+
+
+@dataclass
+class PublishOutcome:
+    release: str
+    flipped_at: dt.datetime | None = None
+    late_s: float = 0.0
+    early_s: float = 0.0
+    resumed: tuple[str, ...] = ()
+    purge_attempts: list[PurgeAttempt] = field(default_factory=list)
+    watch: WatchOutcome | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.watch is not None and self.watch.live
+
+    def flipped(self, at: dt.datetime, release_at: dt.datetime) -> None:
+        offset = (at - release_at).total_seconds()
+        self.flipped_at, self.late_s, self.early_s = at, max(0.0, offset), max(0.0, -offset)
+
+    def resume_flip(self, recorded: dict[str, Any]) -> None:
+        """Take the flip from the step an earlier run recorded."""
+        self.flipped_at = dt.datetime.fromisoformat(recorded["at"])
+        self.late_s = float(recorded.get("late_s", 0.0))
+        self.early_s = float(recorded.get("early_s", 0.0))
+
+    def as_json(self) -> dict[str, Any]:
+        last = self.watch.last if self.watch else None
+        return {
+            "release": self.release,
+            "live": self.live,
+            "flipped_at": iso_utc(self.flipped_at) if self.flipped_at else None,
+            "late_s": round(self.late_s, 3),
+            "early_s": round(self.early_s, 3),
+            "resumed_after": list(self.resumed),
+            "purge_attempts": [a.as_json() for a in self.purge_attempts],
+            "verify": last.as_json() if last else None,
+        }
+
+
+@dataclass
+class _Run:
+    """One publish of one release: what an earlier run did, and what this one has done."""
+
+    release: Release
+    steps: StepLog
+    done: Done
+    outcome: PublishOutcome
+    immediately: bool
+
+
+class _Purges:
+    """A run's purges: the first at T (a task: the sweep at T does not wait for it), then at
+    most ``REPURGE_LIMIT`` rounds of what a cache still serves stale, once the first is done."""
+
+    def __init__(self, purging: Purging, run: _Run, clock: Clock) -> None:
+        self._purging = purging
+        self._run = run
+        self._clock = clock
+        self._first: asyncio.Task[None] | None = None
+        self._rounds = 0
+
+    def start(self) -> None:
+        if self._first is None and "purged" not in self._run.done:
+            self._first = asyncio.create_task(self._purge_at_t())
+
+    async def _purge_at_t(self) -> None:
+        release = self._run.release
+        attempts = await self._purging.purge(release, [a.path for a in release.artefact])
+        self._run.outcome.purge_attempts = attempts
+        await self._run.steps.mark("purged", self._clock.now(), {"attempts": len(attempts)})
+
+    async def again(self, stale: Sequence[CheckResult]) -> None:
+        site = self._run.release.site
+        if not stale or (self._first is not None and not self._first.done()):
+            return
+        if not self._purging.purgers or self._rounds >= REPURGE_LIMIT or site is None:
+            return
+        self._rounds += 1
+        base = site.public.rstrip("/")
+        paths = sorted({r.url[len(base) :] for r in stale if r.url.startswith(base)})
+        await self._purging.purge(self._run.release, paths)
+
+    async def finished(self) -> None:
+        if self._first is not None:
+            await self._first
+
+    async def settled(self) -> None:
+        """Wait for the purge at T after the run failed: the files may be live, so the caches
+        must still be purged; its own failure is logged (the run's error is the one to report)."""
+        if self._first is None:
+            return
+        await asyncio.wait([self._first])
+        failed = None if self._first.cancelled() else self._first.exception()
+        if failed is not None:
+            log.warning("purge.failed", release=self._run.release.id, error=repr(failed))
+
+
+class Publisher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        target: Target | None,
+        purgers: Sequence[Purger],
+        watcher: Watcher,
+        clock: Clock,
+        wait_for_lease: bool = True,
+        leak_probes: bool = True,
+        clock_check: ClockCheck | None = None,
+    ) -> None:
+        self._engine = engine
+        self._watcher = watcher
+        self._clock = clock
+        self._wait_for_lease = wait_for_lease
+        self._leak_probes = leak_probes
+        self._clock_check = clock_check
+        self.timeline = Timeline(engine)
+        self.staging = Staging(target, self.timeline, clock)
+        self._purging = Purging(purgers, self.timeline, clock)
+
+    async def publish(self, release: Release, *, immediately: bool = False) -> PublishOutcome:
+        lease = Lease(self._engine, release.id)
+        await lease.acquire(wait=self._wait_for_lease)
+        try:
+            return await self._run(release, immediately)
+        finally:
+            await lease.release()
+
+    async def _event(
+        self,
+        release: Release,
+        kind: str,
+        data: dict[str, Any],
+        at: dt.datetime | None = None,
+        step: tuple[StepLog, str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Record an event; with ``step``, mark that publish step done in the same transaction."""
+        at = at or self._clock.now()
+        marker = step[0].marker(step[1], at, step[2]) if step else None
+        await self.timeline.append(release.id, kind, data, at=at, with_=marker)
+
+    async def _run(self, release: Release, immediately: bool) -> PublishOutcome:
+        steps = StepLog(self._engine, release.id)
+        done = await steps.done()
+        outcome = PublishOutcome(release.id, resumed=tuple(s for s in STEPS_SHOWN if s in done))
+        run = _Run(release, steps, done, outcome, immediately)
+        manifest = Manifest.of(release)
+        purges = _Purges(self._purging, run, self._clock)
+        try:
+            await self._live(run, manifest, purges)
+            purges.start()  # (resumed after the flip: the purge the last run did not finish)
+            outcome.watch = await self._watch(release, outcome.flipped_at, purges)
+        except BaseException:
+            await purges.settled()
+            raise
+        await purges.finished()
+        if "verified" not in done:  # a re-run of a finished release only looks again
+            done_data = {"live": outcome.watch.live, "late_s": outcome.late_s}
+            await self._event(
+                release, kinds.PUBLISH_DONE, done_data, step=(steps, "verified", done_data)
+            )
+        return outcome
+
+    async def _live(self, run: _Run, manifest: Manifest, purges: _Purges) -> None:
+        """Stage, wait for T and flip, starting the purge at once (or take the earlier run's
+        flip); a failure is recorded."""
+        release = run.release
+        try:
+            staged = await self.staging.ensure(release, manifest, run.steps, run.done)
+            if "flipped" in run.done:
+                run.outcome.resume_flip(run.done["flipped"])
+                return
+            await self._before_t(release, run.immediately)
+            fired = await self._flip_on_the_dot(release, staged, run.immediately)
+            purges.start()  # before the flip is recorded: every millisecond counts
+            run.outcome.flipped(fired, release.release_at)
+            await self._record_flip(run, staged, fired)
+        except OnthedotError as exc:
+            await self._event(
+                release, kinds.PUBLISH_FAILED, {"error": str(exc), "kind": type(exc).__name__}
+            )
+            raise
+
+    async def _before_t(self, release: Release, immediately: bool) -> None:
+        await self._measure_clock(release)
+        if self._leak_probes and not immediately and self._clock.now() < release.release_at:
+            await self._watcher.leak_probes(release)
+
+    async def _measure_clock(self, release: Release) -> None:
+        """Record how far this host's clock is from a reference, for the report's uncertainty."""
+        if self._clock_check is None:
+            return
+        offset = await self._clock_check(release)
+        if offset is not None:
+            await self._event(release, kinds.CLOCK_OFFSET, offset.as_json())
+
+    async def _flip_on_the_dot(
+        self, release: Release, staged: list[Staged], immediately: bool
+    ) -> dt.datetime:
+        """Wait for T (unless ``immediately``), flip every file; the instant it fired."""
+        if not immediately:
+            if self._clock.now() < release.release_at:
+                await self._event(
+                    release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
+                )
+            await self._until_t_preparing(release)
+        fired = self._clock.now()
+        await self.staging.flip(staged)
+        return fired
+
+    async def _until_t_preparing(self, release: Release) -> None:
+        """Wait for T; from ``PREPARE_BEFORE_S`` before it, get the sweep at T ready (the site's
+        addresses resolved, its requests built) alongside. Whatever is not ready at T is dropped,
+        unawaited: the flip never waits for it."""
+        await wait_until(self._clock, release.release_at - dt.timedelta(seconds=PREPARE_BEFORE_S))
+        preparing = asyncio.create_task(self._watcher.prepare(release))
+        preparing.add_done_callback(partial(_log_failed_preparation, release.id))
+        try:
+            await wait_until(self._clock, release.release_at)
+        finally:
+            preparing.cancel()  # (nothing, if it is done)
+
+    async def _record_flip(self, run: _Run, staged: list[Staged], fired: dt.datetime) -> None:
+        outcome, release = run.outcome, run.release
+        data = {
+            "target": self.staging.target_url,
+            "paths": [s.path for s in staged],
+            "release_at": iso_utc(release.release_at),
+            "at": iso_utc(fired),
+            "late_s": round(outcome.late_s, 6),
+            "early_s": round(outcome.early_s, 6),
+            "immediately": run.immediately,
+        }
+        await self._event(
+            release,
+            kinds.PUBLISH_FLIPPED,
+            data,
+            at=fired,
+            step=(run.steps, "flipped", data),
+        )
+
+    async def _watch(
+        self, release: Release, since: dt.datetime | None, purges: _Purges
+    ) -> WatchOutcome:
+        """Sweep from T until every URL is live (or the window ends), purging again between
+        sweeps what a cache still serves stale."""
+        watch = self._watcher.after_t(release, since=since)
+        async for report in watch:
+            await purges.again(stale_in_cache(report))
+        assert watch.outcome is not None  # (set by the last sweep)
+        return watch.outcome
+
+
+def _log_failed_preparation(release_id: str, task: asyncio.Task[None]) -> None:
+    """A preparation that failed is only a lost head start: the sweep at T resolves and builds
+    for itself. Say so in the log."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("sweep.prepare_failed", release=release_id, error=repr(task.exception()))

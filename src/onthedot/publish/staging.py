@@ -1,0 +1,132 @@
+"""Staging: every file of a release uploaded hidden before T, then flipped into place at T.
+
+The token that names the hidden copies is stored (step ``staging``) before the first byte goes up,
+so a run killed mid-staging is resumed over the same hidden names (or its copies removed, if the
+release changed) instead of leaving them behind. Staging and discarding are recorded on the
+timeline; flipping is recorded by the publisher, which knows when T was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from onthedot.clock import Clock
+from onthedot.errors import ConfigError
+from onthedot.model import Release
+from onthedot.publish.manifest import Manifest
+from onthedot.publish.steps import StepLog
+from onthedot.publish.targets.base import Staged, Target, staged_path
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+
+Done = dict[str, dict[str, Any]]  # the publish steps already done, by name (``StepLog.done``)
+
+
+class Staging:
+    def __init__(self, target: Target | None, timeline: Timeline, clock: Clock) -> None:
+        self._target = target
+        self._timeline = timeline
+        self._clock = clock
+
+    @property
+    def target_url(self) -> str | None:
+        return self._target.url() if self._target else None
+
+    async def ensure(
+        self, release: Release, manifest: Manifest, steps: StepLog, done: Done
+    ) -> list[Staged]:
+        """The staged copies of ``release``: those of an earlier run if it staged the same files
+        (or already flipped them), else staged now (replacing an earlier run's, and saying so)."""
+        previous = done.get("staged")
+        if previous and (previous["digest"] == manifest.digest or "flipped" in done):
+            return [Staged(**s) for s in previous["staged"]]
+        if previous:  # the release changed before T: replace the staged copies, and say so
+            await self._discard(release, [Staged(**s) for s in previous["staged"]])
+            await steps.reset_from("staging")
+            done = {}
+        return await self.stage(release, manifest, steps, done.get("staging"))
+
+    async def stage(
+        self,
+        release: Release,
+        manifest: Manifest,
+        steps: StepLog,
+        started: dict[str, Any] | None = None,
+    ) -> list[Staged]:
+        """Upload every file hidden, resuming the staging ``started`` by an earlier run."""
+        target = self._need_target(manifest)
+        if started and started["digest"] != manifest.digest:
+            await self._discard(release, _unfinished(started))
+            await steps.reset_from("staging")
+            started = None
+        if started is None:
+            started = {
+                "digest": manifest.digest,
+                "token": secrets.token_hex(16),
+                "manifest": manifest.as_json(),
+            }
+            await steps.mark("staging", self._clock.now(), started)
+        token = str(started["token"])
+        staged: list[Staged] = []
+        if target is not None:
+            uploads = (target.stage(e.path, e.local, e.sha256, token) for e in manifest.entries)
+            staged = list(await asyncio.gather(*uploads))
+        await self._record_staged(release, manifest, steps, staged)
+        return staged
+
+    async def _record_staged(
+        self, release: Release, manifest: Manifest, steps: StepLog, staged: list[Staged]
+    ) -> None:
+        step = {
+            "digest": manifest.digest,
+            "target": self.target_url,
+            "staged": [s.__dict__ for s in staged],
+        }
+        listing = [
+            {**m, "location": s.location}
+            for m, s in zip(manifest.as_json(), staged, strict=True)
+        ]
+        at = self._clock.now()
+        await self._timeline.append(
+            release.id,
+            kinds.PUBLISH_STAGED,
+            {"target": self.target_url, "manifest": listing},
+            at=at,
+            with_=steps.marker("staged", at, step),
+        )
+
+    async def flip(self, staged: list[Staged]) -> None:
+        """Move every staged copy into place (renames: the only thing done at T)."""
+        if self._target is not None:
+            await asyncio.gather(*(self._target.flip(s) for s in staged))
+
+    async def _discard(self, release: Release, staged: list[Staged]) -> None:
+        if self._target is not None:
+            for item in staged:
+                await self._target.discard(item)
+        listing = [{"path": s.path, "sha256": s.sha256, "location": s.location} for s in staged]
+        await self._timeline.append(
+            release.id,
+            kinds.PUBLISH_DISCARDED,
+            {"target": self.target_url, "manifest": listing},
+            at=self._clock.now(),
+        )
+
+    def _need_target(self, manifest: Manifest) -> Target | None:
+        if manifest.entries and self._target is None:
+            raise ConfigError(
+                f"{manifest.release_id} has files to publish but no target: set [site] target, "
+                'e.g. target = "ftp://publisher@host/".'
+            )
+        return self._target
+
+
+def _unfinished(started: dict[str, Any]) -> list[Staged]:
+    """The hidden copies an interrupted staging may have left (named by its token)."""
+    token = str(started["token"])
+    return [
+        Staged(m["path"], token, staged_path(m["path"], token), m["sha256"], m["size"])
+        for m in started["manifest"]
+    ]
