@@ -15,7 +15,7 @@ import re
 import stat
 import time
 import tomllib
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError, ReleaseFileError
-from onthedot.model import Release, Site
+from onthedot.model import Digests, Release, Site
 from onthedot.problems import dotted, problem, unknown_keys, validation_problems
 from onthedot.settings import ConfigFile
 from onthedot.tomlpos import TomlPositions
@@ -336,9 +336,6 @@ def _locate(folder: Path, name: str, real_dirs: dict[str, str]) -> tuple[Path, o
         return Path(os.path.realpath(local)), None
     return Path(local), found if stat.S_ISREG(found.st_mode) else None
 
-
-Digests = MutableMapping[tuple[str, int, int], str]
-"""SHA-256 of local files by (real path, size, mtime_ns): what the store remembers between runs."""
 
 SETTLED_NS = 2_000_000_000
 """A file changed this recently is hashed but not remembered: a second change within the clock's

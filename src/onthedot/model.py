@@ -10,10 +10,14 @@ import datetime as dt
 import enum
 import functools
 import ipaddress
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+Digests = MutableMapping[tuple[str, int, int], str]
+"""SHA-256 of local files by (real path, size, mtime_ns): what the store remembers between runs."""
 
 UTC = dt.UTC
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.config import Digests
+from onthedot.model import Digests
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import artefact_digests as table
 
