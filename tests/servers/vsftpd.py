@@ -28,15 +28,33 @@ from tests.servers.tls import copy_cert
 
 PASSIVE_PORTS = 8
 
-_CONF = """\
+_COMMON = """\
 listen=YES
 listen_ipv6=NO
 listen_address={host}
 listen_port={port}
 background=NO
+write_enable=YES
+secure_chroot_dir={dir}/empty
+session_support=NO
+seccomp_sandbox=NO
+pasv_enable=YES
+pasv_address={host}
+pasv_min_port={pasv_min}
+pasv_max_port={pasv_max}
+xferlog_enable=YES
+dual_log_enable=YES
+log_ftp_protocol=YES
+xferlog_file={dir}/xfer.log
+vsftpd_log_file={dir}/vsftpd.log
+use_localtime=NO
+delay_failed_login=0
+delay_successful_login=0
+"""
+
+_LOCAL = """\
 anonymous_enable=NO
 local_enable=YES
-write_enable=YES
 local_umask=022
 file_open_mode=0644
 guest_enable=YES
@@ -46,58 +64,22 @@ local_root={root}
 chroot_local_user=YES
 allow_writeable_chroot=YES
 pam_service_name={pam_service}
-secure_chroot_dir={dir}/empty
 userlist_enable=NO
-session_support=NO
-seccomp_sandbox=NO
-pasv_enable=YES
-pasv_address={host}
-pasv_min_port={pasv_min}
-pasv_max_port={pasv_max}
 port_enable=YES
 connect_from_port_20=NO
-xferlog_enable=YES
-dual_log_enable=YES
-log_ftp_protocol=YES
-xferlog_file={dir}/xfer.log
-vsftpd_log_file={dir}/vsftpd.log
-use_localtime=NO
 utf8_filesystem=YES
-delay_failed_login=0
-delay_successful_login=0
 """
 
 _ANONYMOUS = """\
-listen=YES
-listen_ipv6=NO
-listen_address={host}
-listen_port={port}
-background=NO
 anonymous_enable=YES
 local_enable=NO
 no_anon_password=NO
-write_enable=YES
 anon_upload_enable=YES
 anon_mkdir_write_enable=YES
 anon_other_write_enable=YES
 anon_umask=022
 anon_root={root}
 ftp_username=ftp
-secure_chroot_dir={dir}/empty
-session_support=NO
-seccomp_sandbox=NO
-pasv_enable=YES
-pasv_address={host}
-pasv_min_port={pasv_min}
-pasv_max_port={pasv_max}
-xferlog_enable=YES
-dual_log_enable=YES
-log_ftp_protocol=YES
-xferlog_file={dir}/xfer.log
-vsftpd_log_file={dir}/vsftpd.log
-use_localtime=NO
-delay_failed_login=0
-delay_successful_login=0
 """
 
 _TLS = """\
@@ -168,20 +150,21 @@ class Vsftpd(ServerProcess):
             self._prepare_anonymous()
             return
         self._pam_service = pam.install_service(self.dir, self.user, self.password)
-        conf = _CONF.format(
-            host=self.host,
-            port=self.port,
-            root=self.root,
-            dir=self.dir,
-            pam_service=self._pam_service,
-            pasv_min=self.passive_ports[0],
-            pasv_max=self.passive_ports[-1],
-        )
+        conf = self._common() + _LOCAL.format(root=self.root, pam_service=self._pam_service)
         if self.tls:
             pair = copy_cert(self.dir)
             self.cert_path = pair.cert
             conf += _TLS.format(cert=pair.cert, key=pair.key)
         (self.dir / "vsftpd.conf").write_text(conf)
+
+    def _common(self) -> str:
+        return _COMMON.format(
+            host=self.host,
+            port=self.port,
+            dir=self.dir,
+            pasv_min=self.passive_ports[0],
+            pasv_max=self.passive_ports[-1],
+        )
 
     def _prepare_anonymous(self) -> None:
         ftp_account = pwd.getpwnam("ftp")  # created by Debian's vsftpd package
@@ -190,15 +173,7 @@ class Vsftpd(ServerProcess):
             folder = self.root / name
             folder.mkdir(parents=True, exist_ok=True)
             os.chown(folder, ftp_account.pw_uid, ftp_account.pw_gid)
-        conf = _ANONYMOUS.format(
-            host=self.host,
-            port=self.port,
-            root=self.root,
-            dir=self.dir,
-            pasv_min=self.passive_ports[0],
-            pasv_max=self.passive_ports[-1],
-        )
-        (self.dir / "vsftpd.conf").write_text(conf)
+        (self.dir / "vsftpd.conf").write_text(self._common() + _ANONYMOUS.format(root=self.root))
 
     def _command(self) -> list[str]:
         return [self.binary, str(self.dir / "vsftpd.conf")]
