@@ -329,12 +329,15 @@ def one_morning(round_number: int = 0) -> dict[str, Any]:
                 capture_output=True,
                 text=True,
                 timeout=600,
-                check=True,
                 cwd=Path(__file__).resolve().parent.parent,
             )
         finally:
             edge.stop()
             origin.stop()
+    if child.returncode != 0:  # say why the morning failed, not only that it did
+        raise RuntimeError(
+            f"morning {round_number} failed (exit {child.returncode}): {child.stderr[-4000:]}"
+        )
     figures: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
     return figures
 
