@@ -14,6 +14,7 @@ from onthedot.errors import ReleaseFileError
 if TYPE_CHECKING:
     from onthedot.calendar.policy import Policy
     from onthedot.model import Finding, Release
+    from onthedot.store.documents import HistoryEntry
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -58,15 +59,25 @@ def _expand(paths: list[Path]) -> list[Path]:
 async def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
     """Sync releases into the store, then check each with its recorded history (T3.2)."""
     from onthedot.calendar.rules import check_release
+    from onthedot.store.glance import unchanged_histories
+
+    # most runs find every release stored as it is: nothing to write, the history read by sqlite3
+    histories = unchanged_histories(state.database_url, releases, "release_at")
+    if histories is None:
+        histories = await synced_histories(releases)
+    return {r.id: check_release(r, pol, history=histories[r.id]) for r in releases}
+
+
+async def synced_histories(releases: list[Release]) -> dict[str, list[HistoryEntry]]:
+    """Each release synced into the store (opened, migrated), with its recorded release times."""
     from onthedot.store.releases import ReleaseRepository
 
-    result: dict[str, list[Finding]] = {}
+    result: dict[str, list[HistoryEntry]] = {}
     async with state.store() as engine:
         repo = ReleaseRepository(engine)
         for release in releases:
             await repo.sync(release, actor="check")
-            history = await repo.history(release.id, "release_at")
-            result[release.id] = check_release(release, pol, history=history)
+            result[release.id] = await repo.history(release.id, "release_at")
     return result
 
 

@@ -79,7 +79,7 @@ class State:
 
     @property
     def database_url(self) -> str:
-        from onthedot.store.db import database_url
+        from onthedot.store.location import database_url
 
         configured = self.config.database
         if (
