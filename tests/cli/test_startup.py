@@ -78,6 +78,7 @@ def test_check_loads_only_what_checking_needs(tmp_path: Path) -> None:
     assert of(again, NOT_FOR_CHECK) == []
     # an unchanged release is only read from the store, by sqlite3: SQLAlchemy is not loaded
     assert of(again, ("pydantic", "sqlalchemy", "holidays")) == ["holidays", "pydantic"]
+    assert of(again, ("asyncio",)) == []  # nothing to wait for
     # not the 250 countries of the holidays package (the UK's module is read on its own, which
     # importtime does not list)
     assert of(again, ("holidays.countries",)) == []

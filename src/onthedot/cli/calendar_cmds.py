@@ -56,7 +56,7 @@ def _expand(paths: list[Path]) -> list[Path]:
     return files
 
 
-async def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
+def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
     """Sync releases into the store, then check each with its recorded history (T3.2)."""
     from onthedot.calendar.rules import check_release
     from onthedot.store.glance import unchanged_histories
@@ -64,7 +64,9 @@ async def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[F
     # most runs find every release stored as it is: nothing to write, the history read by sqlite3
     histories = unchanged_histories(state.database_url, releases, "release_at")
     if histories is None:
-        histories = await synced_histories(releases)
+        import asyncio
+
+        histories = asyncio.run(synced_histories(releases))
     return {r.id: check_release(r, pol, history=histories[r.id]) for r in releases}
 
 
@@ -89,7 +91,7 @@ def check(
     from onthedot.config import load_releases
     from onthedot.model import Severity
 
-    async def body() -> int:
+    def body() -> int:
         try:
             pol = state.config.policy
             releases = load_releases(_expand(paths), state.config)
@@ -100,7 +102,7 @@ def check(
                 for problem in exc.problems:
                     out.print(problem, highlight=False)
             return 2
-        findings = await findings_for(releases, pol)
+        findings = findings_for(releases, pol)
         blocking = any(f.severity == Severity.ERROR for fs in findings.values() for f in fs)
         if as_json:
             emit_json(
