@@ -59,6 +59,16 @@ def test_country_calendars_from_the_holidays_package() -> None:
         hol.check_calendar_name("GB-XYZ")
 
 
+@pytest.mark.parametrize("nation", hol.UK_NATIONS)
+def test_uk_days_are_the_packages_own_although_only_its_uk_module_is_loaded(nation: str) -> None:
+    import holidays
+
+    for year in (1995, 2020, 2022, 2027):
+        code = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR"}[nation]
+        own = holidays.country_holidays("GB", subdiv=code, years=year)
+        assert hol.bank_holidays(nation, year) == {d: n for d, n in own.items() if d.year == year}
+
+
 def test_results_are_cached_and_copies_are_safe_to_change() -> None:
     first = hol.bank_holidays("scotland", 2024)
     first.clear()

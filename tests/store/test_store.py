@@ -129,9 +129,11 @@ def test_the_head_revision_is_the_newest_migration() -> None:
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
 
+    from onthedot.store.location import HEAD_REVISION
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
-    assert ScriptDirectory.from_config(cfg).get_current_head() == db.HEAD_REVISION
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
 
 
 async def test_a_store_at_an_older_revision_is_migrated_and_then_opened_without_alembic(

@@ -4,7 +4,7 @@ History comes in two shapes, both accepted:
 
 * earlier versions of the release (``Release``, oldest first), e.g. from version control;
 * field changes from the store (anything with ``field``, ``old``, ``new`` and optionally
-  ``changed_at``, like ``onthedot.store.releases.HistoryEntry``), where ``old``/``new`` are
+  ``changed_at``, like ``onthedot.store.documents.HistoryEntry``), where ``old``/``new`` are
   datetimes or ISO 8601 strings as the store keeps them.
 
 Only times that had been announced count: a Release version with ``announced_at``, or a field

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib.util
 import json
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+from types import ModuleType
 
 import holidays as holidays_lib
 
@@ -94,8 +98,27 @@ def check_calendar_name(name: str) -> str:
 def _country_days(
     country: str, subdivision: str | None, year: int
 ) -> tuple[tuple[dt.date, str], ...]:
-    table = holidays_lib.country_holidays(country, subdiv=subdivision, years=year)
+    if country == "GB":
+        table = _united_kingdom().GB(subdiv=subdivision, years=year)
+    else:
+        table = holidays_lib.country_holidays(country, subdiv=subdivision, years=year)
     return tuple(sorted((day, str(name)) for day, name in table.items() if day.year == year))
+
+
+@functools.cache
+def _united_kingdom() -> ModuleType:
+    """The package's UK module alone: importing it by name would first import its
+    ``countries`` package, which imports all 250 countries (≈ 60 ms at every start)."""
+    name = "holidays.countries.united_kingdom"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(holidays_lib.__file__).parent / "countries" / "united_kingdom.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _nation_days(nation: str, year: int) -> dict[dt.date, str]:

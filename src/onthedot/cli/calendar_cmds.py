@@ -14,6 +14,7 @@ from onthedot.errors import ReleaseFileError
 if TYPE_CHECKING:
     from onthedot.calendar.policy import Policy
     from onthedot.model import Finding, Release
+    from onthedot.store.documents import HistoryEntry
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -55,18 +56,30 @@ def _expand(paths: list[Path]) -> list[Path]:
     return files
 
 
-async def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
+def findings_for(releases: list[Release], pol: Policy) -> dict[str, list[Finding]]:
     """Sync releases into the store, then check each with its recorded history (T3.2)."""
     from onthedot.calendar.rules import check_release
+    from onthedot.store.glance import unchanged_histories
+
+    # most runs find every release stored as it is: nothing to write, the history read by sqlite3
+    histories = unchanged_histories(state.database_url, releases, "release_at")
+    if histories is None:
+        import asyncio
+
+        histories = asyncio.run(synced_histories(releases))
+    return {r.id: check_release(r, pol, history=histories[r.id]) for r in releases}
+
+
+async def synced_histories(releases: list[Release]) -> dict[str, list[HistoryEntry]]:
+    """Each release synced into the store (opened, migrated), with its recorded release times."""
     from onthedot.store.releases import ReleaseRepository
 
-    result: dict[str, list[Finding]] = {}
+    result: dict[str, list[HistoryEntry]] = {}
     async with state.store() as engine:
         repo = ReleaseRepository(engine)
         for release in releases:
             await repo.sync(release, actor="check")
-            history = await repo.history(release.id, "release_at")
-            result[release.id] = check_release(release, pol, history=history)
+            result[release.id] = await repo.history(release.id, "release_at")
     return result
 
 
@@ -78,7 +91,7 @@ def check(
     from onthedot.config import load_releases
     from onthedot.model import Severity
 
-    async def body() -> int:
+    def body() -> int:
         try:
             pol = state.config.policy
             releases = load_releases(_expand(paths), state.config)
@@ -89,7 +102,7 @@ def check(
                 for problem in exc.problems:
                     out.print(problem, highlight=False)
             return 2
-        findings = await findings_for(releases, pol)
+        findings = findings_for(releases, pol)
         blocking = any(f.severity == Severity.ERROR for fs in findings.values() for f in fs)
         if as_json:
             emit_json(

@@ -79,7 +79,7 @@ class State:
 
     @property
     def database_url(self) -> str:
-        from onthedot.store.db import database_url
+        from onthedot.store.location import database_url
 
         configured = self.config.database
         if (
@@ -168,12 +168,15 @@ def fail(message: str, code: int = EXIT_USAGE, as_json: bool = False) -> NoRetur
     raise typer.Exit(code)
 
 
-def run(coro_fn: Callable[[], Coroutine[Any, Any, int]], as_json: bool = False) -> None:
-    """Run an async command body; map the exception tree to messages and exit codes."""
-    import asyncio
-
+def run(body: Callable[[], Coroutine[Any, Any, int] | int], as_json: bool = False) -> None:
+    """Run a command body, async or not (a plain one spares importing asyncio, ≈ 15 ms); map
+    the exception tree to messages and exit codes."""
     try:
-        code = asyncio.run(coro_fn())
+        code = body()
+        if isinstance(code, Coroutine):
+            import asyncio
+
+            code = asyncio.run(code)
     except OnthedotError as exc:
         fail(str(exc), exc.exit_code, as_json)
     except KeyboardInterrupt:

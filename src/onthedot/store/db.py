@@ -1,13 +1,13 @@
 """Open the store: an async engine on any SQLAlchemy URL, migrated to the newest schema.
 
-Default: ``sqlite:///onthedot.db`` in the working directory, in WAL mode so the dashboard can read
-while the scheduler writes. ``ONTHEDOT_DATABASE_URL`` or ``--database`` choose another, e.g.
+Default (see :mod:`onthedot.store.location`): ``sqlite:///onthedot.db`` in the working
+directory, in WAL mode so the dashboard can read while the scheduler writes.
+``ONTHEDOT_DATABASE_URL`` or ``--database`` choose another, e.g.
 ``postgresql://user@127.0.0.1:5432/onthedot``. Plain driver names are mapped to async drivers.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +18,15 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQ
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from onthedot.errors import StoreError
+from onthedot.store.location import HEAD_REVISION
 
-ENV_VAR = "ONTHEDOT_DATABASE_URL"
-DEFAULT_URL = "sqlite:///onthedot.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0002"
-"""The newest migration in ``migrations/versions`` (a test keeps the two the same)."""
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+psycopg",
     "postgres": "postgresql+psycopg",
     "postgresql+psycopg2": "postgresql+psycopg",
 }
-
-
-def database_url(explicit: str | None = None, configured: str | None = None) -> str:
-    return explicit or os.environ.get(ENV_VAR) or configured or DEFAULT_URL
 
 
 def async_url(url: str) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import Release, utcnow
+from onthedot.store.documents import HistoryEntry, content_sha256, document
 from onthedot.store.tables import release_history, releases
 
 # fields whose change is worth a line in the history (and, for release_at, a T3.2 check)
@@ -29,31 +27,10 @@ TRACKED = (
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    release_id: str
-    changed_at: Any
-    actor: str
-    reason: str
-    field: str
-    old: Any
-    new: Any
-
-
-@dataclass(frozen=True, slots=True)
 class SyncResult:
     release_id: str
     action: str  # "inserted" | "updated" | "unchanged"
     changes: tuple[HistoryEntry, ...] = ()
-
-
-def document(release: Release) -> dict[str, Any]:
-    """The release as JSON-safe data (what the store keeps and hashes)."""
-    return release.model_dump(mode="json", exclude={"lines"})
-
-
-def content_sha256(doc: dict[str, Any]) -> str:
-    without_source = {k: v for k, v in doc.items() if k != "source"}
-    return hashlib.sha256(json.dumps(without_source, sort_keys=True).encode()).hexdigest()
 
 
 class ReleaseRepository:
@@ -153,4 +130,3 @@ class ReleaseRepository:
 def _reason_from_changes(release: Release) -> str:
     """The newest recorded [[change]] reason of the release file, if any."""
     return release.change[-1].reason if release.change else ""
-
