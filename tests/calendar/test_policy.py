@@ -116,3 +116,28 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         Policy.from_toml_table({"time": "x", "zone": "y"}, where="onthedot.toml [policy]")
     assert str(caught.value).count("onthedot.toml [policy]") == 2
+
+
+@pytest.mark.parametrize(
+    ("table", "sentence"),
+    [
+        (
+            {"colour": "red", "shade": "dark"},
+            "[policy] colour: not a policy setting; the settings are time, zone, weekdays, "
+            "notice_days, holidays, pra_hours. [policy] shade: not a policy setting; the settings "
+            "are time, zone, weekdays, notice_days, holidays, pra_hours.",
+        ),
+        (
+            {"weekdays": "mon"},
+            '[policy] weekdays: give a list of days, e.g. ["mon", "tue", "wed", "thu", "fri"].',
+        ),
+        (
+            {"time": "25:00"},
+            '[policy] time: \'25:00\' is not a time of day: write it as "HH:MM", e.g. "09:30".',
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_plain_sentence_each(table: dict[str, object], sentence: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Policy.from_toml_table(table)
+    assert str(caught.value) == sentence

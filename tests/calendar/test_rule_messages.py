@@ -1,0 +1,130 @@
+"""Every calendar finding is the sentence a statistician reads, word for word, with its fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from onthedot.calendar.policy import Policy
+from onthedot.calendar.rules import check_release
+from onthedot.model import Change, PreReleaseAccess, Severity
+
+from .conftest import build_release, london
+
+WEDNESDAY = dt.datetime(2019, 12, 18, 9, 30)
+SATURDAY = dt.datetime(2019, 12, 21, 9, 30)
+
+
+def sentences(local: dt.datetime, policy: Policy | None = None, **changes: Any) -> list[str]:
+    return [f.message for f in check_release(build_release(local, **changes), policy or Policy())]
+
+
+def test_access_given_too_early_names_the_hours_and_the_earliest_allowed_time() -> None:
+    adviser = PreReleaseAccess(name="Adviser", granted_at=london(2019, 12, 16, 21, 30))
+    assert sentences(WEDNESDAY, Policy(pra_hours=1.5), pre_release_access=(adviser,)) == [
+        "Adviser was given pre-release access 36.0 hours before release, more than 1.5: "
+        "give access no earlier than Wednesday 18 December 2019 08:00 GMT."
+    ]
+
+
+def test_access_given_after_release_and_access_without_a_time() -> None:
+    people = (
+        PreReleaseAccess(name="Press officer", granted_at=london(2019, 12, 18, 9, 45)),
+        PreReleaseAccess(name="Unrecorded"),
+    )
+    found = check_release(
+        build_release(WEDNESDAY, pre_release_access=people), Policy(pra_hours=1.5)
+    )
+    assert [(f.message, f.severity) for f in found] == [
+        (
+            "Press officer was given access at Wednesday 18 December 2019 09:45 GMT, at or after "
+            "release, which is not pre-release access: correct `granted_at` or remove them from "
+            "`pre_release_access`.",
+            Severity.ERROR,
+        ),
+        (
+            "The pre-release access of Unrecorded has no `granted_at`: record when access was "
+            "given (no more than 1.5 hours before release).",
+            Severity.WARNING,
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "sentence"),
+    [
+        (
+            Policy(),
+            "The release is on Saturday 21 December 2019, which is not a release day: move it "
+            "to a weekday (Monday to Friday).",
+        ),
+        (
+            Policy(weekdays=("mon", "wed")),
+            "The release is on Saturday 21 December 2019, which is not a release day: move it "
+            "to one of Monday, Wednesday.",
+        ),
+        (
+            Policy(zone="Europe/Dublin"),
+            "The release is on Saturday 21 December 2019 (Europe/Dublin), which is not a release "
+            "day: move it to a weekday (Monday to Friday).",
+        ),
+    ],
+)
+def test_a_release_on_a_day_off_names_the_days_allowed(policy: Policy, sentence: str) -> None:
+    assert sentences(SATURDAY, policy) == [sentence]
+
+
+def test_a_holiday_kept_in_one_nation_only_is_a_warning_with_two_fixes() -> None:
+    found = check_release(build_release(dt.datetime(2025, 1, 2, 9, 30), nation="uk"), Policy())
+    assert [(f.message, f.severity) for f in found] == [
+        (
+            "The release is on Thursday 2 January 2025, New Year Holiday in Scotland only: move "
+            "it to a day that is a working day in every UK nation, or set `nation` to the one it "
+            "serves.",
+            Severity.WARNING,
+        )
+    ]
+
+
+def test_announced_after_release_gives_the_earliest_date_that_would_do() -> None:
+    assert sentences(WEDNESDAY, announced_at=london(2019, 12, 19, 9, 0)) == [
+        "The release was announced on Thursday 19 December 2019, after release: move it to "
+        "Thursday 16 January 2020 or later, or announce the next release 28 days ahead."
+    ]
+
+
+def test_no_announcement_asks_for_one() -> None:
+    assert sentences(WEDNESDAY, announced_at=None) == [
+        "The release has no `announced_at`: record when its date and time were pre-announced, "
+        "at least 28 days before release."
+    ]
+
+
+def test_a_change_with_neither_reason_nor_approval_asks_for_both() -> None:
+    moved = Change(previous=london(2019, 12, 11, 9, 30), reason=" ", approved_by="")
+    assert sentences(WEDNESDAY, change=[moved]) == [
+        "The move from Wednesday 11 December 2019 09:30 GMT has no recorded `reason` or "
+        "`approved_by`: add `reason` and `approved_by` to that [[change]], naming the Head of "
+        "Profession who agreed it."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lead", "sentence"),
+    [
+        (
+            "  ",
+            "The release names no lead statistician: add "
+            '`lead_statistician = "Name <email>"` so users know whom to ask.',
+        ),
+        (
+            "Jane Smith",
+            "The lead statistician 'Jane Smith' has no contact details: add an email address or "
+            'phone number, e.g. "Jane Smith <stats@example.org>".',
+        ),
+    ],
+)
+def test_a_lead_statistician_without_contact_details(lead: str, sentence: str) -> None:
+    assert sentences(WEDNESDAY, lead_statistician=lead) == [sentence]

@@ -1,0 +1,82 @@
+"""Freshness at its edges: a copy exactly max-age old, the flags a response sets (and only those),
+stale-if-error only when sent, and what a browser keeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from onthedot.verify.caches.info import recognise
+from onthedot.verify.freshness import browser_freshness, freshness
+from tests.verify.test_freshness import DATE, NOW
+
+
+def test_a_copy_exactly_max_age_old_is_stale() -> None:
+    info = recognise([("Cache-Control", "max-age=3600"), ("Age", "3600"), DATE])
+    fresh = freshness(info, now=NOW)
+    assert (fresh.remaining_s, fresh.fresh, fresh.fresh_until) == (0, False, NOW)
+    younger = recognise([("Cache-Control", "max-age=3600"), ("Age", "3599"), DATE])
+    assert freshness(younger, now=NOW).fresh
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "flags"),
+    [
+        ("max-age=600", set()),
+        ("no-store", {"no_store"}),
+        ("private, max-age=600", {"private"}),
+        ("max-age=600, immutable", {"immutable"}),
+        ("max-age=600, must-revalidate", {"must_revalidate"}),
+        ("max-age=600, proxy-revalidate", {"must_revalidate"}),
+    ],
+)
+def test_a_shared_cache_reports_the_flags_the_response_sets(
+    cache_control: str, flags: set[str]
+) -> None:
+    shown = freshness(recognise([("Cache-Control", cache_control), DATE]), now=NOW).as_dict()
+    names = ("no_store", "private", "immutable", "must_revalidate")
+    assert {name for name in names if shown[name] is True} == flags
+    assert all(shown[name] is False for name in names if name not in flags)
+
+
+def test_proxy_revalidate_binds_shared_caches_not_browsers() -> None:
+    info = recognise([("Cache-Control", "max-age=600, proxy-revalidate"), DATE])
+    assert freshness(info, now=NOW).must_revalidate is True
+    assert browser_freshness(info, now=NOW).as_dict()["must_revalidate"] is False
+
+
+@pytest.mark.parametrize(
+    ("headers", "sie"),
+    [
+        ([("Cache-Control", "max-age=60, stale-if-error=600"), DATE], 600),
+        ([("Cache-Control", "max-age=60"), DATE], 0),
+        ([("Expires", "0"), DATE], 0),
+    ],
+)
+def test_stale_if_error_only_when_the_response_grants_it(
+    headers: list[tuple[str, str]], sie: float
+) -> None:
+    assert freshness(recognise(headers), now=NOW).sie_s == sie
+
+
+def test_what_a_browser_keeps_is_reported_in_full() -> None:
+    info = recognise([("Cache-Control", "private, max-age=600, stale-while-revalidate=30"), DATE])
+    shown = browser_freshness(info, now=NOW + dt.timedelta(seconds=100)).as_dict()
+    assert shown == {
+        "cache": "browsers' own caches",
+        "stored": True,
+        "lifetime_s": 600,
+        "age_s": 100.0,
+        "remaining_s": 500.0,
+        "source": "max-age",
+        "fresh_until": (NOW + dt.timedelta(seconds=600)).isoformat(),
+        "swr_s": 30.0,
+        "sie_s": 0.0,
+        "immutable": False,
+        "no_store": False,
+        "must_revalidate": False,
+        "private": True,
+        "certain": True,
+        "note": "",
+    }
