@@ -10,7 +10,7 @@ from onthedot.testing import mock_response
 from onthedot.verify.caches import Varnish
 from onthedot.verify.judgement import judge
 from onthedot.verify.probe import ProbeRequest, ProbeResponse
-from tests.verify.test_judgement import NEW, NOW, OLD, PUBLIC, T, VARNISH
+from tests.verify.test_judgement import NEW, NOW, OLD, PUBLIC, VARNISH, T
 
 URL = PUBLIC + "/statistics/tables/old.xlsx"
 ORIGIN = "http://origin.internal/statistics/tables/old.xlsx"
