@@ -9,6 +9,7 @@ import pytest
 
 from onthedot.verify.caches import (
     Akamai,
+    BrowserCache,
     CacheModel,
     Cloudflare,
     CloudFront,
@@ -33,6 +34,15 @@ def cc(value: str) -> tuple[str, str]:
 
 
 IN_TEN_MINUTES = ("Expires", http(NOW + dt.timedelta(minutes=10)))
+MISS, HIT = ("X-Varnish", "5"), ("X-Varnish", "5 3")
+AT_PLUS_600 = f"@{int(NOW.timestamp()) + 600}"
+AT_MINUS_600 = f"@{int(NOW.timestamp()) - 600}"
+
+
+def accel(value: str) -> tuple[str, str]:
+    return ("X-Accel-Expires", value)
+
+
 ATS_HEURISTIC = "Traffic Server's heuristic (0.1 × age of the file, 3,600–86,400 s)"
 
 # (model, response headers, URL, the lifetime it gives); responses without Date were received at NOW
@@ -252,6 +262,212 @@ CASES: list[tuple[CacheModel, list[tuple[str, str]], str | None, Lifetime]] = [
         None,
         Lifetime(600, "product-default", note="nginx's proxy_cache_valid (600 s)"),
     ),
+    (
+        Varnish(),
+        [("Set-Cookie", "a=b"), DATE],
+        None,
+        Lifetime(
+            0, "none", stored=False, note="Varnish does not cache responses that set a cookie"
+        ),
+    ),
+    (
+        Varnish(),
+        [("Vary", "*"), DATE],
+        None,
+        Lifetime(0, "none", stored=False, note="Varnish does not cache responses with Vary: *"),
+    ),
+    (
+        Varnish(),
+        [("Vary", "Accept-Encoding"), cc("max-age=600"), DATE],
+        None,
+        Lifetime(600, "max-age"),
+    ),
+    (
+        Varnish(),
+        [("Surrogate-Control", "no-store"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="Varnish does not cache responses with Surrogate-Control: no-store",
+        ),
+    ),
+    (
+        Varnish(),
+        [("Surrogate-Control", "max-age=600"), cc("private, max-age=600"), DATE],
+        None,
+        Lifetime(600, "max-age"),
+    ),
+    (
+        Varnish(),
+        [cc("private"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="Varnish passes responses marked no-cache, no-store or private to the origin",
+        ),
+    ),
+    (
+        Varnish(),
+        [MISS, ("Age", "100"), cc("max-age=100"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="Varnish does not cache a response whose max-age is already used up",
+        ),
+    ),
+    (Varnish(), [MISS, ("Age", "99"), cc("max-age=100"), DATE], None, Lifetime(100, "max-age")),
+    (Varnish(), [HIT, ("Age", "100"), cc("max-age=100"), DATE], None, Lifetime(100, "max-age")),
+    (Varnish(), [HIT, ("Age", "5"), cc("max-age=1"), DATE], None, Lifetime(1, "max-age")),
+    (Varnish(), [MISS, cc("max-age=1"), DATE], None, Lifetime(1, "max-age")),
+    (Varnish(), [cc("s-maxage=600, max-age=60"), DATE], None, Lifetime(600, "s-maxage")),
+    (
+        Varnish(),
+        [("Expires", "0"), DATE],
+        None,
+        Lifetime(120, "product-default", certain=False, note="Varnish's default_ttl (120 s)"),
+    ),
+    (
+        Varnish(),
+        [("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"), DATE],
+        None,
+        Lifetime(120, "product-default", certain=False, note="Varnish's default_ttl (120 s)"),
+    ),
+    (
+        Varnish(),
+        [("Expires", "Thu, 01 Jan 1970 00:00:01 GMT"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="Varnish does not cache a response whose expires is already used up",
+        ),
+    ),
+    (Varnish(), [IN_TEN_MINUTES], None, Lifetime(600, "expires")),
+    (
+        Nginx(valid=600),
+        [("Set-Cookie", "a=b"), DATE],
+        None,
+        Lifetime(0, "none", stored=False, note="nginx does not cache responses that set a cookie"),
+    ),
+    (
+        Nginx(valid=600),
+        [("Vary", "*"), DATE],
+        None,
+        Lifetime(0, "none", stored=False, note="nginx does not cache responses with Vary: *"),
+    ),
+    (
+        Nginx(valid=600),
+        [cc("no-cache"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="nginx does not cache responses marked no-cache, no-store or private",
+        ),
+    ),
+    (
+        Nginx(valid=600),
+        [cc("no-store"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="nginx does not cache responses marked no-cache, no-store or private",
+        ),
+    ),
+    (
+        Nginx(valid=600),
+        [cc("private"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="nginx does not cache responses marked no-cache, no-store or private",
+        ),
+    ),
+    (Nginx(valid=600), [cc("s-maxage=60, max-age=0"), DATE], None, Lifetime(60, "s-maxage")),
+    (
+        Nginx(valid=600),
+        [accel(" 0 "), DATE],
+        None,
+        Lifetime(
+            0, "none", stored=False, note="nginx does not cache responses with X-Accel-Expires: 0"
+        ),
+    ),
+    (Nginx(valid=600), [accel(AT_PLUS_600), DATE], None, Lifetime(600, "x-accel-expires")),
+    (Nginx(valid=600), [accel(AT_PLUS_600)], None, Lifetime(600, "x-accel-expires")),
+    (Nginx(valid=600), [accel(AT_MINUS_600), DATE], None, Lifetime(0, "x-accel-expires")),
+    (Nginx(valid=600), [accel("x600"), cc("max-age=60"), DATE], None, Lifetime(60, "max-age")),
+    (Nginx(valid=600), [IN_TEN_MINUTES], None, Lifetime(600, "expires")),
+    (
+        CacheModel(),
+        [cc("no-store"), DATE],
+        None,
+        Lifetime(0, "none", stored=False, note="the response says Cache-Control: no-store"),
+    ),
+    (
+        CacheModel(),
+        [cc("private, max-age=600"), DATE],
+        None,
+        Lifetime(
+            0,
+            "none",
+            stored=False,
+            note="the response says Cache-Control: private, which shared caches must not store",
+        ),
+    ),
+    (CacheModel(), [cc('private="Set-Cookie", max-age=600'), DATE], None, Lifetime(600, "max-age")),
+    (
+        CacheModel(),
+        [cc("no-cache, max-age=3600"), DATE],
+        None,
+        Lifetime(0, "max-age", note="no-cache: it asks the origin every time"),
+    ),
+    (
+        CacheModel(),
+        [DATE],
+        None,
+        Lifetime(0, "none", note="no freshness information: it asks the origin again"),
+    ),
+    (
+        CacheModel(),
+        [TEN_DAYS_AGO, DATE],
+        None,
+        Lifetime(86400, "heuristic", note="10 % of the time since Last-Modified"),
+    ),
+    (
+        CacheModel(),
+        [lm(days=10)],
+        None,
+        Lifetime(86400, "heuristic", note="10 % of the time since Last-Modified"),
+    ),
+    (
+        CacheModel(),
+        [lm(days=0), DATE],
+        None,
+        Lifetime(0, "heuristic", note="10 % of the time since Last-Modified"),
+    ),
+    (
+        CacheModel(),
+        [("Expires", "0"), DATE],
+        None,
+        Lifetime(0, "expires", note="an invalid Expires means already expired"),
+    ),
+    (CacheModel(), [IN_TEN_MINUTES], None, Lifetime(600, "expires")),
+    (CacheModel(), [cc("s-maxage=0, max-age=600"), DATE], None, Lifetime(0, "s-maxage")),
+    (BrowserCache(), [cc("private, max-age=600"), DATE], None, Lifetime(600, "max-age")),
+    (BrowserCache(), [cc("s-maxage=600, max-age=60"), DATE], None, Lifetime(60, "max-age")),
+    (BrowserCache(), [IN_TEN_MINUTES], None, Lifetime(600, "expires")),
 ]
 
 

@@ -80,3 +80,16 @@ def test_what_a_browser_keeps_is_reported_in_full() -> None:
         "certain": True,
         "note": "",
     }
+
+
+@pytest.mark.parametrize(
+    ("headers", "grace"),
+    [
+        ([("Cache-Control", "max-age=60"), DATE], 0),  # a generic cache: no grace unless sent
+        ([("X-Varnish", "4"), ("Cache-Control", "max-age=60, stale-while-revalidate"), DATE], 10),
+    ],
+)
+def test_grace_is_what_the_response_or_the_product_allows(
+    headers: list[tuple[str, str]], grace: float
+) -> None:
+    assert freshness(recognise(headers), now=NOW).swr_s == grace
