@@ -1,10 +1,11 @@
 """``scripts/mutation [--changed REF] [--again] [MODULE ...]``: mutmut over the judging modules.
 
 Runs ``mutmut run`` on every mutant of the named modules (all of ``[tool.mutmut] source_paths``
-when none is named, only those changed since REF with ``--changed``, only last run's survivors
-with ``--again``), subtracts the equivalents in tests/mutation/equivalents.toml, prints one row
-per module and exits 1 when a module scores under 90 % or an equivalent entry went stale. A run
-over every module writes the table into docs/testing.md.
+when none is named; with ``--changed REF`` only those changed since REF; with ``--again`` only
+the mutants the last run did not catch), subtracts the equivalents listed in
+tests/mutation/equivalents.toml, prints one row per module and exits 1 when a module scores under
+90 % or a listed equivalent went stale. A run over every module writes the table into
+docs/testing.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.mutation.score import (
+    CAUGHT,
     MISSED,
     Mutant,
     Score,
@@ -52,7 +54,12 @@ def chosen(names: Sequence[str], changed_since: str | None) -> list[str]:
     """The modules to test: the named ones, those changed since a ref, or all."""
     modules = {module_of(p): p for p in judging_files()}
     if changed_since is not None:
-        touched = set(_git("diff", "--name-only", f"{changed_since}...HEAD").split())
+        try:
+            touched = set(_git("diff", "--name-only", f"{changed_since}...HEAD").split())
+        except subprocess.CalledProcessError:
+            raise SystemExit(
+                f"{changed_since} is not a branch or commit here: give --changed one, e.g. main."
+            ) from None
         touched |= set(_git("diff", "--name-only", "HEAD").split())
         return [m for m, p in modules.items() if str(p) in touched]
     if not names:
@@ -125,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--changed", metavar="REF", help="only the judging modules changed since REF"
     )
-    parser.add_argument("--again", action="store_true", help="rerun only the last run's survivors")
+    parser.add_argument(
+        "--again", action="store_true", help="rerun only what the last run did not catch"
+    )
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     modules = chosen(args.modules, args.changed)
@@ -133,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"No judging module changed since {args.changed}: nothing to mutate.")
         return 0
     patterns = (
-        [m.name for m in survivors(modules, list(results()))]
+        [m.name for m in results() if m.module in modules and m.status not in CAUGHT]
         if args.again
         else [f"{m}.*" for m in modules]
     )
