@@ -128,3 +128,43 @@ def test_a_change_with_neither_reason_nor_approval_asks_for_both() -> None:
 )
 def test_a_lead_statistician_without_contact_details(lead: str, sentence: str) -> None:
     assert sentences(WEDNESDAY, lead_statistician=lead) == [sentence]
+
+
+@pytest.mark.parametrize(
+    ("announced", "sentences_expected"),
+    [
+        (
+            london(2019, 12, 18, 8, 0),
+            [
+                "The release was announced on Wednesday 18 December 2019, only 0 days ahead, not "
+                "28: move it to Wednesday 15 January 2020 or later, or announce the next release "
+                "28 days ahead."
+            ],
+        ),
+        (
+            london(2019, 11, 21, 9, 30),
+            [
+                "The release was announced on Thursday 21 November 2019, only 27 days ahead, not "
+                "28: move it to Thursday 19 December 2019 or later, or announce the next release "
+                "28 days ahead."
+            ],
+        ),
+        (london(2019, 11, 20, 9, 30), []),
+    ],
+)
+def test_announced_on_the_day_or_one_day_short_or_exactly_28_days_ahead(
+    announced: dt.datetime, sentences_expected: list[str]
+) -> None:
+    assert sentences(WEDNESDAY, announced_at=announced) == sentences_expected
+
+
+def test_a_blank_exemption_does_not_excuse_another_time() -> None:
+    assert sentences(dt.datetime(2019, 12, 18, 10, 0), exemption="  ") == [
+        "The release is at 10:00, not 09:30: move it to 09:30 or record the Director General "
+        "for Regulation's approval as `exemption`."
+    ]
+
+
+@pytest.mark.parametrize("lead", ["Jane Smith, 0300 000 0000", "Jane Smith https://example.org/c"])
+def test_a_phone_number_or_a_web_address_is_a_way_to_contact(lead: str) -> None:
+    assert sentences(WEDNESDAY, lead_statistician=lead) == []

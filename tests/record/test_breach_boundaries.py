@@ -194,5 +194,6 @@ async def test_pre_release_access_finding_and_event_are_one_breach_from_the_earl
     await add(store, kinds.PRA_OPENED, {"name": "A Journalist"}, T - dt.timedelta(hours=2))
     (pra,) = (await assess(store, release)).breaches
     assert (pra.started_at, pra.ended_at, pra.status) == (T - dt.timedelta(hours=2), T, "ended")
+    assert (pra.cause, pra.practices, pra.urls) == ("pre-release access", ("T3.4",), (URL,))
     assert "A Minister was given pre-release access 30.0 hours before release" in pra.detail
     assert "A Journalist opened the statistics before release" in pra.detail
