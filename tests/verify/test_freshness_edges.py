@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from onthedot.verify.caches.info import recognise
-from onthedot.verify.freshness import browser_freshness, freshness
-from tests.verify.test_freshness import DATE, NOW
+from onthedot.verify.caches.info import CacheInfo, recognise
+from onthedot.verify.freshness import browser_freshness, current_age, freshness
+from tests.verify.test_freshness import DATE, NOW, http
 
 
 def test_a_copy_exactly_max_age_old_is_stale() -> None:
@@ -93,3 +93,47 @@ def test_grace_is_what_the_response_or_the_product_allows(
     headers: list[tuple[str, str]], grace: float
 ) -> None:
     assert freshness(recognise(headers), now=NOW).swr_s == grace
+
+
+def test_the_time_a_request_took_adds_to_the_age() -> None:
+    info = recognise([("Age", "30")])
+    took_two = current_age(info, now=NOW, request_time=NOW - dt.timedelta(seconds=2))
+    assert took_two == 32
+    fresh = freshness(
+        recognise([("Cache-Control", "max-age=600"), ("Age", "30")]),
+        now=NOW + dt.timedelta(seconds=50),
+        response_time=NOW,
+        request_time=NOW - dt.timedelta(seconds=2),
+    )
+    assert (fresh.age_s, fresh.remaining_s) == (82, 518)
+
+
+def test_without_a_date_or_with_one_ahead_the_apparent_age_is_zero() -> None:
+    assert current_age(CacheInfo(), now=NOW) == 0
+    assert current_age(CacheInfo(date=NOW + dt.timedelta(seconds=5)), now=NOW) == 0
+
+
+def test_a_response_held_since_it_was_received_has_aged_by_that_long() -> None:
+    info = recognise([("Age", "10")])
+    assert (
+        current_age(info, now=NOW, response_time=NOW - dt.timedelta(seconds=7), request_time=NOW)
+        == 17
+    )
+
+
+def test_expires_without_a_date_counts_from_when_the_response_came() -> None:
+    info = recognise([("Expires", http(NOW + dt.timedelta(minutes=10)))])
+    assert freshness(info, now=NOW).lifetime_s == 600
+    earlier = freshness(info, now=NOW, response_time=NOW - dt.timedelta(seconds=60))
+    assert earlier.lifetime_s == 660
+
+
+def test_a_response_the_cache_does_not_keep_has_no_time_left_and_no_grace() -> None:
+    info = recognise([("X-Varnish", "4"), ("Set-Cookie", "a=b"), ("Age", "5"), DATE])
+    fresh = freshness(info, now=NOW)
+    assert (fresh.stored, fresh.remaining_s, fresh.fresh_until, fresh.swr_s) == (
+        False,
+        0.0,
+        None,
+        0.0,
+    )
