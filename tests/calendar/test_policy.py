@@ -141,3 +141,16 @@ def test_a_bad_setting_is_one_plain_sentence_each(table: dict[str, object], sent
     with pytest.raises(ConfigError) as caught:
         Policy.from_toml_table(table)
     assert str(caught.value) == sentence
+
+
+def test_days_as_numbers_run_from_monday_0_to_sunday_6() -> None:
+    assert Policy(weekdays=[0, 6]).weekday_names == ("Monday", "Sunday")
+    with pytest.raises(ConfigError) as caught:
+        Policy.from_toml_table({"weekdays": [7]})
+    assert str(caught.value) == (
+        '[policy] weekdays: 7 is not a day of the week: write days as "mon" … "sun".'
+    )
+
+
+def test_a_time_may_be_written_with_a_dot() -> None:
+    assert Policy.from_toml_table({"time": "09.30"}).time == dt.time(9, 30)
