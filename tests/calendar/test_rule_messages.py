@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from onthedot.calendar.policy import Policy
 from onthedot.calendar.rules import check_release
-from onthedot.model import Change, PreReleaseAccess, Severity
+from onthedot.model import Change, PreReleaseAccess, Release, Severity
 
 from .conftest import build_release, london
 
@@ -168,3 +169,95 @@ def test_a_blank_exemption_does_not_excuse_another_time() -> None:
 @pytest.mark.parametrize("lead", ["Jane Smith, 0300 000 0000", "Jane Smith https://example.org/c"])
 def test_a_phone_number_or_a_web_address_is_a_way_to_contact(lead: str) -> None:
     assert sentences(WEDNESDAY, lead_statistician=lead) == []
+
+
+def test_a_bank_holiday_asks_for_a_working_day() -> None:
+    assert sentences(dt.datetime(2019, 12, 25, 9, 30)) == [
+        "The release is on Wednesday 25 December 2019, Christmas Day in England and Wales: move "
+        "it to a working day that is not a bank holiday."
+    ]
+
+
+def test_access_without_a_time_does_not_hide_the_next_persons_and_hours_are_rounded() -> None:
+    people = (
+        PreReleaseAccess(name="Unrecorded"),
+        PreReleaseAccess(name="Adviser", granted_at=london(2019, 12, 17, 9, 27)),  # 24 h 3 min
+    )
+    assert sentences(WEDNESDAY, pre_release_access=people)[1] == (
+        "Adviser was given pre-release access 24.1 hours before release, more than 24: give "
+        "access no earlier than Tuesday 17 December 2019 09:30 GMT."
+    )
+
+
+AUCKLAND = Policy(zone="Pacific/Auckland")
+NZ_T = dt.datetime(2019, 12, 18, 9, 30, tzinfo=ZoneInfo("Pacific/Auckland"))
+
+
+def nz_release(**changes: Any) -> Release:
+    fields: dict[str, Any] = {
+        "id": "nz",
+        "title": "t",
+        "producer": "p",
+        "release_at": NZ_T,
+        "announced_at": dt.datetime(2019, 11, 1, tzinfo=dt.UTC),
+        "lead_statistician": "A <a@example.org>",
+        "nation": "uk",
+    }
+    return Release(**{**fields, **changes})
+
+
+def test_every_date_and_time_is_read_and_shown_in_the_policys_zone() -> None:
+    release = nz_release(
+        announced_at=dt.datetime(2019, 11, 20, 20, 0, tzinfo=dt.UTC),  # 21 November in Auckland
+        pre_release_access=(
+            PreReleaseAccess(name="Early", granted_at=dt.datetime(2019, 12, 16, 9, 30)),
+            PreReleaseAccess(name="Late", granted_at=dt.datetime(2019, 12, 18, 9, 45)),
+        ),
+        change=[Change(previous=dt.datetime(2019, 12, 11, 9, 30), reason="", approved_by="HoP")],
+    )
+    assert [f.message for f in check_release(release, AUCKLAND)] == [
+        "The release was announced on Thursday 21 November 2019, only 27 days ahead, not 28: "
+        "move it to Thursday 19 December 2019 or later, or announce the next release 28 days "
+        "ahead.",
+        "The move from Wednesday 11 December 2019 09:30 NZDT has no recorded `reason`: add "
+        "`reason` to that [[change]], naming the Head of Profession who agreed it.",
+        "Early was given pre-release access 48.0 hours before release, more than 24: give access "
+        "no earlier than Tuesday 17 December 2019 09:30 NZDT.",
+        "Late was given access at Wednesday 18 December 2019 09:45 NZDT, at or after release, "
+        "which is not pre-release access: correct `granted_at` or remove them from "
+        "`pre_release_access`.",
+    ]
+
+
+def test_a_move_nobody_recorded_is_shown_in_the_policys_zone() -> None:
+    release = nz_release()
+    earlier = release.model_copy(update={"release_at": NZ_T - dt.timedelta(days=1)})
+    assert [f.message for f in check_release(release, AUCKLAND, history=[earlier])] == [
+        "The release moved from Tuesday 17 December 2019 09:30 NZDT to Wednesday 18 December 2019 "
+        "09:30 NZDT without a recorded change: add a [[change]] with `previous`, `reason` and "
+        "`approved_by` (the Head of Profession)."
+    ]
+
+
+def test_each_finding_points_at_the_line_to_fix_or_the_nearest_one() -> None:
+    moved = Change(previous=london(2019, 12, 11, 9, 30), reason="moved", approved_by="")
+    release = build_release(
+        dt.datetime(2019, 12, 25, 9, 30),  # Christmas Day
+        announced_at=None,
+        lead_statistician="Jane Smith",
+        change=[Change(previous=london(2019, 12, 4, 9, 30), reason="r", approved_by="HoP"), moved],
+        lines={"id": 2, "release_at": 5, "change": 20, "change.1": 24},
+    )
+    earlier = release.model_copy(
+        update={"release_at": london(2019, 11, 27, 9, 30), "announced_at": london(2019, 10, 1)}
+    )
+    found = check_release(release, Policy(), history=[earlier])
+    assert [(f.rule, f.line) for f in found] == [
+        ("T3.1.notice", 5),
+        ("T3.2.change", 24),
+        ("T3.2.change", 5),
+        ("T3.6.holiday", 5),
+        ("T3.7.contact", 2),
+    ]
+    saturday = build_release(SATURDAY, lines={"release_at": 7})
+    assert [(f.rule, f.line) for f in check_release(saturday, Policy())] == [("T3.6.weekday", 7)]
