@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.model import Site, Status
+from onthedot.model import Change, PreReleaseAccess, Site, Status
+from onthedot.record import breaches as store_
 from onthedot.record import kinds
 from onthedot.record.breaches import Breach, Observation, observation
 from onthedot.record.report import assess
@@ -18,6 +19,7 @@ from onthedot.record.timeline import Timeline
 from tests.record.incident import PATH, PUBLIC, URL, T, at, release_2019, result
 
 WHEN = at(9, 45)
+SATURDAY = dt.datetime(2019, 12, 21, 9, 30, tzinfo=dt.UTC)
 
 
 async def add(engine: AsyncEngine, kind: str, data: dict[str, Any], when: dt.datetime) -> None:
@@ -208,3 +210,80 @@ async def test_live_exactly_at_t_then_old_again_is_a_regression(store: AsyncEngi
     await check(store, at(9, 40), "stale", age=5)
     (stale,) = (await assess(store, release_2019())).breaches
     assert (stale.kind, stale.started_at) == ("stale", at(9, 40))
+
+
+@pytest.mark.parametrize(
+    ("checked_at", "when"),
+    [
+        (
+            dt.datetime(2019, 12, 18, 10, 30, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            at(9, 30, 1),
+        ),
+        (5, WHEN),
+    ],
+)
+def test_a_checks_time_in_another_zone_or_not_a_time_at_all(
+    checked_at: object, when: dt.datetime
+) -> None:
+    found = observation({"status": "live", "checked_at": checked_at}, WHEN)
+    assert found is not None and found.at == when
+
+
+async def test_a_warning_before_an_error_does_not_hide_the_error(store: AsyncEngine) -> None:
+    unrecorded = PreReleaseAccess(name="A Minister")  # a warning (T3.4) comes before T3.6
+    release = release_2019(
+        release_at=SATURDAY,
+        announced_at=SATURDAY - dt.timedelta(days=40),
+        pre_release_access=(unrecorded,),
+    )
+    assert [b.kind for b in (await assess(store, release)).breaches] == ["time"]
+
+
+async def test_a_move_without_a_reason_is_an_unannounced_change(store: AsyncEngine) -> None:
+    moved = Change(previous=at(9, 30) - dt.timedelta(days=7), reason="", approved_by="")
+    (change,) = (await assess(store, release_2019(change=[moved]))).breaches
+    assert (change.kind, change.practices, change.cause) == (
+        "change",
+        ("T3.2",),
+        "unannounced change",
+    )
+
+
+async def test_access_granted_on_the_record_and_the_window_edges(store: AsyncEngine) -> None:
+    await add(store, kinds.PRA_GRANTED, {"name": "A Journalist"}, T - dt.timedelta(hours=25))
+    await add(store, kinds.PRA_OPENED, {"name": "a journalist"}, T - dt.timedelta(hours=24))
+    assert (await assess(store, release_2019())).breaches == []
+    await add(store, kinds.PRA_OPENED, {"name": "A Journalist"}, T)
+    await add(store, kinds.PRA_OPENED, {"name": "Someone"}, T - dt.timedelta(hours=1))
+    (pra,) = (await assess(store, release_2019())).breaches
+    assert pra.detail == (
+        "A Journalist opened the statistics outside the pre-release access window. Someone opened "
+        "the statistics before release but is not on the pre-release access list."
+    )
+
+
+async def test_reassessing_updates_a_stored_breach_that_changed(store: AsyncEngine) -> None:
+    await assess(
+        store, release_2019(release_at=SATURDAY, announced_at=SATURDAY - dt.timedelta(days=40))
+    )
+    later = SATURDAY.replace(hour=10)
+    await assess(
+        store, release_2019(release_at=later, announced_at=SATURDAY - dt.timedelta(days=40))
+    )
+    (stored,) = await store_.load(store)
+    assert (stored.started_at, stored.detail.startswith("The release is at 10:30")) == (later, True)
+
+
+async def test_stored_breaches_come_back_earliest_first(store: AsyncEngine) -> None:
+    await check(store, at(9, 10), "early")
+    await check(store, at(9, 30, 1), "stale", age=5)
+    assert [b.kind for b in (await assess(store, release_2019())).breaches] == ["late", "early"]
+    assert [b.kind for b in await store_.load(store, release_2019().id)] == ["early", "late"]
+
+
+async def test_a_regression_with_no_layer_reads_the_origins_checks(store: AsyncEngine) -> None:
+    await check(store, at(9, 30, 1), "live")
+    await check(store, at(9, 40), "live", vantage="origin")
+    await add(store, kinds.VERIFY_RESULT, unlayered(at(9, 41)), at(9, 41))
+    (stale,) = (await assess(store, release_2019())).breaches
+    assert (stale.kind, stale.cause) == ("stale", "cache")
