@@ -154,3 +154,12 @@ def test_days_as_numbers_run_from_monday_0_to_sunday_6() -> None:
 
 def test_a_time_may_be_written_with_a_dot() -> None:
     assert Policy.from_toml_table({"time": "09.30"}).time == dt.time(9, 30)
+
+
+def test_an_unknown_zone_is_one_sentence_ending_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Policy.from_toml_table({"zone": "Europe/Atlantis"})
+    assert str(caught.value) == (
+        "[policy] zone: 'Europe/Atlantis' is not a time zone this machine knows: use an IANA name "
+        'such as "Europe/London" or "Europe/Dublin".'
+    )

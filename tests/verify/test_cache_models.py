@@ -468,6 +468,22 @@ CASES: list[tuple[CacheModel, list[tuple[str, str]], str | None, Lifetime]] = [
     (BrowserCache(), [cc("private, max-age=600"), DATE], None, Lifetime(600, "max-age")),
     (BrowserCache(), [cc("s-maxage=600, max-age=60"), DATE], None, Lifetime(60, "max-age")),
     (BrowserCache(), [IN_TEN_MINUTES], None, Lifetime(600, "expires")),
+    (Nginx(valid=600), [accel("@5"), cc("max-age=60"), DATE], None, Lifetime(0, "x-accel-expires")),
+    (
+        Nginx(valid=600),
+        [cc("max-age=0"), DATE],
+        None,
+        Lifetime(0, "none", stored=False, note="nginx does not cache responses with max-age=0"),
+    ),
+    (Varnish(), [cc("s-maxage=600"), DATE], None, Lifetime(600, "s-maxage")),
+    (Fastly(), [cc("s-maxage=600"), DATE], None, Lifetime(600, "s-maxage")),
+    (Fastly(), [IN_TEN_MINUTES], None, Lifetime(600, "expires")),
+    (
+        Squid(patterns=(RefreshPattern("^/Stats/", 5, 0, 5), RefreshPattern(".", 0, 20, 4320))),
+        [DATE],
+        "/stats/x.xlsx",
+        Lifetime(0, "none", certain=False, note="Squid's refresh_pattern . 0 20% 4320"),
+    ),
 ]
 
 

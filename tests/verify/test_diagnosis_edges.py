@@ -47,10 +47,16 @@ def test_exactly_at_the_release_time_the_new_version_is_live_not_early() -> None
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(500, Status.ERROR), (499, Status.ERROR), (400, Status.ERROR), (399, Status.STALE)],
+    [
+        (500, Status.ERROR),
+        (499, Status.ERROR),
+        (400, Status.ERROR),
+        (399, Status.STALE),
+        (203, Status.STALE),
+    ],
 )
 def test_status_codes_at_the_edges_of_each_range(status: int, expected: Status) -> None:
-    assert status_of(resp(status=status)) is expected
+    assert status_of(resp(status=status, body=NOT_FOUND_PAGE)) is expected  # soft 404s are 200s
 
 
 def test_before_release_a_refused_file_is_not_readable_yet() -> None:

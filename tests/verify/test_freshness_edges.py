@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from onthedot.verify.caches.info import CacheInfo, recognise
-from onthedot.verify.freshness import browser_freshness, current_age, freshness
+from onthedot.verify.freshness import browser_freshness, current_age, freshness, seconds_words
 from tests.verify.test_freshness import DATE, NOW, http
 
 
@@ -137,3 +137,17 @@ def test_a_response_the_cache_does_not_keep_has_no_time_left_and_no_grace() -> N
         None,
         0.0,
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(259199, "72 h"), (259200, "3 days"), (302400, "4 days")],
+)
+def test_durations_turn_to_days_at_exactly_three_days(seconds: float, words: str) -> None:
+    assert seconds_words(seconds) == words
+
+
+def test_a_response_received_earlier_has_been_resident_since() -> None:
+    info = recognise([("Cache-Control", "max-age=600"), ("Age", "30")])
+    fresh = freshness(info, now=NOW + dt.timedelta(seconds=50), response_time=NOW)
+    assert fresh.age_s == 80

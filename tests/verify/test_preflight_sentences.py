@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from email.utils import format_datetime
 from typing import Any
 
+import pytest
+
+from onthedot.errors import InputError
 from onthedot.model import Artefact, Release, Site
 from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.caches import CacheModel, Nginx
@@ -205,4 +208,42 @@ async def test_preflight_reads_the_purgers_and_cache_settings_and_says_what_it_c
             "Could not read its caching headers: it answered 500.",
             "Check the address and the site, then run preflight again.",
         ),
+    ]
+
+
+def test_what_the_cache_was_seen_to_hold_is_said_in_full() -> None:
+    ttl = [("X-Varnish", "5 3"), ("Cache-Status", "Varnish; hit; ttl=4000"), cc("max-age=3600")]
+    assert predict(ttl, T, EARLY, purgers_configured=False).reason == (
+        "Varnish may keep serving the old version until 10:36:40, 1 h 7 min after 09:30:00 "
+        "(max-age 4,000 s, the cache has held it 4,000 s, longer than its headers allow), and no "
+        "purger is configured; the cache's own configuration may differ."
+    )
+
+
+def test_a_release_without_a_site_says_where_to_add_it() -> None:
+    release = Release(id="r", title="t", producer="p", release_at=T)
+    with pytest.raises(InputError) as caught:
+        release_urls(release)
+    assert str(caught.value) == "Release r has no [site]: add site.public to it or onthedot.toml."
+
+
+async def test_preflight_judges_a_minute_and_a_second_as_too_long_and_a_broken_read_as_unknown() -> (
+    None
+):
+    def reply(request: ProbeRequest) -> ProbeResponse:
+        if request.url.endswith(".csv"):
+            return mock_response(request, status=200, failure="timeout", message="Too slow.")
+        return mock_response(request, headers=headers(cc("max-age=61")))
+
+    release = _release("https://www.example.org", Artefact(path="/a.xlsx"), Artefact(path="/b.csv"))
+    async with Prober(MockProbeTransport(reply)) as prober:
+        report = await preflight(release, prober, now=EARLY)
+    rows = report.as_dict()["results"]
+    assert [(r["risk"], r["reason"]) for r in rows] == [
+        (
+            "stale-after-T",
+            "Varnish may keep serving the old version until 09:31:01, 61 s after 09:30:00 "
+            "(max-age 61 s), and no purger is configured.",
+        ),
+        ("unknown", "Could not read its caching headers: Too slow."),
     ]
