@@ -261,3 +261,20 @@ def test_each_finding_points_at_the_line_to_fix_or_the_nearest_one() -> None:
     ]
     saturday = build_release(SATURDAY, lines={"release_at": 7})
     assert [(f.rule, f.line) for f in check_release(saturday, Policy())] == [("T3.6.weekday", 7)]
+
+
+def test_when_the_holiday_lists_disagree_both_findings_point_at_the_release_time() -> None:
+    # the holidays package has a Scottish bank holiday on 15 June 2026 that GOV.UK's list lacks
+    release = build_release(
+        dt.datetime(2026, 6, 15, 9, 30), nation="scotland", lines={"release_at": 5}
+    )
+    found = check_release(release, Policy())
+    assert [(f.rule, f.severity, f.line) for f in found] == [
+        ("T3.6.holiday", Severity.ERROR, 5),
+        ("T3.6.holiday", Severity.WARNING, 5),
+    ]
+    assert found[1].message == (
+        "The bank-holiday lists disagree about 2026-06-15 in Scotland (the holidays package calls "
+        "it \"Scotland's participation in the FIFA World Cup final\", GOV.UK's list does not have "
+        "it): check https://www.gov.uk/bank-holidays and move the release if it is a holiday."
+    )
