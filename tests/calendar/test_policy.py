@@ -127,3 +127,53 @@ def test_bad_settings_name_the_line_and_the_setting(
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     problems = policy_problems(tmp_path, 'time = "x"\nzone = "y"')
     assert [p.split(": ")[1] for p in problems] == ["policy.time", "policy.zone"]
+
+
+@pytest.mark.parametrize(
+    ("body", "sentences"),
+    [
+        (
+            'colour = "red"\nshade = "dark"',
+            [
+                "policy.colour: unknown key: known keys: time, zone, weekdays, notice_days, "
+                "holidays, pra_hours, tolerance_s.",
+                "policy.shade: unknown key: known keys: time, zone, weekdays, notice_days, "
+                "holidays, pra_hours, tolerance_s.",
+            ],
+        ),
+        (
+            'weekdays = "mon"',
+            ['policy.weekdays: give a list of days, e.g. ["mon", "tue", "wed", "thu", "fri"]'],
+        ),
+        (
+            'time = "25:00"',
+            ["policy.time: '25:00' is not a time of day: write it as \"HH:MM\", e.g. \"09:30\""],
+        ),
+        ("weekdays = [7]", ['policy.weekdays: 7 is not a day of the week: write days as "mon" … "sun"']),
+        (
+            'zone = "Europe/Atlantis"',
+            [
+                "policy.zone: 'Europe/Atlantis' is not a time zone this machine knows: use an IANA "
+                'name such as "Europe/London" or "Europe/Dublin".'
+            ],
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_plain_sentence_each(
+    tmp_path: Path, body: str, sentences: list[str]
+) -> None:
+    problems = policy_problems(tmp_path, body)
+    assert [p.split(": ", 1)[1] for p in problems] == sentences
+    assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in problems] == [
+        str(line) for line in range(2, 2 + len(sentences))
+    ]
+
+
+def test_days_as_numbers_run_from_monday_0_to_sunday_6() -> None:
+    assert Policy(weekdays=[0, 6]).weekday_names == ("Monday", "Sunday")
+
+
+def test_a_time_may_be_written_with_a_dot(tmp_path: Path) -> None:
+    config = tmp_path / "onthedot.toml"
+    config.write_text('[policy]\ntime = "09.30"\n', encoding="utf-8")
+    assert load_config(config).policy.time == dt.time(9, 30)

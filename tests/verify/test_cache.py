@@ -450,7 +450,10 @@ def test_shared_cache_control_cannot_be_changed_by_one_caller() -> None:
         lambda: shared.__ior__({"no-store": None}),
         shared.clear,
     ):
-        with pytest.raises(TypeError):
+        with pytest.raises(
+            TypeError,
+            match=r"^Cache-Control directives are shared: copy them with dict\(\) to change them$",
+        ):
             change()
     shown = one.as_dict()
     shown["cache_control"]["max-age"] = "0"

@@ -159,7 +159,7 @@ def _judge(
             return (
                 Status.EMBARGOED,
                 None,
-                f"Not readable yet ({_answer(edge)}), as it should be before {at}.",
+                f"Not readable yet (HTTP {edge.http_status}), as it should be before {at}.",
             )
         return Status.ERROR, *_refused(case)
     if _is_new(edge, sha, text):

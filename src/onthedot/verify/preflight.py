@@ -241,7 +241,7 @@ def _result(
 ) -> PreflightResult:
     url = resp.request.url
     if resp.failure is not None or resp.http_status is None or resp.http_status >= 500:
-        problem = resp.message if resp.failure else f"it answered {resp.http_status}"
+        problem = resp.message if resp.failure else f"it answered {resp.http_status}."
         unknown = Prediction(
             "unknown",
             None,

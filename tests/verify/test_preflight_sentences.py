@@ -1,0 +1,249 @@
+"""preflight's predictions word for word, at their edges: exactly the tolerance, exactly too late
+for a header change, what a cache was seen to hold, a lifetime from Expires without a Date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+
+from onthedot.errors import InputError
+from onthedot.model import Artefact, Release, Site
+from onthedot.testing import MockProbeTransport, mock_response
+from onthedot.verify.caches import CacheModel, Nginx
+from onthedot.verify.preflight import Prediction, predict, predict_browser, preflight, release_urls
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
+from tests.verify.test_preflight import EARLY, T, headers
+
+NOTHING = "Nothing to do."
+HOUR_BEFORE = T - dt.timedelta(hours=1)
+
+
+def http(instant: dt.datetime) -> str:
+    return format_datetime(instant, usegmt=True)
+
+
+def cc(value: str) -> tuple[str, str]:
+    return ("Cache-Control", value)
+
+
+def test_a_response_the_cache_does_not_keep() -> None:
+    assert predict(headers(("Set-Cookie", "a=b")), T, EARLY, purgers_configured=False) == (
+        Prediction(
+            "none",
+            None,
+            "Varnish does not keep it: Varnish does not cache responses that set a cookie.",
+            NOTHING,
+        )
+    )
+
+
+def test_a_cache_whose_configuration_decides() -> None:
+    assert predict([("X-Cache-Status", "MISS")], T, EARLY, purgers_configured=False) == Prediction(
+        "unknown",
+        None,
+        "nginx proxy_cache: nginx caches it only if proxy_cache_valid is set.",
+        "Check nginx proxy_cache's configuration, or configure a purger.",
+    )
+
+
+def test_a_purger_clears_what_outlives_the_tolerance() -> None:
+    hour = predict(headers(cc("max-age=3600")), T, EARLY, purgers_configured=True)
+    assert hour == Prediction(
+        "none",
+        None,
+        "Varnish keeps it up to 1 h (max-age 3,600 s), but a purger is configured to clear it at "
+        "09:30:00.",
+        NOTHING,
+    )
+    minute = predict(headers(cc("max-age=60")), T, EARLY, purgers_configured=True)
+    assert minute == Prediction(
+        "none", None, "Varnish keeps it at most 60 s after 09:30:00 (max-age 60 s).", NOTHING
+    )
+
+
+def test_one_second_over_the_tolerance_is_a_risk() -> None:
+    found = predict(headers(cc("max-age=61")), T, EARLY, purgers_configured=False)
+    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(seconds=61))
+    assert found.reason == (
+        "Varnish may keep serving the old version until 09:31:01, 61 s after 09:30:00 "
+        "(max-age 61 s), and no purger is configured."
+    )
+
+
+def test_a_default_lifetime_says_the_cache_may_be_configured_otherwise() -> None:
+    found = predict(headers(), T, EARLY, purgers_configured=False)
+    assert found.reason == (
+        "Varnish may keep serving the old version until 09:32:00, 2 min after 09:30:00 (the "
+        "default TTL 120 s, Varnish's default_ttl (120 s)), and no purger is configured; the "
+        "cache's own configuration may differ."
+    )
+    assert (
+        found.fix
+        == "Configure a purger for Varnish, or send Cache-Control: max-age=60 from 09:28:00."
+    )
+
+
+def test_exactly_one_lifetime_before_the_release_is_too_late_for_a_header_change() -> None:
+    found = predict(headers(cc("max-age=3600")), T, HOUR_BEFORE, purgers_configured=False)
+    assert found.fix == (
+        "Configure a purger for Varnish (or purge by hand at 09:30:00); it is too late to send "
+        "Cache-Control: max-age=60 and have every stored copy expire by 09:30:00."
+    )
+
+
+def test_what_the_cache_was_seen_to_hold_counts_only_beyond_the_headers() -> None:
+    held = [("X-Varnish", "5 3"), ("Age", "3600"), cc("max-age=3600")]
+    found = predict(held, T, EARLY, purgers_configured=False)
+    assert (found.stale_until, "longer than" in found.reason) == (T + dt.timedelta(hours=1), False)
+    ttl = [("X-Varnish", "5 3"), ("Cache-Status", "Varnish; hit; ttl=4000"), cc("max-age=3600")]
+    found = predict(ttl, T, EARLY, purgers_configured=False)
+    assert found.stale_until == T + dt.timedelta(seconds=4000)
+    assert "the cache has held it 4,000 s, longer than its headers allow" in found.reason
+    assert found.reason.endswith("; the cache's own configuration may differ.")
+
+
+def test_expires_without_a_date_counts_from_when_it_was_fetched() -> None:
+    in_two_hours = ("Expires", http(EARLY + dt.timedelta(hours=2)))
+    found = predict([("X-Varnish", "5"), in_two_hours], T, EARLY, purgers_configured=False)
+    assert found.stale_until == T + dt.timedelta(hours=2)
+    browser = predict_browser([in_two_hours], T, EARLY)
+    assert browser.stale_until == T + dt.timedelta(hours=2)
+
+
+def test_a_cdn_that_caches_by_file_type_is_judged_on_the_url() -> None:
+    cloudflare = [("CF-Ray", "abc-LHR"), ("Server", "cloudflare"), ("Date", http(EARLY))]
+    found = predict(cloudflare, T, EARLY, purgers_configured=False, url="/s/x.xlsx")
+    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(hours=2))
+
+
+def test_browsers_within_five_minutes_are_fine_and_one_second_more_is_not() -> None:
+    fine = predict_browser(headers(cc("max-age=300")), T, EARLY)
+    assert fine == Prediction("none", None, "Browsers keep it at most 5 min.", NOTHING, "browser")
+    over = predict_browser(headers(cc("max-age=301")), T, EARLY)
+    assert over == Prediction(
+        "stale-after-T",
+        T + dt.timedelta(seconds=301),
+        "Browsers that fetched it before 09:30:00 keep their own copy until 09:35:01 (max-age "
+        "301 s), and no purge reaches them.",
+        "Send Cache-Control: max-age=60 (without immutable) from 09:24:59.",
+        "browser",
+    )
+
+
+def test_exactly_one_browser_lifetime_before_the_release_is_too_late() -> None:
+    found = predict_browser(headers(cc("max-age=3600")), T, HOUR_BEFORE)
+    assert found.fix == (
+        "It is too late for a header change to reach every browser: publish the new version "
+        "under a new file name and link to it from the page."
+    )
+
+
+def test_release_urls_join_the_public_address_and_each_path_with_one_slash() -> None:
+    release = _release(
+        "https://www.example.org/", Artefact(path="statistics/x.xlsx"), Artefact(path="/s/y.csv")
+    )
+    assert release_urls(release) == [
+        "https://www.example.org/statistics/x.xlsx",
+        "https://www.example.org/s/y.csv",
+    ]
+
+
+def _release(public: str, *artefacts: Artefact, purge: tuple[str, ...] = ()) -> Release:
+    return Release(
+        id="r",
+        title="t",
+        producer="p",
+        release_at=T,
+        site=Site(public=public, purge=purge),
+        artefact=artefacts,
+    )
+
+
+async def _preflight(
+    release: Release, product_defaults: Mapping[str, CacheModel]
+) -> list[dict[str, Any]]:
+    def reply(request: ProbeRequest) -> ProbeResponse:
+        if request.url.endswith(".csv"):
+            return mock_response(request, status=None, failure="timeout", message="Too slow.")
+        if request.url.endswith(".ods"):
+            return mock_response(request, status=500)
+        return mock_response(request, headers=[("X-Cache-Status", "MISS"), ("Date", http(EARLY))])
+
+    async with Prober(MockProbeTransport(reply)) as prober:
+        report = await preflight(release, prober, now=EARLY, product_defaults=product_defaults)
+    rows: list[dict[str, Any]] = report.as_dict()["results"]
+    return rows
+
+
+async def test_preflight_reads_the_purgers_and_cache_settings_and_says_what_it_could_not_read() -> (
+    None
+):
+    release = _release(
+        "https://www.example.org",
+        Artefact(path="/s/a.xlsx"),
+        Artefact(path="/s/b.csv"),
+        Artefact(path="/s/c.ods"),
+        purge=("varnish://cache.internal",),
+    )
+    known = {"nginx": Nginx(valid=600, configured=True)}
+    rows = await _preflight(release, known)
+    assert [(r["risk"], r["reason"], r["fix"]) for r in rows] == [
+        (
+            "none",
+            "nginx proxy_cache keeps it up to 10 min (the default TTL 600 s, nginx's "
+            "proxy_cache_valid (600 s)), but a purger is configured to clear it at 09:30:00.",
+            NOTHING,
+        ),
+        (
+            "unknown",
+            "Could not read its caching headers: Too slow.",
+            "Check the address and the site, then run preflight again.",
+        ),
+        (
+            "unknown",
+            "Could not read its caching headers: it answered 500.",
+            "Check the address and the site, then run preflight again.",
+        ),
+    ]
+
+
+def test_what_the_cache_was_seen_to_hold_is_said_in_full() -> None:
+    ttl = [("X-Varnish", "5 3"), ("Cache-Status", "Varnish; hit; ttl=4000"), cc("max-age=3600")]
+    assert predict(ttl, T, EARLY, purgers_configured=False).reason == (
+        "Varnish may keep serving the old version until 10:36:40, 1 h 7 min after 09:30:00 "
+        "(max-age 4,000 s, the cache has held it 4,000 s, longer than its headers allow), and no "
+        "purger is configured; the cache's own configuration may differ."
+    )
+
+
+def test_a_release_without_a_site_says_where_to_add_it() -> None:
+    release = Release(id="r", title="t", producer="p", release_at=T)
+    with pytest.raises(InputError) as caught:
+        release_urls(release)
+    assert str(caught.value) == "Release r has no [site]: add site.public to it or onthedot.toml."
+
+
+async def test_preflight_judges_a_minute_and_a_second_as_too_long_and_a_broken_read_as_unknown() -> (
+    None
+):
+    def reply(request: ProbeRequest) -> ProbeResponse:
+        if request.url.endswith(".csv"):
+            return mock_response(request, status=200, failure="timeout", message="Too slow.")
+        return mock_response(request, headers=headers(cc("max-age=61")))
+
+    release = _release("https://www.example.org", Artefact(path="/a.xlsx"), Artefact(path="/b.csv"))
+    async with Prober(MockProbeTransport(reply)) as prober:
+        report = await preflight(release, prober, now=EARLY)
+    rows = report.as_dict()["results"]
+    assert [(r["risk"], r["reason"]) for r in rows] == [
+        (
+            "stale-after-T",
+            "Varnish may keep serving the old version until 09:31:01, 61 s after 09:30:00 "
+            "(max-age 61 s), and no purger is configured.",
+        ),
+        ("unknown", "Could not read its caching headers: Too slow."),
+    ]
