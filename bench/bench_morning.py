@@ -199,9 +199,9 @@ def _watch_hand_over(prober: Any) -> list[float]:
     handed: list[float] = []
     stream = prober.transport.stream
 
-    def noted(requests: Any) -> Any:
+    def noted(requests: Any, allowed_hosts: Any) -> Any:
         handed.append(time.time())
-        return stream(requests)
+        return stream(requests, allowed_hosts)
 
     prober.transport.stream = noted
     return handed
