@@ -124,7 +124,8 @@ async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None
         release = await _load(engine, path, st.config)
         await ReleaseRepository(engine).sync(release, actor="cli")
         return release
-    for release in st.releases_from_config():
+    configured = st.releases_from_config()
+    for release in configured:
         if release.id == ref:
             await ReleaseRepository(engine).sync(release, actor="cli")
             return release
@@ -132,7 +133,7 @@ async def resolve_release(engine: AsyncEngine, ref: str, st: State | None = None
     stored = await repo.get(ref)
     if stored is not None:
         return stored
-    known = await repo.ids() + [r.id for r in st.releases_from_config()]
+    known = await repo.ids() + [r.id for r in configured]
     near = difflib.get_close_matches(ref, known, n=1)
     hint = f"did you mean {near[0]!r}?" if near else "give the path of its release file."
     raise UnknownReleaseError(f"{ref!r} is not a release file or a known release id: {hint}")
