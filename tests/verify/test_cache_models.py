@@ -362,38 +362,19 @@ CASES: list[tuple[CacheModel, list[tuple[str, str]], str | None, Lifetime]] = [
         None,
         Lifetime(0, "none", stored=False, note="nginx does not cache responses with Vary: *"),
     ),
-    (
-        Nginx(valid=600),
-        [cc("no-cache"), DATE],
-        None,
-        Lifetime(
-            0,
-            "none",
-            stored=False,
-            note="nginx does not cache responses marked no-cache, no-store or private",
-        ),
-    ),
-    (
-        Nginx(valid=600),
-        [cc("no-store"), DATE],
-        None,
-        Lifetime(
-            0,
-            "none",
-            stored=False,
-            note="nginx does not cache responses marked no-cache, no-store or private",
-        ),
-    ),
-    (
-        Nginx(valid=600),
-        [cc("private"), DATE],
-        None,
-        Lifetime(
-            0,
-            "none",
-            stored=False,
-            note="nginx does not cache responses marked no-cache, no-store or private",
-        ),
+    *(
+        (
+            Nginx(valid=600),
+            [cc(directive), DATE],
+            None,
+            Lifetime(
+                0,
+                "none",
+                stored=False,
+                note="nginx does not cache responses marked no-cache, no-store or private",
+            ),
+        )
+        for directive in ("no-cache", "no-store", "private")
     ),
     (Nginx(valid=600), [cc("s-maxage=60, max-age=0"), DATE], None, Lifetime(60, "s-maxage")),
     (
