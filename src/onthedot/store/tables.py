@@ -160,3 +160,17 @@ breaches = Table(
     Column("actions", JSON, nullable=False),
     UniqueConstraint("release_id", "kind", name="uq_breaches_release_kind"),
 )
+
+# Who may read the API and the dashboard: people and automation, each token stored as its SHA-256
+# only (store/tokens.py); remote probe agents have their own tokens in onthedot.toml.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("role", String(32), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
