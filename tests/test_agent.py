@@ -44,7 +44,7 @@ def the_release(public: str, release_at: dt.datetime) -> Release:
         title="Fatal injuries arising from accidents at work in Great Britain",
         producer="Health and Safety Executive",
         release_at=release_at,
-        site=Site(public=public),
+        site=Site(public=public, agents=("edinburgh",)),
         artefact=(
             Artefact(
                 path="/statistics/fatalquarterly.xlsx", sha256=hashlib.sha256(NEW).hexdigest()
@@ -129,7 +129,7 @@ async def test_the_agent_checks_the_files_a_page_links_to(
         title="Fatal injuries arising from accidents at work in Great Britain",
         producer="Health and Safety Executive",
         release_at=utcnow() - dt.timedelta(minutes=1),
-        site=Site(public=varnish.url),
+        site=Site(public=varnish.url, agents=("edinburgh",)),
         artefact=(
             Artefact(path="/statistics/index.html", expect_text="April to September 2019"),
             Artefact(path="/statistics/fatals.csv", sha256=hashlib.sha256(NEW).hexdigest()),

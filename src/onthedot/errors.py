@@ -12,7 +12,9 @@ HTTP responses in one place (``web.errors``).
     │   ├── ConfigError            a setting is missing or inconsistent
     │   │   └── LocalTimeError     a local time does not exist or is ambiguous in its zone (DST)
     │   ├── AdapterURLError        a target/purger/notifier URL cannot be understood
-    │   └── AgentTokenError        a remote probe agent's token is missing or unknown (HTTP 401)
+    │   ├── TokenError             a token is missing, unknown, expired or revoked (HTTP 401)
+    │   │   └── AgentTokenError    a remote probe agent's token is missing or unknown
+    │   └── AccessError            the caller may not see or do this, or not yet (HTTP 403)
     ├── StoreError                 the database cannot be reached or migrated, or is too busy
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
     │   ├── TargetError
@@ -74,7 +76,15 @@ class AdapterURLError(InputError):
     pass
 
 
-class AgentTokenError(InputError):
+class TokenError(InputError):
+    pass
+
+
+class AgentTokenError(TokenError):
+    pass
+
+
+class AccessError(InputError):
     pass
 
 

@@ -51,6 +51,7 @@ class Site(Strict):
     purge: tuple[str, ...] = Field((), description="caches to purge at go-live (adapter URLs)")
     edges: tuple[str, ...] = Field((), description="extra edge IP addresses to probe")
     resolvers: tuple[str, ...] = Field((), description="extra DNS servers: 'address[:port]'")
+    agents: tuple[str, ...] = Field((), description="remote probe agents that probe it, by name")
 
     @field_validator("edges")
     @classmethod

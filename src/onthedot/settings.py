@@ -127,7 +127,10 @@ class WebSettings(Settings):
     ``agents_before_s`` / ``agents_after_s``: agents are given a release's URLs from this many
     seconds before its release time until this many after; ``agent_interval_s``: how often agents
     ask; ``agent_min_interval_s``: after a burst of requests, an agent may make one request per
-    this many seconds (0: no limit); ``refresh_s``: how often the dashboard updates.
+    this many seconds (0: no limit); ``agent_clock_skew_s``: how far an agent's ``checked_at`` may
+    be from the server's clock; ``refresh_s``: how often the dashboard updates;
+    ``max_body_bytes``: the largest request body taken; ``body_timeout_s``: how long a request
+    body may take to arrive; ``keep_alive_s``: how long an idle connection is kept open.
     """
 
     agents: dict[AgentName, AgentToken] = {}
@@ -135,7 +138,11 @@ class WebSettings(Settings):
     agents_after_s: float = Field(1800.0, ge=0)
     agent_interval_s: float = Field(2.0, ge=0)
     agent_min_interval_s: float = Field(0.1, ge=0)
+    agent_clock_skew_s: float = Field(30.0, ge=0)
     refresh_s: float = Field(5.0, ge=0)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(30.0, gt=0)
+    keep_alive_s: int = Field(5, ge=1)
 
 
 class ConfigFile(Settings):

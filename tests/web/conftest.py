@@ -28,6 +28,7 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
+from onthedot.store.tokens import AccessTokens
 from onthedot.web.app import create_app
 
 UTC = dt.UTC
@@ -65,7 +66,7 @@ def release(rid: str, title: str, at: dt.datetime, artefacts: tuple[Artefact, ..
         release_at=at,
         announced_at=at - dt.timedelta(days=40),
         lead_statistician="A Statistician <stats@example.org>",
-        site=Site(public=PUBLIC, origin="http://origin.hse.internal:8080"),
+        site=Site(public=PUBLIC, origin="http://origin.hse.internal:8080", agents=("edinburgh",)),
         artefact=artefacts,
     )
 
@@ -85,12 +86,22 @@ LABOUR = release(
     T - dt.timedelta(days=1),
     (Artefact(path="/statistics/lfs.xlsx", sha256=NEW, size=24),),
 )
+# tomorrow's release: what only its makers may see before its release time
+GDP_SHA = hashlib.sha256(b"regional gdp: London up 2.9%").hexdigest()
+GDP_SERVED = hashlib.sha256(b"regional gdp: a leaked draft").hexdigest()
+GDP_SIZE = 318_877
+GDP_STAGED = "/statistics/.onthedot-87229d4be1c0-gdp-itl-regions.xlsx"
+GDP_PAGE_TEXT = "London grew by 2.9%"
 GDP = release(
     "regional-gdp-2019",
     "Regional gross domestic product: all ITL regions",
     T + dt.timedelta(days=1),
-    (Artefact(path="/statistics/gdp.xlsx", sha256=NEW, size=24),),
+    (
+        Artefact(path="/statistics/gdp-itl-regions.xlsx", sha256=GDP_SHA, size=GDP_SIZE),
+        Artefact(path="/statistics/gdp.htm", expect_text=GDP_PAGE_TEXT),
+    ),
 )
+EMBARGOED_STRINGS = (GDP_SHA, GDP_SERVED, str(GDP_SIZE), GDP_STAGED, GDP_PAGE_TEXT, "gdp-itl")
 
 
 def result(url: str, status: Status, at: dt.datetime, **extra: Any) -> CheckResult:
@@ -133,6 +144,28 @@ async def fill(engine: AsyncEngine) -> None:
     await recorder.record(
         LABOUR.id, [result(lfs, Status.LIVE, day_before + dt.timedelta(seconds=1.2))]
     )
+    await stage_gdp(recorder, timeline)
+
+
+async def stage_gdp(recorder: CheckRecorder, timeline: Timeline) -> None:
+    """Tomorrow's release staged an hour ago, and a leak probe that found it served early."""
+    staged_at = NOW - dt.timedelta(hours=1)
+    manifest = [
+        {"path": "/statistics/gdp-itl-regions.xlsx", "sha256": GDP_SHA, "size": GDP_SIZE}
+        | {"location": GDP_STAGED}
+    ]
+    await timeline.append(
+        GDP.id, kinds.PUBLISH_STAGED, {"target": "ftp://origin", "manifest": manifest}, at=staged_at
+    )
+    leak = result(
+        f"{PUBLIC}/statistics/gdp-itl-regions.xlsx",
+        Status.EARLY,
+        NOW - dt.timedelta(minutes=5),
+        served_sha256=GDP_SERVED,
+        expected_sha256=GDP_SHA,
+        diagnosis=f"The new file (SHA-256 {GDP_SHA[:12]}) is served before its release time.",
+    )
+    await recorder.record(GDP.id, [leak])
 
 
 @pytest.fixture
@@ -153,6 +186,22 @@ def clock() -> FixedClock:
 @pytest.fixture
 def app(store: AsyncEngine, clock: FixedClock) -> FastAPI:
     return create_app(store, config=Config(), clock=clock, agent_tokens=TOKENS)
+
+
+async def token(engine: AsyncEngine, name: str, role: str) -> dict[str, str]:
+    """The Authorization header of a new token of ``role``."""
+    made = await AccessTokens(engine).add(name, role, NOW - dt.timedelta(days=1))
+    return {"Authorization": f"Bearer {made}"}
+
+
+@pytest.fixture
+async def statistician(store: AsyncEngine) -> dict[str, str]:
+    return await token(store, "a-statistician", "statistician")
+
+
+@pytest.fixture
+async def scraper(store: AsyncEngine) -> dict[str, str]:
+    return await token(store, "prometheus", "metrics")
 
 
 @pytest.fixture

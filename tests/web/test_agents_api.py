@@ -43,9 +43,7 @@ async def test_a_missing_or_unknown_token_is_401_with_one_sentence(
     response = await client.get("/api/agent/assignments")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json()["error"].startswith(
-        "No agent token was sent: run the agent with --token"
-    )
+    assert response.json()["error"].startswith("No agent token was sent: give the agent its token")
     response = await client.get(
         "/api/agent/assignments", headers={"Authorization": "Bearer guessed"}
     )
@@ -78,7 +76,9 @@ async def test_assignments_cover_releases_from_15_min_before_to_30_min_after_t(
     assert seen == expected
 
 
-async def test_results_are_recorded_under_the_tokens_agent(client: httpx.AsyncClient) -> None:
+async def test_results_are_recorded_under_the_tokens_agent(
+    client: httpx.AsyncClient, scraper: dict[str, str]
+) -> None:
     response = await client.post(
         "/api/agent/results", json={"results": [posted()]}, headers=EDINBURGH
     )
@@ -87,7 +87,7 @@ async def test_results_are_recorded_under_the_tokens_agent(client: httpx.AsyncCl
     detail = (await client.get(f"/api/releases/{FATAL.id}")).json()
     mine = [r for r in detail["results"] if r["vantage"] == "agent:edinburgh"]
     assert [(r["url"], r["status"]) for r in mine] == [(XLSX, "stale")]
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get("/metrics", headers=scraper)).text
     assert 'onthedot_agent_results_total{agent="edinburgh"} 1.0' in metrics
 
 

@@ -29,7 +29,9 @@ async def test_releases_summarise_latest_result_per_url_and_vantage(
     assert fatal["live"] is False and fatal["phase"] == "after" and fatal["urls"] == 2
     assert fatal["release_at_utc"] == "2019-12-18T09:30:00Z"
     assert by_id[LABOUR.id]["live"] is True
-    assert by_id[GDP.id] | {"status_counts": {}, "live": False, "phase": "before"} == by_id[GDP.id]
+    assert by_id[GDP.id] | {"status_counts": None, "live": None, "urls": None} == by_id[GDP.id]
+    assert by_id[GDP.id]["phase"] == "before" and by_id[GDP.id]["withheld"] is True
+    assert by_id[GDP.id]["announced_at_utc"] == "2019-11-09T09:30:00Z"
 
 
 async def test_release_detail_has_latest_results_and_first_live_times(
@@ -106,17 +108,17 @@ async def test_health_is_503_when_the_store_is_gone(
 
 
 async def test_metrics_show_results_by_status_and_go_live_lag(
-    client: httpx.AsyncClient, app: FastAPI
+    client: httpx.AsyncClient, app: FastAPI, scraper: dict[str, str]
 ) -> None:
     app.state.onthedot.metrics.observe_sweep(FATAL.id, 0.84)  # as the service's verifier does
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=scraper)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    # today's release only: its spreadsheet is stale, its page live
+    # the releases within a day: today's spreadsheet is stale, its page live
     assert 'onthedot_results{status="stale"} 1.0' in text
     assert 'onthedot_results{status="live"} 1.0' in text
-    assert 'onthedot_results{status="early"} 0.0' in text
+    assert 'onthedot_results{status="early"} 1.0' in text  # tomorrow's, found served early
     assert 'onthedot_go_live_lag_seconds{release="labour-market-2019-12"} 1.2' in text
     assert 'onthedot_go_live_lag_seconds{release="fatal-injuries' not in text  # not all live
     assert (

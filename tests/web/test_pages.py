@@ -43,7 +43,7 @@ def tags(html: str) -> list[tuple[str, str]]:
 
 
 async def test_board_shows_todays_and_the_next_release_with_tags_and_diagnosis(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, statistician: dict[str, str]
 ) -> None:
     response = await client.get("/")
     assert response.status_code == 200
@@ -52,7 +52,11 @@ async def test_board_shows_todays_and_the_next_release_with_tags_and_diagnosis(
     assert LABOUR.title not in html  # yesterday's
     assert ("stale", "govuk-tag--red") in tags(html)
     assert ("live", "govuk-tag--green") in tags(html)
-    assert ("not checked", "govuk-tag--grey") in tags(html)  # tomorrow's, nothing yet
+    assert ("early", "govuk-tag--red") not in tags(html)  # tomorrow's: the calendar only
+    assert "What the public gets is shown here from the release time." in html
+    signed_in = tags((await client.get("/", headers=statistician)).text)
+    assert ("early", "govuk-tag--red") in signed_in  # tomorrow's, found served early
+    assert ("not checked", "govuk-tag--grey") in signed_in  # tomorrow's page, nothing yet
     assert STALE_SENTENCE in html
     assert "released 11 min 00 s ago" in html and "in 23 h 49 min" in html
     assert 'data-release-at="2019-12-18T09:30:00+00:00"' in html

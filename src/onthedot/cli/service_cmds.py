@@ -36,7 +36,7 @@ def run_service(
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
     from onthedot.runtime import publisher_for, tune_gc
     from onthedot.web.agents import agent_tokens
-    from onthedot.web.app import create_app
+    from onthedot.web.app import create_app, server_config
 
     tune_gc()
 
@@ -74,9 +74,7 @@ def run_service(
             )
             jobs = [asyncio.create_task(scheduler.run_forever())]
             if web is not None:
-                server = uvicorn.Server(
-                    uvicorn.Config(web, host=host, port=port, log_level="warning")
-                )
+                server = uvicorn.Server(server_config(web, state.config.web, host, port))
                 jobs.append(asyncio.create_task(server.serve()))
                 out.print(
                     f"onthedot is running: dashboard at http://{host}:{port}/ (Ctrl-C to stop)"

@@ -1,11 +1,14 @@
 """Remote probe agents: they pull the URLs to probe now and post back what they saw.
 
 An agent authenticates with ``Authorization: Bearer TOKEN``; the token names the agent
-(``agent_tokens``: token → name) and every result it posts is recorded under the vantage point
-``agent:<name>``, whatever the agent says. It is given, for each release whose release time is
-within [now − agents_after_s, now + agents_before_s], each artefact's public URL with what the new
-version is; it may post results only for those URLs, and for the files (.xlsx, .ods, .csv, .pdf,
-...) on the site that it found linked from one of the release's pages (``linked_from``).
+(``agent_tokens``: token → name) and is checked before any byte of a body is read
+(``web.bodies``); every result it posts is recorded under the vantage point ``agent:<name>``,
+whatever the agent says. It is given only the releases assigned to it — their site's ``agents``
+names it — from ``agents_before_s`` before their release time until ``agents_after_s`` after
+(``access.agent_assigned``): each artefact's public URL with what the new version is. It may post
+results only for those releases and URLs, and for the files (.xlsx, .ods, .csv, .pdf, ...) on the
+site that it found linked from one of the release's pages (``linked_from``), each checked within
+``agent_clock_skew_s`` of the server's clock. Anything else is refused whole, and logged.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ import hmac
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Header
 
-from onthedot.errors import AgentTokenError, ConfigError, InputError
+from onthedot.errors import AccessError, AgentTokenError, ConfigError, InputError
 from onthedot.model import CheckResult, Release
 from onthedot.settings import AGENT_NAME, AGENT_RULE, AGENT_TOKEN_CHARS, WebSettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.judgement import linked_file
 from onthedot.verify.verifier import release_urls
-from onthedot.web.context import Ctx, WebContext
+from onthedot.web.access import agent_assigned
+from onthedot.web.context import Ctx
 from onthedot.web.schemas import (
     AgentResultIn,
     AgentResultsIn,
@@ -36,8 +41,10 @@ from onthedot.web.schemas import (
 
 TOKENS_ENV = "ONTHEDOT_AGENT_TOKENS"
 router = APIRouter(prefix="/api/agent", tags=["agents"])
-UNAUTHORISED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 422: {"model": ErrorOut}}
-MAX_CLOCK_SKEW = dt.timedelta(hours=1)
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 408, 413, 422, 429)
+}
+log = structlog.get_logger("onthedot.agents")
 
 
 def agent_tokens(web: WebSettings, environ: Mapping[str, str]) -> dict[str, str]:
@@ -52,34 +59,33 @@ def agent_tokens(web: WebSettings, environ: Mapping[str, str]) -> dict[str, str]
     return tokens
 
 
-def agent_name(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The agent's name from its bearer token (compared in constant time)."""
+def agent_for(tokens: Mapping[str, str], authorization: str | None) -> str:
+    """The agent named by the bearer token in ``authorization`` (compared in constant time)."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AgentTokenError(
-            "No agent token was sent: run the agent with --token TOKEN (a token from the "
-            "server's agent_tokens)."
+            "No agent token was sent: give the agent its token from the server's [web] agents."
         )
     found = None
-    for known, name in ctx.agent_tokens.items():
+    for known, name in tokens.items():
         if hmac.compare_digest(known.encode(), token.strip().encode()):
             found = name
     if found is None:
         raise AgentTokenError(
-            "The server does not know this agent token: check --token against the server's "
-            "agent_tokens."
+            "The server does not know this agent token: check the agent's token against the "
+            "server's [web] agents."
         )
+    return found
+
+
+def agent_name(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The agent's name from its bearer token, paced by its allowance of requests."""
+    found = agent_for(ctx.agent_tokens, authorization)
     ctx.agent_limiter.take(found)
     return found
 
 
 Agent = Annotated[str, Depends(agent_name)]
-
-
-def in_window(ctx: WebContext, release: Release, now: dt.datetime) -> bool:
-    start = release.release_at - dt.timedelta(seconds=ctx.settings.agents_before_s)
-    end = release.release_at + dt.timedelta(seconds=ctx.settings.agents_after_s)
-    return start <= now <= end and release.site is not None
 
 
 def assignment(release: Release) -> Assignment:
@@ -97,9 +103,9 @@ def assignment(release: Release) -> Assignment:
     )
 
 
-@router.get("/assignments", response_model=AssignmentsOut, responses=UNAUTHORISED)
+@router.get("/assignments", response_model=AssignmentsOut, responses=REFUSALS)
 async def assignments(ctx: Ctx, agent: Agent) -> AssignmentsOut:
-    """The URLs this agent should probe now."""
+    """The URLs this agent should probe now: of the releases assigned to it, in their window."""
     now = ctx.clock.now()
     releases = await ReleaseRepository(ctx.engine).all()
     return AssignmentsOut(
@@ -107,11 +113,15 @@ async def assignments(ctx: Ctx, agent: Agent) -> AssignmentsOut:
         vantage=f"agent:{agent}",
         server_time=now,
         interval_s=ctx.settings.agent_interval_s,
-        assignments=[assignment(r) for r in releases if in_window(ctx, r, now) and r.artefact],
+        assignments=[
+            assignment(r)
+            for r in releases
+            if r.artefact and agent_assigned(agent, r, now, ctx.settings)
+        ],
     )
 
 
-@router.post("/results", response_model=AgentResultsOut, responses=UNAUTHORISED)
+@router.post("/results", response_model=AgentResultsOut, responses=REFUSALS)
 async def post_results(body: AgentResultsIn, ctx: Ctx, agent: Agent) -> AgentResultsOut:
     """Record what the agent saw, under the vantage point ``agent:<name>``."""
     vantage = f"agent:{agent}"
@@ -120,13 +130,34 @@ async def post_results(body: AgentResultsIn, ctx: Ctx, agent: Agent) -> AgentRes
     by_release: dict[str, list[CheckResult]] = {}
     for item in body.results:
         if item.release not in known:
-            known[item.release] = _Known(await ctx.release(item.release))
-        _check(item, known[item.release], now)
+            release = await ctx.release(item.release)
+            _refuse_unassigned(agent, release, now, ctx.settings)
+            known[item.release] = _Known(release)
+        _check(agent, item, known[item.release], now, ctx.settings.agent_clock_skew_s)
         by_release.setdefault(item.release, []).append(_result(item, vantage))
     for release_id, results in by_release.items():
         await ctx.recorder.record(release_id, results)
     ctx.metrics.agent_posted(agent, len(body.results))
     return AgentResultsOut(recorded=len(body.results), vantage=vantage)
+
+
+def _refuse_unassigned(agent: str, release: Release, now: dt.datetime, web: WebSettings) -> None:
+    if agent_assigned(agent, release, now, web):
+        return
+    named = release.site is not None and agent in release.site.agents
+    log.warning(
+        "agent.refused", agent=agent, release=release.id, why="window" if named else "not assigned"
+    )
+    if not named:
+        raise AccessError(
+            f"Release {release.id!r} is not assigned to agent {agent!r}: name the agent in the "
+            "release's [site] agents to have it probe this release."
+        )
+    raise AccessError(
+        f"Agent {agent!r} may post results for release {release.id!r} only from "
+        f"{web.agents_before_s:g} s before its release time until {web.agents_after_s:g} s "
+        "after: post only what /api/agent/assignments gives."
+    )
 
 
 class _Known:
@@ -149,17 +180,19 @@ class _Known:
         )
 
 
-def _check(item: AgentResultIn, known: _Known, now: dt.datetime) -> None:
+def _check(agent: str, item: AgentResultIn, known: _Known, now: dt.datetime, skew_s: float) -> None:
     if not known.allows(item):
+        log.warning("agent.refused", agent=agent, release=item.release, why="not its url")
         raise InputError(
             f"{item.url} is not one of the URLs of release {item.release!r}: post results only "
             "for the URLs in /api/agent/assignments and the files on the site their pages link "
             "to (with linked_from)."
         )
-    if abs(item.checked_at - now) > MAX_CLOCK_SKEW:
+    if abs((item.checked_at - now).total_seconds()) > skew_s:
+        log.warning("agent.refused", agent=agent, release=item.release, why="clock")
         raise InputError(
             f"A result for {item.url} says it was checked at {item.checked_at.isoformat()}, "
-            "more than an hour from the server's time: correct the agent's clock."
+            f"more than {skew_s:g} s from the server's time: correct the agent's clock."
         )
 
 

@@ -9,11 +9,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from onthedot import __version__
+from onthedot.calendar.timeutil import fmt_local
+from onthedot.errors import AccessError
 from onthedot.model import CheckResult, Release
 from onthedot.record.timeline import Timeline
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
+from onthedot.web.access import Viewer, sees_detail
 from onthedot.web.context import Ctx
 from onthedot.web.schemas import (
     ArtefactOut,
@@ -29,19 +32,22 @@ from onthedot.web.schemas import (
 )
 
 router = APIRouter(prefix="/api", tags=["releases"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+REFUSALS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404)}
 
 
-def summary_out(release: Release, summary: queries.Summary) -> dict[str, Any]:
+def summary_out(release: Release, summary: queries.Summary, shown: bool) -> dict[str, Any]:
+    """The calendar fields always; the rest only where ``shown`` (access.sees_detail)."""
     return {
         "id": release.id,
         "title": release.title,
         "producer": release.producer,
         "release_at_utc": release.release_at,
+        "announced_at_utc": release.announced_at,
         "phase": summary.phase,
-        "live": summary.live,
-        "urls": len(release_urls(release)),
-        "status_counts": summary.counts,
+        "withheld": not shown,
+        "live": summary.live if shown else None,
+        "urls": len(release_urls(release)) if shown else None,
+        "status_counts": summary.counts if shown else None,
     }
 
 
@@ -52,26 +58,36 @@ def result_out(result: CheckResult) -> ResultOut:
 
 
 @router.get("/releases", response_model=list[ReleaseSummary])
-async def list_releases(ctx: Ctx) -> list[ReleaseSummary]:
-    """Every release in the store, by release time, with a summary of its latest results."""
+async def list_releases(ctx: Ctx, viewer: Viewer) -> list[ReleaseSummary]:
+    """Every release in the store, by release time, with a summary of its latest results
+    (before its release time: the calendar only, unless the caller may see more)."""
     now = ctx.clock.now()
     latest = await queries.latest_statuses(ctx.engine)
     return [
         ReleaseSummary.model_validate(
-            summary_out(r, queries.summarise(r, latest.get(r.id, []), now))
+            summary_out(
+                r, queries.summarise(r, latest.get(r.id, []), now), sees_detail(viewer, r, now)
+            )
         )
         for r in await ReleaseRepository(ctx.engine).all()
     ]
 
 
-@router.get("/releases/{release_id}", response_model=ReleaseDetail, responses=NOT_FOUND)
-async def get_release(release_id: str, ctx: Ctx) -> ReleaseDetail:
-    """One release: its artefacts, the latest result per URL × vantage point, first-live times."""
+@router.get("/releases/{release_id}", response_model=ReleaseDetail, responses=REFUSALS)
+async def get_release(release_id: str, ctx: Ctx, viewer: Viewer) -> ReleaseDetail:
+    """One release: its artefacts, the latest result per URL × vantage point, first-live times
+    (before its release time: the calendar only, unless the caller may see more)."""
     release = await ctx.release(release_id)
-    view = await queries.release_view(ctx.engine, release, ctx.clock.now())
+    now = ctx.clock.now()
+    if not sees_detail(viewer, release, now):
+        withheld = summary_out(release, queries.summarise(release, [], now), False)
+        return ReleaseDetail.model_validate(
+            {**withheld, "artefacts": None, "results": None, "first_live": None}
+        )
+    view = await queries.release_view(ctx.engine, release, now)
     return ReleaseDetail.model_validate(
         {
-            **summary_out(release, view.summary),
+            **summary_out(release, view.summary, True),
             "artefacts": [
                 ArtefactOut(
                     path=t.path,
@@ -90,10 +106,17 @@ async def get_release(release_id: str, ctx: Ctx) -> ReleaseDetail:
     )
 
 
-@router.get("/releases/{release_id}/timeline", response_model=TimelineOut, responses=NOT_FOUND)
-async def get_timeline(release_id: str, ctx: Ctx) -> TimelineOut:
-    """The release's timeline, and whether its hash chain is intact."""
+@router.get("/releases/{release_id}/timeline", response_model=TimelineOut, responses=REFUSALS)
+async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut:
+    """The release's timeline, and whether its hash chain is intact (before its release time,
+    only to a caller who may see its detail: 403 to anyone else)."""
     release = await ctx.release(release_id)
+    if not sees_detail(viewer, release, ctx.clock.now()):
+        when = fmt_local(release.release_at, ctx.config.zone)
+        raise AccessError(
+            f"The timeline of {release.id!r} is not public until its release time ({when}): "
+            "sign in, or send a token whose role may see it."
+        )
     timeline = Timeline(ctx.engine)
     events = await timeline.events(release.id)
     check = await timeline.verify(release.id)

@@ -5,17 +5,22 @@
 - ``/api/releases``, ``/api/releases/{id}``, ``/api/releases/{id}/timeline``, ``/api/health``
   (JSON; OpenAPI at ``/api/openapi.json``), ``/metrics`` (Prometheus);
 - ``/api/agent/assignments``, ``/api/agent/results`` (remote probe agents, bearer token);
-- ``/`` and ``/releases/{id}`` (the dashboard), ``/static/...``.
+- ``/`` and ``/releases/{id}`` (the dashboard), ``/sign-in``, ``/sign-out``, ``/static/...``.
+
+Who may see what is ``web.access`` (every route is declared in ``access.ROUTES``); request bodies
+are bounded, and agents' tokens checked before a body is read, by ``web.bodies``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
-from fastapi import FastAPI
+import uvicorn
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,8 +29,10 @@ from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.config import Config
 from onthedot.record.checks import CheckRecorder
-from onthedot.web import agents, api, errors, pages
+from onthedot.settings import WebSettings
+from onthedot.web import access, agents, api, errors, pages, signin
 from onthedot.web.assets import STATIC_URL, VENDOR, installed_version
+from onthedot.web.bodies import Bodies
 from onthedot.web.context import AgentLimiter, WebContext
 from onthedot.web.metrics import ServiceMetrics
 
@@ -76,6 +83,7 @@ def create_app(
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(access.guard)],
     )
     app.state.onthedot = WebContext(
         engine=engine,
@@ -94,5 +102,20 @@ def create_app(
     app.include_router(api.metrics_router)
     app.include_router(agents.router)
     app.include_router(pages.router)
+    app.include_router(signin.router)
     app.mount(STATIC_URL, StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(
+        Bodies,
+        max_bytes=config.web.max_body_bytes,
+        timeout_s=config.web.body_timeout_s,
+        check_agent=functools.partial(agents.agent_for, app.state.onthedot.agent_tokens),
+    )
     return app
+
+
+def server_config(app: FastAPI, web: WebSettings, host: str, port: int) -> uvicorn.Config:
+    """How ``onthedot run`` serves the app: idle connections closed after ``keep_alive_s``
+    (request bodies are timed by ``web.bodies``)."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_keep_alive=web.keep_alive_s
+    )

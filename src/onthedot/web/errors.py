@@ -17,11 +17,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onthedot.errors import (
-    AgentTokenError,
+    AccessError,
     ForeignHostError,
     InputError,
     OnthedotError,
     StoreError,
+    TokenError,
     TooManyRequestsError,
     UnknownReleaseError,
 )
@@ -30,7 +31,8 @@ log = logging.getLogger("onthedot.web")
 
 STATUS_CODES: tuple[tuple[type[OnthedotError], int], ...] = (
     (UnknownReleaseError, 404),
-    (AgentTokenError, 401),
+    (TokenError, 401),
+    (AccessError, 403),
     (TooManyRequestsError, 429),
     (ForeignHostError, 422),
     (InputError, 422),

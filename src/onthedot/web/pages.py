@@ -8,7 +8,7 @@ re-fetches the page every ``refresh_s`` seconds (with a pause button); without J
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from onthedot.record.timeline import Event, Timeline
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
+from onthedot.web.access import ANONYMOUS, Power, Principal, Viewer, sees_detail
 from onthedot.web.assets import ASSETS_URL, CSS_NAME, JS_NAME, STATIC_URL
 from onthedot.web.context import Ctx, WebContext, context
 
@@ -64,6 +65,7 @@ class Card:
     countdown: str
     summary: queries.Summary
     rows: list[Row] = field(default_factory=list)
+    withheld: bool = False  # before T, to someone who may not see the detail: the calendar only
 
 
 def countdown(now: dt.datetime, at: dt.datetime) -> str:
@@ -138,6 +140,19 @@ def card(view: queries.ReleaseView, label: str, now: dt.datetime, zone: ZoneInfo
     )
 
 
+async def card_for(
+    ctx: WebContext, viewer: Principal, release: Release, label: str, now: dt.datetime
+) -> Card:
+    """The release's card: its results if ``viewer`` may see them (access.sees_detail), else
+    the calendar only (read nothing of its results)."""
+    if sees_detail(viewer, release, now):
+        return card(
+            await queries.release_view(ctx.engine, release, now), label, now, ctx.config.zone
+        )
+    view = queries.ReleaseView(release, queries.summarise(release, [], now))
+    return replace(card(view, label, now, ctx.config.zone), rows=[], withheld=True)
+
+
 def on_board(
     releases: list[Release], now: dt.datetime, zone: ZoneInfo
 ) -> list[tuple[Release, str]]:
@@ -151,7 +166,12 @@ def on_board(
 
 
 def render(
-    ctx: WebContext, request: Request, name: str, status: int = 200, **values: Any
+    ctx: WebContext,
+    request: Request,
+    name: str,
+    status: int = 200,
+    viewer: Principal = ANONYMOUS,
+    **values: Any,
 ) -> Response:
     now = ctx.clock.now()
     page = {
@@ -166,6 +186,8 @@ def render(
         "server_now_ms": int(now.timestamp() * 1000),
         "now_local": fmt_local(now, ctx.config.zone),
         "path": request.url.path,
+        "viewer": viewer,
+        "sees_metrics": viewer.may(Power.METRICS),
     }
     return ctx.templates.TemplateResponse(request, name, {**page, **values}, status_code=status)
 
@@ -175,28 +197,30 @@ def render_error(request: Request, status: int, sentence: str) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def board(request: Request, ctx: Ctx) -> Response:
+async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
     releases = await ReleaseRepository(ctx.engine).all()
     cards = [
-        card(await queries.release_view(ctx.engine, r, now), label, now, zone)
-        for r, label in on_board(releases, now, zone)
+        await card_for(ctx, viewer, r, label, now) for r, label in on_board(releases, now, zone)
     ]
-    return render(ctx, request, "board.html", cards=cards)
+    return render(ctx, request, "board.html", viewer=viewer, cards=cards)
 
 
 @router.get("/releases/{release_id}", response_class=HTMLResponse)
-async def release_page(release_id: str, request: Request, ctx: Ctx) -> Response:
+async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
     release = await ctx.release(release_id)
-    view = await queries.release_view(ctx.engine, release, now)
+    shown = await card_for(ctx, viewer, release, "Release", now)
+    if shown.withheld:
+        return render(ctx, request, "release.html", viewer=viewer, card=shown)
     timeline = Timeline(ctx.engine)
     events = [_event(e, release, zone) for e in await timeline.events(release.id)]
     return render(
         ctx,
         request,
         "release.html",
-        card=card(view, "Release", now, zone),
+        viewer=viewer,
+        card=shown,
         events=events,
         chain=await timeline.verify(release.id),
     )

@@ -7,9 +7,9 @@ models over the wire.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from onthedot.model import Status
 
@@ -29,10 +29,15 @@ class ReleaseSummary(Wire):
     title: str
     producer: str
     release_at_utc: dt.datetime
+    announced_at_utc: dt.datetime | None = None
     phase: Phase = Field(description="before or after the release time, by the server's clock")
-    live: bool = Field(description="every URL is live from every vantage point that looked")
-    urls: int = Field(description="artefact URLs of the release")
-    status_counts: dict[str, int] = Field(
+    withheld: bool = Field(
+        description="true: before the release time its detail is shown only to a signed-in "
+        "person or a token whose role may see it, and the fields below are null"
+    )
+    live: bool | None = Field(description="every URL is live from every vantage point that looked")
+    urls: int | None = Field(description="artefact URLs of the release")
+    status_counts: dict[str, int] | None = Field(
         description="counts by status of the latest result per URL × vantage point"
     )
 
@@ -65,9 +70,9 @@ class ArtefactOut(Wire):
 
 
 class ReleaseDetail(ReleaseSummary):
-    artefacts: list[ArtefactOut]
-    results: list[ResultOut]
-    first_live: list[FirstLiveOut]
+    artefacts: list[ArtefactOut] | None
+    results: list[ResultOut] | None
+    first_live: list[FirstLiveOut] | None
 
 
 class EventOut(Wire):
@@ -126,18 +131,33 @@ class AssignmentsOut(Wire):
     assignments: list[Assignment]
 
 
+def _bounded(value: Any, depth: int = 3) -> Any:
+    """A small JSON value: at most ``depth`` levels, 256 entries a level, texts of 8,000."""
+    if isinstance(value, str) and len(value) > 8000:
+        raise ValueError("a text of more than 8,000 characters")
+    if isinstance(value, dict | list):
+        if depth == 0 or len(value) > 256:
+            raise ValueError("more than 3 levels, or more than 256 entries in one")
+        for item in value.values() if isinstance(value, dict) else value:
+            _bounded(item, depth - 1)
+    return value
+
+
+SmallJSON = Annotated[dict[str, Any], AfterValidator(_bounded)]
+
+
 class AgentResultIn(Wire):
-    release: str
-    url: str
+    release: str = Field(max_length=128)
+    url: str = Field(max_length=2000)
     status: Status
     served_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     expected_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     diagnosis: str = Field(max_length=2000)
-    cache: dict[str, Any] = Field(default_factory=dict)
+    cache: SmallJSON = Field(default_factory=dict)
     checked_at: AwareDatetime
     http_status: int | None = Field(None, ge=100, le=599)
     layer: Literal["cache", "origin"] | None = None
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict, max_length=32)
     linked_from: str | None = Field(None, max_length=2000)
     """For a file found on an assigned page (not itself assigned): that page's URL."""
 

@@ -1,0 +1,182 @@
+"""Who may see what: the one rule of the dashboard and the API.
+
+What is public information is public: the calendar — a release's id, title, producer, release
+time and announced time — and, from its release time T, everything about it. Everything derived
+from the embargoed content (the artefacts' paths, hashes and sizes, the text a page is checked
+for, results and their diagnoses, the timeline with its staged copies) is shown before T only to
+a signed-in person or a token whose role needs it:
+
+    role                 before T                       /metrics
+    statistician         every release's detail         no
+    head_of_profession   every release's detail         no
+    publishing           every release's detail         no
+    it                   every release's detail         yes
+    read   (automation)  every release's detail         no
+    metrics (automation) the calendar only              yes
+    anyone else          the calendar only              no
+
+A remote probe agent (its own token, ``[web] agents``) sees only the releases its site names
+(``[site] agents``), only from ``agents_before_s`` before T to ``agents_after_s`` after.
+
+``ROUTES`` declares every route of the app; a route missing from it is refused (and a test fails).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.routing import BaseRoute
+
+from onthedot.errors import AccessError, TokenError
+from onthedot.model import Release
+from onthedot.settings import WebSettings
+from onthedot.store.tokens import AccessTokens
+from onthedot.web.context import Ctx
+
+SESSION_COOKIE = "onthedot_session"
+
+
+class Role(enum.StrEnum):
+    STATISTICIAN = "statistician"
+    HEAD_OF_PROFESSION = "head_of_profession"
+    PUBLISHING = "publishing"
+    IT = "it"
+    READ = "read"
+    METRICS = "metrics"
+
+
+class Power(enum.StrEnum):
+    EMBARGOED = "see a release's detail before its release time"
+    METRICS = "read /metrics"
+
+
+POWERS: dict[Role, frozenset[Power]] = {
+    Role.STATISTICIAN: frozenset({Power.EMBARGOED}),
+    Role.HEAD_OF_PROFESSION: frozenset({Power.EMBARGOED}),
+    Role.PUBLISHING: frozenset({Power.EMBARGOED}),
+    Role.IT: frozenset({Power.EMBARGOED, Power.METRICS}),
+    Role.READ: frozenset({Power.EMBARGOED}),
+    Role.METRICS: frozenset({Power.METRICS}),
+}
+
+
+class Access(enum.StrEnum):
+    PUBLIC = "public"  # the same for everyone, naming nothing embargoed
+    RELEASE = "release"  # the calendar for everyone; detail from T, or before T with the power
+    METRICS = "metrics"  # a token with the metrics power
+    AGENT = "agent"  # a remote probe agent's token (checked before the body is read)
+
+
+ROUTES: dict[str, Access] = {
+    "/api/openapi.json": Access.PUBLIC,
+    "/api/health": Access.PUBLIC,
+    "/static": Access.PUBLIC,
+    "/sign-in": Access.PUBLIC,
+    "/sign-out": Access.PUBLIC,
+    "/api/releases": Access.RELEASE,
+    "/api/releases/{release_id}": Access.RELEASE,
+    "/api/releases/{release_id}/timeline": Access.RELEASE,
+    "/": Access.RELEASE,
+    "/releases/{release_id}": Access.RELEASE,
+    "/metrics": Access.METRICS,
+    "/api/agent/assignments": Access.AGENT,
+    "/api/agent/results": Access.AGENT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a token's name and role, or anonymous (``role`` None)."""
+
+    name: str
+    role: Role | None = None
+
+    def may(self, power: Power) -> bool:
+        return self.role is not None and power in POWERS[self.role]
+
+
+ANONYMOUS = Principal("anonymous")
+
+
+def sees_detail(principal: Principal, release: Release, now: dt.datetime) -> bool:
+    """The rule: a release's detail is public from T, and before T shown only with the power."""
+    return now >= release.release_at or principal.may(Power.EMBARGOED)
+
+
+def agent_assigned(agent: str, release: Release, now: dt.datetime, web: WebSettings) -> bool:
+    """A remote agent probes a release only if its site names the agent, and only inside
+    [T − agents_before_s, T + agents_after_s]."""
+    if release.site is None or agent not in release.site.agents:
+        return False
+    start = release.release_at - dt.timedelta(seconds=web.agents_before_s)
+    end = release.release_at + dt.timedelta(seconds=web.agents_after_s)
+    return start <= now <= end
+
+
+def undeclared(routes: list[BaseRoute]) -> list[str]:
+    """The paths of ``routes`` that ``ROUTES`` does not declare."""
+    return [path for r in routes if (path := getattr(r, "path", "")) not in ROUTES]
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def principal(request: Request, ctx: Ctx) -> Principal:
+    """The caller: a bearer token (refused with 401 if unknown, revoked or expired), else the
+    dashboard's session cookie (ignored if no longer good), else anonymous."""
+    token = bearer(request)
+    if token is not None:
+        return await token_principal(ctx, token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            return await token_principal(ctx, cookie)
+        except TokenError:
+            return ANONYMOUS
+    return ANONYMOUS
+
+
+async def token_principal(ctx: Ctx, token: str) -> Principal:
+    found = await AccessTokens(ctx.engine).find(token)
+    if found is None or found.role not in Role.__members__.values():
+        raise TokenError(
+            "The server does not know this token: ask the service's administrator for one "
+            "(`onthedot token add NAME --role ROLE`)."
+        )
+    if not found.usable(ctx.clock.now()):
+        state = "was revoked" if found.revoked_at is not None else "has expired"
+        raise TokenError(
+            f"The token of {found.name!r} {state}: ask the service's administrator for a new "
+            "one (`onthedot token add`)."
+        )
+    return Principal(found.name, Role(found.role))
+
+
+Viewer = Annotated[Principal, Depends(principal)]
+
+
+async def guard(request: Request, ctx: Ctx) -> None:
+    """Every API route and page: refused unless ``ROUTES`` declares it; /metrics needs its power."""
+    route = request.scope.get("route")
+    access = ROUTES.get(getattr(route, "path", ""))
+    if access is None:
+        raise AccessError(f"{request.url.path} is not open to anyone: declare it in ROUTES.")
+    if access is not Access.METRICS:
+        return
+    viewer = await principal(request, ctx)
+    if viewer is ANONYMOUS:
+        raise TokenError(
+            "No token was sent: /metrics needs a token of role 'metrics' or 'it' "
+            "(Authorization: Bearer TOKEN)."
+        )
+    if not viewer.may(Power.METRICS):
+        raise AccessError(
+            f"The token of {viewer.name!r} (role {viewer.role}) may not read /metrics: scrape it "
+            "with a token of role 'metrics' or 'it'."
+        )
