@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "evidence_cmds",
     "service_cmds",
     "agent_cmds",
+    "token_cmds",
 )
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 
 from onthedot.errors import AccessError, TokenError
@@ -118,8 +119,9 @@ def agent_assigned(agent: str, release: Release, now: dt.datetime, web: WebSetti
 
 
 def undeclared(routes: list[BaseRoute]) -> list[str]:
-    """The paths of ``routes`` that ``ROUTES`` does not declare."""
-    return [path for r in routes if (path := getattr(r, "path", "")) not in ROUTES]
+    """The paths of ``routes`` (an app's, its included routers' too) that ``ROUTES`` does not
+    declare."""
+    return [r.path or "" for r in iter_route_contexts(routes) if r.path not in ROUTES]
 
 
 def bearer(request: Request) -> str | None:
