@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.testing import capture_logs
 
 from onthedot.config import Config
 from onthedot.errors import ConfigError, TooManyRequestsError
@@ -170,7 +171,10 @@ async def test_an_agent_asking_too_fast_is_told_when_to_ask_again(
     store: AsyncEngine, clock: FixedClock
 ) -> None:
     app = create_app(
-        store, config=Config(web=WebSettings(agent_min_interval_s=60)), clock=clock, agent_tokens=TOKENS
+        store,
+        config=Config(web=WebSettings(agent_min_interval_s=60)),
+        clock=clock,
+        agent_tokens=TOKENS,
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
@@ -200,3 +204,74 @@ def test_the_limiter_gives_back_one_request_per_interval() -> None:
     with pytest.raises(TooManyRequestsError):
         limiter.take("a", now=0.6)
     AgentLimiter(0).take("a", now=0.0)  # 0: no limit
+
+
+async def test_an_agent_gets_and_posts_only_the_releases_assigned_to_it(
+    client: httpx.AsyncClient, statistician: dict[str, str]
+) -> None:
+    """The release names edinburgh only: cardiff is given nothing and may post nothing for it."""
+    body = (await client.get("/api/agent/assignments", headers=CARDIFF)).json()
+    assert body["agent"] == "cardiff" and body["assignments"] == []
+    with capture_logs() as logs:
+        refused = await client.post(
+            "/api/agent/results", json={"results": [posted()]}, headers=CARDIFF
+        )
+    assert refused.status_code == 403
+    assert refused.json()["error"] == (
+        f"Release {FATAL.id!r} is not assigned to agent 'cardiff': name the agent in the "
+        "release's [site] agents to have it probe this release."
+    )
+    assert {"agent": "cardiff", "release": FATAL.id, "log_level": "warning"}.items() <= logs[
+        0
+    ].items()
+    detail = (await client.get(f"/api/releases/{FATAL.id}", headers=statistician)).json()
+    assert all(r["vantage"] != "agent:cardiff" for r in detail["results"])
+
+
+async def test_an_agent_posts_only_inside_the_releases_window(
+    client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    clock.at = FATAL.release_at + dt.timedelta(minutes=31)
+    late = posted(checked_at=(clock.at - dt.timedelta(seconds=1)).isoformat())
+    with capture_logs() as logs:
+        refused = await client.post(
+            "/api/agent/results", json={"results": [late]}, headers=EDINBURGH
+        )
+    assert refused.status_code == 403
+    assert refused.json()["error"].startswith(
+        f"Agent 'edinburgh' may post results for release {FATAL.id!r} only from 900 s before its "
+        "release time until 1800 s after"
+    )
+    assert logs[0]["agent"] == "edinburgh" and logs[0]["release"] == FATAL.id
+    clock.at = FATAL.release_at - dt.timedelta(days=30)  # months before T: nothing at all
+    early = posted(checked_at=clock.at.isoformat())
+    refused = await client.post("/api/agent/results", json={"results": [early]}, headers=EDINBURGH)
+    assert refused.status_code == 403
+
+
+async def test_checked_at_must_be_within_the_allowed_skew(client: httpx.AsyncClient) -> None:
+    def at(seconds: int) -> dict[str, Any]:
+        return {"results": [posted(checked_at=(NOW + dt.timedelta(seconds=seconds)).isoformat())]}
+
+    answers = {
+        s: await client.post("/api/agent/results", json=at(s), headers=EDINBURGH)
+        for s in (-29, 29, -31, 31, 3000)
+    }
+    assert {s: a.status_code for s, a in answers.items()} == {
+        -29: 200,
+        29: 200,
+        -31: 422,
+        31: 422,
+        3000: 422,
+    }
+    assert "more than 30 s from the server's time: correct the agent's clock" in answers[31].text
+
+
+async def test_a_posted_results_cache_facts_are_bounded(client: httpx.AsyncClient) -> None:
+    deep: dict[str, Any] = {"a": {"b": {"c": {"d": 1}}}}
+    wide = {"headers": {f"x-{i}": "v" for i in range(300)}}
+    for cache in (deep, wide, {"note": "x" * 9000}):
+        answer = await client.post(
+            "/api/agent/results", json={"results": [posted(cache=cache)]}, headers=EDINBURGH
+        )
+        assert answer.status_code == 422 and "results.0.cache" in answer.json()["error"]

@@ -57,14 +57,14 @@ class Bodies:
 
     def _before_reading(self, scope: Scope) -> tuple[int, str] | None:
         headers = Headers(scope=scope)
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return 413, self.too_large()
         if scope["path"].startswith(AGENT_PATHS):
             try:
                 self.check_agent(headers.get("authorization"))
             except OnthedotError as exc:
                 return status_code(exc), str(exc)
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return 413, self.too_large()
         return None
 
     def too_large(self) -> str:
