@@ -56,14 +56,14 @@ async def exchange(
     started = time.monotonic()
     sending = asyncio.create_task(send_body())
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        answered = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
         took, sent_then = time.monotonic() - started, sent
     finally:
         sending.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sending
         writer.close()
-    status, _, fields = head.decode().partition("\r\n")
+    status, _, fields = answered.decode().partition("\r\n")
     assert "connection: close" in fields.lower()
     return status, sent_then, took
 
