@@ -24,6 +24,7 @@ from tests.servers.varnish import Varnish
 pytestmark = pytest.mark.services
 
 PATH = "/statistics/fatalquarterly.xlsx"
+METRICS = ("--role", "metrics", "--json")
 
 
 def _get(url: str) -> Any:
@@ -51,6 +52,14 @@ def test_run_publishes_due_releases_on_the_dot(
         tmp_path,
         'releases = ["releases/*.toml"]\n[verify.caches]\nvarnish = {default_ttl = 3600}\n',
     )
+    store = ["--config", str(config), "--database", f"sqlite:///{tmp_path / 'store.db'}"]
+    made = subprocess.run(
+        [sys.executable, "-m", "onthedot.cli", *store, "token", "add", "prometheus", *METRICS],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    scrape = {"Authorization": f"Bearer {json.loads(made.stdout)['token']}"}
     port = free_port()
     service = subprocess.Popen(
         [
@@ -93,7 +102,8 @@ def test_run_publishes_due_releases_on_the_dot(
         for kind in ("publish.staged", "publish.flipped", "purge.attempt", "publish.done"):
             assert kind in kinds, kinds
         assert timeline["chain"]["ok"] is True
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        metrics_url = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=scrape)
+        with urllib.request.urlopen(metrics_url, timeout=5) as response:
             metrics = response.read().decode()
         assert 'onthedot_last_sweep_duration_seconds{release="fatal-injuries-2019-apr-sep"}' in (
             metrics
