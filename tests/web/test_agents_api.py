@@ -231,6 +231,10 @@ async def test_an_agent_gets_and_posts_only_the_releases_assigned_to_it(
 async def test_an_agent_posts_only_inside_the_releases_window(
     client: httpx.AsyncClient, clock: FixedClock
 ) -> None:
+    clock.at = FATAL.release_at + dt.timedelta(minutes=30, seconds=20)  # in flight: taken
+    edge = posted(checked_at=(clock.at - dt.timedelta(seconds=21)).isoformat())
+    taken = await client.post("/api/agent/results", json={"results": [edge]}, headers=EDINBURGH)
+    assert taken.status_code == 200
     clock.at = FATAL.release_at + dt.timedelta(minutes=31)
     late = posted(checked_at=(clock.at - dt.timedelta(seconds=1)).isoformat())
     with capture_logs() as logs:

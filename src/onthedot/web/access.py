@@ -108,13 +108,15 @@ def sees_detail(principal: Principal, release: Release, now: dt.datetime) -> boo
     return now >= release.release_at or principal.may(Power.EMBARGOED)
 
 
-def agent_assigned(agent: str, release: Release, now: dt.datetime, web: WebSettings) -> bool:
+def agent_assigned(
+    agent: str, release: Release, now: dt.datetime, web: WebSettings, grace_s: float = 0.0
+) -> bool:
     """A remote agent probes a release only if its site names the agent, and only inside
-    [T − agents_before_s, T + agents_after_s]."""
+    [T − agents_before_s, T + agents_after_s] (``grace_s`` longer, for results in flight)."""
     if release.site is None or agent not in release.site.agents:
         return False
     start = release.release_at - dt.timedelta(seconds=web.agents_before_s)
-    end = release.release_at + dt.timedelta(seconds=web.agents_after_s)
+    end = release.release_at + dt.timedelta(seconds=web.agents_after_s + grace_s)
     return start <= now <= end
 
 
