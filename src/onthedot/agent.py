@@ -29,10 +29,10 @@ from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.errors import AgentError, AgentTokenError, ForeignHostError, InputError
 from onthedot.model import CheckResult
 from onthedot.verify.diagnose import linked_files
-from onthedot.verify.judgement import judge, linked_file
+from onthedot.verify.judgement import body_to_keep, judge, linked_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, ProbeTransport, check_allowed
 from onthedot.verify.probe_curl import CurlTransport
-from onthedot.verify.verifier import PAGE_KEEP_BYTES, busted_url
+from onthedot.verify.verifier import busted_url
 from onthedot.web.schemas import (
     AgentResultIn,
     AgentResultsIn,
@@ -255,7 +255,7 @@ async def probe(
             ProbeRequest(
                 url=item.url,
                 expect_text=item.expect_text,
-                keep_body=PAGE_KEEP_BYTES if item.expect_text else 0,
+                keep_body=body_to_keep(item.expect_text),
                 timeout=options.timeout_s,
                 max_bytes=options.max_bytes,
                 tag=item,
@@ -273,6 +273,7 @@ async def probe(
             fetched = await prober.fetch_many(
                 ProbeRequest(
                     url=busted_url(file.url) if file.busted else file.url,
+                    keep_body=0 if file.busted else body_to_keep(None),
                     timeout=options.timeout_s,
                     max_bytes=options.max_bytes,
                     tag=file,

@@ -71,15 +71,10 @@ def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
     data, positions = _read_toml(path)
-    problems = []
-    if isinstance(data.get("site"), dict):
-        problems += unknown_keys(path, positions, data["site"], _fields(Site), ("site",))
     try:
         settings = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        problems += validation_problems(path, positions, exc, ConfigFile)
-    if problems:
-        raise ReleaseFileError(problems)
+        raise ReleaseFileError(validation_problems(path, positions, exc, ConfigFile)) from None
     return Config(path=path, **dict(settings))
 
 
@@ -98,7 +93,7 @@ def load_release(
     if isinstance(data.get("site"), dict):
         problems.extend(unknown_keys(path, positions, data["site"], _fields(Site), ("site",)))
     problems.extend(_normalise_times(path, positions, data, config.zone))
-    _merge_site(data, config.site)
+    _merge_site(data, config.site.model_dump(exclude_unset=True))
     problems.extend(_complete_artefacts(path, positions, data, digests))
     if problems:
         raise ReleaseFileError(problems)

@@ -10,11 +10,13 @@ import datetime as dt
 import enum
 import functools
 import ipaddress
+import unicodedata
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Digests = MutableMapping[tuple[str, int, int], str]
 """SHA-256 of local files by (real path, size, mtime_ns): what the store remembers between runs."""
@@ -37,6 +39,55 @@ def _slug(value: str) -> str:
 
 Slug = Annotated[str, AfterValidator(_slug)]
 
+_NOT_IN_URLS = frozenset('<>"')
+
+
+def web_url(value: str) -> str:
+    """``value`` if it is an address a browser may open: http(s), a host, no spaces, line breaks,
+    control characters or ``<>"`` (which no URL holds unencoded); else ValueError, one sentence.
+
+    Every address a release or onthedot.toml gives for people to follow or for onthedot to fetch
+    (``statement_url``, ``[site] public`` and ``origin``, a recorded statement's ``--url``) is one
+    of these: a ``javascript:`` link or a header split by CR/LF never reaches a page or a calendar.
+    """
+    if any(c in _NOT_IN_URLS or c.isspace() or unicodedata.category(c)[0] == "C" for c in value):
+        raise ValueError(
+            "must be one web address without spaces, line breaks, control characters or <>\": "
+            "write a space as %20"
+        )
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        ok = ok and (parts.port or 0) >= 0  # reading the port checks it is a number up to 65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("must be an http:// or https:// address, e.g. https://www.example.org/statistics")
+    return value
+
+
+def is_web_url(value: str) -> bool:
+    try:
+        web_url(value)
+    except ValueError:
+        return False
+    return True
+
+
+WebURL = Annotated[str, AfterValidator(web_url)]
+"""A web address people follow or onthedot fetches: see ``web_url``."""
+
+
+def _edge_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address: list edges like 192.0.2.10") from None
+    return value
+
+
+EdgeAddress = Annotated[str, AfterValidator(_edge_address)]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -45,29 +96,24 @@ class Strict(BaseModel):
 class Site(Strict):
     """Where a release is published and seen. May live in onthedot.toml, shared by many releases."""
 
-    public: str = Field(description="what users reach (CDN / cache), e.g. https://www.example.org")
-    origin: str | None = Field(None, description="the web server behind the cache")
+    public: WebURL = Field(description="what users reach (CDN / cache), e.g. https://www.example.org")
+    origin: WebURL | None = Field(None, description="the web server behind the cache")
     target: str | None = Field(None, description="where artefacts are published (adapter URL)")
     purge: tuple[str, ...] = Field((), description="caches to purge at go-live (adapter URLs)")
-    edges: tuple[str, ...] = Field((), description="extra edge IP addresses to probe")
+    edges: tuple[EdgeAddress, ...] = Field((), description="extra edge IP addresses to probe")
     resolvers: tuple[str, ...] = Field((), description="extra DNS servers: 'address[:port]'")
     agents: tuple[str, ...] = Field((), description="remote probe agents that probe it, by name")
-
-    @field_validator("edges")
-    @classmethod
-    def _edges_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_address(item)
-            except ValueError:
-                raise ValueError(
-                    f"{item!r} is not an IP address: list edges like 192.0.2.10"
-                ) from None
-        return value
 
     def url(self, path: str) -> str:
         """The public URL of ``path`` (``/statistics/x.xlsx``) on this site."""
         return self.public.rstrip("/") + path
+
+
+class SiteDefaults(Site):
+    """``[site]`` in onthedot.toml: any of a Site's keys, checked the same way, shared by every
+    release that does not set them itself (``public`` may be left to each release)."""
+
+    public: WebURL | None = None  # type: ignore[assignment]
 
 
 class Artefact(Strict):
@@ -110,7 +156,7 @@ class Release(Strict):
     lead_statistician: str | None = None
     head_of_profession: str | None = None
     exemption: str | None = None
-    statement_url: str | None = None
+    statement_url: WebURL | None = None
     site: Site | None = None
     artefact: tuple[Artefact, ...] = ()
     change: tuple[Change, ...] = ()

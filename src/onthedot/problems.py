@@ -32,7 +32,9 @@ _TYPE_FAULTS = {
     "model_type": "should be a table",
     "dict_type": "should be a table",
 }
-_WITH_EXAMPLE = (*_TYPE_FAULTS, "string_type", "greater_than", "greater_than_equal")
+_WITH_EXAMPLE = (
+    *_TYPE_FAULTS, "string_type", "greater_than", "greater_than_equal", "less_than", "less_than_equal"
+)
 
 
 def problem(path: Path, positions: TomlPositions, loc: Loc, what: str) -> str:
@@ -125,9 +127,13 @@ def _example(model: type[BaseModel], loc: Loc) -> str | None:
     table = _model_at(model, loc[:-1])
     field = table.model_fields.get(str(loc[-1])) if table else None
     value = field.default if field else None
+    if value is None and field and field.examples:
+        value = field.examples[0]  # a setting that is off by default: an example of turning it on
     if isinstance(value, bool):
         return f"{loc[-1]} = {str(value).lower()}"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return f"{loc[-1]} = {value}"
+    if isinstance(value, float):
         return f"{loc[-1]} = {value:g}"
     if isinstance(value, str):
         return f'{loc[-1]} = "{value}"'

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from onthedot.calendar.policy import Policy
+from onthedot.model import SiteDefaults
 from onthedot.verify.caches import MODELS, CacheModel
 
 AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -86,11 +87,13 @@ class CacheTables(Settings):
 
 
 class VerifySettings(Settings):
-    """``[verify]``: how the public's view is fetched."""
+    """``[verify]``: how the public's view is fetched. Each number is bounded to what can work:
+    a fetch needs a tenth of a second and is not worth waiting more than five minutes for; a
+    body limit below 1 KiB would make every answer an error blamed on the server."""
 
-    concurrency: int = Field(64, ge=1)
-    timeout: float = Field(10.0, gt=0)
-    max_bytes: int | None = Field(None, ge=1)
+    concurrency: int = Field(64, ge=1, le=1000)
+    timeout: float = Field(10.0, ge=0.1, le=300)
+    max_bytes: int | None = Field(None, ge=1024, le=10**12, examples=[100_000_000])
     ca_file: str | None = None
     verify_tls: bool = True
     ntp: str | None = None  # "host:port" of an NTP server for the clock-offset record
@@ -150,7 +153,7 @@ class ConfigFile(Settings):
 
     releases: tuple[str, ...] = ()
     database: str | None = Field(None, repr=False)  # a URL may carry a password
-    site: dict[str, Any] = {}  # defaults for every release's [site], checked with each release
+    site: SiteDefaults = SiteDefaults()  # defaults for every release's [site]
     policy: Policy = Policy()
     verify: VerifySettings = VerifySettings()
     publish: PublishSettings = PublishSettings()

@@ -104,11 +104,30 @@ def test_people_add_what_they_did_and_the_timeline_shows_it(cli: Cli) -> None:
         (["informed", "--by", "X"], "needs --text"),
         (["note", "--by", "X", "--text", "y", "--at", "25:99"], "is not a time"),
         (["statement", "--by", "X"], "needs --url"),
+        (["note", "--by", "", "--text", "y"], "--by is empty: give the name of who did it"),
+        (["note", "--by", " \t", "--text", "y"], "--by is empty: give the name of who did it"),
+        (["note", "--by", "X", "--text", "y", "--at", "9999-12-31T23:59"], "'9999-12-31T23:59' is in the future"),
+        (["note", "--by", "X", "--text", "y", "--at", "2019-10-31T09:30"],
+         "is before fatal-injuries-2019-apr-sep could have anything on its record (it was announced: "
+         "Friday 1 November 2019 09:30 GMT): check the date."),
+        (["note", "--by", "X", "--text", "y", "--at", "0001-01-01T00:00"], "it was announced"),
+        (["statement", "--by", "X", "--url", "javascript:alert(1)"], "--url 'javascript:alert(1)' must be an http://"),
+        (["notice", "--by", "X", "--url", "https://x.org/\r\nSet-Cookie: a"], "must be one web address"),
     ],
 )
 def test_timeline_add_refuses_bad_input(cli: Cli, args: list[str], message: str) -> None:
     result = cli("timeline-add", str(cli.release), *args)
     assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert "0 events" in cli("timeline", str(cli.release)).stdout  # nothing was recorded
+
+
+def test_timeline_add_takes_a_time_a_little_ahead_of_this_clock(cli: Cli) -> None:
+    import datetime as dt
+
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)).isoformat(timespec="seconds")
+    result = cli("timeline-add", str(cli.release), "note", "--by", "X", "--text", "y", "--at", soon)
+    assert result.exit_code == 0, result.output
 
 
 def test_verify_passes_then_fails_after_one_byte_changes_in_the_store(cli: Cli) -> None:

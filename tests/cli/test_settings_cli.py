@@ -21,7 +21,29 @@ BAD_SETTINGS = [
         '[verify]\nconcurrency = "many"\n',
         "verify.concurrency: should be a whole number: write e.g. concurrency = 64",
     ),
-    ("[verify]\ntimeout = -1\n", "verify.timeout: should be greater than 0: write e.g. timeout = 10"),
+    ("[verify]\ntimeout = -1\n", "verify.timeout: should be greater than or equal to 0.1: write e.g. timeout = 10"),
+    ("[verify]\ntimeout = 1e308\n", "verify.timeout: should be less than or equal to 300: write e.g. timeout = 10"),
+    (
+        "[verify]\nconcurrency = 0\n",
+        "verify.concurrency: should be greater than or equal to 1: write e.g. concurrency = 64",
+    ),
+    (
+        "[verify]\nconcurrency = 100000000\n",
+        "verify.concurrency: should be less than or equal to 1000: write e.g. concurrency = 64",
+    ),
+    (
+        "[verify]\nmax_bytes = -1\n",
+        "verify.max_bytes: should be greater than or equal to 1024: write e.g. max_bytes = 100000000",
+    ),
+    (
+        '[site]\npublic = "javascript:alert(1)"\n',
+        "site.public: must be an http:// or https:// address, e.g. https://www.example.org/statistics",
+    ),
+    (
+        '[site]\norigin = "http://origin.internal/\\r\\nX-Injected: 1"\n',
+        "site.origin: must be one web address without spaces, line breaks, control characters or "
+        '<>": write a space as %20',
+    ),
     ("[web]\nrefresh = 5\n", "web.refresh: unknown key: did you mean 'refresh_s'?"),
     (
         "[verify.caches]\nvarnish = {default_ttl = 3600, grace = 10}\n",

@@ -23,7 +23,7 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.runtime import publisher_for, verifier_for
 from onthedot.store.db import open_store
 from tests.e2e.helpers import fetch, runner, write_config
-from tests.record.readback import docx_text, in_order
+from tests.record.readback import docx_text, in_order, markdown_seen
 from tests.servers.nginx import Nginx
 from tests.servers.varnish import Varnish
 from tests.servers.vsftpd import Vsftpd
@@ -222,7 +222,11 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
                 ],
             )
             assert result.exit_code == 0, result.stdout
-            text = out.read_text(encoding="utf-8") if fmt == "md" else docx_text(out.read_bytes())
+            text = (
+                markdown_seen(out.read_text("utf-8"))
+                if fmt == "md"
+                else docx_text(out.read_bytes())
+            )
             assert in_order(text, facts) == [], text
         result = runner.invoke(
             app_(), ["--database", db, "timeline", str(release_file), "--verify"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import cli, fetch, write_config, write_site_release
+from onthedot.cli import app
+from tests.e2e.helpers import cli, fetch, runner, write_config, write_site_release
 from tests.servers.nginx import Nginx
 from tests.servers.varnish import Varnish
 
@@ -191,6 +193,55 @@ def test_preflight_predicts_the_seed_failure(
     code, data = cli(db, "preflight", str(with_purger), config=config)
     (row,) = [r for r in data["results"] if r.get("layer", "cache") == "cache"]
     assert row["risk"] == "none"
+
+
+SOFT_404 = (
+    b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><style>"
+    + b"body{margin:0}" * 300  # a CMS's inline styles before the title
+    + b"</style><title>Page not found - Example</title></head><body><h1>Sorry</h1></body></html>"
+)
+
+
+@pytest.mark.parametrize("with_origin", [True, False], ids=["origin", "no-origin"])
+def test_a_file_answered_by_a_200_not_found_page_is_missing_not_stale(
+    tmp_path: Path, webroot: Path, origin: Nginx, db: str, with_origin: bool
+) -> None:
+    """docs/verification.md: missing is "404/410 (or a 200 "not found" page)", for files too."""
+    put(webroot, PATH, SOFT_404)  # the CMS's catch-all answer where the upload should be
+    release = write_site_release(
+        tmp_path / "rel",
+        public=origin.url,
+        origin=origin.url if with_origin else None,
+        release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5),
+        artefacts=[(PATH, NEW, None)],
+    )
+    code, data = cli(db, "verify", str(release))
+    (result,) = data["results"]
+    assert (code, result["status"], result["layer"]) == (1, "missing", "origin")
+    assert "(a 200 page saying it was not found)" in result["diagnosis"]
+    assert ("origin" in result["diagnosis"]) is with_origin
+
+
+def test_preflight_that_could_read_nothing_says_so_and_exits_1(tmp_path: Path, db: str) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    release = write_site_release(
+        tmp_path / "rel",
+        public=closed,
+        origin=None,
+        release_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        artefacts=[(PATH, NEW, None), ("/statistics/other.csv", b"x", None)],
+    )
+    code, data = cli(db, "preflight", str(release))
+    assert (code, data["ok"]) == (1, False)
+    assert data["error"].startswith(
+        "Preflight could read none of the 2 URL(s) of fatal-injuries-2019-apr-sep, so it predicts "
+        "nothing: nothing accepted a connection to 127.0.0.1:"
+    )
+    assert [r["risk"] for r in data["results"]] == ["unknown", "unknown"]
+    human = runner.invoke(app, ["--database", db, "preflight", str(release)])
+    assert human.exit_code == 1 and "Error: Preflight could read none of the 2 URL(s)" in human.stderr
 
 
 def test_diff_cached_against_uncached(

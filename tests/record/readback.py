@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import zipfile
 
 from docx import Document
 from docx.table import Table
+from markdown_it import MarkdownIt
 
 
 def docx_text(data: bytes) -> str:
@@ -37,3 +39,14 @@ def in_order(text: str, facts: list[str]) -> list[str]:
         else:
             cursor = found + len(fact)
     return wrong
+
+
+def markdown_html(markdown: str) -> str:
+    """The page a Markdown viewer makes of ``markdown`` (CommonMark, raw HTML passed through as
+    most viewers do)."""
+    return str(MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown))
+
+
+def markdown_seen(markdown: str) -> str:
+    """What a reader of the rendered Markdown sees: the page's text."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markdown_html(markdown)))

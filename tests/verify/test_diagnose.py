@@ -82,7 +82,34 @@ def test_busted_fetch_stands_in_for_the_origin() -> None:
     found = diagnose(
         edge_hit(10), None, busted, expected_sha256=NEW_SHA, release_at=RELEASE, now=NOW
     )
-    assert found.layer == "cache" and "origin has the new one" in found.sentence
+    assert found.layer == "cache" and "while the site, asked past its cache, has the new one" in found.sentence
+
+
+BEFORE = RELEASE - dt.timedelta(minutes=5)
+# (edge, behind the cache, now): every sentence that speaks of the layer behind the cache
+LAYER_CASES = {
+    "stale, old behind too": (edge_hit(10), resp(body=OLD), NOW),
+    "stale, new behind": (edge_hit(10), resp(body=NEW), NOW),
+    "missing at the edge, new behind": (resp(status=404, body=b""), resp(body=NEW), NOW),
+    "missing behind too": (resp(status=404, body=b""), resp(status=404, body=b""), NOW),
+    "early": (resp(body=NEW), resp(body=NEW), BEFORE),
+    "refused both": (resp(status=403, body=b""), resp(status=403, body=b""), NOW),
+    "edge fails, behind answers": (resp(status=503, body=b""), resp(body=NEW), NOW),
+    "both fail": (resp(status=503, body=b""), resp(status=502, body=b""), NOW),
+}
+
+
+@pytest.mark.parametrize(("edge", "behind", "now"), LAYER_CASES.values(), ids=LAYER_CASES)
+def test_a_diagnosis_names_only_the_layers_that_exist(
+    edge: ProbeResponse, behind: ProbeResponse, now: dt.datetime
+) -> None:
+    """No origin configured: what stands for it is the public address with a cache-busting query,
+    and the sentence says so instead of speaking of an origin web server."""
+    busted = diagnose(edge, None, behind, expected_sha256=NEW_SHA, release_at=RELEASE, now=now)
+    assert "origin" not in busted.sentence.lower() and "asked past its cache" in busted.sentence
+    configured = diagnose(edge, behind, None, expected_sha256=NEW_SHA, release_at=RELEASE, now=now)
+    assert "the origin" in configured.sentence.lower() and "past its cache" not in configured.sentence
+    assert (busted.status, busted.layer) == (configured.status, configured.layer)
 
 
 def test_default_ttl_and_outlived_lifetimes_are_explained() -> None:

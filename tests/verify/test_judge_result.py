@@ -63,7 +63,7 @@ def test_a_linked_file_vouched_for_only_by_the_cache_busted_copy() -> None:
         vantage="default",
     )
     assert found is not None and (found.status, found.expected_sha256) == (Status.STALE, NEW_SHA)
-    assert "while the origin has the new one" in found.diagnosis
+    assert "while the site, asked past its cache, has the new one" in found.diagnosis
 
 
 def test_the_sites_own_cache_settings_are_used() -> None:

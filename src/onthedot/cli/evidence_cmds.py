@@ -188,6 +188,46 @@ def parse_at(value: str | None, release: Release) -> dt.datetime:
         ) from None
 
 
+FUTURE_SKEW = dt.timedelta(minutes=5)
+"""How far ahead of this computer's clock an ``--at`` may be: a watch or a clock a little fast."""
+UNANNOUNCED_REACH = dt.timedelta(days=366)
+"""How long before its release time something may be recorded for a release never announced."""
+
+
+def recorded_time(when: dt.datetime, release: Release, given: str | None) -> dt.datetime:
+    """``when`` if it can be when something happened for ``release``: not in the future (beyond
+    ``FUTURE_SKEW``), not before the release was announced (or, never announced, not more than
+    ``UNANNOUNCED_REACH`` before its release time); else an InputError naming the limit."""
+    from onthedot.calendar.timeutil import fmt_local
+    from onthedot.model import utcnow
+
+    zone = state.config.zone
+    now = utcnow()
+    if when > now + FUTURE_SKEW:
+        raise InputError(
+            f"--at {given!r} is in the future (it is now {fmt_local(now, zone)}): record what "
+            "happened once it has happened, at the time it happened."
+        )
+    earliest = release.announced_at or release.release_at - UNANNOUNCED_REACH
+    if when < earliest:
+        limit = "was announced" if release.announced_at else "is a year before its release time"
+        raise InputError(
+            f"--at {given!r} is before {release.id} could have anything on its record (it "
+            f"{limit}: {fmt_local(earliest, zone)}): check the date."
+        )
+    return when
+
+
+def _check_url(url: str) -> None:
+    from onthedot.model import web_url
+
+    if url:
+        try:
+            web_url(url)
+        except ValueError as exc:
+            raise InputError(f"--url {url!r} {exc}.") from None
+
+
 def event_data(short: str, by: str, role: str, text: str, url: str) -> dict[str, Any]:
     data: dict[str, Any] = {"by": by, "by_role": role, "text": text}
     extra: dict[str, dict[str, Any]] = {
@@ -207,16 +247,22 @@ def event_data(short: str, by: str, role: str, text: str, url: str) -> dict[str,
 def timeline_add(
     ref: ReleaseArg,
     kind: Annotated[str, typer.Argument(help=f"What happened: {', '.join(PEOPLE_KINDS)}.")],
-    by: Annotated[str, typer.Option("--by", help="Who did it (a name).")],
+    by: Annotated[str, typer.Option("--by", help="Who did it (a name, not empty).")],
     role: Annotated[str, typer.Option("--role", help="Their role, e.g. 'lead statistician'.")] = "",
     at: Annotated[
         str | None,
-        typer.Option("--at", help="When: HH:MM on the release day, or an ISO date-time (Europe/London); default now."),
+        typer.Option(
+            "--at",
+            help="When: HH:MM on the release day, or an ISO date-time (Europe/London); default now. "
+            "Not in the future, nor before the release was announced.",
+        ),
     ] = None,
     text: Annotated[
         str, typer.Option("--text", help="What: whom they informed, what they did, what was held back, the notice.")
     ] = "",
-    url: Annotated[str, typer.Option("--url", help="Where a notice or statement was published.")] = "",
+    url: Annotated[
+        str, typer.Option("--url", help="Where a notice or statement was published (http or https).")
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Record on the timeline something a person did (informed the HoP, purged the cache, ...)."""
@@ -229,9 +275,12 @@ def timeline_add(
             raise InputError(f"Recording {short!r} needs --text saying what: e.g. --text \"the Head of Profession\".")
         if short == "statement" and not url:
             raise InputError("Recording 'statement' needs --url: where the statement was published.")
+        if not by.strip():
+            raise InputError('--by is empty: give the name of who did it, e.g. --by "Jane Smith".')
+        _check_url(url.strip())
         async with state.store() as engine:
             release = await resolve_release(engine, ref)
-            when = parse_at(at, release)
+            when = recorded_time(parse_at(at, release), release, at)
             data = event_data(short, by.strip(), role.strip(), text.strip(), url.strip())
             event = await Timeline(engine).append(release.id, event_kind, data, actor=by.strip(), source="cli", at=when)
         if as_json:

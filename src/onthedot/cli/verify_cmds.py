@@ -10,6 +10,7 @@ from onthedot.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
     emit_json,
+    err,
     out,
     resolve_release,
     run,
@@ -89,7 +90,7 @@ def preflight(
 
     Reads each public URL's caching headers now and applies what the recognised cache (Varnish,
     nginx, Squid, Traffic Server, a CDN) and browsers actually do. Exit 1 when any URL would
-    keep serving the old version after the release time.
+    keep serving the old version after the release time, or could not be read.
     """
     from rich.table import Table
 
@@ -122,6 +123,8 @@ def preflight(
                     item["fix"] or "",
                 )
             out.print(table)
+            if report.unread:
+                err.print(styled(("Error:", "bold red"), " ", report.unread), highlight=False)
         return EXIT_OK if report.ok else EXIT_FINDINGS
 
     run(body, as_json)

@@ -8,12 +8,13 @@ directory, in WAL mode so the dashboard can read while the scheduler writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -55,12 +56,45 @@ def json_text(value: Any) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(
-        async_url(url), pool_pre_ping=True, json_serializer=json_text, json_deserializer=orjson.loads
-    )
+    """An engine on ``url``; a StoreError naming the URL (password hidden) when no engine can be
+    made for it: an unknown kind of database, or one whose driver is not installed."""
+    try:
+        engine = create_async_engine(
+            async_url(url),
+            pool_pre_ping=True,
+            json_serializer=json_text,
+            json_deserializer=orjson.loads,
+        )
+    except (ArgumentError, ImportError):  # NoSuchModuleError is an ArgumentError
+        raise StoreError(
+            f"{_shown(url)} is not a database onthedot can use: "
+            "use e.g. sqlite:///onthedot.db or postgresql://user@host/db."
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "handle_error", _read_only_error(_shown(url)))
     return engine
+
+
+def _shown(url: str) -> str:
+    """``url`` as a message may show it: its password hidden."""
+    return repr(make_url(url).render_as_string(hide_password=True))
+
+
+def _read_only_error(shown: str) -> Callable[[ExceptionContext], StoreError | None]:
+    """A handler that turns a write refused by a read-only store (SQLite file or folder not
+    writable, a read-only PostgreSQL transaction) into one StoreError sentence with the fix."""
+
+    def handle(context: ExceptionContext) -> StoreError | None:
+        original = context.original_exception
+        if "readonly database" in str(original) or getattr(original, "sqlstate", "") == "25006":
+            return StoreError(
+                f"The store at {shown} is read-only, so nothing can be recorded: give onthedot "
+                "write access to the database (for SQLite, the file and its folder)."
+            )
+        return None
+
+    return handle
 
 
 def at_head(connection: Connection) -> bool:

@@ -68,7 +68,16 @@ class Diagnosis:
 class _Case:
     """Everything the sentence builders need, worked out once (the path only when asked for)."""
 
-    __slots__ = ("_path", "edge", "fresh", "info", "origin", "origin_new", "release_at")
+    __slots__ = (
+        "_path",
+        "edge",
+        "fresh",
+        "from_origin",
+        "info",
+        "origin",
+        "origin_new",
+        "release_at",
+    )
 
     def __init__(
         self,
@@ -78,6 +87,7 @@ class _Case:
         release_at: dt.datetime,
         origin_new: bool | None,  # None: the origin was not (or could not be) looked at
         origin: Fetched | None,
+        from_origin: bool = True,
     ) -> None:
         self.edge = edge
         self.info = info
@@ -85,6 +95,7 @@ class _Case:
         self.release_at = release_at
         self.origin_new = origin_new
         self.origin = origin
+        self.from_origin = from_origin  # False: ``origin`` is the public URL, cache-busted
         self._path: str | None = None
 
     @property
@@ -92,6 +103,17 @@ class _Case:
         if self._path is None:
             self._path = urlsplit(self.edge.effective_url).path or "/"
         return self._path
+
+    @property
+    def behind(self) -> str:
+        """What answered behind the cache, named as it exists: the configured origin web server,
+        or (no origin configured, or it failed) the public address asked past its cache."""
+        return "the origin web server" if self.from_origin else "the site, asked past its cache,"
+
+    @property
+    def behind_short(self) -> str:
+        """``behind`` where a short name reads better: "while the origin has the new one"."""
+        return "the origin" if self.from_origin else self.behind
 
     @property
     def cache_name(self) -> str:
@@ -120,8 +142,10 @@ def diagnose(
     phase = phase or ("before" if now < release_at else "after")
     info = recognise(edge.headers)
     fresh = freshness(info, now=now, models=models, url=edge.effective_url)
-    other = origin if origin is not None and origin.failure is None else origin_busted
-    case = _Case(edge, info, fresh, release_at, _is_new(other, expected_sha256, expect_text), other)
+    from_origin = origin is not None and origin.failure is None
+    other = origin if from_origin else origin_busted
+    new = _is_new(other, expected_sha256, expect_text)
+    case = _Case(edge, info, fresh, release_at, new, other, from_origin)
     status, layer, sentence = _judge(case, phase, expected_sha256, expect_text)
     cache = info.as_dict()
     cache["freshness"] = fresh.as_dict()
@@ -171,6 +195,10 @@ def _judge(
     return Status.STALE, *_stale(case)
 
 
+def _capital(words: str) -> str:
+    return words[:1].upper() + words[1:]
+
+
 def _answer(resp: Fetched) -> str:
     if resp.http_status in (404, 410):
         return f"{resp.http_status} Not Found" if resp.http_status == 404 else "410 Gone"
@@ -190,13 +218,13 @@ def _error(case: _Case) -> tuple[Layer | None, str]:
     origin = case.origin
     if origin is not None and origin.failure is None and (origin.http_status or 500) < 500:
         return "cache", (
-            f"{what}, while the origin web server answers {origin.http_status}: "
+            f"{what}, while {case.behind} answers {origin.http_status}: "
             "the cache or network in front of it is failing, so ask IT to check it."
         )
     if case.origin is not None:
         return (
             "origin",
-            f"{what}, and the origin web server fails too: ask IT to check the web server.",
+            f"{what}, and {case.behind} fails too: ask IT to check the web server.",
         )
     return "network", f"{what}: ask IT to check the site, then check again."
 
@@ -205,12 +233,12 @@ def _missing(case: _Case) -> tuple[Layer | None, str]:
     answer = _answer(case.edge)
     if case.origin_new:
         return "cache", (
-            f"{case.cache_name} served {answer} for {case.path} while the origin has "
+            f"{case.cache_name} served {answer} for {case.path} while {case.behind_short} has "
             f"the new file: purge {case.path}."
         )
     if case.origin is not None:
         return "origin", (
-            f"The origin web server does not have {case.path} either ({answer}), so "
+            f"{_capital(case.behind)} does not have {case.path} either ({answer}), so "
             "the upload did not happen or went to the wrong place: check the target."
         )
     return None, (
@@ -221,7 +249,7 @@ def _missing(case: _Case) -> tuple[Layer | None, str]:
 
 def _early(case: _Case) -> tuple[Layer | None, str]:
     at = clock(case.release_at)
-    where = " and the origin web server already serves it" if case.origin_new else ""
+    where = f" and {case.behind} already serves it" if case.origin_new else ""
     return "origin" if case.origin_new else None, (
         f"The new version of {case.path} is public before the release time {at}{where}: "
         "take it down now and record a breach."
@@ -254,7 +282,7 @@ def _refused(case: _Case) -> tuple[Layer | None, str]:
     status = case.edge.http_status
     origin = case.origin
     both = origin is not None and origin.http_status == status
-    where = "the origin web server" if both else "the public address"
+    where = case.behind if both else "the public address"
     return ("origin" if both else None), (
         f"{where.capitalize()} refused {case.path} with HTTP {status}: the public cannot read it — "
         "check the file's permissions (for S3, an ACL such as ?acl=public-read on the target) "
@@ -266,7 +294,7 @@ def _stale(case: _Case) -> tuple[Layer | None, str]:
     fresh = case.fresh
     if case.origin_new is False:
         return "origin", (
-            "The origin web server also serves the old file, so the upload did not "
+            f"{_capital(case.behind)} also serves the old file, so the upload did not "
             "happen or went to the wrong place: check the target."
         )
     if case.origin_new is None and not (case.info.hit or case.info.age):
@@ -274,7 +302,7 @@ def _stale(case: _Case) -> tuple[Layer | None, str]:
             f"An older version of {case.path} was served and nothing shows it came from "
             "a cache: check that the upload reached the web server."
         )
-    origin = " while the origin has the new one" if case.origin_new else ""
+    origin = f" while {case.behind_short} has the new one" if case.origin_new else ""
     lead = f"{case.cache_name} served the old file ({_held(case)}){origin}: purge {case.path}"
     if fresh.fresh and fresh.fresh_until is not None:
         wait = f"{fresh.remaining_s:,.0f} s"

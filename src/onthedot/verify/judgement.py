@@ -29,6 +29,18 @@ from onthedot.verify.caches import CacheModel
 from onthedot.verify.diagnose import LINKED_SUFFIXES, diagnose
 from onthedot.verify.probe import ProbeResponse
 
+PAGE_KEEP_BYTES = 2_000_000
+"""How much of a page is kept: enough to find the files it links to."""
+FILE_KEEP_BYTES = 16_384
+"""How much of a file's answer is kept: enough to see that it is a "not found" page served with
+200 (a soft 404, judged ``missing`` as a 404 is), whose title comes first."""
+
+
+def body_to_keep(expect_text: str | None) -> int:
+    """How many bytes of an edge's answer to keep for judging it: a page's (``expect_text``) or
+    a file's, for every sweep and every agent alike."""
+    return PAGE_KEEP_BYTES if expect_text else FILE_KEEP_BYTES
+
 
 def judge(
     edge: ProbeResponse,

@@ -24,6 +24,7 @@ from onthedot.verify.probe import ProbeRequest, ProbeResponse
 
 Risk = Literal["none", "stale-after-T", "unknown"]
 SHORT_MAX_AGE = 60
+_UNREAD = "Could not read its caching headers: "
 
 
 class Fetcher(Protocol):
@@ -55,6 +56,7 @@ class PreflightResult:
     url: str
     predictions: tuple[Prediction, ...]
     cache: dict[str, Any] = field(default_factory=dict)
+    read: bool = True  # False: its caching headers could not be read (nothing is known of it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +66,26 @@ class PreflightReport:
 
     @property
     def ok(self) -> bool:
-        """False when any URL would hide the update after T."""
-        return not any(p.risk == "stale-after-T" for r in self.results for p in r.predictions)
+        """False when any URL would hide the update after T, or could not be read at all (what
+        it would do is then unknown)."""
+        stale = any(p.risk == "stale-after-T" for r in self.results for p in r.predictions)
+        return not stale and all(r.read for r in self.results)
+
+    @property
+    def unread(self) -> str | None:
+        """One sentence when no URL could be read (nothing was predicted), else None."""
+        if not self.results or any(r.read for r in self.results):
+            return None
+        why = self.results[0].predictions[0].reason.removeprefix(_UNREAD)
+        return (
+            f"Preflight could read none of the {len(self.results)} URL(s) of {self.release}, so "
+            f"it predicts nothing: {why[:1].lower()}{why[1:]}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         rows = [p.as_dict(r.url, r.cache) for r in self.results for p in r.predictions]
-        return {"release": self.release, "ok": self.ok, "results": rows}
+        data = {"release": self.release, "ok": self.ok, "results": rows}
+        return {**data, "error": self.unread} if self.unread else data
 
 
 def _info(headers: Headers | CacheInfo) -> CacheInfo:
@@ -245,10 +261,10 @@ def _result(
         unknown = Prediction(
             "unknown",
             None,
-            f"Could not read its caching headers: {problem}",
+            f"{_UNREAD}{problem}",
             "Check the address and the site, then run preflight again.",
         )
-        return PreflightResult(url, (unknown,))
+        return PreflightResult(url, (unknown,), read=False)
     info = recognise(resp.headers)
     predictions: Sequence[Prediction] = [
         predict(

@@ -22,11 +22,9 @@ from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.model import CheckResult, Release, Status, iso_utc
 from onthedot.verify.caches import CacheModel
 from onthedot.verify.diagnose import linked_files
-from onthedot.verify.judgement import judge, linked_file
+from onthedot.verify.judgement import body_to_keep, judge, linked_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import Vantage, default_vantages
-
-PAGE_KEEP_BYTES = 2_000_000  # enough of a page to find its links
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +244,7 @@ class Verifier:
                 t.public_url,
                 t,
                 ("edge", v),
-                PAGE_KEEP_BYTES if t.expect_text else 0,
+                body_to_keep(t.expect_text),
                 v.connect_to_for(t.public_url),
             )
             for t in items

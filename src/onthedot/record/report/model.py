@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from onthedot.calendar.editions import cite, edition_on
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, get_zone, to_local
+from onthedot.model import is_web_url
 from onthedot.record import kinds
 from onthedot.record.report.actions import longer_term, short_term, unique
 from onthedot.record.report.assess import Assessment
@@ -86,10 +87,11 @@ def output_link(a: Assessment) -> str | None:
 
 
 def statement_link(a: Assessment) -> str | None:
+    """The last recorded statement's address, else the release's ``statement_url``; an address
+    recorded before web addresses were checked is not linked unless it is one."""
     published = a.evidence.of(kinds.STATEMENT_PUBLISHED)
-    if published and published[-1].data.get("url"):
-        return str(published[-1].data["url"])
-    return a.release.statement_url
+    recorded = str(published[-1].data.get("url") or "") if published else ""
+    return recorded if is_web_url(recorded) else a.release.statement_url
 
 
 def core_rows(a: Assessment, today: dt.date) -> tuple[Row, ...]:

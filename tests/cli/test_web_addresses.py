@@ -1,0 +1,126 @@
+"""Web addresses in release files and onthedot.toml, from the user's side: one rule (http or https,
+a host, no spaces, line breaks or control characters) for every address people follow or onthedot
+fetches; a bad one stops `check`, `calendar` and the rest with its file, line and key, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+from typer.testing import CliRunner
+
+from onthedot.cli import app
+from onthedot.model import WebURL
+from tests.conftest import write_release
+
+runner = CliRunner()
+SCHEME = "must be an http:// or https:// address, e.g. https://www.example.org/statistics"
+ONE_LINE = (
+    'must be one web address without spaces, line breaks, control characters or <>": '
+    "write a space as %20"
+)
+# (the address as TOML writes it, the problem)
+BAD = [
+    ('"javascript:alert(3)"', SCHEME),
+    ('"JavaScript:alert(3)//http://x"', SCHEME),
+    ('"data:text/html,<b>x</b>"', ONE_LINE),
+    ('"ftp://files.example.org/x"', SCHEME),
+    ('"/statistics/statement"', SCHEME),
+    ('"www.example.org/statement"', SCHEME),
+    ('"https://"', SCHEME),
+    ('"http://[::1/x"', SCHEME),
+    ('"http://example.org:99999/x"', SCHEME),
+    ('"http://example.org/a\\r\\nX-Injected: 1"', ONE_LINE),
+    ('"http://example.org/a b"', ONE_LINE),
+    ('"http://example.org/a\\u0000"', ONE_LINE),
+    ('"http://example.org/\\u202egnp.exe"', ONE_LINE),  # a right-to-left override
+    ('"http://example.org/\\"><script>x</script>"', ONE_LINE),
+    ("123", "should be a valid string"),
+]
+GOOD = [
+    "https://www.example.org/statistics/statement?a=1&b=2#notes",
+    "http://127.0.0.1:8080",
+    "HTTPS://WWW.EXAMPLE.ORG/",
+    "http://[::1]:8080/x",
+    "https://www.example.org/caf%C3%A9",
+]
+
+
+def check(tmp_path: Path, *paths: Path) -> tuple[int, dict]:  # type: ignore[type-arg]
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = runner.invoke(app, ["--database", db, "check", "--json", *map(str, paths)])
+    return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(("address", "problem"), BAD)
+def test_a_bad_statement_url_is_refused_with_file_line_and_key(
+    tmp_path: Path, address: str, problem: str
+) -> None:
+    path = write_release(tmp_path, extra=f"statement_url = {address}\n")
+    assert check(tmp_path, path) == (
+        2,
+        {"ok": False, "errors": [f"{path}:9: statement_url: {problem}"], "releases": []},
+    )
+
+
+@pytest.mark.parametrize(("address", "problem"), BAD)
+@pytest.mark.parametrize("key", ["public", "origin"])
+def test_a_bad_site_address_in_a_release_is_refused(
+    tmp_path: Path, key: str, address: str, problem: str
+) -> None:
+    public = "" if key == "public" else 'public = "https://www.example.org"\n'
+    path = write_release(tmp_path, extra=f"[site]\n{public}{key} = {address}\n")
+    code, data = check(tmp_path, path)
+    line = 10 if key == "public" else 11
+    assert (code, data["errors"]) == (2, [f"{path}:{line}: site.{key}: {problem}"])
+
+
+@pytest.mark.parametrize("address", GOOD)
+def test_a_good_address_is_taken_as_written(tmp_path: Path, address: str) -> None:
+    extra = f'statement_url = "{address}"\n[site]\npublic = "{address}"\norigin = "{address}"\n'
+    code, data = check(tmp_path, write_release(tmp_path, extra=extra))
+    assert code == 0 and data["ok"]
+
+
+def test_the_one_type_is_the_rule_for_any_address() -> None:
+    adapter = TypeAdapter(WebURL)
+    for address in GOOD:
+        assert adapter.validate_python(address) == address
+    for toml, _ in BAD[:-1]:
+        address = json.loads(toml.replace("\\u202e", "\u202e"))
+        with pytest.raises(ValidationError):
+            adapter.validate_python(address)
+
+
+def site_with(tmp_path: Path, statement_url: str) -> Path:
+    config = tmp_path / "onthedot.toml"
+    config.write_text(
+        'releases = ["releases/*.toml"]\n[site]\npublic = "https://www.example.org"\n',
+        encoding="utf-8",
+    )
+    write_release(tmp_path / "releases", extra=f"statement_url = {statement_url}\n")
+    return config
+
+
+@pytest.mark.parametrize("what", ["--ics", "--html", "--json"])
+@pytest.mark.parametrize("address", ['"javascript:alert(3)"', '"http://a/\\r\\nX-Injected: 1"'])
+def test_the_calendar_never_carries_a_bad_address(tmp_path: Path, what: str, address: str) -> None:
+    config = site_with(tmp_path, address)
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = runner.invoke(app, ["--config", str(config), "--database", db, "calendar", what])
+    output = result.stdout + result.stderr
+    assert result.exit_code == 2 and "Traceback" not in output
+    assert f"{tmp_path / 'releases' / 'fatal-injuries.toml'}:9: statement_url: " in output
+    assert "javascript:" not in output.split("statement_url: ", 1)[0]
+
+
+def test_the_calendar_links_a_good_statement(tmp_path: Path) -> None:
+    config = site_with(tmp_path, '"https://www.example.org/statement?a=1&b=2"')
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    page = runner.invoke(app, ["--config", str(config), "--database", db, "calendar", "--html"])
+    assert page.exit_code == 0
+    assert '<a href="https://www.example.org/statement?a=1&amp;b=2">' in page.stdout
+    ics = runner.invoke(app, ["--config", str(config), "--database", db, "calendar", "--ics"])
+    assert ics.exit_code == 0 and "URL:https://www.example.org/statement?a=1&b=2" in ics.stdout
