@@ -47,8 +47,8 @@ async def _filled(url: str) -> None:
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'onthedot.db'}"
     asyncio.run(_filled(url))
-    # not yet connected: its connections are made in the loop that serves the requests
-    engine = create_engine(url)
+    # each request is served in an event loop of its own, so no connection is kept between them
+    engine = create_engine(url, pooled=False)
     app = create_app(engine, config=Config(), agent_tokens=TOKENS, vendor=VENDOR)
     yield schemathesis.openapi.from_asgi("/api/openapi.json", app)
 

@@ -17,6 +17,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from onthedot.errors import StoreError
 from onthedot.store.location import HEAD_REVISION
@@ -55,13 +56,16 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
     """An engine on ``url``; a StoreError naming the URL (password hidden) when no engine can be
-    made for it: an unknown kind of database, or one whose driver is not installed."""
+    made for it: an unknown kind of database, or one whose driver is not installed.
+
+    ``pooled=False``: every connection is closed when it is given back, for callers that run each
+    request in an event loop of its own (a connection may not outlive its loop)."""
     try:
         engine = create_async_engine(
             async_url(url),
-            pool_pre_ping=True,
+            **({"pool_pre_ping": True} if pooled else {"poolclass": NullPool}),
             json_serializer=json_text,
             json_deserializer=orjson.loads,
         )
