@@ -28,8 +28,9 @@ from onthedot.errors import (
     TargetSpaceError,
     TargetUnreachable,
 )
+from onthedot.model import STAGED_PREFIX, path_fault
 
-STAGE_PREFIX = ".onthedot-"
+STAGE_PREFIX = STAGED_PREFIX
 CHUNK = 256 * 1024
 
 
@@ -49,14 +50,11 @@ class StagedMissing(Exception):
 
 
 def check_path(path: str) -> str:
-    """An artefact path must be absolute, plain and without ``..``: returns it normalised."""
-    parts = path.split("/")
-    if not path.startswith("/") or ".." in parts or path.endswith("/") or "\\" in path:
-        raise ConfigError(
-            f"The artefact path '{path}' must start with /, name a file and not contain '..': "
-            "correct it in the release file."
-        )
-    return posixpath.normpath(path)
+    """An artefact path must pass the one path rule (``model.path_fault``): returns it."""
+    fault = path_fault(path)
+    if fault is not None:
+        raise ConfigError(f"The artefact path {path!r} {fault}: correct it in the release file.")
+    return path
 
 
 def staged_path(path: str, token: str) -> str:
