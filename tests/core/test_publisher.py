@@ -281,7 +281,8 @@ async def test_a_run_killed_mid_staging_leaves_no_hidden_copies(
             await first.publish(release)
     finally:
         MemoryTarget._upload = original_upload  # type: ignore[method-assign]
-    assert [k for k in store.files if ".onthedot-" in k]  # one hidden copy went up before the drop
+    assert [m for m, _ in store.calls if m == "stage"]  # one hidden copy went up before the drop
+    assert not [k for k in store.files if ".onthedot-" in k]  # ...and was removed after it
     outcome = await publisher(engine, name, clock, seen).publish(release)
     assert outcome.live
     assert sorted(store.files) == ["/a.csv", "/b.csv"]  # the same hidden names were reused

@@ -12,7 +12,7 @@ RELEASE_SYNCED = "release.synced"  # {action, changes: [{field, old, new, reason
 CLOCK_OFFSET = "clock.offset"  # {reference, offset_s, uncertainty_s}  host minus reference
 # publish
 PUBLISH_STAGED = "publish.staged"  # {target, manifest: [{path, sha256, size, location}]}
-PUBLISH_DISCARDED = "publish.discarded"  # {target, manifest}  re-staging after a change
+PUBLISH_DISCARDED = "publish.discarded"  # {target, manifest, not_removed?}  after a change or a failure
 PUBLISH_WAITING = "publish.waiting"  # {release_at}
 PUBLISH_FLIPPED = "publish.flipped"  # {target, paths, release_at, at, late_s, early_s, immediately}
 PUBLISH_FAILED = "publish.failed"  # {step, error}
