@@ -69,7 +69,9 @@ def edge_from(
     name: str, clock: ShiftedClock, seen: list[tuple[dt.datetime, bytes | None]]
 ) -> Prober:
     def handler(request: ProbeRequest) -> ProbeResponse:
-        body = MemoryTarget.store(name).files.get(urlsplit(request.url).path)
+        path = urlsplit(request.url).path
+        hidden = "/.onthedot-" in path  # a site that refuses dot-files, staged copies among them
+        body = None if hidden else MemoryTarget.store(name).files.get(path)
         seen.append((clock.now(), body))
         if body is None:
             return mock_response(request, status=404, body=b"not found")

@@ -20,6 +20,7 @@ from onthedot.publish.steps import StepLog
 from onthedot.publish.targets.base import Staged, Target
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+from onthedot.verify.exposure import StagedCopy
 
 Done = dict[str, dict[str, Any]]  # the publish steps already done, by name (``StepLog.done``)
 
@@ -109,6 +110,25 @@ class Staging:
             at=at,
             with_=steps.marker("staged", at, step),
         )
+
+    def public_copies(
+        self, release: Release, manifest: Manifest, staged: list[Staged]
+    ) -> list[StagedCopy]:
+        """Each staged copy with the public URL it has if the web server serves where it waits
+        (None when it waits outside the served tree): what the leak probes fetch."""
+        site, target = release.site, self._target
+        if site is None or target is None:
+            return []
+        local = {e.path: e.local for e in manifest.entries}
+        copies = []
+        for item in staged:
+            if item.path in local:
+                where = target.public_path(item)
+                url = site.url(where) if where else None
+                copies.append(
+                    StagedCopy(item.path, url, item.location, item.sha256, local[item.path])
+                )
+        return copies
 
     async def flip(self, staged: list[Staged]) -> None:
         """Move every staged copy into place (renames: the only thing done at T)."""
