@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError, ReleaseFileError
-from onthedot.model import Digests, Release, Site
+from onthedot.model import Digests, Release, Site, path_fault
 from onthedot.problems import dotted, problem, unknown_keys, validation_problems
 from onthedot.settings import ConfigFile
 from onthedot.tomlpos import TomlPositions
@@ -265,18 +265,13 @@ def _complete_artefacts(
     problems: list[str] = []
     folder = path.resolve().parent
     real_dirs: dict[str, str] = {}
+    seen_paths: set[str] = set()
     for index, art in enumerate(_as_tables(data.get("artefact"))):
         loc: tuple[str | int, ...] = ("artefact", index)
         art_path = art.get("path")
-        if isinstance(art_path, str) and not art_path.startswith("/"):
-            problems.append(
-                problem(
-                    path,
-                    positions,
-                    (*loc, "path"),
-                    "must start with / (a URL path under site.public)",
-                )
-            )
+        fault = _path_fault(art_path, seen_paths) if isinstance(art_path, str) else None
+        if fault is not None:
+            problems.append(problem(path, positions, (*loc, "path"), fault))
         name = art.get("file")
         if name is None:
             if art.get("expect_text") is None:
@@ -311,6 +306,14 @@ def _complete_artefacts(
         art["sha256"], art["size"] = digest_of(local, found, digests)
         art["local_path"] = local
     return problems
+
+
+def _path_fault(art_path: str, seen: set[str]) -> str | None:
+    """The artefact path rule (``model.path_fault``), and each path listed once."""
+    if art_path in seen:
+        return f"{art_path} is listed twice: list each artefact path once"
+    seen.add(art_path)
+    return path_fault(art_path)
 
 
 def _locate(folder: Path, name: str, real_dirs: dict[str, str]) -> tuple[Path, os.stat_result | None]:

@@ -10,8 +10,9 @@ import datetime as dt
 import enum
 import functools
 import ipaddress
+import re
 import unicodedata
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -28,8 +29,6 @@ NATIONS: tuple[str, ...] = ("england-and-wales", "scotland", "northern-ireland",
 
 
 def _slug(value: str) -> str:
-    import re
-
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", value):
         raise ValueError(
             "must be a slug: lower-case letters, digits and hyphens, starting with a letter or digit"
@@ -52,7 +51,7 @@ def web_url(value: str) -> str:
     """
     if any(c in _NOT_IN_URLS or c.isspace() or unicodedata.category(c)[0] == "C" for c in value):
         raise ValueError(
-            "must be one web address without spaces, line breaks, control characters or <>\": "
+            'must be one web address without spaces, line breaks, control characters or <>": '
             "write a space as %20"
         )
     try:
@@ -62,7 +61,9 @@ def web_url(value: str) -> str:
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError("must be an http:// or https:// address, e.g. https://www.example.org/statistics")
+        raise ValueError(
+            "must be an http:// or https:// address, e.g. https://www.example.org/statistics"
+        )
     return value
 
 
@@ -96,7 +97,9 @@ class Strict(BaseModel):
 class Site(Strict):
     """Where a release is published and seen. May live in onthedot.toml, shared by many releases."""
 
-    public: WebURL = Field(description="what users reach (CDN / cache), e.g. https://www.example.org")
+    public: WebURL = Field(
+        description="what users reach (CDN / cache), e.g. https://www.example.org"
+    )
     origin: WebURL | None = Field(None, description="the web server behind the cache")
     target: str | None = Field(None, description="where artefacts are published (adapter URL)")
     purge: tuple[str, ...] = Field((), description="caches to purge at go-live (adapter URLs)")
@@ -116,10 +119,64 @@ class SiteDefaults(Site):
     public: WebURL | None = None  # type: ignore[assignment]
 
 
+STAGED_PREFIX = ".onthedot-"
+"""The start of a staged copy's hidden name: no artefact may be named like one."""
+_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
+MAX_PATH_LENGTH = 1024
+
+
+def path_fault(path: str) -> str | None:
+    """What makes ``path`` unfit as an artefact's URL path (one phrase), or None when it is fine.
+
+    The one rule for every path onthedot publishes: checked when a release file is loaded (so
+    ``check`` reports it), when a release is built, and again by every publish target. A path is
+    absolute, names a file, and is plain: no query, fragment, percent-escape, backslash or control
+    character, no empty, ``.`` or ``..`` segment, so the URL the public fetches and the file the
+    target writes are one and the same.
+    """
+    if not path.startswith("/") or path.startswith("//"):
+        return "must start with / (only one: a URL path under site.public, e.g. /statistics/x.xlsx)"
+    if len(path) > MAX_PATH_LENGTH:
+        return f"is longer than {MAX_PATH_LENGTH} characters: shorten it"
+    bad = _PATH_CHARACTERS.sub("", path)
+    if bad:
+        shown = f"'{bad[0]}'" if bad[0].isprintable() else f"U+{ord(bad[0]):04X}"
+        return (
+            f"contains {shown}, which a plain URL path cannot: use letters, digits and "
+            "- . _ ~ (no query, fragment, % escape, space or backslash)"
+        )
+    segments = path[1:].split("/")
+    if any(s in ("", ".", "..") for s in segments):
+        return "must name a file, with no empty, '.' or '..' part: e.g. /statistics/x.xlsx"
+    if any(s.startswith(STAGED_PREFIX) for s in segments):
+        return f"must not contain a part starting with {STAGED_PREFIX!r} (kept for staged copies)"
+    return None
+
+
+def _artefact_path(path: str) -> str:
+    fault = path_fault(path)
+    if fault is not None:
+        raise ValueError(fault)
+    return path
+
+
+def duplicate_paths(paths: Iterable[str]) -> list[str]:
+    """The paths listed more than once, in the order they repeat."""
+    seen: set[str] = set()
+    twice: list[str] = []
+    for path in paths:
+        if path in seen and path not in twice:
+            twice.append(path)
+        seen.add(path)
+    return twice
+
+
 class Artefact(Strict):
     """One thing the public must get at T: a file whose bytes we know, or a page with a marker."""
 
-    path: str = Field(description="URL path under site.public, e.g. /statistics/x.xlsx")
+    path: Annotated[str, AfterValidator(_artefact_path)] = Field(
+        description="URL path under site.public, e.g. /statistics/x.xlsx"
+    )
     file: str | None = Field(None, description="local file, relative to the release file")
     expect_text: str | None = Field(None, description="text only the new version contains")
     # filled in when the release file is loaded (never written by users)
@@ -164,6 +221,14 @@ class Release(Strict):
     # where it came from (set by the loader)
     source: Path | None = None
     lines: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("artefact")
+    @classmethod
+    def _paths_once(cls, value: tuple[Artefact, ...]) -> tuple[Artefact, ...]:
+        twice = duplicate_paths(a.path for a in value)
+        if twice:
+            raise ValueError(f"{twice[0]} is listed twice: list each artefact path once")
+        return value
 
     def line_of(self, field: str) -> int | None:
         return self.lines.get(field)

@@ -194,3 +194,28 @@ def test_breaches_statement_and_register(cli: Cli) -> None:
     as_csv = cli("register", "--csv").stdout.splitlines()
     assert as_csv[0].startswith("release,kind,") and as_csv[1].startswith("fatal-injuries-2019-apr-sep,late,")
     assert cli("register", "--csv", "--json").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/statistics/fatalquarterly.xlsx", "is one of the files of fatal-injuries-2019-apr-sep"),
+        ("/statistics/../fatalquarterly.xlsx", "'..' part"),
+        ("/statistics/statement.html?x=1", "'?'"),
+        ("/statistics/statement.html#top", "'#'"),
+        ("/statistics/statement.csv", "must end in .html"),
+    ],
+)
+def test_statement_publish_refuses_a_released_file_and_unplain_paths(
+    cli: Cli, path: str, says: str
+) -> None:
+    from onthedot.publish.targets.memory import MemoryTarget
+
+    cli.record_incident()
+    store = MemoryTarget.store("cli-statement")
+    store.files["/statistics/fatalquarterly.xlsx"] = b"new quarterly figures"
+    result = cli("statement", str(cli.release), "-o", "s.html", "--publish", path)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert store.files["/statistics/fatalquarterly.xlsx"] == b"new quarterly figures"
+    assert not (cli.folder / "s.html").exists()  # refused before anything was written

@@ -115,38 +115,56 @@ def _assert_on_the_dot(outcome: Outcome) -> None:
     assert result["status"] == "live"
 
 
+@pytest.mark.parametrize("staging", ["", "?staging={tmp}/staging"], ids=["beside", "outside"])
 def test_file_target_with_varnish_purger_goes_live_on_the_dot(
-    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, staging: str
 ) -> None:
+    """Staged beside the file (the default) or outside the web root: one rename at T either way."""
     _old_in_cache(webroot, varnish.url)
     outcome = _publish(
         tmp_path,
         varnish.url,
         origin.url,
-        f"file://{webroot}",
+        f"file://{webroot}" + staging.format(tmp=tmp_path),
         (f"varnish://{varnish.host}:{varnish.port}",),
     )
     _assert_on_the_dot(outcome)
     data = outcome[1]
     assert (webroot / PATH.lstrip("/")).read_bytes() == NEW
-    assert not [p for p in (webroot / "statistics").iterdir() if p.name.startswith(".onthedot-")]
+    assert not list(webroot.rglob(".onthedot-*"))
     assert any(a["ok"] for a in data["purge_attempts"])
-    assert _breaches(tmp_path) == []  # on the dot: nothing to report
+    found = [(b["kind"], b["cause"]) for b in _breaches(tmp_path)]
+    # on the dot; but nginx serves dot-files, so a staged copy beside the file was reachable
+    assert found == ([] if staging else [("early", "staging exposed")])
+    if staging:  # outside the web root: waited there, nothing the public could reach
+        assert list((tmp_path / "staging").iterdir()) == []
+        events = _events(tmp_path)
+        (staged,) = [e for e in events if e["kind"] == "publish.staged"]
+        assert staged["data"]["manifest"][0]["location"].startswith(f"{tmp_path}/staging/")
+        assert "embargo.exposed" not in [e["kind"] for e in events]
+        notes = [e["data"]["text"] for e in events if e["kind"] == "note"]
+        assert any("outside the served web root" in text for text in notes)
 
 
 def test_without_a_purger_the_edge_stays_stale_with_the_diagnosis(
     tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish
 ) -> None:
     _old_in_cache(webroot, varnish.url)
-    code, data, _, _ = _publish(
-        tmp_path, varnish.url, origin.url, f"file://{webroot}", (), watch="1.5"
-    )
+    target = f"file://{webroot}?staging={tmp_path}/staging"  # (nothing reachable before T)
+    code, data, _, _ = _publish(tmp_path, varnish.url, origin.url, target, (), watch="1.5")
     assert code == 1 and data["live"] is False
     (result,) = data["verify"]["results"]
     assert (result["status"], result["layer"]) == ("stale", "cache")
     assert "Varnish" in result["diagnosis"] and "purge" in result["diagnosis"]
     assert fetch(origin.url + PATH)[1] == NEW  # the origin has it: exactly the seed's failure
     assert [(b["kind"], b["cause"]) for b in _breaches(tmp_path)] == [("late", "cache")]
+
+
+def _events(tmp_path: Path) -> list[dict[str, Any]]:
+    """The release's timeline events."""
+    (release,) = (tmp_path / "rel").glob("*.toml")
+    _, data = cli(f"sqlite:///{tmp_path / 'store.db'}", "timeline", str(release))
+    return list(data["events"])
 
 
 def _breaches(tmp_path: Path) -> list[dict[str, Any]]:

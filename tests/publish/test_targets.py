@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from onthedot.errors import (
     TargetSpaceError,
     TargetUnreachable,
 )
-from onthedot.publish.targets import Target
+from onthedot.publish.targets import Staged, Target
 from tests.publish.conftest import TARGET_KINDS, TargetEnv, artefact, mounted, read_only
 
 PATH = "/statistics/fatalquarterly.xlsx"
@@ -35,7 +36,9 @@ def target_of(url: str) -> Target:
 
 
 @each_target
-async def test_stage_then_flip_puts_the_bytes_at_the_path(target_env: TargetEnv, tmp_path: Path) -> None:
+async def test_stage_then_flip_puts_the_bytes_at_the_path(
+    target_env: TargetEnv, tmp_path: Path
+) -> None:
     local, sha = artefact(tmp_path)
     async with target_of(target_env.url) as target:
         staged = await target.stage(PATH, local, sha, secrets.token_hex(16))
@@ -50,7 +53,9 @@ async def test_stage_then_flip_puts_the_bytes_at_the_path(target_env: TargetEnv,
 
 
 @each_target
-async def test_flip_is_idempotent_and_replaces_an_older_file(target_env: TargetEnv, tmp_path: Path) -> None:
+async def test_flip_is_idempotent_and_replaces_an_older_file(
+    target_env: TargetEnv, tmp_path: Path
+) -> None:
     old, old_sha = artefact(tmp_path, 1000, "old.xlsx")
     new, new_sha = artefact(tmp_path, 3000, "new.xlsx")
     async with target_of(target_env.url) as target:
@@ -75,7 +80,9 @@ async def test_discard_removes_the_staged_copy(target_env: TargetEnv, tmp_path: 
 
 
 @each_target
-async def test_wrong_credentials_are_a_clear_auth_error(target_env: TargetEnv, tmp_path: Path) -> None:
+async def test_wrong_credentials_are_a_clear_auth_error(
+    target_env: TargetEnv, tmp_path: Path
+) -> None:
     if target_env.wrong_credentials is None:
         pytest.skip(f"{target_env.kind} has no credentials to get wrong here (moto accepts any)")
     local, sha = artefact(tmp_path)
@@ -169,7 +176,9 @@ async def test_stage_refuses_a_changed_local_file_and_bad_paths(tmp_path: Path) 
         await target.stage(PATH, local, "0" * 64, "short")
 
 
-@pytest.mark.parametrize("url", ["file://otherhost/var/www", "ftp:///no-host", "s3:///", "sftp://host/x"])
+@pytest.mark.parametrize(
+    "url", ["file://otherhost/var/www", "ftp:///no-host", "s3:///", "sftp://host/x"]
+)
 def test_bad_target_urls_are_refused_with_an_example(url: str) -> None:
     with pytest.raises(AdapterURLError, match=r"write it like this|must be local"):
         create("target", url)
@@ -197,3 +206,69 @@ async def test_a_named_ftp_user_still_needs_its_password(ftp_server: object) -> 
     async with target_of(url) as target:
         with pytest.raises(AdapterURLError, match="needs a password"):
             await target.fetch_sha256(PATH)
+
+
+def _staging_outside(env: TargetEnv) -> str:
+    """``env``'s target serving ``<its root>/www`` and staging in ``<its root>/staging``."""
+    parts = urlsplit(env.url)
+    base = parts.path.rstrip("/")
+    query = [*parse_qsl(parts.query), ("staging", f"{base}/staging")]
+    return urlunsplit(parts._replace(path=f"{base}/www/", query=urlencode(query)))
+
+
+@pytest.mark.parametrize("target_env", ["file", "ftp", "ftps", "sftp", "s3"], indirect=True)
+async def test_staging_outside_the_served_tree_still_flips_in_one_rename(
+    target_env: TargetEnv, tmp_path: Path
+) -> None:
+    old, old_sha = artefact(tmp_path, 1000, "old.xlsx")
+    new, new_sha = artefact(tmp_path, 3000, "new.xlsx")
+    if target_env.disk is not None:
+        (target_env.disk / "www").mkdir()
+    async with target_of(_staging_outside(target_env)) as target:
+        await target.flip(await target.stage(PATH, old, old_sha, secrets.token_hex(16)))
+        staged = await target.stage(PATH, new, new_sha, secrets.token_hex(16))
+        assert "/staging/.onthedot-" in staged.location
+        assert target.public_path(staged) is None  # nothing the web server could hand out
+        assert not target.stages_in_served_tree
+        if target_env.disk is not None:
+            served, staging = target_env.disk / "www", target_env.disk / "staging"
+            assert [p.name for p in staging.iterdir()] == [staged.location.rsplit("/", 1)[1]]
+            assert not list(served.rglob(".onthedot-*"))
+        assert await target.fetch_sha256(PATH) == old_sha
+        await target.flip(staged)
+        await target.flip(staged)  # idempotent as ever
+        assert await target.fetch_sha256(PATH) == new_sha
+    if target_env.disk is not None:
+        assert (target_env.disk / "www" / PATH.lstrip("/")).read_bytes() == new.read_bytes()
+        assert list((target_env.disk / "staging").iterdir()) == []
+
+
+def test_staging_inside_the_served_tree_is_known_and_has_a_public_path(tmp_path: Path) -> None:
+    default = target_of(f"file://{tmp_path}/www")
+    inside = target_of(f"file://{tmp_path}/www?staging={tmp_path}/www/.staging")
+    staged = Staged(PATH, "t" * 16, inside.staged_location(PATH, "t" * 16), "0" * 64, 1)
+    assert default.stages_in_served_tree and inside.stages_in_served_tree
+    assert inside.public_path(staged) == "/.staging/" + staged.location.rsplit("/", 1)[1]
+
+
+async def test_a_staging_folder_on_another_file_system_is_refused_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "www").mkdir()
+    with mounted(["-t", "tmpfs", "-o", "size=1m", "tmpfs"], tmp_path / "staging"):
+        with pytest.raises(ConfigError, match=r"another file system.*set staging= on the target"):
+            create("target", f"file://{tmp_path}/www?staging={tmp_path}/staging")
+
+
+@pytest.mark.parametrize(
+    "url", ["memory://x?staging=/s", "webhook+https://cms.example.org/hook?staging=/s"]
+)
+def test_targets_that_cannot_stage_elsewhere_refuse_staging(url: str) -> None:
+    with pytest.raises(AdapterURLError, match="remove staging="):
+        create("target", url)
+
+
+@pytest.mark.parametrize("staging", ["relative/dir", "/srv/../www", "/srv/st%25aging"])
+def test_a_staging_folder_must_be_a_plain_absolute_path(staging: str) -> None:
+    with pytest.raises(AdapterURLError, match="set staging= on the target"):
+        create("target", f"file:///srv/www?staging={staging}")

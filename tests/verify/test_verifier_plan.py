@@ -110,7 +110,8 @@ async def test_only_some_urls_leaves_the_prepared_sweep_whole() -> None:
 
 async def test_a_url_listed_twice_is_fetched_for_each_listing_and_judged_once_each() -> None:
     site = _site()
-    release = _release(["/a.csv", "/a.csv"])
+    once = _release(["/a.csv"])  # (a release file lists a path once; a page may link it again)
+    release = once.model_copy(update={"artefact": once.artefact * 2})
     verifier = Verifier(Prober(site), clock=AFTER_T)
     report = await verifier.check(release)
     assert len(site.requests) == 2

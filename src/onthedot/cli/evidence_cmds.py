@@ -387,15 +387,21 @@ def statement(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: print).")] = None,
     publish_path: Annotated[
         str | None,
-        typer.Option("--publish", help="Also publish it at this path on the site, through the release's target."),
+        typer.Option(
+            "--publish",
+            help="Also publish it at this path on the site, through the release's target: an .html "
+            "path that is none of the release's files.",
+        ),
     ] = None,
 ) -> None:
     """Draft the statement about the breach (an HTML fragment for the producer's site)."""
-    from onthedot.publish.statement import publish_statement
+    from onthedot.publish.statement import check_statement_path, publish_statement
     from onthedot.record import statement as statement_mod
 
     async def body() -> int:
         a = await _assess(ref)
+        if publish_path is not None:  # before anything is written
+            check_statement_path(a.release, publish_path)
         if not a.breaches:
             fail(f"No breach was found for {a.release.id}, so there is no statement to publish.", EXIT_FINDINGS)
         html = statement_mod.statement_html(a, state.config.zone)

@@ -95,6 +95,7 @@ def preflight(
     from rich.table import Table
 
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.publish.staging import staging_findings
     from onthedot.verify.preflight import preflight as run_preflight
     from onthedot.verify.probe import Prober
     from onthedot.verify.probe_curl import CurlTransport
@@ -109,9 +110,12 @@ def preflight(
             report = await run_preflight(
                 rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches.models()
             )
+        staging = [f.message for f in staging_findings(rel)]  # where staged copies will wait
         if as_json:
-            emit_json(report.as_dict())
+            emit_json({**report.as_dict(), "warnings": staging})
         else:
+            for warning in staging:
+                out.print(styled((warning, "yellow")), highlight=False)
             table = Table("Risk", "URL", "Stale until", "Reason", "Fix")
             for item in report.as_dict()["results"]:
                 colour = "green" if item["risk"] == "none" else "red"

@@ -37,6 +37,7 @@ from onthedot.publish.targets.base import Staged, Target
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.verify.clockcheck import ClockOffset
+from onthedot.verify.exposure import StagedCopy
 
 log = structlog.get_logger("onthedot.publisher")
 
@@ -217,7 +218,8 @@ class Publisher:
             if "flipped" in run.done:
                 run.outcome.resume_flip(run.done["flipped"])
                 return
-            await self._before_t(release, run.immediately)
+            copies = self.staging.public_copies(release, manifest, staged)
+            await self._before_t(release, run.immediately, copies)
             fired = await self._flip_on_the_dot(release, staged, run.immediately)
             purges.start()  # before the flip is recorded: every millisecond counts
             run.outcome.flipped(fired, release.release_at)
@@ -228,10 +230,13 @@ class Publisher:
             )
             raise
 
-    async def _before_t(self, release: Release, immediately: bool) -> None:
+    async def _before_t(
+        self, release: Release, immediately: bool, copies: list[StagedCopy]
+    ) -> None:
+        """Measure the clock; leak probes (the public URLs, and every staged copy) until T."""
         await self._measure_clock(release)
         if self._leak_probes and not immediately and self._clock.now() < release.release_at:
-            await self._watcher.leak_probes(release)
+            await self._watcher.leak_probes(release, copies)
 
     async def _measure_clock(self, release: Release) -> None:
         """Record how far this host's clock is from a reference, for the report's uncertainty."""

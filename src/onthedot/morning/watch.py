@@ -1,7 +1,7 @@
 """The release-morning watch: leak probes before T, a sweep at T, dense sweeps until live.
 
 Before T, every ``leak_every_s`` from T − ``leak_from_s``: new content visible is ``early`` (a
-breach). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
+breach), and so is a staged copy the public site serves (an embargo exposure). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
 T+2 min and every 15 s to T+30 min (the plan's ``dense`` steps) until every URL is live from every
 vantage point. The watcher only looks (through the verifier) and records (through the recorder);
 what to do about a cache still serving the old file is the publisher's call.
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from onthedot.clock import Clock
 from onthedot.model import CheckResult, Release, Status
 from onthedot.morning.timer import wait_until
+from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
+from onthedot.record.exposures import record_changes
+from onthedot.verify.exposure import StagedCopy, exposed
 from onthedot.verify.verifier import Verifier, VerifyReport
 
 _FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
@@ -120,25 +123,56 @@ class Watcher:
         a few seconds before T), so the sweep at T sends its first requests at once."""
         await self._verifier.prepare(release)
 
-    async def leak_probes(self, release: Release) -> list[CheckResult]:
+    async def leak_probes(
+        self, release: Release, staged: Sequence[StagedCopy] = ()
+    ) -> list[CheckResult]:
         """Probe once at once (right after staging), then every ``leak_every_s`` from
         T − ``leak_from_s`` until T; returns every ``early`` result seen (each also recorded).
+        Each round also fetches every ``staged`` copy through the public site: one it serves
+        is an embargo exposure, recorded (see ``record.exposures``).
         A sweep is started only if it should end (recording included) 1 s before T, judged by
         how long the last one took — the flip waits for the leak probes to finish."""
         early: list[CheckResult] = []
         pace = _LeakPace.of(release, self.plan)
         started = self.clock.now()
+        await self._note_unprobed(release, staged)
+        open_urls: set[str] = set()
         while pace.fits(started):
             report = await self._sweep(release)
             if report.phase != "before":
                 break
             await self.recorder.record(release.id, report.results)
             early += [r for r in report.results if r.status is Status.EARLY]
+            await self._probe_staged(release, staged, open_urls)
             started = pace.next_start(started, self.clock.now(), self.plan.leak_every_s)
             if not pace.fits(started):
                 break
             await wait_until(self.clock, started)
         return early
+
+    async def _probe_staged(
+        self, release: Release, staged: Sequence[StagedCopy], open_urls: set[str]
+    ) -> None:
+        """Fetch every staged copy with a public address; record what changed (exposed or
+        contained)."""
+        if not any(copy.url for copy in staged):
+            return
+        verifier = self._verifier
+        found = await exposed(verifier.prober, staged, timeout=verifier.timeout)
+        timeline = self.recorder.timeline
+        await record_changes(timeline, release.id, found, open_urls, self.clock.now())
+
+    async def _note_unprobed(self, release: Release, staged: Sequence[StagedCopy]) -> None:
+        """Say on the timeline which staged copies cannot be probed (no public address)."""
+        unprobed = [copy.path for copy in staged if copy.url is None]
+        if unprobed:
+            text = (
+                f"The staged copies of {len(unprobed)} file(s) wait outside the served web root, "
+                "so they have no public address to probe before the release time."
+            )
+            await self.recorder.timeline.append(
+                release.id, kinds.NOTE, {"text": text, "paths": unprobed}, at=self.clock.now()
+            )
 
     def after_t(self, release: Release, since: dt.datetime | None = None) -> Watch:
         """The sweeps after T (timed from ``since``, default T): iterate over the returned watch

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
+from typing import Any, cast
 
+from onthedot.adapters import create
 from onthedot.clock import Clock
-from onthedot.errors import ConfigError
-from onthedot.model import Release
+from onthedot.errors import ConfigError, InputError, OnthedotError
+from onthedot.model import Finding, Release, Severity
 from onthedot.publish.manifest import Manifest
 from onthedot.publish.steps import StepLog
-from onthedot.publish.targets.base import Staged, Target, staged_path
+from onthedot.publish.targets.base import Staged, Target
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+from onthedot.verify.exposure import StagedCopy
 
 Done = dict[str, dict[str, Any]]  # the publish steps already done, by name (``StepLog.done``)
 
@@ -43,7 +45,7 @@ class Staging:
         if previous and (previous["digest"] == manifest.digest or "flipped" in done):
             return [Staged(**s) for s in previous["staged"]]
         if previous:  # the release changed before T: replace the staged copies, and say so
-            await self._discard(release, [Staged(**s) for s in previous["staged"]])
+            _raise_first(await self._discard(release, [Staged(**s) for s in previous["staged"]]))
             await steps.reset_from("staging")
             done = {}
         return await self.stage(release, manifest, steps, done.get("staging"))
@@ -58,7 +60,9 @@ class Staging:
         """Upload every file hidden, resuming the staging ``started`` by an earlier run."""
         target = self._need_target(manifest)
         if started and started["digest"] != manifest.digest:
-            await self._discard(release, _unfinished(started))
+            _raise_first(
+                await self._discard(release, _unfinished(started, target) if target else [])
+            )
             await steps.reset_from("staging")
             started = None
         if started is None:
@@ -68,13 +72,25 @@ class Staging:
                 "manifest": manifest.as_json(),
             }
             await steps.mark("staging", self._clock.now(), started)
-        token = str(started["token"])
         staged: list[Staged] = []
         if target is not None:
-            uploads = (target.stage(e.path, e.local, e.sha256, token) for e in manifest.entries)
-            staged = list(await asyncio.gather(*uploads))
+            staged = await self._upload_all(release, target, manifest, started)
         await self._record_staged(release, manifest, steps, staged)
         return staged
+
+    async def _upload_all(
+        self, release: Release, target: Target, manifest: Manifest, started: dict[str, Any]
+    ) -> list[Staged]:
+        """Upload every file at once; if any upload fails, every hidden copy is removed (those
+        that went up, and whatever a failed one left), then the first failure is raised."""
+        token = str(started["token"])
+        uploads = (target.stage(e.path, e.local, e.sha256, token) for e in manifest.entries)
+        done = await asyncio.gather(*uploads, return_exceptions=True)
+        failed = [d for d in done if isinstance(d, BaseException)]
+        if not failed:
+            return [d for d in done if isinstance(d, Staged)]
+        await self._discard(release, _unfinished(started, target))  # (what stays is recorded)
+        raise failed[0]
 
     async def _record_staged(
         self, release: Release, manifest: Manifest, steps: StepLog, staged: list[Staged]
@@ -85,8 +101,7 @@ class Staging:
             "staged": [s.__dict__ for s in staged],
         }
         listing = [
-            {**m, "location": s.location}
-            for m, s in zip(manifest.as_json(), staged, strict=True)
+            {**m, "location": s.location} for m, s in zip(manifest.as_json(), staged, strict=True)
         ]
         at = self._clock.now()
         await self._timeline.append(
@@ -97,22 +112,50 @@ class Staging:
             with_=steps.marker("staged", at, step),
         )
 
+    def public_copies(
+        self, release: Release, manifest: Manifest, staged: list[Staged]
+    ) -> list[StagedCopy]:
+        """Each staged copy with the public URL it has if the web server serves where it waits
+        (None when it waits outside the served tree): what the leak probes fetch."""
+        site, target = release.site, self._target
+        if site is None or target is None:
+            return []
+        local = {e.path: e.local for e in manifest.entries}
+        copies = []
+        for item in staged:
+            if item.path in local:
+                where = target.public_path(item)
+                url = site.url(where) if where else None
+                copies.append(
+                    StagedCopy(item.path, url, item.location, item.sha256, local[item.path])
+                )
+        return copies
+
     async def flip(self, staged: list[Staged]) -> None:
         """Move every staged copy into place (renames: the only thing done at T)."""
         if self._target is not None:
             await asyncio.gather(*(self._target.flip(s) for s in staged))
 
-    async def _discard(self, release: Release, staged: list[Staged]) -> None:
-        if self._target is not None:
-            for item in staged:
-                await self._target.discard(item)
-        listing = [{"path": s.path, "sha256": s.sha256, "location": s.location} for s in staged]
-        await self._timeline.append(
-            release.id,
-            kinds.PUBLISH_DISCARDED,
-            {"target": self.target_url, "manifest": listing},
-            at=self._clock.now(),
-        )
+    async def _discard(self, release: Release, staged: list[Staged]) -> list[OnthedotError]:
+        """Remove every staged copy (each tried, whatever the others do) and record it; returns
+        the failures, also recorded with the copies that may still be there."""
+        removed: list[Staged] = []
+        failures: list[OnthedotError] = []
+        left: list[dict[str, str]] = []
+        for item in staged:
+            try:
+                if self._target is not None:
+                    await self._target.discard(item)
+                removed.append(item)
+            except OnthedotError as exc:
+                failures.append(exc)
+                left.append({"path": item.path, "location": item.location, "error": str(exc)})
+        listing = [{"path": s.path, "sha256": s.sha256, "location": s.location} for s in removed]
+        data: dict[str, Any] = {"target": self.target_url, "manifest": listing}
+        if left:
+            data["not_removed"] = left
+        await self._timeline.append(release.id, kinds.PUBLISH_DISCARDED, data, at=self._clock.now())
+        return failures
 
     def _need_target(self, manifest: Manifest) -> Target | None:
         if manifest.entries and self._target is None:
@@ -123,10 +166,39 @@ class Staging:
         return self._target
 
 
-def _unfinished(started: dict[str, Any]) -> list[Staged]:
+STAGING_RULE = "publish.staging"
+
+
+def staging_findings(release: Release) -> list[Finding]:
+    """What ``check`` and ``preflight`` say about where the release's staged copies will wait: a
+    warning when that is inside the served web root, an error when the target cannot be used."""
+    site = release.site
+    if site is None or not site.target or not any(a.file for a in release.artefact):
+        return []
+    line = release.line_of("site")
+    try:
+        target = cast(Target, create("target", site.target))
+    except InputError as exc:
+        return [Finding(rule=STAGING_RULE, severity=Severity.ERROR, message=str(exc), line=line)]
+    if not target.stages_in_served_tree:
+        return []
+    message = (
+        f"The staged copies of {release.id} will wait inside the served web root until the "
+        "release time, where anyone who learns their names can fetch them: set staging= on the "
+        f"target ({target.url()}) to a folder outside the web root on the same server."
+    )
+    return [Finding(rule=STAGING_RULE, severity=Severity.WARNING, message=message, line=line)]
+
+
+def _raise_first(failures: list[OnthedotError]) -> None:
+    if failures:
+        raise failures[0]
+
+
+def _unfinished(started: dict[str, Any], target: Target) -> list[Staged]:
     """The hidden copies an interrupted staging may have left (named by its token)."""
     token = str(started["token"])
     return [
-        Staged(m["path"], token, staged_path(m["path"], token), m["sha256"], m["size"])
+        Staged(m["path"], token, target.staged_location(m["path"], token), m["sha256"], m["size"])
         for m in started["manifest"]
     ]

@@ -6,7 +6,8 @@ start, end, affected URLs and cause. :func:`store` upserts them by (release, kin
 cache of the detection, so a kind no longer detected for a release is removed.
 
 Kinds: ``late`` (not live on every URL and vantage point at T + tolerance; one breach from T until
-it was), ``early`` (new content before T), ``stale`` / ``missing`` / ``error`` (an address that had
+it was), ``early`` (new content before T, on its own address or at the address of its staged
+copy: an embargo exposure), ``stale`` / ``missing`` / ``error`` (an address that had
 been live went back: old content, not found, server error), ``time`` (a release
 time or date the Code does not allow), ``change`` (moved without a recorded change, T3.2) and
 ``pra`` (pre-release access outside the window or to someone off the list, T3.4).
@@ -294,12 +295,16 @@ def _early(ev: Evidence) -> Breach | None:
     early_flips = [
         f for f in ev.of(kinds.PUBLISH_FLIPPED) if float(f.data.get("early_s") or 0) > FLIP_SLACK_S
     ]
-    if not (seen or early_flips):
+    exposed = [e for e in ev.of(kinds.EMBARGO_EXPOSED) if e.at < t]
+    if not (seen or early_flips or exposed):
         return None
-    starts = [o.checked_at for o in seen] + [f.at for f in early_flips]
+    starts = [o.checked_at for o in seen] + [f.at for f in early_flips] + [e.at for e in exposed]
     urls = [o.url for o in seen] + [u for f in early_flips for u in _public_urls(ev, f)]
+    urls += [str(e.data.get("url") or "") for e in exposed]
     cause = "scheduling" if early_flips else "staging exposed"
     detail = "The new version could be seen before the release time."
+    if exposed:
+        detail += " Its copy waiting to be published could be fetched from the public website."
     return _breach(ev, "early", min(starts), t, tuple(dict.fromkeys(u for u in urls if u)), cause, detail)
 
 

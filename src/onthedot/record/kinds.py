@@ -12,7 +12,9 @@ RELEASE_SYNCED = "release.synced"  # {action, changes: [{field, old, new, reason
 CLOCK_OFFSET = "clock.offset"  # {reference, offset_s, uncertainty_s}  host minus reference
 # publish
 PUBLISH_STAGED = "publish.staged"  # {target, manifest: [{path, sha256, size, location}]}
-PUBLISH_DISCARDED = "publish.discarded"  # {target, manifest}  re-staging after a change
+PUBLISH_DISCARDED = (
+    "publish.discarded"  # {target, manifest, not_removed?}  after a change or a failure
+)
 PUBLISH_WAITING = "publish.waiting"  # {release_at}
 PUBLISH_FLIPPED = "publish.flipped"  # {target, paths, release_at, at, late_s, early_s, immediately}
 PUBLISH_FAILED = "publish.failed"  # {step, error}
@@ -20,6 +22,9 @@ PURGE_ATTEMPT = "purge.attempt"  # {purger, request, status, ok, detail, duratio
 PURGE_DONE = "purge.done"  # {purger, urls}
 PURGE_FAILED = "purge.failed"  # {purger, urls, error}
 PUBLISH_DONE = "publish.done"  # {live: bool, late_s}
+# embargo (staged copies probed through the public site before T)
+EMBARGO_EXPOSED = "embargo.exposed"  # {url, path, location, http_status, served_bytes, fix}
+EMBARGO_CONTAINED = "embargo.contained"  # {urls}  staged copies exposed before, no longer
 # verify
 VERIFY_RESULT = (
     "verify.result"  # a CheckResult as JSON (url, vantage, status, diagnosis, cache, layer ...)

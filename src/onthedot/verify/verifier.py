@@ -172,6 +172,15 @@ class Verifier:
         self._plans: dict[str, _Plan] = {}  # by release id
         self._resolved: dict[str, tuple[dt.datetime, Release, list[Vantage]]] = {}  # by prepare
 
+    @property
+    def prober(self) -> Prober:
+        """The prober every look goes through (its allowed hosts are the release's)."""
+        return self._prober
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
     async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
         """One look at every URL (or ``only`` these public URLs) from every vantage point."""
         now = self._clock.now()

@@ -1,13 +1,21 @@
 """The publish-target contract: stage hidden before T, flip into place at T, discard, look.
 
-Staging never exposes content early: the bytes go to an unguessable hidden name in the *same
-directory* as the final path (``.onthedot-`` + 32 hex digits derived from the publisher's secret
+Staging never exposes content early, as long as the staged copy cannot be fetched: the bytes go to
+an unguessable hidden name (``.onthedot-`` + 32 hex digits derived from the publisher's secret
 token and the path), so that the go-live flip is a rename within one file system (or, for S3, one
-server-side copy), never an upload.
+server-side copy), never an upload. Where the hidden copy waits:
+
+* by default, in the *same directory* as the final path, inside the served tree: a web server
+  that serves dot-files serves it to anyone who learns the name, so the publisher probes each
+  staged copy through the public site (``public_path``) and records an exposure;
+* with ``?staging=/dir`` on the target URL (targets with ``stages_outside``), in that directory
+  on the same server, outside the served tree: nothing to fetch, and still one rename at T.
 
 Subclasses implement five small coroutines: ``_upload``, ``_move``, ``_remove``, ``_read_sha256``
-and (optionally) ``aclose``. ``flip`` is idempotent here, once for all: when the staged copy is
-gone and the final path already holds the staged bytes, it returns quietly.
+and (optionally) ``aclose``; ``_upload``, ``_move`` and ``_remove`` get a staged copy's
+``location``, which ``_placed`` turns into the target's own address. ``flip`` is idempotent here,
+once for all: when the staged copy is gone and the final path already holds the staged bytes, it
+returns quietly.
 """
 
 from __future__ import annotations
@@ -20,16 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from onthedot.adapters import Adapter
+from onthedot.adapters import Adapter, AdapterURL
 from onthedot.errors import (
+    AdapterURLError,
     ConfigError,
     TargetError,
     TargetPermissionError,
     TargetSpaceError,
     TargetUnreachable,
 )
+from onthedot.model import STAGED_PREFIX, path_fault
 
-STAGE_PREFIX = ".onthedot-"
+STAGE_PREFIX = STAGED_PREFIX
 CHUNK = 256 * 1024
 
 
@@ -39,7 +49,7 @@ class Staged:
 
     path: str  # URL path, e.g. /statistics/x.xlsx
     token: str
-    location: str  # where the bytes sit hidden on the target (target-relative path or key)
+    location: str  # where the bytes wait: a URL path beside ``path``, or a path in ``?staging=``
     sha256: str
     size: int
 
@@ -49,24 +59,36 @@ class StagedMissing(Exception):
 
 
 def check_path(path: str) -> str:
-    """An artefact path must be absolute, plain and without ``..``: returns it normalised."""
-    parts = path.split("/")
-    if not path.startswith("/") or ".." in parts or path.endswith("/") or "\\" in path:
-        raise ConfigError(
-            f"The artefact path '{path}' must start with /, name a file and not contain '..': "
-            "correct it in the release file."
-        )
-    return posixpath.normpath(path)
+    """An artefact path must pass the one path rule (``model.path_fault``): returns it."""
+    fault = path_fault(path)
+    if fault is not None:
+        raise ConfigError(f"The artefact path {path!r} {fault}: correct it in the release file.")
+    return path
 
 
-def staged_path(path: str, token: str) -> str:
-    """The hidden staging path next to ``path``: unguessable without the token."""
+def hidden_name(path: str, token: str) -> str:
+    """The staged copy's file name: unguessable without the token."""
     if len(token) < 16:
         raise ConfigError(
             "The staging token must have at least 16 characters: use secrets.token_hex(16)."
         )
-    digest = hashlib.sha256(f"{token}\0{path}".encode()).hexdigest()[:32]
-    return posixpath.join(posixpath.dirname(path), STAGE_PREFIX + digest)
+    return STAGE_PREFIX + hashlib.sha256(f"{token}\0{path}".encode()).hexdigest()[:32]
+
+
+def staged_path(path: str, token: str) -> str:
+    """The hidden staging path next to ``path`` (in the served tree)."""
+    return posixpath.join(posixpath.dirname(path), hidden_name(path, token))
+
+
+def _under(root: str | None, location: str) -> str | None:
+    """``location`` as a URL path under the served ``root`` (both absolute), or None."""
+    if root is None or not root.startswith("/"):
+        return None
+    root = posixpath.normpath(root)
+    if posixpath.commonpath([root, location]) != root:
+        return None
+    relative = posixpath.relpath(location, root)
+    return "/" if relative == "." else "/" + relative
 
 
 def file_sha256(local_file: Path) -> tuple[str, int]:
@@ -82,11 +104,68 @@ class Target(Adapter):
     """A place artefacts are published to (web root, FTP/SFTP server, bucket, CMS)."""
 
     kind: ClassVar[str] = "target"
+    stages_outside: ClassVar[bool] = False
+    """True when ``?staging=/dir`` can put staged copies outside the served tree."""
+
+    def __init__(self, url: AdapterURL | str) -> None:
+        super().__init__(url)
+        self.staging = self._staging_setting()
+
+    def _staging_setting(self) -> str | None:
+        value = self.parsed.query.get("staging")
+        if value is None:
+            return None
+        if not self.stages_outside:
+            raise AdapterURLError(
+                f"{self.url()} does not take staging=: a {self.title} decides itself where staged "
+                "copies wait; remove staging= from the target."
+            )
+        fault = path_fault(value.rstrip("/") or "/")
+        if fault is not None:
+            raise AdapterURLError(
+                f"The staging folder {value!r} of {self.url()} {fault.replace('a file', 'a folder')}"
+                ": set staging= on the target to a folder such as /srv/staging."
+            )
+        return value.rstrip("/")
+
+    @property
+    def served_root(self) -> str | None:
+        """The served tree, as an absolute path in the namespace of ``?staging=`` (None: unknown)."""
+        return None
+
+    def staged_location(self, path: str, token: str) -> str:
+        """Where the staged copy of ``path`` waits: beside it, or in the staging folder."""
+        if self.staging is None:
+            return staged_path(path, token)
+        return posixpath.join(self.staging, hidden_name(path, token))
+
+    def public_path(self, staged: Staged) -> str | None:
+        """The URL path a staged copy has if the web server serves it (None: it is outside the
+        served tree, or where it is cannot be told, so there is nothing to probe)."""
+        if self.staging is None:
+            return staged.location
+        return _under(self.served_root, staged.location)
+
+    @property
+    def stages_in_served_tree(self) -> bool:
+        """True when staged copies wait where the web server may serve them."""
+        if not self.stages_outside:
+            return False  # a CMS (or a test double) decides where its staged copies wait
+        return self.staging is None or _under(self.served_root, self.staging) is not None
+
+    def _remote(self, path: str) -> str:
+        """The target's own address of a URL path (its root joined with it)."""
+        return path
+
+    def _placed(self, location: str) -> str:
+        """The target's own address of a staged copy: under the root beside its final path, or
+        in the staging folder, which ``location`` names in full."""
+        return location if self.staging is not None else self._remote(location)
 
     async def stage(self, path: str, local_file: Path, sha256: str, token: str) -> Staged:
         """Upload ``local_file`` to a hidden name beside ``path``; verify its size. Nothing is live."""
         path = check_path(path)
-        location = staged_path(path, token)
+        location = self.staged_location(path, token)
         try:
             found, size = await asyncio.to_thread(file_sha256, local_file)
         except OSError as exc:

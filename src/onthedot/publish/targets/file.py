@@ -1,8 +1,11 @@
-"""``file:///var/www``: a local web root (or a mounted one).
+"""``file:///var/www``: a local web root (or a mounted one); ``?staging=/srv/staging`` keeps the
+staged copies in that folder instead, outside the web root.
 
 The staged copy is written (mode 0644), fsynced, and renamed into place with ``os.replace`` — atomic
-because the hidden name is in the same directory, so on the same file system. The directory is
-fsynced after the rename so the flip survives a crash. File I/O runs in a worker thread
+because the hidden name is on the same file system: in the same directory, or in a staging folder
+that must be on the web root's file system (checked at start and before every upload; a folder on
+another one is refused, as the rename would become a copy). The final directory is made while
+staging, and fsynced after the rename so the flip survives a crash. File I/O runs in a worker thread
 (``asyncio.to_thread``), as asyncio has no asynchronous file API.
 """
 
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from onthedot.adapters import AdapterURL
-from onthedot.errors import AdapterURLError, TargetUnreachable
+from onthedot.errors import AdapterURLError, ConfigError, TargetUnreachable
 from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
 
 
@@ -27,6 +30,7 @@ class FileTarget(Target):
     title: ClassVar[str] = "local web root"
     docs: ClassVar[str] = "https://docs.python.org/3/library/os.html#os.replace"
     required: ClassVar[tuple[str, ...]] = ("path",)
+    stages_outside: ClassVar[bool] = True
 
     def __init__(self, url: AdapterURL | str) -> None:
         super().__init__(url)
@@ -36,9 +40,28 @@ class FileTarget(Target):
                 "file:///var/www (use sftp:// or ftp:// for a remote server)."
             )
         self.root = Path(self.parsed.path)
+        self._check_same_file_system()
+
+    @property
+    def served_root(self) -> str:
+        return str(self.root)
+
+    def _remote(self, path: str) -> str:
+        return str(self.root / path.lstrip("/"))
 
     def _local(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
+        return Path(self._remote(path))
+
+    def _check_same_file_system(self) -> None:
+        """A staging folder must be on the web root's file system, or the flip is no rename."""
+        if self.staging is None:
+            return
+        if _device(Path(self.staging)) != _device(self.root):
+            raise ConfigError(
+                f"The staging folder {self.staging} is on another file system than the web root "
+                f"{self.root}, so the flip at T could not be one atomic rename: set staging= on "
+                "the target to a folder on the web root's file system."
+            )
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
@@ -48,12 +71,14 @@ class FileTarget(Target):
             )
 
     async def _upload(self, staged: Staged, local_file: Path) -> None:
-        location, size = staged.location, staged.size
-        await asyncio.to_thread(self._copy, local_file, self._local(location), size)
+        dest, final = Path(self._placed(staged.location)), self._local(staged.path)
+        await asyncio.to_thread(self._copy, local_file, dest, final.parent, staged.size)
 
-    def _copy(self, source: Path, dest: Path, size: int) -> None:
+    def _copy(self, source: Path, dest: Path, final_dir: Path, size: int) -> None:
         self._check_root()
+        self._check_same_file_system()
         try:
+            final_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
             dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
@@ -74,7 +99,7 @@ class FileTarget(Target):
             raise self.size_mismatch(str(dest), size, written)
 
     async def _move(self, location: str, path: str) -> None:
-        await asyncio.to_thread(self._replace, self._local(location), self._local(path))
+        await asyncio.to_thread(self._replace, Path(self._placed(location)), self._local(path))
 
     def _replace(self, source: Path, dest: Path) -> None:
         self._check_root()
@@ -89,12 +114,14 @@ class FileTarget(Target):
         _fsync_dir(dest.parent)
 
     async def _remove(self, location: str) -> None:
-        await asyncio.to_thread(self._unlink, self._local(location))
+        await asyncio.to_thread(self._unlink, Path(self._placed(location)))
 
     def _unlink(self, file: Path) -> None:
         try:
             file.unlink(missing_ok=True)
         except OSError as exc:
+            if not os.path.lexists(file):  # (a read-only file system says so even for none)
+                return
             raise self.os_error(exc, f"removing {file}") from exc
 
     async def _read_sha256(self, path: str) -> str | None:
@@ -112,6 +139,17 @@ class FileTarget(Target):
         except OSError as exc:
             raise self.os_error(exc, f"reading {file}") from exc
         return digest.hexdigest()
+
+
+def _device(path: Path) -> int | None:
+    """The file system (device) ``path`` is on, or would be on once made: its nearest existing
+    ancestor's (None when nothing of it exists)."""
+    for candidate in (path, *path.parents):
+        try:
+            return candidate.stat().st_dev
+        except OSError:
+            continue
+    return None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -4,8 +4,9 @@ Upload to the hidden staged name (STOR), check its size (SIZE), then go live wit
 server refuses to rename over an existing file, the old file is deleted first (DELE) and the rename
 repeated — vsftpd and ProFTPD overwrite, so this happens only on servers that would refuse anyway.
 The URL path is the directory artefact paths are appended to, as the server shows it after login
-(``ftp://publisher@host/`` for a chrooted web root). Options: ``?timeout=30`` (seconds per
-network operation), for ftps ``?ca=/path/ca.pem`` (trust this CA) or ``?verify=no`` (don't check).
+(``ftp://publisher@host/`` for a chrooted web root). Options: ``?staging=/upload/.staging`` (stage
+in that folder, outside the web root, on the same file system so RNFR/RNTO stays a rename),
+``?timeout=30`` (seconds per network operation), for ftps ``?ca=/path/ca.pem`` (trust this CA) or ``?verify=no`` (don't check).
 A cached connection is checked with NOOP before use, so a flip hours after staging reconnects.
 
 Data connections are opened here, not by aioftp: connect to the passive port in the clear, send
@@ -74,6 +75,7 @@ class FTPTarget(Target):
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
     tls: ClassVar[bool] = False
     default_port: ClassVar[int] = 21
+    stages_outside: ClassVar[bool] = True
 
     def __init__(self, url: AdapterURL | str) -> None:
         super().__init__(url)
@@ -84,6 +86,10 @@ class FTPTarget(Target):
 
     def _where(self) -> str:
         return f"{self.parsed.host}:{self.parsed.port or self.default_port}"
+
+    @property
+    def served_root(self) -> str:
+        return self.root
 
     def _remote(self, path: str) -> str:
         return posixpath.join(self.root, path.lstrip("/"))
@@ -146,8 +152,9 @@ class FTPTarget(Target):
     async def _upload(self, staged: Staged, local_file: Path) -> None:
         location, size = staged.location, staged.size
         client = await self._session()
-        remote = self._remote(location)
+        remote = self._placed(location)
         try:
+            await self._make_dirs(client, posixpath.dirname(self._remote(staged.path)))
             await self._make_dirs(client, posixpath.dirname(remote))
             async with self._data(client, "STOR " + remote) as stream:
                 with local_file.open("rb") as source:
@@ -222,7 +229,7 @@ class FTPTarget(Target):
     @_one_at_a_time
     async def _move(self, location: str, path: str) -> None:
         client = await self._session()
-        source, dest = self._remote(location), self._remote(path)
+        source, dest = self._placed(location), self._remote(path)
         try:
             await client.command("RNFR " + source, "350")
         except aioftp.StatusCodeError as exc:
@@ -254,7 +261,7 @@ class FTPTarget(Target):
     async def _remove(self, location: str) -> None:
         client = await self._session()
         try:
-            await client.command("DELE " + self._remote(location), "2xx")
+            await client.command("DELE " + self._placed(location), "2xx")
         except aioftp.StatusCodeError as exc:
             if not _codes(exc) & {"550", "450"}:
                 raise self._convert(exc, f"removing {location}") from exc

@@ -3,7 +3,8 @@
 S3 has no rename. Staging puts the object under a hidden, unguessable key beside the final key
 (private: no ACL is given); the flip is one server-side CopyObject to the final key — atomic per
 object: readers see the old object or the new one, never a part — then DeleteObject of the staged
-key. The access key id is the URL user and the secret key its password (or any secret source);
+key. With ``?staging=/staging``, staged objects wait under that key prefix instead (from the
+bucket's root), which the bucket policy and the CDN must not serve. The access key id is the URL user and the secret key its password (or any secret source);
 without them the standard AWS credential chain is used. Options: ``?endpoint=http://host:port``,
 ``?region=eu-west-2``, ``?acl=public-read`` (given to the final object), ``?timeout=30``.
 Objects are uploaded in one PUT (up to 5 GB).
@@ -49,6 +50,7 @@ class S3Target(Target):
     docs: ClassVar[str] = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html"
     required: ClassVar[tuple[str, ...]] = ("host",)
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    stages_outside: ClassVar[bool] = True
 
     def __init__(self, url: AdapterURL | str) -> None:
         super().__init__(url)
@@ -61,8 +63,15 @@ class S3Target(Target):
             retries={"max_attempts": 2, "mode": "standard"},
         )
 
-    def _key(self, path: str) -> str:
+    @property
+    def served_root(self) -> str:
+        return "/" + self.prefix
+
+    def _remote(self, path: str) -> str:
         return f"{self.prefix}/{path.lstrip('/')}" if self.prefix else path.lstrip("/")
+
+    def _placed(self, location: str) -> str:
+        return location.lstrip("/") if self.staging is not None else self._remote(location)
 
     async def _s3(self) -> Any:
         return await self._aws.get()
@@ -72,7 +81,7 @@ class S3Target(Target):
 
     async def _upload(self, staged: Staged, local_file: Path) -> None:
         location, size = staged.location, staged.size
-        s3, key = await self._s3(), self._key(location)
+        s3, key = await self._s3(), self._placed(location)
         body = await asyncio.to_thread(local_file.read_bytes)
         try:
             await s3.put_object(
@@ -93,7 +102,7 @@ class S3Target(Target):
             pass
 
     async def _move(self, location: str, path: str) -> None:
-        s3, source, dest = await self._s3(), self._key(location), self._key(path)
+        s3, source, dest = await self._s3(), self._placed(location), self._remote(path)
         extra: dict[str, str] = {}
         if "acl" in self.parsed.query:
             extra["ACL"] = self.parsed.query["acl"]
@@ -117,14 +126,14 @@ class S3Target(Target):
 
     async def _remove(self, location: str) -> None:
         try:
-            await (await self._s3()).delete_object(Bucket=self.bucket, Key=self._key(location))
+            await (await self._s3()).delete_object(Bucket=self.bucket, Key=self._placed(location))
         except (ClientError, BotoCoreError, OSError) as exc:
             raise self._convert(exc, f"removing {location}") from exc
 
     async def _read_sha256(self, path: str) -> str | None:
         s3, digest = await self._s3(), hashlib.sha256()
         try:
-            response = await s3.get_object(Bucket=self.bucket, Key=self._key(path))
+            response = await s3.get_object(Bucket=self.bucket, Key=self._remote(path))
             async with response["Body"] as body:
                 while chunk := await body.read(CHUNK):
                     digest.update(chunk)

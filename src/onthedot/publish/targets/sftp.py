@@ -5,7 +5,8 @@ with ``posix-rename@openssh.com`` (atomic, overwrites). Servers without that ext
 SFTP rename, deleting the old file first because SFTP v3 rename refuses to overwrite.
 Authentication: the password secret (optional) and/or ``?key=/path/to/private_key``; the server's
 host key is checked against ``?known_hosts=/path`` (default: ``~/.ssh/known_hosts``).
-Options: ``?timeout=30`` seconds to connect.
+Options: ``?staging=/srv/staging`` (stage in that folder, outside the web root, on the same file
+system so the rename stays atomic), ``?timeout=30`` seconds to connect.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class SFTPTarget(Target):
     docs: ClassVar[str] = "https://datatracker.ietf.org/doc/html/draft-ietf-secsh-filexfer-02"
     required: ClassVar[tuple[str, ...]] = ("host", "user")
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    stages_outside: ClassVar[bool] = True
 
     def __init__(self, url: AdapterURL | str) -> None:
         super().__init__(url)
@@ -50,6 +52,10 @@ class SFTPTarget(Target):
 
     def _where(self) -> str:
         return f"{self.parsed.host}:{self.parsed.port or 22}"
+
+    @property
+    def served_root(self) -> str:
+        return self.root
 
     def _remote(self, path: str) -> str:
         return posixpath.join(self.root, path.lstrip("/"))
@@ -97,8 +103,9 @@ class SFTPTarget(Target):
     async def _upload(self, staged: Staged, local_file: Path) -> None:
         location, size = staged.location, staged.size
         sftp = await self._session()
-        remote = self._remote(location)
+        remote = self._placed(location)
         try:
+            await sftp.makedirs(posixpath.dirname(self._remote(staged.path)), exist_ok=True)
             await sftp.makedirs(posixpath.dirname(remote), exist_ok=True)
             async with sftp.open(
                 remote, "wb", asyncssh.SFTPAttrs(permissions=0o644), encoding=None
@@ -152,7 +159,7 @@ class SFTPTarget(Target):
 
     async def _move(self, location: str, path: str) -> None:
         sftp = await self._session()
-        source, dest = self._remote(location), self._remote(path)
+        source, dest = self._placed(location), self._remote(path)
         try:
             try:
                 await sftp.posix_rename(source, dest)
@@ -168,7 +175,7 @@ class SFTPTarget(Target):
     async def _remove(self, location: str) -> None:
         sftp = await self._session()
         try:
-            await sftp.remove(self._remote(location))
+            await sftp.remove(self._placed(location))
         except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
             pass
         except BaseException as exc:
