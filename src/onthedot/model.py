@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Digests = MutableMapping[tuple[str, int, int], str]
 """SHA-256 of local files by (real path, size, mtime_ns): what the store remembers between runs."""
