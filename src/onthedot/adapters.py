@@ -196,6 +196,20 @@ def _mask_raw(text: str) -> str:
     return re.sub(rf"([?&](?:{words})=)[^&#]*", rf"\1{MASK}", text, flags=re.IGNORECASE)
 
 
+def mask_secrets(url: str) -> str:
+    """Any URL as written with its password and secret query values replaced by ``****``, the
+    rest left exactly as it was: what may be stored or shown of a URL that can carry secrets.
+    A release read back with masked secrets cannot be published (``AdapterURL.secret`` says so)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _mask_raw(url)
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, hostport = rest[:end].rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}{rest[end:]}"
+    return _mask_raw(f"{scheme}://{rest}")
+
+
 class Adapter:
     """The tiny base every adapter kind builds on: a URL, masking, ``aclose`` and ``async with``.
 
@@ -224,6 +238,15 @@ class Adapter:
                 raise AdapterURLError(
                     f"{self.url()} has no {part}: write it like this: {self.example()}."
                 )
+        secret = SECRET_WORDS | set(self.secret_fields)
+        if MASK in (
+            self._url.password,
+            *(v for k, v in self._url.query.items() if k.lower() in secret),
+        ):
+            raise AdapterURLError(
+                f"{self.url()} has a masked secret, as a release read back from the store has: "
+                "publish from the release file."
+            )
         self._secrets: dict[str, str] = {}
 
     @classmethod
