@@ -22,7 +22,9 @@ from onthedot.cli import app
 from onthedot.record.timeline import GENESIS, Timeline, event_hash
 from onthedot.store.db import open_store
 from onthedot.store.tables import events
+from tests.cli.test_evidence_cli import Cli
 from tests.conftest import write_release
+from tests.record.readback import docx_text
 
 runner = CliRunner()
 ID = "fatal-injuries"
@@ -167,3 +169,21 @@ def test_timeline_key_prints_the_public_key_that_checks_the_checkpoints(tmp_path
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(shown["public_key"]))
     public.verify(base64.b64decode(signed["signature"]), message)  # raises if not
     assert signed["seq"] == 1 and signed["store"].endswith("store/onthedot.db")
+
+
+def test_the_report_and_the_statement_carry_the_record_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli = Cli(tmp_path)
+    cli.record_incident()
+    made = cli("report", str(cli.release), "--format", "docx", "-o", "r.docx")
+    assert made.exit_code == 0, made.output
+    assert cli("report", str(cli.release), "--format", "md", "-o", "r.md").exit_code == 0
+    statement = cli("statement", str(cli.release)).stdout
+    shown = json.loads(cli("timeline", str(cli.release), "--json").stdout)
+    head = shown["events"][-1]["hash"]
+    reference = f"Record reference: {head}. This is the fingerprint (SHA-256) of the last of the 18"
+    assert reference in docx_text((tmp_path / "r.docx").read_bytes())
+    assert reference in (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert f"<p>Record reference: {head[:16]}…</p>" in statement and head not in statement
