@@ -13,7 +13,8 @@ changes of status, on the timeline) is timed from T:
   ``PREPARE_BEFORE_S`` before T (``Watcher.prepare``, as the publisher does), so this is the
   lateness of the timer and the watch;
 * ``classified_s``: from T until every URL has its status;
-* ``recorded_s``: from T until the results are stored and the timeline written;
+* ``recorded_s``: from T until the results are stored and the timeline written (and its head
+  signed: each write's checkpoint, as ``onthedot run`` does);
 * ``peak_rss_mb``: the peak RSS of the process doing it (a child process, so nothing else counts:
   the edge is warmed with last month's files by the parent).
 
@@ -114,6 +115,7 @@ async def _child(
     from onthedot.morning.publisher import PREPARE_BEFORE_S
     from onthedot.morning.timer import wait_until
     from onthedot.morning.watch import Watcher, WatchPlan
+    from onthedot.record.checkpoint import Anchor, bind
     from onthedot.record.checks import CheckRecorder
     from onthedot.runtime import make_verifier, prober_for, tune_gc
     from onthedot.settings import VerifySettings
@@ -134,6 +136,8 @@ async def _child(
         artefact=artefacts,
     )
     engine = await open_store(db)
+    evidence = Path(tempfile.mkdtemp(prefix="onthedot-evidence-"))
+    bind(engine, Anchor(evidence / "timeline.key", evidence / "checkpoints.jsonl", db))  # as run
     settings = VerifySettings()
     timings: dict[str, Any] = {}
     at_t = release_at.timestamp()

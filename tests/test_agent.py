@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
 
-from onthedot.agent import AgentOptions, curl_transports, probe, run_agent
+from onthedot.agent import (
+    ARGV_WARNING,
+    TOKEN_ENV,
+    AgentOptions,
+    agent_token,
+    curl_transports,
+    probe,
+    run_agent,
+)
 from onthedot.cli import agent_cmds
 from onthedot.config import Config
 from onthedot.errors import AgentError, AgentTokenError
@@ -79,9 +88,9 @@ async def test_agent_once_posts_results_seen_under_its_own_vantage(
     async with serve(app) as base:
         agent = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "onthedot.cli.agent_cmds",
-            "--server", base, "--token", "tok-edinburgh-7f3a", "--name", "edinburgh",
-            "--once", "--json",
+            "--server", base, "--name", "edinburgh", "--once", "--json",
             cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "ONTHEDOT_AGENT_TOKEN": "tok-edinburgh-7f3a"},
         )  # fmt: skip
         stdout, stderr = await asyncio.wait_for(agent.communicate(), 60)
         async with httpx.AsyncClient(base_url=base) as client:
@@ -259,6 +268,36 @@ def test_the_agent_command_is_registered_with_its_options() -> None:
     result = CliRunner().invoke(app, ["--server", "ftp://x", "--token", "t", "--once"])
     assert result.exit_code == 2
     assert "is not an http:// or https:// address" in result.output
+
+
+def test_a_token_on_the_command_line_is_taken_with_a_warning_and_none_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = typer.Typer()
+    agent_cmds.register(app)
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    result = CliRunner().invoke(app, ["--server", "ftp://x", "--token", "t", "--once"])
+    assert "can be read by every user of this machine" in result.output
+    result = CliRunner().invoke(app, ["--server", "http://127.0.0.1:9", "--once"])
+    assert result.exit_code == 2
+    assert f"The agent has no token: set {TOKEN_ENV}, or give --token-file" in result.output
+
+
+def test_the_token_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    private = tmp_path / "agent.token"
+    private.write_text("tok-from-file-0001\n", encoding="utf-8")
+    private.chmod(0o600)
+    assert agent_token(private, None, {}) == ("tok-from-file-0001", [])
+    assert agent_token(None, None, {TOKEN_ENV: "tok-env"}) == ("tok-env", [])
+    assert agent_token(None, "tok-argv", {}) == ("tok-argv", [ARGV_WARNING])
+    private.chmod(0o644)
+    _, warnings = agent_token(private, None, {})
+    assert warnings == [f"The token file {private} can be read by other users: chmod 600 {private}."]
+    with pytest.raises(AgentTokenError, match="cannot be read"):
+        agent_token(tmp_path / "missing", None, {})
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(AgentTokenError, match="on one line"):
+        agent_token(tmp_path / "empty", None, {})
 
 
 class Stop(Exception):

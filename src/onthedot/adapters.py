@@ -14,6 +14,14 @@ Secrets may sit in the URL, but are better kept out of it; each secret field is 
 Secrets are masked (``****``) whenever a URL is printed: ``AdapterURL.masked()``, ``Adapter.url()``,
 ``str()``/``repr()`` of both, and every error message an adapter raises (``Adapter.scrub``).
 
+A secret goes only where it is configured to go. Sources 3 and 4 are named after the URL's host,
+so they serve only the address they are named for; an adapter whose requests go to another
+address than its URL's host (``?endpoint=`` of a CDN purger) takes secrets only from the URL
+itself or ``?<field>_env=`` (``implicit_secrets`` off). ``operator_only`` names what a release
+file may not say (where requests go, which environment variable a secret comes from): that
+belongs in onthedot.toml, where the operator keeps the secrets. ``checked_endpoint`` refuses an
+endpoint that would carry a secret over plain HTTP beyond this machine.
+
 Core code never imports a concrete adapter: ``create(kind, url)`` looks the scheme up in the
 registry, importing the built-in module for that scheme on first use (or a plug-in registered under
 the entry-point group ``onthedot.<kind>s``). An adapter class states its scheme once, as its
@@ -25,6 +33,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import ipaddress
 import os
 import pkgutil
 import re
@@ -136,8 +145,9 @@ class AdapterURL:
     def __repr__(self) -> str:
         return f"AdapterURL({self.masked()!r})"
 
-    def secret(self, name: str, *, first: bool = False) -> str | None:
-        """Look a secret field up (URL, ?NAME_env=, ONTHEDOT_SECRET_..., secrets file)."""
+    def secret(self, name: str, *, first: bool = False, implicit: bool = True) -> str | None:
+        """Look a secret field up (URL, ?NAME_env=, then, when ``implicit``, the ones named after
+        the host: ONTHEDOT_SECRET_..., secrets file)."""
         value = self.password if name == "password" else self.query.get(name)
         if value:
             return value
@@ -149,6 +159,8 @@ class AdapterURL:
                     "which is not set: set it before running onthedot."
                 )
             return os.environ[env_name]
+        if not implicit:
+            return None
         value = os.environ.get(secret_env_name(self, name))
         return value if value else _from_secrets_file(self, name, first)
 
@@ -165,6 +177,48 @@ def secret_env_name(url: AdapterURL, name: str) -> str:
     """The environment variable that may hold secret ``name`` for this URL."""
     who = f"{url.user}_{url.host}" if url.user else (url.host or url.scheme)
     return f"ONTHEDOT_SECRET_{_slug(who)}_{_slug(name)}"
+
+
+ENDPOINT = "endpoint"
+
+
+def operator_only(url: str) -> str | None:
+    """The query parameter of ``url`` that only onthedot.toml may set, if any: ``endpoint``
+    (where the requests, and so the secrets, go) or ``<field>_env`` (which environment variable
+    a secret is read from). None when a release file may carry the URL as it is."""
+    try:
+        query = AdapterURL.parse(url).query
+    except AdapterURLError:
+        return None  # the adapter reports it when it is built
+    return next((k for k in query if k.lower() == ENDPOINT or k.lower().endswith("_env")), None)
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def checked_endpoint(url: AdapterURL) -> str | None:
+    """The ``?endpoint=`` of an adapter that sends secrets, if it has one that may carry them:
+    ``https://``, or ``http://`` to this machine only (a local relay or a test's fake service)."""
+    endpoint = url.query.get(ENDPOINT)
+    if not endpoint:
+        return None
+    parts = urlsplit(endpoint)
+    if parts.scheme == "https" and parts.hostname:
+        return endpoint
+    if parts.scheme == "http" and is_loopback(parts.hostname):
+        return endpoint
+    raise AdapterURLError(
+        f"?endpoint={_mask_raw(endpoint)} in {url.masked()} would send its secrets unencrypted "
+        "or to no clear address: give an https:// address (plain http:// only to this machine)."
+    )
 
 
 def _from_secrets_file(url: AdapterURL, name: str, first: bool) -> str | None:
@@ -196,6 +250,20 @@ def _mask_raw(text: str) -> str:
     return re.sub(rf"([?&](?:{words})=)[^&#]*", rf"\1{MASK}", text, flags=re.IGNORECASE)
 
 
+def mask_secrets(url: str) -> str:
+    """Any URL as written with its password and secret query values replaced by ``****``, the
+    rest left exactly as it was: what may be stored or shown of a URL that can carry secrets.
+    A release read back with masked secrets cannot be published (``AdapterURL.secret`` says so)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _mask_raw(url)
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, hostport = rest[:end].rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}{rest[end:]}"
+    return _mask_raw(f"{scheme}://{rest}")
+
+
 class Adapter:
     """The tiny base every adapter kind builds on: a URL, masking, ``aclose`` and ``async with``.
 
@@ -211,6 +279,7 @@ class Adapter:
         tuple[str, ...]
     ] = ()  # URL parts that must be present: "host", "path", "user"
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    implicit_secrets: bool = True  # secrets named after the URL's host may be used (see above)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -224,6 +293,15 @@ class Adapter:
                 raise AdapterURLError(
                     f"{self.url()} has no {part}: write it like this: {self.example()}."
                 )
+        secret = SECRET_WORDS | set(self.secret_fields)
+        if MASK in (
+            self._url.password,
+            *(v for k, v in self._url.query.items() if k.lower() in secret),
+        ):
+            raise AdapterURLError(
+                f"{self.url()} has a masked secret, as a release read back from the store has: "
+                "publish from the release file."
+            )
         self._secrets: dict[str, str] = {}
 
     @classmethod
@@ -238,16 +316,24 @@ class Adapter:
         """Resolve a secret field once; a missing required one is an AdapterURLError."""
         if name not in self._secrets:
             first = bool(self.secret_fields) and name == self.secret_fields[0]
-            value = self._url.secret(name, first=first)
+            value = self._url.secret(name, first=first, implicit=self.implicit_secrets)
             if value is None:
                 if not required:
                     return None
-                raise AdapterURLError(
-                    f"{self.url()} needs a {name}: set {secret_env_name(self._url, name)}, add "
-                    f"?{name}_env=VARIABLE to the URL, or put it in the secrets file."
-                )
+                raise AdapterURLError(self._missing(name))
             self._secrets[name] = value
         return self._secrets[name]
+
+    def _missing(self, name: str) -> str:
+        if not self.implicit_secrets:
+            return (
+                f"{self.url()} needs a {name} of its own, as it sends requests to its ?endpoint=: "
+                f"add ?{name}_env=VARIABLE to the URL in onthedot.toml."
+            )
+        return (
+            f"{self.url()} needs a {name}: set {secret_env_name(self._url, name)}, add "
+            f"?{name}_env=VARIABLE to the URL, or put it in the secrets file."
+        )
 
     def url(self, privacy: bool = True) -> str:
         return self._url.masked(self.secret_fields) if privacy else self._url.raw

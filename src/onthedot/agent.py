@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+import os
+import stat
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -48,6 +51,51 @@ Sleep = Callable[[float], Awaitable[None]]
 AGENT_VANTAGE = "agent"  # the server records an agent's results under agent:<its name>
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
+
+
+TOKEN_ENV = "ONTHEDOT_AGENT_TOKEN"
+ARGV_WARNING = (
+    "The token given with --token can be read by every user of this machine (in the process "
+    f"list): set {TOKEN_ENV} or write it to a file only you can read and give --token-file."
+)
+
+
+def agent_token(
+    token_file: Path | None, argv_token: str | None, environ: Mapping[str, str] = os.environ
+) -> tuple[str, list[str]]:
+    """The agent's token and the warnings to show: from ``--token-file``, else the environment
+    variable ``ONTHEDOT_AGENT_TOKEN``, else ``--token`` (visible in ``ps``: warned)."""
+    warnings = [ARGV_WARNING] if argv_token else []
+    if token_file is not None:
+        return _token_from_file(token_file), warnings + _readable_by_others(token_file)
+    token = environ.get(TOKEN_ENV) or argv_token
+    if not token:
+        raise AgentTokenError(
+            f"The agent has no token: set {TOKEN_ENV}, or give --token-file with a file that "
+            "holds it (the token is the one onthedot.toml's [web] agents gives this agent)."
+        )
+    return token, warnings
+
+
+def _token_from_file(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise AgentTokenError(
+            f"The token file {path} cannot be read ({why}): check --token-file."
+        ) from None
+    if not token or "\n" in token:
+        raise AgentTokenError(
+            f"The token file {path} should hold the agent's token on one line: write only the token."
+        )
+    return token
+
+
+def _readable_by_others(path: Path) -> list[str]:
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [f"The token file {path} can be read by other users: chmod 600 {path}."]
+    return []
 
 
 @dataclass(frozen=True)

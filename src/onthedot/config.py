@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from onthedot.adapters import operator_only
 from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError, ReleaseFileError
 from onthedot.model import Digests, Release, Site, path_fault
@@ -93,6 +94,7 @@ def load_release(
     if isinstance(data.get("site"), dict):
         problems.extend(unknown_keys(path, positions, data["site"], _fields(Site), ("site",)))
     problems.extend(_normalise_times(path, positions, data, config.zone))
+    problems.extend(_operator_only(path, positions, data.get("site")))
     _merge_site(data, config.site.model_dump(exclude_unset=True))
     problems.extend(_complete_artefacts(path, positions, data, digests))
     if problems:
@@ -246,6 +248,30 @@ def _local_to_utc(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
             "e.g. +01:00 or +00:00"
         )
     return first.astimezone(dt.UTC)
+
+
+def _operator_only(path: Path, positions: TomlPositions, site: Any) -> list[str]:
+    """A release file's own target and purge URLs may not say where secrets go or come from."""
+    if not isinstance(site, dict):
+        return []
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(site.get("target"), str):
+        found.append((("site", "target"), site["target"]))
+    if isinstance(site.get("purge"), list):
+        found += [
+            (("site", "purge", i), u) for i, u in enumerate(site["purge"]) if isinstance(u, str)
+        ]
+    return [
+        problem(
+            path,
+            positions,
+            loc,
+            f"?{key}= may be set only in onthedot.toml's [site], where the operator keeps the "
+            "secrets: move this address there",
+        )
+        for loc, url in found
+        if (key := operator_only(url)) is not None
+    ]
 
 
 def _merge_site(data: dict[str, Any], defaults: Mapping[str, Any]) -> None:

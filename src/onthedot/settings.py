@@ -5,6 +5,7 @@
     [verify.caches]  CacheTables: how this site's caches are set up, one table per product
     [publish]        PublishSettings: when ``onthedot run`` stages and publishes
     [web]            WebSettings: the dashboard, the API and the remote agents
+    [evidence]       EvidenceSettings: where the timeline's signing key and checkpoints are kept
 
 ``load_config`` builds them; every consumer reads these objects, never the TOML mapping. A new
 table (``[notify]``, say) is one more model here and one more field of ``ConfigFile``, documented
@@ -148,6 +149,16 @@ class WebSettings(Settings):
     keep_alive_s: int = Field(5, ge=1)
 
 
+class EvidenceSettings(Settings):
+    """``[evidence]``: ``key`` is the file of the Ed25519 key that signs the timeline's checkpoints
+    (made on first use, readable by its owner only; default ``~/.config/onthedot/timeline.key``),
+    ``checkpoints`` the file they are appended to (default: beside the key). Keep both apart from
+    the database, e.g. on another disk or machine. A relative path is relative to onthedot.toml."""
+
+    key: str | None = None
+    checkpoints: str | None = None
+
+
 class ConfigFile(Settings):
     """What onthedot.toml may say (all of it optional)."""
 
@@ -158,6 +169,7 @@ class ConfigFile(Settings):
     verify: VerifySettings = VerifySettings()
     publish: PublishSettings = PublishSettings()
     web: WebSettings = WebSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
 
     @field_validator("releases", mode="before")
     @classmethod

@@ -88,10 +88,14 @@ def _publish(
         origin=origin,
         release_at=release_at,
         artefacts=[(PATH, NEW, None)],
-        target=target,
         purge=purge,
     )
-    config = write_config(tmp_path)
+    # the target is the operator's: its ?endpoint= or ?password_env= may be set only there
+    config = write_config(
+        tmp_path,
+        "[verify.caches]\nvarnish = {default_ttl = 3600}\n\n[site]\n"
+        f"target = {json.dumps(target)}\n",
+    )
     db = f"sqlite:///{tmp_path / 'store.db'}"
     with EdgeObserver(public + PATH, NEW).watching() as observer:
         code, data = cli(db, "publish", str(release), "--watch", watch, config=config)

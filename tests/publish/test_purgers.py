@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from onthedot.adapters import create
+from onthedot.adapters import AdapterURL, create, secret_env_name
 from onthedot.errors import AdapterURLError, PurgeError
 from onthedot.publish.purgers import Purger, RetryPolicy
 from onthedot.publish.purgers.akamai import edgegrid_authorization
@@ -160,3 +160,70 @@ async def test_varnish_down_gives_purge_error(closed_port: int) -> None:
         with pytest.raises(PurgeError) as caught:
             await cache.purge(["https://www.example.org/x"])
     assert len(caught.value.attempts) == HANG.attempts
+
+
+# --- a secret goes only where it is configured to go -------------------------------------------
+
+IMPLICIT = {  # the URL without its secrets, and the secrets named after its host it must not use
+    "fastly": (f"fastly://{F.FASTLY_SERVICE}", {"key": F.FASTLY_KEY}),
+    "cloudflare": (f"cloudflare://{F.CF_ZONE}", {"token": F.CF_TOKEN}),
+    "cloudfront": (f"cloudfront://{F.AWS_KEY}@{F.CLOUDFRONT_ID}", {"password": F.AWS_SECRET}),
+    "akamai": (
+        f"akamai://{F.AKAMAI_HOST}",
+        {
+            "client_secret": F.AKAMAI_SECRET,
+            "access_token": F.AKAMAI_ACCESS_TOKEN,
+            "client_token": F.AKAMAI_CLIENT_TOKEN,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CDNS)
+async def test_an_endpoint_gets_no_secret_named_for_the_service(
+    name: str, fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, secrets = IMPLICIT[name]
+    for field, value in secrets.items():
+        monkeypatch.setenv(secret_env_name(AdapterURL.parse(url), field), value)
+    async with purger(f"{url}?endpoint={fake.url}&poll=0.01") as cdn:
+        with pytest.raises(AdapterURLError, match="of its own, as it sends requests to its"):
+            await cdn.purge([PUBLIC])
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize("name", CDNS)
+async def test_an_endpoint_gets_the_secret_named_for_it(
+    name: str, fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, secrets = IMPLICIT[name]
+    named = []
+    for field, value in secrets.items():
+        monkeypatch.setenv(f"ONTHEDOT_TEST_{field.upper()}", value)
+        named.append(f"{field}_env=ONTHEDOT_TEST_{field.upper()}")
+    async with purger(f"{url}?endpoint={fake.url}&poll=0.01&{'&'.join(named)}") as cdn:
+        attempts = await cdn.purge([PUBLIC])
+    assert attempts and all(a.ok for a in attempts)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://192.0.2.10:8080", "http://api.cloudflare.com", "ftp://127.0.0.1", "https://"],
+)
+def test_an_endpoint_beyond_this_machine_must_be_https(endpoint: str) -> None:
+    with pytest.raises(AdapterURLError, match="would send its secrets unencrypted"):
+        purger(f"cloudflare://{F.CF_ZONE}?token=abc&endpoint={endpoint}")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://cf-relay.internal", "http://127.0.0.1:9", "http://[::1]:9", "http://localhost"],
+)
+def test_an_endpoint_over_https_or_on_this_machine_is_taken(endpoint: str) -> None:
+    made = purger(f"cloudflare://{F.CF_ZONE}?token=abc&endpoint={endpoint}")
+    assert made.endpoint_override == endpoint
+
+
+def test_cloudfront_with_an_endpoint_does_not_sign_with_the_aws_credential_chain() -> None:
+    with pytest.raises(AdapterURLError, match="access key id of its own"):
+        purger(f"cloudfront://{F.CLOUDFRONT_ID}?endpoint=https://cloudfront.internal")

@@ -1,11 +1,13 @@
 """``agent``: a remote probe agent that pulls URLs from an onthedot server and posts what it saw.
 
-Also runs on its own, on a machine without a site config: ``python -m onthedot.cli.agent_cmds
---server URL --token TOKEN``.
+Also runs on its own, on a machine without a site config: ``ONTHEDOT_AGENT_TOKEN=... python -m
+onthedot.cli.agent_cmds --server URL`` (or ``--token-file PATH``; ``--token`` works but is visible
+to every user of the machine, and says so).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,14 +23,22 @@ def agent(
     server: Annotated[
         str, typer.Option("--server", help="Address of the onthedot web app (`onthedot run`).")
     ],
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="A file only you can read that holds this agent's token (from the server's "
+            "[web] agents); else $ONTHEDOT_AGENT_TOKEN.",
+        ),
+    ] = None,
     token: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--token",
-            envvar="ONTHEDOT_AGENT_TOKEN",
-            help="This agent's token, from the server's agent_tokens (or $ONTHEDOT_AGENT_TOKEN).",
+            help="The token itself: visible to every user of this machine (ps), so prefer "
+            "$ONTHEDOT_AGENT_TOKEN or --token-file.",
         ),
-    ],
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option("--name", help="The name you expect the server to record (warns if not)."),
@@ -45,19 +55,22 @@ def agent(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Probe the URLs the server assigns, from where this agent runs, and post the results."""
-    from onthedot.agent import AgentOptions, run_agent
+    from onthedot.agent import AgentOptions, agent_token, run_agent
     from onthedot.model import iso_utc
     from onthedot.runtime import tune_gc
 
     tune_gc()
-    options = AgentOptions(
-        server=server, token=token, name=name, interval_s=interval, timeout_s=timeout
-    )
 
     def say(sentence: str) -> None:
         err.print(sentence, highlight=False)
 
     async def body() -> int:
+        secret, warnings = agent_token(token_file, token)
+        for warning in warnings:
+            say(warning)
+        options = AgentOptions(
+            server=server, token=secret, name=name, interval_s=interval, timeout_s=timeout
+        )
         cycle = await run_agent(options, once=once, say=say)
         if as_json:
             emit_json(

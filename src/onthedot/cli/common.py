@@ -95,9 +95,11 @@ class State:
 
     @asynccontextmanager
     async def store(self) -> Any:
+        from onthedot.record.checkpoint import anchor_for, bind
         from onthedot.store.db import open_store
 
         engine = await open_store(self.database_url)
+        bind(engine, anchor_for(self.config.evidence, self.config.root, self.database_url))
         try:
             yield engine
         finally:

@@ -1,8 +1,10 @@
 """``timeline``, ``timeline-add``, ``breaches``, ``report``, ``statement``, ``register``: the evidence.
 
-The timeline proves itself (``--verify`` exits 1 naming the first changed event); people add what
-only they know (who was informed, what IT did, the notice, the briefing held back); breaches are
-detected from the record and stored; the report and the statement are drafted from it.
+The timeline proves itself (``--verify`` exits 1 naming the first changed event, or saying that
+events were removed or rewritten since the last signed checkpoint; ``timeline-key`` prints the
+public key that signs the checkpoints); people add what only they know (who was informed, what IT
+did, the notice, the briefing held back); breaches are detected from the record and stored; the
+report and the statement are drafted from it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from onthedot.record import REPORT_FORMATS, kinds
 if TYPE_CHECKING:
     from onthedot.model import Release
     from onthedot.record.breaches import Breach
+    from onthedot.record.checkpoint import AnchorCheck
     from onthedot.record.report import Assessment
     from onthedot.record.timeline import ChainCheck, Event
 
@@ -57,6 +60,7 @@ NEEDS_TEXT = {"informed", "action", "held", "released", "note"}
 def register(app: typer.Typer) -> None:
     app.command("timeline")(timeline)
     app.command("timeline-add")(timeline_add)
+    app.command("timeline-key")(timeline_key)
     app.command("breaches")(breaches)
     app.command("report")(report)
     app.command("statement")(statement)
@@ -83,10 +87,16 @@ def timeline(
     ref: ReleaseArg,
     as_json: JsonOpt = False,
     verify: Annotated[
-        bool, typer.Option("--verify", help="Exit 1 naming the first event that was changed.")
+        bool,
+        typer.Option(
+            "--verify",
+            help="Exit 1 naming the first event that was changed, or saying that events were "
+            "removed or rewritten since the last signed checkpoint.",
+        ),
     ] = False,
 ) -> None:
-    """Show the release's timeline and check its hash chain."""
+    """Show the release's timeline, check its hash chain and its signed checkpoints."""
+    from onthedot.record import checkpoint
     from onthedot.record.timeline import Timeline
 
     async def body() -> int:
@@ -94,28 +104,41 @@ def timeline(
             release = await resolve_release(engine, ref)
             tl = Timeline(engine)
             events, check = await tl.events(release.id), await tl.verify(release.id)
+            anchor = await checkpoint.check(engine, release.id, check.count)
         problem = None if check.ok else chain_problem(release.id, check, events)
+        problem = problem or anchor.problem or None
         if as_json:
-            emit_json(_timeline_json(release, events, check, problem))
+            emit_json(_timeline_json(release, events, check, anchor, problem))
         else:
-            _print_timeline(release, events, check, problem)
-        return EXIT_FINDINGS if verify and not check.ok else EXIT_OK
+            _print_timeline(release, events, check, anchor, problem)
+        return EXIT_FINDINGS if verify and problem else EXIT_OK
 
     run(body, as_json)
 
 
 def _timeline_json(
-    release: Release, events: list[Event], check: ChainCheck, problem: str | None
+    release: Release,
+    events: list[Event],
+    check: ChainCheck,
+    anchor: AnchorCheck,
+    problem: str | None,
 ) -> dict[str, Any]:
     from onthedot.calendar.timeutil import to_local
     from onthedot.record.narrative import describe
 
     zone = state.config.zone
+    signed = anchor.checkpoint
     return {
         "release": release.id,
-        "ok": check.ok,
+        "ok": problem is None,
         "chain": {"ok": check.ok, "count": check.count, "broken_seq": check.broken_seq,
                   "reason": check.reason, "message": problem},
+        "checkpoint": {
+            "ok": anchor.ok,
+            "seq": signed.seq if signed else None,
+            "head": signed.head if signed else None,
+            "signed_at": signed.at if signed else None,
+        },
         "events": [
             {**e.as_json(), "local": to_local(e.at, zone).isoformat(), "text": describe(e, release, zone)}
             for e in events
@@ -124,7 +147,11 @@ def _timeline_json(
 
 
 def _print_timeline(
-    release: Release, events: list[Event], check: ChainCheck, problem: str | None
+    release: Release,
+    events: list[Event],
+    check: ChainCheck,
+    anchor: AnchorCheck,
+    problem: str | None,
 ) -> None:
     from rich.table import Table
 
@@ -142,13 +169,42 @@ def _print_timeline(
         out.print(table)
     if problem:
         out.print(styled((problem, "bold red")), highlight=False)
-    else:
-        out.print(
-            styled(
-                ("The timeline is intact:", "green"),
-                f" {check.count} events, each linked to the one before.",
-            )
+        return
+    signed = anchor.checkpoint
+    vouched = (
+        f" The first {signed.seq} are the ones signed at {signed.at}."
+        if signed
+        else " No signed checkpoint of it was found, so only the chain vouches for it."
+    )
+    out.print(
+        styled(
+            ("The timeline is intact:", "green"),
+            f" {check.count} events, each linked to the one before.{vouched}",
         )
+    )
+
+
+def timeline_key(as_json: JsonOpt = False) -> None:
+    """Print the public key that signs the timeline's checkpoints (made on first use)."""
+    from onthedot.record.checkpoint import anchor_for
+
+    def body() -> int:
+        anchor = anchor_for(state.config.evidence, state.config.root, state.database_url)
+        public = anchor.public_key()
+        if as_json:
+            emit_json({"public_key": public, "key": str(anchor.key_path),
+                       "checkpoints": str(anchor.path)})
+        else:
+            out.print(f"Ed25519 public key: {public}", highlight=False)
+            out.print(
+                f"The private key is {anchor.key_path}; checkpoints are appended to {anchor.path}. "
+                "Keep both away from the database, and a copy of the public key with whoever "
+                "checks the record.",
+                highlight=False,
+            )
+        return EXIT_OK
+
+    run(body, as_json)
 
 
 # --- timeline-add -----------------------------------------------------------------------------

@@ -50,6 +50,8 @@ def statement_html(a: Assessment, zone: Zone = LONDON) -> str:
     )
     if release.lead_statistician:
         parts.append(_p(f"Contact: {release.lead_statistician}."))
+    if a.record_reference:
+        parts.append(_p(f"Record reference: {a.record_reference[:16]}…"))
     heading = Markup("<h2>Statement about the release of {}</h2>\n").format(release.title)
     body = Markup("").join(parts)
     return str(

@@ -3,6 +3,10 @@ previous event (a hash chain), so that any later change to a stored event is det
 
 The hashed content is the canonical JSON of ``release_id, seq, at, kind, actor, source, data`` plus
 the previous hash; ``data`` is stored as exactly the canonical JSON text that was hashed.
+
+After each write the new head is signed and kept outside the database when the store has an
+anchor (``record.checkpoint``), so that removing the last events, or rewriting events and hashing
+them again, is detected too (``checkpoint.check``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.errors import StoreError
 from onthedot.model import as_utc, iso_utc, utcnow
+from onthedot.record.checkpoint import sign_head
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import events
 
@@ -191,6 +196,7 @@ class Timeline:
                     )
                     if with_ is not None:
                         await with_(conn)
+                sign_head(self._engine, release_id, written[-1].seq, written[-1].hash)
                 return written
             except IntegrityError:
                 continue

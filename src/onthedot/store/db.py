@@ -1,13 +1,15 @@
 """Open the store: an async engine on any SQLAlchemy URL, migrated to the newest schema.
 
 Default (see :mod:`onthedot.store.location`): ``sqlite:///onthedot.db`` in the working
-directory, in WAL mode so the dashboard can read while the scheduler writes.
+directory, in WAL mode so the dashboard can read while the scheduler writes; a new SQLite file
+is made readable by its owner only.
 ``ONTHEDOT_DATABASE_URL`` or ``--database`` choose another, e.g.
 ``postgresql://user@127.0.0.1:5432/onthedot``. Plain driver names are mapped to async drivers.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from onthedot.errors import StoreError
-from onthedot.store.location import HEAD_REVISION
+from onthedot.store.location import HEAD_REVISION, sqlite_file
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _ASYNC_DRIVERS = {
@@ -123,8 +125,22 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
+def create_private(url: str) -> None:
+    """Create a new SQLite store's file readable and writable by its owner only (0600): it holds
+    the record and what was published. SQLite gives its ``-wal`` and ``-shm`` files the mode of
+    the database file. An existing file keeps the mode it has."""
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:  # made by another process first, or no such folder (opening says so)
+        return
+
+
 async def open_store(url: str) -> AsyncEngine:
     """An engine on ``url`` with the schema migrated to head; a plain-sentence StoreError otherwise."""
+    create_private(url)
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:

@@ -11,7 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from onthedot.adapters import mask_secrets
 from onthedot.model import Release
+
+_SITE_URLS = ("public", "origin", "target")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +29,19 @@ class HistoryEntry:
 
 
 def document(release: Release) -> dict[str, Any]:
-    """The release as JSON-safe data (what the store keeps and hashes)."""
-    return release.model_dump(mode="json", exclude={"lines"})
+    """The release as JSON-safe data (what the store keeps and hashes), its secrets masked."""
+    return without_secrets(release.model_dump(mode="json", exclude={"lines"}))
+
+
+def without_secrets(doc: dict[str, Any]) -> dict[str, Any]:
+    """A release document whose site URLs (an FTP password in the target, a CDN token in a purge
+    URL) are masked: the store never keeps a secret; publishing reads the release file."""
+    site = doc.get("site")
+    if not isinstance(site, dict):
+        return doc
+    masked = {k: mask_secrets(v) for k in _SITE_URLS if isinstance(v := site.get(k), str)}
+    purge = [mask_secrets(u) if isinstance(u, str) else u for u in site.get("purge") or ()]
+    return {**doc, "site": {**site, **masked, "purge": purge}}
 
 
 def content_sha256(doc: dict[str, Any]) -> str:

@@ -1,4 +1,8 @@
-"""Releases in the store: sync from release files (insert, update, history of changes with who/why)."""
+"""Releases in the store: sync from release files (insert, update, history of changes with who/why).
+
+The store keeps no secret: the site's URLs are masked before a release is stored or its changes
+are written to the history (``documents.without_secrets``); publishing reads the release file.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import Release, utcnow
-from onthedot.store.documents import HistoryEntry, content_sha256, document
+from onthedot.store.documents import HistoryEntry, content_sha256, document, without_secrets
 from onthedot.store.tables import release_history, releases
 
 # fields whose change is worth a line in the history (and, for release_at, a T3.2 check)
@@ -64,15 +68,14 @@ class ReleaseRepository:
                 return SyncResult(release.id, "inserted")
             if known.content_sha256 == digest:  # most runs: the document is not even read
                 return SyncResult(release.id, "unchanged")
-            old = (await conn.execute(select(releases).where(releases.c.id == release.id))).one()
+            stored_doc = select(releases.c.document).where(releases.c.id == release.id)
+            old = without_secrets(dict((await conn.execute(stored_doc)).scalar_one()))
             if not reason:
                 reason = _reason_from_changes(release)
             entries = tuple(
-                HistoryEntry(
-                    release.id, now, actor, reason, name, old.document.get(name), doc.get(name)
-                )
+                HistoryEntry(release.id, now, actor, reason, name, old.get(name), doc.get(name))
                 for name in TRACKED
-                if old.document.get(name) != doc.get(name)
+                if old.get(name) != doc.get(name)
             )
             await conn.execute(
                 releases.update().where(releases.c.id == release.id).values(**row_values)

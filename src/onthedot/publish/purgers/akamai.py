@@ -8,8 +8,11 @@ secrets ``client_secret``, ``access_token`` and ``client_token``. Calls:
 
 ``network`` is ``?network=production`` (default) or ``staging``. Success is ``201`` with
 ``{"httpStatus": 201, "purgeId": ..., "estimatedSeconds": ...}``. Prefixes are not supported by
-Fast Purge (use cache tags). ``?endpoint=`` points at another base URL (tests use a local fake, as
-Akamai cannot be reached from the test machine); requests are signed for the host they go to.
+Fast Purge (use cache tags).
+
+``?endpoint=`` (onthedot.toml only) points at another API base, e.g. a local fake in the tests,
+as the service cannot be reached from here: https, or http to this machine only; its secrets then
+come only from the URL or ``?<field>_env=``, never the ones named after the URL's host.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import stamina
 
-from onthedot.adapters import Adapter, AdapterURL
+from onthedot.adapters import Adapter, AdapterURL, checked_endpoint
 from onthedot.errors import AdapterURLError, PurgeError
 from onthedot.model import iso_utc
 
@@ -102,6 +102,9 @@ class Purger(Adapter):
     def __init__(self, url: AdapterURL | str, *, retry: RetryPolicy | None = None) -> None:
         super().__init__(url)
         self.retry = retry or RetryPolicy.from_query(self.parsed)
+        # ?endpoint=: https (or http to this machine), and only secrets named for it go there
+        self.endpoint_override = checked_endpoint(self.parsed)
+        self.implicit_secrets = self.endpoint_override is None
 
     async def purge(
         self, urls: Sequence[str], *, prefixes: Sequence[str] = (), tags: Sequence[str] = ()

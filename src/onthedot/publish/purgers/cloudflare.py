@@ -3,8 +3,11 @@
 ``POST /client/v4/zones/{zone_id}/purge_cache`` with ``Authorization: Bearer <token>`` and JSON
 ``{"files": [...]}`` (30 URLs per call), ``{"tags": [...]}`` or ``{"prefixes": [...]}`` (30 per
 call; prefixes are written without the scheme: ``www.example.org/statistics/``). Success is HTTP
-200 with ``{"success": true}``. ``?endpoint=`` points at another API base (tests use a local fake,
-as Cloudflare cannot be reached from the test machine).
+200 with ``{"success": true}``.
+
+``?endpoint=`` (onthedot.toml only) points at another API base, e.g. a local fake in the tests,
+as the service cannot be reached from here: https, or http to this machine only; its secrets then
+come only from the URL or ``?<field>_env=``, never the ones named after the URL's host.
 """
 
 from __future__ import annotations

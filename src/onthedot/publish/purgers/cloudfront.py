@@ -5,8 +5,12 @@ One ``CreateInvalidation`` (``POST /2020-05-31/distribution/{id}/invalidation``,
 ``GetInvalidation`` is polled every ``?poll=`` seconds (default 10) until its status is
 ``Completed``, for at most ``?wait=`` seconds (default 900); every poll is recorded as an attempt.
 The access key id is the URL user, the secret key its password (or any secret source); without
-them the standard AWS credential chain is used. CloudFront has no tags. ``?endpoint=`` points at
-another API base (tests use a local fake, as AWS cannot be reached from the test machine).
+them the standard AWS credential chain is used. CloudFront has no tags.
+
+``?endpoint=`` (onthedot.toml only) points at another API base, e.g. a local fake in the tests,
+as the service cannot be reached from here: https, or http to this machine only; its secrets then
+come only from the URL or ``?<field>_env=``, never the ones named after the URL's host, nor the
+AWS credential chain (the URL needs its access key id).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from onthedot.adapters import AdapterURL
-from onthedot.errors import PurgeError
+from onthedot.errors import AdapterURLError, PurgeError
 from onthedot.publish.aws import AwsClient
 from onthedot.publish.purgers.base import (
     Outcome,
@@ -50,6 +54,11 @@ class CloudFrontPurger(Purger):
 
     def __init__(self, url: AdapterURL | str, *, retry: RetryPolicy | None = None) -> None:
         super().__init__(url, retry=retry)
+        if self.endpoint_override and not self.parsed.user:
+            raise AdapterURLError(
+                f"{self.url()} sends requests to its ?endpoint=: give it an access key id of its "
+                "own (cloudfront://KEY_ID@DISTRIBUTION?password_env=VARIABLE) in onthedot.toml."
+            )
         self.distribution = (self.parsed.host or "").upper()
         self.poll = float(self.parsed.query.get("poll", "10"))
         self.wait = float(self.parsed.query.get("wait", "900"))

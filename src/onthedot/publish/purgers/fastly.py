@@ -6,8 +6,11 @@
 
 Both carry ``Fastly-Key: <token>`` and ``Accept: application/json``; ``?soft=1`` adds
 ``Fastly-Soft-Purge: 1`` (mark stale instead of removing). Fastly cannot purge by prefix: tag the
-pages with a Surrogate-Key instead. ``?endpoint=`` points at another API base (tests use a local
-fake, as Fastly cannot be reached from the test machine).
+pages with a Surrogate-Key instead.
+
+``?endpoint=`` (onthedot.toml only) points at another API base, e.g. a local fake in the tests,
+as the service cannot be reached from here: https, or http to this machine only; its secrets then
+come only from the URL or ``?<field>_env=``, never the ones named after the URL's host.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ class HTTPPurger(Purger):
 
     def __init__(self, url: AdapterURL | str, *, retry: RetryPolicy | None = None) -> None:
         super().__init__(url, retry=retry)
-        self.endpoint = (self.parsed.query.get("endpoint") or self.default_endpoint).rstrip("/")
+        self.endpoint = (self.endpoint_override or self.default_endpoint).rstrip("/")
         self._http: aiohttp.ClientSession | None = None
 
     async def aclose(self) -> None:

@@ -37,6 +37,12 @@ class Assessment:
         return self.evidence.release
 
     @property
+    def record_reference(self) -> str | None:
+        """The hash of the timeline's last event (its head) as read for this assessment: the
+        fingerprint of the record a report or statement was drafted from."""
+        return self.evidence.events[-1].hash if self.evidence.events else None
+
+    @property
     def broken_event(self) -> Event | None:
         """The first event whose hash does not match, when the chain is broken."""
         if self.chain.ok or self.chain.broken_seq is None:

@@ -9,7 +9,7 @@ from docx import Document
 from docx.document import Document as DocumentObject
 from docx.shared import Pt, RGBColor
 
-from onthedot.record.report.model import Report, Row
+from onthedot.record.report.model import RECORD_HEADING, Report, Row
 
 RED = RGBColor(0xD4, 0x35, 0x1C)
 GREY = RGBColor(0x50, 0x5A, 0x5F)
@@ -36,6 +36,8 @@ def to_docx(report: Report) -> bytes:
     doc.add_heading("Longer-term changes suggested from the diagnosis", level=2)
     _bullets(doc, report.longer_term or ("Not applicable: no breach was found.",))
     _bullets(doc, ("[To be completed by the producer: the changes agreed, who will make them, and when.]",))
+    doc.add_heading(RECORD_HEADING, level=1)
+    doc.add_paragraph(report.record)
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()

@@ -56,6 +56,7 @@ class Report:
     short_term: tuple[str, ...]
     longer_term: tuple[str, ...]
     warning: str | None = None
+    record: str = ""
     heading: str = HEADING
     guidance: dict[str, str] = field(
         default_factory=lambda: {
@@ -71,7 +72,7 @@ class Report:
         parts += [f"{r.label}: {r.text} {r.link or ''}" for r in self.core]
         parts += [*self.citations, self.due, self.clock_note, *self.account, *self.summary]
         parts += [f"{r.label}: {r.text}" for r in self.impact_prompts]
-        parts += [*self.impact_facts, *self.short_term, *self.longer_term]
+        parts += [*self.impact_facts, *self.short_term, *self.longer_term, self.record]
         return "\n".join(p for p in parts if p)
 
 
@@ -163,6 +164,24 @@ def build(a: Assessment, *, today: dt.date | None = None, zone: Zone = LONDON) -
             "No short-term action was recorded in the timeline: record them with `onthedot timeline-add`"),),
         longer_term=tuple(x["what"] for x in longer),
         warning=tamper_warning(a, zone),
+        record=record_note(a),
+    )
+
+
+RECORD_HEADING = "Annex: the record this report was drafted from"
+
+
+def record_note(a: Assessment) -> str:
+    """The annex: the full record reference, and what a reader can do with it."""
+    head = a.record_reference
+    if head is None:
+        return "Nothing had been recorded for this release when this report was drafted."
+    count = len(a.evidence.events)
+    return (
+        f"Record reference: {head}. This is the fingerprint (SHA-256) of the last of the {count} "
+        "events recorded for this release when this report was drafted; each event's fingerprint "
+        "covers every event before it. Ask the producer to show that the record still runs "
+        "through this event unchanged."
     )
 
 

@@ -10,7 +10,7 @@ from odf.style import ParagraphProperties, Style, TableColumnProperties, TextPro
 from odf.table import Table, TableCell, TableColumn, TableRow
 from odf.text import H, List, ListItem, P
 
-from onthedot.record.report.model import Report, Row
+from onthedot.record.report.model import RECORD_HEADING, Report, Row
 
 
 class _Styles:
@@ -68,6 +68,8 @@ def to_odt(report: Report) -> bytes:
     _heading(body, 3, "Longer-term changes suggested from the diagnosis")
     longer = report.longer_term or ("Not applicable: no breach was found.",)
     body.addElement(_list((*longer, "[To be completed by the producer: the changes agreed, who will make them, and when.]")))
+    _heading(body, 2, RECORD_HEADING)
+    body.addElement(P(text=report.record))
     buffer = io.BytesIO()
     doc.write(buffer)
     return buffer.getvalue()

@@ -1,0 +1,279 @@
+"""Signed checkpoints: the timeline's head anchored outside the database.
+
+The hash chain (``record.timeline``) shows that no stored event was changed on its own; it cannot
+show that the last events were deleted, or that every event after a change was hashed again with
+the same public function. So after each write the timeline's head — its last ``seq`` and that
+event's hash — is signed with an Ed25519 key kept apart from the database and appended, as one
+JSON line, to a checkpoint file beside the key (``[evidence]`` in onthedot.toml):
+
+    {"store": "sqlite:////srv/onthedot/onthedot.db", "release": "...", "seq": 42,
+     "head": "<sha-256 hex>", "at": "2019-12-18T09:30:01.2Z", "signature": "<base64>"}
+
+``check`` compares the store with the newest checkpoint of a release: fewer events than it signed
+means events were removed; another hash at its ``seq`` means the chain up to it was rewritten
+(changed, removed or re-ordered events, hashes recomputed). Someone who holds both the database
+and the key can still rewrite both; events after the newest checkpoint are protected by the
+chain only.
+
+An ``Anchor`` is bound to the store's engine (``bind``) by whoever opens the store for a command;
+every ``Timeline`` on that engine then signs its head after each write.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import weakref
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.adapters import mask_secrets
+from onthedot.model import iso_utc, utcnow
+from onthedot.store.location import sqlite_file
+from onthedot.store.tables import events
+
+if TYPE_CHECKING:  # cryptography is loaded when a checkpoint is signed or read, not before
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    from onthedot.settings import EvidenceSettings
+
+KEY_FILE = "timeline.key"
+CHECKPOINT_FILE = "timeline-checkpoints.jsonl"
+_PREFIX = b"onthedot timeline checkpoint v1"
+_BOUND: weakref.WeakKeyDictionary[AsyncEngine, Anchor] = weakref.WeakKeyDictionary()
+
+
+def default_folder(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_CONFIG_HOME/onthedot``, else ``~/.config/onthedot``."""
+    base = environ.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
+    return Path(base) / "onthedot"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    store: str
+    release: str
+    seq: int
+    head: str
+    at: str
+    signature: str = ""
+
+    def message(self) -> bytes:
+        parts = (self.store, self.release, str(self.seq), self.head, self.at)
+        return b"\n".join([_PREFIX, *(p.encode("utf-8") for p in parts)])
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorCheck:
+    """What the newest checkpoint says of a timeline: ``ok`` False with ``problem`` (one
+    sentence) when the store holds less, or other events, than was signed."""
+
+    ok: bool
+    checkpoint: Checkpoint | None = None
+    problem: str = ""
+
+
+class Anchor:
+    """The signing key (made on first use, mode 0600) and the append-only checkpoint file."""
+
+    def __init__(self, key: Path, checkpoints: Path, store: str) -> None:
+        self.key_path, self.path, self.store = key, checkpoints, store
+        self._key: Ed25519PrivateKey | None = None
+
+    def private_key(self, *, make: bool = True) -> Ed25519PrivateKey:
+        """The key, made on first use when ``make`` (an OSError when it is gone otherwise)."""
+        if self._key is None:
+            self._key = _load_or_make(self.key_path) if make else _load(self.key_path)
+        return self._key
+
+    def public_key(self) -> str:
+        """The public key, base64 of its 32 raw bytes: give it to whoever checks the record."""
+        from cryptography.hazmat.primitives import serialization
+
+        raw = (
+            self.private_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        return base64.b64encode(raw).decode("ascii")
+
+    def sign(self, release_id: str, seq: int, head: str) -> Checkpoint:
+        """Sign the head of a release's timeline and append the checkpoint (one write)."""
+        unsigned = Checkpoint(self.store, release_id, seq, head, iso_utc(utcnow()))
+        signature = base64.b64encode(self.private_key().sign(unsigned.message())).decode()
+        signed = Checkpoint(**{**asdict(unsigned), "signature": signature})
+        line = (json.dumps(asdict(signed), separators=(",", ":")) + "\n").encode("utf-8")
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        return signed
+
+    def latest(self, release_id: str) -> Checkpoint | None:
+        """The newest checkpoint of this store's release; a ``CheckpointForged`` when a line of it
+        is not signed by this key."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return None
+        public = self.private_key(make=False).public_key()
+        found: Checkpoint | None = None
+        for number, line in enumerate(lines, start=1):
+            checkpoint = self._read(line, number, public)
+            if checkpoint is None or checkpoint.release != release_id:
+                continue
+            if found is None or checkpoint.seq >= found.seq:
+                found = checkpoint
+        return found
+
+    def _read(self, line: str, number: int, public: Ed25519PublicKey) -> Checkpoint | None:
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            checkpoint = Checkpoint(**json.loads(line))
+            if checkpoint.store != self.store:
+                return None
+            public.verify(base64.b64decode(checkpoint.signature), checkpoint.message())
+        except (ValueError, TypeError, InvalidSignature, binascii.Error):
+            raise CheckpointForged(self.path, number) from None
+        return checkpoint
+
+
+class CheckpointForged(Exception):
+    """A line of the checkpoint file is not one this key signed (turned into an AnchorCheck)."""
+
+    def __init__(self, path: Path, line: int) -> None:
+        super().__init__(f"{path}:{line}")
+        self.path, self.line = path, line
+
+
+def _load_or_make(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        return _load(path)
+    except FileNotFoundError:
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            return _load_or_make(path)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        return key
+
+
+def _load(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return loaded
+
+
+def anchor_for(settings: EvidenceSettings, root: Path, database_url: str) -> Anchor:
+    """The anchor ``[evidence]`` configures (paths relative to onthedot.toml's folder) for the
+    store at ``database_url``, named by its absolute file (SQLite) or its masked URL."""
+    key = _path(settings.key, root) if settings.key else default_folder() / KEY_FILE
+    checkpoints = _path(settings.checkpoints, root) if settings.checkpoints else None
+    sqlite = sqlite_file(database_url)
+    store = f"sqlite:///{sqlite.resolve()}" if sqlite else mask_secrets(database_url)
+    return Anchor(key, checkpoints or key.parent / CHECKPOINT_FILE, store)
+
+
+def _path(text: str, root: Path) -> Path:
+    return root / Path(text).expanduser()
+
+
+def bind(engine: AsyncEngine, anchor: Anchor) -> None:
+    """Every timeline written through ``engine`` signs its head with ``anchor``."""
+    _BOUND[engine] = anchor
+
+
+def bound(engine: AsyncEngine) -> Anchor | None:
+    return _BOUND.get(engine)
+
+
+def sign_head(engine: AsyncEngine, release_id: str, seq: int, head: str) -> None:
+    """Sign a new head if the engine has an anchor; a checkpoint that cannot be written is logged,
+    never a reason to stop recording (the chain still holds; ``timeline --verify`` then finds an
+    older checkpoint)."""
+    anchor = _BOUND.get(engine)
+    if anchor is None:
+        return
+    try:
+        anchor.sign(release_id, seq, head)
+    except (OSError, ValueError) as exc:
+        import structlog
+
+        structlog.get_logger("onthedot.checkpoint").warning(
+            "checkpoint.not_written", release=release_id, seq=seq, error=str(exc)
+        )
+
+
+async def check(engine: AsyncEngine, release_id: str, count: int) -> AnchorCheck:
+    """The store's timeline of ``release_id`` (``count`` events, its chain intact) against the
+    newest checkpoint signed for it."""
+    anchor = _BOUND.get(engine)
+    if anchor is None:
+        return AnchorCheck(True)
+    try:
+        newest = anchor.latest(release_id)
+    except CheckpointForged as exc:
+        said = PROBLEMS["forged"].format(line=exc.line, path=exc.path, release=release_id)
+        return AnchorCheck(False, None, said)
+    except (OSError, ValueError) as exc:
+        return AnchorCheck(
+            False, None, PROBLEMS["unreadable"].format(path=anchor.key_path, error=exc)
+        )
+    if newest is None:
+        return AnchorCheck(True)
+    if count < newest.seq:
+        said = PROBLEMS["removed"].format(
+            release=release_id, count=count, seq=newest.seq, at=newest.at, next=count + 1
+        )
+        return AnchorCheck(False, newest, said)
+    query = select(events.c.hash).where(
+        events.c.release_id == release_id, events.c.seq == newest.seq
+    )
+    async with engine.connect() as conn:
+        stored = await conn.scalar(query)
+    if stored != newest.head:
+        said = PROBLEMS["rewritten"].format(seq=newest.seq, release=release_id, at=newest.at)
+        return AnchorCheck(False, newest, said)
+    return AnchorCheck(True, newest)
+
+
+_FIX = "restore the store from a backup and report the change."
+PROBLEMS = {
+    "removed": "The timeline of {release} holds {count} events, but {seq} were signed at {at}: "
+    "events {next} to {seq} were removed; " + _FIX,
+    "rewritten": "Event {seq} of {release} is not the one signed at {at}: the timeline was "
+    "rewritten up to it (events changed, removed or re-ordered and hashed again); " + _FIX,
+    "forged": "Line {line} of the checkpoint file {path} is not signed by this installation's "
+    "key, so the record of {release} cannot be trusted: the checkpoints were altered; " + _FIX,
+    "unreadable": "The timeline's signing key {path} cannot be read ({error}): restore it from "
+    "its backup; without it the checkpoints cannot be checked.",
+}
+"""What ``check`` says, one sentence each with the fix."""
