@@ -175,7 +175,9 @@ async def test_people_s_text_is_text_in_every_format_never_markup(store: AsyncEn
 
 
 async def test_a_link_with_spaces_or_angle_brackets_cannot_break_out_of_its_markdown_link(store: AsyncEngine) -> None:
-    release = release_2019(artefact=(Artefact(path="/statistics/a b><script>x</script>.xlsx", sha256=NEW),))
+    # the path rule refuses such a path when a release is loaded; the report escapes links on its own
+    hostile = Artefact.model_construct(path="/statistics/a b><script>x</script>.xlsx", sha256=NEW)
+    release = release_2019(artefact=(hostile,))
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
     page = markdown_html(render(report, "md").decode())
     assert "<script" not in page
