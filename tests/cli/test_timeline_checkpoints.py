@@ -187,3 +187,17 @@ def test_the_report_and_the_statement_carry_the_record_reference(
     assert reference in docx_text((tmp_path / "r.docx").read_bytes())
     assert reference in (tmp_path / "r.md").read_text(encoding="utf-8")
     assert f"<p>Record reference: {head[:16]}…</p>" in statement and head not in statement
+
+
+def test_the_report_warns_when_events_signed_for_were_removed(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.record(4)
+    before = site("report", str(site.release), "--format", "md", "-o", str(tmp_path / "a.md"))
+    assert before.exit_code == 0, before.output
+    assert "WARNING" not in (tmp_path / "a.md").read_text(encoding="utf-8")
+    site.change(drop_last_two)
+    after = site("report", str(site.release), "--format", "md", "-o", str(tmp_path / "b.md"))
+    assert after.exit_code == 0, after.output
+    text = " ".join((tmp_path / "b.md").read_text(encoding="utf-8").split())
+    assert "WARNING: the timeline of this release fails its integrity check" in text
+    assert "holds 2 events, but 4 were signed at" in text

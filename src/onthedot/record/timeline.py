@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.errors import StoreError
 from onthedot.model import as_utc, iso_utc, utcnow
+from onthedot.record.checkpoint import check as checkpoint_check
 from onthedot.record.checkpoint import sign_head
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import events
@@ -66,7 +67,9 @@ class ChainCheck:
     reason: str = ""
 
 
-_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 
 
 def canonical(data: Mapping[str, Any]) -> str:
@@ -276,6 +279,19 @@ class Timeline:
                 )
             prev = row.hash
         return ChainCheck(True, len(rows))
+
+    async def verify_signed(self, release_id: str) -> ChainCheck:
+        """``verify``, then the newest signed checkpoint: events removed from the end, or
+        rewritten and hashed again, fail here though the chain itself holds. ``reason`` is then
+        the checkpoint's one sentence; ``broken_seq`` the signed event's number."""
+        chain = await self.verify(release_id)
+        if not chain.ok:
+            return chain
+        anchor = await checkpoint_check(self._engine, release_id, chain.count)
+        if anchor.ok:
+            return chain
+        seq = anchor.checkpoint.seq if anchor.checkpoint else None
+        return ChainCheck(False, chain.count, seq, anchor.problem)
 
 
 def _loads(text: str) -> dict[str, Any]:

@@ -119,7 +119,7 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
         )
     timeline = Timeline(ctx.engine)
     events = await timeline.events(release.id)
-    check = await timeline.verify(release.id)
+    check = await timeline.verify_signed(release.id)
     return TimelineOut(
         release=release.id,
         events=[

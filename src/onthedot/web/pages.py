@@ -222,7 +222,7 @@ async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: View
         viewer=viewer,
         card=shown,
         events=events,
-        chain=await timeline.verify(release.id),
+        chain=await timeline.verify_signed(release.id),
     )
 
 

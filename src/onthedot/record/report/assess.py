@@ -78,7 +78,7 @@ async def gather(
 ) -> tuple[Evidence, ChainCheck]:
     timeline = Timeline(engine)
     events = await timeline.events(release.id)
-    chain = await timeline.verify(release.id)
+    chain = await timeline.verify_signed(release.id)
     from_events = [
         o for e in events if e.kind == "verify.result" if (o := read_result(e.data, e.at))
     ]

@@ -203,7 +203,7 @@ def tamper_warning(a: Assessment, zone: Zone) -> str | None:
         what += f" ({event.kind}, recorded at {to_local(event.at, zone):%H:%M:%S})"
     return (
         f"WARNING: the timeline of this release fails its integrity check at {what}: "
-        f"{a.chain.reason}. The facts below may not be what onthedot recorded; "
+        f"{a.chain.reason.rstrip('.')}. The facts below may not be what onthedot recorded; "
         "compare them with a backup of the store before sending this report."
     )
 
