@@ -22,6 +22,7 @@ from onthedot.web.schemas import (
     EventOut,
     FirstLiveOut,
     HealthOut,
+    ProblemOut,
     ReleaseDetail,
     ReleaseSummary,
     ResultOut,
@@ -120,7 +121,7 @@ async def get_timeline(release_id: str, ctx: Ctx) -> TimelineOut:
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def health(ctx: Ctx, response: Response) -> HealthOut:
-    """Is the service up and can it read its store?"""
+    """Is the service up, can it read its store, and can it read every release file?"""
     store = "ok"
     try:
         async with ctx.engine.connect() as conn:
@@ -131,8 +132,13 @@ async def health(ctx: Ctx, response: Response) -> HealthOut:
             "the database server is running."
         )
         response.status_code = 503
+    problems = [ProblemOut(file=p.file, message=p.message) for p in ctx.file_problems.current()]
+    if store != "ok":
+        problems.insert(0, ProblemOut(file=None, message=store))
     return HealthOut(
         ok=store == "ok",
+        status="down" if store != "ok" else "degraded" if problems else "ok",
+        problems=problems,
         version=__version__,
         store=store,
         assets=ctx.assets_version,
