@@ -87,38 +87,42 @@ async def serve(
         catch_up_s=st.config.publish.catch_up_s,
         poll_s=poll,
     )
-    async with st.store() as engine:
-        dashboard = None
+    try:
+        async with st.store() as engine:
+            dashboard = None
+            if web is not None:
+                dashboard = WebProcess(*web)
+                dashboard.start()
+            on_sweep = dashboard.observe_sweep if dashboard else None
+
+            async def publish(release: Release) -> object:
+                async with publisher_for(
+                    engine, release, SYSTEM_CLOCK, settings=st.config.verify, on_sweep=on_sweep
+                ) as publisher:
+                    return await publisher.publish(release)
+
+            scheduler = Scheduler(
+                engine,
+                load=st.release_files_from_config,
+                publish=publish,
+                clock=SYSTEM_CLOCK,
+                policy=policy,
+                on_problems=dashboard.file_problems if dashboard else None,
+            )
+            job = asyncio.create_task(scheduler.run_forever())
+            if started and dashboard:
+                out.print(started)
+            try:
+                await _until(stop, job, dashboard)
+            finally:
+                job.cancel()
+                await asyncio.gather(job, return_exceptions=True)
+                await scheduler.aclose()
+                if dashboard is not None:
+                    await asyncio.to_thread(dashboard.stop)
+    finally:
         if web is not None:
-            dashboard = WebProcess(*web)
-            dashboard.start()
-        on_sweep = dashboard.observe_sweep if dashboard else None
-
-        async def publish(release: Release) -> object:
-            async with publisher_for(
-                engine, release, SYSTEM_CLOCK, settings=st.config.verify, on_sweep=on_sweep
-            ) as publisher:
-                return await publisher.publish(release)
-
-        scheduler = Scheduler(
-            engine,
-            load=st.release_files_from_config,
-            publish=publish,
-            clock=SYSTEM_CLOCK,
-            policy=policy,
-            on_problems=dashboard.file_problems if dashboard else None,
-        )
-        job = asyncio.create_task(scheduler.run_forever())
-        if started and dashboard:
-            out.print(started)
-        try:
-            await _until(stop, job, dashboard)
-        finally:
-            job.cancel()
-            await asyncio.gather(job, return_exceptions=True)
-            await scheduler.aclose()
-            if dashboard is not None:
-                await asyncio.to_thread(dashboard.stop)
+            web[1].close()  # (when the dashboard never started; closing twice is harmless)
 
 
 async def _until(
