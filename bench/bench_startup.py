@@ -72,21 +72,13 @@ def imports_of(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, flo
     imports (its own time in each module, summed), largest first, and ``all`` of them."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "onthedot.cli", *argv[1:]],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
     )
     spent: dict[str, float] = {}
     for line in done.stderr.splitlines()[1:]:
         if line.startswith("import time:"):
             own, _, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
-            top = (
-                ".".join(name.split(".")[:2])
-                if name.startswith("onthedot.")
-                else name.split(".")[0]
-            )
+            top = ".".join(name.split(".")[:2]) if name.startswith("onthedot.") else name.split(".")[0]
             spent[top] = spent.get(top, 0.0) + int(own) / 1000
     ranked = dict(sorted(spent.items(), key=lambda item: -item[1]))
     return {"all": sum(spent.values()), **ranked}
@@ -113,20 +105,15 @@ def run() -> dict[str, Any]:
         name: {
             "median_s": statistics.median(values),
             "min_s": min(values),
-            "ratio_to_pip_median": statistics.median(
-                v / p for v, p in zip(values, pip, strict=True)
-            ),
+            "ratio_to_pip_median": statistics.median(v / p for v, p in zip(values, pip, strict=True)),
             "seconds": values,
         }
         for name, values in seconds.items()
     }
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before_after": os.getloadavg(),
-        },
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_before_after": os.getloadavg()},
         "pip": f"pip {ensurepip.version()} (bundled with Python {platform.python_version()})",
         "rounds": ROUNDS,
         "commands": figures,

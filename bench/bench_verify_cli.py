@@ -103,9 +103,7 @@ def command_env(pycache: Path) -> dict[str, str]:
     return env | {"PYTHONPYCACHEPREFIX": str(pycache), "COLUMNS": "100"}
 
 
-def timed(
-    args: list[str], cwd: Path, env: dict[str, str]
-) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.perf_counter()
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     return time.perf_counter() - started, done
@@ -205,7 +203,9 @@ def _measure(release: Path, edge: str, work: Path) -> dict[str, Any]:
             r["ratio_from_first_request"] for r in rounds
         ),
         "to_first_request_s_median": statistics.median(r["to_first_request_s"] for r in rounds),
-        "from_first_request_s_median": statistics.median(r["from_first_request_s"] for r in rounds),
+        "from_first_request_s_median": statistics.median(
+            r["from_first_request_s"] for r in rounds
+        ),
         "phases_s_median": {
             phase: statistics.median(r["phases_s"][phase] for r in rounds)
             for phase in rounds[0]["phases_s"]
