@@ -2,7 +2,8 @@
 
 verify (``bench.bench_verify.run()``: probe throughput against wrk, 10,000 URLs, RSS), publish
 (``bench.bench_publish.run()``: go-live lag at the Varnish edge per target) and kill
-(``bench.bench_kill.run()``: SIGKILL at random moments, exactly one publication). Each returns a
+(``bench.bench_kill.run()``: SIGKILL at random moments, exactly one publication) and flood
+(``bench.bench_flood.run()``: the flip's lag at the edge while the service's web port is flooded). Each returns a
 dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
 A benchmark that fails is reported as such in the document rather than stopping the others.
 """
@@ -27,7 +28,7 @@ from bench.findings import findings_section, num
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RUN = ROOT / "bench" / "results" / "run.json"  # how long each took and the load around it
-BENCHMARKS = ("verify", "morning", "publish", "kill", "startup", "verify_cli")
+BENCHMARKS = ("verify", "morning", "publish", "kill", "startup", "verify_cli", "flood")
 
 
 def _dpkg(package: str) -> str:
@@ -167,6 +168,7 @@ def render(
         kill_section(results["kill"], goals),
         startup_section(results["startup"], goals),
         verify_cli_section(results["verify_cli"], goals),
+        flood_section(results["flood"], goals),
         findings_section(results),
     ]
     head = [
@@ -793,6 +795,82 @@ def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[s
 
 
 # --- findings: read from the figures, so they are only written when the figures show them ---------
+
+
+def flood_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
+    failed = _failed("Flood (run)", result, goals)
+    if failed:
+        return failed
+    f = result["figures"]
+    difference = f.get("difference_ms")
+    goals.append(
+        [
+            "the flip under a flood of requests to the dashboard's port: go-live lag at the edge "
+            "within 20 ms of the same service's lag without the flood",
+            "issue 12",
+            f"{num(f.get('flood_lag_ms_median'), 1)} ms against {num(f.get('quiet_lag_ms_median'), 1)} ms "
+            f"(median of {f.get('pairs')} each; difference {num(difference, 1)} ms)",
+            verdict(None if difference is None else difference <= f.get("goal_ms", 20.0)),
+        ]
+    )
+    flood = f.get("flood", {})
+    rows = [
+        [
+            r["id"],
+            "flood" if r["flooded"] else "quiet",
+            num(r.get("lag_ms"), 1),
+            num(r.get("flip_ms"), 2),
+            (
+                f"{r['flood']['gets_answered']}/{r['flood']['gets_sent']} GETs, "
+                f"{r['flood']['posts_answered']}/{r['flood']['posts_sent']} 50 MB POSTs"
+                if r.get("flood")
+                else "—"
+            ),
+        ]
+        for r in f.get("rounds", [])
+    ]
+    return [
+        "## 7. The flip under a flood of requests (`onthedot run`, issue 12)",
+        "",
+        "What: the real `onthedot run` service (a subprocess: the scheduler in its process, the "
+        "dashboard and API in their own) publishes one release after another (file target into "
+        "nginx's web root, Varnish in front with `-t 3600`, purged at T). For half of them, from "
+        f"T − 2 s to T + 1 s, a separate process floods the service's web port: "
+        f"{flood.get('getters')} connections asking for pages and API answers without a token, "
+        f"{flood.get('posters')} sending {flood.get('body_mb')} MB JSON bodies to "
+        f"`/api/agent/results` without a token, one after another, and {flood.get('tricklers')} "
+        "trickling a body a byte every half second. An observer process polls the edge every 5 ms "
+        "over one keep-alive connection; **lag** = when it received the new bytes − T; **flip** = "
+        "`late_s` of the recorded flip. Flooded and quiet releases alternate (the order swapped "
+        "every pair), so both see the same machine. Baseline: the quiet releases of the same run. "
+        f"Measured on {f.get('machine_cpus')} CPUs ({f.get('cpu', 'not recorded')}), which may "
+        "not be the machine of the other sections. "
+        "For scale: with the web side in a thread of the service's own process, one 50 MB body "
+        "kept every other thread waiting for about a second (a flip 0.87 s late in "
+        "`tests/e2e/test_service_resilience.py` run that way); hence the process.",
+        "",
+        *table(
+            ["Measure", "Figure"],
+            [
+                [
+                    "lag, median: flooded / quiet",
+                    f"{num(f.get('flood_lag_ms_median'), 1)} / {num(f.get('quiet_lag_ms_median'), 1)} ms",
+                ],
+                [
+                    "lag, largest: flooded / quiet",
+                    f"{num(f.get('flood_lag_ms_max'), 1)} / {num(f.get('quiet_lag_ms_max'), 1)} ms",
+                ],
+                [
+                    "recorded flip, largest: flooded / quiet",
+                    f"{num(f.get('flood_flip_ms_max'), 2)} / {num(f.get('quiet_flip_ms_max'), 2)} ms",
+                ],
+                ["new bytes seen / early", f"{f.get('seen')} / {f.get('early')}"],
+            ],
+        ),
+        "",
+        *table(["Release", "", "lag ms", "flip ms", "flood answered / sent"], rows),
+        "",
+    ]
 
 
 if __name__ == "__main__":

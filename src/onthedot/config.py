@@ -16,6 +16,7 @@ import stat
 import time
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ from onthedot.tomlpos import TomlPositions
 
 CONFIG_NAME = "onthedot.toml"
 MAX_RELEASE_FILE_BYTES = 1_000_000  # a release file is a few hundred bytes; 1 MB is plainly junk
+_BOM = "\ufeff"  # some editors (Notepad) start a UTF-8 file with it; TOML does not allow it
 CONFIG_KEYS = tuple(ConfigFile.model_fields)
 _DATETIME_FIELDS = ("release_at", "announced_at")
 
@@ -109,55 +111,56 @@ def load_release(
         raise ReleaseFileError(validation_problems(path, positions, exc, Release)) from None
 
 
-def load_releases(paths: Iterable[Path], config: Config | None = None) -> list[Release]:
-    """Load many release files; all problems of all files together; ids must be unique."""
+@dataclass(frozen=True)
+class ReleaseFiles:
+    """Release files read one by one: the releases that loaded, and the problems of each file
+    that did not (a broken file never stops the others from loading)."""
+
+    releases: list[Release]
+    broken: dict[Path, list[str]] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        return [problem for problems in self.broken.values() for problem in problems]
+
+
+def read_releases(paths: Iterable[Path], config: Config | None = None) -> ReleaseFiles:
+    """Load each release file on its own: whatever one file holds (bad TOML, a wrong field, an
+    id another file already uses, nesting too deep to parse, junk too large to read) is that
+    file's problem, and the rest still load."""
     releases: list[Release] = []
-    problems: list[str] = []
+    broken: dict[Path, list[str]] = {}
     seen: dict[str, Path] = {}
     for path in paths:
         try:
             release = load_release(path, config)
         except ReleaseFileError as exc:
-            problems.extend(exc.problems)
+            broken[path] = exc.problems
             continue
         if release.id in seen:
             line = release.line_of("id") or 1
-            problems.append(
+            broken[path] = [
                 f"{path}:{line}: id: {release.id!r} is already used by {seen[release.id]}: "
                 "give each release its own id."
-            )
+            ]
             continue
         seen[release.id] = path
         releases.append(release)
-    if problems:
-        raise ReleaseFileError(problems)
-    return releases
+    return ReleaseFiles(releases, broken)
+
+
+def load_releases(paths: Iterable[Path], config: Config | None = None) -> list[Release]:
+    """Load many release files; all problems of all files together; ids must be unique."""
+    files = read_releases(paths, config)
+    if files.broken:
+        raise ReleaseFileError(files.problems())
+    return files.releases
 
 
 # --- reading -------------------------------------------------------------------------------------
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], TomlPositions]:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ReleaseFileError(
-            [f"{path}:1: cannot read the file ({exc.strerror}): check the path."]
-        ) from None
-    if size > MAX_RELEASE_FILE_BYTES:
-        raise ReleaseFileError(
-            [
-                f"{path}:1: the file is {size:,} bytes, far too large for a release file: check the path."
-            ]
-        )
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ReleaseFileError(
-            [f"{path}:{line}: the file is not UTF-8 text: save it as UTF-8."]
-        ) from None
+    text = _read_text(path)
     if not text.strip():
         raise ReleaseFileError(
             [f"{path}:1: the file is empty: write a release (see `onthedot init`)."]
@@ -169,7 +172,43 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], TomlPositions]:
         at = match.group(1) if match else "1"
         what = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ReleaseFileError([f"{path}:{at}: invalid TOML: {what}."]) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ReleaseFileError(
+            [f"{path}:1: the file nests brackets too deeply to be read: a release file needs none."]
+        ) from None
     return data, TomlPositions(text)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text (a UTF-8 byte order mark dropped), read no further than
+    ``MAX_RELEASE_FILE_BYTES``: a huge file, or a device that never ends, is refused."""
+    try:
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode):  # a pipe or a device: opening it could hang
+            raise ReleaseFileError(
+                [f"{path}:1: this is not a file: give the path of a release file."]
+            )
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_RELEASE_FILE_BYTES + 1)
+        size = max(len(raw), found.st_size)
+    except OSError as exc:
+        raise ReleaseFileError(
+            [f"{path}:1: cannot read the file ({exc.strerror}): check the path."]
+        ) from None
+    if size > MAX_RELEASE_FILE_BYTES:
+        raise ReleaseFileError(
+            [
+                f"{path}:1: the file is {size:,} bytes, far too large for a release file: check the path."
+            ]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ReleaseFileError(
+            [f"{path}:{line}: the file is not UTF-8 text: save it as UTF-8."]
+        ) from None
+    return text.removeprefix(_BOM)
 
 
 def _fields(model: type[BaseModel], exclude: Sequence[str] = ()) -> tuple[str, ...]:

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import ShiftedClock
-from onthedot.config import load_release
+from onthedot.config import ReleaseFiles, load_release, read_releases
 from onthedot.model import Release
+from onthedot.morning.files import FileProblem
 from onthedot.morning.scheduler import SchedulePolicy, Scheduler
 from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
@@ -59,7 +61,7 @@ async def test_tick_arms_due_releases_once(engine: AsyncEngine, tmp_path: Path) 
 
     scheduler = Scheduler(
         engine,
-        load=lambda: items,
+        load=lambda: ReleaseFiles(items),
         publish=publish,
         clock=ShiftedClock(NOW),
         policy=SchedulePolicy(stage_ahead_s=3600, catch_up_s=7 * 86400),
@@ -88,9 +90,120 @@ async def test_a_failing_publish_does_not_stop_the_others(
             raise RuntimeError("bug")
         return None
 
-    scheduler = Scheduler(engine, load=lambda: items, publish=publish, clock=ShiftedClock(NOW))
+    scheduler = Scheduler(
+        engine, load=lambda: ReleaseFiles(items), publish=publish, clock=ShiftedClock(NOW)
+    )
     await scheduler.tick()
     await asyncio.gather(*scheduler.tasks.values())
     assert all(task.exception() is None for task in scheduler.tasks.values())
     assert sorted(await scheduler.tick()) == ["missed-yesterday", "soon"]  # retried next time
     await scheduler.aclose()
+
+
+def _folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A release due in 30 min beside a file that does not parse."""
+    folder = tmp_path / "releases"
+    write_release(
+        folder, id="soon", release_at="2026-03-10T09:30:00", announced_at="2019-01-02T09:30:00"
+    )
+    broken = folder / "broken.toml"
+    broken.write_text('id = "broken"\ntitle = \n', encoding="utf-8")
+    return folder, broken
+
+
+async def test_a_broken_file_is_reported_once_and_the_others_are_published(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    folder, broken = _folder(tmp_path)
+    published: list[str] = []
+    reported: list[tuple[FileProblem, ...]] = []
+
+    async def publish(release: Release) -> object:
+        published.append(release.id)
+        await StepLog(engine, release.id).mark("verified", NOW, {"live": True})
+        return None
+
+    scheduler = Scheduler(
+        engine,
+        load=lambda: read_releases(sorted(folder.glob("*.toml"))),
+        publish=publish,
+        clock=ShiftedClock(NOW),
+        on_problems=reported.append,
+    )
+    with structlog.testing.capture_logs() as logs:
+        assert await scheduler.tick() == ["soon"]
+        await asyncio.gather(*scheduler.tasks.values())
+        await scheduler.tick()
+        await scheduler.tick()
+    assert published == ["soon"]
+    (problems,) = reported  # reported once, not on every tick
+    (problem,) = problems
+    assert problem.file == str(broken) and problem.kept is None
+    assert problem.message.startswith(f"{broken}:2: invalid TOML")
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "release file cannot be read"
+    ]
+    broken.unlink()  # fixed by removing it
+    with structlog.testing.capture_logs() as logs:
+        await scheduler.tick()
+    assert reported[-1] == () and [e["event"] for e in logs] == ["release file reads again"]
+    await scheduler.aclose()
+
+
+async def test_a_release_whose_file_breaks_is_published_as_last_read(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    folder, _broken = _folder(tmp_path)
+    published: list[Release] = []
+
+    async def publish(release: Release) -> object:
+        published.append(release)
+        return None
+
+    scheduler = Scheduler(
+        engine,
+        load=lambda: read_releases(sorted(folder.glob("*.toml"))),
+        publish=publish,
+        clock=ShiftedClock(NOW),
+    )
+    await scheduler.tick()  # read well: synced into the store
+    await asyncio.gather(*scheduler.tasks.values())
+    soon = folder / "soon.toml"
+    soon.write_text(soon.read_text() + "titel = 'typo'\n", encoding="utf-8")
+    assert await scheduler.tick() == ["soon"]  # not yet verified: armed again, as last read
+    await asyncio.gather(*scheduler.tasks.values())
+    first, again = published
+    assert again.title == first.title and again.source == soon.resolve()
+    kept = {p.file: p for p in scheduler.problems}[str(soon)]
+    assert kept.kept == "soon"
+    assert "titel: unknown key" in kept.message
+    assert "Release 'soon' is still published at its time, as it was last read" in kept.message
+    await scheduler.aclose()
+
+
+async def test_nothing_in_one_tick_ends_the_loop(engine: AsyncEngine) -> None:
+    calls = 0
+
+    def load() -> ReleaseFiles:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug in reading")
+        return ReleaseFiles([])
+
+    async def publish(release: Release) -> object:
+        return None
+
+    scheduler = Scheduler(
+        engine,
+        load=load,
+        publish=publish,
+        clock=ShiftedClock(NOW),
+        policy=SchedulePolicy(poll_s=0.01),
+    )
+    with structlog.testing.capture_logs() as logs:
+        loop = asyncio.create_task(scheduler.run_forever())
+        while calls < 3:
+            await asyncio.sleep(0.01)
+        loop.cancel()
+    assert [e["event"] for e in logs] == ["scheduler tick crashed"]

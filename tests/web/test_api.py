@@ -97,8 +97,9 @@ async def test_health_is_503_when_the_store_is_gone(
     (tmp_path / "onthedot.db").mkdir()  # a directory is no database
     response = await client.get("/api/health")
     assert response.status_code == 503
-    assert response.json()["ok"] is False
+    assert response.json()["ok"] is False and response.json()["status"] == "down"
     assert "check the database URL" in response.json()["store"]
+    assert response.json()["problems"][0]["message"] == response.json()["store"]
     # the failed connection's aiosqlite thread hands back its last result while this test's
     # event loop still runs (else it fails in a later test, on a closed loop)
     for thread in set(threading.enumerate()) - before:

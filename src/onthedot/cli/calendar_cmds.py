@@ -88,20 +88,17 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate release files against the Code of Practice's orderly-release rules (T3)."""
-    from onthedot.config import load_releases
+    from onthedot.config import read_releases
     from onthedot.model import Severity
 
     def body() -> int:
         try:
             pol = state.config.policy
-            releases = load_releases(_expand(paths), state.config)
         except ReleaseFileError as exc:
-            if as_json:
-                emit_json({"ok": False, "errors": exc.problems, "releases": []})
-            else:
-                for problem in exc.problems:
-                    out.print(problem, highlight=False)
+            _print_problems(exc.problems, as_json)
             return 2
+        files = read_releases(_expand(paths), state.config)  # a broken file: the rest still checked
+        releases = files.releases
         findings = findings_for(releases, pol)
         for release in releases:  # where the staged copies will wait (publish.staging)
             if release.site is not None and release.site.target:
@@ -112,15 +109,28 @@ def check(
         if as_json:
             emit_json(
                 {
-                    "ok": not blocking,
+                    "ok": not blocking and not files.broken,
+                    "errors": files.problems(),
                     "releases": [_release_json(r, findings[r.id]) for r in releases],
                 }
             )
         else:
+            for problem in files.problems():
+                out.print(problem, highlight=False)
             _print_findings(releases, findings, pol)
+        if files.broken:
+            return 2
         return EXIT_FINDINGS if blocking else EXIT_OK
 
     run(body, as_json)
+
+
+def _print_problems(problems: list[str], as_json: bool) -> None:
+    if as_json:
+        emit_json({"ok": False, "errors": problems, "releases": []})
+        return
+    for problem in problems:
+        out.print(problem, highlight=False)
 
 
 def _release_json(release: Release, findings: list[Finding]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the store, the config and the models are imported by the co
     from rich.text import Text
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from onthedot.config import Config
+    from onthedot.config import Config, ReleaseFiles
     from onthedot.model import Release
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -109,6 +109,12 @@ class State:
         from onthedot.config import load_releases
 
         return load_releases(self.config.release_files(), self.config)
+
+    def release_files_from_config(self) -> ReleaseFiles:
+        """Each configured release file on its own: a broken one does not stop the others."""
+        from onthedot.config import read_releases
+
+        return read_releases(self.config.release_files(), self.config)
 
 
 state = State()

@@ -1,4 +1,9 @@
-"""``onthedot run``: the service — scheduler, verifier, web dashboard and API, in one process."""
+"""``onthedot run``: the service — the scheduler in this process, the dashboard and API in their own.
+
+The scheduler (staging, the flip, purges, the sweeps) has this process and its event loop to
+itself; requests are handled in a child process (``onthedot.web.server``), so no request, however
+large or slow, can hold up a flip. Ctrl-C or SIGTERM stops both.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from onthedot.cli.common import EXIT_OK, out, run, state
+from onthedot.cli.common import EXIT_OK, State, out, run, state
 
 if TYPE_CHECKING:
+    import asyncio
+    import socket
+
     from onthedot.model import Release
+    from onthedot.web.server import WebProcess, WebSpec
 
 
 def register(app: typer.Typer) -> None:
@@ -29,62 +38,110 @@ def run_service(
     """Run the service: publish every release on the dot, watch it, serve the dashboard and API."""
     import asyncio
     import os
+    import signal
 
-    import uvicorn
+    from onthedot.runtime import tune_gc
+    from onthedot.web.agents import agent_tokens
+    from onthedot.web.server import WebSpec, listen
+
+    async def body() -> int:
+        web = None
+        if not no_web:
+            tokens = agent_tokens(state.config.web, os.environ)
+            web = WebSpec(state.database_url, state.config.path, tokens), listen(host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(state, poll=poll, web=web, stop=stop, started=_say_running(host, port))
+        out.print("onthedot stopped.")
+        return EXIT_OK
+
+    tune_gc()
+    run(body)
+
+
+def _say_running(host: str, port: int) -> str:
+    return f"onthedot is running: dashboard at http://{host}:{port}/ (Ctrl-C to stop)"
+
+
+async def serve(
+    st: State,
+    *,
+    poll: float,
+    web: tuple[WebSpec, socket.socket] | None,
+    stop: asyncio.Event,
+    started: str = "",
+) -> None:
+    """The service until ``stop`` is set: the scheduler here, the dashboard (``web``: what it
+    serves and its listening socket) in its own process."""
+    import asyncio
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
-    from onthedot.runtime import publisher_for, tune_gc
-    from onthedot.web.agents import agent_tokens
-    from onthedot.web.app import create_app, server_config
+    from onthedot.runtime import publisher_for
+    from onthedot.web.server import WebProcess
 
-    tune_gc()
-
-    async def body() -> int:
-        settings = state.config.verify
-        publish_settings = state.config.publish
-        policy = SchedulePolicy(
-            stage_ahead_s=publish_settings.stage_ahead_s,
-            catch_up_s=publish_settings.catch_up_s,
-            poll_s=poll,
-        )
-        async with state.store() as engine:
-            web = None
-            if not no_web:
-                web = create_app(
-                    engine,
-                    config=state.config,
-                    clock=SYSTEM_CLOCK,
-                    agent_tokens=agent_tokens(state.config.web, os.environ),
-                )
-            on_sweep = web.state.onthedot.metrics.observe_sweep if web is not None else None
+    policy = SchedulePolicy(
+        stage_ahead_s=st.config.publish.stage_ahead_s,
+        catch_up_s=st.config.publish.catch_up_s,
+        poll_s=poll,
+    )
+    try:
+        async with st.store() as engine:
+            dashboard = None
+            if web is not None:
+                dashboard = WebProcess(*web)
+                dashboard.start()
+            on_sweep = dashboard.observe_sweep if dashboard else None
 
             async def publish(release: Release) -> object:
                 async with publisher_for(
-                    engine, release, SYSTEM_CLOCK, settings=settings, on_sweep=on_sweep
+                    engine, release, SYSTEM_CLOCK, settings=st.config.verify, on_sweep=on_sweep
                 ) as publisher:
                     return await publisher.publish(release)
 
             scheduler = Scheduler(
                 engine,
-                load=state.releases_from_config,
+                load=st.release_files_from_config,
                 publish=publish,
                 clock=SYSTEM_CLOCK,
                 policy=policy,
+                on_problems=dashboard.file_problems if dashboard else None,
             )
-            jobs = [asyncio.create_task(scheduler.run_forever())]
-            if web is not None:
-                server = uvicorn.Server(server_config(web, state.config.web, host, port))
-                jobs.append(asyncio.create_task(server.serve()))
-                out.print(
-                    f"onthedot is running: dashboard at http://{host}:{port}/ (Ctrl-C to stop)"
-                )
+            job = asyncio.create_task(scheduler.run_forever())
+            if started and dashboard:
+                out.print(started)
             try:
-                await asyncio.gather(*jobs)
+                await _until(stop, job, dashboard)
             finally:
-                for job in jobs:
-                    job.cancel()
+                job.cancel()
+                await asyncio.gather(job, return_exceptions=True)
                 await scheduler.aclose()
-        return EXIT_OK
+                if dashboard is not None:
+                    await asyncio.to_thread(dashboard.stop)
+    finally:
+        if web is not None:
+            web[1].close()  # (when the dashboard never started; closing twice is harmless)
 
-    run(body)
+
+async def _until(
+    stop: asyncio.Event, job: asyncio.Task[None], dashboard: WebProcess | None
+) -> None:
+    """Wait for ``stop``; say once if the dashboard's process ends on its own (publishing goes on)."""
+    import asyncio
+
+    import structlog
+
+    said = False
+    while not stop.is_set() and not job.done():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            pass
+        if dashboard is not None and dashboard.exitcode is not None and not said:
+            said = True
+            structlog.get_logger("onthedot.service").error(
+                "the dashboard stopped; releases are still published",
+                exit_code=dashboard.exitcode,
+            )

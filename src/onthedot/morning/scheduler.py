@@ -6,14 +6,21 @@ leak probes from T − 15 min, the flip at T, purges, then the release-morning w
 A release already published (its ``verified`` step recorded) is left alone; one whose T passed
 while nothing was running is published at once and recorded as late, unless T is more than
 ``catch_up_s`` ago (then it is only recorded as missed, for a person to decide).
+
+A release file that cannot be read is one bad file: it is logged once (and again only when its
+problem changes), reported through ``on_problems`` (``/api/health``), and every other release goes
+on. A release whose file broke after it was read is published as it was last read, from the store.
+No tick ends the loop: whatever goes wrong in one is logged and the next tick tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,15 +28,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
 from onthedot.model import Release, iso_utc
+from onthedot.morning.files import FileProblem
 from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.releases import ReleaseRepository
 
+if TYPE_CHECKING:
+    from onthedot.config import ReleaseFiles
+
 log = structlog.get_logger("onthedot.scheduler")
 
 PublishFn = Callable[[Release], Awaitable[object]]
-LoadFn = Callable[[], list[Release]]
+LoadFn = Callable[[], "ReleaseFiles"]
+OnProblems = Callable[[tuple[FileProblem, ...]], None]
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class Scheduler:
         publish: PublishFn,
         clock: Clock,
         policy: SchedulePolicy | None = None,
+        on_problems: OnProblems | None = None,
     ) -> None:
         self._engine = engine
         self._load = load
@@ -57,17 +70,22 @@ class Scheduler:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._missed: set[str] = set()
         self._timeline = Timeline(engine)
+        self._on_problems = on_problems
+        self.problems: tuple[FileProblem, ...] = ()
 
     async def tick(self) -> list[str]:
         """One pass: sync release files, arm the due ones; returns the ids armed now."""
-        try:
-            releases = self._load()
-        except OnthedotError as exc:
-            log.error("release files could not be read", error=str(exc))
-            releases = []
+        files = self._load()
+        releases = list(files.releases)
         repo = ReleaseRepository(self._engine)
         for release in releases:
             await repo.sync(release, actor="scheduler")
+        kept = await self._last_good(repo, files.broken, {r.id for r in releases})
+        self._report(
+            FileProblem(str(path), tuple(problems), kept[path].id if path in kept else None)
+            for path, problems in files.broken.items()
+        )
+        releases += kept.values()
         armed = []
         now = self._clock.now()
         for release in releases:
@@ -77,6 +95,30 @@ class Scheduler:
                 self.tasks[release.id] = asyncio.create_task(self._guarded(release))
                 armed.append(release.id)
         return armed
+
+    async def _last_good(
+        self, repo: ReleaseRepository, broken: dict[Path, list[str]], loaded: set[str]
+    ) -> dict[Path, Release]:
+        """For each broken file, the release it held when it last read well (from the store)."""
+        if not broken:
+            return {}
+        by_source = {r.source: r for r in await repo.all() if r.id not in loaded}
+        return {path: by_source[path.resolve()] for path in broken if path.resolve() in by_source}
+
+    def _report(self, problems: Iterable[FileProblem]) -> None:
+        """Log what changed since the last tick (never the same problem twice) and pass it on."""
+        now = tuple(problems)
+        if now == self.problems:
+            return
+        before = {p.file: p for p in self.problems}
+        for problem in now:
+            if before.get(problem.file) != problem:
+                log.error("release file cannot be read", file=problem.file, problem=problem.message)
+        for fixed in before.keys() - {p.file for p in now}:
+            log.info("release file reads again", file=fixed)
+        self.problems = now
+        if self._on_problems is not None:
+            self._on_problems(now)
 
     async def _due(self, release: Release, now: dt.datetime) -> bool:
         if "verified" in await StepLog(self._engine, release.id).done():
@@ -111,7 +153,12 @@ class Scheduler:
 
     async def run_forever(self) -> None:
         while True:
-            await self.tick()
+            try:
+                await self.tick()
+            except OnthedotError as exc:  # the store busy or gone: the next tick tries again
+                log.error("scheduler tick failed", error=str(exc))
+            except Exception:  # a bug must not stop the releases already armed
+                log.exception("scheduler tick crashed")
             await self._clock.sleep(self.policy.poll_s)
 
     async def aclose(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,13 +83,18 @@ class OpenExposure:
         }
 
 
-async def open_exposures(engine: AsyncEngine) -> list[OpenExposure]:
-    """Every release with an exposure not yet contained, flipped or discarded, oldest first."""
+async def open_exposures(
+    engine: AsyncEngine, release_ids: Collection[str] | None = None
+) -> list[OpenExposure]:
+    """Every release (of ``release_ids``, when given) with an exposure not yet contained,
+    flipped or discarded, oldest first."""
     query = (
         select(events.c.release_id, events.c.at, events.c.kind, events.c.data)
         .where(events.c.kind.in_((kinds.EMBARGO_EXPOSED, *_CLOSING)))
         .order_by(events.c.release_id, events.c.seq)
     )
+    if release_ids is not None:
+        query = query.where(events.c.release_id.in_(list(release_ids)))
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     exposed: dict[str, dict[str, dt.datetime]] = {}  # release -> url -> since

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -12,12 +13,13 @@ from onthedot import __version__
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.errors import AccessError
 from onthedot.model import CheckResult, Release
+from onthedot.record.exposures import open_exposures
 from onthedot.record.timeline import Timeline
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
 from onthedot.web.access import Viewer, sees_detail
-from onthedot.web.context import Ctx
+from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
     ArtefactOut,
     ChainOut,
@@ -25,6 +27,7 @@ from onthedot.web.schemas import (
     EventOut,
     FirstLiveOut,
     HealthOut,
+    ProblemOut,
     ReleaseDetail,
     ReleaseSummary,
     ResultOut,
@@ -143,7 +146,7 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def health(ctx: Ctx, response: Response) -> HealthOut:
-    """Is the service up and can it read its store?"""
+    """Is the service up, can it read its store, and can it read every release file?"""
     store = "ok"
     try:
         async with ctx.engine.connect() as conn:
@@ -154,13 +157,50 @@ async def health(ctx: Ctx, response: Response) -> HealthOut:
             "the database server is running."
         )
         response.status_code = 503
+    problems = [ProblemOut(file=p.file, message=p.message) for p in ctx.file_problems.current()]
+    if store != "ok":
+        problems.insert(0, ProblemOut(file=None, message=store))
+    else:
+        problems.extend(await _exposures(ctx))
     return HealthOut(
         ok=store == "ok",
+        status="down" if store != "ok" else "degraded" if problems else "ok",
+        problems=problems,
         version=__version__,
         store=store,
         assets=ctx.assets_version,
         now=ctx.clock.now(),
     )
+
+
+EXPOSURE_WATCH = dt.timedelta(days=1)
+"""How long after its release time a release's staged copies are still looked for in health."""
+
+
+async def _exposures(ctx: WebContext) -> list[ProblemOut]:
+    """A problem for each release whose staged copies the public could fetch at the last look.
+    Health is public: it names the release (on the calendar) and how many, never where."""
+    now = ctx.clock.now()
+    zone = ctx.config.zone
+    due = [
+        r.id
+        for r in await ReleaseRepository(ctx.engine).all()
+        if r.release_at > now - EXPOSURE_WATCH
+    ]
+    found = await open_exposures(ctx.engine, due) if due else []
+    return [
+        ProblemOut(
+            file=None,
+            release=e.release_id,
+            message=(
+                f"{len(e.urls)} of the files of {e.release_id} waiting for their release time "
+                f"could be fetched from the public site at {fmt_local(e.since, zone)}: move the "
+                "publishing target's staging folder outside the web root, and tell the Head of "
+                "Profession."
+            ),
+        )
+        for e in found
+    ]
 
 
 metrics_router = APIRouter(tags=["metrics"])

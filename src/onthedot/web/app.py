@@ -1,6 +1,6 @@
 """The web app: ``create_app(engine, config=..., clock=..., agent_tokens=...)``.
 
-``onthedot run`` serves it with uvicorn beside the scheduler, in the same event loop. Routes:
+``onthedot run`` serves it with uvicorn in a process of its own (``web.server``). Routes:
 
 - ``/api/releases``, ``/api/releases/{id}``, ``/api/releases/{id}/timeline``, ``/api/health``
   (JSON; OpenAPI at ``/api/openapi.json``), ``/metrics`` (Prometheus);
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.config import Config
+from onthedot.morning.files import FileProblems
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.web import access, agents, api, errors, pages, signin
@@ -63,11 +64,13 @@ def create_app(
     clock: Clock = SYSTEM_CLOCK,
     agent_tokens: Mapping[str, str] | None = None,
     vendor: Path = VENDOR,
+    file_problems: FileProblems | None = None,
 ) -> FastAPI:
     """The app over an open, migrated store. ``agent_tokens`` maps each agent's token to its name.
 
     The service's verifier may report sweep durations through ``app.state.onthedot.metrics``
-    (``observe_sweep(release_id, seconds)``).
+    (``observe_sweep(release_id, seconds)``), and the release files it cannot read through
+    ``file_problems`` (shown by ``/api/health``).
     """
     config = config or Config()
     assets = installed_version(vendor)
@@ -96,6 +99,7 @@ def create_app(
         templates=templates(),
         assets_version=assets,
         agent_limiter=AgentLimiter(config.web.agent_min_interval_s),
+        file_problems=file_problems or FileProblems(),
     )
     errors.install(app, pages.render_error)
     app.include_router(api.router)
@@ -113,9 +117,9 @@ def create_app(
     return app
 
 
-def server_config(app: FastAPI, web: WebSettings, host: str, port: int) -> uvicorn.Config:
-    """How ``onthedot run`` serves the app: idle connections closed after ``keep_alive_s``
-    (request bodies are timed by ``web.bodies``)."""
+def server_config(app: FastAPI, web: WebSettings) -> uvicorn.Config:
+    """How ``onthedot run`` serves the app on the socket it was handed: idle connections closed
+    after ``keep_alive_s`` (request bodies are timed by ``web.bodies``)."""
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_keep_alive=web.keep_alive_s
+        app, log_level="warning", timeout_keep_alive=web.keep_alive_s, timeout_graceful_shutdown=2
     )

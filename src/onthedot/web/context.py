@@ -16,6 +16,7 @@ from onthedot.clock import Clock
 from onthedot.config import Config
 from onthedot.errors import TooManyRequestsError, UnknownReleaseError
 from onthedot.model import Release
+from onthedot.morning.files import FileProblems
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
@@ -64,6 +65,7 @@ class WebContext:
     templates: Jinja2Templates
     assets_version: str | None
     agent_limiter: AgentLimiter
+    file_problems: FileProblems
 
     async def release(self, release_id: str) -> Release:
         """The release with this id, or UnknownReleaseError naming the nearest known id."""

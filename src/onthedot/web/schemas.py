@@ -99,8 +99,22 @@ class TimelineOut(Wire):
     chain: ChainOut
 
 
+class ProblemOut(Wire):
+    file: str | None = Field(description="the release file it is about, if any")
+    release: str | None = Field(None, description="the release it is about, if any")
+    message: str = Field(description="one plain sentence with the fix")
+
+
 class HealthOut(Wire):
-    ok: bool
+    ok: bool = Field(description="the store can be read (true also when degraded)")
+    status: Literal["ok", "degraded", "down"] = Field(
+        description="ok; degraded: some release files cannot be read (every other release is "
+        "still published), or a release's files waiting for their release time could be fetched "
+        "from the public site; down: the store cannot be read (HTTP 503)"
+    )
+    problems: list[ProblemOut] = Field(
+        default_factory=list, description="what makes the service degraded or down"
+    )
     version: str
     store: str = Field(description="'ok', or one sentence saying what is wrong")
     assets: str | None = Field(description="the GOV.UK Frontend version built, or None")

@@ -1,0 +1,82 @@
+"""One bad release file is one bad file: each loads on its own, and nothing in one ends a run."""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+
+import pytest
+
+from onthedot.config import load_config, load_release, read_releases
+from onthedot.errors import ReleaseFileError
+from tests.conftest import write_release
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ReleaseFileError) as info:
+        load_release(path)
+    return info.value.problems
+
+
+def test_a_byte_order_mark_is_accepted_in_a_release_file_and_in_the_config(
+    tmp_path: Path,
+) -> None:
+    path = write_release(tmp_path)
+    path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+    release = load_release(path)
+    assert release.id == "fatal-injuries"
+    assert release.line_of("id") == 1
+    config = tmp_path / "onthedot.toml"
+    config.write_bytes(
+        codecs.BOM_UTF8 + b'releases = ["*.toml"]\n[policy]\nzone = "Europe/Dublin"\n'
+    )
+    assert load_config(config).policy.zone == "Europe/Dublin"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "x = " + "[" * 100_000 + "]" * 100_000,
+        "x = " + "{a = " * 50_000 + "1" + "}" * 50_000,
+        "title = " + "[" * 100_000,
+    ],
+    ids=["arrays", "inline-tables", "unclosed"],
+)
+def test_nesting_too_deep_to_parse_is_a_problem_of_that_file(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "nested.toml"
+    path.write_text(body, encoding="utf-8")
+    assert problems_of(path) == [
+        f"{path}:1: the file nests brackets too deeply to be read: a release file needs none."
+    ]
+
+
+def test_a_pipe_or_a_missing_file_is_refused_without_waiting(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.toml"
+    os.mkfifo(pipe)  # opening it would wait for a writer for ever
+    assert problems_of(pipe) == [f"{pipe}:1: this is not a file: give the path of a release file."]
+    dangling = tmp_path / "gone.toml"
+    dangling.symlink_to(tmp_path / "moved-away.toml")
+    assert problems_of(dangling) == [
+        f"{dangling}:1: cannot read the file (No such file or directory): check the path."
+    ]
+
+
+def test_each_file_loads_on_its_own(tmp_path: Path) -> None:
+    good = write_release(tmp_path, id="good")
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text('id = "bad"\ntitle = \n', encoding="utf-8")
+    nested = tmp_path / "nested.toml"
+    nested.write_text("x = " + "[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    twin = write_release(tmp_path, id="good", name="twin.toml")
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b"# " + b"x" * 2_000_000)
+    files = read_releases([good, bad_toml, nested, twin, huge])
+    assert [r.id for r in files.releases] == ["good"]
+    assert list(files.broken) == [bad_toml, nested, twin, huge]
+    assert files.broken[bad_toml][0].startswith(f"{bad_toml}:2: invalid TOML")
+    assert files.broken[twin] == [
+        f"{twin}:1: id: 'good' is already used by {good}: give each release its own id."
+    ]
+    assert "2,000,002 bytes, far too large" in files.broken[huge][0]
+    assert len(files.problems()) == 4

@@ -1,0 +1,83 @@
+"""``/api/health``: ok, degraded (release files it cannot read, named), down (no store)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.config import Config
+from onthedot.morning.files import FileProblem, FileProblems
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.web.app import create_app
+from tests.web.conftest import GDP, GDP_STAGED, NOW, PUBLIC, FixedClock
+
+
+async def test_health_is_degraded_naming_each_file_it_cannot_read(store: AsyncEngine) -> None:
+    problems = FileProblems()
+    app = create_app(store, config=Config(), clock=FixedClock(NOW), file_problems=problems)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as client:
+        health = (await client.get("/api/health")).json()
+        assert (health["ok"], health["status"], health["problems"]) == (True, "ok", [])
+        problems.replace(
+            [
+                FileProblem(
+                    "releases/bad.toml", ("releases/bad.toml:2: invalid TOML: Invalid value.",)
+                ),
+                FileProblem(
+                    "releases/gdp.toml",
+                    (
+                        "releases/gdp.toml:9: titel: unknown key: did you mean 'title'?",
+                        "releases/gdp.toml:10: nation: should be one of ...",
+                    ),
+                    kept="regional-gdp-2019",
+                ),
+            ]
+        )
+        response = await client.get("/api/health")
+    assert response.status_code == 200  # still publishing every other release
+    health = response.json()
+    assert (health["ok"], health["status"]) == (True, "degraded")
+    assert health["problems"] == [
+        {
+            "file": "releases/bad.toml",
+            "release": None,
+            "message": "releases/bad.toml:2: invalid TOML: Invalid value.",
+        },
+        {
+            "file": "releases/gdp.toml",
+            "release": None,
+            "message": "releases/gdp.toml:9: titel: unknown key: did you mean 'title'? "
+            "(and 1 more: run `onthedot check releases/gdp.toml`) Release 'regional-gdp-2019' is "
+            "still published at its time, as it was last read (the version in the store).",
+        },
+    ]
+
+
+async def test_health_is_degraded_while_a_release_s_staged_copies_can_be_fetched(
+    store: AsyncEngine,
+) -> None:
+    exposed = f"{PUBLIC}{GDP_STAGED}"
+    data = {"url": exposed, "path": "/statistics/gdp-itl-regions.xlsx", "location": GDP_STAGED}
+    timeline = Timeline(store)
+    await timeline.append(GDP.id, kinds.EMBARGO_EXPOSED, data, at=NOW - dt.timedelta(minutes=3))
+    app = create_app(store, config=Config(), clock=FixedClock(NOW))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as client:
+        response = await client.get("/api/health")
+        assert response.status_code == 200
+        health = response.json()
+        assert health["status"] == "degraded"
+        (problem,) = health["problems"]
+        assert problem["release"] == GDP.id and problem["file"] is None
+        assert problem["message"].startswith(f"1 of the files of {GDP.id} waiting for their")
+        assert (
+            "move the publishing target's staging folder outside the web root" in problem["message"]
+        )
+        # health is public: it never says where the staged copy is
+        assert GDP_STAGED not in response.text and ".onthedot-" not in response.text
+        await timeline.append(GDP.id, kinds.EMBARGO_CONTAINED, {"urls": [exposed]}, at=NOW)
+        assert (await client.get("/api/health")).json()["status"] == "ok"
