@@ -25,6 +25,7 @@ from onthedot.cli.service_cmds import serve
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
+from onthedot.web.access import ROUTES, Access
 from onthedot.web.app import create_app
 from onthedot.web.server import WebSpec, listen
 from tests.e2e.helpers import write_config, write_site_release
@@ -116,10 +117,12 @@ def _hold_the_interpreter(seconds: float) -> None:
     sum(range(int(seconds / per_item)))
 
 
-def _ask(url: str) -> None:
+def _ask(url: str, answered: list[int] | None = None) -> None:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             response.read()
+            if answered is not None:
+                answered.append(response.status)
     except OSError:  # (the service stopping while a request is held)
         pass
 
@@ -127,6 +130,8 @@ def _ask(url: str) -> None:
 def holding_app(engine: Any, **kwargs: Any) -> FastAPI:
     """The service's app with one more route that holds the interpreter for HOLD_S seconds."""
     app = create_app(engine, **kwargs)
+    # (in the web side's own process: its access table opens the two test routes to anyone)
+    ROUTES.update({"/hold": Access.PUBLIC, "/block": Access.PUBLIC})
 
     @app.get("/hold")
     def hold() -> dict[str, bool]:  # (run by Starlette in a worker thread of the web side)
@@ -150,14 +155,14 @@ def test_a_request_holding_the_web_side_does_not_delay_the_flip(
     port = free_port()
     spec = WebSpec(database, config, {}, make_app=holding_app)
 
+    answered: list[int] = []
+
     def hammer() -> None:
         """From T − 0.8 s, requests that hold the web side past T."""
         time.sleep(max(0.0, (release_at - dt.datetime.now(dt.UTC)).total_seconds() - 0.8))
         for route in ("/hold", "/block", "/hold"):
             threading.Thread(
-                target=urllib.request.urlopen,
-                args=(f"http://127.0.0.1:{port}{route}",),
-                daemon=True,
+                target=_ask, args=(f"http://127.0.0.1:{port}{route}", answered), daemon=True
             ).start()
 
     async def main() -> float:
@@ -173,6 +178,11 @@ def test_a_request_holding_the_web_side_does_not_delay_the_flip(
                 await asyncio.sleep(0.2)
                 flipped = await Timeline(engine).events(RELEASE, kinds.PUBLISH_FLIPPED)
             assert flipped, service
+            for _ in range(50):  # the held requests were served (they did hold the web side)
+                if len(answered) == 3:
+                    break
+                await asyncio.sleep(0.2)
+            assert answered == [200, 200, 200]
             stop.set()
             await service
             return float(flipped[0].data["late_s"])

@@ -23,12 +23,13 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(90)]
 
 
 def _publish_soon(tmp_path: Path, public: str, target: str) -> tuple[int, dict[str, Any], Path]:
-    """``onthedot publish`` of a release due 4 s from now (time for one round of leak probes)."""
+    """``onthedot publish`` of a release due 8 s from now: time, even on a busy machine, to start,
+    stage, and run one round of leak probes that ends a second before T."""
     release = write_site_release(
         tmp_path / "rel",
         public=public,
         origin=public,
-        release_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4),
+        release_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8),
         artefacts=[(PATH, NEW, None)],
         target=target,
     )
