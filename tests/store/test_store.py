@@ -25,24 +25,34 @@ from onthedot.store.releases import ReleaseRepository
 from tests.conftest import write_release
 
 
-async def test_sync_inserts_updates_and_records_history(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_sync_inserts_updates_and_records_history(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     repo = ReleaseRepository(engine)
     first = load_release(write_release(tmp_path))
     assert (await repo.sync(first, actor="alice")).action == "inserted"
     assert (await repo.sync(first, actor="alice")).action == "unchanged"
-    moved = load_release(write_release(tmp_path, release_at="2019-12-19T09:30:00", extra="""
+    moved = load_release(
+        write_release(
+            tmp_path,
+            release_at="2019-12-19T09:30:00",
+            extra="""
 [[change]]
 previous = 2019-12-18T09:30:00
 reason = "Data supplier delay"
 approved_by = "A Head"
-"""))
+""",
+        )
+    )
     result = await repo.sync(moved, actor="bob")
     assert result.action == "updated"
     (entry,) = await repo.history(first.id, "release_at")
     assert (entry.actor, entry.reason) == ("bob", "Data supplier delay")
     assert entry.old == "2019-12-18T09:30:00Z" and entry.new == "2019-12-19T09:30:00Z"
     stored = await repo.get(first.id)
-    assert stored is not None and stored.release_at == dt.datetime(2019, 12, 19, 9, 30, tzinfo=dt.UTC)
+    assert stored is not None and stored.release_at == dt.datetime(
+        2019, 12, 19, 9, 30, tzinfo=dt.UTC
+    )
     assert [r.id for r in await repo.all()] == [first.id]
 
 
@@ -50,13 +60,17 @@ async def test_timeline_chain_detects_a_changed_byte(engine: AsyncEngine) -> Non
     timeline = Timeline(engine)
     at = dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
     await timeline.append("r1", "publish.flipped", {"paths": ["/x.xlsx"]}, at=at)
-    await timeline.append_many("r1", [("verify.result", {"status": "stale"}), ("note", {"text": "é"})], at=at)
+    await timeline.append_many(
+        "r1", [("verify.result", {"status": "stale"}), ("note", {"text": "é"})], at=at
+    )
     await timeline.append("r2", "note", {"text": "other release"})
     assert (await timeline.verify("r1")).ok
     assert [e.seq for e in await timeline.events("r1")] == [1, 2, 3]
     async with engine.begin() as conn:
         await conn.execute(
-            text("UPDATE events SET data = replace(data, 'stale', 'stalf') WHERE release_id='r1' AND seq=2")
+            text(
+                "UPDATE events SET data = replace(data, 'stale', 'stalf') WHERE release_id='r1' AND seq=2"
+            )
         )
     check = await timeline.verify("r1")
     assert (check.ok, check.broken_seq) == (False, 2)
@@ -170,10 +184,19 @@ async def test_remembered_digests_are_recalled_by_folder_and_replaced_by_path(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     memory = ArtefactDigests(engine)
-    inside, nested, beside = str(tmp_path / "r" / "a.csv"), str(tmp_path / "r" / "f" / "b.csv"), str(tmp_path / "r2" / "c.csv")
-    await memory.remember({(inside, 1, 10): "a" * 64, (nested, 2, 20): "b" * 64, (beside, 3, 30): "c" * 64})
+    inside, nested, beside = (
+        str(tmp_path / "r" / "a.csv"),
+        str(tmp_path / "r" / "f" / "b.csv"),
+        str(tmp_path / "r2" / "c.csv"),
+    )
+    await memory.remember(
+        {(inside, 1, 10): "a" * 64, (nested, 2, 20): "b" * 64, (beside, 3, 30): "c" * 64}
+    )
     await memory.remember({(inside, 4, 40): "d" * 64})  # the file changed: one row per path
-    assert await memory.recall(tmp_path / "r") == {(inside, 4, 40): "d" * 64, (nested, 2, 20): "b" * 64}
+    assert await memory.recall(tmp_path / "r") == {
+        (inside, 4, 40): "d" * 64,
+        (nested, 2, 20): "b" * 64,
+    }
 
 
 def test_canonical_json_writes_text_and_integers_as_json_dumps_did() -> None:
@@ -183,7 +206,32 @@ def test_canonical_json_writes_text_and_integers_as_json_dumps_did() -> None:
     envelope = {"release_id": "r1", "seq": 2**40, "at": "2019-12-18T09:30:00Z", "data": "{}"}
     for text_value in texts:
         value = envelope | {"kind": text_value, "actor": text_value * 3}
-        old = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        old = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
         assert canonical(value) == old
     int_keys: dict[Any, str] = {1: "int key"}
     assert canonical(int_keys) == '{"1":"int key"}'  # orjson refuses: json.dumps writes it
+
+
+async def test_a_stored_release_that_no_longer_meets_the_rules_stops_nothing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    repo = ReleaseRepository(engine)
+    old = load_release(write_release(tmp_path / "old"))
+    other = load_release(write_release(tmp_path / "other", id="other-release"))
+    for release in (old, other):
+        await repo.sync(release, actor="test")
+    # as an older version stored it, before web addresses had to be http(s)
+    doc = old.model_dump(mode="json")
+    doc["statement_url"] = "javascript:alert(3)"
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE releases SET document = :doc WHERE id = :id"),
+            {"doc": json.dumps(doc), "id": old.id},
+        )
+    assert [r.id for r in await repo.all()] == [other.id]
+    with pytest.raises(
+        StoreError, match="no longer meets the rules for a release: run `onthedot check`"
+    ):
+        await repo.get(old.id)

@@ -7,13 +7,19 @@ are written to the history (``documents.without_secrets``); publishing reads the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import structlog
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot.errors import StoreError
 from onthedot.model import Release, utcnow
 from onthedot.store.documents import HistoryEntry, content_sha256, document, without_secrets
 from onthedot.store.tables import release_history, releases
+
+log = structlog.get_logger("onthedot.store")
 
 # fields whose change is worth a line in the history (and, for release_at, a T3.2 check)
 TRACKED = (
@@ -101,7 +107,15 @@ class ReleaseRepository:
     async def get(self, release_id: str) -> Release | None:
         async with self._engine.connect() as conn:
             doc = await conn.scalar(select(releases.c.document).where(releases.c.id == release_id))
-        return Release.model_validate(doc) if doc is not None else None
+        if doc is None:
+            return None
+        release = _read(doc)
+        if release is None:
+            raise StoreError(
+                f"The stored copy of release {release_id!r} no longer meets the rules for a "
+                "release: run `onthedot check` on its release file to store it again."
+            )
+        return release
 
     async def ids(self) -> list[str]:
         async with self._engine.connect() as conn:
@@ -112,7 +126,7 @@ class ReleaseRepository:
             docs = (
                 await conn.scalars(select(releases.c.document).order_by(releases.c.release_at))
             ).all()
-        return [Release.model_validate(doc) for doc in docs]
+        return [release for doc in docs if (release := _read(doc)) is not None]
 
     async def history(self, release_id: str, field: str | None = None) -> list[HistoryEntry]:
         query = (
@@ -128,6 +142,18 @@ class ReleaseRepository:
             HistoryEntry(r.release_id, r.changed_at, r.actor, r.reason, r.field, r.old, r.new)
             for r in rows
         ]
+
+
+def _read(doc: Any) -> Release | None:
+    """A stored release, or None (logged) when it no longer meets today's rules for a release
+    (stored by an older version): one such copy must not stop the dashboard or the scheduler,
+    which reads it again from its file."""
+    try:
+        return Release.model_validate(doc)
+    except ValidationError as exc:
+        shown = doc.get("id") if isinstance(doc, dict) else None
+        log.warning("store.release_unreadable", release=shown, problem=str(exc).splitlines()[0])
+        return None
 
 
 def _reason_from_changes(release: Release) -> str:
