@@ -195,11 +195,14 @@ class Change(Strict):
 
 
 class PreReleaseAccess(Strict):
-    """One person granted pre-release access (T3.4)."""
+    """One person on the release's pre-release access list (T3.4): who may be given access
+    (``onthedot prerelease grant``), or, with ``granted_at``, who was given it outside onthedot."""
 
     name: str
     email: str | None = None
     organisation: str | None = None
+    role: str | None = None  # their job or role, published with the list of recipients
+    justification: str | None = None  # why they need access before release
     granted_at: dt.datetime | None = None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from onthedot.calendar.timeutil import local_to_utc
-from onthedot.model import Release
+from onthedot.model import PreReleaseAccess, Release
 
 MakeRelease = Callable[..., Release]
 
@@ -17,6 +17,13 @@ MakeRelease = Callable[..., Release]
 def london(*args: int) -> dt.datetime:
     """The UTC instant of a Europe/London wall-clock time."""
     return local_to_utc(dt.datetime(*args))  # type: ignore[arg-type]
+
+
+def recipient(name: str, granted_at: dt.datetime | None = None) -> PreReleaseAccess:
+    """A person on the pre-release access list with the role and justification it asks for."""
+    return PreReleaseAccess(
+        name=name, role="Press officer", justification="Briefs the minister", granted_at=granted_at
+    )
 
 
 def build_release(local: dt.datetime, **changes: Any) -> Release:

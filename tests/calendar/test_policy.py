@@ -136,9 +136,9 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
             'colour = "red"\nshade = "dark"',
             [
                 "policy.colour: unknown key: known keys: time, zone, weekdays, notice_days, "
-                "holidays, pra_hours, tolerance_s.",
+                "holidays, pra_hours, pra_hours_by_nation, tolerance_s.",
                 "policy.shade: unknown key: known keys: time, zone, weekdays, notice_days, "
-                "holidays, pra_hours, tolerance_s.",
+                "holidays, pra_hours, pra_hours_by_nation, tolerance_s.",
             ],
         ),
         (

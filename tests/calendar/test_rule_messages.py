@@ -10,9 +10,9 @@ import pytest
 
 from onthedot.calendar.policy import Policy
 from onthedot.calendar.rules import check_release
-from onthedot.model import Change, PreReleaseAccess, Release, Severity
+from onthedot.model import Change, Release, Severity
 
-from .conftest import build_release, london
+from .conftest import build_release, london, recipient
 
 WEDNESDAY = dt.datetime(2019, 12, 18, 9, 30)
 SATURDAY = dt.datetime(2019, 12, 21, 9, 30)
@@ -23,7 +23,7 @@ def sentences(local: dt.datetime, policy: Policy | None = None, **changes: Any) 
 
 
 def test_access_given_too_early_names_the_hours_and_the_earliest_allowed_time() -> None:
-    adviser = PreReleaseAccess(name="Adviser", granted_at=london(2019, 12, 16, 21, 30))
+    adviser = recipient(name="Adviser", granted_at=london(2019, 12, 16, 21, 30))
     assert sentences(WEDNESDAY, Policy(pra_hours=1.5), pre_release_access=(adviser,)) == [
         "Adviser was given pre-release access 36.0 hours before release, more than 1.5: "
         "give access no earlier than Wednesday 18 December 2019 08:00 GMT."
@@ -32,8 +32,8 @@ def test_access_given_too_early_names_the_hours_and_the_earliest_allowed_time() 
 
 def test_access_given_after_release_and_access_without_a_time() -> None:
     people = (
-        PreReleaseAccess(name="Press officer", granted_at=london(2019, 12, 18, 9, 45)),
-        PreReleaseAccess(name="Unrecorded"),
+        recipient(name="Press officer", granted_at=london(2019, 12, 18, 9, 45)),
+        recipient(name="Unrecorded"),
     )
     found = check_release(
         build_release(WEDNESDAY, pre_release_access=people), Policy(pra_hours=1.5)
@@ -180,8 +180,8 @@ def test_a_bank_holiday_asks_for_a_working_day() -> None:
 
 def test_access_without_a_time_does_not_hide_the_next_persons_and_hours_are_rounded() -> None:
     people = (
-        PreReleaseAccess(name="Unrecorded"),
-        PreReleaseAccess(name="Adviser", granted_at=london(2019, 12, 17, 9, 27)),  # 24 h 3 min
+        recipient(name="Unrecorded"),
+        recipient(name="Adviser", granted_at=london(2019, 12, 17, 9, 27)),  # 24 h 3 min
     )
     assert sentences(WEDNESDAY, pre_release_access=people)[1] == (
         "Adviser was given pre-release access 24.1 hours before release, more than 24: give "
@@ -210,8 +210,8 @@ def test_every_date_and_time_is_read_and_shown_in_the_policys_zone() -> None:
     release = nz_release(
         announced_at=dt.datetime(2019, 11, 20, 20, 0, tzinfo=dt.UTC),  # 21 November in Auckland
         pre_release_access=(
-            PreReleaseAccess(name="Early", granted_at=dt.datetime(2019, 12, 16, 9, 30)),
-            PreReleaseAccess(name="Late", granted_at=dt.datetime(2019, 12, 18, 9, 45)),
+            recipient(name="Early", granted_at=dt.datetime(2019, 12, 16, 9, 30)),
+            recipient(name="Late", granted_at=dt.datetime(2019, 12, 18, 9, 45)),
         ),
         change=[Change(previous=dt.datetime(2019, 12, 11, 9, 30), reason="", approved_by="HoP")],
     )

@@ -11,7 +11,7 @@ from onthedot.calendar.policy import Policy
 from onthedot.calendar.rules import RULE_IDS, check_release
 from onthedot.model import Change, PreReleaseAccess, Severity
 
-from .conftest import MakeRelease, london
+from .conftest import MakeRelease, london, recipient
 
 POLICY = Policy()
 
@@ -238,10 +238,10 @@ def test_store_field_changes_count_as_history(make_release: MakeRelease) -> None
 
 def test_pre_release_access_window_is_checked_per_person(make_release: MakeRelease) -> None:
     people = (
-        PreReleaseAccess(name="Minister", granted_at=london(2019, 12, 17, 9, 30)),  # 24 h: fine
-        PreReleaseAccess(name="Adviser", granted_at=london(2019, 12, 17, 9, 29)),  # 24 h 1 min
-        PreReleaseAccess(name="Press officer", granted_at=london(2019, 12, 18, 9, 30)),  # at T
-        PreReleaseAccess(name="Unrecorded"),
+        recipient(name="Minister", granted_at=london(2019, 12, 17, 9, 30)),  # 24 h: fine
+        recipient(name="Adviser", granted_at=london(2019, 12, 17, 9, 29)),  # 24 h 1 min
+        recipient(name="Press officer", granted_at=london(2019, 12, 18, 9, 30)),  # at T
+        recipient(name="Unrecorded"),
     )
     release = make_release(
         dt.datetime(2019, 12, 18, 9, 30),

@@ -80,7 +80,7 @@ async def test_warnings_are_not_breaches(store: AsyncEngine) -> None:
     )
     a = await assess(store, release)
     warned = {f.rule for f in a.evidence.findings if f.severity == Severity.WARNING}
-    assert warned == {"T3.6.holiday", "T3.4.pra-window"}
+    assert warned == {"T3.6.holiday", "T3.4.pra-window", "T3.4.pra-list"}
     assert a.breaches == []
 
 

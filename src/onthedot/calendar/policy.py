@@ -12,6 +12,7 @@ A producer elsewhere overrides them in the ``[policy]`` table of onthedot.toml::
     holidays = "IE"          # "release" (the release's nation), a UK nation, "uk", "none",
                              # or a country code known to the holidays package ("IE", "DE-BY")
     pra_hours = 24
+    pra_hours_by_nation = {scotland = 24}   # where a nation's rules allow another window
     tolerance_s = 0          # seconds after T before a URL not yet live is a late release
 """
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError
+from onthedot.model import NATIONS
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAYS = (0, 1, 2, 3, 4)
@@ -70,6 +72,9 @@ class Policy(BaseModel):
     pra_hours: float = Field(
         default=24.0, gt=0, description="longest pre-release access before T, h"
     )
+    pra_hours_by_nation: dict[str, float] = Field(
+        default_factory=dict, description="pra_hours for releases of one nation, by nation"
+    )
     tolerance_s: float = Field(
         default=0.0, ge=0, strict=True, description="seconds after T before a URL is late"
     )
@@ -105,9 +110,23 @@ class Policy(BaseModel):
 
         return check_calendar_name(value)
 
+    @field_validator("pra_hours_by_nation")
+    @classmethod
+    def _pra_nations(cls, value: dict[str, float]) -> dict[str, float]:
+        for nation, hours in value.items():
+            if nation not in NATIONS:
+                raise ValueError(f"{nation!r} is not a nation: use one of {', '.join(NATIONS)}")
+            if not hours > 0:
+                raise ValueError(f"the hours of {nation} must be more than 0")
+        return value
+
     @property
     def weekday_names(self) -> tuple[str, ...]:
         return tuple(DAY_NAMES[d].capitalize() for d in self.weekdays)
+
+    def pra_hours_for(self, nation: str) -> float:
+        """The longest pre-release access before T for a release of ``nation`` (T3.4)."""
+        return self.pra_hours_by_nation.get(nation, self.pra_hours)
 
     def calendar_for(self, nation: str) -> str:
         """The holiday calendar that applies to a release of ``nation``."""

@@ -135,8 +135,8 @@ def _unrecorded_moves(release: Release, policy: Policy, history: History) -> lis
 def pra_window(release: Release, policy: Policy, *, history: History = None) -> list[Finding]:
     """T3.4: each person's pre-release access starts within ``pra_hours`` before T, not after."""
     found = []
-    limit = dt.timedelta(hours=policy.pra_hours)
-    hours = f"{policy.pra_hours:g}"
+    limit = dt.timedelta(hours=policy.pra_hours_for(release.nation))
+    hours = f"{policy.pra_hours_for(release.nation):g}"
     t = release.release_at.astimezone(dt.UTC)
     for index, person in enumerate(release.pre_release_access):
         line = release.line_of(f"pre_release_access.{index}") or release.line_of(
@@ -181,6 +181,34 @@ def pra_window(release: Release, policy: Policy, *, history: History = None) -> 
                     line,
                 )
             )
+    return found
+
+
+def pra_list(release: Release, policy: Policy, *, history: History = None) -> list[Finding]:
+    """T3.4: each person on the pre-release access list has a role (published with the list of
+    recipients) and a justification (why they need the statistics before release)."""
+    found = []
+    for index, person in enumerate(release.pre_release_access):
+        missing = [
+            key for key in ("role", "justification") if not (getattr(person, key) or "").strip()
+        ]
+        if not missing:
+            continue
+        line = release.line_of(f"pre_release_access.{index}") or release.line_of(
+            "pre_release_access"
+        )
+        keys = " and ".join(f"`{key}`" for key in missing)
+        found.append(
+            _finding(
+                "T3.4.pra-list",
+                (
+                    f"{person.name} is on the pre-release access list without {keys}: add "
+                    f"{keys}, as the list of recipients is published with their roles."
+                ),
+                line,
+                Severity.WARNING,
+            )
+        )
     return found
 
 
@@ -301,6 +329,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("T3.1.notice", notice),
     ("T3.2.change", change),
     ("T3.4.pra-window", pra_window),
+    ("T3.4.pra-list", pra_list),
     ("T3.6.time", release_time),
     ("T3.6.weekday", weekday),
     ("T3.6.holiday", holiday),

@@ -40,8 +40,12 @@ ACTION_TAKEN = "action.taken"  # {by, role, what}  e.g. IT purged the cache by h
 NOTICE_PUBLISHED = "notice.published"  # {text, url}
 GATE_HELD = "gate.held"  # {gate, what, who}
 GATE_RELEASED = "gate.released"  # {gate, what, who}
-PRA_GRANTED = "pra.granted"  # {name, email, organisation}
-PRA_OPENED = "pra.opened"  # {name}
+PRA_GRANTED = (
+    "pra.granted"  # {name, email, organisation, role?, justification?, grant?, expires_at?}
+)
+PRA_OPENED = "pra.opened"  # {name, email?, grant?, path?, sha256?}  path None: the list of files
+PRA_REFUSED = "pra.refused"  # {name, email, grant, path, reason}  a genuine link used out of time
+PRA_REVOKED = "pra.revoked"  # {name, email, grants}
 STATEMENT_PUBLISHED = "statement.published"  # {url, by}  the statement about the breach is public
 NOTE = "note"  # {text}
 # events people add with `onthedot timeline-add` also carry {by, by_role, text}

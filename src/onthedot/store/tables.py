@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -173,4 +174,33 @@ access_tokens = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime()),
     Column("revoked_at", UTCDateTime()),
+)
+
+# Pre-release access (store/prerelease.py): who was given a signed link to a release's staged
+# files, and every time a link was used (served or refused).
+prerelease_grants = Table(
+    "prerelease_grants",
+    metadata,
+    Column("id", String(32), primary_key=True),  # in the link, signed with it
+    Column("release_id", String(128), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("email", Text),
+    Column("role", Text, nullable=False),
+    Column("justification", Text, nullable=False),
+    Column("granted_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)
+
+prerelease_openings = Table(
+    "prerelease_openings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("grant_id", String(32), nullable=False, index=True),
+    Column("release_id", String(128), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("path", Text),  # the file opened; None: the list of files
+    Column("sha256", String(64)),
+    Column("served", Boolean, nullable=False),
+    Column("detail", Text, nullable=False, default=""),  # why it was refused
 )

@@ -15,6 +15,9 @@ a signed-in person or a token whose role needs it:
     metrics (automation) the calendar only              yes
     anyone else          the calendar only              no
 
+A pre-release link (``onthedot prerelease grant``) opens one release's staged files to one person,
+inside the pre-release window only; the link is its own credential (``web.prerelease``).
+
 A remote probe agent (its own token, ``[web] agents``) sees only the releases its site names
 (``[site] agents``), only from ``agents_before_s`` before T to ``agents_after_s`` after.
 
@@ -70,6 +73,7 @@ class Access(enum.StrEnum):
     RELEASE = "release"  # the calendar for everyone; detail from T, or before T with the power
     METRICS = "metrics"  # a token with the metrics power
     AGENT = "agent"  # a remote probe agent's token (checked before the body is read)
+    LINK = "link"  # a signed pre-release link: its own credential, checked before anything is read
 
 
 ROUTES: dict[str, Access] = {
@@ -86,6 +90,8 @@ ROUTES: dict[str, Access] = {
     "/metrics": Access.METRICS,
     "/api/agent/assignments": Access.AGENT,
     "/api/agent/results": Access.AGENT,
+    "/pre-release/{release_id}/{link}": Access.LINK,
+    "/pre-release/{release_id}/{link}/{path:path}": Access.LINK,
 }
 
 

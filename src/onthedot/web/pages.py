@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from onthedot import __version__
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release, Status
+from onthedot.publish.prerelease_links import PREFIX as LINK_PREFIX
 from onthedot.record.narrative import describe
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.releases import ReleaseRepository
@@ -186,6 +187,7 @@ def render(
         "server_now_ms": int(now.timestamp() * 1000),
         "now_local": fmt_local(now, ctx.config.zone),
         "path": request.url.path,
+        "refreshes": not request.url.path.startswith(f"{LINK_PREFIX}/"),  # (a link is no board)
         "viewer": viewer,
         "sees_metrics": viewer.may(Power.METRICS),
     }

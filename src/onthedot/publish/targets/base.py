@@ -12,7 +12,7 @@ server-side copy), never an upload. Where the hidden copy waits:
   on the same server, outside the served tree: nothing to fetch, and still one rename at T.
 
 Subclasses implement five small coroutines: ``_upload``, ``_move``, ``_remove``, ``_read_sha256``
-and (optionally) ``aclose``; ``_upload``, ``_move`` and ``_remove`` get a staged copy's
+and (optionally) ``aclose``, and where they can, ``read_staged`` (for pre-release links); ``_upload``, ``_move`` and ``_remove`` get a staged copy's
 ``location``, which ``_placed`` turns into the target's own address. ``flip`` is idempotent here,
 once for all: when the staged copy is gone and the final path already holds the staged bytes, it
 returns quietly.
@@ -24,6 +24,7 @@ import asyncio
 import errno
 import hashlib
 import posixpath
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -196,6 +197,14 @@ class Target(Adapter):
     async def discard(self, staged: Staged) -> None:
         """Remove a staged copy. Idempotent (a missing copy is fine)."""
         await self._remove(staged.location)
+
+    def read_staged(self, staged: Staged) -> AsyncIterator[bytes]:
+        """The staged copy's bytes, in chunks, for a pre-release link; a TargetError (one
+        sentence) from a target that cannot read its staged copies back."""
+        raise TargetError(
+            f"Pre-release links cannot read staged copies from a {self.title} ({self.url()}): "
+            "send the files to the recipients another way, or publish through a file:// target."
+        )
 
     async def fetch_sha256(self, path: str) -> str | None:
         """The SHA-256 of what the target holds at ``path`` now, or None when nothing is there."""

@@ -15,11 +15,12 @@ import asyncio
 import errno
 import hashlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
 from onthedot.adapters import AdapterURL
-from onthedot.errors import AdapterURLError, ConfigError, TargetUnreachable
+from onthedot.errors import AdapterURLError, ConfigError, TargetError, TargetUnreachable
 from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
 
 
@@ -123,6 +124,21 @@ class FileTarget(Target):
             if not os.path.lexists(file):  # (a read-only file system says so even for none)
                 return
             raise self.os_error(exc, f"removing {file}") from exc
+
+    async def read_staged(self, staged: Staged) -> AsyncIterator[bytes]:
+        file = Path(self._placed(staged.location))
+        try:
+            handle = await asyncio.to_thread(file.open, "rb")
+        except FileNotFoundError as exc:
+            raise TargetError(
+                f"The staged copy of {staged.path} is no longer on {self.url()}: stage the "
+                "release again."
+            ) from exc
+        except OSError as exc:
+            raise self.os_error(exc, f"reading {file}") from exc
+        with handle:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                yield chunk
 
     async def _read_sha256(self, path: str) -> str | None:
         return await asyncio.to_thread(self._hash, self._local(path))

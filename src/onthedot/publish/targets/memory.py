@@ -8,6 +8,7 @@ next call of a method raise: ``target.fail["flip"] = TargetUnreachable("...")``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -58,6 +59,12 @@ class MemoryTarget(Target):
 
     async def _remove(self, location: str) -> None:
         self._call("discard", location).files.pop(location, None)
+
+    async def read_staged(self, staged: Staged) -> AsyncIterator[bytes]:
+        data = self._call("read_staged", staged.location).files.get(staged.location)
+        if data is None:
+            raise TargetError(f"The staged copy of {staged.path} is not in {self.url()}.")
+        yield data
 
     async def _read_sha256(self, path: str) -> str | None:
         data = self._call("fetch_sha256", path).files.get(path)
