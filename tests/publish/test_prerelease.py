@@ -282,3 +282,16 @@ async def test_grants_are_stored_without_their_link(staged: tuple[Site, Browser]
         await engine.dispose()
     assert stored.expires_at == site.t and token.split(".")[0] == stored.id
     assert token.split(".")[2] not in repr(stored)
+
+
+async def test_a_staged_copy_changed_on_the_server_is_not_served(
+    staged: tuple[Site, Browser], tmp_path: Path
+) -> None:
+    site, browser = staged
+    link = path_of(await granted(site)) + "/statistics/fatalquarterly.xlsx"
+    (copy,) = (tmp_path / "staging").iterdir()
+    copy.write_bytes(b"someone else's figures")
+    answer = await browser.get(link, dt.datetime.now(dt.UTC))
+    assert answer.status_code == 403 and "is not the file that was staged" in answer.text
+    assert b"someone else" not in answer.content
+    assert await browser.events(kinds.PRA_OPENED) == []

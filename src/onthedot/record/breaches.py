@@ -361,7 +361,7 @@ def _from_findings(ev: Evidence) -> list[Breach]:
 def _pra_events(ev: Evidence) -> Breach | None:
     """Pre-release access opened by someone not on the list, or outside the window before T."""
     t = ev.release.release_at
-    window = dt.timedelta(hours=ev.policy.pra_hours)
+    window = dt.timedelta(hours=ev.policy.pra_hours_for(ev.release.nation))
     listed = {p.name.casefold() for p in ev.release.pre_release_access}
     listed |= {str(e.data.get("name", "")).casefold() for e in ev.of(kinds.PRA_GRANTED)}
     problems: list[tuple[dt.datetime, str]] = []
