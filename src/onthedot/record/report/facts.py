@@ -158,15 +158,19 @@ def _observed(a: Assessment, told: Minutes) -> list[str]:
 
 
 def _origin(ev: Evidence, main: Breach, told: Minutes) -> str:
-    behind = [
+    """What the web server behind the cache had: seen directly, or by the diagnosis of a stale
+    result (the layer that served the previous version was the cache)."""
+    since = [o for o in ev.results if main.started_at and o.checked_at >= main.started_at]
+    had_new = [
         o
-        for o in ev.results
-        if _is_origin(o) and main.started_at and o.checked_at >= main.started_at
+        for o in since
+        if (_is_origin(o) and o.status == Status.LIVE)
+        or (o.status == Status.STALE and o.layer == "cache")
     ]
-    live = next((o for o in behind if o.status == Status.LIVE), None)
-    if live is not None:
-        return f"; the web server itself had the new version from {told.clock(live.checked_at)}"
-    if any(o.status == Status.STALE for o in behind):
+    if had_new:
+        first = min(o.checked_at for o in had_new)
+        return f"; the web server itself had the new version from {told.clock(first)}"
+    if any(o.status == Status.STALE and (_is_origin(o) or o.layer == "origin") for o in since):
         return "; the web server itself still had the previous version"
     return ""
 
