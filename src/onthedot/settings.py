@@ -6,6 +6,7 @@
     [publish]        PublishSettings: when ``onthedot run`` stages and publishes
     [web]            WebSettings: the dashboard, the API and the remote agents
     [evidence]       EvidenceSettings: where the timeline's signing key and checkpoints are kept
+    [statement]      StatementSettings: the producer's wording of the statement about a breach
 
 ``load_config`` builds them; every consumer reads these objects, never the TOML mapping. A new
 table (``[notify]``, say) is one more model here and one more field of ``ConfigFile``, documented
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -24,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     create_model,
     field_validator,
 )
@@ -159,6 +162,57 @@ class EvidenceSettings(Settings):
     checkpoints: str | None = None
 
 
+STATEMENT_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "what": ("title", "due", "date", "live", "late_by", "producer"),
+    "why": ("cause", "title", "producer"),
+    "apology": ("title", "producer"),
+    "link": ("link", "title", "producer"),
+    "contact": ("contact", "producer"),
+    "contact_role": ("producer",),
+}
+
+
+def _placeholders(template: str) -> list[str]:
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:  # a lone { or }
+        raise ValueError(
+            f"is not a template ({exc}): write a placeholder as {{title}} and a brace as {{{{ or }}}}"
+        ) from None
+
+
+class StatementSettings(Settings):
+    """``[statement]``: the producer's wording of the statement about a breach, one sentence a
+    key; each may use the named placeholders of ``STATEMENT_PLACEHOLDERS``, and an empty sentence
+    is left out. ``contact_role`` is whom readers should contact (a role or a team address;
+    a personal name only if the producer wants one)."""
+
+    what: str = (
+        "“{title}” was due to be published at {due} on {date} but was not available to all users "
+        "until {live}, {late_by} late."
+    )
+    why: str = "This was because {cause}."
+    apology: str = (
+        "We apologise for this, and have reported it to the Office for Statistics Regulation as a "
+        "breach of the Code of Practice for Statistics."
+    )
+    link: str = "The statistics are available at {link}."
+    contact: str = "If you have any questions about this release, please contact {contact}."
+    contact_role: str = "the Head of Profession for Statistics at {producer}"
+
+    @field_validator(*STATEMENT_PLACEHOLDERS)
+    @classmethod
+    def _template(cls, value: str, info: ValidationInfo) -> str:
+        allowed = STATEMENT_PLACEHOLDERS[str(info.field_name)]
+        for name in _placeholders(value):
+            if name not in allowed:
+                shown = ", ".join(f"{{{n}}}" for n in allowed)
+                raise ValueError(
+                    f"{{{name}}} is not a placeholder this sentence can use: use {shown}"
+                )
+        return value
+
+
 class ConfigFile(Settings):
     """What onthedot.toml may say (all of it optional)."""
 
@@ -170,6 +224,7 @@ class ConfigFile(Settings):
     publish: PublishSettings = PublishSettings()
     web: WebSettings = WebSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    statement: StatementSettings = StatementSettings()
 
     @field_validator("releases", mode="before")
     @classmethod

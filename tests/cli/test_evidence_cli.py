@@ -145,7 +145,7 @@ def test_verify_passes_then_fails_after_one_byte_changes_in_the_store(cli: Cli) 
 
 def test_report_docx_and_md_state_the_facts_of_the_acceptance(cli: Cli) -> None:
     cli.record_incident()
-    facts = [TITLE, "Health and Safety Executive (HSE)", "T3.6", "09:30", "10:35:02", "Cause: cache",
+    facts = [TITLE, "Health and Safety Executive (HSE)", "T3.6", "09:30", "10:35", "Cause: the web server",
              "3. Impact of the breach", "4. Corrective actions"]
     made = cli("report", str(cli.release), "--format", "docx", "-o", "r.docx", "--date", "2019-12-19")
     assert made.exit_code == 0, made.output

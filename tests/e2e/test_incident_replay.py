@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
+import re
 from pathlib import Path
 
 import pytest
 import typer
+from docx import Document
 
 from onthedot.clock import ShiftedClock
 from onthedot.config import load_config, load_release
@@ -23,7 +26,7 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.runtime import publisher_for, verifier_for
 from onthedot.store.db import open_store
 from tests.e2e.helpers import fetch, runner, write_config
-from tests.record.readback import docx_text, in_order, markdown_seen
+from tests.record.readback import docx_text, in_order, markdown_seen, odt_text
 from tests.servers.nginx import Nginx
 from tests.servers.varnish import Varnish
 from tests.servers.vsftpd import Vsftpd
@@ -38,6 +41,114 @@ NEW = b"PK new spreadsheet: April to September 2019" * 300
 
 def utc(hh: int, mm: int, ss: int = 0) -> dt.datetime:  # December: London time is UTC
     return dt.datetime(2019, 12, 18, hh, mm, ss, tzinfo=dt.UTC)
+
+
+# what people record after the morning, as in the seed: (kind, by, text, when)
+INQUIRY = [
+    (
+        "noticed",
+        "Jane Smith",
+        "in the routine check of the website made for every release, she "
+        "saw the previous quarter's figures",
+        "09:32",
+    ),
+    (
+        "investigated",
+        "HSE online publishing team",
+        "the web server had the new file while browsers were given the old one from a cache",
+        "10:50",
+    ),
+    (
+        "uat",
+        "HSE online publishing team",
+        "the fault does not appear on the test (UAT) web server, "
+        "so the cause lies in the hosting environment",
+        "11:50",
+    ),
+    (
+        "root-cause",
+        "HSE online publishing team",
+        "resolved for now; the root cause has not yet been fully addressed",
+        "11:55",
+    ),
+    (
+        "test-planned",
+        "HSE online publishing team",
+        "tests of the server configuration with HSE's IT providers in early January 2020",
+        "12:00",
+    ),
+]
+# the seed's facts, in its order, in every format (they hold whether the release was seen live at
+# 10:35 by a later check, as here, or by a watch that keeps looking until it is live)
+FACTS = [
+    "Report of a breach of the Code of Practice for Statistics",
+    TITLE,
+    "Health and Safety Executive (HSE)",
+    "Jane Smith <jane.smith@example.org>",
+    "Principle T3: Orderly release",
+    "Practice T3.6: Statistics should be released to all users at 9.30am on a weekday.",
+    "due at 09:30 on Wednesday 18 December 2019",
+    "The new version was put on the web server at 09:30.",
+    "Checks of the public website from 09:30 showed the previous version until 10:35; the web "
+    "server itself had the new version from 09:30.",
+    "informed the Head of Profession for Statistics",
+    "referred the problem to HSE's IT providers",
+    "At 10:35 HSE IT service desk (HSE's IT provider) purged the cache",
+    "At 11:35 a notice alerting users was published",
+    "for 1 hour 5 minutes, from 09:30 to 10:35",
+    "Jane Smith noticed the problem at 09:32: in the routine check of the website made for every release",
+    "3. Impact of the breach",
+    "held back from 09:40 until the statistics were live",
+    "4. Corrective actions",
+    "At 09:37 Jane Smith",  # short-term actions in time order
+    "At 09:40 the update on the quarterly statistics for HSE officials was held back",
+    "At 10:35 HSE IT service desk",
+    "At 11:35 a notice",
+    "The web server had the new file while browsers were given the old one from a cache.",
+    "The fault does not appear on the test (UAT) web server",
+    "the root cause has not yet been fully addressed",
+    "Tests of the server configuration with HSE's IT providers in early January 2020",
+    "Clear the web cache automatically at the moment of release, and test that it has worked.",
+    "Annex A",
+    "Annex C: the record this report was drafted from",
+]
+# what a reader at the regulator should never meet in the body of the report
+TOOL_TALK = [
+    "onthedot",
+    "Varnish",
+    "varnish",
+    "nginx",
+    "purger",
+    "max-age",
+    "Age ",
+    "vantage",
+    "`",
+    "[site]",
+    "://HOST",
+    "ftp://",
+    "HTTP Date",
+    "python-docx",
+    "Cache-Control",
+    "preflight",
+    "timeline-add",
+    "Europe/London",
+    "FTP",
+    "(default)",
+    "Cause: cache",
+]
+
+
+def tool_talk(text: str) -> list[str]:
+    """The forbidden phrases in ``text``, and every time given to the second."""
+    return [p for p in TOOL_TALK if p in text] + re.findall(r"\b\d\d:\d\d:\d\d\b", text)
+
+
+def read_back(fmt: str, data: bytes) -> str:
+    if fmt == "md":
+        return markdown_seen(data.decode("utf-8"))
+    if fmt == "html":
+        return html.unescape(re.sub(r"<[^>]+>", "", data.decode("utf-8")))
+    return docx_text(data) if fmt == "docx" else html.unescape(odt_text(data))
 
 
 def write_release(folder: Path, public: str, origin: str, target: str) -> Path:
@@ -179,30 +290,10 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
             "11:35",
         )
 
-        facts = [
-            "Report of a breach of the Code of Practice for Statistics",
-            TITLE,
-            cache.url + PATH,
-            "Health and Safety Executive (HSE)",
-            "Jane Smith <jane.smith@example.org>",
-            "Principle T3: Orderly release",
-            "Practice T3.6: Statistics should be released to all users at 9.30am on a weekday.",
-            "09:30",
-            "by FTP",
-            "still serving the previous version",
-            "Varnish",
-            "the Head of Profession for Statistics",
-            "referred the problem to HSE's IT providers",
-            "At 10:35:00 HSE IT service desk (HSE's IT provider) purged the cache",
-            "At 11:35:00 a notice alerting users was published",
-            "1 hour 5 minutes",
-            "Cause: cache",
-            "3. Impact of the breach",
-            "held back from 09:40:00 until the statistics were live",
-            "4. Corrective actions",
-            "Configure a purger",
-        ]
-        for fmt in ("md", "docx"):
+        for kind, by, text, when in INQUIRY:
+            add(config, db, release_file, kind, "--by", by, "--text", text, "--at", when)
+
+        for fmt in ("md", "html", "docx", "odt"):
             out = tmp_path / f"report.{fmt}"
             result = runner.invoke(
                 app_(),
@@ -222,12 +313,24 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
                 ],
             )
             assert result.exit_code == 0, result.stdout
-            text = (
-                markdown_seen(out.read_text("utf-8"))
-                if fmt == "md"
-                else docx_text(out.read_bytes())
-            )
-            assert in_order(text, facts) == [], text
+            text = read_back(fmt, out.read_bytes())
+            assert in_order(text, [*FACTS[:2], cache.url + PATH, *FACTS[2:]]) == [], text
+            body = text.split("Annex A")[0]
+            assert tool_talk(body) == [], body
+        props = Document(str(tmp_path / "report.docx")).core_properties
+        assert (props.author, props.created) == (
+            "Jane Smith, Health and Safety Executive (HSE)",
+            dt.datetime(2019, 12, 19, tzinfo=dt.UTC),
+        )
+        assert TITLE in props.title and "python-docx" not in (props.author + props.last_modified_by)
+        said = runner.invoke(
+            app_(), ["--config", str(config), "--database", db, "statement", str(release_file)]
+        )
+        assert said.exit_code == 0, said.stdout
+        assert "1 hour 5 minutes late" in said.stdout and "We apologise" in said.stdout
+        assert (
+            tool_talk(re.sub(r"<[^>]+>", "", said.stdout)) == [] and "Jane Smith" not in said.stdout
+        )
         result = runner.invoke(
             app_(), ["--database", db, "timeline", str(release_file), "--verify"]
         )

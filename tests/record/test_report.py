@@ -29,7 +29,8 @@ from tests.record.incident import (
 )
 from tests.record.readback import docx_text, in_order, markdown_html, markdown_seen, odt_text
 
-# Every fact of the seed's report (../shared/seed/breach-report-2019-12.txt), in its order.
+# Every fact of the seed's report (../shared/seed/breach-report-2019-12.txt), in its order, in a
+# statistician's words: times to the minute in the body, the exact record in the annexes.
 SEED_FACTS = [
     "Report of a breach of the Code of Practice for Statistics",
     "1. Core information",
@@ -42,29 +43,45 @@ SEED_FACTS = [
     "2. Circumstances of breach",
     "Principle T3: Orderly release",
     "Practice T3.6: Statistics should be released to all users at 9.30am on a weekday.",
-    "due at 09:30 on Wednesday 18 December 2019",
-    "within ±0.512 s",  # the recorded clock uncertainty
-    "At 09:30:00 the file /statistics/fatalquarterly.xlsx was published to the web server by FTP",
-    "still serving the previous version",  # not live on the site
-    "from its cache (Varnish, Age 2,940 s, max-age 3,600 s)",
-    "although the web server behind it already had the new version",  # correctly uploaded
+    "due at 09:30 on Wednesday 18 December 2019 (UK time, GMT)",
+    "The new version was put on the web server at 09:30.",  # correctly uploaded
+    "Checks of the public website from 09:30 showed the previous version until 10:35; the web "
+    "server itself had the new version from 09:30.",  # not live on the site
     "informed B Lead (Head of Statistics)",
     "informed A Head (Head of Profession for Statistics)",
-    "referred the problem to HSE's IT providers",
-    "At 10:35:00 HSE IT service desk (HSE's IT provider) purged the cache",
-    "1 hour 5 minutes",
-    "At 11:35:00 a notice alerting users was published",
-    "Cause: cache",
+    "At 09:36 Jane Smith (statistician responsible for the release) referred the problem to HSE's IT providers",
+    "At 10:35 HSE IT service desk (HSE's IT provider) purged the cache",
+    "At 11:35 a notice alerting users was published",
+    "for 1 hour 5 minutes, from 09:30 to 10:35. Cause: the web server had the new version, but the "
+    "web cache in front of it kept showing the previous one.",
+    "How the problem was noticed",
+    "[To complete: who first noticed",
     "3. Impact of the breach",
     "Impact inside the producer body",
     "Impact outside the producer body",
+    "The public website was checked 4 times at 09:30, 09:45, 10:00 and 10:30",
     "No pre-release access was recorded for this release.",
-    "held back from 09:40:00 until the statistics were live",  # officials' update delayed
+    "held back from 09:40 until the statistics were live",  # officials' update delayed
     "4. Corrective actions",
-    "At 11:35:00 a notice alerting users was published",  # statement on the web page
-    "to ensure equality of access",
+    # short-term actions, in time order
+    "At 09:36 Jane Smith",
+    "At 09:40 the update on the quarterly statistics for HSE officials was held back until the "
+    "statistics were live, to ensure equality of access; it went ahead at 10:45.",
+    "At 10:35 HSE IT service desk",
+    "At 11:35 a notice alerting users was published",  # statement on the web page
+    "Investigation",
+    "Whether the test (UAT) environment shows the fault",
+    "Root cause",
+    "Planned tests",
+    "Clear the web cache automatically at the moment of release, and test that it has worked.",
+    "Annex A: the exact times, from the record",
+    "within ±0.512 s",  # the recorded clock uncertainty
+    "At 09:30:00 the file /statistics/fatalquarterly.xlsx was published to the web server by FTP",
+    "from its cache (Varnish, Age 2,940 s, max-age 3,600 s)",
+    "Annex B: technical detail for IT",
     "Configure a purger for Varnish",
     "Cache-Control",
+    "Annex C: the record this report was drafted from",
 ]
 
 
@@ -84,7 +101,10 @@ async def test_2019_replay_docx_states_the_seed_in_order(replay: Report) -> None
 
 
 async def test_2019_replay_odt_and_html_state_the_seed_in_order(replay: Report) -> None:
-    assert in_order(odt_text(render(replay, "odt")), [html.escape(f, quote=False) for f in SEED_FACTS]) == []
+    assert (
+        in_order(odt_text(render(replay, "odt")), [html.escape(f, quote=False) for f in SEED_FACTS])
+        == []
+    )
     page = html.unescape(render(replay, "html").decode("utf-8"))
     assert in_order(page, SEED_FACTS) == []
     assert page.startswith("<!DOCTYPE html>") and f'<a href="{URL}">' in page
@@ -92,36 +112,52 @@ async def test_2019_replay_odt_and_html_state_the_seed_in_order(replay: Report) 
 
 async def test_a_clean_release_says_no_breach(store: AsyncEngine) -> None:
     release = release_2019()
-    await Timeline(store).append(release.id, kinds.VERIFY_RESULT, result(at(9, 30, 1), "live"), at=at(9, 30, 1))
+    await Timeline(store).append(
+        release.id, kinds.VERIFY_RESULT, result(at(9, 30, 1), "live"), at=at(9, 30, 1)
+    )
     report = build(await assess(store, release), today=dt.date(2019, 12, 18))
     markdown = render(report, "md").decode()
     assert not report.breached and report.citations == ()
     assert "No breach of the Code's release practices was found" in markdown
-    assert "It was live on every address checked at 09:30:01." in markdown
-    assert "No breach of the Code's release practices was found" in docx_text(render(report, "docx"))
+    assert "It was live on every address checked at 09:30." in markdown
+    assert "No breach of the Code's release practices was found" in docx_text(
+        render(report, "docx")
+    )
 
 
 async def test_missing_facts_are_stated_as_missing(store: AsyncEngine) -> None:
     release = release_2019(lead_statistician=None, head_of_profession=None, site=None, artefact=())
-    await Timeline(store).append(release.id, kinds.PUBLISH_FAILED, {"step": "stage", "error": "FTP refused"}, at=at(9, 30))
+    await Timeline(store).append(
+        release.id, kinds.PUBLISH_FAILED, {"step": "stage", "error": "FTP refused"}, at=at(9, 30)
+    )
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
     text = report.text()
     for missing in (
-        "[No link to the statistical output was recorded",
-        "[No contact person was recorded",
-        "[No Head of Profession was recorded",
+        "[To complete: the address of the statistics on the website]",
+        "[To complete: name, email and telephone number of the person dealing with this report]",
+        "[To complete: name of the Head of Profession for Statistics]",
         "[No link to a published statement was recorded]",
         "[No clock offset was recorded",
-        "[No verification results were recorded after the release time.]",
-        "[No short-term action was recorded in the timeline",
+        "[No check of the public website was recorded after the release time.]",
+        "[To complete: the short-term actions taken, with the time of each]",
+        "[To complete: who first noticed",
+        "[To complete: what the investigation found",
+        "[To complete: whether the fault can be reproduced on the test (UAT) environment",
+        "[To complete: whether the root cause has been found",
+        "[To complete: the tests planned to confirm the fix",
     ):
         assert missing in text
-    assert "publish failed" in text and "@" not in text
+    assert "Cause: publishing the files failed." in text and "@" not in text
 
 
 async def test_a_published_statement_is_linked(store: AsyncEngine) -> None:
     release = await record_2019(store)
-    await Timeline(store).append(release.id, kinds.STATEMENT_PUBLISHED, {"url": "https://www.hse.gov.uk/statement.htm"}, at=at(12, 0))
+    await Timeline(store).append(
+        release.id,
+        kinds.STATEMENT_PUBLISHED,
+        {"url": "https://www.hse.gov.uk/statement.htm"},
+        at=at(12, 0),
+    )
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
     row = next(r for r in report.core if r.label.startswith("Link to published statement"))
     assert (row.link, row.missing) == ("https://www.hse.gov.uk/statement.htm", False)
@@ -130,21 +166,39 @@ async def test_a_published_statement_is_linked(store: AsyncEngine) -> None:
 async def test_a_tampered_timeline_prints_a_prominent_warning(store: AsyncEngine) -> None:
     release = await record_2019(store)
     async with store.begin() as conn:
-        await conn.execute(text("UPDATE events SET data = replace(data, '2940', '2941') WHERE seq = 5"))
+        await conn.execute(
+            text("UPDATE events SET data = replace(data, '2940', '2941') WHERE seq = 5")
+        )
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
-    assert report.warning is not None and "event 5 (verify.result, recorded at 09:30:01)" in report.warning
+    assert (
+        report.warning is not None
+        and "event 5 (verify.result, recorded at 09:30:01)" in report.warning
+    )
     for fmt in ("md", "html"):
-        assert "WARNING: the timeline of this release fails its integrity check at event 5" in render(report, fmt).decode()
+        assert (
+            "WARNING: the timeline of this release fails its integrity check at event 5"
+            in render(report, fmt).decode()
+        )
     assert docx_text(render(report, "docx")).splitlines()[1].startswith("WARNING")
 
 
 async def test_a_2026_breach_cites_the_edition_in_force(store: AsyncEngine) -> None:
     t = dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC)
-    release = release_2019(release_at=t, announced_at=t - dt.timedelta(days=60),
-                           site=Site(public="https://www.example.org"))
-    await Timeline(store).append(release.id, kinds.VERIFY_RESULT, {**result(t, "missing"), "checked_at": (t + dt.timedelta(seconds=1)).isoformat()}, at=t)
+    release = release_2019(
+        release_at=t,
+        announced_at=t - dt.timedelta(days=60),
+        site=Site(public="https://www.example.org"),
+    )
+    await Timeline(store).append(
+        release.id,
+        kinds.VERIFY_RESULT,
+        {**result(t, "missing"), "checked_at": (t + dt.timedelta(seconds=1)).isoformat()},
+        at=t,
+    )
     report = build(await assess(store, release), today=dt.date(2026, 3, 12))
-    assert report.citations[0].startswith("Standard 3: Be transparent; Requirement 3.6 (T3.6 in edition 2)")
+    assert report.citations[0].startswith(
+        "Standard 3: Be transparent; Requirement 3.6 (T3.6 in edition 2)"
+    )
     assert "edition 3.0" in report.edition_note
 
 
@@ -155,18 +209,32 @@ async def test_markdown_table_cells_survive_a_pipe_in_the_title(store: AsyncEngi
     assert "| Title and link to statistical output | Deaths \\| injuries. <" in markdown
 
 
-HOSTILE = "<script>alert(1)</script> [click](javascript:alert(2)) ![x](https://evil.example/x.png) & *co*"
+HOSTILE = (
+    "<script>alert(1)</script> [click](javascript:alert(2)) ![x](https://evil.example/x.png) & *co*"
+)
 
 
 async def test_people_s_text_is_text_in_every_format_never_markup(store: AsyncEngine) -> None:
     release = release_2019(title=HOSTILE, producer="Office <b>of</b> `Stats`", statement_url=None)
-    await Timeline(store).append(release.id, kinds.STATEMENT_PUBLISHED, {"url": "javascript:alert(3)"}, at=at(12, 0))
+    await Timeline(store).append(
+        release.id, kinds.STATEMENT_PUBLISHED, {"url": "javascript:alert(3)"}, at=at(12, 0)
+    )
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
     markdown = render(report, "md").decode()
     page = markdown_html(markdown)
-    assert "<script" not in page and "<b>" not in page and "<img" not in page and "<em>co</em>" not in page
-    assert "javascript:" not in re.findall(r'href="([^"]*)"', page) and "<a href=\"javascript" not in page
-    assert HOSTILE in markdown_seen(markdown) and "Office <b>of</b> `Stats`" in markdown_seen(markdown)
+    assert (
+        "<script" not in page
+        and "<b>" not in page
+        and "<img" not in page
+        and "<em>co</em>" not in page
+    )
+    assert (
+        "javascript:" not in re.findall(r'href="([^"]*)"', page)
+        and '<a href="javascript' not in page
+    )
+    assert HOSTILE in markdown_seen(markdown) and "Office <b>of</b> `Stats`" in markdown_seen(
+        markdown
+    )
     assert f'<a href="{URL}">{URL}</a>' in page  # the report's own link is still a link
     web = render(report, "html").decode()
     assert "<script" not in web and 'href="javascript' not in web and HOSTILE in html.unescape(web)
@@ -174,7 +242,9 @@ async def test_people_s_text_is_text_in_every_format_never_markup(store: AsyncEn
     assert html.escape(HOSTILE, quote=False) in odt_text(render(report, "odt"))
 
 
-async def test_a_link_with_spaces_or_angle_brackets_cannot_break_out_of_its_markdown_link(store: AsyncEngine) -> None:
+async def test_a_link_with_spaces_or_angle_brackets_cannot_break_out_of_its_markdown_link(
+    store: AsyncEngine,
+) -> None:
     # the path rule refuses such a path when a release is loaded; the report escapes links on its own
     hostile = Artefact.model_construct(path="/statistics/a b><script>x</script>.xlsx", sha256=NEW)
     release = release_2019(artefact=(hostile,))
@@ -184,7 +254,9 @@ async def test_a_link_with_spaces_or_angle_brackets_cannot_break_out_of_its_mark
     assert f'href="{PUBLIC}/statistics/a%20b%3E%3Cscript%3Ex%3C/script%3E.xlsx"' in page
 
 
-async def test_control_characters_typed_into_a_title_do_not_stop_the_word_and_odt_reports(store: AsyncEngine) -> None:
+async def test_control_characters_typed_into_a_title_do_not_stop_the_word_and_odt_reports(
+    store: AsyncEngine,
+) -> None:
     release = release_2019(title="Deaths\x07 at work\x00 2019")
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
     assert "Deaths\ufffd at work\ufffd 2019" in docx_text(render(report, "docx"))

@@ -53,8 +53,14 @@ PEOPLE_KINDS: dict[str, str] = {
     "pra-granted": kinds.PRA_GRANTED,
     "pra-opened": kinds.PRA_OPENED,
     "note": kinds.NOTE,
+    "noticed": kinds.PROBLEM_NOTICED,
+    "investigated": kinds.INVESTIGATION_FOUND,
+    "uat": kinds.UAT_CHECKED,
+    "root-cause": kinds.ROOT_CAUSE,
+    "test-planned": kinds.TEST_PLANNED,
 }
-NEEDS_TEXT = {"informed", "action", "held", "released", "note"}
+NEEDS_TEXT = {"informed", "action", "held", "released", "note", "noticed", "investigated", "uat",
+              "root-cause", "test-planned"}
 
 
 def register(app: typer.Typer) -> None:
@@ -314,7 +320,8 @@ def timeline_add(
         ),
     ] = None,
     text: Annotated[
-        str, typer.Option("--text", help="What: whom they informed, what they did, what was held back, the notice.")
+        str, typer.Option("--text", help="What: whom they informed, what they did, what was held back, the notice, "
+            "how the problem was noticed, what the investigation found.")
     ] = "",
     url: Annotated[
         str, typer.Option("--url", help="Where a notice or statement was published (http or https).")
@@ -460,7 +467,7 @@ def statement(
             check_statement_path(a.release, publish_path)
         if not a.breaches:
             fail(f"No breach was found for {a.release.id}, so there is no statement to publish.", EXIT_FINDINGS)
-        html = statement_mod.statement_html(a, state.config.zone)
+        html = statement_mod.statement_html(a, state.config.zone, state.config.statement)
         if output is not None:
             output.write_text(html, encoding="utf-8")
             out.print(f"Wrote {output}.", highlight=False)

@@ -48,4 +48,10 @@ PRA_REFUSED = "pra.refused"  # {name, email, grant, path, reason}  a genuine lin
 PRA_REVOKED = "pra.revoked"  # {name, email, grants}
 STATEMENT_PUBLISHED = "statement.published"  # {url, by}  the statement about the breach is public
 NOTE = "note"  # {text}
+# the inquiry after a breach (what only people know; the report's sections of the same names)
+PROBLEM_NOTICED = "problem.noticed"  # {text: how it was noticed}
+INVESTIGATION_FOUND = "investigation.found"  # {text: what the investigation found}
+UAT_CHECKED = "uat.checked"  # {text: whether the test (UAT) environment shows the fault}
+ROOT_CAUSE = "root-cause"  # {text: the root cause found, or what is still unknown}
+TEST_PLANNED = "test.planned"  # {text: the test planned to confirm the fix, and when}
 # events people add with `onthedot timeline-add` also carry {by, by_role, text}

@@ -205,7 +205,21 @@ def _note(t: Teller, e: Event) -> str:
     return f"At {t.clock(e.at)} {who(e)} noted: {text_of(e.data, 'text') or '(no text)'}."
 
 
+INQUIRY: Mapping[str, str] = {
+    kinds.PROBLEM_NOTICED: "noticed the problem",
+    kinds.INVESTIGATION_FOUND: "recorded a finding of the investigation",
+    kinds.UAT_CHECKED: "recorded whether the test (UAT) environment shows the fault",
+    kinds.ROOT_CAUSE: "recorded the state of the root cause",
+    kinds.TEST_PLANNED: "recorded a planned test",
+}
+
+
+def _inquiry(t: Teller, e: Event) -> str:
+    return f"At {t.clock(e.at)} {who(e)} {INQUIRY[e.kind]}: {text_of(e.data, 'text') or '(no text)'}."
+
+
 TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
+    **dict.fromkeys(INQUIRY, _inquiry),
     kinds.PUBLISH_STAGED: _staged,
     kinds.PUBLISH_FLIPPED: _flipped,
     kinds.PUBLISH_FAILED: _failed,

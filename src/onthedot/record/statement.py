@@ -1,73 +1,89 @@
 """The statement about a breach that the producer publishes on its site: an HTML fragment.
 
-It says in plain words what went wrong, for how long, why, what was done and whom to contact,
-and cites the practice breached (edition in force on the release date).
+Three to five plain sentences a Head of Profession would publish: what was late and by how much
+(to the minute), why in one clause, an apology, where the statistics are, and whom to contact.
+The wording is the producer's (``[statement]`` of onthedot.toml, ``StatementSettings``); the
+record reference is kept out of the text, in the fragment's ``data-record-reference`` attribute.
 ``onthedot.publish.statement`` puts it on the site and records that it did.
 """
 
 from __future__ import annotations
 
-from markupsafe import Markup
+from collections.abc import Mapping
 
-from onthedot.calendar.editions import cite
+from markupsafe import Markup, escape
+
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, to_local
-from onthedot.record.narrative import Teller, fmt_duration
-from onthedot.record.report.actions import short_term
+from onthedot.record.breaches import Breach
 from onthedot.record.report.assess import Assessment
-from onthedot.record.report.facts import CAUSES
+from onthedot.record.report.facts import PUBLIC_CAUSES
+from onthedot.record.report.minutes import Minutes, span
+from onthedot.record.report.model import output_link
+from onthedot.settings import StatementSettings
 
 
-def _p(text: str) -> Markup:
-    return Markup("<p>{}</p>\n").format(text)
-
-
-def statement_html(a: Assessment, zone: Zone = LONDON) -> str:
+def statement_html(
+    a: Assessment, zone: Zone = LONDON, wording: StatementSettings | None = None
+) -> str:
     """The fragment (a <section>) for ``a``; ValueError when no breach was found."""
     if not a.breaches:
         raise ValueError("no breach: nothing to state")
-    release, teller = a.release, Teller(a.release, zone)
-    local = to_local(release.release_at, zone)
-    main = next((b for b in a.breaches if b.kind == "late"), a.breaches[0])
-    parts = [
-        _p(
-            f"“{release.title}” was due to be published at {local:%H:%M} on "
-            f"{fmt_date(local.date())}. {_what_happened(a, teller)}"
-        )
+    wording = wording or StatementSettings()
+    release = a.release
+    values = _values(a, zone, wording)
+    main = _main(a)
+    late = main.kind == "late" and main.started_at is not None and main.ended_at is not None
+    sentences = [
+        _sentence(wording.what, values) if late else escape(_what_else(a, zone, values)),
+        _sentence(wording.why, values) if values["cause"] else Markup(""),
+        _sentence(wording.apology, values),
+        _sentence(wording.link, values) if values["link"] else Markup(""),
+        _sentence(wording.contact, values),
     ]
-    cause = CAUSES.get(main.cause.split(";")[0])
-    if cause:
-        parts.append(_p(f"This happened because {cause}."))
-    done = [x["what"] for x in short_term(a.evidence, zone)]
-    if done:
-        parts.append(_p("What we did: " + " ".join(done)))
-    day = local.date()
-    cited = "; ".join(cite(p, day).practice_label for p in sorted({p for b in a.breaches for p in b.practices}))
-    parts.append(
-        _p(
-            f"This was a breach of the Code of Practice for Statistics ({cited}). We have reported "
-            "it to the Office for Statistics Regulation and are making changes so that it does not happen again."
-        )
-    )
-    if release.lead_statistician:
-        parts.append(_p(f"Contact: {release.lead_statistician}."))
-    if a.record_reference:
-        parts.append(_p(f"Record reference: {a.record_reference[:16]}…"))
+    body = Markup(" ").join(s for s in sentences if s)
     heading = Markup("<h2>Statement about the release of {}</h2>\n").format(release.title)
-    body = Markup("").join(parts)
+    reference = Markup(' data-record-reference="{}"').format(a.record_reference or "")
     return str(
-        Markup('<section class="onthedot-statement" id="statement-{}">\n{}{}</section>\n').format(
-            release.id, heading, body
-        )
+        Markup(
+            '<section class="onthedot-statement" id="statement-{}"{}>\n{}<p>{}</p>\n</section>\n'
+        ).format(release.id, reference if a.record_reference else "", heading, body)
     )
 
 
-def _what_happened(a: Assessment, teller: Teller) -> str:
-    late = next((b for b in a.breaches if b.kind == "late"), None)
-    if late and late.started_at and late.ended_at:
-        return (
-            f"It was not available to all users until {teller.clock(late.ended_at)}, "
-            f"{fmt_duration(late.duration_s or 0)} late."
-        )
-    if late:
-        return "It was not available to all users at that time."
-    return " ".join(f"{b.title}." for b in a.breaches)
+def _main(a: Assessment) -> Breach:
+    return next((b for b in a.breaches if b.kind == "late"), a.breaches[0])
+
+
+def _values(a: Assessment, zone: Zone, wording: StatementSettings) -> dict[str, str | Markup]:
+    release, main = a.release, _main(a)
+    local = to_local(release.release_at, zone)
+    link = release.statement_url or output_link(a)
+    late_by = span(main.started_at, main.ended_at) if main.started_at and main.ended_at else ""
+    return {
+        "title": release.title,
+        "producer": release.producer,
+        "due": f"{local:%H:%M}",
+        "date": fmt_date(local.date()),
+        "live": Minutes(release, zone).clock(main.ended_at) if main.ended_at else "",
+        "late_by": late_by,
+        "cause": PUBLIC_CAUSES.get(main.cause.split(";")[0], ""),
+        "link": Markup('<a href="{0}">{0}</a>').format(link) if link else "",
+        "contact": wording.contact_role.format(producer=release.producer),
+    }
+
+
+def _sentence(template: str, values: Mapping[str, str | Markup]) -> Markup:
+    """``template`` with ``values`` put in, as HTML: the template and the values are text (escaped),
+    the link is a link."""
+    return escape(template).format(**values) if template.strip() else Markup("")
+
+
+def _what_else(a: Assessment, zone: Zone, values: Mapping[str, str | Markup]) -> str:
+    """The first sentence when the statistics were not (yet) late and then live: a breach still
+    going on, or another kind of breach."""
+    main = _main(a)
+    due = f"“{values['title']}” was due to be published at {values['due']} on {values['date']}"
+    if main.kind == "late":
+        return f"{due} but was not yet available to all users when this statement was written."
+    titles = "; ".join(b.title for b in a.breaches)
+    return f"{due}. {titles[:1].upper()}{titles[1:]}."

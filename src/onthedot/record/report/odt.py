@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Sequence
 
+from odf import dc, meta
 from odf.opendocument import OpenDocumentText
 from odf.style import ParagraphProperties, Style, TableColumnProperties, TextProperties
 from odf.table import Table, TableCell, TableColumn, TableRow
 from odf.text import H, List, ListItem, P
 
-from onthedot.record.report.model import RECORD_HEADING, Report, Row
+from onthedot.record.report.model import Report, Row
 
 
 class _Styles:
     def __init__(self, doc: OpenDocumentText) -> None:
-        self.warning = self._text(doc, "Warning", {"fontweight": "bold", "color": "#d4351c", "fontsize": "14pt"})
+        self.warning = self._text(
+            doc, "Warning", {"fontweight": "bold", "color": "#d4351c", "fontsize": "14pt"}
+        )
         self.guidance = self._text(doc, "Guidance", {"fontstyle": "italic", "color": "#505a5f"})
         self.strong = self._text(doc, "Strong", {"fontweight": "bold"})
         self.column = Style(name="FormColumn", family="table-column")
@@ -37,46 +41,40 @@ class _Styles:
 
 def to_odt(report: Report) -> bytes:
     doc = OpenDocumentText()
+    _properties(doc, report)
     st = _Styles(doc)
-    body = doc.text
-    body.addElement(H(outlinelevel=1, stylename="Heading 1", text=report.heading))
-    if report.warning:
-        body.addElement(P(stylename=st.warning, text=report.warning))
-    _heading(body, 2, "1. Core information")
-    body.addElement(_form(st, "Core", report.core))
-    _heading(body, 2, "2. Circumstances of breach")
-    if not report.breached:
-        body.addElement(P(stylename=st.strong, text="No breach of the Code's release practices was found for this release."))
-    _heading(body, 3, "Relevant principle(s) and practice(s)")
-    body.addElement(_list(report.citations or ("Not applicable: no breach was found.",)))
-    body.addElement(P(text=report.edition_note))
-    _heading(body, 3, "Account of what happened")
-    body.addElement(P(stylename=st.guidance, text=report.guidance["account"]))
-    for text in (report.due, report.clock_note, *report.account):
-        body.addElement(P(text=text))
-    for text in report.summary:
-        body.addElement(P(stylename=st.strong, text=text))
-    _heading(body, 2, "3. Impact of the breach")
-    body.addElement(P(stylename=st.guidance, text=report.guidance["impact"]))
-    body.addElement(_form(st, "Impact", report.impact_prompts))
-    body.addElement(P(text="Facts that help:"))
-    body.addElement(_list(report.impact_facts))
-    _heading(body, 2, "4. Corrective actions (taken or planned) to prevent re-occurrence")
-    body.addElement(P(stylename=st.guidance, text=report.guidance["actions"]))
-    _heading(body, 3, "Short-term actions taken")
-    body.addElement(_list(report.short_term))
-    _heading(body, 3, "Longer-term changes suggested from the diagnosis")
-    longer = report.longer_term or ("Not applicable: no breach was found.",)
-    body.addElement(_list((*longer, "[To be completed by the producer: the changes agreed, who will make them, and when.]")))
-    _heading(body, 2, RECORD_HEADING)
-    body.addElement(P(text=report.record))
+    styles = {"warning": st.warning, "guidance": st.guidance, "strong": st.strong}
+    for block in report.blocks():
+        if block.kind == "heading":
+            doc.text.addElement(
+                H(outlinelevel=block.level, stylename=f"Heading {block.level}", text=block.text)
+            )
+        elif block.kind == "para":
+            style = styles.get(block.style)
+            doc.text.addElement(
+                P(stylename=style, text=block.text) if style else P(text=block.text)
+            )
+        elif block.kind == "bullets":
+            doc.text.addElement(_list(block.items))
+        else:
+            doc.text.addElement(_form(st, f"Form{len(doc.text.childNodes)}", block.rows))
     buffer = io.BytesIO()
     doc.write(buffer)
     return buffer.getvalue()
 
 
-def _heading(body: object, level: int, text: str) -> None:
-    body.addElement(H(outlinelevel=level, stylename=f"Heading {level}", text=text))  # type: ignore[attr-defined]
+def _properties(doc: OpenDocumentText, report: Report) -> None:
+    """Author, title and dates of the document: the release's."""
+    drafted = dt.datetime.combine(report.date, dt.time()).isoformat()
+    for element in (
+        dc.Title(text=report.document_title),
+        dc.Subject(text=report.title),
+        dc.Creator(text=report.author),
+        meta.InitialCreator(text=report.author),
+        meta.CreationDate(text=drafted),
+        dc.Date(text=drafted),
+    ):
+        doc.meta.addElement(element)
 
 
 def _form(st: _Styles, name: str, rows: Sequence[Row]) -> Table:
