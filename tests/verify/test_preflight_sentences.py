@@ -55,53 +55,80 @@ def test_a_purger_clears_what_outlives_the_tolerance() -> None:
     assert hour == Prediction(
         "none",
         None,
-        "Varnish keeps it up to 1 h (max-age 3,600 s), but a purger is configured to clear it at "
-        "09:30:00.",
+        "Varnish keeps it up to 1 h (max-age 3,600 s, then 10 s more while it fetches the new "
+        "version), but a purger is configured to clear it at 09:30:00.",
         NOTHING,
     )
-    minute = predict(headers(cc("max-age=60")), T, EARLY, purgers_configured=True)
+    minute = predict(headers(cc("max-age=50")), T, EARLY, purgers_configured=True, tolerance_s=60)
     assert minute == Prediction(
-        "none", None, "Varnish keeps it at most 60 s after 09:30:00 (max-age 60 s).", NOTHING
+        "none",
+        None,
+        "Varnish keeps it at most 60 s after 09:30:00 (max-age 50 s, then 10 s more while it "
+        "fetches the new version).",
+        NOTHING,
     )
 
 
 def test_one_second_over_the_tolerance_is_a_risk() -> None:
-    found = predict(headers(cc("max-age=61")), T, EARLY, purgers_configured=False)
+    found = predict(headers(cc("max-age=51")), T, EARLY, purgers_configured=False, tolerance_s=60)
     assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(seconds=61))
     assert found.reason == (
         "Varnish may keep serving the old version until 09:31:01, 61 s after 09:30:00 "
-        "(max-age 61 s), and no purger is configured."
+        "(max-age 51 s, then 10 s more while it fetches the new version), and no purger is "
+        "configured."
+    )
+    # the default is the rule breach detection applies: late 1 s after T
+    assert predict([cc("max-age=1")], T, EARLY, purgers_configured=False).risk == "none"
+    two = predict([cc("max-age=2")], T, EARLY, purgers_configured=False)
+    assert (two.risk, two.stale_until) == ("stale-after-T", T + dt.timedelta(seconds=2))
+    assert two.fix == (
+        "Configure a purger for a shared cache (none identified itself), or send Cache-Control: "
+        "max-age=1 from 09:29:58 until 09:30:00."
     )
 
 
 def test_a_default_lifetime_says_the_cache_may_be_configured_otherwise() -> None:
     found = predict(headers(), T, EARLY, purgers_configured=False)
     assert found.reason == (
-        "Varnish may keep serving the old version until 09:32:00, 2 min after 09:30:00 (the "
-        "default TTL 120 s, Varnish's default_ttl (120 s)), and no purger is configured; the "
-        "cache's own configuration may differ."
+        "Varnish may keep serving the old version until 09:32:10, 2 min after 09:30:00 (the "
+        "default TTL 120 s, Varnish's default_ttl (120 s), then 10 s more while it fetches the "
+        "new version), and no purger is configured; the cache's own configuration may differ."
     )
-    assert (
-        found.fix
-        == "Configure a purger for Varnish, or send Cache-Control: max-age=60 from 09:28:00."
+    assert found.fix == (
+        "Configure a purger for Varnish, or send Cache-Control: no-cache from 09:27:50 until "
+        "09:30:00."
     )
 
 
 def test_exactly_one_lifetime_before_the_release_is_too_late_for_a_header_change() -> None:
-    found = predict(headers(cc("max-age=3600")), T, HOUR_BEFORE, purgers_configured=False)
+    lifetime_and_grace_before = T - dt.timedelta(seconds=3610)
+    found = predict(
+        headers(cc("max-age=3600")), T, lifetime_and_grace_before, purgers_configured=False
+    )
     assert found.fix == (
         "Configure a purger for Varnish (or purge by hand at 09:30:00); it is too late to send "
-        "Cache-Control: max-age=60 and have every stored copy expire by 09:30:00."
+        "Cache-Control: no-cache and have every stored copy expire by 09:30:00."
     )
+    a_second_earlier = lifetime_and_grace_before - dt.timedelta(seconds=1)
+    found = predict(headers(cc("max-age=3600")), T, a_second_earlier, purgers_configured=False)
+    assert found.fix.endswith("send Cache-Control: no-cache from 08:29:50 until 09:30:00.")
+    # with a tolerance longer than Varnish's grace, a short max-age ends in time
+    long = predict(
+        headers(cc("max-age=3600")), T, a_second_earlier, purgers_configured=False, tolerance_s=70
+    )
+    assert long.fix.endswith("send Cache-Control: max-age=60 from 08:29:50 until 09:30:00.")
 
 
 def test_what_the_cache_was_seen_to_hold_counts_only_beyond_the_headers() -> None:
     held = [("X-Varnish", "5 3"), ("Age", "3600"), cc("max-age=3600")]
     found = predict(held, T, EARLY, purgers_configured=False)
-    assert (found.stale_until, "longer than" in found.reason) == (T + dt.timedelta(hours=1), False)
+    assert (found.stale_until, "longer than" in found.reason) == (
+        T + dt.timedelta(hours=1, seconds=10),
+        False,
+    )
     ttl = [("X-Varnish", "5 3"), ("Cache-Status", "Varnish; hit; ttl=4000"), cc("max-age=3600")]
     found = predict(ttl, T, EARLY, purgers_configured=False)
-    assert found.stale_until == T + dt.timedelta(seconds=4000)
+    assert found.stale_until == T + dt.timedelta(seconds=4010)
     assert "the cache has held it 4,000 s, longer than its headers allow" in found.reason
     assert found.reason.endswith("; the cache's own configuration may differ.")
 
@@ -109,7 +136,7 @@ def test_what_the_cache_was_seen_to_hold_counts_only_beyond_the_headers() -> Non
 def test_expires_without_a_date_counts_from_when_it_was_fetched() -> None:
     in_two_hours = ("Expires", http(EARLY + dt.timedelta(hours=2)))
     found = predict([("X-Varnish", "5"), in_two_hours], T, EARLY, purgers_configured=False)
-    assert found.stale_until == T + dt.timedelta(hours=2)
+    assert found.stale_until == T + dt.timedelta(hours=2, seconds=10)
     browser = predict_browser([in_two_hours], T, EARLY)
     assert browser.stale_until == T + dt.timedelta(hours=2)
 
@@ -216,9 +243,10 @@ async def test_preflight_reads_the_purgers_and_cache_settings_and_says_what_it_c
 def test_what_the_cache_was_seen_to_hold_is_said_in_full() -> None:
     ttl = [("X-Varnish", "5 3"), ("Cache-Status", "Varnish; hit; ttl=4000"), cc("max-age=3600")]
     assert predict(ttl, T, EARLY, purgers_configured=False).reason == (
-        "Varnish may keep serving the old version until 10:36:40, 1 h 7 min after 09:30:00 "
-        "(max-age 4,000 s, the cache has held it 4,000 s, longer than its headers allow), and no "
-        "purger is configured; the cache's own configuration may differ."
+        "Varnish may keep serving the old version until 10:36:50, 1 h 7 min after 09:30:00 "
+        "(max-age 4,000 s, the cache has held it 4,000 s, longer than its headers allow, then "
+        "10 s more while it fetches the new version), and no purger is configured; the cache's "
+        "own configuration may differ."
     )
 
 
@@ -244,8 +272,9 @@ async def test_preflight_judges_a_minute_and_a_second_as_too_long_and_a_broken_r
     assert [(r["risk"], r["reason"]) for r in rows] == [
         (
             "stale-after-T",
-            "Varnish may keep serving the old version until 09:31:01, 61 s after 09:30:00 "
-            "(max-age 61 s), and no purger is configured.",
+            "Varnish may keep serving the old version until 09:31:11, 71 s after 09:30:00 "
+            "(max-age 61 s, then 10 s more while it fetches the new version), and no purger is "
+            "configured.",
         ),
         ("unknown", "Could not read its caching headers: Too slow."),
     ]
