@@ -144,10 +144,12 @@ def _worst_lifetime(
     return at_t if at_t.seconds > life.seconds else life
 
 
-def _kept(life: Lifetime, grace: Grace) -> str:
+def _kept(life: Lifetime, step: float, grace: Grace) -> str:
     words = f"{source_words(life.source)} {life.seconds:,.0f} s" + (
         f", {life.note}" if life.note else ""
     )
+    if step > 0:
+        words += f", up to {step:,.0f} s longer as it counts whole seconds"
     if grace.seconds > 0:
         words += f", then {grace.seconds:,.0f} s more while it fetches the new version"
     return words
@@ -183,8 +185,10 @@ def predict(
             )
         return Prediction("none", None, f"{label} does not keep it: {why}.", "Nothing to do.")
     grace = model.grace(info)
-    window, longest = life.seconds + grace.seconds, life.seconds + grace.longest
-    kept = _kept(life, grace)
+    step = model.counts_whole_seconds if life.seconds > 0 else 0.0
+    fresh = life.seconds + step
+    window, longest = fresh + grace.seconds, fresh + grace.longest
+    kept = _kept(life, step, grace)
     if purgers_configured and longest > tolerance_s:
         return Prediction(
             "none",
@@ -215,7 +219,7 @@ def predict(
     )
     if not life.certain:
         reason = reason[:-1] + "; the cache's own configuration may differ."
-    header = short_header(tolerance_s, grace.seconds)
+    header = short_header(tolerance_s, model.counts_whole_seconds + grace.seconds)
     fix = _header_fix(release_at, now, window, label, header)
     return Prediction("stale-after-T", stale_until, reason, fix)
 

@@ -130,6 +130,9 @@ class CacheModel:
 
     product: ClassVar[Product | None] = None
     label: ClassVar[str] = "a shared cache"
+    #: how much longer than its lifetime a copy may stay fresh because the cache counts time (or
+    #: reads Age and Date) in whole seconds
+    counts_whole_seconds: ClassVar[float] = 1.0
 
     def lifetime(
         self, info: CacheInfo, *, received: dt.datetime | None = None, url: str | None = None

@@ -30,6 +30,7 @@ class Varnish(CacheModel):
 
     product: ClassVar[Product | None] = "varnish"
     label: ClassVar[str] = "Varnish"
+    counts_whole_seconds: ClassVar[float] = 0.0  # its clock and TTLs are fractional seconds
 
     def refuses(self, info: CacheInfo, url: str | None) -> str | None:
         if info.sets_cookie:
