@@ -54,14 +54,18 @@ _CACHE_SETTING_TYPES: dict[str, Any] = {
     "float": float,
     "float | None": float | None,
     "int": int,
+    "bool": bool,
 }
 
 
 def _cache_table(model: CacheModel) -> type[Settings]:
     """The settings a cache product takes: its model's plain values (``configured`` is ours);
-    every one is a lifetime, a factor or a count, never below 0."""
+    every number is a lifetime, a factor or a count, never below 0; a bool is a switch."""
     fields: dict[str, Any] = {
-        f.name: (_CACHE_SETTING_TYPES[str(f.type)], Field(f.default, ge=0))
+        f.name: (
+            _CACHE_SETTING_TYPES[str(f.type)],
+            Field(f.default) if str(f.type) == "bool" else Field(f.default, ge=0),
+        )
         for f in dataclasses.fields(model)
         if f.name != "configured" and str(f.type) in _CACHE_SETTING_TYPES
     }
@@ -231,5 +235,7 @@ class ConfigFile(Settings):
     def _globs(cls, value: object) -> object:
         globs = [value] if isinstance(value, str) else value
         if not isinstance(globs, list | tuple) or not all(isinstance(g, str) for g in globs):
-            raise ValueError('should be a list of glob patterns, e.g. releases = ["releases/*.toml"]')
+            raise ValueError(
+                'should be a list of glob patterns, e.g. releases = ["releases/*.toml"]'
+            )
         return tuple(globs)

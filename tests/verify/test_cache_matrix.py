@@ -44,7 +44,7 @@ CASES: dict[str, dict[str, str]] = {
     "expired": {"Expires": "Sun, 06 Nov 1994 08:49:37 GMT"},
     "invalid-expires": {"Expires": "0"},
 }
-WAIT_S = 1.1  # between filling the caches and replacing the files at the origin
+WAIT_S = 2.1  # between filling the caches and replacing the files at the origin
 # what the fixtures in tests/servers/plugin.py configure
 CACHES: dict[str, tuple[str, CacheModel]] = {
     "varnish": ("varnish", Varnish(default_ttl=3600, configured=True)),

@@ -30,21 +30,25 @@ def headers(*extra: tuple[str, str]) -> list[tuple[str, str]]:
 def test_seed_one_hour_ttl_without_purger() -> None:
     found = predict(headers(("Cache-Control", "max-age=3600")), T, EARLY, purgers_configured=False)
     assert found.risk == "stale-after-T"
-    assert found.stale_until == T + dt.timedelta(hours=1)
+    assert found.stale_until == T + dt.timedelta(hours=1, seconds=10)  # and Varnish's grace
     assert found.reason == (
-        "Varnish may keep serving the old version until 10:30:00, 1 h after 09:30:00 "
-        "(max-age 3,600 s), and no purger is configured."
+        "Varnish may keep serving the old version until 10:30:10, 1 h after 09:30:00 "
+        "(max-age 3,600 s, then 10 s more while it fetches the new version), and no purger is "
+        "configured."
     )
-    assert (
-        found.fix
-        == "Configure a purger for Varnish, or send Cache-Control: max-age=60 from 08:30:00."
+    assert found.fix == (
+        "Configure a purger for Varnish, or send Cache-Control: no-cache from 08:29:50 until "
+        "09:30:00."
     )
 
 
 def test_seed_varnish_default_ttl_configured_to_an_hour() -> None:
     defaults = {"varnish": Varnish(default_ttl=3600, configured=True)}
     found = predict(headers(), T, EARLY, purgers_configured=False, product_defaults=defaults)
-    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(hours=1))
+    assert (found.risk, found.stale_until) == (
+        "stale-after-T",
+        T + dt.timedelta(hours=1, seconds=10),
+    )
     assert "the default TTL 3,600 s, Varnish's default_ttl (3,600 s)" in found.reason
     unknown_config = predict(headers(), T, EARLY, purgers_configured=False)
     assert unknown_config.risk == "stale-after-T"
@@ -55,7 +59,9 @@ def test_seed_varnish_default_ttl_configured_to_an_hour() -> None:
     ("extra", "purgers", "risk"),
     [
         (("Cache-Control", "max-age=3600"), True, "none"),  # the purger clears it at T
-        (("Cache-Control", "max-age=60"), False, "none"),  # within a minute
+        (("Cache-Control", "max-age=60"), False, "stale-after-T"),  # late after 1 s
+        (("Cache-Control", "max-age=0"), False, "none"),  # Varnish does not keep it
+        (("Cache-Control", "no-cache"), False, "none"),
         (("Cache-Control", "no-store, max-age=3600"), False, "none"),
         (("Cache-Control", "max-age=60, stale-while-revalidate=600"), False, "stale-after-T"),
         (("Cache-Control", "s-maxage=86400, max-age=60"), False, "stale-after-T"),
@@ -71,7 +77,11 @@ def test_nginx_without_known_proxy_cache_valid_is_unknown() -> None:
     assert predict(seen, T, EARLY, purgers_configured=False).risk == "unknown"
     known = {"nginx": Nginx(valid=600, configured=True)}
     found = predict(seen, T, EARLY, purgers_configured=False, product_defaults=known)
-    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(minutes=10))
+    # nginx counts whole seconds: a copy may stay up to a second past its 600 s
+    assert (found.risk, found.stale_until) == (
+        "stale-after-T",
+        T + dt.timedelta(minutes=10, seconds=1),
+    )
 
 
 def test_heuristic_freshness_in_an_unidentified_cache() -> None:
@@ -82,9 +92,11 @@ def test_heuristic_freshness_in_an_unidentified_cache() -> None:
         EARLY,
         purgers_configured=False,
     )
-    assert (found.risk, found.stale_until) == ("stale-after-T", T + dt.timedelta(days=1))
+    # a copy fetched at T, not the one seen: 10 % of the 10 days 17 h 30 min since Last-Modified
+    after_t = dt.timedelta(days=1, hours=1, minutes=45, seconds=1)  # and a second's rounding
+    assert (found.risk, found.stale_until) == ("stale-after-T", T + after_t)
     assert found.reason.startswith("a shared cache (none identified itself) may keep serving")
-    assert "the heuristic lifetime 86,400 s" in found.reason
+    assert "the heuristic lifetime 92,700 s" in found.reason
 
 
 def test_too_late_for_a_header_change() -> None:
@@ -100,7 +112,7 @@ def test_too_late_for_a_header_change() -> None:
 def test_observed_age_beats_the_headers() -> None:
     seen = [("X-Varnish", "5 3"), ("Age", "7000"), ("Cache-Control", "max-age=3600")]
     found = predict(seen, T, EARLY, purgers_configured=False)
-    assert found.stale_until == T + dt.timedelta(seconds=7000)
+    assert found.stale_until == T + dt.timedelta(seconds=7010)
     assert "longer than its headers allow" in found.reason
 
 
@@ -153,7 +165,7 @@ async def test_preflight_report_shape_with_an_in_memory_site() -> None:
         ("fatalquarterly.xlsx", "browser"),
         ("fatals.htm", "cache"),
     }
-    assert rows[("fatalquarterly.xlsx", "cache")]["stale_until"] == "2019-12-18T10:30:00Z"
+    assert rows[("fatalquarterly.xlsx", "cache")]["stale_until"] == "2019-12-18T10:30:10Z"
     assert rows[("fatalquarterly.xlsx", "cache")]["cache"]["product"] == "varnish"
     assert rows[("fatals.htm", "cache")]["risk"] == "unknown"
     assert set(rows[("fatals.htm", "cache")]) == {

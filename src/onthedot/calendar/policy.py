@@ -14,6 +14,9 @@ A producer elsewhere overrides them in the ``[policy]`` table of onthedot.toml::
     pra_hours = 24
     pra_hours_by_nation = {scotland = 24}   # where a nation's rules allow another window
     tolerance_s = 0          # seconds after T before a URL not yet live is a late release
+
+One rule says when a release is late (``Policy.late_after_s``): a URL not yet live for everyone
+``late_after_s`` seconds after T. Breach detection, ``preflight`` and the dashboard all use it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError
 from onthedot.model import NATIONS
 
+#: a flip, or every URL live, within this many seconds of T counts as on time: the resolution of a
+#: time shown to the second, and no finer than the host clock's measured uncertainty (±0.5 s for an
+#: HTTP Date); the policy's ``tolerance_s`` widens it, never narrows it
+FLIP_SLACK_S = 1.0
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAYS = (0, 1, 2, 3, 4)
 
@@ -119,6 +126,11 @@ class Policy(BaseModel):
             if not hours > 0:
                 raise ValueError(f"the hours of {nation} must be more than 0")
         return value
+
+    @property
+    def late_after_s(self) -> float:
+        """The rule for late: a URL not live for everyone this many seconds after T is late."""
+        return max(self.tolerance_s, FLIP_SLACK_S)
 
     @property
     def weekday_names(self) -> tuple[str, ...]:

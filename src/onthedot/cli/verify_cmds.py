@@ -84,13 +84,23 @@ def verify(
 
 def preflight(
     release: Annotated[str, typer.Argument(help="A release file, or the id of a known release.")],
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds after the release time a URL may still be old before it counts as "
+            "late. Default: the rule breach detection uses ([policy] tolerance_s, at least 1).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict which URLs would hide the update at the release time, for how long, and the fix.
 
     Reads each public URL's caching headers now and applies what the recognised cache (Varnish,
-    nginx, Squid, Traffic Server, a CDN) and browsers actually do. Exit 1 when any URL would
-    keep serving the old version after the release time, or could not be read.
+    nginx, Squid, Traffic Server, a CDN) and browsers actually do, in their default configuration
+    unless [verify.caches] says otherwise. A URL is at risk when it would still be old when breach
+    detection counts it late. Exit 1 when any URL would keep serving the old version after the
+    release time, or could not be read.
     """
     from rich.table import Table
 
@@ -108,7 +118,11 @@ def preflight(
         transport = CurlTransport(ca_file=settings.ca_file, verify_tls=settings.verify_tls)
         async with Prober(transport, allowed_hosts=allowed_hosts(rel)) as prober:
             report = await run_preflight(
-                rel, prober, now=SYSTEM_CLOCK.now(), product_defaults=settings.caches.models()
+                rel,
+                prober,
+                now=SYSTEM_CLOCK.now(),
+                product_defaults=settings.caches.models(),
+                tolerance_s=state.config.policy.late_after_s if tolerance is None else tolerance,
             )
         staging = [f.message for f in staging_findings(rel)]  # where staged copies will wait
         if as_json:

@@ -5,8 +5,8 @@ result, the calendar findings) and returns one :class:`Breach` per kind, each wi
 start, end, affected URLs and cause. :func:`store` upserts them by (release, kind); the table is a
 cache of the detection, so a kind no longer detected for a release is removed.
 
-Kinds: ``late`` (not live on every URL and vantage point at T + tolerance; one breach from T until
-it was), ``early`` (new content before T, on its own address or at the address of its staged
+Kinds: ``late`` (not live on every URL and vantage point at ``Policy.late_after_s`` after T; one
+breach from T until it was), ``early`` (new content before T, on its own address or at the address of its staged
 copy: an embargo exposure), ``stale`` / ``missing`` / ``error`` (an address that had
 been live went back: old content, not found, server error), ``time`` (a release
 time or date the Code does not allow), ``change`` (moved without a recorded change, T3.2) and
@@ -23,16 +23,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.calendar.policy import Policy
+from onthedot.calendar.policy import FLIP_SLACK_S, Policy
 from onthedot.model import CheckResult, Finding, Release, Severity, Status, iso_utc
 from onthedot.record import kinds
 from onthedot.record.timeline import Event
 from onthedot.store.tables import breaches as breaches_table
-
-#: a flip, or every URL live, within this many seconds of T counts as on time: the resolution of a
-#: time shown to the second, and no finer than the host clock's measured uncertainty (±0.5 s for an
-#: HTTP Date); the policy's ``tolerance_s`` widens it, never narrows it
-FLIP_SLACK_S = 1.0
 
 PRACTICES: Mapping[str, tuple[str, ...]] = {
     "late": ("T3.6",),
@@ -231,7 +226,7 @@ def all_live_at(ev: Evidence) -> dt.datetime | None:
 
 def _late(ev: Evidence) -> Breach | None:
     t = ev.release.release_at
-    slack = max(ev.policy.tolerance_s, FLIP_SLACK_S)
+    slack = ev.policy.late_after_s  # the one rule for late, which preflight predicts
     flips = ev.of(kinds.PUBLISH_FLIPPED)
     failed = ev.of(kinds.PUBLISH_FAILED)
     late_flip = [f for f in flips if float(f.data.get("late_s") or 0) > slack]

@@ -150,7 +150,7 @@ def freshness(
         remaining_s=remaining,
         source=life.source,
         fresh_until=now + dt.timedelta(seconds=remaining) if stored else None,
-        swr_s=model.grace(info) if stored else 0.0,
+        swr_s=model.grace(info).seconds if stored else 0.0,
         sie_s=float(info.seconds("stale-if-error") or 0) if directives else 0.0,
         immutable="immutable" in directives,
         no_store="no-store" in directives,

@@ -1,23 +1,28 @@
 """Before release day: which URLs would keep serving the old version after T, for how long, and the fix.
 
 ``predict`` is pure: from one response's headers (and the cache product they reveal) it works out
-the worst case — a copy stored just before T stays fresh for its whole lifetime after T unless a
-purger clears it — and, separately, what browsers keep, which no purge reaches. ``preflight``
+the worst case — a copy stored just before T stays fresh for its whole lifetime after T, and is
+handed out for the cache's grace after that, unless a purger clears it — and, separately, what
+browsers keep, which no purge reaches. A URL is at risk when that outlasts the rule for late that
+breach detection applies (``Policy.late_after_s``), so preflight's "none" is on time on the day. ``preflight``
 fetches a release's public URLs with a ``Prober`` and predicts each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from onthedot.calendar.policy import DEFAULT_POLICY
 from onthedot.errors import InputError
 from onthedot.model import Release, iso_utc
-from onthedot.verify.caches import BrowserCache, CacheModel, Lifetime, model_for
+from onthedot.verify.caches import BrowserCache, CacheModel, Grace, Lifetime, model_for
 from onthedot.verify.caches.info import CacheInfo, Headers, recognise
 from onthedot.verify.freshness import clock, seconds_words, source_words
 from onthedot.verify.probe import ProbeRequest, ProbeResponse
@@ -105,15 +110,49 @@ def _observed(info: CacheInfo, life: Lifetime) -> Lifetime:
     )
 
 
-def _header_fix(release_at: dt.datetime, now: dt.datetime, window: float, label: str) -> str:
+def short_header(tolerance_s: float, grace_s: float) -> str:
+    """The Cache-Control that keeps a copy stored just before T from outliving the rule for late:
+    a max-age that, with the cache's grace, ends within ``tolerance_s``; no-cache when none does."""
+    seconds = math.floor(tolerance_s - grace_s)
+    return f"max-age={seconds}" if seconds >= 1 else "no-cache"
+
+
+def _header_fix(
+    release_at: dt.datetime, now: dt.datetime, window: float, label: str, header: str
+) -> str:
     start = release_at - dt.timedelta(seconds=window)
-    short = f"send Cache-Control: max-age={SHORT_MAX_AGE}"
+    short = f"send Cache-Control: {header}"
     if start <= now:
         return (
             f"Configure a purger for {label} (or purge by hand at {clock(release_at)}); it is too "
             f"late to {short} and have every stored copy expire by {clock(release_at)}."
         )
-    return f"Configure a purger for {label}, or {short} from {clock(start)}."
+    return (
+        f"Configure a purger for {label}, or {short} from {clock(start)} until {clock(release_at)}."
+    )
+
+
+def _worst_lifetime(
+    model: CacheModel, info: CacheInfo, release_at: dt.datetime, now: dt.datetime, url: str | None
+) -> Lifetime:
+    """The longest a copy stored just before T is kept: a heuristic lifetime grows with the time
+    since Last-Modified, so a copy fetched at T keeps longer than the one seen now."""
+    life = model.lifetime(info, received=now, url=url)
+    if life.source != "heuristic" or release_at <= (info.date or now):
+        return life
+    at_t = model.lifetime(dataclasses.replace(info, date=release_at), received=release_at, url=url)
+    return at_t if at_t.seconds > life.seconds else life
+
+
+def _kept(life: Lifetime, step: float, grace: Grace) -> str:
+    words = f"{source_words(life.source)} {life.seconds:,.0f} s" + (
+        f", {life.note}" if life.note else ""
+    )
+    if step > 0:
+        words += f", up to {step:,.0f} s longer as it counts whole seconds"
+    if grace.seconds > 0:
+        words += f", then {grace.seconds:,.0f} s more while it fetches the new version"
+    return words
 
 
 def predict(
@@ -125,15 +164,15 @@ def predict(
     product_defaults: Mapping[str, CacheModel] | None = None,
     product: str | None = None,
     url: str | None = None,
-    tolerance_s: float = 60.0,
+    tolerance_s: float = DEFAULT_POLICY.late_after_s,
 ) -> Prediction:
-    """Would the shared cache in front of this URL keep the old version after ``release_at``?"""
+    """Would the shared cache in front of this URL keep the old version ``tolerance_s`` (the
+    rule for late, ``Policy.late_after_s``) after ``release_at``?"""
     info = _info(headers)
     product = product or info.product
     model = model_for(product, product_defaults)
     label = model.label if product else "a shared cache (none identified itself)"
-    life = _observed(info, model.lifetime(info, received=now, url=url))
-    window = life.seconds + (info.seconds("stale-while-revalidate") or 0) if life.stored else 0.0
+    life = _observed(info, _worst_lifetime(model, info, release_at, now, url))
     at = clock(release_at)
     if not life.stored:
         why = life.note or "it is not stored"
@@ -145,34 +184,44 @@ def predict(
                 f"Check {label}'s configuration, or configure a purger.",
             )
         return Prediction("none", None, f"{label} does not keep it: {why}.", "Nothing to do.")
-    stale_until = release_at + dt.timedelta(seconds=window)
-    kept = f"{source_words(life.source)} {life.seconds:,.0f} s" + (
-        f", {life.note}" if life.note else ""
-    )
-    if purgers_configured and window > tolerance_s:
+    grace = model.grace(info)
+    step = model.counts_whole_seconds if life.seconds > 0 else 0.0
+    fresh = life.seconds + step
+    window, longest = fresh + grace.seconds, fresh + grace.longest
+    kept = _kept(life, step, grace)
+    if purgers_configured and longest > tolerance_s:
         return Prediction(
             "none",
             None,
-            f"{label} keeps it up to {seconds_words(window)} ({kept}), "
+            f"{label} keeps it up to {seconds_words(longest)} ({kept}), "
             f"but a purger is configured to clear it at {at}.",
             "Nothing to do.",
         )
-    if window <= tolerance_s:
+    if longest <= tolerance_s:
         return Prediction(
             "none",
             None,
             f"{label} keeps it at most {seconds_words(window)} after {at} ({kept}).",
             "Nothing to do.",
         )
+    if window <= tolerance_s:
+        return Prediction(
+            "unknown",
+            release_at + dt.timedelta(seconds=longest),
+            f"{label} keeps it at most {seconds_words(window)} after {at} ({kept}), but "
+            f"{seconds_words(longest)} if {grace.check}.",
+            f"Check {label}'s configuration, or configure a purger.",
+        )
+    stale_until = release_at + dt.timedelta(seconds=window)
     reason = (
         f"{label} may keep serving the old version until {clock(stale_until)}, "
         f"{seconds_words(window)} after {at} ({kept}), and no purger is configured."
     )
     if not life.certain:
         reason = reason[:-1] + "; the cache's own configuration may differ."
-    return Prediction(
-        "stale-after-T", stale_until, reason, _header_fix(release_at, now, window, label)
-    )
+    header = short_header(tolerance_s, model.counts_whole_seconds + grace.seconds)
+    fix = _header_fix(release_at, now, window, label, header)
+    return Prediction("stale-after-T", stale_until, reason, fix)
 
 
 def predict_browser(
@@ -233,9 +282,10 @@ async def preflight(
     now: dt.datetime,
     purgers_configured: bool | None = None,
     product_defaults: Mapping[str, CacheModel] | None = None,
-    tolerance_s: float = 60.0,
+    tolerance_s: float = DEFAULT_POLICY.late_after_s,
 ) -> PreflightReport:
-    """Read each public URL's caching headers now and predict what happens after the release time."""
+    """Read each public URL's caching headers now and predict what happens after the release time:
+    a URL still old ``tolerance_s`` after it is late (the policy's rule, ``Policy.late_after_s``)."""
     if purgers_configured is None:
         purgers_configured = bool(release.site and release.site.purge)
     urls = release_urls(release)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from onthedot.verify.caches.ats import TrafficServer
-from onthedot.verify.caches.base import BrowserCache, CacheModel, Lifetime, Source
+from onthedot.verify.caches.base import BrowserCache, CacheModel, Grace, Lifetime, Source
 from onthedot.verify.caches.cdn import Akamai, Cloudflare, CloudFront, Fastly
 from onthedot.verify.caches.nginx import Nginx
 from onthedot.verify.caches.squid import RefreshPattern, Squid
@@ -26,6 +26,7 @@ __all__ = [
     "CloudFront",
     "Cloudflare",
     "Fastly",
+    "Grace",
     "Lifetime",
     "Nginx",
     "RefreshPattern",

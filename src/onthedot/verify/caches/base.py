@@ -43,6 +43,24 @@ class Lifetime:
 NOT_STORED = Lifetime(0, "none", stored=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Grace:
+    """How long past expiry a cache still hands out its stored copy while it fetches a new one.
+
+    ``seconds`` is what the product does in its default configuration (or the site's, when
+    given); ``at_most`` what it may do if configured otherwise, in a way no header shows, and
+    ``check`` names that setting in one plain clause.
+    """
+
+    seconds: float
+    at_most: float | None = None
+    check: str = ""
+
+    @property
+    def longest(self) -> float:
+        return max(self.seconds, self.at_most or 0.0)
+
+
 def date_of(info: CacheInfo, received: dt.datetime | None) -> dt.datetime | None:
     """The response's Date, or when it was received when Date is missing (RFC 9110 §6.6.1)."""
     return info.date or received
@@ -112,6 +130,9 @@ class CacheModel:
 
     product: ClassVar[Product | None] = None
     label: ClassVar[str] = "a shared cache"
+    #: how much longer than its lifetime a copy may stay fresh because the cache counts time (or
+    #: reads Age and Date) in whole seconds
+    counts_whole_seconds: ClassVar[float] = 1.0
 
     def lifetime(
         self, info: CacheInfo, *, received: dt.datetime | None = None, url: str | None = None
@@ -135,9 +156,10 @@ class CacheModel:
             return Lifetime(0, "none", note="no freshness information: it asks the origin again")
         return Lifetime(found.seconds, "heuristic", note="10 % of the time since Last-Modified")
 
-    def grace(self, info: CacheInfo) -> float:
-        """How long past expiry it may still serve the stored copy while it refetches."""
-        return float(info.seconds("stale-while-revalidate") or 0)
+    def grace(self, info: CacheInfo) -> Grace:
+        """How long past expiry it may still serve the stored copy while it refetches: RFC 5861's
+        stale-while-revalidate."""
+        return Grace(float(info.seconds("stale-while-revalidate") or 0))
 
 
 @dataclass(frozen=True)

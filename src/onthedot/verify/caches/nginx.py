@@ -3,6 +3,12 @@
 nginx does not cache responses with Set-Cookie, ``Vary: *``, Cache-Control no-cache / no-store /
 private, ``max-age=0`` or ``X-Accel-Expires: 0``; it never applies a heuristic, so a response
 without explicit freshness is cached only when ``proxy_cache_valid`` is configured for its status.
+
+Once a copy expires, nginx (by default) fetches the new version for the request that finds it
+expired; stale-while-revalidate only lets requests that arrive during that fetch have the old
+copy. With ``proxy_cache_background_update on`` the first request after expiry gets the old copy
+too, for up to stale-while-revalidate seconds — a setting no response shows (and with
+``proxy_cache_use_stale updating`` as well, however long ago the copy expired).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from onthedot.verify.caches.base import CacheModel, Lifetime, date_of, explicit
+from onthedot.verify.caches.base import CacheModel, Grace, Lifetime, date_of, explicit
 
 if TYPE_CHECKING:
     from onthedot.verify.caches.info import CacheInfo
@@ -31,6 +37,7 @@ def _accel_expires(info: CacheInfo, received: dt.datetime | None) -> float | Non
 @dataclass(frozen=True)
 class Nginx(CacheModel):
     valid: float | None = None  # proxy_cache_valid for 200; None: not configured (not cached)
+    background_update: bool = False  # proxy_cache_background_update
     configured: bool = False
 
     product: ClassVar[Product | None] = "nginx"
@@ -74,3 +81,9 @@ class Nginx(CacheModel):
             certain=self.configured,
             note=f"nginx's proxy_cache_valid ({self.valid:,.0f} s)",
         )
+
+    def grace(self, info: CacheInfo) -> Grace:
+        swr = float(info.seconds("stale-while-revalidate") or 0)
+        if self.configured or not swr:
+            return Grace(swr if self.background_update else 0.0)
+        return Grace(0.0, at_most=swr, check="proxy_cache_background_update is on")

@@ -3,7 +3,8 @@
 Debian's squid.conf ends with ``refresh_pattern . 0 20% 4320``: a response with Last-Modified
 stays fresh for 20 % of (Date − Last-Modified), at most 4,320 minutes (3 days); without
 Last-Modified it is fresh for ``min`` (0), so Squid asks the origin again. URLs with a query
-string or /cgi-bin/ get ``0 0% 0``.
+string or /cgi-bin/ get ``0 0% 0``. Squid ignores stale-while-revalidate: it asks the origin once
+a copy expires (a stale copy is served only when the origin fails, within ``max_stale``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from onthedot.verify.caches.base import CacheModel, Lifetime, heuristic
+from onthedot.verify.caches.base import CacheModel, Grace, Lifetime, heuristic
 
 if TYPE_CHECKING:
     from onthedot.verify.caches.info import CacheInfo
@@ -65,3 +66,6 @@ class Squid(CacheModel):
                 low, "product-default" if low else "none", certain=self.configured, note=words
             )
         return Lifetime(found.seconds, "heuristic", certain=self.configured, note=words)
+
+    def grace(self, info: CacheInfo) -> Grace:
+        return Grace(0.0)

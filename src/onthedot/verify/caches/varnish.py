@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
-from onthedot.verify.caches.base import CacheModel, Lifetime, explicit
+from onthedot.verify.caches.base import CacheModel, Grace, Lifetime, explicit
 
 if TYPE_CHECKING:
     from onthedot.verify.caches.info import CacheInfo
@@ -30,6 +30,7 @@ class Varnish(CacheModel):
 
     product: ClassVar[Product | None] = "varnish"
     label: ClassVar[str] = "Varnish"
+    counts_whole_seconds: ClassVar[float] = 0.0  # its clock and TTLs are fractional seconds
 
     def refuses(self, info: CacheInfo, url: str | None) -> str | None:
         if info.sets_cookie:
@@ -72,8 +73,8 @@ class Varnish(CacheModel):
             note=f"Varnish's default_ttl ({self.default_ttl:,.0f} s)",
         )
 
-    def grace(self, info: CacheInfo) -> float:
-        if "stale-while-revalidate" not in info.cache_control:
-            return float(self.default_grace)
+    def grace(self, info: CacheInfo) -> Grace:
+        """beresp.grace: stale-while-revalidate, else ``default_grace``; the first request after
+        expiry gets the stored copy while Varnish fetches the new one in the background."""
         swr = info.seconds("stale-while-revalidate")
-        return float(self.default_grace if swr is None else swr)
+        return Grace(float(self.default_grace if swr is None else swr))
