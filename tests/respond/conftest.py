@@ -41,8 +41,7 @@ class MovedClock:
         self.at += dt.timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def release() -> Release:
+def retail() -> Release:
     return Release(
         id="retail-sales-2026-02",
         title="Retail sales, Great Britain: February 2026",
@@ -50,6 +49,11 @@ def release() -> Release:
         release_at=T,
         site=Site(public="http://127.0.0.1:9"),
     )
+
+
+@pytest.fixture
+def release() -> Release:
+    return retail()
 
 
 @pytest.fixture

@@ -72,17 +72,20 @@ def channels(recipients: Mapping[str, Sequence[str]]) -> dict[str, list[Channel]
     }
 
 
-def problems(recipients: Mapping[str, Sequence[str]]) -> list[str]:
-    """One sentence per address Apprise cannot use (``onthedot check``)."""
+def problems(recipients: Mapping[str, Sequence[str]]) -> list[tuple[str, int, str]]:
+    """(role, place in its list, one sentence) for each address Apprise cannot use."""
     found = []
     for role, urls in recipients.items():
         for index, url in enumerate(urls):
             try:
                 channel(role, index, url)
             except AdapterURLError as exc:
-                found.append(str(exc))
+                found.append((role, index, str(exc)))
     return found
 
 
+ROLE_WORDS = {"head_of_profession": "Head of Profession", "it": "IT"}
+
+
 def _role_words(role: str) -> str:
-    return role.replace("_", " ")
+    return ROLE_WORDS.get(role, role)
