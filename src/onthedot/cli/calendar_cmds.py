@@ -131,6 +131,10 @@ def check(
 
 def _alert_problems(config: Config) -> list[str]:
     """``file:line: notify.role[i]: ...`` for each alert address no alert service can use."""
+    from onthedot.settings import NOTIFY_ROLES
+
+    if config.path is None or not config.notify.model_fields_set & {*NOTIFY_ROLES, "releases"}:
+        return []
     from onthedot.problems import problem
     from onthedot.respond.channels import problems
     from onthedot.tomlpos import TomlPositions
@@ -144,7 +148,7 @@ def _alert_problems(config: Config) -> list[str]:
             (("notify", "releases", rid), {r: getattr(own, r) for r in own.model_fields_set})
         )
     found = [(loc, p) for loc, recipients in tables for p in problems(recipients)]
-    if not found or config.path is None:
+    if not found:
         return []
     positions = TomlPositions(config.path.read_text(encoding="utf-8"))
     return [

@@ -18,7 +18,10 @@ never waits); without a responder in the process (``bind``) the nudge does nothi
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 _NUDGE: list[asyncio.Event] = []
 
