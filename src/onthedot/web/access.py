@@ -70,6 +70,7 @@ class Access(enum.StrEnum):
     RELEASE = "release"  # the calendar for everyone; detail from T, or before T with the power
     METRICS = "metrics"  # a token with the metrics power
     AGENT = "agent"  # a remote probe agent's token (checked before the body is read)
+    SIGNED = "signed"  # a signed, expiring link is its own credential (respond.links)
 
 
 ROUTES: dict[str, Access] = {
@@ -86,6 +87,9 @@ ROUTES: dict[str, Access] = {
     "/metrics": Access.METRICS,
     "/api/agent/assignments": Access.AGENT,
     "/api/agent/results": Access.AGENT,
+    "/incidents": Access.RELEASE,  # shown to the four roles of [notify] (web.incidents)
+    "/incidents/{incident_id}/ack": Access.RELEASE,  # a signed-in person of those roles
+    "/incidents/{incident_id}/ack-link": Access.SIGNED,
 }
 
 
