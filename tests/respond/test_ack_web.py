@@ -18,6 +18,7 @@ from onthedot.record.timeline import Timeline
 from onthedot.respond.incidents import IncidentBook
 from onthedot.respond.links import Link, link_key
 from onthedot.respond.problems import Reading
+from onthedot.settings import NotifySettings
 from onthedot.store.tokens import AccessTokens
 from onthedot.web.app import create_app
 from tests.respond.conftest import MovedClock, T, seen
@@ -28,7 +29,7 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config(notify={"dashboard": BASE, "key": str(tmp_path / "links.key")})
+    return Config(notify=NotifySettings(dashboard=BASE, key=str(tmp_path / "links.key")))
 
 
 @pytest.fixture

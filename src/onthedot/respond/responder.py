@@ -39,7 +39,7 @@ from onthedot.respond.messages import Message, compose
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
 from onthedot.settings import NotifySettings
 from onthedot.store.releases import ReleaseRepository
-from onthedot.store.tables import events
+from onthedot.store.tables import events, releases
 
 log = structlog.get_logger("onthedot.responder")
 
@@ -49,7 +49,6 @@ WATCHED_BEFORE = dt.timedelta(days=1)
 """A release is watched from this long before its release time: staging and leak probes."""
 WATCHED_AFTER = dt.timedelta(days=1)
 """... until this long after it (older releases' records are history, not incidents)."""
-RELEASES_EVERY_S = 30.0
 FILES_ID = "release-files"
 """The timeline of the release files that hold no release onthedot knows."""
 _RELEASE_PROBLEMS = tuple(p for p in PROBLEMS if p != "file")
@@ -92,7 +91,7 @@ class Responder:
         }
         self._readings: dict[str, Reading] = {}
         self._releases: dict[str, Release] = {}
-        self._releases_read: dt.datetime | None = None
+        self._releases_mark: tuple[object, ...] = ()
         self._synced: dict[str, dict[str, Problem]] = {}
         self._files: tuple[BrokenFile, ...] = ()
         self._file_since: dict[str, dt.datetime] = {}
@@ -123,12 +122,13 @@ class Responder:
         await self._alert(now)
 
     async def _watched(self, now: dt.datetime) -> list[Release]:
-        stale = self._releases_read is None or (now - self._releases_read).total_seconds() > (
-            RELEASES_EVERY_S
-        )
-        if stale:
+        """The releases from a day before their release time to a day after; the list is read
+        again when a release was added or changed (one small query tells)."""
+        async with self._engine.connect() as conn:
+            mark = (await conn.execute(select(func.count(), func.max(releases.c.updated_at)))).one()
+        if tuple(mark) != self._releases_mark:
             self._releases = {r.id: r for r in await ReleaseRepository(self._engine).all()}
-            self._releases_read = now
+            self._releases_mark = tuple(mark)
         return [
             r
             for r in self._releases.values()
