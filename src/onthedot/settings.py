@@ -7,6 +7,7 @@
     [web]            WebSettings: the dashboard, the API and the remote agents
     [evidence]       EvidenceSettings: where the timeline's signing key and checkpoints are kept
     [statement]      StatementSettings: the producer's wording of the statement about a breach
+    [notify]         NotifySettings: who is alerted about an incident, how, and when
 
 ``load_config`` builds them; every consumer reads these objects, never the TOML mapping. A new
 table (``[notify]``, say) is one more model here and one more field of ``ConfigFile``, documented
@@ -32,7 +33,7 @@ from pydantic import (
 )
 
 from onthedot.calendar.policy import Policy
-from onthedot.model import SiteDefaults
+from onthedot.model import SiteDefaults, web_url
 from onthedot.verify.caches import MODELS, CacheModel
 
 AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -215,6 +216,67 @@ class StatementSettings(Settings):
                     f"{{{name}}} is not a placeholder this sentence can use: use {shown}"
                 )
         return value
+NOTIFY_ROLES = ("statistician", "head_of_profession", "publishing", "it")
+
+
+def _alert_address(url: str) -> str:
+    """The shape of an alert address (scheme://...); whether its service knows it is checked by
+    ``onthedot check`` and at start-up (``respond.channels``), which load every service."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", url):
+        raise ValueError(
+            "must be an alert address such as mailto://, json:// or slack://, without spaces"
+        )
+    return url
+
+
+AlertAddress = Annotated[str, AfterValidator(_alert_address)]
+AlertAddresses = Annotated[tuple[AlertAddress, ...], Field(strict=False)]  # a TOML list
+
+
+class Recipients(Settings):
+    """Each role's alert addresses (Apprise URLs: e-mail, Teams, Slack, SMS, webhooks)."""
+
+    statistician: AlertAddresses = ()
+    head_of_profession: AlertAddresses = ()
+    publishing: AlertAddresses = ()
+    it: AlertAddresses = ()
+
+
+class Ladder(Settings):
+    """Seconds after an incident opens at which each role is alerted unless it is acknowledged
+    (a role set to -1 is never alerted by the ladder; IT only when a cache or server is at fault)."""
+
+    statistician: float = Field(0.0, ge=-1)
+    publishing: float = Field(0.0, ge=-1)
+    it: float = Field(0.0, ge=-1)
+    head_of_profession: float = Field(300.0, ge=-1)
+
+
+class NotifySettings(Recipients):
+    """``[notify]``: who is alerted about an incident. ``statistician``, ``head_of_profession``,
+    ``publishing``, ``it``: lists of Apprise URLs; ``releases.<id>``: the same lists for one
+    release, replacing those it names; ``escalate``: the ladder; ``dashboard``: the dashboard's
+    address people open from a message; ``link_hours``: how long an acknowledgement link works;
+    ``key``: the file of the key that signs those links (default: beside the timeline's key)."""
+
+    releases: dict[str, Recipients] = {}
+    escalate: Ladder = Ladder()
+    dashboard: str | None = None
+    link_hours: float = Field(24.0, gt=0, le=24 * 14)
+    key: str | None = None
+
+    @field_validator("dashboard")
+    @classmethod
+    def _dashboard(cls, value: str | None) -> str | None:
+        return None if value is None else web_url(value)
+
+    def recipients(self, release_id: str) -> dict[str, tuple[str, ...]]:
+        """Each role's addresses for ``release_id`` (its own lists where it has them)."""
+        own = self.releases.get(release_id)
+        chosen = {role: getattr(self, role) for role in NOTIFY_ROLES}
+        if own is not None:
+            chosen.update({role: getattr(own, role) for role in own.model_fields_set})
+        return chosen
 
 
 class ConfigFile(Settings):
@@ -229,6 +291,7 @@ class ConfigFile(Settings):
     web: WebSettings = WebSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     statement: StatementSettings = StatementSettings()
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("releases", mode="before")
     @classmethod

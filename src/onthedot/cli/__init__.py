@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "agent_cmds",
     "token_cmds",
     "prerelease_cmds",
+    "incident_cmds",
 )
 
 

@@ -13,6 +13,7 @@ from onthedot.errors import ReleaseFileError
 
 if TYPE_CHECKING:
     from onthedot.calendar.policy import Policy
+    from onthedot.config import Config
     from onthedot.model import Finding, Release
     from onthedot.store.documents import HistoryEntry
 
@@ -97,7 +98,10 @@ def check(
         except ReleaseFileError as exc:
             _print_problems(exc.problems, as_json)
             return 2
+        alerts = _alert_problems(state.config)  # a bad alert address: found now, not at 09:30
         files = read_releases(_expand(paths), state.config)  # a broken file: the rest still checked
+        if alerts:
+            files.broken[state.config.path or Path()] = alerts
         releases = files.releases
         findings = findings_for(releases, pol)
         for release in releases:  # where the staged copies will wait (publish.staging)
@@ -123,6 +127,33 @@ def check(
         return EXIT_FINDINGS if blocking else EXIT_OK
 
     run(body, as_json)
+
+
+def _alert_problems(config: Config) -> list[str]:
+    """``file:line: notify.role[i]: ...`` for each alert address no alert service can use."""
+    from onthedot.settings import NOTIFY_ROLES
+
+    if config.path is None or not config.notify.model_fields_set & {*NOTIFY_ROLES, "releases"}:
+        return []
+    from onthedot.problems import problem
+    from onthedot.respond.channels import problems
+    from onthedot.tomlpos import TomlPositions
+
+    notify = config.notify
+    tables: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = [
+        (("notify",), notify.recipients(""))
+    ]
+    for rid, own in notify.releases.items():
+        tables.append(
+            (("notify", "releases", rid), {r: getattr(own, r) for r in own.model_fields_set})
+        )
+    found = [(loc, p) for loc, recipients in tables for p in problems(recipients)]
+    if not found:
+        return []
+    positions = TomlPositions(config.path.read_text(encoding="utf-8"))
+    return [
+        problem(config.path, positions, (*loc, role, i), what) for loc, (role, i, what) in found
+    ]
 
 
 def _print_problems(problems: list[str], as_json: bool) -> None:

@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # the store, the config and the models are imported by the co
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
-
 class LazyConsole:
     """A Rich console made on first use, so a command that prints nothing never imports Rich.
 
@@ -165,7 +164,9 @@ def emit_json(data: Any) -> None:
     """``data`` as indented UTF-8 JSON; what JSON has no type for is written as its ``str()``."""
     import orjson
 
-    options = orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    options = (
+        orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    )
     sys.stdout.write(orjson.dumps(data, default=str, option=options).decode("utf-8") + "\n")
 
 
@@ -191,4 +192,3 @@ def run(body: Callable[[], Coroutine[Any, Any, int] | int], as_json: bool = Fals
     except KeyboardInterrupt:
         fail("Interrupted.", 130, as_json)
     raise typer.Exit(code)
-

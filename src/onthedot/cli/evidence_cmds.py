@@ -137,8 +137,13 @@ def _timeline_json(
     return {
         "release": release.id,
         "ok": problem is None,
-        "chain": {"ok": check.ok, "count": check.count, "broken_seq": check.broken_seq,
-                  "reason": check.reason, "message": problem},
+        "chain": {
+            "ok": check.ok,
+            "count": check.count,
+            "broken_seq": check.broken_seq,
+            "reason": check.reason,
+            "message": problem,
+        },
         "checkpoint": {
             "ok": anchor.ok,
             "seq": signed.seq if signed else None,
@@ -146,7 +151,11 @@ def _timeline_json(
             "signed_at": signed.at if signed else None,
         },
         "events": [
-            {**e.as_json(), "local": to_local(e.at, zone).isoformat(), "text": describe(e, release, zone)}
+            {
+                **e.as_json(),
+                "local": to_local(e.at, zone).isoformat(),
+                "text": describe(e, release, zone),
+            }
             for e in events
         ],
     }
@@ -165,7 +174,9 @@ def _print_timeline(
     from onthedot.record.narrative import describe
 
     zone = state.config.zone
-    out.print(styled((release.id, "bold"), f" — release time {fmt_local(release.release_at, zone)}"))
+    out.print(
+        styled((release.id, "bold"), f" — release time {fmt_local(release.release_at, zone)}")
+    )
     if not events:
         out.print("Nothing has been recorded for this release yet.")
     table = Table("#", "Kind", "Actor", "What happened")
@@ -198,8 +209,9 @@ def timeline_key(as_json: JsonOpt = False) -> None:
         anchor = anchor_for(state.config.evidence, state.config.root, state.database_url)
         public = anchor.public_key()
         if as_json:
-            emit_json({"public_key": public, "key": str(anchor.key_path),
-                       "checkpoints": str(anchor.path)})
+            emit_json(
+                {"public_key": public, "key": str(anchor.key_path), "checkpoints": str(anchor.path)}
+            )
         else:
             out.print(f"Ed25519 public key: {public}", highlight=False)
             out.print(
@@ -324,7 +336,8 @@ def timeline_add(
             "how the problem was noticed, what the investigation found.")
     ] = "",
     url: Annotated[
-        str, typer.Option("--url", help="Where a notice or statement was published (http or https).")
+        str,
+        typer.Option("--url", help="Where a notice or statement was published (http or https)."),
     ] = "",
     as_json: JsonOpt = False,
 ) -> None:
@@ -335,9 +348,13 @@ def timeline_add(
     async def body() -> int:
         short, event_kind = _kind(kind)
         if short in NEEDS_TEXT and not text.strip():
-            raise InputError(f"Recording {short!r} needs --text saying what: e.g. --text \"the Head of Profession\".")
+            raise InputError(
+                f'Recording {short!r} needs --text saying what: e.g. --text "the Head of Profession".'
+            )
         if short == "statement" and not url:
-            raise InputError("Recording 'statement' needs --url: where the statement was published.")
+            raise InputError(
+                "Recording 'statement' needs --url: where the statement was published."
+            )
         if not by.strip():
             raise InputError('--by is empty: give the name of who did it, e.g. --by "Jane Smith".')
         _check_url(url.strip())
@@ -345,11 +362,16 @@ def timeline_add(
             release = await resolve_release(engine, ref)
             when = recorded_time(parse_at(at, release), release, at)
             data = event_data(short, by.strip(), role.strip(), text.strip(), url.strip())
-            event = await Timeline(engine).append(release.id, event_kind, data, actor=by.strip(), source="cli", at=when)
+            event = await Timeline(engine).append(
+                release.id, event_kind, data, actor=by.strip(), source="cli", at=when
+            )
         if as_json:
             emit_json({"ok": True, "release": release.id, "event": event.as_json()})
         else:
-            out.print(f"Recorded event {event.seq}: {describe(event, release, state.config.zone)}", highlight=False)
+            out.print(
+                f"Recorded event {event.seq}: {describe(event, release, state.config.zone)}",
+                highlight=False,
+            )
         return EXIT_OK
 
     run(body, as_json)
@@ -374,8 +396,14 @@ def breaches(ref: ReleaseArg, as_json: JsonOpt = False) -> None:
         a = await _assess(ref)
         warning = tamper_warning(a, state.config.zone)
         if as_json:
-            emit_json({"release": a.release.id, "ok": not a.breaches, "timeline_intact": a.chain.ok,
-                       "breaches": [b.as_json() for b in a.breaches]})
+            emit_json(
+                {
+                    "release": a.release.id,
+                    "ok": not a.breaches,
+                    "timeline_intact": a.chain.ok,
+                    "breaches": [b.as_json() for b in a.breaches],
+                }
+            )
         else:
             _print_breaches(a, warning)
         return EXIT_FINDINGS if a.breaches else EXIT_OK
@@ -404,7 +432,9 @@ def _print_breaches(a: Assessment, warning: str | None) -> None:
 
 def report(
     ref: ReleaseArg,
-    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(REPORT_FORMATS)}.")] = "docx",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"One of {', '.join(REPORT_FORMATS)}.")
+    ] = "docx",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write.")] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse (exit 1) when the timeline fails its check.")
@@ -418,7 +448,9 @@ def report(
 
     async def body() -> int:
         if fmt not in REPORT_FORMATS:
-            raise InputError(f"--format {fmt!r} is not a report format: use one of {', '.join(REPORT_FORMATS)}.")
+            raise InputError(
+                f"--format {fmt!r} is not a report format: use one of {', '.join(REPORT_FORMATS)}."
+            )
         if output is None:
             raise InputError("Give the file to write with -o, e.g. -o breach-report.docx.")
         today = _date(date)
@@ -447,7 +479,9 @@ def _date(value: str | None) -> dt.date | None:
 
 def statement(
     ref: ReleaseArg,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: print).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: print).")
+    ] = None,
     publish_path: Annotated[
         str | None,
         typer.Option(
@@ -515,15 +549,24 @@ def _print_register(found: list[Breach]) -> None:
     if not found:
         out.print("The breach register is empty.")
         return
-    table = Table("Release", "Kind", "Practice", "Started", "Duration", "Cause", "Status", "Actions")
+    table = Table(
+        "Release", "Kind", "Practice", "Started", "Duration", "Cause", "Status", "Actions"
+    )
     for b in found:
         done, suggested = breach_register.actions_status(b)
         duration = f"{b.duration_s:,.0f} s" if b.duration_s is not None else "—"
         started = iso_utc(b.started_at) if b.started_at else "—"
-        table.add_row(b.release_id, b.kind, ", ".join(b.practices), started, duration, b.cause,
-                      b.status, f"{done} taken, {suggested} suggested")
+        table.add_row(
+            b.release_id,
+            b.kind,
+            ", ".join(b.practices),
+            started,
+            duration,
+            b.cause,
+            b.status,
+            f"{done} taken, {suggested} suggested",
+        )
     out.print(table)
     tally = breach_register.counts(found)
     out.print("By type: " + ", ".join(f"{k} {v}" for k, v in tally["by_kind"].items()))
     out.print("By cause: " + ", ".join(f"{k} {v}" for k, v in tally["by_cause"].items()))
-

@@ -24,8 +24,9 @@ def command_names() -> list[str]:
 
 
 def _help(*args: str) -> str:
-    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "100", "TERM": "dumb"},
-                                color=False)
+    result = CliRunner().invoke(
+        app, [*args, "--help"], env={"COLUMNS": "100", "TERM": "dumb"}, color=False
+    )
     return result.stdout.rstrip() + "\n"
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import socket
 
     from onthedot.model import Release
+    from onthedot.morning.files import FileProblem
     from onthedot.web.server import WebProcess, WebSpec
 
 
@@ -79,6 +80,7 @@ async def serve(
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
+    from onthedot.respond.responder import Responder
     from onthedot.runtime import publisher_for
     from onthedot.web.server import WebProcess
 
@@ -89,11 +91,18 @@ async def serve(
     )
     try:
         async with st.store() as engine:
+            responder = Responder.for_config(engine, st.config, SYSTEM_CLOCK)  # bad address: stop
             dashboard = None
             if web is not None:
                 dashboard = WebProcess(*web)
                 dashboard.start()
             on_sweep = dashboard.observe_sweep if dashboard else None
+            replies = asyncio.create_task(responder.run_forever())
+
+            def on_problems(problems: tuple[FileProblem, ...]) -> None:
+                responder.file_problems(problems)
+                if dashboard is not None:
+                    dashboard.file_problems(problems)
 
             async def publish(release: Release) -> object:
                 async with publisher_for(
@@ -107,7 +116,7 @@ async def serve(
                 publish=publish,
                 clock=SYSTEM_CLOCK,
                 policy=policy,
-                on_problems=dashboard.file_problems if dashboard else None,
+                on_problems=on_problems,
             )
             job = asyncio.create_task(scheduler.run_forever())
             if started and dashboard:
@@ -118,6 +127,9 @@ async def serve(
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
                 await scheduler.aclose()
+                replies.cancel()
+                await asyncio.gather(replies, return_exceptions=True)
+                await responder.aclose()
                 if dashboard is not None:
                     await asyncio.to_thread(dashboard.stop)
     finally:

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
+from onthedot import respond
 from onthedot.clock import Clock
 from onthedot.model import CheckResult, Release, Status
 from onthedot.morning.timer import wait_until
@@ -116,6 +117,7 @@ class Watcher:
         """One sweep of every URL from every vantage point, recorded."""
         report = await self._sweep(release)
         await self.recorder.record(release.id, report.results)
+        respond.observe()  # the responder reads it now: an incident is alerted at once
         return report
 
     async def prepare(self, release: Release) -> None:
@@ -144,6 +146,7 @@ class Watcher:
             await self.recorder.record(release.id, report.results)
             early += [r for r in report.results if r.status is Status.EARLY]
             await self._probe_staged(release, staged, open_urls)
+            respond.observe()
             started = pace.next_start(started, self.clock.now(), self.plan.leak_every_s)
             if not pace.fits(started):
                 break

@@ -33,8 +33,13 @@ VERIFY_FIRST_LIVE = "verify.first-live"  # {url, vantage, at}
 VERIFY_ALL_LIVE = "verify.all-live"  # {urls, vantages, at}
 VERIFY_GAVE_UP = "verify.gave-up"  # {not_live: [url], after_s}
 # respond (people and the responder)
-ALERT_SENT = "alert.sent"  # {to, channel, message}
-ALERT_ACKNOWLEDGED = "alert.acknowledged"  # {by}
+INCIDENT_OPENED = "incident.opened"  # {incident, problem, title, round, since, places, diagnosis}
+INCIDENT_RESOLVED = "incident.resolved"  # {incident, problem}  the record no longer shows it
+INCIDENT_CLOSED = "incident.closed"  # {incident, problem, by, reason}  closed by a person
+ALERT_SENT = "alert.sent"  # {to, channel, message} or {incident, state, role, to (masked)}
+ALERT_FAILED = "alert.failed"  # {incident, state, role, to (masked), attempt, error, final}
+ALERT_ACKNOWLEDGED = "alert.acknowledged"  # {by} or {incident, problem, by, how, reason}
+ALERT_LINK_REFUSED = "alert.link-refused"  # {incident, why}  a forged or expired link
 PERSON_INFORMED = "person.informed"  # {role, name, how}
 ACTION_TAKEN = "action.taken"  # {by, role, what}  e.g. IT purged the cache by hand
 NOTICE_PUBLISHED = "notice.published"  # {text, url}

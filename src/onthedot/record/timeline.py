@@ -220,8 +220,15 @@ class Timeline:
         ).first()
         return (head.seq + 1, head.hash) if head else (1, GENESIS)
 
-    async def events(self, release_id: str, kind: str | None = None) -> list[Event]:
-        query = select(events).where(events.c.release_id == release_id).order_by(events.c.seq)
+    async def events(
+        self, release_id: str, kind: str | None = None, *, after: int = 0
+    ) -> list[Event]:
+        """The release's events (of ``kind``), in order; with ``after``, only those after it."""
+        query = (
+            select(events)
+            .where(events.c.release_id == release_id, events.c.seq > after)
+            .order_by(events.c.seq)
+        )
         if kind is not None:
             query = query.where(events.c.kind == kind)
         async with self._engine.connect() as conn:

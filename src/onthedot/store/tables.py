@@ -204,3 +204,42 @@ prerelease_openings = Table(
     Column("served", Boolean, nullable=False),
     Column("detail", Text, nullable=False, default=""),  # why it was refused
 )
+
+# Incidents: one per release and problem (respond/incidents.py); every change is on the timeline.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),  # release/problem
+    Column("release_id", String(128), nullable=False, index=True),
+    Column("problem", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # open | acknowledged | resolved | closed
+    Column("round", Integer, nullable=False, default=1),  # +1 each time it opens again
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False, index=True),
+    Column("since", UTCDateTime(), nullable=False),
+    Column("cause", String(16), nullable=False, default=""),
+    Column("places", JSON, nullable=False),
+    Column("diagnosis", Text, nullable=False, default=""),
+    Column("by", Text, nullable=False, default=""),  # who acknowledged or closed it
+    Column("reason", Text, nullable=False, default=""),
+)
+
+# One row per message of an incident's state to one address of a role (its address masked: a
+# secret in it is never stored); ``status`` queued | sent | failed.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("round", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("channel", Integer, nullable=False),  # the address's place in the role's list
+    Column("address", Text, nullable=False),  # masked
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=False, default=""),
+    Column("at", UTCDateTime(), nullable=False),
+    UniqueConstraint("incident_id", "round", "state", "role", "channel", name="uq_alerts_message"),
+)

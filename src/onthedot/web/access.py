@@ -73,7 +73,8 @@ class Access(enum.StrEnum):
     RELEASE = "release"  # the calendar for everyone; detail from T, or before T with the power
     METRICS = "metrics"  # a token with the metrics power
     AGENT = "agent"  # a remote probe agent's token (checked before the body is read)
-    LINK = "link"  # a signed pre-release link: its own credential, checked before anything is read
+    SIGNED = "signed"  # a signed, expiring link is its own credential, checked before anything
+    # is read (an alert's acknowledgement link: respond.links; a pre-release link: web.prerelease)
 
 
 ROUTES: dict[str, Access] = {
@@ -90,8 +91,11 @@ ROUTES: dict[str, Access] = {
     "/metrics": Access.METRICS,
     "/api/agent/assignments": Access.AGENT,
     "/api/agent/results": Access.AGENT,
-    "/pre-release/{release_id}/{link}": Access.LINK,
-    "/pre-release/{release_id}/{link}/{path:path}": Access.LINK,
+    "/incidents": Access.RELEASE,  # shown to the four roles of [notify] (web.incidents)
+    "/incidents/{incident_id}/ack": Access.RELEASE,  # a signed-in person of those roles
+    "/incidents/{incident_id}/ack-link": Access.SIGNED,
+    "/pre-release/{release_id}/{link}": Access.SIGNED,
+    "/pre-release/{release_id}/{link}/{path:path}": Access.SIGNED,
 }
 
 

@@ -1,7 +1,7 @@
 """Pre-release links: ``/pre-release/{release}/{link}`` lists the staged files, and
 ``/pre-release/{release}/{link}/{path}`` serves one, exactly the staged bytes.
 
-The link is its own credential (``access.Access.LINK``): its signature is checked before the
+The link is its own credential (``access.Access.SIGNED``): its signature is checked before the
 store or the target is read (``publish.prerelease.Desk``). Every refusal is answered 403 with one
 sentence and logged here; a genuine link's refusal is recorded on the timeline too, and every
 file served is recorded (who, when, what file) before its first byte is sent. Nothing here is

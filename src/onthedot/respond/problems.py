@@ -1,0 +1,202 @@
+"""The problems a release has now, read from its timeline (pure: no I/O).
+
+``Reading`` is fed a release's events in order and says which problems are current at an
+instant: each ``Problem`` with where it is, since when, the one-sentence diagnosis and what is at
+fault (``cache``, ``server`` or ``""``: the ladder alerts IT at once only for the first two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from onthedot.record import kinds
+from onthedot.record.breaches import read_result
+from onthedot.record.timeline import Event
+
+LATE_AFTER_S = 5.0
+"""Not flipped this long after T (and not failed): the release is late."""
+CLOCK_OFF_S = 1.0
+"""The host's clock this far from the reference: the release time itself is in doubt."""
+
+TITLES: Mapping[str, str] = {
+    "late": "The release was not published at its release time",
+    "stale": "The previous version is still served after the release time",
+    "missing": "A file of the release is not found after the release time",
+    "error": "The website answers with an error after the release time",
+    "early": "New content can be seen before the release time",
+    "embargo": "A copy waiting to be published can be fetched by the public",
+    "failed": "Publishing failed",
+    "clock": "This server's clock is wrong",
+    "file": "A release file cannot be read",
+}
+PROBLEMS: tuple[str, ...] = tuple(TITLES)
+_STATUS_PROBLEMS = ("stale", "missing", "error", "early")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    kind: str
+    since: dt.datetime
+    places: tuple[str, ...]
+    diagnosis: str
+    cause: str = ""  # "cache" | "server" | ""
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    status: str
+    at: dt.datetime
+    diagnosis: str
+    layer: str | None
+
+
+@dataclass
+class Reading:
+    """The state of one release's record, brought up to date one event at a time."""
+
+    release_at: dt.datetime
+    last_seq: int = 0
+    results: dict[tuple[str, str], _Seen] = field(default_factory=dict)
+    exposed: dict[str, tuple[dt.datetime, str]] = field(default_factory=dict)
+    failed: tuple[dt.datetime, str] | None = None
+    flipped: bool = False
+    staged: bool = False
+    late_s: float | None = None
+    all_live: bool = False
+    clock: tuple[dt.datetime, float] | None = None
+
+    def feed(self, event: Event) -> None:
+        self.last_seq = max(self.last_seq, event.seq)
+        handler = _HANDLERS.get(event.kind)
+        if handler is not None:
+            handler(self, event)
+
+    def problems(self, now: dt.datetime) -> dict[str, Problem]:
+        """Every problem current at ``now``, by kind."""
+        found = [*self._by_status(), self._exposure(), self._failed(), self._late(now)]
+        found.append(self._clock())
+        return {p.kind: p for p in found if p is not None}
+
+    def _by_status(self) -> list[Problem]:
+        found = []
+        for kind in _STATUS_PROBLEMS:
+            seen = sorted(
+                ((key, s) for key, s in self.results.items() if s.status == kind),
+                key=lambda item: item[1].at,
+            )
+            if kind != "early":
+                seen = [(key, s) for key, s in seen if s.at >= self.release_at]
+            if seen:
+                first = seen[0][1]
+                places = tuple(dict.fromkeys(url for (url, _), _ in seen))
+                found.append(Problem(kind, first.at, places, first.diagnosis, _fault(kind, first)))
+        return found
+
+    def _exposure(self) -> Problem | None:
+        if not self.exposed or self.flipped:
+            return None
+        since = min(at for at, _ in self.exposed.values())
+        fix = next(iter(self.exposed.values()))[1]
+        sentence = f"The public website serves the copy waiting to be published: {fix}"
+        return Problem("embargo", since, tuple(sorted(self.exposed)), sentence, "server")
+
+    def _failed(self) -> Problem | None:
+        if self.failed is None or self.flipped:
+            return None
+        return Problem("failed", self.failed[0], (), self.failed[1], "server")
+
+    def _late(self, now: dt.datetime) -> Problem | None:
+        if self.late_s is not None and not self.all_live:
+            sentence = f"The files went live {self.late_s:,.1f} s after the release time."
+            return Problem("late", self.release_at, (), sentence, "server")
+        due = self.release_at + dt.timedelta(seconds=LATE_AFTER_S)
+        if self.staged and not self.flipped and self.failed is None and now >= due:
+            sentence = (
+                "The files were staged but not yet published: check that onthedot is running "
+                "on the publishing server."
+            )
+            return Problem("late", self.release_at, (), sentence, "server")
+        return None
+
+    def _clock(self) -> Problem | None:
+        if self.clock is None or abs(self.clock[1]) <= CLOCK_OFF_S:
+            return None
+        at, offset = self.clock
+        way = "ahead of" if offset > 0 else "behind"
+        sentence = (
+            f"This server's clock is {abs(offset):,.1f} s {way} the reference clock: correct its "
+            "time synchronisation, or the release may go out at the wrong time."
+        )
+        return Problem("clock", at, (), sentence, "server")
+
+
+def _fault(kind: str, seen: _Seen) -> str:
+    if kind == "stale":
+        return "cache" if seen.layer == "cache" else "server"
+    return "server" if kind in ("missing", "error") else ""
+
+
+def _result(reading: Reading, event: Event) -> None:
+    obs = read_result(event.data, event.at)
+    if obs is not None:
+        seen = _Seen(obs.status.value, obs.checked_at, obs.diagnosis, obs.layer)
+        reading.results[(obs.url, obs.vantage)] = seen
+
+
+def _exposed(reading: Reading, event: Event) -> None:
+    reading.exposed[str(event.data.get("url") or "")] = (event.at, str(event.data.get("fix", "")))
+
+
+def _contained(reading: Reading, event: Event) -> None:
+    for url in _strings(event.data.get("urls")):
+        reading.exposed.pop(url, None)
+
+
+def _failed(reading: Reading, event: Event) -> None:
+    reading.failed = (event.at, str(event.data.get("error") or "Publishing failed."))
+
+
+def _staged(reading: Reading, event: Event) -> None:
+    reading.staged, reading.failed = True, None
+
+
+def _flipped(reading: Reading, event: Event) -> None:
+    reading.flipped, reading.failed, reading.exposed = True, None, {}
+    late_s = _number(event.data.get("late_s"))
+    if late_s > LATE_AFTER_S:
+        reading.late_s = late_s
+
+
+def _all_live(reading: Reading, event: Event) -> None:
+    reading.all_live = True
+
+
+def _clock_offset(reading: Reading, event: Event) -> None:
+    reading.clock = (event.at, _number(event.data.get("offset_s")))
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+_HANDLERS = {
+    kinds.VERIFY_RESULT: _result,
+    kinds.EMBARGO_EXPOSED: _exposed,
+    kinds.EMBARGO_CONTAINED: _contained,
+    kinds.PUBLISH_FAILED: _failed,
+    kinds.PUBLISH_STAGED: _staged,
+    kinds.PUBLISH_FLIPPED: _flipped,
+    kinds.VERIFY_ALL_LIVE: _all_live,
+    kinds.CLOCK_OFFSET: _clock_offset,
+}

@@ -1,0 +1,283 @@
+"""The responder inside ``onthedot run``: reads what the morning records, keeps the incidents up
+to date and sends the alerts the ladder makes due, in the background.
+
+Each look (``tick``): for every release from a day before its release time on, the events
+recorded since the last look are read (``respond.problems.Reading``), its incidents brought up to
+date (``respond.incidents``) and the messages due (``respond.ladder``) claimed and sent, each by
+a task of its own: ``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt
+that fails is recorded on the timeline, and one address failing never holds up another. The
+responder looks every ``look_every_s`` and at once when the morning records something
+(``respond.observe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot import respond
+from onthedot.clock import Clock
+from onthedot.config import Config
+from onthedot.errors import OnthedotError
+from onthedot.model import Release
+from onthedot.record import kinds
+from onthedot.record.timeline import Event, Timeline
+from onthedot.respond.channels import AlertError, Channel, channels
+from onthedot.respond.deliveries import PENDING, AlertLog
+from onthedot.respond.incidents import Incident, IncidentBook
+from onthedot.respond.ladder import due
+from onthedot.respond.links import Link, LinkKey, expiry, link_key
+from onthedot.respond.messages import Message, compose
+from onthedot.respond.problems import PROBLEMS, Problem, Reading
+from onthedot.settings import NotifySettings
+from onthedot.store.releases import ReleaseRepository
+from onthedot.store.tables import events, releases
+
+log = structlog.get_logger("onthedot.responder")
+
+ATTEMPTS = 3
+PAUSES_S = (2.0, 10.0)
+WATCHED_BEFORE = dt.timedelta(days=1)
+"""A release is watched from this long before its release time: staging and leak probes."""
+WATCHED_AFTER = dt.timedelta(days=1)
+"""... until this long after it (older releases' records are history, not incidents)."""
+FILES_ID = "release-files"
+"""The timeline of the release files that hold no release onthedot knows."""
+_RELEASE_PROBLEMS = tuple(p for p in PROBLEMS if p != "file")
+
+
+class BrokenFile(Protocol):
+    """A release file the scheduler cannot read (``morning.files.BrokenFile``)."""
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def kept(self) -> str | None: ...
+
+
+class Responder:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: NotifySettings,
+        clock: Clock,
+        zone: ZoneInfo,
+        *,
+        key: LinkKey | None = None,
+        look_every_s: float = 1.0,
+        pauses_s: Sequence[float] = PAUSES_S,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._clock = clock
+        self._zone = zone
+        self._key = key
+        self.look_every_s = look_every_s
+        self._pauses = tuple(pauses_s)
+        self.book = IncidentBook(engine)
+        self._log = AlertLog(engine)
+        self._timeline = Timeline(engine)
+        self._channels = {None: channels(settings.recipients(""))} | {
+            rid: channels(settings.recipients(rid)) for rid in settings.releases
+        }
+        self._readings: dict[str, Reading] = {}
+        self._releases: dict[str, Release] = {}
+        self._releases_mark: tuple[object, ...] = ()
+        self._synced: dict[str, dict[str, Problem]] = {}
+        self._files: tuple[BrokenFile, ...] = ()
+        self._file_since: dict[str, dt.datetime] = {}
+        self._sending: dict[int, asyncio.Task[None]] = {}
+        self.nudge = asyncio.Event()
+        respond.bind(self.nudge)
+
+    @classmethod
+    def for_config(cls, engine: AsyncEngine, config: Config, clock: Clock) -> Responder:
+        """The responder ``onthedot.toml`` configures (its ``[notify]``); AdapterURLError for an
+        alert address that cannot be used, before anything is published."""
+        key = link_key(config.notify, config.root)
+        return cls(engine, config.notify, clock, config.zone, key=key)
+
+    # --- looking ------------------------------------------------------------------------------
+
+    def file_problems(self, problems: tuple[BrokenFile, ...]) -> None:
+        """The scheduler's release files it cannot read (its ``on_problems``)."""
+        self._files = problems
+        self.nudge.set()
+
+    async def tick(self) -> None:
+        """One look: read, bring the incidents up to date, send what is due."""
+        now = self._clock.now()
+        for release in await self._watched(now):
+            await self._read(release, now)
+        await self._sync_files(now)
+        await self._alert(now)
+
+    async def _watched(self, now: dt.datetime) -> list[Release]:
+        """The releases from a day before their release time to a day after; the list is read
+        again when a release was added or changed (one small query tells)."""
+        async with self._engine.connect() as conn:
+            mark = (await conn.execute(select(func.count(), func.max(releases.c.updated_at)))).one()
+        if tuple(mark) != self._releases_mark:
+            self._releases = {r.id: r for r in await ReleaseRepository(self._engine).all()}
+            self._releases_mark = tuple(mark)
+        return [
+            r
+            for r in self._releases.values()
+            if r.release_at - WATCHED_BEFORE <= now <= r.release_at + WATCHED_AFTER
+        ]
+
+    async def _read(self, release: Release, now: dt.datetime) -> None:
+        reading = self._readings.setdefault(release.id, Reading(release.release_at))
+        reading.release_at = release.release_at
+        for event in await _events_after(self._engine, release.id, reading.last_seq):
+            reading.feed(event)
+        found = reading.problems(now)
+        if found != self._synced.get(release.id):
+            await self.book.sync(release.id, found, now, _RELEASE_PROBLEMS)
+            self._synced[release.id] = found
+
+    async def _sync_files(self, now: dt.datetime) -> None:
+        grouped: dict[str, list[BrokenFile]] = {}
+        for problem in self._files:
+            grouped.setdefault(problem.kept or FILES_ID, []).append(problem)
+        known = {rid for rid, found in self._synced.items() if "file" in found}
+        for release_id in known | set(grouped):
+            found = {}
+            if release_id in grouped:
+                since = self._file_since.setdefault(release_id, now)
+                found = {"file": _file_problem(grouped[release_id], since)}
+            else:
+                self._file_since.pop(release_id, None)
+            synced = self._synced.setdefault(release_id, {})
+            if found.get("file") != synced.get("file"):
+                await self.book.sync(release_id, found, now, ("file",))
+                synced.pop("file", None)
+                synced.update(found)
+
+    # --- alerting -----------------------------------------------------------------------------
+
+    async def _alert(self, now: dt.datetime) -> None:
+        for incident in await self.book.changed_since(now - dt.timedelta(days=1)):
+            alerted = await self._log.alerted(incident.id, incident.round)
+            for role, state in due(incident, self._settings.escalate, now, alerted):
+                for chan in self._channels_of(incident.release_id).get(role, []):
+                    await self._claim(incident, state, chan, now)
+
+    def _channels_of(self, release_id: str) -> Mapping[str, list[Channel]]:
+        return self._channels.get(release_id) or self._channels[None]
+
+    async def _claim(self, incident: Incident, state: str, chan: Channel, now: dt.datetime) -> None:
+        claim = await self._log.claim(
+            incident.id, incident.round, state, chan.role, chan.index, chan.masked, now
+        )
+        if claim.status not in ("new", *PENDING) or claim.id in self._sending:
+            return
+        message = self._message(incident, state, chan.role, now)
+        task = asyncio.create_task(self._deliver(claim.id, incident, state, chan, message))
+        self._sending[claim.id] = task
+        task.add_done_callback(partial(self._sent, claim.id))
+
+    def _sent(self, alert_id: int, _task: asyncio.Task[None]) -> None:
+        self._sending.pop(alert_id, None)
+
+    def _message(self, incident: Incident, state: str, role: str, now: dt.datetime) -> Message:
+        dashboard = self._settings.dashboard
+        ack_url = None
+        if dashboard and self._key is not None:
+            ack_url = self._key.url(dashboard, Link(incident.id, role, expiry(now, self._settings)))
+        release = self._releases.get(incident.release_id)
+        return compose(incident, state, release, self._zone, dashboard=dashboard, ack_url=ack_url)
+
+    async def _deliver(
+        self, alert_id: int, incident: Incident, state: str, chan: Channel, message: Message
+    ) -> None:
+        about = {"incident": incident.id, "state": state, "role": chan.role, "to": chan.masked}
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                await chan.send(message.title, message.body)
+            except AlertError as exc:
+                final = attempt == ATTEMPTS
+                await self._record_failure(alert_id, incident, about, attempt, str(exc), final)
+                if final:
+                    return
+                await asyncio.sleep(self._pauses[min(attempt, len(self._pauses)) - 1])
+            else:
+                now = self._clock.now()
+                await self._log.mark(alert_id, "sent", attempt, "", now)
+                await self._timeline.append(incident.release_id, kinds.ALERT_SENT, about, at=now)
+                return
+
+    async def _record_failure(
+        self,
+        alert_id: int,
+        incident: Incident,
+        about: dict[str, Any],
+        attempt: int,
+        error: str,
+        final: bool,
+    ) -> None:
+        now = self._clock.now()
+        status = "failed" if final else "retrying"
+        await self._log.mark(alert_id, status, attempt, error, now)
+        data = {**about, "attempt": attempt, "error": error, "final": final}
+        await self._timeline.append(incident.release_id, kinds.ALERT_FAILED, data, at=now)
+        log.warning("alert.failed", release=incident.release_id, **data)
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except OnthedotError as exc:  # the store busy: the next look tries again
+                log.error("responder look failed", error=str(exc))
+            except Exception:  # a bug must not stop the alerts of the next look
+                log.exception("responder look crashed")
+            try:
+                await asyncio.wait_for(self.nudge.wait(), self.look_every_s)
+            except TimeoutError:
+                pass
+            self.nudge.clear()
+
+    async def sent(self) -> None:
+        """Wait for every message being sent (tests, and a clean stop)."""
+        while self._sending:
+            await asyncio.gather(*self._sending.values(), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        respond.bind(None)
+        for task in self._sending.values():
+            task.cancel()
+        await asyncio.gather(*self._sending.values(), return_exceptions=True)
+
+
+async def _events_after(engine: AsyncEngine, release_id: str, seq: int) -> list[Event]:
+    """The release's events after ``seq`` (none read when nothing is new)."""
+    async with engine.connect() as conn:
+        newest = await conn.scalar(
+            select(func.max(events.c.seq)).where(events.c.release_id == release_id)
+        )
+    if newest is None or newest <= seq:
+        return []
+    return await Timeline(engine).events(release_id, after=seq)
+
+
+def _file_problem(problems: Sequence[BrokenFile], since: dt.datetime) -> Problem:
+    kept = [p.kept for p in problems if p.kept]
+    what = (
+        "it is still published as it was last read, but a change to it is not taken up"
+        if kept
+        else "a release in it is not published until it is corrected"
+    )
+    names = ", ".join(p.file for p in problems)
+    sentence = f"The release file {names} cannot be read, so {what}: correct the file."
+    return Problem("file", since, tuple(p.file for p in problems), sentence, "")

@@ -1,0 +1,95 @@
+"""The incidents on the dashboard, and acknowledging one: signed in (``POST
+/incidents/{id}/ack``) or through the signed link in an alert (``/incidents/{id}/ack-link``).
+
+The link is its own credential (``respond.links``): opening it shows one button (mail programs
+open links to preview them, so a GET changes nothing); pressing it acknowledges. A forged or
+expired link is refused (403) and the refusal recorded on the release's timeline.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from onthedot.errors import AccessError, InputError
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.respond.channels import ROLE_WORDS
+from onthedot.respond.incidents import IncidentBook
+from onthedot.respond.links import Link, link_key
+from onthedot.settings import NOTIFY_ROLES
+from onthedot.web.access import Viewer
+from onthedot.web.context import Ctx, WebContext
+from onthedot.web.pages import render
+from onthedot.web.signin import FORM, same_site
+
+router = APIRouter(include_in_schema=False)
+log = structlog.get_logger("onthedot.web.incidents")
+
+
+@router.get("/incidents", response_class=HTMLResponse)
+async def incidents_page(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
+    shown = viewer.role is not None and viewer.role.value in NOTIFY_ROLES
+    found = await IncidentBook(ctx.engine).listed() if shown else []
+    return render(ctx, request, "incidents.html", viewer=viewer, incidents=found, shown=shown)
+
+
+@router.post("/incidents/{incident_id}/ack")
+async def acknowledge(incident_id: int, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
+    same_site(request)
+    if viewer.role is None or viewer.role.value not in NOTIFY_ROLES:
+        raise AccessError(
+            "Only a signed-in statistician, Head of Profession, publishing or IT person may "
+            "acknowledge an incident: sign in first."
+        )
+    book = IncidentBook(ctx.engine)
+    await book.acknowledge(incident_id, viewer.name, "dashboard", ctx.clock.now())
+    return RedirectResponse("/incidents", status_code=303)
+
+
+@router.get("/incidents/{incident_id}/ack-link", response_class=HTMLResponse)
+async def link_page(
+    incident_id: int, role: str, expires: str, sig: str, request: Request, ctx: Ctx
+) -> Response:
+    link = await _checked(ctx, incident_id, role, expires, sig)
+    incident = await IncidentBook(ctx.engine).get(incident_id)
+    return render(ctx, request, "ack_link.html", incident=incident, link=link, sig=sig, done=False)
+
+
+@router.post("/incidents/{incident_id}/ack-link", response_class=HTMLResponse)
+async def link_acknowledge(incident_id: int, request: Request, ctx: Ctx) -> Response:
+    same_site(request)
+    fields = {}
+    if request.headers.get("content-type", "").split(";")[0].strip() == FORM:
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    role, expires, sig = ((fields.get(k) or [""])[0] for k in ("role", "expires", "sig"))
+    link = await _checked(ctx, incident_id, role, expires, sig)
+    by = f"the {ROLE_WORDS.get(link.role, link.role)} (from the alert's link)"
+    book = IncidentBook(ctx.engine)
+    incident = await book.acknowledge(incident_id, by, "link", ctx.clock.now())
+    return render(ctx, request, "ack_link.html", incident=incident, link=link, sig=sig, done=True)
+
+
+async def _checked(ctx: WebContext, incident_id: int, role: str, expires: str, sig: str) -> Link:
+    """The link's grant; a forged or expired link is refused, logged and recorded."""
+    key = link_key(ctx.config.notify, ctx.config.root)
+    try:
+        return key.check(incident_id, role, expires, sig, ctx.clock.now())
+    except AccessError as exc:
+        log.warning("ack link refused", incident=incident_id, why=str(exc))
+        await _record_refusal(ctx, incident_id, str(exc))
+        raise
+
+
+async def _record_refusal(ctx: WebContext, incident_id: int, why: str) -> None:
+    try:
+        incident = await IncidentBook(ctx.engine).get(incident_id)
+    except InputError:
+        return  # no such incident: the log has it
+    data = {"incident": incident_id, "why": why}
+    await Timeline(ctx.engine).append(
+        incident.release_id, kinds.ALERT_LINK_REFUSED, data, at=ctx.clock.now(), source="link"
+    )

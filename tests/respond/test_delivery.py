@@ -1,0 +1,46 @@
+"""An address that cannot be reached is retried, every try recorded, the other addresses still
+delivered; it shows as an open delivery failure; no secret of an address reaches the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.model import Status
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.respond.deliveries import open_failures
+from onthedot.respond.responder import ATTEMPTS, Responder
+from onthedot.settings import NotifySettings
+from tests.respond.conftest import MovedClock, T, seen
+from tests.respond.receivers import unreachable, webhook
+
+
+async def test_an_unreachable_address_is_retried_and_recorded_and_the_others_still_delivered(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    with webhook() as (good, received):
+        settings = NotifySettings.model_validate(
+            {"statistician": [unreachable(), good], "publishing": [good]}
+        )
+        clock = MovedClock(T + dt.timedelta(seconds=1))
+        responder = Responder(store, settings, clock, ZoneInfo("Europe/London"), pauses_s=(0, 0))
+        await seen(store, Status.STALE, T + dt.timedelta(seconds=0.5))
+        await responder.tick()
+        await responder.sent()
+    assert len(received) == 2  # the statistician's webhook and publishing's
+    assert (
+        "Retail sales, Great Britain: February 2026"
+        in received[0]["title"] + received[0]["message"]
+    )
+    failed = await Timeline(store).events("retail-sales-2026-02", kinds.ALERT_FAILED)
+    assert [e.data["attempt"] for e in failed] == list(range(1, ATTEMPTS + 1))
+    assert failed[-1].data["final"] is True
+    (failure,) = await open_failures(store)
+    assert failure.role == "statistician" and "could not be delivered" in failure.message
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.db*"))  # the WAL too
+    assert b"s3cret-pass" not in raw  # addresses are stored masked only
+    assert "s3cret-pass" not in failure.address
