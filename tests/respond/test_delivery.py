@@ -7,16 +7,20 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot.config import Config
 from onthedot.model import Status
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.respond.deliveries import open_failures
 from onthedot.respond.responder import ATTEMPTS, Responder
 from onthedot.settings import NotifySettings
+from onthedot.web.app import create_app
 from tests.respond.conftest import MovedClock, T, seen
 from tests.respond.receivers import unreachable, webhook
+from tests.web.conftest import FixedClock
 
 
 async def test_an_unreachable_address_is_retried_and_recorded_and_the_others_still_delivered(
@@ -44,3 +48,10 @@ async def test_an_unreachable_address_is_retried_and_recorded_and_the_others_sti
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.db*"))  # the WAL too
     assert b"s3cret-pass" not in raw  # addresses are stored masked only
     assert "s3cret-pass" not in failure.address
+    app = create_app(store, config=Config(), clock=FixedClock(T + dt.timedelta(seconds=2)))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as client:
+        health = (await client.get("/api/health")).json()
+    assert health["status"] == "degraded"
+    assert [p["message"] for p in health["problems"]] == [failure.message]
+    assert "s3cret-pass" not in str(health)

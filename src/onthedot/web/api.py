@@ -15,6 +15,7 @@ from onthedot.errors import AccessError
 from onthedot.model import CheckResult, Release
 from onthedot.record.exposures import open_exposures
 from onthedot.record.timeline import Timeline
+from onthedot.respond.deliveries import open_failures
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
@@ -162,6 +163,10 @@ async def health(ctx: Ctx, response: Response) -> HealthOut:
         problems.insert(0, ProblemOut(file=None, message=store))
     else:
         problems.extend(await _exposures(ctx))
+        problems.extend(
+            ProblemOut(file=None, release=f.release_id, message=f.message)
+            for f in await open_failures(ctx.engine)
+        )
     return HealthOut(
         ok=store == "ok",
         status="down" if store != "ok" else "degraded" if problems else "ok",

@@ -110,7 +110,8 @@ class HealthOut(Wire):
     status: Literal["ok", "degraded", "down"] = Field(
         description="ok; degraded: some release files cannot be read (every other release is "
         "still published), or a release's files waiting for their release time could be fetched "
-        "from the public site; down: the store cannot be read (HTTP 503)"
+        "from the public site, or an alert about an open incident could not be delivered; down: "
+        "the store cannot be read (HTTP 503)"
     )
     problems: list[ProblemOut] = Field(
         default_factory=list, description="what makes the service degraded or down"
