@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 
 from onthedot.cli import app
 from onthedot.model import Release
+from onthedot.morning.publisher import Publisher
 from onthedot.morning.watch import Watcher, WatchOutcome, WatchPlan
+from onthedot.publish.purgers.memory import MemoryPurger
 from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
@@ -242,3 +244,45 @@ async def test_after_a_restart_the_watch_takes_up_what_was_recorded(engine: Asyn
     assert sorted(e.data["url"] for e in firsts) == [f"{SITE}/stats/{n}.xlsx" for n in range(3)]
     ended = await Timeline(engine).events("r", kinds.WATCH_ENDED)
     assert [e.data["reason"] for e in ended] == ["all-live"]
+
+
+async def test_a_publisher_started_again_after_the_flip_takes_up_the_watch(
+    engine: AsyncEngine,
+) -> None:
+    """What the service does after a restart: the flip is recorded, so the publisher resumes
+    the watch from the record (never publishing again), and finishes the release."""
+    clock = FakeClock(T)
+    expires = T + dt.timedelta(minutes=40)
+    asked: list[str] = []
+
+    def serves(path: str, now: dt.datetime) -> bytes:
+        asked.append(path)
+        return OLD if path == "/stats/1.xlsx" and now < expires else NEW
+
+    rel = release(3)
+    name = f"memory://watch-{id(engine)}"
+
+    def publisher() -> Publisher:
+        return Publisher(
+            engine,
+            target=None,
+            purgers=[MemoryPurger(name)],
+            watcher=watcher(engine, clock, serves, WatchPlan()),
+            clock=clock,
+            leak_probes=False,
+        )
+
+    killed = asyncio.create_task(publisher().publish(rel))
+    while clock.now() < T + dt.timedelta(minutes=10):
+        await asyncio.sleep(0.001)
+    killed.cancel()
+    await asyncio.gather(killed, return_exceptions=True)
+    assert "flipped" in await StepLog(engine, "r").done()
+    asked.clear()
+    outcome = await publisher().publish(rel)
+    assert outcome.live and "flipped" in outcome.resumed and set(asked) == {"/stats/1.xlsx"}
+    timeline = Timeline(engine)
+    assert len(await timeline.events("r", kinds.PUBLISH_FLIPPED)) == 1
+    assert len(await timeline.events("r", kinds.VERIFY_FIRST_LIVE)) == 3
+    assert [e.data["reason"] for e in await timeline.events("r", kinds.WATCH_ENDED)] == ["all-live"]
+    assert "verified" in await StepLog(engine, "r").done()
