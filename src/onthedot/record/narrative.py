@@ -160,7 +160,7 @@ def _watch_ended(t: Teller, e: Event) -> str:
         return f"At {t.clock(e.at)} onthedot stopped checking{asked}; still not live: {missing}."
     after = fmt_duration(float(e.data.get("after_s") or 0))
     return (
-        f"At {t.clock(e.at)} onthedot stopped checking, {after} after the release went live (its "
+        f"At {t.clock(e.at)} onthedot stopped checking {after} after the files were published (its "
         f"limit); still not live: {missing}."
     )
 
