@@ -110,10 +110,12 @@ class VerifySettings(Settings):
 
 
 class PublishSettings(Settings):
-    """``[publish]``: when ``onthedot run`` stages a release, and how late it still publishes one."""
+    """``[publish]``: when ``onthedot run`` stages a release, how late it still publishes one, and
+    how long after the release time it keeps checking URLs that are not live yet."""
 
     stage_ahead_s: float = Field(3600.0, ge=0)
     catch_up_s: float = Field(7 * 24 * 3600.0, ge=0)
+    watch_until_live_s: float = Field(24 * 3600.0, ge=1)
 
 
 def _agent_name(name: str) -> str:

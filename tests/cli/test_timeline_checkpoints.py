@@ -79,7 +79,15 @@ async def _rehash(conn: AsyncConnection, rows: Rows) -> None:
     prev = GENESIS
     for row in rows:
         digest = event_hash(
-            ID, row["seq"], row["at"], row["kind"], row["actor"], row["source"], row["data"], prev
+            ID,
+            row["seq"],
+            row["at"],
+            row["kind"],
+            row["actor"],
+            row["source"],
+            row["data"],
+            prev,
+            row["recorded_at"],
         )
         where = (events.c.release_id == ID) & (events.c.seq == row["seq"])
         await conn.execute(update(events).where(where).values(prev_hash=prev, hash=digest))

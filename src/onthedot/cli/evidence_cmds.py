@@ -76,13 +76,17 @@ def register(app: typer.Typer) -> None:
 # --- timeline ---------------------------------------------------------------------------------
 
 
+TIMELINE_FORMATS = ("people", "json")
+
+
 def chain_problem(release_id: str, check: ChainCheck, events: list[Event]) -> str:
     from onthedot.calendar.timeutil import fmt_local
+    from onthedot.record.narrative import label
 
     event = next((e for e in events if e.seq == check.broken_seq), None)
     what = f"Event {check.broken_seq}"
     if event is not None:
-        what += f" ({event.kind}, recorded at {fmt_local(event.at, state.config.zone)})"
+        what += f" ({label(event.kind)}, happened at {fmt_local(event.at, state.config.zone)})"
     return (
         f"{what} fails the check: {check.reason}. The timeline of {release_id} is not intact: "
         "restore the store from a backup and report the change."
@@ -91,7 +95,15 @@ def chain_problem(release_id: str, check: ChainCheck, events: list[Event]) -> st
 
 def timeline(
     ref: ReleaseArg,
-    as_json: JsonOpt = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="people: when it happened, who, what, in the order things happened; json: the "
+            "same for machines, with when each event was recorded and its hashes.",
+        ),
+    ] = "people",
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     verify: Annotated[
         bool,
         typer.Option(
@@ -101,11 +113,18 @@ def timeline(
         ),
     ] = False,
 ) -> None:
-    """Show the release's timeline, check its hash chain and its signed checkpoints."""
+    """Show the release's timeline in the order things happened (a person's entry also says when
+    it was entered), check its hash chain and its signed checkpoints."""
     from onthedot.record import checkpoint
-    from onthedot.record.timeline import Timeline
+    from onthedot.record.timeline import Timeline, in_time_order
+
+    machine = as_json or fmt == "json"
 
     async def body() -> int:
+        if fmt not in TIMELINE_FORMATS:
+            raise InputError(
+                f"--format {fmt!r} is not a timeline format: use one of {', '.join(TIMELINE_FORMATS)}."
+            )
         async with state.store() as engine:
             release = await resolve_release(engine, ref)
             tl = Timeline(engine)
@@ -113,13 +132,14 @@ def timeline(
             anchor = await checkpoint.check(engine, release.id, check.count)
         problem = None if check.ok else chain_problem(release.id, check, events)
         problem = problem or anchor.problem or None
-        if as_json:
-            emit_json(_timeline_json(release, events, check, anchor, problem))
+        shown = in_time_order(events)
+        if machine:
+            emit_json(_timeline_json(release, shown, check, anchor, problem))
         else:
-            _print_timeline(release, events, check, anchor, problem)
+            _print_timeline(release, shown, check, anchor, problem)
         return EXIT_FINDINGS if verify and problem else EXIT_OK
 
-    run(body, as_json)
+    run(body, machine)
 
 
 def _timeline_json(
@@ -130,7 +150,7 @@ def _timeline_json(
     problem: str | None,
 ) -> dict[str, Any]:
     from onthedot.calendar.timeutil import to_local
-    from onthedot.record.narrative import describe
+    from onthedot.record.narrative import describe, label
 
     zone = state.config.zone
     signed = anchor.checkpoint
@@ -151,11 +171,8 @@ def _timeline_json(
             "signed_at": signed.at if signed else None,
         },
         "events": [
-            {
-                **e.as_json(),
-                "local": to_local(e.at, zone).isoformat(),
-                "text": describe(e, release, zone),
-            }
+            {**e.as_json(), "local": to_local(e.at, zone).isoformat(), "label": label(e.kind),
+             "text": describe(e, release, zone)}
             for e in events
         ],
     }
@@ -169,9 +186,10 @@ def _print_timeline(
     problem: str | None,
 ) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from onthedot.calendar.timeutil import fmt_local
-    from onthedot.record.narrative import describe
+    from onthedot.record.narrative import describe, label, when, who
 
     zone = state.config.zone
     out.print(
@@ -179,9 +197,10 @@ def _print_timeline(
     )
     if not events:
         out.print("Nothing has been recorded for this release yet.")
-    table = Table("#", "Kind", "Actor", "What happened")
+    table = Table("#", "When", "Who", "What")
     for e in events:
-        table.add_row(str(e.seq), e.kind, e.actor, describe(e, release, zone))
+        what = Text.assemble((label(e.kind), "bold"), "\n", describe(e, release, zone))
+        table.add_row(str(e.seq), when(e, release, zone), who(e), what)
     if events:
         out.print(table)
     if problem:

@@ -1,8 +1,9 @@
-"""``publish``: stage, wait for T, go live, purge, verify — and report the outcome."""
+"""``publish``: stage, wait for T, go live, purge, watch until live — and report the outcome;
+``watch-stop``: a person stops the watch of a release that will not go live by waiting."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,10 +17,22 @@ from onthedot.cli.common import (
     state,
 )
 from onthedot.cli.verify_cmds import print_results
+from onthedot.errors import InputError
+
+if TYPE_CHECKING:
+    from onthedot.morning.watch import WatchPlan
+    from onthedot.publish.steps import StepLog
+    from onthedot.record.timeline import Timeline
+
+ENDINGS = {
+    "limit": "onthedot stopped checking at the watch's limit; not every address is live yet.",
+    "stopped": "The watch was stopped by {by}; not every address is live yet.",
+}
 
 
 def register(app: typer.Typer) -> None:
     app.command("publish")(publish)
+    app.command("watch-stop")(watch_stop)
 
 
 def publish(
@@ -28,11 +41,15 @@ def publish(
         bool, typer.Option("--now", help="Go live now instead of at release_at.")
     ] = False,
     watch: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--watch", help="Seconds to keep checking after go-live until every URL is live."
+            "--watch",
+            help="Check for at most this many seconds after go-live. Default: until every URL is "
+            "live, for at most [publish] watch_until_live_s (24 hours), or until `onthedot "
+            "watch-stop`.",
+            min=0.1,
         ),
-    ] = 60.0,
+    ] = None,
     no_wait: Annotated[
         bool,
         typer.Option(
@@ -41,7 +58,8 @@ def publish(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Stage under embargo, wait in the foreground until release_at (or --now), go live, purge, verify.
+    """Stage under embargo, wait in the foreground until release_at (or --now), go live, purge, and
+    check every URL until it is live.
 
     Never refuses because of calendar-policy findings (`onthedot check` raises those); only input
     it cannot act on. Exit 0 when every URL is live, 1 when not.
@@ -62,7 +80,7 @@ def publish(
                 engine,
                 rel,
                 SYSTEM_CLOCK,
-                plan=WatchPlan.for_seconds(watch),
+                plan=_plan(watch, WatchPlan),
                 settings=state.config.verify,
                 wait_for_lease=not no_wait,
             ) as publisher:
@@ -75,6 +93,77 @@ def publish(
             out.print(f"Went live at {when}{late}.")
             if outcome.watch:
                 print_results(outcome.watch.last)
+                ending = ENDINGS.get(outcome.watch.ended)
+                if ending:
+                    out.print(ending.format(by=outcome.watch.stopped_by), highlight=False)
         return EXIT_OK if outcome.live else EXIT_FINDINGS
 
     run(body, as_json)
+
+
+def _plan(seconds: float | None, plan: type[WatchPlan]) -> WatchPlan:
+    """``--watch`` seconds at most, else until live within ``[publish] watch_until_live_s``."""
+    if seconds is not None:
+        return plan.for_seconds(seconds)
+    return plan(until_live_s=state.config.publish.watch_until_live_s)
+
+
+def watch_stop(
+    release: Annotated[str, typer.Argument(help="A release file, or the id of a known release.")],
+    by: Annotated[str, typer.Option("--by", help="Who stops it (a name, not empty).")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, e.g. 'IT will purge the cache by hand'.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Stop checking a release that is not live yet (recorded on its timeline with who and why).
+
+    The publish or the service watching it ends its watch before its next check (within a
+    minute), recording that it was stopped and which addresses were still not live.
+    """
+    from onthedot.publish.steps import StepLog
+    from onthedot.record import kinds
+    from onthedot.record.timeline import Timeline
+
+    async def body() -> int:
+        who, why = by.strip(), reason.strip()
+        if not who:
+            raise InputError(
+                '--by is empty: give the name of who stops it, e.g. --by "Jane Smith".'
+            )
+        if not why:
+            raise InputError(
+                '--reason is empty: say why the watch stops, e.g. --reason "IT purges the cache by hand".'
+            )
+        async with state.store() as engine:
+            rel = await resolve_release(engine, release)
+            await _check_watched(StepLog(engine, rel.id), Timeline(engine), rel.id)
+            event = await Timeline(engine).append(
+                rel.id, kinds.WATCH_STOPPED, {"by": who, "reason": why}, actor=who, source="cli"
+            )
+        if as_json:
+            emit_json({"ok": True, "release": rel.id, "event": event.as_json()})
+        else:
+            out.print(
+                f"Recorded event {event.seq}: the watch of {rel.id} stops before its next check "
+                "(within a minute).",
+                highlight=False,
+            )
+        return EXIT_OK
+
+    run(body, as_json)
+
+
+async def _check_watched(steps: StepLog, timeline: Timeline, release_id: str) -> None:
+    """An InputError unless ``release_id`` went live and its watch has not ended."""
+    from onthedot.record import kinds
+
+    done = await steps.done()
+    if "flipped" not in done:
+        raise InputError(
+            f"{release_id} has not gone live, so nothing is checking it yet: stop its "
+            "publication instead (stop `onthedot publish`, or take it out of the release files)."
+        )
+    newest = await timeline.newest(release_id, (kinds.WATCH_STOPPED, kinds.WATCH_ENDED))
+    if "verified" in done and (newest is None or newest.kind == kinds.WATCH_ENDED):
+        raise InputError(f"The watch of {release_id} has already ended: there is nothing to stop.")

@@ -80,6 +80,7 @@ async def serve(
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
+    from onthedot.morning.watch import WatchPlan
     from onthedot.respond.responder import Responder
     from onthedot.runtime import publisher_for
     from onthedot.web.server import WebProcess
@@ -106,7 +107,12 @@ async def serve(
 
             async def publish(release: Release) -> object:
                 async with publisher_for(
-                    engine, release, SYSTEM_CLOCK, settings=st.config.verify, on_sweep=on_sweep
+                    engine,
+                    release,
+                    SYSTEM_CLOCK,
+                    plan=WatchPlan(until_live_s=st.config.publish.watch_until_live_s),
+                    settings=st.config.verify,
+                    on_sweep=on_sweep,
                 ) as publisher:
                     return await publisher.publish(release)
 

@@ -80,6 +80,7 @@ class PublishOutcome:
             "late_s": round(self.late_s, 3),
             "early_s": round(self.early_s, 3),
             "resumed_after": list(self.resumed),
+            "watch_ended": self.watch.ended if self.watch else None,
             "purge_attempts": [a.as_json() for a in self.purge_attempts],
             "verify": last.as_json() if last else None,
         }
@@ -162,7 +163,7 @@ class Publisher:
         self._wait_for_lease = wait_for_lease
         self._leak_probes = leak_probes
         self._clock_check = clock_check
-        self.timeline = Timeline(engine)
+        self.timeline = Timeline(engine, clock)
         self.staging = Staging(target, self.timeline, clock)
         self._purging = Purging(purgers, self.timeline, clock)
 
@@ -197,7 +198,8 @@ class Publisher:
         try:
             await self._live(run, manifest, purges)
             purges.start()  # (resumed after the flip: the purge the last run did not finish)
-            outcome.watch = await self._watch(release, outcome.flipped_at, purges)
+            resume = "flipped" in done  # an earlier run watched: take up what it recorded
+            outcome.watch = await self._watch(release, outcome.flipped_at, purges, resume)
         except BaseException:
             await purges.settled()
             raise
@@ -292,11 +294,11 @@ class Publisher:
         )
 
     async def _watch(
-        self, release: Release, since: dt.datetime | None, purges: _Purges
+        self, release: Release, since: dt.datetime | None, purges: _Purges, resume: bool
     ) -> WatchOutcome:
-        """Sweep from T until every URL is live (or the window ends), purging again between
-        sweeps what a cache still serves stale."""
-        watch = self._watcher.after_t(release, since=since)
+        """Sweep from T until every URL is live (or the limit is reached, or a person stops the
+        watch), purging again between sweeps what a cache still serves stale."""
+        watch = self._watcher.after_t(release, since=since, resume=resume)
         async for report in watch:
             await purges.again(stale_in_cache(report))
         assert watch.outcome is not None  # (set by the last sweep)

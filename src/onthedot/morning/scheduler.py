@@ -2,9 +2,13 @@
 
 Every ``poll_s`` it re-reads the release files (so a moved release is picked up), syncs them into
 the store and arms one task per release that is due: staging starts ``stage_ahead_s`` before T,
-leak probes from T − 15 min, the flip at T, purges, then the release-morning watch to T + 30 min.
-A release already published (its ``verified`` step recorded) is left alone; one whose T passed
-while nothing was running is published at once and recorded as late, unless T is more than
+leak probes from T − 15 min, the flip at T, purges, then the watch: every URL not yet live is
+checked again until it is, for at most ``[publish] watch_until_live_s`` after T, or until a person
+stops it — all one task. A release already published (its ``verified`` step recorded, once the
+watch ended) is left alone. After a restart, a release that went live but whose watch had not
+ended is taken up again: the watch goes on from what was recorded (only the URLs not live at their
+last check are looked at; past the limit, they get one last look). One whose T passed while
+nothing was running is published at once and recorded as late, unless T is more than
 ``catch_up_s`` ago (then it is only recorded as missed, for a person to decide).
 
 A release file that cannot be read is one bad file: it is logged once (and again only when its
@@ -69,7 +73,7 @@ class Scheduler:
         self.policy = policy or SchedulePolicy()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._missed: set[str] = set()
-        self._timeline = Timeline(engine)
+        self._timeline = Timeline(engine, clock)
         self._on_problems = on_problems
         self.problems: tuple[FileProblem, ...] = ()
 

@@ -21,11 +21,14 @@ from onthedot.morning.timer import wait_until
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
 from onthedot.record.exposures import record_changes
+from onthedot.record.timeline import Event
 from onthedot.verify.exposure import StagedCopy, exposed
-from onthedot.verify.verifier import Verifier, VerifyReport
+from onthedot.verify.verifier import Verifier, VerifyReport, release_urls
 
 _FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
 _MARGIN = 1.5  # a leak sweep is started only if this many times the last one ends before T − 1 s
+UNTIL_LIVE_S = 24 * 3600.0  # how long after T URLs not yet live are checked, by default
+STOP_CHECK_S = 5.0  # the watch looks for a person's stop before a sweep, at most this often
 
 OnSweep = Callable[[str, float], None]  # (release id, seconds a sweep of every URL took)
 
@@ -37,22 +40,30 @@ class WatchPlan:
     dense: tuple[tuple[float, float], ...] = ((0.05, 5.0), (2.0, 120.0), (15.0, 1800.0))
     """(pause between sweeps, until this many seconds after T) steps: back to back for the first
     seconds (a purge lands in milliseconds), then every 2 s to T+2 min, every 15 s to T+30 min."""
+    until_live_s: float = UNTIL_LIVE_S
+    """The limit: no sweep starts this many seconds after T (``[publish] watch_until_live_s``)."""
+    backoff_max_s: float = 60.0
+    """After the dense steps the pause doubles, to at most this."""
 
-    @property
-    def window_s(self) -> float:
-        return self.dense[-1][1] if self.dense else 0.0
-
-    def interval_at(self, since_t: float) -> float | None:
-        for every, until in self.dense:
-            if since_t < until:
-                return every
-        return None
+    def pause_after(self, since_t: float, previous: float | None = None) -> float | None:
+        """The pause before the next sweep, ``since_t`` seconds after T (``previous``: the pause
+        before the sweep just done): the dense steps, then doubling up to ``backoff_max_s``;
+        never beyond the limit, and None once it is reached."""
+        left = self.until_live_s - since_t
+        if left <= 0:
+            return None
+        pause = next((every for every, until in self.dense if since_t < until), None)
+        if pause is None:
+            last = max(previous or 0.0, self.dense[-1][0] if self.dense else 0.0, 0.5)
+            pause = min(last * 2, self.backoff_max_s)
+        return min(pause, left)
 
     @classmethod
     def for_seconds(cls, seconds: float) -> WatchPlan:
-        """A short watch (the ``publish`` command's ``--watch``): dense, then every second."""
+        """A short watch (the ``publish`` command's ``--watch``): dense, then every second, for
+        at most ``seconds``."""
         seconds = max(seconds, 0.1)
-        return cls(dense=((0.05, min(seconds, 5.0)), (1.0, seconds)))
+        return cls(dense=((0.05, min(seconds, 5.0)), (1.0, seconds)), until_live_s=seconds)
 
 
 @dataclass
@@ -60,6 +71,8 @@ class WatchOutcome:
     live: bool
     last: VerifyReport
     first_live: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+    ended: str = "all-live"  # why: all-live, limit, stopped (by a person), early (before T)
+    stopped_by: str = ""  # the person who stopped it
 
 
 @dataclass
@@ -106,16 +119,18 @@ class Watcher:
         self.plan = plan or WatchPlan()
         self._on_sweep = on_sweep
 
-    async def _sweep(self, release: Release) -> VerifyReport:
+    async def _sweep(self, release: Release, only: Sequence[str] | None = None) -> VerifyReport:
         started = time.perf_counter()
-        report = await self._verifier.check(release)
-        if self._on_sweep is not None:
+        report = await self._verifier.check(release, only=only)
+        every_url = only is None or len(only) >= len(release.artefact)
+        if self._on_sweep is not None and every_url:  # (the gauge is of sweeps of every URL)
             self._on_sweep(release.id, time.perf_counter() - started)
         return report
 
-    async def look(self, release: Release) -> VerifyReport:
-        """One sweep of every URL from every vantage point, recorded."""
-        report = await self._sweep(release)
+    async def look(self, release: Release, only: Sequence[str] | None = None) -> VerifyReport:
+        """One sweep of every URL (or ``only`` these public URLs) from every vantage point,
+        recorded."""
+        report = await self._sweep(release, only)
         await self.recorder.record(release.id, report.results)
         respond.observe()  # the responder reads it now: an incident is alerted at once
         return report
@@ -177,53 +192,129 @@ class Watcher:
                 release.id, kinds.NOTE, {"text": text, "paths": unprobed}, at=self.clock.now()
             )
 
-    def after_t(self, release: Release, since: dt.datetime | None = None) -> Watch:
+    def after_t(
+        self, release: Release, since: dt.datetime | None = None, *, resume: bool = False
+    ) -> Watch:
         """The sweeps after T (timed from ``since``, default T): iterate over the returned watch
-        to run them (see ``Watch``)."""
-        return Watch(self, release, since or release.release_at)
+        to run them (see ``Watch``). ``resume``: an earlier run watched already; take up what it
+        recorded (which URLs are live, since when) instead of sweeping every URL again."""
+        return Watch(self, release, since or release.release_at, resume=resume)
 
 
 class Watch:
-    """Sweep at once, then on the plan until every URL serves the new version (or the window
-    ends); every sweep is recorded. Iterating runs the sweeps and yields, between two of them,
-    the report of the one that was not the last (the caller may purge a stale cache before the
-    next); ``outcome`` holds how it ended. Served before T, a URL is ``early``: the watch stops,
-    but the outcome is not live — that publication was a breach."""
+    """Sweep at once, then on the plan until every URL serves the new version from every vantage
+    point, the limit is reached or a person stops it (``watch.stopped`` on the timeline); every
+    sweep is recorded, and how it ended (``watch.ended``). Only the URLs not yet live are looked
+    at again: a live URL is done. Iterating runs the sweeps and yields, between two of them, the
+    report of the one that was not the last (the caller may purge a stale cache before the next);
+    ``outcome`` holds how it ended. Served before T, a URL is ``early``: the watch stops, but the
+    outcome is not live — that publication was a breach."""
 
-    def __init__(self, watcher: Watcher, release: Release, start: dt.datetime) -> None:
+    def __init__(
+        self, watcher: Watcher, release: Release, start: dt.datetime, *, resume: bool = False
+    ) -> None:
         self._watcher = watcher
         self._release = release
         self._start = start
+        self._resume = resume
+        self._latest: dict[tuple[str, str], CheckResult] = {}
+        items = release_urls(release)
+        self._own = {t.public_url for t in items}
+        self._pages = {t.public_url for t in items if t.expect_text}
+        self._stop_looked: dt.datetime | None = None
         self.outcome: WatchOutcome | None = None
 
     async def __aiter__(self) -> AsyncIterator[VerifyReport]:
         watcher = self._watcher
+        pending = await self._taken_up() if self._resume else None
+        pause: float | None = None
         while True:
-            report = await watcher.look(self._release)
-            elapsed = (watcher.clock.now() - self._start).total_seconds()
-            interval = watcher.plan.interval_at(elapsed)
-            self.outcome = await self._ending(report, elapsed, interval)
-            if self.outcome is not None or interval is None:
+            self.outcome = await self._ended_before(pause is None)
+            if self.outcome is not None:
+                return
+            report = await watcher.look(self._release, pending)
+            pending = self._take(report)
+            pause = watcher.plan.pause_after(self._elapsed(), pause)
+            self.outcome = await self._ending(report, pending, pause)
+            if self.outcome is not None or pause is None:
                 return
             yield report
-            await watcher.clock.sleep(interval)
+            await watcher.clock.sleep(pause)
+
+    def _elapsed(self) -> float:
+        return (self._watcher.clock.now() - self._start).total_seconds()
+
+    async def _taken_up(self) -> list[str] | None:
+        """The URLs an earlier run left not live (None: it recorded none live, so all of them)."""
+        latest = await self._watcher.recorder.take_up(self._release.id)
+        if not any(status is Status.LIVE for status in latest.values()):
+            return None
+        seen = {url for url, _vantage in latest}
+        stale = {url for (url, _vantage), status in latest.items() if status is not Status.LIVE}
+        return self._to_probe(stale | (self._own - seen)) or None
+
+    def _take(self, report: VerifyReport) -> list[str]:
+        """Keep each (URL, vantage point)'s latest result; the URLs to look at again."""
+        latest = self._latest
+        for result in report.results:
+            latest[(result.url, result.vantage)] = result
+        return self._to_probe({r.url for r in report.results if r.status is not Status.LIVE})
+
+    def _to_probe(self, not_live: set[str]) -> list[str]:
+        """The release's URLs to sweep for ``not_live``: a file found through a page (not one of
+        the release's own URLs) is looked at again through the pages that link to it."""
+        if not_live - self._own:
+            not_live |= self._pages
+        return sorted(not_live & self._own)
+
+    async def _ended_before(self, first: bool) -> WatchOutcome | None:
+        """The watch ends before its next sweep if a person stopped it (None: it goes on)."""
+        if first and not self._resume:
+            return None  # (the sweep at T waits for nothing)
+        stop = await self._stop_asked(force=first)
+        return await self._end("stopped", False, stop) if stop is not None else None
 
     async def _ending(
-        self, report: VerifyReport, elapsed: float, interval: float | None
+        self, report: VerifyReport, pending: list[str], pause: float | None
     ) -> WatchOutcome | None:
         """How the watch ends with this sweep (recorded), or None if it goes on."""
-        recorder, release_id = self._watcher.recorder, self._release.id
         if report.results and all(r.status is Status.EARLY for r in report.results):
-            live = False
-        elif report.ok:
-            await recorder.all_live(release_id, report)
-            live = True
-        elif interval is None:
-            await recorder.gave_up(release_id, report, elapsed)
-            live = False
-        else:
+            first_live = dict(self._watcher.recorder.first_live)
+            return WatchOutcome(False, self._merged(report), first_live, "early")
+        if not pending:
+            await self._watcher.recorder.all_live(self._release.id, self._merged(report))
+            return await self._end("all-live", True)
+        if pause is None:
+            return await self._end("limit", False)
+        return None
+
+    async def _end(self, reason: str, live: bool, stop: Event | None = None) -> WatchOutcome:
+        """Record why the watch ended; the outcome."""
+        recorder, last = self._watcher.recorder, self._merged()
+        by = dict(stop.data) if stop is not None else {}
+        now = self._watcher.clock.now()
+        after_s = (now - self._start).total_seconds()
+        await recorder.ended(self._release.id, reason, last, after_s, by, at=now)
+        who = str(by.get("by", ""))
+        return WatchOutcome(live, last, dict(recorder.first_live), reason, who)
+
+    def _merged(self, report: VerifyReport | None = None) -> VerifyReport:
+        """The latest result of every (URL, vantage point) swept, as one report."""
+        now = self._watcher.clock.now()
+        phase = (
+            report.phase if report else ("before" if now < self._release.release_at else "after")
+        )
+        checked = report.checked_at if report else now
+        return VerifyReport(self._release.id, phase, checked, list(self._latest.values()))
+
+    async def _stop_asked(self, *, force: bool = False) -> Event | None:
+        """The person's stop, if one is on the timeline (looked for every ``STOP_CHECK_S``)."""
+        now = self._watcher.clock.now()
+        looked = self._stop_looked
+        if not force and looked is not None and (now - looked).total_seconds() < STOP_CHECK_S:
             return None
-        return WatchOutcome(live, report, dict(recorder.first_live))
+        self._stop_looked = now
+        return await self._watcher.recorder.stop_asked(self._release.id)
 
     async def to_end(self) -> WatchOutcome:
         """Run every sweep without acting between them; how the watch ended."""

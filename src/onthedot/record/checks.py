@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.model import CheckResult, Status, iso_utc
 from onthedot.record import kinds
-from onthedot.record.timeline import Timeline
+from onthedot.record.timeline import Event, Timeline
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import checks
 from onthedot.verify.verifier import VerifyReport, result_json
@@ -92,10 +93,63 @@ class CheckRecorder:
         }
         await self.timeline.append(release_id, kinds.VERIFY_ALL_LIVE, data, at=report.checked_at)
 
-    async def gave_up(self, release_id: str, report: VerifyReport, after_s: float) -> None:
-        """Record that the watch ended ``after_s`` after T with URLs still not live."""
-        data = {
-            "not_live": sorted({r.url for r in report.results if r.status is not Status.LIVE}),
+    async def ended(
+        self,
+        release_id: str,
+        reason: str,
+        last: VerifyReport,
+        after_s: float,
+        stop: Mapping[str, Any] | None = None,
+        *,
+        at: dt.datetime,
+    ) -> None:
+        """Record that the watch after T ended ``after_s`` after it began, and why: ``all-live``,
+        ``limit`` (URLs still not live) or ``stopped`` (by whom and why: the ``stop`` event's)."""
+        data: dict[str, Any] = {
+            "reason": reason,
             "after_s": round(after_s, 3),
+            "not_live": sorted({r.url for r in last.results if r.status is not Status.LIVE}),
         }
-        await self.timeline.append(release_id, kinds.VERIFY_GAVE_UP, data, at=report.checked_at)
+        if stop:
+            data.update({"by": stop.get("by", ""), "why": stop.get("reason", "")})
+        await self.timeline.append(release_id, kinds.WATCH_ENDED, data, at=at)
+
+    async def stop_asked(self, release_id: str) -> Event | None:
+        """The ``watch.stopped`` event a person recorded, if no watch ended since."""
+        newest = await self.timeline.newest(release_id, (kinds.WATCH_STOPPED, kinds.WATCH_ENDED))
+        return newest if newest is not None and newest.kind == kinds.WATCH_STOPPED else None
+
+    async def take_up(self, release_id: str) -> dict[tuple[str, str], Status]:
+        """Take up what an earlier run recorded (after a restart): each (URL, vantage point)'s
+        first moment live, so it is not recorded again, and its latest status (returned)."""
+        latest_ids = (
+            select(func.max(checks.c.id))
+            .where(checks.c.release_id == release_id)
+            .group_by(checks.c.url, checks.c.vantage)
+        )
+        firsts = (
+            select(checks.c.url, checks.c.vantage, func.min(checks.c.checked_at))
+            .where(checks.c.release_id == release_id, checks.c.status == Status.LIVE.value)
+            .group_by(checks.c.url, checks.c.vantage)
+        )
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(checks.c.url, checks.c.vantage, checks.c.status).where(
+                        checks.c.id.in_(latest_ids)
+                    )
+                )
+            ).all()
+            for url, vantage, at in (await conn.execute(firsts)).all():
+                self.first_live.setdefault((url, vantage), _instant(at))
+        latest = {(r.url, r.vantage): Status(r.status) for r in rows}
+        for (url, vantage), status in latest.items():
+            self._last[(release_id, url, vantage)] = status
+        return latest
+
+
+def _instant(value: dt.datetime | str) -> dt.datetime:
+    """``min()`` loses the column's type on SQLite: a naive UTC text or datetime comes back."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -31,7 +31,10 @@ VERIFY_RESULT = (
 )
 VERIFY_FIRST_LIVE = "verify.first-live"  # {url, vantage, at}
 VERIFY_ALL_LIVE = "verify.all-live"  # {urls, vantages, at}
-VERIFY_GAVE_UP = "verify.gave-up"  # {not_live: [url], after_s}
+VERIFY_GAVE_UP = "verify.gave-up"  # {not_live: [url], after_s}  older records: now watch.ended
+# the watch after T (checking until every URL is live)
+WATCH_STOPPED = "watch.stopped"  # {by, reason}  a person (or the responder) stops the watch
+WATCH_ENDED = "watch.ended"  # {reason: all-live|limit|stopped, after_s, not_live: [url], by?, why?}
 # respond (people and the responder)
 INCIDENT_OPENED = "incident.opened"  # {incident, problem, title, round, since, places, diagnosis}
 INCIDENT_RESOLVED = "incident.resolved"  # {incident, problem}  the record no longer shows it

@@ -44,9 +44,16 @@ class Teller:
 
     def clock(self, instant: dt.datetime) -> str:
         """09:30:00, or 09:30:00 on Thursday 19 December 2019 away from the release day."""
+        return self._shown(instant, "%H:%M:%S")
+
+    def minute(self, instant: dt.datetime) -> str:
+        """09:35, or 09:35 on Thursday 19 December 2019 away from the release day."""
+        return self._shown(instant, "%H:%M")
+
+    def _shown(self, instant: dt.datetime, form: str) -> str:
         local = to_local(instant, self.zone)
         day = to_local(self.release.release_at, self.zone).date()
-        shown = local.strftime("%H:%M:%S")
+        shown = local.strftime(form)
         return shown if local.date() == day else f"{shown} on {fmt_date(local.date())}"
 
 
@@ -142,6 +149,27 @@ def _gave_up(t: Teller, e: Event) -> str:
     return f"At {t.clock(e.at)} onthedot stopped checking; still not live: {missing or 'unknown'}."
 
 
+def _watch_ended(t: Teller, e: Event) -> str:
+    reason = e.data.get("reason")
+    missing = ", ".join(str(u) for u in e.data.get("not_live") or []) or "unknown"
+    if reason == "all-live":
+        return f"At {t.clock(e.at)} onthedot stopped checking: every address it checks was live."
+    if reason == "stopped":
+        why = text_of(e.data, "why")
+        asked = f", as {text_of(e.data, 'by') or 'a person'} asked{f' ({why})' if why else ''}"
+        return f"At {t.clock(e.at)} onthedot stopped checking{asked}; still not live: {missing}."
+    after = fmt_duration(float(e.data.get("after_s") or 0))
+    return (
+        f"At {t.clock(e.at)} onthedot stopped checking {after} after the files were published (its "
+        f"limit); still not live: {missing}."
+    )
+
+
+def _watch_stopped(t: Teller, e: Event) -> str:
+    why = text_of(e.data, "reason")
+    return f"At {t.clock(e.at)} {who(e)} asked onthedot to stop checking{f': {why}' if why else ''}."
+
+
 def _alert(t: Teller, e: Event) -> str:
     channel = text_of(e.data, "channel")
     how = f" by {channel}" if channel else ""
@@ -228,6 +256,8 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
     kinds.PURGE_FAILED: _purge_failed,
     kinds.VERIFY_ALL_LIVE: _all_live,
     kinds.VERIFY_GAVE_UP: _gave_up,
+    kinds.WATCH_ENDED: _watch_ended,
+    kinds.WATCH_STOPPED: _watch_stopped,
     kinds.ALERT_SENT: _alert,
     kinds.ALERT_ACKNOWLEDGED: _ack,
     kinds.PERSON_INFORMED: _informed,
@@ -248,6 +278,67 @@ SILENT = frozenset(
 )
 
 
+LABELS: Mapping[str, str] = {
+    kinds.RELEASE_SYNCED: "Release changed",
+    kinds.CLOCK_OFFSET: "Clock measured",
+    kinds.PUBLISH_STAGED: "Staged",
+    kinds.PUBLISH_DISCARDED: "Staged copies removed",
+    kinds.PUBLISH_WAITING: "Waiting for the release time",
+    kinds.PUBLISH_FLIPPED: "Went live",
+    kinds.PUBLISH_FAILED: "Publishing failed",
+    kinds.PURGE_ATTEMPT: "Cache purge asked",
+    kinds.PURGE_DONE: "Cache purged",
+    kinds.PURGE_FAILED: "Cache purge failed",
+    kinds.PUBLISH_DONE: "Publishing finished",
+    kinds.EMBARGO_EXPOSED: "Staged copy exposed",
+    kinds.EMBARGO_CONTAINED: "Staged copy no longer exposed",
+    kinds.VERIFY_RESULT: "Checked",
+    kinds.VERIFY_FIRST_LIVE: "First seen live",
+    kinds.VERIFY_ALL_LIVE: "Live everywhere",
+    kinds.VERIFY_GAVE_UP: "Stopped checking",
+    kinds.WATCH_STOPPED: "Checking stopped by a person",
+    kinds.WATCH_ENDED: "Stopped checking",
+    kinds.ALERT_SENT: "Alert sent",
+    kinds.ALERT_ACKNOWLEDGED: "Alert acknowledged",
+    kinds.PERSON_INFORMED: "Person informed",
+    kinds.ACTION_TAKEN: "Action taken",
+    kinds.NOTICE_PUBLISHED: "Notice published",
+    kinds.GATE_HELD: "Gate held",
+    kinds.GATE_RELEASED: "Gate released",
+    kinds.PRA_GRANTED: "Pre-release access given",
+    kinds.PRA_OPENED: "Opened under pre-release access",
+    kinds.STATEMENT_PUBLISHED: "Statement published",
+    kinds.NOTE: "Note",
+}
+
+
+def label(kind: str) -> str:
+    """The kind of an event in plain words ("Staged", "Went live", "Gate held"); a kind without
+    one of its own is spelt out from its name ("incident.opened" → "Incident opened")."""
+    known = LABELS.get(kind)
+    if known:
+        return known
+    return kind.replace(".", " ").replace("-", " ").replace("_", " ").strip().capitalize() or "Event"
+
+
+def by_a_person(event: Event) -> bool:
+    """Entered by a person (``timeline-add``, ``watch-stop``, ...), not recorded by onthedot."""
+    return event.source != "onthedot" or bool(event.data.get("by"))
+
+
+def when(event: Event, release: Release, zone: Zone = LONDON) -> str:
+    """When it happened: to the second for what onthedot recorded; to the minute for a person's
+    entry, with when it was entered if that was another minute ("09:35, entered at 11:50")."""
+    teller = Teller(release, zone)
+    if not by_a_person(event):
+        return teller.clock(event.at)
+    shown = teller.minute(event.at)
+    entered = event.recorded_at
+    if entered is None or teller.minute(entered) == shown:
+        return shown
+    return f"{shown}, entered at {teller.minute(entered)}"
+
+
 def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
     """One sentence for one event (the timeline listing uses it for every kind)."""
     teller = Teller(release, zone)
@@ -256,7 +347,7 @@ def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
         return _observed(teller, obs, 1) if obs else f"At {teller.clock(event.at)} an unreadable result was recorded."
     tell = TELLERS.get(event.kind)
     told = tell(teller, event) if tell else None
-    return told or f"At {teller.clock(event.at)} {who(event)} recorded “{event.kind}”."
+    return told or f"At {teller.clock(event.at)} {who(event)} recorded “{label(event.kind)}”."
 
 
 # --- verification results -------------------------------------------------------------------------
@@ -352,6 +443,8 @@ def account(
     for index, event in enumerate(events):
         if event.kind in SILENT or event.kind == kinds.VERIFY_RESULT:
             continue
+        if event.kind == kinds.WATCH_ENDED and event.data.get("reason") == "all-live":
+            continue  # (told by verify.all-live)
         told = describe(event, release, zone)
         items.append((event.at, index, told))
     for group in _groups(results):

@@ -2,7 +2,14 @@
 previous event (a hash chain), so that any later change to a stored event is detectable.
 
 The hashed content is the canonical JSON of ``release_id, seq, at, kind, actor, source, data`` plus
-the previous hash; ``data`` is stored as exactly the canonical JSON text that was hashed.
+the previous hash, and ``recorded`` when the event has a ``recorded_at``; ``data`` is stored as
+exactly the canonical JSON text that was hashed.
+
+Each event keeps two moments: ``at``, when what it records happened (a person may enter at 11:50
+what they noticed at 09:35), and ``recorded_at``, when the store appended it (by the timeline's
+clock; for what onthedot records as it happens the two are the same). The chain keeps the order
+of recording (``seq``); the listings sort by ``at``. Events recorded before ``recorded_at``
+existed have none, and their hashes never covered it, so they still verify as they were.
 
 After each write the new head is signed and kept outside the database when the store has an
 anchor (``record.checkpoint``), so that removing the last events, or rewriting events and hashing
@@ -19,18 +26,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.errors import StoreError
-from onthedot.model import as_utc, iso_utc, utcnow
+from onthedot.model import as_utc, iso_utc
 from onthedot.record.checkpoint import check as checkpoint_check
 from onthedot.record.checkpoint import sign_head
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import events
 
 GENESIS = "0" * 64
+_HASHED = ("release_id", "seq", "at", "kind", "actor", "source", "data", "prev_hash", "recorded_at")
+"""The stored columns ``event_hash`` covers, in the order it takes them."""
 CONTENTION_TRIES = 20  # another writer took the place this many times: give up
 
 
@@ -45,11 +55,13 @@ class Event:
     data: Mapping[str, Any]
     prev_hash: str
     hash: str
+    recorded_at: dt.datetime | None = None  # None: recorded before the store kept the moment
 
     def as_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
             "at": iso_utc(self.at),
+            "recorded_at": iso_utc(self.recorded_at) if self.recorded_at else None,
             "kind": self.kind,
             "actor": self.actor,
             "source": self.source,
@@ -95,29 +107,38 @@ def event_hash(
     source: str,
     data_json: str,
     prev_hash: str,
+    recorded_at: dt.datetime | str | None = None,
 ) -> str:
-    """The hash of one event; ``at`` an instant, or one already written out by ``iso_utc`` (a
-    sweep's thousands of events share one)."""
-    content = canonical(
-        {
-            "release_id": release_id,
-            "seq": seq,
-            "at": at if isinstance(at, str) else iso_utc(at),
-            "kind": kind,
-            "actor": actor,
-            "source": source,
-            "data": data_json,
-            "prev": prev_hash,
-        }
-    )
+    """The hash of one event; ``at`` (and ``recorded_at``) an instant, or one already written
+    out by ``iso_utc`` (a sweep's thousands of events share one). ``recorded_at`` is covered when
+    there is one: an event from before it was kept hashes as it always did."""
+    fields: dict[str, Any] = {
+        "release_id": release_id,
+        "seq": seq,
+        "at": _text(at),
+        "kind": kind,
+        "actor": actor,
+        "source": source,
+        "data": data_json,
+        "prev": prev_hash,
+    }
+    if recorded_at is not None:
+        fields["recorded"] = _text(recorded_at)
+    content = canonical(fields)
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-class Timeline:
-    """Append to and read the hash-chained timeline in the store."""
+def _text(instant: dt.datetime | str) -> str:
+    return instant if isinstance(instant, str) else iso_utc(instant)
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+class Timeline:
+    """Append to and read the hash-chained timeline in the store; ``clock`` says when each event
+    is recorded (``recorded_at``), and when it happened unless the writer says (``at``)."""
+
+    def __init__(self, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK) -> None:
         self._engine = engine
+        self._clock = clock
 
     async def append(
         self,
@@ -162,8 +183,9 @@ class Timeline:
     ) -> list[Event]:
         """Chain ``items`` onto the release's newest event, in one transaction; when another
         writer took the same place first, read the new head and try again."""
-        at = as_utc(at) if at else utcnow()
-        at_text = iso_utc(at)
+        recorded_at = as_utc(self._clock.now())
+        at = as_utc(at) if at else recorded_at
+        at_text, recorded_text = iso_utc(at), iso_utc(recorded_at)
         encoded = [(kind, canonical(data)) for kind, data in items]
         for _attempt in range(CONTENTION_TRIES):
             try:
@@ -172,10 +194,29 @@ class Timeline:
                     written: list[Event] = []
                     for (kind, data_json), (_, data) in zip(encoded, items, strict=True):
                         digest = event_hash(
-                            release_id, seq, at_text, kind, actor, source, data_json, prev
+                            release_id,
+                            seq,
+                            at_text,
+                            kind,
+                            actor,
+                            source,
+                            data_json,
+                            prev,
+                            recorded_text,
                         )
                         written.append(
-                            Event(release_id, seq, at, kind, actor, source, data, prev, digest)
+                            Event(
+                                release_id,
+                                seq,
+                                at,
+                                kind,
+                                actor,
+                                source,
+                                data,
+                                prev,
+                                digest,
+                                recorded_at,
+                            )
                         )
                         seq, prev = seq + 1, digest
                     await insert_rows(
@@ -186,6 +227,7 @@ class Timeline:
                                 "release_id": e.release_id,
                                 "seq": e.seq,
                                 "at": e.at,
+                                "recorded_at": e.recorded_at,
                                 "kind": e.kind,
                                 "actor": e.actor,
                                 "source": e.source,
@@ -195,7 +237,7 @@ class Timeline:
                             }
                             for e, (_, data_json) in zip(written, encoded, strict=True)
                         ],
-                        same=("at",),
+                        same=("at", "recorded_at"),
                     )
                     if with_ is not None:
                         await with_(conn)
@@ -223,7 +265,8 @@ class Timeline:
     async def events(
         self, release_id: str, kind: str | None = None, *, after: int = 0
     ) -> list[Event]:
-        """The release's events (of ``kind``), in order; with ``after``, only those after it."""
+        """The release's events (of ``kind``) in the order they were recorded (``seq``); with
+        ``after``, only those after it."""
         query = (
             select(events)
             .where(events.c.release_id == release_id, events.c.seq > after)
@@ -233,20 +276,19 @@ class Timeline:
             query = query.where(events.c.kind == kind)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            Event(
-                r.release_id,
-                r.seq,
-                r.at,
-                r.kind,
-                r.actor,
-                r.source,
-                _loads(r.data),
-                r.prev_hash,
-                r.hash,
-            )
-            for r in rows
-        ]
+        return [_event(r) for r in rows]
+
+    async def newest(self, release_id: str, of: Sequence[str]) -> Event | None:
+        """The last recorded event of one of the kinds ``of`` (None: there is none)."""
+        query = (
+            select(events)
+            .where(events.c.release_id == release_id, events.c.kind.in_(list(of)))
+            .order_by(events.c.seq.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _event(row) if row is not None else None
 
     async def count(self, release_id: str) -> int:
         async with self._engine.connect() as conn:
@@ -270,17 +312,7 @@ class Timeline:
                 return ChainCheck(
                     False, len(rows), row.seq, "it does not link to the event before it"
                 )
-            digest = event_hash(
-                row.release_id,
-                row.seq,
-                row.at,
-                row.kind,
-                row.actor,
-                row.source,
-                row.data,
-                row.prev_hash,
-            )
-            if digest != row.hash:
+            if event_hash(*(getattr(row, column) for column in _HASHED)) != row.hash:
                 return ChainCheck(
                     False, len(rows), row.seq, "its content was changed after it was recorded"
                 )
@@ -299,6 +331,26 @@ class Timeline:
             return chain
         seq = anchor.checkpoint.seq if anchor.checkpoint else None
         return ChainCheck(False, chain.count, seq, anchor.problem)
+
+
+def in_time_order(listed: Sequence[Event]) -> list[Event]:
+    """``listed`` by the moment each thing happened; recorded order among the same moment."""
+    return sorted(listed, key=lambda e: (e.at, e.seq))
+
+
+def _event(row: Row[Any]) -> Event:
+    return Event(
+        row.release_id,
+        row.seq,
+        row.at,
+        row.kind,
+        row.actor,
+        row.source,
+        _loads(row.data),
+        row.prev_hash,
+        row.hash,
+        row.recorded_at,
+    )
 
 
 def _loads(text: str) -> dict[str, Any]:

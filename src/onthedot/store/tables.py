@@ -92,7 +92,8 @@ events = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("release_id", String(128), nullable=False),
     Column("seq", Integer, nullable=False),
-    Column("at", UTCDateTime(), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),  # when it happened
+    Column("recorded_at", UTCDateTime()),  # when it was appended (none before migration 0004)
     Column("kind", String(64), nullable=False),
     Column("actor", Text, nullable=False),
     Column("source", Text, nullable=False),

@@ -189,10 +189,9 @@ class Verifier:
         if only is None:
             plan = self._plan(release, vantages)
         else:
-            wanted = set(only)
-            plan = self._new_plan(
-                release, [t for t in release_urls(release) if t.public_url in wanted], vantages
-            )
+            wanted = set(only)  # (from the whole sweep's plan: its URLs are built once)
+            items = self._plan(release, vantages).items
+            plan = self._new_plan(release, [t for t in items if t.public_url in wanted], vantages)
         report = VerifyReport(release.id, phase, now)
         report.results = await self._judge(release, plan, now)
         pages = [r for r in report.results if r.cache.get("_links")]

@@ -130,6 +130,7 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
             EventOut(
                 seq=e.seq,
                 at=e.at,
+                recorded_at=e.recorded_at,
                 kind=e.kind,
                 actor=e.actor,
                 source=e.source,

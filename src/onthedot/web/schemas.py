@@ -77,7 +77,10 @@ class ReleaseDetail(ReleaseSummary):
 
 class EventOut(Wire):
     seq: int
-    at: dt.datetime
+    at: dt.datetime = Field(description="when it happened")
+    recorded_at: dt.datetime | None = Field(
+        description="when it was recorded (none on events recorded before this was kept)"
+    )
     kind: str
     actor: str
     source: str
