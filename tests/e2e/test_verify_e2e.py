@@ -241,7 +241,9 @@ def test_preflight_that_could_read_nothing_says_so_and_exits_1(tmp_path: Path, d
     )
     assert [r["risk"] for r in data["results"]] == ["unknown", "unknown"]
     human = runner.invoke(app, ["--database", db, "preflight", str(release)])
-    assert human.exit_code == 1 and "Error: Preflight could read none of the 2 URL(s)" in human.stderr
+    assert (
+        human.exit_code == 1 and "Error: Preflight could read none of the 2 URL(s)" in human.stderr
+    )
 
 
 def test_diff_cached_against_uncached(
@@ -255,6 +257,53 @@ def test_diff_cached_against_uncached(
     assert all(d["why_it_matters"] for d in data["differences"])
     code, data = cli(db, "diff", origin.url + PATH, origin.url + PATH, "--interval", "0.5")
     assert code == 0 and data["same"] is True
+
+
+def test_diff_recorded_on_a_release_fills_the_report_s_uat_section(
+    tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish, db: str
+) -> None:
+    put(webroot, PATH, OLD)
+    release = _spreadsheet_release(
+        tmp_path / "rel", varnish, origin, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
+    )
+    refused = runner.invoke(
+        app,
+        [
+            "--database",
+            db,
+            "diff",
+            origin.url + PATH,
+            varnish.url + PATH,
+            "--release",
+            str(release),
+        ],
+    )
+    assert refused.exit_code == 2 and "--by NAME" in refused.stderr
+    code, _ = cli(
+        db, "diff", origin.url + PATH, varnish.url + PATH, "--interval", "1.1",
+        "--release", str(release), "--by", "HSE online publishing team",
+    )  # fmt: skip
+    assert code == 1
+    _, shown = cli(db, "timeline", str(release))
+    (uat,) = [e for e in shown["events"] if e["kind"] == "uat.checked"]
+    assert uat["data"]["same"] is False and uat["data"]["uat"] == origin.url + PATH
+    assert uat["data"]["text"].startswith(
+        "a comparison of the test (UAT) environment with the live website found that they "
+        "differ in "
+    )
+    out = tmp_path / "report.md"
+    made = runner.invoke(
+        app, ["--database", db, "report", str(release), "--format", "md", "-o", str(out)]
+    )
+    assert made.exit_code == 0, made.output
+    report = " ".join(out.read_text(encoding="utf-8").split())
+    # (no breach here, so it is in the record's annex; with one, also in the UAT section, which
+    # reads the same kind of entry as `timeline-add uat` makes)
+    assert (
+        "HSE online publishing team recorded whether the test (UAT) environment shows the fault: "
+        "a comparison of the test (UAT) environment with the live website found that they differ "
+        "in whether a cache answers" in report
+    )
 
 
 def test_a_changed_artefact_is_hashed_again_and_the_timeline_still_verifies(

@@ -9,8 +9,10 @@ import typer
 from onthedot.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    EXIT_USAGE,
     emit_json,
     err,
+    fail,
     out,
     resolve_release,
     run,
@@ -19,6 +21,7 @@ from onthedot.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from onthedot.verify.diff import DiffReport
     from onthedot.verify.verifier import VerifyReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -154,6 +157,17 @@ def diff(
     interval: Annotated[
         float, typer.Option(help="Seconds between the two fetches of each URL.")
     ] = 2.0,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            help="Record the comparison on this release's timeline (A the test environment, B "
+            "the live website): the breach report's section on UAT then says what it found.",
+        ),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help="Who made the comparison (with --release).")
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Compare the caching behaviour of two environments for the same path (UAT vs live).
@@ -169,10 +183,15 @@ def diff(
     from onthedot.verify.probe import Prober
     from onthedot.verify.probe_curl import CurlTransport
 
+    if release is not None and not by.strip():
+        fail("Say who made the comparison with --by NAME, so the record shows it.", EXIT_USAGE)
+
     async def body() -> int:
         hosts = {urlsplit(u).hostname or "" for u in (url_a, url_b)}
         async with Prober(CurlTransport(), allowed_hosts=hosts) as prober:
             report = await run_diff(url_a, url_b, prober, interval=interval)
+        if release is not None:
+            await _record_uat(release, by.strip(), url_a, url_b, report)
         if as_json:
             emit_json(report.as_dict())
         else:
@@ -189,3 +208,26 @@ def diff(
         return EXIT_OK if report.same else EXIT_FINDINGS
 
     run(body, as_json)
+
+
+async def _record_uat(ref: str, by: str, url_a: str, url_b: str, report: DiffReport) -> None:
+    """The comparison on the release's timeline, as what the test (UAT) environment shows."""
+    from onthedot.record import kinds
+    from onthedot.record.timeline import Timeline
+
+    async with state.store() as engine:
+        found = await resolve_release(engine, ref)
+        await Timeline(engine).append(
+            found.id,
+            kinds.UAT_CHECKED,
+            {
+                "by": by,
+                "text": report.finding(),
+                "uat": url_a,
+                "live": url_b,
+                "same": report.same,
+                "differences": [d.aspect for d in report.differences],
+            },
+            actor=by,
+            source="diff",
+        )

@@ -52,6 +52,22 @@ class Difference:
     why_it_matters: str
 
 
+PLAIN: dict[str, str] = {
+    "status": "the answer it gives",
+    "redirects": "redirects",
+    "layer": "whether a cache answers",
+    "age": "how long a cache keeps its copy",
+    "cache-control": "how long copies may be kept",
+    "expires": "when copies expire",
+    "freshness": "how long a cache keeps its copy",
+    "validators": "how a cache can check for a newer file",
+    "revalidation": "how a cache can check for a newer file",
+    "vary": "how many copies a cache keeps",
+    "compression": "compression",
+}
+"""Each aspect in a statistician's words, for the breach report's UAT section."""
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """How one environment behaved, one short text per aspect (``None``: could not tell)."""
@@ -69,6 +85,21 @@ class DiffReport:
     @property
     def same(self) -> bool:
         return not self.differences
+
+    def finding(self) -> str:
+        """What the comparison says of reproducing a fault on the test environment, in plain
+        words (A is the test environment, B the live website)."""
+        if self.same:
+            return (
+                "a comparison of the test (UAT) environment with the live website found that "
+                "both keep and serve this file the same way, so a test there can show the fault"
+            )
+        differ = list(dict.fromkeys(PLAIN.get(d.aspect, d.aspect) for d in self.differences))
+        return (
+            "a comparison of the test (UAT) environment with the live website found that they "
+            f"differ in {_listed(differ)}, so a test there would not show a fault the live "
+            "website's cache causes"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -193,3 +224,7 @@ async def diff(
         profile(url_b, prober, interval=interval, sleep=sleep),
     )
     return DiffReport(url_a, url_b, compare(a, b))
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
