@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from onthedot.calendar.policy import Policy
 from onthedot.record import kinds
 from onthedot.record.breaches import read_result
 from onthedot.record.timeline import Event
 
-LATE_AFTER_S = 5.0
-"""Not flipped this long after T (and not failed): the release is late."""
 CLOCK_OFF_S = 1.0
 """The host's clock this far from the reference: the release time itself is in doubt."""
 
@@ -62,6 +61,9 @@ class Reading:
     """The state of one release's record, brought up to date one event at a time."""
 
     release_at: dt.datetime
+    late_after_s: float = Policy().late_after_s
+    """The one rule for late (``Policy.late_after_s``): not flipped, or flipped, this long
+    after T."""
     last_seq: int = 0
     results: dict[tuple[str, str], _Seen] = field(default_factory=dict)
     exposed: dict[str, tuple[dt.datetime, str]] = field(default_factory=dict)
@@ -116,7 +118,7 @@ class Reading:
         if self.late_s is not None and not self.all_live:
             sentence = f"The files went live {self.late_s:,.1f} s after the release time."
             return Problem("late", self.release_at, (), sentence, "server")
-        due = self.release_at + dt.timedelta(seconds=LATE_AFTER_S)
+        due = self.release_at + dt.timedelta(seconds=self.late_after_s)
         if self.staged and not self.flipped and self.failed is None and now >= due:
             sentence = (
                 "The files were staged but not yet published: check that onthedot is running "
@@ -170,7 +172,7 @@ def _staged(reading: Reading, event: Event) -> None:
 def _flipped(reading: Reading, event: Event) -> None:
     reading.flipped, reading.failed, reading.exposed = True, None, {}
     late_s = _number(event.data.get("late_s"))
-    if late_s > LATE_AFTER_S:
+    if late_s > reading.late_after_s:
         reading.late_s = late_s
 
 

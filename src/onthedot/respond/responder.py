@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot import respond
+from onthedot.calendar.policy import Policy
 from onthedot.clock import Clock
 from onthedot.config import Config
 from onthedot.errors import OnthedotError
@@ -75,6 +76,7 @@ class Responder:
         key: LinkKey | None = None,
         look_every_s: float = 1.0,
         pauses_s: Sequence[float] = PAUSES_S,
+        late_after_s: float = Policy().late_after_s,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -83,6 +85,7 @@ class Responder:
         self._key = key
         self.look_every_s = look_every_s
         self._pauses = tuple(pauses_s)
+        self._late_after_s = late_after_s
         self.book = IncidentBook(engine)
         self._log = AlertLog(engine)
         self._timeline = Timeline(engine)
@@ -104,7 +107,8 @@ class Responder:
         """The responder ``onthedot.toml`` configures (its ``[notify]``); AdapterURLError for an
         alert address that cannot be used, before anything is published."""
         key = link_key(config.notify, config.root)
-        return cls(engine, config.notify, clock, config.zone, key=key)
+        late = config.policy.late_after_s
+        return cls(engine, config.notify, clock, config.zone, key=key, late_after_s=late)
 
     # --- looking ------------------------------------------------------------------------------
 
@@ -136,7 +140,9 @@ class Responder:
         ]
 
     async def _read(self, release: Release, now: dt.datetime) -> None:
-        reading = self._readings.setdefault(release.id, Reading(release.release_at))
+        reading = self._readings.setdefault(
+            release.id, Reading(release.release_at, self._late_after_s)
+        )
         reading.release_at = release.release_at
         for event in await _events_after(self._engine, release.id, reading.last_seq):
             reading.feed(event)

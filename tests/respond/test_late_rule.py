@@ -1,0 +1,40 @@
+"""An incident's "late" follows the one rule for late (``Policy.late_after_s``), as breach
+detection, preflight and the dashboard do: a flip 3 s after T is late under the default 1 s rule,
+and on time for a producer whose policy tolerates 5 s."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from onthedot.calendar.policy import Policy
+from onthedot.record import kinds
+from onthedot.record.timeline import GENESIS, Event
+from onthedot.respond.problems import Reading
+
+T = dt.datetime(2026, 2, 20, 7, 0, tzinfo=dt.UTC)
+
+
+def flipped(late_s: float) -> Event:
+    at = T + dt.timedelta(seconds=late_s)
+    data = {"late_s": late_s}
+    return Event("retail", 1, at, kinds.PUBLISH_FLIPPED, "onthedot", "onthedot", data, GENESIS, "x")
+
+
+def staged() -> Event:
+    return Event("retail", 1, T, kinds.PUBLISH_STAGED, "onthedot", "onthedot", {}, GENESIS, "x")
+
+
+def test_a_flip_later_than_the_policy_allows_is_a_late_incident() -> None:
+    default = Reading(T, Policy().late_after_s)
+    default.feed(flipped(3.0))
+    assert "late" in default.problems(T + dt.timedelta(seconds=10))
+    tolerant = Reading(T, Policy(tolerance_s=5.0).late_after_s)
+    tolerant.feed(flipped(3.0))
+    assert "late" not in tolerant.problems(T + dt.timedelta(seconds=10))
+
+
+def test_staged_but_not_flipped_is_late_once_the_rule_s_seconds_have_passed() -> None:
+    reading = Reading(T, Policy().late_after_s)
+    reading.feed(staged())
+    assert "late" not in reading.problems(T + dt.timedelta(seconds=0.5))
+    assert "late" in reading.problems(T + dt.timedelta(seconds=1.5))
