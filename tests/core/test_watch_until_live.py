@@ -219,6 +219,29 @@ async def test_a_person_stops_the_watch_and_it_ends_saying_so(tmp_path: Path) ->
         await engine.dispose()
 
 
+async def test_a_person_closing_the_stale_incident_ends_the_watch(engine: AsyncEngine) -> None:
+    rel = release(release_id="closeme")
+    await StepLog(engine, "closeme").mark("flipped", T, {})
+    clock = FakeClock(T)
+    watch = watcher(engine, clock, lambda path, now: OLD, WatchPlan()).after_t(rel)
+    running = asyncio.create_task(watch.to_end())
+    timeline = Timeline(engine)
+    while clock.now() < T + dt.timedelta(hours=1):
+        await asyncio.sleep(0.01)
+    clock_closed = {"incident": 1, "problem": "clock", "by": "IT", "reason": "clock fixed"}
+    await timeline.append("closeme", kinds.INCIDENT_CLOSED, clock_closed, at=clock.now())
+    at = clock.now()
+    while clock.now() < at + dt.timedelta(minutes=5):
+        await asyncio.sleep(0.01)
+    assert not running.done()  # closing another kind of incident leaves the watch going
+    stale_closed = {"incident": 2, "problem": "stale", "by": "Jane Smith", "reason": "accepted"}
+    await timeline.append("closeme", kinds.INCIDENT_CLOSED, stale_closed, at=clock.now())
+    outcome: WatchOutcome = await asyncio.wait_for(running, 30)
+    assert (outcome.ended, outcome.stopped_by) == ("stopped", "Jane Smith")
+    (end,) = await timeline.events("closeme", kinds.WATCH_ENDED)
+    assert (end.data["by"], end.data["why"]) == ("Jane Smith", "accepted")
+
+
 async def test_after_a_restart_the_watch_takes_up_what_was_recorded(engine: AsyncEngine) -> None:
     """Killed mid-watch, then started again: only what was not live is checked, nothing live
     is recorded live a second time, and the watch ends when the last URL goes live."""

@@ -19,6 +19,10 @@ from onthedot.verify.verifier import VerifyReport, result_json
 CHUNK = 2000
 
 
+NOT_LIVE_PROBLEMS = frozenset({"stale", "missing", "error", "late"})
+"""Incidents whose closing by a person also ends the watch until live (they accept it)."""
+
+
 class CheckRecorder:
     """Every result goes to ``checks``; the timeline gets each (url, vantage)'s changes of status
     and the first moment the new version was seen there, so a dense poll does not flood it."""
@@ -115,9 +119,19 @@ class CheckRecorder:
         await self.timeline.append(release_id, kinds.WATCH_ENDED, data, at=at)
 
     async def stop_asked(self, release_id: str) -> Event | None:
-        """The ``watch.stopped`` event a person recorded, if no watch ended since."""
-        newest = await self.timeline.newest(release_id, (kinds.WATCH_STOPPED, kinds.WATCH_ENDED))
-        return newest if newest is not None and newest.kind == kinds.WATCH_STOPPED else None
+        """What a person recorded to stop the watch since the last watch ended: a
+        ``watch.stopped``, or closing an incident of the release not being live (stale, missing,
+        error, late) with a reason."""
+        ended = await self.timeline.newest(release_id, (kinds.WATCH_ENDED,))
+        after = ended.seq if ended is not None else 0
+        stopped = await self.timeline.events(release_id, kinds.WATCH_STOPPED, after=after)
+        closed = [
+            e
+            for e in await self.timeline.events(release_id, kinds.INCIDENT_CLOSED, after=after)
+            if e.data.get("problem") in NOT_LIVE_PROBLEMS
+        ]
+        asked = sorted([*stopped, *closed], key=lambda e: e.seq)
+        return asked[0] if asked else None
 
     async def take_up(self, release_id: str) -> dict[tuple[str, str], Status]:
         """Take up what an earlier run recorded (after a restart): each (URL, vantage point)'s
