@@ -12,7 +12,15 @@ import pytest
 from onthedot.model import Artefact, Release, Site
 from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.caches import Nginx, Varnish
-from onthedot.verify.preflight import predict, predict_browser, preflight
+from onthedot.verify.preflight import (
+    Prediction,
+    PreflightReport,
+    PreflightResult,
+    predict,
+    predict_browser,
+    preflight,
+    short_header,
+)
 from onthedot.verify.probe import Prober, ProbeRequest
 from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx as NginxServer
@@ -205,3 +213,64 @@ async def test_preflight_against_real_varnish(varnish: VarnishServer) -> None:
     ]
     assert all("Varnish may keep serving" in r["reason"] for r in report.as_dict()["results"])
     assert purged.ok is True
+
+
+def test_a_heuristic_lifetime_is_judged_for_a_copy_stored_at_t_when_the_file_is_oldest() -> None:
+    """Squid keeps a file without Cache-Control for 20 % of its age: a copy stored just before T
+    (the file then 2 days 17.5 hours old) keeps 13.1 hours, not the 9.6 hours seen now."""
+    modified = EARLY - dt.timedelta(days=2)
+    seen = [
+        ("Date", format_datetime(EARLY, usegmt=True)),
+        ("Via", "1.1 proxy (squid/5.7)"),
+        ("Last-Modified", format_datetime(modified, usegmt=True)),
+    ]
+    url = "https://www.example.org/statistics/x.xlsx"
+    found = predict(seen, T, EARLY, purgers_configured=False, url=url)
+    at_t = 0.2 * (T - modified).total_seconds()
+    assert found.risk == "stale-after-T" and found.stale_until is not None
+    kept = (found.stale_until - T).total_seconds()
+    assert at_t <= kept <= at_t + 1  # (and up to a second more: Squid counts whole seconds)
+    after = predict(seen, EARLY - dt.timedelta(hours=1), EARLY, purgers_configured=False, url=url)
+    assert after.stale_until is not None  # T already past the copy seen: the lifetime seen now
+    assert (after.stale_until - (EARLY - dt.timedelta(hours=1))).total_seconds() <= (
+        0.2 * (EARLY - modified).total_seconds() + 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("tolerance_s", "grace_s", "header"),
+    [
+        (1.0, 0.0, "max-age=1"),
+        (5.5, 0.0, "max-age=5"),
+        (12.9, 2.0, "max-age=10"),
+        (2.0, 1.0, "max-age=1"),
+        (1.9, 1.0, "no-cache"),
+        (0.5, 0.0, "no-cache"),
+        (10.0, 10.0, "no-cache"),
+    ],
+)
+def test_the_short_header_ends_within_the_rule_for_late(
+    tolerance_s: float, grace_s: float, header: str
+) -> None:
+    assert short_header(tolerance_s, grace_s) == header
+
+
+def test_a_report_that_could_read_nothing_says_so_once_in_its_json() -> None:
+    unread = Prediction(
+        "unknown", None, "Could not read its caching headers: Nothing accepted a connection.", ""
+    )
+    seen = Prediction("none", None, "Nothing to do.", "")
+    urls = ("https://www.example.org/a.csv", "https://www.example.org/b.csv")
+    nothing = PreflightReport("gdp", tuple(PreflightResult(u, (unread,), read=False) for u in urls))
+    assert nothing.as_dict() == {
+        "release": "gdp",
+        "ok": False,
+        "results": [unread.as_dict(u, {}) for u in urls],
+        "error": "Preflight could read none of the 2 URL(s) of gdp, so it predicts nothing: "
+        "nothing accepted a connection.",
+    }
+    partly = PreflightReport(
+        "gdp", (PreflightResult(urls[0], (unread,), read=False), PreflightResult(urls[1], (seen,)))
+    )
+    assert "error" not in partly.as_dict() and partly.as_dict()["ok"] is False
+    assert PreflightReport("gdp", (PreflightResult(urls[1], (seen,)),)).as_dict()["ok"] is True
