@@ -72,7 +72,7 @@ async def test_an_email_and_a_webhook_are_held_until_live_then_sent_once(
     assert "let press office go ahead" in told
 
 
-async def test_a_gate_that_cannot_be_sent_is_retried_then_an_incident_and_sent_later(
+async def test_a_gate_that_cannot_be_sent_is_retried_then_an_incident_not_retried_at_once(
     store: AsyncEngine, tmp_path: Path
 ) -> None:
     address = unreachable()
