@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from onthedot.adapters import operator_only
 from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError, ReleaseFileError
-from onthedot.model import Digests, Release, Site, path_fault
+from onthedot.model import Digests, Release, Site, has_secret, path_fault
 from onthedot.problems import dotted, problem, unknown_keys, validation_problems
 from onthedot.settings import ConfigFile
 from onthedot.tomlpos import TomlPositions
@@ -97,12 +97,13 @@ def load_release(
         problems.extend(unknown_keys(path, positions, data["site"], _fields(Site), ("site",)))
     problems.extend(_normalise_times(path, positions, data, config.zone))
     problems.extend(_operator_only(path, positions, data.get("site")))
+    problems.extend(_gate_secrets(path, positions, data))
     _merge_site(data, config.site.model_dump(exclude_unset=True))
     problems.extend(_complete_artefacts(path, positions, data, digests))
     if problems:
         raise ReleaseFileError(problems)
     lines = {key: positions.line((key,)) for key in data if positions.has_key((key,))}
-    for table in ("change", "pre_release_access"):
+    for table in ("change", "pre_release_access", "gate"):
         for index, _item in enumerate(_as_tables(data.get(table))):
             lines[f"{table}.{index}"] = positions.line((table, index))
     try:
@@ -313,6 +314,22 @@ def _operator_only(path: Path, positions: TomlPositions, site: Any) -> list[str]
     ]
 
 
+def _gate_secrets(path: Path, positions: TomlPositions, data: dict[str, Any]) -> list[str]:
+    """A release file is stored and shown: a gate address with a password or token is not."""
+    release_id = data.get("id") if isinstance(data.get("id"), str) else "<release id>"
+    return [
+        problem(
+            path,
+            positions,
+            ("gate", i, "send"),
+            f"holds a password or token, and release files are stored: declare this gate in "
+            f"onthedot.toml under [[gates.{release_id}]] instead",
+        )
+        for i, gate in enumerate(_as_tables(data.get("gate")))
+        if isinstance(gate.get("send"), str) and has_secret(gate["send"])
+    ]
+
+
 def _merge_site(data: dict[str, Any], defaults: Mapping[str, Any]) -> None:
     own = data.get("site")
     if not defaults:
@@ -381,7 +398,9 @@ def _path_fault(art_path: str, seen: set[str]) -> str | None:
     return path_fault(art_path)
 
 
-def _locate(folder: Path, name: str, real_dirs: dict[str, str]) -> tuple[Path, os.stat_result | None]:
+def _locate(
+    folder: Path, name: str, real_dirs: dict[str, str]
+) -> tuple[Path, os.stat_result | None]:
     """``folder / name`` with every symbolic link resolved (as ``Path.resolve()``), and its stat
     if it is a regular file. Each directory is resolved once (``real_dirs``), then the file is
     looked at itself: one system call per file rather than one per part of its path."""

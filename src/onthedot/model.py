@@ -11,13 +11,21 @@ import enum
 import functools
 import ipaddress
 import re
+import string
 import unicodedata
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 Digests = MutableMapping[tuple[str, int, int], str]
 """SHA-256 of local files by (real path, size, mtime_ns): what the store remembers between runs."""
@@ -206,6 +214,102 @@ class PreReleaseAccess(Strict):
     granted_at: dt.datetime | None = None
 
 
+NOTICE_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "delayed": ("title", "producer", "due", "update_by"),
+    "published": ("title", "producer", "due", "live"),
+}
+"""What each sentence of the notice to users may say: ``{due}`` the release time, ``{update_by}``
+when the page will next be updated, ``{live}`` when the statistics went live (local times)."""
+
+
+def template_fault(template: str, allowed: tuple[str, ...]) -> str | None:
+    try:
+        names = [n for _, n, _, _ in string.Formatter().parse(template) if n is not None]
+    except ValueError as exc:  # a lone { or }
+        return (
+            f"is not a template ({exc}): write a placeholder as {{due}} and a brace as {{{{ or }}}}"
+        )
+    for name in names:
+        if name not in allowed:
+            shown = ", ".join(f"{{{n}}}" for n in allowed)
+            return f"{{{name}}} is not a placeholder this sentence can use: use {shown}"
+    return None
+
+
+def notice_path_fault(path: str) -> str | None:
+    """What makes ``path`` (``{release}`` standing for the release's id) unfit for a notice."""
+    fault = path_fault(path.replace("{release}", "x"))
+    if fault is None and not path.lower().endswith((".html", ".htm")):
+        fault = "must end in .html: the notice is a fragment of a web page"
+    return fault
+
+
+class Notice(Strict):
+    """``[notice]`` of a release file: its own notice to users, each key replacing the one of
+    onthedot.toml's ``[notice]`` (settings.NoticeSettings documents them)."""
+
+    enabled: bool | None = None
+    after_s: float | None = Field(None, ge=0)
+    update_in_s: float | None = Field(None, gt=0)
+    path: str | None = None
+    delayed: str | None = None
+    published: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        fault = None if value is None else notice_path_fault(value)
+        if fault is not None:
+            raise ValueError(fault)
+        return value
+
+    @field_validator(*NOTICE_PLACEHOLDERS)
+    @classmethod
+    def _template(cls, value: str | None, info: ValidationInfo) -> str | None:
+        fault = (
+            None
+            if value is None
+            else template_fault(value, NOTICE_PLACEHOLDERS[str(info.field_name)])
+        )
+        if fault is not None:
+            raise ValueError(fault)
+        return value
+
+
+_SECRET_QUERY = frozenset({"password", "pass", "token", "apikey", "key", "secret", "webhook"})
+
+
+def _gate_address(url: str) -> str:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", url):
+        raise ValueError(
+            "must be an address such as mailto://, json:// or slack://, without spaces"
+        )
+    return url
+
+
+def has_secret(url: str) -> bool:
+    """True when ``url`` carries a password or a token (its user's password, or a query key
+    such as ``token=``): such an address is kept in onthedot.toml, never in a release file."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return False
+    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    return bool(password) or bool(keys & _SECRET_QUERY)
+
+
+class Gate(Strict):
+    """``[[gate]]``: an action held until the release is live everywhere (a briefing to
+    officials, a press or social-media webhook, a data-API switch), then sent once."""
+
+    name: str = Field(min_length=1, description="what it is, in a few words")
+    send: Annotated[str, AfterValidator(_gate_address)] = Field(
+        description="where it goes: an Apprise address (mailto://, json:// for a webhook POST ...)"
+    )
+    message: str = ""
+
+
 class Release(Strict):
     id: Slug
     title: str
@@ -221,6 +325,8 @@ class Release(Strict):
     artefact: tuple[Artefact, ...] = ()
     change: tuple[Change, ...] = ()
     pre_release_access: tuple[PreReleaseAccess, ...] = ()
+    notice: Notice | None = None
+    gate: tuple[Gate, ...] = ()
     # where it came from (set by the loader)
     source: Path | None = None
     lines: dict[str, int] = Field(default_factory=dict)
@@ -231,6 +337,17 @@ class Release(Strict):
         twice = duplicate_paths(a.path for a in value)
         if twice:
             raise ValueError(f"{twice[0]} is listed twice: list each artefact path once")
+        return value
+
+    @field_validator("gate")
+    @classmethod
+    def _gates(cls, value: tuple[Gate, ...]) -> tuple[Gate, ...]:
+        names = [g.name for g in value]
+        twice = duplicate_paths(names)
+        if twice:
+            raise ValueError(
+                f"the gate {twice[0]!r} is declared twice: give each gate its own name"
+            )
         return value
 
     def line_of(self, field: str) -> int | None:

@@ -8,6 +8,8 @@
     [evidence]       EvidenceSettings: where the timeline's signing key and checkpoints are kept
     [statement]      StatementSettings: the producer's wording of the statement about a breach
     [notify]         NotifySettings: who is alerted about an incident, how, and when
+    [notice]         NoticeSettings: the notice to users when a release is not live in time
+    [gates.<id>]     Gate lists: actions held until a release is live (addresses with secrets)
 
 ``load_config`` builds them; every consumer reads these objects, never the TOML mapping. A new
 table (``[notify]``, say) is one more model here and one more field of ``ConfigFile``, documented
@@ -33,7 +35,15 @@ from pydantic import (
 )
 
 from onthedot.calendar.policy import Policy
-from onthedot.model import SiteDefaults, web_url
+from onthedot.model import (
+    NOTICE_PLACEHOLDERS,
+    Gate,
+    Release,
+    SiteDefaults,
+    notice_path_fault,
+    template_fault,
+    web_url,
+)
 from onthedot.verify.caches import MODELS, CacheModel
 
 AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -218,6 +228,8 @@ class StatementSettings(Settings):
                     f"{{{name}}} is not a placeholder this sentence can use: use {shown}"
                 )
         return value
+
+
 NOTIFY_ROLES = ("statistician", "head_of_profession", "publishing", "it")
 
 
@@ -281,6 +293,49 @@ class NotifySettings(Recipients):
         return chosen
 
 
+class NoticeSettings(Settings):
+    """``[notice]``: the notice to users on the release's site when it is not live everywhere
+    ``after_s`` after its release time. It is published through the release's ``[site] target`` at
+    ``path`` (``{release}``: the release's id), a fragment the release page includes, saying
+    ``delayed``; once live, it is replaced by ``published``. ``update_in_s``: how long after the
+    release time the page promises its next update (``{update_by}``). A release file's own
+    ``[notice]`` replaces any of these keys; ``enabled = false`` posts none."""
+
+    enabled: bool = True
+    after_s: float = Field(120.0, ge=0)
+    update_in_s: float = Field(1800.0, gt=0)
+    path: str = "/statistics/notices/{release}.html"
+    delayed: str = (
+        "These statistics were due at {due}. We are fixing a technical problem and will update "
+        "this page by {update_by}."
+    )
+    published: str = "Published at {live} after a technical delay."
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        fault = notice_path_fault(value)
+        if fault is not None:
+            raise ValueError(fault)
+        return value
+
+    @field_validator(*NOTICE_PLACEHOLDERS)
+    @classmethod
+    def _template(cls, value: str, info: ValidationInfo) -> str:
+        fault = template_fault(value, NOTICE_PLACEHOLDERS[str(info.field_name)])
+        if fault is not None:
+            raise ValueError(fault)
+        return value
+
+    def of(self, release: Release) -> NoticeSettings:
+        """The notice of ``release``: these keys, replaced by its own ``[notice]``."""
+        own = release.notice.model_dump(exclude_none=True) if release.notice else {}
+        return self.model_copy(update=own)
+
+
+Gates = Annotated[tuple[Gate, ...], Field(strict=False)]  # a TOML list of tables
+
+
 class ConfigFile(Settings):
     """What onthedot.toml may say (all of it optional)."""
 
@@ -294,6 +349,8 @@ class ConfigFile(Settings):
     evidence: EvidenceSettings = EvidenceSettings()
     statement: StatementSettings = StatementSettings()
     notify: NotifySettings = NotifySettings()
+    notice: NoticeSettings = NoticeSettings()
+    gates: dict[str, Gates] = {}  # [[gates.<release>]]: gates whose addresses hold secrets
 
     @field_validator("releases", mode="before")
     @classmethod

@@ -45,9 +45,12 @@ ALERT_ACKNOWLEDGED = "alert.acknowledged"  # {by} or {incident, problem, by, how
 ALERT_LINK_REFUSED = "alert.link-refused"  # {incident, why}  a forged or expired link
 PERSON_INFORMED = "person.informed"  # {role, name, how}
 ACTION_TAKEN = "action.taken"  # {by, role, what}  e.g. IT purged the cache by hand
-NOTICE_PUBLISHED = "notice.published"  # {text, url}
-GATE_HELD = "gate.held"  # {gate, what, who}
-GATE_RELEASED = "gate.released"  # {gate, what, who}
+NOTICE_PUBLISHED = "notice.published"  # {text, url, path?}  posted by a person or the responder
+NOTICE_REPLACED = "notice.replaced"  # {text, url, path}  the notice, once live, says so
+NOTICE_FAILED = "notice.failed"  # {url, path, text, error, replacing}  the target refused it
+GATE_HELD = "gate.held"  # {gate, what, who}  what: the action; who: to (masked) for the responder
+GATE_RELEASED = "gate.released"  # {gate, what, who, attempt?}
+GATE_FAILED = "gate.failed"  # {gate, what, who (masked), attempt, error, final}
 PRA_GRANTED = (
     "pra.granted"  # {name, email, organisation, role?, justification?, grant?, expires_at?}
 )

@@ -198,6 +198,27 @@ def _notice(t: Teller, e: Event) -> str:
     return f"At {t.clock(e.at)} a notice alerting users was published{where}{said}"
 
 
+def _notice_replaced(t: Teller, e: Event) -> str:
+    said = text_of(e.data, "text")
+    return f"At {t.clock(e.at)} the notice to users was replaced{f': “{said}”' if said else ''}."
+
+
+def _notice_failed(t: Teller, e: Event) -> str:
+    what = "replaced" if e.data.get("replacing") else "published"
+    why = text_of(e.data, "error")
+    return (
+        f"At {t.clock(e.at)} the notice to users could not be {what}"
+        f"{f' ({why})' if why else ''}; IT was alerted."
+    )
+
+
+def _gate_failed(t: Teller, e: Event) -> str:
+    what = text_of(e.data, "what", "gate") or "a held step"
+    why = text_of(e.data, "error")
+    then = "IT was alerted" if e.data.get("final") else "it is tried again"
+    return f"At {t.clock(e.at)} {what} could not be sent{f' ({why})' if why else ''}; {then}."
+
+
 def _held(t: Teller, e: Event) -> str:
     what = text_of(e.data, "what", "text", "gate") or "the next step"
     return f"At {t.clock(e.at)} {who(e)} held back {what} until the statistics were live."
@@ -263,7 +284,10 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
     kinds.PERSON_INFORMED: _informed,
     kinds.ACTION_TAKEN: _action,
     kinds.NOTICE_PUBLISHED: _notice,
+    kinds.NOTICE_REPLACED: _notice_replaced,
+    kinds.NOTICE_FAILED: _notice_failed,
     kinds.GATE_HELD: _held,
+    kinds.GATE_FAILED: _gate_failed,
     kinds.GATE_RELEASED: _released,
     kinds.PRA_GRANTED: _pra,
     kinds.PRA_OPENED: _pra,
@@ -303,7 +327,10 @@ LABELS: Mapping[str, str] = {
     kinds.PERSON_INFORMED: "Person informed",
     kinds.ACTION_TAKEN: "Action taken",
     kinds.NOTICE_PUBLISHED: "Notice published",
+    kinds.NOTICE_REPLACED: "Notice replaced",
+    kinds.NOTICE_FAILED: "Notice not published",
     kinds.GATE_HELD: "Gate held",
+    kinds.GATE_FAILED: "Gate not sent",
     kinds.GATE_RELEASED: "Gate released",
     kinds.PRA_GRANTED: "Pre-release access given",
     kinds.PRA_OPENED: "Opened under pre-release access",

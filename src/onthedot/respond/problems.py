@@ -30,6 +30,8 @@ TITLES: Mapping[str, str] = {
     "failed": "Publishing failed",
     "clock": "This server's clock is wrong",
     "file": "A release file cannot be read",
+    "notice": "The notice to users could not be published",
+    "gate": "A step held until the release is live could not be sent",
 }
 PROBLEMS: tuple[str, ...] = tuple(TITLES)
 _STATUS_PROBLEMS = ("stale", "missing", "error", "early")

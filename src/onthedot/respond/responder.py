@@ -28,17 +28,19 @@ from onthedot.calendar.policy import Policy
 from onthedot.clock import Clock
 from onthedot.config import Config
 from onthedot.errors import OnthedotError
-from onthedot.model import Release
+from onthedot.model import Gate, Release
 from onthedot.record import kinds
 from onthedot.record.timeline import Event, Timeline
 from onthedot.respond.channels import AlertError, Channel, channels
 from onthedot.respond.deliveries import PENDING, AlertLog
+from onthedot.respond.gates import Gates
 from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.respond.ladder import due
 from onthedot.respond.links import Link, LinkKey, expiry, link_key
 from onthedot.respond.messages import Message, compose
+from onthedot.respond.notice import Notices
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
-from onthedot.settings import NotifySettings
+from onthedot.settings import NoticeSettings, NotifySettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.store.tables import events, releases
 
@@ -52,7 +54,7 @@ WATCHED_AFTER = dt.timedelta(days=1)
 """... until this long after it (older releases' records are history, not incidents)."""
 FILES_ID = "release-files"
 """The timeline of the release files that hold no release onthedot knows."""
-_RELEASE_PROBLEMS = tuple(p for p in PROBLEMS if p != "file")
+_RELEASE_PROBLEMS = tuple(p for p in PROBLEMS if p != "file")  # with the notice and the gates
 
 
 class BrokenFile(Protocol):
@@ -77,6 +79,8 @@ class Responder:
         look_every_s: float = 1.0,
         pauses_s: Sequence[float] = PAUSES_S,
         late_after_s: float = Policy().late_after_s,
+        notice: NoticeSettings | None = None,
+        gates: Mapping[str, Sequence[Gate]] | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -99,6 +103,8 @@ class Responder:
         self._files: tuple[BrokenFile, ...] = ()
         self._file_since: dict[str, dt.datetime] = {}
         self._sending: dict[int, asyncio.Task[None]] = {}
+        self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
+        self.gates = Gates(engine, gates or {}, clock, pauses_s)
         self.nudge = asyncio.Event()
         respond.bind(self.nudge)
 
@@ -108,7 +114,16 @@ class Responder:
         alert address that cannot be used, before anything is published."""
         key = link_key(config.notify, config.root)
         late = config.policy.late_after_s
-        return cls(engine, config.notify, clock, config.zone, key=key, late_after_s=late)
+        return cls(
+            engine,
+            config.notify,
+            clock,
+            config.zone,
+            key=key,
+            late_after_s=late,
+            notice=config.notice,
+            gates=config.gates,
+        )
 
     # --- looking ------------------------------------------------------------------------------
 
@@ -144,9 +159,13 @@ class Responder:
             release.id, Reading(release.release_at, self._late_after_s)
         )
         reading.release_at = release.release_at
-        for event in await _events_after(self._engine, release.id, reading.last_seq):
+        new = await _events_after(self._engine, release.id, reading.last_seq)
+        for event in new:
             reading.feed(event)
-        found = reading.problems(now)
+        self.notices.feed(release.id, new)
+        self.gates.feed(release.id, new)
+        found = reading.problems(now) | self.notices.look(release, now)
+        found |= await self.gates.look(release, now)
         if found != self._synced.get(release.id):
             await self.book.sync(release.id, found, now, _RELEASE_PROBLEMS)
             self._synced[release.id] = found
@@ -258,12 +277,16 @@ class Responder:
         """Wait for every message being sent (tests, and a clean stop)."""
         while self._sending:
             await asyncio.gather(*self._sending.values(), return_exceptions=True)
+        await self.notices.tasks.wait()
+        await self.gates.tasks.wait()
 
     async def aclose(self) -> None:
         respond.bind(None)
         for task in self._sending.values():
             task.cancel()
         await asyncio.gather(*self._sending.values(), return_exceptions=True)
+        await self.notices.tasks.cancel()
+        await self.gates.tasks.cancel()
 
 
 async def _events_after(engine: AsyncEngine, release_id: str, seq: int) -> list[Event]:
