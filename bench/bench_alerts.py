@@ -143,8 +143,12 @@ def _received(box: Any) -> list[dict[str, Any]]:
 
 
 def _after(events: list[Any], at: dt.datetime | None, kind: str, status: str = "") -> float | None:
-    """Seconds after T of the first event of this kind (and check status)."""
-    seen = [e.at for e in events if e.kind == kind and e.data.get("status", "") == status]
+    """Seconds after T at which the first event of this kind (and check status) was recorded."""
+    seen = [
+        e.recorded_at or e.at
+        for e in events
+        if e.kind == kind and e.data.get("status", "") == status
+    ]
     return (min(seen) - at).total_seconds() if seen and at else None
 
 
