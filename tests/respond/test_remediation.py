@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot.calendar.policy import Policy
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.config import load_release
 from onthedot.model import CheckResult, Release, Status
@@ -26,12 +27,15 @@ from onthedot.publish.targets.base import Staged
 from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import kinds
 from onthedot.record.narrative import TELLERS, Teller
+from onthedot.record.report.actions import short_term
+from onthedot.record.report.assess import gather
 from onthedot.record.timeline import Event, Timeline
 from onthedot.respond.remediation import Remediation
 from onthedot.runtime import publisher_for
 from onthedot.settings import RemediateSettings
 from onthedot.store.db import open_store
 from onthedot.verify.verifier import VerifyReport
+from tests.record.incident import at, record_2019
 from tests.respond.conftest import MovedClock
 from tests.servers.nginx import Nginx
 from tests.servers.ports import free_port
@@ -273,3 +277,29 @@ async def test_a_flip_that_did_not_take_is_made_again(engine: AsyncEngine, tmp_p
         "At 09:30:00 onthedot put the new version of /statistics/x.xlsx in place again, as it "
         "still showed the previous version (attempt 1 of 2)."
     )
+
+
+async def test_the_reports_actions_tell_the_remedies_that_worked(engine: AsyncEngine) -> None:
+    """The purge at T and a remedy's purge read as two clearings, the second "again"; a re-flip
+    that worked is an action of its own, one that failed is not."""
+    release = await record_2019(engine)
+    timeline, rid = Timeline(engine), release.id
+    paths = {"paths": ["/statistics/fatalquarterly.xlsx"]}
+    await timeline.append(
+        rid, kinds.PURGE_DONE, {"purger": "varnish://c", "urls": []}, at=at(9, 30)
+    )
+    await timeline.append(
+        rid, kinds.PURGE_DONE, {"purger": "varnish://c", "urls": []}, at=at(9, 31)
+    )
+    for when, outcome in ((at(9, 32), "failed"), (at(9, 33), "done")):
+        data = {"attempt": 1, "limit": 2, **paths, "outcome": outcome, "error": ""}
+        await timeline.append(rid, kinds.REMEDY_REFLIP, data, at=when)
+    evidence, _chain = await gather(engine, release, Policy())
+    told = [a["what"] for a in short_term(evidence)]
+    assert "At 09:30 the web cache was cleared automatically." in told
+    assert "At 09:31 the web cache was cleared again automatically." in told
+    again = [w for w in told if "in place again" in w]
+    assert again == [
+        "At 09:33 onthedot put the new version of /statistics/fatalquarterly.xlsx in place again, "
+        "as it still showed the previous version (attempt 1 of 2)."
+    ]
