@@ -3,7 +3,8 @@
 verify (``bench.bench_verify.run()``: probe throughput against wrk, 10,000 URLs, RSS), publish
 (``bench.bench_publish.run()``: go-live lag at the Varnish edge per target) and kill
 (``bench.bench_kill.run()``: SIGKILL at random moments, exactly one publication) and flood
-(``bench.bench_flood.run()``: the flip's lag at the edge while the service's web port is flooded). Each returns a
+(``bench.bench_flood.run()``: the flip's lag at the edge while the service's web port is flooded)
+and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T). Each returns a
 dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
 A benchmark that fails is reported as such in the document rather than stopping the others.
 """
@@ -28,7 +29,7 @@ from bench.findings import findings_section, num
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RUN = ROOT / "bench" / "results" / "run.json"  # how long each took and the load around it
-BENCHMARKS = ("verify", "morning", "publish", "kill", "startup", "verify_cli", "flood")
+BENCHMARKS = ("verify", "morning", "publish", "kill", "startup", "verify_cli", "flood", "alerts")
 
 
 def _dpkg(package: str) -> str:
@@ -169,6 +170,7 @@ def render(
         startup_section(results["startup"], goals),
         verify_cli_section(results["verify_cli"], goals),
         flood_section(results["flood"], goals),
+        alerts_section(results["alerts"], goals),
         findings_section(results),
     ]
     head = [
@@ -869,6 +871,89 @@ def flood_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         ),
         "",
         *table(["Release", "", "lag ms", "flip ms", "flood answered / sent"], rows),
+        "",
+    ]
+
+
+def alerts_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
+    failed = _failed("Alerts (run)", result, goals)
+    if failed:
+        return failed
+    f = result["figures"]
+    first, last = f.get("first_alert_s"), f.get("crowd_last_s")
+    right = (
+        f["crowd_messages"] == f["crowd_expected"]
+        and not f["crowd_missing"]
+        and not f["crowd_duplicates"]
+        and not f["crowd_about_live"]
+    )
+    goals += [
+        [
+            "first alert at the SMTP server ≤ 5 s after T for a release that goes live stale, "
+            "under `onthedot run`",
+            "issue 14",
+            f"{num(first, 2)} s (baseline: 20 messages sent straight with smtplib, "
+            f"{num(f.get('baseline_20_s'), 2)} s)",
+            verdict(None if first is None else first <= f["first_goal_s"]),
+        ],
+        [
+            f"{f['crowd']} releases due at the same T, {f['failing']} of them failing: every alert "
+            "out within 10 s, one per role and incident",
+            "issue 14",
+            f"last at {num(last, 2)} s; {f['crowd_messages']} messages for "
+            f"{f['crowd_expected']} (role, incident) pairs, {f['crowd_duplicates']} twice, "
+            f"{len(f['crowd_about_live'])} about a release that went live",
+            verdict(None if last is None else last <= f["crowd_goal_s"] and right),
+        ],
+    ]
+    recorded = f.get("recorded", {})
+    rows = [
+        [
+            rid,
+            num(r.get("flip_late_s"), 4),
+            num(r.get("first_stale_s"), 2),
+            num(r.get("incident_s"), 2),
+            num(min((a[0] for a in f.get("alerts", []) if a[2] == rid), default=None), 2),
+        ]
+        for rid, r in recorded.items()
+    ]
+    return [
+        "## 8. Alerts after T (`onthedot run`, issue 14)",
+        "",
+        "What: the real `onthedot run` service (a subprocess) publishes into nginx's web root "
+        "with Varnish in front (`-t 3600`): first one release whose previous version Varnish "
+        f"keeps (no purger, so it goes live stale), then {f['crowd']} releases due at the same "
+        f"T, {f['failing']} of them stale the same way (the others purged at T, live at once). "
+        "`[notify]` sends e-mail through Apprise to one aiosmtpd server in the bench process, a "
+        "different address for the statistician, publishing and IT (the three alerted at once "
+        "about a stale incident); the server notes when each message arrives. Baseline in the "
+        "same run: the time for the same aiosmtpd to receive 20 messages sent one after another "
+        "with `smtplib` (a connection each, as the service opens one per message), "
+        f"{num(f.get('baseline_20_s'), 3)} s (the better of a run before and one after). Per "
+        "failing release, from its timeline: how late the flip was, when (seconds after T) the "
+        "first stale check and the incident were recorded, and when its first e-mail arrived.",
+        "",
+        *table(
+            ["Measure", "Figure"],
+            [
+                ["first alert of the single release after T", f"{num(first, 2)} s"],
+                [
+                    "crowd: first / last alert after T",
+                    f"{num(f.get('crowd_first_s'), 2)} / {num(last, 2)} s",
+                ],
+                [
+                    "crowd: messages / expected, twice, about a live release",
+                    f"{f['crowd_messages']} / {f['crowd_expected']}, {f['crowd_duplicates']}, "
+                    f"{len(f['crowd_about_live'])}",
+                ],
+                [
+                    "20 messages straight with smtplib (baseline)",
+                    f"{num(f.get('baseline_20_s'), 3)} s",
+                ],
+            ],
+        ),
+        "",
+        *table(["Release", "flip late s", "first stale s", "incident s", "first e-mail s"], rows),
         "",
     ]
 

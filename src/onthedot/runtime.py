@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, cast
 
 from onthedot.clock import Clock
 from onthedot.model import Release
-from onthedot.settings import VerifySettings
+from onthedot.settings import RemediateSettings, VerifySettings
 from onthedot.verify.probe import Prober
 from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.verifier import Verifier, allowed_hosts
 
-if TYPE_CHECKING:  # what only publishing needs is imported by publisher_for (``verify`` starts faster)
+if (
+    TYPE_CHECKING
+):  # what only publishing needs is imported by publisher_for (``verify`` starts faster)
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from onthedot.morning.publisher import Publisher
@@ -82,6 +84,7 @@ async def publisher_for(
     wait_for_lease: bool = True,
     leak_probes: bool = True,
     on_sweep: OnSweep | None = None,
+    remediate: RemediateSettings | None = None,
 ) -> AsyncIterator[Publisher]:
     from onthedot.adapters import create
     from onthedot.morning.publisher import Publisher
@@ -118,4 +121,5 @@ async def publisher_for(
             wait_for_lease=wait_for_lease,
             leak_probes=leak_probes,
             clock_check=clock_check,
+            remediate=remediate,
         )

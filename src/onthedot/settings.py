@@ -128,6 +128,19 @@ class PublishSettings(Settings):
     watch_until_live_s: float = Field(24 * 3600.0, ge=1)
 
 
+class RemediateSettings(Settings):
+    """``[remediate]``: what onthedot does by itself, after the release time, about an address
+    still showing the previous version: purge the caches again (``purge_attempts`` times at
+    most), or put the new files in place again when the website itself still serves the previous
+    version (``reflip_attempts``), waiting ``backoff_s`` before each attempt (the last repeated)."""
+
+    purge_attempts: int = Field(3, ge=0, le=20)
+    reflip_attempts: int = Field(2, ge=0, le=20)
+    backoff_s: tuple[Annotated[float, Field(ge=0.1, le=3600)], ...] = Field(
+        (5.0, 15.0, 45.0), min_length=1, max_length=20
+    )
+
+
 def _agent_name(name: str) -> str:
     if not AGENT_NAME.fullmatch(name):
         raise ValueError(AGENT_RULE)
@@ -345,6 +358,7 @@ class ConfigFile(Settings):
     policy: Policy = Policy()
     verify: VerifySettings = VerifySettings()
     publish: PublishSettings = PublishSettings()
+    remediate: RemediateSettings = RemediateSettings()
     web: WebSettings = WebSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     statement: StatementSettings = StatementSettings()

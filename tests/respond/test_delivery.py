@@ -3,7 +3,9 @@ delivered; it shows as an open delivery failure; no secret of an address reaches
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,12 +16,13 @@ from onthedot.config import Config
 from onthedot.model import Status
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+from onthedot.respond.channels import channel
 from onthedot.respond.deliveries import open_failures
 from onthedot.respond.responder import ATTEMPTS, Responder
 from onthedot.settings import NotifySettings
 from onthedot.web.app import create_app
 from tests.respond.conftest import MovedClock, T, seen
-from tests.respond.receivers import unreachable, webhook
+from tests.respond.receivers import smtp_server, unreachable, webhook
 from tests.web.conftest import FixedClock
 
 
@@ -55,3 +58,16 @@ async def test_an_unreachable_address_is_retried_and_recorded_and_the_others_sti
     assert health["status"] == "degraded"
     assert [p["message"] for p in health["problems"]] == [failure.message]
     assert "s3cret-pass" not in str(health)
+
+
+async def test_many_messages_to_one_address_go_out_within_seconds() -> None:
+    """Twenty incidents at once: the twenty e-mails to one address arrive within 5 s, not 5.5 s
+    apart (Apprise's own pace)."""
+    with smtp_server() as (address, box):
+        chan = channel("statistician", 0, address)
+        started = time.time()
+        await asyncio.gather(*(chan.send(f"Incident {n}", "What is wrong.") for n in range(20)))
+        while len(box.messages) < 20 and time.time() < started + 30:
+            await asyncio.sleep(0.05)
+    assert len(box.messages) == 20
+    assert box.messages[-1][0] - started <= 5.0

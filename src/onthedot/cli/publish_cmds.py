@@ -83,6 +83,7 @@ def publish(
                 plan=_plan(watch, WatchPlan),
                 settings=state.config.verify,
                 wait_for_lease=not no_wait,
+                remediate=state.config.remediate,
             ) as publisher:
                 outcome = await publisher.publish(rel, immediately=now)
         if as_json:

@@ -113,6 +113,7 @@ async def serve(
                     plan=WatchPlan(until_live_s=st.config.publish.watch_until_live_s),
                     settings=st.config.verify,
                     on_sweep=on_sweep,
+                    remediate=st.config.remediate,
                 ) as publisher:
                     return await publisher.publish(release)
 

@@ -1,5 +1,6 @@
 """The release morning, in one place: stage under embargo, wait for T, flip on the dot, purge,
-watch until live, purge again what a cache still serves stale — as recorded steps.
+watch until live, put right (a bounded number of times) what still shows the previous version —
+as recorded steps.
 
 Everything slow (uploads) happens before T; at T only flips (renames). Each completed step is a row
 in ``publish_steps`` and an event in the timeline, so a publisher killed at any moment and started
@@ -24,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
-from onthedot.model import CheckResult, Release, iso_utc
+from onthedot.model import Release, iso_utc
 from onthedot.morning.timer import wait_until
-from onthedot.morning.watch import Watcher, WatchOutcome, stale_in_cache
+from onthedot.morning.watch import Watcher, WatchOutcome
 from onthedot.publish.lease import Lease
 from onthedot.publish.manifest import Manifest
 from onthedot.publish.purgers.base import PurgeAttempt, Purger
@@ -36,13 +37,14 @@ from onthedot.publish.steps import StepLog
 from onthedot.publish.targets.base import Staged, Target
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+from onthedot.respond.remediation import Remediation
+from onthedot.settings import RemediateSettings
 from onthedot.verify.clockcheck import ClockOffset
 from onthedot.verify.exposure import StagedCopy
 
 log = structlog.get_logger("onthedot.publisher")
 
 PREPARE_BEFORE_S = 3.0  # the sweep at T is got ready this long before T (see _until_t_preparing)
-REPURGE_LIMIT = 3
 ClockCheck = Callable[[Release], Awaitable[ClockOffset | None]]
 STEPS_SHOWN = ("staged", "flipped", "purged", "verified")
 
@@ -95,18 +97,18 @@ class _Run:
     done: Done
     outcome: PublishOutcome
     immediately: bool
+    staged: list[Staged] = field(default_factory=list)
 
 
 class _Purges:
-    """A run's purges: the first at T (a task: the sweep at T does not wait for it), then at
-    most ``REPURGE_LIMIT`` rounds of what a cache still serves stale, once the first is done."""
+    """A run's purge at T (a task: the sweep at T does not wait for it); what a cache still
+    serves stale once it is done is the remediation's (``respond.remediation``)."""
 
     def __init__(self, purging: Purging, run: _Run, clock: Clock) -> None:
         self._purging = purging
         self._run = run
         self._clock = clock
         self._first: asyncio.Task[None] | None = None
-        self._rounds = 0
 
     def start(self) -> None:
         if self._first is None and "purged" not in self._run.done:
@@ -118,16 +120,10 @@ class _Purges:
         self._run.outcome.purge_attempts = attempts
         await self._run.steps.mark("purged", self._clock.now(), {"attempts": len(attempts)})
 
-    async def again(self, stale: Sequence[CheckResult]) -> None:
-        site = self._run.release.site
-        if not stale or (self._first is not None and not self._first.done()):
-            return
-        if not self._purging.purgers or self._rounds >= REPURGE_LIMIT or site is None:
-            return
-        self._rounds += 1
-        base = site.public.rstrip("/")
-        paths = sorted({r.url[len(base) :] for r in stale if r.url.startswith(base)})
-        await self._purging.purge(self._run.release, paths)
+    @property
+    def first_done(self) -> bool:
+        """The purge at T is done (by this run or an earlier one)."""
+        return self._first.done() if self._first is not None else "purged" in self._run.done
 
     async def finished(self) -> None:
         if self._first is not None:
@@ -156,8 +152,10 @@ class Publisher:
         wait_for_lease: bool = True,
         leak_probes: bool = True,
         clock_check: ClockCheck | None = None,
+        remediate: RemediateSettings | None = None,
     ) -> None:
         self._engine = engine
+        self._remediate = remediate or RemediateSettings()
         self._watcher = watcher
         self._clock = clock
         self._wait_for_lease = wait_for_lease
@@ -199,7 +197,7 @@ class Publisher:
             await self._live(run, manifest, purges)
             purges.start()  # (resumed after the flip: the purge the last run did not finish)
             resume = "flipped" in done  # an earlier run watched: take up what it recorded
-            outcome.watch = await self._watch(release, outcome.flipped_at, purges, resume)
+            outcome.watch = await self._watch(run, purges, resume)
         except BaseException:
             await purges.settled()
             raise
@@ -216,7 +214,7 @@ class Publisher:
         flip); a failure is recorded."""
         release = run.release
         try:
-            staged = await self.staging.ensure(release, manifest, run.steps, run.done)
+            staged = run.staged = await self.staging.ensure(release, manifest, run.steps, run.done)
             if "flipped" in run.done:
                 run.outcome.resume_flip(run.done["flipped"])
                 return
@@ -293,14 +291,24 @@ class Publisher:
             step=(run.steps, "flipped", data),
         )
 
-    async def _watch(
-        self, release: Release, since: dt.datetime | None, purges: _Purges, resume: bool
-    ) -> WatchOutcome:
+    async def _watch(self, run: _Run, purges: _Purges, resume: bool) -> WatchOutcome:
         """Sweep from T until every URL is live (or the limit is reached, or a person stops the
-        watch), purging again between sweeps what a cache still serves stale."""
-        watch = self._watcher.after_t(release, since=since, resume=resume)
+        watch), remedying between sweeps (once the purge at T is done) what is still stale."""
+        release = run.release
+        remedy = Remediation(
+            release,
+            purging=self._purging,
+            staging=self.staging,
+            staged=run.staged,
+            timeline=self.timeline,
+            clock=self._clock,
+            settings=self._remediate,
+            stop_asked=self._watcher.recorder.stop_asked,
+        )
+        watch = self._watcher.after_t(release, since=run.outcome.flipped_at, resume=resume)
         async for report in watch:
-            await purges.again(stale_in_cache(report))
+            if purges.first_done:
+                await remedy.after(report)
         assert watch.outcome is not None  # (set by the last sweep)
         return watch.outcome
 

@@ -99,11 +99,6 @@ class _LeakPace:
         return max(now + dt.timedelta(seconds=every_s), self.window_opens)
 
 
-def stale_in_cache(report: VerifyReport) -> list[CheckResult]:
-    """The results where a cache (not the origin) still serves the old version: worth a purge."""
-    return [r for r in report.results if r.status is Status.STALE and r.layer == "cache"]
-
-
 class Watcher:
     def __init__(
         self,

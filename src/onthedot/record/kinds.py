@@ -22,6 +22,9 @@ PURGE_ATTEMPT = "purge.attempt"  # {purger, request, status, ok, detail, duratio
 PURGE_DONE = "purge.done"  # {purger, urls}
 PURGE_FAILED = "purge.failed"  # {purger, urls, error}
 PUBLISH_DONE = "publish.done"  # {live: bool, late_s}
+# remediation after T (onthedot putting right by itself what still shows the previous version)
+REMEDY_PURGE = "remedy.purge"  # {attempt, limit, paths, outcome: done|failed, error?}
+REMEDY_REFLIP = "remedy.reflip"  # {attempt, limit, paths, outcome: done|failed, error?}
 # embargo (staged copies probed through the public site before T)
 EMBARGO_EXPOSED = "embargo.exposed"  # {url, path, location, http_status, served_bytes, fix}
 EMBARGO_CONTAINED = "embargo.contained"  # {urls}  staged copies exposed before, no longer

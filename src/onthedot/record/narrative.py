@@ -138,6 +138,21 @@ def _purge_failed(t: Teller, e: Event) -> str:
     return f"At {t.clock(e.at)} purging the cache failed: {text_of(e.data, 'error')}."
 
 
+def _remedy(t: Teller, e: Event) -> str:
+    """An attempt of onthedot's own to put right what still showed the previous version."""
+    paths = ", ".join(str(p) for p in e.data.get("paths") or []) or "the release's files"
+    did, tried_to = ("cleared", "clear") if e.kind == kinds.REMEDY_PURGE else ("put", "put")
+    what = (
+        f"the web cache of {paths} again"
+        if e.kind == kinds.REMEDY_PURGE
+        else f"the new version of {paths} in place again"
+    )
+    count = f"attempt {e.data.get('attempt', '?')} of {e.data.get('limit', '?')}"
+    if e.data.get("outcome") == "done":
+        return f"At {t.clock(e.at)} onthedot {did} {what}, as it still showed the previous version ({count})."
+    return f"At {t.clock(e.at)} onthedot tried to {tried_to} {what}, as it still showed the previous version ({count}); it failed: {text_of(e.data, 'error')}."
+
+
 def _all_live(t: Teller, e: Event) -> str:
     late = (e.at - t.release.release_at).total_seconds()
     after = f", {fmt_duration(late)} after the release time" if late >= 1 else ""
@@ -275,6 +290,8 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
     kinds.PURGE_ATTEMPT: _purge,
     kinds.PURGE_DONE: _purge_done,
     kinds.PURGE_FAILED: _purge_failed,
+    kinds.REMEDY_PURGE: _remedy,
+    kinds.REMEDY_REFLIP: _remedy,
     kinds.VERIFY_ALL_LIVE: _all_live,
     kinds.VERIFY_GAVE_UP: _gave_up,
     kinds.WATCH_ENDED: _watch_ended,
@@ -313,6 +330,8 @@ LABELS: Mapping[str, str] = {
     kinds.PURGE_ATTEMPT: "Cache purge asked",
     kinds.PURGE_DONE: "Cache purged",
     kinds.PURGE_FAILED: "Cache purge failed",
+    kinds.REMEDY_PURGE: "Cache purged again",
+    kinds.REMEDY_REFLIP: "New version put in place again",
     kinds.PUBLISH_DONE: "Publishing finished",
     kinds.EMBARGO_EXPOSED: "Staged copy exposed",
     kinds.EMBARGO_CONTAINED: "Staged copy no longer exposed",

@@ -29,6 +29,7 @@ SHORT_TERM_KINDS = (
     kinds.GATE_HELD,
     kinds.ACTION_TAKEN,
     kinds.PURGE_DONE,
+    kinds.REMEDY_REFLIP,
 )
 PREFLIGHT = (
     "Before each release, check that the website will show the new version at the release time.",
@@ -66,13 +67,21 @@ def short_term(ev: Evidence, zone: Zone = LONDON) -> list[Action]:
     }
     told = Minutes(ev.release, zone)
     taken = []
+    cleared = False
     for event in sorted(ev.of(*SHORT_TERM_KINDS), key=lambda e: (e.at, e.seq)):
         if event.kind == kinds.GATE_HELD:
             taken.append(_done(event, _gate(told, event, released)))
         elif event.kind == kinds.PURGE_DONE:
+            again = " again" if cleared else ""  # (a remedy's purge after the one at T)
+            cleared = True
             taken.append(
-                _done(event, f"At {told.clock(event.at)} the web cache was cleared automatically.")
+                _done(
+                    event,
+                    f"At {told.clock(event.at)} the web cache was cleared{again} automatically.",
+                )
             )
+        elif event.kind == kinds.REMEDY_REFLIP and event.data.get("outcome") != "done":
+            continue  # (a failed attempt is on the timeline; it put nothing right)
         else:
             taken.append(_done(event, TELLERS[event.kind](told, event) or ""))
     return taken

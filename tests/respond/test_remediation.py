@@ -1,0 +1,305 @@
+"""Bounded remediation after the release time: a real Varnish (1-hour TTL) in front of a real
+nginx origin, its purges reached through a door the test opens and shuts; and the limits, the
+release time and a person's close, with the in-memory target and purger."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from hashlib import sha256
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.calendar.policy import Policy
+from onthedot.clock import SYSTEM_CLOCK
+from onthedot.config import load_release
+from onthedot.model import CheckResult, Release, Status
+from onthedot.morning.watch import WatchPlan
+from onthedot.publish.purgers.memory import MemoryPurger
+from onthedot.publish.purging import Purging
+from onthedot.publish.staging import Staging
+from onthedot.publish.targets.base import Staged
+from onthedot.publish.targets.memory import MemoryTarget
+from onthedot.record import kinds
+from onthedot.record.narrative import TELLERS, Teller
+from onthedot.record.report.actions import short_term
+from onthedot.record.report.assess import gather
+from onthedot.record.timeline import Event, Timeline
+from onthedot.respond.remediation import Remediation
+from onthedot.runtime import publisher_for
+from onthedot.settings import RemediateSettings
+from onthedot.store.db import open_store
+from onthedot.verify.verifier import VerifyReport
+from tests.record.incident import at, record_2019
+from tests.respond.conftest import MovedClock
+from tests.servers.nginx import Nginx
+from tests.servers.ports import free_port
+from tests.servers.varnish import Varnish
+
+OLD, NEW = b"old spreadsheet", b"new spreadsheet"
+PATH = "/statistics/x.xlsx"
+QUICK = RemediateSettings(purge_attempts=2, reflip_attempts=2, backoff_s=(0.3, 0.6))
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    yield eng
+    await eng.dispose()
+
+
+class Door:
+    """A TCP door to Varnish's purge port: shut, it drops every connection (a purge fails)."""
+
+    def __init__(self, host: str, port: int, shut_for: int) -> None:
+        self._to = (host, port)
+        self.shut_for = shut_for  # connections dropped before the door opens
+        self.port = free_port()
+
+    async def __aenter__(self) -> Door:
+        self._server = await asyncio.start_server(self._pass, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._server.close()
+
+    async def _pass(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.shut_for != 0:
+            self.shut_for -= 1
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self._to)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as answer:  # (loopback only)
+        return bytes(answer.read())
+
+
+def varnish_release(
+    tmp_path: Path, webroot: Path, origin: Nginx, cache: Varnish, purge_port: int
+) -> Release:
+    (tmp_path / "x.xlsx").write_bytes(NEW)
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).replace(tzinfo=None, microsecond=0)
+    path = tmp_path / "r.toml"
+    path.write_text(
+        f'id = "r"\ntitle = "T"\nproducer = "P"\nrelease_at = {at.isoformat()}+00:00\n'
+        f'[site]\npublic = "http://{cache.host}:{cache.port}"\n'
+        f'origin = "http://{origin.host}:{origin.port}"\n'
+        f'target = "file://{webroot}"\n'
+        f'purge = ["varnish://127.0.0.1:{purge_port}?attempts=1"]\n'
+        f'[[artefact]]\nfile = "x.xlsx"\npath = "{PATH}"\n',
+        encoding="utf-8",
+    )
+    return load_release(path)
+
+
+async def publish(engine: AsyncEngine, release: Release, until_live_s: float) -> bool:
+    plan = WatchPlan(leak_from_s=0.0, until_live_s=until_live_s)
+    async with publisher_for(
+        engine, release, SYSTEM_CLOCK, plan=plan, leak_probes=False, remediate=QUICK
+    ) as publisher:
+        return (await publisher.publish(release)).live
+
+
+def public_old(webroot: Path, cache: Varnish) -> str:
+    """The previous version in the origin and in Varnish's cache (1-hour TTL)."""
+    (webroot / PATH.lstrip("/")).parent.mkdir(parents=True)
+    (webroot / PATH.lstrip("/")).write_bytes(OLD)
+    url = f"http://{cache.host}:{cache.port}{PATH}"
+    assert fetch(url) == OLD
+    return url
+
+
+@pytest.mark.services
+async def test_a_purge_that_failed_at_t_is_made_again_and_the_address_goes_live(
+    engine: AsyncEngine, tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish
+) -> None:
+    url = public_old(webroot, varnish)
+    async with Door(varnish.host, varnish.port, shut_for=1) as door:
+        release = varnish_release(tmp_path, webroot, origin, varnish, door.port)
+        live = await publish(engine, release, until_live_s=10.0)
+    assert live and fetch(url) == NEW
+    events = await Timeline(engine).events("r")
+    remedies = [e for e in events if e.kind == kinds.REMEDY_PURGE]
+    assert [(e.data["attempt"], e.data["outcome"], e.data["paths"]) for e in remedies] == [
+        (1, "done", [PATH])
+    ]
+    assert remedies[0].at >= release.release_at + dt.timedelta(seconds=0.3)  # the backoff
+    order = [e.kind for e in events]
+    assert order.index(kinds.PURGE_FAILED) < order.index(kinds.REMEDY_PURGE)
+    assert order.index(kinds.REMEDY_PURGE) < order.index(kinds.VERIFY_ALL_LIVE)
+
+
+@pytest.mark.services
+async def test_purging_that_cannot_help_stops_at_the_limit(
+    engine: AsyncEngine, tmp_path: Path, webroot: Path, origin: Nginx, varnish: Varnish
+) -> None:
+    url = public_old(webroot, varnish)
+    async with Door(varnish.host, varnish.port, shut_for=-1) as door:  # never opens
+        release = varnish_release(tmp_path, webroot, origin, varnish, door.port)
+        live = await publish(engine, release, until_live_s=4.0)
+    assert not live and fetch(url) == OLD
+    events = await Timeline(engine).events("r")
+    remedies = [e for e in events if e.kind == kinds.REMEDY_PURGE]
+    assert [(e.data["attempt"], e.data["limit"], e.data["outcome"]) for e in remedies] == [
+        (1, 2, "failed"),
+        (2, 2, "failed"),
+    ]
+    assert (remedies[1].at - remedies[0].at).total_seconds() >= 0.6  # the second pause
+    told = Teller(release)
+    assert "tried to clear the web cache of /statistics/x.xlsx again" in str(
+        TELLERS[kinds.REMEDY_PURGE](told, remedies[0])
+    )
+    assert not [e for e in events if e.kind == kinds.REMEDY_REFLIP]
+
+
+def memory_release(name: str, at: dt.datetime) -> Release:
+    return Release.model_validate(
+        {
+            "id": "r",
+            "title": "T",
+            "producer": "P",
+            "release_at": at,
+            "site": {"public": "http://127.0.0.1:9", "target": f"memory://{name}"},
+        }
+    )
+
+
+def stale(release: Release, layer: str, at: dt.datetime) -> VerifyReport:
+    result = CheckResult(
+        url=f"http://127.0.0.1:9{PATH}",
+        status=Status.STALE,
+        served_sha256="old",
+        expected_sha256="new",
+        diagnosis="The previous version.",
+        checked_at=at,
+        layer=layer,
+    )
+    phase = "after" if at >= release.release_at else "before"
+    return VerifyReport(release.id, phase, at, [result])
+
+
+async def remedy(
+    engine: AsyncEngine,
+    clock: MovedClock,
+    *,
+    staged: Sequence[Staged] = (),
+    stop: Event | None = None,
+    name: str | None = None,
+    t_in_s: float = 0.0,
+) -> tuple[Remediation, Release, str]:
+    """The remediation of a release due ``t_in_s`` from the clock's time, through the in-memory
+    target and purger ``name``; ``stop``: the person's stop or close the record holds."""
+    name = name or uuid.uuid4().hex
+    release = memory_release(name, clock.at + dt.timedelta(seconds=t_in_s))
+    timeline = Timeline(engine)
+
+    async def stop_asked(_release_id: str) -> Event | None:
+        return stop
+
+    remediation = Remediation(
+        release,
+        purging=Purging([MemoryPurger(f"memory://{name}")], timeline, clock),
+        staging=Staging(MemoryTarget(f"memory://{name}"), timeline, clock),
+        staged=staged,
+        timeline=timeline,
+        clock=clock,
+        settings=QUICK,
+        stop_asked=stop_asked,
+    )
+    return remediation, release, name
+
+
+async def sweeps(remediation: Remediation, release: Release, clock: MovedClock, layer: str) -> None:
+    """Ten sweeps half a second apart, each finding the file stale at this layer."""
+    for _ in range(10):
+        await remediation.after(stale(release, layer, clock.at))
+        clock.move(0.5)
+
+
+async def test_never_before_the_release_time(engine: AsyncEngine) -> None:
+    clock = MovedClock(dt.datetime(2026, 3, 12, 9, 29, tzinfo=dt.UTC))
+    remediation, release, name = await remedy(engine, clock, t_in_s=60.0)
+    await sweeps(remediation, release, clock, "cache")
+    assert MemoryPurger.log(name) == []
+    assert await Timeline(engine).events("r", kinds.REMEDY_PURGE) == []
+
+
+async def test_never_more_than_the_limit_and_each_attempt_recorded(engine: AsyncEngine) -> None:
+    clock = MovedClock(dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC))
+    remediation, release, name = await remedy(engine, clock)
+    await sweeps(remediation, release, clock, "cache")
+    events = await Timeline(engine).events("r", kinds.REMEDY_PURGE)
+    assert [(e.data["attempt"], e.data["outcome"]) for e in events] == [(1, "done"), (2, "done")]
+    assert [e.at.second + e.at.microsecond / 1e6 for e in events] == [0.5, 1.5]  # 0.3, then 0.6
+    assert len(MemoryPurger.log(name)) == 2
+
+
+async def test_never_once_a_person_closed_the_release(engine: AsyncEngine) -> None:
+    clock = MovedClock(dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC))
+    data = {"problem": "stale", "by": "Jo Bloggs", "reason": "IT purges by hand"}
+    closed = Event("r", 1, clock.at, kinds.INCIDENT_CLOSED, "Jo Bloggs", "cli", data, "", "")
+    remediation, release, name = await remedy(engine, clock, stop=closed)
+    await sweeps(remediation, release, clock, "cache")
+    assert MemoryPurger.log(name) == []
+    assert await Timeline(engine).events("r", kinds.REMEDY_PURGE) == []
+
+
+async def test_a_flip_that_did_not_take_is_made_again(engine: AsyncEngine, tmp_path: Path) -> None:
+    clock = MovedClock(dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC))
+    local = tmp_path / "x.xlsx"
+    local.write_bytes(NEW)
+    name = uuid.uuid4().hex
+    copy = await MemoryTarget(f"memory://{name}").stage(
+        PATH, local, sha256(NEW).hexdigest(), "t" * 16
+    )
+    remediation, release, _ = await remedy(engine, clock, staged=[copy], name=name)
+    await sweeps(remediation, release, clock, "origin")
+    assert MemoryTarget.store(name).files.get(PATH) == NEW
+    events = await Timeline(engine).events("r", kinds.REMEDY_REFLIP)
+    assert [(e.data["attempt"], e.data["outcome"]) for e in events] == [(1, "done"), (2, "done")]
+    told = TELLERS[kinds.REMEDY_REFLIP](Teller(release), events[0])
+    assert told == (
+        "At 09:30:00 onthedot put the new version of /statistics/x.xlsx in place again, as it "
+        "still showed the previous version (attempt 1 of 2)."
+    )
+
+
+async def test_the_reports_actions_tell_the_remedies_that_worked(engine: AsyncEngine) -> None:
+    """The purge at T and a remedy's purge read as two clearings, the second "again"; a re-flip
+    that worked is an action of its own, one that failed is not."""
+    release = await record_2019(engine)
+    timeline, rid = Timeline(engine), release.id
+    paths = {"paths": ["/statistics/fatalquarterly.xlsx"]}
+    await timeline.append(
+        rid, kinds.PURGE_DONE, {"purger": "varnish://c", "urls": []}, at=at(9, 30)
+    )
+    await timeline.append(
+        rid, kinds.PURGE_DONE, {"purger": "varnish://c", "urls": []}, at=at(9, 31)
+    )
+    for when, outcome in ((at(9, 32), "failed"), (at(9, 33), "done")):
+        data = {"attempt": 1, "limit": 2, **paths, "outcome": outcome, "error": ""}
+        await timeline.append(rid, kinds.REMEDY_REFLIP, data, at=when)
+    evidence, _chain = await gather(engine, release, Policy())
+    told = [a["what"] for a in short_term(evidence)]
+    assert "At 09:30 the web cache was cleared automatically." in told
+    assert "At 09:31 the web cache was cleared again automatically." in told
+    again = [w for w in told if "in place again" in w]
+    assert again == [
+        "At 09:33 onthedot put the new version of /statistics/fatalquarterly.xlsx in place again, "
+        "as it still showed the previous version (attempt 1 of 2)."
+    ]
