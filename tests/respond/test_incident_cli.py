@@ -57,6 +57,27 @@ def test_check_names_an_alert_address_no_service_can_use_with_its_line_and_no_se
     assert "notify.statistician" not in result.output  # the good addresses pass
 
 
+def test_check_names_a_held_step_address_in_onthedot_toml_no_service_can_use(
+    tmp_path: Path,
+) -> None:
+    config = site(
+        tmp_path,
+        '[[gates.retail-sales-2026-02]]\nname = "briefing"\nsend = "json://127.0.0.1/hook"\n\n'
+        '[[gates.retail-sales-2026-02]]\nname = "press"\n'
+        'send = "nosuchservice://press:hunter2-secret@example.org/x"\n',
+    )
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = runner.invoke(
+        app, ["--config", str(config), "--database", db, "check", str(tmp_path / "releases")]
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert (
+        f"{config}:9: gates.retail-sales-2026-02[1].send: The held step's alert address " in said
+    ), said
+    assert "hunter2-secret" not in result.output and "[0].send" not in said
+
+
 def test_check_passes_good_alert_addresses(tmp_path: Path) -> None:
     config = site(tmp_path, '[notify]\npublishing = ["json://127.0.0.1:9/hook"]\n')
     db = f"sqlite:///{tmp_path / 'store.db'}"

@@ -133,7 +133,8 @@ def _alert_problems(config: Config) -> list[str]:
     """``file:line: notify.role[i]: ...`` for each alert address no alert service can use."""
     from onthedot.settings import NOTIFY_ROLES
 
-    if config.path is None or not config.notify.model_fields_set & {*NOTIFY_ROLES, "releases"}:
+    notifies = bool(config.notify.model_fields_set & {*NOTIFY_ROLES, "releases"})
+    if config.path is None or not (notifies or config.gates):
         return []
     from onthedot.problems import problem
     from onthedot.respond.channels import problems
@@ -147,13 +148,18 @@ def _alert_problems(config: Config) -> list[str]:
         tables.append(
             (("notify", "releases", rid), {r: getattr(own, r) for r in own.model_fields_set})
         )
-    found = [(loc, p) for loc, recipients in tables for p in problems(recipients)]
+    found: list[tuple[tuple[str | int, ...], str]] = [
+        ((*loc, role, i), what)
+        for loc, recipients in tables
+        for role, i, what in problems(recipients)
+    ]
+    for rid, gates in config.gates.items():  # [[gates.<release>]]: the held steps' addresses
+        sends = {"send": tuple(g.send for g in gates)}
+        found += [(("gates", rid, i, "send"), what) for _, i, what in problems(sends)]
     if not found:
         return []
     positions = TomlPositions(config.path.read_text(encoding="utf-8"))
-    return [
-        problem(config.path, positions, (*loc, role, i), what) for loc, (role, i, what) in found
-    ]
+    return [problem(config.path, positions, loc, what) for loc, what in found]
 
 
 def _print_problems(problems: list[str], as_json: bool) -> None:

@@ -88,7 +88,7 @@ def problems(recipients: Mapping[str, Sequence[str]]) -> list[tuple[str, int, st
     return found
 
 
-ROLE_WORDS = {"head_of_profession": "Head of Profession", "it": "IT"}
+ROLE_WORDS = {"head_of_profession": "Head of Profession", "it": "IT", "send": "held step's"}
 
 
 def _role_words(role: str) -> str:
