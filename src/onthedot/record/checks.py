@@ -13,7 +13,7 @@ from onthedot.model import CheckResult, Status, iso_utc
 from onthedot.record import kinds
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.bulk import insert_rows
-from onthedot.store.tables import checks
+from onthedot.store.tables import aggregated_instant, checks
 from onthedot.verify.verifier import VerifyReport, result_json
 
 CHUNK = 2000
@@ -155,15 +155,8 @@ class CheckRecorder:
                 )
             ).all()
             for url, vantage, at in (await conn.execute(firsts)).all():
-                self.first_live.setdefault((url, vantage), _instant(at))
+                self.first_live.setdefault((url, vantage), aggregated_instant(at))
         latest = {(r.url, r.vantage): Status(r.status) for r in rows}
         for (url, vantage), status in latest.items():
             self._last[(release_id, url, vantage)] = status
         return latest
-
-
-def _instant(value: dt.datetime | str) -> dt.datetime:
-    """``min()`` loses the column's type on SQLite: a naive UTC text or datetime comes back."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -45,6 +45,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def aggregated_instant(value: dt.datetime | str) -> dt.datetime:
+    """An aggregate (``min()``, ``max()``) of a ``UTCDateTime`` column as an aware UTC instant:
+    the aggregate loses the column's type on SQLite, so a naive UTC text or datetime comes back."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",

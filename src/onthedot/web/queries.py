@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Status
-from onthedot.store.tables import checks
+from onthedot.store.tables import aggregated_instant, checks
 from onthedot.verify.verifier import release_urls
 
 
@@ -107,16 +107,9 @@ async def first_live(engine: AsyncEngine, release: Release) -> list[FirstLive]:
         rows = (await conn.execute(query)).all()
     out = []
     for row in rows:
-        at = _aware(row.at)
+        at = aggregated_instant(row.at)
         out.append(FirstLive(row.url, row.vantage, at, (at - release.release_at).total_seconds()))
     return out
-
-
-def _aware(value: dt.datetime | str) -> dt.datetime:
-    """``min()`` loses the column type on SQLite: a naive UTC string or datetime comes back."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 async def release_view(engine: AsyncEngine, release: Release, now: dt.datetime) -> ReleaseView:
