@@ -16,7 +16,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from onthedot.errors import AccessError
-from onthedot.record.checkpoint import default_folder
+from onthedot.record.checkpoint import default_folder, write_private
 
 if TYPE_CHECKING:
     from onthedot.settings import EvidenceSettings
@@ -67,13 +66,7 @@ class LinkKey:
         except FileNotFoundError:
             if not make:
                 raise
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            return self.path.read_bytes()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
+        write_private(self.path, secrets.token_bytes(32))  # (or another process made it first)
         return self.path.read_bytes()
 
     def sign(self, link: Link) -> str:

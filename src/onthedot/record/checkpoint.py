@@ -172,14 +172,22 @@ def _load_or_make(path: Path) -> Ed25519PrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
+        if not write_private(path, pem):  # another process made it first: use theirs
             return _load_or_make(path)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
         return key
+
+
+def write_private(path: Path, data: bytes) -> bool:
+    """Write ``data`` to a new file readable by its owner only, in a folder made for its owner
+    only; False, writing nothing, when the file exists (another process made it first)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return True
 
 
 def _load(path: Path) -> Ed25519PrivateKey:

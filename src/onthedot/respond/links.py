@@ -12,14 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 from onthedot.errors import AccessError
-from onthedot.record.checkpoint import default_folder
+from onthedot.record.checkpoint import default_folder, write_private
 from onthedot.settings import NOTIFY_ROLES, NotifySettings
 
 KEY_FILE = "ack-links.key"
@@ -97,14 +96,9 @@ def _load_or_make(path: Path) -> bytes:
     try:
         key = path.read_bytes()
     except FileNotFoundError:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            return _load_or_make(path)
         key = secrets.token_bytes(KEY_BYTES)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
+        if not write_private(path, key):  # another process made it first: use theirs
+            return _load_or_make(path)
         return key
     if len(key) < KEY_BYTES:
         raise AccessError(
