@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -96,3 +99,18 @@ def fetch(
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
+
+
+def start_service(config: Path, database: str, port: int) -> subprocess.Popen[str]:
+    """``onthedot run`` as a user starts it (its own process, re-reading the release files every
+    second), its output (stdout and stderr together, unbuffered) kept for the test to read."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "onthedot.cli", "--config", str(config),
+            "--database", database, "run", "--port", str(port), "--poll", "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip

@@ -6,10 +6,8 @@ the e-mail and the post arrive and the notice say it was published."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.helpers import fetch, write_config, write_site_release
+from tests.e2e.helpers import fetch, start_service, write_config, write_site_release
 from tests.respond.receivers import smtp_server, webhook
 from tests.servers.nginx import Nginx
 from tests.servers.plugin import StartServer
@@ -71,17 +69,7 @@ def test_notice_and_gates_follow_what_the_public_sees_through_the_cache(
             'releases = ["releases/*.toml"]\n[verify.caches]\nvarnish = {default_ttl = 3600}\n'
             + press,
         )
-        service = subprocess.Popen(
-            [
-                sys.executable, "-m", "onthedot.cli", "--config", str(config),
-                "--database", f"sqlite:///{tmp_path / 'store.db'}",
-                "run", "--port", str(free_port()), "--poll", "1",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        service = start_service(config, f"sqlite:///{tmp_path / 'store.db'}", free_port())
         try:
             due = release_at.timestamp() + AFTER_S
             shown = _wait(lambda: b"We are fixing" in fetch(varnish.url + NOTICE)[1], due + 20)

@@ -5,16 +5,14 @@ more until the incident's state changes."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import fetch, write_config, write_site_release
+from tests.e2e.helpers import fetch, start_service, write_config, write_site_release
 from tests.respond.receivers import smtp_server
 from tests.servers.nginx import Nginx
 from tests.servers.ports import free_port
@@ -47,17 +45,7 @@ def test_a_release_live_stale_alerts_the_statistician_once_within_seconds_of_t(
             'releases = ["releases/*.toml"]\n[verify.caches]\nvarnish = {default_ttl = 3600}\n'
             f'[notify]\nstatistician = ["{address}"]\ndashboard = "http://127.0.0.1:8000"\n',
         )
-        service = subprocess.Popen(
-            [
-                sys.executable, "-m", "onthedot.cli", "--config", str(config),
-                "--database", f"sqlite:///{tmp_path / 'store.db'}",
-                "run", "--port", str(free_port()), "--poll", "1",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        service = start_service(config, f"sqlite:///{tmp_path / 'store.db'}", free_port())
         try:
             deadline = time.time() + release_at.timestamp() - time.time() + 20
             while not box.messages and time.time() < deadline:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -28,7 +26,7 @@ from onthedot.store.db import open_store
 from onthedot.web.access import ROUTES, Access
 from onthedot.web.app import create_app
 from onthedot.web.server import WebSpec, listen
-from tests.e2e.helpers import write_config, write_site_release
+from tests.e2e.helpers import start_service, write_config, write_site_release
 from tests.servers.nginx import Nginx
 from tests.servers.ports import free_port
 
@@ -65,14 +63,7 @@ def test_a_broken_file_beside_a_due_release_is_one_bad_file(
     nested = tmp_path / "releases" / "nested.toml"
     nested.write_text("x = " + "[" * 100_000 + "]" * 100_000, encoding="utf-8")
     port = free_port()
-    service = subprocess.Popen(
-        [sys.executable, "-m", "onthedot.cli", "--config", str(config), "--database",
-         f"sqlite:///{tmp_path / 'store.db'}", "run", "--port", str(port), "--poll", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    service = start_service(config, f"sqlite:///{tmp_path / 'store.db'}", port)
     try:
         detail: Any = {}
         deadline = time.monotonic() + 30
