@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import html
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -344,10 +345,51 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
 
 class RacingClock(ShiftedClock):
     """The replay's clock: real time from 09:29:58 until ``race`` makes it run faster, so the
-    hour the cache kept the old file passes in seconds (the watch's pauses shrink alike)."""
+    hour the cache kept the old file passes in seconds (the watch's pauses shrink alike).
 
-    def race(self, rate: float) -> None:
-        self._start, self._t0, self._rate = self.now(), time.monotonic(), rate
+    IT's purge is part of the clock, so that where it falls does not depend on how busy the
+    machine is: the first reading at or after ``purge_at`` purges the cache before it returns,
+    so everything stamped 10:35 or later happens after the purge. From a minute before it, the
+    clock slows, so that one sweep of the watch spans a second or two of the replay, not tens."""
+
+    def __init__(self, start: dt.datetime, purge_url: str, purge_at: dt.datetime) -> None:
+        super().__init__(start)
+        self._purge_url, self._purge_at = purge_url, purge_at
+        # (replay time, real time, rate, replay time it slows at, slower rate): one tuple, so a
+        # reading from another thread never mixes the old pace with the new
+        self._pace = (self._start, self._t0, 1.0, purge_at, 1.0)
+        self._purged = threading.Event()
+        self._lock = threading.Lock()
+
+    def race(self, rate: float, slow_rate: float) -> None:
+        now, real = self.now(), time.monotonic()
+        self._pace = (now, real, rate, self._purge_at - dt.timedelta(minutes=1), slow_rate)
+
+    def _replay_time(self, real: float) -> dt.datetime:
+        start, t0, rate, slow_at, slow_rate = self._pace
+        fast = start + dt.timedelta(seconds=(real - t0) * rate)
+        if fast <= slow_at:
+            return fast
+        slow_from = t0 + (slow_at - start).total_seconds() / rate
+        return slow_at + dt.timedelta(seconds=(real - slow_from) * slow_rate)
+
+    def now(self) -> dt.datetime:
+        at = self._replay_time(time.monotonic())
+        if at >= self._purge_at and not self._purged.is_set():
+            with self._lock:
+                if not self._purged.is_set():
+                    assert fetch(self._purge_url, "PURGE")[0] == 200
+                    self._purged.set()
+        return at
+
+    async def sleep(self, seconds: float) -> None:
+        until = self.now() + dt.timedelta(seconds=max(0.0, seconds))
+        while (left := (until - self.now()).total_seconds()) > 0:
+            await asyncio.sleep(left / max(self._pace[2], self._pace[4]) if left > 1 else 0.002)
+
+    @property
+    def purged(self) -> bool:
+        return self._purged.is_set()
 
 
 async def _publish_at_0930_and_watch(
@@ -357,26 +399,23 @@ async def _publish_at_0930_and_watch(
     config = load_config(config_path)
     release = load_release(release_file, config)
     engine = await open_store(db)
-    clock = RacingClock(utc(9, 29, 58))
+    clock = RacingClock(utc(9, 29, 58), public_url, purge_at=utc(10, 35))
 
-    async def it_purges_at_1035() -> None:
+    async def the_hour_passes() -> None:
         while clock.now() < utc(9, 30, 10):
             await asyncio.sleep(0.05)
         stale = await asyncio.to_thread(fetch, public_url)
         assert stale[1] == OLD  # the origin has the new file, the public still gets the old one
-        clock.race(240.0)
-        while clock.now() < utc(10, 35):
-            await asyncio.sleep(0.01)
-        purged = await asyncio.to_thread(fetch, public_url, "PURGE")
-        assert purged[0] == 200
+        clock.race(240.0, slow_rate=30.0)
 
     try:
         async with publisher_for(
             engine, release, clock, plan=WatchPlan(), settings=config.verify
         ) as publisher:
-            purge = asyncio.create_task(it_purges_at_1035())
+            racing = asyncio.create_task(the_hour_passes())
             outcome = await publisher.publish(release)
-            await purge
+            await racing
+        assert clock.purged
         assert outcome.flipped_at is not None and outcome.flipped_at >= release.release_at
         assert outcome.live  # seen by the watch, not by the test
         first = await Timeline(engine).events(release.id, kinds.VERIFY_FIRST_LIVE)
