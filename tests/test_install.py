@@ -64,6 +64,8 @@ def test_sqlalchemy_asyncio_declares_its_extra() -> None:
 
 
 @pytest.mark.slow
+# pip builds and installs every dependency: ~80 s alone, more on a busy machine
+@pytest.mark.timeout(600)
 def test_a_plain_pip_install_runs_the_command(tmp_path: Path) -> None:
     """``pip install .`` without extras, in a fresh venv: what the package declares is enough.
 
