@@ -40,6 +40,7 @@ from onthedot.web import (
     api,
     errors,
     incidents,
+    oidc,
     pages,
     prerelease,
     reports,
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(pages.router)
     app.include_router(signin.router)
+    app.include_router(oidc.router)
     app.include_router(prerelease.router)
     app.include_router(incidents.router)
     app.include_router(reports.router)

@@ -22,7 +22,7 @@ from onthedot.store.accounts import Accounts
 from onthedot.store.sessions import Sessions
 from onthedot.store.tokens import digest
 from onthedot.web import session
-from onthedot.web.access import ACCOUNT_ROLES, Principal, Viewer, token_principal
+from onthedot.web.access import ACCOUNT_ROLES, Principal, Role, Viewer, token_principal
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import render
 from onthedot.web.session import FORM, SESSION_COOKIE, SESSION_S, form_fields
@@ -101,15 +101,26 @@ async def _with_token(ctx: WebContext, request: Request, viewer: Principal, toke
 
 
 async def open_session(
-    ctx: WebContext, request: Request, who: tuple[str, str], how: str, credential: str
+    ctx: WebContext,
+    request: Request,
+    who: tuple[str, str],
+    how: str,
+    credential: str,
+    landing: str = "redirect",
 ) -> Response:
-    """A new session (a new id at every sign-in; the one before it ends) and the way home."""
+    """A new session (a new id at every sign-in; the one before it ends) and the way home: a
+    redirect, or (``landing="page"``, after another site's redirect, which a browser does not
+    follow with a ``SameSite=Strict`` cookie) a page that moves on to the board by itself."""
     old = request.cookies.get(SESSION_COOKIE)
     sessions = Sessions(ctx.engine)
     if old:
         await sessions.close(old)
     made = await sessions.open(who, how, credential, ctx.clock.now(), SESSION_S)
-    response = RedirectResponse("/", status_code=303)
+    if landing == "page":
+        signed = Principal(who[0], Role(who[1]))
+        response = render(ctx, request, "signed_in.html", viewer=signed, refreshes=False)
+    else:
+        response = RedirectResponse("/", status_code=303)
     session.start(request, response, made)
     return response
 
