@@ -86,14 +86,12 @@ async def _page(
         for was, to in sorted(MOVES)
         if was == draft.status and viewer.may(REPORT_STEPS[to])
     ]
+    changes = [(e.at, e.by, e.role, SECTIONS[e.section]) for e in draft.edits]
+    changes += [(c.at, c.by, c.role, f"Status: {c.status}") for c in draft.changes]
     history = [
-        {"when": fmt_local(e.at, zone), "by": f"{e.by} ({e.role})", "what": SECTIONS[e.section]}
-        for e in reversed(draft.edits)
-    ] + [
-        {"when": fmt_local(c.at, zone), "by": f"{c.by} ({c.role})", "what": f"Status: {c.status}"}
-        for c in reversed(draft.changes)
+        {"when": fmt_local(at, zone), "by": f"{by} ({role})", "what": what}
+        for at, by, role, what in sorted(changes, key=lambda c: c[0], reverse=True)
     ]
-    history.sort(key=lambda h: h["when"], reverse=True)
     return render_page(
         ctx,
         request,
