@@ -267,3 +267,11 @@ async def test_an_agent_sees_only_its_releases_in_their_window(
     clock.at = GDP.release_at - dt.timedelta(minutes=5)
     body = (await client.get("/api/agent/assignments", headers=EDINBURGH)).text
     assert f"{PUBLIC}/statistics/gdp-itl-regions.xlsx" in body
+
+
+def test_incidents_are_for_the_four_roles_alerts_go_to_and_admin() -> None:
+    from onthedot.settings import NOTIFY_ROLES
+    from onthedot.web.access import POWERS, Power
+
+    shown = {role.value for role, powers in POWERS.items() if Power.INCIDENTS in powers}
+    assert shown == {*NOTIFY_ROLES, "admin"}

@@ -11,6 +11,7 @@ a signed-in person or a token whose role needs it:
     head_of_profession   every release's detail   no        write, approve, send, publish
     publishing           every release's detail   no        publish
     it                   every release's detail   yes       -
+    (these four, and admin, see and acknowledge incidents)
     read   (automation)  every release's detail   no        -
     metrics (automation) the calendar only        yes       -
     admin                everything, the settings and the accounts
@@ -67,17 +68,19 @@ class Power(enum.StrEnum):
     WRITE_REPORT = "write the sections of a breach report"
     APPROVE_REPORT = "approve a breach report, return it to draft, record it sent"
     PUBLISH_REPORT = "record a breach report published"
+    INCIDENTS = "see and acknowledge incidents"
     SETTINGS = "see the settings"
     ACCOUNTS = "manage the accounts"
 
 
+_ON_CALL = frozenset({Power.EMBARGOED, Power.INCIDENTS})  # the four roles alerts go to
+
 POWERS: dict[Role, frozenset[Power]] = {
-    Role.STATISTICIAN: frozenset({Power.EMBARGOED, Power.WRITE_REPORT}),
-    Role.HEAD_OF_PROFESSION: frozenset(
-        {Power.EMBARGOED, Power.WRITE_REPORT, Power.APPROVE_REPORT, Power.PUBLISH_REPORT}
-    ),
-    Role.PUBLISHING: frozenset({Power.EMBARGOED, Power.PUBLISH_REPORT}),
-    Role.IT: frozenset({Power.EMBARGOED, Power.METRICS}),
+    Role.STATISTICIAN: _ON_CALL | {Power.WRITE_REPORT},
+    Role.HEAD_OF_PROFESSION: _ON_CALL
+    | {Power.WRITE_REPORT, Power.APPROVE_REPORT, Power.PUBLISH_REPORT},
+    Role.PUBLISHING: _ON_CALL | {Power.PUBLISH_REPORT},
+    Role.IT: _ON_CALL | {Power.METRICS},
     Role.READ: frozenset({Power.EMBARGOED}),
     Role.METRICS: frozenset({Power.METRICS}),
     Role.ADMIN: frozenset(Power),
@@ -132,7 +135,7 @@ ROUTES: dict[str, Access] = {
     "/metrics": Access.METRICS,
     "/api/agent/assignments": Access.AGENT,
     "/api/agent/results": Access.AGENT,
-    "/incidents": Access.RELEASE,  # shown to the four roles of [notify] (web.incidents)
+    "/incidents": Access.RELEASE,  # shown to the four roles of [notify] and admin (INCIDENTS)
     "/incidents/{incident_id}/ack": Access.RELEASE,  # a signed-in person of those roles
     "/incidents/{incident_id}/ack-link": Access.SIGNED,
     "/pre-release/{release_id}/{link}": Access.SIGNED,
