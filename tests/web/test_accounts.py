@@ -109,3 +109,17 @@ async def test_a_form_without_its_csrf_token_is_refused(
         "Nobody has written in the report yet."
         in (await client.get("/releases/fatal-injuries-2019-apr-sep/report")).text
     )
+
+
+async def test_a_session_follows_its_account(
+    client: httpx.AsyncClient, store: AsyncEngine, jane: str
+) -> None:
+    await sign_in(client, name=jane, password=PASSWORD)
+    assert "(statistician)" in (await client.get("/sign-in")).text
+    async with store.begin() as conn:
+        await conn.exec_driver_sql("UPDATE accounts SET role = 'viewer' WHERE name = 'jane.smith'")
+    assert "(read)" in (await client.get("/sign-in")).text  # the new role, at the next page
+    await Accounts(store).disable(jane, NOW)
+    assert "Sign in with a token" in (await client.get("/sign-in")).text and not await sees_gdp(
+        client
+    )

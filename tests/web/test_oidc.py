@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.config import Config
+from onthedot.config import Config, load_config
+from onthedot.errors import ReleaseFileError
 from onthedot.settings import OidcSettings
 from onthedot.web.app import create_app
 from tests.web.conftest import GDP, FixedClock
@@ -91,3 +93,21 @@ async def test_a_forged_id_token_or_a_foreign_answer_is_refused(
     assert foreign.status_code == 403
     assert "the answer does not belong to this browser" in foreign.text
     assert "onthedot_session" not in onthedot.cookies
+
+
+def test_the_client_secret_is_masked_wherever_the_settings_are_shown(tmp_path: Path) -> None:
+    path = tmp_path / "onthedot.toml"
+    path.write_text(
+        '[oidc]\nissuer = "https://login.example.org/tenant/v2.0"\nclient_id = "onthedot"\n'
+        f'client_secret = "{CLIENT_SECRET}"\nroles = {{stats = "statistician"}}\n',
+        encoding="utf-8",
+    )
+    oidc = load_config(path).oidc
+    assert oidc.client_secret.get_secret_value() == CLIENT_SECRET
+    for shown in (repr(oidc), str(oidc.model_dump()), str(oidc.model_dump(mode="json"))):
+        assert CLIENT_SECRET not in shown
+    path.write_text('[oidc]\nissuer = "http://login.example.org"\nroles = {a = "boss"}\n')
+    with pytest.raises(ReleaseFileError) as refused:
+        load_config(path)
+    assert f"{path}:2: oidc.issuer: " in str(refused.value)
+    assert "boss is not a role: use one of viewer, statistician" in str(refused.value)
