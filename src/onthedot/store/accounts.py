@@ -2,11 +2,14 @@
 
 ``check`` takes as long for a name that does not exist, or is disabled, as for a wrong password
 (it verifies against a hash all the same), so the time it takes tells no one which names exist.
+Hashing and checking a password take tens of milliseconds of CPU by design, so they run in a
+worker thread (argon2 lets go of the GIL): the web process's event loop keeps serving meanwhile.
 Which roles exist and what each may do is the web layer's rule (``onthedot.web.access``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +61,7 @@ class Accounts:
         row = {
             "name": name,
             "role": role,
-            "password_hash": HASHER.hash(password),
+            "password_hash": await asyncio.to_thread(HASHER.hash, password),
             "created_at": now,
             "password_changed_at": now,
         }
@@ -87,7 +90,9 @@ class Accounts:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(table).where(table.c.name == name))).first()
         try:
-            HASHER.verify(_NOBODY if row is None else row.password_hash, password)
+            await asyncio.to_thread(
+                HASHER.verify, _NOBODY if row is None else row.password_hash, password
+            )
         except (VerificationError, InvalidHashError):
             return None
         if row is None or row.disabled_at is not None:
@@ -97,7 +102,8 @@ class Accounts:
     async def set_password(self, name: str, password: str, now: dt.datetime) -> None:
         """A new password; every session the account had ends."""
         _usable(password)
-        values = {"password_hash": HASHER.hash(password), "password_changed_at": now}
+        hashed = await asyncio.to_thread(HASHER.hash, password)
+        values = {"password_hash": hashed, "password_changed_at": now}
         await self._change(name, values)
 
     async def disable(self, name: str, now: dt.datetime) -> None:
