@@ -91,7 +91,15 @@ async def test_only_the_right_role_moves_the_status_and_the_register_shows_it(
     )
     assert bad_date.status_code == 422
     assert "'18/12/2019' is not a date: write it as YYYY-MM-DD" in html.unescape(bad_date.text)
-    sent = {"status": "sent", "sent_on": "2019-12-20"}
+    ahead = {"status": "sent", "sent_on": "2019-12-19"}  # the app's clock: 18 December 2019
+    later = await post(client, f"{EDITOR}/status", ahead, page=EDITOR)
+    assert later.status_code == 422 and "2019-12-19 is after today" in later.text
+    await post(client, f"{EDITOR}/status", {"status": "draft"}, page=EDITOR)  # back, to write
+    both = {"impact_outside": "Kept only with the other.", "statement_link": "ftp://x"}
+    assert (await post(client, EDITOR, both, page=EDITOR)).status_code == 422
+    assert "Kept only with the other." not in (await client.get(f"{EDITOR}.md")).text
+    await post(client, f"{EDITOR}/status", {"status": "approved"}, page=EDITOR)
+    sent = {"status": "sent", "sent_on": "2019-12-18"}
     assert (await post(client, f"{EDITOR}/status", sent, page=EDITOR)).status_code == 303
     for name, code in (("val", 403), ("jane", 403), ("pub", 303)):
         await as_(client, name)
@@ -99,7 +107,7 @@ async def test_only_the_right_role_moves_the_status_and_the_register_shows_it(
         assert moved.status_code == code, (name, moved.text)
     await assess(store, FATAL)
     row = register.to_json(await breach_store.load(store), await statuses(store))["breaches"][0]
-    assert (row["report"], row["report_sent_on"]) == ("published", "2019-12-20")
+    assert (row["report"], row["report_sent_on"]) == ("published", "2019-12-18")
 
 
 async def test_the_report_is_the_producers_own_document(

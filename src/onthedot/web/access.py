@@ -18,7 +18,7 @@ a signed-in person or a token whose role needs it:
     anyone else          the calendar only        no        -
 
 People sign in with an account (``onthedot account add``; ``ACCOUNT_ROLES`` maps its role, in the
-issue's words, onto this table), a token, or single sign-on (``[oidc]``; ``web.oidc``). A
+words people use, onto this table), a token, or single sign-on (``[oidc]``; ``web.oidc``). A
 state-changing request that does not carry a bearer token must carry the form's CSRF token
 (``web.session``): ``guard`` refuses it otherwise.
 

@@ -20,7 +20,7 @@ from onthedot.errors import AccessError, InputError
 from onthedot.model import Release
 from onthedot.record import REPORT_FORMATS
 from onthedot.record.report import assess, render
-from onthedot.record.report.drafts import MOVES, SECTIONS, Author, Draft, Drafts
+from onthedot.record.report.drafts import MOVES, SECTIONS, Author, Draft, Drafts, checked_text
 from onthedot.record.report.model import Report, build
 from onthedot.record.report.written import fill_in
 from onthedot.web.access import REPORT_STEPS, Power, Principal, Viewer
@@ -127,6 +127,8 @@ async def save(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> R
     values = {key: (fields.get(key) or [""])[0] for key in SECTIONS if key in fields}
     drafts = Drafts(ctx.engine, ctx.clock)
     try:
+        for section, text in values.items():  # every field checked before any is kept
+            checked_text(section, text)
         for section, text in values.items():
             await drafts.write(release.id, section, text, who)
     except InputError as exc:
@@ -145,7 +147,8 @@ async def move(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> R
     if not viewer.may(REPORT_STEPS[status]):
         raise AccessError(_who_may(status))
     try:
-        sent_on = _day((fields.get("sent_on") or [""])[0]) if status == "sent" else None
+        today = ctx.clock.now().astimezone(ctx.config.zone).date()
+        sent_on = _day((fields.get("sent_on") or [""])[0], today) if status == "sent" else None
         await Drafts(ctx.engine, ctx.clock).move(release.id, status, who, sent_on)
     except InputError as exc:
         return await _page(ctx, request, viewer, release, 422, problem=str(exc))
@@ -176,10 +179,16 @@ def _who_may(status: str) -> str:
     )
 
 
-def _day(value: str) -> dt.date:
+def _day(value: str, today: dt.date) -> dt.date:
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise InputError(
             f"Date sent to the regulator: {value[:20]!r} is not a date: write it as YYYY-MM-DD."
         ) from None
+    if day > today:
+        raise InputError(
+            f"Date sent to the regulator: {day.isoformat()} is after today: record the report "
+            "sent once it has been."
+        )
+    return day
