@@ -352,12 +352,8 @@ def timeline_add(
         ),
     ] = None,
     text: Annotated[
-        str,
-        typer.Option(
-            "--text",
-            help="What: whom they informed, what they did, what was held back, the notice, "
-            "how the problem was noticed, what the investigation found.",
-        ),
+        str, typer.Option("--text", help="What: whom they informed, what they did, what was held back, the notice, "
+            "how the problem was noticed, what the investigation found.")
     ] = "",
     url: Annotated[
         str,
@@ -536,10 +532,7 @@ def statement(
         if publish_path is not None:  # before anything is written
             check_statement_path(a.release, publish_path)
         if not a.breaches:
-            fail(
-                f"No breach was found for {a.release.id}, so there is no statement to publish.",
-                EXIT_FINDINGS,
-            )
+            fail(f"No breach was found for {a.release.id}, so there is no statement to publish.", EXIT_FINDINGS)
         html = statement_mod.statement_html(a, state.config.zone, state.config.statement)
         if output is not None:
             output.write_text(html, encoding="utf-8")
@@ -592,15 +585,7 @@ def _print_register(found: list[Breach], reports: Reports) -> None:
         out.print("The breach register is empty.")
         return
     table = Table(
-        "Release",
-        "Kind",
-        "Practice",
-        "Started",
-        "Duration",
-        "Cause",
-        "Status",
-        "Actions",
-        "Report",
+        "Release", "Kind", "Practice", "Started", "Duration", "Cause", "Status", "Actions", "Report"
     )
     for b in found:
         done, suggested = breach_register.actions_status(b)

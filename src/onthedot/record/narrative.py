@@ -335,15 +335,8 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
 }
 # told elsewhere (the clock note) or not worth a sentence
 SILENT = frozenset(
-    {
-        kinds.CLOCK_OFFSET,
-        kinds.PUBLISH_WAITING,
-        kinds.PUBLISH_DONE,
-        kinds.PUBLISH_DISCARDED,
-        kinds.VERIFY_FIRST_LIVE,
-        kinds.REPORT_EDITED,
-        kinds.REPORT_STATUS,
-    }
+    {kinds.CLOCK_OFFSET, kinds.PUBLISH_WAITING, kinds.PUBLISH_DONE, kinds.PUBLISH_DISCARDED,
+     kinds.VERIFY_FIRST_LIVE, kinds.REPORT_EDITED, kinds.REPORT_STATUS}
 )
 
 

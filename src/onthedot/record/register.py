@@ -18,22 +18,9 @@ from typing import Any
 from onthedot.record.breaches import Breach
 
 COLUMNS = (
-    "release",
-    "kind",
-    "title",
-    "practices",
-    "started_at",
-    "ended_at",
-    "duration_s",
-    "urls",
-    "cause",
-    "status",
-    "actions_done",
-    "actions_suggested",
-    "report",
-    "report_sent_on",
-    "detail",
-)
+    "release", "kind", "title", "practices", "started_at", "ended_at", "duration_s", "urls",
+    "cause", "status", "actions_done", "actions_suggested", "report", "report_sent_on", "detail",
+)  # fmt: skip
 Reports = Mapping[str, tuple[str, dt.date | None]]
 NO_REPORTS: Reports = {}
 

@@ -193,9 +193,7 @@ def render(
         "sees_report": viewer.may(Power.EMBARGOED),
         "csrf": session.csrf_token(request, ctx.form_key),  # for every form of the page
     }
-    response = ctx.templates.TemplateResponse(
-        request, name, {**page, **values}, status_code=status
-    )
+    response = ctx.templates.TemplateResponse(request, name, {**page, **values}, status_code=status)
     session.remember_form(request, response)
     return response
 
