@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select
@@ -147,17 +147,9 @@ class Drafts:
             await _only_a_draft(conn, release_id, SECTIONS[section])
             await conn.execute(insert(report_edits).values(row))
 
-        data = {"section": section, "title": SECTIONS[section], "by": who.name}
-        data |= {"by_role": who.role, "sha256": hashlib.sha256(text.encode()).hexdigest()}
-        await Timeline(self._engine, self._clock).append(
-            release_id,
-            kinds.REPORT_EDITED,
-            data,
-            actor=who.name,
-            source="dashboard",
-            at=now,
-            with_=keep,
-        )
+        data = {"section": section, "title": SECTIONS[section]}
+        data |= {"sha256": hashlib.sha256(text.encode()).hexdigest()}
+        await self._record(release_id, kinds.REPORT_EDITED, data, who, keep, now)
         return True
 
     async def move(
@@ -166,10 +158,9 @@ class Drafts:
         """Move the report's status one step (``MOVES``); ``sent_on`` is needed for "sent"."""
         if status == "sent" and sent_on is None:
             raise InputError("Give the date the report was sent to the regulator (YYYY-MM-DD).")
-        now = self._clock.now()
-        row: dict[str, object] = {"release_id": release_id, "status": status}
-        row |= {"by": who.name, "role": who.role}
-        row |= {"at": now, "sent_on": sent_on.isoformat() if sent_on else None}
+        day, now = sent_on.isoformat() if sent_on else None, self._clock.now()
+        row: dict[str, object] = {"release_id": release_id, "status": status, "sent_on": day}
+        row |= {"by": who.name, "role": who.role, "at": now}
 
         async def keep(conn: AsyncConnection) -> None:
             was = await _status(conn, release_id)
@@ -177,15 +168,26 @@ class Drafts:
                 raise InputError(_not_a_move(was, status))
             await conn.execute(insert(report_statuses).values(row))
 
-        data = {"status": status, "by": who.name, "by_role": who.role}
-        data |= {"sent_on": sent_on.isoformat()} if sent_on else {}
+        data = {"status": status} | ({"sent_on": day} if day else {})
+        await self._record(release_id, kinds.REPORT_STATUS, data, who, keep, now)
+
+    async def _record(
+        self,
+        release_id: str,
+        kind: str,
+        data: dict[str, str],
+        who: Author,
+        keep: Callable[[AsyncConnection], Awaitable[None]],
+        at: dt.datetime,
+    ) -> None:
+        """The event on the release's timeline, and ``keep`` (the row) in the same transaction."""
         await Timeline(self._engine, self._clock).append(
             release_id,
-            kinds.REPORT_STATUS,
-            data,
+            kind,
+            data | {"by": who.name, "by_role": who.role},
             actor=who.name,
             source="dashboard",
-            at=now,
+            at=at,
             with_=keep,
         )
 
