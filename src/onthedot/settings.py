@@ -22,6 +22,7 @@ import dataclasses
 import re
 import string
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -180,6 +181,49 @@ class WebSettings(Settings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     body_timeout_s: float = Field(30.0, gt=0)
     keep_alive_s: int = Field(5, ge=1)
+
+
+PERSON_ROLES = ("viewer", "statistician", "head-of-profession", "publisher", "it", "admin")
+"""The roles a person's account or single sign-on may give (``web.access.ACCOUNT_ROLES``)."""
+
+
+def _issuer(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError(
+            "should be the https:// address of the identity provider, e.g. "
+            "https://login.microsoftonline.com/TENANT/v2.0 (http:// only to this machine)"
+        )
+    return value.rstrip("/")
+
+
+def _person_roles(roles: dict[str, str]) -> dict[str, str]:
+    wrong = sorted({r for r in roles.values() if r not in PERSON_ROLES})
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} is not a role: use one of {', '.join(PERSON_ROLES)}")
+    return roles
+
+
+class OidcSettings(Settings):
+    """``[oidc]``: single sign-on through an OpenID Connect provider (Entra ID, Okta, Keycloak,
+    ...). ``issuer``: the provider's address (its discovery document is under
+    ``/.well-known/openid-configuration``); ``client_id`` and ``client_secret`` (masked wherever
+    shown): onthedot's registration there, with the redirect address ``/sign-in/oidc/callback``;
+    ``scopes``: what is asked for; ``name_claim``: the claim that names the person;
+    ``role_claim``: the claim (a string or a list) whose value gives the role, through ``roles``
+    (claim value → viewer, statistician, head-of-profession, publisher, it or admin); someone
+    whose claim maps to no role is not signed in."""
+
+    issuer: Annotated[str | None, AfterValidator(_issuer)] = None
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    scopes: Annotated[tuple[str, ...], Field(strict=False)] = ("openid", "email", "profile")
+    name_claim: str = "email"
+    role_claim: str = "groups"
+    roles: Annotated[dict[str, str], AfterValidator(_person_roles)] = {}
 
 
 class EvidenceSettings(Settings):
@@ -360,6 +404,7 @@ class ConfigFile(Settings):
     publish: PublishSettings = PublishSettings()
     remediate: RemediateSettings = RemediateSettings()
     web: WebSettings = WebSettings()
+    oidc: OidcSettings = OidcSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     statement: StatementSettings = StatementSettings()
     notify: NotifySettings = NotifySettings()

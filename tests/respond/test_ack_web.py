@@ -22,6 +22,7 @@ from onthedot.settings import NotifySettings
 from onthedot.store.tokens import AccessTokens
 from onthedot.web.app import create_app
 from tests.respond.conftest import MovedClock, T, seen
+from tests.web.forms import csrf, post, sign_in
 
 BASE = "http://onthedot.test"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -69,7 +70,7 @@ async def test_an_alerts_link_shows_one_button_and_pressing_it_acknowledges(
     page = await client.get(url)
     assert page.status_code == 200 and "Acknowledge</button>" in page.text
     assert (await IncidentBook(store).get(incident)).state == "open"  # opening changes nothing
-    fields = dict(httpx.URL(url).params)
+    fields = dict(httpx.URL(url).params) | {"csrf_token": await csrf(client, url)}
     done = await client.post(url.split("?")[0], data=fields, headers=FORM)
     assert done.status_code == 200, done.text
     after = await IncidentBook(store).get(incident)
@@ -88,7 +89,7 @@ async def test_a_forged_or_expired_link_is_refused_and_recorded(
         url = url.replace(f"/incidents/{incident}/", f"/incidents/{incident + 1}/")
     for attempt in (
         client.get(url),
-        client.post(url.split("?")[0], data=dict(httpx.URL(url).params), headers=FORM),
+        post(client, url.split("?")[0], dict(httpx.URL(url).params)),
     ):
         refused = await attempt
         assert refused.status_code == 403, refused.text
@@ -106,10 +107,12 @@ async def test_a_signed_in_statistician_acknowledges_on_the_dashboard_anyone_els
     listed = await client.get("/incidents")
     assert "sign in" in listed.text and "retail-sales-2026-02" not in listed.text
     made = await AccessTokens(store).add("jo", "statistician", T - dt.timedelta(days=1))
-    client.cookies.set("onthedot_session", made)
+    await sign_in(client, token=made)
     listed = await client.get("/incidents")
     assert "retail-sales-2026-02" in listed.text and "Acknowledge</button>" in listed.text
-    done = await client.post(f"/incidents/{incident}/ack")
+    refused = await client.post(f"/incidents/{incident}/ack")  # no CSRF token: not from the page
+    assert refused.status_code == 403 and "open the page again" in refused.text
+    done = await post(client, f"/incidents/{incident}/ack", {}, page="/incidents")
     assert done.status_code == 303
     after = await IncidentBook(store).get(incident)
     assert (after.state, after.by) == ("acknowledged", "jo")

@@ -24,6 +24,7 @@ from tests.web.conftest import (
     FixedClock,
     token,
 )
+from tests.web.forms import csrf, post, sign_in
 
 EDINBURGH = {"Authorization": "Bearer tok-edinburgh-7f3a"}
 
@@ -146,6 +147,7 @@ async def test_each_role_sees_what_the_table_says(
             Role.IT: (True, True),
             Role.READ: (True, False),
             Role.METRICS: (False, True),
+            Role.ADMIN: (True, True),
         }[role]
     )
     if not sees[1]:
@@ -204,15 +206,16 @@ async def test_a_person_signs_in_sees_the_detail_and_signs_out(
     async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
         form = await c.get("/sign-in")
         assert form.status_code == 200 and 'name="token" type="password"' in form.text
-        signed = await c.post("/sign-in", data={"token": secret})
+        signed = await sign_in(c, token=secret)
         assert signed.status_code == 303 and signed.headers["location"] == "/"
-        cookie = signed.headers["set-cookie"].lower()
+        cookie = signed.headers.get_list("set-cookie")[0].lower()
+        assert cookie.startswith("onthedot_session=") and secret.lower() not in cookie
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
         assert "secure" not in cookie  # plain http: the browser would not send it back
         page = await c.get(f"/releases/{GDP.id}")
         assert "Signed in: jane" in page.text
         assert all(s in page.text for s in ("gdp-itl-regions.xlsx", "early"))
-        out = await c.post("/sign-out")
+        out = await post(c, "/sign-out", {})
         assert out.status_code == 303
         page = await c.get(f"/releases/{GDP.id}")
     assert "gdp-itl-regions.xlsx" not in page.text and "Sign in" in page.text
@@ -225,10 +228,10 @@ async def test_the_cookie_is_secure_over_https_and_a_bad_token_is_told(
     secret = headers["Authorization"].removeprefix("Bearer ")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://onthedot.test") as c:
-        signed = await c.post("/sign-in", data={"token": secret})
-        assert "secure" in signed.headers["set-cookie"].lower()
-        wrong = await c.post("/sign-in", data={"token": "odt_wrong"})
-    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+        signed = await sign_in(c, token=secret)
+        assert "secure" in signed.headers.get_list("set-cookie")[0].lower()
+        wrong = await sign_in(c, token="odt_wrong")
+    assert wrong.status_code == 401 and "onthedot_session" not in str(wrong.headers)
     assert "The server does not know this token" in wrong.text
 
 
@@ -236,8 +239,10 @@ async def test_a_sign_in_form_posted_from_another_site_is_refused(
     store: AsyncEngine, client: httpx.AsyncClient
 ) -> None:
     secret = (await token(store, "jane", "statistician"))["Authorization"].split()[1]
+    form = await csrf(client)
     for header in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
-        answer = await client.post("/sign-in", data={"token": secret}, headers=header)
+        fields = {"token": secret, "csrf_token": form}
+        answer = await client.post("/sign-in", data=fields, headers=header)
         assert answer.status_code == 403 and "set-cookie" not in answer.headers
         assert "sent from another site" in answer.text
 
@@ -246,8 +251,9 @@ async def test_a_revoked_persons_cookie_shows_the_calendar_only(
     store: AsyncEngine, client: httpx.AsyncClient
 ) -> None:
     secret = (await token(store, "jane", "statistician"))["Authorization"].split()[1]
+    await sign_in(client, token=secret)
+    assert "gdp-itl" in (await client.get(f"/releases/{GDP.id}")).text
     await AccessTokens(store).revoke("jane", NOW)
-    client.cookies.set("onthedot_session", secret)
     page = await client.get(f"/releases/{GDP.id}")
     assert page.status_code == 200 and "gdp-itl" not in page.text
 
@@ -261,3 +267,11 @@ async def test_an_agent_sees_only_its_releases_in_their_window(
     clock.at = GDP.release_at - dt.timedelta(minutes=5)
     body = (await client.get("/api/agent/assignments", headers=EDINBURGH)).text
     assert f"{PUBLIC}/statistics/gdp-itl-regions.xlsx" in body
+
+
+def test_incidents_are_for_the_four_roles_alerts_go_to_and_admin() -> None:
+    from onthedot.settings import NOTIFY_ROLES
+    from onthedot.web.access import POWERS, Power
+
+    shown = {role.value for role, powers in POWERS.items() if Power.INCIDENTS in powers}
+    assert shown == {*NOTIFY_ROLES, "admin"}

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "service_cmds",
     "agent_cmds",
     "token_cmds",
+    "account_cmds",
     "prerelease_cmds",
     "incident_cmds",
 )

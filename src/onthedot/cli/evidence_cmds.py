@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from onthedot.model import Release
     from onthedot.record.breaches import Breach
     from onthedot.record.checkpoint import AnchorCheck
-    from onthedot.record.report import Assessment
+    from onthedot.record.register import Reports
+    from onthedot.record.report import Assessment, Report
     from onthedot.record.timeline import ChainCheck, Event
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -407,6 +408,17 @@ async def _assess(ref: str) -> Assessment:
         return await assess(engine, release, policy=state.config.policy)
 
 
+async def _drafted(ref: str, today: dt.date | None) -> tuple[Assessment, Report]:
+    """The release's assessment and its report, with what people wrote in the dashboard."""
+    from onthedot.record.report import assess
+    from onthedot.record.report.written import drafted
+
+    async with state.store() as engine:
+        release = await resolve_release(engine, ref)
+        a = await assess(engine, release, policy=state.config.policy)
+        return a, await drafted(engine, a, today=today, zone=state.config.zone)
+
+
 def breaches(ref: ReleaseArg, as_json: JsonOpt = False) -> None:
     """Detect the release's breaches of the Code from its record and store them (exit 1 if any)."""
     from onthedot.record.report.model import tamper_warning
@@ -462,8 +474,10 @@ def report(
         str | None, typer.Option("--date", help="Date of the report, YYYY-MM-DD (default today).")
     ] = None,
 ) -> None:
-    """Draft the breach report (the regulator's sections) from the record of the release."""
-    from onthedot.record.report import build, render
+    """Draft the breach report (the regulator's sections) from the record of the release, with
+    what people wrote into it on the dashboard (impact, investigation, changes agreed, contact,
+    statement) and its status."""
+    from onthedot.record.report import render
 
     async def body() -> int:
         if fmt not in REPORT_FORMATS:
@@ -473,10 +487,9 @@ def report(
         if output is None:
             raise InputError("Give the file to write with -o, e.g. -o breach-report.docx.")
         today = _date(date)
-        a = await _assess(ref)
+        a, drafted = await _drafted(ref, today)
         if strict and not a.chain.ok:
             raise TimelineError(chain_problem(a.release.id, a.chain, list(a.evidence.events)))
-        drafted = build(a, today=today, zone=state.config.zone)
         output.write_bytes(render(drafted, fmt))
         if drafted.warning:
             out.print(styled((drafted.warning, "bold red")), highlight=False)
@@ -539,27 +552,30 @@ def register_cmd(
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV, one breach a line.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The breach register: every stored breach, with counts by type and by cause."""
+    """The breach register: every stored breach, with counts by type and by cause, and the
+    status of its release's breach report (draft, approved, sent, published)."""
     from onthedot.record import breaches as breach_store
     from onthedot.record import register as breach_register
+    from onthedot.record.report.drafts import statuses
 
     async def body() -> int:
         if as_csv and as_json:
             raise InputError("Choose one of --csv and --json.")
         async with state.store() as engine:
             found = await breach_store.load(engine)
+            reports = await statuses(engine)
         if as_csv:
-            typer.echo(breach_register.to_csv(found), nl=False)
+            typer.echo(breach_register.to_csv(found, reports), nl=False)
         elif as_json:
-            emit_json(breach_register.to_json(found))
+            emit_json(breach_register.to_json(found, reports))
         else:
-            _print_register(found)
+            _print_register(found, reports)
         return EXIT_OK
 
     run(body, as_json)
 
 
-def _print_register(found: list[Breach]) -> None:
+def _print_register(found: list[Breach], reports: Reports) -> None:
     from rich.table import Table
 
     from onthedot.model import iso_utc
@@ -569,7 +585,7 @@ def _print_register(found: list[Breach]) -> None:
         out.print("The breach register is empty.")
         return
     table = Table(
-        "Release", "Kind", "Practice", "Started", "Duration", "Cause", "Status", "Actions"
+        "Release", "Kind", "Practice", "Started", "Duration", "Cause", "Status", "Actions", "Report"
     )
     for b in found:
         done, suggested = breach_register.actions_status(b)
@@ -584,6 +600,7 @@ def _print_register(found: list[Breach]) -> None:
             b.cause,
             b.status,
             f"{done} taken, {suggested} suggested",
+            breach_register.entry(b, reports)["report"],
         )
     out.print(table)
     tally = breach_register.counts(found)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from onthedot.store.tokens import AccessToken
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-ROLES = ("statistician", "head_of_profession", "publishing", "it", "read", "metrics")
+ROLES = ("statistician", "head_of_profession", "publishing", "it", "read", "metrics", "admin")
 """The same as ``onthedot.web.access.Role`` (a test keeps them so), without importing the web app."""
 
 

@@ -62,6 +62,9 @@ PRA_REFUSED = "pra.refused"  # {name, email, grant, path, reason}  a genuine lin
 PRA_REVOKED = "pra.revoked"  # {name, email, grants}
 STATEMENT_PUBLISHED = "statement.published"  # {url, by}  the statement about the breach is public
 NOTE = "note"  # {text}
+# the breach report's editor (record/report/drafts.py)
+REPORT_EDITED = "report.edited"  # {section, by, role, sha256}  the text is in report_edits
+REPORT_STATUS = "report.status"  # {status, was, by, role, sent_on?}
 # the inquiry after a breach (what only people know; the report's sections of the same names)
 PROBLEM_NOTICED = "problem.noticed"  # {text: how it was noticed}
 INVESTIGATION_FOUND = "investigation.found"  # {text: what the investigation found}

@@ -269,6 +269,25 @@ def _note(t: Teller, e: Event) -> str:
     return f"At {t.clock(e.at)} {who(e)} noted: {text_of(e.data, 'text') or '(no text)'}."
 
 
+def _report_edited(t: Teller, e: Event) -> str:
+    section = text_of(e.data, "title", "section") or "a section"
+    return f"At {t.clock(e.at)} {who(e)} wrote “{section}” in the breach report."
+
+
+REPORT_STEPS: Mapping[str, str] = {
+    "draft": "returned the breach report to draft",
+    "approved": "approved the breach report",
+    "sent": "recorded that the breach report was sent to the regulator",
+    "published": "recorded that the breach report was published",
+}
+
+
+def _report_status(t: Teller, e: Event) -> str:
+    step = REPORT_STEPS.get(str(e.data.get("status")), "changed the breach report's status")
+    sent = f" on {e.data['sent_on']}" if e.data.get("sent_on") else ""
+    return f"At {t.clock(e.at)} {who(e)} {step}{sent}."
+
+
 INQUIRY: Mapping[str, str] = {
     kinds.PROBLEM_NOTICED: "noticed the problem",
     kinds.INVESTIGATION_FOUND: "recorded a finding of the investigation",
@@ -311,11 +330,13 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
     kinds.STATEMENT_PUBLISHED: _statement,
     kinds.RELEASE_SYNCED: _synced,
     kinds.NOTE: _note,
+    kinds.REPORT_EDITED: _report_edited,
+    kinds.REPORT_STATUS: _report_status,
 }
 # told elsewhere (the clock note) or not worth a sentence
 SILENT = frozenset(
     {kinds.CLOCK_OFFSET, kinds.PUBLISH_WAITING, kinds.PUBLISH_DONE, kinds.PUBLISH_DISCARDED,
-     kinds.VERIFY_FIRST_LIVE}
+     kinds.VERIFY_FIRST_LIVE, kinds.REPORT_EDITED, kinds.REPORT_STATUS}
 )
 
 
@@ -355,6 +376,8 @@ LABELS: Mapping[str, str] = {
     kinds.PRA_OPENED: "Opened under pre-release access",
     kinds.STATEMENT_PUBLISHED: "Statement published",
     kinds.NOTE: "Note",
+    kinds.REPORT_EDITED: "Breach report written",
+    kinds.REPORT_STATUS: "Breach report status",
 }
 
 

@@ -252,3 +252,59 @@ alerts = Table(
     Column("at", UTCDateTime(), nullable=False),
     UniqueConstraint("incident_id", "round", "state", "role", "channel", name="uq_alerts_message"),
 )
+
+# People who sign in with a name and password (store/accounts.py): the password kept as its
+# argon2 hash only; ``disabled_at`` set: the account no longer signs in and its sessions end.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
+    Column("disabled_at", UTCDateTime()),
+)
+
+# Signed-in sessions of the dashboard (store/sessions.py): the browser holds a random id, the
+# store its SHA-256 only, who it is (an account, a token's SHA-256 or a single sign-on subject)
+# and when it ends.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("how", String(16), nullable=False),  # password | token | sso
+    Column("credential", String(255), nullable=False),  # account name | token SHA-256 | issuer sub
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# What people wrote into a release's breach report, one row per save of a section (the newest
+# is the text; the rows before it the history), and the report's status, one row per change
+# (record/report/drafts.py); each change is also on the release's timeline.
+report_edits = Table(
+    "report_edits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("release_id", String(128), nullable=False, index=True),
+    Column("section", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("by", Text, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+report_statuses = Table(
+    "report_statuses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("release_id", String(128), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # draft | approved | sent | published
+    Column("sent_on", String(10)),  # the date it was sent to the regulator, YYYY-MM-DD
+    Column("by", Text, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+)

@@ -59,7 +59,11 @@ class AccessTokens:
 
     async def find(self, token: str) -> AccessToken | None:
         """The token a caller sent, revoked or expired ones included (``usable`` says)."""
-        query = select(table).where(table.c.token_sha256 == digest(token))
+        return await self.find_digest(digest(token))
+
+    async def find_digest(self, sha256: str) -> AccessToken | None:
+        """The token whose SHA-256 this is (a dashboard session signed in with it keeps that)."""
+        query = select(table).where(table.c.token_sha256 == sha256)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _token(row)

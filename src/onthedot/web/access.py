@@ -6,14 +6,21 @@ from the embargoed content (the artefacts' paths, hashes and sizes, the text a p
 for, results and their diagnoses, the timeline with its staged copies) is shown before T only to
 a signed-in person or a token whose role needs it:
 
-    role                 before T                       /metrics
-    statistician         every release's detail         no
-    head_of_profession   every release's detail         no
-    publishing           every release's detail         no
-    it                   every release's detail         yes
-    read   (automation)  every release's detail         no
-    metrics (automation) the calendar only              yes
-    anyone else          the calendar only              no
+    role                 before T                 /metrics  breach report
+    statistician         every release's detail   no        write
+    head_of_profession   every release's detail   no        write, approve, send, publish
+    publishing           every release's detail   no        publish
+    it                   every release's detail   yes       -
+    (these four, and admin, see and acknowledge incidents)
+    read   (automation)  every release's detail   no        -
+    metrics (automation) the calendar only        yes       -
+    admin                everything, the settings and the accounts
+    anyone else          the calendar only        no        -
+
+People sign in with an account (``onthedot account add``; ``ACCOUNT_ROLES`` maps its role, in the
+words people use, onto this table), a token, or single sign-on (``[oidc]``; ``web.oidc``). A
+state-changing request that does not carry a bearer token must carry the form's CSRF token
+(``web.session``): ``guard`` refuses it otherwise.
 
 A pre-release link (``onthedot prerelease grant``) opens one release's staged files to one person,
 inside the pre-release window only; the link is its own credential (``web.prerelease``).
@@ -38,10 +45,11 @@ from starlette.routing import BaseRoute
 from onthedot.errors import AccessError, TokenError
 from onthedot.model import Release
 from onthedot.settings import WebSettings
+from onthedot.store.accounts import Accounts
+from onthedot.store.sessions import Sessions
 from onthedot.store.tokens import AccessTokens
-from onthedot.web.context import Ctx
-
-SESSION_COOKIE = "onthedot_session"
+from onthedot.web.context import Ctx, WebContext
+from onthedot.web.session import SESSION_COOKIE, check_csrf
 
 
 class Role(enum.StrEnum):
@@ -51,21 +59,50 @@ class Role(enum.StrEnum):
     IT = "it"
     READ = "read"
     METRICS = "metrics"
+    ADMIN = "admin"
 
 
 class Power(enum.StrEnum):
     EMBARGOED = "see a release's detail before its release time"
     METRICS = "read /metrics"
+    WRITE_REPORT = "write the sections of a breach report"
+    APPROVE_REPORT = "approve a breach report, return it to draft, record it sent"
+    PUBLISH_REPORT = "record a breach report published"
+    INCIDENTS = "see and acknowledge incidents"
+    SETTINGS = "see the settings"
+    ACCOUNTS = "manage the accounts"
 
+
+_ON_CALL = frozenset({Power.EMBARGOED, Power.INCIDENTS})  # the four roles alerts go to
 
 POWERS: dict[Role, frozenset[Power]] = {
-    Role.STATISTICIAN: frozenset({Power.EMBARGOED}),
-    Role.HEAD_OF_PROFESSION: frozenset({Power.EMBARGOED}),
-    Role.PUBLISHING: frozenset({Power.EMBARGOED}),
-    Role.IT: frozenset({Power.EMBARGOED, Power.METRICS}),
+    Role.STATISTICIAN: _ON_CALL | {Power.WRITE_REPORT},
+    Role.HEAD_OF_PROFESSION: _ON_CALL
+    | {Power.WRITE_REPORT, Power.APPROVE_REPORT, Power.PUBLISH_REPORT},
+    Role.PUBLISHING: _ON_CALL | {Power.PUBLISH_REPORT},
+    Role.IT: _ON_CALL | {Power.METRICS},
     Role.READ: frozenset({Power.EMBARGOED}),
     Role.METRICS: frozenset({Power.METRICS}),
+    Role.ADMIN: frozenset(Power),
 }
+
+ACCOUNT_ROLES: dict[str, Role] = {
+    "viewer": Role.READ,
+    "statistician": Role.STATISTICIAN,
+    "head-of-profession": Role.HEAD_OF_PROFESSION,
+    "publisher": Role.PUBLISHING,
+    "it": Role.IT,
+    "admin": Role.ADMIN,
+}
+"""A person's role, in the words people use (accounts, single sign-on), onto the table above."""
+
+REPORT_STEPS: dict[str, Power] = {
+    "approved": Power.APPROVE_REPORT,
+    "draft": Power.APPROVE_REPORT,  # an approved report back to draft
+    "sent": Power.APPROVE_REPORT,
+    "published": Power.PUBLISH_REPORT,
+}
+"""Who may move a breach report to each status (``record.report.drafts.MOVES`` says from where)."""
 
 
 class Access(enum.StrEnum):
@@ -75,6 +112,8 @@ class Access(enum.StrEnum):
     AGENT = "agent"  # a remote probe agent's token (checked before the body is read)
     SIGNED = "signed"  # a signed, expiring link is its own credential, checked before anything
     # is read (an alert's acknowledgement link: respond.links; a pre-release link: web.prerelease)
+    REPORT = "report"  # the producer's own document: a role with the EMBARGOED power, at any
+    # time; writing and moving its status need their powers (web.reports)
 
 
 ROUTES: dict[str, Access] = {
@@ -83,15 +122,20 @@ ROUTES: dict[str, Access] = {
     "/static": Access.PUBLIC,
     "/sign-in": Access.PUBLIC,
     "/sign-out": Access.PUBLIC,
+    "/sign-in/oidc": Access.PUBLIC,
+    "/sign-in/oidc/callback": Access.PUBLIC,
     "/api/releases": Access.RELEASE,
     "/api/releases/{release_id}": Access.RELEASE,
     "/api/releases/{release_id}/timeline": Access.RELEASE,
     "/": Access.RELEASE,
     "/releases/{release_id}": Access.RELEASE,
+    "/releases/{release_id}/report": Access.REPORT,
+    "/releases/{release_id}/report/status": Access.REPORT,
+    "/releases/{release_id}/report.{fmt}": Access.REPORT,
     "/metrics": Access.METRICS,
     "/api/agent/assignments": Access.AGENT,
     "/api/agent/results": Access.AGENT,
-    "/incidents": Access.RELEASE,  # shown to the four roles of [notify] (web.incidents)
+    "/incidents": Access.RELEASE,  # shown to the four roles of [notify] and admin (INCIDENTS)
     "/incidents/{incident_id}/ack": Access.RELEASE,  # a signed-in person of those roles
     "/incidents/{incident_id}/ack-link": Access.SIGNED,
     "/pre-release/{release_id}/{link}": Access.SIGNED,
@@ -143,17 +187,39 @@ def bearer(request: Request) -> str | None:
 
 async def principal(request: Request, ctx: Ctx) -> Principal:
     """The caller: a bearer token (refused with 401 if unknown, revoked or expired), else the
-    dashboard's session cookie (ignored if no longer good), else anonymous."""
+    dashboard's session (ignored if it has ended or its account, token or role no longer
+    holds), else anonymous."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
     token = bearer(request)
     if token is not None:
-        return await token_principal(ctx, token)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        try:
-            return await token_principal(ctx, cookie)
-        except TokenError:
+        found = await token_principal(ctx, token)
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        found = await session_principal(ctx, cookie) if cookie else ANONYMOUS
+    request.state.principal = found
+    return found
+
+
+async def session_principal(ctx: WebContext, session_id: str) -> Principal:
+    """Whoever signed in with this session, as they are now: an account's current role (a
+    disabled account: anonymous), a token still usable, single sign-on as it said."""
+    now = ctx.clock.now()
+    session = await Sessions(ctx.engine).find(session_id, now)
+    if session is None:
+        return ANONYMOUS
+    if session.how == "password":
+        account = await Accounts(ctx.engine).get(session.credential)
+        if account is None or not account.enabled or account.role not in ACCOUNT_ROLES:
             return ANONYMOUS
-    return ANONYMOUS
+        return Principal(account.name, ACCOUNT_ROLES[account.role])
+    if session.how == "token":
+        token = await AccessTokens(ctx.engine).find_digest(session.credential)
+        if token is None or not token.usable(now) or token.role not in Role.__members__.values():
+            return ANONYMOUS
+        return Principal(token.name, Role(token.role))
+    return Principal(session.name, Role(session.role))
 
 
 async def token_principal(ctx: Ctx, token: str) -> Principal:
@@ -175,12 +241,18 @@ async def token_principal(ctx: Ctx, token: str) -> Principal:
 Viewer = Annotated[Principal, Depends(principal)]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def guard(request: Request, ctx: Ctx) -> None:
-    """Every API route and page: refused unless ``ROUTES`` declares it; /metrics needs its power."""
+    """Every API route and page: refused unless ``ROUTES`` declares it; a post without a bearer
+    token needs its form's CSRF token; /metrics needs its power."""
     route = request.scope.get("route")
     access = ROUTES.get(getattr(route, "path", ""))
     if access is None:
         raise AccessError(f"{request.url.path} is not open to anyone: declare it in ROUTES.")
+    if request.method not in SAFE_METHODS and access is not Access.AGENT and not bearer(request):
+        await check_csrf(request, ctx.form_key)
     if access is not Access.METRICS:
         return
     viewer = await principal(request, ctx)

@@ -6,6 +6,7 @@
   (JSON; OpenAPI at ``/api/openapi.json``), ``/metrics`` (Prometheus);
 - ``/api/agent/assignments``, ``/api/agent/results`` (remote probe agents, bearer token);
 - ``/`` and ``/releases/{id}`` (the dashboard), ``/sign-in``, ``/sign-out``, ``/static/...``;
+- ``/releases/{id}/report`` (the breach report's editor and downloads: ``web.reports``);
 - ``/pre-release/{id}/{link}[/{path}]`` (a signed pre-release link: the staged files);
 - ``/incidents`` and acknowledging one, signed in or by an alert's signed link (``web.incidents``).
 
@@ -33,7 +34,18 @@ from onthedot.config import Config
 from onthedot.morning.files import FileProblems
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
-from onthedot.web import access, agents, api, errors, incidents, pages, prerelease, signin
+from onthedot.web import (
+    access,
+    agents,
+    api,
+    errors,
+    incidents,
+    oidc,
+    pages,
+    prerelease,
+    reports,
+    signin,
+)
 from onthedot.web.assets import STATIC_URL, VENDOR, installed_version
 from onthedot.web.bodies import Bodies
 from onthedot.web.context import AgentLimiter, WebContext
@@ -109,8 +121,10 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(pages.router)
     app.include_router(signin.router)
+    app.include_router(oidc.router)
     app.include_router(prerelease.router)
     app.include_router(incidents.router)
+    app.include_router(reports.router)
     app.mount(STATIC_URL, StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(
         Bodies,

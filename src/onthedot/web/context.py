@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -20,6 +21,7 @@ from onthedot.morning.files import FileProblems
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
+from onthedot.web.attempts import SignInLimiter
 from onthedot.web.metrics import ServiceMetrics
 
 AGENT_BURST = 30
@@ -66,6 +68,8 @@ class WebContext:
     assets_version: str | None
     agent_limiter: AgentLimiter
     file_problems: FileProblems
+    form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # CSRF tokens' HMAC
+    sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
 
     async def release(self, release_id: str) -> Release:
         """The release with this id, or UnknownReleaseError naming the nearest known id."""

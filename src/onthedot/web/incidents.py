@@ -20,8 +20,7 @@ from onthedot.record.timeline import Timeline
 from onthedot.respond.channels import ROLE_WORDS
 from onthedot.respond.incidents import IncidentBook
 from onthedot.respond.links import Link, link_key
-from onthedot.settings import NOTIFY_ROLES
-from onthedot.web.access import Viewer
+from onthedot.web.access import Power, Viewer
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import render
 from onthedot.web.signin import FORM, same_site
@@ -32,7 +31,7 @@ log = structlog.get_logger("onthedot.web.incidents")
 
 @router.get("/incidents", response_class=HTMLResponse)
 async def incidents_page(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
-    shown = viewer.role is not None and viewer.role.value in NOTIFY_ROLES
+    shown = viewer.may(Power.INCIDENTS)
     found = await IncidentBook(ctx.engine).listed() if shown else []
     return render(ctx, request, "incidents.html", viewer=viewer, incidents=found, shown=shown)
 
@@ -40,7 +39,7 @@ async def incidents_page(request: Request, ctx: Ctx, viewer: Viewer) -> Response
 @router.post("/incidents/{incident_id}/ack")
 async def acknowledge(incident_id: int, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     same_site(request)
-    if viewer.role is None or viewer.role.value not in NOTIFY_ROLES:
+    if not viewer.may(Power.INCIDENTS):
         raise AccessError(
             "Only a signed-in statistician, Head of Profession, publishing or IT person may "
             "acknowledge an incident: sign in first."

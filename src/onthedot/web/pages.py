@@ -23,7 +23,7 @@ from onthedot.record.narrative import describe
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import release_urls
-from onthedot.web import queries
+from onthedot.web import queries, session
 from onthedot.web.access import ANONYMOUS, Power, Principal, Viewer, sees_detail
 from onthedot.web.assets import ASSETS_URL, CSS_NAME, JS_NAME, STATIC_URL
 from onthedot.web.context import Ctx, WebContext, context
@@ -190,8 +190,12 @@ def render(
         "refreshes": not request.url.path.startswith(f"{LINK_PREFIX}/"),  # (a link is no board)
         "viewer": viewer,
         "sees_metrics": viewer.may(Power.METRICS),
+        "sees_report": viewer.may(Power.EMBARGOED),
+        "csrf": session.csrf_token(request, ctx.form_key),  # for every form of the page
     }
-    return ctx.templates.TemplateResponse(request, name, {**page, **values}, status_code=status)
+    response = ctx.templates.TemplateResponse(request, name, {**page, **values}, status_code=status)
+    session.remember_form(request, response)
+    return response
 
 
 def render_error(request: Request, status: int, sentence: str) -> Response:

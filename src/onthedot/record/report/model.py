@@ -105,6 +105,7 @@ class Report:
     warning: str | None = None
     record: str = ""
     heading: str = HEADING
+    agreed: str = AGREED  # the longer-term changes agreed (what people wrote, else a prompt)
     guidance: dict[str, str] = field(
         default_factory=lambda: {
             "account": ACCOUNT_GUIDANCE,
@@ -174,7 +175,7 @@ class Report:
                 out += [_h(3, title), *(_p(t) for t in paragraphs)]
         out += [
             _h(3, "Longer-term changes"),
-            _ul((*(self.longer_term or (NOT_APPLICABLE,)), AGREED)),
+            _ul((*(self.longer_term or (NOT_APPLICABLE,)), self.agreed)),
         ]
         return out
 
