@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "token_cmds",
     "prerelease_cmds",
     "incident_cmds",
+    "demo_cmds",
 )
 
 
