@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -151,13 +152,13 @@ class Follower:
             await asyncio.sleep(0.2)
 
     async def catch_up(self) -> None:
-        from onthedot.record.narrative import describe, label, when
+        from onthedot.record.narrative import describe, label
 
         for event in await self._timeline.events(self._release.id, after=self._seq):
             self._seq = event.seq
             if event.kind not in QUIET:
-                said = describe(event, self._release)
-                self._stage.event(when(event, self._release), label(event.kind), said)
+                said = _incident(event) or describe(event, self._release)
+                self._stage.event(clock_time(event), label(event.kind), said)
         for (subject, body), to in zip(
             self._box.texts()[self._mails :], self._box.recipients()[self._mails :], strict=True
         ):
@@ -165,7 +166,26 @@ class Follower:
             self._stage.mail(to, subject, body)
 
 
-QUIET = {kinds.RELEASE_SYNCED, kinds.CLOCK_OFFSET, kinds.PUBLISH_WAITING}
+QUIET = {kinds.RELEASE_SYNCED, kinds.CLOCK_OFFSET, kinds.PUBLISH_WAITING, kinds.ALERT_SENT}
+"""Not told as they happen (an alert's e-mail is shown instead)."""
+
+
+def clock_time(event: Event) -> str:
+    """When it happened, London time: to the second for what onthedot recorded, to the minute for
+    what a person entered (as the report gives them)."""
+    from onthedot.calendar.timeutil import to_local
+    from onthedot.record.narrative import by_a_person
+
+    return to_local(event.at).strftime("%H:%M" if by_a_person(event) else "%H:%M:%S")
+
+
+def _incident(event: Event) -> str | None:
+    """What an incident event is about (its title), which the timeline's sentence leaves out."""
+    if event.kind in (kinds.INCIDENT_OPENED, kinds.INCIDENT_RESOLVED):
+        what = "Opened" if event.kind == kinds.INCIDENT_OPENED else "Resolved"
+        title = str(event.data.get("title") or event.data.get("problem") or "")
+        return f"{what}: {title}" if title else f"{what}."
+    return None
 
 
 async def _events(engine: AsyncEngine, release_id: str, kind: str | None = None) -> list[Event]:
@@ -209,7 +229,7 @@ async def act_one(demo: Demo, site: Website, stage: Stage) -> ActResult:
         start = seed.RELEASE_AT - dt.timedelta(seconds=AHEAD_S)
         clock = RacingClock(start, urls, purge_at=seed.utc(10, 35))
         live = await _morning(engine, config, release, clock, demo, stage)
-        await _judge_morning(engine, release, demo.box, result, live)
+        await _judge_morning(engine, release, demo, result, live, stage)
         await _record_people(engine, release, config)
         result.files = await _write_evidence(engine, release, config, demo.folder / "evidence")
         result.claims["the breach report was written"] = result.files["report"].stat().st_size > 0
@@ -263,8 +283,9 @@ async def _morning(
 
 
 async def _judge_morning(
-    engine: AsyncEngine, release: Release, box: Mailbox, result: ActResult, live: bool
+    engine: AsyncEngine, release: Release, demo: Demo, result: ActResult, live: bool, stage: Stage
 ) -> None:
+    box = demo.box
     events = await _events(engine, release.id)
     t = release.release_at
     stale = [
@@ -273,6 +294,9 @@ async def _judge_morning(
         if e.kind == kinds.VERIFY_RESULT and e.data.get("status") == "stale" and e.at >= t
     ]
     first_stale = (stale[0].at - t).total_seconds() if stale else None
+    if stale and first_stale is not None:
+        said = str(stale[0].data.get("diagnosis") or "")
+        stage.say(f"The edge was stale {first_stale:.1f} s after 09:30. {said}", "bold red")
     sent = [e.data for e in events if e.kind == kinds.ALERT_SENT]
     notices = [e for e in events if e.kind == kinds.NOTICE_PUBLISHED and e.at >= t]
     held = [e for e in events if e.kind == kinds.GATE_HELD]
@@ -336,10 +360,10 @@ async def _write_evidence(
 
 
 async def _show_timeline(engine: AsyncEngine, release: Release, stage: Stage) -> None:
-    from onthedot.record.narrative import describe, label, when, who
+    from onthedot.record.narrative import describe, label, who
 
     rows = [
-        (when(e, release), who(e), label(e.kind), describe(e, release))
+        (clock_time(e), who(e), label(e.kind), _incident(e) or describe(e, release))
         for e in await _events(engine, release.id)
         if e.kind not in QUIET and e.kind != kinds.VERIFY_RESULT
     ]
@@ -420,7 +444,7 @@ async def _preflight(
             tolerance_s=config.policy.late_after_s,
         )
     rows = [
-        (item["risk"], item["url"], item["reason"], item["fix"] or "")
+        (item["risk"], urlsplit(item["url"]).path, item["reason"], item["fix"] or "")
         for item in report.as_dict()["results"]
     ]
     stage.table("Preflight", ("Risk", "URL", "Reason", "Fix"), rows)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onthedot.demo.acts import ActResult, Demo, Stage, run_acts
-from onthedot.demo.website import Website, is_root, missing, start_website
+from onthedot.demo import website
+from onthedot.demo.website import Website, start_website
 from onthedot.errors import OnthedotError, SandboxError
 from onthedot.sandbox.base import ServerStartError
 from onthedot.sandbox.mail import SmtpSink
@@ -30,13 +31,13 @@ class Session:
 
 def check_machine() -> None:
     """SandboxError when the demo's servers cannot start here, saying what to do."""
-    needed = missing()
+    needed = website.missing()
     if needed:
         raise SandboxError(
             "The demo needs programs this machine does not have: install them with "
             f"'apt-get install {' '.join(needed)}' (as root), then run it again."
         )
-    if not is_root():
+    if not website.is_root():
         raise SandboxError(
             "The demo's FTP server checks its password through the system, which only root may "
             "set up: run the demo as root (for example with sudo)."

@@ -9,12 +9,13 @@ import datetime as dt
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from onthedot.clock import Clock
 
+TRANSCRIPT_WIDTH = 120
+"""Columns of the output when it is not a terminal (a log, a pipe)."""
 BODY_LINES = 4
 """Lines of each e-mail's body shown."""
 
@@ -23,7 +24,9 @@ class RichStage:
     """A ``demo.acts.Stage`` printing to ``console`` (people's text is never read as markup)."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(markup=False, highlight=False, soft_wrap=True)
+        self.console = console or Console(markup=False, highlight=False)
+        if not self.console.is_terminal:
+            self.console.width = TRANSCRIPT_WIDTH
 
     def heading(self, text: str) -> None:
         self.console.print()
@@ -53,10 +56,11 @@ class RichStage:
 
     def mail(self, to: str, subject: str, body: str) -> None:
         lines = [line for line in body.strip().splitlines() if line.strip()][:BODY_LINES]
-        text = Text.assemble(("To: ", "bold"), to, "\n", ("Subject: ", "bold"), subject)
-        if lines:
-            text.append("\n\n" + "\n".join(lines))
-        self.console.print(Panel(text, title="e-mail received", title_align="left", width=100))
+        self.console.print(
+            Text.assemble(("  ✉ e-mail to ", "magenta"), (to, "bold"), ": ", subject)
+        )
+        for line in lines:
+            self.console.print(Text(f"      {line}", style="dim"))
 
     def table(self, title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         table = Table(*header, title=title, title_justify="left", show_lines=False)

@@ -23,6 +23,8 @@ from onthedot.sandbox.varnish import Varnish
 from onthedot.sandbox.vsftpd import Vsftpd
 
 FTP_USER, FTP_PASSWORD = "publisher", "demo-only-password"
+PASSWORD_VARIABLE = "ONTHEDOT_SECRET_PUBLISHER_127_0_0_1_PASSWORD"
+"""Where onthedot finds the FTP password (docs/configuration.md, "Secrets"): never in a file."""
 NOTICES = "/statistics/notices/"
 _PROGRAMS = {
     Nginx.binary: Nginx.apt_package,
@@ -52,7 +54,8 @@ def is_root() -> bool:
 
 @dataclass
 class Website:
-    """The three servers of one website, and the folder the origin serves."""
+    """The three servers of one website, and the folder the origin serves (``www`` in the FTP
+    server's folder; staged copies wait beside it, in ``staging``, where no one can fetch them)."""
 
     webroot: Path
     ftp: Vsftpd
@@ -61,7 +64,8 @@ class Website:
 
     def addresses(self, purge: bool = False) -> SiteAddresses:
         purgers = (f"varnish://{self.cache.host}:{self.cache.port}",) if purge else ()
-        return SiteAddresses(self.cache.url, self.origin.url, self.ftp.url, purgers)
+        ftp = f"{self.ftp.url_without_password}www/?staging=/staging"
+        return SiteAddresses(self.cache.url, self.origin.url, ftp, purgers)
 
     def fill(self, files: Mapping[str, bytes]) -> None:
         """Put ``files`` (path → bytes) on the origin and fetch each through the cache, as users
@@ -83,9 +87,11 @@ def start_website(folder: Path) -> Website:
     """Start the origin, the cache (one-hour TTL) and the FTP server of a website in ``folder``."""
     webroot = folder / "www"
     (webroot / NOTICES.strip("/")).mkdir(parents=True, exist_ok=True)
+    (folder / "staging").mkdir(exist_ok=True)
+    os.environ[PASSWORD_VARIABLE] = FTP_PASSWORD
     started: list[ServerProcess] = []
     try:
-        ftp = Vsftpd(webroot, FTP_USER, FTP_PASSWORD).start()
+        ftp = Vsftpd(folder, FTP_USER, FTP_PASSWORD).start()
         started.append(ftp)
         origin = Nginx(webroot, headers={NOTICES: {"Cache-Control": "no-cache"}}).start()
         started.append(origin)

@@ -15,7 +15,15 @@ from onthedot.calendar.timeutil import Zone, fmt_date, get_zone, to_local
 from onthedot.model import CheckResult, Status
 from onthedot.record import kinds
 from onthedot.record.breaches import Breach, Evidence, all_live_at, public
-from onthedot.record.narrative import TELLERS, account, cache_facts, fmt_duration, text_of, who
+from onthedot.record.narrative import (
+    TELLERS,
+    account,
+    by_a_person,
+    cache_facts,
+    fmt_duration,
+    text_of,
+    who,
+)
 from onthedot.record.report.assess import Assessment
 from onthedot.record.report.minutes import Minutes, floor, span
 from onthedot.record.timeline import Event
@@ -88,12 +96,9 @@ def account_paragraphs(a: Assessment, zone: Zone) -> list[str]:
     ev, told = a.evidence, Minutes(a.release, zone)
     if not ev.events:
         return ["[Nothing was recorded for this release.]"]
-    items = [(e.at, _person_sentence(told, e)) for e in ev.events if e.kind in PEOPLE]
+    items = [(e.at, _person_sentence(told, e)) for e in ev.events if _told(e)]
     items += [
-        (
-            e.at,
-            f"At {told.clock(e.at)} an automatic alert was sent to {text_of(e.data, 'to') or 'the team'}.",
-        )
+        (e.at, f"At {told.clock(e.at)} an automatic alert was sent to {alerted(e)}.")
         for e in ev.of(kinds.ALERT_SENT)[:1]
     ]
     items += [
@@ -112,7 +117,33 @@ def account_paragraphs(a: Assessment, zone: Zone) -> list[str]:
     return [*_published(a, told), *_observed(a, told), *(text for _, text in items)]
 
 
+ROLES = {
+    "statistician": "the lead statistician",
+    "head_of_profession": "the Head of Profession for Statistics",
+    "publishing": "the publishing team",
+    "it": "IT",
+}
+"""Who an automatic alert went to, by the role it was sent for ([notify])."""
+
+
+def alerted(event: Event) -> str:
+    """Whom an alert went to, in words: its role, else the address recorded (an older record)."""
+    role = ROLES.get(str(event.data.get("role") or ""))
+    return role or text_of(event.data, "to") or "the team"
+
+
+def _told(event: Event) -> bool:
+    """Told in the account: what people did, and the held steps and notice onthedot itself
+    handled; not its own notes (they are for the record, in Annex A)."""
+    return event.kind in PEOPLE and (event.kind != kinds.NOTE or by_a_person(event))
+
+
 def _person_sentence(told: Minutes, event: Event) -> str:
+    if not by_a_person(event) and event.kind in (kinds.GATE_HELD, kinds.GATE_RELEASED):
+        what = text_of(event.data, "what", "gate") or "the held step"
+        if event.kind == kinds.GATE_HELD:
+            return f"At {told.clock(event.at)} {what} was held back automatically until the statistics were live."
+        return f"At {told.clock(event.at)} {what} went ahead automatically, once the statistics were live."
     tell = TELLERS[event.kind]
     return tell(told, event) or f"At {told.clock(event.at)} {who(event)} recorded a note."
 
