@@ -9,6 +9,7 @@ from onthedot.sandbox.ports import (
     free_port,
     free_port_range,
     release_port,
+    reserve,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "free_port",
     "free_port_range",
     "release_port",
+    "reserve",
 ]

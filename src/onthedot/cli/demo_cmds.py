@@ -74,6 +74,14 @@ def _summary(stage: RichStage, results: list[ActResult], session: Session) -> No
         for name, path in result.files.items():
             stage.say(f"The {name}: {path}")
     stage.say(f"Everything the demo wrote is in {session.demo.folder}.")
+    site = session.sites[1]
+    where = f"{site.cache.url} (web server {site.origin.url}, FTP port {site.ftp.port})"
+    if site.on_tour_ports:
+        stage.say(f"While the dashboard runs, act 2's website stays up at {where}: examples/ "
+                  "publishes to it (README, \"A five-minute tour\").")  # fmt: skip
+    else:
+        stage.say(f"Act 2's website is at {where}, not on ports 8080, 8081 and 2121 (taken), so "
+                  "examples/onthedot.toml does not point at it.")  # fmt: skip
 
 
 async def _dashboard(session: Session, port: int) -> None:
@@ -83,6 +91,8 @@ async def _dashboard(session: Session, port: int) -> None:
     import signal
 
     from onthedot.cli.service_cmds import serve
+    from onthedot.demo.acts import PREVENTED_ID
+    from onthedot.demo.seed import RELEASE_ID
     from onthedot.web.agents import agent_tokens
     from onthedot.web.server import WebSpec, listen
 
@@ -93,5 +103,9 @@ async def _dashboard(session: Session, port: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    said = f"The dashboard, with both acts: http://127.0.0.1:{port}/ (Ctrl-C to stop the demo)"
+    base = f"http://127.0.0.1:{port}"
+    said = (
+        f"The dashboard is at {base}/ (Ctrl-C to stop the demo). Act 1: "
+        f"{base}/releases/{RELEASE_ID} · Act 2: {base}/releases/{PREVENTED_ID}"
+    )
     await serve(st, poll=30.0, web=web, stop=stop, started=said)

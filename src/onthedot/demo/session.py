@@ -12,8 +12,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from onthedot.demo.acts import ActResult, Demo, Stage, run_acts
 from onthedot.demo import website
+from onthedot.demo.acts import ActResult, Demo, Stage, run_acts
 from onthedot.demo.website import Website, start_website
 from onthedot.errors import OnthedotError, SandboxError
 from onthedot.sandbox.base import ServerStartError
@@ -52,8 +52,8 @@ def demo_session(folder: Path) -> Iterator[Session]:
         sink = stack.enter_context(SmtpSink())
         try:
             sites = []
-            for act in ("act1", "act2"):
-                site = start_website(folder / f"website-{act}")
+            for act, ports in (("act1", None), ("act2", website.TOUR_PORTS)):
+                site = start_website(folder / f"website-{act}", ports)
                 stack.callback(site.stop)
                 sites.append(site)
         except ServerStartError as exc:

@@ -26,6 +26,9 @@ FTP_USER, FTP_PASSWORD = "publisher", "demo-only-password"
 PASSWORD_VARIABLE = "ONTHEDOT_SECRET_PUBLISHER_127_0_0_1_PASSWORD"
 """Where onthedot finds the FTP password (docs/configuration.md, "Secrets"): never in a file."""
 NOTICES = "/statistics/notices/"
+TOUR_PORTS = (8080, 8081, 2121)
+"""The cache, the origin and the FTP server of the website the demo leaves up, where free: the
+addresses examples/onthedot.toml names (the README's five-minute tour publishes there)."""
 _PROGRAMS = {
     Nginx.binary: Nginx.apt_package,
     Varnish.binary: Varnish.apt_package,
@@ -77,25 +80,35 @@ class Website:
             with urllib.request.urlopen(self.cache.url + path, timeout=5) as response:
                 response.read()
 
+    @property
+    def on_tour_ports(self) -> bool:
+        return (self.cache.port, self.origin.port, self.ftp.port) == TOUR_PORTS
+
     def stop(self) -> None:
         servers: list[ServerProcess] = [self.cache, self.origin, self.ftp]
         for server in servers:
             server.stop()
 
 
-def start_website(folder: Path) -> Website:
-    """Start the origin, the cache (one-hour TTL) and the FTP server of a website in ``folder``."""
+def start_website(folder: Path, ports: tuple[int, int, int] | None = None) -> Website:
+    """Start the origin, the cache (one-hour TTL) and the FTP server of a website in ``folder``;
+    ``ports`` (cache, origin, FTP) are taken where free, else free ones on loopback."""
+    cache_port, origin_port, ftp_port = ports or (None, None, None)
     webroot = folder / "www"
     (webroot / NOTICES.strip("/")).mkdir(parents=True, exist_ok=True)
     (folder / "staging").mkdir(exist_ok=True)
     os.environ[PASSWORD_VARIABLE] = FTP_PASSWORD
     started: list[ServerProcess] = []
     try:
-        ftp = Vsftpd(folder, FTP_USER, FTP_PASSWORD).start()
-        started.append(ftp)
-        origin = Nginx(webroot, headers={NOTICES: {"Cache-Control": "no-cache"}}).start()
-        started.append(origin)
-        cache = Varnish(origin.host, origin.port, default_ttl=3600).start()
+        ftp = Vsftpd(folder, FTP_USER, FTP_PASSWORD)
+        ftp.wanted_port = ftp_port
+        started.append(ftp.start())
+        origin = Nginx(webroot, headers={NOTICES: {"Cache-Control": "no-cache"}})
+        origin.wanted_port = origin_port
+        started.append(origin.start())
+        cache = Varnish(origin.host, origin.port, default_ttl=3600)
+        cache.wanted_port = cache_port
+        cache.start()
     except BaseException:
         for server in started:
             server.stop()

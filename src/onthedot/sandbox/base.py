@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from onthedot.sandbox import janitor
-from onthedot.sandbox.ports import free_port, free_port_range, release_port
+from onthedot.sandbox.ports import free_port, free_port_range, release_port, reserve
 
 HOST = "127.0.0.1"
 _RUNNING: set[ServerProcess] = set()
@@ -146,6 +146,7 @@ class ServerProcess:
     def __init__(self) -> None:
         self.dir = Path()
         self.port = 0
+        self.wanted_port: int | None = None  # its main port if free (the demo's 8080), else any
         self._ports: list[int] = []
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -169,8 +170,8 @@ class ServerProcess:
         """Undo anything done outside ``self.dir`` (called by stop, must be idempotent)."""
 
     # -- ports -------------------------------------------------------------------------------
-    def _take_port(self) -> int:
-        port = free_port()
+    def _take_port(self, wanted: int | None = None) -> int:
+        port = wanted if wanted is not None and reserve(wanted) else free_port()
         self._ports.append(port)
         return port
 
@@ -211,7 +212,7 @@ class ServerProcess:
             janitor.sweep()
         self.dir = Path(tempfile.mkdtemp(prefix=f"onthedot-{self.name}-"))
         (self.dir / janitor.OWNER_FILE).write_text(janitor.identity(os.getpid()))
-        self.port = self._take_port()
+        self.port = self._take_port(self.wanted_port)
         self._prepare()
         command = self._command()
         if threading.current_thread() is threading.main_thread() and shutil.which("setpriv"):

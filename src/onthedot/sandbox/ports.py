@@ -54,6 +54,12 @@ def _claim(port: int) -> bool:
     return False
 
 
+def reserve(port: int) -> bool:
+    """Reserve this very port (e.g. 8080, outside the range handed out) if it is free."""
+    with _mutex:
+        return _claim(port)
+
+
 def free_port() -> int:
     """Return a free TCP port on 127.0.0.1, reserved for this process until released."""
     return free_port_range(1)[0]
