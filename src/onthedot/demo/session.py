@@ -7,6 +7,7 @@ when the ``with`` ends, whatever happened; ``Session.run`` plays both acts.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ def check_machine() -> None:
 def demo_session(folder: Path) -> Iterator[Session]:
     check_machine()
     folder.mkdir(parents=True, exist_ok=True)
+    os.environ[website.PASSWORD_VARIABLE] = (
+        website.FTP_PASSWORD
+    )  # for this process and its children
     with ExitStack() as stack:
         sink = stack.enter_context(SmtpSink())
         try:

@@ -97,7 +97,6 @@ def start_website(folder: Path, ports: tuple[int, int, int] | None = None) -> We
     webroot = folder / "www"
     (webroot / NOTICES.strip("/")).mkdir(parents=True, exist_ok=True)
     (folder / "staging").mkdir(exist_ok=True)
-    os.environ[PASSWORD_VARIABLE] = FTP_PASSWORD
     started: list[ServerProcess] = []
     try:
         ftp = Vsftpd(folder, FTP_USER, FTP_PASSWORD)
