@@ -183,8 +183,8 @@ def _incident(event: Event) -> str | None:
     """What an incident event is about (its title), which the timeline's sentence leaves out."""
     if event.kind in (kinds.INCIDENT_OPENED, kinds.INCIDENT_RESOLVED):
         what = "Opened" if event.kind == kinds.INCIDENT_OPENED else "Resolved"
-        title = str(event.data.get("title") or event.data.get("problem") or "")
-        return f"{what}: {title}" if title else f"{what}."
+        title = str(event.data.get("title") or "")
+        return f"{what}: {title}" if title else f"{what}: the problem is no longer seen."
     return None
 
 
@@ -229,7 +229,7 @@ async def act_one(demo: Demo, site: Website, stage: Stage) -> ActResult:
         start = seed.RELEASE_AT - dt.timedelta(seconds=AHEAD_S)
         clock = RacingClock(start, urls, purge_at=seed.utc(10, 35))
         live = await _morning(engine, config, release, clock, demo, stage)
-        await _judge_morning(engine, release, demo, result, live, stage)
+        await _judge_morning(engine, release, demo, result, live)
         await _record_people(engine, release, config)
         result.files = await _write_evidence(engine, release, config, demo.folder / "evidence")
         result.claims["the breach report was written"] = result.files["report"].stat().st_size > 0
@@ -257,8 +257,10 @@ async def _morning(
     async def the_hour_passes() -> None:
         await _wait_for(lambda: clock.now() >= seed.utc(9, 30, 5) and demo.box.messages, 15)
         await _wait_for(lambda: clock.now() >= seed.utc(9, 30, 8), 10)
+        await _say_stale(engine, release, stage)
         stage.say("... the replay's clock now runs 240 times faster until IT purges the cache.")
         clock.race(240.0, slow_rate=30.0)
+        await _hour_passing(engine, release, clock, stage)
 
     try:
         plan = WatchPlan(until_live_s=config.publish.watch_until_live_s)
@@ -282,21 +284,53 @@ async def _morning(
     return outcome.live
 
 
+async def _hour_passing(engine: AsyncEngine, release: Release, clock: Clock, stage: Stage) -> None:
+    """Every ten minutes of the replay until the release is live, where things stand."""
+    from onthedot.calendar.timeutil import to_local
+
+    told = clock.now()
+    while not await _events(engine, release.id, kinds.VERIFY_ALL_LIVE):
+        now = clock.now()
+        if now - told >= dt.timedelta(minutes=10):
+            told = now
+            late = int((now - release.release_at).total_seconds() // 60)
+            notice = await _events(engine, release.id, kinds.NOTICE_PUBLISHED)
+            stage.say(
+                f"{to_local(now):%H:%M}, {late} minutes late: the public still gets last "
+                "quarter's files from the cache"
+                + ("; the notice to users is up." if notice else "."),
+                "dim",
+            )
+        await asyncio.sleep(0.1)
+
+
+def _stale(events: Sequence[Event], release: Release) -> list[Event]:
+    """The checks from the release time on that found the public given the previous version."""
+    return [
+        e
+        for e in events
+        if e.kind == kinds.VERIFY_RESULT
+        and e.data.get("status") == "stale"
+        and e.at >= release.release_at
+    ]
+
+
+async def _say_stale(engine: AsyncEngine, release: Release, stage: Stage) -> None:
+    stale = _stale(await _events(engine, release.id, kinds.VERIFY_RESULT), release)
+    if stale:
+        after = (stale[0].at - release.release_at).total_seconds()
+        said = str(stale[0].data.get("diagnosis") or "")
+        stage.say(f"The edge was stale {after:.1f} s after 09:30. {said}", "bold red")
+
+
 async def _judge_morning(
-    engine: AsyncEngine, release: Release, demo: Demo, result: ActResult, live: bool, stage: Stage
+    engine: AsyncEngine, release: Release, demo: Demo, result: ActResult, live: bool
 ) -> None:
     box = demo.box
     events = await _events(engine, release.id)
     t = release.release_at
-    stale = [
-        e
-        for e in events
-        if e.kind == kinds.VERIFY_RESULT and e.data.get("status") == "stale" and e.at >= t
-    ]
+    stale = _stale(events, release)
     first_stale = (stale[0].at - t).total_seconds() if stale else None
-    if stale and first_stale is not None:
-        said = str(stale[0].data.get("diagnosis") or "")
-        stage.say(f"The edge was stale {first_stale:.1f} s after 09:30. {said}", "bold red")
     sent = [e.data for e in events if e.kind == kinds.ALERT_SENT]
     notices = [e for e in events if e.kind == kinds.NOTICE_PUBLISHED and e.at >= t]
     held = [e for e in events if e.kind == kinds.GATE_HELD]
