@@ -16,9 +16,9 @@ import typer
 from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, State, run
 
 if TYPE_CHECKING:
-    from onthedot.demo.acts import ActResult
     from onthedot.demo.session import Session
     from onthedot.demo.show import RichStage
+    from onthedot.demo.stage import ActResult
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +91,7 @@ async def _dashboard(session: Session, port: int) -> None:
     import signal
 
     from onthedot.cli.service_cmds import serve
-    from onthedot.demo.acts import PREVENTED_ID
+    from onthedot.demo.prevented import PREVENTED_ID
     from onthedot.demo.seed import RELEASE_ID
     from onthedot.web.agents import agent_tokens
     from onthedot.web.server import WebSpec, listen

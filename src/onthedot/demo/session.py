@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onthedot.demo import website
-from onthedot.demo.acts import ActResult, Demo, Stage, run_acts
+from onthedot.demo.folder import Demo
+from onthedot.demo.prevented import act_two
+from onthedot.demo.replayed import act_one
+from onthedot.demo.stage import ActResult, Stage
 from onthedot.demo.website import Website, start_website
 from onthedot.errors import OnthedotError, SandboxError
 from onthedot.sandbox.base import ServerStartError
@@ -27,7 +30,12 @@ class Session:
     sites: tuple[Website, Website]
 
     async def run(self, stage: Stage) -> list[ActResult]:
-        return await run_acts(self.demo, self.sites, stage)
+        """Both acts, one after the other, each on its own website."""
+        self.demo.write_config()
+        return [
+            await act_one(self.demo, self.sites[0], stage),
+            await act_two(self.demo, self.sites[1], stage),
+        ]
 
 
 def check_machine() -> None:
