@@ -31,6 +31,16 @@ def test_missing_programs_are_named_as_the_packages_to_install(
     assert not (tmp_path / "demo").exists()  # nothing written, nothing started
 
 
+def test_a_missing_mail_sink_names_the_python_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(website, "missing", list)
+    monkeypatch.setattr(website, "has_mail_sink", lambda: False)
+    result = runner.invoke(app, ["demo", "--folder", str(tmp_path / "demo"), "--no-keep"])
+    assert result.exit_code == 2, result.output
+    assert "pip install 'onthedot[test]'" in " ".join(result.output.split())
+
+
 def test_not_root_is_told_to_run_it_as_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

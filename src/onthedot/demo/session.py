@@ -46,6 +46,11 @@ def check_machine() -> None:
             "The demo needs programs this machine does not have: install them with "
             f"'apt-get install {' '.join(needed)}' (as root), then run it again."
         )
+    if not website.has_mail_sink():
+        raise SandboxError(
+            "The demo's mail server needs the Python package aiosmtpd: run scripts/install (or "
+            "pip install 'onthedot[test]'), then run it again."
+        )
     if not website.is_root():
         raise SandboxError(
             "The demo's FTP server checks its password through the system, which only root may "

@@ -97,10 +97,7 @@ def account_paragraphs(a: Assessment, zone: Zone) -> list[str]:
     if not ev.events:
         return ["[Nothing was recorded for this release.]"]
     items = [(e.at, _person_sentence(told, e)) for e in ev.events if _told(e)]
-    items += [
-        (e.at, f"At {told.clock(e.at)} an automatic alert was sent to {alerted(e)}.")
-        for e in ev.of(kinds.ALERT_SENT)[:1]
-    ]
+    items += _first_alerts(ev.of(kinds.ALERT_SENT), told)
     items += [
         (e.at, f"At {told.clock(e.at)} the web cache was cleared automatically.")
         for e in ev.of(kinds.PURGE_DONE)
@@ -130,6 +127,19 @@ def alerted(event: Event) -> str:
     """Whom an alert went to, in words: its role, else the address recorded (an older record)."""
     role = ROLES.get(str(event.data.get("role") or ""))
     return role or text_of(event.data, "to") or "the team"
+
+
+def _first_alerts(sent: Sequence[Event], told: Minutes) -> list[tuple[dt.datetime, str]]:
+    """Whom the first automatic alerts went to: every role alerted in the minute of the first."""
+    if not sent:
+        return []
+    first = sent[0]
+    minute = told.clock(first.at)
+    whom = list(dict.fromkeys(alerted(e) for e in sent if told.clock(e.at) == minute))
+    if len(whom) == 1:
+        return [(first.at, f"At {minute} an automatic alert was sent to {whom[0]}.")]
+    listed = f"{', '.join(whom[:-1])} and {whom[-1]}"
+    return [(first.at, f"At {minute} automatic alerts were sent to {listed}.")]
 
 
 def _told(event: Event) -> bool:
