@@ -1,5 +1,5 @@
-"""``onthedot demo`` on a machine that lacks what it needs: one sentence naming the Debian packages
-to install (or asking for root), exit 2, nothing started."""
+"""``onthedot demo`` on a machine that lacks what it needs: one sentence naming what to install
+(Debian packages, the mail server's Python package) or asking for root, exit 2, nothing started."""
 
 from __future__ import annotations
 
@@ -14,41 +14,35 @@ from onthedot.demo import website
 from onthedot.sandbox import pam
 
 runner = CliRunner()
+GONE = {"/usr/sbin/varnishd", "varnishadm", "/usr/sbin/vsftpd"}
+REAL_WHICH = shutil.which
 
 
-def test_missing_programs_are_named_as_the_packages_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("lacking", "said"),
+    [
+        ("programs", "'apt-get install varnish vsftpd libpam-pwdfile' (as root)"),
+        ("mail sink", "pip install 'onthedot[test]'"),
+        ("root", "run the demo as root"),
+    ],
+)
+def test_what_is_missing_is_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lacking: str, said: str
 ) -> None:
-    gone = {"/usr/sbin/varnishd", "varnishadm", "/usr/sbin/vsftpd"}
-    real = shutil.which
-    monkeypatch.setattr(shutil, "which", lambda name: None if name in gone else real(name))
-    monkeypatch.setattr(pam, "available", lambda: False)
+    if lacking == "programs":
+        monkeypatch.setattr(
+            shutil, "which", lambda name: None if name in GONE else REAL_WHICH(name)
+        )
+        monkeypatch.setattr(pam, "available", lambda: False)
+    else:
+        monkeypatch.setattr(website, "missing", list)
+        monkeypatch.setattr(website, "has_mail_sink", lambda: lacking != "mail sink")
+        monkeypatch.setattr(website, "is_root", lambda: lacking != "root")
     result = runner.invoke(app, ["demo", "--folder", str(tmp_path / "demo"), "--no-keep"])
     assert result.exit_code == 2, result.output
-    said = " ".join(result.output.split())
-    assert "'apt-get install varnish vsftpd libpam-pwdfile' (as root)" in said, said
-    assert "Traceback" not in said
+    told = " ".join(result.output.split())
+    assert said in told and "Traceback" not in told, told
     assert not (tmp_path / "demo").exists()  # nothing written, nothing started
-
-
-def test_a_missing_mail_sink_names_the_python_package(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(website, "missing", list)
-    monkeypatch.setattr(website, "has_mail_sink", lambda: False)
-    result = runner.invoke(app, ["demo", "--folder", str(tmp_path / "demo"), "--no-keep"])
-    assert result.exit_code == 2, result.output
-    assert "pip install 'onthedot[test]'" in " ".join(result.output.split())
-
-
-def test_not_root_is_told_to_run_it_as_root(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(website, "missing", list)
-    monkeypatch.setattr(website, "is_root", lambda: False)
-    result = runner.invoke(app, ["demo", "--folder", str(tmp_path / "demo"), "--no-keep"])
-    assert result.exit_code == 2, result.output
-    assert "run the demo as root" in " ".join(result.output.split())
 
 
 def test_help_says_what_the_demo_does() -> None:
