@@ -57,7 +57,7 @@ def demo(
         stage = RichStage()
         with demo_session(into.resolve()) as session:
             results = await session.run(stage)
-            _summary(stage, results, session)
+            _summary(stage, results, session, staying)
             if staying:
                 await _dashboard(session, port)
         return EXIT_OK if all(r.ok for r in results) else EXIT_FINDINGS
@@ -65,7 +65,7 @@ def demo(
     run(body)
 
 
-def _summary(stage: RichStage, results: list[ActResult], session: Session) -> None:
+def _summary(stage: RichStage, results: list[ActResult], session: Session, staying: bool) -> None:
     stage.heading("What the demo showed")
     for result in results:
         for claim, held in result.claims.items():
@@ -74,6 +74,9 @@ def _summary(stage: RichStage, results: list[ActResult], session: Session) -> No
         for name, path in result.files.items():
             stage.say(f"The {name}: {path}")
     stage.say(f"Everything the demo wrote is in {session.demo.folder}.")
+    if not staying:
+        stage.say("With --keep the dashboard and act 2's website stay up (README, the tour).")
+        return
     site = session.sites[1]
     where = f"{site.cache.url} (web server {site.origin.url}, FTP port {site.ftp.port})"
     if site.on_tour_ports:
