@@ -14,7 +14,8 @@ HTTP responses in one place (``web.errors``).
     │   ├── AdapterURLError        a target/purger/notifier URL cannot be understood
     │   ├── TokenError             a token is missing, unknown, expired or revoked (HTTP 401)
     │   │   └── AgentTokenError    a remote probe agent's token is missing or unknown
-    │   └── AccessError            the caller may not see or do this, or not yet (HTTP 403)
+    │   ├── AccessError            the caller may not see or do this, or not yet (HTTP 403)
+    │   └── SandboxError           the demo's local servers cannot start here (what to install)
     ├── StoreError                 the database cannot be reached or migrated, or is too busy
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
     │   ├── TargetError
@@ -86,6 +87,10 @@ class AgentTokenError(TokenError):
 
 class AccessError(InputError):
     pass
+
+
+class SandboxError(InputError):
+    """The demo's servers cannot be started on this machine: a program missing, or not root."""
 
 
 class TooManyRequestsError(OnthedotError):

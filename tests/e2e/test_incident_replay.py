@@ -16,16 +16,25 @@ import asyncio
 import datetime as dt
 import html
 import re
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import typer
 from docx import Document
 
-from onthedot.clock import ShiftedClock
 from onthedot.config import load_config, load_release
+from onthedot.demo.replay import RacingClock
+from onthedot.demo.seed import (
+    INQUIRY,
+    MORNING,
+    NEW,
+    OLD,
+    PATH,
+    TITLE,
+    SiteAddresses,
+    utc,
+    write_release,
+)
 from onthedot.morning.watch import WatchPlan
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
@@ -39,51 +48,6 @@ from tests.servers.vsftpd import Vsftpd
 
 pytestmark = pytest.mark.services
 
-TITLE = "Fatal injuries arising from accidents at work in Great Britain: Summary for April to September 2019"
-PATH = "/statistics/fatalquarterly.xlsx"
-OLD = b"PK old spreadsheet: April to June 2019" * 300
-NEW = b"PK new spreadsheet: April to September 2019" * 300
-
-
-def utc(hh: int, mm: int, ss: int = 0) -> dt.datetime:  # December: London time is UTC
-    return dt.datetime(2019, 12, 18, hh, mm, ss, tzinfo=dt.UTC)
-
-
-# what people record after the morning, as in the seed: (kind, by, text, when)
-INQUIRY = [
-    (
-        "noticed",
-        "Jane Smith",
-        "in the routine check of the website made for every release, she "
-        "saw the previous quarter's figures",
-        "09:32",
-    ),
-    (
-        "investigated",
-        "HSE online publishing team",
-        "the web server had the new file while browsers were given the old one from a cache",
-        "10:50",
-    ),
-    (
-        "uat",
-        "HSE online publishing team",
-        "the fault does not appear on the test (UAT) web server, "
-        "so the cause lies in the hosting environment",
-        "11:50",
-    ),
-    (
-        "root-cause",
-        "HSE online publishing team",
-        "resolved for now; the root cause has not yet been fully addressed",
-        "11:55",
-    ),
-    (
-        "test-planned",
-        "HSE online publishing team",
-        "tests of the server configuration with HSE's IT providers in early January 2020",
-        "12:00",
-    ),
-]
 # the seed's facts, in its order, in every format (they hold whether the release was seen live at
 # 10:35 by a later check, as here, or by a watch that keeps looking until it is live)
 FACTS = [
@@ -157,34 +121,6 @@ def read_back(fmt: str, data: bytes) -> str:
     return docx_text(data) if fmt == "docx" else html.unescape(odt_text(data))
 
 
-def write_release(folder: Path, public: str, origin: str, target: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "fatalquarterly.xlsx").write_bytes(NEW)
-    path = folder / "fatal-injuries.toml"
-    path.write_text(
-        f'''id = "fatal-injuries-2019-apr-sep"
-title = "{TITLE}"
-producer = "Health and Safety Executive (HSE)"
-release_at = 2019-12-18T09:30:00
-announced_at = 2019-11-01T09:30:00
-lead_statistician = "Jane Smith <jane.smith@example.org>"
-head_of_profession = "A Head <hop@example.org>"
-
-[site]
-public = "{public}"
-origin = "{origin}"
-target = "{target}"
-purge = []
-
-[[artefact]]
-file = "fatalquarterly.xlsx"
-path = "{PATH}"
-''',
-        encoding="utf-8",
-    )
-    return path
-
-
 def add(config: Path, db: str, release: Path, *args: str) -> None:
     result = runner.invoke(
         app_(), ["--config", str(config), "--database", db, "timeline-add", str(release), *args]
@@ -209,92 +145,15 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
         assert fetch(cache.url + PATH)[1] == OLD  # last quarter's file, in the cache since 08:40
 
         config = write_config(tmp_path)
-        release_file = write_release(tmp_path / "rel", cache.url, origin.url, ftp_server.url)
+        release_file = write_release(
+            tmp_path / "rel", SiteAddresses(cache.url, origin.url, ftp_server.url)
+        )
         db = database_url
         asyncio.run(_publish_at_0930_and_watch(release_file, config, db, cache.url + PATH))
         assert target.read_bytes() == NEW  # the FTP upload worked: the origin has the new file
 
-        add(
-            config,
-            db,
-            release_file,
-            "informed",
-            "--by",
-            "Jane Smith",
-            "--role",
-            "statistician responsible for the release",
-            "--text",
-            "the Head of Profession for Statistics",
-            "--at",
-            "09:36",
-        )
-        add(
-            config,
-            db,
-            release_file,
-            "action",
-            "--by",
-            "Jane Smith",
-            "--role",
-            "statistician responsible for the release",
-            "--text",
-            "referred the problem to HSE's IT providers",
-            "--at",
-            "09:37",
-        )
-        add(
-            config,
-            db,
-            release_file,
-            "held",
-            "--by",
-            "Jane Smith",
-            "--text",
-            "the update on the quarterly statistics for HSE officials",
-            "--at",
-            "09:40",
-        )
-        add(
-            config,
-            db,
-            release_file,
-            "action",
-            "--by",
-            "HSE IT service desk",
-            "--role",
-            "HSE's IT provider",
-            "--text",
-            "purged the cache on the web server",
-            "--at",
-            "10:35",
-        )
-        add(
-            config,
-            db,
-            release_file,
-            "released",
-            "--by",
-            "Jane Smith",
-            "--text",
-            "the update on the quarterly statistics for HSE officials",
-            "--at",
-            "10:45",
-        )
-        add(
-            config,
-            db,
-            release_file,
-            "notice",
-            "--by",
-            "HSE online publishing team",
-            "--text",
-            "The quarterly statistics were published late today because of a problem with our website",
-            "--at",
-            "11:35",
-        )
-
-        for kind, by, text, when in INQUIRY:
-            add(config, db, release_file, kind, "--by", by, "--text", text, "--at", when)
+        for step in [*MORNING, *INQUIRY]:  # what people did, as the seed tells it
+            add(config, db, release_file, *step.cli_args())
 
         for fmt in ("md", "html", "docx", "odt"):
             out = tmp_path / f"report.{fmt}"
@@ -343,55 +202,6 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
         origin.stop()
 
 
-class RacingClock(ShiftedClock):
-    """The replay's clock: real time from 09:29:58 until ``race`` makes it run faster, so the
-    hour the cache kept the old file passes in seconds (the watch's pauses shrink alike).
-
-    IT's purge is part of the clock, so that where it falls does not depend on how busy the
-    machine is: the first reading at or after ``purge_at`` purges the cache before it returns,
-    so everything stamped 10:35 or later happens after the purge. From a minute before it, the
-    clock slows, so that one sweep of the watch spans a second or two of the replay, not tens."""
-
-    def __init__(self, start: dt.datetime, purge_url: str, purge_at: dt.datetime) -> None:
-        super().__init__(start)
-        self._purge_url, self._purge_at = purge_url, purge_at
-        # (replay time, real time, rate, replay time it slows at, slower rate): one tuple, so a
-        # reading from another thread never mixes the old pace with the new
-        self._pace = (self._start, self._t0, 1.0, purge_at, 1.0)
-        self._purged = threading.Event()
-        self._lock = threading.Lock()
-
-    def race(self, rate: float, slow_rate: float) -> None:
-        now, real = self.now(), time.monotonic()
-        self._pace = (now, real, rate, self._purge_at - dt.timedelta(minutes=1), slow_rate)
-
-    def _replay_time(self, real: float) -> dt.datetime:
-        start, t0, rate, slow_at, slow_rate = self._pace
-        fast = start + dt.timedelta(seconds=(real - t0) * rate)
-        if fast <= slow_at:
-            return fast
-        slow_from = t0 + (slow_at - start).total_seconds() / rate
-        return slow_at + dt.timedelta(seconds=(real - slow_from) * slow_rate)
-
-    def now(self) -> dt.datetime:
-        at = self._replay_time(time.monotonic())
-        if at >= self._purge_at and not self._purged.is_set():
-            with self._lock:
-                if not self._purged.is_set():
-                    assert fetch(self._purge_url, "PURGE")[0] == 200
-                    self._purged.set()
-        return at
-
-    async def sleep(self, seconds: float) -> None:
-        until = self.now() + dt.timedelta(seconds=max(0.0, seconds))
-        while (left := (until - self.now()).total_seconds()) > 0:
-            await asyncio.sleep(left / max(self._pace[2], self._pace[4]) if left > 1 else 0.002)
-
-    @property
-    def purged(self) -> bool:
-        return self._purged.is_set()
-
-
 async def _publish_at_0930_and_watch(
     release_file: Path, config_path: Path, db: str, public_url: str
 ) -> None:
@@ -399,7 +209,7 @@ async def _publish_at_0930_and_watch(
     config = load_config(config_path)
     release = load_release(release_file, config)
     engine = await open_store(db)
-    clock = RacingClock(utc(9, 29, 58), public_url, purge_at=utc(10, 35))
+    clock = RacingClock(utc(9, 29, 58), [public_url], purge_at=utc(10, 35))
 
     async def the_hour_passes() -> None:
         while clock.now() < utc(9, 30, 10):
@@ -415,7 +225,7 @@ async def _publish_at_0930_and_watch(
             racing = asyncio.create_task(the_hour_passes())
             outcome = await publisher.publish(release)
             await racing
-        assert clock.purged
+        assert clock.purged and clock.purge_statuses == [200]
         assert outcome.flipped_at is not None and outcome.flipped_at >= release.release_at
         assert outcome.live  # seen by the watch, not by the test
         first = await Timeline(engine).events(release.id, kinds.VERIFY_FIRST_LIVE)

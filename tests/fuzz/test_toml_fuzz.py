@@ -203,7 +203,8 @@ def assert_well_reported(path: Path, exc: ReleaseFileError) -> None:
 def load_release_text(folder: Path, text: str, config: Config | None = None) -> None:
     path = folder / "release.toml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    for artefact in ("x.xlsx", "fatalquarterly.xlsx", "example-quarterly.csv"):
+    example_files = (f.name for f in (EXAMPLES / "releases").iterdir() if f.suffix != ".toml")
+    for artefact in ("x.xlsx", *example_files):
         (folder / artefact).write_bytes(b"figures")
     try:
         load_release(path, config)
@@ -252,7 +253,7 @@ def test_a_generated_onthedot_toml_loads_or_is_reported(
     config = load_config_text(tmp_path, toml(document))
     if config is not None:  # a config that loads is used for a release without a new kind of error
         load_release_text(
-            tmp_path, (EXAMPLES / "releases" / "example-quarterly-2027-01.toml").read_text(), config
+            tmp_path, (EXAMPLES / "releases" / "example-quarterly-2027-q1.toml").read_text(), config
         )
 
 

@@ -2,63 +2,24 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
-
+from onthedot.sandbox.mail import Mailbox, SmtpSink
 from tests.servers.ports import free_port, release_port
 
-
-@dataclass
-class Mailbox:
-    """Every message the SMTP server took, with the instant it arrived (time.time())."""
-
-    messages: list[tuple[float, EmailMessage]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append((time.time(), parsed))
-        return "250 OK"
-
-    def texts(self) -> list[tuple[str, str]]:
-        """(subject, plain-text body) of each message."""
-        found = []
-        for _at, message in self.messages:
-            part = message.get_body(preferencelist=("plain",))
-            body = part.get_content() if part is not None else ""
-            found.append((str(message["subject"]), str(body)))
-        return found
+__all__ = ["Mailbox", "smtp_server", "unreachable", "webhook"]
 
 
 @contextmanager
 def smtp_server() -> Iterator[tuple[str, Mailbox]]:
     """An SMTP server on 127.0.0.1; yields (the Apprise address of a mailbox on it, the box)."""
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        url = (
-            f"mailto://127.0.0.1:{port}?from=onthedot@example.org&to=stats@example.org"
-            "&mode=insecure"
-        )
-        yield url, box
-    finally:
-        controller.stop()
-        release_port(port)
+    with SmtpSink() as sink:
+        yield sink.mailto("stats@example.org"), sink.box
 
 
 @contextmanager

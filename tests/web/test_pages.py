@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.config import Config
 from onthedot.web.app import create_app
 from onthedot.web.assets import installed_version
-from onthedot.web.pages import countdown
+from onthedot.web.pages import countdown, on_board
 from tests.web.conftest import FATAL, GDP, LABOUR, NOW, STALE_SENTENCE, FixedClock, T
 
 
@@ -105,6 +106,17 @@ async def test_static_files_and_built_assets_are_served(client: httpx.AsyncClien
     assert css.status_code == 200
     assert "GDS Transport" not in css.text and "@font-face" not in css.text  # system fonts only
     assert "system-ui" in css.text
+
+
+def test_board_shows_the_last_release_day_when_none_is_due_today() -> None:
+    """A quiet day (the demo's dashboard, the day after a release) shows how the last morning went;
+    a day with releases shows those only."""
+    zone = Config().zone
+    assert on_board([FATAL, LABOUR, GDP], NOW, zone) == [(FATAL, "Today"), (GDP, "Next")]
+    week_later = NOW + dt.timedelta(days=7)
+    assert on_board([LABOUR, FATAL, GDP], week_later, zone) == [(GDP, "Last")]
+    assert on_board([LABOUR, FATAL], week_later, zone) == [(FATAL, "Last")]
+    assert on_board([], NOW, zone) == []
 
 
 def test_countdown_words() -> None:

@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "account_cmds",
     "prerelease_cmds",
     "incident_cmds",
+    "demo_cmds",
 )
 
 

@@ -29,7 +29,8 @@ from onthedot.cli.common import (
     styled,
 )
 from onthedot.errors import InputError, TimelineError
-from onthedot.record import REPORT_FORMATS, kinds
+from onthedot.record import REPORT_FORMATS
+from onthedot.record.people import NEEDS_TEXT, PEOPLE_KINDS, event_data
 
 if TYPE_CHECKING:
     from onthedot.model import Release
@@ -41,28 +42,6 @@ if TYPE_CHECKING:
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ReleaseArg = Annotated[str, typer.Argument(help="A release file or the id of a known release.")]
-
-#: what people record with timeline-add: short name → event kind
-PEOPLE_KINDS: dict[str, str] = {
-    "informed": kinds.PERSON_INFORMED,
-    "action": kinds.ACTION_TAKEN,
-    "notice": kinds.NOTICE_PUBLISHED,
-    "held": kinds.GATE_HELD,
-    "released": kinds.GATE_RELEASED,
-    "acknowledged": kinds.ALERT_ACKNOWLEDGED,
-    "statement": kinds.STATEMENT_PUBLISHED,
-    "pra-granted": kinds.PRA_GRANTED,
-    "pra-opened": kinds.PRA_OPENED,
-    "note": kinds.NOTE,
-    "noticed": kinds.PROBLEM_NOTICED,
-    "investigated": kinds.INVESTIGATION_FOUND,
-    "uat": kinds.UAT_CHECKED,
-    "root-cause": kinds.ROOT_CAUSE,
-    "test-planned": kinds.TEST_PLANNED,
-}
-NEEDS_TEXT = {"informed", "action", "held", "released", "note", "noticed", "investigated", "uat",
-              "root-cause", "test-planned"}
-
 
 def register(app: typer.Typer) -> None:
     app.command("timeline")(timeline)
@@ -320,22 +299,6 @@ def _check_url(url: str) -> None:
             web_url(url)
         except ValueError as exc:
             raise InputError(f"--url {url!r} {exc}.") from None
-
-
-def event_data(short: str, by: str, role: str, text: str, url: str) -> dict[str, Any]:
-    data: dict[str, Any] = {"by": by, "by_role": role, "text": text}
-    extra: dict[str, dict[str, Any]] = {
-        "informed": {"name": text},
-        "action": {"role": role, "what": text},
-        "notice": {"url": url},
-        "held": {"gate": text, "what": text},
-        "released": {"gate": text, "what": text},
-        "statement": {"url": url},
-        "pra-granted": {"name": text or by},
-        "pra-opened": {"name": text or by},
-    }
-    data.update(extra.get(short, {}))
-    return {k: v for k, v in data.items() if v}
 
 
 def timeline_add(

@@ -157,9 +157,14 @@ async def card_for(
 def on_board(
     releases: list[Release], now: dt.datetime, zone: ZoneInfo
 ) -> list[tuple[Release, str]]:
-    """Today's releases (in the site's zone), then the next one after today."""
+    """Today's releases (in the site's zone), or when none is due today those of the last day that
+    had any (how the last morning went), then the next one after today."""
     today = now.astimezone(zone).date()
     chosen = [(r, "Today") for r in releases if r.release_at.astimezone(zone).date() == today]
+    past = [r for r in releases if r.release_at.astimezone(zone).date() < today]
+    if not chosen and past:
+        last = max(r.release_at.astimezone(zone).date() for r in past)
+        chosen = [(r, "Last") for r in past if r.release_at.astimezone(zone).date() == last]
     later = [r for r in releases if r.release_at.astimezone(zone).date() > today]
     if later:
         chosen.append((min(later, key=lambda r: (r.release_at, r.id)), "Next"))

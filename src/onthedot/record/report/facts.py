@@ -15,7 +15,15 @@ from onthedot.calendar.timeutil import Zone, fmt_date, get_zone, to_local
 from onthedot.model import CheckResult, Status
 from onthedot.record import kinds
 from onthedot.record.breaches import Breach, Evidence, all_live_at, public
-from onthedot.record.narrative import TELLERS, account, cache_facts, fmt_duration, text_of, who
+from onthedot.record.narrative import (
+    TELLERS,
+    account,
+    by_a_person,
+    cache_facts,
+    fmt_duration,
+    text_of,
+    who,
+)
 from onthedot.record.report.assess import Assessment
 from onthedot.record.report.minutes import Minutes, floor, span
 from onthedot.record.timeline import Event
@@ -88,14 +96,8 @@ def account_paragraphs(a: Assessment, zone: Zone) -> list[str]:
     ev, told = a.evidence, Minutes(a.release, zone)
     if not ev.events:
         return ["[Nothing was recorded for this release.]"]
-    items = [(e.at, _person_sentence(told, e)) for e in ev.events if e.kind in PEOPLE]
-    items += [
-        (
-            e.at,
-            f"At {told.clock(e.at)} an automatic alert was sent to {text_of(e.data, 'to') or 'the team'}.",
-        )
-        for e in ev.of(kinds.ALERT_SENT)[:1]
-    ]
+    items = [(e.at, _person_sentence(told, e)) for e in ev.events if _told(e)]
+    items += _first_alerts(ev.of(kinds.ALERT_SENT), told)
     items += [
         (e.at, f"At {told.clock(e.at)} the web cache was cleared automatically.")
         for e in ev.of(kinds.PURGE_DONE)
@@ -112,7 +114,46 @@ def account_paragraphs(a: Assessment, zone: Zone) -> list[str]:
     return [*_published(a, told), *_observed(a, told), *(text for _, text in items)]
 
 
+ROLES = {
+    "statistician": "the lead statistician",
+    "head_of_profession": "the Head of Profession for Statistics",
+    "publishing": "the publishing team",
+    "it": "IT",
+}
+"""Who an automatic alert went to, by the role it was sent for ([notify])."""
+
+
+def alerted(event: Event) -> str:
+    """Whom an alert went to, in words: its role, else the address recorded (an older record)."""
+    role = ROLES.get(str(event.data.get("role") or ""))
+    return role or text_of(event.data, "to") or "the team"
+
+
+def _first_alerts(sent: Sequence[Event], told: Minutes) -> list[tuple[dt.datetime, str]]:
+    """Whom the first automatic alerts went to: every role alerted in the minute of the first."""
+    if not sent:
+        return []
+    first = sent[0]
+    minute = told.clock(first.at)
+    whom = list(dict.fromkeys(alerted(e) for e in sent if told.clock(e.at) == minute))
+    if len(whom) == 1:
+        return [(first.at, f"At {minute} an automatic alert was sent to {whom[0]}.")]
+    listed = f"{', '.join(whom[:-1])} and {whom[-1]}"
+    return [(first.at, f"At {minute} automatic alerts were sent to {listed}.")]
+
+
+def _told(event: Event) -> bool:
+    """Told in the account: what people did, and the held steps and notice onthedot itself
+    handled; not its own notes (they are for the record, in Annex A)."""
+    return event.kind in PEOPLE and (event.kind != kinds.NOTE or by_a_person(event))
+
+
 def _person_sentence(told: Minutes, event: Event) -> str:
+    if not by_a_person(event) and event.kind in (kinds.GATE_HELD, kinds.GATE_RELEASED):
+        what = text_of(event.data, "what", "gate") or "the held step"
+        if event.kind == kinds.GATE_HELD:
+            return f"At {told.clock(event.at)} {what} was held back automatically until the statistics were live."
+        return f"At {told.clock(event.at)} {what} went ahead automatically, once the statistics were live."
     tell = TELLERS[event.kind]
     return tell(told, event) or f"At {told.clock(event.at)} {who(event)} recorded a note."
 
