@@ -44,8 +44,8 @@ def release_url(release: Release) -> str | None:
     """Where users find the release: its statement URL, else its first artefact on the site."""
     if release.statement_url:
         return release.statement_url
-    if release.site and release.artefact:
-        return release.site.url(release.artefact[0].path)
+    if release.site and release.paths:
+        return release.site.url(release.paths[0])
     return release.site.public if release.site else None
 
 

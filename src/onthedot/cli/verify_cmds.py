@@ -32,6 +32,7 @@ STATUS_COLOUR = {
     "stale": "red",
     "missing": "red",
     "error": "red",
+    "wrong-file": "red",
 }
 
 

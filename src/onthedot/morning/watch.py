@@ -23,7 +23,7 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.record.exposures import record_changes
 from onthedot.record.timeline import Event
 from onthedot.verify.exposure import StagedCopy, exposed
-from onthedot.verify.verifier import Verifier, VerifyReport, release_urls
+from onthedot.verify.verifier import Verifier, VerifyReport, release_urls, watched_urls
 
 _FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
 _MARGIN = 1.5  # a leak sweep is started only if this many times the last one ends before T − 1 s
@@ -214,7 +214,7 @@ class Watch:
         self._resume = resume
         self._latest: dict[tuple[str, str], CheckResult] = {}
         items = release_urls(release)
-        self._own = {t.public_url for t in items}
+        self._own = set(watched_urls(release))
         self._pages = {t.public_url for t in items if t.expect_text}
         self._stop_looked: dt.datetime | None = None
         self.outcome: WatchOutcome | None = None

@@ -35,6 +35,7 @@ PRACTICES: Mapping[str, tuple[str, ...]] = {
     "stale": ("T3.6",),
     "missing": ("T3.6",),
     "error": ("T3.6",),
+    "wrong-file": ("T3.6",),
     "time": ("T3.6",),
     "change": ("T3.2",),
     "pra": ("T3.4",),
@@ -46,6 +47,7 @@ TITLES: Mapping[str, str] = {
     "stale": "The previous version came back after the release was live",
     "missing": "Not found after the release was live",
     "error": "Server errors after the release was live",
+    "wrong-file": "A file other than the release's was published in its place",
     "time": "Released at a time or on a day the Code does not allow",
     "change": "Release date or time changed without a recorded, agreed change",
     "pra": "Pre-release access outside the rules",
@@ -109,7 +111,7 @@ class Evidence:
     @property
     def urls(self) -> tuple[str, ...]:
         site = self.release.site
-        from_artefacts = [site.url(a.path) for a in self.release.artefact] if site else []
+        from_artefacts = [site.url(p) for p in self.release.paths] if site else []
         return tuple(dict.fromkeys([*from_artefacts, *(o.url for o in self.results)]))
 
 
@@ -177,7 +179,10 @@ def detect(ev: Evidence) -> list[Breach]:
     found = [
         _late(ev),
         _early(ev),
-        *(_after_t(ev, status) for status in (Status.STALE, Status.MISSING, Status.ERROR)),
+        *(
+            _after_t(ev, status)
+            for status in (Status.STALE, Status.MISSING, Status.ERROR, Status.WRONG_FILE)
+        ),
         *_from_findings(ev),
         _pra_events(ev),
     ]
@@ -261,6 +266,8 @@ def cause_of(ev: Evidence, bad: Sequence[CheckResult]) -> str:
     stale = [o for o in bad if o.status == Status.STALE]
     if stale:
         return _stale_cause(ev, stale)
+    if Status.WRONG_FILE in statuses:
+        return "wrong file"
     if Status.MISSING in statuses:
         return "not found"
     if Status.ERROR in statuses:

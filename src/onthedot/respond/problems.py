@@ -26,6 +26,7 @@ TITLES: Mapping[str, str] = {
     "missing": "A file of the release is not found after the release time",
     "error": "The website answers with an error after the release time",
     "early": "New content can be seen before the release time",
+    "wrong-file": "A file of the release is published with the wrong contents",
     "embargo": "A copy waiting to be published can be fetched by the public",
     "failed": "Publishing failed",
     "clock": "This server's clock is wrong",
@@ -34,7 +35,7 @@ TITLES: Mapping[str, str] = {
     "gate": "A step held until the release is live could not be sent",
 }
 PROBLEMS: tuple[str, ...] = tuple(TITLES)
-_STATUS_PROBLEMS = ("stale", "missing", "error", "early")
+_STATUS_PROBLEMS = ("stale", "missing", "error", "early", "wrong-file")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ TAG_CLASSES = {
     Status.EARLY.value: "govuk-tag--red",
     Status.STALE.value: "govuk-tag--red",
     Status.MISSING.value: "govuk-tag--red",
+    Status.WRONG_FILE.value: "govuk-tag--red",
     Status.ERROR.value: "govuk-tag--red",
 }
 NOT_CHECKED = "not checked"

@@ -118,6 +118,8 @@ def _person_sentence(told: Minutes, event: Event) -> str:
 
 
 def _published(a: Assessment, told: Minutes) -> list[str]:
+    if a.release.published_by is not None:
+        return _published_by(a, told, a.release.published_by)
     flipped = a.evidence.of(kinds.PUBLISH_FLIPPED)
     if not flipped:
         return []
@@ -129,6 +131,31 @@ def _published(a: Assessment, told: Minutes) -> list[str]:
         else ""
     )
     return [f"The new version was put on the web server at {told.clock(at)}{after}."]
+
+
+def _published_by(a: Assessment, told: Minutes, who: str) -> list[str]:
+    """What the system that publishes the release did, and when, as the checks saw it."""
+    seen = [o for o in public(a.evidence) if o.status in (Status.LIVE, Status.EARLY)]
+    said = f"{who}, not onthedot, publishes this release"
+    if not seen:
+        return [f"{said}; onthedot did not see the new version published."]
+    first = min(o.checked_at for o in seen)
+    offset = (floor(first) - floor(a.release.release_at)).total_seconds()
+    if offset < 0:
+        when = f", {fmt_duration(-offset)} before the release time"
+    elif offset >= 60:
+        when = f", {fmt_duration(offset)} after the release time"
+    else:
+        when = ""
+    sentences = [f"{said}: it was first seen published at {told.clock(first)}{when}."]
+    wrong = [o for o in public(a.evidence) if o.status == Status.WRONG_FILE]
+    if wrong:
+        where = wrong[0].cache.get("found_at") or wrong[0].url
+        sentences.append(
+            f"From {told.clock(wrong[0].checked_at)} the published page linked a file with other "
+            f"contents than the release's ({where})."
+        )
+    return sentences
 
 
 def _observed(a: Assessment, told: Minutes) -> list[str]:
