@@ -405,6 +405,19 @@ class Release(Strict):
         """The system that publishes this release when onthedot does not (None: onthedot does)."""
         return self.site.published_by if self.site is not None else None
 
+    @property
+    def not_controlled(self) -> str | None:
+        """What onthedot does not do for a release another system publishes, in one sentence for
+        ``check``, ``preflight`` and the dashboard (None when onthedot publishes it)."""
+        who = self.published_by
+        if who is None:
+            return None
+        return (
+            f"{who} publishes this release: onthedot does not upload its files or put them live "
+            "at the release time; it watches the public website before and after, alerts, and "
+            "records what it sees."
+        )
+
 
 class Severity(enum.StrEnum):
     ERROR = "error"  # a breach of the Code if the release goes ahead like this

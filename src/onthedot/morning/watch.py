@@ -1,7 +1,7 @@
 """The release-morning watch: leak probes before T, a sweep at T, dense sweeps until live.
 
-Before T, every ``leak_every_s`` from T − ``leak_from_s``: new content visible is ``early`` (a
-breach), and so is a staged copy the public site serves (an embargo exposure). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
+Before T, every ``leak_every_s`` from T − ``leak_from_s`` (from the start, for a release another
+system publishes): new content visible is ``early`` (a breach), and so is a staged copy the public site serves (an embargo exposure). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
 T+2 min and every 15 s to T+30 min (the plan's ``dense`` steps) until every URL is live from every
 vantage point. The watcher only looks (through the verifier) and records (through the recorder);
 what to do about a cache still serving the old file is the publisher's call.
@@ -89,6 +89,8 @@ class _LeakPace:
         at = release.release_at
         first_guess = dt.timedelta(seconds=_FIRST_GUESS_PER_URL_S * len(release.artefact))
         window_opens = at - dt.timedelta(seconds=plan.leak_from_s)
+        if release.published_by is not None:  # another system may publish at any moment
+            window_opens = dt.datetime.min.replace(tzinfo=dt.UTC)
         return cls(window_opens, at - dt.timedelta(seconds=1.0), first_guess)
 
     def fits(self, start: dt.datetime) -> bool:

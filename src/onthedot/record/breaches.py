@@ -261,13 +261,19 @@ def _late_detail(ev: Evidence, cause: str, late_flip: list[Event], failed: list[
 
 
 def cause_of(ev: Evidence, bad: Sequence[CheckResult]) -> str:
-    """cache | upload | not found | server error | unknown — for the first bad results."""
+    """cache | upload | not found | server error | unknown — for the first bad results; for a
+    release another system publishes, also not published | wrong file."""
     statuses = {o.status for o in bad}
     stale = [o for o in bad if o.status == Status.STALE]
-    if stale:
-        return _stale_cause(ev, stale)
+    cause = _stale_cause(ev, stale) if stale else None
+    if cause == "cache":
+        return cause
     if Status.WRONG_FILE in statuses:
         return "wrong file"
+    if ev.release.published_by is not None and (stale or Status.MISSING in statuses):
+        return "not published"  # (by the system that publishes it)
+    if cause is not None:
+        return cause
     if Status.MISSING in statuses:
         return "not found"
     if Status.ERROR in statuses:
@@ -304,6 +310,8 @@ def _early(ev: Evidence) -> Breach | None:
     urls = [o.url for o in seen] + [u for f in early_flips for u in _public_urls(ev, f)]
     urls += [str(e.data.get("url") or "") for e in exposed]
     cause = "scheduling" if early_flips else "staging exposed"
+    if ev.release.published_by is not None:
+        cause = "published early"  # (by the system that publishes it)
     detail = "The new version could be seen before the release time."
     if exposed:
         detail += " Its copy waiting to be published could be fetched from the public website."

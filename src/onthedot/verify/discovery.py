@@ -260,6 +260,27 @@ def match(
     return _result(declared, by_name, status, sentence, vantage, now)
 
 
+def as_published_by(release: Release, result: CheckResult, expect_text: str | None) -> CheckResult:
+    """``result`` of one of the release's own addresses, its diagnosis told for a release another
+    system publishes: the page not published yet, or published early, is that system's doing (a
+    cache keeping the previous version is told as for any release)."""
+    who = release.published_by
+    if who is None or result.layer == "cache":
+        return result
+    page = urlsplit(result.url).path
+    if result.status is Status.STALE:
+        shows = f" (it does not show “{expect_text}”)" if expect_text else ""
+        sentence = f"{who} has not published {page} yet{shows}: ask {who} to publish it now."
+    elif result.status is Status.EARLY:
+        sentence = (
+            f"{who} shows the new version of {page} before the release time: ask {who} to "
+            "withdraw it until the release time, and record a breach."
+        )
+    else:
+        return result
+    return result.model_copy(update={"diagnosis": sentence})
+
+
 def _who(release: Release) -> str:
     return release.published_by or OTHERS
 

@@ -23,7 +23,14 @@ from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.model import CheckResult, Release, Status, iso_utc
 from onthedot.verify.caches import CacheModel
 from onthedot.verify.diagnose import linked_files
-from onthedot.verify.discovery import Crawl, Declared, Finder, found_artefacts, match
+from onthedot.verify.discovery import (
+    Crawl,
+    Declared,
+    Finder,
+    as_published_by,
+    found_artefacts,
+    match,
+)
 from onthedot.verify.judgement import body_to_keep, judge, linked_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import Vantage, default_vantages
@@ -416,6 +423,8 @@ class Verifier:
             vantage=vantage.name,
             models=self._models,
         )
+        if result is not None and release.published_by is not None:
+            result = as_published_by(release, result, item.expect_text)
         if result is not None and item.expect_text and edge.body:
             result.cache["_links"] = linked_files(edge.effective_url or item.public_url, edge.body)
             result.cache["_page"] = edge  # (a landing page: ``_find`` follows its links)

@@ -34,6 +34,9 @@ CAUSES: Mapping[str, str] = {
     "unannounced change": "the release time was changed without a recorded, agreed change",
     "pre-release access": "pre-release access was given outside the rules",
     "unknown": "the record does not show which part of the website served the previous version",
+    "not published": "the system that publishes the release had not published it",
+    "published early": "the system that publishes the release published it before the release time",
+    "wrong file": "a file other than the release's was published in its place",
 }
 #: the same, for the public (the statement's one clause)
 PUBLIC_CAUSES: Mapping[str, str] = {
@@ -44,6 +47,9 @@ PUBLIC_CAUSES: Mapping[str, str] = {
     "server error": "our website was not working properly",
     "scheduling": "the statistics were not put live at the announced time",
     "publish failed": "publishing the statistics on our website failed",
+    "not published": "the statistics were not published at the announced time",
+    "published early": "the statistics were published before the announced time",
+    "wrong file": "a file other than the new one was published with the statistics",
 }
 #: what people did, told in the body's account (the rest is in the annex)
 PEOPLE = (
