@@ -434,6 +434,9 @@ def _landing_fault(
             "file",
             "give the local file of a file found through its landing page: onthedot tells it by its contents",
         )
+    fault = path_fault(landing) if isinstance(landing, str) else None
+    if fault is not None:
+        return "landing", fault
     pages = {
         a.get("path") for a in _as_tables(data.get("artefact")) if a.get("expect_text") is not None
     }
