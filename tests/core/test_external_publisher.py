@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,7 +21,6 @@ from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
-from onthedot.store.db import open_store
 from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.verifier import Verifier
@@ -31,13 +29,6 @@ from tests.e2e.cms import ANNOUNCEMENT, EXPECT, LANDING, LINK_TEXT, NEW, write_e
 T = dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC)
 ATTACHMENT = "/media/5f3a9c/lms-march-2026.xlsx"
 PUBLISHED = f'<h1>{EXPECT}</h1><a href="{ATTACHMENT}">{LINK_TEXT}</a>'.encode()
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = await open_store(f"sqlite:///{tmp_path / 's.db'}")
-    yield eng
-    await eng.dispose()
 
 
 class Gov:
