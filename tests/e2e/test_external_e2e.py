@@ -152,6 +152,7 @@ def test_what_the_cms_does_gives_its_status_incident_alert_and_report(
     assert late.status_by(FILE, t + dt.timedelta(seconds=LATE_S + 4)) == "live"
     assert [b["kind"] for b in late.breaches] == ["late"]
     assert {"stale", "missing"} <= {i["problem"] for i in late.incidents} and alerts["late"]
+    assert any("GOV.UK has not published" in body for _, body in alerts["late"])
     assert (
         "GOV.UK, not onthedot, publishes this release: it was first seen published" in late.report
     )
