@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,8 +15,10 @@ from onthedot.config import load_release
 from onthedot.model import Release, Status
 from onthedot.runtime import verifier_for
 from onthedot.settings import VerifySettings
+from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.discovery import page_links
-from onthedot.verify.verifier import VerifyReport
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
+from onthedot.verify.verifier import Verifier, VerifyReport
 from tests.e2e.cms import LANDING, NEW, OLD, SERVES_PAGES, Cms, write_external_release
 from tests.servers.nginx import Nginx
 from tests.servers.plugin import StartServer
@@ -127,3 +130,28 @@ def test_page_links_read_words_base_and_drop_fragments() -> None:
         ("https://www.gov.uk/media/a.xlsx", "Tables (March)"),
         ("https://www.gov.uk/b.csv", "CSV data"),
     ]
+
+
+async def test_only_links_that_may_be_a_wanted_file_are_fetched_and_only_on_the_site(
+    tmp_path: Path,
+) -> None:
+    page = (
+        b'<a href="/media/1/annex.pdf">Annex</a><a href="/media/2/lms-march-2026.xlsx">x</a>'
+        b'<a href="https://elsewhere.example/lms-march-2026.xlsx">mirror</a>'
+        b'<a href="/media/3/other.xlsx">Other tables</a>'
+    )
+    asked: list[str] = []
+
+    def handler(request: ProbeRequest) -> ProbeResponse:
+        asked.append(urlsplit(request.url).path)
+        body = page if request.url.endswith(LANDING) else NEW
+        return mock_response(request, body=body)
+
+    release = load_release(
+        write_external_release(tmp_path / "rel", public="http://www.gov.uk", release_at=T)
+    )
+    prober = Prober(MockProbeTransport(handler), allowed_hosts=["www.gov.uk"])
+    report = await Verifier(prober, clock=ShiftedClock(T), bust_cache=False).check(release)
+    got = statuses(report)
+    assert got[FILE][0] is Status.LIVE and got[FILE][2].endswith("/media/2/lms-march-2026.xlsx")
+    assert sorted(asked) == sorted([LANDING, "/media/2/lms-march-2026.xlsx", "/media/3/other.xlsx"])

@@ -134,8 +134,13 @@ class Crawl:
         return url.startswith(self.site.public.rstrip("/") + "/")
 
     def is_file(self, link: Link) -> bool:
-        path = urlsplit(link.url).path.lower()
-        return path.endswith(LINKED_SUFFIXES) or any(names_it(a, link) for a in self.wanted)
+        """A link that may be one of the wanted files: named like one, or of the same kind (a
+        page's other attachments are not fetched on every sweep)."""
+        suffix = PurePosixPath(urlsplit(link.url).path).suffix.lower()
+        return any(
+            names_it(a, link) or (suffix and suffix == PurePosixPath(str(a.file)).suffix.lower())
+            for a in self.wanted
+        )
 
     def split(self, links: Iterable[Link], seen: set[str]) -> tuple[list[Link], list[Link]]:
         """Of ``links`` not seen yet on this site: (files to fetch, pages to follow)."""
