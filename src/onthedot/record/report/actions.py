@@ -105,7 +105,7 @@ def longer_term(ev: Evidence, breach: Breach) -> list[Action]:
     """Changes that would have prevented this breach, from its cause."""
     suggest = SUGGESTIONS.get(breach.cause.split(";")[0])
     pairs = suggest(ev, breach) if suggest else []
-    if breach.kind in ("late", "stale", "missing", "error"):
+    if breach.kind in ("late", "stale", "missing", "error", "wrong-file"):
         pairs.append((PREFLIGHT[0], PREFLIGHT[1].format(release=ev.release.id)))
     return [_suggest(what, detail) for what, detail in pairs]
 

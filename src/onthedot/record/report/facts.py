@@ -170,7 +170,7 @@ def _observed(a: Assessment, told: Minutes) -> list[str]:
     main = main_breach(a)
     if (
         main is None
-        or main.kind not in ("late", "stale", "missing", "error")
+        or main.kind not in ("late", "stale", "missing", "error", "wrong-file")
         or main.started_at is None
     ):
         return []
@@ -291,7 +291,7 @@ def impact_facts(a: Assessment, zone: Zone) -> list[str]:
 
 
 def _availability(main: Breach, told: Minutes) -> str:
-    if main.kind not in ("late", "stale", "missing", "error") or main.started_at is None:
+    if main.kind not in ("late", "stale", "missing", "error", "wrong-file") or main.started_at is None:
         return ""
     return f"The statistics were not available to all users{_span(told, main)}."
 
