@@ -150,7 +150,7 @@ def test_what_the_cms_does_gives_its_status_incident_alert_and_report(
     went_live = late.first("live")
     assert went_live is not None and went_live >= t + dt.timedelta(seconds=LATE_S), late.results
     assert late.status_by(FILE, t + dt.timedelta(seconds=LATE_S + 4)) == "live"
-    assert [b["kind"] for b in late.breaches] == ["late"]
+    assert [(b["kind"], b["cause"]) for b in late.breaches] == [("late", "not published")]
     assert {"stale", "missing"} <= {i["problem"] for i in late.incidents} and alerts["late"]
     assert any("GOV.UK has not published" in body for _, body in alerts["late"])
     assert (
@@ -160,19 +160,22 @@ def test_what_the_cms_does_gives_its_status_incident_alert_and_report(
     early = seen["early"]
     first = early.first("early")
     assert first is not None and first < t - dt.timedelta(seconds=LEAD_S - 8), early.results[:3]
-    assert "early" in [b["kind"] for b in early.breaches] and alerts["early"]
+    assert ("early", "published early") in [(b["kind"], b["cause"]) for b in early.breaches]
+    assert alerts["early"]
     assert "early" in {i["problem"] for i in early.incidents}
     assert "before the release time" in early.report
 
     old = seen["old-file"]
     assert old.status_at(LANDING, t) == "live" and old.status_at(FILE, t) == "wrong-file"
     assert "wrong-file" in {i["problem"] for i in old.incidents} and alerts["old-file"]
+    assert [(b["kind"], b["cause"]) for b in old.breaches] == [("late", "wrong file")]
     assert any("replace the attachment" in body for _, body in alerts["old-file"])
     assert "other contents than the release's" in old.report
 
     cached = seen["cached"]
     assert cached.status_at(LANDING, t) == "stale" and cached.status_at(FILE, t) == "missing"
     assert cached.layer_at(LANDING, t) == "cache"
+    assert [(b["kind"], b["cause"]) for b in cached.breaches] == [("late", "cache")]
     assert "stale" in {i["problem"] for i in cached.incidents} and alerts["cached"]
     assert any("cache" in body.lower() for _, body in alerts["cached"])
 
