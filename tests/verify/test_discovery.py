@@ -155,3 +155,23 @@ async def test_only_links_that_may_be_a_wanted_file_are_fetched_and_only_on_the_
     got = statuses(report)
     assert got[FILE][0] is Status.LIVE and got[FILE][2].endswith("/media/2/lms-march-2026.xlsx")
     assert sorted(asked) == sorted([LANDING, "/media/2/lms-march-2026.xlsx", "/media/3/other.xlsx"])
+
+
+async def test_a_landing_page_s_links_are_only_followed_for_its_files_never_judged_on_their_own(
+    tmp_path: Path,
+) -> None:
+    page = b'<p>Main points</p><a href="/media/2/lms-march-2026.xlsx">Tables</a>'
+
+    def handler(request: ProbeRequest) -> ProbeResponse:
+        return mock_response(request, body=page if request.url.endswith(LANDING) else NEW)
+
+    release = load_release(
+        write_external_release(tmp_path / "rel", public="http://www.gov.uk", release_at=T)
+    )
+    prober = Prober(MockProbeTransport(handler), allowed_hosts=["www.gov.uk"])
+    verifier = Verifier(prober, clock=ShiftedClock(T))  # (a cache-busted copy vouches for a file)
+    for only in (None, [f"http://www.gov.uk{LANDING}"], [f"http://www.gov.uk{FILE}"]):
+        report = await verifier.check(release, only=only)
+        assert set(statuses(report)) <= {LANDING, FILE}, only  # no attachment judged by itself
+        assert all(r.status is Status.LIVE for r in report.results)
+        assert not any(key.startswith("_") for r in report.results for key in r.cache)

@@ -105,6 +105,14 @@ def found_artefacts(release: Release) -> list[tuple[str, Artefact]]:
     return [(found_url(site, a), a) for a in release.artefact if a.landing is not None]
 
 
+def landing_urls(release: Release) -> set[str]:
+    """The public addresses of the pages the release's files are found through."""
+    site = release.site
+    if site is None:
+        return set()
+    return {site.url(a.landing) for a in release.artefact if a.landing is not None}
+
+
 def _file_name(url: str) -> str:
     return unquote(PurePosixPath(urlsplit(url).path).name)
 

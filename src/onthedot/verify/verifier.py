@@ -29,6 +29,7 @@ from onthedot.verify.discovery import (
     Finder,
     as_published_by,
     found_artefacts,
+    landing_urls,
     match,
 )
 from onthedot.verify.judgement import body_to_keep, judge, linked_file
@@ -218,7 +219,7 @@ class Verifier:
             plan = self._new_plan(release, [t for t in items if t.public_url in wanted], vantages)
         report = VerifyReport(release.id, phase, now)
         report.results = await self._judge(release, plan, now)
-        landings = {d.landing_url for d in declared}
+        landings = landing_urls(release)  # (their links are followed by ``_find``, not judged)
         pages = [r for r in report.results if r.cache.get("_links") and r.url not in landings]
         linked = self._linked_items(release, pages, plan.items)
         if linked:
