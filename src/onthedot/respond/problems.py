@@ -67,6 +67,9 @@ class Reading:
     late_after_s: float = Policy().late_after_s
     """The one rule for late (``Policy.late_after_s``): not flipped, or flipped, this long
     after T."""
+    external: bool = False
+    """Another system publishes the release: what it shows after T counts only from
+    ``late_after_s`` after T, as publishing within it is on time."""
     last_seq: int = 0
     results: dict[tuple[str, str], _Seen] = field(default_factory=dict)
     exposed: dict[str, tuple[dt.datetime, str]] = field(default_factory=dict)
@@ -97,12 +100,18 @@ class Reading:
                 key=lambda item: item[1].at,
             )
             if kind != "early":
-                seen = [(key, s) for key, s in seen if s.at >= self.release_at]
+                seen = [(key, s) for key, s in seen if s.at >= self._counts_from]
             if seen:
                 first = seen[0][1]
                 places = tuple(dict.fromkeys(url for (url, _), _ in seen))
                 found.append(Problem(kind, first.at, places, first.diagnosis, _fault(kind, first)))
         return found
+
+    @property
+    def _counts_from(self) -> dt.datetime:
+        """From when a result after T is a problem (see ``external``)."""
+        grace = self.late_after_s if self.external else 0.0
+        return self.release_at + dt.timedelta(seconds=grace)
 
     def _exposure(self) -> Problem | None:
         if not self.exposed or self.flipped:
