@@ -68,8 +68,8 @@ class Reading:
     """The one rule for late (``Policy.late_after_s``): not flipped, or flipped, this long
     after T."""
     external: bool = False
-    """Another system publishes the release: what it shows after T counts only from
-    ``late_after_s`` after T, as publishing within it is on time."""
+    """Another system publishes the release: what it shows after T is a problem only once it
+    still shows it ``late_after_s`` after T, as publishing within it is on time."""
     last_seq: int = 0
     results: dict[tuple[str, str], _Seen] = field(default_factory=dict)
     exposed: dict[str, tuple[dt.datetime, str]] = field(default_factory=dict)
@@ -88,11 +88,11 @@ class Reading:
 
     def problems(self, now: dt.datetime) -> dict[str, Problem]:
         """Every problem current at ``now``, by kind."""
-        found = [*self._by_status(), self._exposure(), self._failed(), self._late(now)]
+        found = [*self._by_status(now), self._exposure(), self._failed(), self._late(now)]
         found.append(self._clock())
         return {p.kind: p for p in found if p is not None}
 
-    def _by_status(self) -> list[Problem]:
+    def _by_status(self, now: dt.datetime) -> list[Problem]:
         found = []
         for kind in _STATUS_PROBLEMS:
             seen = sorted(
@@ -100,7 +100,8 @@ class Reading:
                 key=lambda item: item[1].at,
             )
             if kind != "early":
-                seen = [(key, s) for key, s in seen if s.at >= self._counts_from]
+                seen = [(key, s) for key, s in seen if s.at >= self.release_at]
+                seen = seen if now >= self._counts_from else []
             if seen:
                 first = seen[0][1]
                 places = tuple(dict.fromkeys(url for (url, _), _ in seen))
@@ -109,7 +110,7 @@ class Reading:
 
     @property
     def _counts_from(self) -> dt.datetime:
-        """From when a result after T is a problem (see ``external``)."""
+        """From when a result after T may be a problem (see ``external``)."""
         grace = self.late_after_s if self.external else 0.0
         return self.release_at + dt.timedelta(seconds=grace)
 
