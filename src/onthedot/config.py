@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from onthedot.adapters import operator_only
 from onthedot.calendar.timeutil import get_zone
 from onthedot.errors import ConfigError, ReleaseFileError
-from onthedot.model import Digests, Release, Site, has_secret, path_fault
+from onthedot.model import EXTERNAL, Digests, Release, Site, has_secret, path_fault
 from onthedot.problems import dotted, problem, unknown_keys, validation_problems
 from onthedot.settings import ConfigFile
 from onthedot.tomlpos import TomlPositions
@@ -217,7 +217,7 @@ def _fields(model: type[BaseModel], exclude: Sequence[str] = ()) -> tuple[str, .
 
 
 def _artefact_keys() -> tuple[str, ...]:
-    return ("file", "path", "expect_text")
+    return ("file", "path", "expect_text", "landing", "link_text", "name")
 
 
 def _as_tables(value: Any) -> list[dict[str, Any]]:
@@ -354,6 +354,9 @@ def _complete_artefacts(
         fault = _path_fault(art_path, seen_paths) if isinstance(art_path, str) else None
         if fault is not None:
             problems.append(problem(path, positions, (*loc, "path"), fault))
+        where = _found_fault(art, data)
+        if where is not None:
+            problems.append(problem(path, positions, (*loc, where[0]), where[1]))
         name = art.get("file")
         if name is None:
             if art.get("expect_text") is None:
@@ -388,6 +391,64 @@ def _complete_artefacts(
         art["sha256"], art["size"] = digest_of(local, found, digests)
         art["local_path"] = local
     return problems
+
+
+def _found_fault(art: dict[str, Any], data: dict[str, Any]) -> tuple[str, str] | None:
+    """What is wrong with how an artefact says where it is (its ``path``, or the ``landing`` page
+    it is found through, and how): (key, fault), or None."""
+    has_path, landing = art.get("path") is not None, art.get("landing")
+    if has_path and landing is not None:
+        return (
+            "landing",
+            "give either path (where it will be) or landing (the page that links to it), not both",
+        )
+    if not has_path and landing is None:
+        return (
+            "path",
+            "give path (the file's address under site.public) or, for a file another system publishes, landing (the page that will link to it)",
+        )
+    if has_path:
+        for key in ("link_text", "name"):
+            if art.get(key) is not None:
+                return (
+                    key,
+                    "is for a file found through its landing page: remove it or give landing instead of path",
+                )
+        return None
+    return _landing_fault(art, landing, data)
+
+
+def _landing_fault(
+    art: dict[str, Any], landing: Any, data: dict[str, Any]
+) -> tuple[str, str] | None:
+    site = data.get("site")
+    if not (
+        isinstance(site, dict) and (site.get("target") == EXTERNAL or site.get("published_by"))
+    ):
+        return (
+            "landing",
+            f'a file is found through its landing page only when another system publishes the release: set target = "{EXTERNAL}" and published_by in [site], or give path',
+        )
+    if art.get("file") is None:
+        return (
+            "file",
+            "give the local file of a file found through its landing page: onthedot tells it by its contents",
+        )
+    fault = path_fault(landing) if isinstance(landing, str) else None
+    if fault is not None:
+        return "landing", fault
+    pages = {
+        a.get("path") for a in _as_tables(data.get("artefact")) if a.get("expect_text") is not None
+    }
+    if landing not in pages:
+        return (
+            "landing",
+            f"list the landing page {landing} as an artefact too, with path and expect_text (words only the published page shows)",
+        )
+    name = art.get("name")
+    if isinstance(name, str) and ("/" in name or not name.strip("*")):
+        return "name", "must be a file name, * standing for any part, e.g. lms-*.xlsx"
+    return None
 
 
 def _path_fault(art_path: str, seen: set[str]) -> str | None:

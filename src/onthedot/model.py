@@ -15,7 +15,7 @@ import string
 import unicodedata
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 Digests = MutableMapping[tuple[str, int, int], str]
@@ -102,6 +103,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+EXTERNAL = "external"
+"""``[site] target`` of a release another system publishes."""
+OTHERS = "another system"
+"""Who publishes an external release whose ``published_by`` is not given."""
+
+
 class Site(Strict):
     """Where a release is published and seen. May live in onthedot.toml, shared by many releases."""
 
@@ -109,11 +116,40 @@ class Site(Strict):
         description="what users reach (CDN / cache), e.g. https://www.example.org"
     )
     origin: WebURL | None = Field(None, description="the web server behind the cache")
-    target: str | None = Field(None, description="where artefacts are published (adapter URL)")
+    target: str | None = Field(
+        None,
+        description='where artefacts are published (adapter URL), or "external" when another '
+        "system (a content-management system, GOV.UK) publishes them",
+    )
+    published_by: str | None = Field(
+        None, description='with target = "external": the system that publishes, e.g. GOV.UK'
+    )
     purge: tuple[str, ...] = Field((), description="caches to purge at go-live (adapter URLs)")
     edges: tuple[EdgeAddress, ...] = Field((), description="extra edge IP addresses to probe")
     resolvers: tuple[str, ...] = Field((), description="extra DNS servers: 'address[:port]'")
     agents: tuple[str, ...] = Field((), description="remote probe agents that probe it, by name")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _external(cls, data: Any) -> Any:
+        """``target = "external"``: no adapter; the release is published by ``published_by``."""
+        if isinstance(data, dict) and data.get("target") == EXTERNAL:
+            return {**data, "target": None, "published_by": data.get("published_by") or OTHERS}
+        return data
+
+    @model_validator(mode="after")
+    def _published_by_alone(self) -> Self:
+        if self.published_by is not None and self.target is not None:
+            raise ValueError(
+                "published_by names the system that publishes a release onthedot does not: set "
+                'target = "external", or remove published_by'
+            )
+        return self
+
+    @property
+    def external(self) -> bool:
+        """Another system publishes: onthedot neither stages nor flips, it watches and reports."""
+        return self.published_by is not None
 
     def url(self, path: str) -> str:
         """The public URL of ``path`` (``/statistics/x.xlsx``) on this site."""
@@ -180,13 +216,19 @@ def duplicate_paths(paths: Iterable[str]) -> list[str]:
 
 
 class Artefact(Strict):
-    """One thing the public must get at T: a file whose bytes we know, or a page with a marker."""
+    """One thing the public must get at T: a file whose bytes we know, or a page with a marker;
+    or (a release another system publishes) a file found through the page that links to it."""
 
-    path: Annotated[str, AfterValidator(_artefact_path)] = Field(
-        description="URL path under site.public, e.g. /statistics/x.xlsx"
+    path: Annotated[str, AfterValidator(_artefact_path)] | None = Field(
+        None, description="URL path under site.public, e.g. /statistics/x.xlsx"
     )
     file: str | None = Field(None, description="local file, relative to the release file")
     expect_text: str | None = Field(None, description="text only the new version contains")
+    landing: Annotated[str, AfterValidator(_artefact_path)] | None = Field(
+        None, description="instead of path: the URL path of the page that will link to the file"
+    )
+    link_text: str | None = Field(None, description="words of the link to the file, found")
+    name: str | None = Field(None, description="the file's name as published, * for any part")
     # filled in when the release file is loaded (never written by users)
     sha256: str | None = None
     size: int | None = None
@@ -334,7 +376,7 @@ class Release(Strict):
     @field_validator("artefact")
     @classmethod
     def _paths_once(cls, value: tuple[Artefact, ...]) -> tuple[Artefact, ...]:
-        twice = duplicate_paths(a.path for a in value)
+        twice = duplicate_paths(a.path for a in value if a.path is not None)
         if twice:
             raise ValueError(f"{twice[0]} is listed twice: list each artefact path once")
         return value
@@ -352,6 +394,29 @@ class Release(Strict):
 
     def line_of(self, field: str) -> int | None:
         return self.lines.get(field)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The URL paths of the artefacts that have one (a found file has none until published)."""
+        return tuple(a.path for a in self.artefact if a.path is not None)
+
+    @property
+    def published_by(self) -> str | None:
+        """The system that publishes this release when onthedot does not (None: onthedot does)."""
+        return self.site.published_by if self.site is not None else None
+
+    @property
+    def not_controlled(self) -> str | None:
+        """What onthedot does not do for a release another system publishes, in one sentence for
+        ``check``, ``preflight`` and the dashboard (None when onthedot publishes it)."""
+        who = self.published_by
+        if who is None:
+            return None
+        return (
+            f"{who} publishes this release: onthedot does not upload its files or put them live "
+            "at the release time; it watches the public website before and after, alerts, and "
+            "records what it sees."
+        )
 
 
 class Severity(enum.StrEnum):
@@ -376,10 +441,17 @@ class Status(enum.StrEnum):
     STALE = "stale"  # from T, an older version served
     MISSING = "missing"  # 404 / 410
     ERROR = "error"  # 5xx, timeout, TLS, DNS, connection
+    WRONG_FILE = "wrong-file"  # from T, a file found by its name holds other contents
 
     @property
     def is_breach(self) -> bool:
-        return self in (Status.EARLY, Status.STALE, Status.MISSING, Status.ERROR)
+        return self in (
+            Status.EARLY,
+            Status.STALE,
+            Status.MISSING,
+            Status.ERROR,
+            Status.WRONG_FILE,
+        )
 
 
 class CheckResult(Strict):

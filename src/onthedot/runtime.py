@@ -61,6 +61,7 @@ def make_verifier(prober: Prober, clock: Clock, settings: VerifySettings) -> Ver
         timeout=settings.timeout,
         max_bytes=settings.max_bytes,
         cache_models=settings.caches.models(),
+        follow_depth=settings.follow_depth,
     )
 
 

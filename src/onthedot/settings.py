@@ -117,6 +117,7 @@ class VerifySettings(Settings):
     ca_file: str | None = None
     verify_tls: bool = True
     ntp: str | None = None  # "host:port" of an NTP server for the clock-offset record
+    follow_depth: int = Field(1, ge=0, le=5)  # pages followed from a landing page, levels deep
     caches: CacheTables = CacheTables()
 
 

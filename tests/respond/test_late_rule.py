@@ -38,3 +38,25 @@ def test_staged_but_not_flipped_is_late_once_the_rule_s_seconds_have_passed() ->
     reading.feed(staged())
     assert "late" not in reading.problems(T + dt.timedelta(seconds=0.5))
     assert "late" in reading.problems(T + dt.timedelta(seconds=1.5))
+
+
+def result(after_s: float, status: str, seq: int) -> Event:
+    at = T + dt.timedelta(seconds=after_s)
+    data = {"url": "https://www.gov.uk/x", "status": status, "checked_at": at.isoformat()}
+    return Event("retail", seq, at, kinds.VERIFY_RESULT, "onthedot", "onthedot", data, GENESIS, "x")
+
+
+def test_a_page_another_system_publishes_within_the_rule_opens_no_incident() -> None:
+    external = Reading(T, Policy().late_after_s, external=True)
+    external.feed(result(0.01, "stale", 1))  # the sweep at T, before GOV.UK's page is up
+    assert external.problems(T + dt.timedelta(seconds=0.2)) == {}
+    external.feed(result(0.5, "live", 2))
+    assert external.problems(T + dt.timedelta(seconds=2)) == {}
+    late = Reading(T, Policy().late_after_s, external=True)
+    late.feed(result(0.01, "stale", 1))  # (the timeline records a status when it changes)
+    assert late.problems(T + dt.timedelta(seconds=0.9)) == {}
+    stale = late.problems(T + dt.timedelta(seconds=1.1))["stale"]  # not published after the rule
+    assert stale.since == T + dt.timedelta(seconds=0.01)
+    ours = Reading(T, Policy().late_after_s)  # a release onthedot flips: stale at T is stale
+    ours.feed(result(0.01, "stale", 1))
+    assert "stale" in ours.problems(T + dt.timedelta(seconds=0.2))

@@ -44,8 +44,8 @@ def release_url(release: Release) -> str | None:
     """Where users find the release: its statement URL, else its first artefact on the site."""
     if release.statement_url:
         return release.statement_url
-    if release.site and release.artefact:
-        return release.site.url(release.artefact[0].path)
+    if release.site and release.paths:
+        return release.site.url(release.paths[0])
     return release.site.public if release.site else None
 
 
@@ -54,6 +54,8 @@ def _description(release: Release, policy: Policy) -> str:
         f"{release.producer}.",
         f"Release: {fmt_local(release.release_at, policy.zone)}.",
     ]
+    if release.published_by:
+        lines.append(f"Published on {release.published_by}.")
     if release.lead_statistician:
         lines.append(f"Contact: {release.lead_statistician}.")
     for item in release.change:
@@ -131,6 +133,7 @@ def entries(
             "zone": policy.zone,
             "nation": r.nation,
             "url": release_url(r),
+            "published_by": r.published_by,
             "lead_statistician": r.lead_statistician,
             "sequence": _sequence(r, changes),
             "changes": [

@@ -177,6 +177,7 @@ def _release_json(release: Release, findings: list[Finding]) -> dict[str, Any]:
         "id": release.id,
         "file": str(release.source) if release.source else None,
         "release_at_utc": iso_utc(release.release_at),
+        "published_by": release.published_by,
         "findings": [f.model_dump(mode="json") for f in findings],
     }
 
@@ -192,6 +193,8 @@ def _print_findings(
         items = findings[release.id]
         mark = ("ok", "green") if not items else (f"{len(items)} finding(s)", "red")
         out.print(styled((release.id, "bold"), f" — {when} — ", mark))
+        if release.not_controlled:
+            out.print(f"  {release.not_controlled}", highlight=False)
         for f in items:
             where = f"{release.source}:{f.line}: " if f.line and release.source else ""
             colour = "red" if f.severity == Severity.ERROR else "yellow"

@@ -32,6 +32,7 @@ STATUS_COLOUR = {
     "stale": "red",
     "missing": "red",
     "error": "red",
+    "wrong-file": "red",
 }
 
 
@@ -128,6 +129,8 @@ def preflight(
                 tolerance_s=state.config.policy.late_after_s if tolerance is None else tolerance,
             )
         staging = [f.message for f in staging_findings(rel)]  # where staged copies will wait
+        if rel.not_controlled:
+            staging.append(rel.not_controlled)
         if as_json:
             emit_json({**report.as_dict(), "warnings": staging})
         else:

@@ -116,7 +116,7 @@ class _Purges:
 
     async def _purge_at_t(self) -> None:
         release = self._run.release
-        attempts = await self._purging.purge(release, [a.path for a in release.artefact])
+        attempts = await self._purging.purge(release, list(release.paths))
         self._run.outcome.purge_attempts = attempts
         await self._run.steps.mark("purged", self._clock.now(), {"attempts": len(attempts)})
 
@@ -213,6 +213,9 @@ class Publisher:
         """Stage, wait for T and flip, starting the purge at once (or take the earlier run's
         flip); a failure is recorded."""
         release = run.release
+        if release.published_by is not None:
+            await self._external(run)
+            return
         try:
             staged = run.staged = await self.staging.ensure(release, manifest, run.steps, run.done)
             if "flipped" in run.done:
@@ -229,6 +232,28 @@ class Publisher:
                 release, kinds.PUBLISH_FAILED, {"error": str(exc), "kind": type(exc).__name__}
             )
             raise
+
+    async def _external(self, run: _Run) -> None:
+        """Another system publishes: leak probes until T, then the watch from T. Nothing is staged
+        or flipped; reaching T is recorded (as step ``flipped``, so a restart watches on)."""
+        release = run.release
+        if "flipped" in run.done:
+            run.outcome.resume_flip(run.done["flipped"])
+            return
+        await self._before_t(release, run.immediately, [])
+        if self._clock.now() < release.release_at:
+            await self._event(
+                release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
+            )
+            await self._until_t_preparing(release)
+        run.outcome.flipped_at = reached = self._clock.now()
+        data = {
+            "published_by": release.published_by,
+            "release_at": iso_utc(release.release_at),
+            "at": iso_utc(reached),
+        }
+        step = (run.steps, "flipped", data)
+        await self._event(release, kinds.PUBLISH_EXTERNAL, data, at=reached, step=step)
 
     async def _before_t(
         self, release: Release, immediately: bool, copies: list[StagedCopy]

@@ -1,7 +1,7 @@
 """The release-morning watch: leak probes before T, a sweep at T, dense sweeps until live.
 
-Before T, every ``leak_every_s`` from T − ``leak_from_s``: new content visible is ``early`` (a
-breach), and so is a staged copy the public site serves (an embargo exposure). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
+Before T, every ``leak_every_s`` from T − ``leak_from_s`` (from the start, for a release another
+system publishes): new content visible is ``early`` (a breach), and so is a staged copy the public site serves (an embargo exposure). From T: a sweep of every URL at once, then sweeps back to back for 5 s, every 2 s to
 T+2 min and every 15 s to T+30 min (the plan's ``dense`` steps) until every URL is live from every
 vantage point. The watcher only looks (through the verifier) and records (through the recorder);
 what to do about a cache still serving the old file is the publisher's call.
@@ -23,7 +23,7 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.record.exposures import record_changes
 from onthedot.record.timeline import Event
 from onthedot.verify.exposure import StagedCopy, exposed
-from onthedot.verify.verifier import Verifier, VerifyReport, release_urls
+from onthedot.verify.verifier import Verifier, VerifyReport, release_urls, watched_urls
 
 _FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
 _MARGIN = 1.5  # a leak sweep is started only if this many times the last one ends before T − 1 s
@@ -89,6 +89,8 @@ class _LeakPace:
         at = release.release_at
         first_guess = dt.timedelta(seconds=_FIRST_GUESS_PER_URL_S * len(release.artefact))
         window_opens = at - dt.timedelta(seconds=plan.leak_from_s)
+        if release.published_by is not None:  # another system may publish at any moment
+            window_opens = dt.datetime.min.replace(tzinfo=dt.UTC)
         return cls(window_opens, at - dt.timedelta(seconds=1.0), first_guess)
 
     def fits(self, start: dt.datetime) -> bool:
@@ -214,7 +216,7 @@ class Watch:
         self._resume = resume
         self._latest: dict[tuple[str, str], CheckResult] = {}
         items = release_urls(release)
-        self._own = {t.public_url for t in items}
+        self._own = set(watched_urls(release))
         self._pages = {t.public_url for t in items if t.expect_text}
         self._stop_looked: dt.datetime | None = None
         self.outcome: WatchOutcome | None = None

@@ -29,8 +29,8 @@ class Manifest:
     def of(cls, release: Release) -> Manifest:
         entries = []
         for art in release.artefact:
-            if art.file is None:
-                continue  # a CMS page: nothing to upload, only to verify
+            if art.file is None or art.path is None or release.published_by is not None:
+                continue  # a CMS page, or another system publishes: nothing to upload
             if art.local_path is None or art.sha256 is None or art.size is None:
                 raise InputError(
                     f"The artefact {art.path} of {release.id} has no local file: publish from the "

@@ -35,6 +35,7 @@ PRACTICES: Mapping[str, tuple[str, ...]] = {
     "stale": ("T3.6",),
     "missing": ("T3.6",),
     "error": ("T3.6",),
+    "wrong-file": ("T3.6",),
     "time": ("T3.6",),
     "change": ("T3.2",),
     "pra": ("T3.4",),
@@ -46,6 +47,7 @@ TITLES: Mapping[str, str] = {
     "stale": "The previous version came back after the release was live",
     "missing": "Not found after the release was live",
     "error": "Server errors after the release was live",
+    "wrong-file": "A file other than the release's was published in its place",
     "time": "Released at a time or on a day the Code does not allow",
     "change": "Release date or time changed without a recorded, agreed change",
     "pra": "Pre-release access outside the rules",
@@ -109,7 +111,7 @@ class Evidence:
     @property
     def urls(self) -> tuple[str, ...]:
         site = self.release.site
-        from_artefacts = [site.url(a.path) for a in self.release.artefact] if site else []
+        from_artefacts = [site.url(p) for p in self.release.paths] if site else []
         return tuple(dict.fromkeys([*from_artefacts, *(o.url for o in self.results)]))
 
 
@@ -177,7 +179,10 @@ def detect(ev: Evidence) -> list[Breach]:
     found = [
         _late(ev),
         _early(ev),
-        *(_after_t(ev, status) for status in (Status.STALE, Status.MISSING, Status.ERROR)),
+        *(
+            _after_t(ev, status)
+            for status in (Status.STALE, Status.MISSING, Status.ERROR, Status.WRONG_FILE)
+        ),
         *_from_findings(ev),
         _pra_events(ev),
     ]
@@ -256,11 +261,19 @@ def _late_detail(ev: Evidence, cause: str, late_flip: list[Event], failed: list[
 
 
 def cause_of(ev: Evidence, bad: Sequence[CheckResult]) -> str:
-    """cache | upload | not found | server error | unknown — for the first bad results."""
+    """cache | upload | not found | server error | unknown — for the first bad results; for a
+    release another system publishes, also not published | wrong file."""
     statuses = {o.status for o in bad}
     stale = [o for o in bad if o.status == Status.STALE]
-    if stale:
-        return _stale_cause(ev, stale)
+    cause = _stale_cause(ev, stale) if stale else None
+    if cause == "cache":
+        return cause
+    if Status.WRONG_FILE in statuses:
+        return "wrong file"
+    if ev.release.published_by is not None and (stale or Status.MISSING in statuses):
+        return "not published"  # (by the system that publishes it)
+    if cause is not None:
+        return cause
     if Status.MISSING in statuses:
         return "not found"
     if Status.ERROR in statuses:
@@ -297,6 +310,8 @@ def _early(ev: Evidence) -> Breach | None:
     urls = [o.url for o in seen] + [u for f in early_flips for u in _public_urls(ev, f)]
     urls += [str(e.data.get("url") or "") for e in exposed]
     cause = "scheduling" if early_flips else "staging exposed"
+    if ev.release.published_by is not None:
+        cause = "published early"  # (by the system that publishes it)
     detail = "The new version could be seen before the release time."
     if exposed:
         detail += " Its copy waiting to be published could be fetched from the public website."

@@ -19,7 +19,7 @@ from onthedot.verify.verifier import VerifyReport, result_json
 CHUNK = 2000
 
 
-NOT_LIVE_PROBLEMS = frozenset({"stale", "missing", "error", "late"})
+NOT_LIVE_PROBLEMS = frozenset({"stale", "missing", "error", "late", "wrong-file"})
 """Incidents whose closing by a person also ends the watch until live (they accept it)."""
 
 

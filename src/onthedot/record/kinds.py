@@ -18,6 +18,9 @@ PUBLISH_DISCARDED = (
 PUBLISH_WAITING = "publish.waiting"  # {release_at}
 PUBLISH_FLIPPED = "publish.flipped"  # {target, paths, release_at, at, late_s, early_s, immediately}
 PUBLISH_FAILED = "publish.failed"  # {step, error}
+PUBLISH_EXTERNAL = (
+    "publish.external"  # {published_by, release_at, at}  T reached; another system publishes
+)
 PURGE_ATTEMPT = "purge.attempt"  # {purger, request, status, ok, detail, duration_s}
 PURGE_DONE = "purge.done"  # {purger, urls}
 PURGE_FAILED = "purge.failed"  # {purger, urls, error}

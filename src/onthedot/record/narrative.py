@@ -112,6 +112,11 @@ def _flipped(t: Teller, e: Event) -> str:
     return f"At {t.clock(e.at)} {things(paths)} published {transport(e.data.get('target'))}."
 
 
+def _external(t: Teller, e: Event) -> str:
+    who = text_of(e.data, "published_by") or "another system"
+    return f"At {t.clock(e.at)} the release time came; {who}, not onthedot, publishes this release."
+
+
 def _staged(t: Teller, e: Event) -> str:
     count = len(e.data.get("manifest") or [])
     what = "the file was" if count == 1 else f"{count} files were" if count else "the files were"
@@ -305,6 +310,7 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
     **dict.fromkeys(INQUIRY, _inquiry),
     kinds.PUBLISH_STAGED: _staged,
     kinds.PUBLISH_FLIPPED: _flipped,
+    kinds.PUBLISH_EXTERNAL: _external,
     kinds.PUBLISH_FAILED: _failed,
     kinds.PURGE_ATTEMPT: _purge,
     kinds.PURGE_DONE: _purge_done,
@@ -347,6 +353,7 @@ LABELS: Mapping[str, str] = {
     kinds.PUBLISH_DISCARDED: "Staged copies removed",
     kinds.PUBLISH_WAITING: "Waiting for the release time",
     kinds.PUBLISH_FLIPPED: "Went live",
+    kinds.PUBLISH_EXTERNAL: "Release time (published by another system)",
     kinds.PUBLISH_FAILED: "Publishing failed",
     kinds.PURGE_ATTEMPT: "Cache purge asked",
     kinds.PURGE_DONE: "Cache purged",
@@ -440,8 +447,11 @@ def _observed(t: Teller, obs: CheckResult, count: int) -> str:
     where = f" at {count} vantage points" if count > 1 else ""
     origin = obs.vantage.lower().startswith("origin")
     place = "the web server behind the cache" if origin else "the public website"
+    found_at = f" (at {obs.cache['found_at']})" if obs.cache.get("found_at") else ""
     if obs.status == Status.LIVE:
-        return f"{at} onthedot found the new version of {obs.url} on {place}{where}."
+        return f"{at} onthedot found the new version of {obs.url}{found_at} on {place}{where}."
+    if obs.status == Status.WRONG_FILE:
+        return f"{at} {place} linked a file with other contents than the release's in place of {obs.url}{found_at}{where}."
     if obs.status == Status.STALE:
         return f"{at} onthedot found that {place} was still serving the previous version of {obs.url}{where}{_why_stale(obs, origin)}."
     if obs.status == Status.MISSING:
@@ -451,7 +461,7 @@ def _observed(t: Teller, obs: CheckResult, count: int) -> str:
         why = f" ({obs.diagnosis.rstrip('.')})" if obs.diagnosis else ""
         return f"{at} {place} answered with an error for {obs.url}{where}{why}."
     if obs.status == Status.EARLY:
-        return f"{at}, before the release time, the new version of {obs.url} could already be seen on {place}{where}."
+        return f"{at}, before the release time, the new version of {obs.url}{found_at} could already be seen on {place}{where}."
     return f"{at} onthedot checked that {obs.url} did not yet show the new version{where}."
 
 

@@ -135,8 +135,8 @@ def _message(release: Release, gate: Gate) -> str:
     if gate.message:
         return gate.message
     where = ""
-    if release.site is not None and release.artefact:
-        where = f" at {release.site.url(release.artefact[0].path)}"
+    if release.site is not None and release.paths:
+        where = f" at {release.site.url(release.paths[0])}"
     return f"“{release.title}” is published and available to everyone{where}."
 
 

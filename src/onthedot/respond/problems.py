@@ -26,6 +26,7 @@ TITLES: Mapping[str, str] = {
     "missing": "A file of the release is not found after the release time",
     "error": "The website answers with an error after the release time",
     "early": "New content can be seen before the release time",
+    "wrong-file": "A file of the release is published with the wrong contents",
     "embargo": "A copy waiting to be published can be fetched by the public",
     "failed": "Publishing failed",
     "clock": "This server's clock is wrong",
@@ -34,7 +35,7 @@ TITLES: Mapping[str, str] = {
     "gate": "A step held until the release is live could not be sent",
 }
 PROBLEMS: tuple[str, ...] = tuple(TITLES)
-_STATUS_PROBLEMS = ("stale", "missing", "error", "early")
+_STATUS_PROBLEMS = ("stale", "missing", "error", "early", "wrong-file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,9 @@ class Reading:
     late_after_s: float = Policy().late_after_s
     """The one rule for late (``Policy.late_after_s``): not flipped, or flipped, this long
     after T."""
+    external: bool = False
+    """Another system publishes the release: what it shows after T is a problem only once it
+    still shows it ``late_after_s`` after T, as publishing within it is on time."""
     last_seq: int = 0
     results: dict[tuple[str, str], _Seen] = field(default_factory=dict)
     exposed: dict[str, tuple[dt.datetime, str]] = field(default_factory=dict)
@@ -84,11 +88,11 @@ class Reading:
 
     def problems(self, now: dt.datetime) -> dict[str, Problem]:
         """Every problem current at ``now``, by kind."""
-        found = [*self._by_status(), self._exposure(), self._failed(), self._late(now)]
+        found = [*self._by_status(now), self._exposure(), self._failed(), self._late(now)]
         found.append(self._clock())
         return {p.kind: p for p in found if p is not None}
 
-    def _by_status(self) -> list[Problem]:
+    def _by_status(self, now: dt.datetime) -> list[Problem]:
         found = []
         for kind in _STATUS_PROBLEMS:
             seen = sorted(
@@ -97,11 +101,18 @@ class Reading:
             )
             if kind != "early":
                 seen = [(key, s) for key, s in seen if s.at >= self.release_at]
+                seen = seen if now >= self._counts_from else []
             if seen:
                 first = seen[0][1]
                 places = tuple(dict.fromkeys(url for (url, _), _ in seen))
                 found.append(Problem(kind, first.at, places, first.diagnosis, _fault(kind, first)))
         return found
+
+    @property
+    def _counts_from(self) -> dt.datetime:
+        """From when a result after T may be a problem (see ``external``)."""
+        grace = self.late_after_s if self.external else 0.0
+        return self.release_at + dt.timedelta(seconds=grace)
 
     def _exposure(self) -> Problem | None:
         if not self.exposed or self.flipped:

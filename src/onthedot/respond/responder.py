@@ -159,6 +159,7 @@ class Responder:
             release.id, Reading(release.release_at, self._late_after_s)
         )
         reading.release_at = release.release_at
+        reading.external = release.published_by is not None
         new = await _events_after(self._engine, release.id, reading.last_seq)
         for event in new:
             reading.feed(event)

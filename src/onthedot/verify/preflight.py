@@ -272,7 +272,7 @@ def release_urls(release: Release) -> list[str]:
             f"Release {release.id} has no [site]: add site.public to it or onthedot.toml."
         )
     base = release.site.public.rstrip("/")
-    return [base + "/" + artefact.path.lstrip("/") for artefact in release.artefact]
+    return [base + "/" + path.lstrip("/") for path in release.paths]
 
 
 async def preflight(

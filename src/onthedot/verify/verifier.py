@@ -10,6 +10,7 @@ origin's copy, else the cache-busted one).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from collections import Counter
@@ -22,6 +23,15 @@ from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.model import CheckResult, Release, Status, iso_utc
 from onthedot.verify.caches import CacheModel
 from onthedot.verify.diagnose import linked_files
+from onthedot.verify.discovery import (
+    Crawl,
+    Declared,
+    Finder,
+    as_published_by,
+    found_artefacts,
+    landing_urls,
+    match,
+)
 from onthedot.verify.judgement import body_to_keep, judge, linked_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import Vantage, default_vantages
@@ -134,9 +144,19 @@ def release_urls(release: Release) -> list[ReleaseURL]:
         return []
     out = []
     for art in release.artefact:
+        if art.path is None:
+            continue  # found through its landing page (``discovery``)
         origin = site.origin.rstrip("/") + art.path if site.origin else None
         out.append(ReleaseURL(art.path, site.url(art.path), origin, art.sha256, art.expect_text))
     return out
+
+
+def watched_urls(release: Release) -> list[str]:
+    """Every address a sweep reports on: the release's URLs, and the steady address of each file
+    found through its landing page (``discovery.found_url``)."""
+    return [t.public_url for t in release_urls(release)] + [
+        url for url, _ in found_artefacts(release)
+    ]
 
 
 def allowed_hosts(release: Release) -> set[str]:
@@ -161,8 +181,12 @@ class Verifier:
         max_bytes: int | None = None,
         bust_cache: bool = True,
         cache_models: Mapping[str, CacheModel] | None = None,
+        follow_depth: int = 1,
     ) -> None:
         self._prober = prober
+        self._finder = Finder(
+            prober.fetch_many, timeout=timeout, max_bytes=max_bytes, depth=follow_depth
+        )
         self._clock = clock
         self._vantages = vantages
         self._timeout = timeout
@@ -186,23 +210,55 @@ class Verifier:
         now = self._clock.now()
         phase = "before" if now < release.release_at else "after"
         vantages = self._just_resolved(release, now) or await self._resolve(release)
+        declared = _declared(release, only)
         if only is None:
             plan = self._plan(release, vantages)
-        else:
-            wanted = set(only)  # (from the whole sweep's plan: its URLs are built once)
+        else:  # (from the whole sweep's plan: its URLs are built once)
+            wanted = set(only) | {d.landing_url for d in declared}
             items = self._plan(release, vantages).items
             plan = self._new_plan(release, [t for t in items if t.public_url in wanted], vantages)
         report = VerifyReport(release.id, phase, now)
         report.results = await self._judge(release, plan, now)
-        pages = [r for r in report.results if r.cache.get("_links")]
+        landings = landing_urls(release)  # (their links are followed by ``_find``, not judged)
+        pages = [r for r in report.results if r.cache.get("_links") and r.url not in landings]
         linked = self._linked_items(release, pages, plan.items)
         if linked:
             report.results += await self._judge(
                 release, self._new_plan(release, linked, plan.vantages), now
             )
+        if declared:
+            report.results += await self._find(release, declared, report.results, plan, now)
         for result in report.results:
             result.cache.pop("_links", None)
+            result.cache.pop("_page", None)
         return report
+
+    async def _find(
+        self,
+        release: Release,
+        declared: list[Declared],
+        results: list[CheckResult],
+        plan: _Plan,
+        now: dt.datetime,
+    ) -> list[CheckResult]:
+        """The files found through their landing pages, from every vantage point at once."""
+        assert release.site is not None  # (a release with declared files has a site)
+        crawl = Crawl(release.site, [d.artefact for d in declared], self._finder.depth)
+        landings = {d.landing_url for d in declared}
+
+        async def seen_from(vantage: Vantage) -> list[CheckResult]:
+            pages = [
+                r.cache["_page"]
+                for r in results
+                if r.vantage == vantage.name and r.url in landings and "_page" in r.cache
+            ]
+            found = await self._finder.published(crawl, pages, vantage)
+            return [
+                match(d, found, release=release, vantage=vantage.name, now=now) for d in declared
+            ]
+
+        seen = await asyncio.gather(*(seen_from(v) for v in plan.vantages))
+        return [result for results_of in seen for result in results_of]
 
     async def prepare(self, release: Release) -> None:
         """Resolve the site's addresses and build the requests of a sweep of every URL, so that
@@ -368,8 +424,11 @@ class Verifier:
             vantage=vantage.name,
             models=self._models,
         )
+        if result is not None and release.published_by is not None:
+            result = as_published_by(release, result, item.expect_text)
         if result is not None and item.expect_text and edge.body:
             result.cache["_links"] = linked_files(edge.effective_url or item.public_url, edge.body)
+            result.cache["_page"] = edge  # (a landing page: ``_find`` follows its links)
         return result
 
     def _linked_items(
@@ -390,6 +449,19 @@ class Verifier:
                 origin = site.origin.rstrip("/") + path if site.origin else None
                 out.append(ReleaseURL(path, url, origin, None, None, linked_from=page.url))
         return out
+
+
+def _declared(release: Release, only: Sequence[str] | None) -> list[Declared]:
+    """The files found through their landing pages that this sweep looks for."""
+    site = release.site
+    if site is None:
+        return []
+    wanted = None if only is None else set(only)
+    return [
+        Declared(url, art, site.url(str(art.landing)))
+        for url, art in found_artefacts(release)
+        if wanted is None or url in wanted
+    ]
 
 
 def summary(results: Sequence[CheckResult]) -> dict[str, int]:

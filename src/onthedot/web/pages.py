@@ -22,7 +22,7 @@ from onthedot.publish.prerelease_links import PREFIX as LINK_PREFIX
 from onthedot.record.narrative import describe
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.releases import ReleaseRepository
-from onthedot.verify.verifier import release_urls
+from onthedot.verify.verifier import watched_urls
 from onthedot.web import queries, session
 from onthedot.web.access import ANONYMOUS, Power, Principal, Viewer, sees_detail
 from onthedot.web.assets import ASSETS_URL, CSS_NAME, JS_NAME, STATIC_URL
@@ -36,6 +36,7 @@ TAG_CLASSES = {
     Status.EARLY.value: "govuk-tag--red",
     Status.STALE.value: "govuk-tag--red",
     Status.MISSING.value: "govuk-tag--red",
+    Status.WRONG_FILE.value: "govuk-tag--red",
     Status.ERROR.value: "govuk-tag--red",
 }
 NOT_CHECKED = "not checked"
@@ -106,12 +107,12 @@ def rows_of(view: queries.ReleaseView, zone: ZoneInfo) -> list[Row]:
                 first_live=f"{_clock(first.at, zone)} (T{first.lag_s:+.2f} s)" if first else "",
             )
         )
-    for item in release_urls(view.release):
-        if item.public_url not in seen:
+    for url in watched_urls(view.release):
+        if url not in seen:
             rows.append(
                 Row(
-                    item.public_url,
-                    item.path,
+                    url,
+                    _path(view.release, url),
                     "—",
                     NOT_CHECKED,
                     "govuk-tag--grey",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Status
 from onthedot.store.tables import aggregated_instant, checks
-from onthedot.verify.verifier import release_urls
+from onthedot.verify.verifier import watched_urls
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class ReleaseView:
 
 
 def public_urls(release: Release) -> set[str]:
-    return {t.public_url for t in release_urls(release)}
+    return set(watched_urls(release))
 
 
 def summarise(release: Release, latest: Sequence[tuple[str, str]], now: dt.datetime) -> Summary:

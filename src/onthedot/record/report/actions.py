@@ -105,7 +105,7 @@ def longer_term(ev: Evidence, breach: Breach) -> list[Action]:
     """Changes that would have prevented this breach, from its cause."""
     suggest = SUGGESTIONS.get(breach.cause.split(";")[0])
     pairs = suggest(ev, breach) if suggest else []
-    if breach.kind in ("late", "stale", "missing", "error"):
+    if breach.kind in ("late", "stale", "missing", "error", "wrong-file"):
         pairs.append((PREFLIGHT[0], PREFLIGHT[1].format(release=ev.release.id)))
     return [_suggest(what, detail) for what, detail in pairs]
 
@@ -242,7 +242,22 @@ def _pra(ev: Evidence, breach: Breach) -> list[Suggestion]:
     return [(what, "Record each grant as a [[pre_release_access]] in the release file.")]
 
 
+def _external(ev: Evidence, breach: Breach) -> list[Suggestion]:
+    who = ev.release.published_by or "the system that publishes the release"
+    return [
+        (
+            f"Agree with those who run {who} how the release is scheduled there, and check the "
+            "scheduled page and its attachments the day before the release time.",
+            f"{who} publishes this release, not onthedot: the record shows what the public saw, "
+            "and when; ask them for their own record of when it was scheduled and published.",
+        )
+    ]
+
+
 SUGGESTIONS = {
+    "not published": _external,
+    "published early": _external,
+    "wrong file": _external,
     "cache": _cache,
     "upload": _upload,
     "not found": _not_found,

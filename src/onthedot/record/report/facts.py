@@ -42,6 +42,9 @@ CAUSES: Mapping[str, str] = {
     "unannounced change": "the release time was changed without a recorded, agreed change",
     "pre-release access": "pre-release access was given outside the rules",
     "unknown": "the record does not show which part of the website served the previous version",
+    "not published": "the system that publishes the release had not published it",
+    "published early": "the system that publishes the release published it before the release time",
+    "wrong file": "a file other than the release's was published in its place",
 }
 #: the same, for the public (the statement's one clause)
 PUBLIC_CAUSES: Mapping[str, str] = {
@@ -52,6 +55,9 @@ PUBLIC_CAUSES: Mapping[str, str] = {
     "server error": "our website was not working properly",
     "scheduling": "the statistics were not put live at the announced time",
     "publish failed": "publishing the statistics on our website failed",
+    "not published": "the statistics were not published at the announced time",
+    "published early": "the statistics were published before the announced time",
+    "wrong file": "a file other than the new one was published with the statistics",
 }
 #: what people did, told in the body's account (the rest is in the annex)
 PEOPLE = (
@@ -159,6 +165,8 @@ def _person_sentence(told: Minutes, event: Event) -> str:
 
 
 def _published(a: Assessment, told: Minutes) -> list[str]:
+    if a.release.published_by is not None:
+        return _published_by(a, told, a.release.published_by)
     flipped = a.evidence.of(kinds.PUBLISH_FLIPPED)
     if not flipped:
         return []
@@ -172,13 +180,38 @@ def _published(a: Assessment, told: Minutes) -> list[str]:
     return [f"The new version was put on the web server at {told.clock(at)}{after}."]
 
 
+def _published_by(a: Assessment, told: Minutes, who: str) -> list[str]:
+    """What the system that publishes the release did, and when, as the checks saw it."""
+    seen = [o for o in public(a.evidence) if o.status in (Status.LIVE, Status.EARLY)]
+    said = f"{who}, not onthedot, publishes this release"
+    if not seen:
+        return [f"{said}; onthedot did not see the new version published."]
+    first = min(o.checked_at for o in seen)
+    offset = (floor(first) - floor(a.release.release_at)).total_seconds()
+    if offset < 0:
+        when = f", {fmt_duration(-offset)} before the release time"
+    elif offset >= 60:
+        when = f", {fmt_duration(offset)} after the release time"
+    else:
+        when = ""
+    sentences = [f"{said}: it was first seen published at {told.clock(first)}{when}."]
+    wrong = [o for o in public(a.evidence) if o.status == Status.WRONG_FILE]
+    if wrong:
+        where = wrong[0].cache.get("found_at") or wrong[0].url
+        sentences.append(
+            f"From {told.clock(wrong[0].checked_at)} the published page linked a file with other "
+            f"contents than the release's ({where})."
+        )
+    return sentences
+
+
 def _observed(a: Assessment, told: Minutes) -> list[str]:
     """ "Checks of the public website from 09:30 showed the previous version until 10:35; the web
     server itself had the new version from 09:30." """
     main = main_breach(a)
     if (
         main is None
-        or main.kind not in ("late", "stale", "missing", "error")
+        or main.kind not in ("late", "stale", "missing", "error", "wrong-file")
         or main.started_at is None
     ):
         return []
@@ -299,7 +332,7 @@ def impact_facts(a: Assessment, zone: Zone) -> list[str]:
 
 
 def _availability(main: Breach, told: Minutes) -> str:
-    if main.kind not in ("late", "stale", "missing", "error") or main.started_at is None:
+    if main.kind not in ("late", "stale", "missing", "error", "wrong-file") or main.started_at is None:
         return ""
     return f"The statistics were not available to all users{_span(told, main)}."
 

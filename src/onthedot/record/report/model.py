@@ -200,9 +200,9 @@ def missing(text: str) -> str:
 
 def output_link(a: Assessment) -> str | None:
     site, release = a.release.site, a.release
-    if site is None or not release.artefact:
+    if site is None or not release.paths:
         return None
-    return site.url(release.artefact[0].path)
+    return site.url(release.paths[0])
 
 
 def statement_link(a: Assessment) -> str | None:
