@@ -91,8 +91,9 @@ async def serve(
         poll_s=poll,
     )
     try:
-        async with st.store() as engine:
-            responder = Responder.for_config(engine, st.config, SYSTEM_CLOCK)  # bad address: stop
+        async with st.store() as engine, st.store() as own:
+            # its own connections: the alerts never wait for one the sweeps hold at T
+            responder = Responder.for_config(own, st.config, SYSTEM_CLOCK)  # bad address: stop
             dashboard = None
             if web is not None:
                 dashboard = WebProcess(*web)

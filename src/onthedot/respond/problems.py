@@ -17,6 +17,10 @@ from onthedot.record import kinds
 from onthedot.record.breaches import read_result
 from onthedot.record.timeline import Event
 
+FLIP_RECORDED_S = 10.0
+"""A flip is on the record this soon after it happens, even when hundreds of releases are
+recorded at the same T; a release staged and not yet recorded as flipped is late only once the
+rule's seconds and these have passed (before, the flip may be done but not yet recorded)."""
 CLOCK_OFF_S = 1.0
 """The host's clock this far from the reference: the release time itself is in doubt."""
 
@@ -120,7 +124,7 @@ class Reading:
         if self.late_s is not None and not self.all_live:
             sentence = f"The files went live {self.late_s:,.1f} s after the release time."
             return Problem("late", self.release_at, (), sentence, "server")
-        due = self.release_at + dt.timedelta(seconds=self.late_after_s)
+        due = self.release_at + dt.timedelta(seconds=self.late_after_s + FLIP_RECORDED_S)
         if self.staged and not self.flipped and self.failed is None and now >= due:
             sentence = (
                 "The files were staged but not yet published: check that onthedot is running "
