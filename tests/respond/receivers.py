@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -22,15 +23,19 @@ from tests.servers.ports import free_port, release_port
 
 @dataclass
 class Mailbox:
-    """Every message the SMTP server took, with the instant it arrived (time.time())."""
+    """Every message the SMTP server took, with the instant it arrived (time.time()); with
+    ``hold_s``, the server answers each message only that long after it arrived (a slow server:
+    the sender is still sending)."""
 
     messages: list[tuple[float, EmailMessage]] = field(default_factory=list)
+    hold_s: float = 0.0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append((time.time(), parsed))
+        await asyncio.sleep(self.hold_s)
         return "250 OK"
 
     def texts(self) -> list[tuple[str, str]]:
@@ -44,9 +49,9 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[str, Mailbox]]:
+def smtp_server(hold_s: float = 0.0) -> Iterator[tuple[str, Mailbox]]:
     """An SMTP server on 127.0.0.1; yields (the Apprise address of a mailbox on it, the box)."""
-    box = Mailbox()
+    box = Mailbox(hold_s=hold_s)
     port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
@@ -62,14 +67,22 @@ def smtp_server() -> Iterator[tuple[str, Mailbox]]:
 
 
 @contextmanager
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """An HTTP receiver of JSON posts on 127.0.0.1: (its json:// address, the bodies)."""
+def webhook(refuse: int = 0) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An HTTP receiver of JSON posts on 127.0.0.1: (its json:// address, the bodies it took);
+    it answers the first ``refuse`` posts with a server error (and does not keep them)."""
     received: list[dict[str, Any]] = []
+    refused: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            received.append(json.loads(self.rfile.read(length)))
+            body = json.loads(self.rfile.read(length))
+            if len(refused) < refuse:
+                refused.append(1)
+                self.send_response(503)
+                self.end_headers()
+                return
+            received.append(body)
             self.send_response(200)
             self.end_headers()
 
