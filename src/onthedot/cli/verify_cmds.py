@@ -109,24 +109,16 @@ def preflight(
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.publish.staging import staging_findings
-    from onthedot.verify.preflight import preflight as run_preflight
-    from onthedot.verify.probe import Prober
-    from onthedot.verify.probe_curl import CurlTransport
-    from onthedot.verify.verifier import allowed_hosts
+    from onthedot.respond.preflights import checker, record
 
     async def body() -> int:
+        late_s = state.config.policy.late_after_s if tolerance is None else tolerance
+        check = checker(state.config.verify, late_s, SYSTEM_CLOCK)
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
-        settings = state.config.verify
-        transport = CurlTransport(ca_file=settings.ca_file, verify_tls=settings.verify_tls)
-        async with Prober(transport, allowed_hosts=allowed_hosts(rel)) as prober:
-            report = await run_preflight(
-                rel,
-                prober,
-                now=SYSTEM_CLOCK.now(),
-                product_defaults=settings.caches.models(),
-                tolerance_s=state.config.policy.late_after_s if tolerance is None else tolerance,
-            )
+            report = await check(rel)
+            if SYSTEM_CLOCK.now() < rel.release_at:  # a risk found before T opens its incident
+                await record(engine, report, SYSTEM_CLOCK.now(), source="cli")
         staging = [f.message for f in staging_findings(rel)]  # where staged copies will wait
         if as_json:
             emit_json({**report.as_dict(), "warnings": staging})
@@ -165,9 +157,7 @@ def diff(
             "the live website): the breach report's section on UAT then says what it found.",
         ),
     ] = None,
-    by: Annotated[
-        str, typer.Option("--by", help="Who made the comparison (with --release).")
-    ] = "",
+    by: Annotated[str, typer.Option("--by", help="Who made the comparison (with --release).")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Compare the caching behaviour of two environments for the same path (UAT vs live).

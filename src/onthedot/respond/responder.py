@@ -52,6 +52,7 @@ from onthedot.respond.ladder import due
 from onthedot.respond.links import Link, LinkKey, expiry, link_key
 from onthedot.respond.messages import Message, compose
 from onthedot.respond.notice import Notices
+from onthedot.respond.preflights import Check, Preflights, checker
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
 from onthedot.settings import NoticeSettings, NotifySettings
 from onthedot.store.releases import ReleaseRepository
@@ -96,6 +97,7 @@ class Responder:
         late_after_s: float = Policy().late_after_s,
         notice: NoticeSettings | None = None,
         gates: Mapping[str, Sequence[Gate]] | None = None,
+        preflight: Check | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -120,6 +122,7 @@ class Responder:
         self._sending: dict[int, asyncio.Task[None]] = {}
         self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
         self.gates = Gates(engine, gates or {}, clock, pauses_s)
+        self.preflights = Preflights(engine, clock, preflight)
         self.nudge = asyncio.Event()
         respond.bind(self.nudge)
 
@@ -138,6 +141,7 @@ class Responder:
             late_after_s=late,
             notice=config.notice,
             gates=config.gates,
+            preflight=checker(config.verify, late, clock),
         )
 
     # --- looking ------------------------------------------------------------------------------
@@ -192,6 +196,8 @@ class Responder:
             reading.feed(event)
         self.notices.feed(release.id, new)
         self.gates.feed(release.id, new)
+        self.preflights.feed(release.id, new)
+        self.preflights.look(release, now)
         found = reading.problems(now) | self.notices.look(release, now)
         return found | await self.gates.look(release, now)
 
@@ -364,6 +370,7 @@ class Responder:
             await asyncio.gather(*self._sending.values(), return_exceptions=True)
         await self.notices.tasks.wait()
         await self.gates.tasks.wait()
+        await self.preflights.tasks.wait()
 
     async def aclose(self) -> None:
         respond.bind(None)
@@ -372,6 +379,7 @@ class Responder:
         await asyncio.gather(*self._sending.values(), return_exceptions=True)
         await self.notices.tasks.cancel()
         await self.gates.tasks.cancel()
+        await self.preflights.tasks.cancel()
 
 
 def _file_problem(problems: Sequence[BrokenFile], since: dt.datetime) -> Problem:
