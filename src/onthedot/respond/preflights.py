@@ -11,11 +11,13 @@ everywhere.
 
 ``onthedot run`` runs preflight itself (``Preflights``) for each release with a website: from
 ``BEFORE_S`` before its release time, then every ``EVERY_S``, never in its last ``QUIET_S`` (too
-late to act on; the watch at the release time takes over), in background tasks.
+late to act on; the watch at the release time takes over), in background tasks, ``AT_ONCE`` at a
+time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ log = structlog.get_logger("onthedot.preflight")
 BEFORE_S = 3600.0
 EVERY_S = 600.0
 QUIET_S = 60.0
+AT_ONCE = 4
+"""Preflights run at the same time (a morning of many releases: the rest wait their turn)."""
 Check = Callable[[Release], Awaitable[PreflightReport]]
 
 
@@ -98,6 +102,7 @@ class Preflights:
     check: Check | None = None  # None: preflight is never run here (its records still count)
     tasks: Tasks = field(default_factory=Tasks)
     last: dict[str, dt.datetime] = field(default_factory=dict)
+    turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(AT_ONCE))
 
     def feed(self, release_id: str, events: Sequence[Event]) -> None:
         for event in events:
@@ -117,7 +122,8 @@ class Preflights:
 
     async def _run(self, release: Release, check: Check) -> None:
         try:
-            report = await check(release)
+            async with self.turns:
+                report = await check(release)
         except OnthedotError as exc:  # no address to read: nothing to predict
             log.warning("preflight could not run", release=release.id, error=str(exc))
             self.last[release.id] = self.clock.now()
