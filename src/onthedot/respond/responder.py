@@ -120,6 +120,8 @@ class Responder:
         self._files: tuple[BrokenFile, ...] = ()
         self._file_since: dict[str, dt.datetime] = {}
         self._sending: dict[int, asyncio.Task[None]] = {}
+        self._mine: set[int] = set()  # the messages this process started sending
+        self._claiming = asyncio.Lock()
         self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
         self.gates = Gates(engine, gates or {}, clock, pauses_s)
         self.preflights = Preflights(engine, clock, preflight)
@@ -209,8 +211,10 @@ class Responder:
 
         async def sync(release_id: str, found: dict[str, Problem]) -> None:
             async with turns:
-                await self.book.sync(release_id, found, now, _RELEASE_PROBLEMS)
+                moved = await self.book.sync(release_id, found, now, _RELEASE_PROBLEMS)
             self._synced[release_id] = found
+            if moved:  # alerted now, not once every other release's incidents are written
+                await self._alert_about(moved, now)
 
         await asyncio.gather(*(sync(rid, found) for rid, found in changed.items()))
 
@@ -235,9 +239,16 @@ class Responder:
     # --- alerting -----------------------------------------------------------------------------
 
     async def _alert(self, now: dt.datetime) -> None:
-        """Claim the messages due (one query for those already claimed, one transaction for the
-        new ones) and start sending each."""
-        found = await self.book.changed_since(now - dt.timedelta(days=1))
+        """The messages due about every incident active or changed in the last day."""
+        await self._alert_about(await self.book.changed_since(now - dt.timedelta(days=1)), now)
+
+    async def _alert_about(self, found: Sequence[Incident], now: dt.datetime) -> None:
+        """Claim the messages due about ``found`` (one query for those already claimed, one
+        transaction for the new ones) and start sending each; one caller at a time."""
+        async with self._claiming:
+            await self._claim(found, now)
+
+    async def _claim(self, found: Sequence[Incident], now: dt.datetime) -> None:
         known = await self._log.known([i.id for i in found])
         alerted: dict[tuple[int, int], set[str]] = {}
         for key in known:
@@ -263,15 +274,16 @@ class Responder:
     ) -> None:
         """Send the claimed message, unless it is being sent, was sent, or may have been (a
         stopped process left it ``sending``: it is marked unsure, never sent twice)."""
-        if claim.id in self._sending:
+        if claim.id in self._sending or claim.id in self._mine:
             return
-        if claim.status == SENDING:
+        if claim.status == SENDING:  # left so by a process that stopped
             await self._unsure(claim.id, incident, state, chan, now)
             return
         if claim.status not in ("new", *RESUMABLE):
             return
         message = self._message(incident, state, chan.role, now)
         first = 1 if claim.status == "new" else 0  # a new claim is marked as its first attempt
+        self._mine.add(claim.id)
         task = asyncio.create_task(self._deliver(claim.id, incident, state, chan, message, first))
         self._sending[claim.id] = task
         task.add_done_callback(partial(self._sent, claim.id))
