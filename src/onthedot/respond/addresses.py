@@ -16,7 +16,6 @@ from pathlib import Path
 from onthedot.config import Config, ReleaseFiles
 from onthedot.model import Release
 from onthedot.problems import Loc, problem
-from onthedot.respond.channels import problems
 from onthedot.settings import NOTIFY_ROLES
 from onthedot.tomlpos import TomlPositions
 
@@ -27,6 +26,8 @@ def config_problems(config: Config) -> list[str]:
     notifies = bool(config.notify.model_fields_set & {*NOTIFY_ROLES, "releases"})
     if config.path is None or not (notifies or config.gates):
         return []
+    from onthedot.respond.channels import problems  # (with what it needs, only when used)
+
     notify = config.notify
     tables: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = [
         (("notify",), notify.recipients(""))
@@ -51,6 +52,8 @@ def release_problems(release: Release) -> list[str]:
     alert service can use."""
     if not release.gate or release.source is None:
         return []
+    from onthedot.respond.channels import problems
+
     sends = {"send": tuple(g.send for g in release.gate)}
     found: list[tuple[Loc, str]] = [(("gate", i, "send"), what) for _, i, what in problems(sends)]
     return _located(release.source, found)

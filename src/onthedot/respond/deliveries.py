@@ -4,8 +4,8 @@ The row is claimed before the message is sent, so each role's address gets one m
 change of an incident's state, however often the record is read, and at most one across
 restarts: the row says ``sending`` while an attempt is under way, and a message a stopped process
 left ``sending`` (it may have arrived) is never sent again but marked ``unsure``; one left
-``queued`` or ``retrying`` (no attempt can have arrived) is sent. An address is kept masked
-only. ``open_failures`` lists the messages that could not be delivered about incidents still
+``queued`` or ``retrying`` (no attempt can have arrived) is sent. An address is known by its
+place in its role's list, and kept masked only. ``open_failures`` lists the messages that could not be delivered about incidents still
 open (``/api/health`` shows them).
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -102,8 +102,7 @@ class AlertLog:
             for start in range(0, len(ids), _BATCH):
                 query = select(alerts).where(alerts.c.incident_id.in_(ids[start : start + _BATCH]))
                 for r in (await conn.execute(query)).all():
-                    key = MessageKey(r.incident_id, r.round, r.state, r.role, r.channel)
-                    found[key] = Claim(r.id, r.status)
+                    found[_key(r)] = Claim(r.id, r.status)
         return found
 
     async def claim(
@@ -115,15 +114,17 @@ class AlertLog:
         rows = [_row(key, address, now) for key, address in wanted.items()]
         if not rows:
             return {}
+        ids = list({key.incident for key in wanted})
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(insert(alerts), rows)
+                made = await conn.execute(select(alerts).where(alerts.c.incident_id.in_(ids)))
+                known = {_key(r): r.id for r in made.all()}
         except IntegrityError:  # one of them claimed meanwhile: one at a time
             return {
                 key: await self._claim_one(key, address, now) for key, address in wanted.items()
             }
-        known = await self.known({key.incident for key in wanted})
-        return {key: Claim(known[key].id, "new") for key in wanted}
+        return {key: Claim(known[key], "new") for key in wanted}
 
     async def _claim_one(self, key: MessageKey, address: str, now: dt.datetime) -> Claim:
         try:
@@ -156,6 +157,10 @@ def marker(
         await conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
 
     return mark
+
+
+def _key(row: Row[Any]) -> MessageKey:
+    return MessageKey(row.incident_id, row.round, row.state, row.role, row.channel)
 
 
 def _columns(key: MessageKey) -> dict[str, Any]:

@@ -3,13 +3,14 @@ to date and sends the alerts the ladder makes due, in the background.
 
 Each look (``tick``): for every release from a day before its release time on, the events
 recorded since the last look are read (``respond.problems.Reading``; two queries for all the
-releases), the incidents of those whose problems changed brought up to date (``respond.incidents``,
-a few releases at a time) and the messages due (``respond.ladder``) claimed (one transaction) and
-sent, each by a task of its own: ``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt
-that fails is recorded on the timeline, and one address failing never holds up another. The
-responder looks every ``look_every_s`` and at once when the morning records something
-(``respond.observe``). ``onthedot run`` gives it store connections of its own, so that at T it
-never waits for one the sweeps hold.
+releases); the incidents of those whose problems changed are brought up to date
+(``respond.incidents``, ``SYNCS`` releases at a time) and each release's messages due
+(``respond.ladder``) claimed at once (one write) and sent, each by a task of its own:
+``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt that fails is recorded
+on the timeline, and one address failing never holds up another. A message is sent at most once,
+across restarts too (``respond.deliveries``). The responder looks every ``look_every_s`` and at
+once when the morning records something (``respond.observe``). ``onthedot run`` gives it store
+connections of its own, so that at T it never waits for one the sweeps hold.
 """
 
 from __future__ import annotations
