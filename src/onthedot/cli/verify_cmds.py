@@ -102,8 +102,9 @@ def preflight(
     Reads each public URL's caching headers now and applies what the recognised cache (Varnish,
     nginx, Squid, Traffic Server, a CDN) and browsers actually do, in their default configuration
     unless [verify.caches] says otherwise. A URL is at risk when it would still be old when breach
-    detection counts it late. Exit 1 when any URL would keep serving the old version after the
-    release time, or could not be read.
+    detection counts it late. Before the release time the findings are recorded on the release's
+    timeline, and a risk opens an incident that alerts IT. Exit 1 when any URL would keep serving
+    the old version after the release time, or could not be read.
     """
     from rich.table import Table
 
