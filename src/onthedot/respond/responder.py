@@ -1,10 +1,11 @@
 """The responder inside ``onthedot run``: reads what the morning records, keeps the incidents up
 to date and sends the alerts the ladder makes due, in the background.
 
-Each look (``tick``): for every release from a day before its release time on, the events
-recorded since the last look are read (``respond.problems.Reading``; two queries for all the
-releases); the incidents of those whose problems changed are brought up to date
-(``respond.incidents``, ``SYNCS`` releases at a time) and each release's messages due
+Each look (``look``; ``tick`` also waits for what it started): for every release from a day
+before its release time on, the events recorded since the last look are read
+(``respond.problems.Reading``; two queries for all the releases); the incidents of those whose
+problems changed are brought up to date in tasks of their own (``respond.incidents``, ``SYNCS``
+releases at a time, while the next look goes on) and each release's messages due
 (``respond.ladder``) claimed at once (one write) and sent, each by a task of its own:
 ``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt that fails is recorded
 on the timeline, and one address failing never holds up another. A message is sent at most once,
@@ -52,7 +53,7 @@ from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.respond.ladder import due
 from onthedot.respond.links import Link, LinkKey, expiry, link_key
 from onthedot.respond.messages import Message, compose
-from onthedot.respond.notice import Notices
+from onthedot.respond.notice import Notices, Tasks
 from onthedot.respond.preflights import Check, Preflights, checker
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
 from onthedot.settings import NoticeSettings, NotifySettings
@@ -123,6 +124,8 @@ class Responder:
         self._sending: dict[int, asyncio.Task[None]] = {}
         self._mine: set[int] = set()  # the messages this process started sending
         self._claiming = asyncio.Lock()
+        self._syncing = Tasks()
+        self._turns = asyncio.Semaphore(SYNCS)
         self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
         self.gates = Gates(engine, gates or {}, clock, pauses_s)
         self.preflights = Preflights(engine, clock, preflight)
@@ -155,7 +158,12 @@ class Responder:
         self.nudge.set()
 
     async def tick(self) -> None:
-        """One look: read, bring the incidents up to date, send what is due."""
+        """One look, its incidents brought up to date before it returns (tests, a command)."""
+        await self.look()
+        await self._syncing.wait()
+
+    async def look(self) -> None:
+        """One look: read, start bringing the incidents up to date, send what is due."""
         now = self._clock.now()
         watched = await self._watched(now)
         seen = {r.id: self._reading(r).last_seq for r in watched}
@@ -165,7 +173,7 @@ class Responder:
             found = await self._read(release, new.get(release.id, []), now)
             if found != self._synced.get(release.id):
                 changed[release.id] = found
-        await self._sync(changed, now)
+        self._sync(changed, now)
         await self._sync_files(now)
         await self._alert(now)
 
@@ -204,20 +212,26 @@ class Responder:
         found = reading.problems(now) | self.notices.look(release, now)
         return found | await self.gates.look(release, now)
 
-    async def _sync(self, changed: Mapping[str, dict[str, Problem]], now: dt.datetime) -> None:
-        """Bring the incidents of the releases whose problems changed up to date, ``SYNCS`` at a
-        time: on a crowded morning each waits its turn to write, and waiting one after another
-        would hold the last release's alerts back by seconds."""
-        turns = asyncio.Semaphore(SYNCS)
+    def _sync(self, changed: Mapping[str, dict[str, Problem]], now: dt.datetime) -> None:
+        """Start bringing the incidents of the releases whose problems changed up to date, each
+        in a task of its own, ``SYNCS`` at a time: on a crowded morning each waits its turn to
+        write, and the next look reads the other releases meanwhile. A release still being
+        brought up to date is left to a later look."""
+        for release_id, found in changed.items():
+            if not self._syncing.busy(release_id):
+                self._syncing.start(release_id, self._sync_one(release_id, found, now))
 
-        async def sync(release_id: str, found: dict[str, Problem]) -> None:
-            async with turns:
+    async def _sync_one(self, release_id: str, found: dict[str, Problem], now: dt.datetime) -> None:
+        try:
+            async with self._turns:
                 moved = await self.book.sync(release_id, found, now, _RELEASE_PROBLEMS)
             self._synced[release_id] = found
-            if moved:  # alerted now, not once every other release's incidents are written
+            if moved:  # alerted now, not at the end of a look
                 await self._alert_about(moved, now)
-
-        await asyncio.gather(*(sync(rid, found) for rid, found in changed.items()))
+        except OnthedotError as exc:  # the store busy: a later look tries again
+            log.error("incidents not brought up to date", release=release_id, error=str(exc))
+        except Exception:  # a bug must not stop the other releases' alerts
+            log.exception("incidents not brought up to date", release=release_id)
 
     async def _sync_files(self, now: dt.datetime) -> None:
         grouped: dict[str, list[BrokenFile]] = {}
@@ -366,7 +380,7 @@ class Responder:
     async def run_forever(self) -> None:
         while True:
             try:
-                await self.tick()
+                await self.look()
             except OnthedotError as exc:  # the store busy: the next look tries again
                 log.error("responder look failed", error=str(exc))
             except Exception:  # a bug must not stop the alerts of the next look
@@ -379,6 +393,7 @@ class Responder:
 
     async def sent(self) -> None:
         """Wait for every message being sent (tests, and a clean stop)."""
+        await self._syncing.wait()
         while self._sending:
             await asyncio.gather(*self._sending.values(), return_exceptions=True)
         await self.notices.tasks.wait()
@@ -390,6 +405,7 @@ class Responder:
         for task in self._sending.values():
             task.cancel()
         await asyncio.gather(*self._sending.values(), return_exceptions=True)
+        await self._syncing.cancel()
         await self.notices.tasks.cancel()
         await self.gates.tasks.cancel()
         await self.preflights.tasks.cancel()
