@@ -959,6 +959,21 @@ def alerts_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         "",
         *table(["Release", "flip late s", "first stale s", "incident s", "first e-mail s"], rows),
         "",
+        "Where the time went (profiled inside the service, 2026-12-06): the stale checks were "
+        "recorded within about 1 s of T, but the responder's looks took 5 to 12 s at T, as it "
+        "read each of the 201 releases' events with two queries of its own (about 400 awaits, "
+        "each queued behind the sweeps on the one event loop and for a connection of the one "
+        "pool), then opened incidents and claimed messages one at a time. Now it reads every "
+        "release's new events in two queries, has connections of its own, opens the incidents "
+        "of eight releases at a time in tasks of their own while the next look reads on, alerts "
+        "each release's as soon as they are written, and claims the messages in one write "
+        "(`respond.responder`). A look at T takes tens of "
+        "milliseconds when the machine is quiet; what is left is the wait for SQLite's one "
+        "writer while two hundred releases record their sweeps. Running the responder on an "
+        "event loop of its own in a thread was tried and was slower under load (the threads "
+        "then contend for the interpreter), so it was not kept. The figures swing with other "
+        "work on the machine: see the load average above.",
+        "",
     ]
 
 

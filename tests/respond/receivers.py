@@ -16,21 +16,29 @@ __all__ = ["Mailbox", "smtp_server", "unreachable", "webhook"]
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[str, Mailbox]]:
+def smtp_server(hold_s: float = 0.0) -> Iterator[tuple[str, Mailbox]]:
     """An SMTP server on 127.0.0.1; yields (the Apprise address of a mailbox on it, the box)."""
-    with SmtpSink() as sink:
+    with SmtpSink(hold_s=hold_s) as sink:
         yield sink.mailto("stats@example.org"), sink.box
 
 
 @contextmanager
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """An HTTP receiver of JSON posts on 127.0.0.1: (its json:// address, the bodies)."""
+def webhook(refuse: int = 0) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An HTTP receiver of JSON posts on 127.0.0.1: (its json:// address, the bodies it took);
+    it answers the first ``refuse`` posts with a server error (and does not keep them)."""
     received: list[dict[str, Any]] = []
+    refused: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            received.append(json.loads(self.rfile.read(length)))
+            body = json.loads(self.rfile.read(length))
+            if len(refused) < refuse:
+                refused.append(1)
+                self.send_response(503)
+                self.end_headers()
+                return
+            received.append(body)
             self.send_response(200)
             self.end_headers()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from onthedot.cli import app
+from onthedot.cli.common import State
 from onthedot.model import Status
 from onthedot.record.timeline import Timeline
 from onthedot.respond.incidents import IncidentBook
@@ -123,3 +124,66 @@ def test_incidents_are_listed_acknowledged_and_closed_with_a_reason(tmp_path: Pa
     everything = runner.invoke(app, ["--database", db, "incidents", "--all", "--json"])
     (done,) = json.loads(everything.stdout)["incidents"]
     assert (done["state"], done["by"], done["reason"]) == ("closed", "Jo", "Cache expired")
+
+
+def test_check_names_a_held_step_address_in_a_release_file_no_service_can_use(
+    tmp_path: Path,
+) -> None:
+    """A release file's ``[[gate]]`` address is checked with the alert services too, not only
+    for its shape: the file is refused with its line and key, the other files still checked."""
+    config = site(tmp_path, "")
+    gated = tmp_path / "releases" / "gated.toml"
+    gated.write_text(
+        RELEASE.replace("retail-sales-2026-02", "gated-2026-02")
+        + '\n[[gate]]\nname = "briefing"\nsend = "json://127.0.0.1/hook"\n'
+        + '\n[[gate]]\nname = "press"\nsend = "nosuchservice://press.example.org/x"\n',
+        encoding="utf-8",
+    )
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = runner.invoke(
+        app, ["--config", str(config), "--database", db, "check", str(tmp_path / "releases")]
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"{gated.resolve()}:16: gate[1].send: The held step's alert address " in said, said
+    assert "gate[0]" not in said and "retail-sales-2026-02" in said  # the other file checked
+
+
+def test_run_will_not_start_with_an_alert_or_held_step_address_no_service_can_use(
+    tmp_path: Path,
+) -> None:
+    """Found when the service starts, not at the release time: each address with its file,
+    line and key, its secret masked; nothing is started."""
+    config = site(
+        tmp_path,
+        '[notify]\nstatistician = ["nosuchservice://ops:hunter2-secret@example.org/x"]\n\n'
+        '[[gates.retail-sales-2026-02]]\nname = "press"\n'
+        'send = "nosuchservice://press:hunter2-secret@example.org/y"\n',
+    )
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = runner.invoke(app, ["--config", str(config), "--database", db, "run", "--no-web"])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"{config}:4: notify.statistician[0]: The statistician alert address " in said, said
+    assert f"{config}:8: gates.retail-sales-2026-02[0].send: The held step's alert " in said
+    assert "hunter2-secret" not in said and "Traceback" not in said
+    assert not (tmp_path / "store.db").exists()  # refused before anything was opened
+
+
+def test_the_service_reads_a_release_file_with_an_unusable_held_step_address_as_broken(
+    tmp_path: Path,
+) -> None:
+    """What the scheduler reads (and re-reads) under ``onthedot run``: that file is a broken
+    release file (its problem named as ``check`` names it), the others load."""
+    config = site(tmp_path, "")
+    gated = tmp_path / "releases" / "gated.toml"
+    gated.write_text(
+        RELEASE.replace("retail-sales-2026-02", "gated-2026-02")
+        + '\n[[gate]]\nname = "press"\nsend = "nosuchservice://press.example.org/x"\n',
+        encoding="utf-8",
+    )
+    files = State(config_path=config).release_files_from_config()
+    assert [r.id for r in files.releases] == ["retail-sales-2026-02"]
+    ((path, problems),) = files.broken.items()
+    assert path == gated.resolve()
+    assert problems[0].startswith(f"{gated.resolve()}:12: gate[0].send: The held step's alert")

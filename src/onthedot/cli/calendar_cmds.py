@@ -13,7 +13,6 @@ from onthedot.errors import ReleaseFileError
 
 if TYPE_CHECKING:
     from onthedot.calendar.policy import Policy
-    from onthedot.config import Config
     from onthedot.model import Finding, Release
     from onthedot.store.documents import HistoryEntry
 
@@ -98,8 +97,11 @@ def check(
         except ReleaseFileError as exc:
             _print_problems(exc.problems, as_json)
             return 2
-        alerts = _alert_problems(state.config)  # a bad alert address: found now, not at 09:30
-        files = read_releases(_expand(paths), state.config)  # a broken file: the rest still checked
+        from onthedot.respond.addresses import checked, config_problems
+
+        alerts = config_problems(state.config)  # a bad alert address: found now, not at 09:30
+        # a broken file (a held step's address no service can use, too): the rest still checked
+        files = checked(read_releases(_expand(paths), state.config))
         if alerts:
             files.broken[state.config.path or Path()] = alerts
         releases = files.releases
@@ -127,39 +129,6 @@ def check(
         return EXIT_FINDINGS if blocking else EXIT_OK
 
     run(body, as_json)
-
-
-def _alert_problems(config: Config) -> list[str]:
-    """``file:line: notify.role[i]: ...`` for each alert address no alert service can use."""
-    from onthedot.settings import NOTIFY_ROLES
-
-    notifies = bool(config.notify.model_fields_set & {*NOTIFY_ROLES, "releases"})
-    if config.path is None or not (notifies or config.gates):
-        return []
-    from onthedot.problems import problem
-    from onthedot.respond.channels import problems
-    from onthedot.tomlpos import TomlPositions
-
-    notify = config.notify
-    tables: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = [
-        (("notify",), notify.recipients(""))
-    ]
-    for rid, own in notify.releases.items():
-        tables.append(
-            (("notify", "releases", rid), {r: getattr(own, r) for r in own.model_fields_set})
-        )
-    found: list[tuple[tuple[str | int, ...], str]] = [
-        ((*loc, role, i), what)
-        for loc, recipients in tables
-        for role, i, what in problems(recipients)
-    ]
-    for rid, gates in config.gates.items():  # [[gates.<release>]]: the held steps' addresses
-        sends = {"send": tuple(g.send for g in gates)}
-        found += [(("gates", rid, i, "send"), what) for _, i, what in problems(sends)]
-    if not found:
-        return []
-    positions = TomlPositions(config.path.read_text(encoding="utf-8"))
-    return [problem(config.path, positions, loc, what) for loc, what in found]
 
 
 def _print_problems(problems: list[str], as_json: bool) -> None:

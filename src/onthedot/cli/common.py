@@ -110,10 +110,12 @@ class State:
         return load_releases(self.config.release_files(), self.config)
 
     def release_files_from_config(self) -> ReleaseFiles:
-        """Each configured release file on its own: a broken one does not stop the others."""
+        """Each configured release file on its own: a broken one does not stop the others (a
+        held step's address no alert service can use makes its file broken)."""
         from onthedot.config import read_releases
+        from onthedot.respond.addresses import checked
 
-        return read_releases(self.config.release_files(), self.config)
+        return checked(read_releases(self.config.release_files(), self.config))
 
 
 state = State()

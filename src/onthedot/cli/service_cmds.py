@@ -79,20 +79,26 @@ async def serve(
     import asyncio
 
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.errors import ReleaseFileError
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
     from onthedot.morning.watch import WatchPlan
+    from onthedot.respond.addresses import config_problems
     from onthedot.respond.responder import Responder
     from onthedot.runtime import publisher_for
     from onthedot.web.server import WebProcess
 
+    refused = config_problems(st.config)  # an alert or held-step address no service can use
+    if refused:
+        raise ReleaseFileError(refused)
     policy = SchedulePolicy(
         stage_ahead_s=st.config.publish.stage_ahead_s,
         catch_up_s=st.config.publish.catch_up_s,
         poll_s=poll,
     )
     try:
-        async with st.store() as engine:
-            responder = Responder.for_config(engine, st.config, SYSTEM_CLOCK)  # bad address: stop
+        async with st.store() as engine, st.store() as own:
+            # its own connections: the alerts never wait for one the sweeps hold at T
+            responder = Responder.for_config(own, st.config, SYSTEM_CLOCK)  # bad address: stop
             dashboard = None
             if web is not None:
                 dashboard = WebProcess(*web)

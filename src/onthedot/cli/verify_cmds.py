@@ -103,31 +103,24 @@ def preflight(
     Reads each public URL's caching headers now and applies what the recognised cache (Varnish,
     nginx, Squid, Traffic Server, a CDN) and browsers actually do, in their default configuration
     unless [verify.caches] says otherwise. A URL is at risk when it would still be old when breach
-    detection counts it late. Exit 1 when any URL would keep serving the old version after the
-    release time, or could not be read.
+    detection counts it late. Before the release time the findings are recorded on the release's
+    timeline, and a risk opens an incident that alerts IT. Exit 1 when any URL would keep serving
+    the old version after the release time, or could not be read.
     """
     from rich.table import Table
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.publish.staging import staging_findings
-    from onthedot.verify.preflight import preflight as run_preflight
-    from onthedot.verify.probe import Prober
-    from onthedot.verify.probe_curl import CurlTransport
-    from onthedot.verify.verifier import allowed_hosts
+    from onthedot.respond.preflights import checker, record
 
     async def body() -> int:
+        late_s = state.config.policy.late_after_s if tolerance is None else tolerance
+        check = checker(state.config.verify, late_s, SYSTEM_CLOCK)
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
-        settings = state.config.verify
-        transport = CurlTransport(ca_file=settings.ca_file, verify_tls=settings.verify_tls)
-        async with Prober(transport, allowed_hosts=allowed_hosts(rel)) as prober:
-            report = await run_preflight(
-                rel,
-                prober,
-                now=SYSTEM_CLOCK.now(),
-                product_defaults=settings.caches.models(),
-                tolerance_s=state.config.policy.late_after_s if tolerance is None else tolerance,
-            )
+            report = await check(rel)
+            if SYSTEM_CLOCK.now() < rel.release_at:  # a risk found before T opens its incident
+                await record(engine, report, SYSTEM_CLOCK.now(), source="cli")
         staging = [f.message for f in staging_findings(rel)]  # where staged copies will wait
         if rel.not_controlled:
             staging.append(rel.not_controlled)
@@ -168,9 +161,7 @@ def diff(
             "the live website): the breach report's section on UAT then says what it found.",
         ),
     ] = None,
-    by: Annotated[
-        str, typer.Option("--by", help="Who made the comparison (with --release).")
-    ] = "",
+    by: Annotated[str, typer.Option("--by", help="Who made the comparison (with --release).")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Compare the caching behaviour of two environments for the same path (UAT vs live).

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 # calendar
 RELEASE_SYNCED = "release.synced"  # {action, changes: [{field, old, new, reason}]}
+# preflight (before the release time: would an address hide the update after it?)
+PREFLIGHT_CHECKED = (
+    "preflight.checked"  # {ok, risks: [{url, risk, layer, stale_until, reason, fix}]}
+)
 # clock
 CLOCK_OFFSET = "clock.offset"  # {reference, offset_s, uncertainty_s}  host minus reference
 # publish

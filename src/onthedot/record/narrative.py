@@ -239,6 +239,17 @@ def _gate_failed(t: Teller, e: Event) -> str:
     return f"At {t.clock(e.at)} {what} could not be sent{f' ({why})' if why else ''}; {then}."
 
 
+def _preflight(t: Teller, e: Event) -> str:
+    at_risk = e.data.get("risks") if isinstance(e.data.get("risks"), list) else []
+    if e.data.get("ok") or not at_risk:
+        return f"At {t.clock(e.at)} preflight found no address that would hide the update."
+    count = "one address" if len(at_risk) == 1 else f"{len(at_risk)} addresses"
+    return (
+        f"At {t.clock(e.at)} preflight found {count} that might still show the previous version "
+        "after the release time."
+    )
+
+
 def _held(t: Teller, e: Event) -> str:
     what = text_of(e.data, "what", "text", "gate") or "the next step"
     return f"At {t.clock(e.at)} {who(e)} held back {what} until the statistics were live."
@@ -328,6 +339,7 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
     kinds.NOTICE_PUBLISHED: _notice,
     kinds.NOTICE_REPLACED: _notice_replaced,
     kinds.NOTICE_FAILED: _notice_failed,
+    kinds.PREFLIGHT_CHECKED: _preflight,
     kinds.GATE_HELD: _held,
     kinds.GATE_FAILED: _gate_failed,
     kinds.GATE_RELEASED: _released,
@@ -349,6 +361,7 @@ SILENT = frozenset(
 LABELS: Mapping[str, str] = {
     kinds.RELEASE_SYNCED: "Release changed",
     kinds.CLOCK_OFFSET: "Clock measured",
+    kinds.PREFLIGHT_CHECKED: "Preflight",
     kinds.PUBLISH_STAGED: "Staged",
     kinds.PUBLISH_DISCARDED: "Staged copies removed",
     kinds.PUBLISH_WAITING: "Waiting for the release time",

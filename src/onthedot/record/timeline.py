@@ -42,6 +42,7 @@ GENESIS = "0" * 64
 _HASHED = ("release_id", "seq", "at", "kind", "actor", "source", "data", "prev_hash", "recorded_at")
 """The stored columns ``event_hash`` covers, in the order it takes them."""
 CONTENTION_TRIES = 20  # another writer took the place this many times: give up
+_BATCH = 500  # releases per query of ``Timeline.newer`` (well under SQLite's bound parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +278,36 @@ class Timeline:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_event(r) for r in rows]
+
+    async def newer(self, seen: Mapping[str, int]) -> dict[str, list[Event]]:
+        """For each release of ``seen`` (its last event read), the events recorded after it, in
+        order; a release with nothing new is left out. Two queries however many releases: one
+        for the newest ``seq`` of each, one for the new events of those that have some."""
+        found: dict[str, list[Event]] = {}
+        ids = list(seen)
+        async with self._engine.connect() as conn:
+            for start in range(0, len(ids), _BATCH):
+                part = ids[start : start + _BATCH]
+                heads = await conn.execute(
+                    select(events.c.release_id, func.max(events.c.seq))
+                    .where(events.c.release_id.in_(part))
+                    .group_by(events.c.release_id)
+                )
+                moved = [rid for rid, head in heads.all() if head > seen[rid]]
+                if not moved:
+                    continue
+                query = (
+                    select(events)
+                    .where(
+                        events.c.release_id.in_(moved),
+                        events.c.seq > min(seen[rid] for rid in moved),
+                    )
+                    .order_by(events.c.release_id, events.c.seq)
+                )
+                for row in (await conn.execute(query)).all():
+                    if row.seq > seen[row.release_id]:
+                        found.setdefault(row.release_id, []).append(_event(row))
+        return found
 
     async def newest(self, release_id: str, of: Sequence[str]) -> Event | None:
         """The last recorded event of one of the kinds ``of`` (None: there is none)."""

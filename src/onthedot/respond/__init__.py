@@ -1,9 +1,9 @@
 """Respond: incidents, the alerts about them, escalation and acknowledgement.
 
 An incident is one problem of one release (``respond.problems``: late, stale, missing, error,
-early, an embargo exposure, publishing failed, the clock off, a broken release file), opened when
-the record shows it and resolved when it no longer does, or closed by a person with a reason
-(``respond.incidents``). Every change is an event on the release's timeline.
+early, an embargo exposure, publishing failed, the clock off, a broken release file, a preflight
+risk), opened when the record shows it and resolved when it no longer does, or closed by a person
+with a reason (``respond.incidents``). Every change is an event on the release's timeline.
 
 ``onthedot run`` keeps a ``Responder`` (``respond.responder``) beside the scheduler: it reads
 what the morning records, keeps the incidents up to date, and alerts each role through its

@@ -154,22 +154,19 @@ class IncidentBook:
             **_facts(problem),
         }
         async with self._engine.begin() as conn:
-            made = await conn.execute(insert(table).values(row).returning(table.c.id))
-            new_id = made.scalar_one()
-        incident = await self.get(int(new_id))
+            made = await conn.execute(insert(table).values(row).returning(*table.c))
+            incident = _incident(made.one())
         await self._record(incident, kinds.INCIDENT_OPENED, _opened_data(incident), now)
         return incident
 
     async def _reopen(self, old: Incident, problem: Problem, now: dt.datetime) -> Incident:
         values = {"state": "open", "round": old.round + 1, "opened_at": now, "changed_at": now}
-        await self._update(old.id, {**values, "by": "", "reason": "", **_facts(problem)})
-        incident = await self.get(old.id)
+        incident = await self._update(old.id, {**values, "by": "", "reason": "", **_facts(problem)})
         await self._record(incident, kinds.INCIDENT_OPENED, _opened_data(incident), now)
         return incident
 
     async def _resolve(self, old: Incident, now: dt.datetime) -> Incident:
-        await self._update(old.id, {"state": "resolved", "changed_at": now})
-        incident = await self.get(old.id)
+        incident = await self._update(old.id, {"state": "resolved", "changed_at": now})
         await self._record(incident, kinds.INCIDENT_RESOLVED, {}, now)
         return incident
 
@@ -204,9 +201,11 @@ class IncidentBook:
         await self._record(old, kinds.INCIDENT_CLOSED, data, now, actor=by, source=how)
         return await self.get(incident_id)
 
-    async def _update(self, incident_id: int, values: Mapping[str, Any]) -> None:
+    async def _update(self, incident_id: int, values: Mapping[str, Any]) -> Incident:
+        """The incident with ``values`` changed (as stored)."""
+        query = update(table).where(table.c.id == incident_id).values(**values)
         async with self._engine.begin() as conn:
-            await conn.execute(update(table).where(table.c.id == incident_id).values(**values))
+            return _incident((await conn.execute(query.returning(*table.c))).one())
 
     async def _record(
         self,

@@ -17,6 +17,10 @@ from onthedot.record import kinds
 from onthedot.record.breaches import read_result
 from onthedot.record.timeline import Event
 
+FLIP_RECORDED_S = 10.0
+"""A flip is on the record this soon after it happens, even when hundreds of releases are
+recorded at the same T; a release staged and not yet recorded as flipped is late only once the
+rule's seconds and these have passed (before, the flip may be done but not yet recorded)."""
 CLOCK_OFF_S = 1.0
 """The host's clock this far from the reference: the release time itself is in doubt."""
 
@@ -33,6 +37,7 @@ TITLES: Mapping[str, str] = {
     "file": "A release file cannot be read",
     "notice": "The notice to users could not be published",
     "gate": "A step held until the release is live could not be sent",
+    "preflight": "A check before the release time found the update may not be seen on time",
 }
 PROBLEMS: tuple[str, ...] = tuple(TITLES)
 _STATUS_PROBLEMS = ("stale", "missing", "error", "early", "wrong-file")
@@ -79,6 +84,7 @@ class Reading:
     late_s: float | None = None
     all_live: bool = False
     clock: tuple[dt.datetime, float] | None = None
+    preflight: tuple[dt.datetime, list[dict[str, Any]]] | None = None  # the latest, if at risk
 
     def feed(self, event: Event) -> None:
         self.last_seq = max(self.last_seq, event.seq)
@@ -89,7 +95,7 @@ class Reading:
     def problems(self, now: dt.datetime) -> dict[str, Problem]:
         """Every problem current at ``now``, by kind."""
         found = [*self._by_status(now), self._exposure(), self._failed(), self._late(now)]
-        found.append(self._clock())
+        found += [self._clock(), self._preflight()]
         return {p.kind: p for p in found if p is not None}
 
     def _by_status(self, now: dt.datetime) -> list[Problem]:
@@ -131,7 +137,7 @@ class Reading:
         if self.late_s is not None and not self.all_live:
             sentence = f"The files went live {self.late_s:,.1f} s after the release time."
             return Problem("late", self.release_at, (), sentence, "server")
-        due = self.release_at + dt.timedelta(seconds=self.late_after_s)
+        due = self.release_at + dt.timedelta(seconds=self.late_after_s + FLIP_RECORDED_S)
         if self.staged and not self.flipped and self.failed is None and now >= due:
             sentence = (
                 "The files were staged but not yet published: check that onthedot is running "
@@ -150,6 +156,20 @@ class Reading:
             "time synchronisation, or the release may go out at the wrong time."
         )
         return Problem("clock", at, (), sentence, "server")
+
+    def _preflight(self) -> Problem | None:
+        if self.preflight is None or self.all_live:
+            return None
+        at, at_risk = self.preflight
+        first = at_risk[0]
+        what = "one address" if len(at_risk) == 1 else f"{len(at_risk)} addresses, the first"
+        sentence = (
+            f"A check before the release time found {what} ({first['url']}) at risk: "
+            f"{first['reason']} {first['fix']}"
+        )
+        cause = "cache" if any(r.get("layer") == "cache" for r in at_risk) else "server"
+        places = tuple(dict.fromkeys(str(r["url"]) for r in at_risk))
+        return Problem("preflight", at, places, sentence, cause)
 
 
 def _fault(kind: str, seen: _Seen) -> str:
@@ -197,6 +217,15 @@ def _clock_offset(reading: Reading, event: Event) -> None:
     reading.clock = (event.at, _number(event.data.get("offset_s")))
 
 
+def _preflight(reading: Reading, event: Event) -> None:
+    at_risk = [r for r in event.data.get("risks") or [] if isinstance(r, dict) and r.get("url")]
+    if event.data.get("ok") or not at_risk:
+        reading.preflight = None
+    else:  # still at risk: since the first preflight that found it
+        since = reading.preflight[0] if reading.preflight else event.at
+        reading.preflight = (since, at_risk)
+
+
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
@@ -214,4 +243,5 @@ _HANDLERS = {
     kinds.PUBLISH_FLIPPED: _flipped,
     kinds.VERIFY_ALL_LIVE: _all_live,
     kinds.CLOCK_OFFSET: _clock_offset,
+    kinds.PREFLIGHT_CHECKED: _preflight,
 }

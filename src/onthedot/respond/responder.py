@@ -1,13 +1,17 @@
 """The responder inside ``onthedot run``: reads what the morning records, keeps the incidents up
 to date and sends the alerts the ladder makes due, in the background.
 
-Each look (``tick``): for every release from a day before its release time on, the events
-recorded since the last look are read (``respond.problems.Reading``), its incidents brought up to
-date (``respond.incidents``) and the messages due (``respond.ladder``) claimed and sent, each by
-a task of its own: ``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt
-that fails is recorded on the timeline, and one address failing never holds up another. The
-responder looks every ``look_every_s`` and at once when the morning records something
-(``respond.observe``).
+Each look (``look``; ``tick`` also waits for what it started): for every release from a day
+before its release time on, the events recorded since the last look are read
+(``respond.problems.Reading``; two queries for all the releases); the incidents of those whose
+problems changed are brought up to date in tasks of their own (``respond.incidents``, ``SYNCS``
+releases at a time, while the next look goes on) and each release's messages due
+(``respond.ladder``) claimed at once (one write) and sent, each by a task of its own:
+``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt that fails is recorded
+on the timeline, and one address failing never holds up another. A message is sent at most once,
+across restarts too (``respond.deliveries``). The responder looks every ``look_every_s`` and at
+once when the morning records something (``respond.observe``). ``onthedot run`` gives it store
+connections of its own, so that at T it never waits for one the sweeps hold.
 """
 
 from __future__ import annotations
@@ -32,21 +36,35 @@ from onthedot.model import Gate, Release
 from onthedot.record import kinds
 from onthedot.record.timeline import Event, Timeline
 from onthedot.respond.channels import AlertError, Channel, channels
-from onthedot.respond.deliveries import PENDING, AlertLog
+from onthedot.respond.deliveries import (
+    FAILED,
+    RESUMABLE,
+    RETRYING,
+    SENDING,
+    SENT,
+    UNSURE,
+    AlertLog,
+    Claim,
+    MessageKey,
+    marker,
+)
 from onthedot.respond.gates import Gates
 from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.respond.ladder import due
 from onthedot.respond.links import Link, LinkKey, expiry, link_key
 from onthedot.respond.messages import Message, compose
-from onthedot.respond.notice import Notices
+from onthedot.respond.notice import Notices, Tasks
+from onthedot.respond.preflights import Check, Preflights, checker
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
 from onthedot.settings import NoticeSettings, NotifySettings
 from onthedot.store.releases import ReleaseRepository
-from onthedot.store.tables import events, releases
+from onthedot.store.tables import releases
 
 log = structlog.get_logger("onthedot.responder")
 
 ATTEMPTS = 3
+SYNCS = 8
+"""Releases whose incidents are brought up to date at the same time (``Responder._sync``)."""
 PAUSES_S = (2.0, 10.0)
 WATCHED_BEFORE = dt.timedelta(days=1)
 """A release is watched from this long before its release time: staging and leak probes."""
@@ -81,6 +99,7 @@ class Responder:
         late_after_s: float = Policy().late_after_s,
         notice: NoticeSettings | None = None,
         gates: Mapping[str, Sequence[Gate]] | None = None,
+        preflight: Check | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -103,8 +122,13 @@ class Responder:
         self._files: tuple[BrokenFile, ...] = ()
         self._file_since: dict[str, dt.datetime] = {}
         self._sending: dict[int, asyncio.Task[None]] = {}
+        self._mine: set[int] = set()  # the messages this process started sending
+        self._claiming = asyncio.Lock()
+        self._syncing = Tasks()
+        self._turns = asyncio.Semaphore(SYNCS)
         self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
         self.gates = Gates(engine, gates or {}, clock, pauses_s)
+        self.preflights = Preflights(engine, clock, preflight)
         self.nudge = asyncio.Event()
         respond.bind(self.nudge)
 
@@ -123,6 +147,7 @@ class Responder:
             late_after_s=late,
             notice=config.notice,
             gates=config.gates,
+            preflight=checker(config.verify, late, clock),
         )
 
     # --- looking ------------------------------------------------------------------------------
@@ -133,10 +158,22 @@ class Responder:
         self.nudge.set()
 
     async def tick(self) -> None:
-        """One look: read, bring the incidents up to date, send what is due."""
+        """One look, its incidents brought up to date before it returns (tests, a command)."""
+        await self.look()
+        await self._syncing.wait()
+
+    async def look(self) -> None:
+        """One look: read, start bringing the incidents up to date, send what is due."""
         now = self._clock.now()
-        for release in await self._watched(now):
-            await self._read(release, now)
+        watched = await self._watched(now)
+        seen = {r.id: self._reading(r).last_seq for r in watched}
+        new = await self._timeline.newer(seen)  # two queries for every release
+        changed: dict[str, dict[str, Problem]] = {}
+        for release in watched:
+            found = await self._read(release, new.get(release.id, []), now)
+            if found != self._synced.get(release.id):
+                changed[release.id] = found
+        self._sync(changed, now)
         await self._sync_files(now)
         await self._alert(now)
 
@@ -154,22 +191,48 @@ class Responder:
             if r.release_at - WATCHED_BEFORE <= now <= r.release_at + WATCHED_AFTER
         ]
 
-    async def _read(self, release: Release, now: dt.datetime) -> None:
+    def _reading(self, release: Release) -> Reading:
         reading = self._readings.setdefault(
             release.id, Reading(release.release_at, self._late_after_s)
         )
         reading.release_at = release.release_at
         reading.external = release.published_by is not None
-        new = await _events_after(self._engine, release.id, reading.last_seq)
+        return reading
+
+    async def _read(
+        self, release: Release, new: Sequence[Event], now: dt.datetime
+    ) -> dict[str, Problem]:
+        """Feed ``release``'s new events; the problems it has now."""
+        reading = self._reading(release)
         for event in new:
             reading.feed(event)
         self.notices.feed(release.id, new)
         self.gates.feed(release.id, new)
+        self.preflights.feed(release.id, new)
+        self.preflights.look(release, now)
         found = reading.problems(now) | self.notices.look(release, now)
-        found |= await self.gates.look(release, now)
-        if found != self._synced.get(release.id):
-            await self.book.sync(release.id, found, now, _RELEASE_PROBLEMS)
-            self._synced[release.id] = found
+        return found | await self.gates.look(release, now)
+
+    def _sync(self, changed: Mapping[str, dict[str, Problem]], now: dt.datetime) -> None:
+        """Start bringing the incidents of the releases whose problems changed up to date, each
+        in a task of its own, ``SYNCS`` at a time: on a crowded morning each waits its turn to
+        write, and the next look reads the other releases meanwhile. A release still being
+        brought up to date is left to a later look."""
+        for release_id, found in changed.items():
+            if not self._syncing.busy(release_id):
+                self._syncing.start(release_id, self._sync_one(release_id, found, now))
+
+    async def _sync_one(self, release_id: str, found: dict[str, Problem], now: dt.datetime) -> None:
+        try:
+            async with self._turns:
+                moved = await self.book.sync(release_id, found, now, _RELEASE_PROBLEMS)
+            self._synced[release_id] = found
+            if moved:  # alerted now, not at the end of a look
+                await self._alert_about(moved, now)
+        except OnthedotError as exc:  # the store busy: a later look tries again
+            log.error("incidents not brought up to date", release=release_id, error=str(exc))
+        except Exception:  # a bug must not stop the other releases' alerts
+            log.exception("incidents not brought up to date", release=release_id)
 
     async def _sync_files(self, now: dt.datetime) -> None:
         grouped: dict[str, list[BrokenFile]] = {}
@@ -192,25 +255,66 @@ class Responder:
     # --- alerting -----------------------------------------------------------------------------
 
     async def _alert(self, now: dt.datetime) -> None:
-        for incident in await self.book.changed_since(now - dt.timedelta(days=1)):
-            alerted = await self._log.alerted(incident.id, incident.round)
-            for role, state in due(incident, self._settings.escalate, now, alerted):
+        """The messages due about every incident active or changed in the last day."""
+        await self._alert_about(await self.book.changed_since(now - dt.timedelta(days=1)), now)
+
+    async def _alert_about(self, found: Sequence[Incident], now: dt.datetime) -> None:
+        """Claim the messages due about ``found`` (one query for those already claimed, one
+        transaction for the new ones) and start sending each; one caller at a time."""
+        async with self._claiming:
+            await self._claim(found, now)
+
+    async def _claim(self, found: Sequence[Incident], now: dt.datetime) -> None:
+        known = await self._log.known([i.id for i in found])
+        alerted: dict[tuple[int, int], set[str]] = {}
+        for key in known:
+            if key.state == "opened":
+                alerted.setdefault((key.incident, key.round), set()).add(key.role)
+        wanted: dict[MessageKey, tuple[Incident, Channel]] = {}
+        for incident in found:
+            already = alerted.get((incident.id, incident.round), set())
+            for role, state in due(incident, self._settings.escalate, now, already):
                 for chan in self._channels_of(incident.release_id).get(role, []):
-                    await self._claim(incident, state, chan, now)
+                    key = MessageKey(incident.id, incident.round, state, chan.role, chan.index)
+                    wanted[key] = (incident, chan)
+        fresh = {key: chan.masked for key, (_, chan) in wanted.items() if key not in known}
+        claims = known | await self._log.claim(fresh, now)
+        for key, (incident, chan) in wanted.items():
+            await self._start(claims[key], incident, key.state, chan, now)
 
     def _channels_of(self, release_id: str) -> Mapping[str, list[Channel]]:
         return self._channels.get(release_id) or self._channels[None]
 
-    async def _claim(self, incident: Incident, state: str, chan: Channel, now: dt.datetime) -> None:
-        claim = await self._log.claim(
-            incident.id, incident.round, state, chan.role, chan.index, chan.masked, now
-        )
-        if claim.status not in ("new", *PENDING) or claim.id in self._sending:
+    async def _start(
+        self, claim: Claim, incident: Incident, state: str, chan: Channel, now: dt.datetime
+    ) -> None:
+        """Send the claimed message, unless it is being sent, was sent, or may have been (a
+        stopped process left it ``sending``: it is marked unsure, never sent twice)."""
+        if claim.id in self._sending or claim.id in self._mine:
+            return
+        if claim.status == SENDING:  # left so by a process that stopped
+            await self._unsure(claim.id, incident, state, chan, now)
+            return
+        if claim.status not in ("new", *RESUMABLE):
             return
         message = self._message(incident, state, chan.role, now)
-        task = asyncio.create_task(self._deliver(claim.id, incident, state, chan, message))
+        first = 1 if claim.status == "new" else 0  # a new claim is marked as its first attempt
+        self._mine.add(claim.id)
+        task = asyncio.create_task(self._deliver(claim.id, incident, state, chan, message, first))
         self._sending[claim.id] = task
         task.add_done_callback(partial(self._sent, claim.id))
+
+    async def _unsure(
+        self, alert_id: int, incident: Incident, state: str, chan: Channel, now: dt.datetime
+    ) -> None:
+        error = "onthedot stopped while sending it, so it may have arrived; it is not sent twice"
+        about = {"incident": incident.id, "state": state, "role": chan.role, "to": chan.masked}
+        data = {**about, "attempt": 0, "error": error, "final": True}
+        mark = marker(alert_id, UNSURE, 0, error, now)
+        await self._timeline.append(
+            incident.release_id, kinds.ALERT_FAILED, data, at=now, with_=mark
+        )
+        log.warning("alert.unsure", release=incident.release_id, **data)
 
     def _sent(self, alert_id: int, _task: asyncio.Task[None]) -> None:
         self._sending.pop(alert_id, None)
@@ -224,10 +328,20 @@ class Responder:
         return compose(incident, state, release, self._zone, dashboard=dashboard, ack_url=ack_url)
 
     async def _deliver(
-        self, alert_id: int, incident: Incident, state: str, chan: Channel, message: Message
+        self,
+        alert_id: int,
+        incident: Incident,
+        state: str,
+        chan: Channel,
+        message: Message,
+        marked: int,
     ) -> None:
+        """Send, ``ATTEMPTS`` tries; each is marked ``sending`` before it starts (``marked``: the
+        attempts already marked so), its outcome recorded with the event that says it."""
         about = {"incident": incident.id, "state": state, "role": chan.role, "to": chan.masked}
         for attempt in range(1, ATTEMPTS + 1):
+            if attempt > marked:
+                await self._log.mark(alert_id, SENDING, attempt, "", self._clock.now())
             try:
                 await chan.send(message.title, message.body)
             except AlertError as exc:
@@ -238,8 +352,10 @@ class Responder:
                 await asyncio.sleep(self._pauses[min(attempt, len(self._pauses)) - 1])
             else:
                 now = self._clock.now()
-                await self._log.mark(alert_id, "sent", attempt, "", now)
-                await self._timeline.append(incident.release_id, kinds.ALERT_SENT, about, at=now)
+                mark = marker(alert_id, SENT, attempt, "", now)
+                await self._timeline.append(
+                    incident.release_id, kinds.ALERT_SENT, about, at=now, with_=mark
+                )
                 return
 
     async def _record_failure(
@@ -252,10 +368,12 @@ class Responder:
         final: bool,
     ) -> None:
         now = self._clock.now()
-        status = "failed" if final else "retrying"
-        await self._log.mark(alert_id, status, attempt, error, now)
+        status = FAILED if final else RETRYING
         data = {**about, "attempt": attempt, "error": error, "final": final}
-        await self._timeline.append(incident.release_id, kinds.ALERT_FAILED, data, at=now)
+        mark = marker(alert_id, status, attempt, error, now)
+        await self._timeline.append(
+            incident.release_id, kinds.ALERT_FAILED, data, at=now, with_=mark
+        )
         log.warning("alert.failed", release=incident.release_id, **data)
 
     # --- running ------------------------------------------------------------------------------
@@ -263,7 +381,7 @@ class Responder:
     async def run_forever(self) -> None:
         while True:
             try:
-                await self.tick()
+                await self.look()
             except OnthedotError as exc:  # the store busy: the next look tries again
                 log.error("responder look failed", error=str(exc))
             except Exception:  # a bug must not stop the alerts of the next look
@@ -276,29 +394,22 @@ class Responder:
 
     async def sent(self) -> None:
         """Wait for every message being sent (tests, and a clean stop)."""
+        await self._syncing.wait()
         while self._sending:
             await asyncio.gather(*self._sending.values(), return_exceptions=True)
         await self.notices.tasks.wait()
         await self.gates.tasks.wait()
+        await self.preflights.tasks.wait()
 
     async def aclose(self) -> None:
         respond.bind(None)
         for task in self._sending.values():
             task.cancel()
         await asyncio.gather(*self._sending.values(), return_exceptions=True)
+        await self._syncing.cancel()
         await self.notices.tasks.cancel()
         await self.gates.tasks.cancel()
-
-
-async def _events_after(engine: AsyncEngine, release_id: str, seq: int) -> list[Event]:
-    """The release's events after ``seq`` (none read when nothing is new)."""
-    async with engine.connect() as conn:
-        newest = await conn.scalar(
-            select(func.max(events.c.seq)).where(events.c.release_id == release_id)
-        )
-    if newest is None or newest <= seq:
-        return []
-    return await Timeline(engine).events(release_id, after=seq)
+        await self.preflights.tasks.cancel()
 
 
 def _file_problem(problems: Sequence[BrokenFile], since: dt.datetime) -> Problem:

@@ -7,6 +7,7 @@ Apprise address that sends to it, ``box`` holds what arrived (with the instant i
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import time
@@ -21,15 +22,19 @@ from onthedot.sandbox.ports import free_port, release_port
 
 @dataclass
 class Mailbox:
-    """Every message the SMTP sink took, with the instant it arrived (time.time())."""
+    """Every message the SMTP sink took, with the instant it arrived (time.time()); with
+    ``hold_s``, the sink answers each message only that long after it arrived (a slow server:
+    the sender is still sending)."""
 
     messages: list[tuple[float, EmailMessage]] = field(default_factory=list)
+    hold_s: float = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append((time.time(), parsed))
+        await asyncio.sleep(self.hold_s)
         return "250 OK"
 
     def texts(self) -> list[tuple[str, str]]:
@@ -51,8 +56,8 @@ class SmtpSink:
 
     apt_package = "python3-aiosmtpd"
 
-    def __init__(self) -> None:
-        self.box = Mailbox()
+    def __init__(self, hold_s: float = 0.0) -> None:
+        self.box = Mailbox(hold_s=hold_s)
         self.host = HOST
         self.port = 0
         self._controller: Any = None
