@@ -14,7 +14,8 @@ HTTP responses in one place (``web.errors``).
     │   ├── AdapterURLError        a target/purger/notifier URL cannot be understood
     │   ├── TokenError             a token is missing, unknown, expired or revoked (HTTP 401)
     │   │   └── AgentTokenError    a remote probe agent's token is missing or unknown
-    │   └── AccessError            the caller may not see or do this, or not yet (HTTP 403)
+    │   ├── AccessError            the caller may not see or do this, or not yet (HTTP 403)
+    │   └── QueryError             a page's or the API's query parameter is malformed (HTTP 400)
     ├── StoreError                 the database cannot be reached or migrated, or is too busy
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
     │   ├── TargetError
@@ -86,6 +87,10 @@ class AgentTokenError(TokenError):
 
 class AccessError(InputError):
     pass
+
+
+class QueryError(InputError):
+    """A query parameter of a page or of the API is malformed (HTTP 400)."""
 
 
 class TooManyRequestsError(OnthedotError):

@@ -48,8 +48,10 @@ async def test_board_shows_a_stale_release_then_updates_itself(
             await expect(row.locator(".govuk-tag.govuk-tag--red")).to_have_text("stale")
             await expect(row.locator(".onthedot-diagnosis")).to_have_text(STALE_SENTENCE)
             countdown = page.locator(f"#release-{FATAL.id} ~ p .onthedot-countdown")
-            await expect(countdown).to_have_text("released 11 min 00 s ago")
-            await expect(countdown).not_to_have_text("released 11 min 00 s ago", timeout=3000)
+            await expect(countdown).to_have_text("released 11 minutes 0 seconds ago")
+            await expect(countdown).not_to_have_text(
+                "released 11 minutes 0 seconds ago", timeout=3000
+            )
             shot = tmp_path / "board.png"
             await page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.config import Config
 from onthedot.web.app import create_app
 from onthedot.web.assets import installed_version
-from onthedot.web.pages import countdown
+from onthedot.web.countdown import countdown
 from tests.web.conftest import FATAL, GDP, LABOUR, NOW, STALE_SENTENCE, FixedClock, T
 
 
@@ -58,7 +59,7 @@ async def test_board_shows_todays_and_the_next_release_with_tags_and_diagnosis(
     assert ("early", "govuk-tag--red") in signed_in  # tomorrow's, found served early
     assert ("not checked", "govuk-tag--grey") in signed_in  # tomorrow's page, nothing yet
     assert STALE_SENTENCE in html
-    assert "released 11 min 00 s ago" in html and "in 23 h 49 min" in html
+    assert "released 11 minutes 0 seconds ago" in html and "in 23 hours 49 minutes" in html
     assert 'data-release-at="2019-12-18T09:30:00+00:00"' in html
 
 
@@ -108,7 +109,12 @@ async def test_static_files_and_built_assets_are_served(client: httpx.AsyncClien
 
 
 def test_countdown_words() -> None:
-    assert countdown(NOW, T) == "released 11 min 00 s ago"
-    assert countdown(T.replace(hour=8, minute=25, second=30), T) == "in 1 h 04 min"
-    assert countdown(T.replace(minute=29, second=18), T) == "in 42 s"
-    assert countdown(T, T) == "released 0 s ago"
+    assert countdown(NOW, T) == "released 11 minutes 0 seconds ago"
+    assert countdown(T - dt.timedelta(days=39, minutes=3), T) == "in 39 days"
+    assert countdown(T - dt.timedelta(days=1, hours=2), T) == "in 1 day 2 hours"
+    assert countdown(T.replace(hour=8, minute=25, second=30), T) == "in 1 hour 4 minutes"
+    assert countdown(T - dt.timedelta(minutes=4, seconds=10), T) == "in 4 minutes 10 seconds"
+    assert countdown(T.replace(minute=29, second=59), T) == "in 1 second"
+    assert countdown(T, T) == "due now"
+    assert countdown(T + dt.timedelta(seconds=59.9), T) == "due now"
+    assert countdown(T + dt.timedelta(seconds=60), T) == "released 1 minute 0 seconds ago"

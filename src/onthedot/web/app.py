@@ -33,10 +33,25 @@ from onthedot.config import Config
 from onthedot.morning.files import FileProblems
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
-from onthedot.web import access, agents, api, errors, incidents, pages, prerelease, signin
+from onthedot.web import (
+    access,
+    agents,
+    api,
+    calendar_page,
+    errors,
+    incidents,
+    pages,
+    prerelease,
+    register,
+    release,
+    release_api,
+    settings_page,
+    signin,
+)
 from onthedot.web.assets import STATIC_URL, VENDOR, installed_version
 from onthedot.web.bodies import Bodies
 from onthedot.web.context import AgentLimiter, WebContext
+from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
 
 log = logging.getLogger("onthedot.web")
@@ -102,12 +117,21 @@ def create_app(
         assets_version=assets,
         agent_limiter=AgentLimiter(config.web.agent_min_interval_s),
         file_problems=file_problems or FileProblems(),
+        feed=Feed(engine, config.web.live_s),
     )
     errors.install(app, pages.render_error)
     app.include_router(api.router)
     app.include_router(api.metrics_router)
     app.include_router(agents.router)
     app.include_router(pages.router)
+    app.include_router(release.router)
+    app.include_router(release_api.router)
+    app.include_router(calendar_page.router)
+    app.include_router(calendar_page.page_router)
+    app.include_router(register.router)
+    app.include_router(register.page_router)
+    app.include_router(settings_page.router)
+    app.include_router(settings_page.page_router)
     app.include_router(signin.router)
     app.include_router(prerelease.router)
     app.include_router(incidents.router)

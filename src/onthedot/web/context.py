@@ -20,6 +20,7 @@ from onthedot.morning.files import FileProblems
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
+from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
 
 AGENT_BURST = 30
@@ -66,6 +67,7 @@ class WebContext:
     assets_version: str | None
     agent_limiter: AgentLimiter
     file_problems: FileProblems
+    feed: Feed
 
     async def release(self, release_id: str) -> Release:
         """The release with this id, or UnknownReleaseError naming the nearest known id."""
