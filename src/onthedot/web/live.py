@@ -171,8 +171,8 @@ async def stream(
         shown = sees()
         while (left := ends - loop.time()) > 0:
             wait = min(KEEPALIVE_S, left)
-            if not shown:
-                wait = min(wait, max(0.05, (release.release_at - now()).total_seconds()))
+            if not shown:  # look again at T, and every second (the clock may be set)
+                wait = min(wait, 1.0, max(0.05, (release.release_at - now()).total_seconds()))
             try:
                 message = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:

@@ -26,7 +26,6 @@ from onthedot.record import golive
 from onthedot.record.narrative import describe
 from onthedot.record.report.assess import stored_results
 from onthedot.record.timeline import Event, Timeline
-from onthedot.respond.channels import masked
 from onthedot.respond.gates import GateRecord, gates_of
 from onthedot.respond.notice import NoticeRecord
 from onthedot.store.prerelease import PreReleaseGrants
@@ -34,6 +33,7 @@ from onthedot.web import live
 from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import card_for, first_live_text, render, row_of
+from onthedot.web.settings_page import alert_address
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("onthedot.web.access")
@@ -107,7 +107,7 @@ def gate_states(ctx: WebContext, release: Release, events: list[Event]) -> list[
         record.feed(event)
     out = []
     for gate in gates_of(release, ctx.config.gates):
-        to = masked(gate.send)
+        to = alert_address(gate.send)
         if gate.name in record.released:
             out.append(State(gate.name, "sent", "govuk-tag--green", f"Sent to {to}."))
         elif gate.name in record.failed:

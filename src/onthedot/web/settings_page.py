@@ -3,7 +3,7 @@ service read it, every secret masked. To a signed-in person or a token of a role
 configuration names the service's servers, which the public need not know.
 
 Masked: every address with its password, its secret query values and (for alert addresses,
-whose path can be the secret: a webhook) its secret parts (``respond.channels.masked``), the
+whose path can be the secret: a webhook) its secret parts, as Apprise prints them, the
 database URL's password, and every value whose key names a secret (tokens, keys, passwords).
 """
 
@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from onthedot.adapters import MASK, SECRET_WORDS, mask_secrets
-from onthedot.errors import AccessError
-from onthedot.respond.channels import masked
+from onthedot.errors import AccessError, AdapterURLError
+from onthedot.respond.channels import channel, masked
 from onthedot.web.access import Principal, Viewer
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import render
@@ -26,6 +26,14 @@ page_router = APIRouter(include_in_schema=False)
 
 SECRET_KEYS = SECRET_WORDS | {"agents", "secret", "key", "token", "tokens"}
 ALERT_TABLES = {"notify", "gates"}  # addresses whose path may be the secret
+
+
+def alert_address(url: str) -> str:
+    """An alert address as Apprise prints it with privacy (a webhook's secret path parts too)."""
+    try:
+        return channel("settings", 0, url).masked
+    except AdapterURLError:
+        return masked(url)
 
 
 def shown(value: Any, key: str = "", alert: bool = False) -> Any:
@@ -40,7 +48,7 @@ def shown(value: Any, key: str = "", alert: bool = False) -> Any:
         if key.lower() in SECRET_KEYS and value:
             return MASK
         if "://" in value:
-            return masked(value) if alert else mask_secrets(value)
+            return alert_address(value) if alert else mask_secrets(value)
     return value
 
 
