@@ -196,6 +196,12 @@ async def test_a_signed_in_person_acknowledges_an_incident_from_the_release_page
         assert elsewhere.headers["location"] == "/incidents"
     incident = await IncidentBook(store).get(number)
     assert (incident.state, incident.by) == ("acknowledged", "jane")
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
+        c.cookies.set("onthedot_session", secret)
+        listed = (await c.get("/api/incidents")).json()
+        refused = await c.get("/api/incidents", cookies={"onthedot_session": ""})
+    assert listed == {"ok": True, "incidents": [incident.as_json()]}  # the CLI's --json
+    assert refused.status_code == 403
 
 
 async def test_gates_and_a_notice_show_their_states(store: AsyncEngine, clock: FixedClock) -> None:

@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -51,11 +52,20 @@ Rows = Callable[[Release, list[CheckResult]], list[dict[str, str]]]
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One message for every stream of a release; what a stream sends of it is worked out once
+    (``shared``), however many pages are open."""
+
     event: str
     data: Any
+    _made: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def encode(self) -> bytes:
         return f"event: {self.event}\ndata: {json.dumps(self.data)}\n\n".encode()
+
+    def shared(self, name: str, make: Callable[[], bytes]) -> bytes:
+        if name not in self._made:
+            self._made[name] = make()
+        return self._made[name]
 
 
 class Feed:
@@ -114,10 +124,15 @@ class Feed:
                 return {}
             last_check, last_event = self._last
             watched = list(self._streams)
+            top = (await conn.execute(select(func.max(checks.c.id)))).scalar() or last_check
             rows = (
                 await conn.execute(
                     select(checks.c.id, checks.c.release_id, checks.c.result)
-                    .where(checks.c.id > last_check)
+                    .where(
+                        checks.c.id > last_check,
+                        checks.c.id <= top,
+                        checks.c.release_id.in_(watched),
+                    )
                     .order_by(checks.c.id)
                 )
             ).all()
@@ -128,12 +143,8 @@ class Feed:
             ).all()
         found: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            if row.release_id in watched:
-                found[row.release_id].append(row.result)
-        self._last = (
-            max([last_check, *(r.id for r in rows)]),
-            max([last_event, *(e.id for e in new_events)]),
-        )
+            found[row.release_id].append(row.result)
+        self._last = (int(top), max([last_event, *(e.id for e in new_events)]))
         for release_id, stored in found.items():
             self._send(release_id, Message("results", stored))
         counted: dict[str, int] = defaultdict(int)
@@ -187,8 +198,14 @@ async def stream(
                     return
                 continue
             if message.event == "results":
-                results = [CheckResult.model_validate(r) for r in message.data]
-                message = Message("results", rows(release, results))
-            yield message.encode()
+                yield message.shared("rows", functools.partial(_rows, release, message.data, rows))
+            else:
+                yield message.encode()
     finally:
         feed.unsubscribe(release.id, queue)
+
+
+def _rows(release: Release, stored: list[dict[str, Any]], rows: Rows) -> bytes:
+    return Message(
+        "results", rows(release, [CheckResult.model_validate(r) for r in stored])
+    ).encode()

@@ -14,7 +14,7 @@ from onthedot.web.access import Viewer
 from onthedot.web.api import REFUSALS, artefacts_out
 from onthedot.web.context import Ctx
 from onthedot.web.release import curve_of, refuse_before_t
-from onthedot.web.schemas import ArtefactOut, GoLiveOut, IncidentOut, PointOut
+from onthedot.web.schemas import ArtefactOut, GoLiveOut, IncidentOut, IncidentsOut, PointOut
 
 router = APIRouter(prefix="/api", tags=["releases"])
 
@@ -47,16 +47,15 @@ async def artefacts(release_id: str, ctx: Ctx, viewer: Viewer) -> list[ArtefactO
     return artefacts_out(release)
 
 
-@router.get("/incidents", response_model=list[IncidentOut], responses=REFUSALS)
-async def incidents(ctx: Ctx, viewer: Viewer, everything: bool = False) -> list[IncidentOut]:
-    """Open and acknowledged incidents (``everything``: resolved and closed ones too), to the
+@router.get("/incidents", response_model=IncidentsOut, responses=REFUSALS)
+async def incidents(ctx: Ctx, viewer: Viewer, everything: bool = False) -> IncidentsOut:
+    """``onthedot incidents --json``: the open and acknowledged incidents (``everything``:
+    resolved and closed ones too), to the
     four roles alerted about them (who may all see a release's detail before T)."""
     if viewer.role is None or viewer.role.value not in NOTIFY_ROLES:
         raise AccessError(
             "Incidents are shown to the statistician, the Head of Profession, publishing and IT: "
             "send a token of one of those roles."
         )
-    return [
-        IncidentOut.model_validate(i.as_json())
-        for i in await IncidentBook(ctx.engine).listed(everything=everything)
-    ]
+    found = await IncidentBook(ctx.engine).listed(everything=everything)
+    return IncidentsOut(incidents=[IncidentOut.model_validate(i.as_json()) for i in found])

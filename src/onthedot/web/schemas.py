@@ -219,3 +219,8 @@ class IncidentOut(Wire):
     diagnosis: str
     by: str
     reason: str
+
+
+class IncidentsOut(Wire):
+    ok: bool = True
+    incidents: list[IncidentOut]
