@@ -56,10 +56,7 @@ async def test_a_stored_result_reaches_the_open_page_as_its_row(
     assert rows == [
         {
             "key": f"{XLSX}|default",
-            "url": XLSX,
-            "vantage": "default",
             "status": "live",
-            "tag": "govuk-tag--green",
             "diagnosis": "The new version is live (served by Varnish, Age 3 s).",
             "checked_at": "09:41:05",
             "first_live": "09:41:05 (T+665.00 s)",

@@ -85,7 +85,7 @@ class Card:
         return ("published", "govuk-tag--yellow")
 
 
-def _clock(instant: dt.datetime, zone: ZoneInfo) -> str:
+def clock_time(instant: dt.datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime("%H:%M:%S")
 
 
@@ -100,13 +100,13 @@ def row_of(
         status=r.status.value,
         tag=TAG_CLASSES[r.status.value],
         diagnosis=r.diagnosis,
-        checked_at=_clock(r.checked_at, zone),
+        checked_at=clock_time(r.checked_at, zone),
         first_live=first_live_text(first.at, first.lag_s, zone) if first else "",
     )
 
 
 def first_live_text(at: dt.datetime, lag_s: float, zone: ZoneInfo) -> str:
-    return f"{_clock(at, zone)} (T{lag_s:+.2f} s)"
+    return f"{clock_time(at, zone)} (T{lag_s:+.2f} s)"
 
 
 def rows_of(view: queries.ReleaseView, zone: ZoneInfo) -> list[Row]:

@@ -11,8 +11,8 @@ a report asked for by anyone else before T is refused, and the refusal logged.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -32,7 +32,7 @@ from onthedot.store.prerelease import PreReleaseGrants
 from onthedot.web import live
 from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
-from onthedot.web.pages import card_for, first_live_text, render, row_of
+from onthedot.web.pages import card_for, clock_time, first_live_text, render
 from onthedot.web.settings_page import alert_address
 
 router = APIRouter(include_in_schema=False)
@@ -203,27 +203,22 @@ async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: View
 @router.get("/releases/{release_id}/live")
 async def live_updates(release_id: str, ctx: Ctx, viewer: Viewer) -> StreamingResponse:
     """Server-Sent Events: the release's new results as table rows, and word of new events."""
-    release = await ctx.release(release_id)
+    release = await ctx.feed.release(release_id, functools.partial(ctx.release, release_id))
     zone = ctx.config.zone
 
-    def rows(release: Release, results: list[CheckResult]) -> list[dict[str, Any]]:
+    def rows(release: Release, results: list[CheckResult]) -> list[dict[str, str]]:
+        """Each result as the table row it updates (the page knows the tag of each status)."""
         out = []
         for r in results:
-            first = None
-            if r.status.value == "live":
-                lag = (r.checked_at - release.release_at).total_seconds()
-                first = first_live_text(r.checked_at, lag, zone)
-            row = row_of(release, r, None, zone)
+            lag = (r.checked_at - release.release_at).total_seconds()
+            live_now = r.status.value == "live"
             out.append(
                 {
-                    "key": row.key,
-                    "url": row.url,
-                    "vantage": row.vantage,
-                    "status": row.status,
-                    "tag": row.tag,
-                    "diagnosis": row.diagnosis,
-                    "checked_at": row.checked_at,
-                    "first_live": first or "",
+                    "key": f"{r.url}|{r.vantage}",
+                    "status": r.status.value,
+                    "diagnosis": r.diagnosis,
+                    "checked_at": clock_time(r.checked_at, zone),
+                    "first_live": first_live_text(r.checked_at, lag, zone) if live_now else "",
                 }
             )
         return out

@@ -71,15 +71,22 @@
     refetchAt = Math.max(now, refetchAt + 2000);
     setTimeout(function () { refetchAt = 0; refresh(); }, refetchAt - now);
   }
+  /* the tag colour of each status, as onthedot/web/pages.py's TAG_CLASSES */
+  var TAGS = { embargoed: "govuk-tag--green", live: "govuk-tag--green" };
   function setRow(item) {
+    var cut = item.key.lastIndexOf("|");
+    var url = item.key.slice(0, cut), vantage = item.key.slice(cut + 1);
     var row = root.querySelector('tr[data-key="' + CSS.escape(item.key) + '"]') ||
-      root.querySelector('tr[data-key="' + CSS.escape(item.url + "|") + '"]');
+      root.querySelector('tr[data-key="' + CSS.escape(url + "|") + '"]');
     if (!row) { refetchSoon(); return; }
     row.setAttribute("data-key", item.key);
     row.setAttribute("data-status", item.status);
     var tag = row.querySelector(".onthedot-status .govuk-tag");
-    if (tag) { tag.textContent = item.status; tag.className = "govuk-tag " + item.tag; }
-    var cells = { ".onthedot-vantage": item.vantage, ".onthedot-diagnosis": item.diagnosis,
+    if (tag) {
+      tag.textContent = item.status;
+      tag.className = "govuk-tag " + (TAGS[item.status] || "govuk-tag--red");
+    }
+    var cells = { ".onthedot-vantage": vantage, ".onthedot-diagnosis": item.diagnosis,
                   ".onthedot-checked": item.checked_at };
     Object.keys(cells).forEach(function (sel) {
       var cell = row.querySelector(sel);
