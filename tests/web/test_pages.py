@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from onthedot.config import Config
 from onthedot.web.app import create_app
 from onthedot.web.assets import installed_version
 from onthedot.web.countdown import countdown
+from onthedot.web.pages import TAG_CLASSES
 from tests.web.conftest import FATAL, GDP, LABOUR, NOW, STALE_SENTENCE, FixedClock, T
 
 
@@ -118,3 +120,13 @@ def test_countdown_words() -> None:
     assert countdown(T, T) == "due now"
     assert countdown(T + dt.timedelta(seconds=59.9), T) == "due now"
     assert countdown(T + dt.timedelta(seconds=60), T) == "released 1 minute 0 seconds ago"
+
+
+def test_the_scripts_tag_colours_are_the_pages() -> None:
+    """A row updated live gets the colour the server would have drawn it in."""
+    script = (Path(create_app.__code__.co_filename).parent / "static" / "onthedot.js").read_text()
+    found = re.search(r"var TAGS = \{([^}]*)\}", script)
+    assert found is not None
+    green = dict(re.findall(r'(\w+): "([\w-]+)"', found[1]))
+    assert green == {s: c for s, c in TAG_CLASSES.items() if c == "govuk-tag--green"}
+    assert set(TAG_CLASSES.values()) == {"govuk-tag--green", "govuk-tag--red"}  # (the rest: red)

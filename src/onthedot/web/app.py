@@ -2,10 +2,15 @@
 
 ``onthedot run`` serves it with uvicorn in a process of its own (``web.server``). Routes:
 
-- ``/api/releases``, ``/api/releases/{id}``, ``/api/releases/{id}/timeline``, ``/api/health``
-  (JSON; OpenAPI at ``/api/openapi.json``), ``/metrics`` (Prometheus);
+- ``/api/releases``, ``/api/releases/{id}``, ``/api/releases/{id}/timeline``,
+  ``/api/releases/{id}/go-live``, ``/api/releases/{id}/artefacts``, ``/api/calendar``,
+  ``/api/register``, ``/api/incidents``, ``/api/settings``, ``/api/health`` (JSON; OpenAPI at
+  ``/api/openapi.json``), ``/metrics`` (Prometheus);
 - ``/api/agent/assignments``, ``/api/agent/results`` (remote probe agents, bearer token);
-- ``/`` and ``/releases/{id}`` (the dashboard), ``/sign-in``, ``/sign-out``, ``/static/...``;
+- ``/`` (the release-morning board), ``/releases/{id}`` (a release: ``web.release``, with its
+  live updates at ``/releases/{id}/live`` and its breach report at ``/releases/{id}/report.FMT``),
+  ``/calendar`` (and ``/calendar.ics``), ``/register`` (and ``/register.csv``), ``/settings``,
+  ``/sign-in``, ``/sign-out``, ``/static/...``;
 - ``/pre-release/{id}/{link}[/{path}]`` (a signed pre-release link: the staged files);
 - ``/incidents`` and acknowledging one, signed in or by an alert's signed link (``web.incidents``).
 
