@@ -1025,8 +1025,9 @@ def dashboard_section(result: dict[str, Any], goals: list[list[str]]) -> list[st
         f"by the recorder in chunks of {num(live['chunk'])}, as the watcher does, with no release "
         f"page open (the baseline) and with {live['pages']} open, alternately: the web app in a "
         "process of its own at the lower priority `onthedot run` gives it, the pages' streams in "
-        "a third process. Every sweep changes every row's status (all live, then all stale), as "
-        "the sweep at T does, so each message carries a whole chunk of rows. The latency is from "
+        "a third process. Every stored result goes to the open pages, changed or not, so each "
+        "message carries a whole chunk of rows (as at T, when every row changes). The latency "
+        "is from "
         "a chunk being stored to a page holding the whole message; the CPU seconds are those the "
         "web process and the sweep (the bench process, its fetches included) spent on each sweep.",
         "",
