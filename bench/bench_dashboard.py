@@ -58,7 +58,7 @@ URLS = 10_000
 PAGES = 50
 ROUNDS = 7
 T = dt.datetime(2026, 12, 8, 9, 30, tzinfo=dt.UTC)
-MARK = b'event: results\ndata: [{"key": "'
+MARK = b'"rows": [["'
 
 
 # -- the calendar -------------------------------------------------------------------------------

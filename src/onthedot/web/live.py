@@ -4,7 +4,7 @@ One ``Feed`` per app reads the store for every open page at once: every ``every_
 results and timeline events stored since its last look (by id, so a look costs the same however
 long the release's record is), and hands each open stream of their release what changed:
 
-    event: results   data: [{"key", "status", "tag", "diagnosis", "checked_at", "first_live"}]
+    event: results   data: {"texts", "checked", "first_live", "rows": [[key, status, text, at]]}
     event: timeline  data: {"events": N}     (the page fetches itself again, at most so often)
     event: released  data: {}                (T has come: the page reloads, now with the detail)
 
@@ -50,7 +50,7 @@ RELEASE_S = 5.0
 MAX_STREAMS = 500
 """Open streams at most: more are refused (429), so no number of pages can wear the service."""
 
-Rows = Callable[[Release, list[CheckResult]], list[dict[str, str]]]
+Rows = Callable[[Release, list[CheckResult]], Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -206,22 +207,26 @@ async def live_updates(release_id: str, ctx: Ctx, viewer: Viewer) -> StreamingRe
     release = await ctx.feed.release(release_id, functools.partial(ctx.release, release_id))
     zone = ctx.config.zone
 
-    def rows(release: Release, results: list[CheckResult]) -> list[dict[str, str]]:
-        """Each result as the table row it updates (the page knows the tag of each status)."""
+    def rows(release: Release, results: list[CheckResult]) -> dict[str, Any]:
+        """The results as the table rows they update, each text sent once: ``rows`` holds
+        [key, status, diagnosis number, checked number] (the page knows each status's tag; a
+        live row's first-live time is its checked time's)."""
+        texts: dict[str, int] = {}
+        checked: dict[dt.datetime, int] = {}
         out = []
         for r in results:
-            lag = (r.checked_at - release.release_at).total_seconds()
-            live_now = r.status.value == "live"
-            out.append(
-                {
-                    "key": f"{r.url}|{r.vantage}",
-                    "status": r.status.value,
-                    "diagnosis": r.diagnosis,
-                    "checked_at": clock_time(r.checked_at, zone),
-                    "first_live": first_live_text(r.checked_at, lag, zone) if live_now else "",
-                }
-            )
-        return out
+            text = texts.setdefault(r.diagnosis, len(texts))
+            at = checked.setdefault(r.checked_at, len(checked))
+            out.append([f"{r.url}|{r.vantage}", r.status.value, text, at])
+        return {
+            "texts": list(texts),
+            "checked": [clock_time(at, zone) for at in checked],
+            "first_live": [
+                first_live_text(at, (at - release.release_at).total_seconds(), zone)
+                for at in checked
+            ],
+            "rows": out,
+        }
 
     body = live.stream(
         ctx.feed,

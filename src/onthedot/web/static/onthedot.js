@@ -95,11 +95,18 @@
     var first = row.querySelector(".onthedot-first-live");
     if (first && item.first_live && !first.textContent.trim()) { first.textContent = item.first_live; }
   }
+  /* a results message: [key, status, text number, checked number] per row, each text once */
+  function setRows(batch) {
+    batch.rows.forEach(function (r) {
+      setRow({ key: r[0], status: r[1], diagnosis: batch.texts[r[2]], checked_at: batch.checked[r[3]],
+               first_live: r[1] === "live" ? batch.first_live[r[3]] : "" });
+    });
+  }
   function follow(url) {
     var source = new EventSource(url);
     source.addEventListener("results", function (e) {
       if (paused) { return; }
-      JSON.parse(e.data).forEach(setRow);
+      setRows(JSON.parse(e.data));
       shown = signature(root);
       updated();
     });
