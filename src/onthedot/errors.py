@@ -15,7 +15,8 @@ HTTP responses in one place (``web.errors``).
     │   ├── TokenError             a token is missing, unknown, expired or revoked (HTTP 401)
     │   │   └── AgentTokenError    a remote probe agent's token is missing or unknown
     │   ├── AccessError            the caller may not see or do this, or not yet (HTTP 403)
-    │   └── SandboxError           the demo's local servers cannot start here (what to install)
+    │   ├── SandboxError           the demo's local servers cannot start here (what to install)
+    │   └── QueryError             a page's or the API's query parameter is malformed (HTTP 400)
     ├── StoreError                 the database cannot be reached or migrated, or is too busy
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
     │   ├── TargetError
@@ -91,6 +92,10 @@ class AccessError(InputError):
 
 class SandboxError(InputError):
     """The demo's servers cannot be started on this machine: a program missing, or not root."""
+
+
+class QueryError(InputError):
+    """A query parameter of a page or of the API is malformed (HTTP 400)."""
 
 
 class TooManyRequestsError(OnthedotError):

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,42 @@ def start_service(config: Path, database: str, port: int) -> subprocess.Popen[st
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def until_live(base: str, release_id: str, seconds: float = 30) -> dict[str, Any]:
+    """``/api/releases/ID`` of a running service, asked every half second until it says live
+    (or ``seconds`` pass: the last answer)."""
+    detail: dict[str, Any] = {}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not detail.get("live"):
+        time.sleep(0.5)
+        try:
+            detail = get_json(f"{base}/api/releases/{release_id}")
+        except OSError:
+            continue
+    return detail
+
+
+ONE_FILE = "/statistics/fatalquarterly.xlsx"
+
+
+def one_file_site(
+    tmp_path: Path, webroot: Path, public: str, in_s: float
+) -> tuple[Path, dt.datetime]:
+    """onthedot.toml of a release of one file (``ONE_FILE``), published into ``webroot`` by a
+    file target ``in_s`` seconds from now; the config's path and the release time."""
+    release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=in_s)
+    write_site_release(
+        tmp_path / "releases",
+        public=public,
+        origin=None,
+        release_at=release_at,
+        artefacts=[(ONE_FILE, b"new spreadsheet", None)],
+        target=f"file://{webroot}",
+    )
+    return write_config(tmp_path, 'releases = ["releases/*.toml"]\n'), release_at

@@ -183,9 +183,15 @@ def clock() -> FixedClock:
     return FixedClock(NOW)
 
 
+LIVE_S = 0.3
+"""How long a release page's live stream lasts in process (ASGITransport reads it to its end)."""
+
+
 @pytest.fixture
 def app(store: AsyncEngine, clock: FixedClock) -> FastAPI:
-    return create_app(store, config=Config(), clock=clock, agent_tokens=TOKENS)
+    made = create_app(store, config=Config(), clock=clock, agent_tokens=TOKENS)
+    made.state.onthedot.feed.lifetime_s = LIVE_S
+    return made
 
 
 async def token(engine: AsyncEngine, name: str, role: str) -> dict[str, str]:

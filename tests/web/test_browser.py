@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
@@ -13,51 +12,34 @@ from onthedot.model import Status
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.web.app import create_app
+from tests.web.browser import MARKS, chromium
 from tests.web.conftest import FATAL, NOW, STALE_SENTENCE, XLSX, FixedClock, result
 from tests.web.serve import serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.services,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = MARKS
 
 
 async def test_board_shows_a_stale_release_then_updates_itself(
     store: AsyncEngine, clock: FixedClock, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     app = create_app(store, config=Config(web=WebSettings(refresh_s=1)), clock=clock)
-    async with serve(app) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await page.goto(base + "/")
-            row = page.locator(f'tr:has(a[href="{XLSX}"])')
-            await expect(row.locator(".govuk-tag.govuk-tag--red")).to_have_text("stale")
-            await expect(row.locator(".onthedot-diagnosis")).to_have_text(STALE_SENTENCE)
-            countdown = page.locator(f"#release-{FATAL.id} ~ p .onthedot-countdown")
-            await expect(countdown).to_have_text("released 11 min 00 s ago")
-            await expect(countdown).not_to_have_text("released 11 min 00 s ago", timeout=3000)
-            shot = tmp_path / "board.png"
-            await page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
+    async with serve(app) as base, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(base + "/")
+        row = page.locator(f'tr:has(a[href="{XLSX}"])')
+        await expect(row.locator(".govuk-tag.govuk-tag--red")).to_have_text("stale")
+        await expect(row.locator(".onthedot-diagnosis")).to_have_text(STALE_SENTENCE)
+        countdown = page.locator(f"#release-{FATAL.id} ~ p .onthedot-countdown")
+        await expect(countdown).to_have_text("released 11 minutes 0 seconds ago")
+        await expect(countdown).not_to_have_text("released 11 minutes 0 seconds ago", timeout=3000)
+        shot = tmp_path / "board.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
 
-            # IT purges the cache: the next sweep finds the spreadsheet live; the page follows
-            fixed = result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=5))
-            await CheckRecorder(store).record(FATAL.id, [fixed])
-            await expect(row.locator(".govuk-tag")).to_have_text("live", timeout=5000)
-            await expect(page.locator("#onthedot-updated")).to_contain_text("Updated at")
-        finally:
-            await browser.close()
+        # IT purges the cache: the next sweep finds the spreadsheet live; the page follows
+        fixed = result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=5))
+        await CheckRecorder(store).record(FATAL.id, [fixed])
+        await expect(row.locator(".govuk-tag")).to_have_text("live", timeout=5000)
+        await expect(page.locator("#onthedot-updated")).to_contain_text("Updated at")

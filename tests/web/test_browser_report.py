@@ -8,21 +8,16 @@ import io
 from pathlib import Path
 
 import docx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
 from onthedot.store.accounts import Accounts
 from onthedot.web.app import create_app
+from tests.web.browser import MARKS, chromium
 from tests.web.conftest import FATAL, NOW, FixedClock
 from tests.web.serve import serve
-from tests.web.test_browser import ARGS, CHROMIUM
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.services,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = MARKS
 PASSWORD = "correct horse battery staple"
 IMPACT = "The press office answered 14 calls about the old spreadsheet before 11:00."
 
@@ -30,7 +25,7 @@ IMPACT = "The press office answered 14 calls about the old spreadsheet before 11
 async def test_a_statistician_writes_the_impact_the_head_of_profession_approves_and_downloads(
     store: AsyncEngine, clock: FixedClock, tmp_path: Path
 ) -> None:
-    from playwright.async_api import Page, async_playwright, expect
+    from playwright.async_api import Page, expect
 
     accounts = Accounts(store)
     await accounts.add("jane.smith", "statistician", PASSWORD, NOW)
@@ -43,41 +38,37 @@ async def test_a_statistician_writes_the_impact_the_head_of_profession_approves_
         await page.get_by_label("Password").fill(password)
         await page.get_by_role("button", name="Sign in", exact=True).click()
 
-    async with serve(app) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await sign_in(page, base, "jane.smith", "not her password")
-            await expect(page.locator(".govuk-error-summary")).to_contain_text(
-                "The name or the password is not right: check both and try again."
-            )
-            await sign_in(page, base, "jane.smith", PASSWORD)
-            await expect(page.locator(".govuk-service-navigation")).to_contain_text(
-                "Signed in: jane.smith"
-            )
-            await page.goto(f"{base}/releases/{FATAL.id}")
-            await page.locator(".onthedot-report-link").click()
-            await page.get_by_label("Impact inside the producer body").fill(IMPACT)
-            await page.get_by_role("button", name="Save").click()
-            await expect(page.locator(".onthedot-notice")).to_have_text("Saved.")
-            await expect(page.locator(".onthedot-history")).to_contain_text("jane.smith")
-            assert await page.get_by_role("button", name="Approve the report").count() == 0
+    async with serve(app) as base, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await sign_in(page, base, "jane.smith", "not her password")
+        await expect(page.locator(".govuk-error-summary")).to_contain_text(
+            "The name or the password is not right: check both and try again."
+        )
+        await sign_in(page, base, "jane.smith", PASSWORD)
+        await expect(page.locator(".govuk-service-navigation")).to_contain_text(
+            "Signed in: jane.smith"
+        )
+        await page.goto(f"{base}/releases/{FATAL.id}")
+        await page.locator(".onthedot-report-link").click()
+        await page.get_by_label("Impact inside the producer body").fill(IMPACT)
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator(".onthedot-notice")).to_have_text("Saved.")
+        await expect(page.locator(".onthedot-history")).to_contain_text("jane.smith")
+        assert await page.get_by_role("button", name="Approve the report").count() == 0
 
-            await page.goto(base + "/sign-in")
-            await page.get_by_role("button", name="Sign out").click()
-            await sign_in(page, base, "hop", PASSWORD)
-            await page.goto(f"{base}/releases/{FATAL.id}/report")
-            await page.get_by_role("button", name="Approve the report").click()
-            await expect(page.locator(".onthedot-report-status")).to_contain_text("approved")
-            await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-            async with page.expect_download() as started:
-                await page.get_by_role("link", name="The report as DOCX").click()
-            download = await started.value
-            assert download.suggested_filename == f"breach-report-{FATAL.id}.docx"
-            saved = tmp_path / download.suggested_filename
-            await download.save_as(saved)
-        finally:
-            await browser.close()
+        await page.goto(base + "/sign-in")
+        await page.get_by_role("button", name="Sign out").click()
+        await sign_in(page, base, "hop", PASSWORD)
+        await page.goto(f"{base}/releases/{FATAL.id}/report")
+        await page.get_by_role("button", name="Approve the report").click()
+        await expect(page.locator(".onthedot-report-status")).to_contain_text("approved")
+        await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        async with page.expect_download() as started:
+            await page.get_by_role("link", name="The report as DOCX").click()
+        download = await started.value
+        assert download.suggested_filename == f"breach-report-{FATAL.id}.docx"
+        saved = tmp_path / download.suggested_filename
+        await download.save_as(saved)
     document = docx.Document(io.BytesIO(saved.read_bytes()))
     cells = [c.text for t in document.tables for row in t.rows for c in row.cells]
     assert IMPACT in cells

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.config import Config
 from onthedot.web.app import create_app
 from onthedot.web.assets import installed_version
-from onthedot.web.pages import countdown, on_board
+from onthedot.web.countdown import countdown
+from onthedot.web.pages import TAG_CLASSES, on_board
 from tests.web.conftest import FATAL, GDP, LABOUR, NOW, STALE_SENTENCE, FixedClock, T
 
 
@@ -59,7 +61,7 @@ async def test_board_shows_todays_and_the_next_release_with_tags_and_diagnosis(
     assert ("early", "govuk-tag--red") in signed_in  # tomorrow's, found served early
     assert ("not checked", "govuk-tag--grey") in signed_in  # tomorrow's page, nothing yet
     assert STALE_SENTENCE in html
-    assert "released 11 min 00 s ago" in html and "in 23 h 49 min" in html
+    assert "released 11 minutes 0 seconds ago" in html and "in 23 hours 49 minutes" in html
     assert 'data-release-at="2019-12-18T09:30:00+00:00"' in html
 
 
@@ -120,7 +122,22 @@ def test_board_shows_the_last_release_day_when_none_is_due_today() -> None:
 
 
 def test_countdown_words() -> None:
-    assert countdown(NOW, T) == "released 11 min 00 s ago"
-    assert countdown(T.replace(hour=8, minute=25, second=30), T) == "in 1 h 04 min"
-    assert countdown(T.replace(minute=29, second=18), T) == "in 42 s"
-    assert countdown(T, T) == "released 0 s ago"
+    assert countdown(NOW, T) == "released 11 minutes 0 seconds ago"
+    assert countdown(T - dt.timedelta(days=39, minutes=3), T) == "in 39 days"
+    assert countdown(T - dt.timedelta(days=1, hours=2), T) == "in 1 day 2 hours"
+    assert countdown(T.replace(hour=8, minute=25, second=30), T) == "in 1 hour 4 minutes"
+    assert countdown(T - dt.timedelta(minutes=4, seconds=10), T) == "in 4 minutes 10 seconds"
+    assert countdown(T.replace(minute=29, second=59), T) == "in 1 second"
+    assert countdown(T, T) == "due now"
+    assert countdown(T + dt.timedelta(seconds=59.9), T) == "due now"
+    assert countdown(T + dt.timedelta(seconds=60), T) == "released 1 minute 0 seconds ago"
+
+
+def test_the_scripts_tag_colours_are_the_pages() -> None:
+    """A row updated live gets the colour the server would have drawn it in."""
+    script = (Path(create_app.__code__.co_filename).parent / "static" / "onthedot.js").read_text()
+    found = re.search(r"var TAGS = \{([^}]*)\}", script)
+    assert found is not None
+    green = dict(re.findall(r'(\w+): "([\w-]+)"', found[1]))
+    assert green == {s: c for s, c in TAG_CLASSES.items() if c == "govuk-tag--green"}
+    assert set(TAG_CLASSES.values()) == {"govuk-tag--green", "govuk-tag--red"}  # (the rest: red)

@@ -132,6 +132,18 @@ ROUTES: dict[str, Access] = {
     "/releases/{release_id}/report": Access.REPORT,
     "/releases/{release_id}/report/status": Access.REPORT,
     "/releases/{release_id}/report.{fmt}": Access.REPORT,
+    "/releases/{release_id}/live": Access.RELEASE,  # nothing but the word that T came, before T
+    "/api/releases/{release_id}/go-live": Access.RELEASE,
+    "/api/releases/{release_id}/artefacts": Access.RELEASE,  # refused (and logged) before T
+    "/calendar": Access.PUBLIC,
+    "/calendar.ics": Access.PUBLIC,
+    "/api/calendar": Access.PUBLIC,
+    "/register": Access.RELEASE,  # breaches of releases before their T: only with the power
+    "/register.csv": Access.RELEASE,
+    "/api/register": Access.RELEASE,
+    "/settings": Access.RELEASE,  # to a signed-in person or a token of a role only
+    "/api/settings": Access.RELEASE,
+    "/api/incidents": Access.RELEASE,
     "/metrics": Access.METRICS,
     "/api/agent/assignments": Access.AGENT,
     "/api/agent/results": Access.AGENT,

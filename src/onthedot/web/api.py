@@ -55,6 +55,19 @@ def summary_out(release: Release, summary: queries.Summary, shown: bool) -> dict
     }
 
 
+def artefacts_out(release: Release) -> list[ArtefactOut]:
+    """The release's files: path, URL, expected SHA-256 or text (embargoed before T)."""
+    return [
+        ArtefactOut(
+            path=t.path,
+            url=t.public_url,
+            expected_sha256=t.expected_sha256,
+            expect_text=t.expect_text,
+        )
+        for t in release_urls(release)
+    ]
+
+
 def result_out(result: CheckResult) -> ResultOut:
     return ResultOut.model_validate(
         result.model_dump(include=set(ResultOut.model_fields), mode="python")
@@ -92,15 +105,7 @@ async def get_release(release_id: str, ctx: Ctx, viewer: Viewer) -> ReleaseDetai
     return ReleaseDetail.model_validate(
         {
             **summary_out(release, view.summary, True),
-            "artefacts": [
-                ArtefactOut(
-                    path=t.path,
-                    url=t.public_url,
-                    expected_sha256=t.expected_sha256,
-                    expect_text=t.expect_text,
-                )
-                for t in release_urls(release)
-            ],
+            "artefacts": artefacts_out(release),
             "results": [result_out(r) for r in view.results],
             "first_live": [
                 FirstLiveOut(url=f.url, vantage=f.vantage, at=f.at, lag_s=f.lag_s)

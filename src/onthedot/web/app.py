@@ -2,11 +2,17 @@
 
 ``onthedot run`` serves it with uvicorn in a process of its own (``web.server``). Routes:
 
-- ``/api/releases``, ``/api/releases/{id}``, ``/api/releases/{id}/timeline``, ``/api/health``
-  (JSON; OpenAPI at ``/api/openapi.json``), ``/metrics`` (Prometheus);
+- ``/api/releases``, ``/api/releases/{id}``, ``/api/releases/{id}/timeline``,
+  ``/api/releases/{id}/go-live``, ``/api/releases/{id}/artefacts``, ``/api/calendar``,
+  ``/api/register``, ``/api/incidents``, ``/api/settings``, ``/api/health`` (JSON; OpenAPI at
+  ``/api/openapi.json``), ``/metrics`` (Prometheus);
 - ``/api/agent/assignments``, ``/api/agent/results`` (remote probe agents, bearer token);
-- ``/`` and ``/releases/{id}`` (the dashboard), ``/sign-in``, ``/sign-out``, ``/static/...``;
-- ``/releases/{id}/report`` (the breach report's editor and downloads: ``web.reports``);
+- ``/`` (the release-morning board), ``/releases/{id}`` (a release: ``web.release``, with its
+  live updates at ``/releases/{id}/live``),
+  ``/calendar`` (and ``/calendar.ics``), ``/register`` (and ``/register.csv``), ``/settings``,
+  ``/sign-in``, ``/sign-out``, ``/static/...``;
+- ``/releases/{id}/report`` (the breach report's editor and its downloads at
+  ``/releases/{id}/report.FMT``: ``web.reports``);
 - ``/pre-release/{id}/{link}[/{path}]`` (a signed pre-release link: the staged files);
 - ``/incidents`` and acknowledging one, signed in or by an alert's signed link (``web.incidents``).
 
@@ -38,17 +44,23 @@ from onthedot.web import (
     access,
     agents,
     api,
+    calendar_page,
     errors,
     incidents,
     oidc,
     pages,
     prerelease,
+    register,
+    release,
+    release_api,
     reports,
+    settings_page,
     signin,
 )
 from onthedot.web.assets import STATIC_URL, VENDOR, installed_version
 from onthedot.web.bodies import Bodies
 from onthedot.web.context import AgentLimiter, WebContext
+from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
 
 log = logging.getLogger("onthedot.web")
@@ -114,12 +126,21 @@ def create_app(
         assets_version=assets,
         agent_limiter=AgentLimiter(config.web.agent_min_interval_s),
         file_problems=file_problems or FileProblems(),
+        feed=Feed(engine, config.web.live_s),
     )
     errors.install(app, pages.render_error)
     app.include_router(api.router)
     app.include_router(api.metrics_router)
     app.include_router(agents.router)
     app.include_router(pages.router)
+    app.include_router(release.router)
+    app.include_router(release_api.router)
+    app.include_router(calendar_page.router)
+    app.include_router(calendar_page.page_router)
+    app.include_router(register.router)
+    app.include_router(register.page_router)
+    app.include_router(settings_page.router)
+    app.include_router(settings_page.page_router)
     app.include_router(signin.router)
     app.include_router(oidc.router)
     app.include_router(prerelease.router)

@@ -22,6 +22,7 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.web.attempts import SignInLimiter
+from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
 
 AGENT_BURST = 30
@@ -68,6 +69,7 @@ class WebContext:
     assets_version: str | None
     agent_limiter: AgentLimiter
     file_problems: FileProblems
+    feed: Feed
     form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # CSRF tokens' HMAC
     sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
 

@@ -21,6 +21,7 @@ from onthedot.errors import (
     ForeignHostError,
     InputError,
     OnthedotError,
+    QueryError,
     StoreError,
     TokenError,
     TooManyRequestsError,
@@ -35,6 +36,7 @@ STATUS_CODES: tuple[tuple[type[OnthedotError], int], ...] = (
     (AccessError, 403),
     (TooManyRequestsError, 429),
     (ForeignHostError, 422),
+    (QueryError, 400),
     (InputError, 422),
     (StoreError, 503),
     (OnthedotError, 500),
@@ -76,7 +78,8 @@ def install(app: FastAPI, render_page: PageRenderer) -> None:
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return answer(request, 422, validation_sentence(exc))
+        in_query = all(e.get("loc", ("",))[0] in ("query", "path") for e in exc.errors())
+        return answer(request, 400 if in_query else 422, validation_sentence(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -8,6 +8,7 @@ expired link is refused (403) and the refusal recorded on the release's timeline
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs
 
 import structlog
@@ -46,7 +47,20 @@ async def acknowledge(incident_id: int, request: Request, ctx: Ctx, viewer: View
         )
     book = IncidentBook(ctx.engine)
     await book.acknowledge(incident_id, viewer.name, "dashboard", ctx.clock.now())
-    return RedirectResponse("/incidents", status_code=303)
+    back = (await _form(request)).get("back", "")
+    return RedirectResponse(back if _BACK.fullmatch(back) else "/incidents", status_code=303)
+
+
+_BACK = re.compile(r"/releases/[A-Za-z0-9._-]+")
+"""Where a button may send the person back to: a release page of this site, nothing else."""
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The first value of each field of a posted form (none unless it is a form)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != FORM:
+        return {}
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    return {k: v[0] for k, v in fields.items() if v}
 
 
 @router.get("/incidents/{incident_id}/ack-link", response_class=HTMLResponse)
@@ -61,10 +75,8 @@ async def link_page(
 @router.post("/incidents/{incident_id}/ack-link", response_class=HTMLResponse)
 async def link_acknowledge(incident_id: int, request: Request, ctx: Ctx) -> Response:
     same_site(request)
-    fields = {}
-    if request.headers.get("content-type", "").split(";")[0].strip() == FORM:
-        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
-    role, expires, sig = ((fields.get(k) or [""])[0] for k in ("role", "expires", "sig"))
+    fields = await _form(request)
+    role, expires, sig = (fields.get(k, "") for k in ("role", "expires", "sig"))
     link = await _checked(ctx, incident_id, role, expires, sig)
     by = f"the {ROLE_WORDS.get(link.role, link.role)} (from the alert's link)"
     book = IncidentBook(ctx.engine)

@@ -1,8 +1,9 @@
-"""The dashboard: the release-morning board (``/``) and one release (``/releases/{id}``).
+"""The dashboard's shared parts and its first page, the release-morning board (``/``).
 
 Server-rendered with GOV.UK Frontend; ``static/onthedot.js`` keeps the countdowns ticking and
-re-fetches the page every ``refresh_s`` seconds (with a pause button); without JavaScript a
-``<noscript>`` meta refresh does the same.
+re-fetches the page every ``refresh_s`` seconds (with a pause button), and a release's own page
+(``web.release``) follows its results live; without JavaScript a ``<noscript>`` meta refresh
+does the same.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from fastapi.responses import HTMLResponse, Response
 
 from onthedot import __version__
 from onthedot.calendar.timeutil import fmt_local
-from onthedot.model import Release, Status
+from onthedot.model import CheckResult, Release, Status
 from onthedot.publish.prerelease_links import PREFIX as LINK_PREFIX
-from onthedot.record.narrative import describe
-from onthedot.record.timeline import Event, Timeline
+from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import watched_urls
 from onthedot.web import queries, session
 from onthedot.web.access import ANONYMOUS, Power, Principal, Viewer, sees_detail
 from onthedot.web.assets import ASSETS_URL, CSS_NAME, JS_NAME, STATIC_URL
 from onthedot.web.context import Ctx, WebContext, context
+from onthedot.web.countdown import countdown
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,6 +47,7 @@ NOT_CHECKED = "not checked"
 class Row:
     """One URL × vantage point on the board."""
 
+    key: str  # url|vantage: what a live update finds the row by
     url: str
     path: str
     vantage: str
@@ -68,49 +70,55 @@ class Card:
     summary: queries.Summary
     rows: list[Row] = field(default_factory=list)
     withheld: bool = False  # before T, to someone who may not see the detail: the calendar only
+    incidents: list[Incident] = field(default_factory=list)  # open or acknowledged
+
+    @property
+    def state(self) -> tuple[str, str]:
+        """The release's state in two words, and its tag's colour."""
+        if self.summary.breach:
+            return ("breach", "govuk-tag--red")
+        if self.summary.phase == "before":
+            return ("announced", "govuk-tag--blue")
+        if self.summary.live:
+            return ("all live", "govuk-tag--green")
+        if not self.summary.counts and not self.withheld:
+            return ("not checked", "govuk-tag--grey")
+        return ("published", "govuk-tag--yellow")
 
 
-def countdown(now: dt.datetime, at: dt.datetime) -> str:
-    """'in 1 h 05 min', 'in 42 s', 'released 3 min ago' (the JavaScript says the same)."""
-    seconds = int((at - now).total_seconds())
-    span = abs(seconds)
-    hours, rest = divmod(span, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        text = f"{hours} h {minutes:02d} min"
-    elif minutes:
-        text = f"{minutes} min {secs:02d} s"
-    else:
-        text = f"{secs} s"
-    return f"in {text}" if seconds > 0 else f"released {text} ago"
-
-
-def _clock(instant: dt.datetime, zone: ZoneInfo) -> str:
+def clock_time(instant: dt.datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime("%H:%M:%S")
+
+
+def row_of(
+    release: Release, r: CheckResult, first: queries.FirstLive | None, zone: ZoneInfo
+) -> Row:
+    return Row(
+        key=f"{r.url}|{r.vantage}",
+        url=r.url,
+        path=_path(release, r.url),
+        vantage=r.vantage,
+        status=r.status.value,
+        tag=TAG_CLASSES[r.status.value],
+        diagnosis=r.diagnosis,
+        checked_at=clock_time(r.checked_at, zone),
+        first_live=first_live_text(first.at, first.lag_s, zone) if first else "",
+    )
+
+
+def first_live_text(at: dt.datetime, lag_s: float, zone: ZoneInfo) -> str:
+    return f"{clock_time(at, zone)} (T{lag_s:+.2f} s)"
 
 
 def rows_of(view: queries.ReleaseView, zone: ZoneInfo) -> list[Row]:
     firsts = {(f.url, f.vantage): f for f in view.first_live}
     seen = {r.url for r in view.results}
-    rows = []
-    for r in view.results:
-        first = firsts.get((r.url, r.vantage))
-        rows.append(
-            Row(
-                url=r.url,
-                path=_path(view.release, r.url),
-                vantage=r.vantage,
-                status=r.status.value,
-                tag=TAG_CLASSES[r.status.value],
-                diagnosis=r.diagnosis,
-                checked_at=_clock(r.checked_at, zone),
-                first_live=f"{_clock(first.at, zone)} (T{first.lag_s:+.2f} s)" if first else "",
-            )
-        )
+    rows = [row_of(view.release, r, firsts.get((r.url, r.vantage)), zone) for r in view.results]
     for url in watched_urls(view.release):
         if url not in seen:
             rows.append(
                 Row(
+                    f"{url}|",
                     url,
                     _path(view.release, url),
                     "—",
@@ -148,9 +156,13 @@ async def card_for(
     """The release's card: its results if ``viewer`` may see them (access.sees_detail), else
     the calendar only (read nothing of its results)."""
     if sees_detail(viewer, release, now):
-        return card(
+        shown = card(
             await queries.release_view(ctx.engine, release, now), label, now, ctx.config.zone
         )
+        shown.incidents = [
+            i for i in await IncidentBook(ctx.engine).of_release(release.id) if i.active
+        ]
+        return shown
     view = queries.ReleaseView(release, queries.summarise(release, [], now))
     return replace(card(view, label, now, ctx.config.zone), rows=[], withheld=True)
 
@@ -216,36 +228,3 @@ async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
         await card_for(ctx, viewer, r, label, now) for r, label in on_board(releases, now, zone)
     ]
     return render(ctx, request, "board.html", viewer=viewer, cards=cards)
-
-
-@router.get("/releases/{release_id}", response_class=HTMLResponse)
-async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
-    now, zone = ctx.clock.now(), ctx.config.zone
-    release = await ctx.release(release_id)
-    shown = await card_for(ctx, viewer, release, "Release", now)
-    if shown.withheld:
-        return render(ctx, request, "release.html", viewer=viewer, card=shown)
-    timeline = Timeline(ctx.engine)
-    events = [_event(e, release, zone) for e in await timeline.events(release.id)]
-    return render(
-        ctx,
-        request,
-        "release.html",
-        viewer=viewer,
-        card=shown,
-        events=events,
-        chain=await timeline.verify_signed(release.id),
-    )
-
-
-def _event(event: Event, release: Release, zone: ZoneInfo) -> dict[str, str | int]:
-    """One row of the timeline, told in the same plain sentence as the breach report's account."""
-    what = describe(event, release, zone)
-    return {
-        "seq": event.seq,
-        "at": _clock(event.at, zone),
-        "kind": event.kind,
-        "actor": event.actor,
-        "what": what,
-        "hash": event.hash[:12],
-    }

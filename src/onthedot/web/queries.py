@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Status
-from onthedot.store.tables import aggregated_instant, checks
+from onthedot.store.tables import aggregated_instant, checks, release_history
 from onthedot.verify.verifier import watched_urls
 
 
@@ -123,3 +123,14 @@ def go_live_lag(release: Release, firsts: Sequence[FirstLive]) -> float | None:
     if not firsts or not public_urls(release) <= {f.url for f in firsts}:
         return None
     return max(f.lag_s for f in firsts)
+
+
+async def release_time_changes(engine: AsyncEngine) -> dict[str, int]:
+    """release id → how many times its release time was changed in the store (one query)."""
+    query = (
+        select(release_history.c.release_id, func.count())
+        .where(release_history.c.field == "release_at")
+        .group_by(release_history.c.release_id)
+    )
+    async with engine.connect() as conn:
+        return {row[0]: int(row[1]) for row in (await conn.execute(query)).all()}

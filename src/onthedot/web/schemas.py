@@ -187,3 +187,40 @@ class AgentResultsIn(Wire):
 class AgentResultsOut(Wire):
     recorded: int
     vantage: str
+
+
+class PointOut(Wire):
+    at: dt.datetime
+    share: float = Field(description="share of URL × vantage points serving the new version")
+
+
+class GoLiveOut(Wire):
+    release: str
+    start: dt.datetime = Field(description="15 minutes before the release time")
+    end: dt.datetime = Field(description="30 minutes after it, or later: until all was live")
+    places: int = Field(description="URL × vantage points counted")
+    live_at: dt.datetime | None = Field(description="when every one was first live at once")
+    points: list[PointOut] = Field(description="a step function: each share holds until the next")
+    sentence: str = Field(description="the curve in one sentence, as the page and report say it")
+
+
+class IncidentOut(Wire):
+    id: int
+    release: str
+    problem: str
+    title: str
+    state: str = Field(description="open, acknowledged, resolved or closed")
+    round: int
+    opened_at: str
+    changed_at: str
+    since: str
+    cause: str
+    places: list[str]
+    diagnosis: str
+    by: str
+    reason: str
+
+
+class IncidentsOut(Wire):
+    ok: bool = True
+    incidents: list[IncidentOut]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from onthedot.calendar.editions import cite, edition_on
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, get_zone, to_local
 from onthedot.model import is_web_url
-from onthedot.record import kinds
+from onthedot.record import golive, kinds
 from onthedot.record.report import facts
 from onthedot.record.report.actions import longer_term, short_term, unique
 from onthedot.record.report.assess import Assessment
@@ -104,6 +104,8 @@ class Report:
     for_it: tuple[str, ...] = ()
     warning: str | None = None
     record: str = ""
+    curve: str = ""  # the go-live curve as SVG (the HTML report shows it; record.golive)
+    curve_text: str = ""
     heading: str = HEADING
     agreed: str = AGREED  # the longer-term changes agreed (what people wrote, else a prompt)
     guidance: dict[str, str] = field(
@@ -322,7 +324,15 @@ def build(a: Assessment, *, today: dt.date | None = None, zone: Zone = LONDON) -
         ),
         warning=tamper_warning(a, zone),
         record=record_note(a),
+        curve=_curve(a, zone)[0],
+        curve_text=_curve(a, zone)[1],
     )
+
+
+def _curve(a: Assessment, zone: Zone) -> tuple[str, str]:
+    """The go-live curve (SVG) and its sentence, the same figure as the dashboard's."""
+    drawn = golive.curve(a.release, a.evidence.results)
+    return str(golive.svg(drawn, get_zone(zone))), golive.sentence(drawn, get_zone(zone))
 
 
 def record_note(a: Assessment) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from onthedot.record.report.model import Report
+from onthedot.record.report.model import ANNEX_TIMES, Report
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,7 +47,9 @@ def markdown_text(value: str) -> str:
 
 
 def _markdown_value(value: Any) -> Any:
-    return value if isinstance(value, Markup) or not isinstance(value, str) else markdown_text(value)
+    return (
+        value if isinstance(value, Markup) or not isinstance(value, str) else markdown_text(value)
+    )
 
 
 def _autolink_target(url: str) -> Markup:
@@ -66,7 +68,9 @@ def _cell(value: str) -> str:
 
 
 def to_html(report: Report) -> str:
-    return _environment(True).get_template("report.html.j2").render(r=report)
+    return (
+        _environment(True).get_template("report.html.j2").render(r=report, annex_times=ANNEX_TIMES)
+    )
 
 
 def to_markdown(report: Report) -> str:

@@ -1,5 +1,9 @@
-/* Keep the countdowns ticking and the page current: every data-refresh seconds, fetch this page
-   again and swap in its content when it changed. A button pauses the updates (WCAG 2.2.1). */
+/* Keep the countdowns ticking and the page current.
+   - Every data-refresh seconds, fetch this page again and swap in its content when it changed.
+   - A release page (data-live) also follows its results live by Server-Sent Events: each new
+     result updates its row at once; new timeline events fetch the page again (at most every
+     2 s); at the release time the page reloads, now showing what may be shown.
+   A button pauses the updates (WCAG 2.2.1). Without JavaScript, a <noscript> refresh. */
 (function () {
   "use strict";
   var root = document.querySelector("[data-refresh]");
@@ -10,6 +14,7 @@
   var button = document.querySelector(".onthedot-pause");
   var paused = false;
   var shown = signature(root);
+  var refetchAt = 0;
 
   function signature(el) {
     var copy = el.cloneNode(true);
@@ -17,17 +22,32 @@
     return copy.innerHTML;
   }
 
+  /* the same words as onthedot/web/countdown.py */
+  function unit(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  function span(s) {
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    if (d >= 2) { return unit(d, "day"); }
+    if (d) { return unit(d, "day") + " " + unit(h, "hour"); }
+    if (h) { return unit(h, "hour") + " " + unit(m, "minute"); }
+    if (m) { return unit(m, "minute") + " " + unit(s % 60, "second"); }
+    return unit(s % 60, "second");
+  }
   function words(ms) {
-    var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
-    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
-    var text = h ? h + " h " + pad(m) + " min" : (m ? m + " min " + pad(s % 60) + " s" : s % 60 + " s");
-    return ms > 0 ? "in " + text : "released " + text + " ago";
+    if (ms > 0) { return "in " + span(Math.ceil(ms / 1000)); }
+    if (-ms < 60000) { return "due now"; }
+    return "released " + span(Math.floor(-ms / 1000)) + " ago";
   }
   function tick() {
     var now = Date.now() + offset;
-    root.querySelectorAll("[data-release-at]").forEach(function (el) {
+    document.querySelectorAll("[data-release-at]").forEach(function (el) {
       el.textContent = words(Date.parse(el.getAttribute("data-release-at")) - now);
     });
+  }
+  function said(text) {
+    if (status) { status.textContent = text; }
+  }
+  function updated() {
+    said("Updated at " + new Date(Date.now() + offset).toLocaleTimeString("en-GB") + ".");
   }
   function refresh() {
     if (paused) { return; }
@@ -40,18 +60,69 @@
           root.innerHTML = fresh.innerHTML;
           shown = signature(root);
           tick();
-          status.textContent = "Updated at " + new Date(Date.now() + offset).toLocaleTimeString("en-GB") + ".";
+          updated();
         }
       })
-      .catch(function () { status.textContent = "Cannot reach onthedot: the page will try again."; });
+      .catch(function () { said("Cannot reach onthedot: the page will try again."); });
+  }
+  function refetchSoon() {
+    var now = Date.now();
+    if (refetchAt > now) { return; }
+    refetchAt = Math.max(now, refetchAt + 2000);
+    setTimeout(function () { refetchAt = 0; refresh(); }, refetchAt - now);
+  }
+  /* the tag colour of each status, as onthedot/web/pages.py's TAG_CLASSES */
+  var TAGS = { embargoed: "govuk-tag--green", live: "govuk-tag--green" };
+  function setRow(item) {
+    var cut = item.key.lastIndexOf("|");
+    var url = item.key.slice(0, cut), vantage = item.key.slice(cut + 1);
+    var row = root.querySelector('tr[data-key="' + CSS.escape(item.key) + '"]') ||
+      root.querySelector('tr[data-key="' + CSS.escape(url + "|") + '"]');
+    if (!row) { refetchSoon(); return; }
+    row.setAttribute("data-key", item.key);
+    row.setAttribute("data-status", item.status);
+    var tag = row.querySelector(".onthedot-status .govuk-tag");
+    if (tag) {
+      tag.textContent = item.status;
+      tag.className = "govuk-tag " + (TAGS[item.status] || "govuk-tag--red");
+    }
+    var cells = { ".onthedot-vantage": vantage, ".onthedot-diagnosis": item.diagnosis,
+                  ".onthedot-checked": item.checked_at };
+    Object.keys(cells).forEach(function (sel) {
+      var cell = row.querySelector(sel);
+      if (cell) { cell.textContent = cells[sel]; }
+    });
+    var first = row.querySelector(".onthedot-first-live");
+    if (first && item.first_live && !first.textContent.trim()) { first.textContent = item.first_live; }
+  }
+  /* a results message: [key, status, text number, checked number] per row, each text once */
+  function setRows(batch) {
+    batch.rows.forEach(function (r) {
+      setRow({ key: r[0], status: r[1], diagnosis: batch.texts[r[2]], checked_at: batch.checked[r[3]],
+               first_live: r[1] === "live" ? batch.first_live[r[3]] : "" });
+    });
+  }
+  function follow(url) {
+    var source = new EventSource(url);
+    source.addEventListener("results", function (e) {
+      if (paused) { return; }
+      setRows(JSON.parse(e.data));
+      shown = signature(root);
+      updated();
+    });
+    source.addEventListener("timeline", function () { if (!paused) { refetchSoon(); } });
+    source.addEventListener("released", function () { source.close(); window.location.reload(); });
   }
   if (button) {
     button.hidden = false;
     button.addEventListener("click", function () {
       paused = !paused;
       button.textContent = paused ? "Resume automatic updates" : "Pause automatic updates";
+      if (!paused) { refresh(); }
     });
   }
+  var live = document.querySelector("[data-live]");
+  if (live && window.EventSource) { follow(live.getAttribute("data-live")); }
   tick();
   setInterval(tick, 1000);
   setInterval(refresh, every);

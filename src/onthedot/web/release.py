@@ -1,0 +1,231 @@
+"""One release's page (``/releases/{id}``), its live updates and its report downloads.
+
+The page: the status per URL × vantage point (updated live by ``web.live``), the diagnosis
+sentence, first-live times, the go-live curve (``record.golive``, the same figure as the HTML
+breach report), the open incidents with their acknowledge buttons, the notice and gate states,
+the pre-release access list, the timeline in plain words, and the breach report to download.
+Before T, all of it only to a caller who may see the release's detail (``access.sees_detail``);
+a report asked for by anyone else before T is refused, and the refusal logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from onthedot.calendar.timeutil import fmt_local
+from onthedot.errors import AccessError
+from onthedot.model import CheckResult, Release
+from onthedot.record import REPORT_FORMATS, golive
+from onthedot.record.narrative import describe
+from onthedot.record.report.assess import stored_results
+from onthedot.record.timeline import Event, Timeline
+from onthedot.respond.gates import GateRecord, gates_of
+from onthedot.respond.notice import NoticeRecord
+from onthedot.store.prerelease import PreReleaseGrants
+from onthedot.web import live
+from onthedot.web.access import Principal, Viewer, sees_detail
+from onthedot.web.context import Ctx, WebContext
+from onthedot.web.pages import card_for, clock_time, first_live_text, render
+from onthedot.web.settings_page import alert_address
+
+router = APIRouter(include_in_schema=False)
+log = structlog.get_logger("onthedot.web.access")
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A notice's or a gate's state: a tag and one sentence."""
+
+    name: str
+    tag: str
+    colour: str
+    sentence: str
+
+
+def refuse_before_t(viewer: Principal, release: Release, what: str, ctx: WebContext) -> None:
+    """Refuse (and log) ``what`` of ``release`` before T to a caller who may not see it."""
+    now = ctx.clock.now()
+    if sees_detail(viewer, release, now):
+        return
+    log.warning("embargoed.refused", release=release.id, what=what, viewer=viewer.name)
+    when = fmt_local(release.release_at, ctx.config.zone)
+    raise AccessError(
+        f"The {what} of {release.id!r} is not public until its release time ({when}): sign in, "
+        "or send a token whose role may see it."
+    )
+
+
+def notice_state(ctx: WebContext, release: Release, events: list[Event]) -> State:
+    record = NoticeRecord()
+    for event in events:
+        record.feed(event)
+    zone = ctx.config.zone
+    if record.failed is not None:
+        since, why = record.failed
+        return State(
+            "Notice",
+            "failing",
+            "govuk-tag--red",
+            f"Not on the site since {_hm(since, zone)}: {why}",
+        )
+    if record.replaced:
+        return State(
+            "Notice",
+            "replaced",
+            "govuk-tag--green",
+            "The delay notice now says the release is published.",
+        )
+    if record.posted:
+        return State(
+            "Notice",
+            "delay notice",
+            "govuk-tag--yellow",
+            "A notice on the site tells users the release is delayed.",
+        )
+    if not ctx.config.notice.of(release).enabled:
+        return State("Notice", "off", "govuk-tag--grey", "No notice is set up for this release.")
+    return State("Notice", "not needed", "govuk-tag--grey", "No delay notice has been needed.")
+
+
+def gate_states(ctx: WebContext, release: Release, events: list[Event]) -> list[State]:
+    record = GateRecord()
+    for event in events:
+        record.feed(event)
+    out = []
+    for gate in gates_of(release, ctx.config.gates):
+        to = alert_address(gate.send)
+        if gate.name in record.released:
+            out.append(State(gate.name, "sent", "govuk-tag--green", f"Sent to {to}."))
+        elif gate.name in record.failed:
+            since, why = record.failed[gate.name]
+            out.append(
+                State(
+                    gate.name,
+                    "failing",
+                    "govuk-tag--red",
+                    f"Not sent since {_hm(since, ctx.config.zone)}: {why}",
+                )
+            )
+        elif gate.name in record.held:
+            out.append(
+                State(
+                    gate.name,
+                    "held",
+                    "govuk-tag--yellow",
+                    f"Held until the release is live everywhere, then sent to {to}.",
+                )
+            )
+        else:
+            out.append(
+                State(
+                    gate.name,
+                    "waiting",
+                    "govuk-tag--grey",
+                    f"Held from the release time until it is live, then sent to {to}.",
+                )
+            )
+    return out
+
+
+def _hm(instant: dt.datetime, zone: ZoneInfo) -> str:
+    return instant.astimezone(zone).strftime("%H:%M")
+
+
+def _event(event: Event, release: Release, zone: ZoneInfo) -> dict[str, str | int]:
+    """One row of the timeline, told in the same plain sentence as the breach report's account."""
+    return {
+        "seq": event.seq,
+        "at": event.at.astimezone(zone).strftime("%H:%M:%S"),
+        "kind": event.kind,
+        "actor": event.actor,
+        "what": describe(event, release, zone),
+        "hash": event.hash[:12],
+    }
+
+
+async def curve_of(ctx: WebContext, release: Release) -> golive.Curve:
+    return golive.curve(release, await stored_results(ctx.engine, release.id))
+
+
+@router.get("/releases/{release_id}", response_class=HTMLResponse)
+async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
+    now, zone = ctx.clock.now(), ctx.config.zone
+    release = await ctx.release(release_id)
+    shown = await card_for(ctx, viewer, release, "Release", now)
+    if shown.withheld:
+        return render(ctx, request, "release.html", viewer=viewer, card=shown)
+    timeline = Timeline(ctx.engine)
+    events = await timeline.events(release.id)
+    drawn = await curve_of(ctx, release)
+    grants = await PreReleaseGrants(ctx.engine).of_release(release.id)
+    opened = await PreReleaseGrants(ctx.engine).openings(release.id)
+    return render(
+        ctx,
+        request,
+        "release.html",
+        viewer=viewer,
+        card=shown,
+        events=[_event(e, release, zone) for e in events],
+        chain=await timeline.verify_signed(release.id),
+        curve=golive.svg(drawn, zone),
+        curve_sentence=golive.sentence(drawn, zone),
+        notice=notice_state(ctx, release, events),
+        gates=gate_states(ctx, release, events),
+        grants=[
+            {
+                "name": g.name,
+                "role": g.role,
+                "granted": fmt_local(g.granted_at, zone),
+                "expires": fmt_local(g.expires_at, zone),
+                "state": g.state(now),
+                "opened": sum(1 for o in opened if o.grant_id == g.id and o.served),
+            }
+            for g in grants
+        ],
+        reports=list(REPORT_FORMATS),
+    )
+
+
+@router.get("/releases/{release_id}/live")
+async def live_updates(release_id: str, ctx: Ctx, viewer: Viewer) -> StreamingResponse:
+    """Server-Sent Events: the release's new results as table rows, and word of new events."""
+    release = await ctx.feed.release(release_id, functools.partial(ctx.release, release_id))
+    zone = ctx.config.zone
+
+    def rows(release: Release, results: list[CheckResult]) -> dict[str, Any]:
+        """The results as the table rows they update, each text sent once: ``rows`` holds
+        [key, status, diagnosis number, checked number] (the page knows each status's tag; a
+        live row's first-live time is its checked time's)."""
+        texts: dict[str, int] = {}
+        checked: dict[dt.datetime, int] = {}
+        out = []
+        for r in results:
+            text = texts.setdefault(r.diagnosis, len(texts))
+            at = checked.setdefault(r.checked_at, len(checked))
+            out.append([f"{r.url}|{r.vantage}", r.status.value, text, at])
+        return {
+            "texts": list(texts),
+            "checked": [clock_time(at, zone) for at in checked],
+            "first_live": [
+                first_live_text(at, (at - release.release_at).total_seconds(), zone)
+                for at in checked
+            ],
+            "rows": out,
+        }
+
+    body = live.stream(
+        ctx.feed,
+        release,
+        lambda: sees_detail(viewer, release, ctx.clock.now()),
+        ctx.clock.now,
+        rows,
+    )
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)

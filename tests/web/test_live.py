@@ -1,0 +1,123 @@
+"""A release page's live updates (Server-Sent Events) over a real uvicorn on 127.0.0.1: a stored
+result reaches the open page as its table row; before T a caller who may not see the detail
+gets nothing but the word that T has come."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.config import Config
+from onthedot.errors import TooManyRequestsError
+from onthedot.model import Status
+from onthedot.record import kinds
+from onthedot.record.checks import CheckRecorder
+from onthedot.record.timeline import Timeline
+from onthedot.web import live
+from onthedot.web.app import create_app
+from tests.web.conftest import EMBARGOED_STRINGS, FATAL, GDP, NOW, PUBLIC, XLSX, FixedClock, result
+from tests.web.serve import serve
+
+
+async def events(response: httpx.Response) -> AsyncIterator[tuple[str, object]]:
+    """(event, data) of each message of a Server-Sent Events stream."""
+    kind = ""
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            yield kind, json.loads(line.removeprefix("data: "))
+
+
+async def first(response: httpx.Response, wanted: str) -> object:
+    async for kind, data in events(response):
+        if kind == wanted:
+            return data
+    raise AssertionError(f"the stream ended without a {wanted!r} event")
+
+
+async def test_a_stored_result_reaches_the_open_page_as_its_row(
+    store: AsyncEngine, clock: FixedClock, statistician: dict[str, str]
+) -> None:
+    app = create_app(store, config=Config(), clock=clock)
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
+        async with c.stream("GET", f"/releases/{FATAL.id}/live", headers=statistician) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            await asyncio.sleep(0.5)  # the feed has taken its first look
+            fixed = result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=5))
+            await CheckRecorder(store).record(FATAL.id, [fixed])
+            rows = await asyncio.wait_for(first(r, "results"), 10)
+    assert rows == {
+        "texts": ["The new version is live (served by Varnish, Age 3 s)."],
+        "checked": ["09:41:05"],
+        "first_live": ["09:41:05 (T+665.00 s)"],
+        "rows": [[f"{XLSX}|default", "live", 0, 0]],
+    }
+
+
+async def test_before_t_an_anonymous_page_hears_only_that_t_has_come(
+    store: AsyncEngine, clock: FixedClock
+) -> None:
+    app = create_app(store, config=Config(), clock=clock)
+    heard: list[tuple[str, object]] = []
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
+        async with c.stream("GET", f"/releases/{GDP.id}/live") as r:
+            await asyncio.sleep(0.5)
+            leak = result(f"{PUBLIC}/statistics/gdp-itl-regions.xlsx", Status.EARLY, NOW)
+            await CheckRecorder(store).record(GDP.id, [leak])
+            await Timeline(store).append(GDP.id, kinds.VERIFY_RESULT, {"status": "early"}, at=NOW)
+            await asyncio.sleep(1.0)  # the feed has read both, and said nothing of them
+            clock.at = GDP.release_at
+            async for item in events(r):
+                heard.append(item)
+                if item[0] == "released":
+                    break
+    assert heard == [("released", {})]
+    assert all(s not in json.dumps(heard) for s in EMBARGOED_STRINGS)
+
+
+async def test_new_events_tell_the_page_to_fetch_itself_again(store: AsyncEngine) -> None:
+    feed = live.Feed(store, every_s=0.05)
+    queue = feed.subscribe(FATAL.id)
+    other = feed.subscribe(GDP.id)
+    await feed.look()  # the first look only notes where the store is
+    await Timeline(store).append(FATAL.id, kinds.VERIFY_ALL_LIVE, {}, at=NOW)
+    await feed.look()
+    assert queue.get_nowait() == live.Message("timeline", {"events": 1})
+    assert other.empty()
+    feed.unsubscribe(FATAL.id, queue)
+    feed.unsubscribe(GDP.id, other)
+    assert feed.open_streams == 0
+
+
+async def test_a_slow_page_is_told_to_fetch_itself_instead_of_piling_up(store: AsyncEngine) -> None:
+    feed = live.Feed(store)
+    queue = feed.subscribe(FATAL.id)
+    await feed.look()
+    for n in range(live.QUEUE + 5):
+        at = NOW + dt.timedelta(seconds=n)
+        await CheckRecorder(store).record(FATAL.id, [result(XLSX, Status.STALE, at)])
+        await feed.look()
+    assert queue.qsize() <= live.QUEUE
+    drained = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert live.Message("timeline", {"events": 0, "overflow": True}) in drained
+    feed.unsubscribe(FATAL.id, queue)
+
+
+async def test_no_more_than_max_streams_are_open_at_once(
+    store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "MAX_STREAMS", 3)
+    feed = live.Feed(store)
+    queues = [feed.subscribe(FATAL.id) for _ in range(3)]
+    with pytest.raises(TooManyRequestsError, match="will update itself every few seconds"):
+        feed.subscribe(GDP.id)
+    for q in queues:
+        feed.unsubscribe(FATAL.id, q)
+    await asyncio.sleep(0.3)  # the feed's reader stops once no page is open
