@@ -37,3 +37,11 @@ async def chromium() -> AsyncIterator[Any]:
             yield browser
         finally:
             await browser.close()
+
+
+async def sign_in_with_token(page: Any, base: str, secret: str) -> None:
+    """Sign in on ``/sign-in`` with a token, as a person does (the token's form is folded away)."""
+    await page.goto(base + "/sign-in")
+    await page.get_by_text("Sign in with a token").click()
+    await page.get_by_label("Your token").fill(secret)
+    await page.get_by_role("button", name="Sign in with the token").click()

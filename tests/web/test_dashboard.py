@@ -40,6 +40,7 @@ from tests.web.conftest import (
     release,
     token,
 )
+from tests.web.forms import post, sign_in
 
 # -- the calendar ---------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ async def test_the_release_page_shows_the_curve_incidents_states_access_and_repo
     assert f'action="/incidents/{number}/ack"' not in html  # (signed out: no button)
     assert "Notice</dt>" in html and "No delay notice has been needed." in html
     assert "Minister&#39;s private office" in html and "expired" in html
-    assert f'href="/releases/{FATAL.id}/report.docx"' in html
+    assert f'href="/releases/{FATAL.id}/report.docx"' not in html  # (the producer's own document)
     assert "1 open incident</a>" in (await client.get("/")).text
 
 
@@ -187,19 +188,23 @@ async def test_a_signed_in_person_acknowledges_an_incident_from_the_release_page
     secret = (await token(store, "jane", "statistician"))["Authorization"].split()[1]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
-        c.cookies.set("onthedot_session", secret)
+        await sign_in(c, token=secret)
         page = (await c.get(f"/releases/{FATAL.id}")).text
         assert 'name="back"' in page and "Acknowledge<span" in page
-        done = await c.post(f"/incidents/{number}/ack", data={"back": f"/releases/{FATAL.id}"})
+        assert f'href="/releases/{FATAL.id}/report.docx"' in page
+        back = {"back": f"/releases/{FATAL.id}"}
+        done = await post(c, f"/incidents/{number}/ack", back, page=f"/releases/{FATAL.id}")
         assert done.status_code == 303 and done.headers["location"] == f"/releases/{FATAL.id}"
-        elsewhere = await c.post(f"/incidents/{number}/ack", data={"back": "https://evil.example/"})
+        away = {"back": "https://evil.example/"}
+        elsewhere = await post(c, f"/incidents/{number}/ack", away)  # (no button left to press)
         assert elsewhere.headers["location"] == "/incidents"
     incident = await IncidentBook(store).get(number)
     assert (incident.state, incident.by) == ("acknowledged", "jane")
     async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
-        c.cookies.set("onthedot_session", secret)
+        await sign_in(c, token=secret)
         listed = (await c.get("/api/incidents")).json()
-        refused = await c.get("/api/incidents", cookies={"onthedot_session": ""})
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
+        refused = await c.get("/api/incidents")
     assert listed == {"ok": True, "incidents": [incident.as_json()]}  # the CLI's --json
     assert refused.status_code == 403
 
@@ -223,12 +228,15 @@ async def test_gates_and_a_notice_show_their_states(store: AsyncEngine, clock: F
 async def test_the_report_downloads_carry_the_curve_and_are_refused_before_t(
     client: httpx.AsyncClient, statistician: dict[str, str]
 ) -> None:
-    html = await client.get(f"/releases/{FATAL.id}/report.html")
+    html = await client.get(f"/releases/{FATAL.id}/report.html", headers=statistician)
     assert html.status_code == 200 and 'class="onthedot-curve"' in html.text
     assert "attachment" in html.headers["content-disposition"]
-    docx = await client.get(f"/releases/{FATAL.id}/report.docx")
+    docx = await client.get(f"/releases/{FATAL.id}/report.docx", headers=statistician)
     assert docx.content[:2] == b"PK"
-    assert (await client.get(f"/releases/{FATAL.id}/report.pdf")).status_code == 422
+    pdf = await client.get(f"/releases/{FATAL.id}/report.pdf", headers=statistician)
+    assert pdf.status_code == 422
+    anonymous = await client.get(f"/releases/{FATAL.id}/report.html")  # after T as before
+    assert anonymous.status_code == 403 and "own document" in anonymous.text
     with capture_logs() as logged:
         refused = await client.get(f"/releases/{GDP.id}/report.md")
         hashes = await client.get(f"/api/releases/{GDP.id}/artefacts")
@@ -237,7 +245,7 @@ async def test_the_report_downloads_carry_the_curve_and_are_refused_before_t(
     assert all(s not in refused.text + hashes.text for s in EMBARGOED_STRINGS)
     assert [(e["event"], e["release"], e["viewer"]) for e in logged] == [
         ("embargoed.refused", GDP.id, "anonymous")
-    ] * 2
+    ]
     allowed = await client.get(f"/api/releases/{GDP.id}/artefacts", headers=statistician)
     assert allowed.status_code == 200 and allowed.json()[0]["expected_sha256"] is not None
 

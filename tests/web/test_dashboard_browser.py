@@ -28,7 +28,7 @@ from onthedot.verify.verifier import Verifier
 from onthedot.web.app import create_app
 from tests.servers import Nginx, Varnish
 from tests.web.axe import serious_violations
-from tests.web.browser import IMAGES, MARKS, chromium
+from tests.web.browser import IMAGES, MARKS, chromium, sign_in_with_token
 from tests.web.conftest import FATAL, GDP, FixedClock, token
 from tests.web.serve import serve
 from tests.web.test_dashboard import open_incident
@@ -60,9 +60,7 @@ async def test_every_page_passes_axe_and_a_person_signs_in_with_a_token(
         await page.goto(base + "/calendar")
         await page.screenshot(path=str(IMAGES / "calendar.png"), full_page=True)
 
-        await page.goto(base + "/sign-in")
-        await page.get_by_label("Your token").fill(secret)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in_with_token(page, base, secret)
         await expect(page).to_have_url(base + "/")
         await expect(page.get_by_role("link", name="Signed in: jane")).to_be_visible()
         await page.goto(base + f"/releases/{GDP.id}")  # tomorrow's: its detail, signed in
@@ -160,8 +158,8 @@ async def test_a_person_acknowledges_an_incident_on_the_release_page(
     app = create_app(store, config=Config(web=SLOW), clock=clock)
     async with serve(app) as base, chromium() as browser:
         context = await browser.new_context(viewport=WIDE)
-        await context.add_cookies([{"name": "onthedot_session", "value": secret, "url": base}])
         page = await context.new_page()
+        await sign_in_with_token(page, base, secret)
         await page.goto(base + f"/releases/{FATAL.id}")
         incident = page.locator(".onthedot-incident")
         await expect(incident.locator(".govuk-tag")).to_have_text("open")
