@@ -3,6 +3,9 @@
 The scheduler (staging, the flip, purges, the sweeps) has this process and its event loop to
 itself; requests are handled in a child process (``onthedot.web.server``), so no request, however
 large or slow, can hold up a flip. Ctrl-C or SIGTERM stops both.
+
+Several instances may share one PostgreSQL store: all serve the dashboard and API, one publishes
+(``morning.leadership``), and a standby takes over within two seconds of the leader dying.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ async def serve(
     import asyncio
 
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.morning.leadership import Leadership
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
     from onthedot.morning.watch import WatchPlan
     from onthedot.respond.responder import Responder
@@ -99,6 +103,8 @@ async def serve(
                 dashboard.start()
             on_sweep = dashboard.observe_sweep if dashboard else None
             replies = asyncio.create_task(responder.run_forever())
+            leadership = Leadership(engine, on_change=dashboard.standing if dashboard else None)
+            leading = asyncio.create_task(leadership.run_forever())
 
             def on_problems(problems: tuple[FileProblem, ...]) -> None:
                 responder.file_problems(problems)
@@ -124,6 +130,7 @@ async def serve(
                 clock=SYSTEM_CLOCK,
                 policy=policy,
                 on_problems=on_problems,
+                leadership=leadership,
             )
             job = asyncio.create_task(scheduler.run_forever())
             if started and dashboard:
@@ -134,6 +141,9 @@ async def serve(
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
                 await scheduler.aclose()
+                leading.cancel()
+                await asyncio.gather(leading, return_exceptions=True)
+                await leadership.aclose()
                 replies.cancel()
                 await asyncio.gather(replies, return_exceptions=True)
                 await responder.aclose()

@@ -17,6 +17,7 @@ from onthedot.config import Config
 from onthedot.errors import TooManyRequestsError, UnknownReleaseError
 from onthedot.model import Release
 from onthedot.morning.files import FileProblems
+from onthedot.morning.leadership import Standings
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
@@ -66,6 +67,7 @@ class WebContext:
     assets_version: str | None
     agent_limiter: AgentLimiter
     file_problems: FileProblems
+    standing: Standings
 
     async def release(self, release_id: str) -> Release:
         """The release with this id, or UnknownReleaseError naming the nearest known id."""

@@ -1,0 +1,175 @@
+"""Several instances on one store: exactly one leads, a standby takes over fast, a lost lock fences.
+
+On PostgreSQL each "instance" is an engine of its own (a process of its own in production: its
+own lock session); a crash is its lock connection ended by the server (``pg_terminate_backend``),
+which is what PostgreSQL does when a process dies or is cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import SystemClock
+from onthedot.config import ReleaseFiles, load_release
+from onthedot.errors import LeaseLostError
+from onthedot.model import Release
+from onthedot.morning.leadership import Leadership, Standing
+from onthedot.morning.scheduler import SchedulePolicy, Scheduler
+from onthedot.publish.lease import Lease
+from onthedot.store.advisory import lock_key
+from onthedot.store.db import open_store
+from tests.conftest import _postgres_url, write_release
+from tests.e2e.helpers import local
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine, AsyncEngine]]:
+    """Two instances and an onlooker (who plays PostgreSQL ending connections), one database."""
+    urls = _postgres_url()
+    url = next(urls)
+    made = [await open_store(url) for _ in range(3)]
+    try:
+        yield made[0], made[1], made[2]
+    finally:
+        for engine in made:
+            await engine.dispose()
+        next(urls, None)
+
+
+async def _end_sessions_holding(onlooker: AsyncEngine, name: str) -> int:
+    """End the connection that holds the advisory lock ``name`` (as a crash does); its pid."""
+    key = lock_key(name) & 0xFFFFFFFFFFFFFFFF
+    async with onlooker.connect() as conn:
+        pid = await conn.scalar(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = :hi AND objid = :lo"
+            ),
+            {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
+        )
+        assert pid is not None, f"nobody holds {name}"
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    return int(pid)
+
+
+async def _until(condition: Callable[[], bool], limit_s: float = 5.0) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit_s, "not within the limit"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+async def test_one_leads_and_a_standby_takes_over_within_two_seconds(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    first_engine, second_engine, onlooker = engines
+    seen: list[tuple[str, bool]] = []
+    first = Leadership(first_engine, on_change=lambda s: seen.append(("first", s.leader)))
+    second = Leadership(second_engine, on_change=lambda s: seen.append(("second", s.leader)))
+    tasks = [asyncio.create_task(first.run_forever())]
+    await _until(lambda: first.leader)
+    tasks.append(asyncio.create_task(second.run_forever()))
+    await asyncio.sleep(0.6)  # two tries at least
+    assert (first.leader, second.leader) == (True, False)
+
+    await _end_sessions_holding(onlooker, "onthedot:leader")
+    took = await _until(lambda: second.leader)
+    assert took < 2.0
+    await _until(lambda: not first.leader)  # the old leader sees it lost the lock and stands by
+    assert second.standing.since > first.standing.since - dt.timedelta(seconds=1)
+    assert ("second", False) in seen and ("first", True) in seen and seen[-1][1] in (True, False)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_a_release_lease_that_was_lost_fences_its_holder(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    first_engine, second_engine, onlooker = engines
+    old, new = Lease(first_engine, "r"), Lease(second_engine, "r")
+    await old.acquire(wait=False)
+    await old.check()  # held: the step may go ahead
+    assert not await new.try_acquire()
+
+    await _end_sessions_holding(onlooker, "onthedot:release:r")
+    assert await new.try_acquire()  # at once: no expiry to wait for
+    with pytest.raises(LeaseLostError, match="lost its hold on r"):
+        await old.check()  # the old holder wakes late: it must not act
+    await new.check()
+    await new.release()
+    await old.release()
+
+
+async def test_a_standby_scheduler_arms_nothing_until_it_leads(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine], tmp_path: Path
+) -> None:
+    first_engine, second_engine, onlooker = engines
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    release = load_release(
+        write_release(
+            tmp_path,
+            id="soon",
+            release_at=local(soon),
+            announced_at=local(soon - dt.timedelta(days=40)),
+        )
+    )
+    published: dict[str, list[str]] = {"first": [], "second": []}
+    schedulers, tasks = [], []
+    for name, engine in (("first", first_engine), ("second", second_engine)):
+        leadership = Leadership(engine)
+
+        async def publish(rel: Release, name: str = name) -> object:
+            published[name].append(rel.id)
+            await asyncio.Event().wait()  # publishing until stopped
+            return None
+
+        scheduler = Scheduler(
+            engine,
+            load=lambda: ReleaseFiles([release]),
+            publish=publish,
+            clock=SystemClock(),
+            policy=SchedulePolicy(poll_s=30.0),  # ticks come from the changes of lead, not this
+            leadership=leadership,
+        )
+        schedulers.append(scheduler)
+        tasks += [asyncio.create_task(leadership.run_forever())]
+        if name == "first":  # the first instance leads before the second one starts
+            await _until(partial(getattr, leadership, "leader"))
+        tasks += [asyncio.create_task(scheduler.run_forever())]
+    await _until(lambda: published["first"] == ["soon"])
+    await asyncio.sleep(0.5)
+    assert published["second"] == []
+
+    await _end_sessions_holding(onlooker, "onthedot:leader")
+    took = await _until(lambda: published["second"] == ["soon"])
+    assert took < 2.0
+    await _until(lambda: not schedulers[0].tasks)  # the old leader stopped what it had armed
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for scheduler in schedulers:
+        await scheduler.aclose()
+
+
+def test_standing_says_which_and_since_when() -> None:
+    at = dt.datetime(2026, 3, 10, 9, 29, 59, tzinfo=dt.UTC)
+    assert Standing(True, at, "host:1:ab").as_json() == {
+        "leader": True,
+        "since": "2026-03-10T09:29:59+00:00",
+        "instance": "host:1:ab",
+    }
