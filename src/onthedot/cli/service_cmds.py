@@ -86,7 +86,7 @@ async def serve(
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
     from onthedot.morning.watch import WatchPlan
     from onthedot.respond.responder import Responder
-    from onthedot.runtime import publisher_for
+    from onthedot.runtime import publisher_for, warm_up
     from onthedot.web.server import WebProcess
 
     policy = SchedulePolicy(
@@ -103,6 +103,7 @@ async def serve(
                 dashboard.start()
             on_sweep = dashboard.observe_sweep if dashboard else None
             replies = asyncio.create_task(responder.run_forever())
+            warm_up(st.release_files_from_config().releases)  # (a standby takes over warm)
             leadership = Leadership(engine, on_change=dashboard.standing if dashboard else None)
             leading = asyncio.create_task(leadership.run_forever())
 
