@@ -19,47 +19,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import tempfile
 import threading
 import time
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from tests.servers.postgres import throwaway_database
 
 from bench.bench_publish import Site, payload, start_site
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "failover.json"
-PG_ADMIN = os.environ.get("ONTHEDOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 KILLS: tuple[float | None, ...] = (None, -1.0, 0.0, 0.5)  # from T; None: the baseline, no kill
 LEAD_S = 5.0  # each release is due this long after it is written (the leader stages it at once)
 START_S = 40.0  # an instance starts (a busy machine is slow to start Python processes)
 TAKE_OVER_S = 2.0
 EDGE_BY_S = 2.0
 CONFIG = 'releases = ["releases/*.toml"]\n[verify.caches]\nvarnish = {default_ttl = 3600}\n'
-
-
-@contextmanager
-def postgres_database(admin: str = PG_ADMIN) -> Iterator[str]:
-    """A throwaway database on the machine's PostgreSQL, dropped afterwards."""
-    name = f"onthedot_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -288,7 +273,7 @@ def run() -> dict[str, Any]:
         ExitStack() as stack,
     ):
         site = start_site("file", stack, Path(tmp) / "site")
-        with postgres_database() as database:
+        with throwaway_database() as database:
             cases = failover_run(Path(tmp) / "failover", database, site)
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
