@@ -243,5 +243,6 @@ async def metrics(ctx: Ctx) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     releases = await ReleaseRepository(ctx.engine).all()
+    ctx.metrics.standing(ctx.standing.current())
     await ctx.metrics.refresh(ctx.engine, releases, ctx.clock.now())
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)
