@@ -196,3 +196,19 @@ def test_standing_says_which_and_since_when() -> None:
         "since": "2026-03-10T09:29:59+00:00",
         "instance": "host:1:ab",
     }
+
+
+async def test_instances_starting_together_migrate_a_new_store_one_by_one() -> None:
+    """Three instances open a new (empty) PostgreSQL store at once: one migrates it, the others
+    wait for it (an advisory lock) and find it migrated, instead of creating the tables twice."""
+    urls = _postgres_url()
+    url = next(urls)
+    try:
+        opened = await asyncio.gather(*(open_store(url) for _ in range(3)), return_exceptions=True)
+        failed = [o for o in opened if isinstance(o, BaseException)]
+        for engine in opened:
+            if isinstance(engine, AsyncEngine):
+                await engine.dispose()
+        assert failed == []
+    finally:
+        next(urls, None)
