@@ -179,9 +179,12 @@ def has_step(database: str, release_id: str, step: str) -> bool:
     return row is not None
 
 
-def write_release(work: Path, site: Site, release_id: str, lead_s: float = LEAD_S) -> Edge:
+def write_release(
+    work: Path, site: Site, release_id: str, lead_s: float = LEAD_S, purge: str | None = None
+) -> Edge:
     """A release due in ``lead_s`` (old bytes cached at the edge; staged outside the served
-    tree), and the thread that watches the edge for its new bytes (started)."""
+    tree; purged through ``purge``, by default the edge's own purger), and the thread that
+    watches the edge for its new bytes (started)."""
     from tests.e2e.helpers import write_site_release
 
     path = f"/statistics/{release_id}.xlsx"
@@ -193,7 +196,7 @@ def write_release(work: Path, site: Site, release_id: str, lead_s: float = LEAD_
         work / "releases", public=site.public, origin=site.origin,
         release_at=dt.datetime.fromtimestamp(release_at, dt.UTC),
         artefacts=[(path, new, None)], target=f"{site.target}?staging={staging}",
-        purge=(site.purge,), id=release_id,
+        purge=(purge or site.purge,), id=release_id,
     )  # fmt: skip
     edge = Edge(site, path, new, release_at)
     edge.thread.start()
@@ -201,13 +204,16 @@ def write_release(work: Path, site: Site, release_id: str, lead_s: float = LEAD_
 
 
 def recorded(database: str, config: Path, release_id: str) -> dict[str, Any]:
-    """What the store holds of a release: its event counts, the flip, the chain's check."""
+    """What the store holds of a release: its event counts, the flip, the chain's check, the
+    breaches of the Code found in its record."""
     from tests.e2e.helpers import cli
 
     code, timeline = cli(database, "timeline", release_id, "--verify", config=config)
     kinds = [e["kind"] for e in timeline.get("events", [])]
     flipped = next((e for e in timeline.get("events", []) if e["kind"] == "publish.flipped"), None)
+    _, found = cli(database, "breaches", release_id, config=config)
     return {
+        "breaches": [b["kind"] for b in found.get("breaches", [])],
         "verify_ok": code == 0 and bool(timeline.get("ok")),
         "events": len(kinds),
         "kinds": {k: kinds.count(k) for k in sorted(set(kinds))},

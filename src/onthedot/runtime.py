@@ -46,6 +46,21 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+def plain_tracebacks() -> None:
+    """Log a crash's traceback as plain text (once, at the service's start). By default structlog
+    renders it with rich, every frame's local variables included: measured here, one store error
+    logged that way held the service's event loop for 7.7 s — and with it the flip and the checks
+    that keep an instance the leader (``bench/bench_chaos.py``, the store stopped around T)."""
+    import structlog
+
+    processors = list(structlog.get_config()["processors"])
+    if processors and isinstance(processors[-1], structlog.dev.ConsoleRenderer):
+        processors[-1] = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback
+        )
+        structlog.configure(processors=processors)
+
+
 def prober_for(release: Release, settings: VerifySettings) -> Prober:
     """A prober for ``release``'s hosts over libcurl, the engine that fetches as the public does."""
     transport = CurlTransport(

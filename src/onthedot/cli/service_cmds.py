@@ -44,7 +44,7 @@ def run_service(
     import os
     import signal
 
-    from onthedot.runtime import tune_gc
+    from onthedot.runtime import plain_tracebacks, tune_gc
     from onthedot.web.agents import agent_tokens
     from onthedot.web.server import WebSpec, listen
 
@@ -62,6 +62,7 @@ def run_service(
         return EXIT_OK
 
     tune_gc()
+    plain_tracebacks()
     run(body)
 
 

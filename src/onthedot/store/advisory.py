@@ -20,7 +20,8 @@ import weakref
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from onthedot.errors import StoreError
 
@@ -28,6 +29,8 @@ KEEPALIVE = (
     "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2"
 )
 """The server drops this connection (and its locks) ≈4 s after its holder stops answering."""
+STEP_TIMEOUT_S = 1.0
+"""Longest wait for one step on the lock's connection (connecting, taking, checking, giving up)."""
 HELD = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
     "AND granted AND objsubid = 1 AND classid = :hi AND objid = :lo"
@@ -48,21 +51,26 @@ def _halves(key: int) -> dict[str, int]:
 
 
 class LockSession:
-    """The connection that holds this process's advisory locks; one statement at a time."""
+    """The connection that holds this process's advisory locks; one statement at a time.
+
+    It comes from an engine of its own (no pool): the locks never wait for a connection that the
+    rest of the process has checked out, and each step is bounded (``STEP_TIMEOUT_S``), so an
+    unreachable store costs the leadership loop one try, never a hang."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = create_async_engine(
+            engine.url, poolclass=NullPool, connect_args={"connect_timeout": 2}
+        )
         self._conn: AsyncConnection | None = None
         self._using = asyncio.Lock()
         self._held: dict[int, object] = {}  # key -> its holder in this process
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None:
-            conn = await self._engine.connect()
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = await asyncio.wait_for(self._engine.connect(), STEP_TIMEOUT_S)
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             for statement in KEEPALIVE.split("; "):
-                await conn.execute(text(statement))
-            self._conn = conn
+                await asyncio.wait_for(self._conn.execute(text(statement)), STEP_TIMEOUT_S)
         return self._conn
 
     async def _lost(self) -> None:
@@ -71,9 +79,9 @@ class LockSession:
         self._held.clear()
         if conn is not None:
             try:
-                await conn.invalidate()
-                await conn.close()
-            except (SQLAlchemyError, OSError):  # already gone
+                await asyncio.wait_for(conn.invalidate(), STEP_TIMEOUT_S)
+                await asyncio.wait_for(conn.close(), STEP_TIMEOUT_S)
+            except (SQLAlchemyError, OSError, TimeoutError):  # already gone
                 pass
 
     async def try_lock(self, key: int, holder: object) -> bool:
@@ -84,8 +92,9 @@ class LockSession:
                 return self._held[key] is holder
             try:
                 conn = await self._connection()
-                got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
-            except (SQLAlchemyError, OSError, StoreError):
+                taking = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                got = bool(await asyncio.wait_for(taking, STEP_TIMEOUT_S))
+            except (SQLAlchemyError, OSError, StoreError, TimeoutError):
                 await self._lost()
                 return False
             if got:
@@ -99,8 +108,10 @@ class LockSession:
             if self._held.get(key) is not holder or self._conn is None:
                 return False
             try:
-                count = await self._conn.scalar(HELD, _halves(key))
-            except (SQLAlchemyError, OSError):
+                count = await asyncio.wait_for(
+                    self._conn.scalar(HELD, _halves(key)), STEP_TIMEOUT_S
+                )
+            except (SQLAlchemyError, OSError, TimeoutError):
                 await self._lost()
                 return False
             if not count:
@@ -115,8 +126,9 @@ class LockSession:
             if self._conn is None:
                 return
             try:
-                await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            except (SQLAlchemyError, OSError):
+                unlocking = self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await asyncio.wait_for(unlocking, STEP_TIMEOUT_S)
+            except (SQLAlchemyError, OSError, TimeoutError):
                 await self._lost()
                 return
             if not self._held:  # nothing held: the connection goes back (another comes when needed)
@@ -131,8 +143,8 @@ class LockSession:
         self._held.clear()
         if conn is not None:
             try:
-                await conn.close()  # (closing the session releases its locks)
-            except (SQLAlchemyError, OSError):
+                await asyncio.wait_for(conn.close(), STEP_TIMEOUT_S)  # (its locks go with it)
+            except (SQLAlchemyError, OSError, TimeoutError):
                 pass
 
 
