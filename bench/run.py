@@ -4,7 +4,9 @@ verify (``bench.bench_verify.run()``: probe throughput against wrk, 10,000 URLs,
 (``bench.bench_publish.run()``: go-live lag at the Varnish edge per target) and kill
 (``bench.bench_kill.run()``: SIGKILL at random moments, exactly one publication) and flood
 (``bench.bench_flood.run()``: the flip's lag at the edge while the service's web port is flooded)
-and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T). Each returns a
+and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T), failover
+(``bench.bench_failover.run()``: two ``onthedot run`` on PostgreSQL, the leader SIGKILLed around
+T) and chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing). Each returns a
 dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
 A benchmark that fails is reported as such in the document rather than stopping the others.
 """
@@ -25,11 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.findings import findings_section, num
+from bench.sections_ha import chaos_section, failover_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RUN = ROOT / "bench" / "results" / "run.json"  # how long each took and the load around it
-BENCHMARKS = ("verify", "morning", "publish", "kill", "startup", "verify_cli", "flood", "alerts")
+BENCHMARKS = (
+    "verify", "morning", "publish", "kill", "startup", "verify_cli", "flood", "alerts",
+    "failover", "chaos",
+)  # fmt: skip
 
 
 def _dpkg(package: str) -> str:
@@ -171,6 +177,8 @@ def render(
         verify_cli_section(results["verify_cli"], goals),
         flood_section(results["flood"], goals),
         alerts_section(results["alerts"], goals),
+        failover_section(results["failover"], goals),
+        chaos_section(results["chaos"], goals),
         findings_section(results),
     ]
     head = [
