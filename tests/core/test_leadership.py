@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
@@ -18,16 +19,20 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.clock import SystemClock
+from onthedot.clock import ShiftedClock, SystemClock
 from onthedot.config import ReleaseFiles, load_release
 from onthedot.errors import LeaseLostError
 from onthedot.model import Release
 from onthedot.morning.leadership import Leadership, Standing
 from onthedot.morning.scheduler import SchedulePolicy, Scheduler
 from onthedot.publish.lease import Lease
+from onthedot.publish.targets.memory import MemoryTarget
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
 from onthedot.store.advisory import lock_key
 from onthedot.store.db import open_store
 from tests.conftest import _postgres_url, write_release
+from tests.core.test_publisher import NEW, PATH, publisher, release_file
 from tests.e2e.helpers import local
 
 pytestmark = pytest.mark.postgres
@@ -212,3 +217,26 @@ async def test_instances_starting_together_migrate_a_new_store_one_by_one() -> N
         assert failed == []
     finally:
         next(urls, None)
+
+
+async def test_a_publisher_that_lost_its_release_does_not_flip(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine], tmp_path: Path
+) -> None:
+    """Its lock ended while it waited for T (as when its instance was cut off and another took
+    over): at T the fence stops it before the flip, and the failure is recorded."""
+    engine, _, onlooker = engines
+    name = uuid.uuid4().hex
+    start = dt.datetime.now(dt.UTC)
+    clock = ShiftedClock(start)
+    release = release_file(tmp_path, start + dt.timedelta(seconds=2), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    publishing = asyncio.create_task(publisher(engine, name, clock, seen).publish(release))
+    await _until(lambda: bool(MemoryTarget.store(name).files), 5)  # staged
+    await _end_sessions_holding(onlooker, "onthedot:release:r")
+    with pytest.raises(LeaseLostError, match="lost its hold on r"):
+        await publishing
+    assert PATH not in MemoryTarget.store(name).files  # never flipped
+    assert not any(body == NEW for _, body in seen)
+    events = [e.kind for e in await Timeline(engine).events("r")]
+    assert kinds.PUBLISH_STAGED in events and kinds.PUBLISH_FAILED in events
+    assert kinds.PUBLISH_FLIPPED not in events

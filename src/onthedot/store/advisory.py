@@ -26,9 +26,11 @@ from sqlalchemy.pool import NullPool
 from onthedot.errors import StoreError
 
 KEEPALIVE = (
-    "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2"
+    "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2; "
+    "SET tcp_user_timeout = 4000"
 )
-"""The server drops this connection (and its locks) ≈4 s after its holder stops answering."""
+"""The server drops this connection (and its locks) ≈4 s after its holder stops answering (idle:
+keepalives; with a reply unacknowledged: the user timeout)."""
 STEP_TIMEOUT_S = 1.0
 """Longest wait for one step on the lock's connection (connecting, taking, checking, giving up)."""
 HELD = text(
