@@ -1,4 +1,5 @@
-"""Chaos around T: the store stopped for 5 s, the purge API failing — two ``onthedot run``.
+"""Chaos around T: the store stopped for 5 s, the purge API failing, the origin frozen — two
+``onthedot run``.
 
 Run as ``.venv/bin/python -m bench.bench_chaos`` (writes ``bench/results/chaos.json``); ``run()``
 returns the same figures for docs/benchmarks.md (``python -m bench.run chaos``);
@@ -11,6 +12,8 @@ standby (``onthedot run`` subprocesses), and per case one release:
   the machine's shared server), stopped from T − 2.5 s to T + 2.5 s. Nothing can be recorded
   meanwhile, so nothing is flipped: the leader loses its lock with its connection, and whichever
   instance takes it when the store is back publishes at once, recorded as late.
+- ``origin-down``: the origin (nginx) frozen from T − 1 s to T + 4 s: the edge cannot fetch the
+  new file and every look times out, until the origin answers again.
 - ``purge-fails``: the release's purger is a Varnish address where nothing answers, so the purge
   at T fails; the edge keeps serving the old file and the watch (limited to ``WATCH_S``) sees it
   stale.
@@ -24,6 +27,8 @@ incident the service opened for the release (its problem and state).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,6 +46,7 @@ from bench.bench_publish import Site, start_site
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "chaos.json"
 OUTAGE_S = 5.0  # the store is stopped this long, centred on T
+FROZEN_S = 4.0  # the origin stays frozen this long after T
 WATCH_S = 5  # [publish] watch_until_live_s for the purge case (the edge never goes live)
 
 
@@ -116,6 +122,36 @@ def purge_fails(work: Path, site: Site, database: str) -> dict[str, Any]:
         release_port(nowhere)
 
 
+def origin_down(work: Path, stack: ExitStack, database: str) -> dict[str, Any]:
+    """The origin (nginx) frozen (SIGSTOP) from T − 1 s to T + ``FROZEN_S``: the edge cannot
+    fetch the new file, the sweeps time out (``[verify] timeout = 2``)."""
+    from tests.servers import Nginx, Varnish
+
+    from bench.bench_publish import STORAGE, _write_into
+
+    root = work / "origin-root"
+    root.mkdir(parents=True)
+    origin = stack.enter_context(Nginx(root))
+    edge = stack.enter_context(Varnish(origin.host, origin.port, default_ttl=3600, storage=STORAGE))
+    site = Site(
+        "file", f"file://{root}", edge.url, origin.url, edge.host, edge.port, "",
+        _write_into(root), root,
+    )  # fmt: skip
+
+    def freeze(release_at: float) -> None:
+        group = os.getpgid(origin.pid)
+        time.sleep(max(0.0, release_at - 1 - time.time()))
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            time.sleep(max(0.0, release_at + FROZEN_S - time.time()))
+        finally:
+            os.killpg(group, signal.SIGCONT)
+
+    config = CONFIG + "[verify]\ntimeout = 2\n"
+    case = _case(work, site, database, "chaos-origin-down", freeze, config=config)
+    return case | {"frozen_s": FROZEN_S + 1}
+
+
 def run() -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="onthedot-bench-chaos-") as tmp, ExitStack() as stack:
@@ -123,6 +159,8 @@ def run() -> dict[str, Any]:
         cases = [store_down(Path(tmp) / "store-down", site)]
         with throwaway_database() as database:
             cases.append(purge_fails(Path(tmp) / "purge-fails", site, database))
+        with throwaway_database() as database:
+            cases.append(origin_down(Path(tmp) / "origin-down", stack, database))
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": time.perf_counter() - started,

@@ -123,11 +123,15 @@ def chaos_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         "chaos-purge-fails": any(
             i["problem"] == "stale" for i in cases.get("chaos-purge-fails", {}).get("incidents", [])
         ),
+        "chaos-origin-down": any(
+            i["problem"] == "error" for i in cases.get("chaos-origin-down", {}).get("incidents", [])
+        ),
     }
     right = all(_once(c) and c["verify_ok"] and c["leaders_at_end"] == 1 for c in cases.values())
     goals.append(
         [
-            "chaos (store stopped 5 s around T, purge API failing): every incident detected, "
+            "chaos (store stopped 5 s around T, purge API failing, origin frozen from T − 1 s "
+            "to T + 4 s): every incident detected, "
             "no double publish, chain intact",
             "issue 16",
             f"{sum(detected.values())}/{len(detected)} detected; "
@@ -161,9 +165,11 @@ def chaos_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         "publishing unrecorded). `chaos-purge-fails`: the release's purger points where nothing "
         "answers, so the purge at T fails and Varnish keeps the old file; the watch is limited "
         f"to {f['setup']['watch_s']} s. Incidents: what the service opened (problem and state at "
-        "the end); breaches: what `onthedot breaches` finds in the record. Not measured yet: the "
-        "origin stopped, and a remote agent cut off from the service (network namespaces work "
-        "on this machine; the case is not written).",
+        "the end); breaches: what `onthedot breaches` finds in the record. `chaos-origin-down`: "
+        "a site of its own whose nginx is frozen (SIGSTOP) from T − 1 s to T + 4 s, with "
+        "`[verify] timeout = 2`: the edge cannot fetch the new file until it answers again. Not "
+        "measured yet: a remote agent cut off from the service (network namespaces work on this "
+        "machine; the case is not written).",
         "",
         *_table(
             [

@@ -1,6 +1,7 @@
 """Chaos around T with a leader and a standby (``bench/bench_chaos.py``, run once each): the store
-stopped for 5 s around T, the purge API failing. Whatever happens: one flip, one end, the hash
-chain intact, one leader at the end, and the damage detected (a late breach; a stale incident)."""
+stopped for 5 s around T, the purge API failing, the origin frozen. Whatever happens: one flip,
+one end, the hash chain intact, one leader at the end, and the damage detected (a late breach; a
+stale incident; an error incident)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from bench.bench_chaos import OUTAGE_S, purge_fails, store_down
+from bench.bench_chaos import FROZEN_S, OUTAGE_S, origin_down, purge_fails, store_down
 from bench.bench_publish import Site, start_site
 
 from tests.conftest import _postgres_url
@@ -52,3 +53,16 @@ def test_a_failing_purge_api_leaves_the_edge_stale_and_says_so(tmp_path: Path, s
     assert case["kinds"]["purge.failed"] == 1 and case["edge_new_s"] is None, case
     assert {"problem": "stale", "state": "open"} in case["incidents"], case
     assert "late" in case["breaches"], case  # (not live for everyone: the old file is served)
+
+
+def test_a_frozen_origin_is_an_error_incident_until_it_answers(tmp_path: Path) -> None:
+    urls = _postgres_url()
+    try:
+        with ExitStack() as stack:
+            case = origin_down(tmp_path / "origin-down", stack, next(urls))
+    finally:
+        next(urls, None)
+    _published_once(case)
+    assert {"problem": "error", "state": "resolved"} in case["incidents"], case
+    new = case["edge_new_s"]
+    assert isinstance(new, float) and new >= FROZEN_S - 0.2, case  # (the edge had to wait)
