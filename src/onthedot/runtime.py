@@ -53,12 +53,9 @@ def plain_tracebacks() -> None:
     that keep an instance the leader (``bench/bench_chaos.py``, the store stopped around T)."""
     import structlog
 
-    processors = list(structlog.get_config()["processors"])
-    if processors and isinstance(processors[-1], structlog.dev.ConsoleRenderer):
-        processors[-1] = structlog.dev.ConsoleRenderer(
-            exception_formatter=structlog.dev.plain_traceback
-        )
-        structlog.configure(processors=processors)
+    renderer = structlog.get_config()["processors"][-1]
+    if isinstance(renderer, structlog.dev.ConsoleRenderer):  # (its colours kept as they are)
+        renderer.exception_formatter = structlog.dev.plain_traceback
 
 
 def prober_for(release: Release, settings: VerifySettings) -> Prober:
