@@ -6,9 +6,8 @@ subprocesses, ``tests.e2e.helpers.start_service``): the leader is SIGKILLed at T
 first release, at T of the second, at T + 0.5 s of the third; each time a standby is running
 (it must lead within 2 s), and a new standby is started once it has taken over. For every
 release: the edge has the new bytes (by T + 2 s when the leader died before T) and never before
-T, exactly one
-``publish.staged``, ``publish.flipped`` and ``publish.done``, and ``onthedot timeline --verify``
-passes (no event lost or changed). ``bench/bench_failover.py`` is the same, with a baseline, and
+T, exactly one ``publish.staged``, ``publish.flipped`` and ``publish.done``, and ``onthedot
+timeline --verify`` passes (no event lost or changed). ``bench/bench_failover.py`` is the same, with a baseline, and
 puts its figures in docs/benchmarks.md.
 """
 
