@@ -4,8 +4,11 @@ verify (``bench.bench_verify.run()``: probe throughput against wrk, 10,000 URLs,
 (``bench.bench_publish.run()``: go-live lag at the Varnish edge per target) and kill
 (``bench.bench_kill.run()``: SIGKILL at random moments, exactly one publication) and flood
 (``bench.bench_flood.run()``: the flip's lag at the edge while the service's web port is flooded)
-and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T) and demo
-(``bench.bench_demo.run()``: ``onthedot demo < /dev/null`` end to end). Each returns a
+and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T), demo
+(``bench.bench_demo.run()``: ``onthedot demo < /dev/null`` end to end), dashboard
+(``bench.bench_dashboard.run()``: the calendar and live updates), failover
+(``bench.bench_failover.run()``: two ``onthedot run`` on PostgreSQL, the leader SIGKILLed around
+T) and chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing). Each returns a
 dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
 A benchmark that fails is reported as such in the document rather than stopping the others.
 """
@@ -26,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.findings import findings_section, num
+from bench.sections_ha import chaos_section, failover_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RUN = ROOT / "bench" / "results" / "run.json"  # how long each took and the load around it
 BENCHMARKS = (
     "verify", "morning", "publish", "kill", "startup", "verify_cli", "flood", "alerts", "demo",
-    "dashboard",
+    "dashboard", "failover", "chaos",
 )  # fmt: skip
 
 
@@ -177,6 +181,8 @@ def render(
         alerts_section(results["alerts"], goals),
         demo_section(results["demo"], goals),
         dashboard_section(results["dashboard"], goals),
+        failover_section(results["failover"], goals),
+        chaos_section(results["chaos"], goals),
         findings_section(results),
     ]
     head = [

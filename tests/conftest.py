@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,26 +10,19 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.store.db import open_store
+from tests.servers.postgres import PG_ADMIN, throwaway_database
 
 pytest_plugins = ["tests.servers.plugin"]
-
-PG_ADMIN = os.environ.get("ONTHEDOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL database for one test, dropped afterwards."""
-    name = f"onthedot_test_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+        psycopg.connect(PG_ADMIN, connect_timeout=5).close()
     except psycopg.OperationalError as exc:  # pragma: no cover - CI always has PostgreSQL
         pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is needed for the store tests: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(PG_ADMIN) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +82,8 @@ def write_release(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (name or f"{id}.toml")
     path.write_text(
-        RELEASE.format(id=id, release_at=release_at, announced_at=announced_at, nation=nation) + extra,
+        RELEASE.format(id=id, release_at=release_at, announced_at=announced_at, nation=nation)
+        + extra,
         encoding="utf-8",
     )
     return path

@@ -28,6 +28,7 @@ HTTP responses in one place (``web.errors``).
     ├── ProbeError                 a fetch could not be made at all (never raised for a bad server:
     │   └── ForeignHostError       those are classified results) / the SSRF guard refused a URL
     ├── LeaseHeldError             another publisher holds this release
+    │   └── LeaseLostError         this publisher lost its hold (it stops before acting twice)
     ├── TimelineError              the hash chain is broken
     └── AgentError                 a remote probe agent cannot reach or talk to its server
 """
@@ -151,6 +152,10 @@ class ForeignHostError(ProbeError):
 
 
 class LeaseHeldError(OnthedotError):
+    pass
+
+
+class LeaseLostError(LeaseHeldError):
     pass
 
 

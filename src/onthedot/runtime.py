@@ -6,7 +6,7 @@ The only place (with the CLI) that turns adapter URLs into adapters, through the
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, cast
 
@@ -44,6 +44,18 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+
+
+def plain_tracebacks() -> None:
+    """Log a crash's traceback as plain text (once, at the service's start). By default structlog
+    renders it with rich, every frame's local variables included: measured here, one store error
+    logged that way held the service's event loop for 7.7 s — and with it the flip and the checks
+    that keep an instance the leader (``bench/bench_chaos.py``, the store stopped around T)."""
+    import structlog
+
+    renderer = structlog.get_config()["processors"][-1]
+    if isinstance(renderer, structlog.dev.ConsoleRenderer):  # (its colours kept as they are)
+        renderer.exception_formatter = structlog.dev.plain_traceback
 
 
 def prober_for(release: Release, settings: VerifySettings) -> Prober:
@@ -124,3 +136,26 @@ async def publisher_for(
             clock_check=clock_check,
             remediate=remediate,
         )
+
+
+def warm_up(releases: Iterable[Release]) -> None:
+    """Import now what publishing these releases needs (the publisher, their targets' and
+    purgers' modules): a standby that takes over a second before T must not spend that second
+    importing (a purger's HTTP client alone takes ≈0.4 s on a busy machine)."""
+    import onthedot.morning.publisher
+    import onthedot.record.checks
+    import onthedot.verify.clockcheck  # noqa: F401
+    from onthedot.adapters import AdapterURL, lookup
+    from onthedot.errors import InputError
+
+    for release in releases:
+        site = release.site
+        if site is None:
+            continue
+        wanted = [("purger", url) for url in site.purge]
+        wanted += [("target", site.target)] if site.target else []
+        for kind, url in wanted:
+            try:
+                lookup(kind, AdapterURL.parse(url).scheme)
+            except InputError:  # (said when the release is published)
+                continue

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.config import load_release
-from onthedot.errors import LeaseHeldError, StoreError
+from onthedot.errors import LeaseHeldError, LeaseLostError, StoreError
 from onthedot.publish.lease import Lease
 from onthedot.publish.steps import StepLog
 from onthedot.record.timeline import GENESIS, Timeline, canonical
@@ -110,12 +110,20 @@ async def test_lease_is_exclusive_until_released(engine: AsyncEngine) -> None:
     await second.release()
 
 
-async def test_expired_lease_is_taken_over(engine: AsyncEngine) -> None:
+async def test_expired_lease_is_taken_over_and_fences_its_old_holder(sqlite_url: str) -> None:
+    """On SQLite the lease is a row that expires (on PostgreSQL a lock that goes with its holder's
+    connection: tests/core/test_leadership.py)."""
+    engine = await open_store(sqlite_url)
     crashed = Lease(engine, "r", ttl_s=0.05)
     assert await crashed.try_acquire()  # never renewed: as if killed
+    await crashed.check()
     await asyncio.sleep(0.1)
     survivor = Lease(engine, "r")
     assert await survivor.try_acquire()
+    with pytest.raises(LeaseLostError, match="lost its hold on r"):
+        await crashed.check()  # it wakes late: it must not act
+    await survivor.check()
+    await engine.dispose()
 
 
 async def test_steps_are_recorded_once(engine: AsyncEngine) -> None:

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -87,19 +88,23 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     assert "ReleaseDetail" in spec["components"]["schemas"]
 
 
+@pytest.mark.parametrize("path", ["/api/health", "/api/health/ready"])
 async def test_health_is_503_when_the_store_is_gone(
-    client: httpx.AsyncClient, store: AsyncEngine, tmp_path: Path
+    client: httpx.AsyncClient, store: AsyncEngine, tmp_path: Path, path: str
 ) -> None:
     await store.dispose()
     before = set(threading.enumerate())
     for leftover in tmp_path.glob("onthedot.db*"):
         leftover.unlink()
     (tmp_path / "onthedot.db").mkdir()  # a directory is no database
-    response = await client.get("/api/health")
+    response = await client.get(path)
     assert response.status_code == 503
-    assert response.json()["ok"] is False and response.json()["status"] == "down"
     assert "check the database URL" in response.json()["store"]
-    assert response.json()["problems"][0]["message"] == response.json()["store"]
+    if path == "/api/health/ready":
+        assert response.json()["ready"] is False
+    else:
+        assert response.json()["ok"] is False and response.json()["status"] == "down"
+        assert response.json()["problems"][0]["message"] == response.json()["store"]
     # the failed connection's aiosqlite thread hands back its last result while this test's
     # event loop still runs (else it fails in a later test, on a closed loop)
     for thread in set(threading.enumerate()) - before:

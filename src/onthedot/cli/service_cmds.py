@@ -3,6 +3,9 @@
 The scheduler (staging, the flip, purges, the sweeps) has this process and its event loop to
 itself; requests are handled in a child process (``onthedot.web.server``), so no request, however
 large or slow, can hold up a flip. Ctrl-C or SIGTERM stops both.
+
+Several instances may share one PostgreSQL store: all serve the dashboard and API, one publishes
+(``morning.leadership``), and a standby takes over within two seconds of the leader dying.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def run_service(
     import os
     import signal
 
-    from onthedot.runtime import tune_gc
+    from onthedot.runtime import plain_tracebacks, tune_gc
     from onthedot.web.agents import agent_tokens
     from onthedot.web.server import WebSpec, listen
 
@@ -59,6 +62,7 @@ def run_service(
         return EXIT_OK
 
     tune_gc()
+    plain_tracebacks()
     run(body)
 
 
@@ -80,11 +84,12 @@ async def serve(
 
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.errors import ReleaseFileError
+    from onthedot.morning.leadership import Leadership
     from onthedot.morning.scheduler import SchedulePolicy, Scheduler
     from onthedot.morning.watch import WatchPlan
     from onthedot.respond.addresses import config_problems
     from onthedot.respond.responder import Responder
-    from onthedot.runtime import publisher_for
+    from onthedot.runtime import publisher_for, warm_up
     from onthedot.web.server import WebProcess
 
     refused = config_problems(st.config)  # an alert or held-step address no service can use
@@ -105,6 +110,9 @@ async def serve(
                 dashboard.start()
             on_sweep = dashboard.observe_sweep if dashboard else None
             replies = asyncio.create_task(responder.run_forever())
+            warm_up(st.release_files_from_config().releases)  # (a standby takes over warm)
+            leadership = Leadership(engine, on_change=dashboard.standing if dashboard else None)
+            leading = asyncio.create_task(leadership.run_forever())
 
             def on_problems(problems: tuple[FileProblem, ...]) -> None:
                 responder.file_problems(problems)
@@ -130,6 +138,7 @@ async def serve(
                 clock=SYSTEM_CLOCK,
                 policy=policy,
                 on_problems=on_problems,
+                leadership=leadership,
             )
             job = asyncio.create_task(scheduler.run_forever())
             if started and dashboard:
@@ -140,6 +149,9 @@ async def serve(
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
                 await scheduler.aclose()
+                leading.cancel()
+                await asyncio.gather(leading, return_exceptions=True)
+                await leadership.aclose()
                 replies.cancel()
                 await asyncio.gather(replies, return_exceptions=True)
                 await responder.aclose()

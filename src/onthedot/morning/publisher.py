@@ -97,6 +97,7 @@ class _Run:
     done: Done
     outcome: PublishOutcome
     immediately: bool
+    lease: Lease
     staged: list[Staged] = field(default_factory=list)
 
 
@@ -116,6 +117,7 @@ class _Purges:
 
     async def _purge_at_t(self) -> None:
         release = self._run.release
+        await self._run.lease.check()
         attempts = await self._purging.purge(release, list(release.paths))
         self._run.outcome.purge_attempts = attempts
         await self._run.steps.mark("purged", self._clock.now(), {"attempts": len(attempts)})
@@ -169,7 +171,7 @@ class Publisher:
         lease = Lease(self._engine, release.id)
         await lease.acquire(wait=self._wait_for_lease)
         try:
-            return await self._run(release, immediately)
+            return await self._run(release, immediately, lease)
         finally:
             await lease.release()
 
@@ -186,11 +188,11 @@ class Publisher:
         marker = step[0].marker(step[1], at, step[2]) if step else None
         await self.timeline.append(release.id, kind, data, at=at, with_=marker)
 
-    async def _run(self, release: Release, immediately: bool) -> PublishOutcome:
+    async def _run(self, release: Release, immediately: bool, lease: Lease) -> PublishOutcome:
         steps = StepLog(self._engine, release.id)
         done = await steps.done()
         outcome = PublishOutcome(release.id, resumed=tuple(s for s in STEPS_SHOWN if s in done))
-        run = _Run(release, steps, done, outcome, immediately)
+        run = _Run(release, steps, done, outcome, immediately, lease)
         manifest = Manifest.of(release)
         purges = _Purges(self._purging, run, self._clock)
         try:
@@ -217,13 +219,14 @@ class Publisher:
             await self._external(run)
             return
         try:
+            await run.lease.check()
             staged = run.staged = await self.staging.ensure(release, manifest, run.steps, run.done)
             if "flipped" in run.done:
                 run.outcome.resume_flip(run.done["flipped"])
                 return
             copies = self.staging.public_copies(release, manifest, staged)
             await self._before_t(release, run.immediately, copies)
-            fired = await self._flip_on_the_dot(release, staged, run.immediately)
+            fired = await self._flip_on_the_dot(run, staged)
             purges.start()  # before the flip is recorded: every millisecond counts
             run.outcome.flipped(fired, release.release_at)
             await self._record_flip(run, staged, fired)
@@ -271,16 +274,17 @@ class Publisher:
         if offset is not None:
             await self._event(release, kinds.CLOCK_OFFSET, offset.as_json())
 
-    async def _flip_on_the_dot(
-        self, release: Release, staged: list[Staged], immediately: bool
-    ) -> dt.datetime:
-        """Wait for T (unless ``immediately``), flip every file; the instant it fired."""
-        if not immediately:
+    async def _flip_on_the_dot(self, run: _Run, staged: list[Staged]) -> dt.datetime:
+        """Wait for T (unless the run is ``immediately``), make sure this run still holds the
+        release (the fence), flip every file; the instant it fired."""
+        release = run.release
+        if not run.immediately:
             if self._clock.now() < release.release_at:
                 await self._event(
                     release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
                 )
             await self._until_t_preparing(release)
+        await run.lease.check()
         fired = self._clock.now()
         await self.staging.flip(staged)
         return fired

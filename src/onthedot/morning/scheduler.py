@@ -15,6 +15,11 @@ A release file that cannot be read is one bad file: it is logged once (and again
 problem changes), reported through ``on_problems`` (``/api/health``), and every other release goes
 on. A release whose file broke after it was read is published as it was last read, from the store.
 No tick ends the loop: whatever goes wrong in one is logged and the next tick tries again.
+
+With several instances on one PostgreSQL store (``morning.leadership``), only the leader's
+scheduler ticks: a standby waits, ticks the moment it becomes the leader (taking up whatever the
+old leader left, from the recorded steps), and a leader that loses the lead stops every morning it
+had armed at once.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from onthedot.store.releases import ReleaseRepository
 
 if TYPE_CHECKING:
     from onthedot.config import ReleaseFiles
+    from onthedot.morning.leadership import Leadership
 
 log = structlog.get_logger("onthedot.scheduler")
 
@@ -65,6 +71,7 @@ class Scheduler:
         clock: Clock,
         policy: SchedulePolicy | None = None,
         on_problems: OnProblems | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self._engine = engine
         self._load = load
@@ -76,6 +83,7 @@ class Scheduler:
         self._timeline = Timeline(engine, clock)
         self._on_problems = on_problems
         self.problems: tuple[FileProblem, ...] = ()
+        self._leadership = leadership
 
     async def tick(self) -> list[str]:
         """One pass: sync release files, arm the due ones; returns the ids armed now."""
@@ -157,15 +165,39 @@ class Scheduler:
 
     async def run_forever(self) -> None:
         while True:
-            try:
-                await self.tick()
-            except OnthedotError as exc:  # the store busy or gone: the next tick tries again
-                log.error("scheduler tick failed", error=str(exc))
-            except Exception:  # a bug must not stop the releases already armed
-                log.exception("scheduler tick crashed")
+            if self._leads():
+                try:
+                    await self.tick()
+                except OnthedotError as exc:  # the store busy or gone: the next tick tries again
+                    log.error("scheduler tick failed", error=str(exc))
+                except Exception:  # a bug must not stop the releases already armed
+                    log.exception("scheduler tick crashed")
+            await self._pause()
+            if not self._leads() and self.tasks:
+                await self.aclose()  # the lead is lost: another instance publishes now
+
+    def _leads(self) -> bool:
+        return self._leadership is None or self._leadership.leader
+
+    async def _pause(self) -> None:
+        """Until the next tick: ``poll_s``, or less when this instance gains or loses the lead."""
+        if self._leadership is None:
             await self._clock.sleep(self.policy.poll_s)
+            return
+        changed = self._leadership.changed
+        waits: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(self._clock.sleep(self.policy.poll_s)),
+            asyncio.ensure_future(changed.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        changed.clear()
 
     async def aclose(self) -> None:
         for task in self.tasks.values():
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()

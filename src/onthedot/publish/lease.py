@@ -1,7 +1,14 @@
-"""One publisher per release: a lease row in the store, taken atomically, renewed while working.
+"""One publisher per release, and a fence before every step that changes the site.
 
-Two ``publish`` commands for the same release: the second waits (or refuses with ``wait=False``)
-until the first finishes or its lease expires (a crashed holder stops renewing).
+On PostgreSQL the lease is a session advisory lock (``store.advisory``): it goes the moment its
+holder's connection does, so another instance takes the release over at once after a crash. On
+SQLite (one machine) it is a row in the store, taken atomically and renewed while working; a
+crashed holder stops renewing and its lease expires.
+
+Two publishers of the same release: the second waits (or refuses with ``wait=False``) until the
+first finishes or is gone. ``check`` is the fence: the publisher calls it before staging, the
+flip and each purge, and a holder that lost its lease (paused or cut off, and another took over)
+stops there instead of acting twice.
 """
 
 from __future__ import annotations
@@ -12,11 +19,12 @@ import os
 import socket
 import uuid
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.errors import LeaseHeldError
+from onthedot.errors import LeaseHeldError, LeaseLostError
+from onthedot.store.advisory import lock_key, lock_session, shared
 from onthedot.store.tables import leases
 
 DEFAULT_TTL_S = 15.0
@@ -35,12 +43,15 @@ class Lease:
         self.holder = holder_name()
         self._ttl = dt.timedelta(seconds=ttl_s)
         self._renewer: asyncio.Task[None] | None = None
+        self._key = lock_key(f"onthedot:release:{release_id}") if shared(engine) else None
 
     def _expiry(self) -> dt.datetime:
         # leases use the host's real clock: an injected (replay) clock must not expire them
         return dt.datetime.now(dt.UTC) + self._ttl
 
     async def try_acquire(self) -> bool:
+        if self._key is not None:
+            return await lock_session(self._engine).try_lock(self._key, self)
         now = dt.datetime.now(dt.UTC)
         async with self._engine.begin() as conn:
             taken = await conn.execute(
@@ -69,7 +80,24 @@ class Lease:
                     "finish, or stop it first."
                 )
             await asyncio.sleep(poll_s)
-        self._renewer = asyncio.create_task(self._renew_forever())
+        if self._key is None:
+            self._renewer = asyncio.create_task(self._renew_forever())
+
+    async def check(self) -> None:
+        """The fence: LeaseLostError unless this publisher still holds the release."""
+        if self._key is not None:
+            held = await lock_session(self._engine).holds(self._key, self)
+        else:
+            async with self._engine.connect() as conn:
+                holder = await conn.scalar(
+                    select(leases.c.holder).where(leases.c.release_id == self.release_id)
+                )
+            held = holder == self.holder
+        if not held:
+            raise LeaseLostError(
+                f"This onthedot lost its hold on {self.release_id} (the store was out of reach "
+                "too long), so it stopped before acting twice: another instance publishes it."
+            )
 
     async def _renew_forever(self) -> None:
         while True:
@@ -82,6 +110,9 @@ class Lease:
                 )
 
     async def release(self) -> None:
+        if self._key is not None:
+            await lock_session(self._engine).unlock(self._key, self)
+            return
         if self._renewer is not None:
             self._renewer.cancel()
             try:

@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from onthedot.errors import StoreError
+from onthedot.store.advisory import lock_key
 from onthedot.store.location import HEAD_REVISION, sqlite_file
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = lock_key("onthedot:migrate")
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+psycopg",
@@ -116,6 +118,10 @@ def at_head(connection: Connection) -> bool:
 def _upgrade(connection: Connection) -> None:
     if at_head(connection):
         return
+    if connection.dialect.name == "postgresql":  # instances starting together migrate one by one
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        if at_head(connection):  # (another instance did it while this one waited)
+            return
     from alembic import command
     from alembic.config import Config as AlembicConfig
 

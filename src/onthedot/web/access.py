@@ -119,6 +119,8 @@ class Access(enum.StrEnum):
 ROUTES: dict[str, Access] = {
     "/api/openapi.json": Access.PUBLIC,
     "/api/health": Access.PUBLIC,
+    "/api/health/live": Access.PUBLIC,
+    "/api/health/ready": Access.PUBLIC,
     "/static": Access.PUBLIC,
     "/sign-in": Access.PUBLIC,
     "/sign-out": Access.PUBLIC,

@@ -28,7 +28,9 @@ from onthedot.web.schemas import (
     EventOut,
     FirstLiveOut,
     HealthOut,
+    LiveOut,
     ProblemOut,
+    ReadyOut,
     ReleaseDetail,
     ReleaseSummary,
     ResultOut,
@@ -151,20 +153,40 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
     )
 
 
-@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-async def health(ctx: Ctx, response: Response) -> HealthOut:
-    """Is the service up, can it read its store, and can it read every release file?"""
-    store = "ok"
+async def _store_answers(ctx: WebContext, response: Response) -> str:
+    """'ok', or one sentence saying why the store cannot be read (and the response is a 503)."""
     try:
         async with ctx.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
-        store = (
+        response.status_code = 503
+        return (
             f"The store cannot be read ({type(exc).__name__}): check the database URL and that "
             "the database server is running."
         )
-        response.status_code = 503
+    return "ok"
+
+
+@router.get("/health/live", response_model=LiveOut)
+async def live() -> LiveOut:
+    """Liveness: this instance answers (nothing else is looked at, so it is never slow)."""
+    return LiveOut(live=True)
+
+
+@router.get("/health/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
+async def ready(ctx: Ctx, response: Response) -> ReadyOut:
+    """Readiness: this instance's store answers, so it can serve the dashboard and the API."""
+    store = await _store_answers(ctx, response)
+    standing = ctx.standing.current()
+    return ReadyOut(ready=store == "ok", leader=bool(standing and standing.leader), store=store)
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def health(ctx: Ctx, response: Response) -> HealthOut:
+    """Is the service up, can it read its store and every release file, and does it publish?"""
+    store = await _store_answers(ctx, response)
     problems = [ProblemOut(file=p.file, message=p.message) for p in ctx.file_problems.current()]
+    standing = ctx.standing.current()
     if store != "ok":
         problems.insert(0, ProblemOut(file=None, message=store))
     else:
@@ -181,6 +203,9 @@ async def health(ctx: Ctx, response: Response) -> HealthOut:
         store=store,
         assets=ctx.assets_version,
         now=ctx.clock.now(),
+        leader=bool(standing and standing.leader),
+        leader_since=standing.since if standing else None,
+        instance=standing.instance if standing else None,
     )
 
 
@@ -223,5 +248,6 @@ async def metrics(ctx: Ctx) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     releases = await ReleaseRepository(ctx.engine).all()
+    ctx.metrics.standing(ctx.standing.current())
     await ctx.metrics.refresh(ctx.engine, releases, ctx.clock.now())
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

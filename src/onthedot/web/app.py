@@ -38,6 +38,7 @@ from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
 from onthedot.config import Config
 from onthedot.morning.files import FileProblems
+from onthedot.morning.leadership import Standings
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.web import (
@@ -91,12 +92,14 @@ def create_app(
     agent_tokens: Mapping[str, str] | None = None,
     vendor: Path = VENDOR,
     file_problems: FileProblems | None = None,
+    standing: Standings | None = None,
 ) -> FastAPI:
     """The app over an open, migrated store. ``agent_tokens`` maps each agent's token to its name.
 
     The service's verifier may report sweep durations through ``app.state.onthedot.metrics``
     (``observe_sweep(release_id, seconds)``), and the release files it cannot read through
-    ``file_problems`` (shown by ``/api/health``).
+    ``file_problems`` (shown by ``/api/health``), and whether it publishes (several instances on
+    one store: ``morning.leadership``) through ``standing``.
     """
     config = config or Config()
     assets = installed_version(vendor)
@@ -127,6 +130,7 @@ def create_app(
         agent_limiter=AgentLimiter(config.web.agent_min_interval_s),
         file_problems=file_problems or FileProblems(),
         feed=Feed(engine, config.web.live_s),
+        standing=standing or Standings(),
     )
     errors.install(app, pages.render_error)
     app.include_router(api.router)

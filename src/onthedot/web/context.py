@@ -18,6 +18,7 @@ from onthedot.config import Config
 from onthedot.errors import TooManyRequestsError, UnknownReleaseError
 from onthedot.model import Release
 from onthedot.morning.files import FileProblems
+from onthedot.morning.leadership import Standings
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
@@ -70,6 +71,7 @@ class WebContext:
     agent_limiter: AgentLimiter
     file_problems: FileProblems
     feed: Feed
+    standing: Standings
     form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # CSRF tokens' HMAC
     sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
 

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Status
-from onthedot.store.tables import aggregated_instant, checks, release_history
+from onthedot.store.tables import aggregated_instant, alerts, checks, publish_steps, release_history
 from onthedot.verify.verifier import watched_urls
 
 
@@ -134,3 +134,22 @@ async def release_time_changes(engine: AsyncEngine) -> dict[str, int]:
     )
     async with engine.connect() as conn:
         return {row[0]: int(row[1]) for row in (await conn.execute(query)).all()}
+
+
+async def flip_lags(engine: AsyncEngine, release_ids: Sequence[str]) -> dict[str, float]:
+    """How late each of these releases was flipped (seconds after T), from its recorded flip."""
+    if not release_ids:
+        return {}
+    query = select(publish_steps.c.release_id, publish_steps.c.data).where(
+        publish_steps.c.step == "flipped", publish_steps.c.release_id.in_(release_ids)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {row.release_id: float(row.data.get("late_s", 0.0)) for row in rows}
+
+
+async def alert_counts(engine: AsyncEngine) -> dict[str, int]:
+    """Alert messages by delivery status (queued, sent, failed, …)."""
+    query = select(alerts.c.status, func.count()).group_by(alerts.c.status)
+    async with engine.connect() as conn:
+        return {status: int(count) for status, count in (await conn.execute(query)).all()}

@@ -123,6 +123,25 @@ class HealthOut(Wire):
     store: str = Field(description="'ok', or one sentence saying what is wrong")
     assets: str | None = Field(description="the GOV.UK Frontend version built, or None")
     now: dt.datetime
+    leader: bool = Field(
+        description="this instance publishes (several instances on one PostgreSQL store: one "
+        "publishes, the others stand by; on SQLite the one instance always publishes)"
+    )
+    leader_since: dt.datetime | None = Field(
+        description="since when this instance has been the leader (or a standby); None when no "
+        "scheduler runs beside this dashboard"
+    )
+    instance: str | None = Field(description="this instance's name: host, process and a tag")
+
+
+class ReadyOut(Wire):
+    ready: bool = Field(description="this instance can serve: its store answers (else HTTP 503)")
+    leader: bool = Field(description="this instance publishes")
+    store: str = Field(description="'ok', or one sentence saying what is wrong")
+
+
+class LiveOut(Wire):
+    live: bool = Field(description="this instance answers (a load balancer restarts it if not)")
 
 
 # -- remote probe agents ---------------------------------------------------------------------

@@ -32,6 +32,7 @@ import uvicorn
 
 from onthedot.errors import ConfigError
 from onthedot.morning.files import FileProblem, FileProblems
+from onthedot.morning.leadership import Standing, Standings
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -100,6 +101,10 @@ class WebProcess:
     def file_problems(self, problems: tuple[FileProblem, ...]) -> None:
         self._updates.put(("files", problems))
 
+    def standing(self, standing: Standing) -> None:
+        """This instance became the leader or a standby (``/api/health``, ``/metrics``)."""
+        self._updates.put(("standing", standing))
+
     def stop(self) -> None:
         """SIGTERM (uvicorn finishes the requests in flight), then SIGKILL if it will not go."""
         if self._process.is_alive():
@@ -146,19 +151,21 @@ async def _serve_async(
     # what agents post is recorded here: its timeline heads are signed as the scheduler's are
     bind(engine, anchor_for(config.evidence, config.root, spec.database_url))
     problems = FileProblems()
+    standing = Standings()
     app = (spec.make_app or create_app)(
         engine,
         config=config,
         clock=SYSTEM_CLOCK,
         agent_tokens=spec.agent_tokens,
         file_problems=problems,
+        standing=standing,
     )
     server = _QuietServer(server_config(app, config.web))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, server.stop)
     metrics = app.state.onthedot.metrics
     threading.Thread(
-        target=_apply, args=(updates, metrics.observe_sweep, problems), daemon=True
+        target=_apply, args=(updates, metrics.observe_sweep, problems, standing), daemon=True
     ).start()
     threading.Thread(target=_watch_parent, args=(loop, server), daemon=True).start()
     try:
@@ -171,6 +178,7 @@ def _apply(
     updates: multiprocessing.Queue[tuple[str, Any]],
     observe_sweep: Callable[[str, float], None],
     problems: FileProblems,
+    standing: Standings,
 ) -> None:
     """Apply what the scheduler sends (a thread of the child: the queue's reads block)."""
     while True:
@@ -182,6 +190,8 @@ def _apply(
             observe_sweep(*data)
         elif kind == "files":
             problems.replace(data)
+        elif kind == "standing":
+            standing.replace(data)
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, server: _QuietServer) -> None:

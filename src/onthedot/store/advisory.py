@@ -1,0 +1,166 @@
+"""PostgreSQL session advisory locks: who publishes, decided by the database every instance shares.
+
+Each process keeps one connection of its own for its locks (``LockSession``, one per engine): the
+service's leadership and every release it publishes. A lock lives exactly as long as that
+connection, so a process that dies (SIGKILL, power cut, network cut) loses all its locks at once,
+the moment PostgreSQL sees its connection go: a killed process's connection closes with it; one
+cut off the network is dropped by the server's keepalives within a few seconds (set on the
+connection here). Nothing is home-made: no lease row to expire, no clock to trust.
+
+The lock is its own fencing token: before each step that changes the site (stage, flip, purge),
+the holder asks, on the same connection, whether PostgreSQL still lists the lock as its own
+(``holds``). A holder that was paused or cut off and wakes late finds it lost and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import weakref
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from onthedot.errors import StoreError
+
+KEEPALIVE = (
+    "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2; "
+    "SET tcp_user_timeout = 4000"
+)
+"""The server drops this connection (and its locks) ≈4 s after its holder stops answering (idle:
+keepalives; with a reply unacknowledged: the user timeout)."""
+STEP_TIMEOUT_S = 1.0
+"""Longest wait for one step on the lock's connection (connecting, taking, checking, giving up)."""
+HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+    "AND granted AND objsubid = 1 AND classid = :hi AND objid = :lo"
+)
+
+
+def lock_key(name: str) -> int:
+    """A name as the signed 64-bit key of an advisory lock (stable across processes)."""
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def _halves(key: int) -> dict[str, int]:
+    """The two 32-bit halves under which pg_locks lists a 64-bit key."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}
+
+
+class LockSession:
+    """The connection that holds this process's advisory locks; one statement at a time.
+
+    It comes from an engine of its own (no pool): the locks never wait for a connection that the
+    rest of the process has checked out, and each step is bounded (``STEP_TIMEOUT_S``), so an
+    unreachable store costs the leadership loop one try, never a hang."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = create_async_engine(
+            engine.url, poolclass=NullPool, connect_args={"connect_timeout": 2}
+        )
+        self._conn: AsyncConnection | None = None
+        self._using = asyncio.Lock()
+        self._held: dict[int, object] = {}  # key -> its holder in this process
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await asyncio.wait_for(self._engine.connect(), STEP_TIMEOUT_S)
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in KEEPALIVE.split("; "):
+                await asyncio.wait_for(self._conn.execute(text(statement)), STEP_TIMEOUT_S)
+        return self._conn
+
+    async def _lost(self) -> None:
+        """The connection failed: every lock it held is gone with it."""
+        conn, self._conn = self._conn, None
+        self._held.clear()
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.invalidate(), STEP_TIMEOUT_S)
+                await asyncio.wait_for(conn.close(), STEP_TIMEOUT_S)
+            except (SQLAlchemyError, OSError, TimeoutError):  # already gone
+                pass
+
+    async def try_lock(self, key: int, holder: object) -> bool:
+        """Take the lock for ``holder`` now if it is free; False if another session or another
+        holder in this process has it, or the store cannot be reached (the caller tries again)."""
+        async with self._using:
+            if key in self._held:
+                return self._held[key] is holder
+            try:
+                conn = await self._connection()
+                taking = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                got = bool(await asyncio.wait_for(taking, STEP_TIMEOUT_S))
+            except (SQLAlchemyError, OSError, StoreError, TimeoutError):
+                await self._lost()
+                return False
+            if got:
+                self._held[key] = holder
+            return got
+
+    async def holds(self, key: int, holder: object) -> bool:
+        """Whether PostgreSQL still lists the lock as this session's, taken for ``holder`` (the
+        fencing check)."""
+        async with self._using:
+            if self._held.get(key) is not holder or self._conn is None:
+                return False
+            try:
+                count = await asyncio.wait_for(
+                    self._conn.scalar(HELD, _halves(key)), STEP_TIMEOUT_S
+                )
+            except (SQLAlchemyError, OSError, TimeoutError):
+                await self._lost()
+                return False
+            if not count:
+                del self._held[key]
+            return bool(count)
+
+    async def unlock(self, key: int, holder: object) -> None:
+        async with self._using:
+            if self._held.get(key) is not holder:
+                return
+            del self._held[key]
+            if self._conn is None:
+                return
+            try:
+                unlocking = self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await asyncio.wait_for(unlocking, STEP_TIMEOUT_S)
+            except (SQLAlchemyError, OSError, TimeoutError):
+                await self._lost()
+                return
+            if not self._held:  # nothing held: the connection goes back (another comes when needed)
+                await self._close()
+
+    async def aclose(self) -> None:
+        async with self._using:
+            await self._close()
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        self._held.clear()
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.close(), STEP_TIMEOUT_S)  # (its locks go with it)
+            except (SQLAlchemyError, OSError, TimeoutError):
+                pass
+
+
+_SESSIONS: weakref.WeakKeyDictionary[AsyncEngine, LockSession] = weakref.WeakKeyDictionary()
+
+
+def lock_session(engine: AsyncEngine) -> LockSession:
+    """The one lock session of this process on ``engine`` (made on first use)."""
+    session = _SESSIONS.get(engine)
+    if session is None:
+        session = _SESSIONS[engine] = LockSession(engine)
+    return session
+
+
+def shared(engine: AsyncEngine) -> bool:
+    """Whether several processes can share this store and coordinate through it (PostgreSQL)."""
+    return engine.dialect.name == "postgresql"

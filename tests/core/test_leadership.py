@@ -1,0 +1,242 @@
+"""Several instances on one store: exactly one leads, a standby takes over fast, a lost lock fences.
+
+On PostgreSQL each "instance" is an engine of its own (a process of its own in production: its
+own lock session); a crash is its lock connection ended by the server (``pg_terminate_backend``),
+which is what PostgreSQL does when a process dies or is cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import ShiftedClock, SystemClock
+from onthedot.config import ReleaseFiles, load_release
+from onthedot.errors import LeaseLostError
+from onthedot.model import Release
+from onthedot.morning.leadership import Leadership, Standing
+from onthedot.morning.scheduler import SchedulePolicy, Scheduler
+from onthedot.publish.lease import Lease
+from onthedot.publish.targets.memory import MemoryTarget
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.store.advisory import lock_key
+from onthedot.store.db import open_store
+from tests.conftest import _postgres_url, write_release
+from tests.core.test_publisher import NEW, PATH, publisher, release_file
+from tests.e2e.helpers import local
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine, AsyncEngine]]:
+    """Two instances and an onlooker (who plays PostgreSQL ending connections), one database."""
+    urls = _postgres_url()
+    url = next(urls)
+    made = [await open_store(url) for _ in range(3)]
+    try:
+        yield made[0], made[1], made[2]
+    finally:
+        for engine in made:
+            await engine.dispose()
+        next(urls, None)
+
+
+async def _end_sessions_holding(onlooker: AsyncEngine, name: str) -> int:
+    """End the connection that holds the advisory lock ``name`` (as a crash does); its pid."""
+    key = lock_key(name) & 0xFFFFFFFFFFFFFFFF
+    async with onlooker.connect() as conn:
+        pid = await conn.scalar(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = :hi AND objid = :lo AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
+        )
+        assert pid is not None, f"nobody holds {name}"
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        gone = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid")
+        while not await conn.scalar(gone, {"pid": pid}):  # (the server ends it a moment later)
+            await conn.commit()  # (a transaction sees one snapshot of the server's activity)
+            await asyncio.sleep(0.005)
+    return int(pid)
+
+
+async def _until(condition: Callable[[], bool], limit_s: float = 5.0) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit_s, "not within the limit"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+async def test_one_leads_and_a_standby_takes_over_within_two_seconds(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    first_engine, second_engine, onlooker = engines
+    seen: list[tuple[str, bool]] = []
+    first = Leadership(first_engine, on_change=lambda s: seen.append(("first", s.leader)))
+    second = Leadership(second_engine, on_change=lambda s: seen.append(("second", s.leader)))
+    leading = asyncio.create_task(first.run_forever())
+    await _until(lambda: first.leader)
+    standing_by = asyncio.create_task(second.run_forever())
+    await asyncio.sleep(0.6)  # two tries at least
+    assert (first.leader, second.leader) == (True, False)
+    assert seen == [("first", False), ("first", True), ("second", False)]
+
+    leading.cancel()  # the first instance dies: its loop stops and PostgreSQL ends its session
+    await asyncio.gather(leading, return_exceptions=True)
+    await _end_sessions_holding(onlooker, "onthedot:leader")
+    took = await _until(lambda: second.leader)
+    assert took < 2.0
+    assert second.standing.since > first.standing.since
+    standing_by.cancel()
+    await asyncio.gather(standing_by, return_exceptions=True)
+    await second.aclose()
+
+
+async def test_a_leader_whose_session_ended_stops_leading(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    """Its connection ended (a network cut, the server restarted): it finds out at its next check
+    and stands by, or takes the lock again if it is free; never two holders of the lock."""
+    engine, _, onlooker = engines
+    changes: list[bool] = []
+    leadership = Leadership(engine, on_change=lambda s: changes.append(s.leader))
+    task = asyncio.create_task(leadership.run_forever())
+    await _until(lambda: leadership.leader)
+    await _end_sessions_holding(onlooker, "onthedot:leader")
+    await _until(lambda: changes[-2:] == [False, True])  # lost, then taken again (it was free)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await leadership.aclose()
+
+
+async def test_a_release_lease_that_was_lost_fences_its_holder(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    first_engine, second_engine, onlooker = engines
+    old, new = Lease(first_engine, "r"), Lease(second_engine, "r")
+    await old.acquire(wait=False)
+    await old.check()  # held: the step may go ahead
+    assert not await new.try_acquire()
+
+    await _end_sessions_holding(onlooker, "onthedot:release:r")
+    assert await new.try_acquire()  # at once: no expiry to wait for
+    with pytest.raises(LeaseLostError, match="lost its hold on r"):
+        await old.check()  # the old holder wakes late: it must not act
+    await new.check()
+    await new.release()
+    await old.release()
+
+
+async def test_a_standby_scheduler_arms_nothing_until_it_leads(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine], tmp_path: Path
+) -> None:
+    first_engine, second_engine, onlooker = engines
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    release = load_release(
+        write_release(
+            tmp_path,
+            id="soon",
+            release_at=local(soon),
+            announced_at=local(soon - dt.timedelta(days=40)),
+        )
+    )
+    published: dict[str, list[str]] = {"first": [], "second": []}
+    schedulers, tasks = [], []
+    for name, engine in (("first", first_engine), ("second", second_engine)):
+        leadership = Leadership(engine)
+
+        async def publish(rel: Release, name: str = name) -> object:
+            published[name].append(rel.id)
+            await asyncio.Event().wait()  # publishing until stopped
+            return None
+
+        scheduler = Scheduler(
+            engine,
+            load=lambda: ReleaseFiles([release]),
+            publish=publish,
+            clock=SystemClock(),
+            policy=SchedulePolicy(poll_s=30.0),  # ticks come from the changes of lead, not this
+            leadership=leadership,
+        )
+        schedulers.append(scheduler)
+        tasks += [asyncio.create_task(leadership.run_forever())]
+        if name == "first":  # the first instance leads before the second one starts
+            await _until(partial(getattr, leadership, "leader"))
+        tasks += [asyncio.create_task(scheduler.run_forever())]
+    await _until(lambda: published["first"] == ["soon"])
+    await asyncio.sleep(0.5)
+    assert published["second"] == []
+
+    for task in tasks[:2]:  # the first instance dies
+        task.cancel()
+    await asyncio.gather(*tasks[:2], return_exceptions=True)
+    await _end_sessions_holding(onlooker, "onthedot:leader")
+    took = await _until(lambda: published["second"] == ["soon"])
+    assert took < 2.0
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for scheduler in schedulers:
+        await scheduler.aclose()
+
+
+def test_standing_says_which_and_since_when() -> None:
+    at = dt.datetime(2026, 3, 10, 9, 29, 59, tzinfo=dt.UTC)
+    assert Standing(True, at, "host:1:ab").as_json() == {
+        "leader": True,
+        "since": "2026-03-10T09:29:59+00:00",
+        "instance": "host:1:ab",
+    }
+
+
+async def test_instances_starting_together_migrate_a_new_store_one_by_one() -> None:
+    """Three instances open a new (empty) PostgreSQL store at once: one migrates it, the others
+    wait for it (an advisory lock) and find it migrated, instead of creating the tables twice."""
+    urls = _postgres_url()
+    url = next(urls)
+    try:
+        opened = await asyncio.gather(*(open_store(url) for _ in range(3)), return_exceptions=True)
+        failed = [o for o in opened if isinstance(o, BaseException)]
+        for engine in opened:
+            if isinstance(engine, AsyncEngine):
+                await engine.dispose()
+        assert failed == []
+    finally:
+        next(urls, None)
+
+
+async def test_a_publisher_that_lost_its_release_does_not_flip(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine], tmp_path: Path
+) -> None:
+    """Its lock ended while it waited for T (as when its instance was cut off and another took
+    over): at T the fence stops it before the flip, and the failure is recorded."""
+    engine, _, onlooker = engines
+    name = uuid.uuid4().hex
+    start = dt.datetime.now(dt.UTC)
+    clock = ShiftedClock(start)
+    release = release_file(tmp_path, start + dt.timedelta(seconds=2), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    publishing = asyncio.create_task(publisher(engine, name, clock, seen).publish(release))
+    await _until(lambda: bool(MemoryTarget.store(name).files), 5)  # staged
+    await _end_sessions_holding(onlooker, "onthedot:release:r")
+    with pytest.raises(LeaseLostError, match="lost its hold on r"):
+        await publishing
+    assert PATH not in MemoryTarget.store(name).files  # never flipped
+    assert not any(body == NEW for _, body in seen)
+    events = [e.kind for e in await Timeline(engine).events("r")]
+    assert kinds.PUBLISH_STAGED in events and kinds.PUBLISH_FAILED in events
+    assert kinds.PUBLISH_FLIPPED not in events
