@@ -23,7 +23,7 @@ import typer
 from docx import Document
 
 from onthedot.config import load_config, load_release
-from onthedot.demo.replay import RacingClock
+from onthedot.demo.replay import RacingClock, watch_plan
 from onthedot.demo.seed import (
     INQUIRY,
     MORNING,
@@ -35,7 +35,6 @@ from onthedot.demo.seed import (
     utc,
     write_release,
 )
-from onthedot.morning.watch import WatchPlan
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.runtime import publisher_for
@@ -216,11 +215,11 @@ async def _publish_at_0930_and_watch(
             await asyncio.sleep(0.05)
         stale = await asyncio.to_thread(fetch, public_url)
         assert stale[1] == OLD  # the origin has the new file, the public still gets the old one
-        clock.race(240.0, slow_rate=30.0)
+        clock.race()
 
     try:
         async with publisher_for(
-            engine, release, clock, plan=WatchPlan(), settings=config.verify
+            engine, release, clock, plan=watch_plan(), settings=config.verify
         ) as publisher:
             racing = asyncio.create_task(the_hour_passes())
             outcome = await publisher.publish(release)

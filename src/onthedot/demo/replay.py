@@ -4,8 +4,11 @@ Real time runs from a few seconds before 09:30 until ``race`` makes it run faste
 cache kept the old file passes in seconds (the watch's pauses shrink alike). IT's purge is part
 of the clock, so where it falls does not depend on how busy the machine is: the first reading at
 or after ``purge_at`` purges the cache before it returns, so everything stamped 10:35 or later
-happens after the purge. From a minute before it the clock slows, so that one sweep of the watch
-spans a second or two of the replay, not tens.
+happens after the purge. From a minute before it the clock slows (``SLOW_RATE``), and the replay's
+watch looks every 20 s of the replay rather than every minute (``watch_plan``), so that the sweep
+after the purge starts within the purge's minute even when a sweep takes seconds of real time on
+a busy machine (a sweep at 10:34:59 that saw the old file is followed within 20 s plus its own
+length: under a minute unless it took 4 s of real time).
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ import urllib.request
 from collections.abc import Sequence
 
 from onthedot.clock import ShiftedClock
+from onthedot.morning.watch import UNTIL_LIVE_S, WatchPlan
+
+FAST_RATE = 240.0  # replay seconds per real second while the hour passes
+SLOW_RATE = 10.0  # ... from a minute before the purge
+WATCH_EVERY_S = 20.0  # the replay's watch, once past its dense first half hour
+
+
+def watch_plan(until_live_s: float = UNTIL_LIVE_S) -> WatchPlan:
+    """The watch of the replay: the product's, looking every 20 s once past the first half hour."""
+    return WatchPlan(until_live_s=until_live_s, backoff_max_s=WATCH_EVERY_S)
 
 
 def purge(url: str) -> int:
@@ -42,7 +55,7 @@ class RacingClock(ShiftedClock):
         self._lock = threading.Lock()
         self.purge_statuses: list[int] = []
 
-    def race(self, rate: float, slow_rate: float) -> None:
+    def race(self, rate: float = FAST_RATE, slow_rate: float = SLOW_RATE) -> None:
         """From now on, ``rate`` replay seconds pass per real second, ``slow_rate`` from a minute
         before the purge."""
         now, real = self.now(), time.monotonic()

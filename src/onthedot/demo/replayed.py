@@ -18,7 +18,7 @@ from onthedot.clock import Clock
 from onthedot.config import Config, load_release
 from onthedot.demo import seed
 from onthedot.demo.folder import Demo
-from onthedot.demo.replay import RacingClock
+from onthedot.demo.replay import RacingClock, watch_plan
 from onthedot.demo.stage import (
     QUIET,
     ActResult,
@@ -31,7 +31,6 @@ from onthedot.demo.stage import (
 )
 from onthedot.demo.website import Website
 from onthedot.model import Release
-from onthedot.morning.watch import WatchPlan
 from onthedot.record import kinds
 from onthedot.record.people import PEOPLE_KINDS, event_data
 from onthedot.record.report import assess, build, render
@@ -98,11 +97,11 @@ async def _morning(
         await wait_for(lambda: clock.now() >= seed.utc(9, 30, 8), 10)
         await _say_stale(engine, release, stage)
         stage.say("... the replay's clock now runs 240 times faster until IT purges the cache.")
-        clock.race(240.0, slow_rate=30.0)
+        clock.race()
         await _hour_passing(engine, release, clock, stage)
 
     try:
-        plan = WatchPlan(until_live_s=config.publish.watch_until_live_s)
+        plan = watch_plan(config.publish.watch_until_live_s)
         async with publisher_for(
             engine, release, clock, plan=plan, settings=config.verify
         ) as publisher:
