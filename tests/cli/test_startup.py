@@ -29,7 +29,11 @@ HEAVY = (
 NOT_FOR_CHECK = (
     "aiobotocore", "aiohttp", "aioftp", "alembic", "asyncssh", "botocore", "docx", "fastapi",
     "icalendar", "jinja2", "odf", "pycurl", "requests", "starlette", "uvicorn", "onthedot.agent",
-    "onthedot.publish", "onthedot.record.report", "onthedot.runtime", "onthedot.web",
+    "onthedot.record.report", "onthedot.runtime", "onthedot.web",
+    # of publishing, only a target's class (asked where its staged copies will wait)
+    "onthedot.publish.aws", "onthedot.publish.lease", "onthedot.publish.manifest",
+    "onthedot.publish.prerelease", "onthedot.publish.purgers", "onthedot.publish.purging",
+    "onthedot.publish.staging", "onthedot.publish.statement", "onthedot.publish.steps",
     # onthedot.toml's [verify.caches] is checked against the cache models (onthedot.verify.caches,
     # plain data); nothing that fetches or judges is loaded
     "onthedot.verify.probe", "onthedot.verify.probe_curl", "onthedot.verify.verifier",
@@ -82,3 +86,21 @@ def test_check_loads_only_what_checking_needs(tmp_path: Path) -> None:
     # not the 250 countries of the holidays package (the UK's module is read on its own, which
     # importtime does not list)
     assert of(again, ("holidays.countries",)) == []
+
+
+def test_check_of_a_release_with_a_target_asks_it_where_it_stages_and_loads_no_more(
+    tmp_path: Path,
+) -> None:
+    """The example ``onthedot init`` writes publishes to a local web root: ``check`` warns where
+    its staged copies will wait (the target's class says), without the staging machinery (the
+    store's SQLAlchemy, asyncio, the timeline) that publishing uses."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "onthedot.cli", "init", str(site)], check=True,
+                   capture_output=True, timeout=120)
+    release = str(site / "releases" / "example-quarterly.toml")
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    imported("-m", "onthedot.cli", "--database", db, "check", release, cwd=site)  # a new store
+    again = imported("-m", "onthedot.cli", "--database", db, "check", release, cwd=site)
+    assert "onthedot.publish.placement" in again  # asked the target where its copies wait
+    heavy = ("asyncio", "sqlalchemy", "onthedot.publish.staging", "onthedot.record.timeline")
+    assert of(again, NOT_FOR_CHECK + heavy) == []

@@ -106,7 +106,7 @@ def check(
         findings = findings_for(releases, pol)
         for release in releases:  # where the staged copies will wait (publish.staging)
             if release.site is not None and release.site.target:
-                from onthedot.publish.staging import staging_findings
+                from onthedot.publish.placement import staging_findings
 
                 findings[release.id] += staging_findings(release)
         blocking = any(f.severity == Severity.ERROR for fs in findings.values() for f in fs)

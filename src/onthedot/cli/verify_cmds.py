@@ -108,7 +108,7 @@ def preflight(
     from rich.table import Table
 
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.publish.staging import staging_findings
+    from onthedot.publish.placement import staging_findings
     from onthedot.verify.preflight import preflight as run_preflight
     from onthedot.verify.probe import Prober
     from onthedot.verify.probe_curl import CurlTransport
