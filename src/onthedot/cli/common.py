@@ -66,6 +66,7 @@ class State:
 
     config_path: Path | None = None
     database: str | None = None
+    leave_at_once: bool = False  # the command's process may end without teardown (cli.leave)
     _config: Config | None = field(default=None, repr=False)
 
     @property

@@ -69,6 +69,7 @@ def verify(
     from onthedot.runtime import tune_gc, verifier_for
 
     tune_gc()
+    state.leave_at_once = True  # a sweep's thousands of objects need not be freed one by one
 
     async def body() -> int:
         async with state.store() as engine:
