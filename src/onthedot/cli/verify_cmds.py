@@ -75,8 +75,9 @@ def verify(
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
             async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
-                report = await verifier.check(rel)
-            await CheckRecorder(engine).record(rel.id, report.results)
+                sweep = verifier.sweep(rel)  # each batch stored while the next is fetched
+                await CheckRecorder(engine).record_as_judged(rel.id, sweep.batches())
+            report = sweep.report
         if as_json:
             emit_json(report.as_json())
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,16 +46,24 @@ class CheckRecorder:
         self.first_live: dict[tuple[str, str], dt.datetime] = {}
 
     async def record(self, release_id: str, results: Sequence[CheckResult]) -> None:
-        """Store ``results`` in chunks, one transaction each, so a 10,000-URL sweep never holds
-        all its rows twice. Each chunk's rows and events are made while the chunk before is being
-        written: the store works in a thread of its own and mostly waits for the disk."""
+        """Store ``results`` (see ``record_as_judged``)."""
+        await self.record_as_judged(release_id, _at_once(results))
+
+    async def record_as_judged(
+        self, release_id: str, batches: AsyncIterable[Sequence[CheckResult]]
+    ) -> None:
+        """Store each batch of results as it comes (a sweep's, while the rest are still being
+        fetched: ``Verifier.sweep``), in order. Each is stored in chunks, one transaction each, so
+        a 10,000-URL sweep never holds all its rows twice; each chunk's rows and events are made
+        while the chunk before is being written (the store works in a thread of its own)."""
         writing: asyncio.Future[None] | None = None
         try:
-            for start in range(0, len(results), CHUNK):
-                chunk = await self._chunk(release_id, results[start : start + CHUNK])
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(self._write(release_id, chunk))
+            async for results in batches:
+                for start in range(0, len(results), CHUNK):
+                    chunk = await self._chunk(release_id, results[start : start + CHUNK])
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(self._write(release_id, chunk))
             if writing is not None:
                 await writing
         except BaseException:
@@ -198,3 +206,7 @@ class CheckRecorder:
         for (url, vantage), status in latest.items():
             self._last[(release_id, url, vantage)] = status
         return latest
+
+
+async def _at_once(results: Sequence[CheckResult]) -> AsyncIterator[Sequence[CheckResult]]:
+    yield results
