@@ -133,6 +133,7 @@ _PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
 MAX_PATH_LENGTH = 1024
 
 
+@functools.lru_cache(maxsize=16_384)  # asked twice per artefact as a release file is read
 def path_fault(path: str) -> str | None:
     """What makes ``path`` unfit as an artefact's URL path (one phrase), or None when it is fine.
 
