@@ -286,6 +286,7 @@ class Verifier:
             if len(slot.edges) < listed[slot.item.public_url] * answers:
                 continue  # not every vantage point has answered yet
             if slot.all_new:
+                del slots[slot.item.public_url]  # judged: its answers' kept bodies can go
                 yield slot.item.public_url, self._results(release, slot, order, now)
             else:
                 waiting.append(slot)
