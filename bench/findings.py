@@ -236,13 +236,19 @@ def verify_cli_findings(result: dict[str, Any]) -> list[str]:
         return []
     goal = f.get("goal", 0.3)
     budget = f["wrk_s_median"] / goal
+    first_batch = phases.get("first_batch")
     return [
         f"Where `onthedot verify` of 6,000 files spends its time (medians): "
         f"{num(f['to_first_request_s_median'], 2)} s from start to the first request (imports, "
         f"reading the release, opening the store), then {num(phases['sweep'], 2)} s fetching and "
-        f"judging (the probe engine and the diagnosis of each response), "
-        f"{num(phases['record'], 2)} s storing 6,000 results and 12,000 timeline events, "
-        f"{num(phases['output_and_exit'], 2)} s writing the JSON and exiting; wrk needed "
+        f"judging (the probe engine and the diagnosis of each response)"
+        + (
+            f", its results stored batch by batch from {num(first_batch, 2)} s on while the rest "
+            f"were fetched, {num(phases['record'], 2)} s storing what was left after the sweep"
+            if first_batch is not None
+            else f", {num(phases['record'], 2)} s storing 6,000 results and 12,000 timeline events"
+        )
+        + f", {num(phases['output_and_exit'], 2)} s writing the JSON and exiting; wrk needed "
         f"{num(f['wrk_s_median'], 3)} s for the same 6,000 requests."
         + (
             f" The sweep alone took longer than the whole command may to reach "
