@@ -220,10 +220,12 @@ def startup_findings(result: dict[str, Any]) -> list[str]:
         f"`onthedot check` took {num(check['median_s'], 3)} s, {num(check['ratio_to_pip_median'], 2)} × "
         f"`pip --version`: its imports alone took {num(total, 0)} ms (largest, in ms: {top}), "
         "the rest is the interpreter, reading the release and the store and applying the rules. "
-        "What is left after the store is read by `sqlite3` (no SQLAlchemy, no asyncio) and only "
-        "the UK module of `holidays` is loaded: Typer (which builds each option's parser with "
-        "pydantic, whose plugin loader imports `importlib.metadata`), the release and settings "
-        "models (pydantic, eight tables made for `[verify.caches]`) and Rich for the printed lines."
+        "What is left after the store is read by `sqlite3` (no SQLAlchemy, no asyncio), only "
+        "the UK module of `holidays` is loaded, the publish target is asked where it stages "
+        "without the staging machinery and the lines are printed without Rich: Typer (which "
+        "builds each option's parser with pydantic, whose plugin loader imports "
+        "`importlib.metadata`), the release and settings models (pydantic, eight tables made for "
+        "`[verify.caches]`) and the holiday calendars."
     ]
 
 

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, run, state, styled
+from onthedot.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    echo_styled,
+    emit_json,
+    out,
+    run,
+    state,
+)
 from onthedot.errors import ReleaseFileError
 
 if TYPE_CHECKING:
@@ -120,7 +128,7 @@ def check(
             )
         else:
             for problem in files.problems():
-                out.print(problem, highlight=False)
+                echo_styled(problem)
             _print_findings(releases, findings, pol)
         if files.broken:
             return 2
@@ -167,7 +175,7 @@ def _print_problems(problems: list[str], as_json: bool) -> None:
         emit_json({"ok": False, "errors": problems, "releases": []})
         return
     for problem in problems:
-        out.print(problem, highlight=False)
+        echo_styled(problem)
 
 
 def _release_json(release: Release, findings: list[Finding]) -> dict[str, Any]:
@@ -191,11 +199,11 @@ def _print_findings(
         when = fmt_local(release.release_at, pol.zone)
         items = findings[release.id]
         mark = ("ok", "green") if not items else (f"{len(items)} finding(s)", "red")
-        out.print(styled((release.id, "bold"), f" — {when} — ", mark))
+        echo_styled((release.id, "bold"), f" — {when} — ", mark)
         for f in items:
             where = f"{release.source}:{f.line}: " if f.line and release.source else ""
             colour = "red" if f.severity == Severity.ERROR else "yellow"
-            out.print(styled("  ", (f.rule, colour), f" {where}{f.message}"), highlight=False)
+            echo_styled("  ", (f.rule, colour), f" {where}{f.message}")
 
 
 def calendar(
