@@ -19,6 +19,7 @@ import ensurepip
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,13 +59,17 @@ def commands(work: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
     }
 
 
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one run of the command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-1000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def imports_of(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
@@ -96,17 +101,26 @@ def run() -> dict[str, Any]:
             timed(argv, env, cwd)
         names = list(chosen)
         seconds: dict[str, list[float]] = {name: [] for name in names}
+        cpu: dict[str, list[float]] = {name: [] for name in names}
         for number in range(ROUNDS):
             for name in names[number % len(names) :] + names[: number % len(names)]:
-                seconds[name].append(timed(*chosen[name], cwd))
+                wall, used = timed(*chosen[name], cwd)
+                seconds[name].append(wall)
+                cpu[name].append(used)
         check_imports = imports_of(*chosen["onthedot check RELEASE"], cwd)
-    pip = seconds["pip --version"]
+    pip, pip_cpu = seconds["pip --version"], cpu["pip --version"]
     figures = {
         name: {
             "median_s": statistics.median(values),
             "min_s": min(values),
             "ratio_to_pip_median": statistics.median(v / p for v, p in zip(values, pip, strict=True)),
             "seconds": values,
+            # CPU time: what the command itself costs, whatever else the machine is doing
+            "cpu_median_s": statistics.median(cpu[name]),
+            "cpu_ratio_to_pip_median": statistics.median(
+                c / p for c, p in zip(cpu[name], pip_cpu, strict=True)
+            ),
+            "cpu_seconds": cpu[name],
         }
         for name, values in seconds.items()
     }

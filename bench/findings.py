@@ -220,10 +220,12 @@ def startup_findings(result: dict[str, Any]) -> list[str]:
         f"`onthedot check` took {num(check['median_s'], 3)} s, {num(check['ratio_to_pip_median'], 2)} × "
         f"`pip --version`: its imports alone took {num(total, 0)} ms (largest, in ms: {top}), "
         "the rest is the interpreter, reading the release and the store and applying the rules. "
-        "What is left after the store is read by `sqlite3` (no SQLAlchemy, no asyncio) and only "
-        "the UK module of `holidays` is loaded: Typer (which builds each option's parser with "
-        "pydantic, whose plugin loader imports `importlib.metadata`), the release and settings "
-        "models (pydantic, eight tables made for `[verify.caches]`) and Rich for the printed lines."
+        "What is left after the store is read by `sqlite3` (no SQLAlchemy, no asyncio), only "
+        "the UK module of `holidays` is loaded, the publish target is asked where it stages "
+        "without the staging machinery and the lines are printed without Rich: Typer (which "
+        "builds each option's parser with pydantic, whose plugin loader imports "
+        "`importlib.metadata`), the release and settings models (pydantic, eight tables made for "
+        "`[verify.caches]`) and the holiday calendars."
     ]
 
 
@@ -236,13 +238,19 @@ def verify_cli_findings(result: dict[str, Any]) -> list[str]:
         return []
     goal = f.get("goal", 0.3)
     budget = f["wrk_s_median"] / goal
+    first_batch = phases.get("first_batch")
     return [
         f"Where `onthedot verify` of 6,000 files spends its time (medians): "
         f"{num(f['to_first_request_s_median'], 2)} s from start to the first request (imports, "
         f"reading the release, opening the store), then {num(phases['sweep'], 2)} s fetching and "
-        f"judging (the probe engine and the diagnosis of each response), "
-        f"{num(phases['record'], 2)} s storing 6,000 results and 12,000 timeline events, "
-        f"{num(phases['output_and_exit'], 2)} s writing the JSON and exiting; wrk needed "
+        f"judging (the probe engine and the diagnosis of each response)"
+        + (
+            f", its results stored batch by batch from {num(first_batch, 2)} s on while the rest "
+            f"were fetched, {num(phases['record'], 2)} s storing what was left after the sweep"
+            if first_batch is not None
+            else f", {num(phases['record'], 2)} s storing 6,000 results and 12,000 timeline events"
+        )
+        + f", {num(phases['output_and_exit'], 2)} s writing the JSON and exiting; wrk needed "
         f"{num(f['wrk_s_median'], 3)} s for the same 6,000 requests."
         + (
             f" The sweep alone took longer than the whole command may to reach "

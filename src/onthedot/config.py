@@ -346,6 +346,7 @@ def _complete_artefacts(
     """Resolve each artefact's file inside the release's folder; hash it (streamed)."""
     problems: list[str] = []
     folder = path.resolve().parent
+    inside = os.path.join(folder, "")  # the folder's path with its separator at the end
     real_dirs: dict[str, str] = {}
     seen_paths: set[str] = set()
     for index, art in enumerate(_as_tables(data.get("artefact"))):
@@ -372,7 +373,7 @@ def _complete_artefacts(
         if not isinstance(name, str):
             continue  # pydantic reports the type
         local, found = _locate(folder, name, real_dirs)
-        if not local.is_relative_to(folder):
+        if not _inside(local, inside):
             problems.append(
                 problem(
                     path,
@@ -449,6 +450,13 @@ def _landing_fault(
     if isinstance(name, str) and ("/" in name or not name.strip("*")):
         return "name", "must be a file name, * standing for any part, e.g. lms-*.xlsx"
     return None
+
+
+def _inside(local: Path, folder: str) -> bool:
+    """``local.is_relative_to(folder)`` for two resolved paths (``folder`` ending in its
+    separator), without taking either apart: a release lists thousands of files."""
+    text = str(local)
+    return text.startswith(folder) or text == folder[:-1]
 
 
 def _path_fault(art_path: str, seen: set[str]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*((?:[A-Za-z0-9_\-]+|\"[^\"]*\")(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|\"[^\"]*\"))*)\s*=")
@@ -61,6 +62,7 @@ class TomlPositions:
         return tuple(loc) in self._keys
 
 
+@lru_cache(maxsize=1024)  # the same few keys on every line of a long release file
 def _parts(dotted: str) -> tuple[str, ...]:
     """``verify.caches`` → ``("verify", "caches")``; a quoted part keeps its dots."""
     return tuple(

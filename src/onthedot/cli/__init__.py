@@ -9,8 +9,11 @@ what it needs (the store, the probe engine, the web app, ...) when it runs, so `
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -80,4 +83,24 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except SystemExit as exc:
+        if state.leave_at_once and not _other_threads():
+            leave(exc.code)
         sys.exit(exc.code)
+
+
+def leave(code: int | str | None) -> None:
+    """End the process as ``sys.exit(code)`` does, without the interpreter's teardown: the output
+    is flushed and what was registered to run at exit runs, but the modules and objects a large
+    command made are not freed one by one (about 0.1 s after a 6,000-URL ``verify``)."""
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
+def _other_threads() -> bool:
+    """A thread the normal exit would wait for is still running (then exit normally)."""
+    main_thread = threading.main_thread()
+    return any(t is not main_thread and not t.daemon for t in threading.enumerate())

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from onthedot.cli.common import EXIT_FINDINGS, EXIT_OK, emit_json, out, run, state, styled
+from onthedot.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    echo_styled,
+    emit_json,
+    out,
+    run,
+    state,
+)
 from onthedot.errors import ReleaseFileError
 
 if TYPE_CHECKING:
@@ -108,7 +116,7 @@ def check(
         findings = findings_for(releases, pol)
         for release in releases:  # where the staged copies will wait (publish.staging)
             if release.site is not None and release.site.target:
-                from onthedot.publish.staging import staging_findings
+                from onthedot.publish.placement import staging_findings
 
                 findings[release.id] += staging_findings(release)
         blocking = any(f.severity == Severity.ERROR for fs in findings.values() for f in fs)
@@ -122,7 +130,7 @@ def check(
             )
         else:
             for problem in files.problems():
-                out.print(problem, highlight=False)
+                echo_styled(problem)
             _print_findings(releases, findings, pol)
         if files.broken:
             return 2
@@ -136,7 +144,7 @@ def _print_problems(problems: list[str], as_json: bool) -> None:
         emit_json({"ok": False, "errors": problems, "releases": []})
         return
     for problem in problems:
-        out.print(problem, highlight=False)
+        echo_styled(problem)
 
 
 def _release_json(release: Release, findings: list[Finding]) -> dict[str, Any]:
@@ -161,13 +169,13 @@ def _print_findings(
         when = fmt_local(release.release_at, pol.zone)
         items = findings[release.id]
         mark = ("ok", "green") if not items else (f"{len(items)} finding(s)", "red")
-        out.print(styled((release.id, "bold"), f" — {when} — ", mark))
+        echo_styled((release.id, "bold"), f" — {when} — ", mark)
         if release.not_controlled:
-            out.print(f"  {release.not_controlled}", highlight=False)
+            typer.echo(f"  {release.not_controlled}")
         for f in items:
             where = f"{release.source}:{f.line}: " if f.line and release.source else ""
             colour = "red" if f.severity == Severity.ERROR else "yellow"
-            out.print(styled("  ", (f.rule, colour), f" {where}{f.message}"), highlight=False)
+            echo_styled("  ", (f.rule, colour), f" {where}{f.message}")
 
 
 def calendar(

@@ -70,13 +70,15 @@ def verify(
     from onthedot.runtime import tune_gc, verifier_for
 
     tune_gc()
+    state.leave_at_once = True  # a sweep's thousands of objects need not be freed one by one
 
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
             async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
-                report = await verifier.check(rel)
-            await CheckRecorder(engine).record(rel.id, report.results)
+                sweep = verifier.sweep(rel)  # each batch stored while the next is fetched
+                await CheckRecorder(engine).record_as_judged(rel.id, sweep.batches())
+            report = sweep.report
         if as_json:
             emit_json(report.as_json())
         else:
@@ -110,7 +112,7 @@ def preflight(
     from rich.table import Table
 
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.publish.staging import staging_findings
+    from onthedot.publish.placement import staging_findings
     from onthedot.respond.preflights import checker, record
 
     async def body() -> int:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any, cast
+from typing import Any
 
-from onthedot.adapters import create
 from onthedot.clock import Clock
-from onthedot.errors import ConfigError, InputError, OnthedotError
-from onthedot.model import Finding, Release, Severity
+from onthedot.errors import ConfigError, OnthedotError
+from onthedot.model import Release
 from onthedot.publish.manifest import Manifest
 from onthedot.publish.steps import StepLog
 from onthedot.publish.targets.base import Staged, Target
@@ -164,30 +163,6 @@ class Staging:
                 'e.g. target = "ftp://publisher@host/".'
             )
         return self._target
-
-
-STAGING_RULE = "publish.staging"
-
-
-def staging_findings(release: Release) -> list[Finding]:
-    """What ``check`` and ``preflight`` say about where the release's staged copies will wait: a
-    warning when that is inside the served web root, an error when the target cannot be used."""
-    site = release.site
-    if site is None or not site.target or not any(a.file for a in release.artefact):
-        return []
-    line = release.line_of("site")
-    try:
-        target = cast(Target, create("target", site.target))
-    except InputError as exc:
-        return [Finding(rule=STAGING_RULE, severity=Severity.ERROR, message=str(exc), line=line)]
-    if not target.stages_in_served_tree:
-        return []
-    message = (
-        f"The staged copies of {release.id} will wait inside the served web root until the "
-        "release time, where anyone who learns their names can fetch them: set staging= on the "
-        f"target ({target.url()}) to a folder outside the web root on the same server."
-    )
-    return [Finding(rule=STAGING_RULE, severity=Severity.WARNING, message=message, line=line)]
 
 
 def _raise_first(failures: list[OnthedotError]) -> None:

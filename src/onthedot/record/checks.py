@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,16 +13,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.model import CheckResult, Status, iso_utc
 from onthedot.record import kinds
-from onthedot.record.timeline import Event, Timeline
+from onthedot.record.timeline import Entry, Event, Timeline, entry
 from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import aggregated_instant, checks
 from onthedot.verify.verifier import VerifyReport, result_json
 
 CHUNK = 2000
+_SLICE = 250  # results made into rows between two turns of the event loop (see ``_chunk``)
 
 
 NOT_LIVE_PROBLEMS = frozenset({"stale", "missing", "error", "late", "wrong-file"})
 """Incidents whose closing by a person also ends the watch until live (they accept it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """A chunk of results made ready to store: its rows, its events, when it was checked."""
+
+    rows: list[dict[str, Any]]
+    entries: list[Entry]
+    at: dt.datetime | None
 
 
 class CheckRecorder:
@@ -34,35 +46,69 @@ class CheckRecorder:
         self.first_live: dict[tuple[str, str], dt.datetime] = {}
 
     async def record(self, release_id: str, results: Sequence[CheckResult]) -> None:
-        """Store ``results`` (in chunks, so a 10,000-URL sweep never holds all its rows twice)."""
-        for start in range(0, len(results), CHUNK):
-            await self._record(release_id, results[start : start + CHUNK])
+        """Store ``results`` (see ``record_as_judged``)."""
+        await self.record_as_judged(release_id, _at_once(results))
 
-    async def _record(self, release_id: str, results: Sequence[CheckResult]) -> None:
+    async def record_as_judged(
+        self, release_id: str, batches: AsyncIterable[Sequence[CheckResult]]
+    ) -> None:
+        """Store each batch of results as it comes (a sweep's, while the rest are still being
+        fetched: ``Verifier.sweep``), in order. Each is stored in chunks, one transaction each, so
+        a 10,000-URL sweep never holds all its rows twice; each chunk's rows and events are made
+        while the chunk before is being written (the store works in a thread of its own)."""
+        writing: asyncio.Future[None] | None = None
+        try:
+            async for results in batches:
+                for start in range(0, len(results), CHUNK):
+                    chunk = await self._chunk(release_id, results[start : start + CHUNK])
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(self._write(release_id, chunk))
+            if writing is not None:
+                await writing
+        except BaseException:
+            if writing is not None and not writing.done():
+                await asyncio.wait([writing])  # the chunk in hand is stored (or not) first
+            raise
+
+    async def _chunk(self, release_id: str, results: Sequence[CheckResult]) -> _Chunk:
+        """The ``checks`` rows and timeline events of ``results``, made a slice at a time with
+        the event loop let through between slices (the write in flight takes its next step)."""
+        rows: list[dict[str, Any]] = []
+        entries: list[Entry] = []
+        for start in range(0, len(results), _SLICE):
+            if start:
+                await asyncio.sleep(0)
+            part = results[start : start + _SLICE]
+            as_json = [result_json(r) for r in part]
+            rows += [
+                {
+                    "release_id": release_id,
+                    "url": r.url,
+                    "vantage": r.vantage,
+                    "status": r.status.value,
+                    "checked_at": r.checked_at,
+                    "served_sha256": r.served_sha256,
+                    "result": data,
+                }
+                for r, data in zip(part, as_json, strict=True)
+            ]
+            entries += [
+                entry(kind, data) for kind, data in self._changes(release_id, part, as_json)
+            ]
+        return _Chunk(rows, entries, results[0].checked_at if results else None)
+
+    async def _write(self, release_id: str, chunk: _Chunk) -> None:
         """One chunk: its ``checks`` rows and its timeline events in one transaction."""
-        if not results:
+        if not chunk.rows:
             return
-        as_json = [result_json(r) for r in results]
-        rows = [
-            {
-                "release_id": release_id,
-                "url": r.url,
-                "vantage": r.vantage,
-                "status": r.status.value,
-                "checked_at": r.checked_at,
-                "served_sha256": r.served_sha256,
-                "result": data,
-            }
-            for r, data in zip(results, as_json, strict=True)
-        ]
 
         async def store_rows(conn: AsyncConnection) -> None:
-            await insert_rows(conn, checks, rows, same=("release_id", "checked_at"))
+            await insert_rows(conn, checks, chunk.rows, same=("release_id", "checked_at"))
 
-        items = self._changes(release_id, results, as_json)
-        if items:
-            await self.timeline.append_many(
-                release_id, items, at=results[0].checked_at, with_=store_rows
+        if chunk.entries:
+            await self.timeline.append_entries(
+                release_id, chunk.entries, at=chunk.at, with_=store_rows
             )
         else:
             async with self._engine.begin() as conn:
@@ -160,3 +206,7 @@ class CheckRecorder:
         for (url, vantage), status in latest.items():
             self._last[(release_id, url, vantage)] = status
         return latest
+
+
+async def _at_once(results: Sequence[CheckResult]) -> AsyncIterator[Sequence[CheckResult]]:
+    yield results

@@ -99,6 +99,20 @@ def canonical(data: Mapping[str, Any]) -> str:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An event to append: its kind and data, and the data as the canonical JSON that is stored
+    and hashed (``entry``)."""
+
+    kind: str
+    data: Mapping[str, Any]
+    data_json: str
+
+
+def entry(kind: str, data: Mapping[str, Any]) -> Entry:
+    return Entry(kind, data, canonical(data))
+
+
 def event_hash(
     release_id: str,
     seq: int,
@@ -154,7 +168,9 @@ class Timeline:
     ) -> Event:
         """Append one event; ``with_`` runs in the same transaction (e.g. marking a publish step
         done), so the event and what it records are stored together or not at all."""
-        (event,) = await self._write(release_id, [(kind, data or {})], actor, source, at, with_)
+        (event,) = await self._write(
+            release_id, [entry(kind, data or {})], actor, source, at, with_
+        )
         return event
 
     async def append_many(
@@ -169,39 +185,55 @@ class Timeline:
     ) -> int:
         """Append several events in one transaction (a sweep of thousands of URLs); ``with_``
         runs in the same transaction (e.g. storing the results the events are about)."""
-        if not items:
+        entries = [entry(kind, data) for kind, data in items]
+        return await self.append_entries(
+            release_id, entries, actor=actor, source=source, at=at, with_=with_
+        )
+
+    async def append_entries(
+        self,
+        release_id: str,
+        entries: Sequence[Entry],
+        *,
+        actor: str = "onthedot",
+        source: str = "onthedot",
+        at: dt.datetime | None = None,
+        with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> int:
+        """``append_many`` of events whose data is already written out (``entry``), so a writer
+        can make the next batch's while this one is being stored."""
+        if not entries:
             return 0
-        return len(await self._write(release_id, items, actor, source, at, with_))
+        return len(await self._write(release_id, entries, actor, source, at, with_))
 
     async def _write(
         self,
         release_id: str,
-        items: Sequence[tuple[str, Mapping[str, Any]]],
+        entries: Sequence[Entry],
         actor: str,
         source: str,
         at: dt.datetime | None,
         with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> list[Event]:
-        """Chain ``items`` onto the release's newest event, in one transaction; when another
+        """Chain ``entries`` onto the release's newest event, in one transaction; when another
         writer took the same place first, read the new head and try again."""
         recorded_at = as_utc(self._clock.now())
         at = as_utc(at) if at else recorded_at
         at_text, recorded_text = iso_utc(at), iso_utc(recorded_at)
-        encoded = [(kind, canonical(data)) for kind, data in items]
         for _attempt in range(CONTENTION_TRIES):
             try:
                 async with self._engine.begin() as conn:
                     seq, prev = await self._head(conn, release_id)
                     written: list[Event] = []
-                    for (kind, data_json), (_, data) in zip(encoded, items, strict=True):
+                    for item in entries:
                         digest = event_hash(
                             release_id,
                             seq,
                             at_text,
-                            kind,
+                            item.kind,
                             actor,
                             source,
-                            data_json,
+                            item.data_json,
                             prev,
                             recorded_text,
                         )
@@ -210,10 +242,10 @@ class Timeline:
                                 release_id,
                                 seq,
                                 at,
-                                kind,
+                                item.kind,
                                 actor,
                                 source,
-                                data,
+                                item.data,
                                 prev,
                                 digest,
                                 recorded_at,
@@ -232,11 +264,11 @@ class Timeline:
                                 "kind": e.kind,
                                 "actor": e.actor,
                                 "source": e.source,
-                                "data": data_json,
+                                "data": item.data_json,
                                 "prev_hash": e.prev_hash,
                                 "hash": e.hash,
                             }
-                            for e, (_, data_json) in zip(written, encoded, strict=True)
+                            for e, item in zip(written, entries, strict=True)
                         ],
                         same=("at", "recorded_at"),
                     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,8 +17,6 @@ from onthedot.errors import StoreError
 from onthedot.model import Release, utcnow
 from onthedot.store.documents import HistoryEntry, content_sha256, document, without_secrets
 from onthedot.store.tables import release_history, releases
-
-log = structlog.get_logger("onthedot.store")
 
 # fields whose change is worth a line in the history (and, for release_at, a T3.2 check)
 TRACKED = (
@@ -151,8 +148,12 @@ def _read(doc: Any) -> Release | None:
     try:
         return Release.model_validate(doc)
     except ValidationError as exc:
+        import structlog  # loaded only here: every command that reads a release imports this module
+
         shown = doc.get("id") if isinstance(doc, dict) else None
-        log.warning("store.release_unreadable", release=shown, problem=str(exc).splitlines()[0])
+        structlog.get_logger("onthedot.store").warning(
+            "store.release_unreadable", release=shown, problem=str(exc).splitlines()[0]
+        )
         return None
 
 

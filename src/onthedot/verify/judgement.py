@@ -74,7 +74,7 @@ def judge(
         models=models,
     )
     layer = verdict.layer
-    return CheckResult(
+    return CheckResult.judged(
         url=edge.request.url,
         status=verdict.status,
         served_sha256=edge.sha256,

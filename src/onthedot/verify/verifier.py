@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
@@ -87,6 +87,7 @@ class _Plan:
     listed: Counter[str]  # how often each public URL is listed, in the order of the release
 
 
+BATCH = 1000  # results a sweep hands out at a time (``Verifier.sweep``)
 _PLANS_KEPT = 8  # releases one verifier sweeps in turn (``onthedot verify`` of several, say)
 PREPARED_FOR_S = 10.0  # a sweep this soon after ``prepare`` uses the addresses it resolved
 _BUILD_BEFORE_S = 0.5  # ``prepare`` builds nothing closer to T than this, plus:
@@ -207,31 +208,32 @@ class Verifier:
 
     async def check(self, release: Release, *, only: Sequence[str] | None = None) -> VerifyReport:
         """One look at every URL (or ``only`` these public URLs) from every vantage point."""
-        now = self._clock.now()
-        phase = "before" if now < release.release_at else "after"
+        sweep = self.sweep(release, only=only)
+        async for _batch in sweep.batches():
+            pass
+        return sweep.report
+
+    def sweep(
+        self, release: Release, *, only: Sequence[str] | None = None, batch: int = BATCH
+    ) -> Sweep:
+        """``check``, handing out its results in batches as they are judged (see ``Sweep``)."""
+        return Sweep(self, release, only, batch)
+
+    async def _plan_for(
+        self,
+        release: Release,
+        only: Sequence[str] | None,
+        declared: Sequence[Declared],
+        now: dt.datetime,
+    ) -> _Plan:
+        """The plan of a look at every URL (or ``only`` these public URLs, and the landing pages
+        of the ``declared`` files looked for)."""
         vantages = self._just_resolved(release, now) or await self._resolve(release)
-        declared = _declared(release, only)
         if only is None:
-            plan = self._plan(release, vantages)
-        else:  # (from the whole sweep's plan: its URLs are built once)
-            wanted = set(only) | {d.landing_url for d in declared}
-            items = self._plan(release, vantages).items
-            plan = self._new_plan(release, [t for t in items if t.public_url in wanted], vantages)
-        report = VerifyReport(release.id, phase, now)
-        report.results = await self._judge(release, plan, now)
-        landings = landing_urls(release)  # (their links are followed by ``_find``, not judged)
-        pages = [r for r in report.results if r.cache.get("_links") and r.url not in landings]
-        linked = self._linked_items(release, pages, plan.items)
-        if linked:
-            report.results += await self._judge(
-                release, self._new_plan(release, linked, plan.vantages), now
-            )
-        if declared:
-            report.results += await self._find(release, declared, report.results, plan, now)
-        for result in report.results:
-            result.cache.pop("_links", None)
-            result.cache.pop("_page", None)
-        return report
+            return self._plan(release, vantages)
+        wanted = set(only) | {d.landing_url for d in declared}  # (from the whole sweep's plan)
+        items = self._plan(release, vantages).items
+        return self._new_plan(release, [t for t in items if t.public_url in wanted], vantages)
 
     async def _find(
         self,
@@ -318,14 +320,21 @@ class Verifier:
         return _Plan(release, tuple(vantages), items, requests, listed)
 
     async def _judge(self, release: Release, plan: _Plan, now: dt.datetime) -> list[CheckResult]:
-        """Every edge first, each URL judged as soon as all its vantage points have answered (so
-        judging overlaps the fetching); the origin (and the cache-busted URL) only where an edge
-        did not serve the new version — that is where a diagnosis needs them. A good morning
-        costs one request per URL and vantage point, a bad one three."""
+        """The results of ``plan``, in the order of its URLs."""
+        judged = {url: results async for url, results in self._judging(release, plan, now)}
+        return [r for url in plan.listed for r in judged.get(url, ())]
+
+    async def _judging(
+        self, release: Release, plan: _Plan, now: dt.datetime
+    ) -> AsyncIterator[tuple[str, list[CheckResult]]]:
+        """Each URL's results (by public URL) as they are judged. Every edge first, each URL
+        judged as soon as all its vantage points have answered (so judging overlaps the
+        fetching); the origin (and the cache-busted URL) only where an edge did not serve the new
+        version — that is where a diagnosis needs them. A good morning costs one request per URL
+        and vantage point, a bad one three."""
         slots: dict[str, _Slot] = {}
         listed, answers = plan.listed, len(plan.vantages)
         order = {id(v): index for index, v in enumerate(plan.vantages)}  # the requests' own
-        judged: dict[str, list[CheckResult]] = {}
         waiting: list[_Slot] = []
         behind: list[ProbeRequest] = []
         async for response in self._prober.stream(plan.requests):
@@ -333,7 +342,8 @@ class Verifier:
             if len(slot.edges) < listed[slot.item.public_url] * answers:
                 continue  # not every vantage point has answered yet
             if slot.all_new:
-                judged[slot.item.public_url] = self._results(release, slot, order, now)
+                del slots[slot.item.public_url]  # judged: its answers' kept bodies can go
+                yield slot.item.public_url, self._results(release, slot, order, now)
             else:
                 waiting.append(slot)
                 behind += self._behind(slot.item)
@@ -341,8 +351,7 @@ class Verifier:
             for response in await self._prober.fetch_many(behind):
                 self._file(slots, response)
         for slot in waiting:
-            judged[slot.item.public_url] = self._results(release, slot, order, now)
-        return [r for url in listed for r in judged.get(url, ())]
+            yield slot.item.public_url, self._results(release, slot, order, now)
 
     def _behind(self, item: ReleaseURL) -> list[ProbeRequest]:
         """The requests that look behind the cache for ``item``: origin, cache-busted URL."""
@@ -462,6 +471,70 @@ def _declared(release: Release, only: Sequence[str] | None) -> list[Declared]:
         for url, art in found_artefacts(release)
         if wanted is None or url in wanted
     ]
+
+
+class Sweep:
+    """One look at every URL of a release (``Verifier.sweep``), its results handed out in
+    batches as they are judged (``async for batch in sweep.batches()``), so a caller can store
+    them while the rest are still being fetched. Once every batch is out, ``report`` holds them
+    all in the order ``Verifier.check`` gives (the release's). A page's results wait for the
+    files it links to, which are judged after every listed URL."""
+
+    def __init__(
+        self, verifier: Verifier, release: Release, only: Sequence[str] | None, batch: int
+    ) -> None:
+        self._verifier = verifier
+        self._release = release
+        self._only = only
+        self._batch = batch
+        self._report: VerifyReport | None = None
+
+    @property
+    def report(self) -> VerifyReport:
+        if self._report is None:
+            raise RuntimeError("The sweep's report is whole only once every batch is out.")
+        return self._report
+
+    async def batches(self) -> AsyncIterator[list[CheckResult]]:
+        verifier, release = self._verifier, self._release
+        now = verifier._clock.now()
+        phase = "before" if now < release.release_at else "after"
+        declared = _declared(release, self._only)
+        plan = await verifier._plan_for(release, self._only, declared, now)
+        report = VerifyReport(release.id, phase, now)
+        judged: dict[str, list[CheckResult]] = {}
+        ready: list[CheckResult] = []
+        pages: list[CheckResult] = []  # handed out with their linked or found files, at the end
+        async for url, results in verifier._judging(release, plan, now):
+            judged[url] = results
+            for result in results:
+                held = "_links" in result.cache or "_page" in result.cache
+                (pages if held else ready).append(result)
+            if len(ready) >= self._batch:
+                yield ready
+                ready = []
+        report.results = [r for url in plan.listed for r in judged.get(url, ())]
+        landings = landing_urls(release)  # (their links are followed by ``_find``, not judged)
+        found = [  # in the release's order
+            r for r in report.results if r.cache.get("_links") and r.url not in landings
+        ]
+        linked = verifier._linked_items(release, found, plan.items)
+        if linked:
+            more = await verifier._judge(
+                release, verifier._new_plan(release, linked, plan.vantages), now
+            )
+            report.results += more
+            pages += more
+        if declared:
+            more = await verifier._find(release, declared, report.results, plan, now)
+            report.results += more
+            pages += more
+        for result in pages:
+            result.cache.pop("_links", None)
+            result.cache.pop("_page", None)
+        self._report = report
+        if ready or pages:
+            yield ready + pages
 
 
 def summary(results: Sequence[CheckResult]) -> dict[str, int]:

@@ -20,14 +20,13 @@ returns quietly.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import hashlib
 import posixpath
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, ParamSpec, TypeVar
 
 from onthedot.adapters import Adapter, AdapterURL
 from onthedot.errors import (
@@ -42,6 +41,16 @@ from onthedot.model import STAGED_PREFIX, path_fault
 
 STAGE_PREFIX = STAGED_PREFIX
 CHUNK = 256 * 1024
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+async def in_thread(func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    """``asyncio.to_thread``, with asyncio loaded by a target's first file I/O rather than by
+    importing it: ``onthedot check`` only asks a target where it stages, and waits for nothing."""
+    import asyncio
+
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -168,7 +177,7 @@ class Target(Adapter):
         path = check_path(path)
         location = self.staged_location(path, token)
         try:
-            found, size = await asyncio.to_thread(file_sha256, local_file)
+            found, size = await in_thread(file_sha256, local_file)
         except OSError as exc:
             raise ConfigError(
                 f"The artefact file {local_file} cannot be read ({exc.strerror}): check the path."

@@ -6,12 +6,11 @@ because the hidden name is on the same file system: in the same directory, or in
 that must be on the web root's file system (checked at start and before every upload; a folder on
 another one is refused, as the rename would become a copy). The final directory is made while
 staging, and fsynced after the rename so the flip survives a crash. File I/O runs in a worker thread
-(``asyncio.to_thread``), as asyncio has no asynchronous file API.
+(``asyncio.to_thread``, through ``in_thread``), as asyncio has no asynchronous file API.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import hashlib
 import os
@@ -21,7 +20,7 @@ from typing import ClassVar
 
 from onthedot.adapters import AdapterURL
 from onthedot.errors import AdapterURLError, ConfigError, TargetError, TargetUnreachable
-from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
+from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target, in_thread
 
 
 class FileTarget(Target):
@@ -73,7 +72,7 @@ class FileTarget(Target):
 
     async def _upload(self, staged: Staged, local_file: Path) -> None:
         dest, final = Path(self._placed(staged.location)), self._local(staged.path)
-        await asyncio.to_thread(self._copy, local_file, dest, final.parent, staged.size)
+        await in_thread(self._copy, local_file, dest, final.parent, staged.size)
 
     def _copy(self, source: Path, dest: Path, final_dir: Path, size: int) -> None:
         self._check_root()
@@ -100,7 +99,7 @@ class FileTarget(Target):
             raise self.size_mismatch(str(dest), size, written)
 
     async def _move(self, location: str, path: str) -> None:
-        await asyncio.to_thread(self._replace, Path(self._placed(location)), self._local(path))
+        await in_thread(self._replace, Path(self._placed(location)), self._local(path))
 
     def _replace(self, source: Path, dest: Path) -> None:
         self._check_root()
@@ -115,7 +114,7 @@ class FileTarget(Target):
         _fsync_dir(dest.parent)
 
     async def _remove(self, location: str) -> None:
-        await asyncio.to_thread(self._unlink, Path(self._placed(location)))
+        await in_thread(self._unlink, Path(self._placed(location)))
 
     def _unlink(self, file: Path) -> None:
         try:
@@ -128,7 +127,7 @@ class FileTarget(Target):
     async def read_staged(self, staged: Staged) -> AsyncIterator[bytes]:
         file = Path(self._placed(staged.location))
         try:
-            handle = await asyncio.to_thread(file.open, "rb")
+            handle = await in_thread(file.open, "rb")
         except FileNotFoundError as exc:
             raise TargetError(
                 f"The staged copy of {staged.path} is no longer on {self.url()}: stage the "
@@ -137,11 +136,11 @@ class FileTarget(Target):
         except OSError as exc:
             raise self.os_error(exc, f"reading {file}") from exc
         with handle:
-            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            while chunk := await in_thread(handle.read, CHUNK):
                 yield chunk
 
     async def _read_sha256(self, path: str) -> str | None:
-        return await asyncio.to_thread(self._hash, self._local(path))
+        return await in_thread(self._hash, self._local(path))
 
     def _hash(self, file: Path) -> str | None:
         self._check_root()

@@ -1,0 +1,59 @@
+"""``Verifier.sweep`` hands out a look's results in batches as they are judged (``onthedot verify``
+stores each while the rest are fetched); its report is then the one ``check`` gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from onthedot.clock import ShiftedClock
+from onthedot.model import Artefact, CheckResult, Release, Site, Status
+from onthedot.testing import MockProbeTransport, mock_response
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
+from onthedot.verify.verifier import Verifier
+
+T = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
+NEW, OLD = b"new figures\n", b"old figures\n"
+PUBLIC, ORIGIN = "http://127.0.0.1:8080", "http://127.0.0.1:8081"
+PATHS = [f"/{name}.csv" for name in "abcdefg"]
+STALE = f"{PUBLIC}/c.csv"  # the edge still serves the old file; the origin has the new one
+
+
+def _release() -> Release:
+    digest = hashlib.sha256(NEW).hexdigest()
+    return Release(
+        id="sweep",
+        title="Sweep",
+        producer="Test",
+        release_at=T,
+        site=Site(public=PUBLIC, origin=ORIGIN),
+        artefact=tuple(Artefact(path=p, sha256=digest, size=len(NEW)) for p in PATHS),
+    )
+
+
+def _verifier() -> Verifier:
+    def answer(request: ProbeRequest) -> ProbeResponse:
+        return mock_response(request, body=OLD if request.url == STALE else NEW)
+
+    return Verifier(
+        Prober(MockProbeTransport(answer)), clock=ShiftedClock(T + dt.timedelta(seconds=5))
+    )
+
+
+async def test_batches_come_as_judged_and_the_report_is_the_checks() -> None:
+    release = _release()
+    sweep = _verifier().sweep(release, batch=2)
+    with pytest.raises(RuntimeError):
+        sweep.report  # noqa: B018 (not whole before every batch is out)
+    batches: list[list[CheckResult]] = [batch async for batch in sweep.batches()]
+
+    assert [len(b) for b in batches] == [2, 2, 2, 1]  # the stale one, diagnosed last
+    assert batches[-1][0].url == STALE and batches[-1][0].status is Status.STALE
+    handed_out = [id(r) for b in batches for r in b]
+    assert sorted(handed_out) == sorted(id(r) for r in sweep.report.results)  # each once
+    checked = await _verifier().check(release)
+    seen = [(r.url, r.status, r.layer) for r in sweep.report.results]
+    assert seen == [(r.url, r.status, r.layer) for r in checked.results]
+    assert [url for url, _, _ in seen] == [PUBLIC + p for p in PATHS]  # the release's order
