@@ -54,11 +54,13 @@ class Instance:
     process: subprocess.Popen[str]
     port: int
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def __post_init__(self) -> None:
-        threading.Thread(
+        self.reader = threading.Thread(
             target=lambda: self.output.extend(self.process.stdout or ()), daemon=True
-        ).start()
+        )
+        self.reader.start()
 
     def health(self) -> dict[str, Any] | None:
         try:
@@ -92,6 +94,8 @@ class Instance:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=5)  # (it reads to the end: closing under it would fail it)
         if self.process.stdout is not None:
             self.process.stdout.close()
 

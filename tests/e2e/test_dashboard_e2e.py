@@ -56,5 +56,5 @@ async def test_onthedot_run_links_the_calendar_from_its_board_and_draws_the_curv
             )
     finally:
         service.terminate()
-        service.wait(15)
+        service.communicate(timeout=15)  # (reads and closes its output pipe)
     assert os.path.exists(webroot / ONE_FILE.lstrip("/"))
