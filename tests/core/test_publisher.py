@@ -24,6 +24,7 @@ from onthedot.errors import LeaseHeldError, ProbeError, StoreError, TargetUnreac
 from onthedot.model import Release
 from onthedot.morning.publisher import Publisher
 from onthedot.morning.watch import Watcher, WatchPlan
+from onthedot.publish.lease import Lease
 from onthedot.publish.purgers.base import PurgeAttempt
 from onthedot.publish.purgers.memory import MemoryPurger
 from onthedot.publish.steps import StepLog
@@ -365,6 +366,26 @@ async def test_the_flip_never_waits_for_the_sweep_to_be_ready(
     outcome = await pub.publish(release)
     assert _StuckPreparing.prepared == 1  # it was asked (at once: T was less than 3 s away)
     assert outcome.live and outcome.late_s < 0.1  # flipped at T all the same, then swept
+
+
+async def test_the_flip_at_t_waits_for_no_store(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 200 releases due at once the store is queued at T: the fence (does this instance
+    still hold the release?) is checked a second before T, so a slow store cannot make the flip
+    late (checked at T it made 200 releases flip up to 2.4 s late)."""
+    checked = Lease.check
+
+    async def slowly(self: Lease) -> None:
+        await asyncio.sleep(0.8)
+        await checked(self)
+
+    monkeypatch.setattr(Lease, "check", slowly)
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 56, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    outcome = await publisher(engine, name, clock, [], leak_probes=False).publish(release)
+    assert outcome.live and outcome.late_s < 0.1
 
 
 async def test_the_sweep_at_t_uses_what_was_prepared_before_it(

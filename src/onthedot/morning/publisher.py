@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -45,6 +46,8 @@ from onthedot.verify.exposure import StagedCopy
 log = structlog.get_logger("onthedot.publisher")
 
 PREPARE_BEFORE_S = 3.0  # the sweep at T is got ready this long before T (see _until_t_preparing)
+FENCE_BEFORE_S = 1.0  # the fence is checked this long before T (see _flip_on_the_dot) ...
+FENCE_FRESH_S = 2.0  # ... and again at T if that was longer ago than this (real seconds)
 ClockCheck = Callable[[Release], Awaitable[ClockOffset | None]]
 STEPS_SHOWN = ("staged", "flipped", "purged", "verified")
 
@@ -116,8 +119,7 @@ class _Purges:
             self._first = asyncio.create_task(self._purge_at_t())
 
     async def _purge_at_t(self) -> None:
-        release = self._run.release
-        await self._run.lease.check()
+        release = self._run.release  # (no fence: a purge twice is harmless, a purge late is not)
         attempts = await self._purging.purge(release, list(release.paths))
         self._run.outcome.purge_attempts = attempts
         await self._run.steps.mark("purged", self._clock.now(), {"attempts": len(attempts)})
@@ -248,7 +250,7 @@ class Publisher:
             await self._event(
                 release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
             )
-            await self._until_t_preparing(release)
+            await self._until_t_preparing(release, run.lease)
         run.outcome.flipped_at = reached = self._clock.now()
         data = {
             "published_by": release.published_by,
@@ -276,30 +278,42 @@ class Publisher:
 
     async def _flip_on_the_dot(self, run: _Run, staged: list[Staged]) -> dt.datetime:
         """Wait for T (unless the run is ``immediately``), make sure this run still holds the
-        release (the fence), flip every file; the instant it fired."""
+        release (the fence), flip every file; the instant it fired. The fence is checked a second
+        before T, so that at T the flip waits for no store (200 releases due at once queue for
+        it); it is checked again at T only when that check is stale (the process was held up,
+        e.g. an old leader waking late)."""
         release = run.release
+        checked = None
         if not run.immediately:
             if self._clock.now() < release.release_at:
                 await self._event(
                     release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
                 )
-            await self._until_t_preparing(release)
-        await run.lease.check()
+            checked = await self._until_t_preparing(release, run.lease)
+        if checked is None or time.monotonic() - checked > FENCE_FRESH_S:
+            await run.lease.check()
         fired = self._clock.now()
         await self.staging.flip(staged)
         return fired
 
-    async def _until_t_preparing(self, release: Release) -> None:
+    async def _until_t_preparing(self, release: Release, lease: Lease) -> float | None:
         """Wait for T; from ``PREPARE_BEFORE_S`` before it, get the sweep at T ready (the site's
-        addresses resolved, its requests built) alongside. Whatever is not ready at T is dropped,
-        unawaited: the flip never waits for it."""
+        addresses resolved, its requests built) alongside, and check the fence ``FENCE_BEFORE_S``
+        before it (the monotonic instant it was checked, or None when T had come already).
+        Whatever is not ready at T is dropped, unawaited: the flip never waits for it."""
         await wait_until(self._clock, release.release_at - dt.timedelta(seconds=PREPARE_BEFORE_S))
         preparing = asyncio.create_task(self._watcher.prepare(release))
         preparing.add_done_callback(partial(_log_failed_preparation, release.id))
+        checked = None
         try:
+            await wait_until(self._clock, release.release_at - dt.timedelta(seconds=FENCE_BEFORE_S))
+            if self._clock.now() < release.release_at:
+                await lease.check()
+                checked = time.monotonic()
             await wait_until(self._clock, release.release_at)
         finally:
             preparing.cancel()  # (nothing, if it is done)
+        return checked
 
     async def _record_flip(self, run: _Run, staged: list[Staged], fired: dt.datetime) -> None:
         outcome, release = run.outcome, run.release
