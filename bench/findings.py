@@ -259,3 +259,20 @@ def verify_cli_findings(result: dict[str, Any]) -> list[str]:
             else ""
         )
     ]
+
+
+def verdict(met: bool | None) -> str:
+    return "—" if met is None else ("**met**" if met else "**not met**")
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def failed_section(name: str, result: dict[str, Any], goals: list[list[str]]) -> list[str] | None:
+    """The section of a benchmark that did not run (its goal row added), or None if it ran."""
+    if result.get("ok"):
+        return None
+    goals.append([f"{name} benchmark", "—", f"did not run: {result.get('error')}", verdict(False)])
+    return [f"## {name}", "", f"The benchmark failed: `{result.get('error')}`.", ""]

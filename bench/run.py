@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.findings import findings_section, num
+from bench.findings import failed_section, findings_section, num, table, verdict
 from bench.sections_ha import chaos_section, failover_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,15 +152,6 @@ def main(names: list[str] | None = None) -> None:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def verdict(met: bool | None) -> str:
-    return "—" if met is None else ("**met**" if met else "**not met**")
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 def render(
     host: dict[str, Any],
     results: dict[str, dict[str, Any]],
@@ -237,15 +228,8 @@ def _provenance(results: dict[str, dict[str, Any]], ran: list[str] | None, total
     )
 
 
-def _failed(name: str, result: dict[str, Any], goals: list[list[str]]) -> list[str] | None:
-    if result.get("ok"):
-        return None
-    goals.append([f"{name} benchmark", "—", f"did not run: {result.get('error')}", verdict(False)])
-    return [f"## {name}", "", f"The benchmark failed: `{result.get('error')}`.", ""]
-
-
 def verify_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Probe throughput (verify)", result, goals)
+    failed = failed_section("Probe throughput (verify)", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -364,7 +348,7 @@ SERIES_TITLES = {
 
 
 def morning_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Release morning (run)", result, goals)
+    failed = failed_section("Release morning (run)", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -480,7 +464,7 @@ def morning_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]
 
 
 def publish_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Go-live lag (publish)", result, goals)
+    failed = failed_section("Go-live lag (publish)", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -589,7 +573,7 @@ CHECKS = {
 
 
 def kill_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Kill test", result, goals)
+    failed = failed_section("Kill test", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -688,7 +672,7 @@ def kill_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
 
 
 def startup_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Start-up", result, goals)
+    failed = failed_section("Start-up", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -753,7 +737,7 @@ def startup_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]
 
 
 def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("verify command", result, goals)
+    failed = failed_section("verify command", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -829,7 +813,7 @@ def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[s
 
 
 def flood_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Flood (run)", result, goals)
+    failed = failed_section("Flood (run)", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -905,7 +889,7 @@ def flood_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
 
 
 def alerts_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Alerts (run)", result, goals)
+    failed = failed_section("Alerts (run)", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -1003,7 +987,7 @@ def alerts_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
 
 
 def demo_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("The demo (run)", result, goals)
+    failed = failed_section("The demo (run)", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -1044,7 +1028,7 @@ def demo_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
 
 
 def dashboard_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Dashboard", result, goals)
+    failed = failed_section("Dashboard", result, goals)
     if failed:
         return failed
     f = result["figures"]

@@ -4,23 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.findings import num
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def _verdict(met: bool | None) -> str:
-    return "—" if met is None else "**met**" if met else "**not met**"
-
-
-def _failed(name: str, result: dict[str, Any], goals: list[list[str]]) -> list[str] | None:
-    if result.get("ok"):
-        return None
-    goals.append([f"{name} benchmark", "—", f"did not run: {result.get('error')}", _verdict(False)])
-    return [f"## {name}", "", f"The benchmark failed: `{result.get('error')}`.", ""]
+from bench.findings import failed_section, num, table, verdict
 
 
 def _once(case: dict[str, Any]) -> bool:
@@ -29,7 +13,7 @@ def _once(case: dict[str, Any]) -> bool:
 
 
 def failover_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Failover (run)", result, goals)
+    failed = failed_section("Failover (run)", result, goals)
     if failed:
         return failed
     cases = result["figures"]["failover"]
@@ -42,7 +26,7 @@ def failover_section(result: dict[str, Any], goals: list[list[str]]) -> list[str
             "a standby takes the lead within 2 s of the leader being SIGKILLed",
             "issue 16",
             f"at most {num(take_over, 3)} s over {len(killed)} kills",
-            _verdict(take_over is not None and take_over <= 2.0),
+            verdict(take_over is not None and take_over <= 2.0),
         ],
         [
             "leader SIGKILLed at T − 1 s: the standby publishes, the edge has the new bytes by "
@@ -50,7 +34,7 @@ def failover_section(result: dict[str, Any], goals: list[list[str]]) -> list[str
             "issue 16 acceptance",
             f"edge at T + {num(at_minus_1 and at_minus_1['edge_new_s'], 3)} s, flip "
             f"{num(at_minus_1 and at_minus_1['flip_late_s'], 3)} s late",
-            _verdict(
+            verdict(
                 at_minus_1 is not None
                 and at_minus_1["edge_new_s"] is not None
                 and at_minus_1["edge_new_s"] <= 2.0
@@ -62,7 +46,7 @@ def failover_section(result: dict[str, Any], goals: list[list[str]]) -> list[str
             "intact",
             "issue 16",
             f"{sum(_once(c) and c['verify_ok'] for c in cases)}/{len(cases)} releases",
-            _verdict(right),
+            verdict(right),
         ],
     ]
     rows = [
@@ -95,7 +79,7 @@ def failover_section(result: dict[str, Any], goals: list[list[str]]) -> list[str
         "Varnish every 10 ms first got the new bytes (never before T); events: `publish.staged` "
         "/ `publish.flipped` / `publish.done` in the timeline.",
         "",
-        *_table(
+        *table(
             [
                 "Release",
                 "Leader killed at",
@@ -113,7 +97,7 @@ def failover_section(result: dict[str, Any], goals: list[list[str]]) -> list[str
 
 
 def chaos_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
-    failed = _failed("Chaos (run)", result, goals)
+    failed = failed_section("Chaos (run)", result, goals)
     if failed:
         return failed
     f = result["figures"]
@@ -137,7 +121,7 @@ def chaos_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
             f"{sum(detected.values())}/{len(detected)} detected; "
             f"{sum(_once(c) and c['verify_ok'] for c in cases.values())}/{len(cases)} published "
             "once with an intact chain",
-            _verdict(all(detected.values()) and right),
+            verdict(all(detected.values()) and right),
         ]
     )
     rows = [
@@ -173,7 +157,7 @@ def chaos_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         "measured yet: a remote agent cut off from the service (network namespaces work on this "
         "machine; the case is not written).",
         "",
-        *_table(
+        *table(
             [
                 "Case",
                 "flip late s",
