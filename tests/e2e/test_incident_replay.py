@@ -104,12 +104,42 @@ TOOL_TALK = [
     "FTP",
     "(default)",
     "Cause: cache",
+    # every phrase the issue quotes from the first draft
+    "as recorded in",
+    "timeline",
+    "host clock",
+    "±",
+    "Varnish, Age",
+    "vantage point(s)",
+    "were affected (default)",
+    "Configure a purger",
+    "purge list",
+    "varnish://",
+    "Run `onthedot preflight",
+    "stopped checking",
+    "still not live",
+    "1 hour 5 minutes 2 seconds",
+    "10:35:02",
+    "09:36:00",
+    "28 of 29 checks",
+    "checks found the new version missing",
+    "publish.staged",
+    "gate.held",
+    ".onthedot-",
+    "New content visible before the release time",  # the seed's release was never early
 ]
+BODY_ENDS = "Annex A:"  # the body is everything before the annexes' first heading
 
 
 def tool_talk(text: str) -> list[str]:
     """The forbidden phrases in ``text``, and every time given to the second."""
     return [p for p in TOOL_TALK if p in text] + re.findall(r"\b\d\d:\d\d:\d\d\b", text)
+
+
+def body_of(text: str) -> str:
+    """The report before its annexes (the body a regulator reads first)."""
+    assert text.count(BODY_ENDS) == 1, text
+    return text.split(BODY_ENDS)[0]
 
 
 def read_back(fmt: str, data: bytes) -> str:
@@ -135,17 +165,21 @@ def app_() -> typer.Typer:
 
 def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: str) -> None:
     """On the embedded SQLite store and on PostgreSQL alike."""
-    origin = Nginx(ftp_server.root).start()
+    for folder in ("www", "staging"):
+        (ftp_server.root / folder).mkdir()
+    origin = Nginx(ftp_server.root / "www").start()
     cache = Varnish(origin.host, origin.port, default_ttl=3600).start()
     try:
-        target = ftp_server.root / PATH.lstrip("/")
+        target = ftp_server.root / "www" / PATH.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(OLD)
         assert fetch(cache.url + PATH)[1] == OLD  # last quarter's file, in the cache since 08:40
 
         config = write_config(tmp_path)
+        # the staged copy waits outside the served tree, as in 2019 nothing was reachable early
+        target_url = f"{ftp_server.url}www?staging=/staging"
         release_file = write_release(
-            tmp_path / "rel", SiteAddresses(cache.url, origin.url, ftp_server.url)
+            tmp_path / "rel", SiteAddresses(cache.url, origin.url, target_url)
         )
         db = database_url
         asyncio.run(_publish_at_0930_and_watch(release_file, config, db, cache.url + PATH))
@@ -176,8 +210,8 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
             assert result.exit_code == 0, result.stdout
             text = read_back(fmt, out.read_bytes())
             assert in_order(text, [*FACTS[:2], cache.url + PATH, *FACTS[2:]]) == [], text
-            body = text.split("Annex A")[0]
-            assert tool_talk(body) == [], body
+            body = body_of(text)
+            assert "Annex C" not in body and tool_talk(body) == [], body
         props = Document(str(tmp_path / "report.docx")).core_properties
         assert (props.author, props.created) == (
             "Jane Smith, Health and Safety Executive (HSE)",
@@ -189,9 +223,9 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
         )
         assert said.exit_code == 0, said.stdout
         assert "1 hour 5 minutes late" in said.stdout and "We apologise" in said.stdout
-        assert (
-            tool_talk(re.sub(r"<[^>]+>", "", said.stdout)) == [] and "Jane Smith" not in said.stdout
-        )
+        words = " ".join(re.sub(r"<h2>.*</h2>|<[^>]+>", "", said.stdout).split())
+        assert tool_talk(words) == [] and "Jane Smith" not in words, words
+        assert 3 <= len(re.split(r"(?<=\.) (?=[A-Z“])", words)) <= 5, words
         result = runner.invoke(
             app_(), ["--database", db, "timeline", str(release_file), "--verify"]
         )

@@ -261,3 +261,46 @@ async def test_control_characters_typed_into_a_title_do_not_stop_the_word_and_od
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
     assert "Deaths\ufffd at work\ufffd 2019" in docx_text(render(report, "docx"))
     assert "Deaths\ufffd at work\ufffd 2019" in odt_text(render(report, "odt"))
+
+
+async def _checks(store: AsyncEngine, stale: list[dt.datetime], live: dt.datetime) -> str:
+    """The impact facts of a release flipped at 09:30 whose public checks at ``stale`` showed the
+    previous version and at ``live`` the new one."""
+    release = release_2019()
+    tl = Timeline(store)
+    await tl.append(release.id, kinds.PUBLISH_FLIPPED, {"paths": [URL]}, at=at(9, 30))
+    for when in stale:
+        await tl.append(release.id, kinds.VERIFY_RESULT, result(when, "stale", age=5), at=when)
+    await tl.append(release.id, kinds.VERIFY_RESULT, result(live, "live"), at=live)
+    report = build(await assess(store, release), today=dt.date(2019, 12, 19))
+    return report.text()
+
+
+async def test_checks_made_in_the_first_seconds_never_read_as_an_hour_of_checks(
+    store: AsyncEngine,
+) -> None:
+    """The first draft's "28 of 29 checks found the new version missing", when all 28 fell in the
+    first 1.5 s and nothing was checked for the next hour."""
+    first_seconds = [at(9, 30) + dt.timedelta(milliseconds=50 * i) for i in range(1, 29)]
+    text = await _checks(store, first_seconds, at(10, 35, 2))
+    assert (
+        "The public website was checked 28 times at 09:30 while the statistics were not "
+        "available to all users, and showed the previous version each time; it was not checked "
+        "again until 10:35, when it showed the new version." in text
+    )
+    assert "28 of 29" not in text.split("Annex A:")[0]
+
+
+async def test_a_long_pause_inside_a_range_of_checks_is_said(store: AsyncEngine) -> None:
+    every_minute_then_one = [at(9, 30 + i, 1) for i in range(8)] + [at(10, 20, 1)]
+    text = await _checks(store, every_minute_then_one, at(10, 21, 1))
+    assert (
+        "checked 9 times between 09:30 and 10:20 (none between 09:37 and 10:20) while the "
+        "statistics were not available to all users" in text
+    )
+
+
+async def test_the_annex_for_it_counts_checks_without_vantage_point_talk(replay: Report) -> None:
+    annex = replay.text().split("Annex B:")[1].split("Annex C:")[0]
+    assert "checks were made of the public addresses after the release time; " in annex
+    assert "vantage" not in annex and "(default)" not in annex, annex

@@ -61,7 +61,9 @@ def who(event: Event) -> str:
     """The person or system that did it, with their role: "Jane Smith (lead statistician)"."""
     data = event.data
     name = str(data.get("by") or event.actor or "someone")
-    role = str(data.get("by_role") or (data.get("role") if event.kind == kinds.ACTION_TAKEN else "") or "")
+    role = str(
+        data.get("by_role") or (data.get("role") if event.kind == kinds.ACTION_TAKEN else "") or ""
+    )
     return f"{name} ({role})" if role else name
 
 
@@ -136,7 +138,9 @@ def _purge(t: Teller, e: Event) -> str:
 
 
 def _purge_done(t: Teller, e: Event) -> str:
-    return f"At {t.clock(e.at)} the cache was purged of {len(e.data.get('urls') or [])} address(es)."
+    return (
+        f"At {t.clock(e.at)} the cache was purged of {len(e.data.get('urls') or [])} address(es)."
+    )
 
 
 def _purge_failed(t: Teller, e: Event) -> str:
@@ -187,7 +191,9 @@ def _watch_ended(t: Teller, e: Event) -> str:
 
 def _watch_stopped(t: Teller, e: Event) -> str:
     why = text_of(e.data, "reason")
-    return f"At {t.clock(e.at)} {who(e)} asked onthedot to stop checking{f': {why}' if why else ''}."
+    return (
+        f"At {t.clock(e.at)} {who(e)} asked onthedot to stop checking{f': {why}' if why else ''}."
+    )
 
 
 def _alert(t: Teller, e: Event) -> str:
@@ -261,7 +267,11 @@ def _released(t: Teller, e: Event) -> str:
 
 
 def _pra(t: Teller, e: Event) -> str:
-    verb = "was given pre-release access" if e.kind == kinds.PRA_GRANTED else "opened the statistics under pre-release access"
+    verb = (
+        "was given pre-release access"
+        if e.kind == kinds.PRA_GRANTED
+        else "opened the statistics under pre-release access"
+    )
     return f"At {t.clock(e.at)} {text_of(e.data, 'name') or who(e)} {verb}."
 
 
@@ -314,7 +324,9 @@ INQUIRY: Mapping[str, str] = {
 
 
 def _inquiry(t: Teller, e: Event) -> str:
-    return f"At {t.clock(e.at)} {who(e)} {INQUIRY[e.kind]}: {text_of(e.data, 'text') or '(no text)'}."
+    return (
+        f"At {t.clock(e.at)} {who(e)} {INQUIRY[e.kind]}: {text_of(e.data, 'text') or '(no text)'}."
+    )
 
 
 TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
@@ -353,8 +365,15 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
 }
 # told elsewhere (the clock note) or not worth a sentence
 SILENT = frozenset(
-    {kinds.CLOCK_OFFSET, kinds.PUBLISH_WAITING, kinds.PUBLISH_DONE, kinds.PUBLISH_DISCARDED,
-     kinds.VERIFY_FIRST_LIVE, kinds.REPORT_EDITED, kinds.REPORT_STATUS}
+    {
+        kinds.CLOCK_OFFSET,
+        kinds.PUBLISH_WAITING,
+        kinds.PUBLISH_DONE,
+        kinds.PUBLISH_DISCARDED,
+        kinds.VERIFY_FIRST_LIVE,
+        kinds.REPORT_EDITED,
+        kinds.REPORT_STATUS,
+    }
 )
 
 
@@ -395,6 +414,11 @@ LABELS: Mapping[str, str] = {
     kinds.PRA_GRANTED: "Pre-release access given",
     kinds.PRA_OPENED: "Opened under pre-release access",
     kinds.STATEMENT_PUBLISHED: "Statement published",
+    kinds.PROBLEM_NOTICED: "Problem noticed",
+    kinds.INVESTIGATION_FOUND: "Investigation finding",
+    kinds.UAT_CHECKED: "Test (UAT) environment checked",
+    kinds.ROOT_CAUSE: "Root cause",
+    kinds.TEST_PLANNED: "Test planned",
     kinds.NOTE: "Note",
     kinds.REPORT_EDITED: "Breach report written",
     kinds.REPORT_STATUS: "Breach report status",
@@ -407,7 +431,9 @@ def label(kind: str) -> str:
     known = LABELS.get(kind)
     if known:
         return known
-    return kind.replace(".", " ").replace("-", " ").replace("_", " ").strip().capitalize() or "Event"
+    return (
+        kind.replace(".", " ").replace("-", " ").replace("_", " ").strip().capitalize() or "Event"
+    )
 
 
 def by_a_person(event: Event) -> bool:
@@ -433,7 +459,11 @@ def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
     teller = Teller(release, zone)
     if event.kind == kinds.VERIFY_RESULT:
         obs = read_result(event.data, event.at)
-        return _observed(teller, obs, 1) if obs else f"At {teller.clock(event.at)} an unreadable result was recorded."
+        return (
+            _observed(teller, obs, 1)
+            if obs
+            else f"At {teller.clock(event.at)} an unreadable result was recorded."
+        )
     tell = TELLERS.get(event.kind)
     told = tell(teller, event) if tell else None
     return told or f"At {teller.clock(event.at)} {who(event)} recorded “{label(event.kind)}”."
@@ -443,7 +473,7 @@ def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
 
 
 def cache_facts(cache: Mapping[str, Any]) -> str:
-    """"Varnish, Age 2,940 s, max-age 3,600 s" from a result's ``cache`` (what is known of it)."""
+    """ "Varnish, Age 2,940 s, max-age 3,600 s" from a result's ``cache`` (what is known of it)."""
     control = cache.get("cache_control") if isinstance(cache.get("cache_control"), Mapping) else {}
     assert isinstance(control, Mapping)
     max_age = cache.get("max_age") or control.get("s-maxage") or control.get("max-age")
@@ -484,7 +514,9 @@ def _why_stale(obs: CheckResult, origin: bool) -> str:
     facts = cache_facts(obs.cache)
     shown = f" ({facts})" if facts else ""
     if obs.layer == "cache":
-        return f" from its cache{shown}, although the web server behind it already had the new version"
+        return (
+            f" from its cache{shown}, although the web server behind it already had the new version"
+        )
     return shown
 
 
@@ -530,7 +562,9 @@ def account(
     """
     teller = Teller(release, zone)
     if results is None:
-        results = [o for e in events if e.kind == kinds.VERIFY_RESULT if (o := read_result(e.data, e.at))]
+        results = [
+            o for e in events if e.kind == kinds.VERIFY_RESULT if (o := read_result(e.data, e.at))
+        ]
     items: list[tuple[dt.datetime, int, str]] = []
     for index, event in enumerate(events):
         if event.kind in SILENT or event.kind == kinds.VERIFY_RESULT:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 
 from onthedot.calendar.timeutil import Zone, fmt_date, get_zone, to_local
 from onthedot.model import CheckResult, Status
@@ -332,7 +333,10 @@ def impact_facts(a: Assessment, zone: Zone) -> list[str]:
 
 
 def _availability(main: Breach, told: Minutes) -> str:
-    if main.kind not in ("late", "stale", "missing", "error", "wrong-file") or main.started_at is None:
+    if (
+        main.kind not in ("late", "stale", "missing", "error", "wrong-file")
+        or main.started_at is None
+    ):
         return ""
     return f"The statistics were not available to all users{_span(told, main)}."
 
@@ -346,7 +350,11 @@ def _coverage(ev: Evidence, main: Breach, told: Minutes) -> str:
     if not bad:
         return ""
     times = list(dict.fromkeys(told.clock(o.checked_at) for o in bad))
-    when = f"between {times[0]} and {times[-1]}" if len(times) > 6 else f"at {_and(times)}"
+    when = (
+        f"between {times[0]} and {times[-1]}{_pause(bad, told)}"
+        if len(times) > 6
+        else f"at {_and(times)}"
+    )
     count = {1: "once", 2: "twice"}.get(len(bad), f"{len(bad)} times")
     what = (
         "showed the previous version"
@@ -361,6 +369,17 @@ def _coverage(ev: Evidence, main: Breach, told: Minutes) -> str:
     if live - bad[-1].checked_at > GAP:
         return f"{sentence}; it was not checked again until {told.clock(live)}, when it showed the new version."
     return f"{sentence}; it first showed the new version at {told.clock(live)}."
+
+
+def _pause(bad: Sequence[CheckResult], told: Minutes) -> str:
+    """The longest pause between checks told as a range, when longer than ``GAP``: "between 09:30
+    and 10:20" must not read as checks all along when most of them were made at 09:30."""
+    gaps = [(b.checked_at - a.checked_at, a, b) for a, b in pairwise(bad)]
+    longest = max(gaps, key=lambda g: g[0], default=None)
+    if longest is None or longest[0] <= GAP:
+        return ""
+    _, before, after = longest
+    return f" (none between {told.clock(before.checked_at)} and {told.clock(after.checked_at)})"
 
 
 def _and(items: Sequence[str]) -> str:
@@ -485,10 +504,15 @@ def for_it(a: Assessment, details: Iterable[str]) -> list[str]:
         bad = [o for o in after if o.status != Status.LIVE]
         vantages = sorted({o.vantage for o in after})
         wrong = sorted({o.vantage for o in bad})
+        where = (
+            f", seen from {len(wrong)} of the {len(vantages)} places they were made from "
+            f"({', '.join(wrong) or 'none'})"
+            if len(vantages) > 1
+            else ""
+        )
         facts.append(
-            f"{len(after)} checks were made of the public addresses after the release time; {len(bad)} "
-            f"found the new version missing, from {len(wrong)} of {len(vantages)} vantage point(s) "
-            f"({', '.join(wrong) or 'none'})."
+            f"{len(after)} checks were made of the public addresses after the release time; "
+            f"{len(bad)} found the new version missing{where}."
         )
     stale = next((o for o in after if o.status == Status.STALE and cache_facts(o.cache)), None)
     if stale is not None:

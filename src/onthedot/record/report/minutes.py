@@ -28,6 +28,9 @@ def floor(instant: dt.datetime) -> dt.datetime:
 
 def span(start: dt.datetime, end: dt.datetime) -> str:
     """How long from ``start`` to ``end``, as the two times read to the minute: 09:30:00 to
-    10:35:02 is "1 hour 5 minutes"; within one minute, "less than a minute"."""
+    10:35:02 is "1 hour 5 minutes"; anything shorter than a minute, even across a minute's turn
+    (09:29:58 to 09:30:00), is "less than a minute", never "1 minute"."""
     seconds = (floor(end) - floor(start)).total_seconds()
-    return fmt_duration(seconds) if seconds >= 60 else "less than a minute"
+    if seconds < 60 or (end - start).total_seconds() < 60:
+        return "less than a minute"
+    return fmt_duration(seconds)
