@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import html
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,15 @@ def read_back(fmt: str, data: bytes) -> str:
     return docx_text(data) if fmt == "docx" else html.unescape(odt_text(data))
 
 
+def odt_properties(path: Path) -> dict[str, str]:
+    """What LibreOffice shows in File › Properties: title, author and dates (meta.xml)."""
+    with zipfile.ZipFile(path) as archive:
+        meta = archive.read("meta.xml").decode("utf-8")
+    wanted = ("title", "creator", "initial-creator", "creation-date", "date")
+    found = re.findall(r"<(?:dc|meta):([a-z-]+)>([^<]*)</", meta)
+    return {name: html.unescape(value) for name, value in found if name in wanted}
+
+
 def add(config: Path, db: str, release: Path, *args: str) -> None:
     result = runner.invoke(
         app_(), ["--config", str(config), "--database", db, "timeline-add", str(release), *args]
@@ -218,6 +228,13 @@ def test_2019_incident_replay(tmp_path: Path, ftp_server: Vsftpd, database_url: 
             dt.datetime(2019, 12, 19, tzinfo=dt.UTC),
         )
         assert TITLE in props.title and "python-docx" not in (props.author + props.last_modified_by)
+        assert odt_properties(tmp_path / "report.odt") == {
+            "title": f"Report of a breach of the Code of Practice for Statistics: {TITLE}",
+            "creator": "Jane Smith, Health and Safety Executive (HSE)",
+            "initial-creator": "Jane Smith, Health and Safety Executive (HSE)",
+            "creation-date": "2019-12-19T00:00:00",
+            "date": "2019-12-19T00:00:00",
+        }
         said = runner.invoke(
             app_(), ["--config", str(config), "--database", db, "statement", str(release_file)]
         )

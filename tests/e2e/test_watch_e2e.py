@@ -2,13 +2,15 @@
 
 Real nginx origin sending ``max-age=6``, real Varnish in front (default TTL one hour) holding the
 old file, no purger: the edge serves the old file until its 6 s are up. ``publish`` without
-``--watch`` must record the release live at that moment, from its own watch.
+``--watch`` must record the release live at that moment, from its own watch; so must the service
+(``onthedot run``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import time
 from pathlib import Path
 
@@ -19,9 +21,17 @@ from onthedot.cli import app
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
-from tests.e2e.helpers import cli, fetch, write_config, write_site_release
+from tests.e2e.helpers import (
+    cli,
+    fetch,
+    start_service,
+    until_live,
+    write_config,
+    write_site_release,
+)
 from tests.servers.nginx import Nginx
 from tests.servers.plugin import StartServer
+from tests.servers.ports import free_port
 from tests.servers.varnish import Varnish
 
 pytestmark = pytest.mark.services
@@ -110,3 +120,46 @@ def release_url(release: Path) -> str:
     loaded = load_release(release)
     assert loaded.site is not None
     return loaded.site.url(PATH)
+
+
+def test_the_service_watches_until_the_cache_lets_go_of_the_old_file(
+    tmp_path: Path, webroot: Path, start_server: StartServer
+) -> None:
+    """``onthedot run`` (no person, no other command) keeps looking after T as ``publish`` does:
+    the edge holds the old file 6 s past T, and the service records it live when it lets go."""
+    headers = {"/statistics/": {"Cache-Control": "max-age=14"}}
+    origin = start_server(Nginx(webroot, headers=headers))
+    edge = start_server(Varnish(origin.host, origin.port, default_ttl=3600))
+    (webroot / "statistics").mkdir()
+    (webroot / PATH.lstrip("/")).write_bytes(OLD)
+    assert fetch(edge.url + PATH)[1] == OLD
+    cached_at = dt.datetime.now(dt.UTC)
+    release_at = cached_at + dt.timedelta(seconds=8)  # time for the service to start and stage
+    write_site_release(
+        tmp_path / "releases",
+        public=edge.url,
+        origin=origin.url,
+        release_at=release_at,
+        artefacts=[(PATH, NEW, None)],
+        target=f"file://{webroot}",
+    )
+    config = write_config(
+        tmp_path, 'releases = ["releases/*.toml"]\n[publish]\nwatch_until_live_s = 120\n'
+    )
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    port = free_port()
+    service = start_service(config, db, port)
+    try:
+        detail = until_live(f"http://127.0.0.1:{port}", ID, seconds=60)
+        assert detail.get("live"), detail
+    finally:
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=30)
+    assert (webroot / PATH.lstrip("/")).read_bytes() == NEW, output
+    (first,) = asyncio.run(events(db, kinds.VERIFY_FIRST_LIVE))
+    live_at = dt.datetime.fromisoformat(str(first["at"]))
+    expires = cached_at + dt.timedelta(seconds=14)
+    assert release_at + dt.timedelta(seconds=1) < live_at  # stale at T: the service kept looking
+    assert expires - dt.timedelta(seconds=0.5) <= live_at <= expires + dt.timedelta(seconds=4)
+    (ended,) = asyncio.run(events(db, kinds.WATCH_ENDED))
+    assert ended["reason"] == "all-live" and ended["not_live"] == []

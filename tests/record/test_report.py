@@ -16,6 +16,7 @@ from onthedot.record import kinds
 from onthedot.record.report import assess, build, render
 from onthedot.record.report.model import Report
 from onthedot.record.timeline import Timeline
+from onthedot.verify.diff import Difference, DiffReport
 from tests.record.incident import (
     NEW,
     PRODUCER,
@@ -304,3 +305,36 @@ async def test_the_annex_for_it_counts_checks_without_vantage_point_talk(replay:
     annex = replay.text().split("Annex B:")[1].split("Annex C:")[0]
     assert "checks were made of the public addresses after the release time; " in annex
     assert "vantage" not in annex and "(default)" not in annex, annex
+
+
+async def test_a_recorded_diff_is_the_uat_section_in_plain_words(store: AsyncEngine) -> None:
+    """``onthedot diff UAT LIVE --release R --by NAME`` after a breach: its finding is the UAT
+    section of the report, with no header or product names."""
+    release = await record_2019(store)
+    found = DiffReport(
+        "http://uat.hse.internal" + URL.removeprefix(PUBLIC),
+        URL,
+        (
+            Difference("layer", "origin", "Varnish", "..."),
+            Difference("cache-control", "no-cache", "max-age=3600", "..."),
+        ),
+    )
+    await Timeline(store).append(
+        release.id,
+        kinds.UAT_CHECKED,
+        {"by": "HSE online publishing team", "text": found.finding(), "same": False},
+        actor="HSE online publishing team",
+        source="diff",
+        at=at(11, 50),
+    )
+    text = build(await assess(store, release), today=dt.date(2019, 12, 19)).text()
+    section = text.split("Whether the test (UAT) environment shows the fault")[1].split(
+        "Root cause"
+    )[0]
+    assert (
+        "A comparison of the test (UAT) environment with the live website found that they differ "
+        "in whether a cache answers and how long copies may be kept, so a test there would not "
+        "show a fault the live website's cache causes. (Recorded by HSE online publishing team at "
+        "11:50.)" in " ".join(section.split())
+    )
+    assert not [w for w in ("Varnish", "max-age", "Cache-Control", "http") if w in section]
