@@ -52,10 +52,15 @@ async def events(db: str, kind: str) -> list[dict[str, object]]:
 
 
 def old_file_cached(
-    tmp_path: Path, webroot: Path, start_server: StartServer, max_age: int
+    tmp_path: Path,
+    webroot: Path,
+    start_server: StartServer,
+    max_age: int,
+    in_s: float = 2.5,
+    folder: str = "rel",
 ) -> tuple[Path, dt.datetime, dt.datetime]:
-    """The old file in the edge's cache for ``max_age`` s; a release of the new one 2.5 s on.
-    (release file, when the edge cached the old file, release time)"""
+    """The old file in the edge's cache for ``max_age`` s; a release of the new one ``in_s`` s on
+    (in ``tmp_path / folder``). (release file, when the edge cached the old file, release time)"""
     headers = {"/statistics/": {"Cache-Control": f"max-age={max_age}"}}
     origin = start_server(Nginx(webroot, headers=headers))
     edge = start_server(Varnish(origin.host, origin.port, default_ttl=3600))
@@ -63,9 +68,9 @@ def old_file_cached(
     (webroot / PATH.lstrip("/")).write_bytes(OLD)
     assert fetch(edge.url + PATH)[1] == OLD
     cached_at = dt.datetime.now(dt.UTC)
-    release_at = cached_at + dt.timedelta(seconds=2.5)
+    release_at = cached_at + dt.timedelta(seconds=in_s)
     release = write_site_release(
-        tmp_path / "rel",
+        tmp_path / folder,
         public=edge.url,
         origin=origin.url,
         release_at=release_at,
@@ -127,21 +132,9 @@ def test_the_service_watches_until_the_cache_lets_go_of_the_old_file(
 ) -> None:
     """``onthedot run`` (no person, no other command) keeps looking after T as ``publish`` does:
     the edge holds the old file 6 s past T, and the service records it live when it lets go."""
-    headers = {"/statistics/": {"Cache-Control": "max-age=14"}}
-    origin = start_server(Nginx(webroot, headers=headers))
-    edge = start_server(Varnish(origin.host, origin.port, default_ttl=3600))
-    (webroot / "statistics").mkdir()
-    (webroot / PATH.lstrip("/")).write_bytes(OLD)
-    assert fetch(edge.url + PATH)[1] == OLD
-    cached_at = dt.datetime.now(dt.UTC)
-    release_at = cached_at + dt.timedelta(seconds=8)  # time for the service to start and stage
-    write_site_release(
-        tmp_path / "releases",
-        public=edge.url,
-        origin=origin.url,
-        release_at=release_at,
-        artefacts=[(PATH, NEW, None)],
-        target=f"file://{webroot}",
+    # the release 8 s on: time for the service to start and stage
+    _, cached_at, release_at = old_file_cached(
+        tmp_path, webroot, start_server, 14, in_s=8, folder="releases"
     )
     config = write_config(
         tmp_path, 'releases = ["releases/*.toml"]\n[publish]\nwatch_until_live_s = 120\n'
