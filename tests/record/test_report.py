@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import re
+import zipfile
 
 import pytest
 from sqlalchemy import text
@@ -99,6 +101,18 @@ async def test_2019_replay_markdown_states_the_seed_in_order(replay: Report) -> 
 
 async def test_2019_replay_docx_states_the_seed_in_order(replay: Report) -> None:
     assert in_order(docx_text(render(replay, "docx")), SEED_FACTS) == []
+
+
+async def test_the_word_file_names_the_producer_and_no_application_or_template(
+    replay: Report,
+) -> None:
+    """File › Info in Word: the company is the producer; nothing claims the file was made by
+    "Microsoft Macintosh Word" (the library's template), and no thumbnail of an empty page."""
+    with zipfile.ZipFile(io.BytesIO(render(replay, "docx"))) as archive:
+        names, app = archive.namelist(), archive.read("docProps/app.xml").decode("utf-8")
+    assert f"<Company>{html.escape(PRODUCER)}</Company>" in app
+    assert "Microsoft" not in app and "Application" not in app
+    assert not [n for n in names if "thumbnail" in n], names
 
 
 async def test_2019_replay_odt_and_html_state_the_seed_in_order(replay: Report) -> None:

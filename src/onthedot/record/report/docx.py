@@ -1,5 +1,7 @@
 """The report as a Word document (python-docx): the regulator's form is a Word document. Its
-properties (author, title, dates) are the release's, never the library's."""
+properties (author, title, dates, company) are the release's, never the library's: the library's
+blank template also claims to be made by "Microsoft Macintosh Word" and carries a thumbnail of
+an empty page; both are replaced."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ import io
 
 from docx import Document
 from docx.document import Document as DocumentObject
+from docx.opc.constants import CONTENT_TYPE, RELATIONSHIP_TYPE
+from docx.opc.packuri import PackURI
+from docx.opc.part import Part
 from docx.shared import Pt, RGBColor
+from markupsafe import escape
 
 from onthedot.record.report.model import Block, Report
 
@@ -34,6 +40,29 @@ def _properties(doc: DocumentObject, report: Report) -> None:
     props.created = props.modified = drafted
     props.comments = props.keywords = ""
     props.revision = 1
+    _extended(doc, report)
+
+
+def _extended(doc: DocumentObject, report: Report) -> None:
+    """The extended properties (docProps/app.xml): the producer as the company, and no
+    application named; the template's thumbnail of an empty page is left out."""
+    package = doc.part.package
+    rels = package.rels
+    for rid, rel in list(rels.items()):
+        if rel.reltype in (RELATIONSHIP_TYPE.THUMBNAIL, RELATIONSHIP_TYPE.EXTENDED_PROPERTIES):
+            rels.pop(rid)
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+        f'extended-properties"><Company>{escape(report.producer)}</Company></Properties>'
+    )
+    app = Part(
+        PackURI("/docProps/app.xml"),
+        CONTENT_TYPE.OFC_EXTENDED_PROPERTIES,
+        xml.encode("utf-8"),
+        package,
+    )
+    rels.get_or_add(RELATIONSHIP_TYPE.EXTENDED_PROPERTIES, app)
 
 
 def _write(doc: DocumentObject, block: Block) -> None:

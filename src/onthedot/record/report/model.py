@@ -107,6 +107,7 @@ class Report:
     curve: str = ""  # the go-live curve as SVG (the HTML report shows it; record.golive)
     curve_text: str = ""
     heading: str = HEADING
+    producer: str = ""  # the organisation (the Word file's Company)
     agreed: str = AGREED  # the longer-term changes agreed (what people wrote, else a prompt)
     guidance: dict[str, str] = field(
         default_factory=lambda: {
@@ -295,6 +296,7 @@ def build(a: Assessment, *, today: dt.date | None = None, zone: Zone = LONDON) -
         release_id=a.release.id,
         title=a.release.title,
         author=author(a),
+        producer=a.release.producer,
         date=today,
         breached=bool(a.breaches),
         core=core_rows(a, today),
