@@ -244,8 +244,12 @@ def test_secrets_never_show_in_the_settings_repr(tmp_path: Path) -> None:
         ),
         ('[verify]\nmax_bytes = 0\n', "2: verify.max_bytes: should be greater than or equal to 1"),
         ("[web]\nrefresh_s = inf\n", "2: web.refresh_s: should be a finite number"),
-        ('[web]\nagents = {"bad name" = "0123456789abcdef0123"}\n', "2: web.agents.bad name: give a name of letters"),
+        ('[web]\nagents = {"bad name" = "0123456789abcdef0123"}\n', '2: web.agents."bad name": give a name of letters'),
         ('[web.agents]\nedinburgh = "short"\n', "2: web.agents.edinburgh: give a name of letters, digits"),
+        (  # a table of named tables: the name quoted as the file writes it, its keys still known
+            "[notify]\nit = []\n[notify.releases.'lfs-2024 (Q1)']\nstatistican = []\n",
+            "4: notify.releases.\"lfs-2024 (Q1)\".statistican: unknown key: did you mean 'statistician'?",
+        ),
         ("releases = 3\n", '1: releases: should be a list of glob patterns, e.g. releases = ["releases/*.toml"]'),
     ],
 )

@@ -8,6 +8,7 @@ for a misspelling, an example of a good value for a wrong one).
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from pydantic_core import ErrorDetails
 from onthedot.tomlpos import TomlPositions
 
 Loc = Sequence[str | int]
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 _TYPE_FAULTS = {
     "int_type": "should be a whole number",
@@ -33,7 +35,12 @@ _TYPE_FAULTS = {
     "dict_type": "should be a table",
 }
 _WITH_EXAMPLE = (
-    *_TYPE_FAULTS, "string_type", "greater_than", "greater_than_equal", "less_than", "less_than_equal"
+    *_TYPE_FAULTS,
+    "string_type",
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
 )
 
 
@@ -42,12 +49,17 @@ def problem(path: Path, positions: TomlPositions, loc: Loc, what: str) -> str:
 
 
 def dotted(loc: Loc) -> str:
-    """``("artefact", 0, "file")`` → ``artefact[0].file``; ``("verify", "timeout")`` → ``verify.timeout``."""
+    """``("artefact", 0, "file")`` → ``artefact[0].file``; ``("verify", "timeout")`` → ``verify.timeout``;
+    ``("statement", "producers", "Welsh Government")`` → ``statement.producers."Welsh Government"``."""
     out = ""
     for part in loc:
         if part == "[key]":
             continue
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        key = part if _BARE_KEY.fullmatch(part) else f'"{part}"'  # as the file must write it
+        out += f".{key}" if out else key
     return out or "(file)"
 
 
@@ -105,11 +117,14 @@ def _keys_at(model: type[BaseModel], loc: Loc) -> tuple[str, ...]:
 
 def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     current: type[BaseModel] | None = model
+    named = False  # the part after a table of named tables (``dict[str, Model]``) is a name
     for part in loc:
-        if isinstance(part, int) or current is None:
+        if isinstance(part, int) or current is None or named:
+            named = False
             continue
         field = current.model_fields.get(part)
         current = _model_in(field.annotation) if field else None
+        named = field is not None and typing.get_origin(field.annotation) is dict
     return current
 
 

@@ -12,8 +12,10 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*((?:[A-Za-z0-9_\-]+|\"[^\"]*\")(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|\"[^\"]*\"))*)\s*=")
+_PART = r"(?:[A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')"  # bare, "quoted" or 'literal'
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
@@ -64,10 +66,17 @@ class TomlPositions:
 
 @lru_cache(maxsize=1024)  # the same few keys on every line of a long release file
 def _parts(dotted: str) -> tuple[str, ...]:
-    """``verify.caches`` → ``("verify", "caches")``; a quoted part keeps its dots."""
+    """``verify.caches`` → ``("verify", "caches")``; a quoted part keeps its dots and spaces
+    (``statement.producers."Office for National Statistics (ONS)"``)."""
     return tuple(
-        part.strip().strip('"') for part in re.findall(r'\s*(?:"[^"]*"|[^."]+)\s*', dotted)
+        _unquoted(part.strip())
+        for part in re.findall(r"\s*(?:\"[^\"]*\"|'[^']*'|[^.\"']+)\s*", dotted)
     )
+
+
+def _unquoted(part: str) -> str:
+    quoted = len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'"
+    return part[1:-1] if quoted else part
 
 
 def _open_brackets(line: str) -> int:
