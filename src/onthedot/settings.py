@@ -6,7 +6,7 @@
     [publish]        PublishSettings: when ``onthedot run`` stages and publishes
     [web]            WebSettings: the dashboard, the API and the remote agents
     [evidence]       EvidenceSettings: where the timeline's signing key and checkpoints are kept
-    [statement]      StatementSettings: the producer's wording of the statement about a breach
+    [statement]      StatementSettings: the producers' wording of the statement about a breach
     [notify]         NotifySettings: who is alerted about an incident, how, and when
     [notice]         NoticeSettings: the notice to users when a release is not live in time
     [gates.<id>]     Gate lists: actions held until a release is live (addresses with secrets)
@@ -19,6 +19,7 @@ in docs/configuration.md (a test fails for an undocumented field).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import string
 from typing import Annotated, Any, TypeVar
@@ -38,8 +39,10 @@ from pydantic import (
 from onthedot.calendar.policy import Policy
 from onthedot.model import (
     NOTICE_PLACEHOLDERS,
+    Finding,
     Gate,
     Release,
+    Severity,
     SiteDefaults,
     notice_path_fault,
     template_fault,
@@ -258,11 +261,17 @@ def _placeholders(template: str) -> list[str]:
         ) from None
 
 
-class StatementSettings(Settings):
-    """``[statement]``: the producer's wording of the statement about a breach, one sentence a
-    key; each may use the named placeholders of ``STATEMENT_PLACEHOLDERS``, and an empty sentence
-    is left out. ``contact_role`` is whom readers should contact (a role or a team address;
-    a personal name only if the producer wants one)."""
+STATEMENT_RULE = "statement-wording"
+NEAR_NAME = 0.85  # how alike a table's name and a producer's are to be taken for a misspelling
+"""e.g. "Health and Safety Executive" for "Health and Safety Executive (HSE)" (0.90); not
+"Ministry of Defence" for "Ministry of Justice" (0.74)."""
+
+
+class StatementWording(Settings):
+    """The sentences of the statement about a breach, one a key; each may use the named
+    placeholders of ``STATEMENT_PLACEHOLDERS``, and an empty sentence is left out.
+    ``contact_role`` is whom readers should contact (a role or a team address; a personal name
+    only if the producer wants one)."""
 
     what: str = (
         "“{title}” was due to be published at {due} on {date} but was not available to all users "
@@ -288,6 +297,44 @@ class StatementSettings(Settings):
                     f"{{{name}}} is not a placeholder this sentence can use: use {shown}"
                 )
         return value
+
+
+class StatementSettings(StatementWording):
+    """``[statement]``: the wording of the statement about a breach (``StatementWording``), and
+    ``producers.<name>``: a producer's own sentences, replacing those it names for the releases
+    whose ``producer`` is exactly that name (one service may publish for many producers)."""
+
+    producers: dict[str, StatementWording] = {}
+
+    def of(self, producer: str) -> StatementWording:
+        """The wording of ``producer``'s statements: its own sentences, the others these."""
+        own = self.producers.get(producer)
+        chosen = {key: getattr(self, key) for key in StatementWording.model_fields}
+        if own is not None:
+            chosen.update({key: getattr(own, key) for key in own.model_fields_set})
+        return StatementWording(**chosen)
+
+    def findings(self, release: Release) -> list[Finding]:
+        """What ``check`` says of ``release``'s statement: a warning when its producer has no
+        table of its own but one is named nearly as it is (the default wording would be used)."""
+        if release.producer in self.producers:
+            return []
+        near = difflib.get_close_matches(release.producer, list(self.producers), 1, NEAR_NAME)
+        if not near:
+            return []
+        message = (
+            f"A statement about {release.id} would use the [statement] wording, as no "
+            f'[statement.producers] table is named "{release.producer}" exactly; if the table '
+            f'"{near[0]}" is meant for this producer, give it the producer\'s name as written here.'
+        )
+        return [
+            Finding(
+                rule=STATEMENT_RULE,
+                severity=Severity.WARNING,
+                message=message,
+                line=release.line_of("producer"),
+            )
+        ]
 
 
 NOTIFY_ROLES = ("statistician", "head_of_profession", "publishing", "it")

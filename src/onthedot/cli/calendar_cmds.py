@@ -114,6 +114,8 @@ def check(
             files.broken[state.config.path or Path()] = alerts
         releases = files.releases
         findings = findings_for(releases, pol)
+        for release in releases:  # a producer's statement wording whose table is misnamed
+            findings[release.id] += state.config.statement.findings(release)
         for release in releases:  # where the staged copies will wait (publish.staging)
             if release.site is not None and release.site.target:
                 from onthedot.publish.placement import staging_findings

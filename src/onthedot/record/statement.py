@@ -2,7 +2,8 @@
 
 Three to five plain sentences a Head of Profession would publish: what was late and by how much
 (to the minute), why in one clause, an apology, where the statistics are, and whom to contact.
-The wording is the producer's (``[statement]`` of onthedot.toml, ``StatementSettings``); the
+The wording is the producer's: ``[statement]`` of onthedot.toml (``StatementSettings``), with the
+sentences of ``[statement.producers."<the release's producer>"]`` in place of those it names; the
 record reference is kept out of the text, in the fragment's ``data-record-reference`` attribute.
 ``onthedot.publish.statement`` puts it on the site and records that it did.
 """
@@ -19,26 +20,27 @@ from onthedot.record.report.assess import Assessment
 from onthedot.record.report.facts import PUBLIC_CAUSES
 from onthedot.record.report.minutes import Minutes, span
 from onthedot.record.report.model import output_link
-from onthedot.settings import StatementSettings
+from onthedot.settings import StatementSettings, StatementWording
 
 
 def statement_html(
     a: Assessment, zone: Zone = LONDON, wording: StatementSettings | None = None
 ) -> str:
-    """The fragment (a <section>) for ``a``; ValueError when no breach was found."""
+    """The fragment (a <section>) for ``a``, in the wording of its release's producer;
+    ValueError when no breach was found."""
     if not a.breaches:
         raise ValueError("no breach: nothing to state")
-    wording = wording or StatementSettings()
     release = a.release
-    values = _values(a, zone, wording)
+    chosen = (wording or StatementSettings()).of(release.producer)
+    values = _values(a, zone, chosen)
     main = _main(a)
     late = main.kind == "late" and main.started_at is not None and main.ended_at is not None
     sentences = [
-        _sentence(wording.what, values) if late else escape(_what_else(a, zone, values)),
-        _sentence(wording.why, values) if values["cause"] else Markup(""),
-        _sentence(wording.apology, values),
-        _sentence(wording.link, values) if values["link"] else Markup(""),
-        _sentence(wording.contact, values),
+        _sentence(chosen.what, values) if late else escape(_what_else(a, zone, values)),
+        _sentence(chosen.why, values) if values["cause"] else Markup(""),
+        _sentence(chosen.apology, values),
+        _sentence(chosen.link, values) if values["link"] else Markup(""),
+        _sentence(chosen.contact, values),
     ]
     body = Markup(" ").join(s for s in sentences if s)
     heading = Markup("<h2>Statement about the release of {}</h2>\n").format(release.title)
@@ -54,7 +56,7 @@ def _main(a: Assessment) -> Breach:
     return next((b for b in a.breaches if b.kind == "late"), a.breaches[0])
 
 
-def _values(a: Assessment, zone: Zone, wording: StatementSettings) -> dict[str, str | Markup]:
+def _values(a: Assessment, zone: Zone, wording: StatementWording) -> dict[str, str | Markup]:
     release, main = a.release, _main(a)
     local = to_local(release.release_at, zone)
     link = release.statement_url or output_link(a)
