@@ -85,6 +85,9 @@ async def test_a_chunk_whose_holder_stops_renewing_is_taken_over(
     async with engines[2].connect() as conn:
         row = (await conn.execute(select(sweep_chunks).where(sweep_chunks.c.id == held.id))).one()
     assert (row.done_by, row.claims, row.results) == ("alive", 2, [{"url": "seen"}])
+    taken = {d.id: d.results for d in await alive.done(sweep)}
+    assert taken[held.id] == [{"url": "seen"}] and taken[first.id] is None  # (first: unfinished)
+    assert {d.id: d.results for d in await alive.done(sweep)} == {held.id: None, first.id: None}
 
 
 async def test_the_poster_is_told_when_a_chunk_is_done(engines: list[AsyncEngine]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ PREPARE_BEFORE_S = 3.0  # a helper gets the sweep at T ready this long before T
 LOOK_AHEAD_S = 60.0  # a helper opens a verifier for a release due this soon
 KEEP_AFTER_S = 1800.0  # ... and keeps it this long after T (the dense sweeps)
 REFRESH_S = 5.0  # a helper reads the releases from the store this often
+AT_ONCE = 4  # chunks a helper looks at at once
+KEPT_DAYS = 1  # the chunks of sweeps older than this are deleted (by the leader, at most ...)
+FORGET_EVERY_S = 600.0  # ... this often)
 _STORE_FAILED = (OnthedotError, SQLAlchemyError, OSError)
 
 OpenVerifier = Callable[[Release], AbstractAsyncContextManager[Verifier]]
@@ -95,6 +99,7 @@ class Spread:
     board: SweepBoard
     notices: SweepNotices
     chunk_urls: int = CHUNK_URLS
+    _forgot: float = field(default=-FORGET_EVERY_S, init=False)
 
     @property
     def instance(self) -> str:
@@ -118,6 +123,7 @@ class Spread:
     async def _spread(
         self, verifier: Verifier, release: Release, parts: list[list[str]], now: dt.datetime
     ) -> SpreadSweep:
+        await self._forget_old()
         sweep = await self.board.post(release.id, parts)
         done = self.notices.waiting_for(sweep)
         mine: dict[int, list[CheckResult]] = {}
@@ -141,6 +147,12 @@ class Spread:
                 found = [CheckResult.model_validate(r) for r in chunk.results]
                 merged.add(chunk.done_by, found)
         return merged
+
+    async def _forget_old(self) -> None:
+        """Delete the chunks of old sweeps (at most every ``FORGET_EVERY_S``)."""
+        if time.monotonic() - self._forgot >= FORGET_EVERY_S:
+            self._forgot = time.monotonic()
+            await self.board.forget_older(KEPT_DAYS)
 
     async def _claim_all(
         self, verifier: Verifier, release: Release, sweep: str, mine: dict[int, list[CheckResult]]
@@ -201,14 +213,20 @@ class Helper:
         try:
             while True:
                 if not self._leads():  # (the leader claims the chunks of its own sweeps)
-                    try:
-                        await self._get_ready()
-                        await self._claim_all()
-                    except _STORE_FAILED as exc:
-                        log.warning("sweep helper: the store failed", error=str(exc))
+                    await self._help()
                 await wait_for(self._notices.posted, POLL_S)
         finally:
             await self.aclose()
+
+    async def _help(self) -> None:
+        """Get ready for the releases due soon; look at chunks (``AT_ONCE``) until none is free."""
+        try:
+            await self._get_ready()
+            await asyncio.gather(*(self._claim_all() for _ in range(AT_ONCE)))
+        except _STORE_FAILED as exc:
+            log.warning("sweep helper: the store failed", error=str(exc))
+        except Exception:  # a bug must not stop this instance's part in the next sweeps
+            log.exception("sweep helper crashed")
 
     async def _claim_all(self) -> None:
         while (chunk := await self._board.claim()) is not None:

@@ -50,6 +50,15 @@ _FINISH = text(
     "results = CAST(:results AS JSON) "
     "WHERE id = :id AND claimed_by = :me AND done_at IS NULL"
 )
+_TAKE_RESULTS = text(
+    "WITH old AS (SELECT id, urls, done_by, results FROM sweep_chunks WHERE sweep = :sweep "
+    "FOR UPDATE), cleared AS (UPDATE sweep_chunks c SET results = NULL FROM old "
+    "WHERE c.id = old.id AND old.results IS NOT NULL) "
+    "SELECT id, urls, done_by, results FROM old ORDER BY id"
+)
+_FORGET = text(
+    "DELETE FROM sweep_chunks WHERE posted_at < clock_timestamp() - make_interval(days => :days)"
+)
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -142,12 +151,16 @@ class SweepBoard:
         return int(left), max(0.0, float(expires_in))
 
     async def done(self, sweep: str) -> list[Done]:
-        """Every chunk of ``sweep``, as it was done (all of them are, when this is asked)."""
-        c = sweep_chunks.c
-        query = select(c.id, c.urls, c.done_by, c.results).where(c.sweep == sweep).order_by(c.id)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        """Every chunk of ``sweep`` as it was done (all of them are, when this is asked); the
+        results are taken out of the store as they are read (they are recorded in ``checks``)."""
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_TAKE_RESULTS, {"sweep": sweep})).all()
         return [Done(int(r.id), tuple(r.urls), str(r.done_by), r.results) for r in rows]
+
+    async def forget_older(self, days: float) -> int:
+        """Delete the chunks posted more than ``days`` ago; how many."""
+        async with self._engine.begin() as conn:
+            return (await conn.execute(_FORGET, {"days": days})).rowcount
 
 
 class SweepNotices:
