@@ -1,6 +1,6 @@
 """The sweeps after T shared by three ``onthedot run`` on one PostgreSQL store, one standby killed.
 
-A release of twelve files on a site that answers each request after ``DELAY_S`` (so a chunk of two
+A release of twelve files on a site that serves each file after ``DELAY_S`` (so a chunk of two
 URLs takes that long: the other instances have time to claim theirs, and the test to kill one
 holding a chunk), ``[publish] spread_chunk_urls = 2``. The first sweep after T is split into six
 chunks; the test SIGKILLs a standby the moment it holds one. Then: every file checked and live,
@@ -35,12 +35,17 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 DELAY_S = 1.0
 FILES = 12
 LEAD_S = 6.0
-CONFIG = 'releases = ["releases/*.toml"]\n[publish]\nspread_chunk_urls = 2\n'
+CONFIG = (  # (an instance looks at one chunk at a time: its prober fetches two URLs at once)
+    'releases = ["releases/*.toml"]\n[publish]\nspread_chunk_urls = 2\n[verify]\nconcurrency = 2\n'
+)
 
 
 class _Slow(SimpleHTTPRequestHandler):
+    """Slow to serve a file (once it is published: the leak probes before T are answered fast)."""
+
     def do_GET(self) -> None:
-        time.sleep(DELAY_S)
+        if Path(self.translate_path(self.path)).is_file():
+            time.sleep(DELAY_S)
         super().do_GET()
 
     def log_message(self, format: str, *args: Any) -> None:

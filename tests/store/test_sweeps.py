@@ -50,7 +50,7 @@ async def test_instances_claiming_at_once_never_take_the_same_chunk(
     engines: list[AsyncEngine],
 ) -> None:
     boards = [SweepBoard(e, f"instance-{n}") for n, e in enumerate(engines)]
-    sweep = await boards[0].post(RELEASE, PARTS)
+    sweep, _ = await boards[0].post(RELEASE, PARTS)
     taken = await asyncio.gather(*(_claim_all(b, sweep) for b in boards))
     every = [chunk for mine in taken for chunk in mine]
     assert len(every) == len(PARTS) == len(set(every))
@@ -67,7 +67,7 @@ async def test_a_chunk_whose_holder_stops_renewing_is_taken_over(
 ) -> None:
     dying = SweepBoard(engines[0], "dying", lease_s=0.3)
     alive = SweepBoard(engines[1], "alive", lease_s=0.3)
-    sweep = await alive.post(RELEASE, PARTS[:2])
+    sweep, _ = await alive.post(RELEASE, PARTS[:2])
     held = await dying.claim(sweep)
     assert held is not None
     first = await alive.claim(sweep)
@@ -96,7 +96,7 @@ async def test_the_poster_is_told_when_a_chunk_is_done(engines: list[AsyncEngine
     try:
         poster, helper = SweepBoard(engines[0], "leader"), SweepBoard(engines[1], "standby")
         await asyncio.sleep(0.5)  # (the LISTEN is in place)
-        sweep = await poster.post(RELEASE, PARTS[:1])
+        sweep, _ = await poster.post(RELEASE, PARTS[:1])
         await asyncio.wait_for(notices.posted.wait(), 5)
         done = notices.waiting_for(sweep)
         chunk = await helper.claim()
@@ -109,3 +109,15 @@ async def test_the_poster_is_told_when_a_chunk_is_done(engines: list[AsyncEngine
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_the_chunks_the_poster_keeps_are_claimed_by_it_when_posted(
+    engines: list[AsyncEngine],
+) -> None:
+    leader, standby = SweepBoard(engines[0], "leader"), SweepBoard(engines[1], "standby")
+    sweep, kept = await leader.post(RELEASE, PARTS[:3], keep=2)
+    assert [list(c.urls) for c in kept] == PARTS[:2] and all(c.sweep == sweep for c in kept)
+    other = await standby.claim()
+    assert other is not None and list(other.urls) == PARTS[2]  # not one the leader kept
+    assert await standby.claim() is None
+    assert all([await leader.renew(c) for c in kept])

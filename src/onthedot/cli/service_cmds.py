@@ -178,7 +178,7 @@ def _sweeps_shared(
     import asyncio
 
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.morning.spread import Helper, Spread
+    from onthedot.morning.spread import Helper, Spread, at_once
     from onthedot.runtime import verifier_for
     from onthedot.store.advisory import shared
     from onthedot.store.sweeps import SweepBoard, SweepNotices
@@ -187,6 +187,8 @@ def _sweeps_shared(
         return None, ()
     board = SweepBoard(engine, leadership.standing.instance)
     notices = SweepNotices(engine)
+    chunk_urls = st.config.publish.spread_chunk_urls
+    chunks = at_once(st.config.verify.concurrency, chunk_urls)
     helper = Helper(
         board,
         notices,
@@ -194,12 +196,13 @@ def _sweeps_shared(
         open_verifier=lambda release: verifier_for(release, SYSTEM_CLOCK, st.config.verify),
         clock=SYSTEM_CLOCK,
         leads=lambda: leadership.leader,
+        at_once=chunks,
     )
     tasks = (
         asyncio.create_task(notices.run_forever()),
         asyncio.create_task(helper.run_forever()),
     )
-    return Spread(board, notices, st.config.publish.spread_chunk_urls), tasks
+    return Spread(board, notices, chunk_urls, chunks), tasks
 
 
 async def _until(

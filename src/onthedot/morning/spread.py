@@ -2,20 +2,23 @@
 
 The leader's watch (``morning.watch``) hands each sweep to ``Spread.check``: the URLs to look at
 are split into parts of ``[publish] spread_chunk_urls`` (a release's pages, the files found
-through them and their landing pages stay in one part, so no page is fetched twice), posted as
-chunks (``store.sweeps``), and every instance claims chunks until none is left — the leader too,
-so a sweep is never later than the leader alone would make it. Each standby runs a ``Helper``:
-woken by the ``NOTIFY`` of a posted sweep, it claims a chunk, looks at its URLs, stores the
-results in the chunk and claims the next. Before T it opens a verifier for each release due
-within a minute and, ``PREPARE_BEFORE_S`` before T, resolves the site's addresses and builds the
-sweep's requests, as the leader does. The leader waits for the chunks others hold (a chunk whose
-holder died is claimed again once its lease ran out), then records every result once, each with
-the instance that looked (``checks.checked_by``): the timeline, the incidents and the watch's
-end are judged by the leader alone, as before.
+through them and their landing pages stay in one part, so no page is fetched twice) and posted
+as chunks (``store.sweeps``). The leader keeps as many as it looks at at once (``at_once``: as
+many URLs as its prober fetches at once, ``[verify] concurrency``), claimed in the same
+transaction, so a sweep is never later than the leader alone would make it; the rest go to
+whichever instance claims them first, the leader too once its own are done. Each standby runs a
+``Helper``: woken by the ``NOTIFY`` of a posted sweep, it claims chunks, looks at their URLs and
+stores the results in the chunk. Before T it opens a verifier for each release due within a
+minute and, ``PREPARE_BEFORE_S`` before T, resolves the site's addresses and builds the sweep's
+requests, as the leader does. The leader waits for the chunks others hold (a chunk whose holder
+died is claimed again once its lease ran out), then records every result once, each with the
+instance that looked (``checks.checked_by``; the chunks keep who did which, their results are
+taken out): the timeline, the incidents and the watch's end are judged by the leader alone, as
+before.
 
-A sweep that fits in one part, and every sweep on SQLite (one instance), is the leader's alone,
-with no cost added. A store that fails in the middle of a spread sweep makes the leader sweep
-every URL itself.
+A sweep the leader looks at whole at once, and every sweep on SQLite (one instance), is the
+leader's alone, with no cost added. A store that fails in the middle of a spread sweep makes the
+leader sweep every URL itself.
 """
 
 from __future__ import annotations
@@ -49,12 +52,17 @@ PREPARE_BEFORE_S = 3.0  # a helper gets the sweep at T ready this long before T
 LOOK_AHEAD_S = 60.0  # a helper opens a verifier for a release due this soon
 KEEP_AFTER_S = 1800.0  # ... and keeps it this long after T (the dense sweeps)
 REFRESH_S = 5.0  # a helper reads the releases from the store this often
-AT_ONCE = 4  # chunks a helper looks at at once
 KEPT_DAYS = 1  # the chunks of sweeps older than this are deleted (by the leader, at most ...)
 FORGET_EVERY_S = 600.0  # ... this often)
 _STORE_FAILED = (OnthedotError, SQLAlchemyError, OSError)
 
 OpenVerifier = Callable[[Release], AbstractAsyncContextManager[Verifier]]
+
+
+def at_once(concurrency: int, chunk_urls: int) -> int:
+    """How many chunks an instance looks at at once: as many URLs as its prober fetches at once
+    (``[verify] concurrency``), so a sweep shared is never slower than one done alone."""
+    return max(1, -(-concurrency // chunk_urls))
 
 
 def parts_of(release: Release, urls: Sequence[str], size: int) -> list[list[str]]:
@@ -99,6 +107,8 @@ class Spread:
     board: SweepBoard
     notices: SweepNotices
     chunk_urls: int = CHUNK_URLS
+    at_once: int = 1
+    """Chunks the leader looks at at once (``at_once``): as many URLs as it would alone."""
     _forgot: float = field(default=-FORGET_EVERY_S, init=False)
 
     @property
@@ -112,7 +122,7 @@ class Spread:
         is better done alone (it fits in one part, or the store failed: do it alone)."""
         urls = list(only) if only is not None else watched_urls(release)
         parts = parts_of(release, urls, self.chunk_urls)
-        if len(parts) < 2:
+        if len(parts) <= self.at_once:
             return None
         try:
             return await self._spread(verifier, release, parts, now)
@@ -124,12 +134,15 @@ class Spread:
         self, verifier: Verifier, release: Release, parts: list[list[str]], now: dt.datetime
     ) -> SpreadSweep:
         await self._forget_old()
-        sweep = await self.board.post(release.id, parts)
+        sweep, kept = await self.board.post(release.id, parts, keep=self.at_once)
+        firsts: list[Chunk | None] = list(kept)
         done = self.notices.waiting_for(sweep)
         mine: dict[int, list[CheckResult]] = {}
         try:
             while True:
-                await self._claim_all(verifier, release, sweep, mine)
+                work = [self._claim_all(verifier, release, sweep, mine, c) for c in firsts]
+                await asyncio.gather(*work)
+                firsts = [None] * self.at_once  # (from now on: what nobody holds)
                 left, expires_in = await self.board.open(sweep)
                 if not left:
                     break
@@ -155,13 +168,20 @@ class Spread:
             await self.board.forget_older(KEPT_DAYS)
 
     async def _claim_all(
-        self, verifier: Verifier, release: Release, sweep: str, mine: dict[int, list[CheckResult]]
+        self,
+        verifier: Verifier,
+        release: Release,
+        sweep: str,
+        mine: dict[int, list[CheckResult]],
+        chunk: Chunk | None,
     ) -> None:
-        """Claim this sweep's chunks one at a time until none is free; the results kept here."""
-        while (chunk := await self.board.claim(sweep)) is not None:
+        """Look at ``chunk`` (kept when the sweep was posted), then claim this sweep's chunks
+        one at a time until none is free; the results kept here."""
+        while chunk is not None or (chunk := await self.board.claim(sweep)) is not None:
             found = await look_at(verifier, release, chunk, self.board)
             if await self.board.finish(chunk, None):
                 mine[chunk.id] = found
+            chunk = None
 
 
 @dataclass
@@ -198,6 +218,7 @@ class Helper:
         open_verifier: OpenVerifier,
         clock: Clock,
         leads: Callable[[], bool],
+        at_once: int = 1,
     ) -> None:
         self._board = board
         self._notices = notices
@@ -205,6 +226,7 @@ class Helper:
         self._open = open_verifier
         self._clock = clock
         self._leads = leads
+        self._at_once = at_once
         self._ready: dict[str, _Ready] = {}
         self._read_at: dt.datetime | None = None
         self.chunks_done = 0
@@ -219,10 +241,10 @@ class Helper:
             await self.aclose()
 
     async def _help(self) -> None:
-        """Get ready for the releases due soon; look at chunks (``AT_ONCE``) until none is free."""
+        """Get ready for the releases due soon; look at chunks (``at_once``) until none is free."""
         try:
             await self._get_ready()
-            await asyncio.gather(*(self._claim_all() for _ in range(AT_ONCE)))
+            await asyncio.gather(*(self._claim_all() for _ in range(self._at_once)))
         except _STORE_FAILED as exc:
             log.warning("sweep helper: the store failed", error=str(exc))
         except Exception:  # a bug must not stop this instance's part in the next sweeps

@@ -1,7 +1,8 @@
 """Sweeps after T split into chunks that any instance claims: PostgreSQL's row locks, nothing else.
 
-The leader posts a sweep's chunks (``SweepBoard.post``: one row each in ``sweep_chunks``, and a
-``NOTIFY`` in the same transaction). Every instance, the leader too, claims one chunk at a time
+The leader posts a sweep's chunks (``SweepBoard.post``: one row each in ``sweep_chunks``, those
+it looks at itself at once already claimed, and a ``NOTIFY`` in the same transaction). Every
+instance, the leader too, claims one chunk at a time
 with ``SELECT … FOR UPDATE SKIP LOCKED`` (two instances never take the same row), for a short
 lease (``claimed_until``, by the database's clock) that the holder renews while it works. A chunk
 whose holder died is claimed again once its lease has run out. The holder stores the chunk's
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,18 +92,32 @@ class SweepBoard:
         self.instance = instance
         self.lease_s = lease_s
 
-    async def post(self, release_id: str, parts: Sequence[Sequence[str]]) -> str:
-        """Post a sweep of ``release_id`` in these parts (lists of URLs); the sweep's id."""
+    async def post(
+        self, release_id: str, parts: Sequence[Sequence[str]], *, keep: int = 0
+    ) -> tuple[str, list[Chunk]]:
+        """Post a sweep of ``release_id`` in these parts (lists of URLs), the first ``keep``
+        already claimed by this instance; the sweep's id and the chunks kept."""
         sweep = uuid.uuid4().hex
-        rows = [
-            {"sweep": sweep, "release_id": release_id, "urls": list(urls), "claims": 0}
-            for urls in parts
-        ]
+        add = insert(sweep_chunks).returning(sweep_chunks.c.id, sort_by_parameter_order=True)
         async with self._engine.begin() as conn:
             now = (await conn.execute(select(func.clock_timestamp()))).scalar_one()
-            await conn.execute(insert(sweep_chunks), [{**row, "posted_at": now} for row in rows])
+            until = now + dt.timedelta(seconds=self.lease_s)
+            rows = [
+                {
+                    "sweep": sweep,
+                    "release_id": release_id,
+                    "urls": list(urls),
+                    "posted_at": now,
+                    "claims": 1 if index < keep else 0,
+                    "claimed_by": self.instance if index < keep else None,
+                    "claimed_until": until if index < keep else None,
+                }
+                for index, urls in enumerate(parts)
+            ]
+            ids = (await conn.execute(add, rows)).scalars().all()
             await conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": f"posted:{sweep}"})
-        return sweep
+        kept = zip(ids[:keep], parts[:keep], strict=True)
+        return sweep, [Chunk(int(i), sweep, release_id, tuple(urls)) for i, urls in kept]
 
     async def claim(self, sweep: str | None = None) -> Chunk | None:
         """Claim the oldest chunk nobody holds (of ``sweep`` only, if given); None: none left."""
