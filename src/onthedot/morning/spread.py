@@ -5,7 +5,8 @@ are split into parts of ``[publish] spread_chunk_urls`` (a release's pages, the 
 through them and their landing pages stay in one part, so no page is fetched twice) and posted
 as chunks (``store.sweeps``). The leader keeps as many as it looks at at once (``at_once``: as
 many URLs as its prober fetches at once, ``[verify] concurrency``), claimed in the same
-transaction, so a sweep is never later than the leader alone would make it; the rest go to
+transaction and looked at in one sweep (its addresses resolved once, its requests sent at once),
+so a sweep is never later than the leader alone would make it; the rest go to
 whichever instance claims them first, the leader too once its own are done. Each standby runs a
 ``Helper``: woken by the ``NOTIFY`` of a posted sweep, it claims chunks, looks at their URLs and
 stores the results in the chunk. Before T it opens a verifier for each release due within a
@@ -79,15 +80,18 @@ def parts_of(release: Release, urls: Sequence[str], size: int) -> list[list[str]
 
 
 async def look_at(
-    verifier: Verifier, release: Release, chunk: Chunk, board: SweepBoard
+    verifier: Verifier, release: Release, chunks: Sequence[Chunk], board: SweepBoard
 ) -> list[CheckResult]:
-    """The results of one chunk, its lease renewed while the look takes."""
-    renewing = asyncio.create_task(_renew(board, chunk))
+    """The results of these chunks, looked at in one sweep (the site's addresses resolved once),
+    their leases renewed while the look takes."""
+    renewing = [asyncio.create_task(_renew(board, chunk)) for chunk in chunks]
     try:
-        return (await verifier.check(release, only=list(chunk.urls))).results
+        only = [url for chunk in chunks for url in chunk.urls]
+        return (await verifier.check(release, only=only)).results
     finally:
-        renewing.cancel()
-        await asyncio.gather(renewing, return_exceptions=True)
+        for task in renewing:
+            task.cancel()
+        await asyncio.gather(*renewing, return_exceptions=True)
 
 
 async def _renew(board: SweepBoard, chunk: Chunk) -> None:
@@ -135,14 +139,13 @@ class Spread:
     ) -> SpreadSweep:
         await self._forget_old()
         sweep, kept = await self.board.post(release.id, parts, keep=self.at_once)
-        firsts: list[Chunk | None] = list(kept)
         done = self.notices.waiting_for(sweep)
         mine: dict[int, list[CheckResult]] = {}
         try:
+            await self._look_kept(verifier, release, kept, mine)
             while True:
-                work = [self._claim_all(verifier, release, sweep, mine, c) for c in firsts]
+                work = [self._claim_all(verifier, release, sweep, mine) for _ in kept]
                 await asyncio.gather(*work)
-                firsts = [None] * self.at_once  # (from now on: what nobody holds)
                 left, expires_in = await self.board.open(sweep)
                 if not left:
                     break
@@ -167,21 +170,39 @@ class Spread:
             self._forgot = time.monotonic()
             await self.board.forget_older(KEPT_DAYS)
 
+    async def _look_kept(
+        self,
+        verifier: Verifier,
+        release: Release,
+        kept: list[Chunk],
+        mine: dict[int, list[CheckResult]],
+    ) -> None:
+        """The chunks kept when the sweep was posted, looked at in one sweep, as the leader alone
+        would; the results of a chunk another instance took over meanwhile are dropped (its
+        results count), the rest kept under the first chunk finished (they are all this
+        instance's; a file found through a page belongs to no chunk's list)."""
+        found = await look_at(verifier, release, kept, self.board)
+        lost: set[str] = set()
+        for chunk in kept:
+            if await self.board.finish(chunk, None):
+                mine[chunk.id] = []
+            else:
+                lost |= set(chunk.urls)
+        if mine:
+            mine[next(iter(mine))] = [r for r in found if r.url not in lost]
+
     async def _claim_all(
         self,
         verifier: Verifier,
         release: Release,
         sweep: str,
         mine: dict[int, list[CheckResult]],
-        chunk: Chunk | None,
     ) -> None:
-        """Look at ``chunk`` (kept when the sweep was posted), then claim this sweep's chunks
-        one at a time until none is free; the results kept here."""
-        while chunk is not None or (chunk := await self.board.claim(sweep)) is not None:
-            found = await look_at(verifier, release, chunk, self.board)
+        """Claim this sweep's chunks one at a time until none is free; the results kept here."""
+        while (chunk := await self.board.claim(sweep)) is not None:
+            found = await look_at(verifier, release, [chunk], self.board)
             if await self.board.finish(chunk, None):
                 mine[chunk.id] = found
-            chunk = None
 
 
 @dataclass
@@ -256,7 +277,7 @@ class Helper:
             if ready is None:  # (a release no longer in the store: nothing to look at)
                 await self._board.finish(chunk, [])
                 continue
-            found = await look_at(ready.verifier, ready.release, chunk, self._board)
+            found = await look_at(ready.verifier, ready.release, [chunk], self._board)
             if await self._board.finish(chunk, [result_json(r) for r in found]):
                 self.chunks_done += 1
 
