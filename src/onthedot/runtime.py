@@ -23,6 +23,7 @@ if (
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from onthedot.morning.publisher import Publisher
+    from onthedot.morning.spread import Spread
     from onthedot.morning.watch import OnSweep, WatchPlan
     from onthedot.verify.clockcheck import ClockOffset
 
@@ -98,6 +99,7 @@ async def publisher_for(
     leak_probes: bool = True,
     on_sweep: OnSweep | None = None,
     remediate: RemediateSettings | None = None,
+    spread: Spread | None = None,
 ) -> AsyncIterator[Publisher]:
     from onthedot.adapters import create
     from onthedot.morning.publisher import Publisher
@@ -119,7 +121,8 @@ async def publisher_for(
         settings = settings or VerifySettings()
         prober = await stack.enter_async_context(prober_for(release, settings))
         verifier = make_verifier(prober, clock, settings)
-        watcher = Watcher(verifier, CheckRecorder(engine), clock, plan, on_sweep=on_sweep)
+        recorder = CheckRecorder(engine)
+        watcher = Watcher(verifier, recorder, clock, plan, on_sweep=on_sweep, spread=spread)
         ntp = settings.ntp
 
         async def clock_check(rel: Release) -> ClockOffset | None:

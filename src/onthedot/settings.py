@@ -126,11 +126,15 @@ class VerifySettings(Settings):
 
 class PublishSettings(Settings):
     """``[publish]``: when ``onthedot run`` stages a release, how late it still publishes one, and
-    how long after the release time it keeps checking URLs that are not live yet."""
+    how long after the release time it keeps checking URLs that are not live yet, and how the
+    checks after it are shared between several instances."""
 
     stage_ahead_s: float = Field(3600.0, ge=0)
     catch_up_s: float = Field(7 * 24 * 3600.0, ge=0)
     watch_until_live_s: float = Field(24 * 3600.0, ge=1)
+    spread_chunk_urls: int = Field(25, ge=1, le=10_000)
+    """With several instances on PostgreSQL, each sweep after T is split into chunks of this many
+    URLs that every instance claims (``morning.spread``)."""
 
 
 class RemediateSettings(Settings):

@@ -6,6 +6,7 @@ large or slow, can hold up a flip. Ctrl-C or SIGTERM stops both.
 
 Several instances may share one PostgreSQL store: all serve the dashboard and API, one publishes
 (``morning.leadership``), and a standby takes over within two seconds of the leader dying.
+Every instance takes its part in the sweeps after T (``morning.spread``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
     import asyncio
     import socket
 
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from onthedot.model import Release
     from onthedot.morning.files import FileProblem
+    from onthedot.morning.leadership import Leadership
+    from onthedot.morning.spread import Spread
     from onthedot.web.server import WebProcess, WebSpec
 
 
@@ -113,6 +118,7 @@ async def serve(
             warm_up(st.release_files_from_config().releases)  # (a standby takes over warm)
             leadership = Leadership(engine, on_change=dashboard.standing if dashboard else None)
             leading = asyncio.create_task(leadership.run_forever())
+            spread, helping = _sweeps_shared(engine, st, leadership)
 
             def on_problems(problems: tuple[FileProblem, ...]) -> None:
                 responder.file_problems(problems)
@@ -128,6 +134,7 @@ async def serve(
                     settings=st.config.verify,
                     on_sweep=on_sweep,
                     remediate=st.config.remediate,
+                    spread=spread,
                 ) as publisher:
                     return await publisher.publish(release)
 
@@ -149,8 +156,9 @@ async def serve(
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
                 await scheduler.aclose()
-                leading.cancel()
-                await asyncio.gather(leading, return_exceptions=True)
+                for task in (*helping, leading):
+                    task.cancel()
+                await asyncio.gather(*helping, leading, return_exceptions=True)
                 await leadership.aclose()
                 replies.cancel()
                 await asyncio.gather(replies, return_exceptions=True)
@@ -160,6 +168,41 @@ async def serve(
     finally:
         if web is not None:
             web[1].close()  # (when the dashboard never started; closing twice is harmless)
+
+
+def _sweeps_shared(
+    engine: AsyncEngine, st: State, leadership: Leadership
+) -> tuple[Spread | None, tuple[asyncio.Task[None], ...]]:
+    """On PostgreSQL: the leader's sweeps after T spread across the instances, and this
+    instance's part in the others' (its helper, and the notices that wake it); on SQLite, none."""
+    import asyncio
+
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.morning.spread import Helper, Spread, at_once
+    from onthedot.runtime import verifier_for
+    from onthedot.store.advisory import shared
+    from onthedot.store.sweeps import SweepBoard, SweepNotices
+
+    if not shared(engine):
+        return None, ()
+    board = SweepBoard(engine, leadership.standing.instance)
+    notices = SweepNotices(engine)
+    chunk_urls = st.config.publish.spread_chunk_urls
+    chunks = at_once(st.config.verify.concurrency, chunk_urls)
+    helper = Helper(
+        board,
+        notices,
+        engine,
+        open_verifier=lambda release: verifier_for(release, SYSTEM_CLOCK, st.config.verify),
+        clock=SYSTEM_CLOCK,
+        leads=lambda: leadership.leader,
+        at_once=chunks,
+    )
+    tasks = (
+        asyncio.create_task(notices.run_forever()),
+        asyncio.create_task(helper.run_forever()),
+    )
+    return Spread(board, notices, chunk_urls, chunks), tasks
 
 
 async def _until(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from onthedot import respond
 from onthedot.clock import Clock
 from onthedot.model import CheckResult, Release, Status
+from onthedot.morning.spread import Spread
 from onthedot.morning.timer import wait_until
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
@@ -109,12 +110,14 @@ class Watcher:
         clock: Clock,
         plan: WatchPlan | None = None,
         on_sweep: OnSweep | None = None,
+        spread: Spread | None = None,
     ) -> None:
         self._verifier = verifier
         self.recorder = recorder
         self.clock = clock
         self.plan = plan or WatchPlan()
         self._on_sweep = on_sweep
+        self._spread = spread
 
     async def _sweep(self, release: Release, only: Sequence[str] | None = None) -> VerifyReport:
         started = time.perf_counter()
@@ -126,9 +129,22 @@ class Watcher:
 
     async def look(self, release: Release, only: Sequence[str] | None = None) -> VerifyReport:
         """One sweep of every URL (or ``only`` these public URLs) from every vantage point,
-        recorded."""
-        report = await self._sweep(release, only)
-        await self.recorder.record(release.id, report.results)
+        recorded (with the other instances, on PostgreSQL: ``morning.spread``)."""
+        spread = self._spread
+        started = time.perf_counter()
+        shared = None
+        if spread is not None:
+            shared = await spread.check(self._verifier, release, only, self.clock.now())
+        if shared is None:
+            report = await self._sweep(release, only)
+            by = spread.instance if spread is not None else None
+            await self.recorder.record(release.id, report.results, by=by)
+        else:
+            report = shared.report
+            if self._on_sweep is not None and only is None:
+                self._on_sweep(release.id, time.perf_counter() - started)
+            for instance, results in shared.by.items():
+                await self.recorder.record(release.id, results, by=instance)
         respond.observe()  # the responder reads it now: an incident is alerted at once
         return report
 

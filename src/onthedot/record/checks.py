@@ -45,22 +45,28 @@ class CheckRecorder:
         self._last: dict[tuple[str, str, str], Status] = {}
         self.first_live: dict[tuple[str, str], dt.datetime] = {}
 
-    async def record(self, release_id: str, results: Sequence[CheckResult]) -> None:
+    async def record(
+        self, release_id: str, results: Sequence[CheckResult], *, by: str | None = None
+    ) -> None:
         """Store ``results`` (see ``record_as_judged``)."""
-        await self.record_as_judged(release_id, _at_once(results))
+        await self.record_as_judged(release_id, _at_once(results), by=by)
 
     async def record_as_judged(
-        self, release_id: str, batches: AsyncIterable[Sequence[CheckResult]]
+        self,
+        release_id: str,
+        batches: AsyncIterable[Sequence[CheckResult]],
+        *,
+        by: str | None = None,
     ) -> None:
         """Store each batch of results as it comes (a sweep's, while the rest are still being
-        fetched: ``Verifier.sweep``), in order. Each is stored in chunks, one transaction each, so
+        fetched: ``Verifier.sweep``), in order, each row with the instance that looked (``by``). Each is stored in chunks, one transaction each, so
         a 10,000-URL sweep never holds all its rows twice; each chunk's rows and events are made
         while the chunk before is being written (the store works in a thread of its own)."""
         writing: asyncio.Future[None] | None = None
         try:
             async for results in batches:
                 for start in range(0, len(results), CHUNK):
-                    chunk = await self._chunk(release_id, results[start : start + CHUNK])
+                    chunk = await self._chunk(release_id, results[start : start + CHUNK], by)
                     if writing is not None:
                         await writing
                     writing = asyncio.ensure_future(self._write(release_id, chunk))
@@ -71,7 +77,9 @@ class CheckRecorder:
                 await asyncio.wait([writing])  # the chunk in hand is stored (or not) first
             raise
 
-    async def _chunk(self, release_id: str, results: Sequence[CheckResult]) -> _Chunk:
+    async def _chunk(
+        self, release_id: str, results: Sequence[CheckResult], by: str | None = None
+    ) -> _Chunk:
         """The ``checks`` rows and timeline events of ``results``, made a slice at a time with
         the event loop let through between slices (the write in flight takes its next step)."""
         rows: list[dict[str, Any]] = []
@@ -90,6 +98,7 @@ class CheckRecorder:
                     "checked_at": r.checked_at,
                     "served_sha256": r.served_sha256,
                     "result": data,
+                    "checked_by": by,
                 }
                 for r, data in zip(part, as_json, strict=True)
             ]
@@ -104,7 +113,9 @@ class CheckRecorder:
             return
 
         async def store_rows(conn: AsyncConnection) -> None:
-            await insert_rows(conn, checks, chunk.rows, same=("release_id", "checked_at"))
+            await insert_rows(
+                conn, checks, chunk.rows, same=("release_id", "checked_at", "checked_by")
+            )
 
         if chunk.entries:
             await self.timeline.append_entries(

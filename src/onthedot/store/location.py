@@ -12,7 +12,7 @@ from pathlib import Path
 
 ENV_VAR = "ONTHEDOT_DATABASE_URL"
 DEFAULT_URL = "sqlite:///onthedot.db"
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 """The newest migration in ``migrations/versions`` (a test keeps the two the same)."""
 _SQLITE_FILE = re.compile(r"sqlite(?:\+\w+)?:///(?P<path>[^?%]+)")
 

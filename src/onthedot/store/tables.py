@@ -141,7 +141,26 @@ checks = Table(
     Column("checked_at", UTCDateTime(), nullable=False),
     Column("served_sha256", String(64)),
     Column("result", JSON, nullable=False),
+    Column("checked_by", Text),  # the instance that looked (None: this one, or before 0008)
     Index("ix_checks_release_url", "release_id", "url", "vantage"),
+)
+
+# A sweep after T split into chunks that any instance claims (store/sweeps.py, morning/spread.py)
+sweep_chunks = Table(
+    "sweep_chunks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sweep", String(64), nullable=False, index=True),
+    Column("release_id", String(128), nullable=False),
+    Column("urls", JSON, nullable=False),
+    Column("posted_at", UTCDateTime(), nullable=False),
+    Column("claimed_by", Text),
+    Column("claimed_until", UTCDateTime()),
+    Column("claims", Integer, nullable=False, default=0),
+    Column("done_by", Text),
+    Column("done_at", UTCDateTime()),
+    Column("results", JSON),
+    Index("ix_sweep_chunks_open", "done_at", "id"),
 )
 
 # SHA-256 of local artefact files, by real path, size and mtime (store/digests.py)

@@ -1,0 +1,334 @@
+"""The sweeps after T, spread across every ``onthedot run`` on one PostgreSQL store.
+
+The leader's watch (``morning.watch``) hands each sweep to ``Spread.check``: the URLs to look at
+are split into parts of ``[publish] spread_chunk_urls`` (a release's pages, the files found
+through them and their landing pages stay in one part, so no page is fetched twice) and posted
+as chunks (``store.sweeps``). The leader keeps as many as it looks at at once (``at_once``: as
+many URLs as its prober fetches at once, ``[verify] concurrency``), claimed in the same
+transaction and looked at in one sweep (its addresses resolved once, its requests sent at once),
+so a sweep is never later than the leader alone would make it; the rest go to
+whichever instance claims them first, the leader too once its own are done. Each standby runs a
+``Helper``: woken by the ``NOTIFY`` of a posted sweep, it claims chunks, looks at their URLs and
+stores the results in the chunk. Before T it opens a verifier for each release due within a
+minute and, ``PREPARE_BEFORE_S`` before T, resolves the site's addresses and builds the sweep's
+requests, as the leader does. The leader waits for the chunks others hold (a chunk whose holder
+died is claimed again once its lease ran out), then records every result once, each with the
+instance that looked (``checks.checked_by``; the chunks keep who did which, their results are
+taken out): the timeline, the incidents and the watch's end are judged by the leader alone, as
+before.
+
+A sweep the leader looks at whole at once, and every sweep on SQLite (one instance), is the
+leader's alone, with no cost added. A store that fails in the middle of a spread sweep makes the
+leader sweep every URL itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass, field
+from functools import partial
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import Clock
+from onthedot.errors import OnthedotError
+from onthedot.model import CheckResult, Release
+from onthedot.store.releases import ReleaseRepository
+from onthedot.store.sweeps import Chunk, SweepBoard, SweepNotices, wait_for
+from onthedot.verify.discovery import found_artefacts, landing_urls
+from onthedot.verify.verifier import Verifier, VerifyReport, release_urls, result_json, watched_urls
+
+log = structlog.get_logger("onthedot.spread")
+
+CHUNK_URLS = 25
+"""URLs in one chunk, by default (``[publish] spread_chunk_urls``)."""
+POLL_S = 0.5  # a helper looks for chunks at least this often (a NOTIFY wakes it at once)
+PREPARE_BEFORE_S = 3.0  # a helper gets the sweep at T ready this long before T
+LOOK_AHEAD_S = 60.0  # a helper opens a verifier for a release due this soon
+KEEP_AFTER_S = 1800.0  # ... and keeps it this long after T (the dense sweeps)
+REFRESH_S = 5.0  # a helper reads the releases from the store this often
+KEPT_DAYS = 1  # the chunks of sweeps older than this are deleted (by the leader, at most ...)
+FORGET_EVERY_S = 600.0  # ... this often)
+_STORE_FAILED = (OnthedotError, SQLAlchemyError, OSError)
+
+OpenVerifier = Callable[[Release], AbstractAsyncContextManager[Verifier]]
+
+
+def at_once(concurrency: int, chunk_urls: int) -> int:
+    """How many chunks an instance looks at at once: as many URLs as its prober fetches at once
+    (``[verify] concurrency``), so a sweep shared is never slower than one done alone."""
+    return max(1, -(-concurrency // chunk_urls))
+
+
+def parts_of(release: Release, urls: Sequence[str], size: int) -> list[list[str]]:
+    """``urls`` in parts of at most ``size``; the pages, the files found through landing pages
+    and those landing pages all in the first part (a page's links are followed where it is)."""
+    site = release.site
+    together = {t.public_url for t in release_urls(release) if t.expect_text}
+    together |= landing_urls(release) | {url for url, _ in found_artefacts(release)}
+    if site is None:
+        together = set()
+    first = [url for url in urls if url in together]
+    rest = [url for url in urls if url not in together]
+    return ([first] if first else []) + [rest[i : i + size] for i in range(0, len(rest), size)]
+
+
+async def look_at(
+    verifier: Verifier, release: Release, chunks: Sequence[Chunk], board: SweepBoard
+) -> list[CheckResult]:
+    """The results of these chunks, looked at in one sweep (the site's addresses resolved once),
+    their leases renewed while the look takes."""
+    renewing = [asyncio.create_task(_renew(board, chunk)) for chunk in chunks]
+    try:
+        only = [url for chunk in chunks for url in chunk.urls]
+        return (await verifier.check(release, only=only)).results
+    finally:
+        for task in renewing:
+            task.cancel()
+        await asyncio.gather(*renewing, return_exceptions=True)
+
+
+async def _renew(board: SweepBoard, chunk: Chunk) -> None:
+    while True:
+        await asyncio.sleep(board.lease_s / 4)
+        try:
+            if not await board.renew(chunk):
+                return  # taken over: the other instance's results will count
+        except _STORE_FAILED as exc:
+            log.warning("chunk lease not renewed", chunk=chunk.id, error=str(exc))
+
+
+@dataclass
+class Spread:
+    """The leader's side: one sweep, spread and merged (see the module)."""
+
+    board: SweepBoard
+    notices: SweepNotices
+    chunk_urls: int = CHUNK_URLS
+    at_once: int = 1
+    """Chunks the leader looks at at once (``at_once``): as many URLs as it would alone."""
+    _forgot: float = field(default=-FORGET_EVERY_S, init=False)
+
+    @property
+    def instance(self) -> str:
+        return self.board.instance
+
+    async def check(
+        self, verifier: Verifier, release: Release, only: Sequence[str] | None, now: dt.datetime
+    ) -> SpreadSweep | None:
+        """Sweep ``only`` these URLs (None: all) with the other instances; None when the sweep
+        is better done alone (it fits in one part, or the store failed: do it alone)."""
+        urls = list(only) if only is not None else watched_urls(release)
+        parts = parts_of(release, urls, self.chunk_urls)
+        if len(parts) <= self.at_once:
+            return None
+        try:
+            return await self._spread(verifier, release, parts, now)
+        except _STORE_FAILED as exc:
+            log.warning("sweep not spread: the store failed", release=release.id, error=str(exc))
+            return None
+
+    async def _spread(
+        self, verifier: Verifier, release: Release, parts: list[list[str]], now: dt.datetime
+    ) -> SpreadSweep:
+        await self._forget_old()
+        sweep, kept = await self.board.post(release.id, parts, keep=self.at_once)
+        done = self.notices.waiting_for(sweep)
+        mine: dict[int, list[CheckResult]] = {}
+        try:
+            await self._look_kept(verifier, release, kept, mine)
+            while True:
+                work = [self._claim_all(verifier, release, sweep, mine) for _ in kept]
+                await asyncio.gather(*work)
+                left, expires_in = await self.board.open(sweep)
+                if not left:
+                    break
+                lease = self.board.lease_s
+                await wait_for(done, lease if expires_in is None else min(expires_in + 0.01, lease))
+            chunks = await self.board.done(sweep)
+        finally:
+            self.notices.forget(sweep)
+        phase = "before" if now < release.release_at else "after"
+        merged = SpreadSweep(VerifyReport(release.id, phase, now))
+        for chunk in chunks:
+            if chunk.results is None:
+                merged.add(self.instance, mine.get(chunk.id, []))
+            else:
+                found = [CheckResult.model_validate(r) for r in chunk.results]
+                merged.add(chunk.done_by, found)
+        return merged
+
+    async def _forget_old(self) -> None:
+        """Delete the chunks of old sweeps (at most every ``FORGET_EVERY_S``)."""
+        if time.monotonic() - self._forgot >= FORGET_EVERY_S:
+            self._forgot = time.monotonic()
+            await self.board.forget_older(KEPT_DAYS)
+
+    async def _look_kept(
+        self,
+        verifier: Verifier,
+        release: Release,
+        kept: list[Chunk],
+        mine: dict[int, list[CheckResult]],
+    ) -> None:
+        """The chunks kept when the sweep was posted, looked at in one sweep, as the leader alone
+        would; the results of a chunk another instance took over meanwhile are dropped (its
+        results count), the rest kept under the first chunk finished (they are all this
+        instance's; a file found through a page belongs to no chunk's list)."""
+        found = await look_at(verifier, release, kept, self.board)
+        lost: set[str] = set()
+        for chunk in kept:
+            if await self.board.finish(chunk, None):
+                mine[chunk.id] = []
+            else:
+                lost |= set(chunk.urls)
+        if mine:
+            mine[next(iter(mine))] = [r for r in found if r.url not in lost]
+
+    async def _claim_all(
+        self,
+        verifier: Verifier,
+        release: Release,
+        sweep: str,
+        mine: dict[int, list[CheckResult]],
+    ) -> None:
+        """Claim this sweep's chunks one at a time until none is free; the results kept here."""
+        while (chunk := await self.board.claim(sweep)) is not None:
+            found = await look_at(verifier, release, [chunk], self.board)
+            if await self.board.finish(chunk, None):
+                mine[chunk.id] = found
+
+
+@dataclass
+class SpreadSweep:
+    """A sweep done by several instances: the merged report, and who looked at what."""
+
+    report: VerifyReport
+    by: dict[str, list[CheckResult]] = field(default_factory=dict)
+
+    def add(self, instance: str, results: list[CheckResult]) -> None:
+        self.report.results += results
+        self.by.setdefault(instance, []).extend(results)
+
+
+@dataclass
+class _Ready:
+    """A release a helper is ready for: its verifier (open until ``stack`` is closed)."""
+
+    release: Release
+    verifier: Verifier
+    stack: AsyncExitStack
+    prepared: bool = False
+
+
+class Helper:
+    """A standby's side (see the module): ready before T, then claims whatever chunk is free."""
+
+    def __init__(
+        self,
+        board: SweepBoard,
+        notices: SweepNotices,
+        engine: AsyncEngine,
+        *,
+        open_verifier: OpenVerifier,
+        clock: Clock,
+        leads: Callable[[], bool],
+        at_once: int = 1,
+    ) -> None:
+        self._board = board
+        self._notices = notices
+        self._repo = ReleaseRepository(engine)
+        self._open = open_verifier
+        self._clock = clock
+        self._leads = leads
+        self._at_once = at_once
+        self._ready: dict[str, _Ready] = {}
+        self._read_at: dt.datetime | None = None
+        self.chunks_done = 0
+
+    async def run_forever(self) -> None:
+        try:
+            while True:
+                if not self._leads():  # (the leader claims the chunks of its own sweeps)
+                    await self._help()
+                await wait_for(self._notices.posted, POLL_S)
+        finally:
+            await self.aclose()
+
+    async def _help(self) -> None:
+        """Get ready for the releases due soon; look at chunks (``at_once``) until none is free."""
+        try:
+            await self._get_ready()
+            await asyncio.gather(*(self._claim_all() for _ in range(self._at_once)))
+        except _STORE_FAILED as exc:
+            log.warning("sweep helper: the store failed", error=str(exc))
+        except Exception:  # a bug must not stop this instance's part in the next sweeps
+            log.exception("sweep helper crashed")
+
+    async def _claim_all(self) -> None:
+        while (chunk := await self._board.claim()) is not None:
+            ready = await self._ready_for(chunk.release_id)
+            if ready is None:  # (a release no longer in the store: nothing to look at)
+                await self._board.finish(chunk, [])
+                continue
+            found = await look_at(ready.verifier, ready.release, [chunk], self._board)
+            if await self._board.finish(chunk, [result_json(r) for r in found]):
+                self.chunks_done += 1
+
+    async def _get_ready(self) -> None:
+        """Open a verifier for each release due soon, prepare it just before T, close the old."""
+        now = self._clock.now()
+        if self._read_at is None or (now - self._read_at).total_seconds() >= REFRESH_S:
+            self._read_at = now
+            for release in await self._repo.all():
+                if _soon(release, now):
+                    await self._keep(release)
+        for release_id, ready in list(self._ready.items()):
+            until = (ready.release.release_at - now).total_seconds()
+            if -until > KEEP_AFTER_S:
+                del self._ready[release_id]
+                await ready.stack.aclose()
+            elif not ready.prepared and 0 < until <= PREPARE_BEFORE_S:
+                ready.prepared = True
+                preparing = asyncio.create_task(ready.verifier.prepare(ready.release))
+                preparing.add_done_callback(partial(_log_failed, release_id))
+
+    async def _keep(self, release: Release) -> _Ready:
+        """The verifier for ``release`` (a changed release gets a new one)."""
+        ready = self._ready.get(release.id)
+        if ready is not None and ready.release == release:
+            return ready
+        if ready is not None:
+            await ready.stack.aclose()
+        stack = AsyncExitStack()
+        verifier = await stack.enter_async_context(self._open(release))
+        ready = self._ready[release.id] = _Ready(release, verifier, stack)
+        return ready
+
+    async def _ready_for(self, release_id: str) -> _Ready | None:
+        ready = self._ready.get(release_id)
+        if ready is not None:
+            return ready
+        release = await self._repo.get(release_id)
+        return None if release is None else await self._keep(release)
+
+    async def aclose(self) -> None:
+        ready, self._ready = self._ready, {}
+        for one in ready.values():
+            await one.stack.aclose()
+
+
+def _soon(release: Release, now: dt.datetime) -> bool:
+    until = (release.release_at - now).total_seconds()
+    return -KEEP_AFTER_S < until <= LOOK_AHEAD_S and bool(release.artefact)
+
+
+def _log_failed(release_id: str, task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("sweep.prepare_failed", release=release_id, error=repr(task.exception()))

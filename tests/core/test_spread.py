@@ -1,0 +1,157 @@
+"""A watch's sweeps after T shared with a standby's helper on PostgreSQL (``morning.spread``), in
+one process: two engines play two instances. The leader's report holds every URL once, in the
+release's order; each result is recorded once, with the instance that looked; the timeline's
+status events come from the leader alone. A sweep the leader does whole at once is not posted."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.clock import SYSTEM_CLOCK
+from onthedot.model import Release, Status
+from onthedot.morning.spread import Helper, Spread, at_once, parts_of
+from onthedot.morning.watch import Watcher, WatchPlan
+from onthedot.record import kinds
+from onthedot.record.checks import CheckRecorder
+from onthedot.record.timeline import Timeline
+from onthedot.store.db import open_store
+from onthedot.store.releases import ReleaseRepository
+from onthedot.store.sweeps import SweepBoard, SweepNotices
+from onthedot.store.tables import checks, sweep_chunks
+from onthedot.testing import MockProbeTransport, mock_response
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
+from onthedot.verify.vantage import DEFAULT
+from onthedot.verify.verifier import Verifier
+from tests.conftest import _postgres_url
+
+pytestmark = pytest.mark.postgres
+
+NEW = b"new figures"
+SITE = "http://www.example.org"
+URLS = 10
+
+
+def release(count: int = URLS) -> Release:
+    digest = hashlib.sha256(NEW).hexdigest()
+    return Release(
+        id="regional-gdp-2026",
+        title="Regional GDP",
+        producer="P",
+        release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+        site={"public": SITE},
+        artefact=[{"path": f"/gdp/{n}.csv", "sha256": digest} for n in range(count)],
+    )
+
+
+async def _slow(request: ProbeRequest) -> ProbeResponse:
+    await asyncio.sleep(0.05)  # (a chunk takes a while: the other instance claims the next)
+    return mock_response(request, body=NEW)
+
+
+def verifier() -> Verifier:
+    transport = MockProbeTransport(_slow)
+    return Verifier(Prober(transport), vantages=[DEFAULT], bust_cache=False)
+
+
+@asynccontextmanager
+async def open_verifier(_release: Release) -> AsyncIterator[Verifier]:
+    yield verifier()
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[list[AsyncEngine]]:
+    urls = _postgres_url()
+    url = next(urls)
+    made = [await open_store(url) for _ in range(2)]
+    try:
+        yield made
+    finally:
+        for engine in made:
+            await engine.dispose()
+        next(urls, None)
+
+
+async def _count(engine: AsyncEngine, query: object) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.scalar(query)) or 0)  # type: ignore[call-overload]
+
+
+async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_once(
+    engines: list[AsyncEngine],
+) -> None:
+    leader_db, standby_db = engines
+    rel = release()
+    await ReleaseRepository(leader_db).sync(rel, actor="test")
+    notices = [SweepNotices(leader_db), SweepNotices(standby_db)]
+    listening = [asyncio.create_task(n.run_forever()) for n in notices]
+    helper = Helper(
+        SweepBoard(standby_db, "standby"), notices[1], standby_db,
+        open_verifier=open_verifier, clock=SYSTEM_CLOCK, leads=lambda: False,
+    )  # fmt: skip
+    helping = asyncio.create_task(helper.run_forever())
+    spread = Spread(SweepBoard(leader_db, "leader"), notices[0], chunk_urls=1, at_once=1)
+    recorder = CheckRecorder(leader_db)
+    watcher = Watcher(verifier(), recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
+    try:
+        await asyncio.sleep(0.5)  # (both are listening)
+        outcome = await watcher.after_t(rel).to_end()
+    finally:
+        for task in (*listening, helping):
+            task.cancel()
+        await asyncio.gather(*listening, helping, return_exceptions=True)
+    assert outcome.live and outcome.ended == "all-live"
+    assert [r.url for r in outcome.last.results] == [f"{SITE}/gdp/{n}.csv" for n in range(URLS)]
+    assert all(r.status is Status.LIVE for r in outcome.last.results)
+    async with leader_db.connect() as conn:
+        rows = (await conn.execute(select(checks.c.url, checks.c.checked_by))).all()
+    assert sorted(url for url, _ in rows) == sorted(r.url for r in outcome.last.results)
+    by = {who for _, who in rows}
+    assert by == {"leader", "standby"} and helper.chunks_done >= 1
+    events = await Timeline(leader_db).events(rel.id, kinds.VERIFY_FIRST_LIVE)
+    assert sorted(e.data["url"] for e in events) == sorted(url for url, _ in rows)
+    assert await _count(leader_db, select(func.count()).select_from(sweep_chunks)) == URLS
+
+
+async def test_a_sweep_the_leader_does_whole_at_once_is_not_posted(
+    engines: list[AsyncEngine],
+) -> None:
+    rel = release(4)
+    spread = Spread(SweepBoard(engines[0], "leader"), SweepNotices(engines[0]), 2, at_once(4, 2))
+    recorder = CheckRecorder(engines[0])
+    watcher = Watcher(verifier(), recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
+    report = await watcher.look(rel)
+    assert len(report.results) == 4
+    assert await _count(engines[0], select(func.count()).select_from(sweep_chunks)) == 0
+    async with engines[0].connect() as conn:
+        assert set((await conn.execute(select(checks.c.checked_by))).scalars()) == {"leader"}
+
+
+def test_a_releases_pages_and_the_files_found_through_them_stay_in_one_part() -> None:
+    rel = Release(
+        id="trade-2026",
+        title="Trade",
+        producer="P",
+        release_at=dt.datetime(2026, 12, 6, 9, 30, tzinfo=dt.UTC),
+        site={"public": SITE},
+        artefact=[
+            {"path": "/trade/index.html", "expect_text": "Trade in 2026"},
+            {"path": "/trade/a.csv", "sha256": "0" * 64},
+            {"path": "/trade/b.csv", "sha256": "0" * 64},
+            {"path": "/trade/c.csv", "sha256": "0" * 64},
+        ],
+    )
+    urls = [f"{SITE}/trade/{name}" for name in ("a.csv", "index.html", "b.csv", "c.csv")]
+    assert parts_of(rel, urls, 2) == [
+        [f"{SITE}/trade/index.html"],
+        [f"{SITE}/trade/a.csv", f"{SITE}/trade/b.csv"],
+        [f"{SITE}/trade/c.csv"],
+    ]
+    assert at_once(64, 25) == 3 and at_once(1, 25) == 1

@@ -1,0 +1,123 @@
+"""Chunks of a sweep claimed by several instances through PostgreSQL (``store.sweeps``): no chunk
+held by two at once, one whose holder stopped renewing is taken over, the holder's results kept.
+
+Each "instance" is an engine of its own, as each ``onthedot run`` process has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.store.db import open_store
+from onthedot.store.sweeps import SweepBoard, SweepNotices, wait_for
+from onthedot.store.tables import sweep_chunks
+from tests.conftest import _postgres_url
+
+pytestmark = pytest.mark.postgres
+
+RELEASE = "labour-market-2026-dec"
+PARTS = [[f"https://stats.example/{n}/{i}.csv" for i in range(3)] for n in range(8)]
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[list[AsyncEngine]]:
+    urls = _postgres_url()
+    url = next(urls)
+    made = [await open_store(url) for _ in range(3)]
+    try:
+        yield made
+    finally:
+        for engine in made:
+            await engine.dispose()
+        next(urls, None)
+
+
+async def _claim_all(board: SweepBoard, sweep: str) -> list[int]:
+    taken = []
+    while (chunk := await board.claim(sweep)) is not None:
+        taken.append(chunk.id)
+        await asyncio.sleep(0)  # (the other instances claim in between)
+        assert await board.finish(chunk, [])
+    return taken
+
+
+async def test_instances_claiming_at_once_never_take_the_same_chunk(
+    engines: list[AsyncEngine],
+) -> None:
+    boards = [SweepBoard(e, f"instance-{n}") for n, e in enumerate(engines)]
+    sweep, _ = await boards[0].post(RELEASE, PARTS)
+    taken = await asyncio.gather(*(_claim_all(b, sweep) for b in boards))
+    every = [chunk for mine in taken for chunk in mine]
+    assert len(every) == len(PARTS) == len(set(every))
+    assert await boards[1].open(sweep) == (0, None)
+    done = await boards[2].done(sweep)
+    assert sorted(url for d in done for url in d.urls) == sorted(u for p in PARTS for u in p)
+    by = {d.id: d.done_by for d in done}
+    for n, mine in enumerate(taken):
+        assert all(by[chunk] == f"instance-{n}" for chunk in mine)
+
+
+async def test_a_chunk_whose_holder_stops_renewing_is_taken_over(
+    engines: list[AsyncEngine],
+) -> None:
+    dying = SweepBoard(engines[0], "dying", lease_s=0.3)
+    alive = SweepBoard(engines[1], "alive", lease_s=0.3)
+    sweep, _ = await alive.post(RELEASE, PARTS[:2])
+    held = await dying.claim(sweep)
+    assert held is not None
+    first = await alive.claim(sweep)
+    assert first is not None and first.id != held.id
+    assert await alive.claim(sweep) is None  # the other is held, its lease still runs
+    left, expires_in = await alive.open(sweep)
+    assert left == 2 and expires_in is not None and 0 < expires_in <= 0.3
+    await asyncio.sleep(0.4)
+    assert await alive.renew(first)  # (a holder that renews keeps its chunk)
+    again = await alive.claim(sweep)
+    assert again is not None and again.id == held.id  # the dead holder's lease ran out
+    assert not await dying.renew(held)
+    assert not await dying.finish(held, [{"late": True}])  # too late: not its chunk any more
+    assert await alive.finish(again, [{"url": "seen"}])
+    async with engines[2].connect() as conn:
+        row = (await conn.execute(select(sweep_chunks).where(sweep_chunks.c.id == held.id))).one()
+    assert (row.done_by, row.claims, row.results) == ("alive", 2, [{"url": "seen"}])
+    taken = {d.id: d.results for d in await alive.done(sweep)}
+    assert taken[held.id] == [{"url": "seen"}] and taken[first.id] is None  # (first: unfinished)
+    assert {d.id: d.results for d in await alive.done(sweep)} == {held.id: None, first.id: None}
+
+
+async def test_the_poster_is_told_when_a_chunk_is_done(engines: list[AsyncEngine]) -> None:
+    notices = SweepNotices(engines[0])
+    listening = asyncio.create_task(notices.run_forever())
+    try:
+        poster, helper = SweepBoard(engines[0], "leader"), SweepBoard(engines[1], "standby")
+        await asyncio.sleep(0.5)  # (the LISTEN is in place)
+        sweep, _ = await poster.post(RELEASE, PARTS[:1])
+        await asyncio.wait_for(notices.posted.wait(), 5)
+        done = notices.waiting_for(sweep)
+        chunk = await helper.claim()
+        assert chunk is not None and chunk.sweep == sweep and chunk.release_id == RELEASE
+        assert list(chunk.urls) == PARTS[0]
+        assert await helper.finish(chunk, [])
+        await asyncio.wait_for(done.wait(), 5)
+        await wait_for(done, 0.01)
+        assert not done.is_set()
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_the_chunks_the_poster_keeps_are_claimed_by_it_when_posted(
+    engines: list[AsyncEngine],
+) -> None:
+    leader, standby = SweepBoard(engines[0], "leader"), SweepBoard(engines[1], "standby")
+    sweep, kept = await leader.post(RELEASE, PARTS[:3], keep=2)
+    assert [list(c.urls) for c in kept] == PARTS[:2] and all(c.sweep == sweep for c in kept)
+    other = await standby.claim()
+    assert other is not None and list(other.urls) == PARTS[2]  # not one the leader kept
+    assert await standby.claim() is None
+    assert all([await leader.renew(c) for c in kept])
