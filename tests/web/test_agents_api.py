@@ -253,14 +253,17 @@ async def test_an_agent_posts_only_inside_the_releases_window(
     assert refused.status_code == 403
 
 
-async def test_checked_at_must_be_within_the_allowed_skew(client: httpx.AsyncClient) -> None:
+async def test_checked_at_must_be_within_the_allowed_skew(
+    client: httpx.AsyncClient, scraper: dict[str, str]
+) -> None:
     def at(seconds: int) -> dict[str, Any]:
         return {"results": [posted(checked_at=(NOW + dt.timedelta(seconds=seconds)).isoformat())]}
 
-    answers = {
-        s: await client.post("/api/agent/results", json=at(s), headers=EDINBURGH)
-        for s in (-29, 29, -31, 31, 3000)
-    }
+    with capture_logs() as logs:
+        answers = {
+            s: await client.post("/api/agent/results", json=at(s), headers=EDINBURGH)
+            for s in (-29, 29, -31, 31, 3000)
+        }
     assert {s: a.status_code for s, a in answers.items()} == {
         -29: 200,
         29: 200,
@@ -269,6 +272,10 @@ async def test_checked_at_must_be_within_the_allowed_skew(client: httpx.AsyncCli
         3000: 422,
     }
     assert "more than 30 s from the server's time: correct the agent's clock" in answers[31].text
+    refused = [(e["agent"], e["why"]) for e in logs if e["event"] == "agent.refused"]
+    assert refused == [("edinburgh", "clock")] * 3  # each refusal logged
+    metrics = (await client.get("/metrics", headers=scraper)).text
+    assert 'onthedot_agent_results_total{agent="edinburgh"} 2.0' in metrics  # none recorded
 
 
 async def test_a_posted_results_cache_facts_are_bounded(client: httpx.AsyncClient) -> None:
