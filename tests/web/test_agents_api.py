@@ -286,3 +286,23 @@ async def test_a_posted_results_cache_facts_are_bounded(client: httpx.AsyncClien
             "/api/agent/results", json={"results": [posted(cache=cache)]}, headers=EDINBURGH
         )
         assert answer.status_code == 422 and "results.0.cache" in answer.json()["error"]
+
+
+async def test_a_body_nested_too_deep_to_parse_is_refused_in_one_sentence(
+    client: httpx.AsyncClient,
+) -> None:
+    """Python's JSON parser recurses: nesting deeper than its limit is a bad body, not a crash."""
+    for body in (
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"results": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    ):
+        answer = await client.post(
+            "/api/agent/results",
+            content=body,
+            headers={**EDINBURGH, "content-type": "application/json"},
+        )
+        assert answer.status_code == 400
+        assert answer.json() == {
+            "error": "There was an error parsing the body: see /api/openapi.json."
+        }
+    assert (await client.get("/api/health")).status_code == 200
