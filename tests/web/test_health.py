@@ -57,6 +57,26 @@ async def test_health_is_degraded_naming_each_file_it_cannot_read(store: AsyncEn
     ]
 
 
+async def test_the_board_names_each_file_it_cannot_read(store: AsyncEngine) -> None:
+    problems = FileProblems()
+    app = create_app(store, config=Config(), clock=FixedClock(NOW), file_problems=problems)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as client:
+        assert "cannot be read" not in (await client.get("/")).text
+        problems.replace(
+            [
+                FileProblem(
+                    "releases/<b>.toml", ("releases/<b>.toml:2: invalid TOML: Invalid value.",)
+                )
+            ]
+        )
+        board = await client.get("/")
+    assert board.status_code == 200
+    assert "Release files that cannot be read" in board.text
+    assert "releases/&lt;b&gt;.toml:2: invalid TOML: Invalid value." in board.text
+    assert "<b>" not in board.text
+
+
 async def test_health_is_degraded_while_a_release_s_staged_copies_can_be_fetched(
     store: AsyncEngine,
 ) -> None:
