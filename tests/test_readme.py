@@ -83,6 +83,22 @@ def test_every_readme_command_and_option_is_in_the_cli_help(args: list[str]) -> 
     assert all(g in top for g in args if g in GLOBAL)
 
 
+DOCS_COMMANDS = [
+    args
+    for doc in sorted((ROOT / "docs").glob("*.md"))
+    for line in code_lines(doc.read_text(encoding="utf-8"))
+    if (args := invocation(line))
+]
+
+
+def test_no_command_shown_puts_a_token_on_the_command_line() -> None:
+    """A token in argv is visible to every user of the machine (``ps``): the README and the docs
+    show it read from a file or the environment."""
+    shown = [args for args in README_COMMANDS + DOCS_COMMANDS if "--token" in command_of(args)[1]]
+    assert shown == []
+    assert any("--token-file" in command_of(args)[1] for args in README_COMMANDS)
+
+
 def tour_blocks() -> list[list[str]]:
     """The ``sh`` blocks of the section "A five-minute tour", line by line."""
     section = README.split("## A five-minute tour", 1)[1].split("\n## ", 1)[0]

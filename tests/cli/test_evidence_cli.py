@@ -107,6 +107,7 @@ def test_people_add_what_they_did_and_the_timeline_shows_it(cli: Cli) -> None:
         (["note", "--by", "", "--text", "y"], "--by is empty: give the name of who did it"),
         (["note", "--by", " \t", "--text", "y"], "--by is empty: give the name of who did it"),
         (["note", "--by", "X", "--text", "y", "--at", "9999-12-31T23:59"], "'9999-12-31T23:59' is in the future"),
+        (["note", "--by", "", "--text", "y", "--at", "9999-12-31T23:59"], "--by is empty"),  # as the issue tried
         (["note", "--by", "X", "--text", "y", "--at", "2019-10-31T09:30"],
          "is before fatal-injuries-2019-apr-sep could have anything on its record (it was announced: "
          "Friday 1 November 2019 09:30 GMT): check the date."),

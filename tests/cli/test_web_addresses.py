@@ -124,3 +124,20 @@ def test_the_calendar_links_a_good_statement(tmp_path: Path) -> None:
     assert '<a href="https://www.example.org/statement?a=1&amp;b=2">' in page.stdout
     ics = runner.invoke(app, ["--config", str(config), "--database", db, "calendar", "--ics"])
     assert ics.exit_code == 0 and "URL:https://www.example.org/statement?a=1&b=2" in ics.stdout
+
+
+def test_a_password_in_the_public_address_is_never_shown_when_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    release = write_release(
+        tmp_path,
+        extra='\n[site]\npublic = "http://stats:Pw-4711@127.0.0.1:9"\n\n'
+        '[[artefact]]\npath = "/statistics/x.csv"\nexpect_text = "2019"\n',
+    )
+    for command in ("verify", "preflight"):
+        result = runner.invoke(
+            app, ["--database", f"sqlite:///{tmp_path / 's.db'}", command, str(release)]
+        )
+        assert result.exit_code == 2, result.output
+        assert "'http://stats:****@127.0.0.1:9/statistics/x.csv' is not a plain" in result.stderr
+        assert "Pw-4711" not in result.output and "Traceback" not in result.output

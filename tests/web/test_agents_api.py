@@ -253,14 +253,17 @@ async def test_an_agent_posts_only_inside_the_releases_window(
     assert refused.status_code == 403
 
 
-async def test_checked_at_must_be_within_the_allowed_skew(client: httpx.AsyncClient) -> None:
+async def test_checked_at_must_be_within_the_allowed_skew(
+    client: httpx.AsyncClient, scraper: dict[str, str]
+) -> None:
     def at(seconds: int) -> dict[str, Any]:
         return {"results": [posted(checked_at=(NOW + dt.timedelta(seconds=seconds)).isoformat())]}
 
-    answers = {
-        s: await client.post("/api/agent/results", json=at(s), headers=EDINBURGH)
-        for s in (-29, 29, -31, 31, 3000)
-    }
+    with capture_logs() as logs:
+        answers = {
+            s: await client.post("/api/agent/results", json=at(s), headers=EDINBURGH)
+            for s in (-29, 29, -31, 31, 3000)
+        }
     assert {s: a.status_code for s, a in answers.items()} == {
         -29: 200,
         29: 200,
@@ -269,6 +272,10 @@ async def test_checked_at_must_be_within_the_allowed_skew(client: httpx.AsyncCli
         3000: 422,
     }
     assert "more than 30 s from the server's time: correct the agent's clock" in answers[31].text
+    refused = [(e["agent"], e["why"]) for e in logs if e["event"] == "agent.refused"]
+    assert refused == [("edinburgh", "clock")] * 3  # each refusal logged
+    metrics = (await client.get("/metrics", headers=scraper)).text
+    assert 'onthedot_agent_results_total{agent="edinburgh"} 2.0' in metrics  # none recorded
 
 
 async def test_a_posted_results_cache_facts_are_bounded(client: httpx.AsyncClient) -> None:
@@ -279,3 +286,23 @@ async def test_a_posted_results_cache_facts_are_bounded(client: httpx.AsyncClien
             "/api/agent/results", json={"results": [posted(cache=cache)]}, headers=EDINBURGH
         )
         assert answer.status_code == 422 and "results.0.cache" in answer.json()["error"]
+
+
+async def test_a_body_nested_too_deep_to_parse_is_refused_in_one_sentence(
+    client: httpx.AsyncClient,
+) -> None:
+    """Python's JSON parser recurses: nesting deeper than its limit is a bad body, not a crash."""
+    for body in (
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"results": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    ):
+        answer = await client.post(
+            "/api/agent/results",
+            content=body,
+            headers={**EDINBURGH, "content-type": "application/json"},
+        )
+        assert answer.status_code == 400
+        assert answer.json() == {
+            "error": "There was an error parsing the body: see /api/openapi.json."
+        }
+    assert (await client.get("/api/health")).status_code == 200

@@ -14,6 +14,19 @@ from onthedot.record.timeline import Timeline
 from onthedot.web.app import create_app
 from tests.web.conftest import GDP, GDP_STAGED, NOW, PUBLIC, FixedClock
 
+TWICE = (
+    "releases/gdp.toml:16: artefact[1].path: /statistics/gdp-itl-regions.xlsx is listed twice: "
+    "list each artefact path once"
+)
+BROKEN = [
+    FileProblem("releases/bad.toml", ("releases/<b>.toml:2: invalid TOML: Invalid value.",)),
+    FileProblem(
+        "releases/gdp.toml",
+        (TWICE, "releases/gdp.toml:10: nation: should be one of ..."),
+        kept="regional-gdp-2019",
+    ),
+]
+
 
 async def test_health_is_degraded_naming_each_file_it_cannot_read(store: AsyncEngine) -> None:
     problems = FileProblems()
@@ -22,21 +35,7 @@ async def test_health_is_degraded_naming_each_file_it_cannot_read(store: AsyncEn
     async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as client:
         health = (await client.get("/api/health")).json()
         assert (health["ok"], health["status"], health["problems"]) == (True, "ok", [])
-        problems.replace(
-            [
-                FileProblem(
-                    "releases/bad.toml", ("releases/bad.toml:2: invalid TOML: Invalid value.",)
-                ),
-                FileProblem(
-                    "releases/gdp.toml",
-                    (
-                        "releases/gdp.toml:9: titel: unknown key: did you mean 'title'?",
-                        "releases/gdp.toml:10: nation: should be one of ...",
-                    ),
-                    kept="regional-gdp-2019",
-                ),
-            ]
-        )
+        problems.replace(BROKEN)
         response = await client.get("/api/health")
     assert response.status_code == 200  # still publishing every other release
     health = response.json()
@@ -45,16 +44,37 @@ async def test_health_is_degraded_naming_each_file_it_cannot_read(store: AsyncEn
         {
             "file": "releases/bad.toml",
             "release": None,
-            "message": "releases/bad.toml:2: invalid TOML: Invalid value.",
+            "message": "releases/bad.toml cannot be read: run `onthedot check releases/bad.toml` "
+            "to see why.",
         },
         {
             "file": "releases/gdp.toml",
             "release": None,
-            "message": "releases/gdp.toml:9: titel: unknown key: did you mean 'title'? "
-            "(and 1 more: run `onthedot check releases/gdp.toml`) Release 'regional-gdp-2019' is "
-            "still published at its time, as it was last read (the version in the store).",
+            "message": "releases/gdp.toml cannot be read: run `onthedot check releases/gdp.toml` "
+            "to see why. Release 'regional-gdp-2019' is still published at its time, as it was "
+            "last read (the version in the store).",
         },
     ]
+    assert "gdp-itl-regions" not in response.text  # health is public: no embargoed path
+
+
+async def test_the_board_names_each_file_it_cannot_read_and_tells_staff_what_is_wrong(
+    store: AsyncEngine, statistician: dict[str, str]
+) -> None:
+    problems = FileProblems()
+    app = create_app(store, config=Config(), clock=FixedClock(NOW), file_problems=problems)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as client:
+        assert "cannot be read" not in (await client.get("/")).text
+        problems.replace(BROKEN)
+        anyone = (await client.get("/")).text
+        staff = (await client.get("/", headers=statistician)).text
+    for page in (anyone, staff):
+        assert "Release files that cannot be read" in page and "<b>" not in page
+    assert "releases/bad.toml cannot be read: run" in anyone
+    assert "gdp-itl-regions" not in anyone  # the board is public too
+    assert "releases/&lt;b&gt;.toml:2: invalid TOML: Invalid value." in staff  # escaped
+    assert "/statistics/gdp-itl-regions.xlsx is listed twice" in staff
 
 
 async def test_health_is_degraded_while_a_release_s_staged_copies_can_be_fetched(

@@ -27,12 +27,22 @@ class FileProblem:
         text = self.problems[0]
         if len(self.problems) > 1:
             text += f" (and {len(self.problems) - 1} more: run `onthedot check {self.file}`)"
-        if self.kept:
-            text += (
-                f" Release {self.kept!r} is still published at its time, as it was last read "
-                "(the version in the store)."
-            )
-        return text
+        return text + self._still_published()
+
+    @property
+    def public_message(self) -> str:
+        """The same for anyone (``/api/health``): the file named, nothing it says, as a problem
+        may quote an embargoed artefact path or file name."""
+        said = f"{self.file} cannot be read: run `onthedot check {self.file}` to see why."
+        return said + self._still_published()
+
+    def _still_published(self) -> str:
+        if not self.kept:
+            return ""
+        return (
+            f" Release {self.kept!r} is still published at its time, as it was last read "
+            "(the version in the store)."
+        )
 
 
 class FileProblems:

@@ -152,9 +152,11 @@ def check_allowed(url: str, allowed_hosts: Collection[str] | None) -> None:
     """
     host = host_of(url)
     if not host:
+        from onthedot.adapters import mask_secrets  # only to word the refusal
+
         raise ForeignHostError(
-            f"{url!r} is not a plain http:// or https:// address (ASCII host name, no user name "
-            "or spaces); give the full address of the page or file."
+            f"{mask_secrets(url)!r} is not a plain http:// or https:// address (ASCII host name, "
+            "no user name or spaces); give the full address of the page or file."
         )
     if (
         allowed_hosts is not None

@@ -185,7 +185,9 @@ async def ready(ctx: Ctx, response: Response) -> ReadyOut:
 async def health(ctx: Ctx, response: Response) -> HealthOut:
     """Is the service up, can it read its store and every release file, and does it publish?"""
     store = await _store_answers(ctx, response)
-    problems = [ProblemOut(file=p.file, message=p.message) for p in ctx.file_problems.current()]
+    problems = [
+        ProblemOut(file=p.file, message=p.public_message) for p in ctx.file_problems.current()
+    ]
     standing = ctx.standing.current()
     if store != "ok":
         problems.insert(0, ProblemOut(file=None, message=store))

@@ -227,4 +227,5 @@ async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     cards = [
         await card_for(ctx, viewer, r, label, now) for r, label in on_board(releases, now, zone)
     ]
-    return render(ctx, request, "board.html", viewer=viewer, cards=cards)
+    broken = ctx.file_problems.current()  # as /api/health names them
+    return render(ctx, request, "board.html", viewer=viewer, cards=cards, broken=broken)
