@@ -264,7 +264,9 @@ def test_the_agent_command_is_registered_with_its_options() -> None:
     agent_cmds.register(app)
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    assert all(o in result.output for o in ("--server", "--token", "--name", "--once"))
+    assert all(o in result.output for o in ("--server", "--token-file", "--name", "--once"))
+    # a token in argv is visible to every user (ps): the help offers only the file and $ONTHEDOT_AGENT_TOKEN
+    assert "--token " not in result.output
     result = CliRunner().invoke(app, ["--server", "ftp://x", "--token", "t", "--once"])
     assert result.exit_code == 2
     assert "is not an http:// or https:// address" in result.output

@@ -1,8 +1,8 @@
 """``agent``: a remote probe agent that pulls URLs from an onthedot server and posts what it saw.
 
 Also runs on its own, on a machine without a site config: ``ONTHEDOT_AGENT_TOKEN=... python -m
-onthedot.cli.agent_cmds --server URL`` (or ``--token-file PATH``; ``--token`` works but is visible
-to every user of the machine, and says so).
+onthedot.cli.agent_cmds --server URL`` (or ``--token-file PATH``; ``--token``, left out of the help, works but is
+visible to every user of the machine, and says so).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def agent(
         str | None,
         typer.Option(
             "--token",
+            hidden=True,  # for older scripts only: a token in argv is visible to every user (ps)
             help="The token itself: visible to every user of this machine (ps), so prefer "
             "$ONTHEDOT_AGENT_TOKEN or --token-file.",
         ),
