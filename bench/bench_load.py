@@ -59,6 +59,16 @@ CLASSIFIED_GOAL_S, DASHBOARD_GOAL_MS = 5.0, 500.0
 CONFIG = 'releases = ["releases/*/*.toml"]\n[verify.caches]\nvarnish = {default_ttl = 3600}\n'
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How big a morning: releases, URLs each, T after the files are written, the wait after T."""
+
+    releases: int = RELEASES
+    urls: int = URLS
+    lead_s: float = LEAD_S
+    wait_s: float = WAIT_S
+
+
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a process and its children alive now have used."""
     try:
@@ -76,46 +86,86 @@ def machine_busy_s() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def _children() -> list[int]:
+    """This process's children (every thread's)."""
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def cpu_now(conn: psycopg.Connection[Any], instances: list[int], reader: int) -> dict[str, Any]:
+    """CPU seconds used so far: each instance (its dashboard included), nginx and Varnish (this
+    process's other children), the store's server processes for this database, the readers, this
+    process, the whole machine (other work included)."""
+    backends = [pid for (pid,) in conn.execute(BACKENDS).fetchall()]
+    servers = [pid for pid in _children() if pid not in (*instances, reader)]
+    own = os.times()
+    return {
+        "at": time.time(),
+        "instances": [cpu_s(pid) for pid in instances],
+        "servers": sum(map(cpu_s, servers)),
+        "store": sum(map(cpu_s, backends)),
+        "readers": cpu_s(reader),
+        "bench": own.user + own.system,
+        "machine": machine_busy_s(),
+    }
+
+
+BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
 @dataclass
 class Morning:
     """One scenario's releases: their ids, T, and what the store said as they went."""
 
     ids: list[str]
+    urls: int  # each
     release_at: float
-    pids: list[int]
+    pids: list[int]  # the instances'
+    reader: int = 0  # the readers' process
     staged_at: float | None = None  # when every release had its ``staged`` step
     classified: dict[str, float] = field(default_factory=dict)  # release → s after T
     polls: int = 0
-    cpu: list[list[float]] = field(default_factory=list)  # at T − 5 s and T + 10 s
+    cpu: list[dict[str, Any]] = field(default_factory=list)  # at T − 5 s and T + 10 s
 
-    def note_cpu(self) -> None:
-        """At the start and the end of the burst: each instance's CPU seconds and the machine's."""
+    def note_cpu(self, conn: psycopg.Connection[Any]) -> None:
+        """At the start and the end of the burst: who used the CPU."""
         due = self.release_at + (LOAD_AFTER_S if self.cpu else -LOAD_BEFORE_S)
         if len(self.cpu) < 2 and time.time() >= due:
-            self.cpu.append([time.time(), machine_busy_s(), *map(cpu_s, self.pids)])
+            self.cpu.append(cpu_now(conn, self.pids, self.reader))
 
     def burst_cpu(self) -> dict[str, Any]:
-        """CPU seconds per second of the burst: each instance (its dashboard included), the
-        machine."""
+        """CPU seconds per second of the burst, by whom; ``other``: the machine's other work."""
         if len(self.cpu) < 2:
             return {}
-        (start, *before), (end, *after) = self.cpu
-        rates = [(b - a) / (end - start) for a, b in zip(before, after, strict=True)]
-        return {"machine": rates[0], "instances": rates[1:], "cpus": os.cpu_count()}
+        before, after = self.cpu
+        took = after["at"] - before["at"]
+        rate = {k: (after[k] - before[k]) / took for k in before if k not in ("at", "instances")}
+        each = [
+            (b - a) / took for a, b in zip(before["instances"], after["instances"], strict=True)
+        ]
+        ours = sum(each) + sum(v for k, v in rate.items() if k != "machine")
+        return {"instances": each, **rate, "other": rate["machine"] - ours, "cpus": os.cpu_count()}
 
 
-def write_releases(work: Path, site: Site, scenario: str, release_at: float) -> list[str]:
-    """``RELEASES`` release files due at ``release_at``, each moved into ``releases/`` whole."""
+def write_releases(
+    work: Path, site: Site, scenario: str, release_at: float, shape: Shape
+) -> list[str]:
+    """The shape's release files due at ``release_at``, each moved into ``releases/`` whole."""
     import datetime as dt
 
     from tests.e2e.helpers import write_site_release
 
     assert site.root is not None
-    ids = [f"load-{n:03d}" for n in range(RELEASES)]
+    ids = [f"load-{n:03d}" for n in range(shape.releases)]
     at = dt.datetime.fromtimestamp(release_at, dt.UTC)
     for rid in ids:
         artefacts: list[tuple[str, bytes | None, str | None]] = []
-        for n in range(URLS):
+        for n in range(shape.urls):
             path = f"/statistics/{scenario}/{rid}/table-{n:02d}.csv"
             site.put_old(path, f"old {rid} {n}\n".encode())
             artefacts.append((path, f"new {rid} {n} {os.urandom(8).hex()}\n".encode(), None))
@@ -134,7 +184,7 @@ def watch_store(database: str, morning: Morning, until: float) -> None:
         while time.time() < until and (
             len(morning.classified) < len(morning.ids) or len(morning.cpu) < 2
         ):
-            morning.note_cpu()
+            morning.note_cpu(conn)
             if morning.staged_at is None:
                 (staged,) = conn.execute(
                     "SELECT count(*) FROM publish_steps WHERE step = 'staged'"
@@ -154,7 +204,7 @@ def _classified(conn: psycopg.Connection[Any], morning: Morning) -> None:
     ).fetchall()
     answered, morning.polls = time.time(), morning.polls + 1
     for rid, urls in rows:
-        if urls >= URLS and rid not in morning.classified:
+        if urls >= morning.urls and rid not in morning.classified:
             morning.classified[rid] = answered - morning.release_at
 
 
@@ -202,7 +252,8 @@ def dashboard(samples: list[list[Any]], release_at: float) -> dict[str, Any]:
 
     def ms(rows: list[list[Any]]) -> dict[str, Any]:
         figures = percentiles([r[1] * 1000 for r in rows])
-        return {"requests": len(rows), **figures}
+        sizes = [r[4] for r in rows if r[3] == 200]
+        return {"requests": len(rows), **figures, "bytes_max": max(sizes, default=None)}
 
     return {
         "all": ms(samples),
@@ -216,52 +267,55 @@ def dashboard(samples: list[list[Any]], release_at: float) -> dict[str, Any]:
     }
 
 
-def scenario(work: Path, site: Site, instances: int) -> dict[str, Any]:
+def up(fleet: Fleet, instances: int) -> float:
+    """Start the instances; the seconds until one leads and the others stand by."""
+    started = time.time()
+    for _ in range(instances):
+        fleet.start()
+    fleet.until("one instance leads", lambda: any(i.leads() for i in fleet.instances), START_S)
+    fleet.until(
+        "the others stand by",
+        lambda: sum(i.stands_by() for i in fleet.instances) == instances - 1,
+        START_S,
+    )
+    return time.time() - started
+
+
+def scenario(work: Path, site: Site, instances: int, shape: Shape | None = None) -> dict[str, Any]:
     """One morning with ``instances`` instances on a fresh database."""
-    name = f"x{instances}"
-    work.mkdir(parents=True)
+    shape, name = shape or Shape(), f"x{instances}"
     for folder in ("releases", "incoming", "staging"):
-        (work / folder).mkdir()
+        (work / folder).mkdir(parents=True)
     config = work / "onthedot.toml"
     config.write_text(CONFIG, encoding="utf-8")
     with throwaway_database() as database:
         fleet = Fleet(config, database)
         try:
-            started = time.time()
-            for _ in range(instances):
-                fleet.start()
-            fleet.until(
-                "one instance leads", lambda: any(i.leads() for i in fleet.instances), START_S
-            )
-            fleet.until(
-                "the others stand by",
-                lambda: sum(i.stands_by() for i in fleet.instances) == instances - 1,
-                START_S,
-            )
-            up_s = time.time() - started
+            up_s = up(fleet, instances)
             token = read_token(database, config)
-            release_at = time.time() + LEAD_S
-            ids = write_releases(work, site, name, release_at)
-            morning = Morning(ids, release_at, [i.process.pid for i in fleet.instances])
-            written_s = time.time() - (release_at - LEAD_S)
+            release_at = time.time() + shape.lead_s
+            ids = write_releases(work, site, name, release_at, shape)
+            pids = [i.process.pid for i in fleet.instances]
+            morning = Morning(ids, shape.urls, release_at, pids)
+            written_s = time.time() - (release_at - shape.lead_s)
             spec = Spec(
                 [i.port for i in fleet.instances], morning.ids, token,
                 release_at - LOAD_BEFORE_S, release_at + LOAD_AFTER_S, CONNECTIONS,
             )  # fmt: skip
             reading = readers(spec)
-            watch_store(database, morning, release_at + WAIT_S)
+            morning.reader = reading.pid
+            watch_store(database, morning, release_at + shape.wait_s)
             out, _ = reading.communicate(timeout=LOAD_AFTER_S + 60)
             flipped = flips(database)
             said = ["".join(i.output) for i in fleet.instances]  # (before stopping: no hand-overs)
         finally:
             fleet.stop()
             _keep_logs(name, fleet)
-    return summary(name, instances, morning, flipped, json.loads(out), (up_s, written_s), said)
+    found = summary(morning, flipped, json.loads(out), (up_s, written_s), said)
+    return {"scenario": name, "instances": instances, "wait_s": shape.wait_s, **found}
 
 
 def summary(
-    name: str,
-    instances: int,
     morning: Morning,
     flipped: dict[str, Any],
     samples: list[list[Any]],
@@ -272,10 +326,8 @@ def summary(
     counts = flipped["counts"]
     up_s, written_s = setup_s
     return {
-        "scenario": name,
-        "instances": instances,
         "releases": len(morning.ids),
-        "urls": len(morning.ids) * URLS,
+        "urls": len(morning.ids) * morning.urls,
         "instances_up_s": up_s,
         "releases_written_s": written_s,
         "staged_before_t_s": None
@@ -284,7 +336,6 @@ def summary(
         "classified_releases": len(per_release),
         "classified_s": percentiles(per_release),
         "all_classified_s": max(per_release) if len(per_release) == len(morning.ids) else None,
-        "wait_s": WAIT_S,
         "store_polls": morning.polls,
         "burst_cpu_per_s": morning.burst_cpu(),
         "flipped_releases": len(counts),

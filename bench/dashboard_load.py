@@ -3,8 +3,8 @@
 ``python -m bench.dashboard_load SPEC`` (SPEC: JSON, see ``Spec``) waits until ``start``, then
 keeps ``connections`` requests in flight (pycurl multi, keep-alive) until ``stop``, going round
 the pages in turn and round the instances' web ports, the release pages with a read token; then
-prints one JSON list of ``[started, seconds, page, status]`` per request (``started`` as a Unix
-time, ``seconds`` libcurl's total time). ``bench.bench_load`` runs it and sums it up.
+prints one JSON list of ``[started, seconds, page, status, bytes]`` per request (``started`` as a
+Unix time, ``seconds`` libcurl's total time, ``bytes`` the body's size). ``bench.bench_load`` runs it and sums it up.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def run(spec: Spec) -> list[list[Any]]:
             multi.remove_handle(handle)
             page, started = meta.pop(handle)
             status = handle.getinfo(pycurl.RESPONSE_CODE) if handle in ok else 0
-            done.append([started, handle.getinfo(pycurl.TOTAL_TIME), page, status])
+            took, size = handle.getinfo(pycurl.TOTAL_TIME), handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
+            done.append([started, took, page, status, size])
             if time.time() < spec.stop:
                 send(handle)
     return done

@@ -249,11 +249,52 @@ def load_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
             [[label, *_both(scenarios, figure)] for label, figure in LOAD_ROWS],
         ),
         "",
+        *LOAD_CAUSES,
     ]
 
 
 def _ms(figures: dict[str, Any]) -> str:
-    return " / ".join(num(figures.get(k), 0) for k in ("p50", "p95", "max")) + " ms"
+    times = " / ".join(num(figures.get(k), 0) for k in ("p50", "p95", "max")) + " ms"
+    size = figures.get("bytes_max")
+    return times if size is None else f"{times} ({num(size / 1000, 0)} kB)"
+
+
+LOAD_CAUSES = [
+    "Why the goals are missed (found on 2026-12-06 in the instances' output, their CPU above, "
+    "and cProfile of the dashboard's app in a copy; not changed here):",
+    "",
+    "- **All the morning's work is the leader's.** It stages the 200 releases, probes them for "
+    "leaks, flips, purges and sweeps the 10,000 URLs in one process, on one event loop, through "
+    "one pool of 15 store connections (SQLAlchemy's 5 + 10 overflow); the standbys only serve "
+    "their dashboards (their CPU above). So three instances are no faster than one: spreading "
+    "the sweep at T across the instances is being built separately (branch `hspread`). On this "
+    "shared machine the leader got well under one CPU, so staging took most of the lead and "
+    "the flips and sweeps queue on its loop.",
+    "- **Connections held for a round of the loop.** With 200 releases recording at once and "
+    "the loop slow to come back to each, a connection stays checked out for a whole round: in "
+    "one run 20 publishes waited 30 s for one and crashed (`QueuePool limit of size 5 overflow "
+    "10 reached`), one while recording its flip after the rename; the scheduler took them up "
+    "again at its next tick, late.",
+    "- **The lead dropped by a slow loop.** Each step on the advisory lock's connection may take "
+    "1 s (`STEP_TIMEOUT_S` in `store/advisory.py`); when the loop takes longer to read the "
+    "answer, the instance takes itself for cut off, gives up every lock and stops every armed "
+    "morning, then takes the lead again and resumes (see 'the lead taken / lost').",
+    "- **Purges at T.** 200 releases × 50 URLs are purged at T through one purger per release, "
+    "each with up to 50 connections at once; Varnish (one thread pool here) resets connections "
+    "and hundreds of purges are retried a second later.",
+    "- **The board.** `/` shows every URL of every release due today: 200 cards of 50 rows "
+    "(the largest answer above) from about 400 queries. In the copy of the app, with nothing "
+    "else to serve, it took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a tag for "
+    "each row, 0.5 s validating the results). Each instance's dashboard is one process with one "
+    "event loop at nice +10: every request behind a `/` waits for it, and while the leader and "
+    "the servers keep both CPUs busy it gets what is left, so the readers' `/` time out (30 s). "
+    "What the board should show on a morning of 200 releases (counts per release, the rows on "
+    "each release's page) is a product decision, not a small local fix.",
+    "- Fixed here: a standby's responder failed its look with a duplicate key whenever another "
+    "instance opened the same incident first (`respond/incidents.py`); 'responder looks "
+    "failed' counts them.",
+    "",
+]
 
 
 def _within(seconds: float | None, limit: float) -> str:
@@ -267,7 +308,12 @@ def _pair(figures: dict[str, Any], digits: int, unit: str = "s") -> str:
 def _cpu(s: dict[str, Any]) -> str:
     cpu = s.get("burst_cpu_per_s") or {}
     each = " + ".join(num(x, 2) for x in cpu.get("instances", []))
-    return f"{each} (machine: {num(cpu.get('machine'), 2)} of {cpu.get('cpus', '?')})"
+    return (
+        f"instances {each}; nginx and Varnish {num(cpu.get('servers'), 2)}; PostgreSQL "
+        f"{num(cpu.get('store'), 2)}; readers {num(cpu.get('readers'), 2)}; the bench "
+        f"{num(cpu.get('bench'), 2)}; other work {num(cpu.get('other'), 2)} — of "
+        f"{num(cpu.get('machine'), 2)} busy on {cpu.get('cpus', '?')} CPUs"
+    )
 
 
 PAGES = ("/", "/calendar", "/releases/{id}", "/api/releases/{id}")
@@ -302,7 +348,7 @@ LOAD_ROWS: list[tuple[str, Figure]] = [
         )
         for page in PAGES
     ],
-    ("CPU s per s in the burst, each instance with its dashboard", _cpu),
+    ("CPU s per s from T − 5 s to T + 10 s (each instance with its dashboard)", _cpu),
     (
         "the lead taken / lost; release holds lost",
         lambda s: f"{s['leaderships_taken']} / {s['leaderships_lost']}; {s['holds_lost']}",
