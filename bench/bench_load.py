@@ -208,18 +208,24 @@ def _classified(conn: psycopg.Connection[Any], morning: Morning) -> None:
             morning.classified[rid] = answered - morning.release_at
 
 
-def flips(database: str) -> dict[str, Any]:
-    """``publish.flipped`` per release: how many, and how late."""
+def flips(database: str, release_at: float) -> dict[str, Any]:
+    """``publish.flipped`` per release: how many, and how late; the results stored from T on,
+    by status (a URL swept again while it is not live adds one each time)."""
     with psycopg.connect(database) as conn:
         rows = conn.execute(
             "SELECT release_id, data FROM events WHERE kind = 'publish.flipped'"
+        ).fetchall()
+        statuses = conn.execute(
+            "SELECT status, count(*) FROM checks WHERE checked_at >= to_timestamp(%s)"
+            " GROUP BY status ORDER BY status",
+            (release_at,),
         ).fetchall()
     count: dict[str, int] = {}
     late: list[float] = []
     for rid, data in rows:
         count[rid] = count.get(rid, 0) + 1
         late.append(float(json.loads(data)["late_s"]))
-    return {"counts": count, "late_s": late}
+    return {"counts": count, "late_s": late, "results": dict(statuses)}
 
 
 def read_token(database: str, config: Path) -> str:
@@ -306,7 +312,7 @@ def scenario(work: Path, site: Site, instances: int, shape: Shape | None = None)
             morning.reader = reading.pid
             watch_store(database, morning, release_at + shape.wait_s)
             out, _ = reading.communicate(timeout=LOAD_AFTER_S + 60)
-            flipped = flips(database)
+            flipped = flips(database, release_at)
             said = ["".join(i.output) for i in fleet.instances]  # (before stopping: no hand-overs)
         finally:
             fleet.stop()
@@ -341,6 +347,7 @@ def summary(
         "flipped_releases": len(counts),
         "double_publishes": sum(c > 1 for c in counts.values()),
         "flip_late_s": percentiles(flipped["late_s"]),
+        "results_after_t": flipped["results"],
         "dashboard_ms": dashboard(samples, morning.release_at),
         "leaderships_taken": sum(o.count("this instance is now the leader") for o in said),
         "leaderships_lost": sum(o.count("this instance is now a standby") for o in said),

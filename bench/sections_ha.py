@@ -263,13 +263,19 @@ LOAD_CAUSES = [
     "Why the goals are missed (found on 2026-12-06 in the instances' output, their CPU above, "
     "and cProfile of the dashboard's app in a copy; not changed here):",
     "",
+    "- **A shared machine.** Other sessions' work on the same 2 CPUs ('other work' in the CPU "
+    "row, measured as the machine's busy time less every process of the benchmark) left the "
+    "whole set-up — instances, nginx, Varnish, PostgreSQL — less than one CPU; with more "
+    "processes at the same priority (three instances) the leader's share was smaller still.",
     "- **All the morning's work is the leader's.** It stages the 200 releases, probes them for "
     "leaks, flips, purges and sweeps the 10,000 URLs in one process, on one event loop, through "
     "one pool of 15 store connections (SQLAlchemy's 5 + 10 overflow); the standbys only serve "
     "their dashboards (their CPU above). So three instances are no faster than one: spreading "
     "the sweep at T across the instances is being built separately (branch `hspread`). On this "
-    "shared machine the leader got well under one CPU, so staging took most of the lead and "
-    "the flips and sweeps queue on its loop.",
+    "shared machine the leader got well under one CPU, so staging took about half the lead and "
+    "the flips and sweeps queue on its loop; a URL still stale after the purge is swept again "
+    "back to back for 5 s (the watch's plan), which delays other releases' first sweeps (see "
+    "the results by status).",
     "- **Connections held for a round of the loop.** With 200 releases recording at once and "
     "the loop slow to come back to each, a connection stays checked out for a whole round: in "
     "one run 20 publishes waited 30 s for one and crashed (`QueuePool limit of size 5 overflow "
@@ -278,18 +284,20 @@ LOAD_CAUSES = [
     "- **The lead dropped by a slow loop.** Each step on the advisory lock's connection may take "
     "1 s (`STEP_TIMEOUT_S` in `store/advisory.py`); when the loop takes longer to read the "
     "answer, the instance takes itself for cut off, gives up every lock and stops every armed "
-    "morning, then takes the lead again and resumes (see 'the lead taken / lost').",
+    "morning, then takes the lead again and resumes (in one run the single instance did so at "
+    "T + 13 s; 'the lead taken / lost' counts it).",
     "- **Purges at T.** 200 releases × 50 URLs are purged at T through one purger per release, "
     "each with up to 50 connections at once; Varnish (one thread pool here) resets connections "
     "and hundreds of purges are retried a second later.",
-    "- **The board.** `/` shows every URL of every release due today: 200 cards of 50 rows "
-    "(the largest answer above) from about 400 queries. In the copy of the app, with nothing "
-    "else to serve, it took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a tag for "
-    "each row, 0.5 s validating the results). Each instance's dashboard is one process with one "
-    "event loop at nice +10: every request behind a `/` waits for it, and while the leader and "
-    "the servers keep both CPUs busy it gets what is left, so the readers' `/` time out (30 s). "
-    "What the board should show on a morning of 200 releases (counts per release, the rows on "
-    "each release's page) is a product decision, not a small local fix.",
+    "- **The board.** `/` shows every URL of every release due today: from T, 200 cards of 50 "
+    "rows. In the copy of the app, with nothing else to serve, it was a page of 6.5 MB from "
+    "about 400 queries and took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a tag "
+    "for each row, 0.5 s validating the results); the readers' `/` after T all timed out "
+    "(30 s), so the largest answer in the table is one from before T, when the cards are "
+    "withheld. Each instance's dashboard is one process with one event loop at nice +10: every "
+    "request behind a `/` waits for it, and while both CPUs are busy it gets what is left. What "
+    "the board should show on a morning of 200 releases (counts per release, the rows on each "
+    "release's page) is a product decision, not a small local fix.",
     "- Fixed here: a standby's responder failed its look with a duplicate key whenever another "
     "instance opened the same incident first (`respond/incidents.py`); 'responder looks "
     "failed' counts them.",
@@ -329,6 +337,10 @@ LOAD_ROWS: list[tuple[str, Figure]] = [
         lambda s: f"{s['flipped_releases']} / {s['double_publishes']}",
     ),
     ("flip late: p50 / max", lambda s: _pair(s["flip_late_s"], 3)),
+    (
+        "results stored from T on, by status (until the wait ended)",
+        lambda s: ", ".join(f"{k} {num(v)}" for k, v in s.get("results_after_t", {}).items()),
+    ),
     (
         "dashboard requests (not 200)",
         lambda s: f"{num(s['dashboard_ms']['all']['requests'])} ({s['dashboard_ms']['failed']})",
