@@ -270,8 +270,10 @@ LOAD_CAUSES = [
     "- **All the morning's work is the leader's.** It stages the 200 releases, probes them for "
     "leaks, flips, purges and sweeps the 10,000 URLs in one process, on one event loop, through "
     "one pool of 15 store connections (SQLAlchemy's 5 + 10 overflow); the standbys only serve "
-    "their dashboards (their CPU above). So three instances are no faster than one: spreading "
-    "the sweep at T across the instances is being built separately (branch `hspread`). On this "
+    "their dashboards (their CPU above). So a second and a third instance add nothing to the "
+    "sweep's capacity (the difference between the two columns follows the other work on the "
+    "machine): spreading the sweep at T across the instances is being built separately (branch "
+    "`hspread`). On this "
     "shared machine the leader got well under one CPU, so staging took about half the lead and "
     "the flips and sweeps queue on its loop; a URL still stale after the purge is swept again "
     "back to back for 5 s (the watch's plan), which delays other releases' first sweeps (see "
@@ -288,7 +290,8 @@ LOAD_CAUSES = [
     "T + 13 s; 'the lead taken / lost' counts it).",
     "- **Purges at T.** 200 releases × 50 URLs are purged at T through one purger per release, "
     "each with up to 50 connections at once; Varnish (one thread pool here) resets connections "
-    "and hundreds of purges are retried a second later.",
+    "and hundreds of purges are retried a second later. The `error` results from T on were not "
+    "looked into; the same resets, met by the sweeps, are the likely cause.",
     "- **The board.** `/` shows every URL of every release due today: from T, 200 cards of 50 "
     "rows. In the copy of the app, with nothing else to serve, it was a page of 6.5 MB from "
     "about 400 queries and took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a tag "
