@@ -261,7 +261,7 @@ def _ms(figures: dict[str, Any]) -> str:
 
 LOAD_CAUSES = [
     "Why the goals are missed (found on 2026-12-06 in the instances' output, their CPU above, "
-    "and cProfile of the dashboard's app in a copy; not changed here):",
+    "and cProfile of the dashboard's app in a copy; none changed here but the last):",
     "",
     "- **A shared machine.** Other sessions' work on the same 2 CPUs ('other work' in the CPU "
     "row, measured as the machine's busy time less every process of the benchmark) left the "
@@ -288,10 +288,12 @@ LOAD_CAUSES = [
     "answer, the instance takes itself for cut off, gives up every lock and stops every armed "
     "morning, then takes the lead again and resumes (in one run the single instance did so at "
     "T + 13 s; 'the lead taken / lost' counts it).",
-    "- **Purges at T.** 200 releases × 50 URLs are purged at T through one purger per release, "
-    "each with up to 50 connections at once; Varnish (one thread pool here) resets connections "
-    "and hundreds of purges are retried a second later. The `error` results from T on were not "
-    "looked into; the same resets, met by the sweeps, are the likely cause.",
+    "- **Purges at T.** Each release purges its 50 URLs one request after another, through "
+    "connections of its own, all 200 at once: Varnish (one thread pool here) resets some, and "
+    "hundreds of purges are retried a second later. Meanwhile the sweep at T finds the URLs "
+    "not yet purged stale and sweeps them again (the stale results in the table). The `error` "
+    "results from T on were not looked into; the same resets, met by the sweeps, are the "
+    "likely cause.",
     "- **The board.** `/` shows every URL of every release due today: from T, 200 cards of 50 "
     "rows. In the copy of the app, with nothing else to serve, it was a page of 6.5 MB from "
     "about 400 queries and took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a tag "
