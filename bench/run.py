@@ -8,8 +8,9 @@ and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T), de
 (``bench.bench_demo.run()``: ``onthedot demo < /dev/null`` end to end), dashboard
 (``bench.bench_dashboard.run()``: the calendar and live updates), failover
 (``bench.bench_failover.run()``: two ``onthedot run`` on PostgreSQL, the leader SIGKILLed around
-T) and chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing). Each returns a
-dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
+T), chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing) and
+load (``bench.bench_load.run()``: 200 releases × 50 URLs due at once, three ``onthedot run`` on
+PostgreSQL against one). Each returns a dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
 A benchmark that fails is reported as such in the document rather than stopping the others.
 """
 
@@ -29,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.findings import failed_section, findings_section, num, table, verdict
-from bench.sections_ha import chaos_section, failover_section
+from bench.sections_ha import chaos_section, failover_section, load_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RUN = ROOT / "bench" / "results" / "run.json"  # how long each took and the load around it
 BENCHMARKS = (
     "verify", "morning", "publish", "kill", "startup", "verify_cli", "flood", "alerts", "demo",
-    "dashboard", "failover", "chaos",
+    "dashboard", "failover", "chaos", "load",
 )  # fmt: skip
 
 
@@ -174,6 +175,7 @@ def render(
         dashboard_section(results["dashboard"], goals),
         failover_section(results["failover"], goals),
         chaos_section(results["chaos"], goals),
+        load_section(results["load"], goals),
         findings_section(results),
     ]
     head = [

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.errors import InputError
@@ -129,7 +130,7 @@ class IncidentBook:
         for kind, problem in problems.items():
             incident = known.get(kind)
             if incident is None:
-                changed.append(await self._open(release_id, problem, now))
+                changed += await self._open(release_id, problem, now)
             elif _reopens(incident, problem):
                 changed.append(await self._reopen(incident, problem, now))
             elif incident.active and _moved(incident, problem):
@@ -140,7 +141,9 @@ class IncidentBook:
                 changed.append(await self._resolve(incident, now))
         return changed
 
-    async def _open(self, release_id: str, problem: Problem, now: dt.datetime) -> Incident:
+    async def _open(self, release_id: str, problem: Problem, now: dt.datetime) -> list[Incident]:
+        """The incident opened; none if another instance on the same store opened it first (it
+        records and alerts it)."""
         row = {
             "key": f"{release_id}/{problem.kind}",
             "release_id": release_id,
@@ -153,11 +156,14 @@ class IncidentBook:
             "reason": "",
             **_facts(problem),
         }
-        async with self._engine.begin() as conn:
-            made = await conn.execute(insert(table).values(row).returning(*table.c))
-            incident = _incident(made.one())
+        try:
+            async with self._engine.begin() as conn:
+                made = await conn.execute(insert(table).values(row).returning(*table.c))
+                incident = _incident(made.one())
+        except IntegrityError:  # (its key is unique)
+            return []
         await self._record(incident, kinds.INCIDENT_OPENED, _opened_data(incident), now)
-        return incident
+        return [incident]
 
     async def _reopen(self, old: Incident, problem: Problem, now: dt.datetime) -> Incident:
         values = {"state": "open", "round": old.round + 1, "opened_at": now, "changed_at": now}

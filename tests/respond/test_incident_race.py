@@ -1,0 +1,44 @@
+"""Several ``onthedot run`` on one store each bring a release's incidents up to date: when two see
+the same new problem at once, one incident is opened, once, and neither fails (each instance's
+responder used to log a duplicate-key traceback for every release on a crowded morning)."""
+
+from __future__ import annotations
+
+import pytest
+
+from onthedot.model import Release
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
+from onthedot.respond.incidents import Incident, IncidentBook
+from onthedot.respond.problems import Problem
+from onthedot.store.db import open_store
+from onthedot.store.releases import ReleaseRepository
+from tests.respond.conftest import DIAGNOSIS, URL, T
+
+STALE = Problem("stale", T, (URL,), DIAGNOSIS, "cache")
+
+
+async def test_two_instances_opening_the_same_incident_open_it_once(
+    database_url: str, release: Release, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, other = await open_store(database_url), await open_store(database_url)
+    try:
+        await ReleaseRepository(one).sync(release, actor="test")
+        first, second = IncidentBook(one), IncidentBook(other)
+        read_before: list[Incident] = await second.of_release(release.id)
+
+        async def as_read_before(release_id: str) -> list[Incident]:
+            return read_before  # the other instance read the incidents before the first opened one
+
+        monkeypatch.setattr(second, "of_release", as_read_before)
+        opened = await first.sync(release.id, {"stale": STALE}, T, ["stale"])
+        again = await second.sync(release.id, {"stale": STALE}, T, ["stale"])
+
+        assert [i.problem for i in opened] == ["stale"]
+        assert again == []  # nothing changed by the second: it alerts nobody
+        assert [i.state for i in await first.of_release(release.id)] == ["open"]
+        events = await Timeline(one).events(release.id, kinds.INCIDENT_OPENED)
+        assert len(events) == 1
+    finally:
+        await one.dispose()
+        await other.dispose()
