@@ -31,7 +31,7 @@ from onthedot import respond
 from onthedot.calendar.policy import Policy
 from onthedot.clock import Clock
 from onthedot.config import Config
-from onthedot.errors import OnthedotError
+from onthedot.errors import OnthedotError, StoreError
 from onthedot.model import Gate, Release
 from onthedot.record import kinds
 from onthedot.record.timeline import Event, Timeline
@@ -337,7 +337,24 @@ class Responder:
         marked: int,
     ) -> None:
         """Send, ``ATTEMPTS`` tries; each is marked ``sending`` before it starts (``marked``: the
-        attempts already marked so), its outcome recorded with the event that says it."""
+        attempts already marked so), its outcome recorded with the event that says it. The store
+        out of reach: a later look takes the message up again from what the store says of it
+        (not sent yet: sent then; maybe sent: never twice)."""
+        try:
+            await self._tries(alert_id, incident, state, chan, message, marked)
+        except StoreError as exc:
+            self._mine.discard(alert_id)
+            log.error("alert not recorded, taken up again later", alert=alert_id, error=str(exc))
+
+    async def _tries(
+        self,
+        alert_id: int,
+        incident: Incident,
+        state: str,
+        chan: Channel,
+        message: Message,
+        marked: int,
+    ) -> None:
         about = {"incident": incident.id, "state": state, "role": chan.role, "to": chan.masked}
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > marked:
@@ -382,8 +399,8 @@ class Responder:
         while True:
             try:
                 await self.look()
-            except OnthedotError as exc:  # the store busy: the next look tries again
-                log.error("responder look failed", error=str(exc))
+            except OnthedotError as exc:  # the store busy or away: the next look tries again
+                log.error("responder look failed, trying again", error=str(exc))
             except Exception:  # a bug must not stop the alerts of the next look
                 log.exception("responder look crashed")
             try:
