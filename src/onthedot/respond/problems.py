@@ -38,6 +38,7 @@ TITLES: Mapping[str, str] = {
     "notice": "The notice to users could not be published",
     "gate": "A step held until the release is live could not be sent",
     "preflight": "A check before the release time found the update may not be seen on time",
+    "vantage": "Checks from a vantage point stopped",
 }
 PROBLEMS: tuple[str, ...] = tuple(TITLES)
 _STATUS_PROBLEMS = ("stale", "missing", "error", "early", "wrong-file")

@@ -56,7 +56,8 @@ from onthedot.respond.messages import Message, compose
 from onthedot.respond.notice import Notices, Tasks
 from onthedot.respond.preflights import Check, Preflights, checker
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
-from onthedot.settings import NoticeSettings, NotifySettings
+from onthedot.respond.vantages import SilentAgents
+from onthedot.settings import NoticeSettings, NotifySettings, WebSettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.store.tables import releases
 
@@ -100,6 +101,7 @@ class Responder:
         notice: NoticeSettings | None = None,
         gates: Mapping[str, Sequence[Gate]] | None = None,
         preflight: Check | None = None,
+        web: WebSettings | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -129,6 +131,7 @@ class Responder:
         self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
         self.gates = Gates(engine, gates or {}, clock, pauses_s)
         self.preflights = Preflights(engine, clock, preflight)
+        self.silent = SilentAgents(engine, web or WebSettings())
         self.nudge = asyncio.Event()
         respond.bind(self.nudge)
 
@@ -148,6 +151,7 @@ class Responder:
             notice=config.notice,
             gates=config.gates,
             preflight=checker(config.verify, late, clock),
+            web=config.web,
         )
 
     # --- looking ------------------------------------------------------------------------------
@@ -168,9 +172,12 @@ class Responder:
         watched = await self._watched(now)
         seen = {r.id: self._reading(r).last_seq for r in watched}
         new = await self._timeline.newer(seen)  # two queries for every release
+        silent = await self.silent.look(watched, now)  # agents that stopped posting
         changed: dict[str, dict[str, Problem]] = {}
         for release in watched:
             found = await self._read(release, new.get(release.id, []), now)
+            if release.id in silent:
+                found["vantage"] = silent[release.id]
             if found != self._synced.get(release.id):
                 changed[release.id] = found
         self._sync(changed, now)
