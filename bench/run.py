@@ -8,7 +8,8 @@ and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T), de
 (``bench.bench_demo.run()``: ``onthedot demo < /dev/null`` end to end), dashboard
 (``bench.bench_dashboard.run()``: the calendar and live updates), failover
 (``bench.bench_failover.run()``: two ``onthedot run`` on PostgreSQL, the leader SIGKILLed around
-T) and chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing). Each returns a
+T) and chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing,
+the origin frozen, a remote agent cut off). Each returns a
 dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
 A benchmark that fails is reported as such in the document rather than stopping the others.
 """
