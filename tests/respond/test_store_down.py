@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
+from onthedot.errors import StoreError
 from onthedot.model import Status
+from onthedot.respond.notice import Tasks
 from onthedot.respond.responder import Responder
 from onthedot.settings import NotifySettings
 from onthedot.store.db import open_store
@@ -22,8 +24,6 @@ from onthedot.store.releases import ReleaseRepository
 from tests.respond.conftest import MovedClock, T, retail, seen
 from tests.respond.receivers import webhook
 from tests.servers.postgres import PostgresCluster
-
-pytestmark = [pytest.mark.postgres, pytest.mark.services]
 
 Logged = list[MutableMapping[str, Any]]
 
@@ -39,6 +39,8 @@ def _failed_looks(logged: Logged) -> list[MutableMapping[str, Any]]:
     return [e for e in logged if e["event"] == "responder look failed, trying again"]
 
 
+@pytest.mark.postgres
+@pytest.mark.services
 async def test_the_responder_says_the_store_is_away_and_alerts_once_it_is_back() -> None:
     with PostgresCluster() as cluster, webhook() as (address, received):
         engine = await open_store(cluster.url)
@@ -74,3 +76,22 @@ async def test_the_responder_says_the_store_is_away_and_alerts_once_it_is_back()
     )
     assert "\n" not in error
     assert not [e for e in logged if e.get("exc_info")]  # no traceback anywhere
+
+
+async def test_background_work_the_store_stopped_is_one_sentence_in_the_log() -> None:
+    """A notice, a held step or a preflight whose record could not be written: said once, in
+    the words of the error, and never as a traceback nobody retrieved."""
+    away = "The store at 'postgresql://db/onthedot' cannot be reached (connection refused): ..."
+
+    async def recording() -> None:
+        raise StoreError(away)
+
+    tasks = Tasks()
+    with capture_logs() as logged:
+        tasks.start("retail-sales-2026-02", recording())
+        await tasks.wait()
+        await asyncio.sleep(0)  # (the task's done callbacks run)
+    assert [(e["event"], e["error"]) for e in logged] == [
+        ("background work stopped, started again later", away)
+    ]
+    assert not tasks.busy("retail-sales-2026-02")

@@ -410,8 +410,11 @@ class Responder:
                 log.error("responder look failed, trying again", error=str(exc))
             except Exception:  # a bug must not stop the alerts of the next look
                 log.exception("responder look crashed")
-            try:
-                await asyncio.wait_for(self.nudge.wait(), self.look_every_s)
+            if _stop_asked():  # (a driver may turn the stop into an error while it connects)
+                raise asyncio.CancelledError
+            try:  # (not wait_for: on Python 3.11 it can swallow a stop that comes as it times out)
+                async with asyncio.timeout(self.look_every_s):
+                    await self.nudge.wait()
             except TimeoutError:
                 pass
             self.nudge.clear()
@@ -434,6 +437,12 @@ class Responder:
         await self.notices.tasks.cancel()
         await self.gates.tasks.cancel()
         await self.preflights.tasks.cancel()
+
+
+def _stop_asked() -> bool:
+    """Whether this task was asked to stop, even if what it awaited answered with an error."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _file_problem(problems: Sequence[BrokenFile], since: dt.datetime) -> Problem:
