@@ -167,8 +167,8 @@ class WebSettings(Settings):
     seconds before its release time until this many after; ``agent_interval_s``: how often agents
     ask; ``agent_min_interval_s``: after a burst of requests, an agent may make one request per
     this many seconds (0: no limit); ``agent_clock_skew_s``: how far an agent's ``checked_at`` may
-    be from the server's clock; ``agent_silent_after_s``: an agent a release's site names that posts
-    nothing for this long while it should probe the release opens the *vantage* incident
+    be from the server's clock; ``agent_silent_after_s``: an agent a release's site names that falls
+    silent for this long before the release is live everywhere opens the *vantage* incident
     (``respond.vantages``); ``refresh_s``: how often the dashboard updates;
     ``live_s``: how often a release page followed live looks for new results;
     ``max_body_bytes``: the largest request body taken; ``body_timeout_s``: how long a request

@@ -1,7 +1,8 @@
-"""A remote agent that stops posting is noticed: an agent the release's site names that posts
-nothing for ``[web] agent_silent_after_s`` while it should probe the release (one that never
+"""A remote agent that stops posting is noticed: an agent the release's site names that falls
+silent for ``[web] agent_silent_after_s`` before the release is live everywhere (one that never
 posted, from the release time) opens the *vantage* incident, alerted like the others (IT at
-once); it is resolved when the agent posts again. An agent outside its window is not expected."""
+once); it is resolved when the agent posts again. An agent outside its window, or one that stops
+once the release is live, is not missed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Site, Status
+from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
+from onthedot.record.timeline import Timeline
 from onthedot.respond.incidents import Incident
 from onthedot.respond.responder import Responder
 from onthedot.settings import NotifySettings, WebSettings
@@ -117,4 +120,25 @@ async def test_an_agent_that_never_posted_is_missed_from_the_release_time_and_on
     clock.at = T + dt.timedelta(seconds=WEB.agents_after_s + 1)  # its window is over
     (incident,) = await vantage(responder)
     assert incident.state == "resolved"
+    await responder.aclose()
+
+
+async def test_an_agent_that_stops_once_the_release_is_live_is_not_missed(
+    store: AsyncEngine,
+) -> None:
+    clock = MovedClock(T + dt.timedelta(seconds=1))
+    responder = Responder(store, NotifySettings(), clock, ZoneInfo("Europe/London"), web=WEB)
+    for _ in range(3):  # both post from T + 1 s to T + 3 s; live everywhere at T + 2 s
+        await posted(store, "edinburgh", clock.at)
+        await posted(store, "cardiff", clock.at)
+        if clock.at == T + dt.timedelta(seconds=2):
+            data = {"urls": [URL], "vantages": ["agent:cardiff", "agent:edinburgh"]}
+            await Timeline(store).append(
+                "retail-sales-2026-02", kinds.VERIFY_ALL_LIVE, data, at=clock.at
+            )
+        clock.move(1)
+    for _ in range(int(SILENT_S) + 5):  # edinburgh stops; cardiff goes on
+        await posted(store, "cardiff", clock.at)
+        assert await vantage(responder) == [], clock.at
+        clock.move(1)
     await responder.aclose()

@@ -172,14 +172,11 @@ class Responder:
         watched = await self._watched(now)
         seen = {r.id: self._reading(r).last_seq for r in watched}
         new = await self._timeline.newer(seen)  # two queries for every release
-        silent = await self.silent.look(watched, now)  # agents that stopped posting
-        changed: dict[str, dict[str, Problem]] = {}
-        for release in watched:
-            found = await self._read(release, new.get(release.id, []), now)
-            if release.id in silent:
-                found["vantage"] = silent[release.id]
-            if found != self._synced.get(release.id):
-                changed[release.id] = found
+        found = {r.id: await self._read(r, new.get(r.id, []), now) for r in watched}
+        live = {r.id: self._readings[r.id].live_at for r in watched}
+        for release_id, problem in (await self.silent.look(watched, now, live)).items():
+            found[release_id]["vantage"] = problem  # an agent that stopped posting
+        changed = {rid: f for rid, f in found.items() if f != self._synced.get(rid)}
         self._sync(changed, now)
         await self._sync_files(now)
         await self._alert(now)

@@ -4,11 +4,13 @@ while it should be probing it.
 An agent is given a release's URLs from ``[web] agents_before_s`` before its release time until
 ``agents_after_s`` after (``web.access.agent_assigned``) and posts what it saw every
 ``agent_interval_s``; every result is a row of ``checks`` under the vantage point
-``agent:<name>``. Inside that window, an agent named by the release's ``[site] agents`` whose
-latest result is older than ``[web] agent_silent_after_s`` (or, one that never posted any, once
-that long has passed since the release time) is the problem *vantage*: "Checks from
+``agent:<name>``. Inside that window, an agent named by the release's ``[site] agents`` that
+fell silent before the release was live everywhere — its latest result older than ``[web]
+agent_silent_after_s`` and from before the release was first recorded live — or that never posted
+any (once that long has passed since the release time) is the problem *vantage*: "Checks from
 agent:edinburgh stopped ...". It goes, and its incident is resolved, when the agent posts again
-or its window ends. IT is alerted at once (``cause`` "server": the agent's machine or the
+or its window ends. An agent that stops once the release is live is not missed: what it was
+there to see has been seen. IT is alerted at once (``cause`` "server": the agent's machine or the
 network to it). The store is read at most once every ``every_s`` of the responder's clock (one
 query for every release watched).
 """
@@ -16,7 +18,7 @@ query for every release watched).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,15 +40,21 @@ class SilentAgents:
         self._read_at: dt.datetime | None = None
         self._latest: Latest = {}
 
-    async def look(self, releases: Sequence[Release], now: dt.datetime) -> dict[str, Problem]:
-        """The *vantage* problem of each release in ``releases`` one of its agents left silent."""
+    async def look(
+        self,
+        releases: Sequence[Release],
+        now: dt.datetime,
+        live_at: Mapping[str, dt.datetime | None],
+    ) -> dict[str, Problem]:
+        """The *vantage* problem of each release in ``releases`` one of its agents left silent
+        (``live_at``: when each was first recorded live everywhere, if it was)."""
         probed = [r for r in releases if _agents(r) and self._in_window(r, now)]
         if not probed:
             return {}
         if self._read_at is None or abs(now - self._read_at) >= self._every:
             self._latest = await self._read(probed)
             self._read_at = now
-        found = {r.id: self._problem(r, now) for r in probed}
+        found = {r.id: self._problem(r, now, live_at.get(r.id)) for r in probed}
         return {rid: problem for rid, problem in found.items() if problem is not None}
 
     def _in_window(self, release: Release, now: dt.datetime) -> bool:
@@ -65,13 +73,17 @@ class SilentAgents:
             rows = (await conn.execute(query)).all()
         return {(rid, vantage): aggregated_instant(at) for rid, vantage, at in rows}
 
-    def _problem(self, release: Release, now: dt.datetime) -> Problem | None:
+    def _problem(
+        self, release: Release, now: dt.datetime, live_at: dt.datetime | None
+    ) -> Problem | None:
         limit = dt.timedelta(seconds=self._web.agent_silent_after_s)
         silent: dict[str, dt.datetime] = {}
         for name in _agents(release):
             vantage = AGENT_PREFIX + name
-            since = self._latest.get((release.id, vantage), release.release_at)
-            if now - since > limit:
+            last = self._latest.get((release.id, vantage))
+            since = last or release.release_at
+            missed = last is None or live_at is None or last < live_at
+            if missed and now - since > limit:
                 silent[vantage] = since
         if not silent:
             return None
