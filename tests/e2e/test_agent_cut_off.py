@@ -36,7 +36,8 @@ def test_an_agent_cut_off_at_t_is_found_silent_and_alerted_while_the_others_go_o
     assert case["opened_after_cut_s"] <= SILENT_S + 3, case  # its last post, the limit, a look
     assert case["alert_after_cut_s"] <= SILENT_S + 5, case
     assert {"problem": "vantage", "state": "resolved"} in case["incidents"], case
-    assert case["resolved_after_mend_s"] <= 5, case
+    # back: the agent's own back-off (4 s after 8 s without an answer), its 1 s timeout, a look
+    assert case["resolved_after_mend_s"] <= 10, case
     during = case["during_cut"]
     assert "agent:edinburgh" not in during and during.get("agent:cardiff", 0) >= CUT_S, case
     assert case["cardiff_longest_gap_s"] <= 2.0, case  # cardiff never paused
