@@ -8,9 +8,10 @@ and alerts (``bench.bench_alerts.run()``: alerts at the SMTP server after T), de
 (``bench.bench_demo.run()``: ``onthedot demo < /dev/null`` end to end), dashboard
 (``bench.bench_dashboard.run()``: the calendar and live updates), failover
 (``bench.bench_failover.run()``: two ``onthedot run`` on PostgreSQL, the leader SIGKILLed around
-T), chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing) and
-load (``bench.bench_load.run()``: 200 releases × 50 URLs due at once, three ``onthedot run`` on
-PostgreSQL against one). Each returns a dict (also saved under bench/results/); this module only adds the machine and renders Markdown.
+T), chaos (``bench.bench_chaos.run()``: the store stopped around T, the purge API failing,
+the origin frozen, a remote agent cut off) and load (``bench.bench_load.run()``: 200 releases ×
+50 URLs due at once, three ``onthedot run`` on PostgreSQL against one). Each returns a dict (also
+saved under bench/results/); this module only adds the machine and renders Markdown.
 A benchmark that fails is reported as such in the document rather than stopping the others.
 """
 

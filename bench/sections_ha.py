@@ -154,9 +154,7 @@ def chaos_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
         "the benchmark's releases are due at whatever minute it runs, not at 09:30 on a working "
         "day as the Code asks). `chaos-origin-down`: "
         "a site of its own whose nginx is frozen (SIGSTOP) from T − 1 s to T + 4 s, with "
-        "`[verify] timeout = 2`: the edge cannot fetch the new file until it answers again. Not "
-        "measured yet: a remote agent cut off from the service (network namespaces work on this "
-        "machine; the case is not written).",
+        "`[verify] timeout = 2`: the edge cannot fetch the new file until it answers again.",
         "",
         *table(
             [
@@ -171,6 +169,82 @@ def chaos_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]:
                 "leaders at end",
             ],
             rows,
+        ),
+        "",
+        *_agent_cut_off(f.get("agent"), goals),
+    ]
+
+
+def _measured(case: dict[str, Any]) -> str:
+    return f" (measured {case['when']})" if case.get("when") else ""
+
+
+def _agent_cut_off(case: dict[str, Any] | None, goals: list[list[str]]) -> list[str]:
+    """The ``agent-cut-off`` case: its own goal row and table, under section 12."""
+    if case is None or "skipped" in case:
+        why = "not measured yet" if case is None else f"not measured: {case['skipped']}"
+        return ["A remote agent cut off around T: " + why + ".", ""]
+    only_it = case["places"] == ["agent:edinburgh"]
+    others = (
+        case["during_cut"].get("agent:cardiff", 0) > 0
+        and "agent:edinburgh" not in case["during_cut"]
+    )
+    resolved = {"problem": "vantage", "state": "resolved"} in case["incidents"]
+    right = only_it and others and resolved and _once(case) and case["verify_ok"]
+    goals.append(
+        [
+            "an agent cut off around T: its vantage point found silent and alerted, the other "
+            "vantage points unaffected, chain intact",
+            "issue 16",
+            f"incident {num(case['opened_after_cut_s'], 1)} s and alert "
+            f"{num(case['alert_after_cut_s'], 1)} s after the cut (limit "
+            f"{num(case['silent_after_s'], 0)} s); cardiff posted "
+            f"{case['during_cut'].get('agent:cardiff', 0)} times meanwhile",
+            verdict(right),
+        ]
+    )
+    row = [
+        num(case["cut_vs_t_s"], 2),
+        num(case["cut_for_s"], 1),
+        num(case["opened_after_cut_s"], 2),
+        num(case["alert_after_cut_s"], 2),
+        num(case["resolved_after_mend_s"], 2),
+        ", ".join(f"{v} {n}" for v, n in case["during_cut"].items()) or "none",
+        num(case["cardiff_longest_gap_s"], 2),
+        num(case["edge_new_s"], 3),
+        "yes" if _once(case) else "**no**",
+        "yes" if case["verify_ok"] else "**no**",
+    ]
+    return [
+        "A remote agent cut off around T (`agent-cut-off`, root only): one `onthedot run` whose "
+        "web app and Varnish edge listen on this side of a veth pair (a private /30 of the test's "
+        "own); agent `edinburgh` runs in the network namespace at the other end, agent `cardiff` "
+        "here, both every 0.5 s; `[web] agent_silent_after_s = "
+        f"{num(case['silent_after_s'], 0)}`. Edinburgh's end of the pair is taken down from "
+        f"T − {num(-case['cut_vs_t_s'], 1)} s for {num(case['cut_for_s'], 0)} s"
+        f"{_measured(case)}. Incident and alert: seconds from the cut until the *vantage* "
+        "incident (`Checks from agent:edinburgh stopped …`) was opened and its message reached "
+        "the webhook (the silence counts from edinburgh's last result, up to a round before the "
+        "cut, so it may be under the limit); resolved: seconds from the pair coming back until "
+        "the incident was resolved (mostly the agent's own back-off between tries to reach the "
+        "server); posts meanwhile: results recorded per vantage point from 1 s after the cut "
+        "until it ended (the service's own sweeps had ended: the release was live everywhere "
+        "at once).",
+        "",
+        *table(
+            [
+                "cut at T + s",
+                "cut for s",
+                "incident after s",
+                "alert after s",
+                "resolved after s",
+                "posts meanwhile",
+                "cardiff longest pause s",
+                "edge new at T + s",
+                "published once",
+                "verify",
+            ],
+            [row],
         ),
         "",
     ]

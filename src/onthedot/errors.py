@@ -18,6 +18,7 @@ HTTP responses in one place (``web.errors``).
     │   ├── SandboxError           the demo's local servers cannot start here (what to install)
     │   └── QueryError             a page's or the API's query parameter is malformed (HTTP 400)
     ├── StoreError                 the database cannot be reached or migrated, or is too busy
+    │   └── StoreUnreachableError  the connection was refused or lost (a later try may work)
     ├── AdapterError               a publish target, purger or notifier failed (classified, recorded)
     │   ├── TargetError
     │   │   ├── TargetUnreachable
@@ -109,6 +110,11 @@ class TooManyRequestsError(OnthedotError):
 
 class StoreError(OnthedotError):
     exit_code = 2
+
+
+class StoreUnreachableError(StoreError):
+    """The database server refused or dropped the connection, or is shutting down or starting:
+    whoever keeps running (the responder, the scheduler) tries again at its next look."""
 
 
 class AdapterError(OnthedotError):

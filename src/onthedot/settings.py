@@ -174,7 +174,9 @@ class WebSettings(Settings):
     seconds before its release time until this many after; ``agent_interval_s``: how often agents
     ask; ``agent_min_interval_s``: after a burst of requests, an agent may make one request per
     this many seconds (0: no limit); ``agent_clock_skew_s``: how far an agent's ``checked_at`` may
-    be from the server's clock; ``refresh_s``: how often the dashboard updates;
+    be from the server's clock; ``agent_silent_after_s``: an agent a release's site names that falls
+    silent for this long before the release is live everywhere opens the *vantage* incident
+    (``respond.vantages``); ``refresh_s``: how often the dashboard updates;
     ``live_s``: how often a release page followed live looks for new results;
     ``max_body_bytes``: the largest request body taken; ``body_timeout_s``: how long a request
     body may take to arrive; ``keep_alive_s``: how long an idle connection is kept open.
@@ -186,6 +188,7 @@ class WebSettings(Settings):
     agent_interval_s: float = Field(2.0, ge=0)
     agent_min_interval_s: float = Field(0.1, ge=0)
     agent_clock_skew_s: float = Field(30.0, ge=0)
+    agent_silent_after_s: float = Field(30.0, gt=0)
     refresh_s: float = Field(5.0, ge=0)
     live_s: float = Field(0.25, gt=0, le=5)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)

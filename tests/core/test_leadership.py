@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from functools import partial
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from onthedot.model import Release
 from onthedot.morning.leadership import Leadership, Standing
 from onthedot.morning.scheduler import SchedulePolicy, Scheduler
 from onthedot.publish.lease import Lease
+from onthedot.publish.purgers.memory import MemoryPurger
 from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
@@ -34,6 +36,10 @@ from onthedot.store.db import open_store
 from tests.conftest import _postgres_url, write_release
 from tests.core.test_publisher import NEW, PATH, publisher, release_file
 from tests.e2e.helpers import local
+from tests.respond.conftest import MovedClock
+from tests.respond.test_remediation import NEW as REMEDIED
+from tests.respond.test_remediation import PATH as REMEDIED_PATH
+from tests.respond.test_remediation import remedy, sweeps
 
 pytestmark = pytest.mark.postgres
 
@@ -240,3 +246,41 @@ async def test_a_publisher_that_lost_its_release_does_not_flip(
     events = [e.kind for e in await Timeline(engine).events("r")]
     assert kinds.PUBLISH_STAGED in events and kinds.PUBLISH_FAILED in events
     assert kinds.PUBLISH_FLIPPED not in events
+
+
+async def test_a_remedy_after_t_is_fenced_by_the_release_lease(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine], tmp_path: Path
+) -> None:
+    """After T the cache and the website still show the previous version. The instance whose
+    lock on the release ended (cut off, and another took the release over) neither purges nor
+    flips again: the fence stops it. The instance that holds the release does both."""
+    first_engine, second_engine, onlooker = engines
+    clock = MovedClock(dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC))
+    name = uuid.uuid4().hex
+    local_copy = tmp_path / "x.xlsx"
+    local_copy.write_bytes(REMEDIED)
+    copy = await MemoryTarget(f"memory://{name}").stage(
+        REMEDIED_PATH, local_copy, sha256(REMEDIED).hexdigest(), "t" * 16
+    )
+    old, new = Lease(first_engine, "r"), Lease(second_engine, "r")
+    await old.acquire(wait=False)
+    stale_at = ("cache", "origin")
+    late, release, _ = await remedy(first_engine, clock, staged=[copy], name=name, fence=old.check)
+    await _end_sessions_holding(onlooker, "onthedot:release:r")
+    assert await new.try_acquire()
+
+    with pytest.raises(LeaseLostError, match="lost its hold on r"):
+        await sweeps(late, release, clock, stale_at)
+    assert MemoryPurger.log(name) == []
+    assert REMEDIED_PATH not in MemoryTarget.store(name).files  # never flipped again
+    remedies = (kinds.REMEDY_PURGE, kinds.REMEDY_REFLIP)
+    assert [e for e in await Timeline(first_engine).events("r") if e.kind in remedies] == []
+
+    holder, release, _ = await remedy(
+        second_engine, clock, staged=[copy], name=name, fence=new.check
+    )
+    await sweeps(holder, release, clock, stale_at)
+    assert len(MemoryPurger.log(name)) == 2  # (the limit: two attempts of each)
+    assert MemoryTarget.store(name).files[REMEDIED_PATH] == REMEDIED
+    await new.release()
+    await old.release()

@@ -41,6 +41,7 @@ def test_the_store_stopped_around_t_delays_the_flip_until_it_is_back(
     assert isinstance(late, float) and late >= OUTAGE_S / 2 - 0.1, case  # nothing flips unrecorded
     assert case["edge_new_s"] is not None, case
     assert "late" in case["breaches"], case
+    assert not case["tracebacks"], case  # the store away is one sentence in the log, each time
 
 
 def test_a_failing_purge_api_leaves_the_edge_stale_and_says_so(tmp_path: Path, site: Site) -> None:

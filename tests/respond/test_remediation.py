@@ -30,7 +30,7 @@ from onthedot.record.narrative import TELLERS, Teller
 from onthedot.record.report.actions import short_term
 from onthedot.record.report.assess import gather
 from onthedot.record.timeline import Event, Timeline
-from onthedot.respond.remediation import Remediation
+from onthedot.respond.remediation import Fence, Remediation
 from onthedot.runtime import publisher_for
 from onthedot.settings import RemediateSettings
 from onthedot.store.db import open_store
@@ -179,18 +179,26 @@ def memory_release(name: str, at: dt.datetime) -> Release:
     )
 
 
-def stale(release: Release, layer: str, at: dt.datetime) -> VerifyReport:
-    result = CheckResult(
-        url=f"http://127.0.0.1:9{PATH}",
-        status=Status.STALE,
-        served_sha256="old",
-        expected_sha256="new",
-        diagnosis="The previous version.",
-        checked_at=at,
-        layer=layer,
-    )
+def stale(release: Release, layer: str | tuple[str, ...], at: dt.datetime) -> VerifyReport:
+    """A sweep at ``at`` that found the file stale at ``layer`` (or at each of several)."""
+    results = [
+        CheckResult(
+            url=f"http://127.0.0.1:9{PATH}",
+            status=Status.STALE,
+            served_sha256="old",
+            expected_sha256="new",
+            diagnosis="The previous version.",
+            checked_at=at,
+            layer=one,
+        )
+        for one in ((layer,) if isinstance(layer, str) else layer)
+    ]
     phase = "after" if at >= release.release_at else "before"
-    return VerifyReport(release.id, phase, at, [result])
+    return VerifyReport(release.id, phase, at, results)
+
+
+async def _held() -> None:
+    """The fence of a publisher that still holds the release: every attempt may go ahead."""
 
 
 async def remedy(
@@ -201,9 +209,11 @@ async def remedy(
     stop: Event | None = None,
     name: str | None = None,
     t_in_s: float = 0.0,
+    fence: Fence | None = None,
 ) -> tuple[Remediation, Release, str]:
     """The remediation of a release due ``t_in_s`` from the clock's time, through the in-memory
-    target and purger ``name``; ``stop``: the person's stop or close the record holds."""
+    target and purger ``name``; ``stop``: the person's stop or close the record holds; ``fence``:
+    the publisher's hold on the release (held, unless given)."""
     name = name or uuid.uuid4().hex
     release = memory_release(name, clock.at + dt.timedelta(seconds=t_in_s))
     timeline = Timeline(engine)
@@ -220,12 +230,15 @@ async def remedy(
         clock=clock,
         settings=QUICK,
         stop_asked=stop_asked,
+        fence=fence or _held,
     )
     return remediation, release, name
 
 
-async def sweeps(remediation: Remediation, release: Release, clock: MovedClock, layer: str) -> None:
-    """Ten sweeps half a second apart, each finding the file stale at this layer."""
+async def sweeps(
+    remediation: Remediation, release: Release, clock: MovedClock, layer: str | tuple[str, ...]
+) -> None:
+    """Ten sweeps half a second apart, each finding the file stale at this layer (or these)."""
     for _ in range(10):
         await remediation.after(stale(release, layer, clock.at))
         clock.move(0.5)

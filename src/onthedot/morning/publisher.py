@@ -347,6 +347,7 @@ class Publisher:
             clock=self._clock,
             settings=self._remediate,
             stop_asked=self._watcher.recorder.stop_asked,
+            fence=run.lease.check,
         )
         watch = self._watcher.after_t(release, since=run.outcome.flipped_at, resume=resume)
         async for report in watch:

@@ -50,7 +50,8 @@ RETRY_MAX_S = 300.0
 
 class Tasks:
     """Background work, one task per key at a time: started, awaited (tests, a clean stop) or
-    cancelled."""
+    cancelled. Work that failed (the store out of reach while it recorded) is said in the log,
+    one sentence, when it ends: a later look starts it again from what the store holds."""
 
     def __init__(self) -> None:
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -61,7 +62,15 @@ class Tasks:
     def start(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._running[key] = task
-        task.add_done_callback(lambda _t: self._running.pop(key, None))
+        task.add_done_callback(lambda done: self._ended(key, done))
+
+    def _ended(self, key: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        failed = None if task.cancelled() else task.exception()
+        if isinstance(failed, OnthedotError):
+            log.error("background work stopped, started again later", key=key, error=str(failed))
+        elif failed is not None:  # a bug: its traceback, once (not asyncio's at garbage collection)
+            log.error("background work crashed", key=key, exc_info=failed)
 
     async def wait(self) -> None:
         while self._running:

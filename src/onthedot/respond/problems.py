@@ -38,6 +38,7 @@ TITLES: Mapping[str, str] = {
     "notice": "The notice to users could not be published",
     "gate": "A step held until the release is live could not be sent",
     "preflight": "A check before the release time found the update may not be seen on time",
+    "vantage": "Checks from a vantage point stopped",
 }
 PROBLEMS: tuple[str, ...] = tuple(TITLES)
 _STATUS_PROBLEMS = ("stale", "missing", "error", "early", "wrong-file")
@@ -83,6 +84,7 @@ class Reading:
     staged: bool = False
     late_s: float | None = None
     all_live: bool = False
+    live_at: dt.datetime | None = None  # when it was first recorded live everywhere
     clock: tuple[dt.datetime, float] | None = None
     preflight: tuple[dt.datetime, list[dict[str, Any]]] | None = None  # the latest, if at risk
 
@@ -211,6 +213,7 @@ def _flipped(reading: Reading, event: Event) -> None:
 
 def _all_live(reading: Reading, event: Event) -> None:
     reading.all_live = True
+    reading.live_at = reading.live_at or event.at
 
 
 def _clock_offset(reading: Reading, event: Event) -> None:

@@ -8,6 +8,10 @@ copy is gone fails, recorded). Attempt n of a kind waits ``backoff_s[n-1]`` (the
 after the previous one; the first waits that long after the address was first seen stale. Never
 before the release time, never more than ``[remediate]`` allows, and never once a person has
 stopped the watch or closed the release's stale, missing, error or late incident.
+
+Each attempt is fenced like the flip (``fence``: the publisher's hold on the release,
+``publish.lease``): an instance that lost the release to another (it was paused or cut off
+from the store, and a standby took over) raises LeaseLostError there and purges or flips nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from onthedot.settings import RemediateSettings
 from onthedot.verify.verifier import VerifyReport
 
 StopAsked = Callable[[str], Awaitable[Event | None]]  # a person's stop (``CheckRecorder``)
+Fence = Callable[[], Awaitable[None]]  # LeaseLostError unless this instance still holds the release
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Remediation:
         clock: Clock,
         settings: RemediateSettings,
         stop_asked: StopAsked,
+        fence: Fence,
     ) -> None:
         self._release = release
         self._purging = purging
@@ -79,6 +85,7 @@ class Remediation:
         self._timeline = timeline
         self._clock = clock
         self._stop_asked = stop_asked
+        self._fence = fence
         self.purges = _Tries(settings.purge_attempts, settings.backoff_s)
         self.reflips = _Tries(settings.reflip_attempts, settings.backoff_s)
 
@@ -93,6 +100,7 @@ class Remediation:
         reflip = bool(at_origin and self._staged) and self.reflips.due(now)
         if not (purge or reflip) or await self._stop_asked(self._release.id) is not None:
             return
+        await self._fence()
         if purge:
             await self._purge(in_cache)
         if reflip:

@@ -31,7 +31,7 @@ from onthedot import respond
 from onthedot.calendar.policy import Policy
 from onthedot.clock import Clock
 from onthedot.config import Config
-from onthedot.errors import OnthedotError
+from onthedot.errors import OnthedotError, StoreError
 from onthedot.model import Gate, Release
 from onthedot.record import kinds
 from onthedot.record.timeline import Event, Timeline
@@ -56,7 +56,8 @@ from onthedot.respond.messages import Message, compose
 from onthedot.respond.notice import Notices, Tasks
 from onthedot.respond.preflights import Check, Preflights, checker
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
-from onthedot.settings import NoticeSettings, NotifySettings
+from onthedot.respond.vantages import SilentAgents
+from onthedot.settings import NoticeSettings, NotifySettings, WebSettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.store.tables import releases
 
@@ -100,6 +101,7 @@ class Responder:
         notice: NoticeSettings | None = None,
         gates: Mapping[str, Sequence[Gate]] | None = None,
         preflight: Check | None = None,
+        web: WebSettings | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -129,6 +131,7 @@ class Responder:
         self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
         self.gates = Gates(engine, gates or {}, clock, pauses_s)
         self.preflights = Preflights(engine, clock, preflight)
+        self.silent = SilentAgents(engine, web or WebSettings())
         self.nudge = asyncio.Event()
         respond.bind(self.nudge)
 
@@ -148,6 +151,7 @@ class Responder:
             notice=config.notice,
             gates=config.gates,
             preflight=checker(config.verify, late, clock),
+            web=config.web,
         )
 
     # --- looking ------------------------------------------------------------------------------
@@ -168,11 +172,11 @@ class Responder:
         watched = await self._watched(now)
         seen = {r.id: self._reading(r).last_seq for r in watched}
         new = await self._timeline.newer(seen)  # two queries for every release
-        changed: dict[str, dict[str, Problem]] = {}
-        for release in watched:
-            found = await self._read(release, new.get(release.id, []), now)
-            if found != self._synced.get(release.id):
-                changed[release.id] = found
+        found = {r.id: await self._read(r, new.get(r.id, []), now) for r in watched}
+        live = {r.id: self._readings[r.id].live_at for r in watched}
+        for release_id, problem in (await self.silent.look(watched, now, live)).items():
+            found[release_id]["vantage"] = problem  # an agent that stopped posting
+        changed = {rid: f for rid, f in found.items() if f != self._synced.get(rid)}
         self._sync(changed, now)
         await self._sync_files(now)
         await self._alert(now)
@@ -337,7 +341,24 @@ class Responder:
         marked: int,
     ) -> None:
         """Send, ``ATTEMPTS`` tries; each is marked ``sending`` before it starts (``marked``: the
-        attempts already marked so), its outcome recorded with the event that says it."""
+        attempts already marked so), its outcome recorded with the event that says it. The store
+        out of reach: a later look takes the message up again from what the store says of it
+        (not sent yet: sent then; maybe sent: never twice)."""
+        try:
+            await self._tries(alert_id, incident, state, chan, message, marked)
+        except StoreError as exc:
+            self._mine.discard(alert_id)
+            log.error("alert not recorded, taken up again later", alert=alert_id, error=str(exc))
+
+    async def _tries(
+        self,
+        alert_id: int,
+        incident: Incident,
+        state: str,
+        chan: Channel,
+        message: Message,
+        marked: int,
+    ) -> None:
         about = {"incident": incident.id, "state": state, "role": chan.role, "to": chan.masked}
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > marked:
@@ -382,12 +403,15 @@ class Responder:
         while True:
             try:
                 await self.look()
-            except OnthedotError as exc:  # the store busy: the next look tries again
-                log.error("responder look failed", error=str(exc))
+            except OnthedotError as exc:  # the store busy or away: the next look tries again
+                log.error("responder look failed, trying again", error=str(exc))
             except Exception:  # a bug must not stop the alerts of the next look
                 log.exception("responder look crashed")
-            try:
-                await asyncio.wait_for(self.nudge.wait(), self.look_every_s)
+            if _stop_asked():  # (a driver may turn the stop into an error while it connects)
+                raise asyncio.CancelledError
+            try:  # (not wait_for: on Python 3.11 it can swallow a stop that comes as it times out)
+                async with asyncio.timeout(self.look_every_s):
+                    await self.nudge.wait()
             except TimeoutError:
                 pass
             self.nudge.clear()
@@ -410,6 +434,12 @@ class Responder:
         await self.notices.tasks.cancel()
         await self.gates.tasks.cancel()
         await self.preflights.tasks.cancel()
+
+
+def _stop_asked() -> bool:
+    """Whether this task was asked to stop, even if what it awaited answered with an error."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _file_problem(problems: Sequence[BrokenFile], since: dt.datetime) -> Problem:

@@ -157,7 +157,9 @@ class _NginxBase(ServerProcess):
         ]
 
     def _ready(self) -> bool:
-        return tcp_ready(self.port) and (not self.tls or tcp_ready(self.tls_port))
+        return tcp_ready(self.port, self.host) and (
+            not self.tls or tcp_ready(self.tls_port, self.host)
+        )
 
     def _log_files(self) -> list[Path]:
         return [self.dir / "error.log"]

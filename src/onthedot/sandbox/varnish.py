@@ -34,7 +34,7 @@ backend default {{
     .port = "{backend_port}";
 }}
 
-acl onthedot_purgers {{ "127.0.0.1"; "::1"; }}
+acl onthedot_purgers {{ {purgers} }}
 
 sub vcl_recv {{
     if (req.method == "PURGE" || req.method == "BAN") {{
@@ -139,6 +139,7 @@ class Varnish(ServerProcess):
             imports="import xkey;" if self.has_xkey else "",
             backend_host=self.backend_host,
             backend_port=self.backend_port,
+            purgers=" ".join(f'"{a}";' for a in dict.fromkeys(("127.0.0.1", "::1", self.host))),
             xkey_purge=_XKEY_PURGE if self.has_xkey else _NO_XKEY,
             extra=self.vcl_extra,
         )
@@ -181,7 +182,7 @@ class Varnish(ServerProcess):
         ]
 
     def _ready(self) -> bool:
-        if not tcp_ready(self.admin_port) or not tcp_ready(self.port):
+        if not tcp_ready(self.admin_port, self.host) or not tcp_ready(self.port, self.host):
             return False
         try:
             return "running" in self.varnishadm("status")

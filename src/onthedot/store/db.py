@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQ
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from onthedot.errors import StoreError
+from onthedot.errors import StoreError, StoreUnreachableError
 from onthedot.store.advisory import lock_key
 from onthedot.store.location import HEAD_REVISION, sqlite_file
 
@@ -80,7 +80,7 @@ def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
         ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    event.listen(engine.sync_engine, "handle_error", _read_only_error(_shown(url)))
+    event.listen(engine.sync_engine, "handle_error", _store_errors(_shown(url)))
     return engine
 
 
@@ -89,20 +89,43 @@ def _shown(url: str) -> str:
     return repr(make_url(url).render_as_string(hide_password=True))
 
 
-def _read_only_error(shown: str) -> Callable[[ExceptionContext], StoreError | None]:
-    """A handler that turns a write refused by a read-only store (SQLite file or folder not
-    writable, a read-only PostgreSQL transaction) into one StoreError sentence with the fix."""
+CONNECTION_STATES = ("08", "57P", "53")
+"""SQLSTATE classes that say the server cannot be talked to now: connection exceptions, the
+server shutting down or starting, out of resources (``_store_errors``)."""
+
+
+def _store_errors(shown: str) -> Callable[[ExceptionContext], StoreError | None]:
+    """A handler that turns the store's own failures into one StoreError sentence with the fix:
+    a write refused by a read-only store (SQLite file or folder not writable, a read-only
+    PostgreSQL transaction), and a store that cannot be reached (refused, dropped, shutting
+    down). Every other error (a constraint, a missing table) is left as it is, and a pre-ping's
+    failure too (the pool handles that one itself)."""
 
     def handle(context: ExceptionContext) -> StoreError | None:
         original = context.original_exception
-        if "readonly database" in str(original) or getattr(original, "sqlstate", "") == "25006":
+        state = str(getattr(original, "sqlstate", "") or "")
+        if "readonly database" in str(original) or state == "25006":
             return StoreError(
                 f"The store at {shown} is read-only, so nothing can be recorded: give onthedot "
                 "write access to the database (for SQLite, the file and its folder)."
             )
-        return None
+        if context.is_pre_ping or not _unreachable(context, state):
+            return None
+        return StoreUnreachableError(
+            f"The store at {shown} cannot be reached ({_first_line(original)}): start the "
+            "database server or correct the database URL; onthedot tries again meanwhile."
+        )
 
     return handle
+
+
+def _unreachable(context: ExceptionContext, state: str) -> bool:
+    """The failure is the connection's: it was lost, could not be made, or the server refuses
+    work for now."""
+    if context.is_disconnect or state.startswith(CONNECTION_STATES):
+        return True
+    failed_to_connect = context.connection is None and context.execution_context is None
+    return failed_to_connect and context.dialect.name != "sqlite"
 
 
 def at_head(connection: Connection) -> bool:
@@ -151,16 +174,21 @@ async def open_store(url: str) -> AsyncEngine:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
-    except (OperationalError, OSError, SQLAlchemyError) as exc:
+    except (OperationalError, OSError, SQLAlchemyError, StoreUnreachableError) as exc:
         await engine.dispose()
         shown = make_url(async_url(url)).render_as_string(hide_password=True)
         raise StoreError(
             f"The store at {shown} cannot be opened ({_first_line(exc)}): check the database URL and that "
             "the server is running."
         ) from exc
+    except StoreError:  # (read-only: the handler's own sentence)
+        await engine.dispose()
+        raise
     return engine
 
 
 def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, StoreUnreachableError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # (what the driver said, not the handler's sentence)
     text = str(getattr(exc, "orig", exc) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onthedot import __version__
 from onthedot.calendar.timeutil import fmt_local
-from onthedot.errors import AccessError
+from onthedot.errors import AccessError, StoreError
 from onthedot.model import CheckResult, Release
 from onthedot.record.exposures import open_exposures
 from onthedot.record.timeline import Timeline
@@ -158,7 +158,7 @@ async def _store_answers(ctx: WebContext, response: Response) -> str:
     try:
         async with ctx.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, OSError, StoreError) as exc:
         response.status_code = 503
         return (
             f"The store cannot be read ({type(exc).__name__}): check the database URL and that "
