@@ -197,7 +197,7 @@ def _agent_cut_off(case: dict[str, Any] | None, goals: list[list[str]]) -> list[
             "vantage points unaffected, chain intact",
             "issue 16",
             f"incident {num(case['opened_after_cut_s'], 1)} s and alert "
-            f"{num(case['alert_after_cut_s'], 1)} s after the cut (limit "
+            f"{num(case['alert_after_cut_s'], 1)} s after the cut (set to call it silent after "
             f"{num(case['silent_after_s'], 0)} s); cardiff posted "
             f"{case['during_cut'].get('agent:cardiff', 0)} times meanwhile",
             verdict(right),
@@ -225,7 +225,7 @@ def _agent_cut_off(case: dict[str, Any] | None, goals: list[list[str]]) -> list[
         f"{_measured(case)}. Incident and alert: seconds from the cut until the *vantage* "
         "incident (`Checks from agent:edinburgh stopped …`) was opened and its message reached "
         "the webhook (the silence counts from edinburgh's last result, up to a round before the "
-        "cut, so it may be under the limit); resolved: seconds from the pair coming back until "
+        "cut, so it may be under that setting); resolved: seconds from the pair coming back until "
         "the incident was resolved (mostly the agent's own back-off between tries to reach the "
         "server); posts meanwhile: results recorded per vantage point from 1 s after the cut "
         "until it ended (the service's own sweeps had ended: the release was live everywhere "
