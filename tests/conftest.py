@@ -87,3 +87,14 @@ def write_release(
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture(autouse=True)
+def _consoles_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's consoles are made on first use and keep the width they found then (``COLUMNS``);
+    each test starts without them, so a test that ran the CLI with another width (the CLI
+    reference, 100 columns) does not wrap the tables of the next."""
+    from onthedot.cli import common
+
+    monkeypatch.setattr(common.out, "_console", None)
+    monkeypatch.setattr(common.err, "_console", None)

@@ -8,6 +8,7 @@ import typing
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
 from onthedot.cli.reference import command_names, render
@@ -17,7 +18,8 @@ from onthedot.settings import ConfigFile
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_cli_reference_is_up_to_date() -> None:
+def test_cli_reference_is_up_to_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # as render() sets it, undone after the test
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == render(), (
         "docs/cli.md is out of date: run `python -m onthedot.cli.reference > docs/cli.md`"
     )
