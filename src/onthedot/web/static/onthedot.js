@@ -56,8 +56,10 @@
       .then(function (html) {
         if (!html) { return; }
         var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-refresh]");
+        if (shown === null) { shown = signature(root); }
         if (fresh && signature(fresh) !== shown) {
           root.innerHTML = fresh.innerHTML;
+          index = null;
           shown = signature(root);
           tick();
           updated();
@@ -73,13 +75,28 @@
   }
   /* the tag colour of each status, as onthedot/web/pages.py's TAG_CLASSES */
   var TAGS = { embargoed: "govuk-tag--green", live: "govuk-tag--green" };
+  /* each row by its key, found once (a release of 10,000 files has 10,000 rows to find in a
+     message); made again when the page's content has been swapped */
+  var index = null;
+  function rowOf(key) {
+    if (!index) {
+      index = new Map();
+      root.querySelectorAll("tr[data-key]").forEach(function (tr) {
+        index.set(tr.getAttribute("data-key"), tr);
+      });
+    }
+    return index.get(key);
+  }
   function setRow(item) {
     var cut = item.key.lastIndexOf("|");
     var url = item.key.slice(0, cut), vantage = item.key.slice(cut + 1);
-    var row = root.querySelector('tr[data-key="' + CSS.escape(item.key) + '"]') ||
-      root.querySelector('tr[data-key="' + CSS.escape(url + "|") + '"]');
-    if (!row) { refetchSoon(); return; }
-    row.setAttribute("data-key", item.key);
+    var row = rowOf(item.key) || rowOf(url + "|");
+    if (!row || !root.contains(row)) { refetchSoon(); return; }
+    if (row.getAttribute("data-key") !== item.key) {
+      index.delete(row.getAttribute("data-key"));
+      row.setAttribute("data-key", item.key);
+      index.set(item.key, row);
+    }
     row.setAttribute("data-status", item.status);
     var tag = row.querySelector(".onthedot-status .govuk-tag");
     if (tag) {
@@ -95,11 +112,16 @@
     var first = row.querySelector(".onthedot-first-live");
     if (first && item.first_live && !first.textContent.trim()) { first.textContent = item.first_live; }
   }
-  /* a results message: [key, status, text number, checked number] per row, each text once */
+  /* a results message: [status, text number, checked number, [key, …]] per group of rows alike,
+     each text once, each key without the site's address (base) when it starts with "/" */
   function setRows(batch) {
-    batch.rows.forEach(function (r) {
-      setRow({ key: r[0], status: r[1], diagnosis: batch.texts[r[2]], checked_at: batch.checked[r[3]],
-               first_live: r[1] === "live" ? batch.first_live[r[3]] : "" });
+    batch.rows.forEach(function (group) {
+      var status = group[0], at = group[2];
+      group[3].forEach(function (key) {
+        setRow({ key: key.charAt(0) === "/" ? batch.base + key : key, status: status,
+                 diagnosis: batch.texts[group[1]], checked_at: batch.checked[at],
+                 first_live: status === "live" ? batch.first_live[at] : "" });
+      });
     });
   }
   function follow(url) {
@@ -107,7 +129,7 @@
     source.addEventListener("results", function (e) {
       if (paused) { return; }
       setRows(JSON.parse(e.data));
-      shown = signature(root);
+      shown = null;  /* what is shown now, worked out when the page is next fetched */
       updated();
     });
     source.addEventListener("timeline", function () { if (!paused) { refetchSoon(); } });
