@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Row, func, select, type_coerce
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import NullType
 
 from onthedot.errors import TooManyRequestsError
@@ -104,6 +104,7 @@ class Feed:
         self._last: tuple[int, int] | None = None  # the newest check id and event id read
         self._releases: dict[str, tuple[float, asyncio.Future[Release]]] = {}
         self._shown: dict[str, dict[str, tuple[str, str]]] = {}  # release: key: (status, why)
+        self._looking = asyncio.Lock()
 
     async def release(self, release_id: str, load: Callable[[], Awaitable[Release]]) -> Release:
         """The release of a stream, read from the store at most every ``RELEASE_S`` seconds:
@@ -160,7 +161,12 @@ class Feed:
 
     async def look(self) -> dict[str, list[Seen]]:
         """Read what was stored since the last look; each release's results its pages had not
-        got (a changed status or diagnosis), in the order they were stored."""
+        got (a changed status or diagnosis), in the order they were stored. One look at a time:
+        two at once could each note a different place in the store."""
+        async with self._looking:
+            return await self._look()
+
+    async def _look(self) -> dict[str, list[Seen]]:
         async with self.engine.connect() as conn:
             if self._last is None:
                 top_check = (await conn.execute(select(func.max(checks.c.id)))).scalar()
@@ -170,24 +176,7 @@ class Feed:
             last_check, last_event = self._last
             watched = list(self._streams)
             top = (await conn.execute(select(func.max(checks.c.id)))).scalar() or last_check
-            rows = (
-                await conn.execute(
-                    select(
-                        checks.c.release_id,
-                        checks.c.url,
-                        checks.c.vantage,
-                        checks.c.status,
-                        type_coerce(checks.c.checked_at, NullType()),  # as stored: see _changed
-                        checks.c.result["diagnosis"].as_string(),
-                    )
-                    .where(
-                        checks.c.id > last_check,
-                        checks.c.id <= top,
-                        checks.c.release_id.in_(watched),
-                    )
-                    .order_by(checks.c.id)
-                )
-            ).all()
+            rows = await _results_since(conn, last_check, top, watched) if top > last_check else []
             new_events = (
                 await conn.execute(
                     select(events.c.id, events.c.release_id).where(events.c.id > last_event)
@@ -204,9 +193,7 @@ class Feed:
             self._send(release_id, Message("timeline", {"events": n}))
         return found
 
-    def _changed(
-        self, rows: Sequence[Row[str, str, str, str, Any, str | None]]
-    ) -> dict[str, list[Seen]]:
+    def _changed(self, rows: Sequence[ResultRow]) -> dict[str, list[Seen]]:
         """The rows whose status or diagnosis is not what their release's pages last got; what
         the pages get now is noted. A sweep's results share one ``checked_at``: it is read once."""
         found: dict[str, list[Seen]] = defaultdict(list)
@@ -253,7 +240,7 @@ async def stream(
             if not shown:  # look again at T, and every second (the clock may be set)
                 wait = min(wait, 1.0, max(0.05, (release.release_at - now()).total_seconds()))
             try:
-                message = await asyncio.wait_for(queue.get(), wait)
+                message = queue.get_nowait() if queue.qsize() else await _next(queue, wait)
             except TimeoutError:
                 if not shown and sees():
                     yield Message("released", {}).encode()
@@ -271,6 +258,36 @@ async def stream(
                 yield message.encode()
     finally:
         feed.unsubscribe(release.id, queue)
+
+
+async def _next(queue: asyncio.Queue[Message], wait: float) -> Message:
+    """The stream's next message, within ``wait`` seconds (no task of its own, as
+    ``asyncio.wait_for`` makes: fifty streams get each message)."""
+    async with asyncio.timeout(wait):
+        return await queue.get()
+
+
+ResultRow = Row[str, str, str, str, Any, str | None]
+
+
+async def _results_since(
+    conn: AsyncConnection, last: int, top: int, watched: list[str]
+) -> Sequence[ResultRow]:
+    """The results of the ``watched`` releases stored after id ``last`` up to ``top``, in order:
+    only what a row shows (``checked_at`` as the driver gives it: see ``Feed._changed``)."""
+    query = (
+        select(
+            checks.c.release_id,
+            checks.c.url,
+            checks.c.vantage,
+            checks.c.status,
+            type_coerce(checks.c.checked_at, NullType()),
+            checks.c.result["diagnosis"].as_string(),
+        )
+        .where(checks.c.id > last, checks.c.id <= top, checks.c.release_id.in_(watched))
+        .order_by(checks.c.id)
+    )
+    return (await conn.execute(query)).all()
 
 
 def _rows(release: Release, seen: list[Seen], rows: Rows) -> bytes:

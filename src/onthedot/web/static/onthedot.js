@@ -2,7 +2,10 @@
    - Every data-refresh seconds, fetch this page again and swap in its content when it changed.
    - A release page (data-live) also follows its results live by Server-Sent Events: each new
      result updates its row at once; new timeline events fetch the page again (at most every
-     2 s); at the release time the page reloads, now showing what may be shown.
+     2 s); at the release time the page reloads, now showing what may be shown. While its stream
+     is open the page fetches itself only once a minute (the stream brings what changes; the
+     fetch brings the rows' "Checked" times): fifty pages of a release of 10,000 files would
+     otherwise each have the whole page made every few seconds.
    A button pauses the updates (WCAG 2.2.1). Without JavaScript, a <noscript> refresh. */
 (function () {
   "use strict";
@@ -15,6 +18,8 @@
   var paused = false;
   var shown = signature(root);
   var refetchAt = 0;
+  var STREAMING_EVERY = 60000;
+  var streaming = false, fetchedAt = Date.now();
 
   function signature(el) {
     var copy = el.cloneNode(true);
@@ -51,6 +56,7 @@
   }
   function refresh() {
     if (paused) { return; }
+    fetchedAt = Date.now();
     fetch(window.location.href, { headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
@@ -126,6 +132,12 @@
   }
   function follow(url) {
     var source = new EventSource(url);
+    var reopened = false;  /* a stream opened again: what came meanwhile is fetched */
+    source.addEventListener("open", function () {
+      if (reopened) { refresh(); }
+      reopened = streaming = true;
+    });
+    source.addEventListener("error", function () { streaming = false; });
     source.addEventListener("results", function (e) {
       if (paused) { return; }
       setRows(JSON.parse(e.data));
@@ -147,5 +159,7 @@
   if (live && window.EventSource) { follow(live.getAttribute("data-live")); }
   tick();
   setInterval(tick, 1000);
-  setInterval(refresh, every);
+  setInterval(function () {
+    if (!streaming || Date.now() - fetchedAt >= STREAMING_EVERY - every / 2) { refresh(); }
+  }, every);
 })();
