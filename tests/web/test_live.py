@@ -124,6 +124,11 @@ async def test_new_events_tell_the_page_to_fetch_itself_again(store: AsyncEngine
     await feed.look()
     assert queue.get_nowait() == live.Message("timeline", {"events": 1})
     assert other.empty()
+    # a result's events: the row shows them (the page fetches itself once a minute for the rest)
+    await Timeline(store).append(FATAL.id, kinds.VERIFY_RESULT, {"status": "live"}, at=NOW)
+    await Timeline(store).append(FATAL.id, kinds.VERIFY_FIRST_LIVE, {"url": XLSX}, at=NOW)
+    await feed.look()
+    assert queue.empty()
     feed.unsubscribe(FATAL.id, queue)
     feed.unsubscribe(GDP.id, other)
     assert feed.open_streams == 0
@@ -193,7 +198,8 @@ async def test_a_slow_page_is_told_to_fetch_itself_instead_of_piling_up(store: A
     await feed.look()
     for n in range(live.QUEUE + 5):
         at = NOW + dt.timedelta(seconds=n)
-        await CheckRecorder(store).record(FATAL.id, [result(XLSX, Status.STALE, at)])
+        status = Status.STALE if n % 2 else Status.LIVE  # each a change: each is sent
+        await CheckRecorder(store).record(FATAL.id, [result(XLSX, status, at)])
         await feed.look()
     assert queue.qsize() <= live.QUEUE
     drained = [queue.get_nowait() for _ in range(queue.qsize())]
