@@ -190,7 +190,7 @@ class WebSettings(Settings):
     agent_clock_skew_s: float = Field(30.0, ge=0)
     agent_silent_after_s: float = Field(30.0, gt=0)
     refresh_s: float = Field(5.0, ge=0)
-    live_s: float = Field(0.25, gt=0, le=5)
+    live_s: float = Field(0.1, gt=0, le=5)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     body_timeout_s: float = Field(30.0, gt=0)
     keep_alive_s: int = Field(5, ge=1)

@@ -313,4 +313,4 @@ async def test_settings_are_shown_to_people_only_with_every_secret_masked(
         assert "db.internal" in answer.text and "****" in answer.text
     data = shown[1].json()
     assert data["web"]["agents"] == {"edinburgh": "****"}
-    assert data["web"]["live_s"] == 0.25 and data["policy"]["zone"] == "Europe/London"
+    assert data["web"]["live_s"] == 0.1 and data["policy"]["zone"] == "Europe/London"

@@ -5,6 +5,7 @@ and an incident acknowledged. The screenshots go to docs/images/ (calendar.png, 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -169,3 +170,23 @@ async def test_a_person_acknowledges_an_incident_on_the_release_page(
         await expect(incident).to_contain_text("jane")
         await expect(incident.get_by_role("button")).to_have_count(0)
         assert await serious_violations(page) == []
+
+
+async def test_a_page_following_its_release_live_does_not_fetch_itself_every_refresh(
+    store: AsyncEngine, clock: FixedClock
+) -> None:
+    """Its stream brings what changes: a page of a release of 10,000 files is seconds of work to
+    make, so a followed page fetches itself once a minute, not every ``refresh_s``."""
+    app = create_app(store, config=Config(web=WebSettings(refresh_s=1)), clock=clock)
+    path = f"/releases/{FATAL.id}"
+    async with serve(app) as base, chromium() as browser:
+        page = await browser.new_page(viewport=WIDE)
+        fetched: list[str] = []
+        page.on("request", lambda r: fetched.append(r.url) if r.resource_type == "fetch" else None)
+        async with page.expect_response(base + path + "/live"):
+            await page.goto(base + path)
+        await asyncio.sleep(3.5)  # three and a half times refresh_s: nothing should come
+        assert fetched == []
+        fetch = page.expect_request(lambda r: r.resource_type == "fetch", timeout=5000)
+        async with fetch:  # the board follows no stream: it fetches itself every refresh_s
+            await page.goto(base + "/")

@@ -14,15 +14,28 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
-from onthedot.errors import TooManyRequestsError
-from onthedot.model import Status
+from onthedot.errors import TooManyRequestsError, UnknownReleaseError
+from onthedot.model import Release, Status
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
+from onthedot.store.releases import ReleaseRepository
 from onthedot.web import live
 from onthedot.web.app import create_app
-from tests.web.conftest import EMBARGOED_STRINGS, FATAL, GDP, NOW, PUBLIC, XLSX, FixedClock, result
+from tests.web.conftest import (
+    EMBARGOED_STRINGS,
+    FATAL,
+    GDP,
+    NOW,
+    PUBLIC,
+    STALE_SENTENCE,
+    XLSX,
+    FixedClock,
+    result,
+)
 from tests.web.serve import serve
+
+LIVE_SENTENCE = "The new version is live (served by Varnish, Age 3 s)."
 
 
 async def events(response: httpx.Response) -> AsyncIterator[tuple[str, object]]:
@@ -54,11 +67,31 @@ async def test_a_stored_result_reaches_the_open_page_as_its_row(
             await CheckRecorder(store).record(FATAL.id, [fixed])
             rows = await asyncio.wait_for(first(r, "results"), 10)
     assert rows == {
-        "texts": ["The new version is live (served by Varnish, Age 3 s)."],
+        "base": PUBLIC,
+        "texts": [LIVE_SENTENCE],
         "checked": ["09:41:05"],
         "first_live": ["09:41:05 (T+665.00 s)"],
-        "rows": [[f"{XLSX}|default", "live", 0, 0]],
+        "rows": [["live", 0, 0, ["/statistics/fatalquarterly.xlsx|default"]]],
     }
+
+
+async def test_a_page_opened_later_gets_nothing_stored_while_no_page_was_open(
+    store: AsyncEngine, clock: FixedClock, statistician: dict[str, str]
+) -> None:
+    app = create_app(store, config=Config(), clock=clock)
+    page = f"/releases/{FATAL.id}/live"
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
+        async with c.stream("GET", page, headers=statistician):
+            await asyncio.sleep(0.5)  # the feed has taken its first look
+        await asyncio.sleep(0.6)  # the last page closed: the feed stops looking
+        before = result(XLSX, Status.STALE, NOW + dt.timedelta(seconds=5))
+        await CheckRecorder(store).record(FATAL.id, [before])
+        async with c.stream("GET", page, headers=statistician) as r:
+            await asyncio.sleep(0.5)
+            after = result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=6))
+            await CheckRecorder(store).record(FATAL.id, [after])
+            rows = await asyncio.wait_for(first(r, "results"), 10)
+    assert isinstance(rows, dict) and rows["texts"] == [LIVE_SENTENCE]
 
 
 async def test_before_t_an_anonymous_page_hears_only_that_t_has_come(
@@ -91,9 +124,72 @@ async def test_new_events_tell_the_page_to_fetch_itself_again(store: AsyncEngine
     await feed.look()
     assert queue.get_nowait() == live.Message("timeline", {"events": 1})
     assert other.empty()
+    # a result's events: the row shows them (the page fetches itself once a minute for the rest)
+    await Timeline(store).append(FATAL.id, kinds.VERIFY_RESULT, {"status": "live"}, at=NOW)
+    await Timeline(store).append(FATAL.id, kinds.VERIFY_FIRST_LIVE, {"url": XLSX}, at=NOW)
+    await feed.look()
+    assert queue.empty()
     feed.unsubscribe(FATAL.id, queue)
     feed.unsubscribe(GDP.id, other)
     assert feed.open_streams == 0
+
+
+async def test_a_page_gets_what_changed_and_a_page_that_opens_gets_every_row(
+    engine: AsyncEngine,
+) -> None:
+    """On both stores (the feed reads the diagnosis out of the stored result)."""
+    feed = live.Feed(engine)
+    page = feed.subscribe(FATAL.id)
+    await feed.look()  # the first look only notes where the store is
+    recorder = CheckRecorder(engine)
+
+    async def stored(status: Status, seconds: int, **extra: str) -> list[list[str]]:
+        """What the open page got of a result stored ``seconds`` after NOW: [status, why]."""
+        at = NOW + dt.timedelta(seconds=seconds)
+        await recorder.record(FATAL.id, [result(XLSX, status, at, **extra)])
+        await feed.look()  # after it, all stored before it has gone to the pages
+        return [
+            [s.status, s.diagnosis] for m in drain(page) if m.event == "results" for s in m.data
+        ]
+
+    stale = "The cache served the old file (Age 3,500 s of max-age 3,600): purge it."
+    assert await stored(Status.STALE, 1) == [["stale", STALE_SENTENCE]]
+    assert await stored(Status.STALE, 2) == []  # the page's row says it already
+    assert await stored(Status.STALE, 3, diagnosis=stale) == [["stale", stale]]
+    assert await stored(Status.LIVE, 4) == [["live", LIVE_SENTENCE]]
+    other = feed.subscribe(FATAL.id)  # its page may be older than the last look
+    assert await stored(Status.LIVE, 5) == [["live", LIVE_SENTENCE]]
+    heard = [m.data for m in drain(other) if m.event == "results"]
+    assert [[(s.status, s.checked_at) for s in seen] for seen in heard] == [
+        [("live", NOW + dt.timedelta(seconds=5))]
+    ]
+    feed.unsubscribe(FATAL.id, page)
+    feed.unsubscribe(FATAL.id, other)
+
+
+def drain(queue: asyncio.Queue[live.Message]) -> list[live.Message]:
+    return [queue.get_nowait() for _ in range(queue.qsize())]
+
+
+async def test_pages_opened_at_once_read_their_release_once(store: AsyncEngine) -> None:
+    feed = live.Feed(store)
+    reads: list[str] = []
+
+    async def read(release_id: str) -> Release:
+        reads.append(release_id)
+        found = await ReleaseRepository(store).get(release_id)
+        if found is None:
+            raise UnknownReleaseError(f"There is no release {release_id!r}.")
+        return found
+
+    opened = await asyncio.gather(
+        *(feed.release(FATAL.id, lambda: read(FATAL.id)) for _ in range(50))
+    )
+    assert reads == [FATAL.id] and {r.id for r in opened} == {FATAL.id}
+    for _ in range(2):  # a read that failed is not kept: the next page reads again
+        with pytest.raises(UnknownReleaseError):
+            await feed.release("no-such-release", lambda: read("no-such-release"))
+    assert reads == [FATAL.id, "no-such-release", "no-such-release"]
 
 
 async def test_a_slow_page_is_told_to_fetch_itself_instead_of_piling_up(store: AsyncEngine) -> None:
@@ -102,7 +198,8 @@ async def test_a_slow_page_is_told_to_fetch_itself_instead_of_piling_up(store: A
     await feed.look()
     for n in range(live.QUEUE + 5):
         at = NOW + dt.timedelta(seconds=n)
-        await CheckRecorder(store).record(FATAL.id, [result(XLSX, Status.STALE, at)])
+        status = Status.STALE if n % 2 else Status.LIVE  # each a change: each is sent
+        await CheckRecorder(store).record(FATAL.id, [result(XLSX, status, at)])
         await feed.look()
     assert queue.qsize() <= live.QUEUE
     drained = [queue.get_nowait() for _ in range(queue.qsize())]

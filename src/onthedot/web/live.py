@@ -2,10 +2,13 @@
 
 One ``Feed`` per app reads the store for every open page at once: every ``every_s`` it reads the
 results and timeline events stored since its last look (by id, so a look costs the same however
-long the release's record is), and hands each open stream of their release what changed:
+long the release's record is; only the columns a row shows, not the stored result), and hands
+each open stream of their release what changed:
 
-    event: results   data: {"texts", "checked", "first_live", "rows": [[key, status, text, at]]}
-    event: timeline  data: {"events": N}     (the page fetches itself again, at most so often)
+    event: results   data: {"base", "texts", "checked", "first_live",
+                           "rows": [[status, text, at, [key, …]]]}
+    event: timeline  data: {"events": N}     (the page fetches itself again, at most so often;
+                                             events the rows show are not counted)
     event: released  data: {}                (T has come: the page reloads, now with the detail)
 
 The scheduler writes and the web process reads, so a stored result reaches the page within
@@ -14,6 +17,12 @@ falls back to ``static/onthedot.js``'s periodic refresh, and without JavaScript 
 ``<noscript>`` refresh. Before T, a stream of a caller who may not see the release's detail
 carries nothing but ``released`` (access.sees_detail). A slow reader's queue is bounded: when it
 overflows, the reader is told to fetch the page again instead.
+
+What a look costs does not grow with the pages open: a result whose status and diagnosis are what
+the release's pages last got is not sent again (their rows already say it; the page's periodic
+refresh brings its "Checked" time); when a page opens, the next look sends every result it
+reads, changed or not (the page may be older than the last look); each message is made into bytes
+once, however many streams carry it.
 """
 
 from __future__ import annotations
@@ -25,17 +34,18 @@ import functools
 import json
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Row, func, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.types import NullType
 
 from onthedot.errors import TooManyRequestsError
-from onthedot.model import CheckResult, Release
-from onthedot.record.breaches import read_result
-from onthedot.store.tables import checks, events
+from onthedot.model import Release
+from onthedot.record import kinds
+from onthedot.store.tables import aggregated_instant, checks, events
 
 log = logging.getLogger("onthedot.web")
 
@@ -47,10 +57,26 @@ LIFETIME_S = 600.0
 held forever and a page that was left open picks up a restarted service."""
 RELEASE_S = 5.0
 """How long a stream's release, once read, is used before it is read again."""
+SHOWN_BY_ROWS = frozenset({kinds.VERIFY_RESULT, kinds.VERIFY_FIRST_LIVE})
+"""Events a page need not fetch itself again for: its rows got them as results. At T a release of
+10,000 files records 20,000 of them, and each page fetching itself every 2 s for them (a page of
+10,000 rows is made in seconds) would take the CPU; the page's own fetch, once a minute, brings
+the counts and the timeline they change, and ``verify.all-live`` brings them at once."""
 MAX_STREAMS = 500
 """Open streams at most: more are refused (429), so no number of pages can wear the service."""
 
-Rows = Callable[[Release, list[CheckResult]], Any]
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One stored result, as much of it as its row on the page shows."""
+
+    key: str  # url|vantage, as the page's row is found by
+    status: str
+    diagnosis: str
+    checked_at: dt.datetime
+
+
+Rows = Callable[[Release, list[Seen]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +109,24 @@ class Feed:
         self._streams: dict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._last: tuple[int, int] | None = None  # the newest check id and event id read
-        self._releases: dict[str, tuple[float, Release]] = {}
+        self._releases: dict[str, tuple[float, asyncio.Future[Release]]] = {}
+        self._shown: dict[str, dict[str, tuple[str, str]]] = {}  # release: key: (status, why)
+        self._looking = asyncio.Lock()
 
     async def release(self, release_id: str, load: Callable[[], Awaitable[Release]]) -> Release:
         """The release of a stream, read from the store at most every ``RELEASE_S`` seconds:
         fifty pages opened at once read (and check) a release of 10,000 files once, not fifty
-        times."""
+        times; those that come while it is being read wait for that read."""
         now = asyncio.get_running_loop().time()
         kept = self._releases.get(release_id)
-        if kept is not None and now - kept[0] < RELEASE_S:
-            return kept[1]
-        loaded = await load()
-        self._releases[release_id] = (now, loaded)
-        return loaded
+        if kept is None or now - kept[0] >= RELEASE_S:
+            kept = self._releases[release_id] = (now, asyncio.ensure_future(load()))
+        try:
+            return await asyncio.shield(kept[1])
+        except Exception:
+            if self._releases.get(release_id) is kept:  # the next stream reads it again
+                del self._releases[release_id]
+            raise
 
     @property
     def open_streams(self) -> int:
@@ -110,6 +141,7 @@ class Feed:
             )
         queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE)
         self._streams[release_id].add(queue)
+        self._shown.pop(release_id, None)  # its page may be older than the last look: send all
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         return queue
@@ -118,9 +150,12 @@ class Feed:
         self._streams[release_id].discard(queue)
         if not self._streams[release_id]:
             del self._streams[release_id]
+            self._shown.pop(release_id, None)  # the feed stops reading its results
 
     async def _run(self) -> None:
-        """Look every ``every_s`` while any stream is open; a failing look is logged, not fatal."""
+        """Look every ``every_s`` while any stream is open; a failing look is logged, not fatal.
+        When the last stream closes the feed forgets where it was: the next page to open is sent
+        what is stored from then on, not everything stored while no page was open."""
         while self._streams:
             try:
                 await self.look()
@@ -129,9 +164,16 @@ class Feed:
                     "The live feed could not read the store; it tries again.", exc_info=True
                 )
             await asyncio.sleep(self.every_s)
+        self._last = None
 
-    async def look(self) -> dict[str, list[dict[str, Any]]]:
-        """Read what was stored since the last look; each release's new results (as stored)."""
+    async def look(self) -> dict[str, list[Seen]]:
+        """Read what was stored since the last look; each release's results its pages had not
+        got (a changed status or diagnosis), in the order they were stored. One look at a time:
+        two at once could each note a different place in the store."""
+        async with self._looking:
+            return await self._look()
+
+    async def _look(self) -> dict[str, list[Seen]]:
         async with self.engine.connect() as conn:
             if self._last is None:
                 top_check = (await conn.execute(select(func.max(checks.c.id)))).scalar()
@@ -141,33 +183,40 @@ class Feed:
             last_check, last_event = self._last
             watched = list(self._streams)
             top = (await conn.execute(select(func.max(checks.c.id)))).scalar() or last_check
-            rows = (
-                await conn.execute(
-                    select(checks.c.id, checks.c.release_id, checks.c.result)
-                    .where(
-                        checks.c.id > last_check,
-                        checks.c.id <= top,
-                        checks.c.release_id.in_(watched),
-                    )
-                    .order_by(checks.c.id)
-                )
-            ).all()
+            rows = await _results_since(conn, last_check, top, watched) if top > last_check else []
             new_events = (
                 await conn.execute(
-                    select(events.c.id, events.c.release_id).where(events.c.id > last_event)
+                    select(events.c.id, events.c.release_id, events.c.kind).where(
+                        events.c.id > last_event
+                    )
                 )
             ).all()
-        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            found[row.release_id].append(row.result)
         self._last = (int(top), max([last_event, *(e.id for e in new_events)]))
-        for release_id, stored in found.items():
-            self._send(release_id, Message("results", stored))
+        found = self._changed(rows)
+        for release_id, seen in found.items():
+            self._send(release_id, Message("results", seen))
         counted: dict[str, int] = defaultdict(int)
         for e in new_events:
-            counted[e.release_id] += 1
+            if e.kind not in SHOWN_BY_ROWS:
+                counted[e.release_id] += 1
         for release_id, n in counted.items():
             self._send(release_id, Message("timeline", {"events": n}))
+        return found
+
+    def _changed(self, rows: Sequence[ResultRow]) -> dict[str, list[Seen]]:
+        """The rows whose status or diagnosis is not what their release's pages last got; what
+        the pages get now is noted. A sweep's results share one ``checked_at``: it is read once."""
+        found: dict[str, list[Seen]] = defaultdict(list)
+        instants: dict[Any, dt.datetime] = {}
+        for release_id, url, vantage, status, stored_at, diagnosis in rows:
+            shown = self._shown.setdefault(release_id, {})
+            key, now = f"{url}|{vantage}", (status, diagnosis or "")
+            if shown.get(key) != now:
+                shown[key] = now
+                at = instants.get(stored_at) or instants.setdefault(
+                    stored_at, aggregated_instant(stored_at)
+                )
+                found[release_id].append(Seen(key, status, now[1], at))
         return dict(found)
 
     def _send(self, release_id: str, message: Message) -> None:
@@ -201,7 +250,7 @@ async def stream(
             if not shown:  # look again at T, and every second (the clock may be set)
                 wait = min(wait, 1.0, max(0.05, (release.release_at - now()).total_seconds()))
             try:
-                message = await asyncio.wait_for(queue.get(), wait)
+                message = queue.get_nowait() if queue.qsize() else await _next(queue, wait)
             except TimeoutError:
                 if not shown and sees():
                     yield Message("released", {}).encode()
@@ -221,6 +270,35 @@ async def stream(
         feed.unsubscribe(release.id, queue)
 
 
-def _rows(release: Release, stored: list[dict[str, Any]], rows: Rows) -> bytes:
-    read = (read_result(r, dt.datetime.fromisoformat(str(r.get("checked_at")))) for r in stored)
-    return Message("results", rows(release, [r for r in read if r is not None])).encode()
+async def _next(queue: asyncio.Queue[Message], wait: float) -> Message:
+    """The stream's next message, within ``wait`` seconds (no task of its own, as
+    ``asyncio.wait_for`` makes: fifty streams get each message)."""
+    async with asyncio.timeout(wait):
+        return await queue.get()
+
+
+ResultRow = Row[str, str, str, str, Any, str | None]
+
+
+async def _results_since(
+    conn: AsyncConnection, last: int, top: int, watched: list[str]
+) -> Sequence[ResultRow]:
+    """The results of the ``watched`` releases stored after id ``last`` up to ``top``, in order:
+    only what a row shows (``checked_at`` as the driver gives it: see ``Feed._changed``)."""
+    query = (
+        select(
+            checks.c.release_id,
+            checks.c.url,
+            checks.c.vantage,
+            checks.c.status,
+            type_coerce(checks.c.checked_at, NullType()),
+            checks.c.result["diagnosis"].as_string(),
+        )
+        .where(checks.c.id > last, checks.c.id <= top, checks.c.release_id.in_(watched))
+        .order_by(checks.c.id)
+    )
+    return (await conn.execute(query)).all()
+
+
+def _rows(release: Release, seen: list[Seen], rows: Rows) -> bytes:
+    return Message("results", rows(release, seen)).encode()

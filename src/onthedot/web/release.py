@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.errors import AccessError
-from onthedot.model import CheckResult, Release
+from onthedot.model import Release
 from onthedot.record import REPORT_FORMATS, golive
 from onthedot.record.narrative import describe
 from onthedot.record.report.assess import stored_results
@@ -38,6 +38,7 @@ from onthedot.web.settings_page import alert_address
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("onthedot.web.access")
+
 
 @dataclass(frozen=True, slots=True)
 class State:
@@ -199,25 +200,30 @@ async def live_updates(release_id: str, ctx: Ctx, viewer: Viewer) -> StreamingRe
     release = await ctx.feed.release(release_id, functools.partial(ctx.release, release_id))
     zone = ctx.config.zone
 
-    def rows(release: Release, results: list[CheckResult]) -> dict[str, Any]:
-        """The results as the table rows they update, each text sent once: ``rows`` holds
-        [key, status, diagnosis number, checked number] (the page knows each status's tag; a
-        live row's first-live time is its checked time's)."""
+    def rows(release: Release, results: list[live.Seen]) -> dict[str, Any]:
+        """The results as the table rows they update, as few bytes as can be (the same message
+        goes to every open page): each text and time once, each row's key without the site's
+        address (``base``), and the rows alike in all but their key in one group: ``rows`` holds
+        [status, diagnosis number, checked number, [key, …]] (the page knows each status's tag;
+        a live row's first-live time is its checked time's)."""
+        base = release.site.public.rstrip("/") if release.site else ""
         texts: dict[str, int] = {}
         checked: dict[dt.datetime, int] = {}
-        out = []
+        groups: dict[tuple[str, int, int], list[str]] = {}
         for r in results:
             text = texts.setdefault(r.diagnosis, len(texts))
             at = checked.setdefault(r.checked_at, len(checked))
-            out.append([f"{r.url}|{r.vantage}", r.status.value, text, at])
+            key = r.key[len(base) :] if base and r.key.startswith(base + "/") else r.key
+            groups.setdefault((r.status, text, at), []).append(key)
         return {
+            "base": base,
             "texts": list(texts),
             "checked": [clock_time(at, zone) for at in checked],
             "first_live": [
                 first_live_text(at, (at - release.release_at).total_seconds(), zone)
                 for at in checked
             ],
-            "rows": out,
+            "rows": [[*alike, keys] for alike, keys in groups.items()],
         }
 
     body = live.stream(
