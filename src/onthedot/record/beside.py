@@ -35,7 +35,14 @@ class _Beside:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="onthedot-recorder")
+        self.thread = threading.Thread(target=self._run, name="onthedot-recorder")
+
+    def _run(self) -> None:
+        try:
+            self.loop.run_forever()
+        finally:  # (a recording that failed may leave its batches' generator unfinished)
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
     def hand(self, batch: Batch) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, batch)
@@ -47,7 +54,6 @@ class _Beside:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
-        self.loop.close()
 
 
 async def record_beside(store: Store, release_id: str, batches: AsyncIterable[Batch]) -> None:
