@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,11 +48,14 @@ FILES = 6_000
 ROUNDS = 5
 GOAL = 0.3  # the command at ≥ 0.3 × wrk
 TRACE = """\
-import atexit, json, runpy, sys, time
+import atexit, json, resource, runpy, sys, time
 from onthedot.verify.probe import Prober
 from onthedot.record.checks import CheckRecorder
 from onthedot.verify.verifier import Sweep
 marks = {}
+def cpu():
+    used = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the command
+    return used.ru_utime + used.ru_stime
 def noting(name, plain):
     async def noted(*args, **kwargs):
         try:
@@ -62,6 +66,7 @@ def noting(name, plain):
 plain_stream = Prober.stream
 def stream(self, requests):
     marks.setdefault("first_request", time.time())
+    marks.setdefault("cpu_at_first_request", cpu())
     return plain_stream(self, requests)
 plain_batches = Sweep.batches
 async def batches(self):
@@ -72,7 +77,9 @@ async def batches(self):
 Prober.stream = stream
 Sweep.batches = batches
 CheckRecorder.record_as_judged = noting("recorded", CheckRecorder.record_as_judged)
-atexit.register(lambda: sys.stderr.write("\\nonthedot-trace " + json.dumps(marks) + "\\n"))
+atexit.register(lambda: sys.stderr.write(
+    "\\nonthedot-trace " + json.dumps(marks | {"cpu_at_exit": cpu()}) + "\\n"
+))
 sys.argv = ["onthedot", *sys.argv[1:]]
 runpy.run_module("onthedot.cli", run_name="__main__", alter_sys=True)
 """
@@ -110,20 +117,32 @@ def command_env(pycache: Path) -> dict[str, str]:
     return env | {"PYTHONPYCACHEPREFIX": str(pycache), "COLUMNS": "100"}
 
 
-def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall seconds of the command, and what it wrote, decoded once the clock has stopped (the
+    harness's own decoding of a 6,000-URL report, 11 MB, is not the command's time)."""
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    return time.perf_counter() - started, done
+    raw = subprocess.run(args, cwd=cwd, env=env, capture_output=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    out, err = raw.stdout.decode("utf-8"), raw.stderr.decode("utf-8", "replace")
+    return elapsed, subprocess.CompletedProcess(args, raw.returncode, out, err)
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def verify_once(release: Path, database: str, env: dict[str, str]) -> dict[str, Any]:
     folder = release.parent
     options = ["--config", str(folder / "onthedot.toml"), "--database", database]
     version_s, _ = timed([str(COMMAND), *options, "--version"], folder, env)
-    started = time.time()
+    started, cpu_before = time.time(), _children_cpu()
     verify_s, done = timed(
         [sys.executable, "-c", TRACE, *options, "verify", str(release), "--json"], folder, env
     )
+    cpu_s = _children_cpu() - cpu_before
     ended = started + verify_s
     if done.returncode not in (0, 1):
         raise RuntimeError(f"onthedot verify failed: {done.stderr[-2000:]}")
@@ -137,6 +156,10 @@ def verify_once(release: Path, database: str, env: dict[str, str]) -> dict[str, 
         "beyond_start_s": verify_s - version_s,
         "to_first_request_s": first - started,
         "from_first_request_s": ended - first,
+        # CPU seconds of the command (every thread): the machine's other work lengthens these far
+        # less than the wall times
+        "cpu_s": cpu_s,
+        "cpu_from_first_request_s": marks["cpu_at_exit"] - marks["cpu_at_first_request"],
         "phases_s": {  # first request → sweep judged → results recorded → JSON written, exit
             "sweep": marks["swept"] - first,  # (its batches stored meanwhile, from the first)
             "first_batch": marks["first_batch"] - first,
@@ -178,6 +201,7 @@ def _measure(release: Path, edge: str, work: Path) -> dict[str, Any]:
     env = command_env(work / "pycache")
     database = f"sqlite:///{work / 'onthedot.db'}"
     paths = [f"/f/{i}.bin" for i in range(FILES)]
+    load_before = os.getloadavg()
     warm = verify_once(release, database, env)  # creates the store, warms the edge and bytecode
     rounds = []
     for number in range(ROUNDS):  # alternating which goes first, so both see the same machine
@@ -197,7 +221,11 @@ def _measure(release: Path, edge: str, work: Path) -> dict[str, Any]:
         )
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before_after": [load_before, os.getloadavg()],
+        },
         "setup": {
             "files": FILES,
             "body_bytes": SIZE,
@@ -211,14 +239,16 @@ def _measure(release: Path, edge: str, work: Path) -> dict[str, Any]:
             r["ratio_from_first_request"] for r in rounds
         ),
         "to_first_request_s_median": statistics.median(r["to_first_request_s"] for r in rounds),
-        "from_first_request_s_median": statistics.median(
-            r["from_first_request_s"] for r in rounds
-        ),
+        "from_first_request_s_median": statistics.median(r["from_first_request_s"] for r in rounds),
         "phases_s_median": {
             phase: statistics.median(r["phases_s"][phase] for r in rounds)
             for phase in rounds[0]["phases_s"]
         },
         "verify_s_median": statistics.median(r["verify_s"] for r in rounds),
+        "cpu_s_median": statistics.median(r["cpu_s"] for r in rounds),
+        "cpu_from_first_request_s_median": statistics.median(
+            r["cpu_from_first_request_s"] for r in rounds
+        ),
         "version_s_median": statistics.median(r["version_s"] for r in rounds),
         "beyond_start_s_median": statistics.median(r["beyond_start_s"] for r in rounds),
         "wrk_s_median": statistics.median(r["wrk_s"] for r in rounds),

@@ -220,12 +220,13 @@ def startup_findings(result: dict[str, Any]) -> list[str]:
         f"`onthedot check` took {num(check['median_s'], 3)} s, {num(check['ratio_to_pip_median'], 2)} × "
         f"`pip --version`: its imports alone took {num(total, 0)} ms (largest, in ms: {top}), "
         "the rest is the interpreter, reading the release and the store and applying the rules. "
-        "What is left after the store is read by `sqlite3` (no SQLAlchemy, no asyncio), only "
-        "the UK module of `holidays` is loaded, the publish target is asked where it stages "
-        "without the staging machinery and the lines are printed without Rich: Typer (which "
-        "builds each option's parser with pydantic, whose plugin loader imports "
-        "`importlib.metadata`), the release and settings models (pydantic, eight tables made for "
-        "`[verify.caches]`) and the holiday calendars."
+        "What is left after the store is read by `sqlite3` (no SQLAlchemy, no asyncio), the "
+        "year's bank holidays are read from the tables remembered on disk (the `holidays` "
+        "package is not loaded), pydantic's plugin search is skipped, the publish target is "
+        "asked where it stages without the staging machinery and the lines are printed without "
+        "Rich: Typer (which builds each option's parser with pydantic, whose plugin loader still "
+        "imports `importlib.metadata`), and the release and settings models (pydantic, eight "
+        "tables made for `[verify.caches]` from the cache models)."
     ]
 
 
@@ -245,13 +246,25 @@ def verify_cli_findings(result: dict[str, Any]) -> list[str]:
         f"reading the release, opening the store), then {num(phases['sweep'], 2)} s fetching and "
         f"judging (the probe engine and the diagnosis of each response)"
         + (
-            f", its results stored batch by batch from {num(first_batch, 2)} s on while the rest "
-            f"were fetched, {num(phases['record'], 2)} s storing what was left after the sweep"
+            f", its results stored batch by batch on a thread of their own from "
+            f"{num(first_batch, 2)} s on while the rest were fetched, "
+            f"{num(phases['record'], 2)} s storing what was left after the sweep"
             if first_batch is not None
             else f", {num(phases['record'], 2)} s storing 6,000 results and 12,000 timeline events"
         )
         + f", {num(phases['output_and_exit'], 2)} s writing the JSON and exiting; wrk needed "
         f"{num(f['wrk_s_median'], 3)} s for the same 6,000 requests."
+        + (
+            f" From its first request the command used {num(cpu, 2)} CPU-seconds (all its "
+            f"threads) in {num(f['from_first_request_s_median'], 2)} s: "
+            + (
+                "it waited for the CPU more than it used it (a loaded machine)."
+                if f["from_first_request_s_median"] > 1.5 * cpu
+                else "it was mostly working, not waiting."
+            )
+            if (cpu := f.get("cpu_from_first_request_s_median"))
+            else ""
+        )
         + (
             f" The sweep alone took longer than the whole command may to reach "
             f"{goal} × wrk ({num(budget, 2)} s): the rest cannot make up for it."

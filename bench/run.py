@@ -715,8 +715,10 @@ def startup_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]
         "round (median of the ratios). `--help` and `--version` import Typer and our command "
         "modules only (each command imports what it uses when it runs: "
         "`tests/cli/test_startup.py` keeps it so). `check` loads the release model (pydantic) "
-        "and the UK's holiday calendars (the one module of the `holidays` package, not its 250 "
-        "countries) and asks the release's publish target (the example's: a local web root) where "
+        "and reads the year's bank holidays from the tables remembered on disk by its first run "
+        "(the `holidays` package is not loaded; `calendar/holiday_cache.py`), skips pydantic's "
+        "search for plugins, has Typer build the parser of `check` alone (not of all 24 "
+        "commands), and asks the release's publish target (the example's: a local web root) where "
         "its staged copies will wait, from the target's class alone; a store that already holds "
         "every release as it is is read by `sqlite3`, with neither SQLAlchemy nor asyncio (a new "
         "or changed release is written through SQLAlchemy as before, not timed here); see "
@@ -771,10 +773,22 @@ def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[s
             num(r["wrk_s"], 3),
             num(r["ratio"], 3),
             num(r["ratio_from_first_request"], 3),
+            num(r.get("cpu_s"), 2),
+            num(r.get("cpu_from_first_request_s"), 2),
         ]
         for i, r in enumerate(f["rounds"])
     ]
     setup = f.get("setup", {})
+    load = f.get("machine", {}).get("load_average_before_after")
+    loaded = (
+        f" Load averages (1, 5, 15 min) before the runs {', '.join(num(x, 1) for x in load[0])}, "
+        f"after {', '.join(num(x, 1) for x in load[1])}, on {f['machine'].get('cpus')} CPUs: "
+        "where they exceed the CPUs, every process waits its turn and the wall times say more "
+        "about the machine than the command; the CPU columns (all the command's threads) say "
+        "what it costs."
+        if load
+        else ""
+    )
     return [
         "## 6. The `verify` command a user runs (issue 10)",
         "",
@@ -785,7 +799,8 @@ def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[s
         "file's SHA-256). The whole command: read the release, open the store, fetch and judge "
         "every URL, store the 6,000 results and their timeline events (status changes and first "
         "sight of live: 12,000 events, hash-chained; each batch of 1,000 results is stored while "
-        "the rest are still being fetched), write the JSON. Baseline in the same round, "
+        "the rest are still being fetched, on an event loop and a thread of its own, "
+        "`record/beside.py`), write the JSON. Baseline in the same round, "
         "order alternating: `wrk -t1 -c64` cycling through the same URLs through the same edge "
         "for a few seconds; its time for 6,000 requests is 6,000 ÷ its rate. Start-up excluded "
         "two ways: **from the first request** — a trace notes when the command first hands "
@@ -793,7 +808,8 @@ def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[s
         "there; and **− `--version`** — the command's time less the same command's `--version` "
         "in the same round, which leaves in its own imports (SQLAlchemy, pydantic, pycurl), "
         "reading the release and opening the store. After the runs `onthedot timeline "
-        f"--verify` checks the hash chain: {'intact' if f.get('timeline_intact') else '**broken**'}.",
+        f"--verify` checks the hash chain: {'intact' if f.get('timeline_intact') else '**broken**'}."
+        f"{loaded}",
         "",
         *table(
             [
@@ -805,6 +821,8 @@ def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[s
                 "wrk s (6,000)",
                 "wrk ÷ (verify − version)",
                 "wrk ÷ (first request → exit)",
+                "`verify` CPU s",
+                "CPU s from first request",
             ],
             rows,
         ),

@@ -1,6 +1,7 @@
 """Bank holidays of the UK nations (and any country the ``holidays`` package knows).
 
-The ``holidays`` package is the source: it knows every year, the one-off days (2020-05-08,
+The ``holidays`` package is the source (imported only when a table is not remembered from an
+earlier run: ``holiday_cache``): it knows every year, the one-off days (2020-05-08,
 2022-06-03, 2022-09-19, 2023-05-08) and the substitute days. Where the JSON that
 ``govuk-bank-holidays`` ships covers a year, the weekdays of the two lists are compared and any
 disagreement is logged and returned, so a rule can show it to a person; it never raises. The
@@ -25,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
-import holidays as holidays_lib
+from onthedot.calendar.holiday_cache import HolidayCache, Table
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,24 @@ def check_calendar_name(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _country_days(
-    country: str, subdivision: str | None, year: int
-) -> tuple[tuple[dt.date, str], ...]:
+def _country_days(country: str, subdivision: str | None, year: int) -> Table:
+    remembered = _remembered()
+    days = remembered.get(country, subdivision, year)
+    if days is None:
+        days = _worked_out(country, subdivision, year)
+        remembered.put(country, subdivision, year, days)
+    return days
+
+
+@functools.cache
+def _remembered() -> HolidayCache:
+    return HolidayCache()
+
+
+def _worked_out(country: str, subdivision: str | None, year: int) -> Table:
+    """The ``holidays`` package's days of ``year`` (NotImplementedError: no such country)."""
+    import holidays as holidays_lib
+
     if country == "GB":
         table = _united_kingdom().GB(subdiv=subdivision, years=year)
     else:
@@ -109,6 +125,8 @@ def _country_days(
 def _united_kingdom() -> ModuleType:
     """The package's UK module alone: importing it by name would first import its
     ``countries`` package, which imports all 250 countries (≈ 60 ms at every start)."""
+    import holidays as holidays_lib
+
     name = "holidays.countries.united_kingdom"
     if name in sys.modules:
         return sys.modules[name]

@@ -185,7 +185,13 @@ def emit_json(data: Any) -> None:
     options = (
         orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
     )
-    sys.stdout.write(orjson.dumps(data, default=str, option=options).decode("utf-8") + "\n")
+    written = orjson.dumps(data, default=str, option=options | orjson.OPT_APPEND_NEWLINE)
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:
+        sys.stdout.write(written.decode("utf-8"))
+        return
+    sys.stdout.flush()  # (what was printed before comes first)
+    binary.write(written)  # as it is: a 6,000-URL report's 11 MB never decoded and encoded again
 
 
 def fail(message: str, code: int = EXIT_USAGE, as_json: bool = False) -> NoReturn:

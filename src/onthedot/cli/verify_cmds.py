@@ -66,7 +66,7 @@ def verify(
     or error, each with a one-sentence diagnosis. Exit 0 all fine, 1 any breach-level status.
     """
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.record.checks import CheckRecorder
+    from onthedot.record.beside import record_beside
     from onthedot.runtime import tune_gc, verifier_for
 
     tune_gc()
@@ -76,8 +76,8 @@ def verify(
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
             async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
-                sweep = verifier.sweep(rel)  # each batch stored while the next is fetched
-                await CheckRecorder(engine).record_as_judged(rel.id, sweep.batches())
+                sweep = verifier.sweep(rel)  # each batch stored while the next is fetched,
+                await record_beside(state.store, rel.id, sweep.batches())  # on a thread of its own
             report = sweep.report
         if as_json:
             emit_json(report.as_json())
