@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import socket
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -330,4 +331,63 @@ def test_a_changed_artefact_is_hashed_again_and_the_timeline_still_verifies(
     code, data = cli(db, "timeline", str(release), "--verify", config=config)
     assert (code, data["chain"]["ok"]) == (0, True)
     kinds = [e["kind"] for e in data["events"]]
-    assert kinds.count("verify.result") == 3 and kinds.count("verify.first-live") == 2  # one a run
+    # live, live again (nothing new), stale: two changes of status, one first sight of live
+    assert kinds.count("verify.result") == 2 and kinds.count("verify.first-live") == 1
+
+
+def _stored_checks(db: str) -> int:
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM checks").fetchone()
+    return int(count)
+
+
+def _events(db: str, release: Path) -> list[dict[str, Any]]:
+    code, data = cli(db, "timeline", str(release), "--verify")
+    assert (code, data["chain"]["ok"]) == (0, True)
+    return [e for e in data["events"] if e["kind"].startswith("verify.")]
+
+
+def test_verify_again_records_every_check_but_only_what_changed(
+    tmp_path: Path, webroot: Path, origin: Nginx, db: str
+) -> None:
+    """Issue 10: each run stores its checks (the evidence), but the timeline gets a status only
+    when it changed since the stored one, and a URL's first sight of live only once."""
+    tables, page = "/statistics/tables.csv", "/statistics/summary.csv"
+    put(webroot, tables, NEW)
+    put(webroot, page, NEW)
+    release = write_site_release(
+        tmp_path / "rel",
+        public=origin.url,
+        origin=None,
+        release_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5),
+        artefacts=[(tables, NEW, None), (page, NEW, None)],
+    )
+    assert cli(db, "verify", str(release))[0] == 0
+    first = _events(db, release)
+    assert sorted(e["kind"] for e in first) == ["verify.first-live"] * 2 + ["verify.result"] * 2
+
+    assert cli(db, "verify", str(release))[0] == 0  # nothing changed
+    assert _stored_checks(db) == 4 and _events(db, release) == first
+
+    put(webroot, page, OLD)  # someone puts the old file back at one URL
+    code, data = cli(db, "verify", str(release))
+    statuses = sorted(r["status"] for r in data["results"])
+    assert (code, statuses, _stored_checks(db)) == (1, ["live", "stale"], 6)
+    (stale,) = _events(db, release)[len(first) :]
+    assert (stale["kind"], stale["data"]["url"], stale["data"]["status"]) == (
+        "verify.result",
+        origin.url + page,
+        "stale",
+    )
+
+    put(webroot, page, NEW)
+    assert cli(db, "verify", str(release))[0] == 0
+    (live,) = _events(db, release)[len(first) + 1 :]  # live again: no second first-live
+    assert (live["kind"], live["data"]["url"], live["data"]["status"]) == (
+        "verify.result",
+        origin.url + page,
+        "live",
+    )
+    firsts = [e["data"] for e in _events(db, release) if e["kind"] == "verify.first-live"]
+    assert firsts == [e["data"] for e in first if e["kind"] == "verify.first-live"]
+    assert _stored_checks(db) == 8

@@ -18,6 +18,7 @@ from onthedot.errors import StoreError
 from onthedot.model import CheckResult, Status
 from onthedot.record import kinds
 from onthedot.record.beside import Store, record_beside
+from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
 from onthedot.store.tables import checks
@@ -108,3 +109,24 @@ async def test_a_sweep_that_fails_keeps_what_it_handed_over(
     with pytest.raises(RuntimeError, match="the prober broke"):
         await record_beside(opener(database_url), "r1", sweep())
     assert await stored_urls(engine) == [result(n).url for n in range(3)]
+
+
+async def test_what_the_watch_recorded_is_taken_up_first(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    """A sweep after the watch's records every result, but on the timeline only the statuses that
+    changed, and no URL's first sight of live again."""
+    await CheckRecorder(engine).record("r1", [result(0), result(1, Status.STALE), result(2)])
+    before = await Timeline(engine).events("r1")
+
+    async def sweep() -> AsyncIterator[list[CheckResult]]:
+        yield [result(0), result(1), result(2, Status.STALE)]
+
+    await record_beside(opener(database_url), "r1", sweep())
+    assert len(await stored_urls(engine)) == 6
+    added = (await Timeline(engine).events("r1"))[len(before) :]
+    assert [(e.kind, e.data["url"]) for e in added] == [
+        (kinds.VERIFY_RESULT, result(1).url),
+        (kinds.VERIFY_FIRST_LIVE, result(1).url),
+        (kinds.VERIFY_RESULT, result(2).url),
+    ]

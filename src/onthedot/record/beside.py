@@ -6,7 +6,9 @@ work) costs about as much CPU as fetching and judging it; on the sweep's event l
 it holds up the probe engine. On a loop of its own it runs while the sweep's thread waits on the
 network or works inside libcurl, which hold no GIL, so on two cores the two mostly overlap
 (``bench/bench_verify_cli.py``). Nothing else changes: the same recorder stores the same batches
-in the same order, one transaction per chunk. The sweep's loop hands each batch over as it comes;
+in the same order, one transaction per chunk, having first taken up what earlier runs and the
+watch recorded (``CheckRecorder.take_up``), so a run records on the timeline only the statuses that
+changed and no second first-live. The sweep's loop hands each batch over as it comes;
 if storing fails, the next hand-over raises the store's error (the sweep stops there), and a sweep
 that fails still has every batch it handed over stored before its error is raised.
 """
@@ -58,13 +60,17 @@ class _Beside:
 
 async def record_beside(store: Store, release_id: str, batches: AsyncIterable[Batch]) -> None:
     """Store each of ``batches`` as ``CheckRecorder(engine).record_as_judged`` does, on a loop
-    and a connection of its own (``store()`` opens the store there, once)."""
+    and a connection of its own (``store()`` opens the store there, once), after taking up what
+    earlier runs recorded (``CheckRecorder.take_up``, as the watch does after a restart): every
+    result is stored, but the timeline gets only what changed since, no second first-live."""
     beside = _Beside()
     beside.thread.start()
 
     async def recording() -> None:
         async with store() as engine:
-            await CheckRecorder(engine).record_as_judged(release_id, beside.batches())
+            recorder = CheckRecorder(engine)
+            await recorder.take_up(release_id)  # (read before this sweep stores anything)
+            await recorder.record_as_judged(release_id, beside.batches())
 
     done = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(recording(), beside.loop))
     try:
