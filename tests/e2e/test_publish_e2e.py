@@ -45,15 +45,18 @@ class EdgeObserver:
 
     def run(self) -> None:
         while not self._stop.is_set() and self.first_new is None:
-            started = dt.datetime.now(dt.UTC)
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as response:
                     body = response.read()
             except OSError:
                 body = b""
+            # the edge served these bytes at or before this instant: an answer that arrived before
+            # T is an early one. (Not the instant before sending: on a busy machine the request may
+            # leave that thread milliseconds later, after T, and meet the flip.)
+            answered = dt.datetime.now(dt.UTC)
             self.polls += 1
             if body == self.new:
-                self.first_new = started  # the request was sent at or after this instant
+                self.first_new = answered
             time.sleep(0.005)
 
     @contextmanager

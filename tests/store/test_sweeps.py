@@ -121,3 +121,22 @@ async def test_the_chunks_the_poster_keeps_are_claimed_by_it_when_posted(
     assert other is not None and list(other.urls) == PARTS[2]  # not one the leader kept
     assert await standby.claim() is None
     assert all([await leader.renew(c) for c in kept])
+
+
+async def test_a_query_cancelled_midway_is_cancelled_not_a_store_error(
+    engines: list[AsyncEngine],
+) -> None:
+    """Cancelling a task in the middle of a query (a chunk's lease renewal when its look ends, a
+    responder told to stop) cancels it: the store's error handler must not read the dropped
+    connection as an unreachable store, or the task swallows its cancellation and runs on."""
+    from sqlalchemy import text
+
+    async def slow() -> None:
+        async with engines[0].connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(5)"))
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)

@@ -103,6 +103,9 @@ def _store_errors(shown: str) -> Callable[[ExceptionContext], StoreError | None]
 
     def handle(context: ExceptionContext) -> StoreError | None:
         original = context.original_exception
+        if not isinstance(original, Exception):
+            return None  # a cancellation (or an interrupt) mid-query stays one, whatever the driver
+            # made of the connection it dropped: else the task would swallow it and run on
         state = str(getattr(original, "sqlstate", "") or "")
         if "readonly database" in str(original) or state == "25006":
             return StoreError(
