@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
+from onthedot.store.releases import ReleaseRepository
 from onthedot.web.app import create_app
 from tests.web.busy_morning import T, fill_morning, paths, stale_sentence
 from tests.web.conftest import FixedClock, token
@@ -101,3 +102,16 @@ async def httpx_get(engine: AsyncEngine, path: str) -> str:
         page = await client.get(path)
     assert page.status_code == 200
     return page.text
+
+
+async def test_a_release_changed_in_the_store_is_on_the_next_board(engine: AsyncEngine) -> None:
+    """The board keeps the releases it validated while their digests stay the same."""
+    (first, *_) = await fill_morning(engine, releases=3, files=2, stale=0)
+    app = create_app(engine, config=Config(), clock=FixedClock(AFTER))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert first.title in (await client.get("/")).text
+        renamed = first.model_copy(update={"title": "Quarterly bulletin: revised title"})
+        await ReleaseRepository(engine).sync(renamed, actor="test")
+        html = (await client.get("/")).text
+    assert "Quarterly bulletin: revised title" in html and first.title not in html

@@ -26,7 +26,6 @@ from fastapi.responses import HTMLResponse, Response
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release, Status
 from onthedot.respond.incidents import Incident, IncidentBook
-from onthedot.store.releases import ReleaseRepository
 from onthedot.web import queries
 from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
@@ -169,7 +168,7 @@ def states(cards: Sequence[BoardCard]) -> list[tuple[str, int]]:
 @router.get("/", response_class=HTMLResponse)
 async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
-    releases = await ReleaseRepository(ctx.engine).all()
+    releases = await ctx.shelf.all()
     cards = await cards_for(ctx, viewer, on_board(releases, now, zone), now)
     broken = ctx.file_problems.current()  # as /api/health names them
     return render(
