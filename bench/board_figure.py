@@ -1,6 +1,7 @@
 """The release-morning board (``/``) on a morning of 200 releases × 50 URLs, in process.
 
-Run as ``.venv/bin/python -m bench.board_figure [RELEASES FILES]``: fills a SQLite store
+Run as ``.venv/bin/python -m bench.board_figure [RELEASES FILES] [--postgres]``: fills a SQLite
+store (or a throwaway PostgreSQL database on 127.0.0.1:5432)
 (tests/web/busy_morning.py: every file embargoed before T, then live but for 2 stale per
 release at T + 3 s), then asks for ``/`` at T + 10 s ``TIMES`` times after one warm-up, in
 process (the store read and the page rendered, no network), and prints one JSON document: the
@@ -17,11 +18,13 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import event
+from tests.servers.postgres import throwaway_database
 from tests.web.busy_morning import T, fill_morning
 from tests.web.conftest import FixedClock
 
@@ -32,9 +35,12 @@ from onthedot.web.app import create_app
 TIMES = 10
 
 
-async def measure(releases: int, files: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = await open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
+async def measure(releases: int, files: int, postgres: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        url = f"sqlite:///{Path(tmp) / 'store.db'}"
+        if postgres:
+            url = stack.enter_context(throwaway_database())
+        engine = await open_store(url)
         started = time.perf_counter()
         await fill_morning(engine, releases, files)
         filled_s = time.perf_counter() - started
@@ -57,6 +63,7 @@ async def measure(releases: int, files: int) -> dict[str, Any]:
                 assert page.status_code == 200, page.status_code
         await engine.dispose()
     return {
+        "store": "postgresql" if postgres else "sqlite",
         "releases": releases,
         "files_each": files,
         "store_filled_s": round(filled_s, 1),
@@ -69,8 +76,9 @@ async def measure(releases: int, files: int) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> None:
-    releases, files = (int(a) for a in argv) if argv else (200, 50)
-    print(json.dumps(asyncio.run(measure(releases, files)), indent=2))
+    numbers = [int(a) for a in argv if a != "--postgres"]
+    releases, files = numbers if numbers else (200, 50)
+    print(json.dumps(asyncio.run(measure(releases, files, "--postgres" in argv)), indent=2))
 
 
 if __name__ == "__main__":
