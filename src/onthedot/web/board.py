@@ -30,13 +30,21 @@ from onthedot.web import queries
 from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.countdown import countdown
-from onthedot.web.pages import TAG_CLASSES, Head, Row, first_live_text, on_board, path_of, render
+from onthedot.web.pages import (
+    NOT_CHECKED,
+    TAG_CLASSES,
+    Head,
+    Row,
+    first_live_text,
+    on_board,
+    path_of,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
 SHOWN = 3
 """At most this many results that are not as they should be, per release card."""
-NOT_CHECKED = "not checked"
 TODAY = "Today"  # (``pages.on_board``'s label: its cards say the time only)
 
 
