@@ -28,9 +28,11 @@ async def test_board_shows_a_stale_release_then_updates_itself(
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await page.goto(base + "/")
-        row = page.locator(f'tr:has(a[href="{XLSX}"])')
+        card = page.locator(f'section[aria-labelledby="release-{FATAL.id}"]')
+        row = card.locator(f'li:has(a[href="{XLSX}"])')
         await expect(row.locator(".govuk-tag.govuk-tag--red")).to_have_text("stale")
-        await expect(row.locator(".onthedot-diagnosis")).to_have_text(STALE_SENTENCE)
+        await expect(row).to_contain_text(STALE_SENTENCE)
+        await expect(card.locator(".onthedot-counts")).to_contain_text("1 of 2 live, 1 stale.")
         countdown = page.locator(f"#release-{FATAL.id} ~ p .onthedot-countdown")
         await expect(countdown).to_have_text("released 11 minutes 0 seconds ago")
         await expect(countdown).not_to_have_text("released 11 minutes 0 seconds ago", timeout=3000)
@@ -41,5 +43,6 @@ async def test_board_shows_a_stale_release_then_updates_itself(
         # IT purges the cache: the next sweep finds the spreadsheet live; the page follows
         fixed = result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=5))
         await CheckRecorder(store).record(FATAL.id, [fixed])
-        await expect(row.locator(".govuk-tag")).to_have_text("live", timeout=5000)
+        await expect(card.locator(".onthedot-counts")).to_contain_text("2 of 2 live.", timeout=5000)
+        await expect(row).to_have_count(0)  # what is live is counted, not listed
         await expect(page.locator("#onthedot-updated")).to_contain_text("Updated at")

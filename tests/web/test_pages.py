@@ -17,7 +17,17 @@ from onthedot.web.app import create_app
 from onthedot.web.assets import installed_version
 from onthedot.web.countdown import countdown
 from onthedot.web.pages import TAG_CLASSES, on_board
-from tests.web.conftest import FATAL, GDP, LABOUR, NOW, STALE_SENTENCE, FixedClock, T
+from tests.web.conftest import (
+    FATAL,
+    GDP,
+    LABOUR,
+    NOW,
+    PAGE,
+    STALE_SENTENCE,
+    XLSX,
+    FixedClock,
+    T,
+)
 
 
 class Tags(HTMLParser):
@@ -45,7 +55,7 @@ def tags(html: str) -> list[tuple[str, str]]:
     return parser.tags
 
 
-async def test_board_shows_todays_and_the_next_release_with_tags_and_diagnosis(
+async def test_board_shows_todays_and_the_next_release_counted_with_what_is_amiss(
     client: httpx.AsyncClient, statistician: dict[str, str]
 ) -> None:
     response = await client.get("/")
@@ -53,16 +63,19 @@ async def test_board_shows_todays_and_the_next_release_with_tags_and_diagnosis(
     html = response.text
     assert FATAL.title in html and GDP.title in html
     assert LABOUR.title not in html  # yesterday's
+    assert ("breach", "govuk-tag--red") in tags(html)
     assert ("stale", "govuk-tag--red") in tags(html)
-    assert ("live", "govuk-tag--green") in tags(html)
+    assert ("live", "govuk-tag--green") not in tags(html)  # what is live is counted, not listed
+    assert "<strong>1 of 2 live</strong>, 1 stale. First live at 09:30:00 (T+0.05 s)." in html
+    assert STALE_SENTENCE in html and f'href="{XLSX}"' in html and f'href="{PAGE}"' not in html
     assert ("early", "govuk-tag--red") not in tags(html)  # tomorrow's: the calendar only
     assert "What the public gets is shown here from the release time." in html
-    signed_in = tags((await client.get("/", headers=statistician)).text)
-    assert ("early", "govuk-tag--red") in signed_in  # tomorrow's, found served early
-    assert ("not checked", "govuk-tag--grey") in signed_in  # tomorrow's page, nothing yet
-    assert STALE_SENTENCE in html
+    signed_in = (await client.get("/", headers=statistician)).text
+    assert ("early", "govuk-tag--red") in tags(signed_in)  # tomorrow's, found served early
+    assert "<strong>0 of 2 embargoed</strong>, 1 early, 1 not checked." in signed_in
     assert "released 11 minutes 0 seconds ago" in html and "in 23 hours 49 minutes" in html
     assert 'data-release-at="2019-12-18T09:30:00+00:00"' in html
+    assert "Release time <strong>09:30 GMT</strong>" in html  # today's: the time is enough
 
 
 async def test_release_page_shows_results_first_live_and_chain(

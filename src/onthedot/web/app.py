@@ -45,6 +45,7 @@ from onthedot.web import (
     access,
     agents,
     api,
+    board,
     calendar_page,
     errors,
     incidents,
@@ -136,7 +137,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(api.metrics_router)
     app.include_router(agents.router)
-    app.include_router(pages.router)
+    app.include_router(board.router)
     app.include_router(release.router)
     app.include_router(release_api.router)
     app.include_router(calendar_page.router)

@@ -25,6 +25,7 @@ from onthedot.store.releases import ReleaseRepository
 from onthedot.web.attempts import SignInLimiter
 from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
+from onthedot.web.shelf import ReleaseShelf
 
 AGENT_BURST = 30
 """Requests an agent may make at once before ``agent_min_interval_s`` paces it."""
@@ -74,6 +75,10 @@ class WebContext:
     standing: Standings
     form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # CSRF tokens' HMAC
     sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
+    shelf: ReleaseShelf = field(init=False)  # the releases, validated once per change (the board)
+
+    def __post_init__(self) -> None:
+        self.shelf = ReleaseShelf(self.engine)
 
     async def release(self, release_id: str) -> Release:
         """The release with this id, or UnknownReleaseError naming the nearest known id."""

@@ -1,4 +1,6 @@
-"""The dashboard's shared parts and its first page, the release-morning board (``/``).
+"""The dashboard's shared parts: rendering, the release card of a release's page (every URL ×
+vantage point's latest result), the state of a release in two words, and which releases the
+release-morning board (``web.board``, ``/``) shows.
 
 Server-rendered with GOV.UK Frontend; ``static/onthedot.js`` keeps the countdowns ticking and
 re-fetches the page every ``refresh_s`` seconds (with a pause button), and a release's own page
@@ -13,23 +15,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import Request
+from fastapi.responses import Response
 
 from onthedot import __version__
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import CheckResult, Release, Status
 from onthedot.publish.prerelease_links import PREFIX as LINK_PREFIX
 from onthedot.respond.incidents import Incident, IncidentBook
-from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import watched_urls
 from onthedot.web import queries, session
-from onthedot.web.access import ANONYMOUS, Power, Principal, Viewer, sees_detail
+from onthedot.web.access import ANONYMOUS, Power, Principal, sees_detail
 from onthedot.web.assets import ASSETS_URL, CSS_NAME, JS_NAME, STATIC_URL
-from onthedot.web.context import Ctx, WebContext, context
+from onthedot.web.context import WebContext, context
 from onthedot.web.countdown import countdown
-
-router = APIRouter(include_in_schema=False)
 
 TAG_CLASSES = {
     Status.EMBARGOED.value: "govuk-tag--green",
@@ -45,7 +44,7 @@ NOT_CHECKED = "not checked"
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One URL × vantage point on the board."""
+    """One URL × vantage point on a release's page (on the board, one not as it should be)."""
 
     key: str  # url|vantage: what a live update finds the row by
     url: str
@@ -59,8 +58,8 @@ class Row:
 
 
 @dataclass
-class Card:
-    """One release on the board or its own page."""
+class Head:
+    """What heads a release's card, on the board (``web.board``) and on its own page."""
 
     release: Release
     label: str
@@ -68,22 +67,32 @@ class Card:
     release_at_iso: str
     countdown: str
     summary: queries.Summary
-    rows: list[Row] = field(default_factory=list)
     withheld: bool = False  # before T, to someone who may not see the detail: the calendar only
     incidents: list[Incident] = field(default_factory=list)  # open or acknowledged
 
     @property
     def state(self) -> tuple[str, str]:
-        """The release's state in two words, and its tag's colour."""
-        if self.summary.breach:
-            return ("breach", "govuk-tag--red")
-        if self.summary.phase == "before":
-            return ("announced", "govuk-tag--blue")
-        if self.summary.live:
-            return ("all live", "govuk-tag--green")
-        if not self.summary.counts and not self.withheld:
-            return ("not checked", "govuk-tag--grey")
-        return ("published", "govuk-tag--yellow")
+        return state_of(self.summary, self.withheld)
+
+
+@dataclass
+class Card(Head):
+    """One release on its own page: every URL × vantage point's latest result."""
+
+    rows: list[Row] = field(default_factory=list)
+
+
+def state_of(summary: queries.Summary, withheld: bool) -> tuple[str, str]:
+    """A release's state in two words, and its tag's colour."""
+    if summary.breach:
+        return ("breach", "govuk-tag--red")
+    if summary.phase == "before":
+        return ("announced", "govuk-tag--blue")
+    if summary.live:
+        return ("all live", "govuk-tag--green")
+    if not summary.counts and not withheld:
+        return ("not checked", "govuk-tag--grey")
+    return ("published", "govuk-tag--yellow")
 
 
 def clock_time(instant: dt.datetime, zone: ZoneInfo) -> str:
@@ -96,7 +105,7 @@ def row_of(
     return Row(
         key=f"{r.url}|{r.vantage}",
         url=r.url,
-        path=_path(release, r.url),
+        path=path_of(release, r.url),
         vantage=r.vantage,
         status=r.status.value,
         tag=TAG_CLASSES[r.status.value],
@@ -120,7 +129,7 @@ def rows_of(view: queries.ReleaseView, zone: ZoneInfo) -> list[Row]:
                 Row(
                     f"{url}|",
                     url,
-                    _path(view.release, url),
+                    path_of(view.release, url),
                     "—",
                     NOT_CHECKED,
                     "govuk-tag--grey",
@@ -132,7 +141,7 @@ def rows_of(view: queries.ReleaseView, zone: ZoneInfo) -> list[Row]:
     return rows
 
 
-def _path(release: Release, url: str) -> str:
+def path_of(release: Release, url: str) -> str:
     public = release.site.public.rstrip("/") if release.site else ""
     return url[len(public) :] if public and url.startswith(public) else url
 
@@ -218,14 +227,3 @@ def render(
 
 def render_error(request: Request, status: int, sentence: str) -> Response:
     return render(context(request), request, "error.html", status, code=status, sentence=sentence)
-
-
-@router.get("/", response_class=HTMLResponse)
-async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
-    now, zone = ctx.clock.now(), ctx.config.zone
-    releases = await ReleaseRepository(ctx.engine).all()
-    cards = [
-        await card_for(ctx, viewer, r, label, now) for r, label in on_board(releases, now, zone)
-    ]
-    broken = ctx.file_problems.current()  # as /api/health names them
-    return render(ctx, request, "board.html", viewer=viewer, cards=cards, broken=broken)

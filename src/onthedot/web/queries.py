@@ -1,5 +1,9 @@
 """What the API and the dashboard read from the store: latest result per URL × vantage point,
 first-live times, and one summary per release. Read-only; the same queries on SQLite and PostgreSQL.
+
+The board (``web.board``) reads many releases at once, each in one statement for all of them:
+``tallies`` (the latest results counted by status), ``go_live_times`` (first live, all live) and
+``out_of_place`` (a few of the latest results that are not as they should be, per release).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import CTE, ColumnElement, Select, and_, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Status
@@ -69,6 +73,18 @@ def _latest_ids(release_id: str | None = None) -> Select[tuple[Any]]:
     if release_id is not None:
         query = query.where(checks.c.release_id == release_id)
     return query
+
+
+def _latest_of(release_ids: Sequence[str]) -> CTE:
+    """The latest result per URL × vantage point of these releases, as a common table (no column
+    of the result's document: the counts need none, and reading it is most of the cost)."""
+    ids = (
+        select(func.max(checks.c.id))
+        .where(checks.c.release_id.in_(release_ids))
+        .group_by(checks.c.release_id, checks.c.url, checks.c.vantage)
+    )
+    columns = (checks.c.id, checks.c.release_id, checks.c.url, checks.c.vantage, checks.c.status)
+    return select(*columns).where(checks.c.id.in_(ids)).cte("latest")
 
 
 async def latest_statuses(engine: AsyncEngine) -> dict[str, list[tuple[str, str]]]:
@@ -153,3 +169,138 @@ async def alert_counts(engine: AsyncEngine) -> dict[str, int]:
     query = select(alerts.c.status, func.count()).group_by(alerts.c.status)
     async with engine.connect() as conn:
         return {status: int(count) for status, count in (await conn.execute(query)).all()}
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """One release's latest results counted: by status, and the URLs they cover (all, live)."""
+
+    counts: dict[str, int]
+    urls: int
+    live_urls: int
+
+
+async def tallies(engine: AsyncEngine, release_ids: Sequence[str]) -> dict[str, Tally]:
+    """release id → its latest results counted (a release with none is left out): one statement,
+    grouped by release and status, with each release's URLs counted apart (a URL seen from two
+    vantage points may be in two statuses)."""
+    if not release_ids:
+        return {}
+    latest = _latest_of(release_ids)
+    urls = func.count(latest.c.url.distinct())
+    by_status = select(latest.c.release_id, latest.c.status, func.count(), urls).group_by(
+        latest.c.release_id, latest.c.status
+    )
+    by_release = select(latest.c.release_id, literal(None), func.count(), urls).group_by(
+        latest.c.release_id
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(by_status.union_all(by_release))).all()
+    counts: dict[str, dict[str, int]] = {}
+    covered: dict[str, int] = {}
+    live: dict[str, int] = {}
+    for release_id, status, count, distinct in rows:
+        if status is None:
+            covered[release_id] = int(distinct)
+            continue
+        counts.setdefault(release_id, {})[status] = int(count)
+        if status == Status.LIVE.value:
+            live[release_id] = int(distinct)
+    return {
+        rid: Tally(dict(sorted(c.items())), covered.get(rid, 0), live.get(rid, 0))
+        for rid, c in counts.items()
+    }
+
+
+def summarise_tally(release: Release, tally: Tally | None, now: dt.datetime) -> Summary:
+    """``summarise`` from counts: all live when every latest result is live and they cover every
+    watched URL (results are only stored for watched URLs)."""
+    phase = "before" if now < release.release_at else "after"
+    if tally is None:
+        return Summary({}, False, phase)
+    all_live = set(tally.counts) == {Status.LIVE.value}
+    return Summary(tally.counts, all_live and tally.live_urls >= len(public_urls(release)), phase)
+
+
+@dataclass(frozen=True, slots=True)
+class GoLive:
+    """When a release was first seen live somewhere, and when its last URL × vantage point was."""
+
+    first: dt.datetime
+    last: dt.datetime
+
+
+async def go_live_times(engine: AsyncEngine, release_ids: Sequence[str]) -> dict[str, GoLive]:
+    """release id → the first and the last of its URL × vantage points' first-live moments (the
+    last is when all went live, once all are): one statement for all the releases."""
+    if not release_ids:
+        return {}
+    firsts = (
+        select(checks.c.release_id, func.min(checks.c.checked_at).label("at"))
+        .where(checks.c.release_id.in_(release_ids), checks.c.status == Status.LIVE.value)
+        .group_by(checks.c.release_id, checks.c.url, checks.c.vantage)
+        .subquery()
+    )
+    query = select(firsts.c.release_id, func.min(firsts.c.at), func.max(firsts.c.at)).group_by(
+        firsts.c.release_id
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {
+        rid: GoLive(aggregated_instant(first), aggregated_instant(last))
+        for rid, first, last in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """One URL × vantage point's latest result, as the board lists it (no model validated)."""
+
+    release_id: str
+    url: str
+    vantage: str
+    status: str
+    checked_at: dt.datetime
+    diagnosis: str
+
+
+def _out_of_place(latest: CTE, before: Sequence[str], after: Sequence[str]) -> ColumnElement[bool]:
+    """Not as it should be: before T not embargoed; from T not live."""
+    clauses = [
+        and_(latest.c.release_id.in_(ids), latest.c.status != good)
+        for ids, good in ((before, Status.EMBARGOED.value), (after, Status.LIVE.value))
+        if ids
+    ]
+    return or_(false(), *clauses)
+
+
+async def out_of_place(
+    engine: AsyncEngine, before: Sequence[str], after: Sequence[str], each: int
+) -> dict[str, list[Latest]]:
+    """release id → the first ``each`` (by URL, vantage point) of its latest results that are not
+    as they should be: of the releases ``before`` T, those not embargoed; of those ``after``,
+    those not live. One statement (a window numbering each release's rows)."""
+    if not before and not after:
+        return {}
+    latest = _latest_of([*before, *after])
+    number = func.row_number().over(
+        partition_by=latest.c.release_id, order_by=(latest.c.url, latest.c.vantage)
+    )
+    ranked = (
+        select(latest, number.label("n")).where(_out_of_place(latest, before, after)).subquery()
+    )
+    why = checks.c.result["diagnosis"].as_string().label("why")  # read for the rows shown only
+    query = (
+        select(ranked, checks.c.checked_at, why)
+        .join(checks, checks.c.id == ranked.c.id)
+        .where(ranked.c.n <= each)
+        .order_by(ranked.c.release_id, ranked.c.n)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    out: dict[str, list[Latest]] = {}
+    for row in rows:
+        out.setdefault(row.release_id, []).append(
+            Latest(row.release_id, row.url, row.vantage, row.status, row.checked_at, row.why or "")
+        )
+    return out
