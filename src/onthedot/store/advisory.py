@@ -10,6 +10,12 @@ connection here). Nothing is home-made: no lease row to expire, no clock to trus
 The lock is its own fencing token: before each step that changes the site (stage, flip, purge),
 the holder asks, on the same connection, whether PostgreSQL still lists the lock as its own
 (``holds``). A holder that was paused or cut off and wakes late finds it lost and stops.
+
+Only the server's answer (or its silence) says a lock is lost, never the holder's own slowness: a
+step is given up after ``STEP_TIMEOUT_S`` counted in the event loop's punctual wake-ups
+(``answer``), so a loop busy with a morning of 200 releases, late to read an answer that came in
+time, keeps its locks; a connection that is really gone fails at once, or within the client's
+own TCP keep-alives (``CLIENT_KEEPALIVE``), which the kernel counts whatever the loop does.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import weakref
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,8 +39,22 @@ KEEPALIVE = (
 )
 """The server drops this connection (and its locks) ≈4 s after its holder stops answering (idle:
 keepalives; with a reply unacknowledged: the user timeout)."""
+CLIENT_KEEPALIVE = {
+    "connect_timeout": 2,
+    "keepalives": 1,
+    "keepalives_idle": 2,
+    "keepalives_interval": 1,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 4000,
+}
+"""The same from this side (libpq): the connection fails ≈4 s after the server stops answering."""
 STEP_TIMEOUT_S = 1.0
-"""Longest wait for one step on the lock's connection (connecting, taking, checking, giving up)."""
+"""Longest wait for the server's answer to one step on the lock's connection (connecting, taking,
+checking, giving up), counted in the loop's punctual time (``answer``)."""
+SLICE_S = 0.05
+"""The loop's time is counted in slices of this length; a slice it came back from late counts
+only its length."""
+T = TypeVar("T")
 HELD = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
     "AND granted AND objsubid = 1 AND classid = :hi AND objid = :lo"
@@ -44,6 +66,25 @@ def lock_key(name: str) -> int:
     return int.from_bytes(
         hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
     )
+
+
+async def answer(step: Awaitable[T]) -> T:
+    """The answer to ``step``; TimeoutError when it has not come after ``STEP_TIMEOUT_S`` of the
+    loop's punctual time. The step is never cancelled because the loop was late to read its
+    answer: time the loop spent elsewhere does not count."""
+    task = asyncio.ensure_future(step)
+    punctual = 0.0
+    try:
+        while not task.done():
+            if punctual >= STEP_TIMEOUT_S:
+                raise TimeoutError
+            await asyncio.wait({task}, timeout=SLICE_S)
+            punctual += SLICE_S
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
 
 
 def _halves(key: int) -> dict[str, int]:
@@ -61,7 +102,7 @@ class LockSession:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = create_async_engine(
-            engine.url, poolclass=NullPool, connect_args={"connect_timeout": 2}
+            engine.url, poolclass=NullPool, connect_args=CLIENT_KEEPALIVE
         )
         self._conn: AsyncConnection | None = None
         self._using = asyncio.Lock()
@@ -69,10 +110,10 @@ class LockSession:
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None:
-            conn = await asyncio.wait_for(self._engine.connect(), STEP_TIMEOUT_S)
+            conn = await answer(self._engine.connect())
             self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             for statement in KEEPALIVE.split("; "):
-                await asyncio.wait_for(self._conn.execute(text(statement)), STEP_TIMEOUT_S)
+                await answer(self._conn.execute(text(statement)))
         return self._conn
 
     async def _lost(self) -> None:
@@ -81,8 +122,8 @@ class LockSession:
         self._held.clear()
         if conn is not None:
             try:
-                await asyncio.wait_for(conn.invalidate(), STEP_TIMEOUT_S)
-                await asyncio.wait_for(conn.close(), STEP_TIMEOUT_S)
+                await answer(conn.invalidate())
+                await answer(conn.close())
             except (SQLAlchemyError, OSError, TimeoutError):  # already gone
                 pass
 
@@ -95,7 +136,7 @@ class LockSession:
             try:
                 conn = await self._connection()
                 taking = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
-                got = bool(await asyncio.wait_for(taking, STEP_TIMEOUT_S))
+                got = bool(await answer(taking))
             except (SQLAlchemyError, OSError, StoreError, TimeoutError):
                 await self._lost()
                 return False
@@ -110,9 +151,7 @@ class LockSession:
             if self._held.get(key) is not holder or self._conn is None:
                 return False
             try:
-                count = await asyncio.wait_for(
-                    self._conn.scalar(HELD, _halves(key)), STEP_TIMEOUT_S
-                )
+                count = await answer(self._conn.scalar(HELD, _halves(key)))
             except (SQLAlchemyError, OSError, TimeoutError):
                 await self._lost()
                 return False
@@ -129,7 +168,7 @@ class LockSession:
                 return
             try:
                 unlocking = self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await asyncio.wait_for(unlocking, STEP_TIMEOUT_S)
+                await answer(unlocking)
             except (SQLAlchemyError, OSError, TimeoutError):
                 await self._lost()
                 return
@@ -145,7 +184,7 @@ class LockSession:
         self._held.clear()
         if conn is not None:
             try:
-                await asyncio.wait_for(conn.close(), STEP_TIMEOUT_S)  # (its locks go with it)
+                await answer(conn.close())  # (its locks go with it)
             except (SQLAlchemyError, OSError, TimeoutError):
                 pass
 
