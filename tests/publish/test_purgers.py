@@ -155,6 +155,32 @@ async def test_varnish_purge_ban_and_errors_on_the_real_cache(varnish: object, w
 
 
 @pytest.mark.services
+async def test_varnish_purges_a_release_of_many_files_in_one_request(
+    varnish: object, webroot: object
+) -> None:
+    """200 releases due at once purge 200 requests, not 200 × their files: one BAN of exactly
+    the release's paths (x-1.xlsx and x-10.xlsx are different files, x-1.xlsx.bak is kept)."""
+    base = varnish.url  # type: ignore[attr-defined]
+    folder = webroot / "statistics"  # type: ignore[operator]
+    folder.mkdir()
+    names = [f"x-{n}.xlsx" for n in range(1, 11)] + ["x-1.xlsx.bak"]
+    for name in names:
+        (folder / name).write_bytes(b"old")
+    host = "www.example.org"
+    async with httpx.AsyncClient(headers={"Host": host}) as http:
+        for name in names:
+            assert (await http.get(f"{base}/statistics/{name}")).content == b"old"
+            (folder / name).write_bytes(b"new")
+        release = [f"https://{host}/statistics/{name}" for name in names[:-1]]
+        async with purger(f"varnish://127.0.0.1:{varnish.port}") as cache:  # type: ignore[attr-defined]
+            attempts = await cache.purge(release)
+        assert [a.request.split()[0] for a in attempts] == ["BAN"] and attempts[0].ok
+        for name in names[:-1]:
+            assert (await http.get(f"{base}/statistics/{name}")).content == b"new", name
+        assert (await http.get(f"{base}/statistics/x-1.xlsx.bak")).content == b"old"
+
+
+@pytest.mark.services
 async def test_varnish_down_gives_purge_error(closed_port: int) -> None:
     async with purger(f"varnish://127.0.0.1:{closed_port}", HANG) as cache:
         with pytest.raises(PurgeError) as caught:
