@@ -134,6 +134,53 @@ async def test_a_sweep_the_leader_does_whole_at_once_is_not_posted(
         assert set((await conn.execute(select(checks.c.checked_by))).scalars()) == {"leader"}
 
 
+async def test_many_small_releases_due_at_once_are_spread_within_the_leaders_budget(
+    engines: list[AsyncEngine],
+) -> None:
+    """Six releases of 4 URLs due at one T, a budget of 4 URLs: each alone fits in it, together
+    they do not. The leader never looks at more than its budget at once, across the releases;
+    the standby takes the rest."""
+    leader_db, standby_db = engines
+    releases = [release(4).model_copy(update={"id": f"gdp-{n}"}) for n in range(6)]
+    for rel in releases:
+        await ReleaseRepository(leader_db).sync(rel, actor="test")
+    notices = [SweepNotices(leader_db), SweepNotices(standby_db)]
+    listening = [asyncio.create_task(n.run_forever()) for n in notices]
+    helper = Helper(
+        SweepBoard(standby_db, "standby"), notices[1], standby_db,
+        open_verifier=open_verifier, clock=SYSTEM_CLOCK, leads=lambda: False,
+    )  # fmt: skip
+    helping = asyncio.create_task(helper.run_forever())
+    spread = Spread(SweepBoard(leader_db, "leader"), notices[0], 2, at_once(4, 2))
+    fetching, most = 0, 0
+
+    async def counted(request: ProbeRequest) -> ProbeResponse:
+        nonlocal fetching, most
+        fetching += 1
+        most = max(most, fetching)
+        try:
+            return await _slow(request)
+        finally:
+            fetching -= 1
+
+    recorder = CheckRecorder(leader_db)
+    leader = Verifier(Prober(MockProbeTransport(counted)), vantages=[DEFAULT], bust_cache=False)
+    watcher = Watcher(leader, recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
+    try:
+        await asyncio.sleep(0.5)  # (both are listening)
+        reports = await asyncio.gather(*(watcher.look(rel) for rel in releases))
+    finally:
+        for task in (*listening, helping):
+            task.cancel()
+        await asyncio.gather(*listening, helping, return_exceptions=True)
+    assert [len(r.results) for r in reports] == [4] * 6
+    assert all(r.status is Status.LIVE for report in reports for r in report.results)
+    assert 0 < most <= 4, most
+    async with leader_db.connect() as conn:
+        rows = (await conn.execute(select(checks.c.url, checks.c.checked_by))).all()
+    assert len(rows) == 24 and {who for _, who in rows} == {"leader", "standby"}
+
+
 def test_a_releases_pages_and_the_files_found_through_them_stay_in_one_part() -> None:
     rel = Release(
         id="trade-2026",
