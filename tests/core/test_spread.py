@@ -84,12 +84,11 @@ async def _count(engine: AsyncEngine, query: object) -> int:
         return int((await conn.scalar(query)) or 0)  # type: ignore[call-overload]
 
 
-async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_once(
-    engines: list[AsyncEngine],
-) -> None:
-    leader_db, standby_db = engines
-    rel = release()
-    await ReleaseRepository(leader_db).sync(rel, actor="test")
+@asynccontextmanager
+async def a_standby(
+    leader_db: AsyncEngine, standby_db: AsyncEngine
+) -> AsyncIterator[tuple[SweepNotices, Helper]]:
+    """The leader's notices and a standby's helper, both listening; stopped afterwards."""
     notices = [SweepNotices(leader_db), SweepNotices(standby_db)]
     listening = [asyncio.create_task(n.run_forever()) for n in notices]
     helper = Helper(
@@ -97,16 +96,27 @@ async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_o
         open_verifier=open_verifier, clock=SYSTEM_CLOCK, leads=lambda: False,
     )  # fmt: skip
     helping = asyncio.create_task(helper.run_forever())
-    spread = Spread(SweepBoard(leader_db, "leader"), notices[0], chunk_urls=1, at_once=1)
-    recorder = CheckRecorder(leader_db)
-    watcher = Watcher(verifier(), recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
     try:
         await asyncio.sleep(0.5)  # (both are listening)
-        outcome = await watcher.after_t(rel).to_end()
+        yield notices[0], helper
     finally:
         for task in (*listening, helping):
             task.cancel()
         await asyncio.gather(*listening, helping, return_exceptions=True)
+
+
+async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_once(
+    engines: list[AsyncEngine],
+) -> None:
+    leader_db, standby_db = engines
+    rel = release()
+    await ReleaseRepository(leader_db).sync(rel, actor="test")
+    async with a_standby(leader_db, standby_db) as (notices, helper):
+        spread = Spread(SweepBoard(leader_db, "leader"), notices, chunk_urls=1, at_once=1)
+        recorder = CheckRecorder(leader_db)
+        plan = WatchPlan.for_seconds(5)
+        watcher = Watcher(verifier(), recorder, SYSTEM_CLOCK, plan, spread=spread)
+        outcome = await watcher.after_t(rel).to_end()
     assert outcome.live and outcome.ended == "all-live"
     assert [r.url for r in outcome.last.results] == [f"{SITE}/gdp/{n}.csv" for n in range(URLS)]
     assert all(r.status is Status.LIVE for r in outcome.last.results)
@@ -144,14 +154,6 @@ async def test_many_small_releases_due_at_once_are_spread_within_the_leaders_bud
     releases = [release(4).model_copy(update={"id": f"gdp-{n}"}) for n in range(6)]
     for rel in releases:
         await ReleaseRepository(leader_db).sync(rel, actor="test")
-    notices = [SweepNotices(leader_db), SweepNotices(standby_db)]
-    listening = [asyncio.create_task(n.run_forever()) for n in notices]
-    helper = Helper(
-        SweepBoard(standby_db, "standby"), notices[1], standby_db,
-        open_verifier=open_verifier, clock=SYSTEM_CLOCK, leads=lambda: False,
-    )  # fmt: skip
-    helping = asyncio.create_task(helper.run_forever())
-    spread = Spread(SweepBoard(leader_db, "leader"), notices[0], 2, at_once(4, 2))
     fetching, most = 0, 0
 
     async def counted(request: ProbeRequest) -> ProbeResponse:
@@ -165,14 +167,10 @@ async def test_many_small_releases_due_at_once_are_spread_within_the_leaders_bud
 
     recorder = CheckRecorder(leader_db)
     leader = Verifier(Prober(MockProbeTransport(counted)), vantages=[DEFAULT], bust_cache=False)
-    watcher = Watcher(leader, recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
-    try:
-        await asyncio.sleep(0.5)  # (both are listening)
+    async with a_standby(leader_db, standby_db) as (notices, _helper):
+        spread = Spread(SweepBoard(leader_db, "leader"), notices, 2, at_once(4, 2))
+        watcher = Watcher(leader, recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
         reports = await asyncio.gather(*(watcher.look(rel) for rel in releases))
-    finally:
-        for task in (*listening, helping):
-            task.cancel()
-        await asyncio.gather(*listening, helping, return_exceptions=True)
     assert [len(r.results) for r in reports] == [4] * 6
     assert all(r.status is Status.LIVE for report in reports for r in report.results)
     assert 0 < most <= 4, most
