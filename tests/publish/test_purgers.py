@@ -3,15 +3,18 @@ request, Varnish against the real thing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from onthedot.adapters import AdapterURL, create, secret_env_name
 from onthedot.errors import AdapterURLError, PurgeError
 from onthedot.publish.purgers import Purger, RetryPolicy
 from onthedot.publish.purgers.akamai import edgegrid_authorization
+from onthedot.publish.purgers.http import PER_HOST
 from tests.publish import fake_cdn as F
 from tests.publish.fake_cdn import Fake
 
@@ -178,6 +181,37 @@ async def test_varnish_purges_a_release_of_many_files_in_one_request(
         for name in names[:-1]:
             assert (await http.get(f"{base}/statistics/{name}")).content == b"new", name
         assert (await http.get(f"{base}/statistics/x-1.xlsx.bak")).content == b"old"
+
+
+async def test_purges_to_one_cache_from_many_releases_wait_their_turn() -> None:
+    """60 releases due at once, each with its purger: the cache never gets more than
+    ``PER_HOST`` purge requests at once, and every purge is done."""
+    busy, most = 0, 0
+
+    async def cache(_request: web.Request) -> web.Response:
+        nonlocal busy, most
+        busy += 1
+        most = max(most, busy)
+        await asyncio.sleep(0.02)
+        busy -= 1
+        return web.Response(text="Purged")
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", cache)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    purgers = [purger(f"varnish://127.0.0.1:{port}") for _ in range(60)]
+    try:
+        done = await asyncio.gather(*(p.purge([f"{PUBLIC}?r={n}"]) for n, p in enumerate(purgers)))
+    finally:
+        for one in purgers:
+            await one.aclose()
+        await runner.cleanup()
+    assert all(attempts[0].ok for attempts in done)
+    assert 0 < most <= PER_HOST, most
 
 
 @pytest.mark.services
