@@ -150,6 +150,34 @@ async def test_a_leader_whose_loop_is_busy_keeps_the_lead_and_its_releases(
     await leadership.aclose()
 
 
+async def test_releases_fenced_at_once_on_a_busy_loop_share_one_answer(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    """100 releases due at one T check their fence a second before it, on a loop busy with the
+    morning (20 ms a round): the checks share PostgreSQL's answers instead of queueing one
+    after another on the lock's connection, so none flips late for waiting its turn."""
+    engine = engines[0]
+    leases = [Lease(engine, f"r{n}") for n in range(100)]
+    for lease in leases:
+        await lease.acquire(wait=False)
+    busy = True
+
+    async def the_morning() -> None:
+        while busy:
+            time.sleep(0.02)  # (staging, sweeps, pages: each round of the loop costs 20 ms)
+            await asyncio.sleep(0)
+
+    morning = asyncio.create_task(the_morning())
+    started = time.monotonic()
+    await asyncio.gather(*(lease.check() for lease in leases))
+    took = time.monotonic() - started
+    busy = False
+    await morning
+    for lease in leases:
+        await lease.release()
+    assert took < 1.0, took
+
+
 async def test_a_release_lease_that_was_lost_fences_its_holder(
     engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
 ) -> None:

@@ -55,10 +55,11 @@ SLICE_S = 0.05
 """The loop's time is counted in slices of this length; a slice it came back from late counts
 only its length."""
 T = TypeVar("T")
-HELD = text(
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
-    "AND granted AND objsubid = 1 AND classid = :hi AND objid = :lo"
+LISTED = text(
+    "SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+    "AND granted AND objsubid = 1"
 )
+"""Every lock PostgreSQL lists as this session's (by the two 32-bit halves of its key)."""
 
 
 def lock_key(name: str) -> int:
@@ -87,10 +88,9 @@ async def answer(step: Awaitable[T]) -> T:
             await asyncio.wait({task})
 
 
-def _halves(key: int) -> dict[str, int]:
-    """The two 32-bit halves under which pg_locks lists a 64-bit key."""
-    unsigned = key & 0xFFFFFFFFFFFFFFFF
-    return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}
+def _unsigned(key: int) -> int:
+    """A key as pg_locks lists it: its two 32-bit halves, high first, as one unsigned number."""
+    return key & 0xFFFFFFFFFFFFFFFF
 
 
 class LockSession:
@@ -107,6 +107,7 @@ class LockSession:
         self._conn: AsyncConnection | None = None
         self._using = asyncio.Lock()
         self._held: dict[int, object] = {}  # key -> its holder in this process
+        self._listing: asyncio.Future[frozenset[int]] | None = None  # (``holds``)
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None:
@@ -146,18 +147,31 @@ class LockSession:
 
     async def holds(self, key: int, holder: object) -> bool:
         """Whether PostgreSQL still lists the lock as this session's, taken for ``holder`` (the
-        fencing check)."""
+        fencing check). The checks asked while one list is on its way share its answer: 200
+        releases fenced a second before T cost one round-trip, not 200 one after another. (An
+        answer on this session is proof enough: its locks go only with it, or when given up.)"""
+        if self._held.get(key) is not holder:
+            return False
+        listing = self._listing
+        if listing is None or listing.done():
+            listing = self._listing = asyncio.ensure_future(self._list())
+        listed = await asyncio.shield(listing)
+        held = self._held.get(key) is holder and _unsigned(key) in listed
+        if not held and self._held.get(key) is holder:
+            del self._held[key]
+        return held
+
+    async def _list(self) -> frozenset[int]:
+        """The keys PostgreSQL lists as this session's locks (none when the connection failed)."""
         async with self._using:
-            if self._held.get(key) is not holder or self._conn is None:
-                return False
+            if self._conn is None:
+                return frozenset()
             try:
-                count = await answer(self._conn.scalar(HELD, _halves(key)))
+                rows = (await answer(self._conn.execute(LISTED))).all()
             except (SQLAlchemyError, OSError, TimeoutError):
                 await self._lost()
-                return False
-            if not count:
-                del self._held[key]
-            return bool(count)
+                return frozenset()
+        return frozenset((int(hi) << 32) | int(lo) for hi, lo in rows)
 
     async def unlock(self, key: int, holder: object) -> None:
         async with self._using:
