@@ -210,7 +210,8 @@ def _classified(conn: psycopg.Connection[Any], morning: Morning) -> None:
 
 def flips(database: str, release_at: float) -> dict[str, Any]:
     """``publish.flipped`` per release: how many, and how late; the results stored from T on,
-    by status (a URL swept again while it is not live adds one each time)."""
+    by status (a URL swept again while it is not live adds one each time) and by the instance
+    that looked (most first: the leader's share, then the others' of the spread sweeps)."""
     with psycopg.connect(database) as conn:
         rows = conn.execute(
             "SELECT release_id, data FROM events WHERE kind = 'publish.flipped'"
@@ -220,12 +221,18 @@ def flips(database: str, release_at: float) -> dict[str, Any]:
             " GROUP BY status ORDER BY status",
             (release_at,),
         ).fetchall()
+        looked = conn.execute(
+            "SELECT count(*) FROM checks WHERE checked_at >= to_timestamp(%s)"
+            " GROUP BY checked_by ORDER BY count(*) DESC",
+            (release_at,),
+        ).fetchall()
     count: dict[str, int] = {}
     late: list[float] = []
     for rid, data in rows:
         count[rid] = count.get(rid, 0) + 1
         late.append(float(json.loads(data)["late_s"]))
-    return {"counts": count, "late_s": late, "results": dict(statuses)}
+    by = [int(n) for (n,) in looked]
+    return {"counts": count, "late_s": late, "results": dict(statuses), "by_instance": by}
 
 
 def read_token(database: str, config: Path) -> str:
@@ -348,6 +355,7 @@ def summary(
         "double_publishes": sum(c > 1 for c in counts.values()),
         "flip_late_s": percentiles(flipped["late_s"]),
         "results_after_t": flipped["results"],
+        "results_by_instance": flipped["by_instance"],
         "dashboard_ms": dashboard(samples, morning.release_at),
         "leaderships_taken": sum(o.count("this instance is now the leader") for o in said),
         "leaderships_lost": sum(o.count("this instance is now a standby") for o in said),

@@ -335,52 +335,60 @@ def _ms(figures: dict[str, Any]) -> str:
 
 LOAD_CAUSES = [
     "Why the goals are missed (found on 2026-12-06 in the instances' output, their CPU above, "
-    "and cProfile of the dashboard's app in a copy; none changed here but the last):",
+    "and cProfile of the dashboard's app in a copy; then fixed on the same day, each with a test "
+    "that fails without it, and measured again: the figures above are after the fixes):",
     "",
     "- **A shared machine.** Other sessions' work on the same 2 CPUs ('other work' in the CPU "
     "row, measured as the machine's busy time less every process of the benchmark) left the "
-    "whole set-up — instances, nginx, Varnish, PostgreSQL — less than one CPU; with more "
-    "processes at the same priority (three instances) the leader's share was smaller still.",
-    "- **All the morning's work is the leader's.** It stages the 200 releases, probes them for "
-    "leaks, flips, purges and sweeps the 10,000 URLs in one process, on one event loop, through "
-    "one pool of 15 store connections (SQLAlchemy's 5 + 10 overflow); the standbys only serve "
-    "their dashboards (their CPU above). So a second and a third instance add nothing to the "
-    "sweep's capacity (the difference between the two columns follows the other work on the "
-    "machine): spreading the sweep at T across the instances is being built separately (branch "
-    "`hspread`). On this "
-    "shared machine the leader got well under one CPU, so staging took about half the lead and "
-    "the flips and sweeps queue on its loop; a URL still stale after the purge is swept again "
-    "back to back for 5 s (the watch's plan), which delays other releases' first sweeps (see "
-    "the results by status).",
-    "- **Connections held for a round of the loop.** With 200 releases recording at once and "
-    "the loop slow to come back to each, a connection stays checked out for a whole round: in "
-    "one run 20 publishes waited 30 s for one and crashed (`QueuePool limit of size 5 overflow "
-    "10 reached`), one while recording its flip after the rename; the scheduler took them up "
-    "again at its next tick, late.",
-    "- **The lead dropped by a slow loop.** Each step on the advisory lock's connection may take "
-    "1 s (`STEP_TIMEOUT_S` in `store/advisory.py`); when the loop takes longer to read the "
-    "answer, the instance takes itself for cut off, gives up every lock and stops every armed "
-    "morning, then takes the lead again and resumes (in one run the single instance did so at "
-    "T + 13 s; 'the lead taken / lost' counts it).",
-    "- **Purges at T.** Each release purges its 50 URLs one request after another, through "
-    "connections of its own, all 200 at once: Varnish (one thread pool here) resets some, and "
-    "hundreds of purges are retried a second later. Meanwhile the sweep at T finds the URLs "
-    "not yet purged stale and sweeps them again (the stale results in the table). The `error` "
-    "results from T on were not looked into; the same resets, met by the sweeps, are the "
-    "likely cause.",
-    "- **The board.** `/` shows every URL of every release due today: from T, 200 cards of 50 "
-    "rows. In the copy of the app, with nothing else to serve, it was a page of 6.5 MB from "
-    "about 400 queries and took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a tag "
-    "for each row, 0.5 s validating the results). The readers' largest answers are in the "
-    "table: before T a `/` is small (its cards withheld), from T it is megabytes when it comes "
-    "back within the readers' 30 s at all. Each instance's dashboard is one process with one "
-    "event loop at nice +10: every request behind a `/` waits for it, and while both CPUs are "
-    "busy it gets what is left. What "
-    "the board should show on a morning of 200 releases (counts per release, the rows on each "
-    "release's page) is a product decision, not a small local fix.",
-    "- Fixed here: a standby's responder failed its look with a duplicate key whenever another "
-    "instance opened the same incident first (`respond/incidents.py`); 'responder looks "
-    "failed' counts them.",
+    "whole set-up — instances, nginx, Varnish, PostgreSQL — little more than one CPU; with more "
+    "processes at the same priority (three instances) the leader's share was smaller still. The "
+    "two columns are not run at the same moment: between them the other work changes, so a "
+    "difference of a few seconds between them says nothing.",
+    "- **Left: the leader still does most of the morning.** It stages the 200 releases, probes "
+    "them for leaks, flips and purges them, and records and judges every result (the timeline, "
+    "the incidents) on one event loop. The sweeps after T are now spread: the leader's budget "
+    "(`[verify] concurrency`, 75 URLs' worth of chunks) counts every release sweeping at once "
+    "(`morning/spread.py`), so the 200 sweeps of 50 URLs are shared (the results by instance "
+    "above: before, a 50-URL release always fitted the leader's budget alone and was never "
+    "posted). Half the releases are now classified by about T + 12 s, but the last still at "
+    "T + 25 to 29 s; where the leader's time goes after T (recording 10,000 results and their "
+    "timeline events, the watch's dense sweeps of 200 releases on one loop) was not profiled.",
+    "- **Fixed: connections held for a round of the loop.** With 200 releases recording at once "
+    "and the loop slow to come back to each, a connection stayed checked out for a whole round: "
+    "in one run 20 publishes waited 30 s for one and crashed (`QueuePool limit of size 5 "
+    "overflow 10 reached`), one while recording its flip after the rename. Now the publish path "
+    "(its steps, the flip and their records) has a pool of its own on PostgreSQL (2 + 6 "
+    "connections, `store.db.publishing`), and a statement waits for a pooled connection (up to "
+    "10 minutes) instead of giving up after 30 s: 'publishes crashed' is 0 in both columns. The "
+    "pool is not sized by the releases due; a connection is still held across the awaits of one "
+    "transaction.",
+    "- **Fixed: the lead dropped by a slow loop.** A step on the advisory lock's connection was "
+    "given up after 1 s of the loop's clock, so a loop late to read an answer that came in time "
+    "took itself for cut off and gave up every lock (in one run the single instance did so at "
+    "T + 13 s). Now the second counts only the loop's punctual wake-ups (`store/advisory.py`, "
+    "`answer`) and a dead connection is judged by the client's own TCP keep-alives (≈4 s, "
+    "counted by the kernel); a killed leader is still replaced within 2 s (the failover tests). "
+    "And the fence checks asked together share one answer (one list of the session's locks): "
+    "200 releases checking a second before T queued one after another on that connection, and "
+    "the last flipped up to 4.8 s late; now the latest flip is 0.16 s late.",
+    "- **Fixed: purges at T.** Each release purged its 50 URLs one request after another, on "
+    "connections of its own, all 200 at once: Varnish reset some, hundreds were retried a "
+    "second later, and meanwhile the sweeps found 4,851 results stale and 696 in error. Now "
+    "Varnish is sent one BAN of exactly a release's paths (one round-trip per release) and "
+    "the purge requests to one host go 8 at a time across every release: from T every result "
+    "stored is live.",
+    "- **Left: the board.** `/` shows every URL of every release due today: from T, 200 cards "
+    "of 50 rows. In the copy of the app, with nothing else to serve, it was a page of 6.5 MB "
+    "from about 400 queries and took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a "
+    "tag for each row, 0.5 s validating the results). The readers' largest answers are in the "
+    "table: a `/` is megabytes when it comes back within the readers' 30 s at all. Each "
+    "instance's dashboard is one process with one event loop at nice +10: every request behind "
+    "a `/` waits for it, and while both CPUs are busy it gets what is left. What the board "
+    "should show on a morning of 200 releases is a product decision, being worked on "
+    "separately.",
+    "- Fixed earlier: a standby's responder failed its look with a duplicate key whenever "
+    "another instance opened the same incident first (`respond/incidents.py`); 'responder "
+    "looks failed' counts them.",
     "",
 ]
 
@@ -420,6 +428,10 @@ LOAD_ROWS: list[tuple[str, Figure]] = [
     (
         "results stored from T on, by status (until the wait ended)",
         lambda s: ", ".join(f"{k} {num(v)}" for k, v in s.get("results_after_t", {}).items()),
+    ),
+    (
+        "results stored from T on, by the instance that looked (most first)",
+        lambda s: " + ".join(num(n) for n in s.get("results_by_instance", [])) or "—",
     ),
     (
         "dashboard requests (not 200)",

@@ -31,7 +31,7 @@ from onthedot.publish.purgers.memory import MemoryPurger
 from onthedot.publish.targets.memory import MemoryTarget
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
-from onthedot.store.advisory import lock_key
+from onthedot.store.advisory import lock_key, lock_session
 from onthedot.store.db import open_store
 from tests.conftest import _postgres_url, write_release
 from tests.core.test_publisher import NEW, PATH, publisher, release_file
@@ -127,6 +127,61 @@ async def test_a_leader_whose_session_ended_stops_leading(
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await leadership.aclose()
+
+
+async def test_a_leader_whose_loop_is_busy_keeps_the_lead_and_its_releases(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    """A morning's work keeps the event loop busy longer than a step may take while the leader
+    waits for PostgreSQL's answer. The answer came in time: the loop's lateness is not the
+    server's silence, so the lead and the release stay this instance's."""
+    engine, other, _ = engines
+    changes: list[bool] = []
+    leadership = Leadership(engine, poll_s=0.01, on_change=lambda s: changes.append(s.leader))
+    task = asyncio.create_task(leadership.run_forever())
+    await _until(lambda: leadership.leader)
+    lease = Lease(engine, "r")
+    await lease.acquire(wait=False)
+    for _ in range(3):
+        checking = asyncio.create_task(lease.check())
+        await asyncio.sleep(0)  # the fence is asked (or waits behind the leader's own check)
+        time.sleep(1.5)  # the loop busy elsewhere: 200 cards rendered, 10,000 results judged
+        await checking  # LeaseLostError if the late answer were taken for silence
+    assert changes == [False, True]
+    assert not await Lease(other, "r").try_acquire()
+    await lock_session(other).aclose()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await lease.release()
+    await leadership.aclose()
+
+
+async def test_releases_fenced_at_once_on_a_busy_loop_share_one_answer(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine],
+) -> None:
+    """100 releases due at one T check their fence a second before it, on a loop busy with the
+    morning (20 ms a round): the checks share PostgreSQL's answers instead of queueing one
+    after another on the lock's connection, so none flips late for waiting its turn."""
+    engine = engines[0]
+    leases = [Lease(engine, f"r{n}") for n in range(100)]
+    for lease in leases:
+        await lease.acquire(wait=False)
+    busy = True
+
+    async def the_morning() -> None:
+        while busy:
+            time.sleep(0.02)  # (staging, sweeps, pages: each round of the loop costs 20 ms)
+            await asyncio.sleep(0)
+
+    morning = asyncio.create_task(the_morning())
+    started = time.monotonic()
+    await asyncio.gather(*(lease.check() for lease in leases))
+    took = time.monotonic() - started
+    busy = False
+    await morning
+    for lease in leases:
+        await lease.release()
+    assert took < 1.0, took
 
 
 async def test_a_release_lease_that_was_lost_fences_its_holder(

@@ -84,12 +84,11 @@ async def _count(engine: AsyncEngine, query: object) -> int:
         return int((await conn.scalar(query)) or 0)  # type: ignore[call-overload]
 
 
-async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_once(
-    engines: list[AsyncEngine],
-) -> None:
-    leader_db, standby_db = engines
-    rel = release()
-    await ReleaseRepository(leader_db).sync(rel, actor="test")
+@asynccontextmanager
+async def a_standby(
+    leader_db: AsyncEngine, standby_db: AsyncEngine
+) -> AsyncIterator[tuple[SweepNotices, Helper]]:
+    """The leader's notices and a standby's helper, both listening; stopped afterwards."""
     notices = [SweepNotices(leader_db), SweepNotices(standby_db)]
     listening = [asyncio.create_task(n.run_forever()) for n in notices]
     helper = Helper(
@@ -97,16 +96,27 @@ async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_o
         open_verifier=open_verifier, clock=SYSTEM_CLOCK, leads=lambda: False,
     )  # fmt: skip
     helping = asyncio.create_task(helper.run_forever())
-    spread = Spread(SweepBoard(leader_db, "leader"), notices[0], chunk_urls=1, at_once=1)
-    recorder = CheckRecorder(leader_db)
-    watcher = Watcher(verifier(), recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
     try:
         await asyncio.sleep(0.5)  # (both are listening)
-        outcome = await watcher.after_t(rel).to_end()
+        yield notices[0], helper
     finally:
         for task in (*listening, helping):
             task.cancel()
         await asyncio.gather(*listening, helping, return_exceptions=True)
+
+
+async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_once(
+    engines: list[AsyncEngine],
+) -> None:
+    leader_db, standby_db = engines
+    rel = release()
+    await ReleaseRepository(leader_db).sync(rel, actor="test")
+    async with a_standby(leader_db, standby_db) as (notices, helper):
+        spread = Spread(SweepBoard(leader_db, "leader"), notices, chunk_urls=1, at_once=1)
+        recorder = CheckRecorder(leader_db)
+        plan = WatchPlan.for_seconds(5)
+        watcher = Watcher(verifier(), recorder, SYSTEM_CLOCK, plan, spread=spread)
+        outcome = await watcher.after_t(rel).to_end()
     assert outcome.live and outcome.ended == "all-live"
     assert [r.url for r in outcome.last.results] == [f"{SITE}/gdp/{n}.csv" for n in range(URLS)]
     assert all(r.status is Status.LIVE for r in outcome.last.results)
@@ -132,6 +142,41 @@ async def test_a_sweep_the_leader_does_whole_at_once_is_not_posted(
     assert await _count(engines[0], select(func.count()).select_from(sweep_chunks)) == 0
     async with engines[0].connect() as conn:
         assert set((await conn.execute(select(checks.c.checked_by))).scalars()) == {"leader"}
+
+
+async def test_many_small_releases_due_at_once_are_spread_within_the_leaders_budget(
+    engines: list[AsyncEngine],
+) -> None:
+    """Six releases of 4 URLs due at one T, a budget of 4 URLs: each alone fits in it, together
+    they do not. The leader never looks at more than its budget at once, across the releases;
+    the standby takes the rest."""
+    leader_db, standby_db = engines
+    releases = [release(4).model_copy(update={"id": f"gdp-{n}"}) for n in range(6)]
+    for rel in releases:
+        await ReleaseRepository(leader_db).sync(rel, actor="test")
+    fetching, most = 0, 0
+
+    async def counted(request: ProbeRequest) -> ProbeResponse:
+        nonlocal fetching, most
+        fetching += 1
+        most = max(most, fetching)
+        try:
+            return await _slow(request)
+        finally:
+            fetching -= 1
+
+    recorder = CheckRecorder(leader_db)
+    leader = Verifier(Prober(MockProbeTransport(counted)), vantages=[DEFAULT], bust_cache=False)
+    async with a_standby(leader_db, standby_db) as (notices, _helper):
+        spread = Spread(SweepBoard(leader_db, "leader"), notices, 2, at_once(4, 2))
+        watcher = Watcher(leader, recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
+        reports = await asyncio.gather(*(watcher.look(rel) for rel in releases))
+    assert [len(r.results) for r in reports] == [4] * 6
+    assert all(r.status is Status.LIVE for report in reports for r in report.results)
+    assert 0 < most <= 4, most
+    async with leader_db.connect() as conn:
+        rows = (await conn.execute(select(checks.c.url, checks.c.checked_by))).all()
+    assert len(rows) == 24 and {who for _, who in rows} == {"leader", "standby"}
 
 
 def test_a_releases_pages_and_the_files_found_through_them_stay_in_one_part() -> None:

@@ -3,15 +3,18 @@ request, Varnish against the real thing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from onthedot.adapters import AdapterURL, create, secret_env_name
 from onthedot.errors import AdapterURLError, PurgeError
 from onthedot.publish.purgers import Purger, RetryPolicy
 from onthedot.publish.purgers.akamai import edgegrid_authorization
+from onthedot.publish.purgers.http import PER_HOST
 from tests.publish import fake_cdn as F
 from tests.publish.fake_cdn import Fake
 
@@ -152,6 +155,63 @@ async def test_varnish_purge_ban_and_errors_on_the_real_cache(varnish: object, w
             attempts = await cache.purge([], prefixes=[f"https://{host}/statistics/"])
             assert attempts[0].ok and "X-Ban-Prefix" in attempts[0].request
         assert (await http.get(base + "/statistics/x.xlsx")).content == b"newer"
+
+
+@pytest.mark.services
+async def test_varnish_purges_a_release_of_many_files_in_one_request(
+    varnish: object, webroot: object
+) -> None:
+    """200 releases due at once purge 200 requests, not 200 × their files: one BAN of exactly
+    the release's paths (x-1.xlsx and x-10.xlsx are different files, x-1.xlsx.bak is kept)."""
+    base = varnish.url  # type: ignore[attr-defined]
+    folder = webroot / "statistics"  # type: ignore[operator]
+    folder.mkdir()
+    names = [f"x-{n}.xlsx" for n in range(1, 11)] + ["x-1.xlsx.bak"]
+    for name in names:
+        (folder / name).write_bytes(b"old")
+    host = "www.example.org"
+    async with httpx.AsyncClient(headers={"Host": host}) as http:
+        for name in names:
+            assert (await http.get(f"{base}/statistics/{name}")).content == b"old"
+            (folder / name).write_bytes(b"new")
+        release = [f"https://{host}/statistics/{name}" for name in names[:-1]]
+        async with purger(f"varnish://127.0.0.1:{varnish.port}") as cache:  # type: ignore[attr-defined]
+            attempts = await cache.purge(release)
+        assert [a.request.split()[0] for a in attempts] == ["BAN"] and attempts[0].ok
+        for name in names[:-1]:
+            assert (await http.get(f"{base}/statistics/{name}")).content == b"new", name
+        assert (await http.get(f"{base}/statistics/x-1.xlsx.bak")).content == b"old"
+
+
+async def test_purges_to_one_cache_from_many_releases_wait_their_turn() -> None:
+    """60 releases due at once, each with its purger: the cache never gets more than
+    ``PER_HOST`` purge requests at once, and every purge is done."""
+    busy, most = 0, 0
+
+    async def cache(_request: web.Request) -> web.Response:
+        nonlocal busy, most
+        busy += 1
+        most = max(most, busy)
+        await asyncio.sleep(0.02)
+        busy -= 1
+        return web.Response(text="Purged")
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", cache)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    purgers = [purger(f"varnish://127.0.0.1:{port}") for _ in range(60)]
+    try:
+        done = await asyncio.gather(*(p.purge([f"{PUBLIC}?r={n}"]) for n, p in enumerate(purgers)))
+    finally:
+        for one in purgers:
+            await one.aclose()
+        await runner.cleanup()
+    assert all(attempts[0].ok for attempts in done)
+    assert 0 < most <= PER_HOST, most
 
 
 @pytest.mark.services

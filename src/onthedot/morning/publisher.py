@@ -40,6 +40,7 @@ from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.respond.remediation import Remediation
 from onthedot.settings import RemediateSettings
+from onthedot.store.db import publishing
 from onthedot.verify.clockcheck import ClockOffset
 from onthedot.verify.exposure import StagedCopy
 
@@ -165,7 +166,7 @@ class Publisher:
         self._wait_for_lease = wait_for_lease
         self._leak_probes = leak_probes
         self._clock_check = clock_check
-        self.timeline = Timeline(engine, clock)
+        self.timeline = Timeline(publishing(engine), clock)  # (never behind the sweeps' records)
         self.staging = Staging(target, self.timeline, clock)
         self._purging = Purging(purgers, self.timeline, clock)
 
@@ -191,7 +192,7 @@ class Publisher:
         await self.timeline.append(release.id, kind, data, at=at, with_=marker)
 
     async def _run(self, release: Release, immediately: bool, lease: Lease) -> PublishOutcome:
-        steps = StepLog(self._engine, release.id)
+        steps = StepLog(publishing(self._engine), release.id)
         done = await steps.done()
         outcome = PublishOutcome(release.id, resumed=tuple(s for s in STEPS_SHOWN if s in done))
         run = _Run(release, steps, done, outcome, immediately, lease)

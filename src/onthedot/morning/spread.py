@@ -3,11 +3,13 @@
 The leader's watch (``morning.watch``) hands each sweep to ``Spread.check``: the URLs to look at
 are split into parts of ``[publish] spread_chunk_urls`` (a release's pages, the files found
 through them and their landing pages stay in one part, so no page is fetched twice) and posted
-as chunks (``store.sweeps``). The leader keeps as many as it looks at at once (``at_once``: as
-many URLs as its prober fetches at once, ``[verify] concurrency``), claimed in the same
+as chunks (``store.sweeps``). The leader looks at no more at once, across every release sweeping
+at that moment, than its budget (``at_once``: as many URLs as its prober fetches at once,
+``[verify] concurrency``): of each sweep it keeps what is left of that budget, claimed in the same
 transaction and looked at in one sweep (its addresses resolved once, its requests sent at once),
-so a sweep is never later than the leader alone would make it; the rest go to
-whichever instance claims them first, the leader too once its own are done. Each standby runs a
+so a sweep is never later than the leader alone would make it; the rest go to whichever instance
+claims them first, the leader too as its budget frees. So 200 releases of 50 URLs due at one T
+are spread across the instances, not each kept whole by the leader because each alone fits. Each standby runs a
 ``Helper``: woken by the ``NOTIFY`` of a posted sweep, it claims chunks, looks at their URLs and
 stores the results in the chunk. Before T it opens a verifier for each release due within a
 minute and, ``PREPARE_BEFORE_S`` before T, resolves the site's addresses and builds the sweep's
@@ -17,8 +19,8 @@ instance that looked (``checks.checked_by``; the chunks keep who did which, thei
 taken out): the timeline, the incidents and the watch's end are judged by the leader alone, as
 before.
 
-A sweep the leader looks at whole at once, and every sweep on SQLite (one instance), is the
-leader's alone, with no cost added. A store that fails in the middle of a spread sweep makes the
+A sweep that fits in what is left of the leader's budget, and every sweep on SQLite (one
+instance), is the leader's alone, with no cost added (``alone`` counts it against the budget). A store that fails in the middle of a spread sweep makes the
 leader sweep every URL itself.
 """
 
@@ -27,8 +29,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -112,8 +114,12 @@ class Spread:
     notices: SweepNotices
     chunk_urls: int = CHUNK_URLS
     at_once: int = 1
-    """Chunks the leader looks at at once (``at_once``): as many URLs as it would alone."""
+    """Chunks the leader looks at at once across every release (``at_once``): as many URLs as
+    it would alone."""
     _forgot: float = field(default=-FORGET_EVERY_S, init=False)
+    _looking: int = field(default=0, init=False)
+    """Chunks' worth of URLs the leader is looking at now, every release's sweeps together."""
+    _freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     @property
     def instance(self) -> str:
@@ -126,25 +132,67 @@ class Spread:
         is better done alone (it fits in one part, or the store failed: do it alone)."""
         urls = list(only) if only is not None else watched_urls(release)
         parts = parts_of(release, urls, self.chunk_urls)
-        if len(parts) <= self.at_once:
-            return None
+        free = self.at_once - self._looking
+        if len(parts) <= free:
+            return None  # (the caller sweeps it ``alone``, at once: nothing awaited meanwhile)
+        keep = max(0, free)
+        self._looking += keep  # (taken now, before another release's sweep counts what is left)
         try:
-            return await self._spread(verifier, release, parts, now)
+            return await self._spread(verifier, release, parts, keep, now)
         except _STORE_FAILED as exc:
             log.warning("sweep not spread: the store failed", release=release.id, error=str(exc))
             return None
 
+    @asynccontextmanager
+    async def alone(self, urls: int) -> AsyncIterator[None]:
+        """Count a sweep of ``urls`` the leader does alone against its budget while it runs (it
+        waits for room only when the budget is spent and something else is being looked at)."""
+        async with self._room(max(1, -(-urls // self.chunk_urls))):
+            yield
+
+    @asynccontextmanager
+    async def _room(self, chunks: int) -> AsyncIterator[None]:
+        while self._looking > 0 and self._looking + chunks > self.at_once:
+            self._freed.clear()
+            await self._freed.wait()
+        self._looking += chunks
+        try:
+            yield
+        finally:
+            self._give_back(chunks)
+
+    def _give_back(self, chunks: int) -> None:
+        self._looking -= chunks
+        self._freed.set()
+
     async def _spread(
-        self, verifier: Verifier, release: Release, parts: list[list[str]], now: dt.datetime
+        self,
+        verifier: Verifier,
+        release: Release,
+        parts: list[list[str]],
+        keep: int,
+        now: dt.datetime,
     ) -> SpreadSweep:
-        await self._forget_old()
-        sweep, kept = await self.board.post(release.id, parts, keep=self.at_once)
-        done = self.notices.waiting_for(sweep)
+        """The sweep posted, its ``keep`` first chunks (already counted in the budget) looked at
+        here, the others by whoever claims them; every result, with who looked."""
         mine: dict[int, list[CheckResult]] = {}
         try:
-            await self._look_kept(verifier, release, kept, mine)
+            await self._forget_old()
+            sweep, kept = await self.board.post(release.id, parts, keep=keep)
+        except BaseException:
+            self._give_back(keep)
+            raise
+        done = self.notices.waiting_for(sweep)
+        try:
+            try:
+                if kept:
+                    await self._look_kept(verifier, release, kept, mine)
+            finally:
+                self._give_back(keep)  # (the rest is claimed as the budget allows)
             while True:
-                work = [self._claim_all(verifier, release, sweep, mine) for _ in kept]
+                work = [
+                    self._claim_all(verifier, release, sweep, mine) for _ in range(max(1, keep))
+                ]
                 await asyncio.gather(*work)
                 left, expires_in = await self.board.open(sweep)
                 if not left:
@@ -198,9 +246,14 @@ class Spread:
         sweep: str,
         mine: dict[int, list[CheckResult]],
     ) -> None:
-        """Claim this sweep's chunks one at a time until none is free; the results kept here."""
-        while (chunk := await self.board.claim(sweep)) is not None:
-            found = await look_at(verifier, release, [chunk], self.board)
+        """Claim this sweep's chunks one at a time, as the leader's budget allows, until none is
+        free; the results kept here."""
+        while True:
+            async with self._room(1):
+                chunk = await self.board.claim(sweep)
+                if chunk is None:
+                    return
+                found = await look_at(verifier, release, [chunk], self.board)
             if await self.board.finish(chunk, None):
                 mine[chunk.id] = found
 

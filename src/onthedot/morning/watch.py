@@ -135,10 +135,14 @@ class Watcher:
         shared = None
         if spread is not None:
             shared = await spread.check(self._verifier, release, only, self.clock.now())
-        if shared is None:
+        if shared is None and spread is not None:
+            urls = len(only) if only is not None else len(watched_urls(release))
+            async with spread.alone(urls):  # (counted in the leader's budget for every release)
+                report = await self._sweep(release, only)
+            await self.recorder.record(release.id, report.results, by=spread.instance)
+        elif shared is None:
             report = await self._sweep(release, only)
-            by = spread.instance if spread is not None else None
-            await self.recorder.record(release.id, report.results, by=by)
+            await self.recorder.record(release.id, report.results, by=None)
         else:
             report = shared.report
             if self._on_sweep is not None and only is None:

@@ -10,6 +10,7 @@ is made readable by its owner only.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,16 +61,35 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
 
 
-def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
+POOL_WAIT_S = 600.0
+"""How long a statement waits for a pooled connection before giving up. A morning of hundreds of
+releases checks out every connection at once; waiting for one is slower, never wrong, whereas
+giving up (SQLAlchemy's default, 30 s) crashed publishes half-way, one after its rename."""
+PUBLISHING_POOL = (2, 6)
+"""The publish path's own connections, kept and more on demand (``publishing``): staging, the
+flips and their records never wait behind the sweeps' and the dashboard's statements."""
+
+
+def create_engine(url: str, *, pooled: bool = True, pool: tuple[int, int] = (5, 10)) -> AsyncEngine:
     """An engine on ``url``; a StoreError naming the URL (password hidden) when no engine can be
     made for it: an unknown kind of database, or one whose driver is not installed.
 
     ``pooled=False``: every connection is closed when it is given back, for callers that run each
-    request in an event loop of its own (a connection may not outlive its loop)."""
+    request in an event loop of its own (a connection may not outlive its loop). ``pool``: the
+    connections kept and the ones more made on demand."""
     try:
         engine = create_async_engine(
             async_url(url),
-            **({"pool_pre_ping": True} if pooled else {"poolclass": NullPool}),
+            **(
+                {
+                    "pool_pre_ping": True,
+                    "pool_timeout": POOL_WAIT_S,
+                    "pool_size": pool[0],
+                    "max_overflow": pool[1],
+                }
+                if pooled
+                else {"poolclass": NullPool}
+            ),
             json_serializer=json_text,
             json_deserializer=orjson.loads,
         )
@@ -82,6 +102,32 @@ def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine, "handle_error", _store_errors(_shown(url)))
     return engine
+
+
+_PUBLISHING: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def publishing(engine: AsyncEngine) -> AsyncEngine:
+    """The engine the publish path records through: on PostgreSQL a small pool of its own on the
+    same database (made on first use, disposed with ``engine``), so a flip is recorded however
+    many sweeps hold the main pool; on SQLite (one writer at a time anyway) ``engine`` itself."""
+    if engine.dialect.name != "postgresql" or engine.pool.__class__ is NullPool:
+        return engine
+    reserved = _PUBLISHING.get(engine)
+    if reserved is None:
+        url = engine.url.render_as_string(hide_password=False)
+        reserved = _PUBLISHING[engine] = create_engine(url, pool=PUBLISHING_POOL)
+        event.listen(engine.sync_engine, "engine_disposed", _dispose_with(reserved))
+    return reserved
+
+
+def _dispose_with(reserved: AsyncEngine) -> Callable[[Any], None]:
+    """Dispose the publish path's engine with the main one (called inside its ``dispose``)."""
+
+    def dispose(_engine: Any) -> None:
+        reserved.sync_engine.dispose()
+
+    return dispose
 
 
 def _shown(url: str) -> str:

@@ -1,7 +1,15 @@
-"""``HTTPPurger``: the shared part of purgers that speak HTTP (one aiohttp session, closed by aclose)."""
+"""``HTTPPurger``: the shared part of purgers that speak HTTP (one aiohttp session, closed by aclose).
+
+Every release has purgers of its own, and hundreds of releases may be due at the same T: the
+requests to one purge host, every release's together, go ``PER_HOST`` at a time (``host_limit``),
+so a cache is not sent hundreds of connections at once (Varnish resets some, and each is retried
+a second later: later than waiting one's turn).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,6 +18,22 @@ import aiohttp
 
 from onthedot.adapters import AdapterURL
 from onthedot.publish.purgers.base import Outcome, Purger, RetryPolicy, classify
+
+PER_HOST = 8
+"""Purge requests in flight to one host at once, from every purger of this process."""
+_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def host_limit(url: str) -> asyncio.Semaphore:
+    """The turn to send a request to ``url``'s host, shared by every purger in this event loop."""
+    limits = _LIMITS.setdefault(asyncio.get_running_loop(), {})
+    host = urlsplit(url).netloc
+    limit = limits.get(host)
+    if limit is None:
+        limit = limits[host] = asyncio.Semaphore(PER_HOST)
+    return limit
 
 
 class HTTPPurger(Purger):
@@ -39,9 +63,17 @@ class HTTPPurger(Purger):
         """One request; returns (status, body text). Timeouts are the retry policy's job."""
         if self._http is None:
             self._http = aiohttp.ClientSession()
-        async with self._http.request(
-            method, url, headers=dict(headers or {}), json=json, data=data, allow_redirects=False
-        ) as response:
+        async with (
+            host_limit(url),
+            self._http.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                json=json,
+                data=data,
+                allow_redirects=False,
+            ) as response,
+        ):
             return response.status, (await response.text(errors="replace"))[:500]
 
     async def simple(self, method: str, url: str, **kwargs: Any) -> Outcome:

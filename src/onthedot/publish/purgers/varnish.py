@@ -1,9 +1,13 @@
-"""``varnish://127.0.0.1:6081``: purge a Varnish cache directly (``varnish+https://`` not needed).
+r"""``varnish://127.0.0.1:6081``: purge a Varnish cache directly (``varnish+https://`` not needed).
 
 The purger is given the *public* URLs; it sends each request to the Varnish address with the public
 site's ``Host`` header:
 
-* URLs: ``PURGE /statistics/x.xlsx`` (``Host: www.example.org``);
+* one URL: ``PURGE /statistics/x.xlsx`` (``Host: www.example.org``);
+* several URLs of one site (a release's files): one ``BAN /`` with ``X-Ban-Prefix`` the regex of
+  exactly their paths, ``(?:/statistics/x\.xlsx|/statistics/y\.csv)$`` (the VCL anchors it with
+  ``^``): the purge at T is one round-trip per release, not one per file, whatever the number of
+  releases due at once;
 * prefixes: ``BAN /`` with ``X-Ban-Prefix: <regex-escaped path prefix>``;
 * tags: ``PURGE /`` with ``xkey-purge: key1 key2`` (needs vmod_xkey, Debian ``varnish-modules``).
 
@@ -70,7 +74,10 @@ class VarnishPurger(HTTPPurger):
         return f"{'https' if self.tls else 'http'}://{host}:{parsed.port or default}"
 
     def requests(self, urls: list[str], prefixes: list[str], tags: list[str]) -> list[PurgeRequest]:
-        found = [self._purge(url) for url in urls]
+        found = [
+            self._purge(same[0]) if len(same) == 1 else self._ban_exactly(host, same)
+            for host, same in _by_host(urls).items()
+        ]
         found += [self._ban(prefix) for prefix in prefixes]
         if tags:
             found.append(self._xkey(tags, urls[0] if urls else prefixes[0] if prefixes else ""))
@@ -87,7 +94,14 @@ class VarnishPurger(HTTPPurger):
 
     def _ban(self, prefix: str) -> PurgeRequest:
         host, path = path_of(prefix)
-        pattern = re.escape(path)
+        return self._ban_matching(host, re.escape(path))
+
+    def _ban_exactly(self, host: str, urls: list[str]) -> PurgeRequest:
+        """One BAN for exactly these URLs: the regex of their paths, whole (``$``)."""
+        paths = "|".join(re.escape(path_of(url)[1]) for url in urls)
+        return self._ban_matching(host, f"(?:{paths})$")
+
+    def _ban_matching(self, host: str, pattern: str) -> PurgeRequest:
         headers = {"Host": host, "X-Ban-Prefix": pattern} if host else {"X-Ban-Prefix": pattern}
 
         async def send() -> Outcome:
@@ -103,3 +117,11 @@ class VarnishPurger(HTTPPurger):
             return await self.simple("PURGE", self.base + "/", headers=headers)
 
         return PurgeRequest(f"PURGE {self.base}/ (xkey-purge: {' '.join(tags)})", send)
+
+
+def _by_host(urls: list[str]) -> dict[str, list[str]]:
+    """The URLs grouped by their site (in the order given)."""
+    grouped: dict[str, list[str]] = {}
+    for url in urls:
+        grouped.setdefault(path_of(url)[0], []).append(url)
+    return grouped
