@@ -283,3 +283,14 @@ async def test_no_more_than_max_streams_are_open_at_once(
     for q in queues:
         feed.unsubscribe(FATAL.id, q)
     await until(lambda: not feed.following)  # the feed's reader stops once no page is open
+
+
+async def test_a_stream_asked_from_no_check_id_is_told_what_to_write(
+    store: AsyncEngine, clock: FixedClock, statistician: dict[str, str]
+) -> None:
+    app = create_app(store, config=Config(), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
+        answer = await c.get(f"/releases/{FATAL.id}/live?since=-1", headers=statistician)
+    assert answer.status_code == 400
+    assert "since='-1' is not a whole number: write digits only" in html.unescape(answer.text)
