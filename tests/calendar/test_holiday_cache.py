@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import onthedot
 from onthedot.calendar.holiday_cache import HolidayCache
 
 D = dt.date
@@ -70,3 +73,15 @@ def test_a_folder_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
     cache = HolidayCache(blocked / "onthedot")
     cache.put("IE", None, 2027, ((D(2027, 3, 17), "Saint Patrick's Day"),))
     assert cache.get("IE", None, 2027) == ((D(2027, 3, 17), "Saint Patrick's Day"),)
+
+
+def test_an_upgrade_of_onthedot_works_the_tables_out_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = ((D(2027, 1, 1), "New Year's Day"),)
+    HolidayCache(tmp_path).put("GB", "ENG", 2027, table)
+    assert HolidayCache(tmp_path).get("GB", "ENG", 2027) == table
+    monkeypatch.setattr(onthedot, "__version__", "99.0.0")
+    assert HolidayCache(tmp_path).get("GB", "ENG", 2027) is None  # what the old one wrote
+    HolidayCache(tmp_path).put("GB", "ENG", 2027, table)
+    assert HolidayCache(tmp_path).get("GB", "ENG", 2027) == table

@@ -1,5 +1,7 @@
-"""How long something lasted, as the report and the statement tell it: to the minute, never more
-precise than the times it runs between, and never longer than it was."""
+"""How long something lasted, as the report and the statement tell it: the minutes between its two
+times as the body reads them (each to the minute), so never more precise than those times and
+within a minute of how long it was, either way (09:30:59 to 09:32:01, 62 s, is "2 minutes", as
+09:30 to 09:32 reads); under a minute is "less than a minute", even across a minute's turn."""
 
 from __future__ import annotations
 

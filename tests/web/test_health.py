@@ -58,7 +58,7 @@ async def test_health_is_degraded_naming_each_file_it_cannot_read(store: AsyncEn
     assert "gdp-itl-regions" not in response.text  # health is public: no embargoed path
 
 
-async def test_the_board_names_each_file_it_cannot_read_and_tells_staff_what_is_wrong(
+async def test_the_board_tells_anyone_plainly_a_file_cannot_be_read_and_staff_what_is_wrong(
     store: AsyncEngine, statistician: dict[str, str]
 ) -> None:
     problems = FileProblems()
@@ -71,8 +71,11 @@ async def test_the_board_names_each_file_it_cannot_read_and_tells_staff_what_is_
         staff = (await client.get("/", headers=statistician)).text
     for page in (anyone, staff):
         assert "Release files that cannot be read" in page and "<b>" not in page
-    assert "releases/bad.toml cannot be read: run" in anyone
-    assert "gdp-itl-regions" not in anyone  # the board is public too
+    # the board is public too: a plain sentence, no file, no path, no command to run
+    assert "2 release files could not be read; the team responsible has been told." in anyone
+    for said in ("bad.toml", "gdp.toml", "onthedot check", "`", "gdp-itl-regions"):
+        assert said not in anyone, said
+    assert "run `onthedot check releases/gdp.toml`" in staff  # staff still get the command
     assert "releases/&lt;b&gt;.toml:2: invalid TOML: Invalid value." in staff  # escaped
     assert "/statistics/gdp-itl-regions.xlsx is listed twice" in staff
 

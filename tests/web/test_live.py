@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -48,11 +50,28 @@ async def events(response: httpx.Response) -> AsyncIterator[tuple[str, object]]:
             yield kind, json.loads(line.removeprefix("data: "))
 
 
-async def first(response: httpx.Response, wanted: str) -> object:
-    async for kind, data in events(response):
+async def first(
+    response: httpx.Response | AsyncIterator[tuple[str, object]], wanted: str
+) -> object:
+    """The data of the stream's next ``wanted`` event (from its events, if read already)."""
+    heard = events(response) if isinstance(response, httpx.Response) else response
+    async for kind, data in heard:
         if kind == wanted:
             return data
     raise AssertionError(f"the stream ended without a {wanted!r} event")
+
+
+async def until(condition: Callable[[], bool], deadline_s: float = 10.0) -> None:
+    """Wait until ``condition`` holds (the feed's own state), for at most ``deadline_s``."""
+    async with asyncio.timeout(deadline_s):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def feed_of(app: object) -> live.Feed:
+    feed = app.state.onthedot.feed  # type: ignore[attr-defined]
+    assert isinstance(feed, live.Feed)
+    return feed
 
 
 async def test_a_stored_result_reaches_the_open_page_as_its_row(
@@ -62,7 +81,7 @@ async def test_a_stored_result_reaches_the_open_page_as_its_row(
     async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
         async with c.stream("GET", f"/releases/{FATAL.id}/live", headers=statistician) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
-            await asyncio.sleep(0.5)  # the feed has taken its first look
+            await until(lambda: feed_of(app).placed)  # the feed has taken its first look
             fixed = result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=5))
             await CheckRecorder(store).record(FATAL.id, [fixed])
             rows = await asyncio.wait_for(first(r, "results"), 10)
@@ -82,16 +101,54 @@ async def test_a_page_opened_later_gets_nothing_stored_while_no_page_was_open(
     page = f"/releases/{FATAL.id}/live"
     async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
         async with c.stream("GET", page, headers=statistician):
-            await asyncio.sleep(0.5)  # the feed has taken its first look
-        await asyncio.sleep(0.6)  # the last page closed: the feed stops looking
+            await until(lambda: feed_of(app).placed)  # the feed has taken its first look
+        await until(lambda: not feed_of(app).following)  # the last page closed: it stopped
         before = result(XLSX, Status.STALE, NOW + dt.timedelta(seconds=5))
         await CheckRecorder(store).record(FATAL.id, [before])
         async with c.stream("GET", page, headers=statistician) as r:
-            await asyncio.sleep(0.5)
+            await until(lambda: feed_of(app).placed)
             after = result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=6))
             await CheckRecorder(store).record(FATAL.id, [after])
             rows = await asyncio.wait_for(first(r, "results"), 10)
     assert isinstance(rows, dict) and rows["texts"] == [LIVE_SENTENCE]
+
+
+async def page_stream(c: httpx.AsyncClient, who: dict[str, str]) -> str:
+    """The address the release page just made follows its updates at (its ``data-live``)."""
+    page = (await c.get(f"/releases/{FATAL.id}", headers=who)).text
+    found = re.search(r'data-live="([^"]+)"', page)
+    assert found is not None
+    return html.unescape(found.group(1))
+
+
+async def test_what_is_stored_before_the_page_s_stream_opens_still_reaches_it(
+    store: AsyncEngine, clock: FixedClock, statistician: dict[str, str]
+) -> None:
+    """A row that goes live between the page being made and its stream opening (and is not
+    checked again: it is live) is sent, whether or not the feed is reading already."""
+    app = create_app(store, config=Config(), clock=clock)
+    recorder = CheckRecorder(store)
+    rows = [["live", 0, 0, ["/statistics/fatalquarterly.xlsx|default"]]]
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
+        follow = await page_stream(c, statistician)
+        await recorder.record(FATAL.id, [result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=5))])
+        async with c.stream("GET", follow, headers=statistician) as r:  # no page open before
+            heard = events(r)
+            got = await asyncio.wait_for(first(heard, "results"), 5)
+            assert isinstance(got, dict) and got["rows"] == rows
+            # another page, made while this one is open: its result reaches this page's stream
+            # (the feed's look has read it) before the other page's stream opens
+            follow = await page_stream(c, statistician)
+            stale = result(XLSX, Status.STALE, NOW + dt.timedelta(seconds=6))
+            await recorder.record(FATAL.id, [stale])
+            assert await asyncio.wait_for(first(heard, "results"), 5)
+            await recorder.record(
+                FATAL.id, [result(XLSX, Status.LIVE, NOW + dt.timedelta(seconds=7))]
+            )
+            assert await asyncio.wait_for(first(heard, "results"), 5)
+            async with c.stream("GET", follow, headers=statistician) as other:
+                got = await asyncio.wait_for(first(other, "results"), 5)
+    assert isinstance(got, dict) and got["rows"] == rows and got["checked"] == ["09:41:07"]
 
 
 async def test_before_t_an_anonymous_page_hears_only_that_t_has_come(
@@ -163,8 +220,15 @@ async def test_a_page_gets_what_changed_and_a_page_that_opens_gets_every_row(
     assert [[(s.status, s.checked_at) for s in seen] for seen in heard] == [
         [("live", NOW + dt.timedelta(seconds=5))]
     ]
+    late = feed.subscribe(FATAL.id, since=0)  # a page made before all of these: its row's newest
+    await feed.look()
+    heard = [m.data for m in drain(late) if m.event == "results"]
+    assert [[(s.status, s.checked_at) for s in seen] for seen in heard] == [
+        [("live", NOW + dt.timedelta(seconds=5))]
+    ]
     feed.unsubscribe(FATAL.id, page)
     feed.unsubscribe(FATAL.id, other)
+    feed.unsubscribe(FATAL.id, late)
 
 
 def drain(queue: asyncio.Queue[live.Message]) -> list[live.Message]:
@@ -215,6 +279,18 @@ async def test_no_more_than_max_streams_are_open_at_once(
     queues = [feed.subscribe(FATAL.id) for _ in range(3)]
     with pytest.raises(TooManyRequestsError, match="will update itself every few seconds"):
         feed.subscribe(GDP.id)
+    assert feed.following
     for q in queues:
         feed.unsubscribe(FATAL.id, q)
-    await asyncio.sleep(0.3)  # the feed's reader stops once no page is open
+    await until(lambda: not feed.following)  # the feed's reader stops once no page is open
+
+
+async def test_a_stream_asked_from_no_check_id_is_told_what_to_write(
+    store: AsyncEngine, clock: FixedClock, statistician: dict[str, str]
+) -> None:
+    app = create_app(store, config=Config(), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as c:
+        answer = await c.get(f"/releases/{FATAL.id}/live?since=-1", headers=statistician)
+    assert answer.status_code == 400
+    assert "since='-1' is not a whole number: write digits only" in html.unescape(answer.text)

@@ -1,12 +1,13 @@
 """The holiday tables the ``holidays`` package worked out, remembered on disk between runs.
 
 Importing ``holidays`` and working out a year of the UK's days takes some 25 ms, a tenth of an
-``onthedot check``; the answer only changes with the package. So each table (country,
-subdivision, year) is kept in one small JSON file per installed version of the package, named by
-the identity of its ``version.py`` (path, size, modification time): upgrading the package starts a
-new file. The file lives in ``$XDG_CACHE_HOME/onthedot`` (default ``~/.cache/onthedot``); when it
-cannot be read or written (a read-only home, a half-written file) the tables are worked out again,
-never refused. Written whole to a temporary file and renamed, so a reader never sees half of it.
+``onthedot check``; the answer only changes with the package or with onthedot (which tables it asks
+for, how it reads them). So each table (country, subdivision, year) is kept in one small JSON file
+per installed version of both, named by the identity of the package's ``version.py`` (path, size,
+modification time) and ``onthedot.__version__``: upgrading either starts a new file. The file
+lives in ``$XDG_CACHE_HOME/onthedot`` (default ``~/.cache/onthedot``); when it cannot be read or
+written (a read-only home, a half-written file) the tables are worked out again, never refused.
+Written whole to a temporary file and renamed, so a reader never sees half of it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import onthedot
+
 Table = tuple[tuple[dt.date, str], ...]
 
 
@@ -30,7 +33,8 @@ def cache_folder() -> Path:
 
 
 def _package_identity() -> str | None:
-    """A name for the installed ``holidays`` package, found without importing it."""
+    """A name for the installed ``holidays`` package (found without importing it) and onthedot's
+    version."""
     spec = importlib.util.find_spec("holidays")
     if spec is None or spec.origin is None:
         return None
@@ -39,7 +43,7 @@ def _package_identity() -> str | None:
         seen = version.stat()
     except OSError:
         return None
-    key = f"{version}|{seen.st_size}|{seen.st_mtime_ns}"
+    key = f"{version}|{seen.st_size}|{seen.st_mtime_ns}|onthedot {onthedot.__version__}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

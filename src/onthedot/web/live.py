@@ -11,6 +11,11 @@ each open stream of their release what changed:
                                              events the rows show are not counted)
     event: released  data: {}                (T has come: the page reloads, now with the detail)
 
+A page carries the newest check id stored when it was made (``newest_check``, read before its
+results) and opens its stream with it (``?since=``): the feed's next look sends that release the
+newest result of each of its rows stored since then, so nothing stored between the page being made
+and its stream opening is lost, even a row that went live then and is never checked again.
+
 The scheduler writes and the web process reads, so a stored result reaches the page within
 ``every_s`` plus one query, whichever process stored it; a page that cannot hold a stream open
 falls back to ``static/onthedot.js``'s periodic refresh, and without JavaScript to the
@@ -21,7 +26,8 @@ overflows, the reader is told to fetch the page again instead.
 What a look costs does not grow with the pages open: a result whose status and diagnosis are what
 the release's pages last got is not sent again (their rows already say it; the page's periodic
 refresh brings its "Checked" time); when a page opens, the next look sends every result it
-reads, changed or not (the page may be older than the last look); each message is made into bytes
+reads, changed or not (the page may be older than the last look), and what its page missed (one
+result a row at most, however long ago the page was made); each message is made into bytes
 once, however many streams carry it.
 """
 
@@ -38,7 +44,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, func, select, type_coerce
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import NullType
 
@@ -109,6 +115,7 @@ class Feed:
         self._streams: dict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._last: tuple[int, int] | None = None  # the newest check id and event id read
+        self._behind: dict[str, int] = {}  # release: the check id its oldest new page shows
         self._releases: dict[str, tuple[float, asyncio.Future[Release]]] = {}
         self._shown: dict[str, dict[str, tuple[str, str]]] = {}  # release: key: (status, why)
         self._looking = asyncio.Lock()
@@ -132,7 +139,19 @@ class Feed:
     def open_streams(self) -> int:
         return sum(len(s) for s in self._streams.values())
 
-    def subscribe(self, release_id: str) -> asyncio.Queue[Message]:
+    @property
+    def following(self) -> bool:
+        """Whether the feed is reading the store for open pages (it stops once none is)."""
+        return self._task is not None and not self._task.done()
+
+    @property
+    def placed(self) -> bool:
+        """Whether the feed knows where in the store it is (its first look since it started)."""
+        return self._last is not None
+
+    def subscribe(self, release_id: str, since: int | None = None) -> asyncio.Queue[Message]:
+        """A queue of the release's messages; ``since``: the newest check id its page shows
+        (what was stored after it is sent at the next look)."""
         if self.open_streams >= MAX_STREAMS:
             raise TooManyRequestsError(
                 f"{MAX_STREAMS} pages are following releases live already: this one will "
@@ -142,6 +161,8 @@ class Feed:
         queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE)
         self._streams[release_id].add(queue)
         self._shown.pop(release_id, None)  # its page may be older than the last look: send all
+        if since is not None and (self._last is None or since < self._last[0]):
+            self._behind[release_id] = min(since, self._behind.get(release_id, since))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         return queue
@@ -151,6 +172,7 @@ class Feed:
         if not self._streams[release_id]:
             del self._streams[release_id]
             self._shown.pop(release_id, None)  # the feed stops reading its results
+            self._behind.pop(release_id, None)
 
     async def _run(self) -> None:
         """Look every ``every_s`` while any stream is open; a failing look is logged, not fatal.
@@ -174,16 +196,17 @@ class Feed:
             return await self._look()
 
     async def _look(self) -> dict[str, list[Seen]]:
+        behind = dict(self._behind)
         async with self.engine.connect() as conn:
-            if self._last is None:
-                top_check = (await conn.execute(select(func.max(checks.c.id)))).scalar()
+            top = await newest_check(conn)
+            if self._last is None:  # what is stored from now on is new (and what pages missed)
                 top_event = (await conn.execute(select(func.max(events.c.id)))).scalar()
-                self._last = (int(top_check or 0), int(top_event or 0))
-                return {}
+                self._last = (top, int(top_event or 0))
             last_check, last_event = self._last
-            watched = list(self._streams)
-            top = (await conn.execute(select(func.max(checks.c.id)))).scalar() or last_check
+            top = max(top, last_check)
+            watched = [r for r in self._streams if r not in behind]
             rows = await _results_since(conn, last_check, top, watched) if top > last_check else []
+            rows = [*await _missed(conn, behind, top), *rows]
             new_events = (
                 await conn.execute(
                     select(events.c.id, events.c.release_id, events.c.kind).where(
@@ -192,6 +215,9 @@ class Feed:
                 )
             ).all()
         self._last = (int(top), max([last_event, *(e.id for e in new_events)]))
+        for release_id, since in behind.items():  # unless a page older still opened meanwhile
+            if self._behind.get(release_id) == since:
+                del self._behind[release_id]
         found = self._changed(rows)
         for release_id, seen in found.items():
             self._send(release_id, Message("results", seen))
@@ -236,10 +262,11 @@ async def stream(
     sees: Callable[[], bool],
     now: Callable[[], dt.datetime],
     rows: Rows,
+    since: int | None = None,
 ) -> AsyncIterator[bytes]:
     """The stream of one open page: results as table rows (``rows``) while ``sees()``, else only
-    the word that T has come."""
-    queue = feed.subscribe(release.id)
+    the word that T has come; ``since``: the newest check id the page shows (``newest_check``)."""
+    queue = feed.subscribe(release.id, since)
     loop = asyncio.get_running_loop()
     ends = loop.time() + feed.lifetime_s
     try:
@@ -280,12 +307,27 @@ async def _next(queue: asyncio.Queue[Message], wait: float) -> Message:
 ResultRow = Row[str, str, str, str, Any, str | None]
 
 
+async def newest_check(conn: AsyncConnection) -> int:
+    """The id of the newest result stored (0 when none is): a page reads it before its results,
+    and its stream is sent what came after."""
+    return int((await conn.execute(select(func.max(checks.c.id)))).scalar() or 0)
+
+
 async def _results_since(
     conn: AsyncConnection, last: int, top: int, watched: list[str]
 ) -> Sequence[ResultRow]:
     """The results of the ``watched`` releases stored after id ``last`` up to ``top``, in order:
     only what a row shows (``checked_at`` as the driver gives it: see ``Feed._changed``)."""
-    query = (
+    if not watched:
+        return []
+    where = and_(checks.c.id > last, checks.c.id <= top, checks.c.release_id.in_(watched))
+    found: Sequence[ResultRow] = (await conn.execute(_shown_of(where))).all()
+    return found
+
+
+def _shown_of(where: ColumnElement[bool]) -> Select[str, str, str, str, Any, str | None]:
+    """The results ``where`` says, in the order they were stored: only what a row shows."""
+    return (
         select(
             checks.c.release_id,
             checks.c.url,
@@ -294,10 +336,30 @@ async def _results_since(
             type_coerce(checks.c.checked_at, NullType()),
             checks.c.result["diagnosis"].as_string(),
         )
-        .where(checks.c.id > last, checks.c.id <= top, checks.c.release_id.in_(watched))
+        .where(where)
         .order_by(checks.c.id)
     )
-    return (await conn.execute(query)).all()
+
+
+async def _missed(conn: AsyncConnection, behind: dict[str, int], top: int) -> list[ResultRow]:
+    """For each release of ``behind``, the newest result of each of its rows stored after the
+    check id its new page shows, up to ``top``: one a row at most, however old the page."""
+    if not behind:
+        return []
+    newest = (
+        select(func.max(checks.c.id))
+        .where(
+            or_(
+                *(
+                    and_(checks.c.release_id == r, checks.c.id > since)
+                    for r, since in behind.items()
+                )
+            ),
+            checks.c.id <= top,
+        )
+        .group_by(checks.c.release_id, checks.c.url, checks.c.vantage)
+    )
+    return list((await conn.execute(_shown_of(checks.c.id.in_(newest)))).all())
 
 
 def _rows(release: Release, seen: list[Seen], rows: Rows) -> bytes:

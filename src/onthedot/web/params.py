@@ -58,3 +58,15 @@ def choice(value: str | None, name: str, allowed: Iterable[str]) -> str | None:
             f"{listed}."
         )
     return value
+
+
+def whole(value: str | None, name: str) -> int | None:
+    """A whole number of at most 18 digits (an id), or None when not given."""
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise QueryError(
+            f"The query parameter {name}={value[:40]!r} is not a whole number: write digits "
+            f"only, e.g. ?{name}=120."
+        )
+    return int(value)

@@ -30,7 +30,7 @@ from onthedot.record.timeline import Event, Timeline
 from onthedot.respond.gates import GateRecord, gates_of
 from onthedot.respond.notice import NoticeRecord
 from onthedot.store.prerelease import PreReleaseGrants
-from onthedot.web import live
+from onthedot.web import live, params
 from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import card_for, clock_time, first_live_text, render
@@ -159,6 +159,8 @@ async def curve_of(ctx: WebContext, release: Release) -> golive.Curve:
 async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
     release = await ctx.release(release_id)
+    async with ctx.engine.connect() as conn:  # before the results: its stream sends what follows
+        since = await live.newest_check(conn)
     shown = await card_for(ctx, viewer, release, "Release", now)
     if shown.withheld:
         return render(ctx, request, "release.html", viewer=viewer, card=shown)
@@ -173,6 +175,7 @@ async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: View
         "release.html",
         viewer=viewer,
         card=shown,
+        since=since,
         events=[_event(e, release, zone) for e in events],
         chain=await timeline.verify_signed(release.id),
         curve=golive.svg(drawn, zone),
@@ -195,8 +198,12 @@ async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: View
 
 
 @router.get("/releases/{release_id}/live")
-async def live_updates(release_id: str, ctx: Ctx, viewer: Viewer) -> StreamingResponse:
-    """Server-Sent Events: the release's new results as table rows, and word of new events."""
+async def live_updates(
+    release_id: str, ctx: Ctx, viewer: Viewer, since: str | None = None
+) -> StreamingResponse:
+    """Server-Sent Events: the release's new results as table rows, and word of new events;
+    ``since``: the newest check id the page was made with (what came after it is sent too)."""
+    after = params.whole(since, "since")
     release = await ctx.feed.release(release_id, functools.partial(ctx.release, release_id))
     zone = ctx.config.zone
 
@@ -232,6 +239,7 @@ async def live_updates(release_id: str, ctx: Ctx, viewer: Viewer) -> StreamingRe
         lambda: sees_detail(viewer, release, ctx.clock.now()),
         ctx.clock.now,
         rows,
+        after,
     )
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
