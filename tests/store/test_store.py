@@ -255,7 +255,10 @@ async def test_the_migrations_make_the_tables_the_code_declares(database_url: st
 
     def differences(connection: Connection) -> list[Any]:
         options = {"compare_server_default": True, "compare_type": False}
-        return compare_metadata(MigrationContext.configure(connection, opts=options), metadata)
+        found: list[Any] = compare_metadata(
+            MigrationContext.configure(connection, opts=options), metadata
+        )
+        return found
 
     try:
         async with engine.connect() as conn:
