@@ -153,3 +153,15 @@ async def test_a_query_cancelled_midway_is_cancelled_not_a_store_error(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_wait_for_a_notice_cancelled_as_the_notice_comes_stays_cancelled() -> None:
+    """A leader stopped (cancelled) at the instant a chunk's notice is heard is stopped: the wait
+    does not take the notice and carry on (``asyncio.wait_for`` on Python 3.11 did)."""
+    notice = asyncio.Event()
+    waiting = asyncio.create_task(wait_for(notice, 5))
+    await asyncio.sleep(0)  # (it waits)
+    notice.set()
+    assert waiting.cancel()  # in the same turn of the loop: the wait has not ended yet
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
