@@ -153,7 +153,8 @@ class SilentAgents:
     def _sentence(
         self, stopped: Mapping[str, dt.datetime], never: Sequence[str], release: Release
     ) -> str:
-        """ "The checks from Edinburgh stopped at 09:30:02, ...", in the producer's local time."""
+        """What happened, in the producer's local time: "The checks from Edinburgh stopped at
+        09:30:02, ..." (or "No checks came from ...")."""
         parts = []
         if stopped:
             at = self._clock(min(stopped.values()))
@@ -187,7 +188,7 @@ def latest_posts(releases: Sequence[Release]) -> Select[str, str, int, dt.dateti
 
 
 def agent_names(vantages: Sequence[str]) -> str:
-    """ "Edinburgh and Cardiff": the agents of ``vantages`` (``agent:edinburgh``, ...) in words."""
+    """The agents of ``vantages`` (``agent:edinburgh``, ...) in words: "Edinburgh and Cardiff"."""
     names = [agent_name(v) for v in vantages]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
