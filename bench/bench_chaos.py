@@ -305,7 +305,10 @@ def agent_cut_off(work: Path, stack: ExitStack, database: str) -> dict[str, Any]
         partial(_vantage_incident, database, release_id), 20 + SILENT_S, logs,
     )  # fmt: skip
     _until(
-        "its alert arrived", lambda: any("Checks from" in a["message"] for a in alerts), 20, logs
+        "its alert arrived",
+        lambda: any("The checks from Edinburgh stopped" in a["message"] for a in alerts),
+        20,
+        logs,
     )
     alerted_at = time.time()
     time.sleep(max(0.0, cut_at + CUT_S - time.time()))

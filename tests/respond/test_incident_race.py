@@ -5,6 +5,7 @@ responder used to log a duplicate-key traceback for every release on a crowded m
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from onthedot.model import Release
 from onthedot.record import kinds
@@ -42,3 +43,17 @@ async def test_two_instances_opening_the_same_incident_open_it_once(
     finally:
         await one.dispose()
         await other.dispose()
+
+
+async def test_an_incident_that_cannot_be_stored_is_an_error_not_taken_as_opened_elsewhere(
+    database_url: str, release: Release
+) -> None:
+    engine = await open_store(database_url)
+    try:
+        await ReleaseRepository(engine).sync(release, actor="test")
+        broken = Problem("stale", T, (URL,), None, "cache")  # type: ignore[arg-type]  # (a bug)
+        with pytest.raises(IntegrityError):  # its diagnosis may not be empty: not a duplicate
+            await IncidentBook(engine).sync(release.id, {"stale": broken}, T, ["stale"])
+        assert await IncidentBook(engine).of_release(release.id) == []
+    finally:
+        await engine.dispose()

@@ -7,11 +7,13 @@ once the release is live, is not missed."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Site, Status
@@ -20,9 +22,11 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.respond.incidents import Incident
 from onthedot.respond.responder import Responder
+from onthedot.respond.vantages import latest_posts
 from onthedot.settings import NotifySettings, WebSettings
 from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
+from tests.conftest import _postgres_url
 from tests.respond.conftest import URL, MovedClock, T
 from tests.respond.receivers import webhook
 
@@ -91,11 +95,14 @@ async def test_an_agent_that_stops_posting_opens_an_incident_until_it_posts_agai
         (incident,) = await vantage(responder)
         assert (incident.state, incident.places) == ("open", ("agent:edinburgh",))
         assert incident.diagnosis.startswith(
-            "Checks from agent:edinburgh stopped: nothing was posted since 09:30:02 UTC, so the "
-            "release is not seen from there; check that the agent is running"
+            "The checks from Edinburgh stopped at 09:30:02, so the release is not seen from "
+            "there: check that the agent is running and can reach this server"
         )
         assert len(received) == 2  # the statistician and IT, at once
-        assert all("Checks from agent:edinburgh stopped" in m["message"] for m in received)
+        for message in (m["message"] for m in received):  # in words, local times only
+            assert "Where: Edinburgh (a remote agent)." in message, message
+            assert "The checks from Edinburgh stopped at 09:30:02" in message, message
+            assert not any(code in message for code in ("agent:", "[site]", "UTC")), message
 
         await posted(store, "edinburgh", clock.at)  # it is back
         clock.move(1)  # (the store is read once a second)
@@ -108,7 +115,8 @@ async def test_an_agent_that_never_posted_is_missed_from_the_release_time_and_on
     store: AsyncEngine,
 ) -> None:
     clock = MovedClock(T - dt.timedelta(seconds=50))  # in the window (60 s before T)
-    responder = Responder(store, NotifySettings(), clock, ZoneInfo("Europe/London"), web=WEB)
+    paris = ZoneInfo("Europe/Paris")  # (a producer an hour ahead of UTC)
+    responder = Responder(store, NotifySettings(), clock, paris, web=WEB)
     assert await vantage(responder) == []  # before T, an agent that never posted is not missed
     clock.at = T + dt.timedelta(seconds=SILENT_S)
     await posted(store, "cardiff", clock.at)
@@ -117,6 +125,10 @@ async def test_an_agent_that_never_posted_is_missed_from_the_release_time_and_on
     await posted(store, "cardiff", clock.at)
     (incident,) = await vantage(responder)
     assert incident.places == ("agent:edinburgh",) and incident.state == "open"
+    assert incident.diagnosis.startswith(  # (not "stopped": it never began)
+        "No checks came from Edinburgh by the release time, 10:30:00, so the release is not seen "
+        "from there"
+    )
     clock.at = T + dt.timedelta(seconds=WEB.agents_after_s + 1)  # its window is over
     (incident,) = await vantage(responder)
     assert incident.state == "resolved"
@@ -142,3 +154,85 @@ async def test_an_agent_that_stops_once_the_release_is_live_is_not_missed(
         assert await vantage(responder) == [], clock.at
         clock.move(1)
     await responder.aclose()
+
+
+async def test_an_agent_with_a_slow_clock_posting_often_is_not_missed(store: AsyncEngine) -> None:
+    """Its ``checked_at`` is as far behind as the server accepts (``agent_clock_skew_s``), which
+    is about the silence allowed (``agent_silent_after_s``): silence is measured from when the
+    server received its posts, not from its own clock."""
+    web = WebSettings(agents_before_s=60, agents_after_s=600)  # the default skew and silence
+    slow = dt.timedelta(seconds=web.agent_clock_skew_s - 0.5)  # (as far as the server accepts)
+    clock = MovedClock(T - dt.timedelta(seconds=5))
+    responder = Responder(store, NotifySettings(), clock, ZoneInfo("Europe/London"), web=web)
+    for step in range(int(web.agent_silent_after_s) * 4):
+        if step % 4 == 0:  # both post every 2 s, edinburgh's clock 29.5 s slow
+            await posted(store, "edinburgh", clock.at - slow)
+            await posted(store, "cardiff", clock.at)
+        assert await vantage(responder) == [], clock.at
+        clock.move(0.5)
+    cut_at = clock.at - dt.timedelta(seconds=2)  # it stops: missed once the silence has passed
+    clock.at = cut_at + dt.timedelta(seconds=web.agent_silent_after_s + 1)
+    await posted(store, "cardiff", clock.at)
+    (incident,) = await vantage(responder)
+    assert incident.places == ("agent:edinburgh",) and incident.state == "open"
+    await responder.aclose()
+
+
+async def test_a_responder_started_after_an_agent_fell_silent_misses_it_at_once(
+    store: AsyncEngine,
+) -> None:
+    """What it finds at its first look is taken as received as late as its ``checked_at``
+    allows (the agent's clock may be ``agent_clock_skew_s`` slow), and no later."""
+    web = WebSettings(agents_before_s=60, agents_after_s=600, agent_clock_skew_s=5)
+    await posted(store, "edinburgh", T)
+    await posted(store, "cardiff", T + dt.timedelta(seconds=40))
+    clock = MovedClock(T + dt.timedelta(seconds=40))  # silent for 40 s: 35 s even if 5 s slow
+    responder = Responder(store, NotifySettings(), clock, ZoneInfo("Europe/London"), web=web)
+    (incident,) = await vantage(responder)
+    assert incident.places == ("agent:edinburgh",) and incident.state == "open"
+    assert incident.diagnosis.startswith("The checks from Edinburgh stopped at 09:30:05,")
+    await responder.aclose()
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    yield from _postgres_url()
+
+
+@pytest.mark.postgres
+async def test_an_agents_latest_result_is_found_without_reading_every_check(postgres: str) -> None:
+    """The responder asks once a second; a release probed from its edge and its agents for a
+    morning has tens of thousands of checks: each agent's latest is one probe of an index."""
+    engine = await open_store(postgres)
+    try:
+        await ReleaseRepository(engine).sync(probed(), actor="test")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(  # the agents stopped early on; the edge went on, for this and others
+                    "INSERT INTO checks (release_id, url, vantage, status, checked_at, result) "
+                    "SELECT CASE WHEN n % 4 = 0 THEN 'retail-sales-2026-02' ELSE 'other-' || "
+                    "(n % 4) END, :url || (n % 50), CASE WHEN n > 2000 THEN 'edge' ELSE (ARRAY["
+                    "'edge', 'agent:edinburgh', 'agent:cardiff'])[1 + n % 3] END, 'live', "
+                    "now() + n * interval '1 ms', '{}' FROM generate_series(1, 40000) AS n"
+                ),
+                {"url": URL},
+            )
+            await conn.execute(text("ANALYZE checks"))
+            query = latest_posts([probed()]).compile(
+                dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+            )
+            plan = (await conn.execute(text(f"EXPLAIN (FORMAT JSON) {query}"))).scalar_one()
+            rows = (await conn.execute(latest_posts([probed()]))).all()
+        nodes = list(_nodes(plan[0]["Plan"]))
+        assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
+        used = {n.get("Index Name") for n in nodes}
+        assert "ix_checks_release_vantage" in used, nodes
+        assert sorted(vantage for _, vantage, _, _ in rows) == ["agent:cardiff", "agent:edinburgh"]
+    finally:
+        await engine.dispose()
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)

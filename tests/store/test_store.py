@@ -243,3 +243,25 @@ async def test_a_stored_release_that_no_longer_meets_the_rules_stops_nothing(
         StoreError, match="no longer meets the rules for a release: run `onthedot check`"
     ):
         await repo.get(old.id)
+
+
+async def test_the_migrations_make_the_tables_the_code_declares(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from onthedot.store.tables import metadata
+
+    engine = await open_store(database_url)  # (migrated to the head revision)
+
+    def differences(connection: Connection) -> list[Any]:
+        options = {"compare_server_default": True, "compare_type": False}
+        found: list[Any] = compare_metadata(
+            MigrationContext.configure(connection, opts=options), metadata
+        )
+        return found
+
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences) == []
+    finally:
+        await engine.dispose()

@@ -7,10 +7,11 @@ Each "instance" is an engine of its own, as each ``onthedot run`` process has.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.store.db import open_store
@@ -62,11 +63,23 @@ async def test_instances_claiming_at_once_never_take_the_same_chunk(
         assert all(by[chunk] == f"instance-{n}" for chunk in mine)
 
 
+LEASE_S = 30.0  # (long enough that no stall of this machine lets a lease run out by itself)
+
+
+async def expire(engine: AsyncEngine, chunk: int) -> None:
+    """The lease on ``chunk`` runs out now, as it would once its holder stopped renewing it."""
+    ran_out = func.clock_timestamp() - dt.timedelta(seconds=1)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(sweep_chunks).where(sweep_chunks.c.id == chunk).values(claimed_until=ran_out)
+        )
+
+
 async def test_a_chunk_whose_holder_stops_renewing_is_taken_over(
     engines: list[AsyncEngine],
 ) -> None:
-    dying = SweepBoard(engines[0], "dying", lease_s=0.3)
-    alive = SweepBoard(engines[1], "alive", lease_s=0.3)
+    dying = SweepBoard(engines[0], "dying", lease_s=LEASE_S)
+    alive = SweepBoard(engines[1], "alive", lease_s=LEASE_S)
     sweep, _ = await alive.post(RELEASE, PARTS[:2])
     held = await dying.claim(sweep)
     assert held is not None
@@ -74,8 +87,8 @@ async def test_a_chunk_whose_holder_stops_renewing_is_taken_over(
     assert first is not None and first.id != held.id
     assert await alive.claim(sweep) is None  # the other is held, its lease still runs
     left, expires_in = await alive.open(sweep)
-    assert left == 2 and expires_in is not None and 0 < expires_in <= 0.3
-    await asyncio.sleep(0.4)
+    assert left == 2 and expires_in is not None and 0 < expires_in <= LEASE_S
+    await expire(engines[2], held.id)  # the dying holder renews no more: its lease runs out
     assert await alive.renew(first)  # (a holder that renews keeps its chunk)
     again = await alive.claim(sweep)
     assert again is not None and again.id == held.id  # the dead holder's lease ran out
@@ -95,7 +108,7 @@ async def test_the_poster_is_told_when_a_chunk_is_done(engines: list[AsyncEngine
     listening = asyncio.create_task(notices.run_forever())
     try:
         poster, helper = SweepBoard(engines[0], "leader"), SweepBoard(engines[1], "standby")
-        await asyncio.sleep(0.5)  # (the LISTEN is in place)
+        await asyncio.wait_for(notices.listening.wait(), 10)
         sweep, _ = await poster.post(RELEASE, PARTS[:1])
         await asyncio.wait_for(notices.posted.wait(), 5)
         done = notices.waiting_for(sweep)
@@ -140,3 +153,15 @@ async def test_a_query_cancelled_midway_is_cancelled_not_a_store_error(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_wait_for_a_notice_cancelled_as_the_notice_comes_stays_cancelled() -> None:
+    """A leader stopped (cancelled) at the instant a chunk's notice is heard is stopped: the wait
+    does not take the notice and carry on (``asyncio.wait_for`` on Python 3.11 did)."""
+    notice = asyncio.Event()
+    waiting = asyncio.create_task(wait_for(notice, 5))
+    await asyncio.sleep(0)  # (it waits)
+    notice.set()
+    assert waiting.cancel()  # in the same turn of the loop: the wait has not ended yet
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.errors import InputError
@@ -156,12 +156,13 @@ class IncidentBook:
             "reason": "",
             **_facts(problem),
         }
-        try:
-            async with self._engine.begin() as conn:
-                made = await conn.execute(insert(table).values(row).returning(*table.c))
-                incident = _incident(made.one())
-        except IntegrityError:  # (its key is unique)
+        adding = _insert(self._engine.dialect.name).values(row)
+        adding = adding.on_conflict_do_nothing(index_elements=[table.c.key])
+        async with self._engine.begin() as conn:  # (any other constraint failing is raised)
+            made = (await conn.execute(adding.returning(*table.c))).one_or_none()
+        if made is None:  # its key is taken: another instance opened it
             return []
+        incident = _incident(made)
         await self._record(incident, kinds.INCIDENT_OPENED, _opened_data(incident), now)
         return [incident]
 
@@ -257,3 +258,8 @@ def _reopens(incident: Incident, problem: Problem) -> bool:
 
 def _moved(incident: Incident, problem: Problem) -> bool:
     return (incident.places, incident.diagnosis) != (problem.places, problem.diagnosis)
+
+
+def _insert(dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` that can do nothing on a conflict (both stores this runs on have one)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

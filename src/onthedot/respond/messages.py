@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from onthedot.calendar.timeutil import fmt_local, to_local
 from onthedot.model import Release
 from onthedot.respond.incidents import Incident
+from onthedot.respond.vantages import AGENT_PREFIX, agent_name
 
 PLACES_SHOWN = 5
 
@@ -54,9 +55,14 @@ def _release_line(incident: Incident, release: Release | None, zone: ZoneInfo) -
 
 
 def _places(places: tuple[str, ...]) -> str:
-    shown = ", ".join(places[:PLACES_SHOWN])
+    shown = ", ".join(_place(p) for p in places[:PLACES_SHOWN])
     more = len(places) - PLACES_SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _place(place: str) -> str:
+    """A place in words: a remote agent's vantage point by the agent's name."""
+    return f"{agent_name(place)} (a remote agent)" if place.startswith(AGENT_PREFIX) else place
 
 
 def _since(incident: Incident, release: Release | None, zone: ZoneInfo) -> str:

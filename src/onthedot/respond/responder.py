@@ -131,7 +131,7 @@ class Responder:
         self.notices = Notices(engine, notice or NoticeSettings(), zone, clock)
         self.gates = Gates(engine, gates or {}, clock, pauses_s)
         self.preflights = Preflights(engine, clock, preflight)
-        self.silent = SilentAgents(engine, web or WebSettings())
+        self.silent = SilentAgents(engine, web or WebSettings(), zone)
         self.nudge = asyncio.Event()
         respond.bind(self.nudge)
 

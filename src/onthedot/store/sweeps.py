@@ -15,7 +15,6 @@ Only on PostgreSQL: on SQLite one instance does every sweep itself (``store.advi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -190,6 +189,7 @@ class SweepNotices:
             hide_password=False
         )
         self.posted = asyncio.Event()
+        self.listening = asyncio.Event()  # set while the ``LISTEN`` is in place
         self._done: dict[str, asyncio.Event] = {}
 
     def waiting_for(self, sweep: str) -> asyncio.Event:
@@ -213,8 +213,12 @@ class SweepNotices:
         )
         async with conn:
             await conn.execute(f"LISTEN {CHANNEL}")
-            async for notice in conn.notifies():
-                self._heard(notice.payload)
+            self.listening.set()
+            try:
+                async for notice in conn.notifies():
+                    self._heard(notice.payload)
+            finally:
+                self.listening.clear()
 
     def _heard(self, payload: str) -> None:
         what, _, sweep = payload.partition(":")
@@ -226,6 +230,9 @@ class SweepNotices:
 
 async def wait_for(event: asyncio.Event, timeout: float) -> None:
     """Wait for ``event`` at most ``timeout`` seconds, then clear it."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+    try:  # (not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation)
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass
     event.clear()

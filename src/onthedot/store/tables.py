@@ -143,6 +143,7 @@ checks = Table(
     Column("result", JSON, nullable=False),
     Column("checked_by", Text),  # the instance that looked (None: this one, or before 0008)
     Index("ix_checks_release_url", "release_id", "url", "vantage"),
+    Index("ix_checks_release_vantage", "release_id", "vantage", "id"),  # an agent's latest
 )
 
 # A sweep after T split into chunks that any instance claims (store/sweeps.py, morning/spread.py)
@@ -156,7 +157,7 @@ sweep_chunks = Table(
     Column("posted_at", UTCDateTime(), nullable=False),
     Column("claimed_by", Text),
     Column("claimed_until", UTCDateTime()),
-    Column("claims", Integer, nullable=False, default=0),
+    Column("claims", Integer, nullable=False, default=0, server_default="0"),
     Column("done_by", Text),
     Column("done_at", UTCDateTime()),
     Column("results", JSON),

@@ -1,4 +1,5 @@
-"""sweep_chunks: a sweep after T split into chunks any instance claims; checks.checked_by
+"""sweep_chunks: a sweep after T split into chunks any instance claims; checks.checked_by;
+ix_checks_release_vantage
 
 Revision ID: 0008
 Revises: 0007
@@ -38,9 +39,12 @@ def upgrade() -> None:
     op.create_index("ix_sweep_chunks_open", "sweep_chunks", ["done_at", "id"])
     with op.batch_alter_table("checks") as batch:
         batch.add_column(sa.Column("checked_by", sa.Text, nullable=True))
+    # an agent's latest result for a release, one index probe (respond.vantages)
+    op.create_index("ix_checks_release_vantage", "checks", ["release_id", "vantage", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_checks_release_vantage", "checks")
     with op.batch_alter_table("checks") as batch:
         batch.drop_column("checked_by")
     op.drop_index("ix_sweep_chunks_open", "sweep_chunks")
