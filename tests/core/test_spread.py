@@ -10,12 +10,14 @@ import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import SYSTEM_CLOCK
+from onthedot.errors import StoreUnreachableError
 from onthedot.model import Release, Status
 from onthedot.morning.spread import Helper, Spread, at_once, parts_of
 from onthedot.morning.watch import Watcher, WatchPlan
@@ -24,12 +26,12 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
-from onthedot.store.sweeps import SweepBoard, SweepNotices
+from onthedot.store.sweeps import Chunk, SweepBoard, SweepNotices
 from onthedot.store.tables import checks, sweep_chunks
 from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import DEFAULT
-from onthedot.verify.verifier import Verifier
+from onthedot.verify.verifier import Verifier, watched_urls
 from tests.conftest import _postgres_url
 
 pytestmark = pytest.mark.postgres
@@ -200,3 +202,133 @@ def test_a_releases_pages_and_the_files_found_through_them_stay_in_one_part() ->
         [f"{SITE}/trade/c.csv"],
     ]
     assert at_once(64, 25) == 3 and at_once(1, 25) == 1
+
+
+class _Flapping(SweepBoard):
+    """A board whose store fails on one claim, once another claimer's fetch has begun."""
+
+    def __init__(self, engine: AsyncEngine, instance: str, fetched: asyncio.Event) -> None:
+        super().__init__(engine, instance)
+        self.claims = 0
+        self._fetched = fetched
+
+    async def claim(self, sweep: str | None = None) -> Chunk | None:
+        self.claims += 1
+        if self.claims == 2:
+            self._fetched.clear()
+            await self._fetched.wait()
+            raise StoreUnreachableError("The store at 'test' cannot be reached (flapping).")
+        return await super().claim(sweep)
+
+
+@dataclass
+class _Fetches:
+    """A verifier's fetches: how many are under way, the most at once, how many began."""
+
+    seconds: float
+    now: int = 0
+    most: int = 0
+    begun: int = 0
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    enough: asyncio.Event = field(default_factory=asyncio.Event)
+    wanted: int = 0
+
+    async def fetch(self, request: ProbeRequest) -> ProbeResponse:
+        self.now += 1
+        self.begun += 1
+        self.most = max(self.most, self.now)
+        self.started.set()
+        if self.begun == self.wanted:
+            self.enough.set()
+        try:
+            await asyncio.sleep(self.seconds)
+            return mock_response(request, body=NEW)
+        finally:
+            self.now -= 1
+
+    def verifier(self) -> Verifier:
+        return Verifier(
+            Prober(MockProbeTransport(self.fetch)), vantages=[DEFAULT], bust_cache=False
+        )
+
+
+async def test_a_store_failing_under_one_of_the_leaders_claimers_stops_the_others(
+    engines: list[AsyncEngine],
+) -> None:
+    """The leader sweeps alone when the store fails mid-sweep: its other claimers stop first
+    (no chunk fetched twice at T, no result thrown away)."""
+    rel = release()
+    fetches = _Fetches(seconds=0.3)
+    board = _Flapping(engines[0], "leader", fetches.started)
+    spread = Spread(board, SweepNotices(engines[0]), chunk_urls=1, at_once=2)
+    assert await spread.check(fetches.verifier(), rel, None, dt.datetime.now(dt.UTC)) is None
+    assert board.claims == 2 and fetches.now == 0
+
+
+async def test_a_standby_whose_store_flaps_looks_at_no_more_than_its_share_and_stops_clean(
+    engines: list[AsyncEngine],
+) -> None:
+    """A claim failing leaves no claimer behind: the next attempt does not add to the fetches
+    still running, and a stopped helper leaves nothing fetching."""
+    leader_db, standby_db = engines
+    rel = release()
+    await ReleaseRepository(leader_db).sync(rel, actor="test")
+    fetches = _Fetches(seconds=1.0, wanted=3)
+
+    @asynccontextmanager
+    async def counted(_release: Release) -> AsyncIterator[Verifier]:
+        yield fetches.verifier()
+
+    notices = SweepNotices(standby_db)
+    helper = Helper(
+        _Flapping(standby_db, "standby", fetches.started), notices, standby_db,
+        open_verifier=counted, clock=SYSTEM_CLOCK, leads=lambda: False, at_once=2,
+    )  # fmt: skip
+    await SweepBoard(leader_db, "leader").post(rel.id, parts_of(rel, watched_urls(rel), 1))
+    helping = asyncio.create_task(helper.run_forever())
+    try:
+        await asyncio.wait_for(fetches.enough.wait(), 10)  # (after the failure, two more)
+    finally:
+        helping.cancel()
+        await asyncio.gather(helping, return_exceptions=True)
+    assert fetches.most <= 2 and fetches.now == 0
+
+
+async def test_a_standby_stops_getting_a_sweep_ready_before_closing_its_verifier(
+    engines: list[AsyncEngine],
+) -> None:
+    leader_db, standby_db = engines
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    rel = release().model_copy(update={"release_at": due})
+    await ReleaseRepository(leader_db).sync(rel, actor="test")
+    said: list[str] = []
+    preparing = asyncio.Event()
+
+    class Preparing(Verifier):
+        async def prepare(self, release: Release) -> None:
+            said.append("preparing")
+            preparing.set()
+            try:
+                await asyncio.Event().wait()  # (a resolver that takes its time)
+            except asyncio.CancelledError:
+                said.append("stopped")
+                raise
+
+    @asynccontextmanager
+    async def open_preparing(_release: Release) -> AsyncIterator[Verifier]:
+        try:
+            yield Preparing(Prober(MockProbeTransport(_slow)), vantages=[DEFAULT])
+        finally:
+            said.append("closed")
+
+    helper = Helper(
+        SweepBoard(standby_db, "standby"), SweepNotices(standby_db), standby_db,
+        open_verifier=open_preparing, clock=SYSTEM_CLOCK, leads=lambda: False,
+    )  # fmt: skip
+    helping = asyncio.create_task(helper.run_forever())
+    try:
+        await asyncio.wait_for(preparing.wait(), 10)
+    finally:
+        helping.cancel()
+        await asyncio.gather(helping, return_exceptions=True)
+    assert said == ["preparing", "stopped", "closed"]

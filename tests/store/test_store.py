@@ -265,3 +265,39 @@ async def test_the_migrations_make_the_tables_the_code_declares(database_url: st
             assert await conn.run_sync(differences) == []
     finally:
         await engine.dispose()
+
+
+async def test_only_the_releases_due_in_a_window_are_read(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A standby looks for releases due within a minute or swept in the last half hour: the
+    store reads those, not every release it has (``due_between``)."""
+    repo = ReleaseRepository(engine)
+    t = dt.datetime(2026, 12, 6, 9, 30, tzinfo=dt.UTC)
+    for name, minutes in (("early", -31), ("swept", -30), ("due", 1), ("later", 2)):
+        release = load_release(write_release(tmp_path / name, id=f"{name}-release"))
+        due = release.model_copy(update={"release_at": t + dt.timedelta(minutes=minutes)})
+        await repo.sync(due, actor="test")
+    window = await repo.due_between(t - dt.timedelta(minutes=30), t + dt.timedelta(minutes=1))
+    assert [r.id for r in window] == ["swept-release", "due-release"]
+
+
+async def test_a_web_request_finding_every_connection_in_use_gives_up_in_seconds(
+    sqlite_url: str,
+) -> None:
+    """The web process's engine waits a few seconds for a pooled connection, then answers the
+    usual sentence (a 503 on a page); the service's engines wait as long as a morning needs."""
+    assert db.WEB_POOL_WAIT_S <= 10 < db.POOL_WAIT_S
+    engine = await open_store(sqlite_url, pool_wait_s=0.3)
+    held: list[AsyncConnection] = []
+    try:
+        held += [await engine.connect() for _ in range(15)]  # (5 kept and 10 more on demand)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StoreError, match=r"The store is busy: all 15 .* try again"):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert asyncio.get_running_loop().time() - started < 2
+    finally:
+        for conn in held:
+            await conn.close()
+        await engine.dispose()

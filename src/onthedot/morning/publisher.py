@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
 from onthedot.model import Release, iso_utc
+from onthedot.morning.spread import log_failed_preparation
 from onthedot.morning.timer import wait_until
 from onthedot.morning.watch import Watcher, WatchOutcome
 from onthedot.publish.lease import Lease
@@ -304,7 +305,7 @@ class Publisher:
         Whatever is not ready at T is dropped, unawaited: the flip never waits for it."""
         await wait_until(self._clock, release.release_at - dt.timedelta(seconds=PREPARE_BEFORE_S))
         preparing = asyncio.create_task(self._watcher.prepare(release))
-        preparing.add_done_callback(partial(_log_failed_preparation, release.id))
+        preparing.add_done_callback(partial(log_failed_preparation, release.id))
         checked = None
         try:
             await wait_until(self._clock, release.release_at - dt.timedelta(seconds=FENCE_BEFORE_S))
@@ -356,10 +357,3 @@ class Publisher:
                 await remedy.after(report)
         assert watch.outcome is not None  # (set by the last sweep)
         return watch.outcome
-
-
-def _log_failed_preparation(release_id: str, task: asyncio.Task[None]) -> None:
-    """A preparation that failed is only a lost head start: the sweep at T resolves and builds
-    for itself. Say so in the log."""
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("sweep.prepare_failed", release=release_id, error=repr(task.exception()))

@@ -7,8 +7,10 @@ as chunks (``store.sweeps``). The leader looks at no more at once, across every 
 at that moment, than its budget (``at_once``: as many URLs as its prober fetches at once,
 ``[verify] concurrency``): of each sweep it keeps what is left of that budget, claimed in the same
 transaction and looked at in one sweep (its addresses resolved once, its requests sent at once),
-so a sweep is never later than the leader alone would make it; the rest go to whichever instance
-claims them first, the leader too as its budget frees. So 200 releases of 50 URLs due at one T
+so a sweep is usually no later than the leader alone would make it (it waits for the chunks
+others hold: a slower instance delays it by as long as it takes over its chunk, a dead one by up
+to the lease, ``store.sweeps.LEASE_S``, plus the look at that chunk by whoever claims it then);
+the rest go to whichever instance claims them first, the leader too as its budget frees. So 200 releases of 50 URLs due at one T
 are spread across the instances, not each kept whole by the leader because each alone fits. Each standby runs a
 ``Helper``: woken by the ``NOTIFY`` of a posted sweep, it claims chunks, looks at their URLs and
 stores the results in the chunk. Before T it opens a verifier for each release due within a
@@ -21,7 +23,7 @@ before.
 
 A sweep that fits in what is left of the leader's budget, and every sweep on SQLite (one
 instance), is the leader's alone, with no cost added (``alone`` counts it against the budget). A store that fails in the middle of a spread sweep makes the
-leader sweep every URL itself.
+leader sweep every URL itself, once its other claimers have stopped (``together``).
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -64,7 +67,8 @@ OpenVerifier = Callable[[Release], AbstractAsyncContextManager[Verifier]]
 
 def at_once(concurrency: int, chunk_urls: int) -> int:
     """How many chunks an instance looks at at once: as many URLs as its prober fetches at once
-    (``[verify] concurrency``), so a sweep shared is never slower than one done alone."""
+    (``[verify] concurrency``), so a sweep shared fetches no fewer URLs at once than one done
+    alone."""
     return max(1, -(-concurrency // chunk_urls))
 
 
@@ -190,10 +194,9 @@ class Spread:
             finally:
                 self._give_back(keep)  # (the rest is claimed as the budget allows)
             while True:
-                work = [
+                await together(
                     self._claim_all(verifier, release, sweep, mine) for _ in range(max(1, keep))
-                ]
-                await asyncio.gather(*work)
+                )
                 left, expires_in = await self.board.open(sweep)
                 if not left:
                     break
@@ -278,6 +281,22 @@ class _Ready:
     verifier: Verifier
     stack: AsyncExitStack
     prepared: bool = False
+    preparing: asyncio.Task[None] | None = None
+    """The sweep at T being got ready (``Verifier.prepare``): cancelled before the verifier
+    it uses is closed."""
+
+    def prepare(self) -> None:
+        """Get the sweep at T ready alongside (once); a failure is only logged."""
+        self.prepared = True
+        self.preparing = asyncio.create_task(self.verifier.prepare(self.release))
+        self.preparing.add_done_callback(partial(log_failed_preparation, self.release.id))
+
+    async def close(self) -> None:
+        """Stop getting ready, then close the verifier."""
+        if self.preparing is not None:
+            self.preparing.cancel()
+            await asyncio.gather(self.preparing, return_exceptions=True)
+        await self.stack.aclose()
 
 
 class Helper:
@@ -318,7 +337,7 @@ class Helper:
         """Get ready for the releases due soon; look at chunks (``at_once``) until none is free."""
         try:
             await self._get_ready()
-            await asyncio.gather(*(self._claim_all() for _ in range(self._at_once)))
+            await together(self._claim_all() for _ in range(self._at_once))
         except _STORE_FAILED as exc:
             log.warning("sweep helper: the store failed", error=str(exc))
         except Exception:  # a bug must not stop this instance's part in the next sweeps
@@ -339,18 +358,19 @@ class Helper:
         now = self._clock.now()
         if self._read_at is None or (now - self._read_at).total_seconds() >= REFRESH_S:
             self._read_at = now
-            for release in await self._repo.all():
+            due = await self._repo.due_between(
+                now - dt.timedelta(seconds=KEEP_AFTER_S), now + dt.timedelta(seconds=LOOK_AHEAD_S)
+            )
+            for release in due:
                 if _soon(release, now):
                     await self._keep(release)
         for release_id, ready in list(self._ready.items()):
             until = (ready.release.release_at - now).total_seconds()
             if -until > KEEP_AFTER_S:
                 del self._ready[release_id]
-                await ready.stack.aclose()
+                await ready.close()
             elif not ready.prepared and 0 < until <= PREPARE_BEFORE_S:
-                ready.prepared = True
-                preparing = asyncio.create_task(ready.verifier.prepare(ready.release))
-                preparing.add_done_callback(partial(_log_failed, release_id))
+                ready.prepare()
 
     async def _keep(self, release: Release) -> _Ready:
         """The verifier for ``release`` (a changed release gets a new one)."""
@@ -358,7 +378,7 @@ class Helper:
         if ready is not None and ready.release == release:
             return ready
         if ready is not None:
-            await ready.stack.aclose()
+            await ready.close()
         stack = AsyncExitStack()
         verifier = await stack.enter_async_context(self._open(release))
         ready = self._ready[release.id] = _Ready(release, verifier, stack)
@@ -374,7 +394,7 @@ class Helper:
     async def aclose(self) -> None:
         ready, self._ready = self._ready, {}
         for one in ready.values():
-            await one.stack.aclose()
+            await one.close()
 
 
 def _soon(release: Release, now: dt.datetime) -> bool:
@@ -382,6 +402,20 @@ def _soon(release: Release, now: dt.datetime) -> bool:
     return -KEEP_AFTER_S < until <= LOOK_AHEAD_S and bool(release.artefact)
 
 
-def _log_failed(release_id: str, task: asyncio.Task[None]) -> None:
+async def together(work: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``work`` at once until all of it is done; the first to fail cancels the others and
+    waits for them to end (``asyncio.TaskGroup``), then its exception is raised as it is, for
+    the caller's own handling (not wrapped in an ``ExceptionGroup``)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for one in work:
+                group.create_task(one)
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
+def log_failed_preparation(release_id: str, task: asyncio.Task[None]) -> None:
+    """A preparation that failed is only a lost head start: the sweep at T resolves and builds
+    for itself. Say so in the log."""
     if not task.cancelled() and task.exception() is not None:
         log.warning("sweep.prepare_failed", release=release_id, error=repr(task.exception()))

@@ -19,8 +19,9 @@ import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, NullPool
 
 from onthedot.errors import StoreError, StoreUnreachableError
 from onthedot.store.advisory import lock_key
@@ -64,26 +65,38 @@ def json_text(value: Any) -> str:
 POOL_WAIT_S = 600.0
 """How long a statement waits for a pooled connection before giving up. A morning of hundreds of
 releases checks out every connection at once; waiting for one is slower, never wrong, whereas
-giving up (SQLAlchemy's default, 30 s) crashed publishes half-way, one after its rename."""
+giving up (SQLAlchemy's default, 30 s) crashed publishes half-way, one after its rename. For the
+service's engines only: the web process gives up after ``WEB_POOL_WAIT_S``."""
+WEB_POOL_WAIT_S = 5.0
+"""How long a dashboard or API request's statement waits for a pooled connection: a page that
+cannot be answered says so in seconds (a StoreError, 503) instead of hanging for minutes."""
 PUBLISHING_POOL = (2, 6)
 """The publish path's own connections, kept and more on demand (``publishing``): staging, the
 flips and their records never wait behind the sweeps' and the dashboard's statements."""
 
 
-def create_engine(url: str, *, pooled: bool = True, pool: tuple[int, int] = (5, 10)) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pooled: bool = True,
+    pool: tuple[int, int] = (5, 10),
+    pool_wait_s: float = POOL_WAIT_S,
+) -> AsyncEngine:
     """An engine on ``url``; a StoreError naming the URL (password hidden) when no engine can be
     made for it: an unknown kind of database, or one whose driver is not installed.
 
     ``pooled=False``: every connection is closed when it is given back, for callers that run each
     request in an event loop of its own (a connection may not outlive its loop). ``pool``: the
-    connections kept and the ones more made on demand."""
+    connections kept and the ones more made on demand; ``pool_wait_s``: how long a statement waits
+    for one of them before a StoreError says the store is busy."""
     try:
         engine = create_async_engine(
             async_url(url),
             **(
                 {
                     "pool_pre_ping": True,
-                    "pool_timeout": POOL_WAIT_S,
+                    "poolclass": _BusyPool,
+                    "pool_timeout": pool_wait_s,
                     "pool_size": pool[0],
                     "max_overflow": pool[1],
                 }
@@ -102,6 +115,21 @@ def create_engine(url: str, *, pooled: bool = True, pool: tuple[int, int] = (5, 
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine, "handle_error", _store_errors(_shown(url)))
     return engine
+
+
+class _BusyPool(AsyncAdaptedQueuePool):
+    """The usual pool, whose wait for a connection ends in a StoreError sentence (SQLAlchemy's
+    own ``TimeoutError`` names the pool's settings, not what to do)."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        try:
+            return super()._do_get()
+        except PoolTimeoutError:
+            raise StoreError(
+                f"The store is busy: all {self.checkedout()} of this process's connections to "
+                f"it are in use and none came free within {self._timeout:g} s; try again in a "
+                "moment."
+            ) from None
 
 
 _PUBLISHING: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
@@ -216,10 +244,11 @@ def create_private(url: str) -> None:
         return
 
 
-async def open_store(url: str) -> AsyncEngine:
-    """An engine on ``url`` with the schema migrated to head; a plain-sentence StoreError otherwise."""
+async def open_store(url: str, *, pool_wait_s: float = POOL_WAIT_S) -> AsyncEngine:
+    """An engine on ``url`` with the schema migrated to head; a plain-sentence StoreError otherwise.
+    ``pool_wait_s``: see ``create_engine``."""
     create_private(url)
-    engine = create_engine(url)
+    engine = create_engine(url, pool_wait_s=pool_wait_s)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)

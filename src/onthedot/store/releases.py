@@ -6,6 +6,7 @@ are written to the history (``documents.without_secrets``); publishing reads the
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,18 @@ class ReleaseRepository:
             docs = (
                 await conn.scalars(select(releases.c.document).order_by(releases.c.release_at))
             ).all()
+        return [release for doc in docs if (release := _read(doc)) is not None]
+
+    async def due_between(self, start: dt.datetime, end: dt.datetime) -> list[Release]:
+        """The releases due from ``start`` to ``end`` (both included), by ``release_at``: only
+        their documents are read (the column is indexed), not every release's."""
+        query = (
+            select(releases.c.document)
+            .where(releases.c.release_at.between(start, end))
+            .order_by(releases.c.release_at)
+        )
+        async with self._engine.connect() as conn:
+            docs = (await conn.scalars(query)).all()
         return [release for doc in docs if (release := _read(doc)) is not None]
 
     async def history(self, release_id: str, field: str | None = None) -> list[HistoryEntry]:

@@ -143,10 +143,10 @@ async def _serve_async(
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.config import load_config
     from onthedot.record.checkpoint import anchor_for, bind
-    from onthedot.store.db import open_store
+    from onthedot.store.db import WEB_POOL_WAIT_S, open_store
     from onthedot.web.app import create_app, server_config
 
-    engine = await open_store(spec.database_url)
+    engine = await open_store(spec.database_url, pool_wait_s=WEB_POOL_WAIT_S)
     config = load_config(spec.config_path)
     # what agents post is recorded here: its timeline heads are signed as the scheduler's are
     bind(engine, anchor_for(config.evidence, config.root, spec.database_url))
