@@ -417,7 +417,8 @@ class _Appends:
     flight (200 releases recording at T) go in the next one, with one query for their heads and
     one insert for their events, instead of a transaction each. An append that fails in company
     (another writer took its place 20 times, or its ``with_`` failed) is tried again alone, so
-    one release's failure is never another's."""
+    one release's failure is never another's. A writer cancelled while its append waits or is
+    being written does not take it back: it is stored with the others'."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
