@@ -20,6 +20,9 @@ its own, moved into the watched folder whole), all due ``LEAD_S`` later. Measure
   instance's web port: p50 / p95 / max.
 
 Baseline in the same run: the same releases, servers and readers with one instance.
+
+With ``ONTHEDOT_PROFILE=folder`` every instance samples its event loop's stack into that folder
+(``bench/loop_sampling``; summed up by ``python -m bench.loop_profile``).
 """
 
 from __future__ import annotations
@@ -381,7 +384,17 @@ def _traceback(output: str) -> str | None:
     return None if at < 0 else output[max(0, at - 600) : at + 4000]
 
 
+def _sampling() -> None:
+    """With ``ONTHEDOT_PROFILE`` set, the instances start ``bench/loop_sampling`` (their
+    ``PYTHONPATH`` is this process's)."""
+    if os.environ.get("ONTHEDOT_PROFILE"):
+        Path(os.environ["ONTHEDOT_PROFILE"]).mkdir(parents=True, exist_ok=True)
+        paths = [str(HERE / "loop_sampling"), os.environ.get("PYTHONPATH", "")]
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+
+
 def run() -> dict[str, Any]:
+    _sampling()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="onthedot-bench-load-") as tmp, ExitStack() as stack:
         site = start_site("file", stack, Path(tmp) / "site")

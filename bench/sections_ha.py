@@ -335,8 +335,10 @@ def _ms(figures: dict[str, Any]) -> str:
 
 LOAD_CAUSES = [
     "Why the goals are missed (found on 2026-12-06 in the instances' output, their CPU above, "
-    "and cProfile of the dashboard's app in a copy; then fixed on the same day, each with a test "
-    "that fails without it, and measured again: the figures above are after the fixes):",
+    "cProfile of the dashboard's app in a copy and samples of the leader's event loop every 5 ms "
+    "(`ONTHEDOT_PROFILE=folder`, `bench/loop_sampling`, summed up by `bench.loop_profile`, on "
+    "200 × 50 URLs with 2 instances); then fixed on the same day, each with a test that fails "
+    "without it, and measured again: the figures above are after the fixes):",
     "",
     "- **A shared machine.** Other sessions' work on the same 2 CPUs ('other work' in the CPU "
     "row, measured as the machine's busy time less every process of the benchmark) left the "
@@ -344,15 +346,29 @@ LOAD_CAUSES = [
     "processes at the same priority (three instances) the leader's share was smaller still. The "
     "two columns are not run at the same moment: between them the other work changes, so a "
     "difference of a few seconds between them says nothing.",
-    "- **Left: the leader still does most of the morning.** It stages the 200 releases, probes "
-    "them for leaks, flips and purges them, and records and judges every result (the timeline, "
-    "the incidents) on one event loop. The sweeps after T are now spread: the leader's budget "
-    "(`[verify] concurrency`, 75 URLs' worth of chunks) counts every release sweeping at once "
-    "(`morning/spread.py`), so the 200 sweeps of 50 URLs are shared (the results by instance "
-    "above: before, a 50-URL release always fitted the leader's budget alone and was never "
-    "posted). Half the releases are now classified by about T + 12 s, but the last still at "
-    "T + 25 to 29 s; where the leader's time goes after T (recording 10,000 results and their "
-    "timeline events, the watch's dense sweeps of 200 releases on one loop) was not profiled.",
+    "- **Fixed: a transaction for every timeline append.** The leader stages the 200 releases, "
+    "probes them for leaks, flips and purges them, and records and judges every result on one "
+    "event loop. Sampled from T to T + 22 s (2 instances, the last URL classified at T + 22.2 s), "
+    "that loop was busy in 97 to 99 % of the samples, 77 % of them inside SQLAlchemy and "
+    "psycopg, and 50 % in the timeline's writes: each append (a publish step, a purge, a chunk "
+    "of results and its events, the watch's `verify.all_live` and `watch.ended`) was a "
+    "transaction of its own — begin, read the release's head, insert, commit — several per "
+    "release, 200 releases at once. Now the appends made while one is being written go together "
+    "in the next transaction, with one query for their releases' heads and one insert "
+    "(`record/timeline.py`, `_Appends`; one that fails in company, its fence lost or its place "
+    "taken 20 times, is tried alone, so its error stays its own): in the same set-up the "
+    "timeline's writes fell to 19 % of the busy samples, the loop was busy in 73 % of them and "
+    "the last URL was classified at T + 14.2 s (other work 0.43 CPU against 0.82 before: "
+    "noisy). With 3 instances (the table) the last URL is classified at T + 16.6 s, was 28.6 s; "
+    "one instance alone at T + 21.1 s, was 23.1 s. Releases now finish together: the median "
+    "moved from 12.0 to 14.4 s while the last came in 12 s sooner.",
+    "- **Left: the leader's loop, still more than 5 s of work.** After T it is now busy in about "
+    "three samples of four: re-reading the 200 release files every second and hashing their "
+    "50 files each (`scheduler.tick`, `config.read_releases` and one `sync` per release: 18 % "
+    "after T, 46 % over the whole run, the staging before T included), the spread sweeps' store "
+    "calls (post, claim, finish: 16 %), the timeline's shared writes (19 %), the responder's "
+    "looks (7 %), closing each release's curl handles (5 %). A release file unchanged since the "
+    "last tick read once is the next saving; it is in the scheduler, not done here.",
     "- **Fixed: connections held for a round of the loop.** With 200 releases recording at once "
     "and the loop slow to come back to each, a connection stayed checked out for a whole round: "
     "in one run 20 publishes waited 30 s for one and crashed (`QueuePool limit of size 5 "
@@ -370,22 +386,21 @@ LOAD_CAUSES = [
     "counted by the kernel); a killed leader is still replaced within 2 s (the failover tests). "
     "And the fence checks asked together share one answer (one list of the session's locks): "
     "200 releases checking a second before T queued one after another on that connection, and "
-    "the last flipped up to 4.8 s late; now the latest flip is 0.16 s late.",
+    "the last flipped up to 4.8 s late; now the latest flip is 0.16 to 0.57 s late (0.57 s with "
+    "three instances and 0.89 CPU of other work in the run above).",
     "- **Fixed: purges at T.** Each release purged its 50 URLs one request after another, on "
     "connections of its own, all 200 at once: Varnish reset some, hundreds were retried a "
     "second later, and meanwhile the sweeps found 4,851 results stale and 696 in error. Now "
     "Varnish is sent one BAN of exactly a release's paths (one round-trip per release) and "
     "the purge requests to one host go 8 at a time across every release: from T every result "
     "stored is live.",
-    "- **Left: the board.** `/` shows every URL of every release due today: from T, 200 cards "
-    "of 50 rows. In the copy of the app, with nothing else to serve, it was a page of 6.5 MB "
-    "from about 400 queries and took 3.4 s (about 1.2 s the cards' queries, 1.2 s rendering a "
-    "tag for each row, 0.5 s validating the results). The readers' largest answers are in the "
-    "table: a `/` is megabytes when it comes back within the readers' 30 s at all. Each "
-    "instance's dashboard is one process with one event loop at nice +10: every request behind "
-    "a `/` waits for it, and while both CPUs are busy it gets what is left. What the board "
-    "should show on a morning of 200 releases is a product decision, being worked on "
-    "separately.",
+    "- **Left: the dashboard.** The board `/` was made cheap (before: from T a page of 6.5 MB "
+    "from about 400 queries, 3.4 s in a copy of the app with nothing else to serve; the readers' "
+    "p95 was 30.0 s with three instances, 20.9 s with one): now its largest answer is 441 kB and "
+    "every request is answered, but the p95 over every page is still 5.7 s with three instances "
+    "and 3.8 s with one, against 500 ms. Each instance's dashboard is one process with one event "
+    "loop at nice +10: while both CPUs are busy (the instances, the edge and, in this run, 0.65 "
+    "to 0.89 CPU of other sessions' work) it gets what is left.",
     "- Fixed earlier: a standby's responder failed its look with a duplicate key whenever "
     "another instance opened the same incident first (`respond/incidents.py`); 'responder "
     "looks failed' counts them.",

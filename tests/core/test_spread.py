@@ -332,3 +332,26 @@ async def test_a_standby_stops_getting_a_sweep_ready_before_closing_its_verifier
         helping.cancel()
         await asyncio.gather(helping, return_exceptions=True)
     assert said == ["preparing", "stopped", "closed"]
+
+
+async def test_a_shared_sweep_of_every_url_named_one_by_one_is_timed(
+    engines: list[AsyncEngine],
+) -> None:
+    """The sweep-duration gauge hears of a sweep of every URL whether it was done alone or
+    shared, and whether the watch named the URLs or not."""
+    leader_db, standby_db = engines
+    rel = release()
+    await ReleaseRepository(leader_db).sync(rel, actor="test")
+    swept: list[str] = []
+    async with a_standby(leader_db, standby_db) as (notices, _helper):
+        spread = Spread(SweepBoard(leader_db, "leader"), notices, chunk_urls=1, at_once=1)
+        watcher = Watcher(
+            verifier(), CheckRecorder(leader_db), SYSTEM_CLOCK, WatchPlan.for_seconds(5),
+            on_sweep=lambda release_id, _seconds: swept.append(release_id), spread=spread,
+        )  # fmt: skip
+        every = [f"{SITE}/gdp/{n}.csv" for n in range(URLS)]
+        report = await watcher.look(rel, every)
+        await watcher.look(rel, every[:2])  # (not every URL: not timed)
+    assert len(report.results) == URLS
+    assert await _count(leader_db, select(func.count()).select_from(sweep_chunks)) > 1
+    assert swept == [rel.id]

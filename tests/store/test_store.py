@@ -17,6 +17,7 @@ from onthedot.config import load_release
 from onthedot.errors import LeaseHeldError, LeaseLostError, StoreError
 from onthedot.publish.lease import Lease
 from onthedot.publish.steps import StepLog
+from onthedot.record import timeline as timeline_module
 from onthedot.record.timeline import GENESIS, Timeline, canonical
 from onthedot.store import db
 from onthedot.store.db import open_store
@@ -92,10 +93,10 @@ async def test_a_timeline_too_busy_to_write_is_a_plain_store_error(
     timeline = Timeline(engine)
     await timeline.append("r", "note", {"text": "first"})
 
-    async def always_taken(conn: AsyncConnection, release_id: str) -> tuple[int, str]:
-        return 1, GENESIS  # another writer always took event 1 just before
+    async def always_taken(conn: AsyncConnection, ids: set[str]) -> dict[str, tuple[int, str]]:
+        return dict.fromkeys(ids, (1, GENESIS))  # another writer always took event 1 just before
 
-    monkeypatch.setattr(Timeline, "_head", staticmethod(always_taken))
+    monkeypatch.setattr(timeline_module, "_heads", always_taken)
     with pytest.raises(StoreError, match=r"timeline of r could not be written.*try again"):
         await timeline.append("r", "note", {"text": "second"})
 

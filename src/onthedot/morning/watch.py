@@ -122,10 +122,14 @@ class Watcher:
     async def _sweep(self, release: Release, only: Sequence[str] | None = None) -> VerifyReport:
         started = time.perf_counter()
         report = await self._verifier.check(release, only=only)
-        every_url = only is None or len(only) >= len(release.artefact)
-        if self._on_sweep is not None and every_url:  # (the gauge is of sweeps of every URL)
-            self._on_sweep(release.id, time.perf_counter() - started)
+        self._swept(release, only, started)
         return report
+
+    def _swept(self, release: Release, only: Sequence[str] | None, started: float) -> None:
+        """Tell the gauge how long a sweep took, if it was of every URL (alone or shared)."""
+        every_url = only is None or len(only) >= len(release.artefact)
+        if self._on_sweep is not None and every_url:
+            self._on_sweep(release.id, time.perf_counter() - started)
 
     async def look(self, release: Release, only: Sequence[str] | None = None) -> VerifyReport:
         """One sweep of every URL (or ``only`` these public URLs) from every vantage point,
@@ -145,8 +149,7 @@ class Watcher:
             await self.recorder.record(release.id, report.results, by=None)
         else:
             report = shared.report
-            if self._on_sweep is not None and only is None:
-                self._on_sweep(release.id, time.perf_counter() - started)
+            self._swept(release, only, started)
             for instance, results in shared.by.items():
                 await self.recorder.record(release.id, results, by=instance)
         respond.observe()  # the responder reads it now: an incident is alerted at once

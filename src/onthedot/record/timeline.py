@@ -18,9 +18,11 @@ them again, is detected too (``checkpoint.check``).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -215,85 +217,12 @@ class Timeline:
         at: dt.datetime | None,
         with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> list[Event]:
-        """Chain ``entries`` onto the release's newest event, in one transaction; when another
-        writer took the same place first, read the new head and try again."""
+        """Chain ``entries`` onto the release's newest event, in one transaction, shared with the
+        appends of other releases made at the same moment on this store (``_Appends``)."""
         recorded_at = as_utc(self._clock.now())
         at = as_utc(at) if at else recorded_at
-        at_text, recorded_text = iso_utc(at), iso_utc(recorded_at)
-        for _attempt in range(CONTENTION_TRIES):
-            try:
-                async with self._engine.begin() as conn:
-                    seq, prev = await self._head(conn, release_id)
-                    written: list[Event] = []
-                    for item in entries:
-                        digest = event_hash(
-                            release_id,
-                            seq,
-                            at_text,
-                            item.kind,
-                            actor,
-                            source,
-                            item.data_json,
-                            prev,
-                            recorded_text,
-                        )
-                        written.append(
-                            Event(
-                                release_id,
-                                seq,
-                                at,
-                                item.kind,
-                                actor,
-                                source,
-                                item.data,
-                                prev,
-                                digest,
-                                recorded_at,
-                            )
-                        )
-                        seq, prev = seq + 1, digest
-                    await insert_rows(
-                        conn,
-                        events,
-                        [
-                            {
-                                "release_id": e.release_id,
-                                "seq": e.seq,
-                                "at": e.at,
-                                "recorded_at": e.recorded_at,
-                                "kind": e.kind,
-                                "actor": e.actor,
-                                "source": e.source,
-                                "data": item.data_json,
-                                "prev_hash": e.prev_hash,
-                                "hash": e.hash,
-                            }
-                            for e, item in zip(written, entries, strict=True)
-                        ],
-                        same=("at", "recorded_at"),
-                    )
-                    if with_ is not None:
-                        await with_(conn)
-                sign_head(self._engine, release_id, written[-1].seq, written[-1].hash)
-                return written
-            except IntegrityError:
-                continue
-        raise StoreError(
-            f"The timeline of {release_id} could not be written: other writers got there first "
-            f"{CONTENTION_TRIES} times running; try again."
-        )
-
-    @staticmethod
-    async def _head(conn: AsyncConnection, release_id: str) -> tuple[int, str]:
-        head = (
-            await conn.execute(
-                select(events.c.seq, events.c.hash)
-                .where(events.c.release_id == release_id)
-                .order_by(events.c.seq.desc())
-                .limit(1)
-            )
-        ).first()
-        return (head.seq + 1, head.hash) if head else (1, GENESIS)
+        append = _Append(release_id, entries, actor, source, at, recorded_at, with_)
+        return await _Appends.of(self._engine).write(append)
 
     async def events(
         self, release_id: str, kind: str | None = None, *, after: int = 0
@@ -422,3 +351,175 @@ def _loads(text: str) -> dict[str, Any]:
     except ValueError:
         return {"unreadable": text}
     return value if isinstance(value, dict) else {"value": value}
+
+
+@dataclass(slots=True)
+class _Append:
+    """One writer's events for one release, waiting for the transaction they go in."""
+
+    release_id: str
+    entries: Sequence[Entry]
+    actor: str
+    source: str
+    at: dt.datetime
+    recorded_at: dt.datetime
+    with_: Callable[[AsyncConnection], Awaitable[None]] | None
+
+    def chained(self, seq: int, prev: str) -> list[Event]:
+        """The events, numbered from ``seq`` after the event whose hash is ``prev``."""
+        written: list[Event] = []
+        at_text, recorded_text = iso_utc(self.at), iso_utc(self.recorded_at)
+        for item in self.entries:
+            digest = event_hash(
+                self.release_id, seq, at_text, item.kind, self.actor, self.source,
+                item.data_json, prev, recorded_text,
+            )  # fmt: skip
+            written.append(
+                Event(
+                    self.release_id,
+                    seq,
+                    self.at,
+                    item.kind,
+                    self.actor,
+                    self.source,
+                    item.data,
+                    prev,
+                    digest,
+                    self.recorded_at,
+                )
+            )
+            seq, prev = seq + 1, digest
+        return written
+
+    def rows(self, written: Sequence[Event]) -> list[dict[str, Any]]:
+        return [
+            {
+                "release_id": e.release_id,
+                "seq": e.seq,
+                "at": e.at,
+                "recorded_at": e.recorded_at,
+                "kind": e.kind,
+                "actor": e.actor,
+                "source": e.source,
+                "data": item.data_json,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e, item in zip(written, self.entries, strict=True)
+        ]
+
+
+_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, _Appends] = weakref.WeakKeyDictionary()
+
+
+class _Appends:
+    """The appends of one store, written together: the appends made while a transaction is in
+    flight (200 releases recording at T) go in the next one, with one query for their heads and
+    one insert for their events, instead of a transaction each. An append that fails in company
+    (another writer took its place 20 times, or its ``with_`` failed) is tried again alone, so
+    one release's failure is never another's. A writer cancelled while its append waits or is
+    being written does not take it back: it is stored with the others'."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._loop = asyncio.get_running_loop()
+        self._waiting: list[tuple[_Append, asyncio.Future[list[Event]]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> _Appends:
+        writer = _WRITERS.get(engine)
+        if writer is None or writer._loop is not asyncio.get_running_loop():
+            writer = _WRITERS[engine] = cls(engine)
+        return writer
+
+    async def write(self, append: _Append) -> list[Event]:
+        done: asyncio.Future[list[Event]] = self._loop.create_future()
+        self._waiting.append((append, done))
+        if self._draining is None:
+            self._draining = asyncio.ensure_future(self._drain())
+        return await asyncio.shield(done)  # (a writer cancelled leaves the others' appends be)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # the appends of this turn of the loop join
+                batch, self._waiting = self._waiting[:_APPENDS], self._waiting[_APPENDS:]
+                await self._write_batch(batch)
+        finally:
+            self._draining = None
+
+    async def _write_batch(self, batch: list[tuple[_Append, asyncio.Future[list[Event]]]]) -> None:
+        try:
+            outcomes: list[list[Event] | Exception] = [*await self._together([a for a, _ in batch])]
+        except Exception as exc:  # (each append is tried alone: its own error is its own)
+            outcomes = [exc] if len(batch) == 1 else [await self._alone(a) for a, _ in batch]
+        for (_append, done), outcome in zip(batch, outcomes, strict=True):
+            if not isinstance(outcome, Exception):
+                last = outcome[-1]
+                sign_head(self._engine, last.release_id, last.seq, last.hash)
+            _settle(done, outcome)
+
+    async def _alone(self, append: _Append) -> list[Event] | Exception:
+        try:
+            (written,) = await self._together([append])
+        except Exception as exc:
+            return exc
+        return written
+
+    async def _together(self, appends: Sequence[_Append]) -> list[list[Event]]:
+        """Every append chained onto its release's head, in one transaction (tried again with
+        the new heads when another writer took a place first)."""
+        for _attempt in range(CONTENTION_TRIES):
+            try:
+                async with self._engine.begin() as conn:
+                    heads = await _heads(conn, {a.release_id for a in appends})
+                    written: list[list[Event]] = []
+                    rows: list[dict[str, Any]] = []
+                    for append in appends:
+                        seq, prev = heads.get(append.release_id, (1, GENESIS))
+                        chained = append.chained(seq, prev)
+                        heads[append.release_id] = (chained[-1].seq + 1, chained[-1].hash)
+                        written.append(chained)
+                        rows += append.rows(chained)
+                    await insert_rows(conn, events, rows)
+                    for append in appends:
+                        if append.with_ is not None:
+                            await append.with_(conn)
+                return written
+            except IntegrityError:
+                continue
+        ids = ", ".join(sorted({a.release_id for a in appends}))
+        raise StoreError(
+            f"The timeline of {ids} could not be written: other writers got there first "
+            f"{CONTENTION_TRIES} times running; try again."
+        )
+
+
+_APPENDS = 100  # appends in one transaction at most (their releases' heads asked in one query)
+
+
+def _settle(done: asyncio.Future[list[Event]], outcome: list[Event] | BaseException) -> None:
+    if done.done():
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
+
+
+async def _heads(conn: AsyncConnection, release_ids: set[str]) -> dict[str, tuple[int, str]]:
+    """Each release's next ``seq`` and the hash to chain onto (a release with no event: none)."""
+    newest = (
+        select(events.c.release_id, func.max(events.c.seq).label("seq"))
+        .where(events.c.release_id.in_(sorted(release_ids)))
+        .group_by(events.c.release_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(events.c.release_id, events.c.seq, events.c.hash).join(
+            newest,
+            (events.c.release_id == newest.c.release_id) & (events.c.seq == newest.c.seq),
+        )
+    )
+    return {r.release_id: (r.seq + 1, r.hash) for r in rows.all()}
