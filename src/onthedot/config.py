@@ -124,16 +124,18 @@ class ReleaseFiles:
         return [problem for problems in self.broken.values() for problem in problems]
 
 
-def read_releases(paths: Iterable[Path], config: Config | None = None) -> ReleaseFiles:
+def read_releases(
+    paths: Iterable[Path], config: Config | None = None, digests: Digests | None = None
+) -> ReleaseFiles:
     """Load each release file on its own: whatever one file holds (bad TOML, a wrong field, an
     id another file already uses, nesting too deep to parse, junk too large to read) is that
-    file's problem, and the rest still load."""
+    file's problem, and the rest still load. ``digests``: as for ``load_release``."""
     releases: list[Release] = []
     broken: dict[Path, list[str]] = {}
     seen: dict[str, Path] = {}
     for path in paths:
         try:
-            release = load_release(path, config)
+            release = load_release(path, config, digests)
         except ReleaseFileError as exc:
             broken[path] = exc.problems
             continue

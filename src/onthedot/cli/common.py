@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +83,7 @@ class State:
     database: str | None = None
     leave_at_once: bool = False  # the command's process may end without teardown (cli.leave)
     _config: Config | None = field(default=None, repr=False)
+    _digests: dict[tuple[str, int, int], str] = field(default_factory=dict, repr=False)
 
     @property
     def config(self) -> Config:
@@ -127,11 +128,43 @@ class State:
 
     def release_files_from_config(self) -> ReleaseFiles:
         """Each configured release file on its own: a broken one does not stop the others (a
-        held step's address no alert service can use makes its file broken)."""
+        held step's address no alert service can use makes its file broken). The service reads
+        them at every tick: an artefact file whose size and mtime have not changed since the
+        last read is not hashed again (only what this read used is kept for the next)."""
         from onthedot.config import read_releases
         from onthedot.respond.addresses import checked
 
-        return checked(read_releases(self.config.release_files(), self.config))
+        used = KeptDigests(self._digests)
+        files = checked(read_releases(self.config.release_files(), self.config, used))
+        self._digests = used.kept
+        return files
+
+
+class KeptDigests(MutableMapping[tuple[str, int, int], str]):
+    """The artefacts' SHA-256 known from the last read of the release files (``earlier``), and
+    in ``kept`` those this read asked for or added: what the next read starts from, so the
+    digests of files since changed or gone are let go."""
+
+    def __init__(self, earlier: Mapping[tuple[str, int, int], str]) -> None:
+        self._earlier = earlier
+        self.kept: dict[tuple[str, int, int], str] = {}
+
+    def __getitem__(self, key: tuple[str, int, int]) -> str:
+        if key not in self.kept:
+            self.kept[key] = self._earlier[key]
+        return self.kept[key]
+
+    def __setitem__(self, key: tuple[str, int, int], value: str) -> None:
+        self.kept[key] = value
+
+    def __delitem__(self, key: tuple[str, int, int]) -> None:
+        del self.kept[key]
+
+    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+        return iter(self.kept)
+
+    def __len__(self) -> int:
+        return len(self.kept)
 
 
 state = State()
