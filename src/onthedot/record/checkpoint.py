@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.adapters import mask_secrets
 from onthedot.model import iso_utc, utcnow
+from onthedot.store.db import main_of
 from onthedot.store.location import sqlite_file
 from onthedot.store.tables import events
 
@@ -220,14 +221,16 @@ def bind(engine: AsyncEngine, anchor: Anchor) -> None:
 
 
 def bound(engine: AsyncEngine) -> Anchor | None:
-    return _BOUND.get(engine)
+    """The anchor of ``engine``, or of the engine it was made for (the publish path's own pool,
+    ``store.db.publishing``, signs with the service's key)."""
+    return _BOUND.get(engine) or _BOUND.get(main_of(engine))
 
 
 def sign_head(engine: AsyncEngine, release_id: str, seq: int, head: str) -> None:
     """Sign a new head if the engine has an anchor; a checkpoint that cannot be written is logged,
     never a reason to stop recording (the chain still holds; ``timeline --verify`` then finds an
     older checkpoint)."""
-    anchor = _BOUND.get(engine)
+    anchor = bound(engine)
     if anchor is None:
         return
     try:
@@ -243,7 +246,7 @@ def sign_head(engine: AsyncEngine, release_id: str, seq: int, head: str) -> None
 async def check(engine: AsyncEngine, release_id: str, count: int) -> AnchorCheck:
     """The store's timeline of ``release_id`` (``count`` events, its chain intact) against the
     newest checkpoint signed for it."""
-    anchor = _BOUND.get(engine)
+    anchor = bound(engine)
     if anchor is None:
         return AnchorCheck(True)
     try:

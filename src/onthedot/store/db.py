@@ -133,6 +133,9 @@ class _BusyPool(AsyncAdaptedQueuePool):
 
 
 _PUBLISHING: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+_MAIN: weakref.WeakKeyDictionary[AsyncEngine, weakref.ref[AsyncEngine]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def publishing(engine: AsyncEngine) -> AsyncEngine:
@@ -145,8 +148,17 @@ def publishing(engine: AsyncEngine) -> AsyncEngine:
     if reserved is None:
         url = engine.url.render_as_string(hide_password=False)
         reserved = _PUBLISHING[engine] = create_engine(url, pool=PUBLISHING_POOL)
+        _MAIN[reserved] = weakref.ref(engine)
         event.listen(engine.sync_engine, "engine_disposed", _dispose_with(reserved))
     return reserved
+
+
+def main_of(engine: AsyncEngine) -> AsyncEngine:
+    """The engine ``engine`` was made for by ``publishing`` (whatever is bound to that one —
+    the timeline's signing key — holds for both), else ``engine`` itself."""
+    main = _MAIN.get(engine)
+    found = main() if main is not None else None
+    return found if found is not None else engine
 
 
 def _dispose_with(reserved: AsyncEngine) -> Callable[[Any], None]:
