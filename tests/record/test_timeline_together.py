@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
+import weakref
 from typing import Any
 
-from sqlalchemy import event, select
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from onthedot.errors import OnthedotError
+from onthedot.errors import LeaseLostError, OnthedotError, StoreError
 from onthedot.record import kinds
-from onthedot.record.timeline import Timeline
-from onthedot.store.tables import publish_steps
+from onthedot.record import timeline as timeline_module
+from onthedot.record.timeline import Event, Timeline
+from onthedot.store.db import open_store
+from onthedot.store.tables import events, publish_steps
 
 RELEASES = 40
 
@@ -74,3 +80,107 @@ async def test_an_append_that_fails_in_company_fails_alone(engine: AsyncEngine) 
     async with engine.connect() as conn:
         steps = (await conn.execute(select(publish_steps.c.release_id))).scalars().all()
     assert steps == ["ok"]  # the failed append's company stored what went with it, once
+
+
+async def stored(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())
+
+
+async def test_a_commit_lost_with_its_connection_fails_every_append_and_writes_none_twice(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store committed, then the connection went: no append is written again one by one
+    (that would be every event twice); each gets the error, as with a transaction each."""
+    timeline = Timeline(engine)
+    dialect = engine.sync_engine.dialect
+    commit = dialect.do_commit
+    lost = [0]
+
+    def commit_then_lose(dbapi_connection: Any) -> None:
+        commit(dbapi_connection)
+        if not lost[0]:
+            lost[0] += 1
+            raise dialect.loaded_dbapi.OperationalError("the connection to the store was lost")
+
+    monkeypatch.setattr(dialect, "do_commit", commit_then_lose)
+    begun = count_transactions(engine)
+    outcomes = await asyncio.gather(
+        *(timeline.append(f"r{n:02d}", kinds.PUBLISH_FLIPPED) for n in range(RELEASES)),
+        return_exceptions=True,
+    )
+    assert lost[0] == 1
+    assert all(isinstance(o, DBAPIError) for o in outcomes), outcomes
+    assert begun[0] == 1, f"{begun[0]} transactions: the batch was tried again append by append"
+    assert await stored(engine) == RELEASES  # the lost COMMIT's, once each
+    assert [e.seq for e in await timeline.events("r00")] == [1]
+
+
+async def test_an_append_whose_lease_is_lost_fails_alone_and_the_others_are_stored_once(
+    engine: AsyncEngine,
+) -> None:
+    timeline = Timeline(engine)
+
+    async def fence(_conn: AsyncConnection) -> None:
+        raise LeaseLostError("Another instance now holds r00: this one stopped before flipping.")
+
+    outcomes = await asyncio.gather(
+        timeline.append("r00", kinds.PUBLISH_FLIPPED, with_=fence),
+        *(timeline.append(f"r{n:02d}", kinds.PUBLISH_FLIPPED) for n in range(1, RELEASES)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], LeaseLostError)
+    assert all(isinstance(o, Event) for o in outcomes[1:]), outcomes[1:]
+    assert await stored(engine) == RELEASES - 1
+    assert await timeline.events("r00") == []
+    for n in range(1, RELEASES):
+        assert [e.seq for e in await timeline.events(f"r{n:02d}")] == [1]
+
+
+async def test_appends_held_by_a_writer_that_is_stopped_all_finish(engine: AsyncEngine) -> None:
+    """The loop shutting down cancels the writer of the batches mid-batch: the appends in flight
+    and those queued behind them all finish (an error), none waits for ever."""
+    timeline = Timeline(engine)
+    inside, hold = asyncio.Event(), asyncio.Event()
+
+    async def linger(_conn: AsyncConnection) -> None:
+        inside.set()
+        await hold.wait()  # (never set: the writer is cancelled here)
+
+    in_flight = [
+        asyncio.ensure_future(timeline.append("r00", kinds.PUBLISH_FLIPPED, with_=linger)),
+        *(
+            asyncio.ensure_future(timeline.append(f"r{n:02d}", kinds.PUBLISH_FLIPPED))
+            for n in range(1, 5)
+        ),
+    ]
+    async with asyncio.timeout(10):
+        await inside.wait()
+    queued = [
+        asyncio.ensure_future(timeline.append(f"q{n:02d}", kinds.PUBLISH_FLIPPED)) for n in range(5)
+    ]
+    await asyncio.sleep(0)  # (the queued appends join the writer's queue)
+    writer = timeline_module._WRITERS[engine]._draining
+    assert writer is not None
+    writer.cancel()
+    async with asyncio.timeout(10):
+        outcomes = await asyncio.gather(*in_flight, *queued, return_exceptions=True)
+    assert all(isinstance(o, StoreError) for o in outcomes), outcomes
+    assert "stopped" in str(outcomes[0])
+    assert await stored(engine) == 0  # the transaction in flight was rolled back
+    async with asyncio.timeout(10):  # and the next append starts a writer again
+        assert (await timeline.append("r00", kinds.PUBLISH_FLIPPED)).seq == 1
+
+
+async def test_a_store_let_go_takes_its_writer_with_it(database_url: str) -> None:
+    gc.collect()
+    writers = len(timeline_module._WRITERS)  # (other tests' engines not yet let go)
+    engine = await open_store(database_url)
+    await Timeline(engine).append("r00", kinds.PUBLISH_FLIPPED)
+    assert engine in timeline_module._WRITERS
+    await engine.dispose()
+    gone = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert gone() is None, gc.get_referrers(gone())
+    assert len(timeline_module._WRITERS) == writers

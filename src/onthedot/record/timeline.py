@@ -29,7 +29,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Row, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.clock import SYSTEM_CLOCK, Clock
@@ -410,21 +411,59 @@ class _Append:
 
 
 _WRITERS: weakref.WeakKeyDictionary[AsyncEngine, _Appends] = weakref.WeakKeyDictionary()
+"""Each store's writer, for as long as its engine lives (the writer keeps the engine only by
+weak reference, so an engine let go takes its writer with it)."""
+
+_Pending = list[tuple[_Append, "asyncio.Future[list[Event]]"]]
+
+
+class _OwnFailure(Exception):
+    """An append's own failure inside a batch (its ``with_`` refused, or another writer kept
+    taking its release's place): the batch is split and each append tried again alone. Never
+    leaves ``_Appends``: its writer gets ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _store_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the store's failure rather than an append's: the connection lost, the
+    store down or refusing, the pool full, a wait run out. Such a failure is every append's of
+    the batch, and trying them again one by one could write twice what a lost COMMIT stored."""
+    if isinstance(exc, IntegrityError):
+        return False
+    return isinstance(
+        exc, StoreError | DBAPIError | SQLAlchemyTimeoutError | TimeoutError | OSError
+    )
 
 
 class _Appends:
     """The appends of one store, written together: the appends made while a transaction is in
     flight (200 releases recording at T) go in the next one, with one query for their heads and
-    one insert for their events, instead of a transaction each. An append that fails in company
-    (another writer took its place 20 times, or its ``with_`` failed) is tried again alone, so
-    one release's failure is never another's. A writer cancelled while its append waits or is
-    being written does not take it back: it is stored with the others'."""
+    one insert for their events, instead of a transaction each.
+
+    An append that fails in company by its own doing (its ``with_`` refused, its fence lost, or
+    another writer took its place 20 times) is tried again alone, so one release's failure is
+    never another's. A failure of the store (connection lost, even during COMMIT; pool full;
+    store down) is every append's of the batch: each gets that error and none is tried again, as
+    each got it when it was its own transaction (whether a lost COMMIT stored them stays the
+    writer's to find out, as it was). A writer cancelled while its append waits or is being
+    written does not take it back: it is stored with the others'. If the writer of the batches
+    stops (the loop shutting down), every append it held gets an error; none waits for ever."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._store = weakref.ref(engine)
         self._loop = asyncio.get_running_loop()
-        self._waiting: list[tuple[_Append, asyncio.Future[list[Event]]]] = []
+        self._waiting: _Pending = []
         self._draining: asyncio.Task[None] | None = None
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        engine = self._store()
+        if engine is None:  # (its writers hold it while they wait: not seen in practice)
+            raise StoreError("The timeline could not be written: its store was closed.")
+        return engine
 
     @classmethod
     def of(cls, engine: AsyncEngine) -> _Appends:
@@ -441,19 +480,39 @@ class _Appends:
         return await asyncio.shield(done)  # (a writer cancelled leaves the others' appends be)
 
     async def _drain(self) -> None:
+        batch: _Pending = []
         try:
             while self._waiting:
                 await asyncio.sleep(0)  # the appends of this turn of the loop join
                 batch, self._waiting = self._waiting[:_APPENDS], self._waiting[_APPENDS:]
                 await self._write_batch(batch)
+                batch = []
+        except asyncio.CancelledError:
+            self._stopped(batch, StoreError(
+                "The timeline's writer was stopped (the service is shutting down) before this "
+                "event was confirmed stored: it may or may not have been written; look at the "
+                "release's timeline before recording it again."
+            ))  # fmt: skip
+            raise
+        except Exception as exc:  # (handed to the writers waiting: theirs to see)
+            self._stopped(batch, exc)
         finally:
             self._draining = None
 
-    async def _write_batch(self, batch: list[tuple[_Append, asyncio.Future[list[Event]]]]) -> None:
+    def _stopped(self, batch: _Pending, error: Exception) -> None:
+        """Every append the writer held, in flight or queued, fails with ``error``."""
+        held, self._waiting = [*batch, *self._waiting], []
+        for _append, done in held:
+            _settle(done, error)
+
+    async def _write_batch(self, batch: _Pending) -> None:
+        outcomes: list[list[Event] | Exception]
         try:
-            outcomes: list[list[Event] | Exception] = [*await self._together([a for a, _ in batch])]
-        except Exception as exc:  # (each append is tried alone: its own error is its own)
-            outcomes = [exc] if len(batch) == 1 else [await self._alone(a) for a, _ in batch]
+            outcomes = [*await self._together([a for a, _ in batch])]
+        except _OwnFailure as own:  # (each append is tried alone: its own error is its own)
+            outcomes = [own.error] if len(batch) == 1 else [await self._alone(a) for a, _ in batch]
+        except Exception as exc:  # (the store's failure: every append's, none tried again)
+            outcomes = [exc] * len(batch)
         for (_append, done), outcome in zip(batch, outcomes, strict=True):
             if not isinstance(outcome, Exception):
                 last = outcome[-1]
@@ -463,13 +522,16 @@ class _Appends:
     async def _alone(self, append: _Append) -> list[Event] | Exception:
         try:
             (written,) = await self._together([append])
+        except _OwnFailure as own:
+            return own.error
         except Exception as exc:
             return exc
         return written
 
     async def _together(self, appends: Sequence[_Append]) -> list[list[Event]]:
         """Every append chained onto its release's head, in one transaction (tried again with
-        the new heads when another writer took a place first)."""
+        the new heads when another writer took a place first). An append's own failure comes
+        out as ``_OwnFailure``; the store's as it was raised."""
         for _attempt in range(CONTENTION_TRIES):
             try:
                 async with self._engine.begin() as conn:
@@ -485,15 +547,28 @@ class _Appends:
                     await insert_rows(conn, events, rows)
                     for append in appends:
                         if append.with_ is not None:
-                            await append.with_(conn)
+                            await _with(append.with_, conn)
                 return written
             except IntegrityError:
                 continue
         ids = ", ".join(sorted({a.release_id for a in appends}))
-        raise StoreError(
-            f"The timeline of {ids} could not be written: other writers got there first "
-            f"{CONTENTION_TRIES} times running; try again."
+        raise _OwnFailure(
+            StoreError(
+                f"The timeline of {ids} could not be written: other writers got there first "
+                f"{CONTENTION_TRIES} times running; try again."
+            )
         )
+
+
+async def _with(with_: Callable[[AsyncConnection], Awaitable[None]], conn: AsyncConnection) -> None:
+    """An append's ``with_``: what it refuses is its own; the store failing under it is not (and
+    a place taken is contention, tried again with the others)."""
+    try:
+        await with_(conn)
+    except Exception as exc:
+        if isinstance(exc, IntegrityError) or _store_failure(exc):
+            raise
+        raise _OwnFailure(exc) from exc
 
 
 _APPENDS = 100  # appends in one transaction at most (their releases' heads asked in one query)
