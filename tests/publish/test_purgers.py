@@ -4,7 +4,9 @@ request, Varnish against the real thing."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -12,11 +14,13 @@ from aiohttp import web
 
 from onthedot.adapters import AdapterURL, create, secret_env_name
 from onthedot.errors import AdapterURLError, PurgeError
-from onthedot.publish.purgers import Purger, RetryPolicy
+from onthedot.publish.purgers import PurgeAttempt, Purger, RetryPolicy
 from onthedot.publish.purgers.akamai import edgegrid_authorization
 from onthedot.publish.purgers.http import PER_HOST
+from onthedot.publish.purgers.varnish import REQUIRED_VCL
 from tests.publish import fake_cdn as F
 from tests.publish.fake_cdn import Fake
+from tests.servers import Nginx, Varnish
 
 FAST = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, timeout=5,
                    deadline=20)
@@ -157,30 +161,76 @@ async def test_varnish_purge_ban_and_errors_on_the_real_cache(varnish: object, w
         assert (await http.get(base + "/statistics/x.xlsx")).content == b"newer"
 
 
+class DocumentedVarnish(Varnish):
+    """Varnish running ``REQUIRED_VCL`` as a site would (with a backend; xkey if installed)."""
+
+    def render_vcl(self) -> str:
+        backend = (
+            f'backend default {{ .host = "{self.backend_host}"; .port = "{self.backend_port}"; }}'
+        )
+        vcl = REQUIRED_VCL.replace("vcl 4.1;", f"vcl 4.1;\n{backend}", 1)
+        return vcl if self.has_xkey else vcl.replace("import xkey;", "#")
+
+
+@pytest.fixture(params=["sandbox", "documented"])
+def any_varnish(request: pytest.FixtureRequest, origin: Nginx, start_server: Any) -> Varnish:
+    """The sandbox's Varnish, and one running the VCL the purger's documentation asks for."""
+    if request.param == "sandbox":
+        return cast(Varnish, request.getfixturevalue("varnish"))
+    return cast(Varnish, start_server(DocumentedVarnish(origin.host, origin.port)))
+
+
 @pytest.mark.services
-async def test_varnish_purges_a_release_of_many_files_in_one_request(
-    varnish: object, webroot: object
+@pytest.mark.parametrize(
+    ("folder", "name", "files", "bans"),
+    [
+        ("statistics", "x-{n}.xlsx", 10, 1),
+        ("statistiques", "données 2026 - {n}.csv", 3, 1),
+        ("statistiques", "données 2026 - {n}.csv", 300, 5),
+    ],
+)
+async def test_varnish_purges_a_release_of_many_files_in_few_requests(
+    any_varnish: Varnish, webroot: Path, folder: str, name: str, files: int, bans: int
 ) -> None:
-    """200 releases due at once purge 200 requests, not 200 × their files: one BAN of exactly
-    the release's paths (x-1.xlsx and x-10.xlsx are different files, x-1.xlsx.bak is kept)."""
-    base = varnish.url  # type: ignore[attr-defined]
-    folder = webroot / "statistics"  # type: ignore[operator]
-    folder.mkdir()
-    names = [f"x-{n}.xlsx" for n in range(1, 11)] + ["x-1.xlsx.bak"]
-    for name in names:
-        (folder / name).write_bytes(b"old")
+    """200 releases due at once purge 200 requests, not 200 × their files: BANs of exactly the
+    release's paths (x-1.xlsx and x-10.xlsx are different files, x-1.xlsx.bak is kept), as Varnish
+    holds them (percent-encoded: ``donn%C3%A9es%202026``), each header under Varnish's 8 KB."""
+    base = f"{any_varnish.url}/{folder}"
+    (webroot / folder).mkdir()
+    names = [name.format(n=n) for n in range(1, files + 1)] + [name.format(n=1) + ".bak"]
+    for one in names:
+        (webroot / folder / one).write_bytes(b"old")
     host = "www.example.org"
     async with httpx.AsyncClient(headers={"Host": host}) as http:
-        for name in names:
-            assert (await http.get(f"{base}/statistics/{name}")).content == b"old"
-            (folder / name).write_bytes(b"new")
-        release = [f"https://{host}/statistics/{name}" for name in names[:-1]]
-        async with purger(f"varnish://127.0.0.1:{varnish.port}") as cache:  # type: ignore[attr-defined]
+        for one in names:
+            assert (await http.get(f"{base}/{one}")).content == b"old"
+            (webroot / folder / one).write_bytes(b"new")
+        release = [f"https://{host}/{folder}/{one}" for one in names[:-1]]
+        async with purger(f"varnish://127.0.0.1:{any_varnish.port}") as cache:
             attempts = await cache.purge(release)
-        assert [a.request.split()[0] for a in attempts] == ["BAN"] and attempts[0].ok
-        for name in names[:-1]:
-            assert (await http.get(f"{base}/statistics/{name}")).content == b"new", name
-        assert (await http.get(f"{base}/statistics/x-1.xlsx.bak")).content == b"old"
+        assert [(a.request.split()[0], a.status) for a in attempts] == [("BAN", 200)] * bans
+        for one in names[:-1]:
+            assert (await http.get(f"{base}/{one}")).content == b"new", one
+        assert (await http.get(f"{base}/{names[-1]}")).content == b"old"
+
+
+async def _releases_due_at_once(
+    releases: int, cache: Callable[[web.Request], Awaitable[web.Response]], retry: RetryPolicy
+) -> list[list[PurgeAttempt]]:
+    """``releases`` purgers of one Varnish address (``cache`` answering) purge a URL each at once."""
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", cache)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    purgers = [purger(f"varnish://127.0.0.1:{port}", retry) for _ in range(releases)]
+    try:
+        return await asyncio.gather(*(p.purge([f"{PUBLIC}?r={n}"]) for n, p in enumerate(purgers)))
+    finally:
+        for one in purgers:
+            await one.aclose()
+        await runner.cleanup()
 
 
 async def test_purges_to_one_cache_from_many_releases_wait_their_turn() -> None:
@@ -196,22 +246,43 @@ async def test_purges_to_one_cache_from_many_releases_wait_their_turn() -> None:
         busy -= 1
         return web.Response(text="Purged")
 
-    app = web.Application()
-    app.router.add_route("*", "/{path:.*}", cache)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    purgers = [purger(f"varnish://127.0.0.1:{port}") for _ in range(60)]
-    try:
-        done = await asyncio.gather(*(p.purge([f"{PUBLIC}?r={n}"]) for n, p in enumerate(purgers)))
-    finally:
-        for one in purgers:
-            await one.aclose()
-        await runner.cleanup()
+    done = await _releases_due_at_once(60, cache, FAST)
     assert all(attempts[0].ok for attempts in done)
     assert 0 < most <= PER_HOST, most
+
+
+def test_a_path_that_cannot_go_in_a_ban_expression_is_purged_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A space or ``"`` left in a path (should an encoding keep one) would end the ban's argument."""
+    from onthedot.publish.purgers import varnish
+
+    monkeypatch.setattr(varnish, "_wire", lambda path: path)
+    cache = purger("varnish://127.0.0.1:6081")
+    found = cache.requests([PUBLIC, "https://www.example.org/a b.csv"], [], [])
+    assert [r.label.split()[0] for r in found] == ["PURGE", "BAN"]
+    assert "a b.csv" in found[0].label and "fatalquarterly" in found[1].label
+
+
+async def test_a_try_waiting_its_turn_is_not_timed_out_before_it_is_sent() -> None:
+    """40 releases due at once, a cache answering in 0.25 s, 8 at a time: the last ones wait
+    well over the 0.6 s a try may take, and every purge is done at its first try."""
+    sent = 0
+
+    async def cache(_request: web.Request) -> web.Response:
+        nonlocal sent
+        sent += 1
+        await asyncio.sleep(0.25)
+        return web.Response(text="Purged")
+
+    once = RetryPolicy(
+        attempts=1, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, timeout=0.6, deadline=20
+    )
+    clock = asyncio.get_running_loop().time()
+    done = await _releases_due_at_once(40, cache, once)
+    assert asyncio.get_running_loop().time() - clock > 2 * once.timeout  # some did wait
+    assert [len(attempts) for attempts in done] == [1] * 40
+    assert all(attempts[0].ok for attempts in done) and sent == 40
 
 
 @pytest.mark.services

@@ -110,4 +110,4 @@ class AkamaiPurger(HTTPPurger):
             outcome = await self.simple("POST", target, headers=headers, data=body)
             return outcome
 
-        return PurgeRequest(f"POST {target} objects={' '.join(objects)[:200]}", send)
+        return PurgeRequest(f"POST {target} objects={' '.join(objects)[:200]}", send, target)

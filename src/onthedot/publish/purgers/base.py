@@ -11,6 +11,7 @@ failed attempt, never silently skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -59,6 +60,7 @@ class Outcome:
 class PurgeRequest:
     label: str  # "PURGE http://127.0.0.1:6081/statistics/x.xlsx"
     send: Callable[[], Awaitable[Outcome]]
+    to: str = ""  # the URL it is sent to: its host's turn is waited for before the try's timeout
 
 
 @dataclass(frozen=True)
@@ -157,14 +159,23 @@ class Purger(Adapter):
             return False
         return outcome.ok
 
+    def turn(self, request: PurgeRequest) -> contextlib.AbstractAsyncContextManager[object]:
+        """What a try waits for before it is sent (and before its timeout starts): nothing here."""
+        return contextlib.nullcontext()
+
     async def _try(self, request: PurgeRequest, attempts: list[PurgeAttempt]) -> Outcome:
-        started, clock = dt.datetime.now(dt.UTC), time.monotonic()
-        try:
-            outcome = await asyncio.wait_for(request.send(), self.retry.timeout)
-        except TimeoutError:
-            outcome = Outcome(None, False, f"no answer within {self.retry.timeout:g} s", retry=True)
-        except OSError as exc:
-            outcome = Outcome(None, False, f"cannot connect ({self.scrub(str(exc))})", retry=True)
+        async with self.turn(request):
+            started, clock = dt.datetime.now(dt.UTC), time.monotonic()
+            try:
+                outcome = await asyncio.wait_for(request.send(), self.retry.timeout)
+            except TimeoutError:
+                outcome = Outcome(
+                    None, False, f"no answer within {self.retry.timeout:g} s", retry=True
+                )
+            except OSError as exc:
+                outcome = Outcome(
+                    None, False, f"cannot connect ({self.scrub(str(exc))})", retry=True
+                )
         attempts.append(
             PurgeAttempt(
                 purger=self.url(),

@@ -52,7 +52,7 @@ class CloudflarePurger(HTTPPurger):
                 return Outcome(None, False, f"no answer ({type(exc).__name__})", retry=True)
             return _judge(status, text)
 
-        return PurgeRequest(f"POST {target} {field}={' '.join(items)[:200]}", send)
+        return PurgeRequest(f"POST {target} {field}={' '.join(items)[:200]}", send, target)
 
 
 def _judge(status: int, text: str) -> Outcome:

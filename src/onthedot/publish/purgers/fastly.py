@@ -51,7 +51,7 @@ class FastlyPurger(HTTPPurger):
         async def send() -> Outcome:
             return await self.simple("POST", target, headers=self._headers())
 
-        return PurgeRequest(f"POST {target}", send)
+        return PurgeRequest(f"POST {target}", send, target)
 
     def _tags(self, tags: list[str]) -> PurgeRequest:
         target = f"{self.endpoint}/service/{self.parsed.host}/purge"
@@ -61,4 +61,4 @@ class FastlyPurger(HTTPPurger):
                 "POST", target, headers=self._headers(), json={"surrogate_keys": tags}
             )
 
-        return PurgeRequest(f"POST {target} surrogate_keys={' '.join(tags)}", send)
+        return PurgeRequest(f"POST {target} surrogate_keys={' '.join(tags)}", send, target)

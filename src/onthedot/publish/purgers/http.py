@@ -3,12 +3,14 @@
 Every release has purgers of its own, and hundreds of releases may be due at the same T: the
 requests to one purge host, every release's together, go ``PER_HOST`` at a time (``host_limit``),
 so a cache is not sent hundreds of connections at once (Varnish resets some, and each is retried
-a second later: later than waiting one's turn).
+a second later: later than waiting one's turn). A try waits for its turn before its timeout starts
+(``turn``): a try queued behind others is not "no answer within 10 s" when it was never sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from onthedot.adapters import AdapterURL
-from onthedot.publish.purgers.base import Outcome, Purger, RetryPolicy, classify
+from onthedot.publish.purgers.base import Outcome, Purger, PurgeRequest, RetryPolicy, classify
 
 PER_HOST = 8
 """Purge requests in flight to one host at once, from every purger of this process."""
@@ -46,6 +48,11 @@ class HTTPPurger(Purger):
         self.endpoint = (self.endpoint_override or self.default_endpoint).rstrip("/")
         self._http: aiohttp.ClientSession | None = None
 
+    def turn(self, request: PurgeRequest) -> contextlib.AbstractAsyncContextManager[object]:
+        """The turn of the host ``request`` goes to (``request.to``, else the endpoint)."""
+        to = request.to or self.endpoint
+        return host_limit(to) if to else contextlib.nullcontext()
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.close()
@@ -60,20 +67,18 @@ class HTTPPurger(Purger):
         json: Any = None,
         data: bytes | None = None,
     ) -> tuple[int, str]:
-        """One request; returns (status, body text). Timeouts are the retry policy's job."""
+        """One request; returns (status, body text). Timeouts are the retry policy's job, the
+        host's turn is ``turn``'s (taken before the try's timeout starts)."""
         if self._http is None:
             self._http = aiohttp.ClientSession()
-        async with (
-            host_limit(url),
-            self._http.request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                json=json,
-                data=data,
-                allow_redirects=False,
-            ) as response,
-        ):
+        async with self._http.request(
+            method,
+            url,
+            headers=dict(headers or {}),
+            json=json,
+            data=data,
+            allow_redirects=False,
+        ) as response:
             return response.status, (await response.text(errors="replace"))[:500]
 
     async def simple(self, method: str, url: str, **kwargs: Any) -> Outcome:

@@ -7,7 +7,10 @@ site's ``Host`` header:
 * several URLs of one site (a release's files): one ``BAN /`` with ``X-Ban-Prefix`` the regex of
   exactly their paths, ``(?:/statistics/x\.xlsx|/statistics/y\.csv)$`` (the VCL anchors it with
   ``^``): the purge at T is one round-trip per release, not one per file, whatever the number of
-  releases due at once;
+  releases due at once. The paths are those on the wire, percent-encoded as the PURGE sends them
+  and as Varnish compares them (``donn%C3%A9es%202026.csv``, either case of hex digit); a release
+  whose regex would pass ``BAN_HEADER`` bytes is banned in several BANs (Varnish refuses a request
+  header beyond 8 KB by default); a path that would still hold a space or ``"`` is PURGEd alone;
 * prefixes: ``BAN /`` with ``X-Ban-Prefix: <regex-escaped path prefix>``;
 * tags: ``PURGE /`` with ``xkey-purge: key1 key2`` (needs vmod_xkey, Debian ``varnish-modules``).
 
@@ -21,8 +24,13 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from yarl import URL
+
 from onthedot.publish.purgers.base import Outcome, PurgeRequest
 from onthedot.publish.purgers.http import HTTPPurger, path_of
+
+BAN_HEADER = 4000
+"""Most characters in one BAN's ``X-Ban-Prefix`` (Varnish's ``http_req_hdr_len`` is 8 KB)."""
 
 REQUIRED_VCL = r"""
 vcl 4.1;
@@ -74,10 +82,9 @@ class VarnishPurger(HTTPPurger):
         return f"{'https' if self.tls else 'http'}://{host}:{parsed.port or default}"
 
     def requests(self, urls: list[str], prefixes: list[str], tags: list[str]) -> list[PurgeRequest]:
-        found = [
-            self._purge(same[0]) if len(same) == 1 else self._ban_exactly(host, same)
-            for host, same in _by_host(urls).items()
-        ]
+        found: list[PurgeRequest] = []
+        for host, same in _by_host(urls).items():
+            found += [self._purge(same[0])] if len(same) == 1 else self._ban_exactly(host, same)
         found += [self._ban(prefix) for prefix in prefixes]
         if tags:
             found.append(self._xkey(tags, urls[0] if urls else prefixes[0] if prefixes else ""))
@@ -85,38 +92,56 @@ class VarnishPurger(HTTPPurger):
 
     def _purge(self, url: str) -> PurgeRequest:
         host, path = path_of(url)
-        target = self.base + path
+        target = self.base + _wire(path)
 
         async def send() -> Outcome:
             return await self.simple(self.method, target, headers={"Host": host})
 
-        return PurgeRequest(f"{self.method} {target} (Host: {host})", send)
+        return PurgeRequest(f"{self.method} {target} (Host: {host})", send, target)
 
     def _ban(self, prefix: str) -> PurgeRequest:
         host, path = path_of(prefix)
-        return self._ban_matching(host, re.escape(path))
+        return self._ban_matching(host, _regex(_wire(path)))
 
-    def _ban_exactly(self, host: str, urls: list[str]) -> PurgeRequest:
-        """One BAN for exactly these URLs: the regex of their paths, whole (``$``)."""
-        paths = "|".join(re.escape(path_of(url)[1]) for url in urls)
-        return self._ban_matching(host, f"(?:{paths})$")
+    def _ban_exactly(self, host: str, urls: list[str]) -> list[PurgeRequest]:
+        """BANs of exactly these URLs: the regex of their paths, whole (``$``), ``BAN_HEADER``
+        characters at most each; a URL whose path cannot go in a ban expression is PURGEd."""
+        found: list[PurgeRequest] = []
+        batch: list[str] = []
+        size = len("(?:)$")
+        for url in urls:
+            wanted = _regex(_wire(path_of(url)[1]))
+            if _UNSAFE.search(wanted):
+                found.append(self._purge(url))
+                continue
+            if batch and size + len(wanted) + 1 > BAN_HEADER:
+                found.append(self._ban_matching(host, f"(?:{'|'.join(batch)})$"))
+                batch, size = [], len("(?:)$")
+            batch.append(wanted)
+            size += len(wanted) + 1
+        if batch:
+            found.append(self._ban_matching(host, f"(?:{'|'.join(batch)})$"))
+        return found
 
     def _ban_matching(self, host: str, pattern: str) -> PurgeRequest:
         headers = {"Host": host, "X-Ban-Prefix": pattern} if host else {"X-Ban-Prefix": pattern}
+        target = self.base + "/"
 
         async def send() -> Outcome:
-            return await self.simple("BAN", self.base + "/", headers=headers)
+            return await self.simple("BAN", target, headers=headers)
 
-        return PurgeRequest(f"BAN {self.base}/ (X-Ban-Prefix: {pattern})", send)
+        return PurgeRequest(f"BAN {target} (X-Ban-Prefix: {pattern})", send, target)
 
     def _xkey(self, tags: list[str], site_url: str) -> PurgeRequest:
         host, _ = path_of(site_url) if site_url else ("", "/")
         headers = {"xkey-purge": " ".join(tags)} | ({"Host": host} if host else {})
 
-        async def send() -> Outcome:
-            return await self.simple("PURGE", self.base + "/", headers=headers)
+        target = self.base + "/"
 
-        return PurgeRequest(f"PURGE {self.base}/ (xkey-purge: {' '.join(tags)})", send)
+        async def send() -> Outcome:
+            return await self.simple("PURGE", target, headers=headers)
+
+        return PurgeRequest(f"PURGE {target} (xkey-purge: {' '.join(tags)})", send, target)
 
 
 def _by_host(urls: list[str]) -> dict[str, list[str]]:
@@ -125,3 +150,22 @@ def _by_host(urls: list[str]) -> dict[str, list[str]]:
     for url in urls:
         grouped.setdefault(path_of(url)[0], []).append(url)
     return grouped
+
+
+_UNSAFE = re.compile(r'[\s"]')
+"""What ends or breaks a ban expression's argument: such a path is PURGEd instead."""
+
+
+def _wire(path: str) -> str:
+    """The path and query as sent (and as Varnish's ``req.url`` holds them): percent-encoded as
+    aiohttp encodes the PURGE's URL (``/donn%C3%A9es%202026.csv``)."""
+    return URL("http://h" + path).raw_path_qs
+
+
+def _regex(wire: str) -> str:
+    """``wire`` as a regex matching it literally, either case of each ``%XX``'s hex digits."""
+    return re.sub(
+        r"%([0-9A-F])([0-9A-F])",
+        lambda m: "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in m.groups()),
+        re.escape(wire),
+    )
