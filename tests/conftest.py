@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -23,6 +24,21 @@ def _postgres_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is needed for the store tests: {exc}")
     with throwaway_database(PG_ADMIN) as url:
         yield url
+
+
+@asynccontextmanager
+async def postgres_engines(count: int) -> AsyncIterator[list[AsyncEngine]]:
+    """``count`` stores on one throwaway PostgreSQL database (as several instances of the service
+    on one store), disposed and the database dropped afterwards."""
+    urls = _postgres_url()
+    url = next(urls)
+    made = [await open_store(url) for _ in range(count)]
+    try:
+        yield made
+    finally:
+        for engine in made:
+            await engine.dispose()
+        next(urls, None)
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.advisory import lock_key, lock_session
 from onthedot.store.db import open_store
-from tests.conftest import _postgres_url, write_release
+from tests.conftest import _postgres_url, postgres_engines, write_release
 from tests.core.test_publisher import NEW, PATH, publisher, release_file
 from tests.e2e.helpers import local
 from tests.respond.conftest import MovedClock
@@ -48,15 +48,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 async def engines() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine, AsyncEngine]]:
     """Two instances and an onlooker (who plays PostgreSQL ending connections), one database."""
-    urls = _postgres_url()
-    url = next(urls)
-    made = [await open_store(url) for _ in range(3)]
-    try:
+    async with postgres_engines(3) as made:
         yield made[0], made[1], made[2]
-    finally:
-        for engine in made:
-            await engine.dispose()
-        next(urls, None)
 
 
 async def _end_sessions_holding(onlooker: AsyncEngine, name: str) -> int:

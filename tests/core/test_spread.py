@@ -24,7 +24,6 @@ from onthedot.morning.watch import Watcher, WatchPlan
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
-from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
 from onthedot.store.sweeps import Chunk, SweepBoard, SweepNotices
 from onthedot.store.tables import checks, sweep_chunks
@@ -32,7 +31,7 @@ from onthedot.testing import MockProbeTransport, mock_response
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import DEFAULT
 from onthedot.verify.verifier import Verifier, watched_urls
-from tests.conftest import _postgres_url
+from tests.conftest import postgres_engines
 
 pytestmark = pytest.mark.postgres
 
@@ -70,15 +69,8 @@ async def open_verifier(_release: Release) -> AsyncIterator[Verifier]:
 
 @pytest.fixture
 async def engines() -> AsyncIterator[list[AsyncEngine]]:
-    urls = _postgres_url()
-    url = next(urls)
-    made = [await open_store(url) for _ in range(2)]
-    try:
+    async with postgres_engines(2) as made:
         yield made
-    finally:
-        for engine in made:
-            await engine.dispose()
-        next(urls, None)
 
 
 async def _count(engine: AsyncEngine, query: object) -> int:

@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.store.db import open_store
 from onthedot.store.sweeps import SweepBoard, SweepNotices, wait_for
 from onthedot.store.tables import sweep_chunks
-from tests.conftest import _postgres_url
+from tests.conftest import postgres_engines
 
 pytestmark = pytest.mark.postgres
 
@@ -27,15 +26,8 @@ PARTS = [[f"https://stats.example/{n}/{i}.csv" for i in range(3)] for n in range
 
 @pytest.fixture
 async def engines() -> AsyncIterator[list[AsyncEngine]]:
-    urls = _postgres_url()
-    url = next(urls)
-    made = [await open_store(url) for _ in range(3)]
-    try:
+    async with postgres_engines(3) as made:
         yield made
-    finally:
-        for engine in made:
-            await engine.dispose()
-        next(urls, None)
 
 
 async def _claim_all(board: SweepBoard, sweep: str) -> list[int]:
