@@ -82,10 +82,14 @@ def load_config(path: Path | None) -> Config:
 
 
 def load_release(
-    path: Path, config: Config | None = None, digests: Digests | None = None
+    path: Path,
+    config: Config | None = None,
+    digests: Digests | None = None,
+    stamps: Stamps | None = None,
 ) -> Release:
     """Read, validate and complete one release file (artefact hashes computed, times in UTC);
-    ``digests`` are the files' SHA-256 already known (see ``digest_of``), completed here."""
+    ``digests`` are the files' SHA-256 already known (see ``digest_of``), completed here;
+    ``stamps``, if given, gets the stamp of each artefact file as it was when hashed."""
     config = config or Config()
     data, positions = _read_toml(path)
     problems = unknown_keys(
@@ -99,7 +103,7 @@ def load_release(
     problems.extend(_operator_only(path, positions, data.get("site")))
     problems.extend(_gate_secrets(path, positions, data))
     _merge_site(data, config.site.model_dump(exclude_unset=True))
-    problems.extend(_complete_artefacts(path, positions, data, digests))
+    problems.extend(_complete_artefacts(path, positions, data, digests, stamps))
     if problems:
         raise ReleaseFileError(problems)
     lines = {key: positions.line((key,)) for key in data if positions.has_key((key,))}
@@ -125,17 +129,24 @@ class ReleaseFiles:
 
 
 def read_releases(
-    paths: Iterable[Path], config: Config | None = None, digests: Digests | None = None
+    paths: Iterable[Path],
+    config: Config | None = None,
+    digests: Digests | None = None,
+    kept: KeptReleases | None = None,
 ) -> ReleaseFiles:
     """Load each release file on its own: whatever one file holds (bad TOML, a wrong field, an
     id another file already uses, nesting too deep to parse, junk too large to read) is that
-    file's problem, and the rest still load. ``digests``: as for ``load_release``."""
+    file's problem, and the rest still load. ``digests``: as for ``load_release``; ``kept``:
+    the releases of the last read, taken again from files that did not change."""
     releases: list[Release] = []
     broken: dict[Path, list[str]] = {}
     seen: dict[str, Path] = {}
     for path in paths:
         try:
-            release = load_release(path, config, digests)
+            if kept is not None:
+                release = kept.load(path, config, digests)
+            else:
+                release = load_release(path, config, digests)
         except ReleaseFileError as exc:
             broken[path] = exc.problems
             continue
@@ -149,6 +160,65 @@ def read_releases(
         seen[release.id] = path
         releases.append(release)
     return ReleaseFiles(releases, broken)
+
+
+Stamp = tuple[int, int, int, int]
+"""A file as ``stat`` finds it: device, inode, size, mtime_ns (one moved in over it, or changed,
+has another)."""
+Stamps = dict[str, tuple[str, Stamp]]
+"""Each artefact file of a release as named beside it → its real path and stamp when hashed."""
+
+
+def stamp_of(found: os.stat_result) -> Stamp:
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class ReleaseRead:
+    stamp: Stamp
+    artefacts: Stamps
+    release: Release
+
+
+class KeptReleases:
+    """The releases read well at the last read of the release files (``earlier``), by file, and
+    in ``kept`` those this read used: a file is parsed again only when its stamp or one of its
+    artefact files' changed, so a read of files that did not change parses none. A file changed
+    less than ``SETTLED_NS`` ago is not kept (two changes within the clock's tick would leave
+    its stamp as it was)."""
+
+    def __init__(self, earlier: Mapping[Path, ReleaseRead]) -> None:
+        self._earlier = earlier
+        self.kept: dict[Path, ReleaseRead] = {}
+
+    def load(self, path: Path, config: Config | None, digests: Digests | None) -> Release:
+        stamp = _stamp(str(path))
+        read = self._earlier.get(path)
+        if read is not None and read.stamp == stamp and _unchanged(read.artefacts):
+            if digests is not None:  # still in use: kept for the next read too
+                for local, (_dev, _ino, size, mtime_ns) in read.artefacts.values():
+                    digests.get((local, size, mtime_ns))
+            self.kept[path] = read
+            return read.release
+        artefacts: Stamps = {}
+        release = load_release(path, config, digests, artefacts)
+        settled = time.time_ns() - SETTLED_NS
+        if stamp is not None and all(
+            s[3] < settled for s in (stamp, *(a[1] for a in artefacts.values()))
+        ):
+            self.kept[path] = ReleaseRead(stamp, artefacts, release)
+        return release
+
+
+def _stamp(path: str) -> Stamp | None:
+    try:
+        return stamp_of(os.stat(path))
+    except OSError:
+        return None
+
+
+def _unchanged(artefacts: Stamps) -> bool:
+    return all(_stamp(named) == stamp for named, (_local, stamp) in artefacts.items())
 
 
 def load_releases(paths: Iterable[Path], config: Config | None = None) -> list[Release]:
@@ -343,7 +413,11 @@ def _merge_site(data: dict[str, Any], defaults: Mapping[str, Any]) -> None:
 
 
 def _complete_artefacts(
-    path: Path, positions: TomlPositions, data: dict[str, Any], digests: Digests | None
+    path: Path,
+    positions: TomlPositions,
+    data: dict[str, Any],
+    digests: Digests | None,
+    stamps: Stamps | None,
 ) -> list[str]:
     """Resolve each artefact's file inside the release's folder; hash it (streamed)."""
     problems: list[str] = []
@@ -393,6 +467,8 @@ def _complete_artefacts(
             continue
         art["sha256"], art["size"] = digest_of(local, found, digests)
         art["local_path"] = local
+        if stamps is not None:
+            stamps[os.path.join(folder, name)] = (str(local), stamp_of(found))
     return problems
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the store, the config and the models are imported by the co
     from rich.text import Text
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from onthedot.config import Config, ReleaseFiles
+    from onthedot.config import Config, ReleaseFiles, ReleaseRead
     from onthedot.model import Release
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -84,6 +84,7 @@ class State:
     leave_at_once: bool = False  # the command's process may end without teardown (cli.leave)
     _config: Config | None = field(default=None, repr=False)
     _digests: dict[tuple[str, int, int], str] = field(default_factory=dict, repr=False)
+    _read: dict[Path, ReleaseRead] = field(default_factory=dict, repr=False)
 
     @property
     def config(self) -> Config:
@@ -129,14 +130,15 @@ class State:
     def release_files_from_config(self) -> ReleaseFiles:
         """Each configured release file on its own: a broken one does not stop the others (a
         held step's address no alert service can use makes its file broken). The service reads
-        them at every tick: an artefact file whose size and mtime have not changed since the
-        last read is not hashed again (only what this read used is kept for the next)."""
-        from onthedot.config import read_releases
+        them at every tick: a release file that has not changed since the last read, nor its
+        artefact files, is not parsed again, and an artefact file whose size and mtime have not
+        changed is not hashed again (only what this read used is kept for the next)."""
+        from onthedot.config import KeptReleases, read_releases
         from onthedot.respond.addresses import checked
 
-        used = KeptDigests(self._digests)
-        files = checked(read_releases(self.config.release_files(), self.config, used))
-        self._digests = used.kept
+        used, read = KeptDigests(self._digests), KeptReleases(self._read)
+        files = checked(read_releases(self.config.release_files(), self.config, used, read))
+        self._digests, self._read = used.kept, read.kept
         return files
 
 
