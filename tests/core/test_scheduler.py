@@ -9,17 +9,19 @@ from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import ShiftedClock
 from onthedot.config import ReleaseFiles, load_release, read_releases
 from onthedot.model import Release
 from onthedot.morning.files import FileProblem
-from onthedot.morning.scheduler import SchedulePolicy, Scheduler
+from onthedot.morning.scheduler import PublishFn, SchedulePolicy, Scheduler
 from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
+from onthedot.store.releases import ReleaseRepository
 from tests.conftest import write_release
 
 NOW = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
@@ -76,6 +78,73 @@ async def test_tick_arms_due_releases_once(engine: AsyncEngine, tmp_path: Path) 
     assert len(notes) == 1 and "Not published by the scheduler" in notes[0].data["text"]
     await scheduler.tick()
     assert len(await Timeline(engine).events("ancient", kinds.NOTE)) == 1  # noted once
+    await scheduler.aclose()
+
+
+def _statements(engine: AsyncEngine) -> list[str]:
+    """Every SQL statement the engine sends from now on, as it is sent."""
+    sent: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    return sent
+
+
+def _published_at_once(engine: AsyncEngine, published: list[Release]) -> PublishFn:
+    """A publish that records the release as published (``verified``) and appends it."""
+
+    async def publish(release: Release) -> object:
+        published.append(release)
+        await StepLog(engine, release.id).mark("verified", NOW, {"live": True})
+        return None
+
+    return publish
+
+
+async def test_a_tick_over_releases_that_did_not_change_asks_the_store_nothing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    items = releases(tmp_path)
+    publish = _published_at_once(engine, [])
+    scheduler = Scheduler(
+        engine, load=lambda: ReleaseFiles(items), publish=publish, clock=ShiftedClock(NOW)
+    )
+    await StepLog(engine, "done").mark("verified", NOW, {"live": True})
+    assert sorted(await scheduler.tick()) == ["missed-yesterday", "soon"]
+    await asyncio.gather(*scheduler.tasks.values())
+    assert await scheduler.tick() == []  # (the store says both are published now)
+    sent = _statements(engine)
+    assert await scheduler.tick() == []
+    assert sent == []  # not synced again, nor asked whether published, nor noted again
+    await scheduler.aclose()
+
+
+async def test_a_published_release_whose_file_changed_is_synced_and_looked_at_again(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    path = write_release(
+        tmp_path, id="soon", release_at="2026-03-10T09:30:00", announced_at="2019-01-02T09:30:00"
+    )
+    loaded = [load_release(path)]
+    published: list[Release] = []
+    publish = _published_at_once(engine, published)
+    scheduler = Scheduler(
+        engine, load=lambda: ReleaseFiles(loaded), publish=publish, clock=ShiftedClock(NOW)
+    )
+    await scheduler.tick()
+    await asyncio.gather(*scheduler.tasks.values())
+    assert await scheduler.tick() == []
+    await StepLog(engine, "soon").reset_from("staging")  # (to be published again)
+    assert await scheduler.tick() == []  # the same release, known to be published: not asked
+    path.write_text(path.read_text().replace("Fatal", "Serious"), encoding="utf-8")
+    loaded[:] = [load_release(path)]
+    assert await scheduler.tick() == ["soon"]  # changed: synced, and the store asked again
+    await asyncio.gather(*scheduler.tasks.values())
+    assert published[-1].title.startswith("Serious")
+    (change,) = await ReleaseRepository(engine).history("soon", "title")
+    assert change.actor == "scheduler" and str(change.new).startswith("Serious")
     await scheduler.aclose()
 
 

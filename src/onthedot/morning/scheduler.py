@@ -1,11 +1,13 @@
 """The scheduler inside ``onthedot run``: every release, published on the dot, without a person.
 
-Every ``poll_s`` it re-reads the release files (so a moved release is picked up), syncs them into
-the store and arms one task per release that is due: staging starts ``stage_ahead_s`` before T,
+Every ``poll_s`` it re-reads the release files (so a moved release is picked up), syncs into the
+store each release whose document changed since this instance last synced it, and arms one task
+per release that is due: staging starts ``stage_ahead_s`` before T,
 leak probes from T − 15 min, the flip at T, purges, then the watch: every URL not yet live is
 checked again until it is, for at most ``[publish] watch_until_live_s`` after T, or until a person
 stops it — all one task. A release already published (its ``verified`` step recorded, once the
-watch ended) is left alone. After a restart, a release that went live but whose watch had not
+watch ended) is left alone: once the store said so, it is not asked again until the release's
+document changes (or this instance stops leading). After a restart, a release that went live but whose watch had not
 ended is taken up again: the watch goes on from what was recorded (only the URLs not live at their
 last check are looked at; past the limit, they get one last look). One whose T passed while
 nothing was running is published at once and recorded as late, unless T is more than
@@ -41,6 +43,7 @@ from onthedot.morning.files import FileProblem
 from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+from onthedot.store.documents import content_sha256, document
 from onthedot.store.releases import ReleaseRepository
 
 if TYPE_CHECKING:
@@ -84,6 +87,10 @@ class Scheduler:
         self._on_problems = on_problems
         self.problems: tuple[FileProblem, ...] = ()
         self._leadership = leadership
+        self._synced: dict[str, tuple[Release, str]] = {}
+        """By release id: the release this instance last synced into the store, its digest."""
+        self._published: dict[str, str] = {}
+        """By release id: the digest of the document seen published (``verified``)."""
 
     async def tick(self) -> list[str]:
         """One pass: sync release files, arm the due ones; returns the ids armed now."""
@@ -91,7 +98,7 @@ class Scheduler:
         releases = list(files.releases)
         repo = ReleaseRepository(self._engine)
         for release in releases:
-            await repo.sync(release, actor="scheduler")
+            await self._sync(repo, release)
         kept = await self._last_good(repo, files.broken, {r.id for r in releases})
         self._report(
             FileProblem(str(path), tuple(problems), kept[path].id if path in kept else None)
@@ -107,6 +114,17 @@ class Scheduler:
                 self.tasks[release.id] = asyncio.create_task(self._guarded(release))
                 armed.append(release.id)
         return armed
+
+    async def _sync(self, repo: ReleaseRepository, release: Release) -> None:
+        """Into the store, unless this instance already synced this document (the same release
+        read again from a file that did not change, or one read again the same)."""
+        last = self._synced.get(release.id)
+        if last is not None and last[0] is release:
+            return
+        digest = content_sha256(document(release))
+        if last is None or last[1] != digest:
+            await repo.sync(release, actor="scheduler")
+        self._synced[release.id] = (release, digest)
 
     async def _last_good(
         self, repo: ReleaseRepository, broken: dict[Path, list[str]], loaded: set[str]
@@ -133,25 +151,36 @@ class Scheduler:
             self._on_problems(now)
 
     async def _due(self, release: Release, now: dt.datetime) -> bool:
-        if "verified" in await StepLog(self._engine, release.id).done():
-            return False
+        """Whether to arm ``release`` now: within its staging time and not yet published (the
+        store is asked only then, and no more once it said published, while this instance
+        reads the same document); one long missed is noted once."""
         until = (release.release_at - now).total_seconds()
-        if until > self.policy.stage_ahead_s:
+        synced = self._synced.get(release.id)
+        digest = synced[1] if synced is not None and synced[0] is release else None
+        if until > self.policy.stage_ahead_s or (
+            digest is not None and self._published.get(release.id) == digest
+        ):
             return False
-        if -until > self.policy.catch_up_s:
-            if release.id not in self._missed:
-                self._missed.add(release.id)
-                await self._timeline.append(
-                    release.id,
-                    kinds.NOTE,
-                    {
-                        "text": f"Not published by the scheduler: its release time "
-                        f"{iso_utc(release.release_at)} passed more than "
-                        f"{self.policy.catch_up_s / 3600:.0f} hours ago. Publish it by hand if it "
-                        "is still wanted."
-                    },
-                    actor="scheduler",
-                )
+        missed = -until > self.policy.catch_up_s
+        if missed and release.id in self._missed:
+            return False
+        if "verified" in await StepLog(self._engine, release.id).done():
+            if digest is not None:
+                self._published[release.id] = digest
+            return False
+        if missed:
+            self._missed.add(release.id)
+            await self._timeline.append(
+                release.id,
+                kinds.NOTE,
+                {
+                    "text": f"Not published by the scheduler: its release time "
+                    f"{iso_utc(release.release_at)} passed more than "
+                    f"{self.policy.catch_up_s / 3600:.0f} hours ago. Publish it by hand if it "
+                    "is still wanted."
+                },
+                actor="scheduler",
+            )
             return False
         return True
 
@@ -173,8 +202,12 @@ class Scheduler:
                 except Exception:  # a bug must not stop the releases already armed
                     log.exception("scheduler tick crashed")
             await self._pause()
-            if not self._leads() and self.tasks:
-                await self.aclose()  # the lead is lost: another instance publishes now
+            if not self._leads():
+                # another instance publishes now, and syncs the store: nothing is taken as known
+                self._synced.clear()
+                self._published.clear()
+                if self.tasks:
+                    await self.aclose()
 
     def _leads(self) -> bool:
         return self._leadership is None or self._leadership.leader
