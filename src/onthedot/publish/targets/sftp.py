@@ -49,6 +49,7 @@ class SFTPTarget(Target):
         self.timeout = float(self.parsed.query.get("timeout", "30"))
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
+        self._opening = asyncio.Lock()  # files staged at once share one connection
 
     def _where(self) -> str:
         return f"{self.parsed.host}:{self.parsed.port or 22}"
@@ -61,6 +62,13 @@ class SFTPTarget(Target):
         return posixpath.join(self.root, path.lstrip("/"))
 
     async def _session(self) -> asyncssh.SFTPClient:
+        """The SFTP session, opened (or opened again, once lost) by one caller at a time: the
+        files of a release, staged at once, each opened one of their own and all but the last
+        were left open."""
+        async with self._opening:
+            return await self._open()
+
+    async def _open(self) -> asyncssh.SFTPClient:
         if self._sftp is not None and self._conn is not None:
             try:
                 await self._sftp.stat(self.root)
