@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncssh
 import httpx
 import pytest
 
@@ -22,6 +25,8 @@ from onthedot.errors import (
     TargetUnreachable,
 )
 from onthedot.publish.targets import Staged, Target
+from onthedot.publish.targets import base as targets_base
+from onthedot.publish.targets import file as file_target
 from tests.publish.conftest import TARGET_KINDS, TargetEnv, artefact, mounted, read_only
 
 PATH = "/statistics/fatalquarterly.xlsx"
@@ -50,6 +55,24 @@ async def test_stage_then_flip_puts_the_bytes_at_the_path(
     if target_env.disk is not None:
         assert (target_env.disk / PATH.lstrip("/")).read_bytes() == local.read_bytes()
         assert not (target_env.disk / staged.location.lstrip("/")).exists()
+
+
+@each_target
+async def test_stage_all_stages_every_file_in_order_and_refuses_a_changed_one(
+    target_env: TargetEnv, tmp_path: Path
+) -> None:
+    files = [artefact(tmp_path, 500 + n, f"t{n}.csv") for n in range(9)]
+    paths = [f"/statistics/many/t{n}.csv" for n in range(9)]
+    uploads = [(path, local, sha) for path, (local, sha) in zip(paths, files, strict=True)]
+    async with target_of(target_env.url) as target:
+        staged = await target.stage_all(uploads, secrets.token_hex(16))
+        assert [s.path for s in staged] == paths
+        assert [s.size for s in staged] == [500 + n for n in range(9)]
+        await asyncio.gather(*(target.flip(s) for s in staged))
+        assert [await target.fetch_sha256(p) for p in paths] == [sha for _, sha in files]
+        changed = [*uploads[:4], (uploads[4][0], uploads[4][1], "0" * 64), *uploads[5:]]
+        with pytest.raises(ConfigError, match=r"t4\.csv changed after the release was loaded"):
+            await target.stage_all(changed, secrets.token_hex(16))
 
 
 @each_target
@@ -163,6 +186,56 @@ async def test_file_target_goes_live_on_nginx_only_at_the_flip(
         await target.flip(staged)
         response = await http.get(base + PATH)
     assert response.status_code == 200 and response.content == local.read_bytes()
+
+
+async def test_the_file_target_stages_a_release_in_a_few_hops_to_a_thread_reading_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 releases of 50 files staged at once were 20,000 hops between the event loop and the
+    threads (each file hashed, then copied): now a few per release, each file hashed as copied."""
+    hops: list[str] = []
+    real = targets_base.in_thread
+
+    async def counting(func: Callable[..., Any], /, *args: Any) -> Any:
+        hops.append(func.__name__)
+        return await real(func, *args)
+
+    monkeypatch.setattr(file_target, "in_thread", counting)
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(50)]
+    uploads = [(f"/statistics/t{n}.csv", local, sha) for n, (local, sha) in enumerate(files)]
+    (tmp_path / "www").mkdir()
+    async with target_of(f"file://{tmp_path}/www") as target:
+        staged = await target.stage_all(uploads, secrets.token_hex(16))
+    assert len(hops) <= file_target.STAGING_THREADS
+    assert [(tmp_path / "www" / s.location.lstrip("/")).read_bytes() for s in staged] == [
+        local.read_bytes() for local, _ in files
+    ]
+    path, changed, sha = uploads[0]
+    changed.write_bytes(b"x" * 100)  # other bytes, the same size, than it was loaded with
+    async with target_of(f"file://{tmp_path}/www") as target:
+        with pytest.raises(ConfigError, match=r"t0\.csv changed after the release was loaded"):
+            await target.stage(path, changed, sha, "t" * 16)
+        refused = tmp_path / "www" / target.staged_location(path, "t" * 16).lstrip("/")
+    assert not refused.exists()  # (copied while hashed, then removed)
+
+
+@pytest.mark.parametrize("target_env", ["sftp"], indirect=True)
+async def test_the_sftp_target_stages_many_files_at_once_over_one_connection(
+    target_env: TargetEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connections: list[object] = []
+    real = asyncssh.connect
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        connections.append(await real(*args, **kwargs))
+        return connections[-1]
+
+    monkeypatch.setattr(asyncssh, "connect", counting)
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(9)]
+    uploads = [(f"/statistics/t{n}.csv", local, sha) for n, (local, sha) in enumerate(files)]
+    async with target_of(target_env.url) as target:
+        await target.stage_all(uploads, secrets.token_hex(16))
+    assert len(connections) == 1  # (was one per file, all but one left open)
 
 
 async def test_stage_refuses_a_changed_local_file_and_bad_paths(tmp_path: Path) -> None:

@@ -82,14 +82,12 @@ class Staging:
     ) -> list[Staged]:
         """Upload every file at once; if any upload fails, every hidden copy is removed (those
         that went up, and whatever a failed one left), then the first failure is raised."""
-        token = str(started["token"])
-        uploads = (target.stage(e.path, e.local, e.sha256, token) for e in manifest.entries)
-        done = await asyncio.gather(*uploads, return_exceptions=True)
-        failed = [d for d in done if isinstance(d, BaseException)]
-        if not failed:
-            return [d for d in done if isinstance(d, Staged)]
-        await self._discard(release, _unfinished(started, target))  # (what stays is recorded)
-        raise failed[0]
+        uploads = [(e.path, e.local, e.sha256) for e in manifest.entries]
+        try:
+            return await target.stage_all(uploads, str(started["token"]))
+        except Exception:
+            await self._discard(release, _unfinished(started, target))  # (what stays is recorded)
+            raise
 
     async def _record_staged(
         self, release: Release, manifest: Manifest, steps: StepLog, staged: list[Staged]

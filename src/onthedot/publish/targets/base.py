@@ -13,7 +13,9 @@ server-side copy), never an upload. Where the hidden copy waits:
 
 Subclasses implement five small coroutines: ``_upload``, ``_move``, ``_remove``, ``_read_sha256``
 and (optionally) ``aclose``, and where they can, ``read_staged`` (for pre-release links); ``_upload``, ``_move`` and ``_remove`` get a staged copy's
-``location``, which ``_placed`` turns into the target's own address. ``flip`` is idempotent here,
+``location``, which ``_placed`` turns into the target's own address. A target that can do better
+overrides ``stage`` and ``stage_all`` instead of ``_upload`` (the file target hashes each file as
+it copies it, a release's files in a few worker threads). ``flip`` is idempotent here,
 once for all: when the staged copy is gone and the final path already holds the staged bytes, it
 returns quietly.
 """
@@ -23,10 +25,10 @@ from __future__ import annotations
 import errno
 import hashlib
 import posixpath
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, ParamSpec, TypeVar
+from typing import ClassVar, ParamSpec, TypeVar, cast
 
 from onthedot.adapters import Adapter, AdapterURL
 from onthedot.errors import (
@@ -51,6 +53,10 @@ async def in_thread(func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwar
     import asyncio
 
     return await asyncio.to_thread(func, *args, **kwargs)
+
+
+Upload = tuple[str, Path, str]
+"""One file to stage: its URL path, its local file, and its SHA-256 as the release was loaded."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,30 @@ def _under(root: str | None, location: str) -> str | None:
         return None
     relative = posixpath.relpath(location, root)
     return "/" if relative == "." else "/" + relative
+
+
+def unreadable(local_file: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"The artefact file {local_file} cannot be read ({exc.strerror}): check the path."
+    )
+
+
+def changed_since_loaded(local_file: Path, found: str, sha256: str) -> ConfigError:
+    return ConfigError(
+        f"The artefact file {local_file} changed after the release was loaded (SHA-256 "
+        f"{found[:12]}…, expected {sha256[:12]}…): load the release again."
+    )
+
+
+async def all_or_first_failure(jobs: Iterable[Awaitable[_R]]) -> list[_R]:
+    """Every job's result, in order, once all have ended; or the first failure, raised then."""
+    import asyncio
+
+    done = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in done:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[_R], done)
 
 
 def file_sha256(local_file: Path) -> tuple[str, int]:
@@ -179,17 +209,19 @@ class Target(Adapter):
         try:
             found, size = await in_thread(file_sha256, local_file)
         except OSError as exc:
-            raise ConfigError(
-                f"The artefact file {local_file} cannot be read ({exc.strerror}): check the path."
-            ) from exc
+            raise unreadable(local_file, exc) from exc
         if found != sha256:
-            raise ConfigError(
-                f"The artefact file {local_file} changed after the release was loaded (SHA-256 "
-                f"{found[:12]}…, expected {sha256[:12]}…): load the release again."
-            )
+            raise changed_since_loaded(local_file, found, sha256)
         staged = Staged(path=path, token=token, location=location, sha256=sha256, size=size)
         await self._upload(staged, local_file)
         return staged
+
+    async def stage_all(self, uploads: Sequence[Upload], token: str) -> list[Staged]:
+        """Stage every file (as ``stage``) at once, in the order given; the first failure is
+        raised once every upload has ended (what went up is the caller's to remove)."""
+        return await all_or_first_failure(
+            self.stage(path, local, sha256, token) for path, local, sha256 in uploads
+        )
 
     async def flip(self, staged: Staged) -> None:
         """Move the staged copy into place atomically. Idempotent."""
