@@ -34,6 +34,7 @@ from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.advisory import lock_key, lock_session
 from onthedot.store.db import open_store
+from onthedot.store.releases import ReleaseRepository
 from tests.conftest import _postgres_url, postgres_engines, write_release
 from tests.core.test_publisher import NEW, PATH, publisher, release_file
 from tests.e2e.helpers import local
@@ -256,6 +257,64 @@ async def test_a_standby_scheduler_arms_nothing_until_it_leads(
     await asyncio.gather(*tasks, return_exceptions=True)
     for scheduler in schedulers:
         await scheduler.aclose()
+
+
+async def test_an_instance_leading_again_syncs_its_releases_again(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine], tmp_path: Path
+) -> None:
+    """While another instance led, the store took that instance's version of a release: the
+    first one, leading again, does not take the version it synced before as still stored."""
+    first_engine, second_engine, onlooker = engines
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    path = write_release(
+        tmp_path, id="later", release_at=local(later), announced_at=local(later - dt.timedelta(40))
+    )
+    ours = load_release(path)
+    path.write_text(path.read_text().replace("Fatal", "Serious"), encoding="utf-8")
+    theirs = load_release(path)
+
+    async def publish(rel: Release) -> object:
+        raise AssertionError("not due")
+
+    async def stored_title(title: str) -> None:
+        while (found := await ReleaseRepository(onlooker).get("later")) is None or (
+            found.title != title
+        ):
+            await asyncio.sleep(0.02)
+
+    def instance(engine: AsyncEngine, release: Release) -> tuple[Leadership, Scheduler]:
+        leadership = Leadership(engine)
+        files = ReleaseFiles([release])
+        scheduler = Scheduler(
+            engine, load=lambda: files, publish=publish, clock=SystemClock(), leadership=leadership
+        )
+        return leadership, scheduler
+
+    first_lead, first = instance(first_engine, ours)
+    leading = [
+        asyncio.create_task(first_lead.run_forever()),
+        asyncio.create_task(first.run_forever()),
+    ]
+    await asyncio.wait_for(stored_title(ours.title), 5)
+    await first_lead.aclose()  # the first instance gives the lead up, and stands by ...
+    await _until(lambda: not first_lead.leader)
+    leading[0].cancel()  # ... without trying to take it again for now
+    second_lead, second = instance(second_engine, theirs)
+    others = [
+        asyncio.create_task(second_lead.run_forever()),
+        asyncio.create_task(second.run_forever()),
+    ]
+    await asyncio.wait_for(stored_title(theirs.title), 5)
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await second_lead.aclose()
+    leading[0] = asyncio.create_task(first_lead.run_forever())  # the first one leads again
+    await asyncio.wait_for(stored_title(ours.title), 5)
+    for task in leading:
+        task.cancel()
+    await asyncio.gather(*leading, return_exceptions=True)
+    await first_lead.aclose()
 
 
 def test_standing_says_which_and_since_when() -> None:
