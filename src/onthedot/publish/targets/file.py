@@ -95,7 +95,7 @@ class FileTarget(Target):
     async def stage_all(self, uploads: Sequence[Upload], token: str) -> list[Staged]:
         """As ``Target.stage_all``, in at most ``STAGING_THREADS`` runs of files, each copied in
         one worker thread: a few hops to a thread per release, not two per file."""
-        size = -(-len(uploads) // STAGING_THREADS)
+        size = max(1, -(-len(uploads) // STAGING_THREADS))  # (none: no run)
         runs = [uploads[i : i + size] for i in range(0, len(uploads), size)]
         done = await all_or_first_failure(in_thread(self._stage_run, run, token) for run in runs)
         return [staged for run in done for staged in run]
