@@ -16,7 +16,6 @@ from onthedot.model import CheckResult, Release
 from onthedot.record.exposures import open_exposures
 from onthedot.record.timeline import Timeline
 from onthedot.respond.deliveries import open_failures
-from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
 from onthedot.web.access import Viewer, sees_detail
@@ -88,7 +87,7 @@ async def list_releases(ctx: Ctx, viewer: Viewer) -> list[ReleaseSummary]:
                 r, queries.summarise(r, latest.get(r.id, []), now), sees_detail(viewer, r, now)
             )
         )
-        for r in await ReleaseRepository(ctx.engine).all()
+        for r in await ctx.shelf.all()
     ]
 
 
@@ -220,11 +219,7 @@ async def _exposures(ctx: WebContext) -> list[ProblemOut]:
     Health is public: it names the release (on the calendar) and how many, never where."""
     now = ctx.clock.now()
     zone = ctx.config.zone
-    due = [
-        r.id
-        for r in await ReleaseRepository(ctx.engine).all()
-        if r.release_at > now - EXPOSURE_WATCH
-    ]
+    due = [r.id for r in await ctx.shelf.all() if r.release_at > now - EXPOSURE_WATCH]
     found = await open_exposures(ctx.engine, due) if due else []
     return [
         ProblemOut(
@@ -249,7 +244,7 @@ async def metrics(ctx: Ctx) -> Response:
     """Prometheus text exposition."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    releases = await ReleaseRepository(ctx.engine).all()
+    releases = await ctx.shelf.all()
     ctx.metrics.standing(ctx.standing.current())
     await ctx.metrics.refresh(ctx.engine, releases, ctx.clock.now())
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

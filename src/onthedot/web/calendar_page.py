@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, Response
 from onthedot.calendar.export import entries, select, to_ics
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release
-from onthedot.store.releases import ReleaseRepository
 from onthedot.web import params, queries
 from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx
@@ -51,7 +50,7 @@ async def chosen(
     last: str | None = To,
 ) -> Chosen:
     """The releases the query parameters choose (QueryError: 400, when one is malformed)."""
-    everything = await ReleaseRepository(ctx.engine).all()
+    everything = await ctx.shelf.all()
     producers = sorted({r.producer for r in everything})
     who = params.choice(params.text(producer, "producer"), "producer", producers)
     start, end = params.day(first, "from"), params.day(last, "to")

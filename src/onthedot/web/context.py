@@ -75,7 +75,7 @@ class WebContext:
     standing: Standings
     form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # CSRF tokens' HMAC
     sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
-    shelf: ReleaseShelf = field(init=False)  # the releases, validated once per change (the board)
+    shelf: ReleaseShelf = field(init=False)  # the releases, validated once per change
 
     def __post_init__(self) -> None:
         self.shelf = ReleaseShelf(self.engine)
