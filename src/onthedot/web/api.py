@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,7 +18,7 @@ from onthedot.record.timeline import Timeline
 from onthedot.respond.deliveries import open_failures
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
-from onthedot.web.access import Viewer, sees_detail
+from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
     ArtefactOut,
@@ -92,9 +92,20 @@ async def list_releases(ctx: Ctx, viewer: Viewer) -> list[ReleaseSummary]:
 
 
 @router.get("/releases/{release_id}", response_model=ReleaseDetail, responses=REFUSALS)
-async def get_release(release_id: str, ctx: Ctx, viewer: Viewer) -> ReleaseDetail:
+async def get_release(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     """One release: its artefacts, the latest result per URL × vantage point, first-live times
     (before its release time: the calendar only, unless the caller may see more)."""
+
+    async def made() -> Response:
+        detail = await release_detail(ctx, viewer, release_id)
+        return Response(detail.model_dump_json(), media_type="application/json")
+
+    return await ctx.answers.answer(request, viewer, ctx.clock.now(), made)
+
+
+async def release_detail(ctx: WebContext, viewer: Principal, release_id: str) -> ReleaseDetail:
+    """``/api/releases/{id}``'s answer (made at most once a second for each viewer:
+    ``web.answers``)."""
     release = await ctx.release(release_id)
     now = ctx.clock.now()
     if not sees_detail(viewer, release, now):

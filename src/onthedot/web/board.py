@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release, Status
+from onthedot.morning.files import FileProblem
 from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.web import queries
 from onthedot.web.access import Principal, Viewer, sees_detail
@@ -175,10 +176,21 @@ def states(cards: Sequence[BoardCard]) -> list[tuple[str, int]]:
 
 @router.get("/", response_class=HTMLResponse)
 async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
+    """Made at most once a second for each viewer, and again when the release files that cannot
+    be read change (``web.answers``)."""
+    broken = ctx.file_problems.current()
+    return await ctx.answers.answer(
+        request, viewer, ctx.clock.now(), lambda: made(request, ctx, viewer, broken), broken
+    )
+
+
+async def made(
+    request: Request, ctx: WebContext, viewer: Principal, broken: tuple[FileProblem, ...]
+) -> Response:
+    """The board; ``broken``: the release files that cannot be read, as /api/health names them."""
     now, zone = ctx.clock.now(), ctx.config.zone
     releases = await ctx.shelf.all()
     cards = await cards_for(ctx, viewer, on_board(releases, now, zone), now)
-    broken = ctx.file_problems.current()  # as /api/health names them
     return render(
         ctx, request, "board.html", viewer=viewer, cards=cards, states=states(cards), broken=broken
     )

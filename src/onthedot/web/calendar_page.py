@@ -22,7 +22,7 @@ from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release
 from onthedot.web import params, queries
 from onthedot.web.access import Principal, Viewer, sees_detail
-from onthedot.web.context import Ctx
+from onthedot.web.context import Ctx, WebContext
 from onthedot.web.countdown import countdown
 from onthedot.web.pages import render
 
@@ -79,6 +79,16 @@ def announced(releases: list[Release], viewer: Principal, now: dt.datetime) -> l
 
 @page_router.get("/calendar", response_class=HTMLResponse)
 async def calendar_page(request: Request, ctx: Ctx, viewer: Viewer, found: Chose) -> Response:
+    """Made at most once a second for each viewer and query (``web.answers``)."""
+    now = ctx.clock.now()
+    return await ctx.answers.answer(
+        request, viewer, now, lambda: calendar_made(request, ctx, viewer, found)
+    )
+
+
+async def calendar_made(
+    request: Request, ctx: WebContext, viewer: Principal, found: Chosen
+) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
 
     def row(r: Release) -> dict[str, str]:

@@ -22,6 +22,7 @@ from onthedot.morning.leadership import Standings
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
+from onthedot.web.answers import Answers
 from onthedot.web.attempts import SignInLimiter
 from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
@@ -76,9 +77,11 @@ class WebContext:
     form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # CSRF tokens' HMAC
     sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
     shelf: ReleaseShelf = field(init=False)  # the releases, validated once per change
+    answers: Answers = field(init=False)  # the watched pages, made once a second
 
     def __post_init__(self) -> None:
         self.shelf = ReleaseShelf(self.engine)
+        self.answers = Answers(self.form_key, self.clock)
 
     async def release(self, release_id: str) -> Release:
         """The release with this id, or UnknownReleaseError naming the nearest known id."""

@@ -1,0 +1,151 @@
+"""Answers made once a second: the board, the calendar, a release's page and its API answer.
+
+At T many people watch the same pages, each refreshing every few seconds, on a machine busy
+publishing: making the board of 200 releases takes a tenth of a CPU-second, so eight readers at
+once kept the dashboard's process seconds behind. An answer is made once and given to every
+request for the same page by the same viewer for ``ANSWER_S`` after it was made (a page that
+refreshes every few seconds cannot tell), then made again; requests that arrive while it is being
+made wait for it instead of making it too. A result stored in that second is on the next answer
+made: at T results arrive every few milliseconds, so an answer dropped at each would never be
+given twice. What the process itself holds and a page shows (the release files it cannot read)
+is the answer's ``mark``: when it changes, the answer is made again at once; and what it is asked
+to change (a post: an incident acknowledged, an agent's results) drops every answer kept, so the
+page a person is sent back to shows what they did.
+
+What a page shows depends on who asks (before T, a release's detail only to a viewer with the
+power: ``access.sees_detail``), so an answer is kept for one viewer's name and role and never given
+to anyone else. What differs from one request to the next is put in when it is given: the CSRF
+token of the page's forms (``session.csrf_token``) and the server's clock for the countdowns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from onthedot.clock import Clock
+from onthedot.web import session
+
+if TYPE_CHECKING:
+    from onthedot.web.access import Principal
+
+ANSWER_S = 1.0
+"""How long an answer is given again after it was made."""
+KEPT = 512
+"""Answers kept at most (those older than ``ANSWER_S`` are dropped first)."""
+
+CSRF_MARK = "csrf-" + secrets.token_hex(16)
+"""Where a kept page's CSRF token goes (one per process, unguessable: never in a page's data)."""
+NOW_MARK = "now-" + secrets.token_hex(16)
+"""Where a kept page's server clock (ms since the epoch) goes."""
+
+Key = tuple[str, str, str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A made answer, with ``CSRF_MARK`` and ``NOW_MARK`` where a page has them."""
+
+    made: dt.datetime
+    mark: object
+    status: int
+    media_type: str | None
+    body: bytes
+
+
+def key_of(request: Request, viewer: Principal) -> Key:
+    """The page asked for, and who asks: an answer is given only to the same name and role."""
+    return (request.url.path, request.url.query, viewer.name, viewer.role)
+
+
+def young(kept: Answer, now: dt.datetime) -> bool:
+    """Whether ``kept`` may still be given at ``now``."""
+    return dt.timedelta(0) <= now - kept.made < dt.timedelta(seconds=ANSWER_S)
+
+
+def marked(request: Request) -> bool:
+    """Whether the page being made is to be kept (``pages.render`` then writes the marks)."""
+    return bool(getattr(request.state, "kept", False))
+
+
+class Answers:
+    """The answers kept by one app: ``form_key`` signs the CSRF tokens put in them, ``clock``
+    is the server's."""
+
+    def __init__(self, form_key: bytes, clock: Clock) -> None:
+        self._form_key = form_key
+        self._clock = clock
+        self._kept: dict[Key, Answer] = {}
+        self._making: dict[Key, asyncio.Future[Answer]] = {}
+        self._forgotten = 0  # how many times ``forget`` was called
+
+    async def answer(
+        self,
+        request: Request,
+        viewer: Principal,
+        now: dt.datetime,
+        make: Callable[[], Awaitable[Response]],
+        mark: object = None,
+    ) -> Response:
+        """The answer to ``request``: the one kept for it if made less than ``ANSWER_S`` before
+        ``now`` with the same ``mark``, else ``make``'s (kept if it is a 200)."""
+        key = key_of(request, viewer)
+        kept = self._kept.get(key)
+        if kept is None or kept.mark != mark or not young(kept, now):
+            making = self._making.get(key)
+            if making is None:
+                making = asyncio.ensure_future(self._make(key, request, now, make, mark))
+                self._making[key] = making
+                making.add_done_callback(lambda _: self._making.pop(key, None))
+            kept = await asyncio.shield(making)
+        return self._given(kept, request)
+
+    async def _make(
+        self,
+        key: Key,
+        request: Request,
+        now: dt.datetime,
+        make: Callable[[], Awaitable[Response]],
+        mark: object,
+    ) -> Answer:
+        request.state.kept = True
+        forgotten = self._forgotten
+        response = await make()
+        made = Answer(now, mark, response.status_code, response.media_type, bytes(response.body))
+        if made.status == 200 and forgotten == self._forgotten:  # (not made across a change)
+            self._keep(key, made)
+        return made
+
+    def forget(self) -> None:
+        """Drop every answer kept (this process is about to change the store: an incident
+        acknowledged, a report edited, an agent's results)."""
+        self._kept.clear()
+        self._forgotten += 1
+
+    def _keep(self, key: Key, made: Answer) -> None:
+        if len(self._kept) >= KEPT:
+            self._kept = {k: a for k, a in self._kept.items() if young(a, made.made)}
+            if len(self._kept) >= KEPT:
+                self._kept.clear()
+        self._kept[key] = made
+
+    def _given(self, kept: Answer, request: Request) -> Response:
+        """``kept`` as the answer to ``request``: its own CSRF token (and form cookie), the
+        server's clock now."""
+        body = kept.body
+        if CSRF_MARK.encode() in body:
+            token = session.csrf_token(request, self._form_key)
+            body = body.replace(CSRF_MARK.encode(), token.encode())
+        if NOW_MARK.encode() in body:
+            now_ms = int(self._clock.now().timestamp() * 1000)
+            body = body.replace(NOW_MARK.encode(), str(now_ms).encode())
+        response = Response(body, kept.status, media_type=kept.media_type)
+        session.remember_form(request, response)
+        return response
