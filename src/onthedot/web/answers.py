@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ class Answer:
     """A made answer, with ``CSRF_MARK`` and ``NOW_MARK`` where a page has them."""
 
     made: dt.datetime
+    made_s: float  # ``time.monotonic()`` when it was made
     mark: object
     status: int
     media_type: str | None
@@ -65,9 +67,12 @@ def key_of(request: Request, viewer: Principal) -> Key:
     return (request.url.path, request.url.query, viewer.name, viewer.role)
 
 
-def young(kept: Answer, now: dt.datetime) -> bool:
-    """Whether ``kept`` may still be given at ``now``."""
-    return dt.timedelta(0) <= now - kept.made < dt.timedelta(seconds=ANSWER_S)
+def young(kept: Answer, now: dt.datetime, now_s: float) -> bool:
+    """Whether ``kept`` may still be given at ``now`` (the service's clock) and ``now_s`` (the
+    process's own, ``time.monotonic``): younger than ``ANSWER_S`` by both, so neither a clock set
+    back nor a test's fixed clock keeps an answer longer."""
+    by_clock = dt.timedelta(0) <= now - kept.made < dt.timedelta(seconds=ANSWER_S)
+    return by_clock and now_s - kept.made_s < ANSWER_S
 
 
 def marked(request: Request) -> bool:
@@ -98,7 +103,7 @@ class Answers:
         ``now`` with the same ``mark``, else ``make``'s (kept if it is a 200)."""
         key = key_of(request, viewer)
         kept = self._kept.get(key)
-        if kept is None or kept.mark != mark or not young(kept, now):
+        if kept is None or kept.mark != mark or not young(kept, now, time.monotonic()):
             making = self._making.get(key)
             if making is None:
                 making = asyncio.ensure_future(self._make(key, request, now, make, mark))
@@ -116,9 +121,10 @@ class Answers:
         mark: object,
     ) -> Answer:
         request.state.kept = True
-        forgotten = self._forgotten
+        forgotten, now_s = self._forgotten, time.monotonic()
         response = await make()
-        made = Answer(now, mark, response.status_code, response.media_type, bytes(response.body))
+        body = bytes(response.body)
+        made = Answer(now, now_s, mark, response.status_code, response.media_type, body)
         if made.status == 200 and forgotten == self._forgotten:  # (not made across a change)
             self._keep(key, made)
         return made
@@ -131,7 +137,7 @@ class Answers:
 
     def _keep(self, key: Key, made: Answer) -> None:
         if len(self._kept) >= KEPT:
-            self._kept = {k: a for k, a in self._kept.items() if young(a, made.made)}
+            self._kept = {k: a for k, a in self._kept.items() if young(a, made.made, made.made_s)}
             if len(self._kept) >= KEPT:
                 self._kept.clear()
         self._kept[key] = made
