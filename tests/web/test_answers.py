@@ -4,6 +4,7 @@ who may see less than the one it was made for."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.config import Config
 from onthedot.model import Status
 from onthedot.record.checks import CheckRecorder
-from onthedot.web.answers import ANSWER_S
+from onthedot.web.answers import ANSWER_S, WAITING_S
 from onthedot.web.app import create_app
 from tests.web.busy_morning import T, fill_morning, paths, sweep
 from tests.web.conftest import EMBARGOED_STRINGS, FATAL, GDP, NOW, FixedClock, token
@@ -80,6 +81,29 @@ async def test_a_page_is_given_again_for_a_second_then_made_with_the_results_sto
     assert 'data-status="stale"' in made[f"/releases/{release.id}"]
     assert 'data-status="stale"' not in page
     assert detail["status_counts"] == {"live": 3} and detail["live"] is True
+
+
+async def test_while_a_page_is_made_again_the_requests_meanwhile_get_the_one_before(
+    engine: AsyncEngine,
+) -> None:
+    """Two asking at once when the board is a second old: one waits for the new board (with the
+    result stored since), the other is given the one before at once."""
+    (release,) = await fill_morning(engine, releases=1, files=3, stale=1)
+    clock = FixedClock(AFTER)
+    app = create_app(engine, config=Config(), clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert "<strong>2 of 3 live</strong>" in (await c.get("/")).text
+        fixed = dict.fromkeys(paths(release), Status.LIVE)
+        await CheckRecorder(engine).record(release.id, sweep(release, fixed, AFTER))
+        await clock.sleep(ANSWER_S)
+        both = await asyncio.gather(c.get("/"), c.get("/"))
+        counted = sorted(re.findall(r"<strong>(\d) of 3 live</strong>", b.text)[0] for b in both)
+        assert counted == ["2", "3"]
+        stale = dict.fromkeys(paths(release)[-1:], Status.STALE)
+        await CheckRecorder(engine).record(release.id, sweep(release, stale, clock.now()))
+        await clock.sleep(WAITING_S)  # (the board before is now too old to be given meanwhile)
+        both = await asyncio.gather(c.get("/"), c.get("/"))
+    assert all("<strong>2 of 3 live</strong>" in b.text for b in both)
 
 
 async def test_a_page_made_for_a_viewer_with_the_power_is_never_given_to_one_without(

@@ -5,9 +5,9 @@ publishing: making the board of 200 releases takes a tenth of a CPU-second, so e
 once kept the dashboard's process seconds behind. An answer is made once and given to every
 request for the same page by the same viewer for ``ANSWER_S`` after it was made (a page that
 refreshes every few seconds cannot tell), then made again; requests that arrive while it is being
-made wait for it instead of making it too. A result stored in that second is on the next answer
-made: at T results arrive every few milliseconds, so an answer dropped at each would never be
-given twice. What the process itself holds and a page shows (the release files it cannot read)
+made get the one before (only the first waits for it, so no more than one request at a time waits
+for a page to be made). A result stored in that second is on the next answer made: at T results
+arrive every few milliseconds, so an answer dropped at each would never be given twice. What the process itself holds and a page shows (the release files it cannot read)
 is the answer's ``mark``: when it changes, the answer is made again at once; and what it is asked
 to change (a post: an incident acknowledged, an agent's results) drops every answer kept, so the
 page a person is sent back to shows what they did.
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 ANSWER_S = 1.0
 """How long an answer is given again after it was made."""
+WAITING_S = 5.0
+"""While an answer is made again, the one before it is given to the requests that come meanwhile
+if it is younger than this (the page's own refresh): only the request that came first waits."""
 KEPT = 512
 """Answers kept at most (those older than ``ANSWER_S`` are dropped first)."""
 
@@ -67,12 +70,12 @@ def key_of(request: Request, viewer: Principal) -> Key:
     return (request.url.path, request.url.query, viewer.name, viewer.role)
 
 
-def young(kept: Answer, now: dt.datetime, now_s: float) -> bool:
-    """Whether ``kept`` may still be given at ``now`` (the service's clock) and ``now_s`` (the
-    process's own, ``time.monotonic``): younger than ``ANSWER_S`` by both, so neither a clock set
-    back nor a test's fixed clock keeps an answer longer."""
-    by_clock = dt.timedelta(0) <= now - kept.made < dt.timedelta(seconds=ANSWER_S)
-    return by_clock and now_s - kept.made_s < ANSWER_S
+def young(kept: Answer, now: dt.datetime, now_s: float, within: float) -> bool:
+    """Whether ``kept`` was made less than ``within`` seconds before ``now`` (the service's clock)
+    and ``now_s`` (the process's own, ``time.monotonic``): by both, so neither a clock set back
+    nor a test's fixed clock keeps an answer longer."""
+    by_clock = dt.timedelta(0) <= now - kept.made < dt.timedelta(seconds=within)
+    return by_clock and now_s - kept.made_s < within
 
 
 def marked(request: Request) -> bool:
@@ -100,17 +103,21 @@ class Answers:
         mark: object = None,
     ) -> Response:
         """The answer to ``request``: the one kept for it if made less than ``ANSWER_S`` before
-        ``now`` with the same ``mark``, else ``make``'s (kept if it is a 200)."""
+        ``now`` with the same ``mark``, else ``make``'s (kept if it is a 200); while that is
+        being made for another request, the one kept if younger than ``WAITING_S``."""
         key = key_of(request, viewer)
         kept = self._kept.get(key)
-        if kept is None or kept.mark != mark or not young(kept, now, time.monotonic()):
-            making = self._making.get(key)
-            if making is None:
-                making = asyncio.ensure_future(self._make(key, request, now, make, mark))
-                self._making[key] = making
-                making.add_done_callback(lambda _: self._making.pop(key, None))
-            kept = await asyncio.shield(making)
-        return self._given(kept, request)
+        now_s = time.monotonic()
+        if kept is not None and kept.mark == mark and young(kept, now, now_s, ANSWER_S):
+            return self._given(kept, request)
+        making = self._making.get(key)
+        if making is None:
+            making = asyncio.ensure_future(self._make(key, request, now, make, mark))
+            self._making[key] = making
+            making.add_done_callback(lambda _: self._making.pop(key, None))
+        elif kept is not None and kept.mark == mark and young(kept, now, now_s, WAITING_S):
+            return self._given(kept, request)  # the one before, while the next is made
+        return self._given(await asyncio.shield(making), request)
 
     async def _make(
         self,
@@ -137,7 +144,9 @@ class Answers:
 
     def _keep(self, key: Key, made: Answer) -> None:
         if len(self._kept) >= KEPT:
-            self._kept = {k: a for k, a in self._kept.items() if young(a, made.made, made.made_s)}
+            self._kept = {
+                k: a for k, a in self._kept.items() if young(a, made.made, made.made_s, WAITING_S)
+            }
             if len(self._kept) >= KEPT:
                 self._kept.clear()
         self._kept[key] = made
