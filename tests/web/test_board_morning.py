@@ -71,6 +71,18 @@ async def test_the_statements_do_not_grow_with_the_releases(engine: AsyncEngine)
     assert "40 releases: 40 all live." in html
 
 
+async def test_a_morning_all_live_is_read_without_looking_for_rows_to_list(
+    engine: AsyncEngine,
+) -> None:
+    await fill_morning(engine, releases=3, files=4, stale=0)
+    html, all_live = await board(engine, AFTER)
+    assert "<li" not in html.split("<main")[1].split("</main>")[0]
+    await fill_morning(engine, releases=3, files=4, stale=1)
+    html, amiss = await board(engine, AFTER)
+    assert html.count('<li data-status="stale">') == 3
+    assert amiss == all_live + 1  # the rows not as they should be, read only when there are some
+
+
 async def test_a_card_lists_the_first_three_amiss_and_links_the_rest(engine: AsyncEngine) -> None:
     (first, *_) = await fill_morning(engine, releases=3, files=10, stale=5)
     html, _ = await board(engine, AFTER)

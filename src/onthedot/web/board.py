@@ -101,12 +101,20 @@ async def read(ctx: WebContext, shown: Sequence[Release], now: dt.datetime) -> R
         for incident in await IncidentBook(ctx.engine).listed():
             if incident.release_id in wanted:
                 incidents.setdefault(incident.release_id, []).append(incident)
+    tallies = await queries.tallies(ctx.engine, ids)
+    before = astray(tallies, before, Status.EMBARGOED.value)
+    after = astray(tallies, after, Status.LIVE.value)
     return Reading(
-        await queries.tallies(ctx.engine, ids),
+        tallies,
         await queries.go_live_times(ctx.engine, ids),
         await queries.out_of_place(ctx.engine, before, after, SHOWN),
         incidents,
     )
+
+
+def astray(tallies: dict[str, queries.Tally], ids: list[str], good: str) -> list[str]:
+    """Those of ``ids`` with a latest result other than ``good`` (the rest have none to list)."""
+    return [i for i in ids if i in tallies and set(tallies[i].counts) - {good}]
 
 
 def amiss_of(release: Release, row: queries.Latest) -> Row:
@@ -126,9 +134,15 @@ def amiss_of(release: Release, row: queries.Latest) -> Row:
 
 
 def card(
-    release: Release, label: str, now: dt.datetime, zone: ZoneInfo, reading: Reading | None
+    release: Release,
+    label: str,
+    now: dt.datetime,
+    zone: ZoneInfo,
+    reading: Reading | None,
+    watched: int,
 ) -> BoardCard:
-    """``release``'s card; ``reading`` None: withheld, the calendar only."""
+    """``release``'s card (``watched``: how many addresses it watches); ``reading`` None:
+    withheld, the calendar only."""
     at = release.release_at
     tally = reading.tallies.get(release.id) if reading else None
     made = BoardCard(
@@ -137,12 +151,12 @@ def card(
         when=at.astimezone(zone).strftime("%H:%M %Z") if label == TODAY else fmt_local(at, zone),
         release_at_iso=at.isoformat(),
         countdown=countdown(now, at),
-        summary=queries.summarise_tally(release, tally, now),
+        summary=queries.summarise_tally(release, tally, now, watched),
         withheld=reading is None,
     )
     if reading is None:
         return made
-    made.unchecked = max(0, len(queries.public_urls(release)) - (tally.urls if tally else 0))
+    made.unchecked = max(0, watched - (tally.urls if tally else 0))
     made.amiss = [amiss_of(release, row) for row in reading.amiss.get(release.id, [])]
     made.incidents = reading.incidents.get(release.id, [])
     times = reading.times.get(release.id)
@@ -163,7 +177,10 @@ async def cards_for(
     reading = await read(ctx, shown, now)
     seen = {r.id for r in shown}
     zone = ctx.config.zone
-    return [card(r, label, now, zone, reading if r.id in seen else None) for r, label in chosen]
+    return [
+        card(r, label, now, zone, reading if r.id in seen else None, ctx.shelf.watched(r))
+        for r, label in chosen
+    ]
 
 
 def states(cards: Sequence[BoardCard]) -> list[tuple[str, int]]:

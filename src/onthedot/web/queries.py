@@ -212,14 +212,16 @@ async def tallies(engine: AsyncEngine, release_ids: Sequence[str]) -> dict[str, 
     }
 
 
-def summarise_tally(release: Release, tally: Tally | None, now: dt.datetime) -> Summary:
+def summarise_tally(
+    release: Release, tally: Tally | None, now: dt.datetime, watched: int
+) -> Summary:
     """``summarise`` from counts: all live when every latest result is live and they cover every
-    watched URL (results are only stored for watched URLs)."""
+    one of the ``watched`` URLs (results are only stored for watched URLs)."""
     phase = "before" if now < release.release_at else "after"
     if tally is None:
         return Summary({}, False, phase)
     all_live = set(tally.counts) == {Status.LIVE.value}
-    return Summary(tally.counts, all_live and tally.live_urls >= len(public_urls(release)), phase)
+    return Summary(tally.counts, all_live and tally.live_urls >= watched, phase)
 
 
 @dataclass(frozen=True, slots=True)
