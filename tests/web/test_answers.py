@@ -27,6 +27,7 @@ from tests.web.test_dashboard import open_incident
 
 AFTER = T + dt.timedelta(seconds=10)
 SERVER_NOW = re.compile(r'data-server-now="(\d+)"')
+LASTING_S = 60.0
 
 
 async def read(
@@ -48,7 +49,7 @@ async def read(
     return answer.text, len(statements)
 
 
-async def test_a_page_is_given_again_for_a_second_then_made_with_the_results_stored_since(
+async def test_a_page_is_given_again_for_a_while_then_made_with_the_results_stored_since(
     engine: AsyncEngine,
 ) -> None:
     (release,) = await fill_morning(engine, releases=1, files=3, stale=1)
@@ -61,19 +62,21 @@ async def test_a_page_is_given_again_for_a_second_then_made_with_the_results_sto
     }
     clock = FixedClock(AFTER)
     app = create_app(engine, config=Config(), clock=clock)
+    answers = app.state.onthedot.answers
+    answers.answer_s = LASTING_S  # (by the test's clock: on a busy machine a second passes)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         made = {page: (await read(c, engine, page, headers))[0] for page, headers in pages.items()}
         assert "<strong>2 of 3 live</strong>, 1 stale." in made["/"]
         fixed = dict.fromkeys(paths(release), Status.LIVE)
         await CheckRecorder(engine).record(release.id, sweep(release, fixed, AFTER))
-        await clock.sleep(ANSWER_S / 2)
+        await clock.sleep(LASTING_S / 2)
         again = {page: await read(c, engine, page, headers) for page, headers in pages.items()}
         assert again["/"][1] == 0  # given again, the store not read
         for page, (body, _) in again.items():  # the same answer, but for the server's clock
             assert SERVER_NOW.sub("", body) == SERVER_NOW.sub("", made[page]), page
         shown = SERVER_NOW.findall(again["/"][0])
         assert shown == [str(int(clock.now().timestamp() * 1000))]  # (the countdowns' clock)
-        await clock.sleep(ANSWER_S / 2)
+        await clock.sleep(LASTING_S / 2)
         board = (await read(c, engine, "/", {}))[0]
         page = (await read(c, engine, f"/releases/{release.id}", reader))[0]
         detail = (await c.get(f"/api/releases/{release.id}", headers=reader)).json()
@@ -127,6 +130,20 @@ async def test_a_page_made_for_a_viewer_with_the_power_is_never_given_to_one_wit
                     given = (await c.get(page, headers=headers)).text
                     sees = headers is statistician
                     assert any(s in given for s in EMBARGOED_STRINGS) == sees, (page, headers)
+
+
+async def test_no_page_made_before_a_release_time_is_given_from_it(store: AsyncEngine) -> None:
+    """Half a second before GDP's T, anyone gets its calendar only; at T, within the second, they
+    get what is now public: the answer made before T is not given."""
+    clock = FixedClock(GDP.release_at - dt.timedelta(seconds=ANSWER_S / 2))
+    app = create_app(store, config=Config(), clock=clock)
+    pages = (f"/releases/{GDP.id}", f"/api/releases/{GDP.id}")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        before = [(await c.get(page)).text for page in pages]
+        await clock.sleep(ANSWER_S / 2)
+        at_t = [(await c.get(page)).text for page in pages]
+    assert not any(s in page for page in before for s in EMBARGOED_STRINGS)
+    assert all(any(s in page for s in EMBARGOED_STRINGS) for page in at_t)
 
 
 async def test_a_page_given_again_carries_each_person_s_own_form_token(

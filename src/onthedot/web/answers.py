@@ -10,7 +10,9 @@ for a page to be made). A result stored in that second is on the next answer mad
 arrive every few milliseconds, so an answer dropped at each would never be given twice. What the process itself holds and a page shows (the release files it cannot read)
 is the answer's ``mark``: when it changes, the answer is made again at once; and what it is asked
 to change (a post: an incident acknowledged, an agent's results) drops every answer kept, so the
-page a person is sent back to shows what they did.
+page a person is sent back to shows what they did. No answer is given from the first release time
+after it was made: the page made a moment before T (the release withheld, "announced") is made
+again at T.
 
 What a page shows depends on who asks (before T, a release's detail only to a viewer with the
 power: ``access.sees_detail``), so an answer is kept for one viewer's name and role and never given
@@ -59,6 +61,7 @@ class Answer:
 
     made: dt.datetime
     made_s: float  # ``time.monotonic()`` when it was made
+    turn: dt.datetime | None  # the first release time after it was made: never given from then
     mark: object
     status: int
     media_type: str | None
@@ -73,9 +76,11 @@ def key_of(request: Request, viewer: Principal) -> Key:
 def young(kept: Answer, now: dt.datetime, now_s: float, within: float) -> bool:
     """Whether ``kept`` was made less than ``within`` seconds before ``now`` (the service's clock)
     and ``now_s`` (the process's own, ``time.monotonic``): by both, so neither a clock set back
-    nor a test's fixed clock keeps an answer longer."""
+    nor a test's fixed clock keeps an answer longer; and never from the first release time after
+    it was made (before T, a release is withheld or announced: from T, it is shown as it is)."""
     by_clock = dt.timedelta(0) <= now - kept.made < dt.timedelta(seconds=within)
-    return by_clock and now_s - kept.made_s < within
+    turned = kept.turn is not None and now >= kept.turn
+    return by_clock and now_s - kept.made_s < within and not turned
 
 
 def marked(request: Request) -> bool:
@@ -85,11 +90,18 @@ def marked(request: Request) -> bool:
 
 class Answers:
     """The answers kept by one app: ``form_key`` signs the CSRF tokens put in them, ``clock``
-    is the server's."""
+    is the server's, ``next_release_at`` the first release time after an instant."""
 
-    def __init__(self, form_key: bytes, clock: Clock) -> None:
+    def __init__(
+        self,
+        form_key: bytes,
+        clock: Clock,
+        next_release_at: Callable[[dt.datetime], dt.datetime | None],
+    ) -> None:
         self._form_key = form_key
         self._clock = clock
+        self._next_release_at = next_release_at
+        self.answer_s = ANSWER_S  # (a test of what is given again may lengthen it)
         self._kept: dict[Key, Answer] = {}
         self._making: dict[Key, asyncio.Future[Answer]] = {}
         self._forgotten = 0  # how many times ``forget`` was called
@@ -108,7 +120,7 @@ class Answers:
         key = key_of(request, viewer)
         kept = self._kept.get(key)
         now_s = time.monotonic()
-        if kept is not None and kept.mark == mark and young(kept, now, now_s, ANSWER_S):
+        if kept is not None and kept.mark == mark and young(kept, now, now_s, self.answer_s):
             return self._given(kept, request)
         making = self._making.get(key)
         if making is None:
@@ -131,7 +143,8 @@ class Answers:
         forgotten, now_s = self._forgotten, time.monotonic()
         response = await make()
         body = bytes(response.body)
-        made = Answer(now, now_s, mark, response.status_code, response.media_type, body)
+        turn = self._next_release_at(now)  # (the releases as the page was made from them)
+        made = Answer(now, now_s, turn, mark, response.status_code, response.media_type, body)
         if made.status == 200 and forgotten == self._forgotten:  # (not made across a change)
             self._keep(key, made)
         return made

@@ -21,7 +21,6 @@ from onthedot.morning.files import FileProblems
 from onthedot.morning.leadership import Standings
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
-from onthedot.store.releases import ReleaseRepository
 from onthedot.web.answers import Answers
 from onthedot.web.attempts import SignInLimiter
 from onthedot.web.live import Feed
@@ -81,15 +80,15 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.shelf = ReleaseShelf(self.engine)
-        self.answers = Answers(self.form_key, self.clock)
+        self.answers = Answers(self.form_key, self.clock, self.shelf.next_release_at)
 
     async def release(self, release_id: str) -> Release:
-        """The release with this id, or UnknownReleaseError naming the nearest known id."""
-        repo = ReleaseRepository(self.engine)
-        release = await repo.get(release_id)
-        if release is not None:
-            return release
-        near = difflib.get_close_matches(release_id, await repo.ids(), n=1)
+        """The release with this id, or UnknownReleaseError naming the nearest known id (read
+        through the shelf: the answers kept end at the release times it holds)."""
+        known = {r.id: r for r in await self.shelf.all()}
+        if release_id in known:
+            return known[release_id]
+        near = difflib.get_close_matches(release_id, list(known), n=1)
         hint = (
             f"did you mean {near[0]!r}?"
             if near

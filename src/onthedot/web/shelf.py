@@ -10,6 +10,8 @@ kept release watches is counted once too (``watched``: the board asks it of ever
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +38,10 @@ class ReleaseShelf:
             self._digests = digests
             self._watched.clear()
         return list(self._releases)
+
+    def next_release_at(self, after: dt.datetime) -> dt.datetime | None:
+        """The first release time after ``after`` of the releases last read (None: none)."""
+        return min((r.release_at for r in self._releases if r.release_at > after), default=None)
 
     def watched(self, release: Release) -> int:
         """How many addresses a sweep of ``release`` reports on (``watched_urls``), counted once
