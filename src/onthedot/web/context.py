@@ -21,6 +21,7 @@ from onthedot.morning.files import FileProblems
 from onthedot.morning.leadership import Standings
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
+from onthedot.store.releases import ReleaseRepository
 from onthedot.web.answers import Answers
 from onthedot.web.attempts import SignInLimiter
 from onthedot.web.live import Feed
@@ -88,7 +89,11 @@ class WebContext:
         known = {r.id: r for r in await self.shelf.all()}
         if release_id in known:
             return known[release_id]
-        near = difflib.get_close_matches(release_id, list(known), n=1)
+        repo = ReleaseRepository(self.engine)  # (stored, but no longer valid: StoreError says so)
+        release = await repo.get(release_id)
+        if release is not None:
+            return release
+        near = difflib.get_close_matches(release_id, await repo.ids(), n=1)
         hint = (
             f"did you mean {near[0]!r}?"
             if near
