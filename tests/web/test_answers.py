@@ -171,3 +171,11 @@ async def test_a_page_given_again_carries_each_person_s_own_form_token(
         after = (await first.get(f"/releases/{FATAL.id}")).text  # the post dropped the answer
     assert f'action="/incidents/{number}/ack"' in made
     assert f'action="/incidents/{number}/ack"' not in after
+
+
+async def test_an_error_page_met_while_making_an_answer_is_whole(
+    client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    page = await client.get("/releases/no-such-release")
+    assert page.status_code == 404 and "There is no release" in page.text
+    assert SERVER_NOW.findall(page.text) == [str(int(clock.now().timestamp() * 1000))]

@@ -139,9 +139,12 @@ class Answers:
         make: Callable[[], Awaitable[Response]],
         mark: object,
     ) -> Answer:
-        request.state.kept = True
         forgotten, now_s = self._forgotten, time.monotonic()
-        response = await make()
+        request.state.kept = True
+        try:
+            response = await make()
+        finally:
+            request.state.kept = False  # (an error page made for this request has no marks)
         body = bytes(response.body)
         turn = self._next_release_at(now)  # (the releases as the page was made from them)
         made = Answer(now, now_s, turn, mark, response.status_code, response.media_type, body)
