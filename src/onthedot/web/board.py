@@ -8,7 +8,7 @@ their diagnosis, then "and N more" linking to the release's page. Every release 
 small or large: the board is for what needs doing, and a release's every row is one link away.
 
 The page is read in a constant number of statements, whatever the number of releases
-(``queries.tallies``, ``queries.go_live_times``, ``queries.out_of_place``, the incidents): counts
+(``queries.standing``, ``queries.go_live_times``, the incidents): counts
 come from the store grouped, never from results validated one by one. A release whose detail the
 viewer may not see yet (``access.sees_detail``) is read not at all: the calendar only.
 """
@@ -101,20 +101,9 @@ async def read(ctx: WebContext, shown: Sequence[Release], now: dt.datetime) -> R
         for incident in await IncidentBook(ctx.engine).listed():
             if incident.release_id in wanted:
                 incidents.setdefault(incident.release_id, []).append(incident)
-    tallies = await queries.tallies(ctx.engine, ids)
-    before = astray(tallies, before, Status.EMBARGOED.value)
-    after = astray(tallies, after, Status.LIVE.value)
-    return Reading(
-        tallies,
-        await queries.go_live_times(ctx.engine, ids),
-        await queries.out_of_place(ctx.engine, before, after, SHOWN),
-        incidents,
-    )
-
-
-def astray(tallies: dict[str, queries.Tally], ids: list[str], good: str) -> list[str]:
-    """Those of ``ids`` with a latest result other than ``good`` (the rest have none to list)."""
-    return [i for i in ids if i in tallies and set(tallies[i].counts) - {good}]
+    standing = await queries.standing(ctx.engine, before, after, SHOWN)
+    times = await queries.go_live_times(ctx.engine, ids)
+    return Reading(standing.tallies, times, standing.amiss, incidents)
 
 
 def amiss_of(release: Release, row: queries.Latest) -> Row:
