@@ -260,13 +260,16 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def guard(request: Request, ctx: Ctx) -> None:
     """Every API route and page: refused unless ``ROUTES`` declares it; a post without a bearer
-    token needs its form's CSRF token; /metrics needs its power."""
+    token needs its form's CSRF token (and drops the answers kept: ``web.answers``); /metrics
+    needs its power."""
     route = request.scope.get("route")
     access = ROUTES.get(getattr(route, "path", ""))
     if access is None:
         raise AccessError(f"{request.url.path} is not open to anyone: declare it in ROUTES.")
     if request.method not in SAFE_METHODS and access is not Access.AGENT and not bearer(request):
         await check_csrf(request, ctx.form_key)
+    if request.method not in SAFE_METHODS:
+        ctx.answers.forget()  # a page made before this change is not given after it
     if access is not Access.METRICS:
         return
     viewer = await principal(request, ctx)

@@ -24,7 +24,6 @@ from fastapi import APIRouter, Depends, Header
 from onthedot.errors import AccessError, AgentTokenError, ConfigError, InputError
 from onthedot.model import CheckResult, Release
 from onthedot.settings import AGENT_NAME, AGENT_RULE, AGENT_TOKEN_CHARS, WebSettings
-from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.judgement import linked_file
 from onthedot.verify.verifier import release_urls
 from onthedot.web.access import agent_assigned
@@ -107,7 +106,7 @@ def assignment(release: Release) -> Assignment:
 async def assignments(ctx: Ctx, agent: Agent) -> AssignmentsOut:
     """The URLs this agent should probe now: of the releases assigned to it, in their window."""
     now = ctx.clock.now()
-    releases = await ReleaseRepository(ctx.engine).all()
+    releases = await ctx.shelf.all()
     return AssignmentsOut(
         agent=agent,
         vantage=f"agent:{agent}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,10 +16,9 @@ from onthedot.model import CheckResult, Release
 from onthedot.record.exposures import open_exposures
 from onthedot.record.timeline import Timeline
 from onthedot.respond.deliveries import open_failures
-from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
-from onthedot.web.access import Viewer, sees_detail
+from onthedot.web.access import Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
     ArtefactOut,
@@ -88,14 +87,25 @@ async def list_releases(ctx: Ctx, viewer: Viewer) -> list[ReleaseSummary]:
                 r, queries.summarise(r, latest.get(r.id, []), now), sees_detail(viewer, r, now)
             )
         )
-        for r in await ReleaseRepository(ctx.engine).all()
+        for r in await ctx.shelf.all()
     ]
 
 
 @router.get("/releases/{release_id}", response_model=ReleaseDetail, responses=REFUSALS)
-async def get_release(release_id: str, ctx: Ctx, viewer: Viewer) -> ReleaseDetail:
+async def get_release(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     """One release: its artefacts, the latest result per URL × vantage point, first-live times
     (before its release time: the calendar only, unless the caller may see more)."""
+
+    async def made() -> Response:
+        detail = await release_detail(ctx, viewer, release_id)
+        return Response(detail.model_dump_json(), media_type="application/json")
+
+    return await ctx.answers.answer(request, viewer, ctx.clock.now(), made)
+
+
+async def release_detail(ctx: WebContext, viewer: Principal, release_id: str) -> ReleaseDetail:
+    """``/api/releases/{id}``'s answer (made at most once a second for each viewer:
+    ``web.answers``)."""
     release = await ctx.release(release_id)
     now = ctx.clock.now()
     if not sees_detail(viewer, release, now):
@@ -220,11 +230,7 @@ async def _exposures(ctx: WebContext) -> list[ProblemOut]:
     Health is public: it names the release (on the calendar) and how many, never where."""
     now = ctx.clock.now()
     zone = ctx.config.zone
-    due = [
-        r.id
-        for r in await ReleaseRepository(ctx.engine).all()
-        if r.release_at > now - EXPOSURE_WATCH
-    ]
+    due = [r.id for r in await ctx.shelf.all() if r.release_at > now - EXPOSURE_WATCH]
     found = await open_exposures(ctx.engine, due) if due else []
     return [
         ProblemOut(
@@ -249,7 +255,7 @@ async def metrics(ctx: Ctx) -> Response:
     """Prometheus text exposition."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    releases = await ReleaseRepository(ctx.engine).all()
+    releases = await ctx.shelf.all()
     ctx.metrics.standing(ctx.standing.current())
     await ctx.metrics.refresh(ctx.engine, releases, ctx.clock.now())
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

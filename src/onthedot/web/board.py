@@ -8,7 +8,7 @@ their diagnosis, then "and N more" linking to the release's page. Every release 
 small or large: the board is for what needs doing, and a release's every row is one link away.
 
 The page is read in a constant number of statements, whatever the number of releases
-(``queries.tallies``, ``queries.go_live_times``, ``queries.out_of_place``, the incidents): counts
+(``queries.standing``, ``queries.go_live_times``, the incidents): counts
 come from the store grouped, never from results validated one by one. A release whose detail the
 viewer may not see yet (``access.sees_detail``) is read not at all: the calendar only.
 """
@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release, Status
+from onthedot.morning.files import FileProblem
 from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.web import queries
 from onthedot.web.access import Principal, Viewer, sees_detail
@@ -100,12 +101,9 @@ async def read(ctx: WebContext, shown: Sequence[Release], now: dt.datetime) -> R
         for incident in await IncidentBook(ctx.engine).listed():
             if incident.release_id in wanted:
                 incidents.setdefault(incident.release_id, []).append(incident)
-    return Reading(
-        await queries.tallies(ctx.engine, ids),
-        await queries.go_live_times(ctx.engine, ids),
-        await queries.out_of_place(ctx.engine, before, after, SHOWN),
-        incidents,
-    )
+    standing = await queries.standing(ctx.engine, before, after, SHOWN)
+    times = await queries.go_live_times(ctx.engine, ids)
+    return Reading(standing.tallies, times, standing.amiss, incidents)
 
 
 def amiss_of(release: Release, row: queries.Latest) -> Row:
@@ -125,9 +123,15 @@ def amiss_of(release: Release, row: queries.Latest) -> Row:
 
 
 def card(
-    release: Release, label: str, now: dt.datetime, zone: ZoneInfo, reading: Reading | None
+    release: Release,
+    label: str,
+    now: dt.datetime,
+    zone: ZoneInfo,
+    reading: Reading | None,
+    watched: int,
 ) -> BoardCard:
-    """``release``'s card; ``reading`` None: withheld, the calendar only."""
+    """``release``'s card (``watched``: how many addresses it watches); ``reading`` None:
+    withheld, the calendar only."""
     at = release.release_at
     tally = reading.tallies.get(release.id) if reading else None
     made = BoardCard(
@@ -136,12 +140,12 @@ def card(
         when=at.astimezone(zone).strftime("%H:%M %Z") if label == TODAY else fmt_local(at, zone),
         release_at_iso=at.isoformat(),
         countdown=countdown(now, at),
-        summary=queries.summarise_tally(release, tally, now),
+        summary=queries.summarise_tally(release, tally, now, watched),
         withheld=reading is None,
     )
     if reading is None:
         return made
-    made.unchecked = max(0, len(queries.public_urls(release)) - (tally.urls if tally else 0))
+    made.unchecked = max(0, watched - (tally.urls if tally else 0))
     made.amiss = [amiss_of(release, row) for row in reading.amiss.get(release.id, [])]
     made.incidents = reading.incidents.get(release.id, [])
     times = reading.times.get(release.id)
@@ -162,7 +166,10 @@ async def cards_for(
     reading = await read(ctx, shown, now)
     seen = {r.id for r in shown}
     zone = ctx.config.zone
-    return [card(r, label, now, zone, reading if r.id in seen else None) for r, label in chosen]
+    return [
+        card(r, label, now, zone, reading if r.id in seen else None, ctx.shelf.watched(r))
+        for r, label in chosen
+    ]
 
 
 def states(cards: Sequence[BoardCard]) -> list[tuple[str, int]]:
@@ -175,10 +182,21 @@ def states(cards: Sequence[BoardCard]) -> list[tuple[str, int]]:
 
 @router.get("/", response_class=HTMLResponse)
 async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
+    """Made at most once a second for each viewer, and again when the release files that cannot
+    be read change (``web.answers``)."""
+    broken = ctx.file_problems.current()
+    return await ctx.answers.answer(
+        request, viewer, ctx.clock.now(), lambda: made(request, ctx, viewer, broken), broken
+    )
+
+
+async def made(
+    request: Request, ctx: WebContext, viewer: Principal, broken: tuple[FileProblem, ...]
+) -> Response:
+    """The board; ``broken``: the release files that cannot be read, as /api/health names them."""
     now, zone = ctx.clock.now(), ctx.config.zone
     releases = await ctx.shelf.all()
     cards = await cards_for(ctx, viewer, on_board(releases, now, zone), now)
-    broken = ctx.file_problems.current()  # as /api/health names them
     return render(
         ctx, request, "board.html", viewer=viewer, cards=cards, states=states(cards), broken=broken
     )

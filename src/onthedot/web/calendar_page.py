@@ -20,10 +20,9 @@ from fastapi.responses import HTMLResponse, Response
 from onthedot.calendar.export import entries, select, to_ics
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.model import Release
-from onthedot.store.releases import ReleaseRepository
 from onthedot.web import params, queries
 from onthedot.web.access import Principal, Viewer, sees_detail
-from onthedot.web.context import Ctx
+from onthedot.web.context import Ctx, WebContext
 from onthedot.web.countdown import countdown
 from onthedot.web.pages import render
 
@@ -51,7 +50,7 @@ async def chosen(
     last: str | None = To,
 ) -> Chosen:
     """The releases the query parameters choose (QueryError: 400, when one is malformed)."""
-    everything = await ReleaseRepository(ctx.engine).all()
+    everything = await ctx.shelf.all()
     producers = sorted({r.producer for r in everything})
     who = params.choice(params.text(producer, "producer"), "producer", producers)
     start, end = params.day(first, "from"), params.day(last, "to")
@@ -80,6 +79,16 @@ def announced(releases: list[Release], viewer: Principal, now: dt.datetime) -> l
 
 @page_router.get("/calendar", response_class=HTMLResponse)
 async def calendar_page(request: Request, ctx: Ctx, viewer: Viewer, found: Chose) -> Response:
+    """Made at most once a second for each viewer and query (``web.answers``)."""
+    now = ctx.clock.now()
+    return await ctx.answers.answer(
+        request, viewer, now, lambda: calendar_made(request, ctx, viewer, found)
+    )
+
+
+async def calendar_made(
+    request: Request, ctx: WebContext, viewer: Principal, found: Chosen
+) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
 
     def row(r: Release) -> dict[str, str]:

@@ -22,6 +22,7 @@ from onthedot.morning.leadership import Standings
 from onthedot.record.checks import CheckRecorder
 from onthedot.settings import WebSettings
 from onthedot.store.releases import ReleaseRepository
+from onthedot.web.answers import Answers
 from onthedot.web.attempts import SignInLimiter
 from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
@@ -75,14 +76,20 @@ class WebContext:
     standing: Standings
     form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # CSRF tokens' HMAC
     sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
-    shelf: ReleaseShelf = field(init=False)  # the releases, validated once per change (the board)
+    shelf: ReleaseShelf = field(init=False)  # the releases, validated once per change
+    answers: Answers = field(init=False)  # the watched pages, made once a second
 
     def __post_init__(self) -> None:
         self.shelf = ReleaseShelf(self.engine)
+        self.answers = Answers(self.form_key, self.clock, self.shelf.next_release_at)
 
     async def release(self, release_id: str) -> Release:
-        """The release with this id, or UnknownReleaseError naming the nearest known id."""
-        repo = ReleaseRepository(self.engine)
+        """The release with this id, or UnknownReleaseError naming the nearest known id (read
+        through the shelf: the answers kept end at the release times it holds)."""
+        known = {r.id: r for r in await self.shelf.all()}
+        if release_id in known:
+            return known[release_id]
+        repo = ReleaseRepository(self.engine)  # (stored, but no longer valid: StoreError says so)
         release = await repo.get(release_id)
         if release is not None:
             return release

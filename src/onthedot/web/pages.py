@@ -24,7 +24,7 @@ from onthedot.model import CheckResult, Release, Status
 from onthedot.publish.prerelease_links import PREFIX as LINK_PREFIX
 from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.verify.verifier import watched_urls
-from onthedot.web import queries, session
+from onthedot.web import answers, queries, session
 from onthedot.web.access import ANONYMOUS, Power, Principal, sees_detail
 from onthedot.web.assets import ASSETS_URL, CSS_NAME, JS_NAME, STATIC_URL
 from onthedot.web.context import WebContext, context
@@ -202,6 +202,7 @@ def render(
     **values: Any,
 ) -> Response:
     now = ctx.clock.now()
+    kept = answers.marked(request)  # the marks, put in as each request is given the page
     page = {
         "assetPath": ASSETS_URL,
         "govukRebrand": False,
@@ -211,14 +212,14 @@ def render(
         "static": STATIC_URL,
         "version": __version__,
         "refresh_s": ctx.settings.refresh_s,
-        "server_now_ms": int(now.timestamp() * 1000),
+        "server_now_ms": answers.NOW_MARK if kept else int(now.timestamp() * 1000),
         "now_local": fmt_local(now, ctx.config.zone),
         "path": request.url.path,
         "refreshes": not request.url.path.startswith(f"{LINK_PREFIX}/"),  # (a link is no board)
         "viewer": viewer,
         "sees_metrics": viewer.may(Power.METRICS),
         "sees_report": viewer.may(Power.EMBARGOED),
-        "csrf": session.csrf_token(request, ctx.form_key),  # for every form of the page
+        "csrf": answers.CSRF_MARK if kept else session.csrf_token(request, ctx.form_key),
     }
     response = ctx.templates.TemplateResponse(request, name, {**page, **values}, status_code=status)
     session.remember_form(request, response)

@@ -2,8 +2,8 @@
 first-live times, and one summary per release. Read-only; the same queries on SQLite and PostgreSQL.
 
 The board (``web.board``) reads many releases at once, each in one statement for all of them:
-``tallies`` (the latest results counted by status), ``go_live_times`` (first live, all live) and
-``out_of_place`` (a few of the latest results that are not as they should be, per release).
+``standing`` (the latest results counted by status, and a few that are not as they should be, per
+release) and ``go_live_times`` (first live, all live).
 """
 
 from __future__ import annotations
@@ -13,7 +13,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, and_, false, func, literal, or_, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    and_,
+    cast,
+    false,
+    func,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Release, Status
@@ -180,46 +194,16 @@ class Tally:
     live_urls: int
 
 
-async def tallies(engine: AsyncEngine, release_ids: Sequence[str]) -> dict[str, Tally]:
-    """release id → its latest results counted (a release with none is left out): one statement,
-    grouped by release and status, with each release's URLs counted apart (a URL seen from two
-    vantage points may be in two statuses)."""
-    if not release_ids:
-        return {}
-    latest = _latest_of(release_ids)
-    urls = func.count(latest.c.url.distinct())
-    by_status = select(latest.c.release_id, latest.c.status, func.count(), urls).group_by(
-        latest.c.release_id, latest.c.status
-    )
-    by_release = select(latest.c.release_id, literal(None), func.count(), urls).group_by(
-        latest.c.release_id
-    )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(by_status.union_all(by_release))).all()
-    counts: dict[str, dict[str, int]] = {}
-    covered: dict[str, int] = {}
-    live: dict[str, int] = {}
-    for release_id, status, count, distinct in rows:
-        if status is None:
-            covered[release_id] = int(distinct)
-            continue
-        counts.setdefault(release_id, {})[status] = int(count)
-        if status == Status.LIVE.value:
-            live[release_id] = int(distinct)
-    return {
-        rid: Tally(dict(sorted(c.items())), covered.get(rid, 0), live.get(rid, 0))
-        for rid, c in counts.items()
-    }
-
-
-def summarise_tally(release: Release, tally: Tally | None, now: dt.datetime) -> Summary:
+def summarise_tally(
+    release: Release, tally: Tally | None, now: dt.datetime, watched: int
+) -> Summary:
     """``summarise`` from counts: all live when every latest result is live and they cover every
-    watched URL (results are only stored for watched URLs)."""
+    one of the ``watched`` URLs (results are only stored for watched URLs)."""
     phase = "before" if now < release.release_at else "after"
     if tally is None:
         return Summary({}, False, phase)
     all_live = set(tally.counts) == {Status.LIVE.value}
-    return Summary(tally.counts, all_live and tally.live_urls >= len(public_urls(release)), phase)
+    return Summary(tally.counts, all_live and tally.live_urls >= watched, phase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,15 +258,22 @@ def _out_of_place(latest: CTE, before: Sequence[str], after: Sequence[str]) -> C
     return or_(false(), *clauses)
 
 
-async def out_of_place(
-    engine: AsyncEngine, before: Sequence[str], after: Sequence[str], each: int
-) -> dict[str, list[Latest]]:
-    """release id → the first ``each`` (by URL, vantage point) of its latest results that are not
-    as they should be: of the releases ``before`` T, those not embargoed; of those ``after``,
-    those not live. One statement (a window numbering each release's rows)."""
-    if not before and not after:
-        return {}
-    latest = _latest_of([*before, *after])
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """The board's releases' latest results: counted, and the first few not as they should be."""
+
+    tallies: dict[str, Tally]  # a release with no result is left out
+    amiss: dict[str, list[Latest]]
+
+
+def _none(kind: Any) -> ColumnElement[Any]:
+    """A typed NULL: a column one part of a union does not have."""
+    return cast(null(), kind)
+
+
+def _amiss_rows(latest: CTE, before: Sequence[str], after: Sequence[str], each: int) -> Select[Any]:
+    """The first ``each`` (by URL, vantage point) of each release's latest results that are not as
+    they should be, numbered ``n`` (a window), with when they were checked and why."""
     number = func.row_number().over(
         partition_by=latest.c.release_id, order_by=(latest.c.url, latest.c.vantage)
     )
@@ -290,17 +281,57 @@ async def out_of_place(
         select(latest, number.label("n")).where(_out_of_place(latest, before, after)).subquery()
     )
     why = checks.c.result["diagnosis"].as_string().label("why")  # read for the rows shown only
-    query = (
-        select(ranked, checks.c.checked_at, why)
-        .join(checks, checks.c.id == ranked.c.id)
+    columns = (ranked.c.release_id, ranked.c.status, ranked.c.url, ranked.c.vantage)
+    counts = (_none(Integer).label("results"), _none(Integer).label("urls"))
+    return (
+        select(*columns, checks.c.checked_at, why, ranked.c.n, *counts)
+        .join_from(ranked, checks, checks.c.id == ranked.c.id)
         .where(ranked.c.n <= each)
-        .order_by(ranked.c.release_id, ranked.c.n)
     )
+
+
+def _count_rows(latest: CTE) -> tuple[Select[Any], Select[Any]]:
+    """The latest results counted by release and status, and by release (status NULL); each
+    with the URLs they cover (a URL seen from two vantage points may be in two statuses)."""
+    urls = func.count(latest.c.url.distinct())
+    row = (_none(Text), _none(Text), _none(checks.c.checked_at.type), _none(Text), _none(Integer))
+    by_status = select(latest.c.release_id, latest.c.status, *row, func.count(), urls)
+    by_release = select(latest.c.release_id, _none(Text), *row, func.count(), urls)
+    return (
+        by_status.group_by(latest.c.release_id, latest.c.status),
+        by_release.group_by(latest.c.release_id),
+    )
+
+
+async def standing(
+    engine: AsyncEngine, before: Sequence[str], after: Sequence[str], each: int
+) -> Standing:
+    """The latest results of the releases ``before`` T and ``after`` it, counted, and the first
+    ``each`` not as they should be (before T not embargoed; from T not live): one statement, the
+    latest results found once for both (a common table used three times)."""
+    if not before and not after:
+        return Standing({}, {})
+    latest = _latest_of([*before, *after])
+    query = union_all(_amiss_rows(latest, before, after, each), *_count_rows(latest))
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    out: dict[str, list[Latest]] = {}
-    for row in rows:
-        out.setdefault(row.release_id, []).append(
-            Latest(row.release_id, row.url, row.vantage, row.status, row.checked_at, row.why or "")
-        )
-    return out
+    counts: dict[str, dict[str, int]] = {}
+    covered: dict[str, int] = {}
+    live: dict[str, int] = {}
+    amiss: dict[str, list[tuple[int, Latest]]] = {}
+    for r in rows:
+        if r.n is not None:
+            at = aggregated_instant(r.checked_at)
+            shown = Latest(r.release_id, r.url, r.vantage, r.status, at, r.why or "")
+            amiss.setdefault(r.release_id, []).append((int(r.n), shown))
+        elif r.status is None:
+            covered[r.release_id] = int(r.urls)
+        else:
+            counts.setdefault(r.release_id, {})[r.status] = int(r.results)
+            if r.status == Status.LIVE.value:
+                live[r.release_id] = int(r.urls)
+    tallies = {
+        rid: Tally(dict(sorted(c.items())), covered.get(rid, 0), live.get(rid, 0))
+        for rid, c in counts.items()
+    }
+    return Standing(tallies, {rid: [a for _, a in sorted(found)] for rid, found in amiss.items()})

@@ -19,7 +19,6 @@ from onthedot.record import breaches as breach_store
 from onthedot.record import register as breach_register
 from onthedot.record.breaches import BREACH_KINDS, TITLES, Breach
 from onthedot.record.narrative import fmt_duration
-from onthedot.store.releases import ReleaseRepository
 from onthedot.web import params
 from onthedot.web.access import Viewer, sees_detail
 from onthedot.web.context import Ctx
@@ -51,7 +50,7 @@ async def found(
 ) -> Found:
     """The breaches the query parameters choose (QueryError: 400, when one is malformed)."""
     now = ctx.clock.now()
-    releases = {r.id: r for r in await ReleaseRepository(ctx.engine).all()}
+    releases = {r.id: r for r in await ctx.shelf.all()}
     shown = [
         b
         for b in await breach_store.load(ctx.engine)

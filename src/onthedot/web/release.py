@@ -157,6 +157,15 @@ async def curve_of(ctx: WebContext, release: Release) -> golive.Curve:
 
 @router.get("/releases/{release_id}", response_class=HTMLResponse)
 async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
+    """Made at most once a second for each viewer (``web.answers``)."""
+    return await ctx.answers.answer(
+        request, viewer, ctx.clock.now(), lambda: page_made(release_id, request, ctx, viewer)
+    )
+
+
+async def page_made(
+    release_id: str, request: Request, ctx: WebContext, viewer: Principal
+) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
     release = await ctx.release(release_id)
     async with ctx.engine.connect() as conn:  # before the results: its stream sends what follows
