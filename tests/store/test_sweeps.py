@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.store.sweeps import SweepBoard, SweepNotices, wait_for
@@ -157,3 +157,41 @@ async def test_a_wait_for_a_notice_cancelled_as_the_notice_comes_stays_cancelled
     assert waiting.cancel()  # in the same turn of the loop: the wait has not ended yet
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_calls_made_at_once_for_several_sweeps_are_one_statement_each(
+    engines: list[AsyncEngine],
+) -> None:
+    """Releases sweeping at the same moment post, claim, finish and read back together: one
+    statement for each kind of call, each caller answered about its own sweep (a caller asking
+    more chunks of a sweep than it has free gets None)."""
+    board = SweepBoard(engines[0], "leader")
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    listener: Callable[..., None] = count
+    event.listen(engines[0].sync_engine, "before_cursor_execute", listener)
+    try:
+        posted = await asyncio.gather(*(board.post(f"r{n}", PARTS[:2]) for n in range(3)))
+        sweeps = [sweep for sweep, _ in posted]
+        asked = [sweeps[0], sweeps[1], sweeps[1], sweeps[1], sweeps[2]]
+        claimed = await asyncio.gather(*(board.claim(sweep) for sweep in asked))
+        held = [chunk for chunk in claimed if chunk is not None]
+        finished = await asyncio.gather(*(board.finish(c, [{"id": c.id}]) for c in held))
+        left = await asyncio.gather(*(board.open(sweep) for sweep in sweeps))
+        done = await asyncio.gather(*(board.done(sweep) for sweep in sweeps))
+    finally:
+        event.remove(engines[0].sync_engine, "before_cursor_execute", listener)
+    assert [c.sweep if c else None for c in claimed] == [*asked[:3], None, asked[4]]
+    assert [c.release_id for c in held] == ["r0", "r1", "r1", "r2"] and all(finished)
+    assert [n for n, _ in left] == [1, 0, 1]
+    assert [[d.results for d in chunks] for chunks in done] == [
+        [[{"id": held[0].id}], None],
+        [[{"id": held[1].id}], [{"id": held[2].id}]],
+        [[{"id": held[3].id}], None],
+    ]
+    kinds = [s for s in statements if s not in ("BEGIN", "COMMIT", "ROLLBACK")]
+    assert kinds.count("INSERT") == 1 and kinds.count("WITH") == 1, kinds
+    assert kinds.count("UPDATE") == 2, kinds  # (one claim, one finish)
