@@ -63,12 +63,15 @@ _RENEW = text(
     "RETURNING id"
 )
 _FINISH = text(
-    "UPDATE sweep_chunks c SET done_by = :me, done_at = clock_timestamp(), "
+    "WITH finished AS (UPDATE sweep_chunks c SET done_by = :me, done_at = clock_timestamp(), "
     "results = CAST(v.results AS JSON) "
     "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:results AS TEXT[])) AS v(id, results) "
     "WHERE c.id = v.id AND c.claimed_by = :me AND c.done_at IS NULL "
-    "RETURNING c.id"
+    "RETURNING c.id, c.sweep) "
+    "SELECT id, pg_notify(:channel, 'done:' || sweep) FROM finished"
 )
+"""The chunks still held marked done, and a ``NOTIFY`` for each (PostgreSQL sends a sweep's
+once: the same payload twice in one transaction is one notice)."""
 _OPEN = text(
     "SELECT sweep, count(*) AS left, count(claimed_until) AS claimed, "
     "extract(epoch FROM min(claimed_until) - clock_timestamp()) AS expires_in "
@@ -119,6 +122,9 @@ class SweepBoard:
         self._engine = engine
         self.instance = instance
         self.lease_s = lease_s
+        self._alone = engine.execution_options(isolation_level="AUTOCOMMIT")
+        """For the calls of one statement, or of statements that stand alone: no BEGIN and
+        COMMIT round trips around them."""
         self._post = Gathered(self._post_all)
         self._claim = Gathered(self._claim_all)
         self._renew = Gathered(self._renew_all)
@@ -160,7 +166,7 @@ class SweepBoard:
         of = {sweep: n for sweep, n in asked.items() if sweep is not None}
         params: dict[str, Any] = {"me": self.instance, "lease": self.lease_s}
         claimed: dict[str | None, list[Chunk]] = {}
-        async with self._engine.begin() as conn:
+        async with self._alone.connect() as conn:
             if of:
                 query = {"sweeps": list(of), "counts": list(of.values())}
                 for chunk in _chunks(await conn.execute(_CLAIM_OF, params | query)):
@@ -176,7 +182,7 @@ class SweepBoard:
 
     async def _renew_all(self, chunks: Sequence[Chunk]) -> list[bool]:
         params = {"ids": [c.id for c in chunks], "me": self.instance, "lease": self.lease_s}
-        async with self._engine.begin() as conn:
+        async with self._alone.connect() as conn:
             renewed = set((await conn.execute(_RENEW, params)).scalars())
         return [chunk.id in renewed for chunk in chunks]
 
@@ -187,16 +193,14 @@ class SweepBoard:
 
     async def _finish_all(self, finishing: Sequence[tuple[Chunk, str | None]]) -> list[bool]:
         """Every chunk still held marked done; a ``NOTIFY`` for each sweep one was done of."""
-        params = {
+        params: dict[str, Any] = {
             "ids": [chunk.id for chunk, _ in finishing],
             "results": [results for _, results in finishing],
             "me": self.instance,
         }
-        async with self._engine.begin() as conn:
+        params["channel"] = CHANNEL
+        async with self._alone.connect() as conn:
             finished = set((await conn.execute(_FINISH, params)).scalars())
-            sweeps = {chunk.sweep: None for chunk, _ in finishing if chunk.id in finished}
-            if sweeps:
-                await self._notify(conn, [f"done:{sweep}" for sweep in sweeps])
         return [chunk.id in finished for chunk, _ in finishing]
 
     async def open(self, sweep: str) -> tuple[int, float | None]:
@@ -205,7 +209,7 @@ class SweepBoard:
         return await self._open(sweep)
 
     async def _open_all(self, sweeps: Sequence[str]) -> list[tuple[int, float | None]]:
-        async with self._engine.connect() as conn:
+        async with self._alone.connect() as conn:
             rows = (await conn.execute(_OPEN, {"sweeps": list(set(sweeps))})).all()
         found: dict[str, tuple[int, float | None]] = {}
         for row in rows:
@@ -220,7 +224,7 @@ class SweepBoard:
         return await self._done(sweep)
 
     async def _done_all(self, sweeps: Sequence[str]) -> list[list[Done]]:
-        async with self._engine.begin() as conn:
+        async with self._alone.connect() as conn:
             rows = (await conn.execute(_TAKE_RESULTS, {"sweeps": list(set(sweeps))})).all()
         found: dict[str, list[Done]] = {}
         for r in rows:
