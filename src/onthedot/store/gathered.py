@@ -1,14 +1,16 @@
 """Calls of one kind made at the same moment, answered by one query (``Gathered``).
 
 At T, 200 releases sweep at once and each asks the store the same small things (post a sweep,
-claim a chunk, mark it done, how many are left): the calls made while one batch is in the store,
-or in the same turn of the event loop, go together in the next, one transaction for all of them.
+claim a chunk, mark it done, what is left of it): the calls made while one batch is in the
+store, or in the same turn of the event loop, go together in the next, one query for all of
+them.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Generic, TypeVar
 
 from onthedot.errors import StoreError
@@ -16,17 +18,20 @@ from onthedot.errors import StoreError
 A = TypeVar("A")
 R = TypeVar("R")
 
+_Waiting = list[tuple[A, "asyncio.Future[R]"]]
+
 
 class Gathered(Generic[A, R]):
     """``run`` gets the arguments of every call waiting and returns each one's answer, in order.
     A batch that fails fails every call in it (the store's failure is each one's). A caller
-    cancelled while its call waits or is in the store does not take it back: it is done with
-    the others (``asyncio.shield``). If the batches stop (the loop shutting down), every call
-    held gets an error; none waits for ever."""
+    cancelled before its batch starts is left out of it; a batch whose callers were all
+    cancelled is cancelled too (as a call of its own would be), one with a caller still waiting
+    is done for all of them. If the batches stop (the loop shutting down), every call held gets
+    an error; none waits for ever."""
 
     def __init__(self, run: Callable[[Sequence[A]], Awaitable[Sequence[R]]]) -> None:
         self._run = run
-        self._waiting: list[tuple[A, asyncio.Future[R]]] = []
+        self._waiting: _Waiting[A, R] = []
         self._draining: asyncio.Task[None] | None = None
 
     async def __call__(self, argument: A) -> R:
@@ -34,22 +39,17 @@ class Gathered(Generic[A, R]):
         self._waiting.append((argument, done))
         if self._draining is None:
             self._draining = asyncio.create_task(self._drain())
-        return await asyncio.shield(done)
+        return await done
 
     async def _drain(self) -> None:
-        batch: list[tuple[A, asyncio.Future[R]]] = []
+        batch: _Waiting[A, R] = []
         try:
             while self._waiting:
                 await asyncio.sleep(0)  # the calls of this turn of the loop join
-                batch, self._waiting = self._waiting, []
-                try:
-                    answers = await self._run([argument for argument, _ in batch])
-                except Exception as exc:  # (handed to the callers waiting: theirs to see)
-                    for _argument, done in batch:
-                        settle(done, exc)
-                else:
-                    for (_argument, done), answer in zip(batch, answers, strict=True):
-                        settle(done, answer)
+                batch = [(a, done) for a, done in self._waiting if not done.cancelled()]
+                self._waiting = []
+                if batch:
+                    await self._answer(batch)
                 batch = []
         except asyncio.CancelledError:
             stopped = StoreError("The store was not asked: the service is shutting down.")
@@ -59,6 +59,36 @@ class Gathered(Generic[A, R]):
             raise
         finally:
             self._draining = None
+
+    async def _answer(self, batch: _Waiting[A, R]) -> None:
+        """Run one batch and answer its callers (unless every one of them gave up)."""
+        callers = [done for _argument, done in batch]
+        running: asyncio.Task[Sequence[R]] = asyncio.create_task(self._ask(batch))
+        for done in callers:
+            done.add_done_callback(partial(_given_up, running, callers))
+        try:
+            answers = await running
+        except asyncio.CancelledError:
+            drain = asyncio.current_task()
+            if drain is not None and drain.cancelling():
+                raise  # (the drain itself was stopped)
+        except Exception as exc:  # (handed to the callers waiting: theirs to see)
+            for done in callers:
+                settle(done, exc)
+        else:
+            for done, answer in zip(callers, answers, strict=True):
+                settle(done, answer)
+
+    async def _ask(self, batch: _Waiting[A, R]) -> Sequence[R]:
+        return await self._run([argument for argument, _ in batch])
+
+
+def _given_up(
+    running: asyncio.Task[Sequence[R]], callers: list[asyncio.Future[R]], _done: object
+) -> None:
+    """A batch whose callers were all cancelled is cancelled too."""
+    if all(done.cancelled() for done in callers):
+        running.cancel()
 
 
 def settle(done: asyncio.Future[R], outcome: R | Exception) -> None:
