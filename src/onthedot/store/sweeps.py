@@ -104,6 +104,17 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """Where a sweep stands: how many of its chunks are not done and in how many seconds the
+    first claim on them runs out (None: one is not claimed at all); once none is left, every
+    chunk as it was done (``chunks``)."""
+
+    left: int
+    expires_in: float | None
+    chunks: list[Done]
+
+
+@dataclass(frozen=True)
 class Done:
     """A chunk done by an instance, with the results it stored (None: the poster kept its own)."""
 
@@ -129,8 +140,7 @@ class SweepBoard:
         self._claim = Gathered(self._claim_all)
         self._renew = Gathered(self._renew_all)
         self._finish = Gathered(self._finish_all)
-        self._open = Gathered(self._open_all)
-        self._done = Gathered(self._done_all)
+        self._settle = Gathered(self._settle_all)
 
     async def post(
         self, release_id: str, parts: Sequence[Sequence[str]], *, keep: int = 0
@@ -203,34 +213,26 @@ class SweepBoard:
             finished = set((await conn.execute(_FINISH, params)).scalars())
         return [chunk.id in finished for chunk, _ in finishing]
 
-    async def open(self, sweep: str) -> tuple[int, float | None]:
-        """How many chunks of ``sweep`` are not done, and in how many seconds the first claim on
-        them runs out (None: one is not claimed at all)."""
-        return await self._open(sweep)
+    async def settle(self, sweep: str) -> Settled:
+        """Where ``sweep`` stands (see ``Settled``): once every chunk is done, the results are
+        taken out of the store as they are read (they are recorded in ``checks``)."""
+        return await self._settle(sweep)
 
-    async def _open_all(self, sweeps: Sequence[str]) -> list[tuple[int, float | None]]:
+    async def _settle_all(self, sweeps: Sequence[str]) -> list[Settled]:
+        """What is left of each sweep (one statement), then the chunks of those done (one)."""
+        wanted = list(dict.fromkeys(sweeps))
+        left: dict[str, tuple[int, float | None]] = {}
+        taken: dict[str, list[Done]] = {}
         async with self._alone.connect() as conn:
-            rows = (await conn.execute(_OPEN, {"sweeps": list(set(sweeps))})).all()
-        found: dict[str, tuple[int, float | None]] = {}
-        for row in rows:
-            left, claimed = int(row.left), int(row.claimed)
-            expires_in = None if claimed < left else max(0.0, float(row.expires_in))
-            found[str(row.sweep)] = (left, expires_in)
-        return [found.get(sweep, (0, None)) for sweep in sweeps]
-
-    async def done(self, sweep: str) -> list[Done]:
-        """Every chunk of ``sweep`` as it was done (all of them are, when this is asked); the
-        results are taken out of the store as they are read (they are recorded in ``checks``)."""
-        return await self._done(sweep)
-
-    async def _done_all(self, sweeps: Sequence[str]) -> list[list[Done]]:
-        async with self._alone.connect() as conn:
-            rows = (await conn.execute(_TAKE_RESULTS, {"sweeps": list(set(sweeps))})).all()
-        found: dict[str, list[Done]] = {}
-        for r in rows:
-            done = Done(int(r.id), tuple(r.urls), str(r.done_by), r.results)
-            found.setdefault(str(r.sweep), []).append(done)
-        return [found.get(sweep, []) for sweep in sweeps]
+            for row in await conn.execute(_OPEN, {"sweeps": wanted}):
+                expires_in = None if row.claimed < row.left else max(0.0, float(row.expires_in))
+                left[str(row.sweep)] = (int(row.left), expires_in)
+            finished = [sweep for sweep in wanted if sweep not in left]
+            if finished:
+                for r in await conn.execute(_TAKE_RESULTS, {"sweeps": finished}):
+                    done = Done(int(r.id), tuple(r.urls), str(r.done_by), r.results)
+                    taken.setdefault(str(r.sweep), []).append(done)
+        return [Settled(*left.get(sweep, (0, None)), taken.get(sweep, [])) for sweep in sweeps]
 
     async def forget_older(self, days: float) -> int:
         """Delete the chunks posted more than ``days`` ago; how many."""
