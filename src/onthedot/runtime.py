@@ -6,14 +6,15 @@ The only place (with the CLI) that turns adapter URLs into adapters, through the
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, cast
 
 from onthedot.clock import Clock
+from onthedot.errors import ProbeError
 from onthedot.model import Release
 from onthedot.settings import RemediateSettings, VerifySettings
-from onthedot.verify.probe import Prober
+from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, ProbeTransport
 from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.verifier import Verifier, allowed_hosts
 
@@ -59,12 +60,66 @@ def plain_tracebacks() -> None:
         renderer.exception_formatter = structlog.dev.plain_traceback
 
 
-def prober_for(release: Release, settings: VerifySettings) -> Prober:
-    """A prober for ``release``'s hosts over libcurl, the engine that fetches as the public does."""
-    transport = CurlTransport(
+def prober_for(
+    release: Release, settings: VerifySettings, shared: SharedProbes | None = None
+) -> Prober:
+    """A prober for ``release``'s hosts over libcurl, the engine that fetches as the public does
+    (``shared``: the engine every release of the service fetches through)."""
+    transport = shared.lend() if shared is not None else curl_transport(settings)
+    return Prober(transport, allowed_hosts=allowed_hosts(release))
+
+
+def curl_transport(settings: VerifySettings) -> CurlTransport:
+    return CurlTransport(
         concurrency=settings.concurrency, ca_file=settings.ca_file, verify_tls=settings.verify_tls
     )
-    return Prober(transport, allowed_hosts=allowed_hosts(release))
+
+
+class SharedProbes:
+    """One probe engine (libcurl's multi handle, ``[verify] concurrency`` handles, their kept-alive
+    connections) lent to every release a service publishes or helps sweep, instead of one each:
+    200 releases due at one T made, drove and closed 200 engines, each waking the event loop on
+    its own; their sweeps now wait in one queue, so ``concurrency`` bounds every release's
+    fetches together (as ``morning.spread`` counts its budget). The engine is made for the first
+    borrower and closed when the last one gives it back (so one that failed is not kept)."""
+
+    def __init__(self, settings: VerifySettings) -> None:
+        self._settings = settings
+        self._engine: CurlTransport | None = None
+        self._lent = 0
+
+    def lend(self) -> ProbeTransport:
+        """The engine, for one prober (closing the prober gives it back)."""
+        if self._engine is None:
+            self._engine = curl_transport(self._settings)
+        self._lent += 1
+        return _Lent(self, self._engine)
+
+    async def give_back(self, engine: CurlTransport) -> None:
+        self._lent -= 1
+        if self._lent == 0 and self._engine is engine:
+            self._engine = None
+            await engine.aclose()
+
+
+class _Lent(ProbeTransport):
+    """The shared engine as one prober sees it: closing it gives the engine back, once."""
+
+    def __init__(self, owner: SharedProbes, engine: CurlTransport) -> None:
+        self._owner = owner
+        self._engine: CurlTransport | None = engine
+
+    def stream(
+        self, requests: Sequence[ProbeRequest], allowed_hosts: frozenset[str] | None
+    ) -> AsyncGenerator[ProbeResponse, None]:
+        if self._engine is None:
+            raise ProbeError("The prober was already closed; open a new one to fetch again.")
+        return self._engine.stream(requests, allowed_hosts)
+
+    async def aclose(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await self._owner.give_back(engine)
 
 
 def make_verifier(prober: Prober, clock: Clock, settings: VerifySettings) -> Verifier:
@@ -80,10 +135,13 @@ def make_verifier(prober: Prober, clock: Clock, settings: VerifySettings) -> Ver
 
 @asynccontextmanager
 async def verifier_for(
-    release: Release, clock: Clock, settings: VerifySettings | None = None
+    release: Release,
+    clock: Clock,
+    settings: VerifySettings | None = None,
+    shared: SharedProbes | None = None,
 ) -> AsyncIterator[Verifier]:
     settings = settings or VerifySettings()
-    async with prober_for(release, settings) as prober:
+    async with prober_for(release, settings, shared) as prober:
         yield make_verifier(prober, clock, settings)
 
 
@@ -100,6 +158,7 @@ async def publisher_for(
     on_sweep: OnSweep | None = None,
     remediate: RemediateSettings | None = None,
     spread: Spread | None = None,
+    shared: SharedProbes | None = None,
 ) -> AsyncIterator[Publisher]:
     from onthedot.adapters import create
     from onthedot.morning.publisher import Publisher
@@ -119,7 +178,7 @@ async def publisher_for(
             for url in (site.purge if site else ())
         ]
         settings = settings or VerifySettings()
-        prober = await stack.enter_async_context(prober_for(release, settings))
+        prober = await stack.enter_async_context(prober_for(release, settings, shared))
         verifier = make_verifier(prober, clock, settings)
         recorder = CheckRecorder(engine)
         watcher = Watcher(verifier, recorder, clock, plan, on_sweep=on_sweep, spread=spread)

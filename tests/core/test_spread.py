@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.clock import SYSTEM_CLOCK
@@ -347,3 +347,37 @@ async def test_a_shared_sweep_of_every_url_named_one_by_one_is_timed(
     assert len(report.results) == URLS
     assert await _count(leader_db, select(func.count()).select_from(sweep_chunks)) > 1
     assert swept == [rel.id]
+
+
+async def test_releases_sweeping_at_once_share_the_store_calls_of_their_sweeps(
+    engines: list[AsyncEngine],
+) -> None:
+    """Twelve releases sweeping at the same moment, each spread (a budget of one URL, chunks of
+    two): their sweeps are posted, claimed, finished and read back together, not in a
+    transaction per release and per chunk. Every result is still recorded once."""
+    leader_db = engines[0]
+    releases = [release(4).model_copy(update={"id": f"gdp-{n}"}) for n in range(12)]
+    for rel in releases:
+        await ReleaseRepository(leader_db).sync(rel, actor="test")
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        if "sweep_chunks" in str(args[2]):
+            statements.append(str(args[2]).split()[0])
+
+    async with a_standby(leader_db, engines[1]) as (notices, _helper):
+        spread = Spread(SweepBoard(leader_db, "leader"), notices, 2, at_once=1)
+        recorder = CheckRecorder(leader_db)
+        watcher = Watcher(
+            verifier(), recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread
+        )
+        listener: Callable[..., None] = count
+        event.listen(leader_db.sync_engine, "before_cursor_execute", listener)
+        try:
+            reports = await asyncio.gather(*(watcher.look(rel) for rel in releases))
+        finally:
+            event.remove(leader_db.sync_engine, "before_cursor_execute", listener)
+    assert [len(r.results) for r in reports] == [4] * 12
+    async with leader_db.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(checks)) == 48
+    assert statements.count("INSERT") <= 2, statements  # (one may go before the others join)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.store.sweeps import SweepBoard, SweepNotices, wait_for
+from onthedot.store.sweeps import Chunk, SweepBoard, SweepNotices, wait_for
 from onthedot.store.tables import sweep_chunks
 from tests.conftest import postgres_engines
 
@@ -47,8 +47,9 @@ async def test_instances_claiming_at_once_never_take_the_same_chunk(
     taken = await asyncio.gather(*(_claim_all(b, sweep) for b in boards))
     every = [chunk for mine in taken for chunk in mine]
     assert len(every) == len(PARTS) == len(set(every))
-    assert await boards[1].open(sweep) == (0, None)
-    done = await boards[2].done(sweep)
+    settled = await boards[2].settle(sweep)
+    assert (settled.left, settled.expires_in) == (0, None)
+    done = settled.chunks
     assert sorted(url for d in done for url in d.urls) == sorted(u for p in PARTS for u in p)
     by = {d.id: d.done_by for d in done}
     for n, mine in enumerate(taken):
@@ -78,8 +79,10 @@ async def test_a_chunk_whose_holder_stops_renewing_is_taken_over(
     first = await alive.claim(sweep)
     assert first is not None and first.id != held.id
     assert await alive.claim(sweep) is None  # the other is held, its lease still runs
-    left, expires_in = await alive.open(sweep)
-    assert left == 2 and expires_in is not None and 0 < expires_in <= LEASE_S
+    settled = await alive.settle(sweep)
+    expires_in = settled.expires_in
+    assert settled.left == 2 and expires_in is not None and 0 < expires_in <= LEASE_S
+    assert settled.chunks == []  # (nothing taken out while a chunk is left)
     await expire(engines[2], held.id)  # the dying holder renews no more: its lease runs out
     assert await alive.renew(first)  # (a holder that renews keeps its chunk)
     again = await alive.claim(sweep)
@@ -90,9 +93,12 @@ async def test_a_chunk_whose_holder_stops_renewing_is_taken_over(
     async with engines[2].connect() as conn:
         row = (await conn.execute(select(sweep_chunks).where(sweep_chunks.c.id == held.id))).one()
     assert (row.done_by, row.claims, row.results) == ("alive", 2, [{"url": "seen"}])
-    taken = {d.id: d.results for d in await alive.done(sweep)}
-    assert taken[held.id] == [{"url": "seen"}] and taken[first.id] is None  # (first: unfinished)
-    assert {d.id: d.results for d in await alive.done(sweep)} == {held.id: None, first.id: None}
+    assert (await alive.settle(sweep)).left == 1  # (first: not finished yet)
+    assert await alive.finish(first, None)  # (its holder keeps its own results)
+    taken = {d.id: d.results for d in (await alive.settle(sweep)).chunks}
+    assert taken == {held.id: [{"url": "seen"}], first.id: None}
+    again_taken = {d.id: d.results for d in (await alive.settle(sweep)).chunks}
+    assert again_taken == {held.id: None, first.id: None}  # (taken out as they were read)
 
 
 async def test_the_poster_is_told_when_a_chunk_is_done(engines: list[AsyncEngine]) -> None:
@@ -157,3 +163,54 @@ async def test_a_wait_for_a_notice_cancelled_as_the_notice_comes_stays_cancelled
     assert waiting.cancel()  # in the same turn of the loop: the wait has not ended yet
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def _rest(board: SweepBoard, held: list[Chunk]) -> list[Chunk]:
+    """The chunk of each of these chunks' sweeps not claimed yet, claimed together."""
+    rest = await asyncio.gather(*(board.claim(chunk.sweep) for chunk in held))
+    return [chunk for chunk in rest if chunk is not None]
+
+
+async def test_calls_made_at_once_for_several_sweeps_are_one_statement_each(
+    engines: list[AsyncEngine],
+) -> None:
+    """Releases sweeping at the same moment post, claim, finish and read back together: one
+    statement for each kind of call, each caller answered about its own sweep (a caller asking
+    more chunks of a sweep than it has free gets None)."""
+    board = SweepBoard(engines[0], "leader")
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    listener: Callable[..., None] = count
+    event.listen(engines[0].sync_engine, "before_cursor_execute", listener)
+    try:
+        posted = await asyncio.gather(*(board.post(f"r{n}", PARTS[:2]) for n in range(3)))
+        sweeps = [sweep for sweep, _ in posted]
+        asked = [sweeps[0], sweeps[1], sweeps[1], sweeps[1], sweeps[2]]
+        claimed = await asyncio.gather(*(board.claim(sweep) for sweep in asked))
+        held = [chunk for chunk in claimed if chunk is not None]
+        finished = await asyncio.gather(*(board.finish(c, [{"id": c.id}]) for c in held))
+        left = await asyncio.gather(*(board.settle(sweep) for sweep in sweeps))
+        more = [c for c in held if c.sweep != sweeps[1]]
+        await asyncio.gather(*(board.finish(c, None) for c in await _rest(board, more)))
+        done = await asyncio.gather(*(board.settle(sweep) for sweep in sweeps))
+    finally:
+        event.remove(engines[0].sync_engine, "before_cursor_execute", listener)
+    assert [c.sweep if c else None for c in claimed] == [*asked[:3], None, asked[4]]
+    assert [c.release_id for c in held] == ["r0", "r1", "r1", "r2"] and all(finished)
+    assert [s.left for s in left] == [1, 0, 1]
+    assert [[d.results for d in s.chunks] for s in left] == [
+        [],
+        [[{"id": held[1].id}], [{"id": held[2].id}]],  # (done: taken out as read)
+        [],
+    ]
+    assert [[d.results for d in s.chunks] for s in done] == [
+        [[{"id": held[0].id}], None],
+        [None, None],
+        [[{"id": held[3].id}], None],
+    ]
+    assert statements.count("INSERT") == 1, statements
+    assert statements.count("UPDATE") == 2, statements  # (the claims, then the rest's)
+    assert statements.count("WITH") == 4, statements  # (two finishes, two reads back)

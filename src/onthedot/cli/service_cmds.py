@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from onthedot.morning.files import FileProblem
     from onthedot.morning.leadership import Leadership
     from onthedot.morning.spread import Spread
+    from onthedot.runtime import SharedProbes
     from onthedot.web.server import WebProcess, WebSpec
 
 
@@ -94,7 +95,7 @@ async def serve(
     from onthedot.morning.watch import WatchPlan
     from onthedot.respond.addresses import config_problems
     from onthedot.respond.responder import Responder
-    from onthedot.runtime import publisher_for, warm_up
+    from onthedot.runtime import SharedProbes, publisher_for, warm_up
     from onthedot.web.server import WebProcess
 
     refused = config_problems(st.config)  # an alert or held-step address no service can use
@@ -118,7 +119,8 @@ async def serve(
             warm_up(st.release_files_from_config().releases)  # (a standby takes over warm)
             leadership = Leadership(engine, on_change=dashboard.standing if dashboard else None)
             leading = asyncio.create_task(leadership.run_forever())
-            spread, helping = _sweeps_shared(engine, st, leadership)
+            probes = SharedProbes(st.config.verify)  # (one probe engine for every release)
+            spread, helping = _sweeps_shared(engine, st, leadership, probes)
 
             def on_problems(problems: tuple[FileProblem, ...]) -> None:
                 responder.file_problems(problems)
@@ -135,6 +137,7 @@ async def serve(
                     on_sweep=on_sweep,
                     remediate=st.config.remediate,
                     spread=spread,
+                    shared=probes,
                 ) as publisher:
                     return await publisher.publish(release)
 
@@ -171,7 +174,7 @@ async def serve(
 
 
 def _sweeps_shared(
-    engine: AsyncEngine, st: State, leadership: Leadership
+    engine: AsyncEngine, st: State, leadership: Leadership, probes: SharedProbes
 ) -> tuple[Spread | None, tuple[asyncio.Task[None], ...]]:
     """On PostgreSQL: the leader's sweeps after T spread across the instances, and this
     instance's part in the others' (its helper, and the notices that wake it); on SQLite, none."""
@@ -193,7 +196,7 @@ def _sweeps_shared(
         board,
         notices,
         engine,
-        open_verifier=lambda release: verifier_for(release, SYSTEM_CLOCK, st.config.verify),
+        open_verifier=lambda release: verifier_for(release, SYSTEM_CLOCK, st.config.verify, probes),
         clock=SYSTEM_CLOCK,
         leads=lambda: leadership.leader,
         at_once=chunks,

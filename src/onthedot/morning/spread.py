@@ -197,17 +197,16 @@ class Spread:
                 await together(
                     self._claim_all(verifier, release, sweep, mine) for _ in range(max(1, keep))
                 )
-                left, expires_in = await self.board.open(sweep)
-                if not left:
+                settled = await self.board.settle(sweep)
+                if not settled.left:
                     break
-                lease = self.board.lease_s
+                lease, expires_in = self.board.lease_s, settled.expires_in
                 await wait_for(done, lease if expires_in is None else min(expires_in + 0.01, lease))
-            chunks = await self.board.done(sweep)
         finally:
             self.notices.forget(sweep)
         phase = "before" if now < release.release_at else "after"
         merged = SpreadSweep(VerifyReport(release.id, phase, now))
-        for chunk in chunks:
+        for chunk in settled.chunks:
             if chunk.results is None:
                 merged.add(self.instance, mine.get(chunk.id, []))
             else:

@@ -39,6 +39,7 @@ from onthedot.model import as_utc, iso_utc
 from onthedot.record.checkpoint import check as checkpoint_check
 from onthedot.record.checkpoint import sign_head
 from onthedot.store.bulk import insert_rows
+from onthedot.store.gathered import settle
 from onthedot.store.tables import events
 
 GENESIS = "0" * 64
@@ -503,7 +504,7 @@ class _Appends:
         """Every append the writer held, in flight or queued, fails with ``error``."""
         held, self._waiting = [*batch, *self._waiting], []
         for _append, done in held:
-            _settle(done, error)
+            settle(done, error)
 
     async def _write_batch(self, batch: _Pending) -> None:
         outcomes: list[list[Event] | Exception]
@@ -517,7 +518,7 @@ class _Appends:
             if not isinstance(outcome, Exception):
                 last = outcome[-1]
                 sign_head(self._engine, last.release_id, last.seq, last.hash)
-            _settle(done, outcome)
+            settle(done, outcome)
 
     async def _alone(self, append: _Append) -> list[Event] | Exception:
         try:
@@ -572,15 +573,6 @@ async def _with(with_: Callable[[AsyncConnection], Awaitable[None]], conn: Async
 
 
 _APPENDS = 100  # appends in one transaction at most (their releases' heads asked in one query)
-
-
-def _settle(done: asyncio.Future[list[Event]], outcome: list[Event] | BaseException) -> None:
-    if done.done():
-        return
-    if isinstance(outcome, BaseException):
-        done.set_exception(outcome)
-    else:
-        done.set_result(outcome)
 
 
 async def _heads(conn: AsyncConnection, release_ids: set[str]) -> dict[str, tuple[int, str]]:

@@ -10,8 +10,9 @@ releases at a time, while the next look goes on) and each release's messages due
 ``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt that fails is recorded
 on the timeline, and one address failing never holds up another. A message is sent at most once,
 across restarts too (``respond.deliveries``). The responder looks every ``look_every_s`` and at
-once when the morning records something (``respond.observe``). ``onthedot run`` gives it store
-connections of its own, so that at T it never waits for one the sweeps hold.
+once when the morning records something (``respond.observe``), but not twice within
+``LOOK_GAP_S``. ``onthedot run`` gives it store connections of its own, so that at T it never
+waits for one the sweeps hold.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ ATTEMPTS = 3
 SYNCS = 8
 """Releases whose incidents are brought up to date at the same time (``Responder._sync``)."""
 PAUSES_S = (2.0, 10.0)
+LOOK_GAP_S = 0.25
+"""A nudge within this long of the last look's start waits out the rest: at T every release's
+sweeps nudge the responder, and each look reads every release watched (200 at once, looking
+back to back, were a tenth of the leader's busy event loop); what they recorded is read together
+by the next look, at most this late."""
 WATCHED_BEFORE = dt.timedelta(days=1)
 """A release is watched from this long before its release time: staging and leak probes."""
 WATCHED_AFTER = dt.timedelta(days=1)
@@ -400,7 +406,9 @@ class Responder:
     # --- running ------------------------------------------------------------------------------
 
     async def run_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 await self.look()
             except OnthedotError as exc:  # the store busy or away: the next look tries again
@@ -414,6 +422,8 @@ class Responder:
                     await self.nudge.wait()
             except TimeoutError:
                 pass
+            gap = min(LOOK_GAP_S, self.look_every_s)
+            await asyncio.sleep(max(0.0, started + gap - loop.time()))
             self.nudge.clear()
 
     async def sent(self) -> None:

@@ -1,0 +1,56 @@
+"""Calls gathered into one batch (``store.gathered``): each caller answered, a batch whose callers
+all gave up is stopped (as a call of its own would be), one with a caller left is finished."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from onthedot.store.gathered import Gathered
+
+
+class _Store:
+    """Answers each batch once ``go`` is set; remembers the batches asked and stopped."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+        self.asked: list[list[int]] = []
+        self.stopped = 0
+
+    async def run(self, arguments: Sequence[int]) -> list[int]:
+        self.asked.append(list(arguments))
+        try:
+            await self.go.wait()
+        except asyncio.CancelledError:
+            self.stopped += 1
+            raise
+        return [n * 10 for n in arguments]
+
+
+async def test_calls_made_together_are_one_batch_each_answered_its_own() -> None:
+    store = _Store()
+    gathered = Gathered(store.run)
+    calls = [asyncio.create_task(gathered(n)) for n in (1, 2, 3)]
+    await asyncio.sleep(0.01)
+    later = asyncio.create_task(gathered(4))  # (while the first batch is in the store)
+    calls[1].cancel()  # (a caller leaving a batch with others in it: the batch goes on)
+    await asyncio.sleep(0.01)
+    store.go.set()
+    assert [await calls[0], await calls[2], await later] == [10, 30, 40]
+    assert store.asked == [[1, 2, 3], [4]] and store.stopped == 0
+
+
+async def test_a_batch_whose_callers_all_gave_up_is_stopped() -> None:
+    store = _Store()
+    gathered = Gathered(store.run)
+    alone = asyncio.create_task(gathered(1))
+    gone = asyncio.create_task(gathered(2))
+    await asyncio.sleep(0)  # (both wait for the batch to start)
+    gone.cancel()  # (before its batch started: left out of it)
+    await asyncio.sleep(0.01)
+    alone.cancel()
+    await asyncio.gather(alone, gone, return_exceptions=True)
+    await asyncio.sleep(0.01)
+    assert store.asked == [[1]] and store.stopped == 1
+    store.go.set()
+    assert await gathered(5) == 50  # (the next call is answered as usual)
