@@ -242,7 +242,7 @@ async def test_a_cancelled_file_staging_writes_nothing_once_it_has_ended(tmp_pat
             feeder.write(fed)
         await asyncio.gather(staging, return_exceptions=True)
         when_ended = sorted(www.rglob(".*"))
-        await asyncio.get_running_loop().shutdown_default_executor()  # every thread done
+    await asyncio.get_running_loop().shutdown_default_executor()  # every worker thread done
     assert staging.cancelled()
     assert sorted(www.rglob(".*")) == when_ended
     assert len(when_ended) < len(uploads)
