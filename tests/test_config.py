@@ -11,7 +11,7 @@ import pytest
 
 from onthedot.config import Config, load_config, load_release, load_releases
 from onthedot.errors import ReleaseFileError
-from onthedot.model import Site
+from onthedot.model import DigestKey, Site
 from onthedot.verify.caches import Fastly, Nginx, Varnish
 from tests.conftest import write_release
 
@@ -300,10 +300,11 @@ def test_remembered_digests_are_used_only_while_size_and_mtime_stay(tmp_path: Pa
     data.write_bytes(b"first")
     os.utime(data, ns=(1_000_000_000, 1_000_000_000))  # long ago: settled
     path = write_release(folder, extra=_artefacts("a.csv"))
-    digests: dict[tuple[str, int, int], str] = {}
+    digests: dict[DigestKey, str] = {}
     assert load_release(path, digests=digests).artefact[0].sha256 == hashlib.sha256(b"first").hexdigest()
-    assert digests == {(str(data), 5, 1_000_000_000): hashlib.sha256(b"first").hexdigest()}
-    digests[(str(data), 5, 1_000_000_000)] = "remembered"  # what the store says is used as it is
+    key = (str(data), data.stat().st_dev, data.stat().st_ino, 5, 1_000_000_000)
+    assert digests == {key: hashlib.sha256(b"first").hexdigest()}
+    digests[key] = "remembered"  # what the store says is used as it is
     assert load_release(path, digests=digests).artefact[0].sha256 == "remembered"
     data.write_bytes(b"second")  # another size and a new mtime: hashed again, too fresh to keep
     assert load_release(path, digests=digests).artefact[0].sha256 == hashlib.sha256(b"second").hexdigest()

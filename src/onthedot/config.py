@@ -166,7 +166,8 @@ Stamp = tuple[int, int, int, int]
 """A file as ``stat`` finds it: device, inode, size, mtime_ns (one moved in over it, or changed,
 has another)."""
 Stamps = dict[str, tuple[str, Stamp]]
-"""Each artefact file of a release as named beside it → its real path and stamp when hashed."""
+"""Each artefact file of a release as named beside the release file (by the path the release file
+was read by, links not followed) → its real path and stamp when hashed."""
 
 
 def stamp_of(found: os.stat_result) -> Stamp:
@@ -182,10 +183,11 @@ class ReleaseRead:
 
 class KeptReleases:
     """The releases read well at the last read of the release files (``earlier``), by file, and
-    in ``kept`` those this read used: a file is parsed again only when its stamp or one of its
-    artefact files' changed, so a read of files that did not change parses none. A file changed
-    less than ``SETTLED_NS`` ago is not kept (two changes within the clock's tick would leave
-    its stamp as it was)."""
+    in ``kept`` those this read used: a file is parsed again only when its stamp, its real path
+    (a link to its folder swapped, the file in both hard-linked) or one of its artefact files'
+    stamp (as named beside it) changed, so a read of files that did not change parses none. A
+    file changed less than ``SETTLED_NS`` ago is not kept (two changes within the clock's tick
+    would leave its stamp as it was)."""
 
     def __init__(self, earlier: Mapping[Path, ReleaseRead]) -> None:
         self._earlier = earlier
@@ -194,10 +196,15 @@ class KeptReleases:
     def load(self, path: Path, config: Config | None, digests: Digests | None) -> Release:
         stamp = _stamp(str(path))
         read = self._earlier.get(path)
-        if read is not None and read.stamp == stamp and _unchanged(read.artefacts):
+        if (
+            read is not None
+            and read.stamp == stamp
+            and os.path.realpath(path) == str(read.release.source)
+            and _unchanged(read.artefacts)
+        ):
             if digests is not None:  # still in use: kept for the next read too
-                for local, (_dev, _ino, size, mtime_ns) in read.artefacts.values():
-                    digests.get((local, size, mtime_ns))
+                for local, artefact_stamp in read.artefacts.values():
+                    digests.get((local, *artefact_stamp))
             self.kept[path] = read
             return read.release
         artefacts: Stamps = {}
@@ -468,7 +475,7 @@ def _complete_artefacts(
         art["sha256"], art["size"] = digest_of(local, found, digests)
         art["local_path"] = local
         if stamps is not None:
-            stamps[os.path.join(folder, name)] = (str(local), stamp_of(found))
+            stamps[os.path.join(path.parent, name)] = (str(local), stamp_of(found))
     return problems
 
 
@@ -572,8 +579,9 @@ tick that stamped the first would leave size and mtime as they were (as git does
 
 
 def digest_of(local: Path, found: os.stat_result, digests: Digests | None) -> tuple[str, int]:
-    """SHA-256 and size of ``local`` (stat ``found``): remembered when size and mtime are."""
-    key = (str(local), found.st_size, found.st_mtime_ns)
+    """SHA-256 and size of ``local`` (stat ``found``): remembered while its stamp is the same
+    (another file moved in over it, with the same size and mtime, is hashed again)."""
+    key = (str(local), *stamp_of(found))
     known = digests.get(key) if digests is not None else None
     if known is not None:
         return known, found.st_size

@@ -28,8 +28,11 @@ from pydantic import (
     model_validator,
 )
 
-Digests = MutableMapping[tuple[str, int, int], str]
-"""SHA-256 of local files by (real path, size, mtime_ns): what the store remembers between runs."""
+DigestKey = tuple[str, int, int, int, int]
+"""A local file as it was hashed: real path, device, inode, size, mtime_ns (a file moved in over
+it, with the same size and mtime, has another device or inode)."""
+Digests = MutableMapping[DigestKey, str]
+"""SHA-256 of local files by ``DigestKey``: what is known of them between reads."""
 
 UTC = dt.UTC
 

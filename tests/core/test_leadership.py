@@ -317,6 +317,50 @@ async def test_an_instance_leading_again_syncs_its_releases_again(
     await first_lead.aclose()
 
 
+async def test_a_lead_lost_and_taken_again_between_two_ticks_stops_what_the_first_term_armed(
+    engines: tuple[AsyncEngine, AsyncEngine, AsyncEngine], tmp_path: Path
+) -> None:
+    """The scheduler looks at the lead only between its ticks: a lead lost and taken again
+    meanwhile (another instance may have led, and published, in between) is a new term all
+    the same, and what the first term armed is stopped and armed again from the record."""
+    engine = engines[0]
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    release = load_release(
+        write_release(
+            tmp_path, id="soon", release_at=local(soon), announced_at=local(soon - dt.timedelta(40))
+        )
+    )
+    armed: list[asyncio.Task[Any]] = []
+
+    async def publish(rel: Release) -> object:
+        task = asyncio.current_task()
+        assert task is not None
+        armed.append(task)
+        await asyncio.Event().wait()  # publishing until stopped
+        return None
+
+    leadership = Leadership(engine)  # (its lock not taken: the test says when it leads)
+    leadership.standing = Standing(True, dt.datetime.now(dt.UTC), "this")
+    scheduler = Scheduler(
+        engine,
+        load=lambda: ReleaseFiles([release]),
+        publish=publish,
+        clock=SystemClock(),
+        policy=SchedulePolicy(poll_s=30.0),
+        leadership=leadership,
+    )
+    running = asyncio.create_task(scheduler.run_forever())
+    await _until(lambda: len(armed) == 1)
+    leadership.standing = Standing(False, dt.datetime.now(dt.UTC), "this")  # lost ...
+    leadership.standing = Standing(True, dt.datetime.now(dt.UTC), "this")  # ... and taken again
+    leadership.changed.set()
+    await _until(lambda: len(armed) == 2)
+    assert armed[0].cancelled()
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await scheduler.aclose()
+
+
 def test_standing_says_which_and_since_when() -> None:
     at = dt.datetime(2026, 3, 10, 9, 29, 59, tzinfo=dt.UTC)
     assert Standing(True, at, "host:1:ab").as_json() == {

@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.clock import ShiftedClock
+from onthedot.clock import JumpingClock, ShiftedClock
 from onthedot.config import ReleaseFiles, load_release, read_releases
 from onthedot.model import Release
 from onthedot.morning.files import FileProblem
@@ -103,7 +103,7 @@ def _published_at_once(engine: AsyncEngine, published: list[Release]) -> Publish
     return publish
 
 
-async def test_a_tick_over_releases_that_did_not_change_asks_the_store_nothing(
+async def test_a_tick_over_releases_that_did_not_change_asks_the_store_one_question(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     items = releases(tmp_path)
@@ -117,7 +117,51 @@ async def test_a_tick_over_releases_that_did_not_change_asks_the_store_nothing(
     assert await scheduler.tick() == []  # (the store says both are published now)
     sent = _statements(engine)
     assert await scheduler.tick() == []
-    assert sent == []  # not synced again, nor asked whether published, nor noted again
+    (asked,) = sent  # which documents it holds: not synced again, nor asked whether published
+    assert "content_sha256" in asked and "FROM releases" in asked
+    await scheduler.aclose()
+
+
+@pytest.mark.parametrize("tick_between", [True, False], ids=["a tick between", "at once"])
+async def test_a_draft_written_into_the_store_does_not_replace_the_configured_release(
+    engine: AsyncEngine, tmp_path: Path, tick_between: bool
+) -> None:
+    """A person checks a draft of a configured release (``onthedot check draft.toml`` stores
+    it), then the configured file breaks: the next tick stores the configured release again,
+    and it is published at its time as this instance last read it."""
+    path = write_release(
+        tmp_path / "releases",
+        id="soon",
+        release_at="2026-03-10T10:30:00",  # 90 min ahead
+        announced_at="2019-01-02T09:30:00",
+    )
+    draft = write_release(
+        tmp_path / "drafts",
+        id="soon",
+        release_at="2026-03-10T11:30:00",
+        announced_at="2019-01-02T09:30:00",
+    )
+    files = [ReleaseFiles([load_release(path)])]
+    armed: list[Release] = []
+    clock = JumpingClock(NOW)
+    scheduler = Scheduler(
+        engine, load=lambda: files[0], publish=_published_at_once(engine, armed), clock=clock
+    )
+    repo = ReleaseRepository(engine)
+    assert await scheduler.tick() == []  # not due yet
+    await repo.sync(load_release(draft), actor="cli")
+    if tick_between:
+        await scheduler.tick()  # the configured file as it was
+        stored = await repo.get("soon")
+        assert stored is not None and stored.source == path.resolve()
+    files[0] = ReleaseFiles([], {path: ["a bad edit"]})
+    clock.jump(3600)  # T - 30 min: due
+    assert await scheduler.tick() == ["soon"]
+    await asyncio.gather(*scheduler.tasks.values())
+    assert [(r.source, r.release_at.hour) for r in armed] == [(path.resolve(), 10)]
+    assert [p.kept for p in scheduler.problems] == ["soon"]
+    stored = await repo.get("soon")
+    assert stored is not None and stored.source == path.resolve()
     await scheduler.aclose()
 
 

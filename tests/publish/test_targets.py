@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
@@ -218,6 +219,42 @@ async def test_the_file_target_stages_a_release_in_a_few_hops_to_a_thread_readin
             await target.stage(path, changed, sha, "t" * 16)
         refused = tmp_path / "www" / target.staged_location(path, "t" * 16).lstrip("/")
     assert not refused.exists()  # (copied while hashed, then removed)
+
+
+async def test_a_cancelled_file_staging_writes_nothing_once_it_has_ended(tmp_path: Path) -> None:
+    """The lead lost while a release is staged: its worker threads stop between files, and the
+    staging ends only once they have, so a new leader staging under the same token is not
+    overwritten by an old thread. The first file of the first run is a pipe, fed only after the
+    cancel, so that run is copying when it comes."""
+    fed = b"fed after the cancel\n"
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(159)]
+    uploads = [("/statistics/pipe.csv", pipe, hashlib.sha256(fed).hexdigest())]
+    uploads += [(f"/statistics/t{n}.csv", local, sha) for n, (local, sha) in enumerate(files)]
+    www = tmp_path / "www"
+    www.mkdir()
+    async with target_of(f"file://{www}") as target:
+        staging = asyncio.create_task(target.stage_all(uploads, secrets.token_hex(16)))
+        feeder = await asyncio.to_thread(pipe.open, "wb")  # (opened once the run has opened it)
+        staging.cancel()
+        with feeder:
+            feeder.write(fed)
+        await asyncio.gather(staging, return_exceptions=True)
+        when_ended = sorted(www.rglob(".*"))
+    await asyncio.get_running_loop().shutdown_default_executor()  # every worker thread done
+    assert staging.cancelled()
+    assert sorted(www.rglob(".*")) == when_ended
+    assert len(when_ended) < len(uploads)
+
+
+async def test_a_folder_the_file_target_cannot_make_is_named(tmp_path: Path) -> None:
+    local, sha = artefact(tmp_path)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "statistics").write_bytes(b"a file where a folder is wanted")
+    async with target_of(f"file://{tmp_path}/www") as target:
+        with pytest.raises(TargetError, match=r"creating the folder \S*/www/statistics\b"):
+            await target.stage(PATH, local, sha, secrets.token_hex(16))
 
 
 @pytest.mark.parametrize("target_env", ["sftp"], indirect=True)

@@ -183,8 +183,8 @@ async def test_a_store_at_an_older_revision_is_migrated_and_then_opened_without_
         async with engine.connect() as conn:
             assert await conn.run_sync(db.at_head)
         digests = ArtefactDigests(engine)
-        await digests.remember({(str(tmp_path / "a.csv"), 5, 7): "f" * 64})
-        assert await digests.recall(tmp_path) == {(str(tmp_path / "a.csv"), 5, 7): "f" * 64}
+        await digests.remember({(str(tmp_path / "a.csv"), 1, 2, 5, 7): "f" * 64})
+        assert (await digests.recall(tmp_path)).rows == {(str(tmp_path / "a.csv"), 5, 7): "f" * 64}
     finally:
         await engine.dispose()
 
@@ -199,13 +199,16 @@ async def test_remembered_digests_are_recalled_by_folder_and_replaced_by_path(
         str(tmp_path / "r2" / "c.csv"),
     )
     await memory.remember(
-        {(inside, 1, 10): "a" * 64, (nested, 2, 20): "b" * 64, (beside, 3, 30): "c" * 64}
+        {
+            (inside, 9, 1, 1, 10): "a" * 64,
+            (nested, 9, 2, 2, 20): "b" * 64,
+            (beside, 9, 3, 3, 30): "c" * 64,
+        }
     )
-    await memory.remember({(inside, 4, 40): "d" * 64})  # the file changed: one row per path
-    assert await memory.recall(tmp_path / "r") == {
-        (inside, 4, 40): "d" * 64,
-        (nested, 2, 20): "b" * 64,
-    }
+    await memory.remember({(inside, 9, 4, 4, 40): "d" * 64})  # the file changed: one row a path
+    recalled = await memory.recall(tmp_path / "r")
+    assert recalled.rows == {(inside, 4, 40): "d" * 64, (nested, 2, 20): "b" * 64}
+    assert recalled[(nested, 8, 7, 2, 20)] == "b" * 64  # (found by path, size and mtime)
 
 
 def test_canonical_json_writes_text_and_integers_as_json_dumps_did() -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the store, the config and the models are imported by the co
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from onthedot.config import Config, ReleaseFiles, ReleaseRead
-    from onthedot.model import Release
+    from onthedot.model import DigestKey, Release
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -83,7 +83,7 @@ class State:
     database: str | None = None
     leave_at_once: bool = False  # the command's process may end without teardown (cli.leave)
     _config: Config | None = field(default=None, repr=False)
-    _digests: dict[tuple[str, int, int], str] = field(default_factory=dict, repr=False)
+    _digests: dict[DigestKey, str] = field(default_factory=dict, repr=False)
     _read: dict[Path, ReleaseRead] = field(default_factory=dict, repr=False)
 
     @property
@@ -142,27 +142,27 @@ class State:
         return files
 
 
-class KeptDigests(MutableMapping[tuple[str, int, int], str]):
+class KeptDigests(MutableMapping["DigestKey", str]):
     """The artefacts' SHA-256 known from the last read of the release files (``earlier``), and
     in ``kept`` those this read asked for or added: what the next read starts from, so the
-    digests of files since changed or gone are let go."""
+    digests of files since changed, replaced or gone are let go."""
 
-    def __init__(self, earlier: Mapping[tuple[str, int, int], str]) -> None:
+    def __init__(self, earlier: Mapping[DigestKey, str]) -> None:
         self._earlier = earlier
-        self.kept: dict[tuple[str, int, int], str] = {}
+        self.kept: dict[DigestKey, str] = {}
 
-    def __getitem__(self, key: tuple[str, int, int]) -> str:
+    def __getitem__(self, key: DigestKey) -> str:
         if key not in self.kept:
             self.kept[key] = self._earlier[key]
         return self.kept[key]
 
-    def __setitem__(self, key: tuple[str, int, int], value: str) -> None:
+    def __setitem__(self, key: DigestKey, value: str) -> None:
         self.kept[key] = value
 
-    def __delitem__(self, key: tuple[str, int, int]) -> None:
+    def __delitem__(self, key: DigestKey) -> None:
         del self.kept[key]
 
-    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+    def __iter__(self) -> Iterator[DigestKey]:
         return iter(self.kept)
 
     def __len__(self) -> int:
@@ -206,10 +206,9 @@ async def _load(engine: AsyncEngine, path: Path, config: Config) -> Release:
     from onthedot.store.digests import ArtefactDigests
 
     memory = ArtefactDigests(engine)
-    known = await memory.recall(path.resolve().parent)
-    digests = dict(known)
+    digests = await memory.recall(path.resolve().parent)
     release = load_release(path, config, digests)
-    await memory.remember({key: sha for key, sha in digests.items() if key not in known})
+    await memory.remember(digests.added)
     return release
 
 

@@ -1,13 +1,15 @@
 """The scheduler inside ``onthedot run``: every release, published on the dot, without a person.
 
-Every ``poll_s`` it re-reads the release files (so a moved release is picked up), syncs into the
-store each release whose document changed since this instance last synced it, and arms one task
+Every ``poll_s`` it re-reads the release files (so a moved release is picked up), asks the store
+in one query which documents it holds of them, syncs each release whose stored document is not the
+one this instance read (a new file, an edit, or another version a person wrote into the store from
+another file, e.g. with ``onthedot check draft.toml``), and arms one task
 per release that is due: staging starts ``stage_ahead_s`` before T,
 leak probes from T − 15 min, the flip at T, purges, then the watch: every URL not yet live is
 checked again until it is, for at most ``[publish] watch_until_live_s`` after T, or until a person
 stops it — all one task. A release already published (its ``verified`` step recorded, once the
 watch ended) is left alone: once the store said so, it is not asked again until the release's
-document changes (or this instance stops leading). After a restart, a release that went live but whose watch had not
+document changes (or a new term of leading begins). After a restart, a release that went live but whose watch had not
 ended is taken up again: the watch goes on from what was recorded (only the URLs not live at their
 last check are looked at; past the limit, they get one last look). One whose T passed while
 nothing was running is published at once and recorded as late, unless T is more than
@@ -15,13 +17,15 @@ nothing was running is published at once and recorded as late, unless T is more 
 
 A release file that cannot be read is one bad file: it is logged once (and again only when its
 problem changes), reported through ``on_problems`` (``/api/health``), and every other release goes
-on. A release whose file broke after it was read is published as it was last read, from the store.
+on. A release whose file broke after it was read is published as it was last read: from the store,
+or, when the store holds another version by then, as this instance last read it.
 No tick ends the loop: whatever goes wrong in one is logged and the next tick tries again.
 
 With several instances on one PostgreSQL store (``morning.leadership``), only the leader's
 scheduler ticks: a standby waits, ticks the moment it becomes the leader (taking up whatever the
 old leader left, from the recorded steps), and a leader that loses the lead stops every morning it
-had armed at once.
+had armed at once. Each term of leading starts afresh: a lead lost and taken again between two
+ticks stops what the earlier term armed, and nothing is taken as known from it.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from onthedot.store.releases import ReleaseRepository
 
 if TYPE_CHECKING:
     from onthedot.config import ReleaseFiles
-    from onthedot.morning.leadership import Leadership
+    from onthedot.morning.leadership import Leadership, Standing
 
 log = structlog.get_logger("onthedot.scheduler")
 
@@ -87,24 +91,27 @@ class Scheduler:
         self._on_problems = on_problems
         self.problems: tuple[FileProblem, ...] = ()
         self._leadership = leadership
-        self._synced: dict[str, tuple[Release, str]] = {}
-        """By release id: the release this instance last synced into the store, its digest."""
+        self._read: dict[str, tuple[Release, str]] = {}
+        """By release id: the release this instance last read from its file, its digest."""
         self._published: dict[str, str] = {}
         """By release id: the digest of the document seen published (``verified``)."""
+        self._term: Standing | None = None
+        """The leadership's standing at the last tick (a new one: a new term of leading)."""
 
     async def tick(self) -> list[str]:
         """One pass: sync release files, arm the due ones; returns the ids armed now."""
         files = self._load()
         releases = list(files.releases)
-        repo = ReleaseRepository(self._engine)
         for release in releases:
-            await self._sync(repo, release)
+            self._read[release.id] = (release, self._digest(release))
+        repo = ReleaseRepository(self._engine)
         kept = await self._last_good(repo, files.broken, {r.id for r in releases})
         self._report(
             FileProblem(str(path), tuple(problems), kept[path].id if path in kept else None)
             for path, problems in files.broken.items()
         )
         releases += kept.values()
+        await self._sync(repo, releases)
         armed = []
         now = self._clock.now()
         for release in releases:
@@ -115,25 +122,33 @@ class Scheduler:
                 armed.append(release.id)
         return armed
 
-    async def _sync(self, repo: ReleaseRepository, release: Release) -> None:
-        """Into the store, unless this instance already synced this document (the same release
-        read again from a file that did not change, or one read again the same)."""
-        last = self._synced.get(release.id)
+    def _digest(self, release: Release) -> str:
+        """The digest of ``release``'s document, as the store keeps it (worked out once for a
+        release read again from a file that did not change)."""
+        last = self._read.get(release.id)
         if last is not None and last[0] is release:
-            return
-        digest = content_sha256(document(release))
-        if last is None or last[1] != digest:
-            await repo.sync(release, actor="scheduler")
-        self._synced[release.id] = (release, digest)
+            return last[1]
+        return content_sha256(document(release))
+
+    async def _sync(self, repo: ReleaseRepository, releases: list[Release]) -> None:
+        """Into the store, each release whose stored document is not this one (one query)."""
+        digests = {release.id: self._digest(release) for release in releases}
+        stored = await repo.digests(digests) if digests else {}
+        for release in releases:
+            if stored.get(release.id) != digests[release.id]:
+                await repo.sync(release, actor="scheduler")
 
     async def _last_good(
         self, repo: ReleaseRepository, broken: dict[Path, list[str]], loaded: set[str]
     ) -> dict[Path, Release]:
-        """For each broken file, the release it held when it last read well (from the store)."""
+        """For each broken file, the release it held when it last read well: from the store, or
+        as this instance last read it (the store may hold a version from another file)."""
         if not broken:
             return {}
-        by_source = {r.source: r for r in await repo.all() if r.id not in loaded}
-        return {path: by_source[path.resolve()] for path in broken if path.resolve() in by_source}
+        stored = {r.source: r for r in await repo.all() if r.id not in loaded}
+        read = {r.source: r for r, _digest in self._read.values() if r.id not in loaded}
+        found = {path: stored.get(path.resolve()) or read.get(path.resolve()) for path in broken}
+        return {path: release for path, release in found.items() if release is not None}
 
     def _report(self, problems: Iterable[FileProblem]) -> None:
         """Log what changed since the last tick (never the same problem twice) and pass it on."""
@@ -155,8 +170,8 @@ class Scheduler:
         store is asked only then, and no more once it said published, while this instance
         reads the same document); one long missed is noted once."""
         until = (release.release_at - now).total_seconds()
-        synced = self._synced.get(release.id)
-        digest = synced[1] if synced is not None and synced[0] is release else None
+        read = self._read.get(release.id)
+        digest = read[1] if read is not None and read[0] is release else None
         if until > self.policy.stage_ahead_s or (
             digest is not None and self._published.get(release.id) == digest
         ):
@@ -195,6 +210,7 @@ class Scheduler:
     async def run_forever(self) -> None:
         while True:
             if self._leads():
+                await self._begin_term()
                 try:
                     await self.tick()
                 except OnthedotError as exc:  # the store busy or gone: the next tick tries again
@@ -202,15 +218,23 @@ class Scheduler:
                 except Exception:  # a bug must not stop the releases already armed
                     log.exception("scheduler tick crashed")
             await self._pause()
-            if not self._leads():
-                # another instance publishes now, and syncs the store: nothing is taken as known
-                self._synced.clear()
-                self._published.clear()
-                if self.tasks:
-                    await self.aclose()
+            if not self._leads() and self.tasks:  # another instance publishes now
+                await self.aclose()
 
     def _leads(self) -> bool:
         return self._leadership is None or self._leadership.leader
+
+    async def _begin_term(self) -> None:
+        """At a tick in a term of leading other than the last tick's (the lead lost and taken
+        again, even within one pause): what an earlier term armed is stopped, and what the store
+        said then is not taken as known (another instance may have led in between)."""
+        standing = self._leadership.standing if self._leadership is not None else None
+        if standing is self._term:
+            return
+        self._term = standing
+        self._published.clear()
+        if self.tasks:
+            await self.aclose()
 
     async def _pause(self) -> None:
         """Until the next tick: ``poll_s``, or less when this instance gains or loses the lead."""

@@ -7,6 +7,7 @@ are written to the history (``documents.without_secrets``); publishing reads the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from onthedot.errors import StoreError
 from onthedot.model import Release, utcnow
 from onthedot.store.documents import HistoryEntry, content_sha256, document, without_secrets
 from onthedot.store.tables import release_history, releases
+
+_CHUNK = 500  # ids per SELECT ... IN (...)
 
 # fields whose change is worth a line in the history (and, for release_at, a T3.2 check)
 TRACKED = (
@@ -114,6 +117,19 @@ class ReleaseRepository:
                 "release: run `onthedot check` on its release file to store it again."
             )
         return release
+
+    async def digests(self, ids: Collection[str]) -> dict[str, str]:
+        """The stored documents' digests (``content_sha256``) of the releases ``ids`` the store
+        holds, by id: one query for a few hundred."""
+        found: dict[str, str] = {}
+        wanted = list(ids)
+        async with self._engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(releases.c.id, releases.c.content_sha256).where(
+                    releases.c.id.in_(wanted[start : start + _CHUNK])
+                )
+                found.update((row.id, row.content_sha256) for row in await conn.execute(query))
+        return found
 
     async def ids(self) -> list[str]:
         async with self._engine.connect() as conn:

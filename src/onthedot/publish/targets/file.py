@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -89,42 +90,65 @@ class FileTarget(Target):
 
     async def stage(self, path: str, local_file: Path, sha256: str, token: str) -> Staged:
         """As ``Target.stage``; the file is hashed as it is copied (read once, in one thread)."""
-        (staged,) = await in_thread(self._stage_run, [(path, local_file, sha256)], token)
+        (staged,) = await self.stage_all([(path, local_file, sha256)], token)
         return staged
 
     async def stage_all(self, uploads: Sequence[Upload], token: str) -> list[Staged]:
         """As ``Target.stage_all``, in at most ``STAGING_THREADS`` runs of files, each copied in
-        one worker thread: a few hops to a thread per release, not two per file."""
+        one worker thread: a few hops to a thread per release, not two per file. Cancelled (the
+        lead lost), the runs are told to stop, between files and between a file's chunks, and
+        waited for: no thread writes a copy once this has ended (a new leader may stage under
+        the same token)."""
+        import asyncio  # (as ``in_thread``: loaded by the first file I/O, not by the import)
+
         size = max(1, -(-len(uploads) // STAGING_THREADS))  # (none: no run)
         runs = [uploads[i : i + size] for i in range(0, len(uploads), size)]
-        done = await all_or_first_failure(in_thread(self._stage_run, run, token) for run in runs)
+        stop = threading.Event()
+        ended = asyncio.ensure_future(
+            all_or_first_failure(in_thread(self._stage_run, run, token, stop) for run in runs)
+        )
+        try:
+            done = await asyncio.shield(ended)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.wait([ended])  # (which does not cancel what it waits for)
+            if not ended.cancelled():
+                ended.exception()  # (a failure of a run cancelled is nobody's to report)
+            raise
         return [staged for run in done for staged in run]
 
-    def _stage_run(self, uploads: Sequence[Upload], token: str) -> list[Staged]:
+    def _stage_run(
+        self, uploads: Sequence[Upload], token: str, stop: threading.Event
+    ) -> list[Staged]:
         locations = [self.staged_location(check_path(path), token) for path, _, _ in uploads]
         self._check_root()
         self._check_same_file_system()
         made: set[Path] = set()
         staged = []
         for (path, local_file, sha256), location in zip(uploads, locations, strict=True):
+            if stop.is_set():
+                break
             dest, final = Path(self._placed(location)), self._local(path)
             for folder in (final.parent, dest.parent):
                 if folder not in made:
-                    self._make_folder(folder, dest)
+                    self._make_folder(folder)
                     made.add(folder)
-            size = self._copy(local_file, dest, sha256)
+            size = self._copy(local_file, dest, sha256, stop)
+            if size is None:
+                break
             staged.append(Staged(path, token, location, sha256, size))
         return staged
 
-    def _make_folder(self, folder: Path, dest: Path) -> None:
+    def _make_folder(self, folder: Path) -> None:
         try:
             folder.mkdir(mode=0o755, parents=True, exist_ok=True)
         except OSError as exc:
-            raise self.os_error(exc, f"creating {dest}") from exc
+            raise self.os_error(exc, f"creating the folder {folder}") from exc
 
-    def _copy(self, source: Path, dest: Path, sha256: str) -> int:
+    def _copy(self, source: Path, dest: Path, sha256: str, stop: threading.Event) -> int | None:
         """Copy ``source`` to ``dest`` (fsynced), hashing what is copied: its size, or a
-        ConfigError when it is not the file the release was loaded with (``dest`` removed)."""
+        ConfigError when it is not the file the release was loaded with (``dest`` removed);
+        None, ``dest`` removed, when ``stop`` is set before it is copied or between chunks."""
         try:
             src = source.open("rb")
         except OSError as exc:
@@ -138,7 +162,7 @@ class FileTarget(Target):
             try:
                 with os.fdopen(fd, "wb") as out:
                     os.fchmod(out.fileno(), 0o644)
-                    while chunk := src.read(CHUNK):
+                    while not stop.is_set() and (chunk := src.read(CHUNK)):
                         digest.update(chunk)
                         out.write(chunk)
                         copied += len(chunk)
@@ -148,6 +172,9 @@ class FileTarget(Target):
             except OSError as exc:
                 dest.unlink(missing_ok=True)
                 raise self.os_error(exc, f"writing {dest}") from exc
+        if stop.is_set():
+            dest.unlink(missing_ok=True)
+            return None
         if digest.hexdigest() != sha256:
             dest.unlink(missing_ok=True)
             raise changed_since_loaded(source, digest.hexdigest(), sha256)
