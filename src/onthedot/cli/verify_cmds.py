@@ -66,18 +66,20 @@ def verify(
     or error, each with a one-sentence diagnosis. Exit 0 all fine, 1 any breach-level status.
     """
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.record.beside import record_beside
+    from onthedot.record.beside import Beside
     from onthedot.runtime import tune_gc, verifier_for
 
     tune_gc()
     state.leave_at_once = True  # a sweep's thousands of objects need not be freed one by one
+    beside = Beside.start(state.store)  # stores each batch while the next is fetched (a process
+    # of its own, forked before this one has an event loop, a thread or a store connection)
 
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
             async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
-                sweep = verifier.sweep(rel)  # each batch stored while the next is fetched,
-                await record_beside(state.store, rel.id, sweep.batches())  # on a thread of its own
+                sweep = verifier.sweep(rel)
+                await beside.record(rel.id, sweep.batches())
             report = sweep.report
         if as_json:
             emit_json(report.as_json())
@@ -85,7 +87,10 @@ def verify(
             print_results(report)
         return EXIT_OK if report.ok else EXIT_FINDINGS
 
-    run(body, as_json)
+    try:
+        run(body, as_json)
+    finally:
+        beside.close()
 
 
 def preflight(
