@@ -1,5 +1,5 @@
 """A sweep's results stored beside the sweep, by a process of its own: ``CheckRecorder``'s
-``record_as_judged`` run in a child forked before the command's event loop, threads and store
+``record_json`` run in a child forked before the command's event loop, threads and store
 connections exist (``Beside.start``), with its own connection to the store.
 
 Storing a 6,000-URL sweep (its rows, its timeline events and their hashes, and the database's own
@@ -7,7 +7,7 @@ work) costs about as much CPU as fetching and judging it. On a thread of its own
 the fetch loop needed whenever libcurl handed back control, so the two took turns instead of
 overlapping (``bench/bench_verify_cli.py``); a process shares no GIL. The sweep's process only
 writes each batch down the pipe as JSON (``result_json``, what is stored anyway), which the child
-reads back (``breaches.read_result``) and stores exactly as before: the same recorder, the same
+stores exactly as the thread did: the same recorder, the same
 batches in the same order, one transaction per chunk, having first taken up what earlier runs and
 the watch recorded (``CheckRecorder.take_up``), so a run records on the timeline only the statuses
 that changed and no second first-live.
@@ -20,7 +20,6 @@ what it read before the pipe ended, and a batch cut short by a kill is not store
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import struct
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
@@ -32,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot import errors
 from onthedot.model import CheckResult
-from onthedot.record.breaches import read_result
 from onthedot.record.checks import CheckRecorder
 from onthedot.verify.verifier import result_json
 
@@ -172,6 +170,7 @@ async def _record(store: Store, fd: int) -> None:
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
     )
     messages = _messages(reader)
+    _load_signing()  # while the command starts (the first message comes with its sweep)
     first = await anext(messages, None)
     if first is None:
         return  # no sweep came (the command failed before it)
@@ -179,7 +178,14 @@ async def _record(store: Store, fd: int) -> None:
     async with store() as engine:  # (once the command has opened it: made and migrated)
         recorder = CheckRecorder(engine)
         await recorder.take_up(release_id)  # (read before this sweep stores anything)
-        await recorder.record_as_judged(release_id, _batches(messages))
+        await recorder.record_json(release_id, messages)
+
+
+def _load_signing() -> None:
+    """Load the modules the timeline's signing key takes, which ``record.checkpoint`` loads on
+    first use (a tenth of a second, else spent after the sweep's first batch)."""
+    import cryptography.hazmat.primitives.asymmetric.ed25519
+    import cryptography.hazmat.primitives.serialization  # noqa: F401
 
 
 async def _messages(reader: asyncio.StreamReader) -> AsyncIterator[Any]:
@@ -191,11 +197,3 @@ async def _messages(reader: asyncio.StreamReader) -> AsyncIterator[Any]:
         except asyncio.IncompleteReadError:
             return
         yield orjson.loads(body)
-
-
-async def _batches(messages: AsyncIterator[Any]) -> AsyncIterator[list[CheckResult]]:
-    """The results as they were (each has its ``checked_at``: the moment given is never used)."""
-    async for results in messages:
-        now = dt.datetime.now(dt.UTC)
-        batch = [read_result(data, now) for data in results]
-        yield [r for r in batch if r is not None]
