@@ -51,20 +51,8 @@ class CheckRecorder:
     async def record(
         self, release_id: str, results: Sequence[CheckResult], *, by: str | None = None
     ) -> None:
-        """Store ``results`` (see ``record_as_judged``)."""
-        await self.record_as_judged(release_id, _at_once(results), by=by)
-
-    async def record_as_judged(
-        self,
-        release_id: str,
-        batches: AsyncIterable[Sequence[CheckResult]],
-        *,
-        by: str | None = None,
-    ) -> None:
-        """Store each batch of results as it comes (a sweep's, while the rest are still being
-        fetched: ``Verifier.sweep``), in order, each row with the instance that looked (``by``):
-        ``record_json`` of the results as JSON."""
-        await self.record_json(release_id, _as_json(batches), by=by)
+        """Store ``results`` (see ``record_json``)."""
+        await self.record_json(release_id, _at_once(results), by=by)
 
     async def record_json(
         self,
@@ -233,15 +221,8 @@ class CheckRecorder:
         return latest
 
 
-async def _at_once(results: Sequence[CheckResult]) -> AsyncIterator[Sequence[CheckResult]]:
-    yield results
-
-
-async def _as_json(
-    batches: AsyncIterable[Sequence[CheckResult]],
-) -> AsyncIterator[list[dict[str, Any]]]:
-    async for results in batches:
-        yield [result_json(r) for r in results]
+async def _at_once(results: Sequence[CheckResult]) -> AsyncIterator[list[dict[str, Any]]]:
+    yield [result_json(r) for r in results]
 
 
 @functools.lru_cache(maxsize=64)
