@@ -114,9 +114,7 @@ class CheckRecorder:
             return
 
         async def store_rows(conn: AsyncConnection) -> None:
-            await insert_rows(
-                conn, checks, chunk.rows, same=("release_id", "checked_at", "checked_by")
-            )
+            await insert_rows(conn, checks, chunk.rows)
 
         if chunk.entries:
             await self.timeline.append_entries(
