@@ -784,7 +784,8 @@ def verify_cli_section(result: dict[str, Any], goals: list[list[str]]) -> list[s
         f" Load averages (1, 5, 15 min) before the runs {', '.join(num(x, 1) for x in load[0])}, "
         f"after {', '.join(num(x, 1) for x in load[1])}, on {f['machine'].get('cpus')} CPUs: "
         "where they exceed the CPUs, every process waits its turn and the wall times say more "
-        "about the machine than the command; the CPU columns (all the command's threads and its recorder process) say "
+        "about the machine than the command; the CPU columns (all the command's threads, and all of its recorder process's, a little of it "
+        "spent before the first request) say "
         "what it costs."
         if load
         else ""
