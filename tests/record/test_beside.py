@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -187,3 +188,37 @@ async def test_what_the_watch_recorded_is_taken_up_first(database_url: str) -> N
         (kinds.VERIFY_FIRST_LIVE, result(1).url),
         (kinds.VERIFY_RESULT, result(2).url),
     ]
+
+
+KILLED_MID_SWEEP = """
+import asyncio, os, sys
+from tests.record.test_beside import opener, result
+from onthedot.record.beside import Beside
+
+beside = Beside.start(opener(sys.argv[1]))
+
+async def sweep():
+    yield [result(0), result(1)]
+    yield [result(2)]
+    os.kill(os.getpid(), 9)  # the command is killed while the sweep goes on
+    yield [result(3)]
+
+asyncio.run(beside.record("r1", sweep()))
+"""
+
+
+async def test_a_command_killed_mid_sweep_keeps_what_reached_its_recorder(
+    sqlite_url: str,
+) -> None:
+    ended_in, ended_out = os.pipe()  # the command and its recorder hold ended_out until they end
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KILLED_MID_SWEEP, sqlite_url, pass_fds=(ended_out,)
+    )
+    os.close(ended_out)
+    with os.fdopen(ended_in, "rb") as ended:
+        assert await asyncio.to_thread(ended.read) == b""  # (both have ended)
+    assert await command.wait() == -9
+    async with looking(sqlite_url) as engine:
+        assert [r.url for r in await stored(engine)] == [result(n).url for n in range(3)]
+        events = await Timeline(engine).events("r1")
+    assert len(events) == 6  # (each result's status and first sight of live)
