@@ -7,9 +7,10 @@ work) costs about as much CPU as fetching and judging it. On a thread of its own
 the fetch loop needed whenever libcurl handed back control, so the two took turns instead of
 overlapping (``bench/bench_verify_cli.py``); a process shares no GIL. The sweep's process only
 writes each batch down the pipe as JSON (``result_json``, what is stored anyway), which the child
-stores exactly as the thread did: the same recorder, the same batches in the same order, one transaction per chunk, having first taken up what earlier runs and
-the watch recorded (``CheckRecorder.take_up``), so a run records on the timeline only the statuses
-that changed and no second first-live.
+stores exactly as the thread did: the same recorder, the same batches in the same order, one
+transaction per chunk, having first taken up what earlier runs and the watch recorded
+(``CheckRecorder.take_up``), so a run records on the timeline only the statuses that changed and
+no second first-live.
 
 If storing fails, the next hand-over raises the store's error (the sweep stops there). A sweep that
 fails still has every batch it handed over stored before its error is raised. A command killed
