@@ -222,3 +222,44 @@ async def test_a_command_killed_mid_sweep_keeps_what_reached_its_recorder(
         assert [r.url for r in await stored(engine)] == [result(n).url for n in range(3)]
         events = await Timeline(engine).events("r1")
     assert len(events) == 6  # (each result's status and first sight of live)
+
+
+INTERRUPTED_MID_SWEEP = """
+import asyncio, os, signal, sys
+from tests.record.test_beside import opener, result
+from onthedot.record.beside import Beside
+
+beside = Beside.start(opener(sys.argv[1]))
+
+async def sweep():
+    yield [result(n) for n in range(0, 1500)]
+    yield [result(n) for n in range(1500, 3000)]
+    os.killpg(0, signal.SIGINT)  # Ctrl-C, which a terminal sends to every process of the command
+    await asyncio.Event().wait()
+    yield []
+
+try:
+    asyncio.run(beside.record("r1", sweep()))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+async def test_a_command_interrupted_mid_sweep_still_stores_what_it_handed_over(
+    sqlite_url: str,
+) -> None:
+    ended_in, ended_out = os.pipe()
+    command = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        INTERRUPTED_MID_SWEEP,
+        sqlite_url,
+        pass_fds=(ended_out,),
+        start_new_session=True,  # (its own process group, as a terminal gives a command)
+    )
+    os.close(ended_out)
+    with os.fdopen(ended_in, "rb") as ended:
+        assert await asyncio.to_thread(ended.read) == b""
+    assert await command.wait() == 130
+    async with looking(sqlite_url) as engine:
+        assert len(await stored(engine)) == 3000

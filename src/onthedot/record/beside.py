@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import struct
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -64,7 +65,8 @@ class Beside:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child (its work is asserted through the store)
             status = 1
-            try:
+            try:  # Ctrl-C is the command's: it ends the sweep, then this stores what it read
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 os.close(batches_out)
                 os.close(ended_in)
                 os.write(ended_out, _recorder(store, batches_in))
