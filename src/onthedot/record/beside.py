@@ -128,10 +128,9 @@ class Beside:
         if said:
             return _error(orjson.loads(said))
         if code != 0:
-            how = f"was stopped by signal {-code}" if code < 0 else f"ended with code {code}"
             return errors.StoreError(
-                f"The process storing this check's results {how} before it had stored them "
-                "all: check again."
+                "The process storing this check's results stopped before it had stored them "
+                "all (what it had stored is kept): check again."
             )
         return None
 
