@@ -55,12 +55,12 @@ GOAL = 0.3  # the command at ≥ 0.3 × wrk
 TRACE = """\
 import atexit, json, resource, runpy, sys, time
 from onthedot.verify.probe import Prober
-from onthedot.record.checks import CheckRecorder
+from onthedot.record.beside import Beside
 from onthedot.verify.verifier import Sweep
 marks = {}
-def cpu():
-    used = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the command
-    return used.ru_utime + used.ru_stime
+def cpu():  # every thread of the command, and its recorder process once it has ended
+    used = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in used)
 def noting(name, plain):
     async def noted(*args, **kwargs):
         try:
@@ -81,7 +81,7 @@ async def batches(self):
     marks.setdefault("swept", time.time())
 Prober.stream = stream
 Sweep.batches = batches
-CheckRecorder.record_as_judged = noting("recorded", CheckRecorder.record_as_judged)
+Beside.record = noting("recorded", Beside.record)
 atexit.register(lambda: sys.stderr.write(
     "\\nonthedot-trace " + json.dumps(marks | {"cpu_at_exit": cpu()}) + "\\n"
 ))

@@ -246,7 +246,7 @@ def verify_cli_findings(result: dict[str, Any]) -> list[str]:
         f"reading the release, opening the store), then {num(phases['sweep'], 2)} s fetching and "
         f"judging (the probe engine and the diagnosis of each response)"
         + (
-            f", its results stored batch by batch on a thread of their own from "
+            f", its results stored batch by batch by a process of their own from "
             f"{num(first_batch, 2)} s on while the rest were fetched, "
             f"{num(phases['record'], 2)} s storing what was left after the sweep"
             if first_batch is not None
@@ -256,7 +256,7 @@ def verify_cli_findings(result: dict[str, Any]) -> list[str]:
         f"{num(f['wrk_s_median'], 3)} s for the same 6,000 requests."
         + (
             f" From its first request the command used {num(cpu, 2)} CPU-seconds (all its "
-            f"threads) in {num(f['from_first_request_s_median'], 2)} s: "
+            f"threads and its recorder process) in {num(f['from_first_request_s_median'], 2)} s: "
             + (
                 "it waited for the CPU more than it used it (a loaded machine)."
                 if f["from_first_request_s_median"] > 1.5 * cpu

@@ -1,14 +1,19 @@
-"""A sweep's batches stored on a thread of their own: all of them, in order, with the same
-timeline; a store that fails stops the sweep with its error; a sweep that fails keeps what it
-handed over."""
+"""A sweep's batches stored by a process of its own: all of them, in order, with the same
+timeline; a store that fails stops the sweep with its error; a recorder that dies is reported;
+a sweep that fails keeps what it handed over.
+
+Each recorder is forked before the test opens the store (an SQLite connection must not cross a
+fork); the test opens it after, to look."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.errors import StoreError
 from onthedot.model import CheckResult, Status
 from onthedot.record import kinds
-from onthedot.record.beside import Store, record_beside
+from onthedot.record.beside import Beside, Store
 from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
 from onthedot.store.tables import checks
 
-AT = dt.datetime(2026, 1, 7, 9, 30, 1, tzinfo=dt.UTC)
+AT = dt.datetime(2026, 1, 7, 9, 30, 1, 250_000, tzinfo=dt.UTC)
 
 
 def result(number: int, status: Status = Status.LIVE) -> CheckResult:
@@ -33,13 +38,20 @@ def result(number: int, status: Status = Status.LIVE) -> CheckResult:
         served_sha256="ab" * 32,
         expected_sha256="ab" * 32,
         diagnosis="The new version is live.",
+        cache={"product": "varnish", "age": 12, "headers": {"age": "12", "x-cache": "HIT"}},
         checked_at=AT,
+        http_status=200,
+        timings={"first_byte": 0.0125, "total": 0.013},
     )
 
 
-def opener(url: str) -> Store:
+def opener(url: str, opened_by: Path | None = None) -> Store:
+    """The store at ``url``; the process that opens it writes its id to ``opened_by``."""
+
     @asynccontextmanager
     async def store() -> AsyncIterator[AsyncEngine]:
+        if opened_by is not None:
+            opened_by.write_text(str(os.getpid()))
         engine = await open_store(url)
         try:
             yield engine
@@ -49,14 +61,20 @@ def opener(url: str) -> Store:
     return store
 
 
-async def stored_urls(engine: AsyncEngine) -> list[str]:
+@asynccontextmanager
+async def looking(url: str) -> AsyncIterator[AsyncEngine]:
+    async with opener(url)() as engine:
+        yield engine
+
+
+async def stored(engine: AsyncEngine) -> list[CheckResult]:
     async with engine.connect() as conn:
-        rows = await conn.execute(select(checks.c.url).order_by(checks.c.id))
-        return [url for (url,) in rows]
+        rows = await conn.execute(select(checks.c.result).order_by(checks.c.id))
+        return [CheckResult.model_validate(doc) for (doc,) in rows]
 
 
-async def test_every_batch_is_stored_in_order_with_its_timeline(
-    database_url: str, engine: AsyncEngine
+async def test_every_batch_is_stored_in_order_with_its_timeline_by_another_process(
+    database_url: str, tmp_path: Path
 ) -> None:
     batches = [[result(n) for n in range(start, start + 700)] for start in (0, 700, 1400)]
     batches[1][5] = result(705, Status.STALE)
@@ -65,24 +83,38 @@ async def test_every_batch_is_stored_in_order_with_its_timeline(
         for batch in batches:
             yield batch
 
-    await record_beside(opener(database_url), "r1", sweep())
-    assert await stored_urls(engine) == [r.url for batch in batches for r in batch]
-    events = await Timeline(engine).events("r1")
+    beside = Beside.start(opener(database_url, tmp_path / "pid"))
+    await beside.record("r1", sweep())
+    beside.close()  # (already ended: nothing left to do)
+    assert int((tmp_path / "pid").read_text()) != os.getpid()
+    async with looking(database_url) as engine:
+        assert await stored(engine) == [r for batch in batches for r in batch]  # (as they were)
+        events = await Timeline(engine).events("r1")
     assert [e.kind for e in events].count(kinds.VERIFY_RESULT) == 2100
     assert [e.kind for e in events].count(kinds.VERIFY_FIRST_LIVE) == 2099  # (one is stale)
     assert [e.seq for e in events] == list(range(1, 4200))
-    assert "onthedot-recorder" not in {t.name for t in threading.enumerate()}  # (stopped)
+    assert events[0].data["timings"] == {"first_byte": 0.0125, "total": 0.013}
+    with pytest.raises(ChildProcessError):
+        os.waitpid(beside.pid, os.WNOHANG)  # the recorder has ended and been waited for
 
 
 async def test_a_store_that_fails_stops_the_sweep_with_its_error(sqlite_url: str) -> None:
-    failed = threading.Event()
-
     @asynccontextmanager
     async def broken() -> AsyncIterator[AsyncEngine]:
-        failed.set()
         raise StoreError("The store cannot be opened.")
         yield  # (never reached)
 
+    ended_in, ended_out = os.pipe()  # the recorder holds a copy of ended_out until it ends
+    beside = Beside.start(broken)
+    os.close(ended_out)
+    loop = asyncio.get_running_loop()
+    recorder_ended = loop.create_future()
+
+    def settle() -> None:
+        if not recorder_ended.done():
+            recorder_ended.set_result(None)
+
+    loop.add_reader(ended_in, settle)
     pulled = 0
 
     async def sweep() -> AsyncIterator[list[CheckResult]]:
@@ -90,43 +122,146 @@ async def test_a_store_that_fails_stops_the_sweep_with_its_error(sqlite_url: str
         for number in range(100):
             pulled += 1
             yield [result(number)]
-            if number == 0:
-                await asyncio.to_thread(failed.wait)
+            await recorder_ended
 
-    with pytest.raises(StoreError, match="cannot be opened"):
-        await record_beside(broken, "r1", sweep())
-    assert pulled < 100
+    try:
+        with pytest.raises(StoreError, match=r"^The store cannot be opened\.$"):
+            await beside.record("r1", sweep())
+    finally:
+        loop.remove_reader(ended_in)
+        os.close(ended_in)
+    assert pulled < 5
 
 
-async def test_a_sweep_that_fails_keeps_what_it_handed_over(
-    database_url: str, engine: AsyncEngine
-) -> None:
+async def test_a_recorder_that_dies_is_reported(sqlite_url: str) -> None:
+    @asynccontextmanager
+    async def dying() -> AsyncIterator[AsyncEngine]:
+        os._exit(3)
+        yield  # (never reached)
+
+    async def sweep() -> AsyncIterator[list[CheckResult]]:
+        for number in range(3):
+            yield [result(number)]
+
+    with pytest.raises(
+        StoreError, match=r"stopped before it had stored them all \(what it had stored is kept\)"
+    ):
+        await Beside.start(dying).record("r1", sweep())
+
+
+async def test_a_sweep_that_fails_keeps_what_it_handed_over(database_url: str) -> None:
     async def sweep() -> AsyncIterator[list[CheckResult]]:
         yield [result(0), result(1)]
         yield [result(2)]
         raise RuntimeError("the prober broke")
 
     with pytest.raises(RuntimeError, match="the prober broke"):
-        await record_beside(opener(database_url), "r1", sweep())
-    assert await stored_urls(engine) == [result(n).url for n in range(3)]
+        await Beside.start(opener(database_url)).record("r1", sweep())
+    async with looking(database_url) as engine:
+        assert [r.url for r in await stored(engine)] == [result(n).url for n in range(3)]
 
 
-async def test_what_the_watch_recorded_is_taken_up_first(
-    database_url: str, engine: AsyncEngine
+async def test_a_command_that_fails_before_its_sweep_ends_its_recorder(
+    sqlite_url: str, tmp_path: Path
 ) -> None:
+    beside = Beside.start(opener(sqlite_url, tmp_path / "pid"))
+    beside.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(beside.pid, os.WNOHANG)
+    assert not (tmp_path / "pid").exists()  # (it never opened the store)
+
+
+async def test_what_the_watch_recorded_is_taken_up_first(database_url: str) -> None:
     """A sweep after the watch's records every result, but on the timeline only the statuses that
     changed, and no URL's first sight of live again."""
-    await CheckRecorder(engine).record("r1", [result(0), result(1, Status.STALE), result(2)])
-    before = await Timeline(engine).events("r1")
+    async with looking(database_url) as engine:
+        await CheckRecorder(engine).record("r1", [result(0), result(1, Status.STALE), result(2)])
+        before = await Timeline(engine).events("r1")
 
     async def sweep() -> AsyncIterator[list[CheckResult]]:
         yield [result(0), result(1), result(2, Status.STALE)]
 
-    await record_beside(opener(database_url), "r1", sweep())
-    assert len(await stored_urls(engine)) == 6
-    added = (await Timeline(engine).events("r1"))[len(before) :]
+    await Beside.start(opener(database_url)).record("r1", sweep())
+    async with looking(database_url) as engine:
+        assert len(await stored(engine)) == 6
+        added = (await Timeline(engine).events("r1"))[len(before) :]
     assert [(e.kind, e.data["url"]) for e in added] == [
         (kinds.VERIFY_RESULT, result(1).url),
         (kinds.VERIFY_FIRST_LIVE, result(1).url),
         (kinds.VERIFY_RESULT, result(2).url),
     ]
+
+
+KILLED_MID_SWEEP = """
+import asyncio, os, sys
+from tests.record.test_beside import opener, result
+from onthedot.record.beside import Beside
+
+beside = Beside.start(opener(sys.argv[1]))
+
+async def sweep():
+    yield [result(0), result(1)]
+    yield [result(2)]
+    os.kill(os.getpid(), 9)  # the command is killed while the sweep goes on
+    yield [result(3)]
+
+asyncio.run(beside.record("r1", sweep()))
+"""
+
+
+async def test_a_command_killed_mid_sweep_keeps_what_reached_its_recorder(
+    sqlite_url: str,
+) -> None:
+    ended_in, ended_out = os.pipe()  # the command and its recorder hold ended_out until they end
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KILLED_MID_SWEEP, sqlite_url, pass_fds=(ended_out,)
+    )
+    os.close(ended_out)
+    with os.fdopen(ended_in, "rb") as ended:
+        assert await asyncio.to_thread(ended.read) == b""  # (both have ended)
+    assert await command.wait() == -9
+    async with looking(sqlite_url) as engine:
+        assert [r.url for r in await stored(engine)] == [result(n).url for n in range(3)]
+        events = await Timeline(engine).events("r1")
+    assert len(events) == 6  # (each result's status and first sight of live)
+
+
+INTERRUPTED_MID_SWEEP = """
+import asyncio, os, signal, sys
+from tests.record.test_beside import opener, result
+from onthedot.record.beside import Beside
+
+beside = Beside.start(opener(sys.argv[1]))
+
+async def sweep():
+    yield [result(n) for n in range(0, 1500)]
+    yield [result(n) for n in range(1500, 3000)]
+    os.killpg(0, signal.SIGINT)  # Ctrl-C, which a terminal sends to every process of the command
+    await asyncio.Event().wait()
+    yield []
+
+try:
+    asyncio.run(beside.record("r1", sweep()))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+async def test_a_command_interrupted_mid_sweep_still_stores_what_it_handed_over(
+    sqlite_url: str,
+) -> None:
+    ended_in, ended_out = os.pipe()
+    command = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        INTERRUPTED_MID_SWEEP,
+        sqlite_url,
+        pass_fds=(ended_out,),
+        start_new_session=True,  # (its own process group, as a terminal gives a command)
+    )
+    os.close(ended_out)
+    with os.fdopen(ended_in, "rb") as ended:
+        assert await asyncio.to_thread(ended.read) == b""
+    assert await command.wait() == 130
+    async with looking(sqlite_url) as engine:
+        assert len(await stored(engine)) == 3000

@@ -214,12 +214,22 @@ async def _load(engine: AsyncEngine, path: Path, config: Config) -> Release:
 
 def emit_json(data: Any) -> None:
     """``data`` as indented UTF-8 JSON; what JSON has no type for is written as its ``str()``."""
+    emit_json_bytes(json_bytes(data))
+
+
+def json_bytes(data: Any) -> bytes:
+    """What ``emit_json`` writes of ``data`` (made apart from writing it, when it may be made
+    while something else is awaited)."""
     import orjson
 
     options = (
         orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
     )
-    written = orjson.dumps(data, default=str, option=options | orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(data, default=str, option=options | orjson.OPT_APPEND_NEWLINE)
+
+
+def emit_json_bytes(written: bytes) -> None:
+    """Write what ``json_bytes`` made."""
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:
         sys.stdout.write(written.decode("utf-8"))

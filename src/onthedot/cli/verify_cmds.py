@@ -11,8 +11,10 @@ from onthedot.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     emit_json,
+    emit_json_bytes,
     err,
     fail,
+    json_bytes,
     out,
     resolve_release,
     run,
@@ -21,8 +23,11 @@ from onthedot.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from onthedot.model import CheckResult
     from onthedot.verify.diff import DiffReport
-    from onthedot.verify.verifier import VerifyReport
+    from onthedot.verify.verifier import Sweep, VerifyReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 STATUS_COLOUR = {
@@ -66,26 +71,49 @@ def verify(
     or error, each with a one-sentence diagnosis. Exit 0 all fine, 1 any breach-level status.
     """
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.record.beside import record_beside
+    from onthedot.record.beside import Beside
     from onthedot.runtime import tune_gc, verifier_for
 
     tune_gc()
     state.leave_at_once = True  # a sweep's thousands of objects need not be freed one by one
+    beside = Beside.start(state.store)  # stores each batch while the next is fetched (a process
+    # of its own, forked before this one has an event loop, a thread or a store connection)
 
     async def body() -> int:
+        import asyncio
+
+        written: asyncio.Future[bytes] | None = None
+
+        async def handed_over(sweep: Sweep) -> AsyncIterator[list[CheckResult]]:
+            nonlocal written
+            async for batch in sweep.batches():
+                yield batch
+            if as_json:  # the report is whole: written out while the last batch is stored
+                report = sweep.report
+                written = asyncio.ensure_future(
+                    asyncio.to_thread(lambda: json_bytes(report.as_json()))
+                )
+
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
             async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
-                sweep = verifier.sweep(rel)  # each batch stored while the next is fetched,
-                await record_beside(state.store, rel.id, sweep.batches())  # on a thread of its own
+                sweep = verifier.sweep(rel)
+                try:
+                    await beside.record(rel.id, handed_over(sweep))
+                finally:
+                    if written is not None:
+                        await asyncio.wait([written])  # (not left running when storing failed)
             report = sweep.report
-        if as_json:
-            emit_json(report.as_json())
+        if written is not None:  # (--json)
+            emit_json_bytes(written.result())
         else:
             print_results(report)
         return EXIT_OK if report.ok else EXIT_FINDINGS
 
-    run(body, as_json)
+    try:
+        run(body, as_json)
+    finally:
+        beside.close()
 
 
 def preflight(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import aggregated_instant, checks
 from onthedot.verify.verifier import VerifyReport, result_json
 
+Judged = Mapping[str, Any]
+"""A result as JSON (``verifier.result_json``)."""
 CHUNK = 2000
 _SLICE = 250  # results made into rows between two turns of the event loop (see ``_chunk``)
 
@@ -48,20 +51,21 @@ class CheckRecorder:
     async def record(
         self, release_id: str, results: Sequence[CheckResult], *, by: str | None = None
     ) -> None:
-        """Store ``results`` (see ``record_as_judged``)."""
-        await self.record_as_judged(release_id, _at_once(results), by=by)
+        """Store ``results`` (see ``record_json``)."""
+        await self.record_json(release_id, _at_once(results), by=by)
 
-    async def record_as_judged(
+    async def record_json(
         self,
         release_id: str,
-        batches: AsyncIterable[Sequence[CheckResult]],
+        batches: AsyncIterable[Sequence[Judged]],
         *,
         by: str | None = None,
     ) -> None:
-        """Store each batch of results as it comes (a sweep's, while the rest are still being
-        fetched: ``Verifier.sweep``), in order, each row with the instance that looked (``by``). Each is stored in chunks, one transaction each, so
-        a 10,000-URL sweep never holds all its rows twice; each chunk's rows and events are made
-        while the chunk before is being written (the store works in a thread of its own)."""
+        """Store each batch of results given as JSON (``result_json``: what is stored, and what
+        a process of its own is handed, ``record.beside``) as it comes, in order. Each is stored
+        in chunks, one transaction each, so a 10,000-URL sweep never holds all its rows twice;
+        each chunk's rows and events are made while the chunk before is being written (the
+        store works in a thread of its own)."""
         writing: asyncio.Future[None] | None = None
         try:
             async for results in batches:
@@ -78,7 +82,7 @@ class CheckRecorder:
             raise
 
     async def _chunk(
-        self, release_id: str, results: Sequence[CheckResult], by: str | None = None
+        self, release_id: str, results: Sequence[Judged], by: str | None = None
     ) -> _Chunk:
         """The ``checks`` rows and timeline events of ``results``, made a slice at a time with
         the event loop let through between slices (the write in flight takes its next step)."""
@@ -88,24 +92,21 @@ class CheckRecorder:
             if start:
                 await asyncio.sleep(0)
             part = results[start : start + _SLICE]
-            as_json = [result_json(r) for r in part]
             rows += [
                 {
                     "release_id": release_id,
-                    "url": r.url,
-                    "vantage": r.vantage,
-                    "status": r.status.value,
-                    "checked_at": r.checked_at,
-                    "served_sha256": r.served_sha256,
+                    "url": data["url"],
+                    "vantage": data["vantage"],
+                    "status": data["status"],
+                    "checked_at": _instant(data["checked_at"]),
+                    "served_sha256": data["served_sha256"],
                     "result": data,
                     "checked_by": by,
                 }
-                for r, data in zip(part, as_json, strict=True)
+                for data in part
             ]
-            entries += [
-                entry(kind, data) for kind, data in self._changes(release_id, part, as_json)
-            ]
-        return _Chunk(rows, entries, results[0].checked_at if results else None)
+            entries += [entry(kind, data) for kind, data in self._changes(release_id, part)]
+        return _Chunk(rows, entries, _instant(results[0]["checked_at"]) if results else None)
 
     async def _write(self, release_id: str, chunk: _Chunk) -> None:
         """One chunk: its ``checks`` rows and its timeline events in one transaction."""
@@ -113,9 +114,7 @@ class CheckRecorder:
             return
 
         async def store_rows(conn: AsyncConnection) -> None:
-            await insert_rows(
-                conn, checks, chunk.rows, same=("release_id", "checked_at", "checked_by")
-            )
+            await insert_rows(conn, checks, chunk.rows)
 
         if chunk.entries:
             await self.timeline.append_entries(
@@ -126,21 +125,22 @@ class CheckRecorder:
                 await store_rows(conn)
 
     def _changes(
-        self, release_id: str, results: Sequence[CheckResult], as_json: list[dict[str, Any]]
-    ) -> list[tuple[str, dict[str, Any]]]:
+        self, release_id: str, results: Sequence[Judged]
+    ) -> list[tuple[str, Mapping[str, Any]]]:
         """The timeline events of ``results``: each change of status, each first sight of live."""
-        items: list[tuple[str, dict[str, Any]]] = []
-        for r, data in zip(results, as_json, strict=True):
-            key = (release_id, r.url, r.vantage)
-            if self._last.get(key) != r.status:
-                self._last[key] = r.status
+        items: list[tuple[str, Mapping[str, Any]]] = []
+        for data in results:
+            url, vantage, status = data["url"], data["vantage"], data["status"]
+            key = (release_id, url, vantage)
+            if self._last.get(key) != status:
+                self._last[key] = Status(status)
                 items.append((kinds.VERIFY_RESULT, data))
-            if r.status is Status.LIVE and (r.url, r.vantage) not in self.first_live:
-                self.first_live[(r.url, r.vantage)] = r.checked_at
+            if status == Status.LIVE and (url, vantage) not in self.first_live:
+                self.first_live[(url, vantage)] = _instant(data["checked_at"])
                 items.append(
                     (
                         kinds.VERIFY_FIRST_LIVE,
-                        {"url": r.url, "vantage": r.vantage, "at": iso_utc(r.checked_at)},
+                        {"url": url, "vantage": vantage, "at": data["checked_at"]},
                     )
                 )
         return items
@@ -219,5 +219,11 @@ class CheckRecorder:
         return latest
 
 
-async def _at_once(results: Sequence[CheckResult]) -> AsyncIterator[Sequence[CheckResult]]:
-    yield results
+async def _at_once(results: Sequence[CheckResult]) -> AsyncIterator[list[dict[str, Any]]]:
+    yield [result_json(r) for r in results]
+
+
+@functools.lru_cache(maxsize=64)
+def _instant(text: str) -> dt.datetime:
+    """A result's ``checked_at`` as it is stored (a sweep's results share one: read once)."""
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)

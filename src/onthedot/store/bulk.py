@@ -3,8 +3,8 @@ into what the driver takes by the column type's own bind processor, then one ``e
 
 SQLAlchemy's ``conn.execute(table.insert(), rows)`` does the same per row and per value through
 its generic machinery, which was most of the cost of recording a 6,000-URL sweep (18,000 rows).
-Values that repeat (a sweep's results share one ``checked_at``, its events one ``at``) are
-converted once.
+A value that the row before held too (the very object: a sweep's results share one
+``checked_at``, a batch of events one ``at`` and ``recorded_at``) is not converted again.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ Processor = Callable[[Any], Any]
 
 
 async def insert_rows(
-    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, same: Sequence[str] = ()
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Insert ``rows`` (all with the same keys) into ``table``; the columns named in ``same``
-    hold one value in every row, converted once."""
+    """Insert ``rows`` (all with the same keys) into ``table``."""
     if not rows:
         return
     keys = list(rows[0])
@@ -31,31 +30,31 @@ async def insert_rows(
     order = list(compiled.positiontup or ()) if compiled.positional else keys
     pick = operator.itemgetter(*order)
     convert = [
-        (index, process)
+        (index, _converter(bind))
         for index, key in enumerate(order)
-        if (process := _converter(conn, table, key, key in same)) is not None
+        if (bind := table.c[key].type.bind_processor(conn.dialect)) is not None
     ]
     params: list[Any] = []
     for row in rows:
         values = list(pick(row)) if len(order) > 1 else [pick(row)]
         for index, process in convert:
             values[index] = process(values[index])
-        params.append(tuple(values) if compiled.positional else dict(zip(order, values, strict=True)))
+        params.append(
+            tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
+        )
     await conn.exec_driver_sql(compiled.string, params)
 
 
-def _converter(conn: AsyncConnection, table: Table, key: str, constant: bool) -> Processor | None:
-    """The column's bind processor (None: the value goes as it is), remembered once for a
-    ``constant``."""
-    process = table.c[key].type.bind_processor(conn.dialect)
-    if process is None or not constant:
-        return process
-    done: dict[int, tuple[Any, Any]] = {}
+def _converter(process: Processor) -> Processor:
+    """``process``, remembering its last answer for the very same value."""
+    last: list[Any] = [_NOTHING, None]  # the value, what it became
 
-    def once(value: Any) -> Any:
-        seen = done.get(id(value))
-        if seen is None or seen[0] is not value:
-            seen = done[id(value)] = (value, process(value))
-        return seen[1]
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
 
-    return once
+    return convert
+
+
+_NOTHING: Any = object()
