@@ -5,24 +5,30 @@ who may see less than the one it was made for."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
 from onthedot.model import Status
 from onthedot.record.checks import CheckRecorder
+from onthedot.respond.incidents import IncidentBook
+from onthedot.web import calendar_page
 from onthedot.web.answers import ANSWER_S, WAITING_S
 from onthedot.web.app import create_app
+from onthedot.web.pages import card_for
 from tests.web.busy_morning import T, fill_morning, paths, sweep
-from tests.web.conftest import EMBARGOED_STRINGS, FATAL, GDP, NOW, FixedClock, token
-from tests.web.forms import CSRF, sign_in
+from tests.web.conftest import EMBARGOED_STRINGS, FATAL, GDP, NOW, TOKENS, FixedClock, token
+from tests.web.forms import CSRF, post, sign_in
 from tests.web.test_dashboard import open_incident
 
 AFTER = T + dt.timedelta(seconds=10)
@@ -47,6 +53,22 @@ async def read(
         event.remove(engine.sync_engine, "before_cursor_execute", listener)
     assert answer.status_code == 200, answer.text
     return answer.text, len(statements)
+
+
+@contextlib.asynccontextmanager
+async def signed_in_twice(
+    app: FastAPI, store: AsyncEngine
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two browsers signed in with the same statistician's token."""
+    secret = (await token(store, "jane", "statistician"))["Authorization"].split()[1]
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as first,
+        httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as second,
+    ):
+        await sign_in(first, token=secret)
+        await sign_in(second, token=secret)
+        yield first, second
 
 
 async def test_a_page_is_given_again_for_a_while_then_made_with_the_results_stored_since(
@@ -152,14 +174,7 @@ async def test_a_page_given_again_carries_each_person_s_own_form_token(
     """Two people signed in with the same role get the same page, each with their own CSRF
     token: the second acknowledges the incident with the page made for the first."""
     number = await open_incident(store)
-    secret = (await token(store, "jane", "statistician"))["Authorization"].split()[1]
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as first,
-        httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as second,
-    ):
-        await sign_in(first, token=secret)
-        await sign_in(second, token=secret)
+    async with signed_in_twice(app, store) as (first, second):
         made = (await first.get(f"/releases/{FATAL.id}")).text
         given = (await second.get(f"/releases/{FATAL.id}")).text
         (mine,), (theirs,) = CSRF.findall(made), CSRF.findall(given)
@@ -179,3 +194,132 @@ async def test_an_error_page_met_while_making_an_answer_is_whole(
     page = await client.get("/releases/no-such-release")
     assert page.status_code == 404 and "There is no release" in page.text
     assert SERVER_NOW.findall(page.text) == [str(int(clock.now().timestamp() * 1000))]
+
+
+async def test_a_post_refused_or_of_an_agent_s_results_drops_no_answer_kept(
+    engine: AsyncEngine,
+) -> None:
+    """An unknown token acknowledging, a failed sign-in, an agent's results: none drops the pages
+    kept (anyone could otherwise make every reader's next page be made again, at every post)."""
+    await fill_morning(engine, releases=1, files=3, stale=1)
+    agent = next(iter(TOKENS))
+    app = create_app(engine, config=Config(), clock=FixedClock(AFTER), agent_tokens=TOKENS)
+    app.state.onthedot.answers.answer_s = LASTING_S
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await read(c, engine, "/", {})
+        refused = await c.post("/incidents/1/ack", headers={"Authorization": "Bearer junk"})
+        assert refused.status_code == 401
+        assert (await post(c, "/sign-in", {"name": "jane", "password": "wrong"})).status_code == 401
+        results = await c.post(
+            "/api/agent/results", json={"results": []}, headers={"Authorization": f"Bearer {agent}"}
+        )
+        assert results.status_code == 200, results.text
+        _, statements = await read(c, engine, "/", {})
+    assert statements == 0  # given again
+
+
+async def test_the_page_sent_back_to_after_an_ack_is_not_one_made_before_it_was_stored(
+    app: FastAPI, store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's own refresh (in another tab) made while the acknowledgement is being stored is
+    not the page the person is sent back to."""
+    number = await open_incident(store)
+    page = f"/releases/{FATAL.id}"
+    async with signed_in_twice(app, store) as (mine, refresher):
+        acknowledge = IncidentBook.acknowledge
+
+        async def refreshed_first(self: IncidentBook, *args: Any, **kwargs: Any) -> Any:
+            await refresher.get(page)
+            return await acknowledge(self, *args, **kwargs)
+
+        monkeypatch.setattr(IncidentBook, "acknowledge", refreshed_first)
+        (csrf,) = CSRF.findall((await mine.get(page)).text)
+        done = await mine.post(f"/incidents/{number}/ack", data={"csrf_token": csrf, "back": page})
+        assert done.status_code == 303
+        after = (await mine.get(page)).text
+    assert f'action="/incidents/{number}/ack"' not in after
+
+
+async def test_a_report_written_shows_on_the_release_page_made_next(
+    app: FastAPI, store: AsyncEngine
+) -> None:
+    """A section of the breach report written is on the release's timeline at once."""
+    page, editor = f"/releases/{FATAL.id}", f"/releases/{FATAL.id}/report"
+    async with signed_in_twice(app, store) as (mine, _):
+        before = (await mine.get(page)).text
+        saved = await post(mine, editor, {"impact_inside": "None."}, page=editor)
+        assert saved.status_code == 303, saved.text
+        after = (await mine.get(page)).text
+    assert SERVER_NOW.sub("", CSRF.sub("", before)) != SERVER_NOW.sub("", CSRF.sub("", after))
+
+
+async def test_made_up_parameters_make_no_answer_and_the_bytes_kept_are_bounded(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page asked for with parameters it does not read is the one answer; the answers kept
+    hold at most ``kept_bytes`` (the first kept dropped, the last still given again) and none
+    too old to be given again."""
+    await fill_morning(engine, releases=20, files=2, stale=0)
+    clock = FixedClock(AFTER)
+    app = create_app(engine, config=Config(), clock=clock)
+    answers = app.state.onthedot.answers
+    answers.answer_s = LASTING_S
+    made: list[str] = []
+    calendar_made = calendar_page.calendar_made
+
+    async def counted(request: Request, *args: Any) -> Response:
+        made.append(str(request.url))
+        return await calendar_made(request, *args)
+
+    monkeypatch.setattr(calendar_page, "calendar_made", counted)
+
+    async def calendar(page: str) -> bool:
+        """Whether ``page`` was made (not given again)."""
+        before = len(made)
+        assert (await c.get(page)).status_code == 200
+        return len(made) > before
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert await calendar("/calendar")
+        one = answers.held
+        assert not any([await calendar(f"/calendar?x={n}&producer=") for n in range(50)])
+        assert answers.held == one
+        answers.kept_bytes = 3 * one + one // 2
+        days = [f"/calendar?from=2026-11-{day:02}" for day in range(1, 7)]
+        assert all([await calendar(page) for page in days])
+        assert 0 < answers.held <= answers.kept_bytes
+        assert not await calendar(days[-1])  # the last kept: given again
+        assert await calendar(days[0])  # the first: dropped
+        await clock.sleep(WAITING_S)
+        assert await calendar("/calendar")
+    assert answers.held == one
+
+
+async def test_a_request_from_a_release_time_does_not_wait_for_a_page_begun_before_it(
+    store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GDP's page begun 0.2 s before its T (withheld) and still being made at T + 0.1 s: a
+    request then gets the page as it is from T, not the one being made."""
+    clock = FixedClock(GDP.release_at - dt.timedelta(seconds=0.2))
+    app = create_app(store, config=Config(), clock=clock)
+    begun, go = asyncio.Event(), asyncio.Event()
+
+    async def slow_first(*args: Any) -> Any:
+        if not begun.is_set():
+            begun.set()
+            await go.wait()
+        return await card_for(*args)
+
+    monkeypatch.setattr("onthedot.web.release.card_for", slow_first)
+    page = f"/releases/{GDP.id}"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        first = asyncio.ensure_future(c.get(page))
+        await begun.wait()
+        await clock.sleep(0.3)
+        try:
+            at_t = await asyncio.wait_for(c.get(page), WAITING_S)
+        finally:
+            go.set()
+            before = await first
+    assert not any(s in before.text for s in EMBARGOED_STRINGS)
+    assert any(s in at_t.text for s in EMBARGOED_STRINGS)

@@ -260,16 +260,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def guard(request: Request, ctx: Ctx) -> None:
     """Every API route and page: refused unless ``ROUTES`` declares it; a post without a bearer
-    token needs its form's CSRF token (and drops the answers kept: ``web.answers``); /metrics
-    needs its power."""
+    token needs its form's CSRF token; /metrics needs its power. (A change a page shows drops the
+    answers kept in the handler that stored it, once it is allowed and stored: ``web.answers``.)"""
     route = request.scope.get("route")
     access = ROUTES.get(getattr(route, "path", ""))
     if access is None:
         raise AccessError(f"{request.url.path} is not open to anyone: declare it in ROUTES.")
     if request.method not in SAFE_METHODS and access is not Access.AGENT and not bearer(request):
         await check_csrf(request, ctx.form_key)
-    if request.method not in SAFE_METHODS:
-        ctx.answers.forget()  # a page made before this change is not given after it
     if access is not Access.METRICS:
         return
     viewer = await principal(request, ctx)

@@ -7,23 +7,30 @@ request for the same page by the same viewer for ``ANSWER_S`` after it was made 
 refreshes every few seconds cannot tell), then made again; requests that arrive while it is being
 made get the one before (only the first waits for it, so no more than one request at a time waits
 for a page to be made). A result stored in that second is on the next answer made: at T results
-arrive every few milliseconds, so an answer dropped at each would never be given twice. What the process itself holds and a page shows (the release files it cannot read)
-is the answer's ``mark``: when it changes, the answer is made again at once; and what it is asked
-to change (a post: an incident acknowledged, an agent's results) drops every answer kept, so the
-page a person is sent back to shows what they did. No answer is given from the first release time
-after it was made: the page made a moment before T (the release withheld, "announced") is made
-again at T.
+arrive every few milliseconds, so an answer dropped at each would never be given twice. What the
+process itself holds and a page shows (the release files it cannot read) is the answer's
+``mark``: when it changes, the answer is made again at once. A change a person makes through the
+dashboard (an incident acknowledged, a breach report written or moved) drops every answer kept
+once it is stored (``forget``, called by the handler that made it, never before the caller is
+known to be allowed), so the page they are sent back to shows what they did. No answer made
+before a release time is given from it, neither again nor to a request that waits for it: the
+page made a moment before T (the release withheld, "announced") is made again at T.
 
 What a page shows depends on who asks (before T, a release's detail only to a viewer with the
 power: ``access.sees_detail``), so an answer is kept for one viewer's name and role and never given
-to anyone else. What differs from one request to the next is put in when it is given: the CSRF
-token of the page's forms (``session.csrf_token``) and the server's clock for the countdowns.
+to anyone else; and on the page's own parameters, as the handler read them (``query``: never the
+request's query string as sent, so made-up parameters do not make new answers). What differs from
+one request to the next is put in when it is given: the CSRF token of the page's forms
+(``session.csrf_token``) and the server's clock for the countdowns. The answers kept hold at most
+``KEPT_BYTES``: the oldest are dropped first, and any older than ``WAITING_S`` (never given again)
+as each is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -44,8 +51,9 @@ ANSWER_S = 1.0
 WAITING_S = 5.0
 """While an answer is made again, the one before it is given to the requests that come meanwhile
 if it is younger than this (the page's own refresh): only the request that came first waits."""
-KEPT = 512
-"""Answers kept at most (those older than ``ANSWER_S`` are dropped first)."""
+KEPT_BYTES = 32 * 1024 * 1024
+"""The bytes of the answers kept, at most (the board of 200 releases is about 200 KB): the oldest
+are dropped to keep a new one."""
 
 CSRF_MARK = "csrf-" + secrets.token_hex(16)
 """Where a kept page's CSRF token goes (one per process, unguessable: never in a page's data)."""
@@ -68,9 +76,10 @@ class Answer:
     body: bytes
 
 
-def key_of(request: Request, viewer: Principal) -> Key:
-    """The page asked for, and who asks: an answer is given only to the same name and role."""
-    return (request.url.path, request.url.query, viewer.name, viewer.role)
+def key_of(request: Request, viewer: Principal, query: str) -> Key:
+    """The page asked for (its path, and ``query``: its parameters as the page read them), and who
+    asks: an answer is given only to the same name and role."""
+    return (request.url.path, query, viewer.name, viewer.role)
 
 
 def young(kept: Answer, now: dt.datetime, now_s: float, within: float) -> bool:
@@ -88,6 +97,20 @@ def marked(request: Request) -> bool:
     return bool(getattr(request.state, "kept", False))
 
 
+def size_of(key: Key, answer: Answer) -> int:
+    """The bytes ``answer`` holds, kept under ``key``."""
+    return len(answer.body) + len(key[0]) + len(key[1]) + len(key[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Making:
+    """An answer being made for a request that came at ``now`` with ``mark``."""
+
+    now: dt.datetime
+    mark: object
+    made: asyncio.Future[Answer]
+
+
 class Answers:
     """The answers kept by one app: ``form_key`` signs the CSRF tokens put in them, ``clock``
     is the server's, ``next_release_at`` the first release time after an instant."""
@@ -102,8 +125,10 @@ class Answers:
         self._clock = clock
         self._next_release_at = next_release_at
         self.answer_s = ANSWER_S  # (a test of what is given again may lengthen it)
-        self._kept: dict[Key, Answer] = {}
-        self._making: dict[Key, asyncio.Future[Answer]] = {}
+        self.kept_bytes = KEPT_BYTES  # (a test of what is dropped may shorten it)
+        self.held = 0  # the bytes of the answers kept (``size_of``)
+        self._kept: dict[Key, Answer] = {}  # the first kept first
+        self._making: dict[Key, Making] = {}
         self._forgotten = 0  # how many times ``forget`` was called
 
     async def answer(
@@ -113,23 +138,38 @@ class Answers:
         now: dt.datetime,
         make: Callable[[], Awaitable[Response]],
         mark: object = None,
+        query: str = "",
     ) -> Response:
-        """The answer to ``request``: the one kept for it if made less than ``ANSWER_S`` before
-        ``now`` with the same ``mark``, else ``make``'s (kept if it is a 200); while that is
-        being made for another request, the one kept if younger than ``WAITING_S``."""
-        key = key_of(request, viewer)
+        """The answer to ``request`` (``query``: the page's parameters, as it read them): the one
+        kept for it if made less than ``ANSWER_S`` before ``now`` with the same ``mark``, else
+        ``make``'s (kept if it is a 200); while that is being made for another request, the one
+        kept if younger than ``WAITING_S``."""
+        key = key_of(request, viewer, query)
         kept = self._kept.get(key)
         now_s = time.monotonic()
         if kept is not None and kept.mark == mark and young(kept, now, now_s, self.answer_s):
             return self._given(kept, request)
         making = self._making.get(key)
-        if making is None:
-            making = asyncio.ensure_future(self._make(key, request, now, make, mark))
+        if making is None or not self._joins(making, now, mark):
+            making = Making(
+                now, mark, asyncio.ensure_future(self._make(key, request, now, make, mark))
+            )
             self._making[key] = making
-            making.add_done_callback(lambda _: self._making.pop(key, None))
+            making.made.add_done_callback(functools.partial(self._made, key, making))
         elif kept is not None and kept.mark == mark and young(kept, now, now_s, WAITING_S):
             return self._given(kept, request)  # the one before, while the next is made
-        return self._given(await asyncio.shield(making), request)
+        return self._given(await asyncio.shield(making.made), request)
+
+    def _joins(self, making: Making, now: dt.datetime, mark: object) -> bool:
+        """Whether a request at ``now`` with ``mark`` may wait for ``making``: not if it began
+        with another mark, nor before a release time that ``now`` has reached (a page made
+        before T is not given from T)."""
+        turn = self._next_release_at(making.now)
+        return making.mark == mark and (turn is None or now < turn)
+
+    def _made(self, key: Key, making: Making, _: object) -> None:
+        if self._making.get(key) is making:  # (not one begun since, for a later request)
+            del self._making[key]
 
     async def _make(
         self,
@@ -153,19 +193,36 @@ class Answers:
         return made
 
     def forget(self) -> None:
-        """Drop every answer kept (this process is about to change the store: an incident
-        acknowledged, a report edited, an agent's results)."""
+        """Drop every answer kept, and those being made (a change is stored: an incident
+        acknowledged, a breach report written or moved); called once it is stored, so no
+        answer made from the store before it is given after it."""
         self._kept.clear()
+        self._making.clear()
+        self.held = 0
         self._forgotten += 1
 
     def _keep(self, key: Key, made: Answer) -> None:
-        if len(self._kept) >= KEPT:
-            self._kept = {
-                k: a for k, a in self._kept.items() if young(a, made.made, made.made_s, WAITING_S)
-            }
-            if len(self._kept) >= KEPT:
-                self._kept.clear()
+        """Keep ``made``, unless one begun after it is kept already; drop the first kept while
+        they are too old to be given again or the bytes kept would exceed ``kept_bytes``."""
+        size = size_of(key, made)
+        before = self._kept.get(key)
+        if size > self.kept_bytes or (before is not None and before.made_s > made.made_s):
+            return
+        if before is not None:
+            self._drop(key)
+        now, now_s = self._clock.now(), time.monotonic()
+        while self._kept:
+            first = next(iter(self._kept))
+            if self.held + size <= self.kept_bytes and young(
+                self._kept[first], now, now_s, WAITING_S
+            ):
+                break
+            self._drop(first)
         self._kept[key] = made
+        self.held += size
+
+    def _drop(self, key: Key) -> None:
+        self.held -= size_of(key, self._kept.pop(key))
 
     def _given(self, kept: Answer, request: Request) -> Response:
         """``kept`` as the answer to ``request``: its own CSRF token (and form cookie), the

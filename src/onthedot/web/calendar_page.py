@@ -82,7 +82,7 @@ async def calendar_page(request: Request, ctx: Ctx, viewer: Viewer, found: Chose
     """Made at most once a second for each viewer and query (``web.answers``)."""
     now = ctx.clock.now()
     return await ctx.answers.answer(
-        request, viewer, now, lambda: calendar_made(request, ctx, viewer, found)
+        request, viewer, now, lambda: calendar_made(request, ctx, viewer, found), query=found.query
     )
 
 

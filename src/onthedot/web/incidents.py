@@ -47,6 +47,7 @@ async def acknowledge(incident_id: int, request: Request, ctx: Ctx, viewer: View
         )
     book = IncidentBook(ctx.engine)
     await book.acknowledge(incident_id, viewer.name, "dashboard", ctx.clock.now())
+    ctx.answers.forget()  # (once stored: no page made before it is given after it)
     back = (await _form(request)).get("back", "")
     return RedirectResponse(back if _BACK.fullmatch(back) else "/incidents", status_code=303)
 
@@ -81,6 +82,7 @@ async def link_acknowledge(incident_id: int, request: Request, ctx: Ctx) -> Resp
     by = f"the {ROLE_WORDS.get(link.role, link.role)} (from the alert's link)"
     book = IncidentBook(ctx.engine)
     incident = await book.acknowledge(incident_id, by, "link", ctx.clock.now())
+    ctx.answers.forget()
     return render(ctx, request, "ack_link.html", incident=incident, link=link, sig=sig, done=True)
 
 

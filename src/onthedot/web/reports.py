@@ -133,6 +133,8 @@ async def save(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> R
             await drafts.write(release.id, section, text, who)
     except InputError as exc:
         return await _page(ctx, request, viewer, release, 422, problem=str(exc), values=values)
+    finally:
+        ctx.answers.forget()  # (sections written before one refused are stored: on the timeline)
     return RedirectResponse(f"/releases/{release.id}/report?saved=1", status_code=303)
 
 
@@ -152,6 +154,7 @@ async def move(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> R
         await Drafts(ctx.engine, ctx.clock).move(release.id, status, who, sent_on)
     except InputError as exc:
         return await _page(ctx, request, viewer, release, 422, problem=str(exc))
+    ctx.answers.forget()
     return RedirectResponse(f"/releases/{release.id}/report", status_code=303)
 
 
