@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,7 +24,7 @@ from onthedot.store import db
 from onthedot.store.db import open_store
 from onthedot.store.digests import ArtefactDigests
 from onthedot.store.releases import ReleaseRepository
-from tests.conftest import write_release
+from tests.conftest import postgres_engines, write_release
 
 
 async def test_sync_inserts_updates_and_records_history(
@@ -136,6 +137,44 @@ async def test_steps_are_recorded_once(engine: AsyncEngine) -> None:
     await steps.mark("flipped", at, {})
     await steps.reset_from("staged")
     assert await steps.done() == {}
+
+
+async def test_a_step_is_marked_in_one_statement_and_a_second_mark_changes_nothing(
+    engine: AsyncEngine,
+) -> None:
+    """Inside the transaction that records its event: one statement per mark, the first mark's
+    row kept, the transaction still good for what follows."""
+    steps, at = StepLog(engine, "r"), dt.datetime.now(dt.UTC)
+    statements: list[str] = []
+    async with engine.begin() as conn:
+        event.listen(conn.sync_connection, "before_cursor_execute", _counted(statements))
+        await steps.marker("staged", at, {"digest": "a"})(conn)
+        await steps.marker("staged", at, {"digest": "b"})(conn)
+        assert len(statements) == 2, statements
+        await conn.execute(text("SELECT 1"))
+    assert not await steps.mark("staged", at, {"digest": "c"})
+    assert (await steps.done())["staged"] == {"digest": "a"}
+
+
+def _counted(statements: list[str]) -> Callable[..., None]:
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    return count
+
+
+@pytest.mark.postgres
+async def test_a_step_marked_by_two_transactions_at_once_is_stored_once_and_both_commit() -> None:
+    """Two publishers' transactions marking the same step: the second waits for the first and
+    leaves its row be; neither transaction fails (its events would be lost with it)."""
+    async with postgres_engines(1) as (engine,):
+        steps, at = StepLog(engine, "r"), dt.datetime.now(dt.UTC)
+        async with engine.begin() as first, engine.begin() as second:
+            await steps.marker("flipped", at, {"by": "first"})(first)
+            waiting = asyncio.ensure_future(steps.marker("flipped", at, {"by": "second"})(second))
+            await first.commit()
+            await waiting
+        assert (await steps.done())["flipped"] == {"by": "first"}
 
 
 async def test_unreachable_database_is_a_plain_store_error() -> None:

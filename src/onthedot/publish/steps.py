@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.store.tables import publish_steps
@@ -38,16 +38,8 @@ class StepLog:
 
     async def mark(self, step: str, at: dt.datetime, data: dict[str, Any]) -> bool:
         """Record ``step`` as done; False if it already was (another run got there first)."""
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    publish_steps.insert().values(
-                        release_id=self.release_id, step=step, done_at=at, data=data
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        async with self._engine.begin() as conn:
+            return await self._record(conn, step, at, data)
 
     def marker(
         self, step: str, at: dt.datetime, data: dict[str, Any]
@@ -55,19 +47,21 @@ class StepLog:
         """Mark ``step`` done inside someone else's transaction (with the event that records it)."""
 
         async def mark(conn: AsyncConnection) -> None:
-            exists = await conn.scalar(
-                select(publish_steps.c.step).where(
-                    publish_steps.c.release_id == self.release_id, publish_steps.c.step == step
-                )
-            )
-            if exists is None:
-                await conn.execute(
-                    publish_steps.insert().values(
-                        release_id=self.release_id, step=step, done_at=at, data=data
-                    )
-                )
+            await self._record(conn, step, at, data)  # (done already: left as it was)
 
         return mark
+
+    async def _record(
+        self, conn: AsyncConnection, step: str, at: dt.datetime, data: dict[str, Any]
+    ) -> bool:
+        """Store ``step``'s row unless it is there; whether it was stored. One statement: a row
+        already there (even one another transaction is storing) is kept, never a second, and no
+        error aborts the transaction it shares (PostgreSQL's would, with the events in it)."""
+        adding = _insert(conn.dialect.name).values(
+            release_id=self.release_id, step=step, done_at=at, data=data
+        )
+        stored = await conn.execute(adding.on_conflict_do_nothing().returning(publish_steps.c.step))
+        return stored.first() is not None
 
     async def reset_from(self, step: str) -> None:
         """Forget ``step`` and every later one (re-staging after the release changed)."""
@@ -78,3 +72,12 @@ class StepLog:
                     publish_steps.c.release_id == self.release_id, publish_steps.c.step.in_(later)
                 )
             )
+
+
+def _insert(dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` of a step that can do nothing on a conflict (both stores have one)."""
+    return (
+        postgresql.insert(publish_steps)
+        if dialect == "postgresql"
+        else sqlite.insert(publish_steps)
+    )

@@ -10,15 +10,23 @@ is made readable by its owner only.
 from __future__ import annotations
 
 import os
+import select
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DisconnectionError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, NullPool
@@ -75,6 +83,12 @@ PUBLISHING_POOL = (2, 6)
 flips and their records never wait behind the sweeps' and the dashboard's statements."""
 
 
+_UNPINGED = ("aiosqlite", "psycopg")
+"""Drivers whose pooled connections are handed out without a round trip to check them (what
+``pool_pre_ping`` does, for any other driver): a SQLite file is never disconnected, and a
+psycopg connection is checked by its socket (``_still_open``)."""
+
+
 def create_engine(
     url: str,
     *,
@@ -94,7 +108,7 @@ def create_engine(
             async_url(url),
             **(
                 {
-                    "pool_pre_ping": True,
+                    "pool_pre_ping": make_url(async_url(url)).get_driver_name() not in _UNPINGED,
                     "poolclass": _BusyPool,
                     "pool_timeout": pool_wait_s,
                     "pool_size": pool[0],
@@ -113,8 +127,32 @@ def create_engine(
         ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif pooled and engine.dialect.driver == "psycopg":
+        event.listen(engine.sync_engine, "checkout", _still_open)
     event.listen(engine.sync_engine, "handle_error", _store_errors(_shown(url)))
     return engine
+
+
+def _still_open(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Before a pooled PostgreSQL connection is handed out: a DisconnectionError (the pool then
+    makes a new one) if the server has closed it while it sat in the pool (restarted, stopped,
+    the backend ended). Asked of the connection's socket, not the server: a server ending a
+    connection says so (a last message, then end of file) and an idle connection otherwise
+    hears nothing, so anything to read means it is gone. A round trip on every checkout
+    (``pool_pre_ping``) cost the leader a tenth of its loop at T. A connection lost while in
+    use fails its statement (StoreUnreachableError, every connection of the pool then
+    replaced), as it did with the round trip."""
+    driver = record.driver_connection
+    if driver is None or driver.closed or driver.broken:
+        raise DisconnectionError("the connection is closed")
+    try:
+        socket = driver.pgconn.socket
+    except psycopg.OperationalError as exc:  # (no socket: the connection is bad)
+        raise DisconnectionError(str(exc)) from exc
+    heard = select.poll()
+    heard.register(socket, select.POLLIN | select.POLLPRI)
+    if heard.poll(0):
+        raise DisconnectionError("the server closed the connection while it was idle")
 
 
 class _BusyPool(AsyncAdaptedQueuePool):
@@ -184,8 +222,7 @@ def _store_errors(shown: str) -> Callable[[ExceptionContext], StoreError | None]
     """A handler that turns the store's own failures into one StoreError sentence with the fix:
     a write refused by a read-only store (SQLite file or folder not writable, a read-only
     PostgreSQL transaction), and a store that cannot be reached (refused, dropped, shutting
-    down). Every other error (a constraint, a missing table) is left as it is, and a pre-ping's
-    failure too (the pool handles that one itself)."""
+    down). Every other error (a constraint, a missing table) is left as it is."""
 
     def handle(context: ExceptionContext) -> StoreError | None:
         original = context.original_exception
@@ -198,7 +235,7 @@ def _store_errors(shown: str) -> Callable[[ExceptionContext], StoreError | None]
                 f"The store at {shown} is read-only, so nothing can be recorded: give onthedot "
                 "write access to the database (for SQLite, the file and its folder)."
             )
-        if context.is_pre_ping or not _unreachable(context, state):
+        if not _unreachable(context, state):
             return None
         return StoreUnreachableError(
             f"The store at {shown} cannot be reached ({_first_line(original)}): start the "
