@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.errors import StoreError
+from onthedot.cli.common import run
+from onthedot.errors import ProbeError, StoreError
 from onthedot.model import CheckResult, Status
 from onthedot.record import kinds
 from onthedot.record.beside import Beside, Store
@@ -265,3 +270,98 @@ async def test_a_command_interrupted_mid_sweep_still_stores_what_it_handed_over(
     assert await command.wait() == 130
     async with looking(sqlite_url) as engine:
         assert len(await stored(engine)) == 3000
+
+
+async def ignoring(pid: int, signum: int) -> None:
+    """Until the process ``pid`` ignores ``signum`` (its mask in /proc), for at most 5 s."""
+    for _ in range(500):
+        status = Path(f"/proc/{pid}/status").read_text()
+        ignored = int(
+            next(line for line in status.splitlines() if line.startswith("SigIgn:"))[7:], 16
+        )
+        if ignored & (1 << (signum - 1)):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"process {pid} does not ignore signal {signum}")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+async def test_a_recorder_sent_a_stop_still_stores_what_it_is_handed(
+    sqlite_url: str, stop: signal.Signals
+) -> None:
+    """A service manager's stop (or a closed terminal) reaches every process of the command: the
+    recorder leaves it to the command, which ends its sweep and closes the pipe."""
+    beside = Beside.start(opener(sqlite_url))
+    await ignoring(beside.pid, stop)  # (from its first instant, as the fork is the command's)
+    os.kill(beside.pid, stop)
+
+    async def sweep() -> AsyncIterator[list[CheckResult]]:
+        for start in (0, 1000):
+            yield [result(n) for n in range(start, start + 1000)]
+
+    await beside.record("r1", sweep())
+    async with looking(sqlite_url) as engine:
+        assert len(await stored(engine)) == 2000
+
+
+async def test_a_store_error_from_the_driver_is_one_sentence(sqlite_url: str) -> None:
+    @asynccontextmanager
+    async def broken() -> AsyncIterator[AsyncEngine]:
+        raise OperationalError(
+            "INSERT INTO checks (release_id) VALUES (?)",
+            ("r1",),
+            Exception("no such table: checks"),
+        )
+        yield  # (never reached)
+
+    async def sweep() -> AsyncIterator[list[CheckResult]]:
+        yield [result(0)]
+
+    with pytest.raises(StoreError) as raised:
+        await Beside.start(broken).record("r1", sweep())
+    assert str(raised.value) == (
+        "The results of this check could not be stored (no such table: checks): check that the "
+        "store can be written to, then check again."
+    )
+
+
+def test_a_recorder_that_cannot_be_started_is_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    def refused() -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    open_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", refused)
+    with pytest.raises(
+        StoreError,
+        match=r"^This check cannot start the process that stores its "
+        r"results \(Resource temporarily unavailable\): close other programs",
+    ):
+        Beside.start(opener(sqlite_url))
+    assert len(os.listdir("/proc/self/fd")) == open_before  # (its pipes closed again)
+
+
+async def test_a_sweep_that_fails_while_storing_failed_says_both(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @asynccontextmanager
+    async def broken() -> AsyncIterator[AsyncEngine]:
+        raise StoreError("The store cannot be opened.")
+        yield  # (never reached)
+
+    async def sweep() -> AsyncIterator[list[CheckResult]]:
+        yield [result(0)]
+        raise ProbeError("The site could not be reached.")
+
+    with pytest.raises(ProbeError) as raised:
+        await Beside.start(broken).record("r1", sweep())
+    assert raised.value.__notes__ == ["The store cannot be opened."]
+
+    def command() -> int:
+        raise raised.value
+
+    with pytest.raises(typer.Exit):
+        run(command)
+    said = " ".join(capsys.readouterr().err.split())  # the command says both
+    assert said == "Error: The site could not be reached. The store cannot be opened."

@@ -255,8 +255,8 @@ def run(body: Callable[[], Coroutine[Any, Any, int] | int], as_json: bool = Fals
             import asyncio
 
             code = asyncio.run(code)
-    except OnthedotError as exc:
-        fail(str(exc), exc.exit_code, as_json)
+    except OnthedotError as exc:  # (with what was added to it on the way: its notes)
+        fail(" ".join([str(exc), *getattr(exc, "__notes__", ())]), exc.exit_code, as_json)
     except KeyboardInterrupt:
         fail("Interrupted.", 130, as_json)
     raise typer.Exit(code)

@@ -15,7 +15,10 @@ no second first-live.
 If storing fails, the next hand-over raises the store's error (the sweep stops there). A sweep that
 fails still has every batch it handed over stored before its error is raised. A command killed
 mid-sweep has every batch that reached the recorder stored: the recorder stores what it read
-before the pipe ended (a batch cut short by the kill is not stored at all), then ends.
+before the pipe ended (a batch cut short by the kill, or still in the command's own buffer, is
+not stored at all), then ends. The recorder ignores the signals a terminal or a service manager
+sends to every process of the command (interrupt, terminate, hang-up): the pipe's end is its
+signal to finish. A sweep that fails while storing failed too says both.
 """
 
 from __future__ import annotations
@@ -60,13 +63,24 @@ class Beside:
         """Fork the recorder, which waits for a sweep, then opens the store (``store()``, once).
         Call it before any event loop, thread or store connection of this process exists: a
         child gets a copy of them, and an SQLite connection must never cross a fork."""
-        batches_in, batches_out = os.pipe()
-        ended_in, ended_out = os.pipe()
-        pid = os.fork()
+        fds: list[int] = []
+        try:
+            fds += os.pipe()
+            fds += os.pipe()
+            pid = os.fork()
+        except OSError as exc:  # (out of processes or file descriptors)
+            for fd in fds:
+                os.close(fd)
+            raise errors.StoreError(
+                "This check cannot start the process that stores its results "
+                f"({exc.strerror or exc}): close other programs on this machine, then check again."
+            ) from exc
+        batches_in, batches_out, ended_in, ended_out = fds
         if pid == 0:  # pragma: no cover - the child (its work is asserted through the store)
             status = 1
-            try:  # Ctrl-C is the command's: it ends the sweep, then this stores what it read
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:  # Ctrl-C (or a stop) is the command's: it ends the sweep, then this stores
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # what it read
+                    signal.signal(signum, signal.SIG_IGN)
                 os.close(batches_out)
                 os.close(ended_in)
                 os.write(ended_out, _recorder(store, batches_in))
@@ -89,6 +103,7 @@ class Beside:
         writer = asyncio.StreamWriter(transport, protocol, None, loop)
         ended = loop.create_future()
         loop.add_reader(self._ended, _settle, ended)
+        failure: errors.OnthedotError | None = None
         try:
             writer.write(_message({"release": release_id}))
             async for batch in batches:
@@ -99,13 +114,26 @@ class Beside:
                     await writer.drain()
                 except ConnectionError:
                     break  # the recorder ended: how is raised below
+        except errors.OnthedotError as exc:  # the sweep failed: if storing did too, say both
+            failure = await self._end(writer, ended)
+            if failure is not None:
+                exc.add_note(str(failure))
+            raise
         finally:
-            writer.close()  # the recorder stores what it read, then ends
-            await ended  # what was handed over is stored (or not) first
-            loop.remove_reader(self._ended)
-            failure = self._reap()
+            if self._ended is not None:
+                failure = await self._end(writer, ended)
         if failure is not None:
             raise failure
+
+    async def _end(
+        self, writer: asyncio.StreamWriter, ended: asyncio.Future[None]
+    ) -> errors.OnthedotError | None:
+        """Close the pipe; once the recorder has stored what it read and ended, its error."""
+        writer.close()  # the recorder stores what it read, then ends
+        await ended  # what was handed over is stored (or not) first
+        assert self._ended is not None
+        asyncio.get_running_loop().remove_reader(self._ended)
+        return self._reap()
 
     def close(self) -> None:
         """End the recorder if no sweep was handed to it (the command failed before), and wait
@@ -153,15 +181,22 @@ def _error(said: dict[str, str]) -> errors.OnthedotError:
             return kind(said["message"])
         except TypeError:  # (a class whose constructor takes more than the message)
             pass
-    return errors.StoreError(f"The check's results could not be stored: {said['message']}")
+    return errors.StoreError(
+        f"The results of this check could not be stored ({said['message']}): check that the "
+        "store can be written to, then check again."
+    )
 
 
 def _recorder(store: Store, fd: int) -> bytes:
     """The child's work: what it says back (empty when every batch it read was stored)."""
     try:
         asyncio.run(_record(store, fd))
-    except Exception as exc:
+    except errors.OnthedotError as exc:  # (ours: a sentence for people, whole)
         return orjson.dumps({"kind": type(exc).__name__, "message": str(exc)})
+    except Exception as exc:  # (the driver's: its first line, without the statement it ran)
+        said = str(getattr(exc, "orig", None) or exc).strip()
+        first = said.splitlines()[0] if said else type(exc).__name__
+        return orjson.dumps({"kind": type(exc).__name__, "message": first})
     return b""
 
 
