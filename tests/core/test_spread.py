@@ -99,6 +99,19 @@ async def a_standby(
         await asyncio.gather(*listening, helping, return_exceptions=True)
 
 
+@asynccontextmanager
+async def another_listening(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Another instance listening for posted sweeps (its helper not running: nothing claimed)."""
+    notices = SweepNotices(engine)
+    listening = asyncio.create_task(notices.run_forever())
+    try:
+        await asyncio.wait_for(notices.listening.wait(), 10)
+        yield
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+
+
 async def test_a_standby_takes_chunks_of_the_sweep_and_the_leader_records_them_once(
     engines: list[AsyncEngine],
 ) -> None:
@@ -171,6 +184,46 @@ async def test_many_small_releases_due_at_once_are_spread_within_the_leaders_bud
     async with leader_db.connect() as conn:
         rows = (await conn.execute(select(checks.c.url, checks.c.checked_by))).all()
     assert len(rows) == 24 and {who for _, who in rows} == {"leader", "standby"}
+
+
+async def test_with_no_other_instance_listening_the_leader_sweeps_every_release_at_once(
+    engines: list[AsyncEngine],
+) -> None:
+    """One instance on PostgreSQL: nobody would claim a posted chunk, so nothing is posted, and
+    the budget (which leaves work to the others) holds no sweep back: six releases of 4 URLs,
+    a budget of 4 URLs (two chunks), all six looked at at once (the mock engine fetches one URL
+    of a look at a time). Another instance listening, they are spread within the budget."""
+    releases = [release(4).model_copy(update={"id": f"gdp-{n}"}) for n in range(6)]
+    for rel in releases:
+        await ReleaseRepository(engines[0]).sync(rel, actor="test")
+    fetches = _Fetches(seconds=0.5)
+    notices = SweepNotices(engines[0])
+    listening = asyncio.create_task(notices.run_forever())
+    try:
+        await asyncio.wait_for(notices.listening.wait(), 10)
+        spread = Spread(SweepBoard(engines[0], "leader"), notices, 2, at_once(4, 2))
+        watcher = Watcher(
+            fetches.verifier(), CheckRecorder(engines[0]), SYSTEM_CLOCK,
+            WatchPlan.for_seconds(5), spread=spread,
+        )  # fmt: skip
+        reports = await asyncio.gather(*(watcher.look(rel) for rel in releases))
+        assert [len(r.results) for r in reports] == [4] * 6
+        assert fetches.most == 6
+        assert await _count(engines[0], select(func.count()).select_from(sweep_chunks)) == 0
+        async with another_listening(engines[1]):
+            spread = Spread(SweepBoard(engines[0], "leader"), notices, 2, at_once(4, 2))
+            watcher = Watcher(
+                fetches.verifier(), CheckRecorder(engines[0]), SYSTEM_CLOCK,
+                WatchPlan.for_seconds(5), spread=spread,
+            )  # fmt: skip
+            fetches.most = 0
+            # (nobody claims: the leader looks at every chunk itself, within its budget)
+            await asyncio.gather(*(watcher.look(rel) for rel in releases))
+        assert 0 < fetches.most <= 2
+        assert await _count(engines[0], select(func.count()).select_from(sweep_chunks)) > 0
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
 
 
 def test_a_releases_pages_and_the_files_found_through_them_stay_in_one_part() -> None:
@@ -253,7 +306,8 @@ async def test_a_store_failing_under_one_of_the_leaders_claimers_stops_the_other
     fetches = _Fetches(seconds=0.3)
     board = _Flapping(engines[0], "leader", fetches.started)
     spread = Spread(board, SweepNotices(engines[0]), chunk_urls=1, at_once=2)
-    assert await spread.check(fetches.verifier(), rel, None, dt.datetime.now(dt.UTC)) is None
+    async with another_listening(engines[1]):
+        assert await spread.check(fetches.verifier(), rel, None, dt.datetime.now(dt.UTC)) is None
     assert board.claims == 2 and fetches.now == 0
 
 

@@ -122,6 +122,30 @@ async def test_the_poster_is_told_when_a_chunk_is_done(engines: list[AsyncEngine
         await asyncio.gather(listening, return_exceptions=True)
 
 
+async def test_the_leader_counts_the_other_instances_listening_not_itself(
+    engines: list[AsyncEngine],
+) -> None:
+    """Whoever listens for posted sweeps on the same database, but the asker's own connection."""
+    board = SweepBoard(engines[0], "leader")
+    assert await board.others_listening(None) == 0  # (nobody listens yet)
+    notices = [SweepNotices(engine) for engine in engines]
+    listening = [asyncio.create_task(n.run_forever()) for n in notices]
+    try:
+        for one in notices:
+            await asyncio.wait_for(one.listening.wait(), 10)
+        assert await board.others_listening(notices[0].backend) == 2
+        listening[2].cancel()
+        await asyncio.gather(listening[2], return_exceptions=True)
+        async with asyncio.timeout(10):  # (the server ends the closed connection's process)
+            while await board.others_listening(notices[0].backend) != 1:
+                await asyncio.sleep(0.05)
+    finally:
+        for task in listening:
+            task.cancel()
+        await asyncio.gather(*listening, return_exceptions=True)
+    assert notices[0].backend is None
+
+
 async def test_the_chunks_the_poster_keeps_are_claimed_by_it_when_posted(
     engines: list[AsyncEngine],
 ) -> None:

@@ -22,8 +22,14 @@ taken out): the timeline, the incidents and the watch's end are judged by the le
 before.
 
 A sweep that fits in what is left of the leader's budget, and every sweep on SQLite (one
-instance), is the leader's alone, with no cost added (``alone`` counts it against the budget). A store that fails in the middle of a spread sweep makes the
-leader sweep every URL itself, once its other claimers have stopped (``together``).
+instance), is the leader's alone, with no cost added (``alone`` counts it against the budget).
+With no other instance listening for posted sweeps (``SweepBoard.others_listening``, asked at
+most every ``HELPERS_FRESH_S``) nothing is posted and there is no budget: every sweep is the
+leader's alone at once, as on SQLite (the probe engine bounds the fetches): held to a budget meant
+for sharing, one instance's 400 chunks of 200 releases due at one T were looked at three at a time,
+each after a claim from the store, its engine idle most of the time (``bench/bench_load.py``).
+A store that fails in the middle of a spread sweep makes the leader sweep every URL itself, once
+its other claimers have stopped (``together``).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ KEEP_AFTER_S = 1800.0  # ... and keeps it this long after T (the dense sweeps)
 REFRESH_S = 5.0  # a helper reads the releases from the store this often
 KEPT_DAYS = 1  # the chunks of sweeps older than this are deleted (by the leader, at most ...)
 FORGET_EVERY_S = 600.0  # ... this often)
+HELPERS_FRESH_S = 2.0  # the leader asks whether another instance listens at most this often
 _STORE_FAILED = (OnthedotError, SQLAlchemyError, OSError)
 
 OpenVerifier = Callable[[Release], AbstractAsyncContextManager[Verifier]]
@@ -124,6 +131,9 @@ class Spread:
     _looking: int = field(default=0, init=False)
     """Chunks' worth of URLs the leader is looking at now, every release's sweeps together."""
     _freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _helped: bool | None = field(default=None, init=False)
+    """Whether another instance listened when last asked (None: not known; as if one did)."""
+    _asked: float = field(default=-HELPERS_FRESH_S, init=False)
 
     @property
     def instance(self) -> str:
@@ -136,21 +146,34 @@ class Spread:
         is better done alone (it fits in one part, or the store failed: do it alone)."""
         urls = list(only) if only is not None else watched_urls(release)
         parts = parts_of(release, urls, self.chunk_urls)
-        free = self.at_once - self._looking
-        if len(parts) <= free:
+        if len(parts) <= self.at_once - self._looking:
             return None  # (the caller sweeps it ``alone``, at once: nothing awaited meanwhile)
-        keep = max(0, free)
-        self._looking += keep  # (taken now, before another release's sweep counts what is left)
         try:
+            if not await self._helpers():
+                return None  # (no one would claim a chunk: ``alone``, with no budget)
+            keep = max(0, self.at_once - self._looking)
+            self._looking += keep  # (taken now, before another release's sweep counts it)
             return await self._spread(verifier, release, parts, keep, now)
         except _STORE_FAILED as exc:
             log.warning("sweep not spread: the store failed", release=release.id, error=str(exc))
             return None
 
+    async def _helpers(self) -> bool:
+        """Whether another instance listens for posted sweeps (asked at most every
+        ``HELPERS_FRESH_S``; the sweeps asking at one moment share one query)."""
+        if time.monotonic() - self._asked >= HELPERS_FRESH_S:
+            others = await self.board.others_listening(self.notices.backend)
+            self._helped, self._asked = others > 0, time.monotonic()
+        return self._helped is not False
+
     @asynccontextmanager
     async def alone(self, urls: int) -> AsyncIterator[None]:
         """Count a sweep of ``urls`` the leader does alone against its budget while it runs (it
-        waits for room only when the budget is spent and something else is being looked at)."""
+        waits for room only when the budget is spent and something else is being looked at);
+        with no other instance to leave work to, there is no budget."""
+        if self._helped is False:
+            yield
+            return
         async with self._room(max(1, -(-urls // self.chunk_urls))):
             yield
 

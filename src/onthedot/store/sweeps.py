@@ -13,6 +13,10 @@ At T many releases sweep at once: the calls of one kind they make at the same mo
 claims, renewals, finishes, counts of what is left, results read back) go to the store together,
 one statement for all of them (``store.gathered``), each caller answered about its own sweep.
 
+Every instance listens for the notices on a connection named ``APPLICATION``: the leader counts
+the others' (``SweepBoard.others_listening``), and with none listening it posts nothing (no one
+would claim it) and sweeps alone.
+
 Only on PostgreSQL: on SQLite one instance does every sweep itself (``store.advisory.shared``).
 """
 
@@ -38,6 +42,13 @@ from onthedot.store.tables import sweep_chunks
 log = structlog.get_logger("onthedot.sweeps")
 
 CHANNEL = "onthedot_sweeps"
+APPLICATION = "onthedot sweep notices"
+"""The ``application_name`` of every instance's connection listening on ``CHANNEL``."""
+_OTHERS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND application_name = :app AND NOT pid = ANY(CAST(:mine AS INT[]))"
+)
+"""The other instances listening for posted sweeps (``application_name`` is seen by every role)."""
 LEASE_S = 2.0
 """How long a claim holds without renewal: a chunk whose holder died is taken over after this."""
 _OPEN_NOW = "done_at IS NULL AND (claimed_until IS NULL OR claimed_until < clock_timestamp())"
@@ -141,6 +152,18 @@ class SweepBoard:
         self._renew = Gathered(self._renew_all)
         self._finish = Gathered(self._finish_all)
         self._settle = Gathered(self._settle_all)
+        self._others = Gathered(self._others_all)
+
+    async def others_listening(self, mine: int | None) -> int:
+        """How many other instances listen for posted sweeps now (``mine``: the backend of this
+        instance's own listening connection, None when it has none)."""
+        return await self._others(mine)
+
+    async def _others_all(self, mine: Sequence[int | None]) -> list[int]:
+        params = {"app": APPLICATION, "mine": [pid for pid in set(mine) if pid is not None]}
+        async with self._alone.connect() as conn:
+            count = int((await conn.execute(_OTHERS, params)).scalar_one())
+        return [count] * len(mine)
 
     async def post(
         self, release_id: str, parts: Sequence[Sequence[str]], *, keep: int = 0
@@ -290,6 +313,7 @@ class SweepNotices:
         )
         self.posted = asyncio.Event()
         self.listening = asyncio.Event()  # set while the ``LISTEN`` is in place
+        self.backend: int | None = None  # the listening connection's server process, if any
         self._done: dict[str, asyncio.Event] = {}
 
     def waiting_for(self, sweep: str) -> asyncio.Event:
@@ -309,9 +333,10 @@ class SweepNotices:
 
     async def _listen(self) -> None:
         conn = await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, connect_timeout=2
+            self._conninfo, autocommit=True, connect_timeout=2, application_name=APPLICATION
         )
         async with conn:
+            self.backend = conn.info.backend_pid
             await conn.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
             try:
@@ -319,6 +344,7 @@ class SweepNotices:
                     self._heard(notice.payload)
             finally:
                 self.listening.clear()
+                self.backend = None
 
     def _heard(self, payload: str) -> None:
         what, _, sweep = payload.partition(":")
