@@ -154,8 +154,28 @@ async def test_the_sweep_right_after_prepare_uses_the_addresses_it_resolved(
     await verifier.prepare(release)
     await verifier.check(release)  # the sweep at T: sends at once, resolves nothing
     assert len(resolved) == 1
-    await verifier.check(release)  # later sweeps resolve again (edges can change)
-    assert len(resolved) == 2
+    await verifier.check(release)  # nor another sweep right after (a chunk of it)
+    assert len(resolved) == 1
+
+
+async def test_every_sweep_soon_after_prepare_uses_its_addresses_and_later_ones_resolve_again(
+    resolved: list[str],
+) -> None:
+    """At T a release's sweep comes in chunks: the site is resolved once, before T, not per chunk
+    (each asking the resolver queued behind the others); later than ``PREPARED_FOR_S`` after
+    ``prepare``, every sweep resolves again (edges can change)."""
+    release = _release(["/a.csv", "/b.csv", "/c.csv"])
+    clock = _prepared_at_t_minus_3()
+    verifier = Verifier(Prober(_site()), clock=clock)
+    await verifier.prepare(release)
+    clock.jump(4)
+    for path in ("/a.csv", "/b.csv", "/c.csv"):
+        await verifier.check(release, only=[f"{PUBLIC}{path}"])
+    assert resolved == ["plan"]
+    clock.jump(verifier_module.PREPARED_FOR_S)
+    await verifier.check(release)
+    await verifier.check(release)
+    assert resolved == ["plan"] * 3
 
 
 async def test_prepare_right_before_t_keeps_the_addresses_and_builds_nothing(

@@ -279,11 +279,15 @@ class Verifier:
         return list(self._vantages or await default_vantages(release))
 
     def _just_resolved(self, release: Release, now: dt.datetime) -> list[Vantage] | None:
-        """The vantage points ``prepare`` resolved for this very ``release``, if just now."""
-        resolved = self._resolved.pop(release.id, None)
+        """The vantage points ``prepare`` resolved for this very ``release``, if just now: for
+        every sweep within ``PREPARED_FOR_S`` (at T a release's sweep may be many chunks, shared
+        with other instances: each asking the resolver again queued them behind one another)."""
+        resolved = self._resolved.get(release.id)
         if resolved is None or resolved[1] is not release:
+            self._resolved.pop(release.id, None)
             return None
         if abs((now - resolved[0]).total_seconds()) > PREPARED_FOR_S:
+            del self._resolved[release.id]
             return None
         return resolved[2]
 
