@@ -534,3 +534,17 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 @functools.lru_cache(maxsize=256)  # a sweep writes the same instant for thousands of results
 def iso_utc(value: dt.datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def iso(value: dt.datetime) -> str:
+    """``value.isoformat()``, remembered for a plain UTC datetime: a sweep's responses share a few
+    Last-Modified and fresh-until instants, and isoformat was 1–1.5 µs of each URL's ~19 µs of
+    judging. (Only UTC ones, as an equal instant in another zone is written otherwise.)"""
+    if value.tzinfo is UTC and type(value) is dt.datetime:
+        return _iso_of_utc(value)
+    return value.isoformat()
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_of_utc(value: dt.datetime) -> str:
+    return value.isoformat()

@@ -47,6 +47,13 @@ def test_each_products_own_header_alone_names_it(
 def test_the_nearest_caches_hit_count() -> None:
     info = recognise([("X-Cache-Hits", "0, 3"), ("X-Varnish", "5 6")])
     assert (info.product, info.hit, info.hits) == ("varnish", True, 3)
+    # the last of a chain of three caches (Fastly's shield, edge, ...), one count alone, none
+    assert [recognise([("X-Cache-Hits", v)]).hits for v in ("0, 1, 7", "12", " 4 ", "x")] == [
+        7,
+        12,
+        4,
+        None,
+    ]
 
 
 def test_an_empty_quoted_directive_value_is_empty() -> None:

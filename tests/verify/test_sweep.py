@@ -57,3 +57,35 @@ async def test_batches_come_as_judged_and_the_report_is_the_checks() -> None:
     seen = [(r.url, r.status, r.layer) for r in sweep.report.results]
     assert seen == [(r.url, r.status, r.layer) for r in checked.results]
     assert [url for url, _, _ in seen] == [PUBLIC + p for p in PATHS]  # the release's order
+
+
+async def test_only_what_an_edge_did_not_serve_new_is_looked_at_behind_the_cache() -> None:
+    """A good morning costs one request per URL: a file served with its SHA-256 and a page served
+    with its text are not fetched again from the origin or past the cache; a stale file and a page
+    without its text are (both, to say which layer is old)."""
+    asked: list[str] = []
+    pages = {"/live.html": b"<h1>Fatal injuries 2026</h1>", "/old.html": b"<h1>Fatal injuries</h1>"}
+
+    def answer(request: ProbeRequest) -> ProbeResponse:
+        asked.append(request.url)
+        path = request.url.removeprefix(PUBLIC).removeprefix(ORIGIN).split("?")[0]
+        return mock_response(request, body=pages.get(path, OLD if request.url == STALE else NEW))
+
+    release = _release().model_copy(
+        update={
+            "artefact": (
+                *_release().artefact,
+                Artefact(path="/live.html", expect_text="Fatal injuries 2026"),
+                Artefact(path="/old.html", expect_text="Fatal injuries 2026"),
+            )
+        }
+    )
+    verifier = Verifier(
+        Prober(MockProbeTransport(answer)), clock=ShiftedClock(T + dt.timedelta(seconds=5))
+    )
+    report = await verifier.check(release)
+    behind = sorted(u.split("?")[0] for u in asked if u.startswith(ORIGIN) or "?" in u)
+    assert behind == sorted([f"{ORIGIN}/c.csv", STALE, f"{ORIGIN}/old.html", f"{PUBLIC}/old.html"])
+    assert len(asked) == len(PATHS) + 2 + len(behind)
+    statuses = {r.url.removeprefix(PUBLIC): r.status for r in report.results}
+    assert statuses["/live.html"] is Status.LIVE and statuses["/old.html"] is Status.STALE

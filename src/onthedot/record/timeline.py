@@ -143,8 +143,11 @@ def event_hash(
     }
     if recorded_at is not None:
         fields["recorded"] = _text(recorded_at)
-    content = canonical(fields)
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+    try:  # ``canonical``'s bytes, hashed as orjson writes them: not decoded and encoded again
+        content = orjson.dumps(fields, default=str, option=_CANONICAL)
+    except TypeError:
+        content = canonical(fields).encode("utf-8")
+    return hashlib.sha256(content).hexdigest()
 
 
 def _text(instant: dt.datetime | str) -> str:

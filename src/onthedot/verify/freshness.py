@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from onthedot.model import iso
 from onthedot.verify.caches import BrowserCache, CacheModel, Source, model_for
 from onthedot.verify.caches.info import CacheInfo
 
@@ -91,7 +92,7 @@ class Freshness:
             "age_s": self.age_s,
             "remaining_s": self.remaining_s,
             "source": self.source,
-            "fresh_until": self.fresh_until.isoformat() if self.fresh_until else None,
+            "fresh_until": iso(self.fresh_until) if self.fresh_until else None,
             "swr_s": self.swr_s,
             "sie_s": self.sie_s,
             "immutable": self.immutable,

@@ -63,17 +63,13 @@ class _Slot:
     def all_new(self) -> bool:
         """Every edge served the new version (so there is nothing to diagnose behind it)."""
         item = self.item
-        if item.expected_sha256 is None and item.expect_text is None:
+        expected = item.expected_sha256
+        if expected is None and item.expect_text is None:
             return False  # a linked file: the origin tells what the new version is
-        return bool(self.edges) and all(
-            edge.ok
-            and (
-                edge.sha256 == item.expected_sha256
-                if item.expected_sha256
-                else bool(edge.text_found)
-            )
-            for _, edge in self.edges
-        )
+        for _, edge in self.edges:  # (a loop, not all() of a generator: asked of every URL)
+            if not edge.ok or not (edge.sha256 == expected if expected else edge.text_found):
+                return False
+        return bool(self.edges)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, NoReturn, TypeVar
 
+from onthedot.model import iso
 from onthedot.verify.caches.headers import (
     CacheStatusEntry,
     Headers,
@@ -231,9 +232,9 @@ class CacheInfo:
             "hits": self.hits,
             "age": self.age,
             "cache_control": dict(self.cache_control),
-            "expires": self.expires.isoformat() if self.expires else None,
+            "expires": iso(self.expires) if self.expires else None,
             "etag": self.etag,
-            "last_modified": self.last_modified.isoformat() if self.last_modified else None,
+            "last_modified": iso(self.last_modified) if self.last_modified else None,
             "served_by": self.served_by,
             "headers": dict(self.raw),
         }

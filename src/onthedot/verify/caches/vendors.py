@@ -186,6 +186,8 @@ def hits_of(value: str | None) -> int | None:
     """The nearest cache's count from an X-Cache-Hits value ("0, 3")."""
     if not value:
         return None
+    if value.isdigit():  # one cache's count, as most send: nothing to split
+        return int(value)
     parts = split_list(value)
     return int(parts[-1]) if parts and parts[-1].isdigit() else None
 
