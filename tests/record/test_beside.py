@@ -236,6 +236,8 @@ import asyncio, os, signal, sys
 from tests.record.test_beside import opener, result
 from onthedot.record.beside import Beside
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # (as a terminal's command has it, even
+# when this test runs where interrupts are ignored: in the background, under a CI runner)
 beside = Beside.start(opener(sys.argv[1]))
 
 async def sweep():
