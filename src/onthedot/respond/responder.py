@@ -12,7 +12,8 @@ on the timeline, and one address failing never holds up another. A message is se
 across restarts too (``respond.deliveries``). The responder looks every ``look_every_s`` and at
 once when the morning records something (``respond.observe``), but not twice within
 ``LOOK_GAP_S``. ``onthedot run`` gives it store connections of its own, so that at T it never
-waits for one the sweeps hold.
+waits for one the sweeps hold; when it stops, one last look reads what the gap held back
+(``catch_up``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ LOOK_GAP_S = 0.25
 sweeps nudge the responder, and each look reads every release watched (200 at once, looking
 back to back, were a tenth of the leader's busy event loop); what they recorded is read together
 by the next look, at most this late."""
+CATCH_UP_S = 3.0
+"""The longest a clean stop waits for its last look (``Responder.catch_up``): a store away
+must not hold the stop up."""
 WATCHED_BEFORE = dt.timedelta(days=1)
 """A release is watched from this long before its release time: staging and leak probes."""
 WATCHED_AFTER = dt.timedelta(days=1)
@@ -425,6 +429,18 @@ class Responder:
             gap = min(LOOK_GAP_S, self.look_every_s)
             await asyncio.sleep(max(0.0, started + gap - loop.time()))
             self.nudge.clear()
+
+    async def catch_up(self) -> None:
+        """One last look once ``run_forever`` was stopped (a clean stop, after publishing was):
+        what was recorded since the look before, which ``LOOK_GAP_S`` may have held back, is
+        read and its incidents brought up to date, so that the store does not keep an incident
+        the record no longer shows (the origin answering again just before a release was done)
+        until the next start. Bounded by ``CATCH_UP_S``; a store away is said, not raised."""
+        try:
+            async with asyncio.timeout(CATCH_UP_S):
+                await self.tick()
+        except (OnthedotError, TimeoutError) as exc:
+            log.error("incidents not brought up to date at the stop", error=str(exc) or "timeout")
 
     async def sent(self) -> None:
         """Wait for every message being sent (tests, and a clean stop)."""
