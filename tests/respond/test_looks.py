@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot import respond
 from onthedot.model import Status
+from onthedot.record import kinds
+from onthedot.record.timeline import Timeline
 from onthedot.respond.responder import LOOK_GAP_S, Responder
 from onthedot.settings import NotifySettings
 from tests.respond.conftest import MovedClock, T, seen
@@ -73,3 +75,29 @@ async def test_what_the_gap_held_back_at_a_stop_is_read_before_the_responder_clo
         await responder.aclose()
     (incident,) = await responder.book.of_release(RELEASE_ID)
     assert (incident.problem, incident.state) == ("stale", "resolved")
+
+
+async def test_an_error_that_came_and_went_between_two_looks_is_an_incident_resolved(
+    store: AsyncEngine,
+) -> None:
+    """The origin frozen for a few seconds after T: its errors and the file live again are
+    recorded within the same gap between two looks (the chaos case of a frozen origin)."""
+    clock = MovedClock(T - dt.timedelta(minutes=1))
+    responder = Responder(store, NotifySettings(), clock, ZoneInfo("Europe/London"))
+    try:
+        await seen(store, Status.EMBARGOED, clock.now())
+        await responder.tick()
+        clock.move(62)
+        await seen(store, Status.ERROR, T + dt.timedelta(seconds=1))
+        await seen(store, Status.LIVE, T + dt.timedelta(seconds=2))
+        await responder.tick()
+        await responder.tick()  # (nothing new: nothing moves)
+    finally:
+        await responder.aclose()
+    (incident,) = await responder.book.of_release(RELEASE_ID)
+    assert (incident.problem, incident.state) == ("error", "resolved")
+    events = await Timeline(store).events(RELEASE_ID)
+    assert [e.kind for e in events if e.kind.startswith("incident.")] == [
+        kinds.INCIDENT_OPENED,
+        kinds.INCIDENT_RESOLVED,
+    ]

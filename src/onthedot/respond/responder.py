@@ -131,6 +131,7 @@ class Responder:
         self._releases: dict[str, Release] = {}
         self._releases_mark: tuple[object, ...] = ()
         self._synced: dict[str, dict[str, Problem]] = {}
+        self._passed: dict[str, dict[str, Problem]] = {}  # came and went: not yet in the book
         self._files: tuple[BrokenFile, ...] = ()
         self._file_since: dict[str, dt.datetime] = {}
         self._sending: dict[int, asyncio.Task[None]] = {}
@@ -183,10 +184,17 @@ class Responder:
         seen = {r.id: self._reading(r).last_seq for r in watched}
         new = await self._timeline.newer(seen)  # two queries for every release
         found = {r.id: await self._read(r, new.get(r.id, []), now) for r in watched}
+        for release_id, last_seq in seen.items():
+            passed = self._readings[release_id].passed(now)
+            gone = {k: p for k, p in passed.items() if k not in found[release_id]}
+            if gone and last_seq:  # (a first look reads the history: no incident of the past)
+                self._passed[release_id] = gone | self._passed.get(release_id, {})
         live = {r.id: self._readings[r.id].live_at for r in watched}
         for release_id, problem in (await self.silent.look(watched, now, live)).items():
             found[release_id]["vantage"] = problem  # an agent that stopped posting
-        changed = {rid: f for rid, f in found.items() if f != self._synced.get(rid)}
+        changed = {
+            rid: f for rid, f in found.items() if f != self._synced.get(rid) or rid in self._passed
+        }
         self._sync(changed, now)
         await self._sync_files(now)
         await self._alert(now)
@@ -231,15 +239,23 @@ class Responder:
         """Start bringing the incidents of the releases whose problems changed up to date, each
         in a task of its own, ``SYNCS`` at a time: on a crowded morning each waits its turn to
         write, and the next look reads the other releases meanwhile. A release still being
-        brought up to date is left to a later look."""
+        brought up to date is left to a later look. A problem that came and went since the last
+        look is opened, then resolved."""
         for release_id, found in changed.items():
             if not self._syncing.busy(release_id):
-                self._syncing.start(release_id, self._sync_one(release_id, found, now))
+                passed = self._passed.pop(release_id, {})
+                steps = [passed | found, found] if passed else [found]
+                self._syncing.start(release_id, self._sync_one(release_id, steps, now))
 
-    async def _sync_one(self, release_id: str, found: dict[str, Problem], now: dt.datetime) -> None:
+    async def _sync_one(
+        self, release_id: str, steps: Sequence[dict[str, Problem]], now: dt.datetime
+    ) -> None:
+        found = steps[-1]
         try:
             async with self._turns:
-                moved = await self.book.sync(release_id, found, now, _RELEASE_PROBLEMS)
+                moved = []
+                for problems in steps:
+                    moved += await self.book.sync(release_id, problems, now, _RELEASE_PROBLEMS)
             self._synced[release_id] = found
             if moved:  # alerted now, not at the end of a look
                 await self._alert_about(moved, now)
