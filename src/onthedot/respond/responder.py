@@ -5,7 +5,8 @@ Each look (``look``; ``tick`` also waits for what it started): for every release
 before its release time on, the events recorded since the last look are read
 (``respond.problems.Reading``; two queries for all the releases); the incidents of those whose
 problems changed are brought up to date in tasks of their own (``respond.incidents``, ``SYNCS``
-releases at a time, while the next look goes on) and each release's messages due
+releases at a time, while the next look goes on; a problem that came and went since the last
+look is opened, then resolved) and each release's messages due
 (``respond.ladder``) claimed at once (one write) and sent, each by a task of its own:
 ``ATTEMPTS`` tries, ``PAUSES_S`` apart, each bounded in time; every attempt that fails is recorded
 on the timeline, and one address failing never holds up another. A message is sent at most once,
