@@ -81,29 +81,52 @@ class SharedProbes:
     200 releases due at one T made, drove and closed 200 engines, each waking the event loop on
     its own; their sweeps now wait in one queue, so ``concurrency`` bounds every release's
     fetches together (as ``morning.spread`` counts its budget). The engine is made for the first
-    borrower and closed when the last one gives it back (so one that failed is not kept)."""
+    borrower and closed when the last one gives it back. One stopped by a fault is never lent
+    again: the next borrower gets a new engine, and so does each prober of the old one at its
+    next fetch (a fault met by one release's request must not stop every release's probing until
+    all of them close)."""
 
     def __init__(self, settings: VerifySettings) -> None:
         self._settings = settings
         self._engine: CurlTransport | None = None
-        self._lent = 0
+        self._lent: dict[CurlTransport, int] = {}  # engine -> probers holding it
 
     def lend(self) -> ProbeTransport:
         """The engine, for one prober (closing the prober gives it back)."""
-        if self._engine is None:
-            self._engine = curl_transport(self._settings)
-        self._lent += 1
-        return _Lent(self, self._engine)
+        return _Lent(self, self.take())
+
+    def take(self) -> CurlTransport:
+        """The engine to fetch through now: a new one if the last was stopped by a fault."""
+        engine = self._engine
+        if engine is None or not engine.usable:
+            engine = self._engine = curl_transport(self._settings)
+        self._lent[engine] = self._lent.get(engine, 0) + 1
+        return engine
 
     async def give_back(self, engine: CurlTransport) -> None:
-        self._lent -= 1
-        if self._lent == 0 and self._engine is engine:
-            self._engine = None
+        if self._release(engine):
             await engine.aclose()
+
+    def exchange(self, broken: CurlTransport) -> CurlTransport:
+        """A working engine for a prober that held ``broken`` (which a fault already stopped:
+        nothing of it is left to close)."""
+        self._release(broken)
+        return self.take()
+
+    def _release(self, engine: CurlTransport) -> bool:
+        """One prober fewer holds ``engine``; True if it was the last (close it then)."""
+        left = self._lent.pop(engine) - 1
+        if left:
+            self._lent[engine] = left
+            return False
+        if self._engine is engine:
+            self._engine = None
+        return True
 
 
 class _Lent(ProbeTransport):
-    """The shared engine as one prober sees it: closing it gives the engine back, once."""
+    """The shared engine as one prober sees it: closing it gives the engine back, once; an
+    engine stopped by a fault is given back at the next fetch for the one lent now."""
 
     def __init__(self, owner: SharedProbes, engine: CurlTransport) -> None:
         self._owner = owner
@@ -112,9 +135,12 @@ class _Lent(ProbeTransport):
     def stream(
         self, requests: Sequence[ProbeRequest], allowed_hosts: frozenset[str] | None
     ) -> AsyncGenerator[ProbeResponse, None]:
-        if self._engine is None:
+        engine = self._engine
+        if engine is None:
             raise ProbeError("The prober was already closed; open a new one to fetch again.")
-        return self._engine.stream(requests, allowed_hosts)
+        if not engine.usable:
+            engine = self._engine = self._owner.exchange(engine)
+        return engine.stream(requests, allowed_hosts)
 
     async def aclose(self) -> None:
         engine, self._engine = self._engine, None

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pycurl
 import pytest
 
 from onthedot.errors import ProbeError
 from onthedot.model import Release
 from onthedot.runtime import SharedProbes, prober_for
 from onthedot.settings import VerifySettings
+from onthedot.verify import probe_curl, probe_transfer
 from onthedot.verify.probe import ProbeRequest
 from tests.verify.test_probe import RawServer, Request, send
 
@@ -55,3 +57,28 @@ async def test_releases_fetching_at_once_share_one_engine_its_bound_and_connecti
         async with later:
             assert (await later.fetch(ProbeRequest(server.url("/c/0.csv")))).http_status == 200
         assert server.connections > 4  # (the first engine was closed with its connections)
+
+
+async def test_an_engine_stopped_by_one_releases_fault_is_not_kept_for_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = probe_transfer.configure
+
+    def configure(handle: pycurl.Curl, request: ProbeRequest, timeout: float) -> None:
+        if "/bad/" in request.url:  # (a fault of the engine met by one release's request only)
+            raise RuntimeError("simulated engine fault")
+        real(handle, request, timeout)
+
+    monkeypatch.setattr(probe_curl, "configure", configure)
+    async with RawServer(_slow) as server:
+        shared = SharedProbes(SETTINGS)
+        watching = prober_for(release("a", server), SETTINGS, shared)  # (lent before the fault)
+        faulty = prober_for(release("b", server), SETTINGS, shared)
+        assert (await watching.fetch(ProbeRequest(server.url("/a/0.csv")))).http_status == 200
+        with pytest.raises(ProbeError, match="stopped unexpectedly"):
+            await faulty.fetch(ProbeRequest(server.url("/bad/0.csv"), headers=(("X", "1"),)))
+        later = prober_for(release("c", server), SETTINGS, shared)  # (lent after it)
+        assert (await later.fetch(ProbeRequest(server.url("/c/0.csv")))).http_status == 200
+        assert (await watching.fetch(ProbeRequest(server.url("/a/1.csv")))).http_status == 200
+        for prober in (watching, faulty, later):
+            await prober.aclose()

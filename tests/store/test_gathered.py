@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from sqlalchemy.exc import OperationalError
+
 from onthedot.store.gathered import Gathered
 
 
@@ -54,3 +56,39 @@ async def test_a_batch_whose_callers_all_gave_up_is_stopped() -> None:
     assert store.asked == [[1]] and store.stopped == 1
     store.go.set()
     assert await gathered(5) == 50  # (the next call is answered as usual)
+
+
+class _Clash(Exception):
+    """What the driver raises when PostgreSQL gives a statement up for a deadlock."""
+
+    sqlstate = "40P01"
+
+
+async def test_a_batch_given_up_for_a_clash_is_tried_again_one_call_at_a_time() -> None:
+    asked: list[list[int]] = []
+
+    async def run(arguments: Sequence[int]) -> list[int]:
+        asked.append(list(arguments))
+        if len(arguments) > 1:
+            raise OperationalError("UPDATE sweep_chunks", {}, _Clash("deadlock detected"))
+        if arguments[0] == 2:  # (the call that still fails alone fails alone)
+            raise OperationalError("UPDATE sweep_chunks", {}, ValueError("bad row"))
+        return [n * 10 for n in arguments]
+
+    gathered = Gathered(run)
+    answers = await asyncio.gather(*(gathered(n) for n in (1, 2, 3)), return_exceptions=True)
+    assert answers[0] == 10 and answers[2] == 30, answers
+    assert isinstance(answers[1], OperationalError) and "bad row" in str(answers[1])
+    assert asked == [[1, 2, 3], [1], [2], [3]]
+
+
+async def test_a_batch_that_fails_otherwise_fails_every_call_in_it() -> None:
+    asked: list[list[int]] = []
+
+    async def run(arguments: Sequence[int]) -> list[int]:
+        asked.append(list(arguments))
+        raise OperationalError("UPDATE sweep_chunks", {}, ValueError("the store is away"))
+
+    gathered = Gathered(run)
+    answers = await asyncio.gather(*(gathered(n) for n in (1, 2)), return_exceptions=True)
+    assert all(isinstance(a, OperationalError) for a in answers) and asked == [[1, 2]]

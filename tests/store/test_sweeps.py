@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.store.sweeps import Chunk, SweepBoard, SweepNotices, wait_for
@@ -238,3 +238,35 @@ async def test_calls_made_at_once_for_several_sweeps_are_one_statement_each(
     assert statements.count("INSERT") == 1, statements
     assert statements.count("UPDATE") == 2, statements  # (the claims, then the rest's)
     assert statements.count("WITH") == 4, statements  # (two finishes, two reads back)
+
+
+_SLOW_UPDATES = (
+    "CREATE FUNCTION slow_update() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$",
+    "CREATE TRIGGER slow_update BEFORE UPDATE ON sweep_chunks FOR EACH ROW "
+    "EXECUTE FUNCTION slow_update()",
+)
+"""Each chunk row written 0.3 s after it is locked: two statements writing the same rows at once
+overlap, as they do on a busy morning."""
+
+
+async def test_renewals_and_finishes_of_the_same_chunks_at_once_do_not_deadlock(
+    engines: list[AsyncEngine],
+) -> None:
+    board = SweepBoard(engines[0], "me")
+    await board.post("others", [[f"https://stats.example/{n}.csv"] for n in range(20_000)])
+    _, held = await board.post(RELEASE, PARTS[:3], keep=3)  # (index scans, as in production)
+    async with engines[0].begin() as conn:
+        await conn.execute(text("ANALYZE sweep_chunks"))
+        for statement in _SLOW_UPDATES:
+            await conn.execute(text(statement))
+    failed: list[BaseException] = []  # (a batch tried again alone would hide its first failure)
+    event.listen(
+        engines[0].sync_engine, "handle_error", lambda ctx: failed.append(ctx.original_exception)
+    )
+    answers = await asyncio.gather(
+        *(board.renew(chunk) for chunk in held),
+        *(board.finish(chunk, []) for chunk in reversed(held)),  # (the callers' order)
+        return_exceptions=True,
+    )
+    assert answers == [True] * 6 and not failed, (answers, failed)

@@ -165,6 +165,7 @@ async def serve(
                 await leadership.aclose()
                 replies.cancel()
                 await asyncio.gather(replies, return_exceptions=True)
+                await responder.catch_up()  # (what the last look's gap held back)
                 await responder.aclose()
                 if dashboard is not None:
                     await asyncio.to_thread(dashboard.stop)

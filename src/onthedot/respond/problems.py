@@ -87,6 +87,8 @@ class Reading:
     live_at: dt.datetime | None = None  # when it was first recorded live everywhere
     clock: tuple[dt.datetime, float] | None = None
     preflight: tuple[dt.datetime, list[dict[str, Any]]] | None = None  # the latest, if at risk
+    passing: dict[str, tuple[str, _Seen]] = field(default_factory=dict)
+    """The first result of each status problem since ``passed`` was last asked (its URL)."""
 
     def feed(self, event: Event) -> None:
         self.last_seq = max(self.last_seq, event.seq)
@@ -114,6 +116,18 @@ class Reading:
                 first = seen[0][1]
                 places = tuple(dict.fromkeys(url for (url, _), _ in seen))
                 found.append(Problem(kind, first.at, places, first.diagnosis, _fault(kind, first)))
+        return found
+
+    def passed(self, now: dt.datetime) -> dict[str, Problem]:
+        """The status problems a result showed since the last call, counted as ``problems``
+        counts them, whether or not still current: one that came and went between two looks
+        (an origin answering with errors for a few seconds after T) is still an incident."""
+        taken, self.passing = self.passing, {}
+        found = {}
+        for kind, (url, seen) in taken.items():
+            if kind != "early" and (seen.at < self.release_at or now < self._counts_from):
+                continue
+            found[kind] = Problem(kind, seen.at, (url,), seen.diagnosis, _fault(kind, seen))
         return found
 
     @property
@@ -185,6 +199,8 @@ def _result(reading: Reading, event: Event) -> None:
     if obs is not None:
         seen = _Seen(obs.status.value, obs.checked_at, obs.diagnosis, obs.layer)
         reading.results[(obs.url, obs.vantage)] = seen
+        if seen.status in _STATUS_PROBLEMS:
+            reading.passing.setdefault(seen.status, (obs.url, seen))
 
 
 def _exposed(reading: Reading, event: Event) -> None:

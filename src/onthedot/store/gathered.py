@@ -3,7 +3,9 @@
 At T, 200 releases sweep at once and each asks the store the same small things (post a sweep,
 claim a chunk, mark it done, what is left of it): the calls made while one batch is in the
 store, or in the same turn of the event loop, go together in the next, one query for all of
-them.
+them. A batch the store gave up on because it met another transaction (a deadlock, a
+serialization failure) is tried again one call at a time, so a clash fails only the call that
+still meets it, not every release in the batch.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ _Waiting = list[tuple[A, "asyncio.Future[R]"]]
 
 class Gathered(Generic[A, R]):
     """``run`` gets the arguments of every call waiting and returns each one's answer, in order.
-    A batch that fails fails every call in it (the store's failure is each one's). A caller
+    A batch that fails fails every call in it (the store's failure is each one's), unless the
+    store gave it up for clashing with another transaction: then each call is run alone. A caller
     cancelled before its batch starts is left out of it; a batch whose callers were all
     cancelled is cancelled too (as a call of its own would be), one with a caller still waiting
     is done for all of them. If the batches stop (the loop shutting down), every call held gets
@@ -63,7 +66,7 @@ class Gathered(Generic[A, R]):
     async def _answer(self, batch: _Waiting[A, R]) -> None:
         """Run one batch and answer its callers (unless every one of them gave up)."""
         callers = [done for _argument, done in batch]
-        running: asyncio.Task[Sequence[R]] = asyncio.create_task(self._ask(batch))
+        running: asyncio.Task[Sequence[R | Exception]] = asyncio.create_task(self._ask(batch))
         for done in callers:
             done.add_done_callback(partial(_given_up, running, callers))
         try:
@@ -79,12 +82,35 @@ class Gathered(Generic[A, R]):
             for done, answer in zip(callers, answers, strict=True):
                 settle(done, answer)
 
-    async def _ask(self, batch: _Waiting[A, R]) -> Sequence[R]:
-        return await self._run([argument for argument, _ in batch])
+    async def _ask(self, batch: _Waiting[A, R]) -> Sequence[R | Exception]:
+        arguments = [argument for argument, _ in batch]
+        try:
+            return await self._run(arguments)
+        except Exception as exc:
+            if len(arguments) < 2 or not clashed(exc):
+                raise
+        outcomes: list[R | Exception] = []
+        for argument in arguments:  # (one at a time: together they might clash again)
+            try:
+                outcomes.extend(await self._run([argument]))
+            except Exception as exc:  # (handed to its caller: theirs to see)
+                outcomes.append(exc)
+        return outcomes
+
+
+CLASH_STATES = ("40001", "40P01")
+"""SQLSTATEs of a transaction the store gave up on for meeting another: serialization failure,
+deadlock detected (the same work alone succeeds)."""
+
+
+def clashed(exc: Exception) -> bool:
+    """The store gave the statement up for clashing with another transaction."""
+    original = getattr(exc, "orig", None)
+    return str(getattr(original, "sqlstate", "") or "") in CLASH_STATES
 
 
 def _given_up(
-    running: asyncio.Task[Sequence[R]], callers: list[asyncio.Future[R]], _done: object
+    running: asyncio.Task[Sequence[R | Exception]], callers: list[asyncio.Future[R]], _done: object
 ) -> None:
     """A batch whose callers were all cancelled is cancelled too."""
     if all(done.cancelled() for done in callers):

@@ -68,15 +68,23 @@ _CLAIM_ANY = text(
     "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
     "RETURNING id, sweep, release_id, urls"
 )
+_LOCKED = (
+    "WITH locked AS MATERIALIZED (SELECT id FROM sweep_chunks "
+    "WHERE id = ANY(CAST(:ids AS BIGINT[])) ORDER BY id FOR UPDATE) "
+)
+"""The chunks asked for, locked in id order: every statement that writes several chunks takes
+their locks in the same order, so two of them at once wait for each other, never deadlock."""
 _RENEW = text(
-    "UPDATE sweep_chunks SET claimed_until = clock_timestamp() + make_interval(secs => :lease) "
-    "WHERE id = ANY(CAST(:ids AS BIGINT[])) AND claimed_by = :me AND done_at IS NULL "
-    "RETURNING id"
+    _LOCKED + "UPDATE sweep_chunks c "
+    "SET claimed_until = clock_timestamp() + make_interval(secs => :lease) FROM locked "
+    "WHERE c.id = locked.id AND c.claimed_by = :me AND c.done_at IS NULL "
+    "RETURNING c.id"
 )
 _FINISH = text(
-    "WITH finished AS (UPDATE sweep_chunks c SET done_by = :me, done_at = clock_timestamp(), "
-    "results = CAST(v.results AS JSON) "
+    _LOCKED + ", finished AS (UPDATE sweep_chunks c SET done_by = :me, "
+    "done_at = clock_timestamp(), results = CAST(v.results AS JSON) "
     "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:results AS TEXT[])) AS v(id, results) "
+    "JOIN locked ON locked.id = v.id "
     "WHERE c.id = v.id AND c.claimed_by = :me AND c.done_at IS NULL "
     "RETURNING c.id, c.sweep) "
     "SELECT id, pg_notify(:channel, 'done:' || sweep) FROM finished"

@@ -76,6 +76,11 @@ class CurlTransport(ProbeTransport):
         self._closing = False
         self._broken: str | None = None
 
+    @property
+    def usable(self) -> bool:
+        """False once the engine was closed or stopped by a fault (it fetches no more)."""
+        return not (self._closing or self._broken)
+
     async def stream(
         self, requests: Sequence[ProbeRequest], allowed_hosts: frozenset[str] | None
     ) -> AsyncGenerator[ProbeResponse, None]:
