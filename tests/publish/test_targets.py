@@ -221,6 +221,64 @@ async def test_the_file_target_stages_a_release_in_a_few_hops_to_a_thread_readin
     assert not refused.exists()  # (copied while hashed, then removed)
 
 
+async def test_the_file_target_flips_a_release_in_one_worker_call_fsyncing_each_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 releases of 50 files due at T were 10,000 worker calls on the loop's threads, each
+    fsyncing its folder: the last release was in place seconds late. Now one call a release,
+    renaming in order, then one fsync of each folder the renames changed."""
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(50)]
+    uploads = [
+        (f"/statistics/{'a' if n < 30 else 'b'}/t{n}.csv", local, sha)
+        for n, (local, sha) in enumerate(files)
+    ]
+    www = tmp_path / "www"
+    www.mkdir()
+    async with target_of(f"file://{www}") as target:
+        staged = await target.stage_all(uploads, secrets.token_hex(16))
+        hops: list[str] = []
+        real_in_thread, real_fsync = targets_base.in_thread, os.fsync
+        synced: list[str] = []
+
+        async def counting(func: Callable[..., Any], /, *args: Any) -> Any:
+            hops.append(func.__name__)
+            return await real_in_thread(func, *args)
+
+        def fsync(fd: int) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real_fsync(fd)
+
+        monkeypatch.setattr(file_target, "in_thread", counting)
+        monkeypatch.setattr(os, "fsync", fsync)
+        await target.flip_all(staged)
+        assert len(hops) == 1
+        assert sorted(synced) == [str(www / "statistics/a"), str(www / "statistics/b")]
+        assert [(www / path.lstrip("/")).read_bytes() for path, _, _ in uploads] == [
+            local.read_bytes() for local, _ in files
+        ]
+        assert not list(www.rglob(".onthedot-*"))
+        await target.flip_all(staged)  # again (a crash after the flip): in place, quiet, no fsync
+        assert len(hops) == 2 and len(synced) == 2
+
+
+async def test_a_file_flip_tries_every_copy_and_then_names_the_first_it_could_not_place(
+    tmp_path: Path,
+) -> None:
+    """A copy gone with other bytes in place fails the flip, but only once every other copy has
+    been renamed (as when each file was flipped on its own) and the flip can be retried."""
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(5)]
+    uploads = [(f"/statistics/t{n}.csv", local, sha) for n, (local, sha) in enumerate(files)]
+    www = tmp_path / "www"
+    www.mkdir()
+    async with target_of(f"file://{www}") as target:
+        staged = await target.stage_all(uploads, secrets.token_hex(16))
+        (www / staged[1].location.lstrip("/")).unlink()
+        with pytest.raises(TargetError, match=r"staged copy of /statistics/t1\.csv is not on"):
+            await target.flip_all(staged)
+        placed = [n for n in range(5) if (www / f"statistics/t{n}.csv").exists()]
+    assert placed == [0, 2, 3, 4]
+
+
 async def test_a_cancelled_file_staging_writes_nothing_once_it_has_ended(tmp_path: Path) -> None:
     """The lead lost while a release is staged: its worker threads stop between files, and the
     staging ends only once they have, so a new leader staging under the same token is not
