@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -26,7 +28,6 @@ from onthedot.errors import (
     TargetUnreachable,
 )
 from onthedot.publish.targets import Staged, Target
-from onthedot.publish.targets import base as targets_base
 from onthedot.publish.targets import file as file_target
 from tests.publish.conftest import TARGET_KINDS, TargetEnv, artefact, mounted, read_only
 
@@ -196,13 +197,15 @@ async def test_the_file_target_stages_a_release_in_a_few_hops_to_a_thread_readin
     """200 releases of 50 files staged at once were 20,000 hops between the event loop and the
     threads (each file hashed, then copied): now a few per release, each file hashed as copied."""
     hops: list[str] = []
-    real = targets_base.in_thread
+    real = file_target.FileTarget._in_thread
 
-    async def counting(func: Callable[..., Any], /, *args: Any) -> Any:
+    async def counting(
+        self: file_target.FileTarget, func: Callable[..., Any], /, *args: Any
+    ) -> Any:
         hops.append(func.__name__)
-        return await real(func, *args)
+        return await real(self, func, *args)
 
-    monkeypatch.setattr(file_target, "in_thread", counting)
+    monkeypatch.setattr(file_target.FileTarget, "_in_thread", counting)
     files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(50)]
     uploads = [(f"/statistics/t{n}.csv", local, sha) for n, (local, sha) in enumerate(files)]
     (tmp_path / "www").mkdir()
@@ -219,6 +222,91 @@ async def test_the_file_target_stages_a_release_in_a_few_hops_to_a_thread_readin
             await target.stage(path, changed, sha, "t" * 16)
         refused = tmp_path / "www" / target.staged_location(path, "t" * 16).lstrip("/")
     assert not refused.exists()  # (copied while hashed, then removed)
+
+
+async def test_the_file_target_flips_a_release_in_one_worker_call_fsyncing_each_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 releases of 50 files due at T were 10,000 worker calls on the loop's threads, each
+    fsyncing its folder: the last release was in place seconds late. Now one call a release,
+    renaming in order, then one fsync of each folder the renames changed."""
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(50)]
+    uploads = [
+        (f"/statistics/{'a' if n < 30 else 'b'}/t{n}.csv", local, sha)
+        for n, (local, sha) in enumerate(files)
+    ]
+    www = tmp_path / "www"
+    www.mkdir()
+    async with target_of(f"file://{www}") as target:
+        staged = await target.stage_all(uploads, secrets.token_hex(16))
+        hops: list[str] = []
+        real_in_thread, real_fsync = file_target.FileTarget._in_thread, os.fsync
+        synced: list[str] = []
+
+        async def counting(
+            self: file_target.FileTarget, func: Callable[..., Any], /, *args: Any
+        ) -> Any:
+            hops.append(func.__name__)
+            return await real_in_thread(self, func, *args)
+
+        def fsync(fd: int) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real_fsync(fd)
+
+        monkeypatch.setattr(file_target.FileTarget, "_in_thread", counting)
+        monkeypatch.setattr(os, "fsync", fsync)
+        await target.flip_all(staged)
+        assert len(hops) == 1
+        assert sorted(synced) == [str(www / "statistics/a"), str(www / "statistics/b")]
+        assert [(www / path.lstrip("/")).read_bytes() for path, _, _ in uploads] == [
+            local.read_bytes() for local, _ in files
+        ]
+        assert not list(www.rglob(".onthedot-*"))
+        await target.flip_all(staged)  # again (a crash after the flip): in place, quiet, no fsync
+        assert len(hops) == 2 and len(synced) == 2
+
+
+async def test_the_file_target_works_in_threads_of_its_own_not_the_resolvers(
+    tmp_path: Path,
+) -> None:
+    """The loop's default threads also resolve the sweeps' host names: a release staged, flipped
+    and read through the file target gives them nothing to do, and its threads end with it."""
+    given: list[str] = []
+
+    class Default(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            given.append(getattr(fn, "__name__", repr(fn)))
+            return super().submit(fn, *args, **kwargs)
+
+    asyncio.get_running_loop().set_default_executor(Default(2))
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(5)]
+    uploads = [(f"/statistics/t{n}.csv", local, sha) for n, (local, sha) in enumerate(files)]
+    (tmp_path / "www").mkdir()
+    async with target_of(f"file://{tmp_path}/www") as target:
+        staged = await target.stage_all(uploads, secrets.token_hex(16))
+        await target.flip_all(staged)
+        assert await target.fetch_sha256(uploads[0][0]) == uploads[0][2]
+        assert given == []
+        assert [t for t in threading.enumerate() if t.name.startswith("onthedot-file")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("onthedot-file")]
+
+
+async def test_a_file_flip_tries_every_copy_and_then_names_the_first_it_could_not_place(
+    tmp_path: Path,
+) -> None:
+    """A copy gone with other bytes in place fails the flip, but only once every other copy has
+    been renamed (as when each file was flipped on its own) and the flip can be retried."""
+    files = [artefact(tmp_path, 100 + n, f"t{n}.csv") for n in range(5)]
+    uploads = [(f"/statistics/t{n}.csv", local, sha) for n, (local, sha) in enumerate(files)]
+    www = tmp_path / "www"
+    www.mkdir()
+    async with target_of(f"file://{www}") as target:
+        staged = await target.stage_all(uploads, secrets.token_hex(16))
+        (www / staged[1].location.lstrip("/")).unlink()
+        with pytest.raises(TargetError, match=r"staged copy of /statistics/t1\.csv is not on"):
+            await target.flip_all(staged)
+        placed = [n for n in range(5) if (www / f"statistics/t{n}.csv").exists()]
+    assert placed == [0, 2, 3, 4]
 
 
 async def test_a_cancelled_file_staging_writes_nothing_once_it_has_ended(tmp_path: Path) -> None:
@@ -242,7 +330,7 @@ async def test_a_cancelled_file_staging_writes_nothing_once_it_has_ended(tmp_pat
             feeder.write(fed)
         await asyncio.gather(staging, return_exceptions=True)
         when_ended = sorted(www.rglob(".*"))
-    await asyncio.get_running_loop().shutdown_default_executor()  # every worker thread done
+    assert not [t for t in threading.enumerate() if t.name.startswith("onthedot-file")]
     assert staging.cancelled()
     assert sorted(www.rglob(".*")) == when_ended
     assert len(when_ended) < len(uploads)

@@ -8,7 +8,6 @@ timeline; flipping is recorded by the publisher, which knows when T was.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
@@ -131,7 +130,7 @@ class Staging:
     async def flip(self, staged: list[Staged]) -> None:
         """Move every staged copy into place (renames: the only thing done at T)."""
         if self._target is not None:
-            await asyncio.gather(*(self._target.flip(s) for s in staged))
+            await self._target.flip_all(staged)
 
     async def _discard(self, release: Release, staged: list[Staged]) -> list[OnthedotError]:
         """Remove every staged copy (each tried, whatever the others do) and record it; returns

@@ -15,7 +15,8 @@ Subclasses implement five small coroutines: ``_upload``, ``_move``, ``_remove``,
 and (optionally) ``aclose``, and where they can, ``read_staged`` (for pre-release links); ``_upload``, ``_move`` and ``_remove`` get a staged copy's
 ``location``, which ``_placed`` turns into the target's own address. A target that can do better
 overrides ``stage`` and ``stage_all`` instead of ``_upload`` (the file target hashes each file as
-it copies it, a release's files in a few worker threads). ``flip`` is idempotent here,
+it copies it, a release's files in a few worker threads), and ``flip`` and ``flip_all`` (the file
+target renames a whole release in one worker call). ``flip`` is idempotent here,
 once for all: when the staged copy is gone and the final path already holds the staged bytes, it
 returns quietly.
 """
@@ -230,10 +231,19 @@ class Target(Adapter):
         except StagedMissing:
             if await self.fetch_sha256(staged.path) == staged.sha256:
                 return
-            raise TargetError(
-                f"The staged copy of {staged.path} is not on {self.url()} and the file there is "
-                "not the staged one: stage the artefact again."
-            ) from None
+            raise self._not_staged(staged) from None
+
+    def _not_staged(self, staged: Staged) -> TargetError:
+        """The flip of a copy that is gone when the file in place is not the staged one."""
+        return TargetError(
+            f"The staged copy of {staged.path} is not on {self.url()} and the file there is "
+            "not the staged one: stage the artefact again."
+        )
+
+    async def flip_all(self, staged: Sequence[Staged]) -> None:
+        """Flip every staged copy (as ``flip``) at once; the first failure is raised once every
+        flip has ended. A target that can do better flips a whole release in one go."""
+        await all_or_first_failure(self.flip(item) for item in staged)
 
     async def discard(self, staged: Staged) -> None:
         """Remove a staged copy. Idempotent (a missing copy is fine)."""
