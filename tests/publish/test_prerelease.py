@@ -27,6 +27,7 @@ from onthedot.publish.manifest import Manifest
 from onthedot.publish.staging import Staging
 from onthedot.publish.steps import StepLog
 from onthedot.publish.targets.base import Target
+from onthedot.publish.targets.file import FileTarget
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.store.db import open_store
@@ -295,3 +296,33 @@ async def test_a_staged_copy_changed_on_the_server_is_not_served(
     assert answer.status_code == 403 and "is not the file that was staged" in answer.text
     assert b"someone else" not in answer.content
     assert await browser.events(kinds.PRA_OPENED) == []
+
+
+async def test_each_download_closes_the_target_it_read_from(
+    staged: tuple[Site, Browser], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download opens the release's target (its connections, its worker threads) for itself:
+    served or refused, the target is closed when the download ends."""
+    site, browser = staged
+    opened: list[FileTarget] = []
+    closed: list[FileTarget] = []
+    real_in_thread, real_aclose = FileTarget._in_thread, FileTarget.aclose
+
+    async def noted_in_thread(self: FileTarget, *args: Any) -> Any:
+        if self not in opened:
+            opened.append(self)
+        return await real_in_thread(self, *args)
+
+    async def noted_aclose(self: FileTarget) -> None:
+        closed.append(self)
+        await real_aclose(self)
+
+    monkeypatch.setattr(FileTarget, "_in_thread", noted_in_thread)
+    monkeypatch.setattr(FileTarget, "aclose", noted_aclose)
+    link = path_of(await granted(site)) + "/statistics/fatalquarterly.xlsx"
+    now = dt.datetime.now(dt.UTC)
+    assert (await browser.get(link, now)).content == XLSX
+    (copy,) = (tmp_path / "staging").iterdir()
+    copy.write_bytes(b"someone else's figures")
+    assert (await browser.get(link, now)).status_code == 403
+    assert len(opened) == 2 and closed == opened

@@ -205,16 +205,24 @@ class Desk:
             raise AccessError(f"{path} is not one of the files of this release: see the list.")
         try:
             target = self._target(admitted)
-            if await _sha256(target.read_staged(item.staged())) != item.sha256:
-                raise AccessError(
-                    f"The staged copy of {path} is not the file that was staged: tell the "
-                    "release's statistician, who should stage the release again."
-                )
         except OnthedotError as exc:
             await self._refused(admitted.grant, now, path, str(exc))
             raise
-        await self.opened(admitted.grant, now, path, item.sha256)
-        return item, target.read_staged(item.staged())
+        try:  # (the target is closed once its chunks are read, or here if they never will be)
+            try:
+                if await _sha256(target.read_staged(item.staged())) != item.sha256:
+                    raise AccessError(
+                        f"The staged copy of {path} is not the file that was staged: tell the "
+                        "release's statistician, who should stage the release again."
+                    )
+            except OnthedotError as exc:
+                await self._refused(admitted.grant, now, path, str(exc))
+                raise
+            await self.opened(admitted.grant, now, path, item.sha256)
+        except BaseException:
+            await target.aclose()
+            raise
+        return item, _closing(target, target.read_staged(item.staged()))
 
     def _target(self, admitted: Admitted) -> Target:
         site = admitted.release.site
@@ -252,6 +260,16 @@ class Desk:
 
 def _who(found: Grant) -> dict[str, Any]:
     return {"name": found.name, "email": found.email, "grant": found.id}
+
+
+async def _closing(target: Target, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks``, then ``target`` closed (its connections, its worker threads), however the
+    reading ends."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await target.aclose()
 
 
 async def _sha256(chunks: AsyncIterator[bytes]) -> str:
