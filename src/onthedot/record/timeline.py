@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, Table, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -47,6 +47,9 @@ _HASHED = ("release_id", "seq", "at", "kind", "actor", "source", "data", "prev_h
 """The stored columns ``event_hash`` covers, in the order it takes them."""
 CONTENTION_TRIES = 20  # another writer took the place this many times: give up
 _BATCH = 500  # releases per query of ``Timeline.newer`` (well under SQLite's bound parameters)
+
+Rows = Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]
+"""Rows stored with an append (``append_entries``'s ``rows``): each table's, in the order given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +206,16 @@ class Timeline:
         source: str = "onthedot",
         at: dt.datetime | None = None,
         with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        rows: Rows = (),
     ) -> int:
         """``append_many`` of events whose data is already written out (``entry``), so a writer
-        can make the next batch's while this one is being stored."""
-        if not entries:
+        can make the next batch's while this one is being stored. ``rows`` are stored in the
+        same transaction (a sweep's ``checks``), in one statement per table with the rows of the
+        other appends written with it (so they need no ``with_``, a statement each); with no
+        entries, only the rows are stored, still in the shared transaction."""
+        if not entries and not any(part for _table, part in rows):
             return 0
-        return len(await self._write(release_id, entries, actor, source, at, with_))
+        return len(await self._write(release_id, entries, actor, source, at, with_, rows))
 
     async def _write(
         self,
@@ -218,12 +225,13 @@ class Timeline:
         source: str,
         at: dt.datetime | None,
         with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        rows: Rows = (),
     ) -> list[Event]:
         """Chain ``entries`` onto the release's newest event, in one transaction, shared with the
         appends of other releases made at the same moment on this store (``_Appends``)."""
         recorded_at = as_utc(self._clock.now())
         at = as_utc(at) if at else recorded_at
-        append = _Append(release_id, entries, actor, source, at, recorded_at, with_)
+        append = _Append(release_id, entries, actor, source, at, recorded_at, with_, rows)
         return await _Appends.of(self._engine).write(append)
 
     async def events(
@@ -366,6 +374,7 @@ class _Append:
     at: dt.datetime
     recorded_at: dt.datetime
     with_: Callable[[AsyncConnection], Awaitable[None]] | None
+    also: Rows = ()  # rows of other tables stored with the events
 
     def chained(self, seq: int, prev: str) -> list[Event]:
         """The events, numbered from ``seq`` after the event whose hash is ``prev``."""
@@ -515,7 +524,7 @@ class _Appends:
         except Exception as exc:  # (the store's failure: every append's, none tried again)
             outcomes = [exc] * len(batch)
         for (_append, done), outcome in zip(batch, outcomes, strict=True):
-            if not isinstance(outcome, Exception):
+            if outcome and not isinstance(outcome, Exception):
                 last = outcome[-1]
                 sign_head(self._engine, last.release_id, last.seq, last.hash)
             settle(done, outcome)
@@ -536,16 +545,22 @@ class _Appends:
         for _attempt in range(CONTENTION_TRIES):
             try:
                 async with self._engine.begin() as conn:
-                    heads = await _heads(conn, {a.release_id for a in appends})
+                    heads = await _heads(conn, {a.release_id for a in appends if a.entries})
                     written: list[list[Event]] = []
                     rows: list[dict[str, Any]] = []
+                    also: dict[Table, list[Mapping[str, Any]]] = {}
                     for append in appends:
                         seq, prev = heads.get(append.release_id, (1, GENESIS))
                         chained = append.chained(seq, prev)
-                        heads[append.release_id] = (chained[-1].seq + 1, chained[-1].hash)
+                        if chained:
+                            heads[append.release_id] = (chained[-1].seq + 1, chained[-1].hash)
                         written.append(chained)
                         rows += append.rows(chained)
+                        for table, part in append.also:
+                            also.setdefault(table, []).extend(part)
                     await insert_rows(conn, events, rows)
+                    for table, part in also.items():
+                        await insert_rows(conn, table, part)
                     for append in appends:
                         if append.with_ is not None:
                             await _with(append.with_, conn)
@@ -577,6 +592,8 @@ _APPENDS = 100  # appends in one transaction at most (their releases' heads aske
 
 async def _heads(conn: AsyncConnection, release_ids: set[str]) -> dict[str, tuple[int, str]]:
     """Each release's next ``seq`` and the hash to chain onto (a release with no event: none)."""
+    if not release_ids:
+        return {}
     newest = (
         select(events.c.release_id, func.max(events.c.seq).label("seq"))
         .where(events.c.release_id.in_(sorted(release_ids)))
