@@ -242,3 +242,62 @@ async def test_the_checks_of_releases_recording_at_once_go_in_one_insert(
 
 async def at_once(results: list[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:
     yield results
+
+
+async def test_appends_made_while_a_batch_is_written_are_chained_while_it_waits_on_the_store(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing the next batch's events is the loop's work: it is done while the batch before
+    waits on the store, not in the next transaction; and an append chained ahead onto a head
+    that a failed batch never wrote is chained again onto the head in the store."""
+    timeline = Timeline(engine)
+    ids = [f"r{n:02d}" for n in range(RELEASES)]
+    await asyncio.gather(*(timeline.append(rid, kinds.PUBLISH_STAGED) for rid in ids))
+    hashed = [0]
+    event_hash = timeline_module.event_hash
+
+    def counted(*args: Any) -> str:
+        hashed[0] += 1
+        return event_hash(*args)
+
+    monkeypatch.setattr(timeline_module, "event_hash", counted)
+    inside, hold = asyncio.Event(), asyncio.Event()
+
+    async def linger(_conn: AsyncConnection) -> None:
+        inside.set()
+        await hold.wait()
+
+    async def refuse(_conn: AsyncConnection) -> None:
+        await hold.wait()
+        raise OnthedotError("the fence was lost")
+
+    first = [
+        asyncio.ensure_future(timeline.append("r00", kinds.PUBLISH_FLIPPED, with_=linger)),
+        asyncio.ensure_future(timeline.append("r01", kinds.PUBLISH_FLIPPED, with_=refuse)),
+    ]
+    async with asyncio.timeout(10):
+        await inside.wait()
+    then = [
+        asyncio.ensure_future(
+            timeline.append_many(rid, [(kinds.VERIFY_RESULT, {"n": n}) for n in range(3)])
+        )
+        for rid in ids
+    ]
+    await asyncio.sleep(0)  # (the appends join the queue; their events are chained)
+    await asyncio.sleep(0)
+    before = hashed[0]
+    assert before >= 3 * (RELEASES - 1), f"{before} hashes made while the batch before waited"
+    hold.set()
+    async with asyncio.timeout(10):
+        outcomes = await asyncio.gather(*first, *then, return_exceptions=True)
+    assert isinstance(outcomes[1], OnthedotError)
+    assert outcomes[2:] == [3] * RELEASES
+    assert hashed[0] - before <= 3 * 2  # r01's three again (its head was not written); r00's
+    for rid in ids:
+        assert (await timeline.verify(rid)).ok
+        want = [
+            kinds.PUBLISH_STAGED,
+            *([kinds.PUBLISH_FLIPPED] if rid == "r00" else []),
+            *[kinds.VERIFY_RESULT] * 3,
+        ]
+        assert [e.kind for e in await timeline.events(rid)] == want

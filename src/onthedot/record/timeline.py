@@ -375,6 +375,14 @@ class _Append:
     recorded_at: dt.datetime
     with_: Callable[[AsyncConnection], Awaitable[None]] | None
     also: Rows = ()  # rows of other tables stored with the events
+    ready: list[Event] | None = None  # chained ahead onto the head expected (``_Appends``)
+
+    def onto(self, seq: int, prev: str) -> list[Event]:
+        """``chained``, or the events chained ahead when they were chained onto the same head."""
+        ready = self.ready
+        if ready and ready[0].seq == seq and ready[0].prev_hash == prev:
+            return ready
+        return self.chained(seq, prev)
 
     def chained(self, seq: int, prev: str) -> list[Event]:
         """The events, numbered from ``seq`` after the event whose hash is ``prev``."""
@@ -460,13 +468,21 @@ class _Appends:
     each got it when it was its own transaction (whether a lost COMMIT stored them stays the
     writer's to find out, as it was). A writer cancelled while its append waits or is being
     written does not take it back: it is stored with the others'. If the writer of the batches
-    stops (the loop shutting down), every append it held gets an error; none waits for ever."""
+    stops (the loop shutting down), every append it held gets an error; none waits for ever.
+
+    The appends that arrive while a batch is being written are chained (their hashes computed,
+    the loop's work) onto the heads that batch leaves, while it waits on the store
+    (``_chain_ahead``); in their own transaction each is checked against its release's head as
+    read there, and chained again if that is not the head expected (the batch before failed,
+    another instance wrote), so what is stored is always chained onto the head in the store."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._store = weakref.ref(engine)
         self._loop = asyncio.get_running_loop()
         self._waiting: _Pending = []
         self._draining: asyncio.Task[None] | None = None
+        self._expected: dict[str, tuple[int, str]] = {}  # head of each release once written
+        self._ahead = False  # ``_chain_ahead`` is due
 
     @property
     def _engine(self) -> AsyncEngine:
@@ -487,6 +503,9 @@ class _Appends:
         self._waiting.append((append, done))
         if self._draining is None:
             self._draining = asyncio.ensure_future(self._drain())
+        elif not self._ahead:
+            self._ahead = True
+            self._loop.call_soon(self._chain_ahead)
         return await asyncio.shield(done)  # (a writer cancelled leaves the others' appends be)
 
     async def _drain(self) -> None:
@@ -508,6 +527,23 @@ class _Appends:
             self._stopped(batch, exc)
         finally:
             self._draining = None
+
+    def _chain_ahead(self) -> None:
+        """Chain the appends waiting onto the heads their releases are expected to have once
+        the appends before them are written (a release whose head is not known yet: in its
+        transaction)."""
+        self._ahead = False
+        for append, _done in self._waiting:
+            head = self._expected.get(append.release_id)
+            if append.ready is None and append.entries and head is not None:
+                append.ready = append.chained(*head)
+                self._expect(append.ready)
+
+    def _expect(self, written: Sequence[Event]) -> None:
+        if written:
+            if len(self._expected) >= _EXPECTED:  # (releases of long ago: forgotten)
+                self._expected.clear()
+            self._expected[written[-1].release_id] = (written[-1].seq + 1, written[-1].hash)
 
     def _stopped(self, batch: _Pending, error: Exception) -> None:
         """Every append the writer held, in flight or queued, fails with ``error``."""
@@ -551,9 +587,10 @@ class _Appends:
                     also: dict[Table, list[Mapping[str, Any]]] = {}
                     for append in appends:
                         seq, prev = heads.get(append.release_id, (1, GENESIS))
-                        chained = append.chained(seq, prev)
+                        chained = append.onto(seq, prev)
                         if chained:
                             heads[append.release_id] = (chained[-1].seq + 1, chained[-1].hash)
+                            self._expect(chained)
                         written.append(chained)
                         rows += append.rows(chained)
                         for table, part in append.also:
@@ -588,6 +625,7 @@ async def _with(with_: Callable[[AsyncConnection], Awaitable[None]], conn: Async
 
 
 _APPENDS = 100  # appends in one transaction at most (their releases' heads asked in one query)
+_EXPECTED = 10_000  # releases whose head ``_Appends`` expects, at most
 
 
 async def _heads(conn: AsyncConnection, release_ids: set[str]) -> dict[str, tuple[int, str]]:
