@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import gc
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from onthedot.errors import LeaseLostError, OnthedotError, StoreError
 from onthedot.record import kinds
 from onthedot.record import timeline as timeline_module
+from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.db import open_store
-from onthedot.store.tables import events, publish_steps
+from onthedot.store.tables import checks, events, publish_steps
 
 RELEASES = 40
 
@@ -184,3 +186,118 @@ async def test_a_store_let_go_takes_its_writer_with_it(database_url: str) -> Non
     gc.collect()
     assert gone() is None, gc.get_referrers(gone())
     assert len(timeline_module._WRITERS) == writers
+
+
+def count_statements(engine: AsyncEngine) -> list[int]:
+    """How many statements the store has been sent since (an ``executemany`` is one)."""
+    sent = [0]
+
+    def before(*_args: Any) -> None:
+        sent[0] += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    return sent
+
+
+def sweep(release_id: str, at: str, status: str = "live") -> list[dict[str, Any]]:
+    return [
+        {
+            "url": f"https://stats.example/{release_id}/{n}.csv",
+            "vantage": "local",
+            "status": status,
+            "checked_at": at,
+            "served_sha256": "ab" * 32,
+        }
+        for n in range(5)
+    ]
+
+
+async def test_the_checks_of_releases_recording_at_once_go_in_one_insert(
+    engine: AsyncEngine,
+) -> None:
+    """200 releases recording at T: each release's ``checks`` were an insert of their own in the
+    shared transaction; now a batch is one query for heads, one insert of events, one of checks,
+    however many releases it holds (and a sweep with nothing new for the timeline joins too)."""
+    recorder = CheckRecorder(engine)
+    ids = [f"r{n:02d}" for n in range(RELEASES)]
+
+    async def record_all(at: str) -> None:
+        await asyncio.gather(*(recorder.record_json(rid, at_once(sweep(rid, at))) for rid in ids))
+
+    sent, begun = count_statements(engine), count_transactions(engine)
+    await record_all("2026-12-06T09:30:00+00:00")
+    assert sent[0] <= 3 * begun[0] <= 6, f"{sent[0]} statements for {RELEASES} releases"
+    sent[0] = begun[0] = 0
+    await record_all("2026-12-06T09:30:05+00:00")  # the same statuses: no event, rows only
+    assert sent[0] <= 3 * begun[0] <= 6, f"{sent[0]} statements for {RELEASES} releases"
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(checks.c.release_id, func.count()).group_by(
+            checks.c.release_id))).all()  # fmt: skip
+    assert sorted(rows) == [(rid, 10) for rid in ids]
+    timeline = Timeline(engine)
+    for rid in ids:
+        assert (await timeline.verify(rid)).ok
+        assert len(await timeline.events(rid)) == 10  # 5 results and 5 first sightings of live
+
+
+async def at_once(results: list[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:
+    yield results
+
+
+async def test_appends_made_while_a_batch_is_written_are_chained_while_it_waits_on_the_store(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing the next batch's events is the loop's work: it is done while the batch before
+    waits on the store, not in the next transaction; and an append chained ahead onto a head
+    that a failed batch never wrote is chained again onto the head in the store."""
+    timeline = Timeline(engine)
+    ids = [f"r{n:02d}" for n in range(RELEASES)]
+    await asyncio.gather(*(timeline.append(rid, kinds.PUBLISH_STAGED) for rid in ids))
+    hashed = [0]
+    event_hash = timeline_module.event_hash
+
+    def counted(*args: Any) -> str:
+        hashed[0] += 1
+        return event_hash(*args)
+
+    monkeypatch.setattr(timeline_module, "event_hash", counted)
+    inside, hold = asyncio.Event(), asyncio.Event()
+
+    async def linger(_conn: AsyncConnection) -> None:
+        inside.set()
+        await hold.wait()
+
+    async def refuse(_conn: AsyncConnection) -> None:
+        await hold.wait()
+        raise OnthedotError("the fence was lost")
+
+    first = [
+        asyncio.ensure_future(timeline.append("r00", kinds.PUBLISH_FLIPPED, with_=linger)),
+        asyncio.ensure_future(timeline.append("r01", kinds.PUBLISH_FLIPPED, with_=refuse)),
+    ]
+    async with asyncio.timeout(10):
+        await inside.wait()
+    then = [
+        asyncio.ensure_future(
+            timeline.append_many(rid, [(kinds.VERIFY_RESULT, {"n": n}) for n in range(3)])
+        )
+        for rid in ids
+    ]
+    await asyncio.sleep(0)  # (the appends join the queue; their events are chained)
+    await asyncio.sleep(0)
+    before = hashed[0]
+    assert before >= 3 * (RELEASES - 1), f"{before} hashes made while the batch before waited"
+    hold.set()
+    async with asyncio.timeout(10):
+        outcomes = await asyncio.gather(*first, *then, return_exceptions=True)
+    assert isinstance(outcomes[1], OnthedotError)
+    assert outcomes[2:] == [3] * RELEASES
+    assert hashed[0] - before <= 3 * 2  # r01's three again (its head was not written); r00's
+    for rid in ids:
+        assert (await timeline.verify(rid)).ok
+        want = [
+            kinds.PUBLISH_STAGED,
+            *([kinds.PUBLISH_FLIPPED] if rid == "r00" else []),
+            *[kinds.VERIFY_RESULT] * 3,
+        ]
+        assert [e.kind for e in await timeline.events(rid)] == want

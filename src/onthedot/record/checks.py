@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import CheckResult, Status, iso_utc
 from onthedot.record import kinds
 from onthedot.record.timeline import Entry, Event, Timeline, entry
-from onthedot.store.bulk import insert_rows
 from onthedot.store.tables import aggregated_instant, checks
 from onthedot.verify.verifier import VerifyReport, result_json
 
@@ -109,20 +108,12 @@ class CheckRecorder:
         return _Chunk(rows, entries, _instant(results[0]["checked_at"]) if results else None)
 
     async def _write(self, release_id: str, chunk: _Chunk) -> None:
-        """One chunk: its ``checks`` rows and its timeline events in one transaction."""
-        if not chunk.rows:
-            return
-
-        async def store_rows(conn: AsyncConnection) -> None:
-            await insert_rows(conn, checks, chunk.rows)
-
-        if chunk.entries:
-            await self.timeline.append_entries(
-                release_id, chunk.entries, at=chunk.at, with_=store_rows
-            )
-        else:
-            async with self._engine.begin() as conn:
-                await store_rows(conn)
+        """One chunk: its ``checks`` rows and its timeline events in one transaction, shared
+        with the other releases' chunks written at the same moment (one insert of ``checks``
+        for all of them: ``Timeline.append_entries``)."""
+        await self.timeline.append_entries(
+            release_id, chunk.entries, at=chunk.at, rows=[(checks, chunk.rows)]
+        )
 
     def _changes(
         self, release_id: str, results: Sequence[Judged]

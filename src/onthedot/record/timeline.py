@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, Table, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -47,6 +47,9 @@ _HASHED = ("release_id", "seq", "at", "kind", "actor", "source", "data", "prev_h
 """The stored columns ``event_hash`` covers, in the order it takes them."""
 CONTENTION_TRIES = 20  # another writer took the place this many times: give up
 _BATCH = 500  # releases per query of ``Timeline.newer`` (well under SQLite's bound parameters)
+
+Rows = Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]
+"""Rows stored with an append (``append_entries``'s ``rows``): each table's, in the order given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +209,16 @@ class Timeline:
         source: str = "onthedot",
         at: dt.datetime | None = None,
         with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        rows: Rows = (),
     ) -> int:
         """``append_many`` of events whose data is already written out (``entry``), so a writer
-        can make the next batch's while this one is being stored."""
-        if not entries:
+        can make the next batch's while this one is being stored. ``rows`` are stored in the
+        same transaction (a sweep's ``checks``), in one statement per table with the rows of the
+        other appends written with it (so they need no ``with_``, a statement each); with no
+        entries, only the rows are stored, still in the shared transaction."""
+        if not entries and not any(part for _table, part in rows):
             return 0
-        return len(await self._write(release_id, entries, actor, source, at, with_))
+        return len(await self._write(release_id, entries, actor, source, at, with_, rows))
 
     async def _write(
         self,
@@ -221,12 +228,13 @@ class Timeline:
         source: str,
         at: dt.datetime | None,
         with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        rows: Rows = (),
     ) -> list[Event]:
         """Chain ``entries`` onto the release's newest event, in one transaction, shared with the
         appends of other releases made at the same moment on this store (``_Appends``)."""
         recorded_at = as_utc(self._clock.now())
         at = as_utc(at) if at else recorded_at
-        append = _Append(release_id, entries, actor, source, at, recorded_at, with_)
+        append = _Append(release_id, entries, actor, source, at, recorded_at, with_, rows)
         return await _Appends.of(self._engine).write(append)
 
     async def events(
@@ -369,6 +377,15 @@ class _Append:
     at: dt.datetime
     recorded_at: dt.datetime
     with_: Callable[[AsyncConnection], Awaitable[None]] | None
+    also: Rows = ()  # rows of other tables stored with the events
+    ready: list[Event] | None = None  # chained ahead onto the head expected (``_Appends``)
+
+    def onto(self, seq: int, prev: str) -> list[Event]:
+        """``chained``, or the events chained ahead when they were chained onto the same head."""
+        ready = self.ready
+        if ready and ready[0].seq == seq and ready[0].prev_hash == prev:
+            return ready
+        return self.chained(seq, prev)
 
     def chained(self, seq: int, prev: str) -> list[Event]:
         """The events, numbered from ``seq`` after the event whose hash is ``prev``."""
@@ -454,13 +471,21 @@ class _Appends:
     each got it when it was its own transaction (whether a lost COMMIT stored them stays the
     writer's to find out, as it was). A writer cancelled while its append waits or is being
     written does not take it back: it is stored with the others'. If the writer of the batches
-    stops (the loop shutting down), every append it held gets an error; none waits for ever."""
+    stops (the loop shutting down), every append it held gets an error; none waits for ever.
+
+    The appends that arrive while a batch is being written are chained (their hashes computed,
+    the loop's work) onto the heads that batch leaves, while it waits on the store
+    (``_chain_ahead``); in their own transaction each is checked against its release's head as
+    read there, and chained again if that is not the head expected (the batch before failed,
+    another instance wrote), so what is stored is always chained onto the head in the store."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._store = weakref.ref(engine)
         self._loop = asyncio.get_running_loop()
         self._waiting: _Pending = []
         self._draining: asyncio.Task[None] | None = None
+        self._expected: dict[str, tuple[int, str]] = {}  # head of each release once written
+        self._ahead = False  # ``_chain_ahead`` is due
 
     @property
     def _engine(self) -> AsyncEngine:
@@ -481,6 +506,9 @@ class _Appends:
         self._waiting.append((append, done))
         if self._draining is None:
             self._draining = asyncio.ensure_future(self._drain())
+        elif not self._ahead:
+            self._ahead = True
+            self._loop.call_soon(self._chain_ahead)
         return await asyncio.shield(done)  # (a writer cancelled leaves the others' appends be)
 
     async def _drain(self) -> None:
@@ -503,6 +531,23 @@ class _Appends:
         finally:
             self._draining = None
 
+    def _chain_ahead(self) -> None:
+        """Chain the appends waiting onto the heads their releases are expected to have once
+        the appends before them are written (a release whose head is not known yet: in its
+        transaction)."""
+        self._ahead = False
+        for append, _done in self._waiting:
+            head = self._expected.get(append.release_id)
+            if append.ready is None and append.entries and head is not None:
+                append.ready = append.chained(*head)
+                self._expect(append.ready)
+
+    def _expect(self, written: Sequence[Event]) -> None:
+        if written:
+            if len(self._expected) >= _EXPECTED:  # (releases of long ago: forgotten)
+                self._expected.clear()
+            self._expected[written[-1].release_id] = (written[-1].seq + 1, written[-1].hash)
+
     def _stopped(self, batch: _Pending, error: Exception) -> None:
         """Every append the writer held, in flight or queued, fails with ``error``."""
         held, self._waiting = [*batch, *self._waiting], []
@@ -518,7 +563,7 @@ class _Appends:
         except Exception as exc:  # (the store's failure: every append's, none tried again)
             outcomes = [exc] * len(batch)
         for (_append, done), outcome in zip(batch, outcomes, strict=True):
-            if not isinstance(outcome, Exception):
+            if outcome and not isinstance(outcome, Exception):
                 last = outcome[-1]
                 sign_head(self._engine, last.release_id, last.seq, last.hash)
             settle(done, outcome)
@@ -539,16 +584,23 @@ class _Appends:
         for _attempt in range(CONTENTION_TRIES):
             try:
                 async with self._engine.begin() as conn:
-                    heads = await _heads(conn, {a.release_id for a in appends})
+                    heads = await _heads(conn, {a.release_id for a in appends if a.entries})
                     written: list[list[Event]] = []
                     rows: list[dict[str, Any]] = []
+                    also: dict[Table, list[Mapping[str, Any]]] = {}
                     for append in appends:
                         seq, prev = heads.get(append.release_id, (1, GENESIS))
-                        chained = append.chained(seq, prev)
-                        heads[append.release_id] = (chained[-1].seq + 1, chained[-1].hash)
+                        chained = append.onto(seq, prev)
+                        if chained:
+                            heads[append.release_id] = (chained[-1].seq + 1, chained[-1].hash)
+                            self._expect(chained)
                         written.append(chained)
                         rows += append.rows(chained)
+                        for table, part in append.also:
+                            also.setdefault(table, []).extend(part)
                     await insert_rows(conn, events, rows)
+                    for table, part in also.items():
+                        await insert_rows(conn, table, part)
                     for append in appends:
                         if append.with_ is not None:
                             await _with(append.with_, conn)
@@ -576,10 +628,13 @@ async def _with(with_: Callable[[AsyncConnection], Awaitable[None]], conn: Async
 
 
 _APPENDS = 100  # appends in one transaction at most (their releases' heads asked in one query)
+_EXPECTED = 10_000  # releases whose head ``_Appends`` expects, at most
 
 
 async def _heads(conn: AsyncConnection, release_ids: set[str]) -> dict[str, tuple[int, str]]:
     """Each release's next ``seq`` and the hash to chain onto (a release with no event: none)."""
+    if not release_ids:
+        return {}
     newest = (
         select(events.c.release_id, func.max(events.c.seq).label("seq"))
         .where(events.c.release_id.in_(sorted(release_ids)))
