@@ -22,6 +22,7 @@ from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Event, Timeline
 from onthedot.store.db import open_store
 from onthedot.store.tables import checks, events, publish_steps
+from tests.conftest import postgres_engines
 
 RELEASES = 40
 
@@ -301,3 +302,75 @@ async def test_appends_made_while_a_batch_is_written_are_chained_while_it_waits_
             *[kinds.VERIFY_RESULT] * 3,
         ]
         assert [e.kind for e in await timeline.events(rid)] == want
+
+
+async def test_two_writers_on_the_same_releases_in_opposite_orders_both_write_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two instances (or the publish path's pool and the main one) each write a batch over the
+    same releases, listed in opposite orders, at the same instant: each takes its places in the
+    releases' order, so one waits for the other and chains onto it. In the appends' order they
+    could wait for one another in a circle (PostgreSQL's deadlock: a publish crashed at T with
+    200 releases and 3 instances)."""
+    ids = [f"r{n:03d}" for n in range(100)]  # (one batch each)
+    real = timeline_module.insert_rows  # type: ignore[attr-defined]
+    meeting = asyncio.Barrier(2)
+    orders: list[list[str]] = []
+
+    async def met(conn: AsyncConnection, table: Any, rows: Any) -> None:
+        if table is events and len(rows) > 1:
+            orders.append([row["release_id"] for row in rows])
+            if not meeting.broken:
+                try:  # (the two writers' batches go to the store at the same instant)
+                    await asyncio.wait_for(meeting.wait(), 5)
+                except TimeoutError:
+                    pass
+                await meeting.abort()  # (once: tries again do not wait)
+        await real(conn, table, rows)
+
+    async with postgres_engines(2) as (one, other):
+        await asyncio.gather(*(Timeline(one).append(rid, kinds.PUBLISH_STAGED) for rid in ids))
+        monkeypatch.setattr(timeline_module, "insert_rows", met)
+        made = await asyncio.gather(
+            *(Timeline(one).append(rid, kinds.PUBLISH_FLIPPED, {"by": "one"}) for rid in ids),
+            *(
+                Timeline(other).append(rid, kinds.PUBLISH_FLIPPED, {"by": "other"})
+                for rid in reversed(ids)
+            ),
+            return_exceptions=True,
+        )
+        failed = [m for m in made if isinstance(m, BaseException)]
+        assert not failed, failed[:3]
+        assert len(orders) >= 2 and all(order == sorted(order) for order in orders)
+        timeline = Timeline(one)
+        for rid in ids:
+            written = await timeline.events(rid)
+            assert [e.seq for e in written] == [1, 2, 3]
+            assert sorted(e.data.get("by", "") for e in written[1:]) == ["one", "other"]
+            assert (await timeline.verify(rid)).ok
+
+
+async def test_a_batch_given_up_for_a_deadlock_is_tried_again_and_written_once(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of a transaction the store aborted was stored: it is tried again, as when another
+    writer took a place first."""
+    timeline = Timeline(engine)
+    real = timeline_module.insert_rows  # type: ignore[attr-defined]
+    aborted = [0]
+
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"
+
+    async def once_aborted(conn: AsyncConnection, table: Any, rows: Any) -> None:
+        if table is events and not aborted[0]:
+            aborted[0] += 1
+            raise DBAPIError("INSERT INTO events", None, DeadlockDetected("deadlock detected"))
+        await real(conn, table, rows)
+
+    monkeypatch.setattr(timeline_module, "insert_rows", once_aborted)
+    made = await asyncio.gather(
+        *(timeline.append(f"r{n:02d}", kinds.PUBLISH_FLIPPED) for n in range(RELEASES))
+    )
+    assert aborted[0] == 1 and len(made) == RELEASES
+    assert await stored(engine) == RELEASES

@@ -39,7 +39,7 @@ from onthedot.model import as_utc, iso_utc
 from onthedot.record.checkpoint import check as checkpoint_check
 from onthedot.record.checkpoint import sign_head
 from onthedot.store.bulk import insert_rows
-from onthedot.store.gathered import settle
+from onthedot.store.gathered import clashed, settle
 from onthedot.store.tables import events
 
 GENESIS = "0" * 64
@@ -598,14 +598,22 @@ class _Appends:
                         rows += append.rows(chained)
                         for table, part in append.also:
                             also.setdefault(table, []).extend(part)
+                    # (each writer takes its places, and runs its appends' own writes, in the
+                    # releases' order: two writers met on two releases then wait for one
+                    # another in turn, never in a circle)
+                    rows.sort(key=lambda row: (row["release_id"], row["seq"]))
                     await insert_rows(conn, events, rows)
                     for table, part in also.items():
                         await insert_rows(conn, table, part)
-                    for append in appends:
+                    for append in sorted(appends, key=lambda a: a.release_id):
                         if append.with_ is not None:
                             await _with(append.with_, conn)
                 return written
             except IntegrityError:
+                continue
+            except DBAPIError as exc:  # (given up for meeting another writer: nothing stored)
+                if not clashed(exc):
+                    raise
                 continue
         ids = ", ".join(sorted({a.release_id for a in appends}))
         raise _OwnFailure(
