@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot import errors
 from onthedot.model import CheckResult
 from onthedot.record.checks import CheckRecorder
+from onthedot.store.db import first_line
 from onthedot.verify.verifier import result_json
 
 Batch = Sequence[CheckResult]
@@ -194,9 +195,7 @@ def _recorder(store: Store, fd: int) -> bytes:
     except errors.OnthedotError as exc:  # (ours: a sentence for people, whole)
         return orjson.dumps({"kind": type(exc).__name__, "message": str(exc)})
     except Exception as exc:  # (the driver's: its first line, without the statement it ran)
-        said = str(getattr(exc, "orig", None) or exc).strip()
-        first = said.splitlines()[0] if said else type(exc).__name__
-        return orjson.dumps({"kind": type(exc).__name__, "message": first})
+        return orjson.dumps({"kind": type(exc).__name__, "message": first_line(exc)})
     return b""
 
 

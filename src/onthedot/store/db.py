@@ -238,7 +238,7 @@ def _store_errors(shown: str) -> Callable[[ExceptionContext], StoreError | None]
         if not _unreachable(context, state):
             return None
         return StoreUnreachableError(
-            f"The store at {shown} cannot be reached ({_first_line(original)}): start the "
+            f"The store at {shown} cannot be reached ({first_line(original)}): start the "
             "database server or correct the database URL; onthedot tries again meanwhile."
         )
 
@@ -305,7 +305,7 @@ async def open_store(url: str, *, pool_wait_s: float = POOL_WAIT_S) -> AsyncEngi
         await engine.dispose()
         shown = make_url(async_url(url)).render_as_string(hide_password=True)
         raise StoreError(
-            f"The store at {shown} cannot be opened ({_first_line(exc)}): check the database URL and that "
+            f"The store at {shown} cannot be opened ({first_line(exc)}): check the database URL and that "
             "the server is running."
         ) from exc
     except StoreError:  # (read-only: the handler's own sentence)
@@ -314,7 +314,8 @@ async def open_store(url: str, *, pool_wait_s: float = POOL_WAIT_S) -> AsyncEngi
     return engine
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """What the driver said of ``exc``, its first line only (not the statement it ran)."""
     if isinstance(exc, StoreUnreachableError) and exc.__cause__ is not None:
         exc = exc.__cause__  # (what the driver said, not the handler's sentence)
     text = str(getattr(exc, "orig", exc) or exc).strip()
