@@ -15,11 +15,13 @@ import os
 import random
 import shutil
 import subprocess
+import time
 import uuid
 from types import TracebackType
 from typing import Self
 
 SUBNET = "10.231"
+MEND_S = 10.0
 
 
 def unavailable() -> str | None:
@@ -87,10 +89,22 @@ class VethNamespace:
         self.is_cut = True
 
     def mend(self) -> None:
-        """Bring it up again."""
+        """Bring it up again, and return once the kernel says both ends carry packets (a link
+        set up is first "lower layer down" until the carrier is seen, which a busy machine can
+        take a while to do)."""
         if self.is_cut:
             _ip("link", "set", self.host_if, "up")
             self.is_cut = False
+            deadline = time.monotonic() + MEND_S
+            while not self._carries():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.host_if} was set up but not running {MEND_S} s on")
+                time.sleep(0.02)
+
+    def _carries(self) -> bool:
+        inside = ("netns", "exec", self.name, "ip")
+        shown = _ip("link", "show", self.host_if), _ip(*inside, "link", "show", self.inner_if)
+        return all("LOWER_UP" in one and " state UP " in one for one in shown)
 
     def remove(self) -> None:
         """Remove the namespace (its end of the pair goes with it) and this end; idempotent."""
