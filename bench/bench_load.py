@@ -2,8 +2,9 @@
 
 Run as ``.venv/bin/python -m bench.run load`` (writes ``bench/results/load.json``).
 
-A file target into nginx's web root with a Varnish edge in front (``-t 3600``, purged at T through
-``varnish://``), the old version of every file at the origin (the leak probes before T put it in
+A file target into nginx's web root with a Varnish edge in front (``-t 3600``, Varnish's own default
+thread pools as a site's edge runs them, not the sandbox's small one: at T every request is a miss
+and 64 at a time waited for threads to be made; purged at T through ``varnish://``), the old version of every file at the origin (the leak probes before T put it in
 the edge's cache). Per scenario a throwaway PostgreSQL database on 127.0.0.1:5432 and that many
 real ``onthedot run`` subprocesses (``bench.bench_failover.Fleet``); once one leads and the others
 stand by, ``RELEASES`` release files of ``URLS`` small files each are written (each in a folder of
@@ -43,6 +44,7 @@ import psycopg
 from tests.servers.postgres import throwaway_database
 
 from bench.bench_failover import Fleet
+from bench.bench_morning import VARNISH_DEFAULT_POOLS
 from bench.bench_publish import Site, start_site
 from bench.dashboard_load import Spec
 
@@ -397,7 +399,7 @@ def run() -> dict[str, Any]:
     _sampling()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="onthedot-bench-load-") as tmp, ExitStack() as stack:
-        site = start_site("file", stack, Path(tmp) / "site")
+        site = start_site("file", stack, Path(tmp) / "site", VARNISH_DEFAULT_POOLS)
         scenarios = [scenario(Path(tmp) / f"x{n}", site, n) for n in SCENARIOS]
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -195,8 +195,9 @@ def _write_into(root: Path) -> Callable[[str, bytes], None]:
     return put
 
 
-def start_site(kind: str, stack: ExitStack, work: Path) -> Site:
-    """Start the servers for one target kind (stopped when ``stack`` closes)."""
+def start_site(kind: str, stack: ExitStack, work: Path, varnish: tuple[str, ...] = ()) -> Site:
+    """Start the servers for one target kind (stopped when ``stack`` closes); ``varnish``:
+    parameters of the edge (``-p``), beyond the sandbox's."""
     from tests.servers import MotoS3, Nginx, Sshd, Varnish, Vsftpd
 
     root = work / f"{kind}-root"
@@ -204,7 +205,9 @@ def start_site(kind: str, stack: ExitStack, work: Path) -> Site:
     if kind == "s3":
         moto = stack.enter_context(MotoS3())
         moto.create_bucket(BUCKET)
-        edge = stack.enter_context(Varnish(moto.host, moto.port, default_ttl=3600, storage=STORAGE))
+        edge = stack.enter_context(
+            Varnish(moto.host, moto.port, default_ttl=3600, storage=STORAGE, params=varnish)
+        )
         return Site(
             kind,
             f"s3://{BUCKET}/?endpoint={moto.endpoint_url}&acl=public-read",
@@ -225,7 +228,9 @@ def start_site(kind: str, stack: ExitStack, work: Path) -> Site:
     else:
         raise ValueError(f"unknown target kind {kind!r}")
     origin = stack.enter_context(Nginx(root))
-    edge = stack.enter_context(Varnish(origin.host, origin.port, default_ttl=3600, storage=STORAGE))
+    edge = stack.enter_context(
+        Varnish(origin.host, origin.port, default_ttl=3600, storage=STORAGE, params=varnish)
+    )
     return Site(
         kind, target, edge.url, origin.url, edge.host, edge.port, "", _write_into(root), root
     )

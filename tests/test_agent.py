@@ -11,19 +11,29 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 import pytest
+import sqlalchemy as sa
 import typer
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
 
+import onthedot
 from onthedot.agent import (
     ARGV_WARNING,
+    POST_BYTES,
+    POST_RESULTS,
     TOKEN_ENV,
     AgentOptions,
+    ServerClient,
+    Transports,
+    _posted,
     agent_token,
     curl_transports,
     probe,
@@ -32,11 +42,14 @@ from onthedot.agent import (
 from onthedot.cli import agent_cmds
 from onthedot.config import Config
 from onthedot.errors import AgentError, AgentTokenError
-from onthedot.model import Artefact, Release, Site, utcnow
+from onthedot.model import Artefact, CheckResult, Release, Site, Status, utcnow
 from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
+from onthedot.store.tables import checks
+from onthedot.testing import MockProbeTransport, mock_response
+from onthedot.verify.probe import ProbeRequest, ProbeResponse, ProbeTransport
 from onthedot.web.app import create_app
-from onthedot.web.schemas import AssignedURL, Assignment
+from onthedot.web.schemas import AgentResultIn, AgentResultsOut, AssignedURL, Assignment
 from tests.servers.nginx import Nginx
 from tests.servers.varnish import Varnish
 from tests.web.serve import serve
@@ -332,3 +345,259 @@ async def test_the_loop_goes_round_every_interval_saying_what_it_did(store: Asyn
             await run_agent(options, clock=clock, say=said.append)
     assert clock.slept == [2.0, 2.0]
     assert said == ["Posted 2 result(s) for 1 release(s) as agent:edinburgh (error 2)."] * 2
+
+
+# -- a result the server cannot take, and a round with thousands of results ------------------
+
+SITE = "http://statistics.example"
+LONG_CSV = f"{SITE}/statistics/fatals.csv?edition=" + "x" * 2060  # over the 2,000 the server takes
+LINKS_PAGE = (
+    b"<html><body><h1>Fatal injuries, April to September 2019</h1>"
+    b'<a href="' + LONG_CSV.encode() + b'">CSV</a> <a href="tables/fatal-tables.xlsx">Tables</a>'
+    b"</body></html>"
+)
+LONG_VIA = "1.1 edge-" + "v" * 9000  # a cache header longer than the 8,000 characters taken
+
+
+def site_answering(
+    pages: dict[str, bytes], headers: tuple[tuple[str, str], ...] = ()
+) -> Transports:
+    """An in-memory site: ``pages`` by path, any other path the new file, every answer with
+    ``headers``; each prober gets a transport of its own."""
+
+    def answer(request: ProbeRequest) -> ProbeResponse:
+        body = pages.get(urlsplit(request.url).path, NEW)
+        return mock_response(request, body=body, headers=headers)
+
+    return lambda: MockProbeTransport(answer)
+
+
+async def app_for_site(store: AsyncEngine, artefacts: tuple[Artefact, ...]) -> FastAPI:
+    release = Release(
+        id=RELEASE_ID,
+        title="Fatal injuries arising from accidents at work in Great Britain",
+        producer="Health and Safety Executive",
+        release_at=utcnow() - dt.timedelta(minutes=1),
+        site=Site(public=SITE, agents=("edinburgh",)),
+        artefact=artefacts,
+    )
+    await ReleaseRepository(store).sync(release)
+    return create_app(store, config=Config(), agent_tokens=TOKENS)
+
+
+async def test_a_page_linking_an_address_too_long_to_post_does_not_stop_the_agent(
+    store: AsyncEngine,
+) -> None:
+    """The 2,100-character link is left out, said once; the rest is posted every round."""
+    assert len(LONG_CSV) > 2000
+    app = await app_for_site(
+        store,
+        (
+            Artefact(path="/statistics/index.html", expect_text="April to September 2019"),
+            Artefact(path="/statistics/fatals.csv", sha256=hashlib.sha256(NEW).hexdigest()),
+        ),
+    )
+    said: list[str] = []
+    clock = CountingClock(rounds=3)
+    transports = site_answering({"/statistics/index.html": LINKS_PAGE})
+    async with serve(app) as base:
+        options = AgentOptions(server=base, token="tok-edinburgh-7f3a", interval_s=2.0)
+        with pytest.raises(Stop):
+            await run_agent(options, clock=clock, say=said.append, transports=transports)
+        cycle = await run_agent(options, once=True, say=said.append, transports=transports)
+        async with httpx.AsyncClient(base_url=base) as client:
+            detail = (await client.get(f"/api/releases/{RELEASE_ID}")).json()
+    left_out = [s for s in said if s.startswith("Left out")]
+    assert len(left_out) == 2, said  # once by the loop, once by the single round
+    assert LONG_CSV[:60] in left_out[0] and LONG_CSV not in left_out[0]
+    assert "linked from http://statistics.example/statistics/index.html" in left_out[0]
+    assert "longer than the 2,000 characters" in left_out[0]
+    posted = [s for s in said if s.startswith("Posted")]
+    assert posted == ["Posted 3 result(s) for 1 release(s) as agent:edinburgh (live 3)."] * 3
+    assert cycle.recorded == 3 and LONG_CSV not in {r.url for r in cycle.results}
+    recorded = {r["url"].rsplit("/", 1)[1] for r in detail["results"]}
+    assert recorded == {"index.html", "fatals.csv", "fatal-tables.xlsx"}
+
+
+async def test_an_over_long_cache_header_is_shortened_and_the_result_recorded(
+    store: AsyncEngine,
+) -> None:
+    app = await app_for_site(
+        store, (Artefact(path="/statistics/fatals.csv", sha256=hashlib.sha256(NEW).hexdigest()),)
+    )
+    said: list[str] = []
+    async with serve(app) as base:
+        options = AgentOptions(server=base, token="tok-edinburgh-7f3a")
+        cycle = await run_agent(
+            options,
+            once=True,
+            say=said.append,
+            transports=site_answering({}, headers=(("Via", LONG_VIA),)),
+        )
+    assert cycle.recorded == 1 and said == []
+    via = cycle.results[0].cache["headers"]["via"]
+    assert len(via) == 8000 and via.startswith("1.1 edge-vvv") and via.endswith("…")
+
+
+class BreaksOnce:
+    """Makes probers' transports (libcurl), but the first one asked for after ``arm()`` breaks."""
+
+    def __init__(self) -> None:
+        self.armed = True
+
+    def arm(self) -> None:
+        self.armed = True
+
+    def __call__(self) -> ProbeTransport:
+        if self.armed:
+            self.armed = False
+            raise RuntimeError("the transport broke")
+        return curl_transports(AgentOptions(server="http://x", token="t"))()
+
+
+async def test_a_round_that_fails_unexpectedly_is_said_and_the_next_round_goes_on(
+    store: AsyncEngine,
+) -> None:
+    app = await app_with(store, "http://127.0.0.1:9")
+    transports = BreaksOnce()
+    said: list[str] = []
+    clock = CountingClock(rounds=2)
+    async with serve(app) as base:
+        options = AgentOptions(server=base, token="tok-edinburgh-7f3a", interval_s=2.0)
+        with pytest.raises(Stop):
+            await run_agent(options, clock=clock, say=said.append, transports=transports)
+        transports.arm()
+        with pytest.raises(AgentError) as caught:  # one round: the command exits with it
+            await run_agent(options, once=True, say=said.append, transports=transports)
+    assert clock.slept == [2.0, 2.0]
+    assert said[0] == (
+        "This round went wrong unexpectedly (RuntimeError: the transport broke): trying again "
+        "in 2 s; if it keeps happening, report it with the agent's version "
+        f"({onthedot.__version__})."
+    )
+    assert said[1] == "Posted 2 result(s) for 1 release(s) as agent:edinburgh (error 2)."
+    assert str(caught.value) == (
+        "This round went wrong unexpectedly (RuntimeError: the transport broke): run the agent "
+        "again, and if it keeps happening, report it with the agent's version "
+        f"({onthedot.__version__})."
+    )
+
+
+class PostSizes:
+    """Notes the size of every result post on its way to the app."""
+
+    def __init__(self, app: ASGIApp, sizes: list[int]) -> None:
+        self.app, self.sizes = app, sizes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/api/agent/results":
+            self.sizes.append(int(dict(scope["headers"]).get(b"content-length", b"0")))
+        await self.app(scope, receive, send)
+
+
+MANY = 12_000
+
+
+async def test_twelve_thousand_results_are_posted_in_several_requests_and_all_recorded(
+    store: AsyncEngine,
+) -> None:
+    """12,000 results (about 14 MB of JSON) are more than one request may carry (8 MiB)."""
+    sha = hashlib.sha256(NEW).hexdigest()
+    app = await app_for_site(
+        store, tuple(Artefact(path=f"/data/table-{i:05}.csv", sha256=sha) for i in range(MANY))
+    )
+    sizes: list[int] = []
+    app.add_middleware(PostSizes, sizes=sizes)
+    async with serve(app) as base:
+        options = AgentOptions(server=base, token="tok-edinburgh-7f3a", timeout_s=30)
+        cycle = await run_agent(options, once=True, transports=site_answering({}))
+    assert cycle.recorded == MANY and cycle.counts == {"live": MANY}
+    assert len(sizes) > 1 and max(sizes) <= Config().web.max_body_bytes // 4
+    async with store.connect() as conn:
+        agents = checks.c.vantage == "agent:edinburgh"
+        stored = await conn.scalar(sa.select(sa.func.count()).select_from(checks).where(agents))
+    assert stored == MANY
+
+
+def a_result(i: int, *, url: str | None = None, diagnosis: str = "Live.") -> CheckResult:
+    return CheckResult(
+        url=url or f"{SITE}/data/table-{i:05}.csv",
+        status=Status.LIVE,
+        served_sha256=hashlib.sha256(NEW).hexdigest(),
+        expected_sha256=hashlib.sha256(NEW).hexdigest(),
+        diagnosis=diagnosis,
+        cache={"headers": {"via": "1.1 edge"}},
+        checked_at=utcnow(),
+        http_status=200,
+        timings={"total": 0.01},
+    )
+
+
+ASSIGNMENT = Assignment(release=RELEASE_ID, release_at_utc=utcnow(), site=SITE, urls=[])
+
+
+def fake_server(refuse_post: int | None = None) -> tuple[FastAPI, list[tuple[int, int]]]:
+    """Records (results, bytes) of each post and answers it recorded; refuses post number
+    ``refuse_post`` (from 1) with 422."""
+    app = FastAPI()
+    posts: list[tuple[int, int]] = []
+
+    @app.post("/api/agent/results")
+    async def results(request: Request) -> JSONResponse:
+        body = await request.body()
+        count = len(json.loads(body)["results"])
+        posts.append((count, len(body)))
+        if len(posts) == refuse_post:
+            return JSONResponse({"error": "Refused for the test."}, status_code=422)
+        return JSONResponse({"recorded": count, "vantage": "agent:edinburgh"})
+
+    return app, posts
+
+
+async def post_through(base: str, results: list[AgentResultIn]) -> AgentResultsOut:
+    async with aiohttp.ClientSession() as session:
+        options = AgentOptions(server=base, token="t")
+        return await ServerClient(session, options, say=print, attempts=1).post(results)
+
+
+async def test_results_are_posted_in_batches_bounded_by_count_and_bytes() -> None:
+    small = [_posted(ASSIGNMENT, a_result(i), None, print) for i in range(MANY)]
+    long = "w" * 1900
+    wordy = [_posted(ASSIGNMENT, a_result(i, diagnosis=long), None, print) for i in range(900)]
+    app, posts = fake_server()
+    async with serve(app) as base:
+        many = await post_through(base, [r for r in small if r is not None])
+        sent_many = list(posts)
+        posts.clear()
+        large = await post_through(base, [r for r in wordy if r is not None])
+    assert many.recorded == MANY and many.vantage == "agent:edinburgh"
+    assert sum(n for n, _ in sent_many) == MANY and len(sent_many) == -(-MANY // POST_RESULTS)
+    assert large.recorded == 900 and len(posts) > 1  # 900 × 2 KB: more than one request's bytes
+    assert all(n <= POST_RESULTS and size <= POST_BYTES for n, size in sent_many + posts)
+
+
+async def test_a_refused_batch_says_how_many_were_recorded_before_it() -> None:
+    results = [_posted(ASSIGNMENT, a_result(i), None, print) for i in range(MANY)]
+    app, posts = fake_server(refuse_post=3)
+    async with serve(app) as base:
+        with pytest.raises(AgentError) as caught:
+            await post_through(base, [r for r in results if r is not None])
+    assert len(posts) == 3
+    before = posts[0][0] + posts[1][0]
+    assert "Refused for the test." in str(caught.value)
+    assert caught.value.__notes__ == [
+        f"{before:,} of the round's {MANY:,} results were recorded before that."
+    ]
+
+
+def test_a_result_is_shortened_to_what_the_server_takes_or_left_out_once() -> None:
+    said: list[str] = []
+    wordy = _posted(ASSIGNMENT, a_result(1, diagnosis="d" * 2500), None, said.append)
+    assert wordy is not None and len(wordy.diagnosis) == 2000 and wordy.diagnosis.endswith("…")
+    page = f"{SITE}/statistics/index.html"
+    assert _posted(ASSIGNMENT, a_result(2, url=LONG_CSV), page, said.append) is None
+    assert said == [
+        f"Left out the result for {LONG_CSV[:80]}… (linked from {page}): its address is "
+        f"{len(LONG_CSV):,} characters long, longer than the 2,000 characters the server takes, "
+        "so give the file a shorter address to have it checked."
+    ]

@@ -80,3 +80,43 @@ def test_each_file_loads_on_its_own(tmp_path: Path) -> None:
     ]
     assert "2,000,002 bytes, far too large" in files.broken[huge][0]
     assert len(files.problems()) == 4
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (PermissionError(13, "Permission denied"), "permission denied"),
+        (FileNotFoundError(2, "No such file or directory"), "no such file or directory"),
+    ],
+)
+def test_an_artefact_that_cannot_be_read_is_a_problem_of_its_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, reason: str
+) -> None:
+    # (readable to the stat that finds it, not to the read that hashes it: another user's file
+    # with mode 0600, or one removed in between; as root every file reads, so the read is made
+    # to fail here)
+    from onthedot import config
+
+    plain = config.file_sha256
+
+    def reading(path: Path) -> tuple[str, int]:
+        if path.name == "locked.csv":
+            raise error
+        return plain(path)
+
+    monkeypatch.setattr(config, "file_sha256", reading)
+    extra = '\n[[artefact]]\nfile = "{}"\npath = "/statistics/{}"\n'
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "locked.csv").write_bytes(b"new")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "open.csv").write_bytes(b"new")
+    locked = write_release(tmp_path / "a", id="locked", extra=extra.format("locked.csv", "a.csv"))
+    other = write_release(tmp_path / "b", id="other", extra=extra.format("open.csv", "b.csv"))
+    files = read_releases([locked, other])
+    assert [r.id for r in files.releases] == ["other"]
+    (problem,) = files.broken[locked]
+    line = locked.read_text(encoding="utf-8").splitlines().index('file = "locked.csv"') + 1
+    assert problem == (
+        f"{locked}:{line}: artefact[0].file: 'locked.csv' cannot be read ({reason}): give the "
+        "service permission to read it, or put it back"
+    )

@@ -9,6 +9,9 @@ recorded under the vantage point ``agent:<name>``. Files a page links to (.xlsx,
 same URL with a cache-busting query). Its clock is corrected by the server's.
 
 Calls to the server are retried with backoff; each failure is one sentence, never a traceback.
+Results go in batches a request may carry (``POST_RESULTS``, ``POST_BYTES``); a result the server
+would not take as it is is shortened (an over-long diagnosis or cache header) or left out, said
+once; a round that fails in a way nobody foresaw is said and the next goes on.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from pydantic import BaseModel, ValidationError
 
 from onthedot import __version__
 from onthedot.clock import SYSTEM_CLOCK, Clock
-from onthedot.errors import AgentError, AgentTokenError, ForeignHostError, InputError
+from onthedot.errors import (
+    AgentError,
+    AgentTokenError,
+    ForeignHostError,
+    InputError,
+    OnthedotError,
+)
 from onthedot.model import CheckResult
 from onthedot.verify.diagnose import linked_files
 from onthedot.verify.judgement import body_to_keep, judge, linked_file
@@ -38,7 +47,6 @@ from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.verifier import busted_url
 from onthedot.web.schemas import (
     AgentResultIn,
-    AgentResultsIn,
     AgentResultsOut,
     AssignedURL,
     Assignment,
@@ -51,6 +59,17 @@ Sleep = Callable[[float], Awaitable[None]]
 AGENT_VANTAGE = "agent"  # the server records an agent's results under agent:<its name>
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
+POST_RESULTS = 1_000
+"""Results in one post at most (the server takes 10,000: ``AgentResultsIn``)."""
+POST_BYTES = 1024 * 1024
+"""Bytes of JSON in one post at most: well below what the server takes (``[web] max_body_bytes``,
+8 MiB by default); a result is about 1.2 KB."""
+# What the server takes of one result (``AgentResultIn``): its url, linked_from and diagnosis;
+# its timings; its cache facts' texts, entries a level and levels (``SmallJSON``).
+URL_CHARS = DIAGNOSIS_CHARS = 2000
+TIMINGS = 32
+CACHE_TEXT_CHARS, CACHE_ENTRIES, CACHE_DEPTH = 8000, 256, 3
+SAID_KEPT = 1024  # sentences said once that are remembered (a round's left-out results)
 
 
 TOKEN_ENV = "ONTHEDOT_AGENT_TOKEN"
@@ -177,9 +196,24 @@ class ServerClient:
         return _parse(AssignmentsOut, await self._call("GET", "/api/agent/assignments"), self._base)
 
     async def post(self, results: list[AgentResultIn]) -> AgentResultsOut:
-        body = AgentResultsIn(results=results).model_dump(mode="json")
-        data = await self._call("POST", "/api/agent/results", body)
-        return _parse(AgentResultsOut, data, self._base)
+        """Post ``results`` in batches (``POST_RESULTS``, ``POST_BYTES``), each recorded as it
+        arrives; a failed batch's error says how many were recorded before it."""
+        batches = _batches(results)
+        recorded, vantage = 0, ""
+        for batch in batches:
+            try:
+                data = await self._call("POST", "/api/agent/results", {"results": batch})
+                answer = _parse(AgentResultsOut, data, self._base)
+            except OnthedotError as exc:
+                if len(batches) > 1:
+                    exc.add_note(
+                        f"{recorded:,} of the round's {len(results):,} results were recorded "
+                        "before that."
+                    )
+                raise
+            recorded += answer.recorded
+            vantage = answer.vantage
+        return AgentResultsOut(recorded=recorded, vantage=vantage)
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         attempt = 0
@@ -222,6 +256,22 @@ class ServerClient:
                 f"The server refused {method} {path} ({status}): {error or 'no reason given'}"
             )
         return data
+
+
+def _batches(results: list[AgentResultIn]) -> list[list[dict[str, Any]]]:
+    """``results`` as JSON, in runs of at most ``POST_RESULTS`` and ``POST_BYTES`` (measured as
+    the request will be sent; each run holds one result at least)."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for result in results:
+        item = result.model_dump(mode="json")
+        length = len(json.dumps(item).encode()) + 2  # (", " between items)
+        if not batches or size + length > POST_BYTES or len(batches[-1]) >= POST_RESULTS:
+            batches.append([])
+            size = len(b'{"results": []}')
+        batches[-1].append(item)
+        size += length
+    return batches
 
 
 class _Retry(Exception):
@@ -285,9 +335,13 @@ async def probe(
     options: AgentOptions,
     say: Say,
     transports: Transports,
+    *,
+    left_out: Say | None = None,
 ) -> list[AgentResultIn]:
     """Fetch an assignment's URLs (only its site's host) and judge each; then the files its pages
-    link to."""
+    link to. A result the server would not take even shortened is left out and said to
+    ``left_out`` (``say`` unless given)."""
+    left_out = left_out or say
     allowed = {urlsplit(assignment.site).hostname or ""} - {""}
     requests = []
     for item in assignment.urls:
@@ -314,7 +368,8 @@ async def probe(
     async with Prober(transports(), allowed_hosts=allowed) as prober:
         checked_at = now()
         responses = await prober.fetch_many(requests)
-        results = [_judge_assigned(assignment, r, checked_at) for r in responses]
+        judged = (_judge_assigned(assignment, r, checked_at, left_out) for r in responses)
+        results = [r for r in judged if r is not None]
         linked = _linked(assignment, responses)
         if linked:
             checked_at = now()
@@ -329,7 +384,7 @@ async def probe(
                 for pair in linked
                 for file in pair
             )
-            results += _judge_linked(assignment, fetched, checked_at, say)
+            results += _judge_linked(assignment, fetched, checked_at, say, left_out)
     return results
 
 
@@ -353,8 +408,8 @@ def _linked(
 
 
 def _judge_assigned(
-    assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime
-) -> AgentResultIn:
+    assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime, left_out: Say
+) -> AgentResultIn | None:
     """The result for an assigned URL (its ``AssignedURL`` is the request's tag)."""
     item = cast(AssignedURL, response.request.tag)
     result = judge(
@@ -366,11 +421,15 @@ def _judge_assigned(
         vantage=AGENT_VANTAGE,
     )
     assert result is not None  # (only URLs with something to compare with are fetched)
-    return _posted(assignment, result, None)
+    return _posted(assignment, result, None, left_out)
 
 
 def _judge_linked(
-    assignment: Assignment, fetched: list[ProbeResponse], checked_at: dt.datetime, say: Say
+    assignment: Assignment,
+    fetched: list[ProbeResponse],
+    checked_at: dt.datetime,
+    say: Say,
+    left_out: Say,
 ) -> list[AgentResultIn]:
     """Each linked file against its cache-busted copy, the only reference an agent can fetch
     (``judgement``); a file whose copy cannot be fetched is skipped, as nobody can vouch for it."""
@@ -388,8 +447,8 @@ def _judge_linked(
         )
         if result is None:
             say(f"Skipped {file.url} (linked from {file.page}): {_answer(busted)}.")
-        else:
-            results.append(_posted(assignment, result, file.page))
+        elif (posted := _posted(assignment, result, file.page, left_out)) is not None:
+            results.append(posted)
     return results
 
 
@@ -399,19 +458,70 @@ def _answer(response: ProbeResponse) -> str:
     return f"its cache-busted copy answered {response.http_status}"
 
 
-def _posted(assignment: Assignment, result: CheckResult, linked_from: str | None) -> AgentResultIn:
-    """``result`` as posted to the server (which records it under the agent's own vantage)."""
-    fields = result.model_dump(exclude={"vantage", "cache"})
-    return AgentResultIn(
-        release=assignment.release,
-        cache=_jsonable(result.cache),
-        linked_from=linked_from,
-        **fields,
-    )
+def _posted(
+    assignment: Assignment, result: CheckResult, linked_from: str | None, say: Say
+) -> AgentResultIn | None:
+    """``result`` as posted to the server (which records it under the agent's own vantage),
+    shortened to what the server takes; None, said, when it would not take it even so."""
+    fields = result.model_dump(exclude={"vantage", "cache", "diagnosis", "timings"})
+    try:
+        return AgentResultIn(
+            release=assignment.release,
+            diagnosis=_shortened(result.diagnosis, DIAGNOSIS_CHARS),
+            cache=_small(_jsonable(result.cache), CACHE_DEPTH),
+            timings=dict(list(result.timings.items())[:TIMINGS]),
+            linked_from=linked_from,
+            **fields,
+        )
+    except ValidationError as exc:
+        say(_left_out(result.url, linked_from, exc))
+        return None
 
 
 def _jsonable(cache: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(json.dumps(cache, default=str)))
+
+
+def _shortened(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _small(value: Any, depth: int) -> Any:
+    """A JSON value cut to what the server takes of cache facts (``SmallJSON``): texts
+    shortened, the first entries of each level kept, a level too deep kept as its text."""
+    if isinstance(value, str):
+        return _shortened(value, CACHE_TEXT_CHARS)
+    if isinstance(value, dict | list) and depth == 0:
+        return _shortened(json.dumps(value), CACHE_TEXT_CHARS)
+    if isinstance(value, dict):
+        return {k: _small(v, depth - 1) for k, v in list(value.items())[:CACHE_ENTRIES]}
+    if isinstance(value, list):
+        return [_small(v, depth - 1) for v in value[:CACHE_ENTRIES]]
+    return value
+
+
+def _left_out(url: str, linked_from: str | None, exc: ValidationError) -> str:
+    """One sentence for a result the server would not take: which, and why."""
+    where = f" (linked from {_shortened(linked_from, 100)})" if linked_from else ""
+    what = f"Left out the result for {_shortened(url, 81)}{where}"
+    if len(url) > URL_CHARS:
+        return (
+            f"{what}: its address is {len(url):,} characters long, longer than the "
+            f"{URL_CHARS:,} characters the server takes, so give the file a shorter address to "
+            "have it checked."
+        )
+    if linked_from is not None and len(linked_from) > URL_CHARS:
+        return (
+            f"{what}: the page that links to it has an address longer than the {URL_CHARS:,} "
+            "characters the server takes, so give the page a shorter address to have the file "
+            "checked."
+        )
+    first = exc.errors()[0]
+    field_name = ".".join(str(part) for part in first["loc"]) or "result"
+    return (
+        f"{what}: the server would not take its {field_name} ({first['msg'].rstrip('.')}); "
+        f"report it with the agent's version ({__version__}) if it matters."
+    )
 
 
 # -- the loop --------------------------------------------------------------------------------
@@ -433,6 +543,7 @@ class Agent:
         self._say = say
         self._offset = dt.timedelta(0)
         self._named = False
+        self._said: dict[str, None] = {}  # sentences said once, oldest first
 
     def now(self) -> dt.datetime:
         """The agent's clock, corrected by the server's."""
@@ -447,11 +558,25 @@ class Agent:
         done = Cycle(agent=work.agent, vantage=work.vantage, releases=len(work.assignments))
         for assignment in work.assignments:
             done.results += await probe(
-                assignment, self.now, self._options, self._say, self._transports
+                assignment,
+                self.now,
+                self._options,
+                self._say,
+                self._transports,
+                left_out=self._say_once,
             )
         if done.results:
             done.recorded = (await self._client.post(done.results)).recorded
         return done
+
+    def _say_once(self, sentence: str) -> None:
+        """Say ``sentence`` unless it was said already (a result left out every round)."""
+        if sentence in self._said:
+            return
+        if len(self._said) >= SAID_KEPT:
+            del self._said[next(iter(self._said))]
+        self._said[sentence] = None
+        self._say(sentence)
 
     def _check_name(self, known_as: str) -> None:
         if self._options.name and self._options.name != known_as and not self._named:
@@ -462,19 +587,36 @@ class Agent:
         self._named = True
 
     async def run(self, *, once: bool = False) -> Cycle:
-        """One cycle (``once``), or cycles every ``interval_s`` until cancelled."""
+        """One cycle (``once``), or cycles every ``interval_s`` until cancelled. A cycle that
+        fails is said and the next one goes on, unless only a person can mend what failed (the
+        token refused: InputError); ``once`` raises, an unforeseen failure as an AgentError."""
         while True:
             try:
                 done = await self.cycle()
-            except AgentError as exc:
+            except InputError:
+                raise
+            except OnthedotError as exc:
                 if once:
                     raise
-                self._say(str(exc))
+                self._say(" ".join([str(exc), *getattr(exc, "__notes__", ())]))
+            except Exception as exc:
+                if once:
+                    raise AgentError(_unforeseen(exc, "run the agent again, and")) from exc
+                self._say(_unforeseen(exc, f"trying again in {self._options.interval_s:g} s;"))
             else:
                 if once:
                     return done
                 self._say(done.sentence())
             await self._clock.sleep(self._options.interval_s)
+
+
+def _unforeseen(exc: Exception, then: str) -> str:
+    """One sentence for a failure nobody foresaw (its traceback is left out)."""
+    why = str(exc).strip().rstrip(".") or "no reason given"
+    return (
+        f"This round went wrong unexpectedly ({type(exc).__name__}: {_shortened(why, 300)}): "
+        f"{then} if it keeps happening, report it with the agent's version ({__version__})."
+    )
 
 
 async def run_agent(

@@ -231,7 +231,7 @@ async def test_a_standby_scheduler_arms_nothing_until_it_leads(
 
         scheduler = Scheduler(
             engine,
-            load=lambda: ReleaseFiles([release]),
+            load=lambda _in_hand: ReleaseFiles([release]),
             publish=publish,
             clock=SystemClock(),
             policy=SchedulePolicy(poll_s=30.0),  # ticks come from the changes of lead, not this
@@ -286,7 +286,11 @@ async def test_an_instance_leading_again_syncs_its_releases_again(
         leadership = Leadership(engine)
         files = ReleaseFiles([release])
         scheduler = Scheduler(
-            engine, load=lambda: files, publish=publish, clock=SystemClock(), leadership=leadership
+            engine,
+            load=lambda _in_hand: files,
+            publish=publish,
+            clock=SystemClock(),
+            leadership=leadership,
         )
         return leadership, scheduler
 
@@ -343,7 +347,7 @@ async def test_a_lead_lost_and_taken_again_between_two_ticks_stops_what_the_firs
     leadership.standing = Standing(True, dt.datetime.now(dt.UTC), "this")
     scheduler = Scheduler(
         engine,
-        load=lambda: ReleaseFiles([release]),
+        load=lambda _in_hand: ReleaseFiles([release]),
         publish=publish,
         clock=SystemClock(),
         policy=SchedulePolicy(poll_s=30.0),

@@ -345,6 +345,36 @@ async def test_the_purge_at_t_is_finished_even_when_recording_the_flip_fails(
     assert "purged" in await StepLog(engine, "r").done()
 
 
+async def test_the_sweep_at_t_fetches_while_the_flip_is_recorded_and_records_after_it(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At T the record of 200 flips waited seconds for a busy loop, and every sweep waited for
+    it: the sweep now fetches meanwhile, and its results go on the timeline after the flip."""
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 1, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    append = Timeline.append
+    recorded: list[dt.datetime] = []
+
+    async def slow_flip(self: Timeline, release_id: str, kind: str, *a: Any, **k: Any) -> Event:
+        if kind == kinds.PUBLISH_FLIPPED:
+            await asyncio.sleep(0.5)  # (the store's writer busy with other releases)
+            event = await append(self, release_id, kind, *a, **k)
+            recorded.append(clock.now())
+            return event
+        return await append(self, release_id, kind, *a, **k)
+
+    monkeypatch.setattr(Timeline, "append", slow_flip)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    outcome = await publisher(engine, name, clock, seen, leak_probes=False).publish(release)
+    assert outcome.live
+    (flip_recorded,) = recorded
+    assert seen and seen[0][0] < flip_recorded  # fetched before the flip was recorded
+    events = await Timeline(engine).events("r")
+    order = [e.kind for e in events]
+    assert order.index(kinds.PUBLISH_FLIPPED) < order.index(kinds.VERIFY_RESULT)
+
+
 class _StuckPreparing(Verifier):
     """A verifier whose preparation never finishes (a DNS server that does not answer)."""
 

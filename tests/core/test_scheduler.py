@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import hashlib
+import os
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,10 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot.clock import JumpingClock, ShiftedClock
-from onthedot.config import ReleaseFiles, load_release, read_releases
+from onthedot import config as config_module
+from onthedot.cli.common import State
+from onthedot.clock import JumpingClock, ShiftedClock, SystemClock
+from onthedot.config import IN_HAND_LOOK_S, ReleaseFiles, Stamp, load_release, read_releases
 from onthedot.model import Release
 from onthedot.morning.files import FileProblem
 from onthedot.morning.scheduler import PublishFn, SchedulePolicy, Scheduler
@@ -63,7 +67,7 @@ async def test_tick_arms_due_releases_once(engine: AsyncEngine, tmp_path: Path) 
 
     scheduler = Scheduler(
         engine,
-        load=lambda: ReleaseFiles(items),
+        load=lambda _in_hand: ReleaseFiles(items),
         publish=publish,
         clock=ShiftedClock(NOW),
         policy=SchedulePolicy(stage_ahead_s=3600, catch_up_s=7 * 86400),
@@ -109,7 +113,7 @@ async def test_a_tick_over_releases_that_did_not_change_asks_the_store_one_quest
     items = releases(tmp_path)
     publish = _published_at_once(engine, [])
     scheduler = Scheduler(
-        engine, load=lambda: ReleaseFiles(items), publish=publish, clock=ShiftedClock(NOW)
+        engine, load=lambda _in_hand: ReleaseFiles(items), publish=publish, clock=ShiftedClock(NOW)
     )
     await StepLog(engine, "done").mark("verified", NOW, {"live": True})
     assert sorted(await scheduler.tick()) == ["missed-yesterday", "soon"]
@@ -145,7 +149,10 @@ async def test_a_draft_written_into_the_store_does_not_replace_the_configured_re
     armed: list[Release] = []
     clock = JumpingClock(NOW)
     scheduler = Scheduler(
-        engine, load=lambda: files[0], publish=_published_at_once(engine, armed), clock=clock
+        engine,
+        load=lambda _in_hand: files[0],
+        publish=_published_at_once(engine, armed),
+        clock=clock,
     )
     repo = ReleaseRepository(engine)
     assert await scheduler.tick() == []  # not due yet
@@ -175,7 +182,7 @@ async def test_a_published_release_whose_file_changed_is_synced_and_looked_at_ag
     published: list[Release] = []
     publish = _published_at_once(engine, published)
     scheduler = Scheduler(
-        engine, load=lambda: ReleaseFiles(loaded), publish=publish, clock=ShiftedClock(NOW)
+        engine, load=lambda _in_hand: ReleaseFiles(loaded), publish=publish, clock=ShiftedClock(NOW)
     )
     await scheduler.tick()
     await asyncio.gather(*scheduler.tasks.values())
@@ -204,7 +211,7 @@ async def test_a_failing_publish_does_not_stop_the_others(
         return None
 
     scheduler = Scheduler(
-        engine, load=lambda: ReleaseFiles(items), publish=publish, clock=ShiftedClock(NOW)
+        engine, load=lambda _in_hand: ReleaseFiles(items), publish=publish, clock=ShiftedClock(NOW)
     )
     await scheduler.tick()
     await asyncio.gather(*scheduler.tasks.values())
@@ -238,7 +245,7 @@ async def test_a_broken_file_is_reported_once_and_the_others_are_published(
 
     scheduler = Scheduler(
         engine,
-        load=lambda: read_releases(sorted(folder.glob("*.toml"))),
+        load=lambda _in_hand: read_releases(sorted(folder.glob("*.toml"))),
         publish=publish,
         clock=ShiftedClock(NOW),
         on_problems=reported.append,
@@ -264,7 +271,7 @@ async def test_a_broken_file_is_reported_once_and_the_others_are_published(
 
 
 async def test_a_release_whose_file_breaks_is_published_as_last_read(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, _broken = _folder(tmp_path)
     published: list[Release] = []
@@ -275,7 +282,7 @@ async def test_a_release_whose_file_breaks_is_published_as_last_read(
 
     scheduler = Scheduler(
         engine,
-        load=lambda: read_releases(sorted(folder.glob("*.toml"))),
+        load=lambda _in_hand: read_releases(sorted(folder.glob("*.toml"))),
         publish=publish,
         clock=ShiftedClock(NOW),
     )
@@ -283,6 +290,11 @@ async def test_a_release_whose_file_breaks_is_published_as_last_read(
     await asyncio.gather(*scheduler.tasks.values())
     soon = folder / "soon.toml"
     soon.write_text(soon.read_text() + "titel = 'typo'\n", encoding="utf-8")
+
+    async def every_release(_repo: ReleaseRepository) -> list[Release]:
+        raise AssertionError("every stored release read at each tick while a file is broken")
+
+    monkeypatch.setattr(ReleaseRepository, "all", every_release)
     assert await scheduler.tick() == ["soon"]  # not yet verified: armed again, as last read
     await asyncio.gather(*scheduler.tasks.values())
     first, again = published
@@ -297,7 +309,7 @@ async def test_a_release_whose_file_breaks_is_published_as_last_read(
 async def test_nothing_in_one_tick_ends_the_loop(engine: AsyncEngine) -> None:
     calls = 0
 
-    def load() -> ReleaseFiles:
+    def load(_in_hand: Collection[str]) -> ReleaseFiles:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -320,3 +332,159 @@ async def test_nothing_in_one_tick_ends_the_loop(engine: AsyncEngine) -> None:
             await asyncio.sleep(0.01)
         loop.cancel()
     assert [e["event"] for e in logs] == ["scheduler tick crashed"]
+
+
+def _settled(path: Path, data: bytes) -> None:
+    """``path`` holding ``data``, last changed a minute ago (old enough to be kept)."""
+    path.write_bytes(data)
+    then = path.stat().st_mtime_ns - 60_000_000_000
+    os.utime(path, ns=(then, then))
+
+
+async def test_the_artefacts_of_a_release_being_published_are_looked_at_only_now_and_then(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At T, 200 releases of 50 files read every second were 10,000 stats a second: the files
+    of a release whose publish is under way (it has the release it was armed with) are looked
+    at every 15 to 30 s, not at every tick; a change to one is still synced into the store."""
+    folder = tmp_path / "releases"
+    path = write_release(
+        folder,
+        id="soon",
+        release_at="2026-03-10T09:30:00",
+        announced_at="2019-01-02T09:30:00",
+        extra='[site]\npublic = "https://stats.example"\n\n'
+        '[[artefact]]\npath = "/statistics/a.csv"\nfile = "a.csv"\n',
+    )
+    _settled(path, path.read_bytes())
+    _settled(folder / "a.csv", b"a,1\n")
+    (tmp_path / "onthedot.toml").write_text('releases = ["releases/*.toml"]\n', encoding="utf-8")
+    state = State(config_path=tmp_path / "onthedot.toml")
+    looked: list[str] = []
+    real_stamp = config_module._stamp
+
+    def stamp(name: str) -> Stamp | None:
+        looked.append(os.path.basename(name))
+        return real_stamp(name)
+
+    gate = asyncio.Event()
+
+    async def publish(release: Release) -> object:
+        await gate.wait()
+        return None
+
+    monotonic = [1000.0]
+    monkeypatch.setattr(config_module, "monotonic", lambda: monotonic[0])
+    monkeypatch.setattr(config_module, "_stamp", stamp)
+    scheduler = Scheduler(
+        engine, load=state.release_files_from_config, publish=publish, clock=ShiftedClock(NOW)
+    )
+    assert await scheduler.tick() == ["soon"]
+    looked.clear()
+    monotonic[0] += 14.9
+    await scheduler.tick()
+    await scheduler.tick()
+    assert "soon.toml" in looked and "a.csv" not in looked  # (the release file itself: yes)
+    _settled(folder / "a.csv", b"a,2 (revised)\n")
+    monotonic[0] += IN_HAND_LOOK_S
+    await scheduler.tick()
+    assert "a.csv" in looked
+    stored = await ReleaseRepository(engine).get("soon")
+    assert (
+        stored is not None
+        and stored.artefact[0].sha256 == hashlib.sha256(b"a,2 (revised)\n").hexdigest()
+    )
+    gate.set()
+    await scheduler.aclose()
+
+
+class StillClock(SystemClock):
+    """The time a test sets."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+
+async def test_no_tick_begins_just_before_a_release_time_being_published(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A tick reads the release files on the loop the flips run on: the pause after a tick is
+    lengthened so that none begins from half a second before to a quarter after the T of a
+    release being published (one begun a moment before T made the flips wait for it)."""
+    soon = load_release(write_release(tmp_path, id="soon", release_at="2026-03-10T09:30:00"))
+    gate = asyncio.Event()
+
+    async def publish(_release: Release) -> object:
+        await gate.wait()
+        return None
+
+    clock = StillClock(NOW)
+    scheduler = Scheduler(
+        engine,
+        load=lambda _in_hand: ReleaseFiles([soon]),
+        publish=publish,
+        clock=clock,
+        policy=SchedulePolicy(poll_s=1.0),
+    )
+    assert await scheduler.tick() == ["soon"]
+    at = soon.release_at
+    for before_t, pause in [(3.0, 1.0), (1.6, 1.0), (1.4, 1.65), (0.8, 1.05), (0.6, 1.0)]:
+        clock.at = at - dt.timedelta(seconds=before_t)
+        assert scheduler.next_pause_s() == pytest.approx(pause), before_t
+    clock.at = at + dt.timedelta(seconds=0.3)
+    assert scheduler.next_pause_s() == 1.0
+    gate.set()
+    await asyncio.gather(*scheduler.tasks.values())
+    clock.at = at - dt.timedelta(seconds=1.4)
+    assert scheduler.next_pause_s() == 1.0  # (published: nothing to keep quiet for)
+    await scheduler.aclose()
+
+
+async def test_a_release_moved_while_it_waits_to_be_published_is_armed_again(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A publish waits for the T it was armed with: a release moved to the next day meanwhile was
+    flipped at the old T. Its publish is now stopped and armed again with the new time, and the
+    timeline says why; a change within seconds of T leaves the publish as it was armed."""
+    first = load_release(write_release(tmp_path, id="soon", release_at="2026-03-10T09:30:00"))
+    moved = load_release(
+        write_release(tmp_path / "moved", id="soon", release_at="2026-03-11T09:30:00")
+    )
+    armed_with: list[dt.datetime] = []
+    gate = asyncio.Event()
+
+    async def publish(release: Release) -> object:
+        armed_with.append(release.release_at)
+        await gate.wait()
+        return None
+
+    current = [first]
+    clock = StillClock(NOW)
+    scheduler = Scheduler(
+        engine,
+        load=lambda _in_hand: ReleaseFiles(list(current)),
+        publish=publish,
+        clock=clock,
+        policy=SchedulePolicy(stage_ahead_s=2 * 86400),
+    )
+    assert await scheduler.tick() == ["soon"]
+    await asyncio.sleep(0)
+    old_task = scheduler.tasks["soon"]
+    current[:] = [moved]
+    assert await scheduler.tick() == ["soon"]
+    await asyncio.sleep(0)
+    assert old_task.cancelled() and scheduler.tasks["soon"] is not old_task
+    assert armed_with == [first.release_at, moved.release_at]
+    (note,) = await Timeline(engine).events("soon", kinds.NOTE)
+    assert "changed while it waited to be published" in note.data["text"]
+
+    current[:] = [first]  # (moved back, 3 s before the new T: too late to stage again)
+    clock.at = moved.release_at - dt.timedelta(seconds=3)
+    running = scheduler.tasks["soon"]
+    assert await scheduler.tick() == []
+    assert not running.done() and len(armed_with) == 2
+    gate.set()
+    await scheduler.aclose()

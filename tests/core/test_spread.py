@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.errors import StoreUnreachableError
 from onthedot.model import Release, Status
-from onthedot.morning.spread import Helper, Spread, at_once, parts_of
+from onthedot.morning.spread import REFRESH_S, Helper, Spread, at_once, parts_of
 from onthedot.morning.watch import Watcher, WatchPlan
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
@@ -32,6 +32,7 @@ from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.vantage import DEFAULT
 from onthedot.verify.verifier import Verifier, watched_urls
 from tests.conftest import postgres_engines
+from tests.respond.conftest import MovedClock
 
 pytestmark = pytest.mark.postgres
 
@@ -378,6 +379,53 @@ async def test_a_standby_stops_getting_a_sweep_ready_before_closing_its_verifier
         helping.cancel()
         await asyncio.gather(helping, return_exceptions=True)
     assert said == ["preparing", "stopped", "closed"]
+
+
+async def test_a_standby_reads_again_only_the_releases_that_changed(
+    engines: list[AsyncEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every few seconds a standby asks which releases are due: it reads (and checks) only the
+    documents of those new or changed since it read them, not 200 releases' at every look."""
+    leader_db, standby_db = engines
+    repo = ReleaseRepository(leader_db)
+    now = dt.datetime.now(dt.UTC)
+    rels = [
+        release().model_copy(update={"id": f"gdp-{n}", "release_at": now + dt.timedelta(seconds=30)})
+        for n in range(3)
+    ]
+    for rel in rels:
+        await repo.sync(rel, actor="test")
+    opened: list[str] = []
+
+    @asynccontextmanager
+    async def counting(rel: Release) -> AsyncIterator[Verifier]:
+        opened.append(rel.id)
+        yield verifier()
+
+    read: list[list[str]] = []
+    plain = ReleaseRepository.get_many
+
+    async def noting(self: ReleaseRepository, ids: Collection[str]) -> list[Release]:
+        read.append(sorted(ids))
+        return await plain(self, ids)
+
+    monkeypatch.setattr(ReleaseRepository, "get_many", noting)
+    clock = MovedClock(now)
+    helper = Helper(
+        SweepBoard(standby_db, "standby"), SweepNotices(standby_db), standby_db,
+        open_verifier=counting, clock=clock, leads=lambda: False,
+    )  # fmt: skip
+    try:
+        await helper._get_ready()
+        clock.move(REFRESH_S)
+        await helper._get_ready()  # nothing changed: nothing read
+        await repo.sync(rels[1].model_copy(update={"title": "Regional GDP, revised"}), actor="test")
+        clock.move(REFRESH_S)
+        await helper._get_ready()
+    finally:
+        await helper.aclose()
+    assert read == [["gdp-0", "gdp-1", "gdp-2"], ["gdp-1"]]
+    assert opened == ["gdp-0", "gdp-1", "gdp-2", "gdp-1"]  # the changed one made ready again
 
 
 async def test_a_shared_sweep_of_every_url_named_one_by_one_is_timed(

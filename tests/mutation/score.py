@@ -79,6 +79,17 @@ def stale(mutants: Mapping[str, Mutant], listed: Iterable[Equivalent]) -> list[s
     return found
 
 
+def caught_equivalents(
+    mutants: Iterable[Mutant], listed: Iterable[Equivalent], modules: Sequence[str]
+) -> list[str]:
+    """The listed equivalents of ``modules`` that a test caught this run: worth running again
+    before calling them stale, as a test may fail by chance on a busy machine."""
+    names = {e.mutant for e in listed}
+    return sorted(
+        m.name for m in mutants if m.name in names and m.status in CAUGHT and m.module in modules
+    )
+
+
 def tally(
     modules: Sequence[str], mutants: Iterable[Mutant], listed: Iterable[Equivalent]
 ) -> list[Score]:

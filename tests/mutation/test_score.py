@@ -13,6 +13,7 @@ from tests.mutation.score import (
     Equivalent,
     Mutant,
     Score,
+    caught_equivalents,
     load_equivalents,
     stale,
     table,
@@ -64,6 +65,20 @@ def test_an_entry_goes_stale_when_its_mutant_is_gone_killed_or_on_another_line()
         f"{MUTANTS[17].name} now mutates 'a = 1', not 'a = 0': check it again and update or "
         "remove the entry.",
     ]
+
+
+def test_the_listed_equivalents_caught_this_run_are_run_again_before_they_are_stale() -> None:
+    listed = [
+        Equivalent(MUTANTS[16].name, "", "why"),  # a timeout
+        Equivalent(MUTANTS[1].name, "", "why"),  # killed
+        Equivalent(MUTANTS[18].name, "b = 2", "why"),  # survived, as an equivalent does
+        Equivalent("onthedot.verify.judgement.x_j__mutmut_1", "", "why"),  # another module
+    ]
+    other = Mutant("onthedot.verify.judgement.x_j__mutmut_1", "killed")
+    assert caught_equivalents([*MUTANTS, other], listed, [MOD]) == sorted(
+        [MUTANTS[1].name, MUTANTS[16].name]
+    )
+    assert caught_equivalents(MUTANTS, [], [MOD]) == []
 
 
 def test_the_table_replaces_only_what_is_between_the_markers(tmp_path: Path) -> None:

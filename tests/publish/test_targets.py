@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -362,6 +363,91 @@ async def test_the_sftp_target_stages_many_files_at_once_over_one_connection(
     async with target_of(target_env.url) as target:
         await target.stage_all(uploads, secrets.token_hex(16))
     assert len(connections) == 1  # (was one per file, all but one left open)
+
+
+class Relay:
+    """A TCP relay to ``to``: ``hush`` makes the connections open now go silent (nothing passes
+    either way, nothing is closed: a firewall that dropped an idle connection); later ones pass."""
+
+    def __init__(self, to: tuple[str, int]) -> None:
+        self._to = to
+        self._open: list[asyncio.Event] = []
+        self._passing: set[asyncio.Task[Any]] = set()
+        self.port = 0
+
+    async def __aenter__(self) -> Relay:
+        self._server = await asyncio.start_server(self._pass, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        for passing in self._passing:
+            passing.cancel()
+        await asyncio.gather(*self._passing, return_exceptions=True)
+
+    def hush(self) -> None:
+        for going in self._open:
+            going.clear()
+
+    async def _pass(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        going = asyncio.Event()
+        going.set()
+        self._open.append(going)
+        passing = asyncio.current_task()
+        assert passing is not None
+        self._passing.add(passing)
+        up_reader, up_writer = await asyncio.open_connection(*self._to)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if not going.is_set():
+                    await asyncio.Event().wait()  # (silent for good: the peer hears nothing)
+                sink.write(data)
+                await sink.drain()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            for each in (writer, up_writer):
+                each.close()
+                with contextlib.suppress(ConnectionError):
+                    await each.wait_closed()
+
+
+@pytest.mark.parametrize("target_env", ["sftp"], indirect=True)
+async def test_the_sftp_flip_does_not_wait_for_a_connection_dropped_while_idle(
+    target_env: TargetEnv, tmp_path: Path
+) -> None:
+    from onthedot.publish.targets.sftp import CHECK_S
+
+    local, sha = artefact(tmp_path)
+    parts = urlsplit(target_env.url)
+    assert parts.hostname is not None and parts.port is not None
+    async with Relay((parts.hostname, parts.port)) as relay:
+        query = dict(parse_qsl(parts.query))
+        known = Path(query["known_hosts"]).read_text(encoding="utf-8")  # (keys are by port)
+        (tmp_path / "known_hosts").write_text(
+            known.replace(f":{parts.port} ", f":{relay.port} "), encoding="utf-8"
+        )
+        query["known_hosts"] = str(tmp_path / "known_hosts")
+        relayed = urlunsplit(
+            parts._replace(
+                netloc=f"{parts.username}@127.0.0.1:{relay.port}", query=urlencode(query)
+            )
+        )
+        async with target_of(relayed) as target:
+            staged = await target.stage(PATH, local, sha, secrets.token_hex(16))
+            relay.hush()  # (staged an hour before T, the connection since dropped in silence)
+            started = asyncio.get_running_loop().time()
+            async with asyncio.timeout(CHECK_S + 10):  # (without the bound: until TCP gives up)
+                await target.flip(staged)
+            took = asyncio.get_running_loop().time() - started
+    assert target_env.disk is not None
+    assert (target_env.disk / PATH.lstrip("/")).read_bytes() == local.read_bytes()
+    assert CHECK_S <= took  # (the silent session was given up, and a new one made)
 
 
 async def test_stage_refuses_a_changed_local_file_and_bad_paths(tmp_path: Path) -> None:

@@ -55,8 +55,10 @@ def opener(url: str, opened_by: Path | None = None) -> Store:
 
     @asynccontextmanager
     async def store() -> AsyncIterator[AsyncEngine]:
-        if opened_by is not None:
-            opened_by.write_text(str(os.getpid()))
+        if opened_by is not None:  # (whole or not at all: the test reads it as it comes)
+            writing = opened_by.with_suffix(".writing")
+            writing.write_text(str(os.getpid()))
+            writing.rename(opened_by)
         engine = await open_store(url)
         try:
             yield engine
@@ -164,6 +166,62 @@ async def test_a_sweep_that_fails_keeps_what_it_handed_over(database_url: str) -
         await Beside.start(opener(database_url)).record("r1", sweep())
     async with looking(database_url) as engine:
         assert [r.url for r in await stored(engine)] == [result(n).url for n in range(3)]
+
+
+async def test_the_recorder_opens_the_store_when_told_before_the_sweep_comes(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with looking(database_url):
+        pass  # the command's own opening: made and migrated
+    beside = Beside.start(opener(database_url, tmp_path / "pid"))
+    beside.store_opened()
+    for _ in range(500):  # (while the command reads its release)
+        if (tmp_path / "pid").exists():
+            break
+        await asyncio.sleep(0.01)
+    assert int((tmp_path / "pid").read_text()) == beside.pid  # opened before any sweep came
+
+    async def sweep() -> AsyncIterator[list[CheckResult]]:
+        yield [result(n) for n in range(3)]
+
+    await beside.record("r1", sweep())
+    async with looking(database_url) as engine:
+        assert await stored(engine) == [result(n) for n in range(3)]
+        assert len(await Timeline(engine).events("r1")) == 6
+
+
+async def test_a_command_that_fails_after_opening_the_store_ends_its_recorder(
+    sqlite_url: str,
+) -> None:
+    async with looking(sqlite_url):
+        pass
+    beside = Beside.start(opener(sqlite_url))
+    beside.store_opened()
+    beside.close()  # (the command failed reading its release: no sweep comes)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(beside.pid, os.WNOHANG)
+    async with looking(sqlite_url) as engine:
+        assert await stored(engine) == []
+
+
+async def test_a_command_that_fails_while_its_store_is_slow_to_open_does_not_wait_for_it() -> None:
+    """Told the store is open, the recorder opens it too; should that take long (a store that does
+    not answer), a command that then fails, or is interrupted, does not wait for the opening: the
+    recorder has stored nothing and is stopped."""
+
+    @asynccontextmanager
+    async def never_open() -> AsyncIterator[AsyncEngine]:
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+        yield  # (an async generator)
+
+    beside = Beside.start(never_open)
+    beside.store_opened()
+    started = asyncio.get_running_loop().time()
+    beside.close()
+    assert asyncio.get_running_loop().time() - started < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(beside.pid, os.WNOHANG)
 
 
 async def test_a_command_that_fails_before_its_sweep_ends_its_recorder(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.model import Change, CheckResult, PreReleaseAccess, Site, Status
 from onthedot.record import breaches as store_
 from onthedot.record import kinds
-from onthedot.record.breaches import Breach, read_result
+from onthedot.record.breaches import Breach, read_result, read_seen
 from onthedot.record.report import assess
 from onthedot.record.timeline import Timeline
 from tests.record.incident import PATH, PUBLIC, URL, T, at, release_2019, result
@@ -95,6 +95,36 @@ def test_a_check_with_missing_or_odd_fields_is_read_plainly(
     data: dict[str, Any], expected: tuple[object, ...] | None
 ) -> None:
     assert seen(read_result(data, WHEN)) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {
+            "url": URL, "vantage": "edinburgh", "status": "stale",
+            "checked_at": "2019-12-18T10:30:01+01:00", "layer": "cache",
+            "cache": {"product": "varnish"}, "diagnosis": "The cache served the old file.",
+        },
+        {"status": "live"},
+        {"status": "live", "checked_at": "2019-12-18T09:30:01", "layer": 5, "vantage": ""},
+        {"status": "live", "checked_at": "soon", "diagnosis": None, "url": 7},
+        {"status": "live", "checked_at": dt.datetime(2019, 12, 18, 9, 31)},
+        {"status": "unheard-of"},
+    ],
+)  # fmt: skip
+def test_what_the_responder_reads_of_a_check_is_what_the_whole_check_says(
+    data: dict[str, Any],
+) -> None:
+    """``read_seen`` (the responder's reading of thousands of results at T) reads the fields it
+    keeps as ``read_result`` does, odd and missing ones included."""
+    whole, part = read_result(data, WHEN), read_seen(data, WHEN)
+    if whole is None:
+        assert part is None
+        return
+    assert part is not None
+    assert (part.url, part.vantage, part.status, part.checked_at, part.diagnosis, part.layer) == (
+        whole.url, whole.vantage, whole.status, whole.checked_at, whole.diagnosis, whole.layer
+    )  # fmt: skip
 
 
 def test_a_breach_without_a_start_shows_none_in_its_json() -> None:

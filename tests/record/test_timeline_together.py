@@ -10,12 +10,15 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onthedot.clock import SystemClock
 from onthedot.errors import LeaseLostError, OnthedotError, StoreError
+from onthedot.publish.steps import StepLog
 from onthedot.record import kinds
 from onthedot.record import timeline as timeline_module
 from onthedot.record.checks import CheckRecorder
@@ -374,3 +377,164 @@ async def test_a_batch_given_up_for_a_deadlock_is_tried_again_and_written_once(
     )
     assert aborted[0] == 1 and len(made) == RELEASES
     assert await stored(engine) == RELEASES
+
+
+@pytest.mark.postgres
+async def test_a_place_taken_while_a_batch_is_copied_is_tried_again_onto_the_new_head() -> None:
+    """On PostgreSQL a batch's events go to the store as one COPY: another instance storing an
+    event of one of its releases first makes the COPY fail as the INSERT did (the driver's unique
+    violation, as SQLAlchemy's ``IntegrityError``), and the batch is tried again onto the heads
+    then in the store, every release's chain whole."""
+    ids = [f"r{n:02d}" for n in range(RELEASES)]
+    real = timeline_module.insert_rows  # type: ignore[attr-defined]
+    refused: list[BaseException] = []
+
+    async with postgres_engines(2) as (one, other):
+        await asyncio.gather(*(Timeline(one).append(rid, kinds.PUBLISH_STAGED) for rid in ids))
+
+        async def first_taken(conn: AsyncConnection, table: Any, rows: Any) -> None:
+            if table is events and not refused and conn.sync_engine is one.sync_engine:
+                await Timeline(other).append("r07", kinds.PUBLISH_FLIPPED, {"by": "other"})
+                try:
+                    await real(conn, table, rows)
+                except BaseException as exc:
+                    refused.append(exc)
+                    raise
+            else:
+                await real(conn, table, rows)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(timeline_module, "insert_rows", first_taken)
+            made = await asyncio.gather(
+                *(Timeline(one).append(rid, kinds.PUBLISH_FLIPPED, {"by": "one"}) for rid in ids)
+            )
+        assert [type(e) for e in refused] == [IntegrityError]
+        assert isinstance(refused[0].orig, psycopg.errors.UniqueViolation)  # type: ignore[attr-defined]
+        assert str(refused[0].statement).startswith("COPY events "), refused  # type: ignore[attr-defined]
+        assert [(e.release_id, e.seq) for e in made] == [
+            (rid, 3 if rid == "r07" else 2) for rid in ids
+        ]
+        timeline = Timeline(one)
+        for rid in ids:
+            assert (await timeline.verify(rid)).ok
+        assert [e.data.get("by") for e in await timeline.events("r07")] == [None, "other", "one"]
+
+
+class StoppedClock(SystemClock):
+    def now(self) -> dt.datetime:
+        return dt.datetime(2026, 12, 7, 9, 30, 1, 250_000, tzinfo=dt.UTC)
+
+
+def awkward_sweep(release_id: str, count: int) -> list[dict[str, Any]]:
+    """A sweep's results as ``result_json`` makes them, with what text can hold."""
+    return [
+        {
+            "url": f"https://stats.example/{release_id}/{n}\t\\N é.csv",
+            "status": ["live", "stale", "error"][n % 3],
+            "served_sha256": None if n % 4 == 0 else f"{n:064x}",
+            "expected_sha256": "ab" * 32,
+            "diagnosis": "line one\nline two \\ \r" if n % 3 else "",
+            "cache": {"age": n, "x-cache": "HIT\tfrom edge", "via": None},
+            "vantage": "local",
+            "checked_at": "2026-12-07T09:30:00.125000+00:00",
+            "http_status": 200,
+            "layer": "edge",
+            "timings": {"total": n / 3, "connect": 1e-05 * n},
+        }
+        for n in range(count)
+    ]
+
+
+@pytest.mark.postgres
+async def test_a_sweep_copied_is_stored_exactly_as_inserted_rows_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same sweep recorded on two new stores, by SQLAlchemy's INSERT and by COPY: the store
+    holds the same bytes, column by column, in ``checks`` and ``events``."""
+    held: list[list[tuple[Any, ...]]] = []
+    sent: list[str] = []
+
+    async def sqlalchemy_insert(conn: AsyncConnection, table: Any, rows: Any) -> None:
+        await conn.execute(table.insert(), rows)
+
+    for stored_by in (sqlalchemy_insert, timeline_module.insert_rows):  # type: ignore[attr-defined]
+        monkeypatch.setattr(timeline_module, "insert_rows", stored_by)
+        async with postgres_engines(1) as (engine,):
+            event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+            recorder = CheckRecorder(engine, Timeline(engine, StoppedClock()))
+            await recorder.record_json("r00", at_once(awkward_sweep("r00", 300)))
+            async with engine.connect() as conn:
+                for table in (checks, events):
+                    cast = ", ".join(f"{c.name}::text" for c in table.c)
+                    rows = await conn.exec_driver_sql(
+                        f"SELECT {cast} FROM {table.name} ORDER BY {table.name}.id"
+                    )
+                    held.append([tuple(row) for row in rows.all()])
+            assert (await Timeline(engine).verify("r00")).ok
+    assert [s.split(" ", 2)[:2] for s in sent if s.startswith(("INSERT", "COPY"))] == [
+        ["INSERT", "INTO"],
+        ["INSERT", "INTO"],
+        ["COPY", "events"],
+        ["COPY", "checks"],
+    ], sent
+    inserted_checks, inserted_events, copied_checks, copied_events = held
+    assert len(copied_checks) == 300 and len(copied_events) == 400
+    assert copied_checks == inserted_checks
+    assert copied_events == inserted_events
+
+
+async def test_the_steps_of_releases_recording_at_once_are_marked_in_one_statement(
+    engine: AsyncEngine,
+) -> None:
+    """200 releases flipping at T: each release's step was a statement of its own in the shared
+    transaction; now the steps of a batch are one insert, each still stored with its event (a
+    step marked already is left as it was, and its event still recorded)."""
+    timeline = Timeline(engine)
+    ids = [f"r{n:02d}" for n in range(RELEASES)]
+    at = dt.datetime(2026, 12, 6, 9, 30, tzinfo=dt.UTC)
+    await StepLog(engine, ids[0]).mark("flipped", at, {"by": "an earlier run"})
+    marking: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "INSERT INTO publish_steps" in statement:
+            marking.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    begun = count_transactions(engine)
+    await asyncio.gather(
+        *(
+            timeline.append(
+                rid,
+                kinds.PUBLISH_FLIPPED,
+                {"n": n},
+                with_=StepLog(engine, rid).marker("flipped", at, {"n": n}),
+            )
+            for n, rid in enumerate(ids)
+        )
+    )
+    assert len(marking) == begun[0] <= 2, f"{len(marking)} inserts for {RELEASES} steps"
+    done = [(await StepLog(engine, rid).done())["flipped"] for rid in ids]
+    assert done == [{"by": "an earlier run"}, *({"n": n} for n in range(1, RELEASES))]
+    for rid in ids:
+        assert [e.kind for e in await timeline.events(rid)] == [kinds.PUBLISH_FLIPPED]
+
+
+async def test_steps_marked_at_once_share_one_transaction_and_the_first_mark_counts(
+    engine: AsyncEngine,
+) -> None:
+    """The purge at T marks its step on its own (no event with it): 200 releases marking at
+    once were a transaction each; now those made at the same moment go together. Each mark
+    still says whether it stored the step (a second mark of the same step: no)."""
+    ids = [f"r{n:02d}" for n in range(RELEASES)]
+    at = dt.datetime(2026, 12, 6, 9, 30, tzinfo=dt.UTC)
+    await StepLog(engine, ids[0]).mark("purged", at, {"attempts": 0})
+    begun = count_transactions(engine)
+    stored = await asyncio.gather(
+        *(StepLog(engine, rid).mark("purged", at, {"attempts": n}) for n, rid in enumerate(ids)),
+        StepLog(engine, ids[1]).mark("purged", at, {"attempts": -1}),
+    )
+    assert begun[0] == 1
+    assert stored == [False, *([True] * (RELEASES - 1)), False]
+    assert [(await StepLog(engine, rid).done())["purged"]["attempts"] for rid in ids] == list(
+        range(RELEASES)
+    )

@@ -4,7 +4,11 @@ responder used to log a duplicate-key traceback for every release on a crowded m
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from onthedot.model import Release
@@ -55,5 +59,37 @@ async def test_an_incident_that_cannot_be_stored_is_an_error_not_taken_as_opened
         with pytest.raises(IntegrityError):  # its diagnosis may not be empty: not a duplicate
             await IncidentBook(engine).sync(release.id, {"stale": broken}, T, ["stale"])
         assert await IncidentBook(engine).of_release(release.id) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_the_incidents_of_releases_brought_up_to_date_at_once_take_one_query_each(
+    database_url: str, release: Release
+) -> None:
+    """At T the responder brings several releases' incidents up to date at once (a stale
+    result for each before its purge is done): their incidents are read in one query and those
+    opened stored in one insert, each still opened once, with its event."""
+    engine = await open_store(database_url)
+    try:
+        ids = [f"{release.id}-{n}" for n in range(8)]
+        for rid in ids:
+            await ReleaseRepository(engine).sync(release.model_copy(update={"id": rid}), actor="t")
+        book = IncidentBook(engine)
+        await book.sync(ids[0], {"stale": STALE}, T, ["stale"])  # (opened already: kept)
+        sent: list[str] = []
+
+        def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "incidents" in statement.split("WHERE")[0]:
+                sent.append(statement.split()[0])
+
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
+        opened = await asyncio.gather(
+            *(book.sync(rid, {"stale": STALE}, T, ["stale"]) for rid in ids)
+        )
+        assert sorted(sent) == ["INSERT", "SELECT"]
+        assert [[i.problem for i in got] for got in opened] == [[], *([["stale"]] * 7)]
+        for rid in ids:
+            assert [i.state for i in await book.of_release(rid)] == ["open"]
+            assert len(await Timeline(engine).events(rid, kinds.INCIDENT_OPENED)) == 1
     finally:
         await engine.dispose()

@@ -8,13 +8,15 @@ import datetime as dt
 import time
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot import respond
 from onthedot.model import Status
 from onthedot.record import kinds
-from onthedot.record.timeline import Timeline
-from onthedot.respond.responder import LOOK_GAP_S, Responder
+from onthedot.record.timeline import Event, Timeline
+from onthedot.respond.problems import Reading
+from onthedot.respond.responder import LOOK_GAP_S, READ, Responder
 from onthedot.settings import NotifySettings
 from tests.respond.conftest import MovedClock, T, seen
 
@@ -101,3 +103,40 @@ async def test_an_error_that_came_and_went_between_two_looks_is_an_incident_reso
         kinds.INCIDENT_OPENED,
         kinds.INCIDENT_RESOLVED,
     ]
+
+
+async def test_a_look_reads_only_the_kinds_of_event_the_responder_acts_on(
+    store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At T a sweep records a ``verify.first-live`` for every URL, the purge its attempts: none
+    changes what the responder does, and each look read them all. Now it reads what it acts on
+    (the stale result: an incident), and what it did not read is not asked about again."""
+    fed: list[str] = []
+    real_feed = Reading.feed
+
+    def feed(reading: Reading, event: Event) -> None:
+        fed.append(event.kind)
+        real_feed(reading, event)
+
+    monkeypatch.setattr(Reading, "feed", feed)
+    clock = MovedClock(T + dt.timedelta(seconds=2))
+    responder = Responder(store, NotifySettings(), clock, ZoneInfo("Europe/London"))
+    timeline = Timeline(store)
+    try:
+        await timeline.append(RELEASE_ID, kinds.PURGE_ATTEMPT, {"ok": True}, at=clock.now())
+        await seen(store, Status.STALE, clock.now())
+        for n in range(3):
+            first_live = {"url": f"/statistics/{n}.csv", "vantage": "origin", "at": "…"}
+            await timeline.append(RELEASE_ID, kinds.VERIFY_FIRST_LIVE, first_live, at=clock.now())
+        await responder.tick()
+        assert fed == [kinds.VERIFY_RESULT]
+        (incident,) = await responder.book.of_release(RELEASE_ID)
+        assert incident.problem == "stale"
+        head = (await timeline.events(RELEASE_ID))[-1].seq
+        assert await timeline.moved({RELEASE_ID: head}, of=READ) == {}  # (nothing to ask again)
+        await timeline.append(RELEASE_ID, kinds.PURGE_DONE, {"urls": []}, at=clock.now())
+        await responder.tick()
+        await responder.tick()
+        assert fed == [kinds.VERIFY_RESULT]
+    finally:
+        await responder.aclose()

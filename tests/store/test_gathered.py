@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
+from onthedot.errors import StoreUnreachableError
 from onthedot.store.gathered import Gathered
 
 
@@ -82,13 +83,31 @@ async def test_a_batch_given_up_for_a_clash_is_tried_again_one_call_at_a_time() 
     assert asked == [[1, 2, 3], [1], [2], [3]]
 
 
-async def test_a_batch_that_fails_otherwise_fails_every_call_in_it() -> None:
+async def test_a_batch_one_call_makes_the_store_refuse_is_tried_a_call_at_a_time() -> None:
+    """One incident whose text the store cannot hold failed every release's in its batch, look
+    after look: now only its own call fails."""
     asked: list[list[int]] = []
 
     async def run(arguments: Sequence[int]) -> list[int]:
         asked.append(list(arguments))
-        raise OperationalError("UPDATE sweep_chunks", {}, ValueError("the store is away"))
+        if 2 in arguments:
+            raise DataError("INSERT INTO incidents", {}, ValueError("a NUL in the text"))
+        return [n * 10 for n in arguments]
+
+    gathered = Gathered(run)
+    answers = await asyncio.gather(*(gathered(n) for n in (1, 2, 3)), return_exceptions=True)
+    assert answers[0] == 10 and answers[2] == 30, answers
+    assert isinstance(answers[1], DataError)
+    assert asked == [[1, 2, 3], [1], [2], [3]]
+
+
+async def test_a_store_that_cannot_be_reached_fails_every_call_at_once() -> None:
+    asked: list[list[int]] = []
+
+    async def run(arguments: Sequence[int]) -> list[int]:
+        asked.append(list(arguments))
+        raise StoreUnreachableError("The store cannot be reached.")
 
     gathered = Gathered(run)
     answers = await asyncio.gather(*(gathered(n) for n in (1, 2)), return_exceptions=True)
-    assert all(isinstance(a, OperationalError) for a in answers) and asked == [[1, 2]]
+    assert all(isinstance(a, StoreUnreachableError) for a in answers) and asked == [[1, 2]]

@@ -322,7 +322,27 @@ async def test_only_the_releases_due_in_a_window_are_read(
         due = release.model_copy(update={"release_at": t + dt.timedelta(minutes=minutes)})
         await repo.sync(due, actor="test")
     window = await repo.due_between(t - dt.timedelta(minutes=30), t + dt.timedelta(minutes=1))
-    assert [r.id for r in window] == ["swept-release", "due-release"]
+    assert list(window) == ["swept-release", "due-release"]
+    stored = await repo.digests(window)
+    assert window == stored  # each one's stored digest, to read only what changed
+    read = await repo.get_many([*window, "not-stored"])
+    assert sorted(r.id for r in read) == ["due-release", "swept-release"]
+
+
+async def test_the_releases_of_some_files_are_read_without_the_others(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """While a release file is broken, the scheduler keeps the release the store last read from
+    it (``from_sources``): that file's, not every release's document."""
+    repo = ReleaseRepository(engine)
+    paths = [write_release(tmp_path / name, id=f"{name}-release") for name in ("a", "b", "c")]
+    for path in paths:
+        await repo.sync(load_release(path), actor="test")
+    wanted = [str(paths[0].resolve()), str(paths[2].resolve()), str(tmp_path / "gone.toml")]
+    found = await repo.from_sources(wanted)
+    assert sorted(r.id for r in found) == ["a-release", "c-release"]
+    assert {r.source for r in found} == {paths[0].resolve(), paths[2].resolve()}
+    assert await repo.from_sources([]) == []
 
 
 async def test_a_web_request_finding_every_connection_in_use_gives_up_in_seconds(

@@ -193,6 +193,27 @@ async def test_chunked_and_gzip_bodies_are_hashed_decoded() -> None:
     assert zipped.header("content-encoding") == "gzip"
 
 
+async def test_the_bytes_kept_run_on_across_chunks_up_to_what_was_asked() -> None:
+    page = bytes(range(256)) * 300  # 76,800 bytes, in three chunks
+    parts = [page[:20_000], page[20_000:50_000], page[50_000:]]
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send_chunked(writer, parts, pause=0.05)
+
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
+        most, all_, first = await prober.fetch_many(
+            [
+                ProbeRequest(server.url("/a"), keep_body=60_000),
+                ProbeRequest(server.url("/b"), keep_body=100_000),
+                ProbeRequest(server.url("/c"), keep_body=20_000),
+            ]
+        )
+    assert most.body == page[:60_000] and type(most.body) is bytes
+    assert all_.body == page
+    assert first.body == page[:20_000]
+    assert most.sha256 == hashlib.sha256(page).hexdigest()
+
+
 async def test_expect_text_is_found_across_chunk_boundaries() -> None:
     needle = "April to September 2019"
     page = b"<html>" + b"x" * 30_000 + needle.encode() + b"y" * 30_000 + b"</html>"
@@ -211,6 +232,22 @@ async def test_expect_text_is_found_across_chunk_boundaries() -> None:
     assert found.text_found is True and missing.text_found is False
     assert found.body == page[:10]
     assert found.sha256 == hashlib.sha256(page).hexdigest()
+
+
+async def test_expect_text_is_found_across_chunks_shorter_than_it() -> None:
+    """A server that sends its page in chunks shorter than the text: what is kept of each chunk
+    to search with the next is all of it while it is shorter than the text (it was cut too
+    short, and a page showing the text was judged not to)."""
+    needle = "April to September 2019"
+    page = b"<p>" + needle.encode() + b"</p>"
+    chunks = [page[n : n + 4] for n in range(0, len(page), 4)]
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send_chunked(writer, chunks, pause=0.01)
+
+    async with serve(handler) as server, Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
+        (found,) = await prober.fetch_many([ProbeRequest(server.url("/a"), expect_text=needle)])
+    assert found.text_found is True
 
 
 async def test_4xx_and_5xx_are_responses_not_failures() -> None:
@@ -305,7 +342,9 @@ async def test_tls_error_unless_the_authority_is_trusted() -> None:
     async with serve(handler, tls=tls_context()) as server:
         async with Prober(CurlTransport(), allowed_hosts=LOCAL) as prober:
             untrusted = await prober.fetch(ProbeRequest(server.url("/x")))
-        async with Prober(CurlTransport(ca_file=str(self_signed_cert().cert)), allowed_hosts=LOCAL) as prober:
+        async with Prober(
+            CurlTransport(ca_file=str(self_signed_cert().cert)), allowed_hosts=LOCAL
+        ) as prober:
             trusted = await prober.fetch(ProbeRequest(server.url("/x")))
     assert_failure(untrusted, "tls", "127.0.0.1", "certificate")
     assert trusted.failure is None and trusted.sha256 == hashlib.sha256(b"secure").hexdigest()

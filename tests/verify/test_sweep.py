@@ -59,6 +59,25 @@ async def test_batches_come_as_judged_and_the_report_is_the_checks() -> None:
     assert [url for url, _, _ in seen] == [PUBLIC + p for p in PATHS]  # the release's order
 
 
+async def test_the_last_batches_are_smaller_so_little_is_left_to_store_after_the_sweep() -> None:
+    """Once no more than a batch of results is left to hand out, a quarter of a batch at a time: what
+    the caller stores after the last batch is what ``onthedot verify`` waits for at the end."""
+    many = [f"/{number}.csv" for number in range(20)]
+    release = _release().model_copy(
+        update={
+            "artefact": tuple(
+                Artefact(path=p, sha256=hashlib.sha256(NEW).hexdigest(), size=len(NEW))
+                for p in many
+            )
+        }
+    )
+    sweep = _verifier().sweep(release, batch=8)
+    batches = [batch async for batch in sweep.batches()]
+
+    assert [len(b) for b in batches] == [8, 8, 2, 2]  # (not 8, 8, 4)
+    assert [r.url for b in batches for r in b] == [PUBLIC + p for p in many]
+
+
 async def test_only_what_an_edge_did_not_serve_new_is_looked_at_behind_the_cache() -> None:
     """A good morning costs one request per URL: a file served with its SHA-256 and a page served
     with its text are not fetched again from the origin or past the cache; a stale file and a page

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
 from onthedot.model import Status
+from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
+from onthedot.record.timeline import Timeline
 from onthedot.respond.incidents import IncidentBook
 from onthedot.web import calendar_page
 from onthedot.web.answers import ANSWER_S, WAITING_S
@@ -323,3 +325,96 @@ async def test_a_request_from_a_release_time_does_not_wait_for_a_page_begun_befo
             before = await first
     assert not any(s in before.text for s in EMBARGOED_STRINGS)
     assert any(s in at_t.text for s in EMBARGOED_STRINGS)
+
+
+async def test_a_page_is_given_again_while_nothing_it_is_made_from_changes(
+    engine: AsyncEngine,
+) -> None:
+    """Once its second has passed, a release's page, its API answer and the board are given
+    again (one statement read: the store's mark) while the release has no new result or event,
+    and the board while no release has; each is made again at once when one is stored, and
+    after ``SETTLED_S`` whatever happens."""
+    first, other = await fill_morning(engine, releases=2, files=3, stale=1)
+    reader = await token(engine, "reader", "read")
+    clock = FixedClock(AFTER)
+    app = create_app(engine, config=Config(), clock=clock)
+    settled = app.state.onthedot.answers.settled_s
+    mine = (f"/releases/{first.id}", f"/api/releases/{first.id}")
+    recorder = CheckRecorder(engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for page in mine:
+            await read(c, engine, page, reader)
+        await read(c, engine, "/", {})
+        await clock.sleep(ANSWER_S * 2)
+        for page in mine:  # the token's look-up, the mark: given again
+            assert (await read(c, engine, page, reader))[1] == 2, page
+        assert (await read(c, engine, "/", {}))[1] == 2  # (the releases' digests, the mark)
+        fixed = dict.fromkeys(paths(other), Status.LIVE)
+        await recorder.record(other.id, sweep(other, fixed, clock.now()))  # another release's
+        await clock.sleep(ANSWER_S * 2)
+        for page in mine:
+            assert (await read(c, engine, page, reader))[1] == 2, page
+        board = (await read(c, engine, "/", {}))[0]  # made again: the other release counted
+        assert board.count("<strong>3 of 3 live</strong>") == 1
+        fixed = dict.fromkeys(paths(first), Status.LIVE)
+        await recorder.record(first.id, sweep(first, fixed, clock.now()))
+        await clock.sleep(ANSWER_S * 2)
+        page = (await read(c, engine, mine[0], reader))[0]
+        detail = (await c.get(mine[1], headers=reader)).json()
+        assert 'data-status="stale"' not in page and detail["live"] is True
+        await Timeline(engine).append(first.id, kinds.NOTE, {"text": "The minister asked."})
+        await clock.sleep(ANSWER_S * 2)
+        assert "The minister asked." in (await read(c, engine, mine[0], reader))[0]
+        await clock.sleep(settled)
+        for page in mine:  # made again: the token, the mark, then the page's own statements
+            assert (await read(c, engine, page, reader))[1] > 2, page
+
+
+async def test_a_page_given_again_for_longer_is_still_never_given_across_a_release_time(
+    store: AsyncEngine,
+) -> None:
+    """GDP's page and API answer made for anyone four seconds before its T (the calendar only),
+    nothing stored since: at T they are made again, with what is now public."""
+    clock = FixedClock(GDP.release_at - dt.timedelta(seconds=4))
+    app = create_app(store, config=Config(), clock=clock)
+    pages = (f"/releases/{GDP.id}", f"/api/releases/{GDP.id}")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        before = [(await c.get(page)).text for page in pages]
+        await clock.sleep(2)
+        meanwhile = [(await c.get(page)).text for page in pages]
+        await clock.sleep(2)
+        at_t = [(await c.get(page)).text for page in pages]
+    assert [SERVER_NOW.sub("", p) for p in before] == [SERVER_NOW.sub("", p) for p in meanwhile]
+    assert not any(s in page for page in before for s in EMBARGOED_STRINGS)
+    assert all(any(s in page for s in EMBARGOED_STRINGS) for page in at_t)
+
+
+async def test_a_kept_page_is_not_given_when_the_store_s_mark_was_read_across_t(
+    store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page made for anyone before GDP's T (withheld), asked again half a second before T:
+    the store's mark is read first, and at T that read may wait for a connection. The kept page
+    is judged by the time after the read, so it is made again with what is now public."""
+    from onthedot.web import queries
+
+    clock = FixedClock(GDP.release_at - dt.timedelta(seconds=3))
+    app = create_app(store, config=Config(), clock=clock)
+    page = f"/releases/{GDP.id}"
+    real = queries.release_mark
+    slow = False
+
+    async def mark(engine: AsyncEngine, release_id: str) -> Any:
+        found = await real(engine, release_id)
+        if slow:
+            await clock.sleep(0.6)  # (the read waited for a connection, across T)
+        return found
+
+    monkeypatch.setattr(queries, "release_mark", mark)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        before = (await c.get(page)).text
+        await clock.sleep(2.5)
+        slow = True
+        answer = await c.get(page)
+    assert clock.now() >= GDP.release_at
+    assert not any(s in before for s in EMBARGOED_STRINGS)
+    assert any(s in answer.text for s in EMBARGOED_STRINGS)

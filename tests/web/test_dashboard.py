@@ -285,7 +285,7 @@ async def test_the_register_lists_filters_and_exports_breaches(
 # -- settings ---------------------------------------------------------------------------------
 
 
-async def test_settings_are_shown_to_people_only_with_every_secret_masked(
+async def test_settings_are_shown_to_an_administrator_only_with_every_secret_masked(
     store: AsyncEngine, clock: FixedClock
 ) -> None:
     config = Config(
@@ -297,7 +297,7 @@ async def test_settings_are_shown_to_people_only_with_every_secret_masked(
         ),
     )
     app = create_app(store, config=config, clock=clock)
-    headers = await token(store, "jane", "it")
+    headers = await token(store, "jane", "admin")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         anonymous = [await c.get("/settings"), await c.get("/api/settings")]
         shown = [

@@ -81,7 +81,7 @@ async def test_the_board_tells_anyone_plainly_a_file_cannot_be_read_and_staff_wh
 
 
 async def test_health_is_degraded_while_a_release_s_staged_copies_can_be_fetched(
-    store: AsyncEngine,
+    store: AsyncEngine, statistician: dict[str, str]
 ) -> None:
     exposed = f"{PUBLIC}{GDP_STAGED}"
     data = {"url": exposed, "path": "/statistics/gdp-itl-regions.xlsx", "location": GDP_STAGED}
@@ -90,7 +90,7 @@ async def test_health_is_degraded_while_a_release_s_staged_copies_can_be_fetched
     app = create_app(store, config=Config(), clock=FixedClock(NOW))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://onthedot.test") as client:
-        response = await client.get("/api/health")
+        response = await client.get("/api/health", headers=statistician)
         assert response.status_code == 200
         health = response.json()
         assert health["status"] == "degraded"
@@ -100,7 +100,16 @@ async def test_health_is_degraded_while_a_release_s_staged_copies_can_be_fetched
         assert (
             "move the publishing target's staging folder outside the web root" in problem["message"]
         )
-        # health is public: it never says where the staged copy is
+        # never where the staged copy is, even to staff
         assert GDP_STAGED not in response.text and ".onthedot-" not in response.text
+        # to anyone else, not even which release: it would say where to look
+        anyone = await client.get("/api/health")
+        assert anyone.json()["status"] == "degraded"
+        (problem,) = anyone.json()["problems"]
+        assert problem["release"] is None and problem["message"].startswith(
+            "Files waiting for their release time could be fetched from the public site: sign "
+            "in to see which release"
+        )
+        assert GDP.id not in anyone.text and GDP_STAGED not in anyone.text
         await timeline.append(GDP.id, kinds.EMBARGO_CONTAINED, {"urls": [exposed]}, at=NOW)
         assert (await client.get("/api/health")).json()["status"] == "ok"

@@ -22,6 +22,7 @@ from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
 from onthedot.record.timeline import Timeline
 from onthedot.store.releases import ReleaseRepository
+from onthedot.store.tokens import AccessTokens
 from onthedot.web import live
 from onthedot.web.app import create_app
 from tests.web.conftest import (
@@ -34,6 +35,7 @@ from tests.web.conftest import (
     XLSX,
     FixedClock,
     result,
+    token,
 )
 from tests.web.serve import serve
 
@@ -170,6 +172,27 @@ async def test_before_t_an_anonymous_page_hears_only_that_t_has_come(
                     break
     assert heard == [("released", {})]
     assert all(s not in json.dumps(heard) for s in EMBARGOED_STRINGS)
+
+
+async def test_before_t_a_stream_ends_once_its_callers_token_is_revoked(
+    store: AsyncEngine, clock: FixedClock
+) -> None:
+    app = create_app(store, config=Config(), clock=clock)
+    feed_of(app).recheck_s = 0.2  # (every keep-alive: 15 s)
+    jane, john = await token(store, "jane", "statistician"), await token(store, "john", "it")
+    heard: list[tuple[str, object]] = []
+    page = f"/releases/{GDP.id}/live"
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
+        async with c.stream("GET", page, headers=jane) as r, c.stream("GET", page, headers=john):
+            await until(lambda: feed_of(app).open_streams == 2)
+            await asyncio.sleep(0.5)  # rechecked: both hold
+            assert feed_of(app).open_streams == 2
+            await AccessTokens(store).revoke("jane", NOW)
+            async with asyncio.timeout(5):  # not LIFETIME_S later
+                async for item in events(r):
+                    heard.append(item)
+            assert feed_of(app).open_streams == 1  # john's token holds: his stream goes on
+    assert all(kind != "results" for kind, _ in heard)
 
 
 async def test_new_events_tell_the_page_to_fetch_itself_again(store: AsyncEngine) -> None:

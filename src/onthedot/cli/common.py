@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 import typer
 
@@ -127,19 +127,24 @@ class State:
 
         return load_releases(self.config.release_files(), self.config)
 
-    def release_files_from_config(self) -> ReleaseFiles:
+    def release_files_from_config(self, in_hand: Collection[str] = frozenset()) -> ReleaseFiles:
         """Each configured release file on its own: a broken one does not stop the others (a
         held step's address no alert service can use makes its file broken). The service reads
         them at every tick: a release file that has not changed since the last read, nor its
         artefact files, is not parsed again, and an artefact file whose size and mtime have not
-        changed is not hashed again (only what this read used is kept for the next)."""
+        changed is not hashed again (only what this read used is kept for the next); the
+        artefact files of the releases ``in_hand`` (the scheduler's) are looked at less often
+        (``config.KeptReleases``)."""
         from onthedot.config import KeptReleases, read_releases
         from onthedot.respond.addresses import checked
 
-        used, read = KeptDigests(self._digests), KeptReleases(self._read)
+        used, read = KeptDigests(self._digests), KeptReleases(self._read, in_hand)
         files = checked(read_releases(self.config.release_files(), self.config, used, read))
         self._digests, self._read = used.kept, read.kept
         return files
+
+
+T = TypeVar("T")
 
 
 class KeptDigests(MutableMapping["DigestKey", str]):
@@ -155,6 +160,23 @@ class KeptDigests(MutableMapping["DigestKey", str]):
         if key not in self.kept:
             self.kept[key] = self._earlier[key]
         return self.kept[key]
+
+    @overload
+    def get(self, key: DigestKey) -> str | None: ...
+
+    @overload
+    def get(self, key: DigestKey, default: str | T) -> str | T: ...
+
+    def get(self, key: DigestKey, default: object = None) -> object:
+        """``__getitem__`` without an exception for a key not known (a read keeps each release's
+        artefacts' digests so: 10,000 a read, at T every second)."""
+        found = self.kept.get(key)
+        if found is None:
+            found = self._earlier.get(key)
+            if found is None:
+                return default
+            self.kept[key] = found
+        return found
 
     def __setitem__(self, key: DigestKey, value: str) -> None:
         self.kept[key] = value

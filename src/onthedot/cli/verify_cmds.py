@@ -95,6 +95,7 @@ def verify(
                 )
 
         async with state.store() as engine:
+            beside.store_opened()  # (the recorder opens it while the release is read)
             rel = await resolve_release(engine, release)
             async with verifier_for(rel, SYSTEM_CLOCK, state.config.verify) as verifier:
                 sweep = verifier.sweep(rel)

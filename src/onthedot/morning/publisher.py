@@ -14,6 +14,7 @@ The publisher is the only part that acts: the watcher only looks and records
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,6 +49,7 @@ from onthedot.verify.exposure import StagedCopy
 log = structlog.get_logger("onthedot.publisher")
 
 PREPARE_BEFORE_S = 3.0  # the sweep at T is got ready this long before T (see _until_t_preparing)
+SWEEP_AFTER_PURGE_S = 1.0  # the sweep at T waits this long at most for the purge's answers
 FENCE_BEFORE_S = 1.0  # the fence is checked this long before T (see _flip_on_the_dot) ...
 FENCE_FRESH_S = 2.0  # ... and again at T if that was longer ago than this (real seconds)
 ClockCheck = Callable[[Release], Awaitable[ClockOffset | None]]
@@ -104,17 +106,27 @@ class _Run:
     immediately: bool
     lease: Lease
     staged: list[Staged] = field(default_factory=list)
+    flip_recorded: asyncio.Future[None] | None = None
+    """The flip's record being written (``Publisher._live``): the watch sweeps meanwhile, and
+    records its first results only once the flip is recorded (``Watch``'s ``recorded_after``)."""
+
+    async def flip_on_record(self) -> None:
+        """Wait for the flip's record (raises what writing it raised)."""
+        if self.flip_recorded is not None:
+            await self.flip_recorded
 
 
 class _Purges:
-    """A run's purge at T (a task: the sweep at T does not wait for it); what a cache still
-    serves stale once it is done is the remediation's (``respond.remediation``)."""
+    """A run's purge at T (a task: the flip does not wait for it, and the sweep at T waits for
+    its requests only up to ``SWEEP_AFTER_PURGE_S``); what a cache still serves stale once it is
+    done is the remediation's (``respond.remediation``)."""
 
     def __init__(self, purging: Purging, run: _Run, clock: Clock) -> None:
         self._purging = purging
         self._run = run
         self._clock = clock
         self._first: asyncio.Task[None] | None = None
+        self._sent = asyncio.Event()
 
     def start(self) -> None:
         if self._first is None and "purged" not in self._run.done:
@@ -122,9 +134,21 @@ class _Purges:
 
     async def _purge_at_t(self) -> None:
         release = self._run.release  # (no fence: a purge twice is harmless, a purge late is not)
-        attempts = await self._purging.purge(release, list(release.paths))
+        try:
+            attempts = await self._purging.purge(release, list(release.paths), answered=self._sent)
+        finally:
+            self._sent.set()
         self._run.outcome.purge_attempts = attempts
         await self._run.steps.mark("purged", self._clock.now(), {"attempts": len(attempts)})
+
+    async def answered(self, within_s: float) -> None:
+        """Until the caches have answered the purge at T (or it failed), ``within_s`` at most:
+        a sweep sent before found the old files the purge was about to remove (200 releases'
+        purges wait their turn at one cache), recorded them stale and opened incidents about
+        them, then swept again."""
+        if self._first is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sent.wait(), within_s)
 
     @property
     def first_done(self) -> bool:
@@ -204,7 +228,9 @@ class Publisher:
             purges.start()  # (resumed after the flip: the purge the last run did not finish)
             resume = "flipped" in done  # an earlier run watched: take up what it recorded
             outcome.watch = await self._watch(run, purges, resume)
+            await run.flip_on_record()
         except BaseException:
+            await _settled(run.flip_recorded)  # (never cancelled: the flip happened)
             await purges.settled()
             raise
         await purges.finished()
@@ -233,12 +259,24 @@ class Publisher:
             fired = await self._flip_on_the_dot(run, staged)
             purges.start()  # before the flip is recorded: every millisecond counts
             run.outcome.flipped(fired, release.release_at)
+        except OnthedotError as exc:
+            await self._failed(release, exc)
+            raise
+        # (the watch starts while the flip is recorded: at T the record of 200 flips waited
+        # seconds for the loop, and every sweep waited for it)
+        run.flip_recorded = asyncio.ensure_future(self._recording_flip(run, staged, fired))
+
+    async def _recording_flip(self, run: _Run, staged: list[Staged], fired: dt.datetime) -> None:
+        try:
             await self._record_flip(run, staged, fired)
         except OnthedotError as exc:
-            await self._event(
-                release, kinds.PUBLISH_FAILED, {"error": str(exc), "kind": type(exc).__name__}
-            )
+            await self._failed(run.release, exc)
             raise
+
+    async def _failed(self, release: Release, exc: OnthedotError) -> None:
+        await self._event(
+            release, kinds.PUBLISH_FAILED, {"error": str(exc), "kind": type(exc).__name__}
+        )
 
     async def _external(self, run: _Run) -> None:
         """Another system publishes: leak probes until T, then the watch from T. Nothing is staged
@@ -351,9 +389,20 @@ class Publisher:
             stop_asked=self._watcher.recorder.stop_asked,
             fence=run.lease.check,
         )
-        watch = self._watcher.after_t(release, since=run.outcome.flipped_at, resume=resume)
+        await purges.answered(SWEEP_AFTER_PURGE_S)
+        watch = self._watcher.after_t(
+            release, since=run.outcome.flipped_at, resume=resume, recorded_after=run.flip_on_record
+        )
         async for report in watch:
             if purges.first_done:
                 await remedy.after(report)
         assert watch.outcome is not None  # (set by the last sweep)
         return watch.outcome
+
+
+async def _settled(task: asyncio.Future[None] | None) -> None:
+    """Wait for ``task`` to end, whatever its end (its error is the run's to tell, once)."""
+    if task is not None:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # (seen: told by the run's own error, not again when collected)

@@ -1,6 +1,7 @@
 """The scheduler inside ``onthedot run``: every release, published on the dot, without a person.
 
-Every ``poll_s`` it re-reads the release files (so a moved release is picked up), asks the store
+Every ``poll_s`` it re-reads the release files (so a moved release is picked up; the artefact
+files of a release being published or published only every 15 to 30 s), asks the store
 in one query which documents it holds of them, syncs each release whose stored document is not the
 one this instance read (a new file, an edit, or another version a person wrote into the store from
 another file, e.g. with ``onthedot check draft.toml``), and arms one task
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,8 +58,18 @@ if TYPE_CHECKING:
 log = structlog.get_logger("onthedot.scheduler")
 
 PublishFn = Callable[[Release], Awaitable[object]]
-LoadFn = Callable[[], "ReleaseFiles"]
+LoadFn = Callable[[Collection[str]], "ReleaseFiles"]
+"""Reads the release files; given the ids of the releases in hand (being published, or known
+published), whose artefact files it need not look at at every tick (``config.KeptReleases``)."""
 OnProblems = Callable[[tuple[FileProblem, ...]], None]
+
+
+RESTAGE_BEFORE_S = 5.0
+"""A release changed while being published is armed again with the change unless its release
+time is this close (``Scheduler._stop_changed``)."""
+QUIET_S = (0.5, 0.25)
+"""No tick begins from this many seconds before a release time being published to this many
+after (``Scheduler.next_pause_s``)."""
 
 
 @dataclass(frozen=True)
@@ -95,12 +106,15 @@ class Scheduler:
         """By release id: the release this instance last read from its file, its digest."""
         self._published: dict[str, str] = {}
         """By release id: the digest of the document seen published (``verified``)."""
+        self._armed: dict[str, tuple[Release, str]] = {}
+        """By release id: the release its running publish was armed with, and its digest."""
         self._term: Standing | None = None
         """The leadership's standing at the last tick (a new one: a new term of leading)."""
 
     async def tick(self) -> list[str]:
         """One pass: sync release files, arm the due ones; returns the ids armed now."""
-        files = self._load()
+        running = {rid for rid, task in self.tasks.items() if not task.done()}
+        files = self._load(self._in_hand())
         releases = list(files.releases)
         for release in releases:
             self._read[release.id] = (release, self._digest(release))
@@ -114,13 +128,57 @@ class Scheduler:
         await self._sync(repo, releases)
         armed = []
         now = self._clock.now()
+        stopped = await self._stop_changed(releases, now)
         for release in releases:
             if release.id in self.tasks and not self.tasks[release.id].done():
                 continue
+            if release.id in running and release.id not in stopped:
+                continue  # (ended during this tick: its files were read as in hand, not whole)
             if await self._due(release, now):
                 self.tasks[release.id] = asyncio.create_task(self._guarded(release))
+                self._armed[release.id] = (release, self._digest(release))
                 armed.append(release.id)
         return armed
+
+    async def _stop_changed(self, releases: list[Release], now: dt.datetime) -> set[str]:
+        """Stop the publish of each release changed since it was armed (its time moved, its files
+        changed), to be armed again with the change: unless its release time, old or new, is
+        within ``RESTAGE_BEFORE_S`` (or past: it may be flipping), when it goes on as armed. A
+        publish armed for 09:30 whose release was moved to the next day flipped at 09:30."""
+        stopped: set[str] = set()
+        for release in releases:
+            task, armed = self.tasks.get(release.id), self._armed.get(release.id)
+            if task is None or task.done() or armed is None or armed[1] == self._digest(release):
+                continue
+            first = min(armed[0].release_at, release.release_at)
+            if (first - now).total_seconds() <= RESTAGE_BEFORE_S:
+                continue
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            stopped.add(release.id)
+            log.warning("release changed while being published: staged again", release=release.id)
+            await self._timeline.append(
+                release.id,
+                kinds.NOTE,
+                {
+                    "text": "The release changed while it waited to be published (its time or "
+                    "its files): it is staged again and published at the time now given for it."
+                },
+                actor="scheduler",
+            )
+        return stopped
+
+    def _in_hand(self) -> frozenset[str]:
+        """The releases being published (their publish has the release it was armed with: a
+        change is synced into the store, and stops the publish to arm it again) or known
+        published as last read (one changed since is read whole)."""
+        running = (rid for rid, task in self.tasks.items() if not task.done())
+        published = (
+            rid
+            for rid, digest in self._published.items()
+            if rid in self._read and self._read[rid][1] == digest
+        )
+        return frozenset((*running, *published))
 
     def _digest(self, release: Release) -> str:
         """The digest of ``release``'s document, as the store keeps it (worked out once for a
@@ -145,7 +203,8 @@ class Scheduler:
         as this instance last read it (the store may hold a version from another file)."""
         if not broken:
             return {}
-        stored = {r.source: r for r in await repo.all() if r.id not in loaded}
+        sources = [str(path.resolve()) for path in broken]
+        stored = {r.source: r for r in await repo.from_sources(sources) if r.id not in loaded}
         read = {r.source: r for r, _digest in self._read.values() if r.id not in loaded}
         found = {path: stored.get(path.resolve()) or read.get(path.resolve()) for path in broken}
         return {path: release for path, release in found.items() if release is not None}
@@ -236,14 +295,34 @@ class Scheduler:
         if self.tasks:
             await self.aclose()
 
+    def next_pause_s(self) -> float:
+        """``poll_s``, or longer so that no tick begins within ``QUIET_S`` of the release time of
+        a release being published: a tick's reading of the release files runs on the event loop
+        the flips run on, and one begun a moment before T (on a busy machine it takes a tenth of
+        a second or more) made the flips wait for it."""
+        pause, now = self.policy.poll_s, self._clock.now()
+        before, after = QUIET_S
+        times = sorted(
+            self._read[rid][0].release_at
+            for rid, task in self.tasks.items()
+            if not task.done() and rid in self._read
+        )
+        for at in times:  # (in order: a pause moved past one release time may meet the next)
+            since = (now - at).total_seconds() + pause  # the next tick, from this T
+            if -before <= since < after:
+                pause += after - since
+        return pause
+
     async def _pause(self) -> None:
-        """Until the next tick: ``poll_s``, or less when this instance gains or loses the lead."""
+        """Until the next tick (``next_pause_s``), or less when this instance gains or loses the
+        lead."""
+        pause = self.next_pause_s()
         if self._leadership is None:
-            await self._clock.sleep(self.policy.poll_s)
+            await self._clock.sleep(pause)
             return
         changed = self._leadership.changed
         waits: list[asyncio.Future[object]] = [
-            asyncio.ensure_future(self._clock.sleep(self.policy.poll_s)),
+            asyncio.ensure_future(self._clock.sleep(pause)),
             asyncio.ensure_future(changed.wait()),
         ]
         try:

@@ -302,6 +302,9 @@ class _Ready:
     release: Release
     verifier: Verifier
     stack: AsyncExitStack
+    digest: str | None = None
+    """Its stored document's digest when read with it (``Helper._get_ready`` reads it again
+    only when the store's differs)."""
     prepared: bool = False
     preparing: asyncio.Task[None] | None = None
     """The sweep at T being got ready (``Verifier.prepare``): cancelled before the verifier
@@ -383,9 +386,16 @@ class Helper:
             due = await self._repo.due_between(
                 now - dt.timedelta(seconds=KEEP_AFTER_S), now + dt.timedelta(seconds=LOOK_AHEAD_S)
             )
-            for release in due:
+            # (only the new and changed ones read: at T, 200 releases of 50 files read and
+            # checked every few seconds took the CPU the sweeps needed)
+            changed = [
+                rid
+                for rid, digest in due.items()
+                if (kept := self._ready.get(rid)) is None or kept.digest != digest
+            ]
+            for release in await self._repo.get_many(changed) if changed else ():
                 if _soon(release, now):
-                    await self._keep(release)
+                    await self._keep(release, due[release.id])
         for release_id, ready in list(self._ready.items()):
             until = (ready.release.release_at - now).total_seconds()
             if -until > KEEP_AFTER_S:
@@ -394,16 +404,18 @@ class Helper:
             elif not ready.prepared and 0 < until <= PREPARE_BEFORE_S:
                 ready.prepare()
 
-    async def _keep(self, release: Release) -> _Ready:
-        """The verifier for ``release`` (a changed release gets a new one)."""
+    async def _keep(self, release: Release, digest: str | None = None) -> _Ready:
+        """The verifier for ``release`` (a changed release gets a new one); ``digest``: its
+        stored document's, when read with it (what the next read compares)."""
         ready = self._ready.get(release.id)
         if ready is not None and ready.release == release:
+            ready.digest = digest or ready.digest
             return ready
         if ready is not None:
             await ready.close()
         stack = AsyncExitStack()
         verifier = await stack.enter_async_context(self._open(release))
-        ready = self._ready[release.id] = _Ready(release, verifier, stack)
+        ready = self._ready[release.id] = _Ready(release, verifier, stack, digest)
         return ready
 
     async def _ready_for(self, release_id: str) -> _Ready | None:

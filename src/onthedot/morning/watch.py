@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from onthedot import respond
@@ -131,10 +131,17 @@ class Watcher:
         if self._on_sweep is not None and every_url:
             self._on_sweep(release.id, time.perf_counter() - started)
 
-    async def look(self, release: Release, only: Sequence[str] | None = None) -> VerifyReport:
+    async def look(
+        self,
+        release: Release,
+        only: Sequence[str] | None = None,
+        recorded_after: Callable[[], Awaitable[None]] | None = None,
+    ) -> VerifyReport:
         """One sweep of every URL (or ``only`` these public URLs) from every vantage point,
-        recorded (with the other instances, on PostgreSQL: ``morning.spread``)."""
+        recorded (with the other instances, on PostgreSQL: ``morning.spread``) once
+        ``recorded_after`` is done."""
         spread = self._spread
+        after = recorded_after or _nothing
         started = time.perf_counter()
         shared = None
         if spread is not None:
@@ -143,13 +150,16 @@ class Watcher:
             urls = len(only) if only is not None else len(watched_urls(release))
             async with spread.alone(urls):  # (counted in the leader's budget for every release)
                 report = await self._sweep(release, only)
+            await after()
             await self.recorder.record(release.id, report.results, by=spread.instance)
         elif shared is None:
             report = await self._sweep(release, only)
+            await after()
             await self.recorder.record(release.id, report.results, by=None)
         else:
             report = shared.report
             self._swept(release, only, started)
+            await after()
             for instance, results in shared.by.items():
                 await self.recorder.record(release.id, results, by=instance)
         respond.observe()  # the responder reads it now: an incident is alerted at once
@@ -213,12 +223,21 @@ class Watcher:
             )
 
     def after_t(
-        self, release: Release, since: dt.datetime | None = None, *, resume: bool = False
+        self,
+        release: Release,
+        since: dt.datetime | None = None,
+        *,
+        resume: bool = False,
+        recorded_after: Callable[[], Awaitable[None]] | None = None,
     ) -> Watch:
         """The sweeps after T (timed from ``since``, default T): iterate over the returned watch
         to run them (see ``Watch``). ``resume``: an earlier run watched already; take up what it
-        recorded (which URLs are live, since when) instead of sweeping every URL again."""
-        return Watch(self, release, since or release.release_at, resume=resume)
+        recorded (which URLs are live, since when) instead of sweeping every URL again.
+        ``recorded_after``: what must be on the timeline before any result (the flip's record,
+        written while the first sweep fetches)."""
+        return Watch(
+            self, release, since or release.release_at, resume=resume, recorded_after=recorded_after
+        )
 
 
 class Watch:
@@ -231,12 +250,19 @@ class Watch:
     outcome is not live — that publication was a breach."""
 
     def __init__(
-        self, watcher: Watcher, release: Release, start: dt.datetime, *, resume: bool = False
+        self,
+        watcher: Watcher,
+        release: Release,
+        start: dt.datetime,
+        *,
+        resume: bool = False,
+        recorded_after: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._watcher = watcher
         self._release = release
         self._start = start
         self._resume = resume
+        self._recorded_after = recorded_after
         self._latest: dict[tuple[str, str], CheckResult] = {}
         items = release_urls(release)
         self._own = set(watched_urls(release))
@@ -252,7 +278,7 @@ class Watch:
             self.outcome = await self._ended_before(pause is None)
             if self.outcome is not None:
                 return
-            report = await watcher.look(self._release, pending)
+            report = await watcher.look(self._release, pending, self._recorded_after)
             pending = self._take(report)
             pause = watcher.plan.pause_after(self._elapsed(), pause)
             self.outcome = await self._ending(report, pending, pause)
@@ -342,3 +368,7 @@ class Watch:
             pass
         assert self.outcome is not None  # set by the last sweep
         return self.outcome
+
+
+async def _nothing() -> None:
+    """Nothing to wait for before recording."""

@@ -9,6 +9,10 @@ Two publishers of the same release: the second waits (or refuses with ``wait=Fal
 first finishes or is gone. ``check`` is the fence: the publisher calls it before staging, the
 flip and each purge, and a holder that lost its lease (paused or cut off, and another took over)
 stops there instead of acting twice.
+
+A renewal that fails (the SQLite file locked by another writer past its busy timeout, a full disk)
+is logged and tried again at the next interval: the lease lapses only if every renewal fails for
+its whole time to live, and then the fence, not the renewer, stops this publisher.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import socket
 import uuid
 
+import structlog
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +33,8 @@ from onthedot.store.advisory import lock_key, lock_session, shared
 from onthedot.store.tables import leases
 
 DEFAULT_TTL_S = 15.0
+
+log = structlog.get_logger("onthedot.lease")
 
 
 def holder_name() -> str:
@@ -100,25 +107,35 @@ class Lease:
             )
 
     async def _renew_forever(self) -> None:
+        """Renew every third of the time to live until cancelled. A renewal that finds the lease
+        taken by another holder changes nothing (``check`` then fences this publisher); one that
+        fails is logged and tried again at the next interval, never ending the renewer."""
         while True:
             await asyncio.sleep(self._ttl.total_seconds() / 3)
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    update(leases)
-                    .where(leases.c.release_id == self.release_id, leases.c.holder == self.holder)
-                    .values(expires_at=self._expiry())
-                )
+            try:
+                await self._renew()
+            except Exception as exc:  # the store busy, full or away: the next interval tries again
+                error = str(exc).partition("\n")[0] or type(exc).__name__
+                log.warning("lease.renew_failed", release=self.release_id, error=error)
+
+    async def _renew(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(leases)
+                .where(leases.c.release_id == self.release_id, leases.c.holder == self.holder)
+                .values(expires_at=self._expiry())
+            )
 
     async def release(self) -> None:
         if self._key is not None:
             await lock_session(self._engine).unlock(self._key, self)
             return
-        if self._renewer is not None:
-            self._renewer.cancel()
-            try:
-                await self._renewer
-            except asyncio.CancelledError:
-                pass
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()
+            await asyncio.wait([renewer])  # its end, whatever it was: never raised here
+            if not renewer.cancelled() and (error := renewer.exception()) is not None:
+                log.warning("lease.renewer_ended", release=self.release_id, error=repr(error))
         async with self._engine.begin() as conn:
             await conn.execute(
                 delete(leases).where(

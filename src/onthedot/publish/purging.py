@@ -20,22 +20,36 @@ class Purging:
         self._timeline = timeline
         self._clock = clock
 
-    async def purge(self, release: Release, paths: Sequence[str]) -> list[PurgeAttempt]:
-        """Purge these paths of the release's public site through every purger at once."""
+    async def purge(
+        self, release: Release, paths: Sequence[str], *, answered: asyncio.Event | None = None
+    ) -> list[PurgeAttempt]:
+        """Purge these paths of the release's public site through every purger at once; then
+        record each purger's attempts. ``answered`` is set once every purger has answered (or
+        failed), before the records are written."""
         if not self.purgers or release.site is None:
             return []
         urls = [release.site.url(p) for p in paths]
-        results = await asyncio.gather(*(self._purge_one(release, p, urls) for p in self.purgers))
-        return [a for attempts in results for a in attempts]
-
-    async def _purge_one(
-        self, release: Release, purger: Purger, urls: list[str]
-    ) -> list[PurgeAttempt]:
         try:
-            attempts = await purger.purge(urls)
-            failed: str | None = None
-        except PurgeError as exc:
-            attempts, failed = list(exc.attempts), str(exc)
+            tried = await asyncio.gather(*(_send(p, urls) for p in self.purgers))
+        finally:
+            if answered is not None:
+                answered.set()
+        await asyncio.gather(
+            *(
+                self._record(release, p, urls, attempts, failed)
+                for p, (attempts, failed) in zip(self.purgers, tried, strict=True)
+            )
+        )
+        return [a for attempts, _failed in tried for a in attempts]
+
+    async def _record(
+        self,
+        release: Release,
+        purger: Purger,
+        urls: list[str],
+        attempts: list[PurgeAttempt],
+        failed: str | None,
+    ) -> None:
         await self._timeline.append_many(
             release.id, [(kinds.PURGE_ATTEMPT, a.as_json()) for a in attempts], at=self._clock.now()
         )
@@ -44,4 +58,11 @@ class Purging:
         else:
             kind, data = kinds.PURGE_DONE, {"purger": purger.url(), "urls": urls}
         await self._timeline.append(release.id, kind, data, at=self._clock.now())
-        return attempts
+
+
+async def _send(purger: Purger, urls: list[str]) -> tuple[list[PurgeAttempt], str | None]:
+    """The purger's attempts, and what failed (None: done)."""
+    try:
+        return await purger.purge(urls), None
+    except PurgeError as exc:
+        return list(exc.attempts), str(exc)

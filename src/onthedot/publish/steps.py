@@ -3,18 +3,27 @@ copies, stored before the first upload) → staged → flipped → purged → ve
 
 A step is done once its row exists; after a crash, a restart reads the rows and resumes after the
 last completed step, so nothing is repeated and nothing is published twice.
+
+At T, 200 releases mark their steps at once: the marks made at the same moment go together, one
+statement for all of them (``StepLog.mark``: in one transaction of their own; ``StepLog.marker``:
+in the timeline's transaction of the events that record them, ``Timeline``'s ``with_``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onthedot.errors import StoreError
+from onthedot.store.gathered import Gathered
 from onthedot.store.tables import publish_steps
 
 STEPS = ("staging", "staged", "flipped", "purged", "verified")
@@ -37,31 +46,14 @@ class StepLog:
         return {row.step: row.data for row in rows}
 
     async def mark(self, step: str, at: dt.datetime, data: dict[str, Any]) -> bool:
-        """Record ``step`` as done; False if it already was (another run got there first)."""
-        async with self._engine.begin() as conn:
-            return await self._record(conn, step, at, data)
+        """Record ``step`` as done; False if it already was (another run got there first). Done
+        once its transaction is committed, shared with the marks of other releases made at the
+        same moment (one statement)."""
+        return await _gathered(self._engine)(StepMark(self.release_id, step, at, data))
 
-    def marker(
-        self, step: str, at: dt.datetime, data: dict[str, Any]
-    ) -> Callable[[AsyncConnection], Awaitable[None]]:
+    def marker(self, step: str, at: dt.datetime, data: dict[str, Any]) -> StepMark:
         """Mark ``step`` done inside someone else's transaction (with the event that records it)."""
-
-        async def mark(conn: AsyncConnection) -> None:
-            await self._record(conn, step, at, data)  # (done already: left as it was)
-
-        return mark
-
-    async def _record(
-        self, conn: AsyncConnection, step: str, at: dt.datetime, data: dict[str, Any]
-    ) -> bool:
-        """Store ``step``'s row unless it is there; whether it was stored. One statement: a row
-        already there (even one another transaction is storing) is kept, never a second, and no
-        error aborts the transaction it shares (PostgreSQL's would, with the events in it)."""
-        adding = _insert(conn.dialect.name).values(
-            release_id=self.release_id, step=step, done_at=at, data=data
-        )
-        stored = await conn.execute(adding.on_conflict_do_nothing().returning(publish_steps.c.step))
-        return stored.first() is not None
+        return StepMark(self.release_id, step, at, data)
 
     async def reset_from(self, step: str) -> None:
         """Forget ``step`` and every later one (re-staging after the release changed)."""
@@ -72,6 +64,66 @@ class StepLog:
                     publish_steps.c.release_id == self.release_id, publish_steps.c.step.in_(later)
                 )
             )
+
+
+@dataclass(frozen=True, eq=False)
+class StepMark:
+    """A step to mark done: called with a transaction's connection, it marks it there (a step
+    done already is left as it was); ``together`` marks several in one statement (the timeline
+    writes its batch's so)."""
+
+    release_id: str
+    step: str
+    at: dt.datetime
+    data: dict[str, Any]
+
+    async def __call__(self, conn: AsyncConnection) -> None:
+        await record(conn, [self])
+
+    @staticmethod
+    async def together(marks: Sequence[StepMark], conn: AsyncConnection) -> None:
+        await record(conn, marks)
+
+
+async def record(conn: AsyncConnection, marks: Sequence[StepMark]) -> list[bool]:
+    """Store each step's row unless it is there; whether each was stored (the same step twice
+    in ``marks``: the first). One statement: a row already there (even one another transaction is
+    storing) is kept, never a second, and no error aborts the transaction it shares
+    (PostgreSQL's would, with the events in it). Rows go in in the releases' order: two
+    transactions marking the same releases wait for one another in turn, never in a circle."""
+    first = {(m.release_id, m.step): m for m in reversed(marks)}  # (the first of each kept)
+    rows = [
+        {"release_id": m.release_id, "step": m.step, "done_at": m.at, "data": m.data}
+        for _key, m in sorted(first.items(), key=lambda item: item[0])
+    ]
+    adding = _insert(conn.dialect.name).values(rows).on_conflict_do_nothing()
+    key = tuple_(publish_steps.c.release_id, publish_steps.c.step)
+    stored = {tuple(row) for row in await conn.execute(adding.returning(*key.clauses))}
+    return [(m.release_id, m.step) in stored and first[(m.release_id, m.step)] is m for m in marks]
+
+
+_MARKS: weakref.WeakKeyDictionary[AsyncEngine, Gathered[StepMark, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gathered(engine: AsyncEngine) -> Gathered[StepMark, bool]:
+    """The marks on ``engine`` made at the same moment, in one transaction (for as long as the
+    engine lives: the batches hold it only by weak reference)."""
+    marks = _MARKS.get(engine)
+    if marks is None:
+        marks = _MARKS[engine] = Gathered(partial(_mark_all, weakref.ref(engine)))
+    return marks
+
+
+async def _mark_all(
+    store: weakref.ReferenceType[AsyncEngine], batch: Sequence[StepMark]
+) -> list[bool]:
+    engine = store()
+    if engine is None:  # (its callers hold it while they wait: not seen in practice)
+        raise StoreError("The publish step could not be marked: its store was closed.")
+    async with engine.begin() as conn:
+        return await record(conn, batch)
 
 
 def _insert(dialect: str) -> postgresql.Insert | sqlite.Insert:

@@ -3,7 +3,8 @@
 Apprise is loaded only here, and only when an address is checked or a message sent (it loads
 every service it knows, about a second). An address is printed, logged and stored only masked
 (``Channel.masked``: passwords and tokens replaced). Sending runs in Apprise's worker threads, each
-attempt bounded by ``SEND_TIMEOUT_S``; a failed attempt raises ``AlertError``.
+attempt bounded by ``SEND_TIMEOUT_S``; a failed attempt raises ``AlertError``, also when a service's
+plugin raises an error of its own (its text, which may quote the address's secrets, is not kept).
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ class Channel:
             ok = await asyncio.wait_for(self.plugin.async_notify(title=title, body=body), timeout_s)
         except TimeoutError:
             raise AlertError(f"{self.masked} did not answer within {timeout_s:g} s.") from None
+        except Exception:  # a plugin's own failure: a failed attempt like any other
+            raise AlertError(
+                f"Sending to {self.masked} failed: the {self._kind()} service could not be "
+                "used with this address; check the address and its options."
+            ) from None
         if not ok:
             raise AlertError(f"{self.masked} refused the message or could not be reached.")
+
+    def _kind(self) -> str:
+        return str(getattr(self.plugin, "service_name", None) or type(self.plugin).__name__)
 
 
 def masked(url: str) -> str:

@@ -36,6 +36,8 @@ log = structlog.get_logger("onthedot.gates")
 ATTEMPTS = 3
 PAUSES_S = (2.0, 10.0)
 RETRY_S = 60.0
+KINDS = frozenset({kinds.VERIFY_ALL_LIVE, kinds.GATE_HELD, kinds.GATE_RELEASED, kinds.GATE_FAILED})
+"""The kinds of event a ``GateRecord`` is fed (the others change nothing in it)."""
 
 
 @dataclass

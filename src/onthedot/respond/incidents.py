@@ -22,6 +22,7 @@ from onthedot.model import iso_utc
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.respond.problems import TITLES, Problem
+from onthedot.store.gathered import Gathered
 from onthedot.store.tables import incidents as table
 
 ACTIVE = ("open", "acknowledged")
@@ -89,9 +90,15 @@ def _incident(row: Row[Any]) -> Incident:
 
 
 class IncidentBook:
+    """The incidents of a store. At T the responder brings the incidents of several releases up
+    to date at once: the reads of their incidents made at the same moment go in one query, the
+    incidents they open in one insert (``store.gathered``)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._timeline = Timeline(engine)
+        self._of_releases = Gathered(self._of_all)
+        self._opening = Gathered(self._open_all)
 
     async def _select(self, *where: Any) -> list[Incident]:
         query = select(table).where(*where).order_by(table.c.id)
@@ -99,7 +106,11 @@ class IncidentBook:
             return [_incident(r) for r in (await conn.execute(query)).all()]
 
     async def of_release(self, release_id: str) -> list[Incident]:
-        return await self._select(table.c.release_id == release_id)
+        return await self._of_releases(release_id)
+
+    async def _of_all(self, release_ids: Sequence[str]) -> list[list[Incident]]:
+        found = await self._select(table.c.release_id.in_(sorted(set(release_ids))))
+        return [[i for i in found if i.release_id == rid] for rid in release_ids]
 
     async def changed_since(self, since: dt.datetime) -> list[Incident]:
         """Active incidents, and those whose state changed since ``since``."""
@@ -156,15 +167,21 @@ class IncidentBook:
             "reason": "",
             **_facts(problem),
         }
-        adding = _insert(self._engine.dialect.name).values(row)
-        adding = adding.on_conflict_do_nothing(index_elements=[table.c.key])
-        async with self._engine.begin() as conn:  # (any other constraint failing is raised)
-            made = (await conn.execute(adding.returning(*table.c))).one_or_none()
-        if made is None:  # its key is taken: another instance opened it
+        incident = await self._opening(row)
+        if incident is None:  # its key is taken: another instance opened it
             return []
-        incident = _incident(made)
         await self._record(incident, kinds.INCIDENT_OPENED, _opened_data(incident), now)
         return [incident]
+
+    async def _open_all(self, rows: Sequence[dict[str, Any]]) -> list[Incident | None]:
+        """Each row stored as an incident unless its key is taken (then None; the same key
+        twice: the first), in one statement, in the keys' order."""
+        first = {row["key"]: row for row in reversed(rows)}
+        adding = _insert(self._engine.dialect.name).values([first[k] for k in sorted(first)])
+        adding = adding.on_conflict_do_nothing(index_elements=[table.c.key])
+        async with self._engine.begin() as conn:  # (any other constraint failing is raised)
+            made = {r.key: _incident(r) for r in await conn.execute(adding.returning(*table.c))}
+        return [made.get(row["key"]) if first[row["key"]] is row else None for row in rows]
 
     async def _reopen(self, old: Incident, problem: Problem, now: dt.datetime) -> Incident:
         values = {"state": "open", "round": old.round + 1, "opened_at": now, "changed_at": now}

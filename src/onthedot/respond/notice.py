@@ -46,6 +46,10 @@ log = structlog.get_logger("onthedot.notice")
 
 RETRY_FIRST_S = 10.0
 RETRY_MAX_S = 300.0
+KINDS = frozenset(
+    {kinds.VERIFY_ALL_LIVE, kinds.NOTICE_PUBLISHED, kinds.NOTICE_REPLACED, kinds.NOTICE_FAILED}
+)
+"""The kinds of event a ``NoticeRecord`` is fed (the others change nothing in it)."""
 
 
 class Tasks:

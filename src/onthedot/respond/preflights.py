@@ -44,6 +44,8 @@ BEFORE_S = 3600.0
 EVERY_S = 600.0
 QUIET_S = 60.0
 AT_ONCE = 4
+KINDS = frozenset({kinds.PREFLIGHT_CHECKED})
+"""The kinds of event ``Preflights`` is fed (the others change nothing in it)."""
 """Preflights run at the same time (a morning of many releases: the rest wait their turn)."""
 Check = Callable[[Release], Awaitable[PreflightReport]]
 

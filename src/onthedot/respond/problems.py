@@ -14,7 +14,7 @@ from typing import Any
 
 from onthedot.calendar.policy import Policy
 from onthedot.record import kinds
-from onthedot.record.breaches import read_result
+from onthedot.record.breaches import read_seen
 from onthedot.record.timeline import Event
 
 FLIP_RECORDED_S = 10.0
@@ -195,7 +195,7 @@ def _fault(kind: str, seen: _Seen) -> str:
 
 
 def _result(reading: Reading, event: Event) -> None:
-    obs = read_result(event.data, event.at)
+    obs = read_seen(event.data, event.at)
     if obs is not None:
         seen = _Seen(obs.status.value, obs.checked_at, obs.diagnosis, obs.layer)
         reading.results[(obs.url, obs.vantage)] = seen
@@ -264,3 +264,5 @@ _HANDLERS = {
     kinds.CLOCK_OFFSET: _clock_offset,
     kinds.PREFLIGHT_CHECKED: _preflight,
 }
+KINDS = frozenset(_HANDLERS)
+"""The kinds of event a ``Reading`` is fed (the others change nothing in it)."""

@@ -51,13 +51,17 @@ from onthedot.respond.deliveries import (
     MessageKey,
     marker,
 )
+from onthedot.respond.gates import KINDS as GATE_KINDS
 from onthedot.respond.gates import Gates
 from onthedot.respond.incidents import Incident, IncidentBook
 from onthedot.respond.ladder import due
 from onthedot.respond.links import Link, LinkKey, expiry, link_key
 from onthedot.respond.messages import Message, compose
+from onthedot.respond.notice import KINDS as NOTICE_KINDS
 from onthedot.respond.notice import Notices, Tasks
+from onthedot.respond.preflights import KINDS as PREFLIGHT_KINDS
 from onthedot.respond.preflights import Check, Preflights, checker
+from onthedot.respond.problems import KINDS as PROBLEM_KINDS
 from onthedot.respond.problems import PROBLEMS, Problem, Reading
 from onthedot.respond.vantages import SilentAgents
 from onthedot.settings import NoticeSettings, NotifySettings, WebSettings
@@ -85,6 +89,9 @@ WATCHED_AFTER = dt.timedelta(days=1)
 FILES_ID = "release-files"
 """The timeline of the release files that hold no release onthedot knows."""
 _RELEASE_PROBLEMS = tuple(p for p in PROBLEMS if p != "file")  # with the notice and the gates
+READ = PROBLEM_KINDS | NOTICE_KINDS | GATE_KINDS | PREFLIGHT_KINDS
+"""The kinds of event a look reads: those it acts on (at T the others are most of what is
+recorded, e.g. a ``verify.first-live`` for every URL)."""
 
 
 class BrokenFile(Protocol):
@@ -183,8 +190,8 @@ class Responder:
         now = self._clock.now()
         watched = await self._watched(now)
         seen = {r.id: self._reading(r).last_seq for r in watched}
-        new = await self._timeline.newer(seen)  # two queries for every release
-        found = {r.id: await self._read(r, new.get(r.id, []), now) for r in watched}
+        moved = await self._timeline.moved(seen, of=READ)  # two queries for every release
+        found = {r.id: await self._read(r, moved.get(r.id), now) for r in watched}
         for release_id, last_seq in seen.items():
             passed = self._readings[release_id].passed(now)
             gone = {k: p for k, p in passed.items() if k not in found[release_id]}
@@ -223,12 +230,15 @@ class Responder:
         return reading
 
     async def _read(
-        self, release: Release, new: Sequence[Event], now: dt.datetime
+        self, release: Release, moved: tuple[int, list[Event]] | None, now: dt.datetime
     ) -> dict[str, Problem]:
-        """Feed ``release``'s new events; the problems it has now."""
+        """Feed ``release``'s new events (``moved``: its newest ``seq`` and the events of the
+        kinds read, None: nothing new); the problems it has now."""
         reading = self._reading(release)
+        head, new = moved or (0, [])
         for event in new:
             reading.feed(event)
+        reading.last_seq = max(reading.last_seq, head)
         self.notices.feed(release.id, new)
         self.gates.feed(release.id, new)
         self.preflights.feed(release.id, new)
@@ -246,11 +256,17 @@ class Responder:
             if not self._syncing.busy(release_id):
                 passed = self._passed.pop(release_id, {})
                 steps = [passed | found, found] if passed else [found]
-                self._syncing.start(release_id, self._sync_one(release_id, steps, now))
+                self._syncing.start(release_id, self._sync_one(release_id, steps, now, passed))
 
     async def _sync_one(
-        self, release_id: str, steps: Sequence[dict[str, Problem]], now: dt.datetime
+        self,
+        release_id: str,
+        steps: Sequence[dict[str, Problem]],
+        now: dt.datetime,
+        passed: dict[str, Problem],
     ) -> None:
+        """Bring one release's incidents up to date; if that fails, what came and went is kept
+        for the next look (it is not lost with the failed write)."""
         found = steps[-1]
         try:
             async with self._turns:
@@ -261,8 +277,10 @@ class Responder:
             if moved:  # alerted now, not at the end of a look
                 await self._alert_about(moved, now)
         except OnthedotError as exc:  # the store busy: a later look tries again
+            self._passed[release_id] = passed | self._passed.get(release_id, {})
             log.error("incidents not brought up to date", release=release_id, error=str(exc))
         except Exception:  # a bug must not stop the other releases' alerts
+            self._passed[release_id] = passed | self._passed.get(release_id, {})
             log.exception("incidents not brought up to date", release=release_id)
 
     async def _sync_files(self, now: dt.datetime) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Generic, TypeVar
 
-from onthedot.errors import StoreError
+from onthedot.errors import StoreError, StoreUnreachableError
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -25,8 +25,10 @@ _Waiting = list[tuple[A, "asyncio.Future[R]"]]
 
 class Gathered(Generic[A, R]):
     """``run`` gets the arguments of every call waiting and returns each one's answer, in order.
-    A batch that fails fails every call in it (the store's failure is each one's), unless the
-    store gave it up for clashing with another transaction: then each call is run alone. A caller
+    A batch that fails is run again a call at a time (nothing of it was stored): the store gave
+    it up for clashing with another transaction, or one call's values made it refuse the whole
+    (an incident whose text the store cannot hold kept every other release's from opening, look
+    after look); only a store that cannot be reached fails every call at once. A caller
     cancelled before its batch starts is left out of it; a batch whose callers were all
     cancelled is cancelled too (as a call of its own would be), one with a caller still waiting
     is done for all of them. If the batches stop (the loop shutting down), every call held gets
@@ -87,10 +89,11 @@ class Gathered(Generic[A, R]):
         try:
             return await self._run(arguments)
         except Exception as exc:
-            if len(arguments) < 2 or not clashed(exc):
+            if len(arguments) < 2 or isinstance(exc, StoreUnreachableError):
                 raise
         outcomes: list[R | Exception] = []
-        for argument in arguments:  # (one at a time: together they might clash again)
+        for argument in arguments:  # (one at a time: together they might clash again, and what
+            # one call's values made the store refuse is that call's alone)
             try:
                 outcomes.extend(await self._run([argument]))
             except Exception as exc:  # (handed to its caller: theirs to see)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.errors import StoreError
@@ -142,17 +142,40 @@ class ReleaseRepository:
             ).all()
         return [release for doc in docs if (release := _read(doc)) is not None]
 
-    async def due_between(self, start: dt.datetime, end: dt.datetime) -> list[Release]:
-        """The releases due from ``start`` to ``end`` (both included), by ``release_at``: only
-        their documents are read (the column is indexed), not every release's."""
+    async def from_sources(self, sources: Collection[str]) -> list[Release]:
+        """The stored releases last read from these release files (``source``): the copies kept
+        while a file is broken, read without reading every other release's document."""
+        return await self._where_in(releases.c.source, sources)
+
+    async def due_between(self, start: dt.datetime, end: dt.datetime) -> dict[str, str]:
+        """The releases due from ``start`` to ``end`` (both included), by ``release_at``: each
+        one's id and stored digest (``content_sha256``), no document read (the column is
+        indexed): a reader that keeps the releases it read asks ``get_many`` for the new and
+        changed ones only."""
         query = (
-            select(releases.c.document)
+            select(releases.c.id, releases.c.content_sha256)
             .where(releases.c.release_at.between(start, end))
             .order_by(releases.c.release_at)
         )
         async with self._engine.connect() as conn:
-            docs = (await conn.scalars(query)).all()
-        return [release for doc in docs if (release := _read(doc)) is not None]
+            return {row.id: row.content_sha256 for row in await conn.execute(query)}
+
+    async def get_many(self, ids: Collection[str]) -> list[Release]:
+        """The stored releases ``ids`` (those the store holds and can still read)."""
+        return await self._where_in(releases.c.id, ids)
+
+    async def _where_in(self, column: ColumnElement[Any], values: Collection[str]) -> list[Release]:
+        """The stored releases whose ``column`` is one of ``values``, asked ``_CHUNK`` at a time."""
+        wanted = list(values)
+        found: list[Release] = []
+        async with self._engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(releases.c.document).where(
+                    column.in_(wanted[start : start + _CHUNK])
+                )
+                docs = (await conn.scalars(query)).all()
+                found += [release for doc in docs if (release := _read(doc)) is not None]
+        return found
 
     async def history(self, release_id: str, field: str | None = None) -> list[HistoryEntry]:
         query = (

@@ -70,7 +70,7 @@ class Batch:
 
 
 _sha256 = hashlib.sha256
-_NOTHING = bytearray()  # the kept bytes of every transfer that keeps none (never written to)
+_NOTHING = b""  # the kept bytes of every transfer that keeps none
 
 
 class Transfer:
@@ -98,6 +98,7 @@ class Transfer:
         self.hasher = _sha256()
         self.size = 0
         self.too_large = False
+        self.kept: bytes | bytearray  # the first chunk as it came; a bytearray from the second
         if limit is None and needle is None and not keep:
             self.checked = False
             self.kept = _NOTHING
@@ -105,7 +106,7 @@ class Transfer:
             self.checked = True
             self.tail = b""
             self.found = False
-            self.kept = bytearray()
+            self.kept = b""
 
     def _reset_body(self) -> None:
         self.hasher = _sha256()
@@ -114,7 +115,7 @@ class Transfer:
         if self.checked:
             self.tail = b""
             self.found = False
-            self.kept = bytearray()
+            self.kept = b""
 
     def next_hop(self, url: str, hop_seconds: float) -> None:
         """Start over for the redirect target ``url`` (the body of a 3xx is not the file)."""
@@ -144,8 +145,15 @@ class Transfer:
         self.hasher.update(chunk)
         if self.needle is not None and not self.found:
             self._search(chunk)
-        if self.keep and len(self.kept) < self.keep:
-            self.kept += chunk[: self.keep - len(self.kept)]
+        keep = self.keep
+        if keep:
+            kept = self.kept
+            if not kept:  # the first chunk is kept as it is, not copied (a file's answer is
+                self.kept = chunk if len(chunk) <= keep else chunk[:keep]  # often one chunk)
+            elif len(kept) < keep:
+                if isinstance(kept, bytes):
+                    kept = self.kept = bytearray(kept)
+                kept += chunk[: keep - len(kept)]
         return None
 
     def _search(self, chunk: bytes) -> None:
@@ -155,9 +163,8 @@ class Transfer:
             self.found = True
             self.tail = b""
         else:
-            self.tail = (
-                window[len(window) - len(self.needle) + 1 :] if len(self.needle) > 1 else b""
-            )
+            # (the text's length less one, or all of a window shorter than that)
+            self.tail = window[1 - len(self.needle) :] if len(self.needle) > 1 else b""
 
 
 class HeaderLines(Sequence[tuple[str, str]]):

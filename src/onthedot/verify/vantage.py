@@ -16,10 +16,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import dns.asyncresolver
-import dns.exception
-import dns.nameserver
-
+from onthedot.errors import ProbeError
 from onthedot.model import Release
 
 
@@ -53,6 +50,16 @@ async def resolve_all(host: str, port: int) -> list[str]:
 
 async def resolve_with(resolver: str, host: str, timeout: float = 2.0) -> list[str]:
     """Every A and AAAA address of ``host`` according to the DNS server ``resolver``."""
+    try:  # (dnspython: only for a site that names resolvers, a 30 ms import every verify paid
+        import dns.asyncresolver  # before its first request)
+        import dns.exception
+        import dns.nameserver
+    except ImportError as exc:
+        raise ProbeError(
+            "Looking a site up with its own DNS servers needs the dnspython package, which is "
+            "missing from this installation: install onthedot again."
+        ) from exc
+
     address, _, port = (
         resolver.rpartition(":") if resolver.count(":") == 1 else (resolver, "", "53")
     )

@@ -84,6 +84,7 @@ class _Plan:
 
 
 BATCH = 1000  # results a sweep hands out at a time (``Verifier.sweep``)
+TAIL_PARTS = 4  # ...and once no more than a batch is left to hand out, a quarter of one at a time
 _PLANS_KEPT = 8  # releases one verifier sweeps in turn (``onthedot verify`` of several, say)
 PREPARED_FOR_S = 10.0  # a sweep this soon after ``prepare`` uses the addresses it resolved
 _BUILD_BEFORE_S = 0.5  # ``prepare`` builds nothing closer to T than this, plus:
@@ -505,12 +506,18 @@ class Sweep:
         judged: dict[str, list[CheckResult]] = {}
         ready: list[CheckResult] = []
         pages: list[CheckResult] = []  # handed out with their linked or found files, at the end
+        # Near the end, smaller batches: what the caller stores after the last one is what the
+        # command waits for once every URL is judged (measured on 6,000 URLs: the recorder's CPU
+        # after the last batch came was 0.06-0.13 s with the last of 1,000, 0.04-0.05 s now)
+        size, small = self._batch, max(1, self._batch // TAIL_PARTS)
+        left = plan.listed.total() * len(plan.vantages)  # results still to judge (about)
         async for url, results in verifier._judging(release, plan, now):
             judged[url] = results
+            left -= len(results)
             for result in results:
                 held = "_links" in result.cache or "_page" in result.cache
                 (pages if held else ready).append(result)
-            if len(ready) >= self._batch:
+            if len(ready) >= size or (len(ready) >= small and left + len(ready) <= size):
                 yield ready
                 ready = []
         report.results = [r for url in plan.listed for r in judged.get(url, ())]

@@ -80,7 +80,7 @@ POWERS: dict[Role, frozenset[Power]] = {
     Role.HEAD_OF_PROFESSION: _ON_CALL
     | {Power.WRITE_REPORT, Power.APPROVE_REPORT, Power.PUBLISH_REPORT},
     Role.PUBLISHING: _ON_CALL | {Power.PUBLISH_REPORT},
-    Role.IT: _ON_CALL | {Power.METRICS},
+    Role.IT: _ON_CALL | {Power.METRICS, Power.SETTINGS},
     Role.READ: frozenset({Power.EMBARGOED}),
     Role.METRICS: frozenset({Power.METRICS}),
     Role.ADMIN: frozenset(Power),
@@ -143,7 +143,7 @@ ROUTES: dict[str, Access] = {
     "/register": Access.RELEASE,  # breaches of releases before their T: only with the power
     "/register.csv": Access.RELEASE,
     "/api/register": Access.RELEASE,
-    "/settings": Access.RELEASE,  # to a signed-in person or a token of a role only
+    "/settings": Access.RELEASE,  # administrators and IT only (Power.SETTINGS: web.settings_page)
     "/api/settings": Access.RELEASE,
     "/api/incidents": Access.RELEASE,
     "/metrics": Access.METRICS,
@@ -206,14 +206,27 @@ async def principal(request: Request, ctx: Ctx) -> Principal:
     known = getattr(request.state, "principal", None)
     if isinstance(known, Principal):
         return known
-    token = bearer(request)
-    if token is not None:
-        found = await token_principal(ctx, token)
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        found = await session_principal(ctx, cookie) if cookie else ANONYMOUS
+    found = await _credential(request, ctx)
     request.state.principal = found
     return found
+
+
+async def _credential(request: Request, ctx: WebContext) -> Principal:
+    token = bearer(request)
+    if token is not None:
+        return await token_principal(ctx, token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return await session_principal(ctx, cookie) if cookie else ANONYMOUS
+
+
+async def principal_now(request: Request, ctx: WebContext) -> Principal:
+    """The caller as their credential holds now, read again (a long answer, the live stream,
+    asks while it runs): anonymous once their token is revoked or expired, or their session has
+    ended."""
+    try:
+        return await _credential(request, ctx)
+    except TokenError:
+        return ANONYMOUS
 
 
 async def session_principal(ctx: WebContext, session_id: str) -> Principal:

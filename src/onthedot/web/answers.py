@@ -16,6 +16,16 @@ known to be allowed), so the page they are sent back to shows what they did. No 
 before a release time is given from it, neither again nor to a request that waits for it: the
 page made a moment before T (the release withheld, "announced") is made again at T.
 
+A page that can say cheaply what it is made from (``stored``: a mark read from the store in one
+indexed statement, such as a release's newest event and newest result) is given again for longer
+while that mark is unchanged, up to ``SETTLED_S``: before T, and once a release has settled,
+a page refreshed every few seconds is given again rather than made again. The mark is read
+before the page is made (a change stored meanwhile makes the next request make it again), and
+only once ``ANSWER_S`` has passed; the other rules hold for it as for any answer: never across a
+release time, for the same viewer only, dropped by ``forget``. What a page shows of the time
+itself (a countdown without JavaScript, a pre-release link's expiry) may then be as it was up to
+``SETTLED_S`` before.
+
 What a page shows depends on who asks (before T, a release's detail only to a viewer with the
 power: ``access.sees_detail``), so an answer is kept for one viewer's name and role and never given
 to anyone else; and on the page's own parameters, as the handler read them (``query``: never the
@@ -48,6 +58,8 @@ if TYPE_CHECKING:
 
 ANSWER_S = 1.0
 """How long an answer is given again after it was made."""
+SETTLED_S = 5.0
+"""How long an answer is given again while the store's mark of what it was made from is unchanged."""
 WAITING_S = 5.0
 """While an answer is made again, the one before it is given to the requests that come meanwhile
 if it is younger than this (the page's own refresh): only the request that came first waits."""
@@ -71,6 +83,7 @@ class Answer:
     made_s: float  # ``time.monotonic()`` when it was made
     turn: dt.datetime | None  # the first release time after it was made: never given from then
     mark: object
+    seen: object  # the store's mark, read before it was made (None: the page has none)
     status: int
     media_type: str | None
     body: bytes
@@ -125,6 +138,7 @@ class Answers:
         self._clock = clock
         self._next_release_at = next_release_at
         self.answer_s = ANSWER_S  # (a test of what is given again may lengthen it)
+        self.settled_s = SETTLED_S
         self.kept_bytes = KEPT_BYTES  # (a test of what is dropped may shorten it)
         self.held = 0  # the bytes of the answers kept (``size_of``)
         self._kept: dict[Key, Answer] = {}  # the first kept first
@@ -139,9 +153,11 @@ class Answers:
         make: Callable[[], Awaitable[Response]],
         mark: object = None,
         query: str = "",
+        stored: Callable[[], Awaitable[object]] | None = None,
     ) -> Response:
         """The answer to ``request`` (``query``: the page's parameters, as it read them): the one
-        kept for it if made less than ``ANSWER_S`` before ``now`` with the same ``mark``, else
+        kept for it if made less than ``ANSWER_S`` before ``now`` with the same ``mark``, or
+        less than ``SETTLED_S`` before with the same mark of the store (``stored``'s), else
         ``make``'s (kept if it is a 200); while that is being made for another request, the one
         kept if younger than ``WAITING_S``."""
         key = key_of(request, viewer, query)
@@ -151,14 +167,38 @@ class Answers:
             return self._given(kept, request)
         making = self._making.get(key)
         if making is None or not self._joins(making, now, mark):
-            making = Making(
-                now, mark, asyncio.ensure_future(self._make(key, request, now, make, mark))
-            )
+            made = functools.partial(self._make, key, request, now, make, mark)
+            answer = self._settled_or_made(key, now, mark, stored, made)
+            making = Making(now, mark, asyncio.ensure_future(answer))
             self._making[key] = making
             making.made.add_done_callback(functools.partial(self._made, key, making))
         elif kept is not None and kept.mark == mark and young(kept, now, now_s, WAITING_S):
             return self._given(kept, request)  # the one before, while the next is made
         return self._given(await asyncio.shield(making.made), request)
+
+    async def _settled_or_made(
+        self,
+        key: Key,
+        now: dt.datetime,
+        mark: object,
+        stored: Callable[[], Awaitable[object]] | None,
+        made: Callable[[object], Awaitable[Answer]],
+    ) -> Answer:
+        """The answer kept, if the store's mark (``stored``'s, read first) is the one it was
+        made with and it is younger than ``settled_s``; else ``made``'s with the mark. Those who
+        ask while the mark is read wait for this, or get the one before, as for any answer
+        being made."""
+        seen = None if stored is None else await stored()
+        kept = self._kept.get(key)  # (``forget`` may have dropped it meanwhile)
+        now = self._clock.now()  # (the mark's read may have waited across a release time)
+        if (
+            kept is not None
+            and seen is not None
+            and (kept.mark, kept.seen) == (mark, seen)
+            and young(kept, now, time.monotonic(), self.settled_s)
+        ):
+            return kept
+        return await made(seen)
 
     def _joins(self, making: Making, now: dt.datetime, mark: object) -> bool:
         """Whether a request at ``now`` with ``mark`` may wait for ``making``: not if it began
@@ -178,6 +218,7 @@ class Answers:
         now: dt.datetime,
         make: Callable[[], Awaitable[Response]],
         mark: object,
+        seen: object,
     ) -> Answer:
         forgotten, now_s = self._forgotten, time.monotonic()
         request.state.kept = True
@@ -187,7 +228,7 @@ class Answers:
             request.state.kept = False  # (an error page made for this request has no marks)
         body = bytes(response.body)
         turn = self._next_release_at(now)  # (the releases as the page was made from them)
-        made = Answer(now, now_s, turn, mark, response.status_code, response.media_type, body)
+        made = Answer(now, now_s, turn, mark, seen, response.status_code, response.media_type, body)
         if made.status == 200 and forgotten == self._forgotten:  # (not made across a change)
             self._keep(key, made)
         return made

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -18,7 +19,7 @@ from onthedot.record.timeline import Timeline
 from onthedot.respond.deliveries import open_failures
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
-from onthedot.web.access import Principal, Viewer, sees_detail
+from onthedot.web.access import Power, Principal, Viewer, sees_detail
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
     ArtefactOut,
@@ -100,7 +101,8 @@ async def get_release(release_id: str, request: Request, ctx: Ctx, viewer: Viewe
         detail = await release_detail(ctx, viewer, release_id)
         return Response(detail.model_dump_json(), media_type="application/json")
 
-    return await ctx.answers.answer(request, viewer, ctx.clock.now(), made)
+    mark = functools.partial(queries.release_mark, ctx.engine, release_id)
+    return await ctx.answers.answer(request, viewer, ctx.clock.now(), made, stored=mark)
 
 
 async def release_detail(ctx: WebContext, viewer: Principal, release_id: str) -> ReleaseDetail:
@@ -192,8 +194,10 @@ async def ready(ctx: Ctx, response: Response) -> ReadyOut:
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-async def health(ctx: Ctx, response: Response) -> HealthOut:
-    """Is the service up, can it read its store and every release file, and does it publish?"""
+async def health(ctx: Ctx, response: Response, viewer: Viewer) -> HealthOut:
+    """Is the service up, can it read its store and every release file, and does it publish?
+    Which release's staged files the public could fetch is said only to whoever may see a
+    release's detail before its time: to anyone else it would say where to look."""
     store = await _store_answers(ctx, response)
     problems = [
         ProblemOut(file=p.file, message=p.public_message) for p in ctx.file_problems.current()
@@ -202,7 +206,7 @@ async def health(ctx: Ctx, response: Response) -> HealthOut:
     if store != "ok":
         problems.insert(0, ProblemOut(file=None, message=store))
     else:
-        problems.extend(await _exposures(ctx))
+        problems.extend(await _exposures(ctx, named=viewer.may(Power.EMBARGOED)))
         problems.extend(
             ProblemOut(file=None, release=f.release_id, message=f.message)
             for f in await open_failures(ctx.engine)
@@ -225,13 +229,24 @@ EXPOSURE_WATCH = dt.timedelta(days=1)
 """How long after its release time a release's staged copies are still looked for in health."""
 
 
-async def _exposures(ctx: WebContext) -> list[ProblemOut]:
-    """A problem for each release whose staged copies the public could fetch at the last look.
-    Health is public: it names the release (on the calendar) and how many, never where."""
+async def _exposures(ctx: WebContext, *, named: bool) -> list[ProblemOut]:
+    """A problem for each release whose staged copies the public could fetch at the last look,
+    naming the release and how many (never where); not ``named``: one problem naming none."""
     now = ctx.clock.now()
     zone = ctx.config.zone
     due = [r.id for r in await ctx.shelf.all() if r.release_at > now - EXPOSURE_WATCH]
     found = await open_exposures(ctx.engine, due) if due else []
+    if found and not named:
+        return [
+            ProblemOut(
+                file=None,
+                message=(
+                    "Files waiting for their release time could be fetched from the public "
+                    "site: sign in to see which release, then move the publishing target's "
+                    "staging folder outside the web root and tell the Head of Profession."
+                ),
+            )
+        ]
     return [
         ProblemOut(
             file=None,

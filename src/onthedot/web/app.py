@@ -17,7 +17,8 @@
 - ``/incidents`` and acknowledging one, signed in or by an alert's signed link (``web.incidents``).
 
 Who may see what is ``web.access`` (every route is declared in ``access.ROUTES``); request bodies
-are bounded, and agents' tokens checked before a body is read, by ``web.bodies``.
+are bounded, and agents' tokens checked before a body is read, by ``web.bodies``; no answer but
+the static files may be kept by a cache or a browser (``web.private``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from onthedot.web.bodies import Bodies
 from onthedot.web.context import AgentLimiter, WebContext
 from onthedot.web.live import Feed
 from onthedot.web.metrics import ServiceMetrics
+from onthedot.web.private import Private
 
 log = logging.getLogger("onthedot.web")
 HERE = Path(__file__).parent
@@ -158,6 +160,7 @@ def create_app(
         timeout_s=config.web.body_timeout_s,
         check_agent=functools.partial(agents.agent_for, app.state.onthedot.agent_tokens),
     )
+    app.add_middleware(Private)  # (the outermost: Bodies' refusals too)
     return app
 
 

@@ -183,10 +183,21 @@ def states(cards: Sequence[BoardCard]) -> list[tuple[str, int]]:
 @router.get("/", response_class=HTMLResponse)
 async def board(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
     """Made at most once a second for each viewer, and again when the release files that cannot
-    be read change (``web.answers``)."""
+    be read change; given again for longer while no release, event or result has changed
+    (``web.answers``)."""
     broken = ctx.file_problems.current()
+
+    async def stored() -> object:
+        await ctx.shelf.all()  # (read again if a release changed: ``reads`` counts it)
+        return (ctx.shelf.reads, *await queries.store_mark(ctx.engine))
+
     return await ctx.answers.answer(
-        request, viewer, ctx.clock.now(), lambda: made(request, ctx, viewer, broken), broken
+        request,
+        viewer,
+        ctx.clock.now(),
+        lambda: made(request, ctx, viewer, broken),
+        broken,
+        stored=stored,
     )
 
 

@@ -9,7 +9,6 @@ expired link is refused (403) and the refusal recorded on the release's timeline
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs
 
 import structlog
 from fastapi import APIRouter, Request
@@ -24,7 +23,8 @@ from onthedot.respond.links import Link, link_key
 from onthedot.web.access import Power, Viewer
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import render
-from onthedot.web.signin import FORM, same_site
+from onthedot.web.session import form_fields
+from onthedot.web.signin import same_site
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("onthedot.web.incidents")
@@ -58,10 +58,7 @@ _BACK = re.compile(r"/releases/[A-Za-z0-9._-]+")
 
 async def _form(request: Request) -> dict[str, str]:
     """The first value of each field of a posted form (none unless it is a form)."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != FORM:
-        return {}
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
-    return {k: v[0] for k, v in fields.items() if v}
+    return {k: v[0] for k, v in (await form_fields(request)).items() if v}
 
 
 @router.get("/incidents/{incident_id}/ack-link", response_class=HTMLResponse)

@@ -58,6 +58,8 @@ log = logging.getLogger("onthedot.web")
 QUEUE = 64
 """Messages a stream may have waiting before it is told to fetch the page instead."""
 KEEPALIVE_S = 15.0
+"""A stream says it is still there this often, and asks again whether its caller's credential
+still holds (a revoked token, an ended session: the stream ends; ``stream``'s ``holds``)."""
 LIFETIME_S = 600.0
 """A stream ends after this long; the browser opens a new one (``retry``), so no connection is
 held forever and a page that was left open picks up a restarted service."""
@@ -112,6 +114,7 @@ class Feed:
         self.engine = engine
         self.every_s = every_s
         self.lifetime_s = lifetime_s
+        self.recheck_s = KEEPALIVE_S
         self._streams: dict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._last: tuple[int, int] | None = None  # the newest check id and event id read
@@ -263,17 +266,25 @@ async def stream(
     now: Callable[[], dt.datetime],
     rows: Rows,
     since: int | None = None,
+    holds: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[bytes]:
     """The stream of one open page: results as table rows (``rows``) while ``sees()``, else only
-    the word that T has come; ``since``: the newest check id the page shows (``newest_check``)."""
+    the word that T has come; ``since``: the newest check id the page shows (``newest_check``).
+    A stream that shows the rows asks ``holds()`` every ``feed.recheck_s`` whether its caller
+    may still see them, and ends when not (the browser opens a new one, as the caller is now)."""
     queue = feed.subscribe(release.id, since)
     loop = asyncio.get_running_loop()
     ends = loop.time() + feed.lifetime_s
+    recheck = loop.time() + feed.recheck_s
     try:
         yield b"retry: 2000\n\n"
         shown = sees()
         while (left := ends - loop.time()) > 0:
-            wait = min(KEEPALIVE_S, left)
+            if shown and holds is not None and loop.time() >= recheck:
+                if not await holds():
+                    return
+                recheck = loop.time() + feed.recheck_s
+            wait = min(KEEPALIVE_S, feed.recheck_s, left)
             if not shown:  # look again at T, and every second (the clock may be set)
                 wait = min(wait, 1.0, max(0.05, (release.release_at - now()).total_seconds()))
             try:

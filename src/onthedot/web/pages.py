@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from onthedot import __version__
 from onthedot.calendar.timeutil import fmt_local
@@ -160,14 +161,18 @@ def card(view: queries.ReleaseView, label: str, now: dt.datetime, zone: ZoneInfo
 
 
 async def card_for(
-    ctx: WebContext, viewer: Principal, release: Release, label: str, now: dt.datetime
+    ctx: WebContext,
+    viewer: Principal,
+    release: Release,
+    label: str,
+    now: dt.datetime,
+    view: queries.ReleaseView | None = None,
 ) -> Card:
-    """The release's card: its results if ``viewer`` may see them (access.sees_detail), else
-    the calendar only (read nothing of its results)."""
+    """The release's card: its results (``view``, else read now) if ``viewer`` may see them
+    (access.sees_detail), else the calendar only (read nothing of its results)."""
     if sees_detail(viewer, release, now):
-        shown = card(
-            await queries.release_view(ctx.engine, release, now), label, now, ctx.config.zone
-        )
+        view = view or await queries.release_view(ctx.engine, release, now)
+        shown = card(view, label, now, ctx.config.zone)
         shown.incidents = [
             i for i in await IncidentBook(ctx.engine).of_release(release.id) if i.active
         ]
@@ -218,12 +223,21 @@ def render(
         "refreshes": not request.url.path.startswith(f"{LINK_PREFIX}/"),  # (a link is no board)
         "viewer": viewer,
         "sees_metrics": viewer.may(Power.METRICS),
+        "sees_settings": viewer.role is None or viewer.may(Power.SETTINGS),  # (else refused)
         "sees_report": viewer.may(Power.EMBARGOED),
         "csrf": answers.CSRF_MARK if kept else session.csrf_token(request, ctx.form_key),
     }
     response = ctx.templates.TemplateResponse(request, name, {**page, **values}, status_code=status)
     session.remember_form(request, response)
     return response
+
+
+def partial(ctx: WebContext, name: str, **values: Any) -> Markup:
+    """Template ``name`` rendered on its own, to put into a page whole: Jinja hands each piece
+    of a page up through every template and block it is nested in (five for a release page),
+    so a table of a row per result or event costs several times more made inside the page
+    than made apart and put in as one piece."""
+    return Markup(ctx.templates.get_template(name).render(**values))
 
 
 def render_error(request: Request, status: int, sentence: str) -> Response:

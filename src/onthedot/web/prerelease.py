@@ -23,14 +23,11 @@ from onthedot.publish.prerelease import Admitted, Desk
 from onthedot.publish.prerelease_links import PREFIX, LinkKey, key_path
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import render
+from onthedot.web.private import PRE_RELEASE
 
 log = logging.getLogger("onthedot.prerelease")
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-PRIVATE = {
-    "Cache-Control": "no-store, private",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-}
+PRIVATE = PRE_RELEASE  # (its refusals get them from ``web.private``)
 
 
 def desk(ctx: WebContext) -> Desk:

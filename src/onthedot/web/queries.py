@@ -28,10 +28,18 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.model import CheckResult, Release, Status
-from onthedot.store.tables import aggregated_instant, alerts, checks, publish_steps, release_history
+from onthedot.store.tables import (
+    aggregated_instant,
+    alerts,
+    checks,
+    events,
+    publish_steps,
+    release_history,
+    releases,
+)
 from onthedot.verify.verifier import watched_urls
 
 
@@ -114,27 +122,35 @@ async def latest_statuses(engine: AsyncEngine) -> dict[str, list[tuple[str, str]
     return out
 
 
-async def latest_results(engine: AsyncEngine, release_id: str) -> list[CheckResult]:
-    query = (
+def _latest_docs(release_id: str) -> Select[tuple[Any]]:
+    """The documents of the release's latest result per URL × vantage point, by URL."""
+    return (
         select(checks.c.result)
         .where(checks.c.id.in_(_latest_ids(release_id)))
         .order_by(checks.c.url, checks.c.vantage)
     )
+
+
+async def latest_results(engine: AsyncEngine, release_id: str) -> list[CheckResult]:
     async with engine.connect() as conn:
-        docs = (await conn.scalars(query)).all()
+        docs = (await conn.scalars(_latest_docs(release_id))).all()
     return [CheckResult.model_validate(doc) for doc in docs]
 
 
 async def first_live(engine: AsyncEngine, release: Release) -> list[FirstLive]:
     """The first moment each URL × vantage point was seen live, and its lag after T."""
+    async with engine.connect() as conn:
+        return await _first_live(conn, release)
+
+
+async def _first_live(conn: AsyncConnection, release: Release) -> list[FirstLive]:
     query = (
         select(checks.c.url, checks.c.vantage, func.min(checks.c.checked_at).label("at"))
         .where(checks.c.release_id == release.id, checks.c.status == Status.LIVE.value)
         .group_by(checks.c.url, checks.c.vantage)
         .order_by(checks.c.url, checks.c.vantage)
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(query)).all()
     out = []
     for row in rows:
         at = aggregated_instant(row.at)
@@ -143,9 +159,101 @@ async def first_live(engine: AsyncEngine, release: Release) -> list[FirstLive]:
 
 
 async def release_view(engine: AsyncEngine, release: Release, now: dt.datetime) -> ReleaseView:
-    results = await latest_results(engine, release.id)
+    """The latest result per URL × vantage point and the first-live times (one connection)."""
+    async with engine.connect() as conn:
+        docs = (await conn.scalars(_latest_docs(release.id))).all()
+        firsts = await _first_live(conn, release)
+    results = [CheckResult.model_validate(doc) for doc in docs]
     summary = summarise(release, [(r.url, r.status.value) for r in results], now)
-    return ReleaseView(release, summary, results, await first_live(engine, release))
+    return ReleaseView(release, summary, results, firsts)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A release's stored results as its page shows them: the latest per URL × vantage point
+    with the first-live times (``view``), and the results the go-live curve is drawn from
+    (``turns``: each URL × vantage point's first, each that found it live after not, or not
+    after live, and the last of all: ``golive.curve`` draws the same curve from these as from
+    every result, since the others change no share)."""
+
+    view: ReleaseView
+    turns: list[CheckResult]
+
+
+async def release_record(conn: AsyncConnection, release: Release, now: dt.datetime) -> Record:
+    """``release_view`` and the curve's results in two statements on ``conn``: every result's
+    place, status and time (no document: a release checked for an hour has thousands, and
+    reading each one's JSON was most of its page's time), then the latest results' documents."""
+    query = (
+        select(checks.c.url, checks.c.vantage, checks.c.status, checks.c.checked_at)
+        .where(checks.c.release_id == release.id)
+        .order_by(checks.c.checked_at, checks.c.id)
+    )
+    was_live: dict[tuple[str, str], bool] = {}
+    firsts: dict[tuple[str, str], dt.datetime] = {}
+    turns: list[CheckResult] = []
+    last = None
+    for url, vantage, status, at in (await conn.execute(query)).all():
+        key, live = (url, vantage), status == Status.LIVE.value
+        if live and key not in firsts:
+            firsts[key] = at
+        last = (url, vantage, status, at)
+        if was_live.get(key) is not live:
+            was_live[key] = live
+            turns.append(_seen(*last))
+            last = None
+    if last is not None:
+        turns.append(_seen(*last))
+    docs = (await conn.scalars(_latest_docs(release.id))).all()
+    results = [CheckResult.model_validate(doc) for doc in docs]
+    summary = summarise(release, [(r.url, r.status.value) for r in results], now)
+    first_live = [
+        FirstLive(url, vantage, at, (at - release.release_at).total_seconds())
+        for (url, vantage), at in sorted(firsts.items())
+    ]
+    return Record(ReleaseView(release, summary, results, first_live), turns)
+
+
+def _seen(url: str, vantage: str, status: str, at: dt.datetime) -> CheckResult:
+    """What the curve reads of a stored result (every field given: pydantic inspects a default
+    factory's signature on each call, three times the cost of the rest)."""
+    return CheckResult.model_construct(
+        url=url,
+        status=Status(status),
+        served_sha256=None,
+        expected_sha256=None,
+        diagnosis="",
+        cache={},
+        vantage=vantage,
+        checked_at=at,
+        http_status=None,
+        layer=None,
+        timings={},
+    )
+
+
+async def release_mark(engine: AsyncEngine, release_id: str) -> tuple[Any, ...]:
+    """What a release's page and API answer are made from, as a mark that changes whenever any
+    of it does: the release's stored content, its newest event (incidents, notices, gates,
+    pre-release access and the timeline all come with one) and its newest result. One
+    statement, on the primary key and two indexes."""
+    digest = select(releases.c.content_sha256).where(releases.c.id == release_id)
+    event = select(func.max(events.c.seq)).where(events.c.release_id == release_id)
+    result = select(func.max(checks.c.id)).where(checks.c.release_id == release_id)
+    query = select(*(q.scalar_subquery() for q in (digest, event, result)))
+    async with engine.connect() as conn:
+        return tuple((await conn.execute(query)).one())
+
+
+async def store_mark(engine: AsyncEngine) -> tuple[Any, ...]:
+    """The newest event and the newest result of every release (a mark for a page of many
+    releases: any new event or result changes it). One statement, on two primary keys."""
+    query = select(
+        select(func.max(events.c.id)).scalar_subquery(),
+        select(func.max(checks.c.id)).scalar_subquery(),
+    )
+    async with engine.connect() as conn:
+        return tuple((await conn.execute(query)).one())
 
 
 def go_live_lag(release: Release, firsts: Sequence[FirstLive]) -> float | None:
@@ -280,14 +388,14 @@ def _amiss_rows(latest: CTE, before: Sequence[str], after: Sequence[str], each: 
     ranked = (
         select(latest, number.label("n")).where(_out_of_place(latest, before, after)).subquery()
     )
-    why = checks.c.result["diagnosis"].as_string().label("why")  # read for the rows shown only
+    shown = select(checks.c.checked_at, checks.c.result["diagnosis"].as_string())
+    shown = shown.where(checks.c.id == ranked.c.id)  # (each row shown looked up by its id: joined,
+    # PostgreSQL read every result again to hash them, the rows shown being a few of each release)
+    at, why = (shown.with_only_columns(c).scalar_subquery() for c in shown.selected_columns)
     columns = (ranked.c.release_id, ranked.c.status, ranked.c.url, ranked.c.vantage)
     counts = (_none(Integer).label("results"), _none(Integer).label("urls"))
-    return (
-        select(*columns, checks.c.checked_at, why, ranked.c.n, *counts)
-        .join_from(ranked, checks, checks.c.id == ranked.c.id)
-        .where(ranked.c.n <= each)
-    )
+    found = (at.label("checked_at"), why.label("why"), ranked.c.n)
+    return select(*columns, *found, *counts).where(ranked.c.n <= each)
 
 
 def _count_rows(latest: CTE) -> tuple[Select[Any], Select[Any]]:

@@ -25,15 +25,14 @@ from onthedot.errors import AccessError
 from onthedot.model import Release
 from onthedot.record import REPORT_FORMATS, golive
 from onthedot.record.narrative import describe
-from onthedot.record.report.assess import stored_results
 from onthedot.record.timeline import Event, Timeline
 from onthedot.respond.gates import GateRecord, gates_of
 from onthedot.respond.notice import NoticeRecord
 from onthedot.store.prerelease import PreReleaseGrants
-from onthedot.web import live, params
-from onthedot.web.access import Principal, Viewer, sees_detail
+from onthedot.web import live, params, queries
+from onthedot.web.access import Principal, Viewer, principal_now, sees_detail
 from onthedot.web.context import Ctx, WebContext
-from onthedot.web.pages import card_for, clock_time, first_live_text, render
+from onthedot.web.pages import card_for, clock_time, first_live_text, partial, render
 from onthedot.web.settings_page import alert_address
 
 router = APIRouter(include_in_schema=False)
@@ -152,14 +151,21 @@ def _event(event: Event, release: Release, zone: ZoneInfo) -> dict[str, str | in
 
 
 async def curve_of(ctx: WebContext, release: Release) -> golive.Curve:
-    return golive.curve(release, await stored_results(ctx.engine, release.id))
+    async with ctx.engine.connect() as conn:
+        record = await queries.release_record(conn, release, ctx.clock.now())
+    return golive.curve(release, record.turns)
 
 
 @router.get("/releases/{release_id}", response_class=HTMLResponse)
 async def release_page(release_id: str, request: Request, ctx: Ctx, viewer: Viewer) -> Response:
-    """Made at most once a second for each viewer (``web.answers``)."""
+    """Made at most once a second for each viewer, or given again for longer while nothing it
+    is made from has changed (``web.answers``)."""
     return await ctx.answers.answer(
-        request, viewer, ctx.clock.now(), lambda: page_made(release_id, request, ctx, viewer)
+        request,
+        viewer,
+        ctx.clock.now(),
+        lambda: page_made(release_id, request, ctx, viewer),
+        stored=lambda: queries.release_mark(ctx.engine, release_id),
     )
 
 
@@ -168,14 +174,17 @@ async def page_made(
 ) -> Response:
     now, zone = ctx.clock.now(), ctx.config.zone
     release = await ctx.release(release_id)
-    async with ctx.engine.connect() as conn:  # before the results: its stream sends what follows
-        since = await live.newest_check(conn)
-    shown = await card_for(ctx, viewer, release, "Release", now)
-    if shown.withheld:
+    record = None
+    async with ctx.engine.connect() as conn:
+        since = await live.newest_check(conn)  # before the results: its stream sends what follows
+        if sees_detail(viewer, release, now):
+            record = await queries.release_record(conn, release, now)
+    shown = await card_for(ctx, viewer, release, "Release", now, record.view if record else None)
+    if shown.withheld or record is None:
         return render(ctx, request, "release.html", viewer=viewer, card=shown)
     timeline = Timeline(ctx.engine)
     events = await timeline.events(release.id)
-    drawn = await curve_of(ctx, release)
+    drawn = golive.curve(release, record.turns)
     grants = await PreReleaseGrants(ctx.engine).of_release(release.id)
     opened = await PreReleaseGrants(ctx.engine).openings(release.id)
     return render(
@@ -185,7 +194,8 @@ async def page_made(
         viewer=viewer,
         card=shown,
         since=since,
-        events=[_event(e, release, zone) for e in events],
+        results=partial(ctx, "_results.html", rows=shown.rows, detail=True),
+        timeline=partial(ctx, "_timeline.html", events=[_event(e, release, zone) for e in events]),
         chain=await timeline.verify_signed(release.id),
         curve=golive.svg(drawn, zone),
         curve_sentence=golive.sentence(drawn, zone),
@@ -208,7 +218,7 @@ async def page_made(
 
 @router.get("/releases/{release_id}/live")
 async def live_updates(
-    release_id: str, ctx: Ctx, viewer: Viewer, since: str | None = None
+    release_id: str, request: Request, ctx: Ctx, viewer: Viewer, since: str | None = None
 ) -> StreamingResponse:
     """Server-Sent Events: the release's new results as table rows, and word of new events;
     ``since``: the newest check id the page was made with (what came after it is sent too)."""
@@ -242,6 +252,13 @@ async def live_updates(
             "rows": [[*alike, keys] for alike, keys in groups.items()],
         }
 
+    async def holds() -> bool:
+        """Whether the caller may still see the rows (their token or session, read again)."""
+        now = ctx.clock.now()
+        return now >= release.release_at or sees_detail(
+            await principal_now(request, ctx), release, now
+        )
+
     body = live.stream(
         ctx.feed,
         release,
@@ -249,6 +266,7 @@ async def live_updates(
         ctx.clock.now,
         rows,
         after,
+        holds,
     )
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)

@@ -1,6 +1,8 @@
 """Settings: ``/settings`` and ``/api/settings``, a read-only view of ``onthedot.toml`` as the
-service read it, every secret masked. To a signed-in person or a token of a role only: the
-configuration names the service's servers, which the public need not know.
+service read it, every secret masked. To a signed-in person or a token whose role may see the
+settings only (``access.Power.SETTINGS``: admin): the configuration names the service's servers,
+which the public need not know, and holds the gates' messages of releases not yet out. Anyone
+else signed in is refused (403); the page asks the public to sign in.
 
 Masked: every address with its password, its secret query values and (for alert addresses,
 whose path can be the secret: a webhook) its secret parts, as Apprise prints them, the
@@ -17,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from onthedot.adapters import MASK, SECRET_WORDS, mask_secrets
 from onthedot.errors import AccessError, AdapterURLError
 from onthedot.respond.channels import channel, masked
-from onthedot.web.access import Principal, Viewer
+from onthedot.web.access import Power, Principal, Viewer
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.pages import render
 
@@ -59,13 +61,21 @@ def settings_of(ctx: WebContext) -> dict[str, Any]:
     return out
 
 
-def signed_in(viewer: Principal) -> bool:
-    return viewer.role is not None
+def may_see(viewer: Principal) -> bool:
+    """Whether ``viewer`` may see the settings; refused (403) if signed in without the power."""
+    if viewer.role is None:
+        return False
+    if not viewer.may(Power.SETTINGS):
+        raise AccessError(
+            f"The settings are shown to administrators and IT only, and {viewer.name!r} (role "
+            f"{viewer.role}) is neither: ask the service's administrator."
+        )
+    return True
 
 
 @page_router.get("/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
-    values = settings_of(ctx) if signed_in(viewer) else None
+    values = settings_of(ctx) if may_see(viewer) else None
     tables = (
         []
         if values is None
@@ -83,10 +93,10 @@ async def settings_page(request: Request, ctx: Ctx, viewer: Viewer) -> Response:
 
 @router.get("/api/settings")
 async def settings_json(ctx: Ctx, viewer: Viewer) -> dict[str, Any]:
-    """The configuration the service runs with, every secret masked (signed-in roles only)."""
-    if not signed_in(viewer):
+    """The configuration the service runs with, every secret masked (administrators and IT only)."""
+    if not may_see(viewer):
         raise AccessError(
-            "The settings are shown to the service's people only: send a token "
+            "The settings are shown to administrators and IT only: send such a token "
             "(Authorization: Bearer TOKEN) or sign in."
         )
     return settings_of(ctx)

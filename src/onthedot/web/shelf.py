@@ -27,6 +27,7 @@ class ReleaseShelf:
         self._digests: list[tuple[str, str]] | None = None
         self._releases: list[Release] = []
         self._watched: dict[int, tuple[Release, int]] = {}  # id(release) -> (release, count)
+        self.reads = 0  # how many times the releases were read whole (one changed)
 
     async def all(self) -> list[Release]:
         """Every stored release, by release time (as ``ReleaseRepository.all``)."""
@@ -37,6 +38,7 @@ class ReleaseShelf:
             self._releases = await ReleaseRepository(self._engine).all()
             self._digests = digests
             self._watched.clear()
+            self.reads += 1
         return list(self._releases)
 
     def next_release_at(self, after: dt.datetime) -> dt.datetime | None:

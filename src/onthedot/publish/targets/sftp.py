@@ -7,6 +7,12 @@ Authentication: the password secret (optional) and/or ``?key=/path/to/private_ke
 host key is checked against ``?known_hosts=/path`` (default: ``~/.ssh/known_hosts``).
 Options: ``?staging=/srv/staging`` (stage in that folder, outside the web root, on the same file
 system so the rename stays atomic), ``?timeout=30`` seconds to connect.
+
+The connection made to stage (up to an hour before T) is kept for the flip. A firewall or load
+balancer may drop it silently while it is idle, and nothing would then answer on it: the
+session is kept alive (an SSH keepalive every ``KEEPALIVE_S``, the connection given up after
+``KEEPALIVE_MISSED`` unanswered), and the look that checks it before each use waits
+``CHECK_S`` at most, then opens a new one, so the flip does not wait for the kernel to give up.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ from onthedot.errors import (
 from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
 
 _ST_RDONLY = 1
+KEEPALIVE_S = 15.0
+KEEPALIVE_MISSED = 3
+CHECK_S = 3.0
+"""How long the look at a kept session may take (a round trip, milliseconds when it is alive)."""
 
 
 class SFTPTarget(Target):
@@ -71,10 +81,11 @@ class SFTPTarget(Target):
     async def _open(self) -> asyncssh.SFTPClient:
         if self._sftp is not None and self._conn is not None:
             try:
-                await self._sftp.stat(self.root)
+                async with asyncio.timeout(min(CHECK_S, self.timeout)):
+                    await self._sftp.stat(self.root)
                 return self._sftp
-            except (asyncssh.Error, OSError):
-                await self.aclose()
+            except (asyncssh.Error, OSError, TimeoutError):
+                self._abandon()  # (a session that does not answer is not waited for to close)
         query = self.parsed.query
         known = query.get("known_hosts") or os.path.expanduser("~/.ssh/known_hosts")
         options: dict[str, object] = {
@@ -82,6 +93,8 @@ class SFTPTarget(Target):
             "known_hosts": known,
             "connect_timeout": self.timeout,
             "login_timeout": self.timeout,
+            "keepalive_interval": KEEPALIVE_S,
+            "keepalive_count_max": KEEPALIVE_MISSED,
             "password": self.secret("password", required="key" not in query),
         }
         if "key" in query:
@@ -95,6 +108,14 @@ class SFTPTarget(Target):
             await self.aclose()
             raise self._convert(exc, "logging in") from exc
         return self._sftp
+
+    def _abandon(self) -> None:
+        if self._sftp is not None:
+            self._sftp.exit()
+            self._sftp = None
+        if self._conn is not None:
+            self._conn.abort()
+            self._conn = None
 
     async def aclose(self) -> None:
         if self._sftp is not None:
