@@ -4,7 +4,11 @@ a pre-release link's refusals send no referrer either. And who may see the setti
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.web.assets import STATIC_URL
@@ -66,6 +70,25 @@ async def test_static_files_and_the_live_stream_keep_their_own_cache_headers(
     live = await client.get(f"/releases/{FATAL.id}/live")
     assert live.headers["cache-control"] == "no-store"  # its own, kept
     assert "Cookie" in live.headers["vary"]
+
+
+async def test_an_answer_to_a_request_that_failed_unexpectedly_is_kept_by_no_cache(
+    app: FastAPI, statistician: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that fails (a bug) is answered outside every middleware: it is marked all the
+    same, so a cache in front does not keep the failure for everyone."""
+
+    async def failing(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("onthedot.web.release.card_for", failing)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        for headers in ({}, statistician):
+            failed = await c.get(f"/releases/{GDP.id}", headers=headers)
+            assert failed.status_code == 500, failed.text
+            assert kept_by_no_one(failed), failed.headers
+            assert "a bug" not in failed.text
 
 
 async def test_a_refused_pre_release_link_sends_no_referrer_and_is_not_kept(

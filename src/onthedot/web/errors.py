@@ -27,6 +27,7 @@ from onthedot.errors import (
     TooManyRequestsError,
     UnknownReleaseError,
 )
+from onthedot.web import private
 
 log = logging.getLogger("onthedot.web")
 
@@ -87,12 +88,15 @@ def install(app: FastAPI, render_page: PageRenderer) -> None:
 
     async def bug(request: Request, exc: Exception) -> Response:
         log.exception("%s %s failed", request.method, request.url.path)
-        return answer(
+        response = answer(
             request,
             500,
             f"onthedot failed to answer {request.url.path} ({type(exc).__name__}): "
             "see the service log and report it.",
         )
+        # (made outside every middleware, ``Private`` too: see ``web.private``)
+        private.mark(response.headers, request.url.path)
+        return response
 
     app.add_exception_handler(OnthedotError, onthedot_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

@@ -11,6 +11,9 @@ answer carries ``Cache-Control: no-store, private`` and ``Vary: Cookie, Authoriz
 
 Every answer under ``/pre-release/`` (its refusals too) also sends no referrer and asks not to be
 indexed (``PRE_RELEASE``), so a link does not travel further.
+
+The answer to a request that failed unexpectedly (a 500) is made outside every middleware, by the
+app's last handler: it marks its own answer with ``mark`` (``web.errors``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,20 @@ def under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+def mark(headers: MutableHeaders, path: str) -> None:
+    """Make an answer to ``path`` one no cache keeps (unless it is a static file's)."""
+    if under(path, STATIC_URL):
+        return
+    headers.setdefault("Cache-Control", NO_STORE)
+    varied = [v.strip() for v in headers.get("Vary", "").split(",") if v.strip()]
+    known = {v.lower() for v in varied}
+    varied += [v for v in VARY if v.lower() not in known]
+    headers["Vary"] = ", ".join(varied)
+    if under(path, PREFIX):
+        for name, value in PRE_RELEASE.items():
+            headers.setdefault(name, value)
+
+
 class Private:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,19 +60,10 @@ class Private:
         if not path or under(path, STATIC_URL):
             await self.app(scope, receive, send)
             return
-        pre_release = under(path, PREFIX)
 
         async def private_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Cache-Control", NO_STORE)
-                varied = [v.strip() for v in headers.get("Vary", "").split(",") if v.strip()]
-                known = {v.lower() for v in varied}
-                varied += [v for v in VARY if v.lower() not in known]
-                headers["Vary"] = ", ".join(varied)
-                if pre_release:
-                    for name, value in PRE_RELEASE.items():
-                        headers.setdefault(name, value)
+                mark(MutableHeaders(scope=message), path)
             await send(message)
 
         await self.app(scope, receive, private_send)
