@@ -202,7 +202,7 @@ class ServerClient:
         recorded, vantage = 0, ""
         for batch in batches:
             try:
-                data = await self._call("POST", "/api/agent/results", {"results": batch})
+                data = await self._call("POST", "/api/agent/results", batch)
                 answer = _parse(AgentResultsOut, data, self._base)
             except OnthedotError as exc:
                 if len(batches) > 1:
@@ -215,7 +215,7 @@ class ServerClient:
             vantage = answer.vantage
         return AgentResultsOut(recorded=recorded, vantage=vantage)
 
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
         attempt = 0
         while True:
             try:
@@ -230,11 +230,12 @@ class ServerClient:
                 self._say(f"{exc.reason}: trying again in {wait:g} s.")
                 await self._sleep(wait)
 
-    async def _once(self, method: str, path: str, body: Any) -> Any:
+    async def _once(self, method: str, path: str, body: bytes | None) -> Any:
         url = self._base + path
+        headers = self._headers if body is None else {**self._headers, **JSON_BODY}
         try:
             async with self._session.request(
-                method, url, json=body, headers=self._headers, timeout=self._timeout
+                method, url, data=body, headers=headers, timeout=self._timeout
             ) as response:
                 status = response.status
                 after = _seconds(response.headers.get("Retry-After"))
@@ -258,20 +259,25 @@ class ServerClient:
         return data
 
 
-def _batches(results: list[AgentResultIn]) -> list[list[dict[str, Any]]]:
-    """``results`` as JSON, in runs of at most ``POST_RESULTS`` and ``POST_BYTES`` (measured as
-    the request will be sent; each run holds one result at least)."""
-    batches: list[list[dict[str, Any]]] = []
+_OPEN, _BETWEEN, _CLOSE = b'{"results":[', b",", b"]}"
+JSON_BODY = {"Content-Type": "application/json"}
+
+
+def _batches(results: list[AgentResultIn]) -> list[bytes]:
+    """``results`` as the bodies of requests, ``{"results": [...]}``, of at most ``POST_RESULTS``
+    results and ``POST_BYTES`` bytes (each holds one result at least); each result made JSON
+    once."""
+    runs: list[list[bytes]] = []
     size = 0
     for result in results:
-        item = result.model_dump(mode="json")
-        length = len(json.dumps(item).encode()) + 2  # (", " between items)
-        if not batches or size + length > POST_BYTES or len(batches[-1]) >= POST_RESULTS:
-            batches.append([])
-            size = len(b'{"results": []}')
-        batches[-1].append(item)
+        item = result.model_dump_json().encode()
+        length = len(item) + len(_BETWEEN)
+        if not runs or size + length > POST_BYTES or len(runs[-1]) >= POST_RESULTS:
+            runs.append([])
+            size = len(_OPEN) + len(_CLOSE)
+        runs[-1].append(item)
         size += length
-    return batches
+    return [_OPEN + _BETWEEN.join(run) + _CLOSE for run in runs]
 
 
 class _Retry(Exception):
