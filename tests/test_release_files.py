@@ -120,3 +120,48 @@ def test_an_artefact_that_cannot_be_read_is_a_problem_of_its_file_only(
         f"{locked}:{line}: artefact[0].file: 'locked.csv' cannot be read ({reason}): give the "
         "service permission to read it, or put it back"
     )
+
+
+def test_a_file_name_with_a_nul_or_a_time_out_of_range_is_that_files_problem(
+    tmp_path: Path,
+) -> None:
+    """TOML allows ``\\u0000`` in a string and times near year 9999; neither may reach the file
+    system or the clock as they are (each raised there, and no release file loaded)."""
+    nul = write_release(
+        tmp_path / "a",
+        id="nul",
+        extra='\n[[artefact]]\nfile = "x\\u0000.csv"\npath = "/statistics/x.csv"\n',
+    )
+    late = write_release(tmp_path / "b", id="late", release_at="9999-12-31T23:30:00-01:00")
+    good = write_release(tmp_path / "c", id="good")
+    files = read_releases([nul, late, good])
+    assert [r.id for r in files.releases] == ["good"]
+    (nul_problem,) = files.broken[nul]
+    line = nul.read_text(encoding="utf-8").splitlines().index('file = "x\\u0000.csv"') + 1
+    assert nul_problem.startswith(f"{nul}:{line}: artefact[0].file: 'x\\x00.csv' holds a NUL")
+    assert files.broken[late][0] == (
+        f"{late}:4: release_at: 9999-12-31 23:30 is out of range: write the real time"
+    )
+
+
+def test_a_failure_no_check_foresaw_is_a_problem_of_that_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from onthedot import config
+
+    plain = config.load_release
+
+    def loading(path: Path, *args: object) -> object:
+        if path.name == "odd.toml":
+            raise RuntimeError("something no check foresaw")
+        return plain(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(config, "load_release", loading)
+    odd = write_release(tmp_path, id="odd")
+    good = write_release(tmp_path, id="good")
+    files = read_releases([odd, good])
+    assert [r.id for r in files.releases] == ["good"]
+    assert files.broken[odd] == [
+        f"{odd}:1: this file could not be read (something no check foresaw): check it, or "
+        "report it with the service's log"
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import re
 import stat
@@ -33,6 +34,8 @@ from onthedot.model import EXTERNAL, DigestKey, Digests, Release, Site, has_secr
 from onthedot.problems import dotted, problem, unknown_keys, validation_problems
 from onthedot.settings import ConfigFile
 from onthedot.tomlpos import TomlPositions
+
+log = logging.getLogger("onthedot.config")
 
 CONFIG_NAME = "onthedot.toml"
 MAX_RELEASE_FILE_BYTES = 1_000_000  # a release file is a few hundred bytes; 1 MB is plainly junk
@@ -152,6 +155,13 @@ def read_releases(
                 release = load_release(path, config, digests)
         except ReleaseFileError as exc:
             broken[path] = exc.problems
+            continue
+        except Exception as exc:  # (what no check foresaw in this file must not stop the rest)
+            log.exception("reading the release file %s failed", path)
+            broken[path] = [
+                f"{path}:1: this file could not be read ({exc}): check it, or report it "
+                "with the service's log"
+            ]
             continue
         if release.id in seen:
             line = release.line_of("id") or 1
@@ -384,6 +394,13 @@ def _normalise_times(
 
 
 def _local_to_utc(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    try:
+        return _to_utc(value, zone)
+    except OverflowError:  # (a time so near year 1 or 9999 that UTC would fall outside them)
+        raise ValueError(f"{value:%Y-%m-%d %H:%M} is out of range: write the real time") from None
+
+
+def _to_utc(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     if value.tzinfo is not None:
         return value.astimezone(dt.UTC)
     first = value.replace(tzinfo=zone, fold=0)
@@ -487,6 +504,16 @@ def _complete_artefacts(
             continue
         if not isinstance(name, str):
             continue  # pydantic reports the type
+        if "\0" in name:
+            problems.append(
+                problem(
+                    path,
+                    positions,
+                    (*loc, "file"),
+                    f"{name!r} holds a NUL character, which no file name can: write the file's name",
+                )
+            )
+            continue
         local, found = _locate(folder, name, real_dirs)
         if not _inside(local, inside):
             problems.append(
