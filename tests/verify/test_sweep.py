@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+from typing import Any
 
 import pytest
 
 from onthedot.clock import ShiftedClock
 from onthedot.model import Artefact, CheckResult, Release, Site, Status
 from onthedot.testing import MockProbeTransport, mock_response
+from onthedot.verify.judgement import judge
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.verifier import Verifier
 
@@ -108,3 +111,71 @@ async def test_only_what_an_edge_did_not_serve_new_is_looked_at_behind_the_cache
     assert len(asked) == len(PATHS) + 2 + len(behind)
     statuses = {r.url.removeprefix(PUBLIC): r.status for r in report.results}
     assert statuses["/live.html"] is Status.LIVE and statuses["/old.html"] is Status.STALE
+
+
+ODD = f"{PUBLIC}/d.csv"  # an answer the judging cannot read
+
+
+async def test_an_answer_that_cannot_be_judged_is_that_urls_error_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One odd answer among thousands must not stop a sweep: the URL whose judging fails is an
+    ERROR saying, in words a statistician can forward, to check that address by hand; IT finds
+    what went wrong in the log; every other URL is judged as ever, in the release's order."""
+
+    def judge_or_fail(edge: ProbeResponse, **kwargs: Any) -> CheckResult | None:
+        if edge.request.url == ODD:
+            raise ValueError("invalid literal for int() with base 10: '²'")
+        return judge(edge, **kwargs)
+
+    monkeypatch.setattr("onthedot.verify.verifier.judge", judge_or_fail)
+    sweep = _verifier().sweep(_release(), batch=2)
+    with caplog.at_level(logging.ERROR, logger="onthedot.verify"):
+        handed_out = [r async for batch in sweep.batches() for r in batch]
+
+    results = sweep.report.results
+    assert [r.url for r in results] == [PUBLIC + p for p in PATHS]
+    assert sorted(map(id, handed_out)) == sorted(map(id, results))
+    statuses = {r.url: r.status for r in results}
+    assert statuses.pop(ODD) is Status.ERROR and statuses.pop(STALE) is Status.STALE
+    assert set(statuses.values()) == {Status.LIVE}
+    odd = next(r for r in results if r.url == ODD)
+    assert (odd.vantage, odd.http_status, odd.layer) == ("default", 200, None)
+    assert odd.checked_at == results[0].checked_at  # (the sweep's moment, as every result's)
+    assert odd.diagnosis.startswith("The answer from this address could not be read")
+    assert "check the address by hand" in odd.diagnosis
+    assert "ValueError" not in odd.diagnosis and "int()" not in odd.diagnosis
+    assert odd.diagnosis.count(". ") == 0 and odd.diagnosis.endswith(".")  # one sentence
+    logged = [r for r in caplog.records if r.exc_info is not None]
+    assert len(logged) == 1 and ODD in logged[0].getMessage()
+    assert logged[0].exc_info is not None and logged[0].exc_info[0] is ValueError
+    assert not sweep.report.ok
+
+
+async def test_numbers_and_dates_no_server_should_send_are_judged_as_not_given() -> None:
+    """Headers are read as latin-1: an Age of "²" or an Expires after the year 9999 once in UTC
+    is read as not given (as garbage is), and the file is judged on what it is."""
+    odd = [
+        ("Age", "²"),
+        ("X-Cache-Hits", "²"),
+        ("X-Accel-Expires", "²"),
+        ("Expires", "Fri, 31 Dec 9999 23:59:59 -0100"),
+        ("X-Varnish", "5 6"),
+    ]
+
+    def answer(request: ProbeRequest) -> ProbeResponse:
+        return mock_response(request, body=OLD if request.url == STALE else NEW, headers=odd)
+
+    verifier = Verifier(
+        Prober(MockProbeTransport(answer)), clock=ShiftedClock(T + dt.timedelta(seconds=5))
+    )
+    report = await verifier.check(_release())
+    statuses = {r.url: r.status for r in report.results}
+    assert statuses.pop(STALE) is Status.STALE and set(statuses.values()) == {Status.LIVE}
+    cache = report.results[0].cache
+    assert (cache["product"], cache["age"], cache["hits"], cache["expires"]) == (
+        "varnish",
+        None,
+        None,
+        None,
+    )

@@ -16,7 +16,7 @@ import pytest
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.config import load_release
 from onthedot.errors import ProbeError
-from onthedot.model import Status
+from onthedot.model import Artefact, Release, Site, Status
 from onthedot.runtime import verifier_for
 from onthedot.verify.vantage import DEFAULT, default_vantages, resolve_with
 from tests.servers.nginx import Nginx
@@ -108,3 +108,21 @@ async def test_a_missing_dns_package_is_said_plainly(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "dns.asyncresolver", None)
     with pytest.raises(ProbeError, match="needs the dnspython package"):
         await resolve_with("127.0.0.1:53", "stats.test")
+
+
+async def test_ipv4_and_ipv6_edges_are_listed_together() -> None:
+    """A dual-stack site (or ``site.edges`` naming both kinds of address) is looked at from each:
+    IPv4 addresses first, then IPv6, each kind in order (they cannot be compared with each other,
+    which stopped every sweep of such a site, the look before the release time included)."""
+    release = Release(
+        id="r",
+        title="T",
+        producer="P",
+        release_at=dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC),
+        site=Site(public="http://127.0.0.1:9", edges=("::1", "127.0.0.2", "2001:db8::1", "::2")),
+        artefact=(Artefact(path="/x.csv", sha256="0" * 64, size=8),),
+    )
+    vantages = await default_vantages(release)
+    assert [v.address for v in vantages] == ["127.0.0.1", "127.0.0.2", "::1", "::2", "2001:db8::1"]
+    assert [v.name for v in vantages][2] == "edge ::1"
+    assert vantages[2].connect_to_for("http://127.0.0.1:9/x.csv") == "[::1]:9"

@@ -76,6 +76,12 @@ async def resolve_with(resolver: str, host: str, timeout: float = 2.0) -> list[s
     return found
 
 
+def _address_order(address: str) -> tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """IPv4 addresses first, then IPv6, each kind in order (the two kinds cannot be compared)."""
+    ip = ipaddress.ip_address(address)
+    return ip.version, ip
+
+
 async def default_vantages(release: Release) -> list[Vantage]:
     site = release.site
     if site is None:
@@ -87,7 +93,7 @@ async def default_vantages(release: Release) -> list[Vantage]:
     for resolver in site.resolvers:
         extra += await resolve_with(resolver, host)
     extra += site.edges
-    addresses = sorted(set(system) | set(extra), key=ipaddress.ip_address)
+    addresses = sorted(set(system) | set(extra), key=_address_order)
     if len(addresses) <= 1 and not extra:
         return [DEFAULT]  # one address, as every user gets it: no need to name it
     return [Vantage(f"edge {a}", a) for a in addresses]

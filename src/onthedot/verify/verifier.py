@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -89,6 +90,13 @@ _PLANS_KEPT = 8  # releases one verifier sweeps in turn (``onthedot verify`` of 
 PREPARED_FOR_S = 10.0  # a sweep this soon after ``prepare`` uses the addresses it resolved
 _BUILD_BEFORE_S = 0.5  # ``prepare`` builds nothing closer to T than this, plus:
 _BUILD_PER_REQUEST_S = 0.00002  # the time a request takes to build, generously (measured ~6 µs)
+UNREADABLE = (
+    "The answer from this address could not be read (it was not as a web server should send "
+    "it): check the address by hand in a web browser, and ask IT to look at what the site sends "
+    "there."
+)  # the diagnosis of an answer whose judging failed unexpectedly (``_unreadable``)
+
+log = logging.getLogger("onthedot.verify")
 
 
 @dataclass
@@ -373,7 +381,18 @@ class Verifier:
             edges = sorted(edges, key=lambda pair: order[id(pair[0])])
         results = []
         for vantage, edge in edges:
-            result = self._result(release, slot.item, vantage, edge, slot.origin, slot.busted, now)
+            try:
+                result = self._result(
+                    release, slot.item, vantage, edge, slot.origin, slot.busted, now
+                )
+            except Exception:  # one answer nobody foresaw must not stop a sweep of thousands
+                log.exception(
+                    "Could not judge %s as %s saw it (HTTP %s)",
+                    edge.request.url,
+                    vantage.name,
+                    edge.http_status,
+                )
+                result = _unreadable(slot.item, vantage, edge, now)
             if result is not None:
                 results.append(result)
         return results
@@ -459,6 +478,25 @@ class Verifier:
                 origin = site.origin.rstrip("/") + path if site.origin else None
                 out.append(ReleaseURL(path, url, origin, None, None, linked_from=page.url))
         return out
+
+
+def _unreadable(
+    item: ReleaseURL, vantage: Vantage, edge: ProbeResponse, now: dt.datetime
+) -> CheckResult:
+    """The ERROR result for an edge response whose judging failed unexpectedly (logged for IT)."""
+    return CheckResult.judged(
+        url=edge.request.url,
+        status=Status.ERROR,
+        served_sha256=edge.sha256,
+        expected_sha256=item.expected_sha256,
+        diagnosis=UNREADABLE,
+        cache={},
+        vantage=vantage.name,
+        checked_at=now,
+        http_status=edge.http_status,
+        layer=None,
+        timings=dict(edge.timings),
+    )
 
 
 def _declared(release: Release, only: Sequence[str] | None) -> list[Declared]:

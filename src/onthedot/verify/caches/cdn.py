@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from onthedot.verify.caches.base import CacheModel, Lifetime, explicit
+from onthedot.verify.caches.headers import whole_number
 
 if TYPE_CHECKING:
     from onthedot.verify.caches.info import CacheInfo
@@ -63,9 +64,10 @@ class Fastly(CacheModel):
     label: ClassVar[str] = "Fastly"
 
     def explicit(self, info: CacheInfo, received: dt.datetime | None) -> Lifetime | None:
-        surrogate = re.search(r"max-age=(\d+)", info.raw.get("surrogate-control", ""))
-        if surrogate:
-            return Lifetime(float(surrogate.group(1)), "surrogate-control")
+        surrogate = re.search(r"max-age=([0-9]+)", info.raw.get("surrogate-control", ""))
+        seconds = whole_number(surrogate.group(1)) if surrogate else None
+        if seconds is not None:
+            return Lifetime(float(seconds), "surrogate-control")
         return explicit(info, shared=True, received=received)
 
     def implicit(self, info: CacheInfo, received: dt.datetime | None, url: str | None) -> Lifetime:

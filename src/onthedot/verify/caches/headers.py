@@ -12,6 +12,8 @@ from functools import lru_cache
 
 Headers = Sequence[tuple[str, str]]
 
+DELTA_MAX = 2**31  # RFC 9111 §1.2.2: an overflowing delta-seconds counts as 2^31
+
 
 class HeaderIndex(tuple[tuple[str, str], ...]):
     """The same ``(name, value)`` pairs, with each header's values, first value and joined value
@@ -105,6 +107,18 @@ def split_list(value: str, sep: str = ",") -> list[str]:
     return [part for part in parts if part]
 
 
+def whole_number(value: str | None, most: int = DELTA_MAX) -> int | None:
+    """``value`` as a whole number if it is one in ASCII digits, else None (not given); one greater
+    than ``most`` counts as ``most``. Headers are read as latin-1, whose "²" ``str.isdigit`` takes
+    for a digit and ``int`` refuses, as it refuses to read more than 4,300 digits."""
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    digits = value.lstrip("0")
+    if len(digits) > len(str(most)):
+        return most
+    return min(int(digits or "0"), most)
+
+
 def unquote(value: str) -> str:
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
@@ -144,9 +158,17 @@ def _parse_cache_status(value: str) -> tuple[CacheStatusEntry, ...]:
                 cache=unquote(name),
                 hit="hit" in args and args["hit"] in (None, "?1"),
                 fwd=args.get("fwd"),
-                ttl=int(ttl) if ttl and re.fullmatch(r"-?\d+", ttl) else None,
+                ttl=_ttl(ttl),
                 stored="stored" in args and args["stored"] in (None, "?1"),
                 detail=args.get("detail"),
             )
         )
     return tuple(entries)
+
+
+def _ttl(value: str | None) -> int | None:
+    """A Cache-Status ttl (seconds, negative once stale), within ±2^31; else None."""
+    if value and value[0] == "-":
+        seconds = whole_number(value[1:])
+        return -seconds if seconds is not None else None
+    return whole_number(value)

@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 from onthedot.model import iso
 from onthedot.verify.caches.headers import (
+    DELTA_MAX,
     CacheStatusEntry,
     Headers,
     first,
@@ -27,6 +28,7 @@ from onthedot.verify.caches.headers import (
     split_list,
     unquote,
     values,
+    whole_number,
 )
 from onthedot.verify.caches.vendors import (
     GUESS_READS,
@@ -37,6 +39,7 @@ from onthedot.verify.caches.vendors import (
 )
 
 __all__ = [
+    "DELTA_MAX",
     "PRODUCTS",
     "CacheInfo",
     "CacheStatusEntry",
@@ -75,7 +78,6 @@ MATTERING: tuple[str, ...] = (
 )
 _T = TypeVar("_T")
 _MATTERING = frozenset(MATTERING)
-DELTA_MAX = 2**31  # RFC 9111 §1.2.2: an overflowing delta-seconds counts as 2^31
 _SERVED_BY = ("x-served-by", "x-amz-cf-pop", "cf-ray", "x-cache-lookup")
 
 
@@ -133,10 +135,8 @@ def delta_seconds(directives: Mapping[str, str | None], name: str) -> int | None
     """A delta-seconds argument; an unparsable one counts as 0 (stale), an overflow as 2^31."""
     if name not in directives:
         return None
-    arg = directives[name]
-    if arg is None or not arg.isdigit():
-        return 0
-    return min(int(arg), DELTA_MAX)
+    seconds = whole_number(directives[name])
+    return 0 if seconds is None else seconds
 
 
 def parse_http_date(value: str | None) -> dt.datetime | None:
@@ -178,11 +178,11 @@ def _http_date(value: str) -> dt.datetime | None:
             pass  # 31 Feb, 24:00:00, ...: whatever email.utils makes of it
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # (a year past 9999, in UTC too)
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
 
 
 @lru_cache(maxsize=256)
@@ -272,7 +272,7 @@ def recognise(headers: Headers) -> CacheInfo:
     age_text = _first(get("age"))
     expires_text = _first(get("expires"))
     expires = _http_date(expires_text) if expires_text else None
-    age = int(age_text) if age_text and age_text.isdigit() else None
+    age = whole_number(age_text)
     product, hit = guess_from_key(tuple(reading), bool(age))
     date_text, modified_text = _first(get("date")), _first(get("last-modified"))
     # most of these are absent: skip the calls that would turn None into None (or into ())
@@ -286,7 +286,7 @@ def recognise(headers: Headers) -> CacheInfo:
         product=product,
         hit=hit,
         hits=hits_of(join_values(hits)) if hits else None,
-        age=min(age, DELTA_MAX) if age is not None else None,
+        age=age,
         cache_control=directives(join_values(cache_control)) if cache_control else NO_DIRECTIVES,
         date=_http_date(date_text) if date_text else None,
         expires=expires,

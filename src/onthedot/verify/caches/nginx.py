@@ -18,20 +18,29 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from onthedot.verify.caches.base import CacheModel, Grace, Lifetime, date_of, explicit
+from onthedot.verify.caches.headers import DELTA_MAX, whole_number
 
 if TYPE_CHECKING:
     from onthedot.verify.caches.info import CacheInfo
     from onthedot.verify.caches.vendors import Product
 
+_NGX_INT_MAX = 2**63 - 1  # the greatest number nginx reads (ngx_atoi, 64-bit)
+
 
 def _accel_expires(info: CacheInfo, received: dt.datetime | None) -> float | None:
+    """Seconds X-Accel-Expires gives (at most 2^31), or None when it gives none nginx can read
+    (then nginx goes on to Cache-Control): over 2^63 − 1 is an error to nginx (ngx_atoi)."""
     value = (info.x_accel_expires or "").strip()
-    if value.isdigit():
-        return float(value)
+    at = value.startswith("@")
+    number = whole_number(value[1:] if at else value, _NGX_INT_MAX + 1)
+    if number is None or number > _NGX_INT_MAX:
+        return None
+    if not at:
+        return float(min(number, DELTA_MAX))
     date = date_of(info, received)
-    if value.startswith("@") and value[1:].isdigit() and date is not None:
-        return max(0.0, int(value[1:]) - date.timestamp())
-    return None
+    if date is None:
+        return None
+    return min(max(0.0, number - date.timestamp()), DELTA_MAX)
 
 
 @dataclass(frozen=True)

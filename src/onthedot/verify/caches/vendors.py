@@ -20,6 +20,7 @@ from onthedot.verify.caches.headers import (
     joined,
     parse_cache_status,
     split_list,
+    whole_number,
 )
 
 Product = Literal[
@@ -186,10 +187,10 @@ def hits_of(value: str | None) -> int | None:
     """The nearest cache's count from an X-Cache-Hits value ("0, 3")."""
     if not value:
         return None
-    if value.isdigit():  # one cache's count, as most send: nothing to split
-        return int(value)
+    if "," not in value:  # one cache's count, as most send: nothing to split
+        return whole_number(value)
     parts = split_list(value)
-    return int(parts[-1]) if parts and parts[-1].isdigit() else None
+    return whole_number(parts[-1]) if parts else None
 
 
 def _present(value: str) -> str:
