@@ -488,3 +488,80 @@ async def test_the_service_hears_of_every_sweep(engine: AsyncEngine) -> None:
     assert not outcome.live
     assert len(swept) >= 2 and {release_id for release_id, _ in swept} == {"gauge"}
     assert all(seconds > 0 for _, seconds in swept)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "wait_s"),
+    [
+        ((1.2, 1.2), 1.1),  # ahead when staged, and still just before T: waits 1.2 − 0.1 s
+        ((1.2, 0.0), 0.0),  # set right by the time synchronisation since: flips at T
+    ],
+)
+async def test_a_clock_found_ahead_of_the_reference_never_flips_early(
+    engine: AsyncEngine, tmp_path: Path, offsets: tuple[float, float], wait_s: float
+) -> None:
+    """A host whose clock is ahead would flip before the real T: the flip waits for T by the
+    reference (what the clock is surely ahead by: its offset less the measure's uncertainty), as
+    measured again just before T."""
+    from onthedot.verify.clockcheck import ClockOffset
+
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 56, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    measures = iter(offsets)
+
+    async def clock_check(_: Release) -> ClockOffset:
+        return ClockOffset("the reference", next(measures), 0.1)
+
+    verifier = Verifier(edge_from(name, clock, seen), clock=clock, bust_cache=False)
+    plan = WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
+    pub = Publisher(
+        engine,
+        target=MemoryTarget(f"memory://{name}"),
+        purgers=[MemoryPurger(f"memory://{name}")],
+        watcher=Watcher(verifier, CheckRecorder(engine), clock, plan),
+        clock=clock,
+        clock_check=clock_check,
+    )
+    outcome = await pub.publish(release)
+    assert outcome.live and outcome.flipped_at is not None
+    waited = (outcome.flipped_at - release.release_at).total_seconds()
+    assert wait_s <= waited < wait_s + 0.5
+    assert all((at - release.release_at).total_seconds() >= wait_s for at, b in seen if b == NEW)
+    events = await Timeline(engine).events("r")
+    (flipped,) = [e for e in events if e.kind == kinds.PUBLISH_FLIPPED]
+    assert flipped.data.get("waited_for_clock_s", 0.0) == pytest.approx(wait_s)
+    offsets_recorded = [e.data["offset_s"] for e in events if e.kind == kinds.CLOCK_OFFSET]
+    assert offsets_recorded == list(offsets)
+    assert (await Timeline(engine).verify("r")).ok
+
+
+async def test_a_site_that_stops_answering_before_t_does_not_hold_the_flip(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The last leak sweep before T meets a site that no longer answers (each request would take
+    its whole timeout): the sweep is given up 1 s before T, and the files go live at T."""
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 29, 57, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    answering = edge_from(name, clock, seen).transport
+
+    async def hanging_before_t(request: ProbeRequest) -> ProbeResponse:
+        if clock.now() < release.release_at:
+            await asyncio.sleep(30)  # (a request's whole timeout, and more)
+        return await anext(aiter(answering.stream([request], None)))
+
+    verifier = Verifier(Prober(MockProbeTransport(hanging_before_t)), clock=clock, bust_cache=False)
+    plan = WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
+    pub = Publisher(
+        engine,
+        target=MemoryTarget(f"memory://{name}"),
+        purgers=[MemoryPurger(f"memory://{name}")],
+        watcher=Watcher(verifier, CheckRecorder(engine), clock, plan),
+        clock=clock,
+    )
+    outcome = await asyncio.wait_for(pub.publish(release), 20)
+    assert outcome.live and outcome.flipped_at is not None
+    assert 0 <= (outcome.flipped_at - release.release_at).total_seconds() < 0.5

@@ -106,6 +106,12 @@ class _Run:
     immediately: bool
     lease: Lease
     staged: list[Staged] = field(default_factory=list)
+    clock: ClockOffset | None = None
+    """This host's clock as last measured against a reference (``Publisher._measure_clock``)."""
+    clock_again: ClockOffset | None = None
+    """The clock measured again just before T, to be recorded once the flip is."""
+    waited_for_clock_s: float = 0.0
+    """How long after T by this host's clock the flip waited, the clock being ahead."""
     flip_recorded: asyncio.Future[None] | None = None
     """The flip's record being written (``Publisher._live``): the watch sweeps meanwhile, and
     records its first results only once the flip is recorded (``Watch``'s ``recorded_after``)."""
@@ -255,7 +261,7 @@ class Publisher:
                 run.outcome.resume_flip(run.done["flipped"])
                 return
             copies = self.staging.public_copies(release, manifest, staged)
-            await self._before_t(release, run.immediately, copies)
+            await self._before_t(run, copies)
             fired = await self._flip_on_the_dot(run, staged)
             purges.start()  # before the flip is recorded: every millisecond counts
             run.outcome.flipped(fired, release.release_at)
@@ -268,6 +274,8 @@ class Publisher:
 
     async def _recording_flip(self, run: _Run, staged: list[Staged], fired: dt.datetime) -> None:
         try:
+            if run.clock_again is not None:
+                await self._event(run.release, kinds.CLOCK_OFFSET, run.clock_again.as_json())
             await self._record_flip(run, staged, fired)
         except OnthedotError as exc:
             await self._failed(run.release, exc)
@@ -285,12 +293,12 @@ class Publisher:
         if "flipped" in run.done:
             run.outcome.resume_flip(run.done["flipped"])
             return
-        await self._before_t(release, run.immediately, [])
+        await self._before_t(run, [])
         if self._clock.now() < release.release_at:
             await self._event(
                 release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
             )
-            await self._until_t_preparing(release, run.lease)
+            await self._until_t_preparing(run)
         run.outcome.flipped_at = reached = self._clock.now()
         data = {
             "published_by": release.published_by,
@@ -300,21 +308,22 @@ class Publisher:
         step = (run.steps, "flipped", data)
         await self._event(release, kinds.PUBLISH_EXTERNAL, data, at=reached, step=step)
 
-    async def _before_t(
-        self, release: Release, immediately: bool, copies: list[StagedCopy]
-    ) -> None:
+    async def _before_t(self, run: _Run, copies: list[StagedCopy]) -> None:
         """Measure the clock; leak probes (the public URLs, and every staged copy) until T."""
-        await self._measure_clock(release)
-        if self._leak_probes and not immediately and self._clock.now() < release.release_at:
+        release = run.release
+        run.clock = await self._measure_clock(release) or run.clock
+        if self._leak_probes and not run.immediately and self._clock.now() < release.release_at:
             await self._watcher.leak_probes(release, copies)
 
-    async def _measure_clock(self, release: Release) -> None:
-        """Record how far this host's clock is from a reference, for the report's uncertainty."""
+    async def _measure_clock(self, release: Release) -> ClockOffset | None:
+        """Record how far this host's clock is from a reference, for the report's uncertainty
+        (and for the flip: see ``_ahead_s``)."""
         if self._clock_check is None:
-            return
+            return None
         offset = await self._clock_check(release)
         if offset is not None:
             await self._event(release, kinds.CLOCK_OFFSET, offset.as_json())
+        return offset
 
     async def _flip_on_the_dot(self, run: _Run, staged: list[Staged]) -> dt.datetime:
         """Wait for T (unless the run is ``immediately``), make sure this run still holds the
@@ -329,30 +338,45 @@ class Publisher:
                 await self._event(
                     release, kinds.PUBLISH_WAITING, {"release_at": iso_utc(release.release_at)}
                 )
-            checked = await self._until_t_preparing(release, run.lease)
+            checked = await self._until_t_preparing(run)
+            ahead = _ahead_s(run.clock)
+            if ahead > 0:  # (T by this host's clock is not T yet: see ``_ahead_s``)
+                run.waited_for_clock_s = ahead
+                await wait_until(self._clock, release.release_at + dt.timedelta(seconds=ahead))
         if checked is None or time.monotonic() - checked > FENCE_FRESH_S:
             await run.lease.check()
         fired = self._clock.now()
         await self.staging.flip(staged)
         return fired
 
-    async def _until_t_preparing(self, release: Release, lease: Lease) -> float | None:
+    async def _until_t_preparing(self, run: _Run) -> float | None:
         """Wait for T; from ``PREPARE_BEFORE_S`` before it, get the sweep at T ready (the site's
         addresses resolved, its requests built) alongside, and check the fence ``FENCE_BEFORE_S``
         before it (the monotonic instant it was checked, or None when T had come already).
-        Whatever is not ready at T is dropped, unawaited: the flip never waits for it."""
+        Whatever is not ready at T is dropped, unawaited: the flip never waits for it. A clock
+        last found ahead (``_ahead_s``) is measured again alongside, as NTP may have set it right
+        since: a measure not back by T leaves the last one."""
+        release = run.release
         await wait_until(self._clock, release.release_at - dt.timedelta(seconds=PREPARE_BEFORE_S))
         preparing = asyncio.create_task(self._watcher.prepare(release))
         preparing.add_done_callback(partial(log_failed_preparation, release.id))
+        measuring: asyncio.Future[ClockOffset | None] | None = None
+        if _ahead_s(run.clock) > 0 and self._clock_check is not None:
+            measuring = asyncio.ensure_future(self._clock_check(release))  # (recorded after T)
         checked = None
         try:
             await wait_until(self._clock, release.release_at - dt.timedelta(seconds=FENCE_BEFORE_S))
             if self._clock.now() < release.release_at:
-                await lease.check()
+                await run.lease.check()
                 checked = time.monotonic()
             await wait_until(self._clock, release.release_at)
         finally:
             preparing.cancel()  # (nothing, if it is done)
+            if measuring is not None:
+                measuring.cancel()
+        if measuring is not None and measuring.done() and not measuring.cancelled():
+            if measuring.exception() is None and measuring.result() is not None:
+                run.clock = run.clock_again = measuring.result()
         return checked
 
     async def _record_flip(self, run: _Run, staged: list[Staged], fired: dt.datetime) -> None:
@@ -366,6 +390,8 @@ class Publisher:
             "early_s": round(outcome.early_s, 6),
             "immediately": run.immediately,
         }
+        if run.waited_for_clock_s:
+            data["waited_for_clock_s"] = round(run.waited_for_clock_s, 6)
         await self._event(
             release,
             kinds.PUBLISH_FLIPPED,
@@ -406,3 +432,13 @@ async def _settled(task: asyncio.Future[None] | None) -> None:
         await asyncio.wait([task])
         if not task.cancelled():
             task.exception()  # (seen: told by the run's own error, not again when collected)
+
+
+def _ahead_s(clock: ClockOffset | None) -> float:
+    """How far this host's clock is surely ahead of the reference (its offset less the
+    measure's uncertainty), or 0. The flip waits that long after T by this clock, so that a fast
+    clock never publishes early; a slow one is not made up for (a reference wrong the other way
+    would publish early), the clock's incident says so."""
+    if clock is None:
+        return 0.0
+    return max(0.0, clock.offset_s - clock.uncertainty_s)

@@ -7,9 +7,15 @@ after every wake-up, so a clock stepped backwards (or a sleep cut short) only de
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from onthedot.clock import Clock
+
+R = TypeVar("R")
 
 COARSE_MARGIN_S = 0.050  # wake this long before T, then finish in fine steps
 FINE_STEP_S = 0.0005
@@ -27,3 +33,23 @@ async def wait_until(clock: Clock, at: dt.datetime) -> dt.datetime:
             await clock.sleep(min(remaining - COARSE_MARGIN_S, 60.0))
         else:
             await clock.sleep(min(remaining, FINE_STEP_S))
+
+
+async def within(clock: Clock, at: dt.datetime, work: Awaitable[R]) -> tuple[bool, R | None]:
+    """Run ``work`` until ``at`` by ``clock``: (True, its result), or (False, None) once ``at``
+    came first (``work`` is then cancelled). What ``work`` raises is raised."""
+    task = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(wait_until(clock, at))
+    try:
+        await asyncio.wait((task, timer), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        timer.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False, None

@@ -14,17 +14,21 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import structlog
+
 from onthedot import respond
 from onthedot.clock import Clock
 from onthedot.model import CheckResult, Release, Status
 from onthedot.morning.spread import Spread
-from onthedot.morning.timer import wait_until
+from onthedot.morning.timer import wait_until, within
 from onthedot.record import kinds
 from onthedot.record.checks import CheckRecorder
 from onthedot.record.exposures import record_changes
 from onthedot.record.timeline import Event
 from onthedot.verify.exposure import StagedCopy, exposed
 from onthedot.verify.verifier import Verifier, VerifyReport, release_urls, watched_urls
+
+log = structlog.get_logger("onthedot.watch")
 
 _FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
 _MARGIN = 1.5  # a leak sweep is started only if this many times the last one ends before T − 1 s
@@ -178,19 +182,30 @@ class Watcher:
         Each round also fetches every ``staged`` copy through the public site: one it serves
         is an embargo exposure, recorded (see ``record.exposures``).
         A sweep is started only if it should end (recording included) 1 s before T, judged by
-        how long the last one took — the flip waits for the leak probes to finish."""
+        how long the last one took; the flip waits for the leak probes to finish, and a sweep (or
+        a look at the staged copies) not back 1 s before T is given up, so a site that stops
+        answering cannot hold the flip."""
         early: list[CheckResult] = []
         pace = _LeakPace.of(release, self.plan)
         started = self.clock.now()
         await self._note_unprobed(release, staged)
         open_urls: set[str] = set()
         while pace.fits(started):
-            report = await self._sweep(release)
-            if report.phase != "before":
+            # (a site that stops answering must not hold the flip: what is not back 1 s before
+            # T is given up)
+            swept, report = await within(self.clock, pace.last_end, self._sweep(release))
+            if report is None or report.phase != "before":
+                if not swept:
+                    log.warning("leak sweep given up before T", release=release.id)
                 break
             await self.recorder.record(release.id, report.results)
             early += [r for r in report.results if r.status is Status.EARLY]
-            await self._probe_staged(release, staged, open_urls)
+            probed, _ = await within(
+                self.clock, pace.last_end, self._probe_staged(release, staged, open_urls)
+            )
+            if not probed:
+                log.warning("staged copies' leak probe given up before T", release=release.id)
+                break
             respond.observe()
             started = pace.next_start(started, self.clock.now(), self.plan.leak_every_s)
             if not pace.fits(started):
