@@ -176,6 +176,22 @@ def sees_detail(principal: Principal, release: Release, now: dt.datetime) -> boo
     return now >= release.release_at or principal.may(Power.EMBARGOED)
 
 
+STAGED_NAMES = frozenset({"location"})
+"""The keys of a timeline event's data that name a staged copy on the publishing target."""
+
+
+def without_staged_names(data: object) -> object:
+    """An event's ``data`` with every staged copy's name left out (``STAGED_NAMES``, at any
+    depth), for a viewer who may not see a release's detail before its time. Such a name stays
+    a way in: a copy not yet flipped (another instance's clock a little ahead of the leader's),
+    or a draft replaced before T whose copy could not be removed."""
+    if isinstance(data, dict):
+        return {k: without_staged_names(v) for k, v in data.items() if k not in STAGED_NAMES}
+    if isinstance(data, list):
+        return [without_staged_names(v) for v in data]
+    return data
+
+
 def agent_assigned(
     agent: str, release: Release, now: dt.datetime, web: WebSettings, grace_s: float = 0.0
 ) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,7 +20,7 @@ from onthedot.record.timeline import Timeline
 from onthedot.respond.deliveries import open_failures
 from onthedot.verify.verifier import release_urls
 from onthedot.web import queries
-from onthedot.web.access import Power, Principal, Viewer, sees_detail
+from onthedot.web.access import Power, Principal, Viewer, sees_detail, without_staged_names
 from onthedot.web.context import Ctx, WebContext
 from onthedot.web.schemas import (
     ArtefactOut,
@@ -143,6 +144,7 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
     timeline = Timeline(ctx.engine)
     events = await timeline.events(release.id)
     check = await timeline.verify_signed(release.id)
+    staff = viewer.may(Power.EMBARGOED)
     return TimelineOut(
         release=release.id,
         events=[
@@ -153,7 +155,7 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
                 kind=e.kind,
                 actor=e.actor,
                 source=e.source,
-                data=dict(e.data),
+                data=dict(e.data) if staff else _public_data(e.data),
                 prev_hash=e.prev_hash,
                 hash=e.hash,
             )
@@ -163,6 +165,12 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
             ok=check.ok, count=check.count, broken_seq=check.broken_seq, reason=check.reason
         ),
     )
+
+
+def _public_data(data: Mapping[str, object]) -> dict[str, object]:
+    public = without_staged_names(dict(data))
+    assert isinstance(public, dict)
+    return public
 
 
 async def _store_answers(ctx: WebContext, response: Response) -> str:
@@ -206,11 +214,9 @@ async def health(ctx: Ctx, response: Response, viewer: Viewer) -> HealthOut:
     if store != "ok":
         problems.insert(0, ProblemOut(file=None, message=store))
     else:
-        problems.extend(await _exposures(ctx, named=viewer.may(Power.EMBARGOED)))
-        problems.extend(
-            ProblemOut(file=None, release=f.release_id, message=f.message)
-            for f in await open_failures(ctx.engine)
-        )
+        named = viewer.may(Power.EMBARGOED)
+        problems.extend(await _exposures(ctx, named=named))
+        problems.extend(await _undelivered(ctx, named=named))
     return HealthOut(
         ok=store == "ok",
         status="down" if store != "ok" else "degraded" if problems else "ok",
@@ -223,6 +229,26 @@ async def health(ctx: Ctx, response: Response, viewer: Viewer) -> HealthOut:
         leader_since=standing.since if standing else None,
         instance=standing.instance if standing else None,
     )
+
+
+async def _undelivered(ctx: WebContext, *, named: bool) -> list[ProblemOut]:
+    """A problem for each alert no attempt delivered; not ``named``: one problem naming neither
+    the release nor the address (an incident before a release's time is not the public's)."""
+    failures = await open_failures(ctx.engine)
+    if failures and not named:
+        some = (
+            "An alert about an open incident"
+            if len(failures) == 1
+            else f"{len(failures)} alerts about open incidents"
+        )
+        return [
+            ProblemOut(
+                file=None,
+                message=f"{some} could not be delivered: sign in to see which, then check the "
+                "addresses alerts go to.",
+            )
+        ]
+    return [ProblemOut(file=None, release=f.release_id, message=f.message) for f in failures]
 
 
 EXPOSURE_WATCH = dt.timedelta(days=1)
