@@ -4,6 +4,7 @@ request, Varnish against the real thing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -220,7 +221,9 @@ async def test_varnish_purges_a_release_of_many_files_in_few_requests(
 
 
 @asynccontextmanager
-async def answering(cache: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[int]:
+async def answering(
+    cache: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[int]:
     """``cache`` answering every request on a port of its own (the port)."""
     app = web.Application()
     app.router.add_route("*", "/{path:.*}", cache)
@@ -625,3 +628,295 @@ async def test_the_purge_says_it_was_answered_before_its_attempts_are_recorded(
         assert await Timeline(engine).events("r", "purge.attempt")
     finally:
         await engine.dispose()
+
+
+# --- an odd reply, or a request that goes wrong in a way nobody foresaw -------------------------
+
+ODD_CHARSET_ADDRESSES = {
+    "varnish": "varnish://127.0.0.1:{port}",
+    "http-purge": "http-purge://127.0.0.1:{port}",
+    "fastly": FASTLY,
+    "cloudflare": f"cloudflare://{F.CF_ZONE}?token={F.CF_TOKEN}&endpoint=http://127.0.0.1:{{port}}",
+    "akamai": f"akamai://{F.AKAMAI_HOST}?client_secret={F.AKAMAI_SECRET}"
+              f"&access_token={F.AKAMAI_ACCESS_TOKEN}&client_token={F.AKAMAI_CLIENT_TOKEN}"
+              f"&endpoint=http://127.0.0.1:{{port}}",
+}
+
+
+def _replying(status: int, charset: str, body: bytes = b'{"success": true, "errors": []}'
+              ) -> Callable[[web.Request], Awaitable[web.Response]]:  # fmt: skip
+    async def cache(_request: web.Request) -> web.Response:
+        headers = {"Content-Type": f"text/plain; charset={charset}"}
+        return web.Response(status=status, body=body, headers=headers)
+
+    return cache
+
+
+@pytest.mark.parametrize("charset", ["hex", "base64", "zlib", "rot13"])
+@pytest.mark.parametrize("name", list(ODD_CHARSET_ADDRESSES))
+async def test_a_reply_in_a_charset_that_is_no_text_encoding_is_judged_by_its_status(
+    name: str, charset: str
+) -> None:
+    """A cache or CDN API that names a codec of Python's that is no text encoding (``hex``,
+    ``zlib``...) as its reply's charset: the purge is done as its 200 says, nothing raised."""
+    async with answering(_replying(200, charset)) as port:
+        async with purger(ODD_CHARSET_ADDRESSES[name].format(port=port)) as cache:
+            attempts = await cache.purge([PUBLIC])
+    assert [(a.status, a.ok) for a in attempts] == [(200, True)]
+    assert len(attempts[0].detail) <= 200
+
+
+@pytest.mark.parametrize("name", list(ODD_CHARSET_ADDRESSES))
+async def test_a_failure_in_a_charset_that_is_no_text_encoding_is_a_failed_purge(
+    name: str,
+) -> None:
+    """A 503 in ``charset=hex`` is retried (a 5xx) and the purge fails with every try recorded;
+    a 403 is not retried; the reason kept is the status and a few words."""
+    for status, tries in ((503, FAST.attempts), (403, 1)):
+        async with answering(_replying(status, "hex", b"Service Unavailable " * 5000)) as port:
+            async with purger(ODD_CHARSET_ADDRESSES[name].format(port=port)) as cache:
+                with pytest.raises(PurgeError) as caught:
+                    await cache.purge([PUBLIC])
+        attempts = caught.value.attempts
+        assert [(a.status, a.ok) for a in attempts] == [(status, False)] * tries
+        assert all(a.detail.startswith(str(status)) and len(a.detail) <= 200 for a in attempts)
+        assert len(str(caught.value)) <= 500
+
+
+async def test_a_reply_of_gigabytes_is_not_read_whole() -> None:
+    """A cache answering its 200 with a body of 8 GiB (here it would take minutes to send): the
+    purge is done at once from the status and the first bytes, and the rest is not waited for
+    nor held in memory; the cache sees the connection closed long before its body's end."""
+    declared = 8 * 2**30
+    sent = 0
+    gone = asyncio.Event()
+
+    async def cache(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=hex"})
+        response.content_length = declared
+        await response.prepare(request)
+        chunk = b"Purged " * 9362  # (64 KiB, every 10 ms: 6.5 MB/s)
+        try:
+            while sent < declared:
+                await response.write(chunk)
+                sent += len(chunk)
+                await asyncio.sleep(0.01)
+        except ConnectionError:
+            gone.set()
+        return response
+
+    once = RetryPolicy(attempts=1, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0,
+                       timeout=3, deadline=5)  # fmt: skip
+    async with answering(cache) as port:
+        async with purger(f"varnish://127.0.0.1:{port}", once) as varnish:
+            attempts = await varnish.purge([PUBLIC])
+        await asyncio.wait_for(gone.wait(), 5)
+    assert [(a.status, a.ok) for a in attempts] == [(200, True)]
+    assert attempts[0].duration_s < once.timeout
+    assert len(attempts[0].detail) <= 200
+    assert sent < 64 * 2**20
+
+
+async def _purging_store(tmp_path: Path) -> Any:
+    from onthedot.store.db import open_store
+
+    return await open_store(f"sqlite:///{tmp_path / 's.db'}")
+
+
+def _release() -> Any:
+    import datetime as dt
+
+    from onthedot.model import Release
+
+    return Release.model_validate(
+        {
+            "id": "r",
+            "title": "T",
+            "producer": "P",
+            "release_at": dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC),
+            "site": {"public": "http://www.example.org"},
+            "artefact": [{"path": "/x.csv", "sha256": "0" * 64}],
+        }
+    )
+
+
+async def test_a_purge_request_that_raises_unexpectedly_fails_and_the_others_are_recorded(
+    tmp_path: Path,
+) -> None:
+    """A purger's request that raises what no purger expects (a bug, a library's surprise): that
+    purge is a failed attempt, not tried again (it is no network failure), said in plain words
+    (the error itself goes to the log for IT); the other purgers of the publish are done and
+    recorded as such."""
+    from structlog.testing import capture_logs
+
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.publish.purgers.base import Outcome, PurgeRequest
+    from onthedot.publish.purgers.memory import MemoryPurger
+    from onthedot.publish.purging import Purging
+    from onthedot.record.timeline import Timeline
+
+    tried = 0
+
+    class Buggy(MemoryPurger):
+        def requests(self, urls: list[str], prefixes: list[str], tags: list[str]
+                     ) -> list[PurgeRequest]:  # fmt: skip
+            async def send() -> Outcome:
+                nonlocal tried
+                tried += 1
+                raise KeyError("purgeId")
+
+            return [PurgeRequest(f"PURGE {url}", send) for url in urls]
+
+    engine = await _purging_store(tmp_path)
+    try:
+        purgers: list[Purger] = [Buggy("memory://buggy"), MemoryPurger("memory://fine")]
+        async with answering(_replying(200, "hex")) as port:
+            async with purger(f"varnish://127.0.0.1:{port}") as varnish:
+                purging = Purging([*purgers, varnish], Timeline(engine), SYSTEM_CLOCK)
+                with capture_logs() as logged:
+                    attempts = await purging.purge(_release(), ["/x.csv"])
+        assert tried == 1  # not tried again
+        assert [(a.purger.split(":")[0], a.ok) for a in attempts] == [
+            ("memory", False), ("memory", True), ("varnish", True)
+        ]
+        detail = attempts[0].detail
+        assert attempts[0].status is None and detail and len(detail) <= 200
+        assert "KeyError" not in detail and "purgeId" not in detail and "\n" not in detail
+        timeline = Timeline(engine)
+        (failed,) = await timeline.events("r", "purge.failed")
+        assert failed.data["purger"] == purgers[0].url()
+        assert "KeyError" not in failed.data["error"] and len(failed.data["error"]) <= 500
+        done = await timeline.events("r", "purge.done")
+        assert [e.data["purger"] for e in done] == [purgers[1].url(), varnish.url()]
+        assert len(await timeline.events("r", "purge.attempt")) == 3
+        assert [e for e in logged if e.get("exc_info")]  # the error itself, for IT
+    finally:
+        await engine.dispose()
+
+
+async def test_a_purger_that_raises_unexpectedly_outside_its_requests_is_a_failed_purge(
+    tmp_path: Path,
+) -> None:
+    """A purger whose own work around its requests raises (e.g. reading a CDN's odd answer
+    while it polls): its purge is recorded failed in plain words, the others done."""
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.publish.purgers.memory import MemoryPurger
+    from onthedot.publish.purging import Purging
+    from onthedot.record.timeline import Timeline
+
+    class Crashing(MemoryPurger):
+        async def purge(self, urls: Any, *, prefixes: Any = (), tags: Any = ()
+                        ) -> list[PurgeAttempt]:  # fmt: skip
+            raise TypeError("'NoneType' object is not subscriptable")
+
+    engine = await _purging_store(tmp_path)
+    try:
+        crashing, fine = Crashing("memory://crashing"), MemoryPurger("memory://fine-too")
+        purging = Purging([crashing, fine], Timeline(engine), SYSTEM_CLOCK)
+        attempts = await purging.purge(_release(), ["/x.csv"])
+        assert [(a.purger, a.ok) for a in attempts] == [(crashing.url(), False), (fine.url(), True)]
+        assert "TypeError" not in attempts[0].detail and len(attempts[0].detail) <= 200
+        timeline = Timeline(engine)
+        (failed,) = await timeline.events("r", "purge.failed")
+        assert failed.data["purger"] == crashing.url()
+        error = failed.data["error"]
+        assert "TypeError" not in error and "NoneType" not in error and len(error) <= 500
+        (done,) = await timeline.events("r", "purge.done")
+        assert done.data["purger"] == fine.url()
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "tries", "ok"),
+    [
+        (200, b'{"success": true, "errors": 5}', 1, True),
+        (200, b'{"success": true, "errors": true, "messages": []}', 1, True),
+        (503, b'{"success": false, "errors": true}', FAST.attempts, False),
+        (403, b'{"success": false, "errors": {"code": 10000}}', 1, False),
+    ],
+)
+async def test_cloudflare_judges_a_reply_of_another_shape_by_its_status(
+    status: int, body: bytes, tries: int, ok: bool
+) -> None:
+    """``errors`` that is no list of errors: the reply is judged by its status and ``success``."""
+    address = ODD_CHARSET_ADDRESSES["cloudflare"]
+    async with answering(_replying(status, "utf-8", body)) as port:
+        async with purger(address.format(port=port)) as cdn:
+            try:
+                attempts = await cdn.purge([PUBLIC])
+            except PurgeError as exc:
+                attempts = exc.attempts
+    assert [(a.status, a.ok) for a in attempts] == [(status, ok)] * tries
+
+
+def _cloudfront_api(
+    get: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """CloudFront's API creating an invalidation as documented, its polls answered by ``get``."""
+    xmlns = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return await get(request)
+        xml = (f'<?xml version="1.0" encoding="UTF-8"?><Invalidation xmlns="{xmlns}">'
+               "<Id>I2J0I21PCUYOIK</Id><Status>InProgress</Status>"
+               "<CreateTime>2019-12-18T09:30:01Z</CreateTime><InvalidationBatch><Paths>"
+               "<Quantity>1</Quantity><Items><Path>/x</Path></Items></Paths>"
+               "<CallerReference>ref</CallerReference></InvalidationBatch></Invalidation>")  # fmt: skip
+        return web.Response(status=201, text=xml, content_type="text/xml")
+
+    return api
+
+
+def _cloudfront(port: int) -> str:
+    return (f"cloudfront://{F.AWS_KEY}:{F.AWS_SECRET}@{F.CLOUDFRONT_ID}"
+            f"?endpoint=http://127.0.0.1:{port}&poll=0.01&wait=2")  # fmt: skip
+
+
+async def test_a_cloudfront_poll_whose_reply_never_ends_is_a_try_that_timed_out() -> None:
+    """aiobotocore reads a reply whole: a GetInvalidation answered by a body without end is
+    given up after the try's timeout (not read on and on), and the polls go on until ``wait``."""
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/xml"})
+        response.content_length = 8 * 2**30
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            async with asyncio.timeout(5):
+                while True:
+                    await response.write(b"<Invalidation>" * 4681)  # (64 KiB every 10 ms)
+                    await asyncio.sleep(0.01)
+        return response
+
+    policy = RetryPolicy(attempts=1, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0,
+                         timeout=0.5, deadline=5)  # fmt: skip
+    async with answering(_cloudfront_api(endless)) as port:
+        async with purger(_cloudfront(port), policy) as cdn:
+            async with asyncio.timeout(10):
+                with pytest.raises(PurgeError, match="did not complete within 2 s") as caught:
+                    await cdn.purge([PUBLIC])
+    create, *polls = caught.value.attempts
+    assert create.ok and create.status == 201
+    assert polls and all(not a.ok and a.detail == "no answer within 0.5 s" for a in polls)
+
+
+async def test_a_cloudfront_poll_answered_with_no_xml_ends_the_purge_in_plain_words() -> None:
+    """A GetInvalidation answered with what is not CloudFront's XML (botocore's parser raises):
+    the purge fails at once with that poll recorded, in plain words, not polled until ``wait``."""
+    polled = 0
+
+    async def garbage(_request: web.Request) -> web.Response:
+        nonlocal polled
+        polled += 1
+        return web.Response(text="<<< not xml", content_type="text/xml")
+
+    async with answering(_cloudfront_api(garbage)) as port:
+        async with purger(_cloudfront(port)) as cdn:
+            with pytest.raises(PurgeError, match="could not be followed") as caught:
+                await cdn.purge([PUBLIC])
+    assert polled == 1
+    create, poll = caught.value.attempts
+    assert create.ok and not poll.ok and poll.status is None
+    assert "Parser" not in poll.detail and "not xml" not in poll.detail and len(poll.detail) <= 200

@@ -4,14 +4,19 @@ recorded on the timeline (``purge.attempt``), then whether each purger was done 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Sequence
 
+import structlog
+
 from onthedot.clock import Clock
-from onthedot.errors import PurgeError
+from onthedot.errors import OnthedotError, PurgeError
 from onthedot.model import Release
-from onthedot.publish.purgers.base import PurgeAttempt, Purger
+from onthedot.publish.purgers.base import CRASHED, PurgeAttempt, Purger
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
+
+log = structlog.get_logger("onthedot.purge")
 
 
 class Purging:
@@ -61,8 +66,30 @@ class Purging:
 
 
 async def _send(purger: Purger, urls: list[str]) -> tuple[list[PurgeAttempt], str | None]:
-    """The purger's attempts, and what failed (None: done)."""
+    """The purger's attempts, and what failed (None: done). A purger that raises an error no
+    purger should (a bug around its requests: each request's own are its failed attempts) fails
+    alone, logged for IT: the other purgers' attempts are still recorded, and the publish is not
+    run again and again for it. An ``OnthedotError`` (e.g. a secret it may not use) is raised
+    as it was."""
     try:
         return await purger.purge(urls), None
     except PurgeError as exc:
         return list(exc.attempts), str(exc)
+    except OnthedotError:
+        raise
+    except Exception:
+        log.exception("purge crashed", purger=purger.url())
+        crashed = PurgeAttempt(
+            purger=purger.url(),
+            request=purger.scrub(f"urls: {' '.join(urls)[:200]}"),
+            status=None,
+            ok=False,
+            detail=CRASHED,
+            started_at=dt.datetime.now(dt.UTC),
+            duration_s=0.0,
+        )
+        return [crashed], (
+            f"The purge through {purger.url()} went wrong in an unexpected way (the service's "
+            "log has the details): the cache may serve old copies; purge again or wait for "
+            "them to expire."
+        )

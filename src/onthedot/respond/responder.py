@@ -388,12 +388,18 @@ class Responder:
         """Send, ``ATTEMPTS`` tries; each is marked ``sending`` before it starts (``marked``: the
         attempts already marked so), its outcome recorded with the event that says it. The store
         out of reach: a later look takes the message up again from what the store says of it
-        (not sent yet: sent then; maybe sent: never twice)."""
+        (not sent yet: sent then; maybe sent: never twice). Any other error (SQLAlchemy's own,
+        e.g. "database is locked" once SQLite's busy timeout ran out, or a bug) is logged for IT
+        and left to a later look the same way: a message still in ``_mine`` would never be taken
+        up again by this process, nor shown as failed."""
         try:
             await self._tries(alert_id, incident, state, chan, message, marked)
         except StoreError as exc:
             self._mine.discard(alert_id)
             log.error("alert not recorded, taken up again later", alert=alert_id, error=str(exc))
+        except Exception:
+            self._mine.discard(alert_id)
+            log.exception("alert delivery crashed, taken up again later", alert=alert_id)
 
     async def _tries(
         self,

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import stamina
+import structlog
 
 from onthedot.adapters import Adapter, AdapterURL, checked_endpoint
-from onthedot.errors import AdapterURLError, PurgeError
+from onthedot.errors import AdapterURLError, OnthedotError, PurgeError
 from onthedot.model import iso_utc
+
+log = structlog.get_logger("onthedot.purge")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Outcome:
     ok: bool
     detail: str
     retry: bool = False
+    crashed: bool = False  # it raised an error no purger expects (``CRASHED``)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class RetryPolicy:
                     ) from exc
         attempts = int(values.pop("attempts", cls.attempts))
         return cls(attempts=max(1, attempts), **values)
+
+
+CRASHED = "the request went wrong in an unexpected way (the service's log has the details)"
+"""What is recorded of a try that raised an error no purger expects (what IT reads is logged)."""
 
 
 class _TryAgain(Exception):
@@ -176,6 +184,13 @@ class Purger(Adapter):
                 outcome = Outcome(
                     None, False, f"cannot connect ({self.scrub(str(exc))})", retry=True
                 )
+            except OnthedotError:  # raised on purpose (a secret it may not use): as it is
+                raise
+            except Exception:  # a bug, or a library's surprise: no network failure, not retried
+                log.exception(
+                    "purge request crashed", purger=self.url(), request=self.scrub(request.label)
+                )
+                outcome = Outcome(None, False, CRASHED, crashed=True)
         attempts.append(
             PurgeAttempt(
                 purger=self.url(),

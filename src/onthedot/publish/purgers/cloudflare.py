@@ -61,8 +61,10 @@ def _judge(status: int, text: str) -> Outcome:
     except json.JSONDecodeError:
         body = {}
     errors = body.get("errors") if isinstance(body, dict) else None
-    said = "; ".join(
-        f"{e.get('code')} {e.get('message')}" for e in errors or [] if isinstance(e, dict)
+    said = "; ".join(  # (a reply of another shape, ``"errors": 5``, says nothing more)
+        f"{e.get('code')} {e.get('message')}"
+        for e in (errors if isinstance(errors, list) else [])
+        if isinstance(e, dict)
     )
     outcome = classify(status, f"{status} {said or 'ok'}")
     if outcome.ok and not (isinstance(body, dict) and body.get("success") is True):

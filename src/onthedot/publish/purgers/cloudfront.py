@@ -16,7 +16,6 @@ AWS credential chain (the URL needs its access key id).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import secrets
 import time
 from collections.abc import Sequence
@@ -125,37 +124,39 @@ class CloudFrontPurger(Purger):
             return Outcome(None, False, f"no answer ({type(exc).__name__})", retry=True)
 
     async def _until_completed(self, invalidation: str, attempts: list[PurgeAttempt]) -> None:
+        """Poll until the invalidation is completed; each poll is a try of its own (bounded by
+        the retry policy's timeout, aiobotocore reading a reply whole; an error no purger
+        expects, e.g. a reply that is not CloudFront's XML, ends the polling)."""
         deadline = time.monotonic() + self.wait
-        while True:
-            started, clock = dt.datetime.now(dt.UTC), time.monotonic()
+
+        async def poll() -> Outcome:
             response = await self._call("get_invalidation", Id=invalidation)
             if isinstance(response, Outcome):
-                status, ok, detail = response.status, False, response.detail
-            else:
-                state = response["Invalidation"]["Status"]
-                status = response["ResponseMetadata"]["HTTPStatusCode"]
-                ok, detail = state == "Completed", f"{status} invalidation {invalidation} {state}"
-            attempts.append(
-                PurgeAttempt(
-                    purger=self.url(),
-                    request=f"GetInvalidation {self.distribution} {invalidation}",
-                    status=status,
-                    ok=ok,
-                    detail=self.scrub(detail),
-                    started_at=started,
-                    duration_s=round(time.monotonic() - clock, 6),
-                )
-            )
-            if ok:
+                return response
+            state = response["Invalidation"]["Status"]
+            status = response["ResponseMetadata"]["HTTPStatusCode"]
+            detail = f"{status} invalidation {invalidation} {state}"
+            return Outcome(status, state == "Completed", detail, retry=True)
+
+        request = PurgeRequest(f"GetInvalidation {self.distribution} {invalidation}", poll)
+        while True:
+            outcome = await self._try(request, attempts)
+            if outcome.ok:
                 return
-            if time.monotonic() + self.poll > deadline:
-                error = PurgeError(
-                    f"CloudFront invalidation {invalidation} on {self.url()} did not complete "
-                    f"within {self.wait:g} s ({detail}): old copies may still be served; check it "
-                    "in the AWS console."
+            if outcome.crashed:
+                raise PurgeError(
+                    f"CloudFront invalidation {invalidation} on {self.url()} could not be "
+                    f"followed ({outcome.detail}): old copies may still be served; check it in "
+                    "the AWS console.",
+                    attempts,
                 )
-                error.attempts = attempts
-                raise error
+            if time.monotonic() + self.poll > deadline:
+                raise PurgeError(
+                    f"CloudFront invalidation {invalidation} on {self.url()} did not complete "
+                    f"within {self.wait:g} s ({outcome.detail}): old copies may still be served; "
+                    "check it in the AWS console.",
+                    attempts,
+                )
             await asyncio.sleep(self.poll)
 
 

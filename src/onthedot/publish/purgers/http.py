@@ -20,6 +20,7 @@ purge late. It is closed when the last purger using it is.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import weakref
 from collections.abc import Mapping
@@ -166,7 +167,7 @@ class HTTPPurger(Purger):
         async with self._session().request(
             method, url, headers=headers, json=json, data=data, allow_redirects=False
         ) as response:
-            return response.status, (await response.text(errors="replace"))[:500]
+            return response.status, await _reply(response)
 
     async def simple(self, method: str, url: str, **kwargs: Any) -> Outcome:
         """One request judged by its status code only."""
@@ -175,6 +176,28 @@ class HTTPPurger(Purger):
         except aiohttp.ClientError as exc:
             return Outcome(None, False, f"no answer ({type(exc).__name__}: {exc})", retry=True)
         return classify(status, _summary(status, text))
+
+
+REPLY_CHARS = 500
+"""Characters of a reply kept: what a purge's answer says (a CDN's JSON, a cache's page)."""
+REPLY_BYTES = 4 * REPLY_CHARS
+"""Bytes of a reply read: enough for ``REPLY_CHARS`` in UTF-8. The rest is never read (a reply
+of gigabytes is not waited for nor held: the connection is closed instead of kept)."""
+
+
+async def _reply(response: aiohttp.ClientResponse) -> str:
+    """The start of the reply's body as text, decoded as UTF-8 whatever charset it names (purge
+    APIs answer in UTF-8 or ASCII; a charset that is a codec of Python's but no text encoding,
+    ``charset=hex``, ``zlib``, ``rot13``, would raise), what cannot be decoded replaced."""
+    body = b""
+    while len(body) < REPLY_BYTES:
+        chunk = await response.content.read(REPLY_BYTES - len(body))
+        if not chunk:
+            break
+        body += chunk
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    # (a character cut at the end of what was read is left out, not replaced)
+    return decoder.decode(body, final=len(body) < REPLY_BYTES)[:REPLY_CHARS]
 
 
 def _summary(status: int, text: str) -> str:
