@@ -122,3 +122,34 @@ async def test_only_administrators_and_it_see_the_settings(
     anonymous = await client.get("/settings")
     assert anonymous.status_code == 200 and "sign in" in anonymous.text
     assert 'href="/settings"' in anonymous.text
+
+
+async def test_a_signature_or_form_token_in_letters_beyond_ascii_is_refused_not_a_failure(
+    client: httpx.AsyncClient,
+) -> None:
+    """A link's signature, an alert's acknowledgement signature or a form's token may arrive in
+    any letters: each is refused as forged (it was a failure of the service, 500, and the whole
+    link went to the service's log)."""
+    forged = "é" * 43
+    link = await client.get(f"/pre-release/{GDP.id}/{'0' * 16}.9999999999.{forged}/a.xlsx")
+    ack = await client.get(
+        "/incidents/1/ack-link", params={"role": "it", "expires": "9999999999", "sig": forged}
+    )
+    await client.get("/sign-in")  # (the form's cookie)
+    form = await client.post("/sign-in", data={"csrf_token": forged, "token": "x"})
+    assert [link.status_code, ack.status_code, form.status_code] == [403, 403, 403]
+
+
+def test_the_log_keeps_no_pre_release_links_own_part() -> None:
+    """A pre-release link is its own credential: a failure answering one logs which release,
+    never the link (the service's log goes to whoever reads the machine's journal)."""
+    from starlette.requests import Request
+
+    from onthedot.web.errors import logged_path
+
+    def request(path: str) -> Request:
+        return Request({"type": "http", "method": "GET", "path": path, "headers": []})
+
+    link = f"/pre-release/{GDP.id}/{'0' * 16}.1797000000.{'s' * 43}/statistics/a.xlsx"
+    assert logged_path(request(link)) == f"/pre-release/{GDP.id}/(link)"
+    assert logged_path(request(f"/releases/{GDP.id}")) == f"/releases/{GDP.id}"

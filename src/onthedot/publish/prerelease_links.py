@@ -89,7 +89,7 @@ class LinkKey:
             raise AccessError(FORGED)
         grant, expires = found["grant"], int(found["expires"])
         wanted = self._signature(secret, release_id, grant, expires)
-        if not hmac.compare_digest(wanted, found["signature"]):
+        if not hmac.compare_digest(wanted.encode(), found["signature"].encode()):
             raise AccessError(FORGED)
         return Link(release_id, grant, dt.datetime.fromtimestamp(expires, dt.UTC))
 

@@ -64,7 +64,7 @@ class LinkKey:
             link = Link(incident, role, int(expires))
         except ValueError:
             raise AccessError(_FORGED) from None
-        good = role in NOTIFY_ROLES and hmac.compare_digest(self.sign(link), sig)
+        good = role in NOTIFY_ROLES and hmac.compare_digest(self.sign(link).encode(), sig.encode())
         if not good:
             raise AccessError(_FORGED)
         if now.timestamp() >= link.expires:

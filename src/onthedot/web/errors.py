@@ -27,6 +27,7 @@ from onthedot.errors import (
     TooManyRequestsError,
     UnknownReleaseError,
 )
+from onthedot.publish.prerelease_links import PREFIX
 from onthedot.web import private
 
 log = logging.getLogger("onthedot.web")
@@ -71,7 +72,7 @@ def install(app: FastAPI, render_page: PageRenderer) -> None:
         assert isinstance(exc, OnthedotError)
         code = status_code(exc)
         if code >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc)
+            log.error("%s %s: %s", request.method, logged_path(request), exc)
         headers = None
         if isinstance(exc, TooManyRequestsError):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
@@ -87,7 +88,7 @@ def install(app: FastAPI, render_page: PageRenderer) -> None:
         return answer(request, exc.status_code, http_sentence(request, exc))
 
     async def bug(request: Request, exc: Exception) -> Response:
-        log.exception("%s %s failed", request.method, request.url.path)
+        log.exception("%s %s failed", request.method, logged_path(request))
         response = answer(
             request,
             500,
@@ -102,6 +103,16 @@ def install(app: FastAPI, render_page: PageRenderer) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, bug)
+
+
+def logged_path(request: Request) -> str:
+    """The request's path as the log may keep it: a pre-release link's own part (its credential,
+    which opens embargoed files to whoever holds it) left out."""
+    path = request.url.path
+    if private.under(path, PREFIX):
+        release, _, _ = path[len(PREFIX) + 1 :].partition("/")
+        return f"{PREFIX}/{release}/(link)"
+    return path
 
 
 def validation_sentence(exc: RequestValidationError) -> str:

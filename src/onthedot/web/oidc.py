@@ -106,7 +106,7 @@ def _sign(key: bytes, flow: dict[str, Any]) -> str:
 def _unsign(key: bytes, value: str) -> dict[str, Any]:
     body, _, mac = value.rpartition(".")
     good = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
-    if not body or not hmac.compare_digest(mac, good):
+    if not body or not hmac.compare_digest(mac.encode(), good.encode()):
         raise _fault("this browser did not start the sign-in here")
     flow: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body))
     if flow["until"] < time.time():
@@ -165,7 +165,7 @@ async def callback(request: Request, ctx: Ctx) -> Response:
     if query.get("error"):
         raise _fault(f"the identity provider said {query.get('error', '')[:60]!r}")
     flow = _unsign(ctx.form_key, request.cookies.get(FLOW_COOKIE, ""))
-    if not hmac.compare_digest(query.get("state", ""), str(flow["state"])):
+    if not hmac.compare_digest(query.get("state", "").encode(), str(flow["state"]).encode()):
         raise _fault("the answer does not belong to this browser's sign-in")
     provider = await discover(settings)
     form = {

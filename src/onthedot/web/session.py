@@ -84,7 +84,11 @@ async def check_csrf(request: Request, key: bytes) -> None:
         or ((await form_fields(request)).get(CSRF_FIELD) or [""])[0]
     )
     basis = _basis(request)
-    if not sent or basis is None or not hmac.compare_digest(sent, _mac(key, basis)):
+    if (
+        not sent
+        or basis is None
+        or not hmac.compare_digest(sent.encode(), _mac(key, basis).encode())
+    ):
         raise AccessError(
             "This form has expired or did not come from onthedot's own page: open the page "
             "again and send the form from there."
