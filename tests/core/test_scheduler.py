@@ -488,3 +488,49 @@ async def test_a_release_moved_while_it_waits_to_be_published_is_armed_again(
     assert not running.done() and len(armed_with) == 2
     gate.set()
     await scheduler.aclose()
+
+
+async def test_a_release_whose_file_is_removed_while_it_waits_is_not_published(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A release pulled before its time (its file removed, or moved out of the folder) was
+    flipped at T all the same by the publish armed before. Its publish is now stopped, the
+    timeline says why, and it is armed again if the file comes back; removed within seconds of
+    T, the publish goes on as armed."""
+    soon = load_release(write_release(tmp_path, id="soon", release_at="2026-03-10T09:30:00"))
+    gate = asyncio.Event()
+    armed: list[str] = []
+
+    async def publish(release: Release) -> object:
+        armed.append(release.id)
+        await gate.wait()
+        return None
+
+    current = [soon]
+    clock = StillClock(NOW)
+    scheduler = Scheduler(
+        engine,
+        load=lambda _in_hand: ReleaseFiles(list(current)),
+        publish=publish,
+        clock=clock,
+        policy=SchedulePolicy(stage_ahead_s=2 * 86400),
+    )
+    assert await scheduler.tick() == ["soon"]
+    await asyncio.sleep(0)
+    first = scheduler.tasks["soon"]
+    current[:] = []
+    assert await scheduler.tick() == []
+    assert first.cancelled()
+    (note,) = await Timeline(engine).events("soon", kinds.NOTE)
+    assert note.data["text"].startswith("The release's file was removed while it waited")
+
+    current[:] = [soon]  # (put back)
+    assert await scheduler.tick() == ["soon"]
+    await asyncio.sleep(0)
+    again = scheduler.tasks["soon"]
+    current[:] = []
+    clock.at = soon.release_at - dt.timedelta(seconds=3)  # (too close to T to stop)
+    assert await scheduler.tick() == []
+    assert not again.done() and armed == ["soon", "soon"]
+    gate.set()
+    await scheduler.aclose()

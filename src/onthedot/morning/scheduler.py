@@ -129,6 +129,7 @@ class Scheduler:
         armed = []
         now = self._clock.now()
         stopped = await self._stop_changed(releases, now)
+        await self._stop_removed({r.id for r in releases}, now)
         for release in releases:
             if release.id in self.tasks and not self.tasks[release.id].done():
                 continue
@@ -167,6 +168,30 @@ class Scheduler:
                 actor="scheduler",
             )
         return stopped
+
+    async def _stop_removed(self, read: set[str], now: dt.datetime) -> None:
+        """Stop the publish of each release whose file is gone (removed, or moved out of the
+        folder) since it was armed: a release pulled before its time is not published, unless
+        its time is within ``RESTAGE_BEFORE_S`` (or past: it may be flipping), when it goes on
+        as armed. Put back, it is armed again at the next tick."""
+        for rid, task in list(self.tasks.items()):
+            armed = self._armed.get(rid)
+            if task.done() or rid in read or armed is None:
+                continue
+            if (armed[0].release_at - now).total_seconds() <= RESTAGE_BEFORE_S:
+                continue
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            log.warning("release file removed while being published: stopped", release=rid)
+            await self._timeline.append(
+                rid,
+                kinds.NOTE,
+                {
+                    "text": "The release's file was removed while it waited to be published: it "
+                    "is not published unless the file is put back."
+                },
+                actor="scheduler",
+            )
 
     def _in_hand(self) -> frozenset[str]:
         """The releases being published (their publish has the release it was armed with: a
