@@ -165,3 +165,35 @@ def test_a_failure_no_check_foresaw_is_a_problem_of_that_file_only(
         f"{odd}:1: this file could not be read (something no check foresaw): check it, or "
         "report it with the service's log"
     ]
+
+
+def test_check_names_a_publishing_address_no_adapter_can_use_with_its_line(
+    tmp_path: Path,
+) -> None:
+    """An unknown scheme, or an option that is not a number, in ``[site] target`` or ``purge``
+    failed only at the release time (at every tick, in the log, with no file or line): found
+    now, where it is written, its secret masked."""
+    from typer.testing import CliRunner
+
+    from onthedot.cli import app
+
+    site = (
+        '\n[site]\npublic = "https://www.example.org"\n'
+        'target = "ftp://publisher:hunter2-secret@127.0.0.1/www?timeout=soon"\n'
+        'purge = ["varnish://127.0.0.1:6081", "nosuchcache://127.0.0.1/"]\n'
+        '[[artefact]]\nfile = "a.csv"\npath = "/statistics/a.csv"\n'
+    )
+    (tmp_path / "a.csv").write_bytes(b"new")
+    path = write_release(tmp_path, id="bad-urls", extra=site)
+    result = CliRunner().invoke(
+        app, ["--database", f"sqlite:///{tmp_path / 's.db'}", "check", str(path)]
+    )
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    lines = path.read_text(encoding="utf-8").splitlines()
+    target_line = next(i for i, line in enumerate(lines, 1) if line.startswith("target"))
+    purge_line = next(i for i, line in enumerate(lines, 1) if line.startswith("purge"))
+    assert f"{path}:{target_line}: site.target: ftp://publisher:****@127.0.0.1/www" in said
+    assert "gives timeout='soon', which is not a number of seconds" in said
+    assert f"{path}:{purge_line}: site.purge[1]: There is no purger for the scheme" in said
+    assert "site.purge[0]" not in said and "hunter2-secret" not in said

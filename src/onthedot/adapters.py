@@ -34,6 +34,7 @@ import difflib
 import importlib
 import importlib.util
 import ipaddress
+import math
 import os
 import pkgutil
 import re
@@ -303,6 +304,24 @@ class Adapter:
                 "publish from the release file."
             )
         self._secrets: dict[str, str] = {}
+
+    def seconds(self, name: str, default: float) -> float:
+        """The URL's ``?name=`` as a number of seconds, ``default`` when it has none; one that
+        is not a number (or is negative) is an AdapterURLError, found when the release file is
+        read, not at its release time."""
+        raw = self._url.query.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise AdapterURLError(
+                f"{self.url()} gives {name}={raw!r}, which is not a number of seconds: write "
+                f"it like this: ?{name}={default:g}."
+            )
+        return value
 
     @classmethod
     def example(cls) -> str:

@@ -1,5 +1,6 @@
 """Every alert and held-step address checked with the alert services themselves, where it is
-written: ``[notify]`` and ``[[gates.RELEASE]]`` in onthedot.toml, ``[[gate]]`` in a release file.
+written: ``[notify]`` and ``[[gates.RELEASE]]`` in onthedot.toml, ``[[gate]]`` in a release file;
+and a release file's publishing target and purge addresses (``publish.site_urls``).
 
 Each address no service can use is one ``file:line: key: sentence`` (its secrets masked), found by
 ``onthedot check`` and when ``onthedot run`` starts or reads the release files again, never at
@@ -49,13 +50,18 @@ def config_problems(config: Config) -> list[str]:
 
 def release_problems(release: Release) -> list[str]:
     """``file:line: gate[i].send: ...`` for each held step of the release file whose address no
-    alert service can use."""
-    if not release.gate or release.source is None:
+    alert service can use, and ``file:line: site.target: ...`` (or ``site.purge[i]``) for each
+    publishing address no adapter can use (``publish.site_urls``)."""
+    if release.source is None:
         return []
-    from onthedot.respond.channels import problems
+    from onthedot.publish.site_urls import url_problems
 
-    sends = {"send": tuple(g.send for g in release.gate)}
-    found: list[tuple[Loc, str]] = [(("gate", i, "send"), what) for _, i, what in problems(sends)]
+    found: list[tuple[Loc, str]] = url_problems(release)
+    if release.gate:
+        from onthedot.respond.channels import problems
+
+        sends = {"send": tuple(g.send for g in release.gate)}
+        found += [(("gate", i, "send"), what) for _, i, what in problems(sends)]
     return _located(release.source, found)
 
 

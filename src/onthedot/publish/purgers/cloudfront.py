@@ -59,8 +59,8 @@ class CloudFrontPurger(Purger):
                 "own (cloudfront://KEY_ID@DISTRIBUTION?password_env=VARIABLE) in onthedot.toml."
             )
         self.distribution = (self.parsed.host or "").upper()
-        self.poll = float(self.parsed.query.get("poll", "10"))
-        self.wait = float(self.parsed.query.get("wait", "900"))
+        self.poll = self.seconds("poll", 10.0)
+        self.wait = self.seconds("wait", 900.0)
         self._aws = AwsClient(
             self,
             "cloudfront",

@@ -80,7 +80,7 @@ class FTPTarget(Target):
     def __init__(self, url: AdapterURL | str) -> None:
         super().__init__(url)
         self.root = self.parsed.path or "/"
-        self.timeout = float(self.parsed.query.get("timeout", "30"))
+        self.timeout = self.seconds("timeout", 30.0)
         self._client: aioftp.Client | None = None
         self._lock = asyncio.Lock()  # one control connection: one command sequence at a time
 

@@ -59,7 +59,7 @@ class S3Target(Target):
         self._aws = AwsClient(
             self,
             "s3",
-            timeout=float(self.parsed.query.get("timeout", "30")),
+            timeout=self.seconds("timeout", 30.0),
             retries={"max_attempts": 2, "mode": "standard"},
         )
 

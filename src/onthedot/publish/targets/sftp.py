@@ -56,7 +56,7 @@ class SFTPTarget(Target):
     def __init__(self, url: AdapterURL | str) -> None:
         super().__init__(url)
         self.root = self.parsed.path or "."
-        self.timeout = float(self.parsed.query.get("timeout", "30"))
+        self.timeout = self.seconds("timeout", 30.0)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._opening = asyncio.Lock()  # files staged at once share one connection

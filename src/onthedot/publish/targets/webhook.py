@@ -65,7 +65,7 @@ class WebhookTarget(Target):
         base = parsed.scheme.split("+", 1)[1]
         port = f":{parsed.port}" if parsed.port else ""
         self.endpoint = f"{base}://{parsed.host}{port}{parsed.path or '/'}"
-        self.timeout = float(parsed.query.get("timeout", "30"))
+        self.timeout = self.seconds("timeout", 30.0)
         self._http: aiohttp.ClientSession | None = None
 
     async def aclose(self) -> None:
