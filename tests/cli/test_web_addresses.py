@@ -141,3 +141,38 @@ def test_a_password_in_the_public_address_is_never_shown_when_it_is_refused(
         assert result.exit_code == 2, result.output
         assert "'http://stats:****@127.0.0.1:9/statistics/x.csv' is not a plain" in result.stderr
         assert "Pw-4711" not in result.output and "Traceback" not in result.output
+
+
+def calendar_of(tmp_path: Path, release_at: str, what: str) -> str:
+    """The calendar exported by the command, for one release with a file on the site and no
+    statement page."""
+    config = tmp_path / "onthedot.toml"
+    config.write_text(
+        'releases = ["releases/*.toml"]\n[site]\npublic = "https://www.example.org"\n',
+        encoding="utf-8",
+    )
+    write_release(
+        tmp_path / "releases",
+        release_at=release_at,
+        extra='\n[[artefact]]\npath = "/statistics/embargoed-tables.xlsx"\nexpect_text = "2019"\n',
+    )
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = runner.invoke(app, ["--config", str(config), "--database", db, "calendar", what])
+    assert result.exit_code == 0, result.output
+    return result.stdout.replace("\r\n ", "")  # (an ICS line folded)
+
+
+@pytest.mark.parametrize("what", ["--ics", "--html", "--json"])
+def test_the_calendar_names_no_file_of_a_release_before_its_time(tmp_path: Path, what: str) -> None:
+    """Before T the exports link the site, as the public calendar does, never the file."""
+    exported = calendar_of(tmp_path, "2099-12-17T09:30:00", what)
+    assert "embargoed-tables" not in exported and "/statistics" not in exported
+    assert "https://www.example.org" in exported
+
+
+@pytest.mark.parametrize("what", ["--ics", "--html", "--json"])
+def test_the_calendar_still_links_the_file_of_a_release_already_out(
+    tmp_path: Path, what: str
+) -> None:
+    exported = calendar_of(tmp_path, "2019-12-18T09:30:00", what)
+    assert "https://www.example.org/statistics/embargoed-tables.xlsx" in exported

@@ -41,7 +41,11 @@ def select(
 
 
 def release_url(release: Release) -> str | None:
-    """Where users find the release: its statement URL, else its first artefact on the site."""
+    """Where users find the release: its statement URL, else its first artefact on the site.
+
+    The artefact's address names a file that is embargoed until T: a calendar shown or handed
+    out before then passes its releases through ``web.calendar_page.announced`` first (as the
+    web calendar and ``onthedot calendar`` do), which links such a release to its site."""
     if release.statement_url:
         return release.statement_url
     if release.site and release.paths:

@@ -198,16 +198,27 @@ def calendar(
         releases, changes = await _calendar_releases()
         chosen = select(releases, pol, first, last)
         if ics:
-            typer.echo(to_ics(chosen, pol, changes=changes).decode("utf-8"), nl=False)
+            typer.echo(to_ics(_announced(chosen), pol, changes=changes).decode("utf-8"), nl=False)
         elif html:
-            typer.echo(to_html(chosen, pol))
+            typer.echo(to_html(_announced(chosen), pol))
         elif as_json:
-            emit_json(to_json(chosen, pol))
+            emit_json(to_json(_announced(chosen), pol))
         else:
             _print_calendar(chosen, pol)
         return EXIT_OK
 
     run(body, as_json)
+
+
+def _announced(releases: list[Release]) -> list[Release]:
+    """The releases as the public calendar shows them: before T, one without a statement page
+    links to its site, never to one of its files (whose address would name what is embargoed).
+    An export is handed on, so it shows what anyone may see, whoever runs the command."""
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.web.access import ANONYMOUS
+    from onthedot.web.calendar_page import announced
+
+    return announced(releases, ANONYMOUS, SYSTEM_CLOCK.now())
 
 
 async def _calendar_releases() -> tuple[list[Release], dict[str, int]]:
