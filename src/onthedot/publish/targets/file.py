@@ -5,9 +5,15 @@ The staged copy is written (mode 0644; hashed as it is copied, and refused unles
 release was loaded with), fsynced, and renamed into place with ``os.replace`` — atomic
 because the hidden name is on the same file system: in the same directory, or in a staging folder
 that must be on the web root's file system (checked at start and before every staging; a folder on
-another one is refused, as the rename would become a copy). The final directory is made while
-staging, and fsynced after the renames so the flip survives a crash: a release is flipped in one
-worker call, every file renamed, then each folder fsynced once. File I/O runs in worker threads,
+another one is refused, as the rename would become a copy). A staging folder the target makes
+itself is made 0700, so no other user of the machine (the web server's neither) can list it or
+read the copies in it before T; the copies keep their 0644 through the rename, for the web server
+to read from T. One that was there already keeps its mode. Beside its final path, the copy needs
+the final directory, made while staging; with a staging folder, a missing final directory is made
+at the flip, just before the renames (whether it can be is checked while staging), so that before
+T no folder of the web root names the release. The folders are fsynced after the renames so the
+flip survives a crash (a folder made then, its parent too): a release is flipped in one worker
+call, every file renamed, then each folder fsynced once. File I/O runs in worker threads,
 as asyncio has no asynchronous file API: the target's own few (``FILE_THREADS``), not the loop's
 default ones, so that 200 releases staged or flipped at once never queue the resolver's lookups
 (``loop.getaddrinfo``) of the sweeps, which run there.
@@ -163,9 +169,14 @@ class FileTarget(Target):
             if stop.is_set():
                 break
             dest, final = Path(self._placed(location)), self._local(path)
-            for folder in (final.parent, dest.parent):
+            needed: tuple[tuple[Path, Callable[[Path], None]], ...]
+            if self.staging is None:  # beside the final path, which is dest's folder too
+                needed = ((final.parent, self._make_folder),)
+            else:  # the final folder is made at the flip (``_make_final_folder``)
+                needed = ((dest.parent, self._make_staging_folder), (final.parent, self._makeable))
+            for folder, ready in needed:
                 if folder not in made:
-                    self._make_folder(folder)
+                    ready(folder)
                     made.add(folder)
             size = self._copy(local_file, dest, sha256, stop)
             if size is None:
@@ -178,6 +189,58 @@ class FileTarget(Target):
             folder.mkdir(mode=0o755, parents=True, exist_ok=True)
         except OSError as exc:
             raise self.os_error(exc, f"creating the folder {folder}") from exc
+
+    def _make_staging_folder(self, folder: Path) -> None:
+        """The staging folder, made 0700 (whatever the umask) if it is missing: only the service's
+        user can list it or open the copies in it. One that is there keeps its mode."""
+        if folder.is_dir():
+            return
+        try:
+            folder.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
+        except FileExistsError as exc:
+            if not folder.is_dir():
+                raise self.os_error(exc, f"creating the folder {folder}") from exc
+            # (made by another run of this staging, which gives it its mode)
+        except OSError as exc:
+            raise self.os_error(exc, f"creating the folder {folder}") from exc
+
+    def _makeable(self, folder: Path) -> None:
+        """Raise now what making ``folder`` at the flip would: a file where a folder is wanted,
+        or a folder the service's user cannot write in (``_make_final_folder``)."""
+        for existing in (folder, *folder.parents):
+            if existing.is_dir():
+                break
+            if os.path.lexists(existing):
+                found = OSError(errno.EEXIST, os.strerror(errno.EEXIST))
+                raise self.os_error(found, f"creating the folder {folder}")
+        else:
+            return
+        if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
+            refused = OSError(errno.EACCES, os.strerror(errno.EACCES))
+            raise self.os_error(refused, f"creating the folder {folder}")
+
+    def _make_final_folder(self, folder: Path) -> list[Path]:
+        """Make ``folder`` in the web root, and its missing parents, mode 0755 (as while staging
+        beside the final path): the folders made, whose parents are then to be fsynced."""
+        missing = []
+        for candidate in (folder, *folder.parents):
+            if candidate.is_dir():
+                break
+            missing.append(candidate)
+        made = []
+        for each in reversed(missing):
+            try:
+                each.mkdir(mode=0o755)
+            except FileExistsError as exc:
+                if not each.is_dir():
+                    raise self.os_error(exc, f"creating the folder {each}") from exc
+                continue
+            except OSError as exc:
+                raise self.os_error(exc, f"creating the folder {each}") from exc
+            made.append(each)
+        return made
 
     def _copy(self, source: Path, dest: Path, sha256: str, stop: threading.Event) -> int | None:
         """Copy ``source`` to ``dest`` (fsynced), hashing what is copied: its size, or a
@@ -229,15 +292,21 @@ class FileTarget(Target):
             await self._in_thread(self._flip_run, staged)
 
     def _flip_run(self, staged: Sequence[Staged]) -> None:
-        """Rename each copy (each tried, whatever the others do), fsync the folders that changed;
-        the first failure raised after. A copy already gone is fine when its bytes are in place
+        """Rename each copy (each tried, whatever the others do), its final folder made first if
+        missing (with a staging folder, the release's folders appear only now), fsync the folders
+        that changed; the first failure raised after. A copy already gone is fine when its bytes are in place
         (a flip done before a crash), as ``Target.flip`` says."""
         self._check_root()
         failures: list[TargetError] = []
         folders: dict[Path, None] = {}  # (in order, once each)
+        ready: set[Path] = set()
         for item in staged:
             source, dest = Path(self._placed(item.location)), self._local(item.path)
             try:
+                if dest.parent not in ready:
+                    for made in self._make_final_folder(dest.parent):
+                        folders[made.parent] = None
+                    ready.add(dest.parent)
                 if self._replace(source, dest):
                     folders[dest.parent] = None
                 elif self._hash(dest) != item.sha256:
