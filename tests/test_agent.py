@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -47,7 +48,9 @@ from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
 from onthedot.store.tables import checks
 from onthedot.testing import MockProbeTransport, mock_response
+from onthedot.verify.judgement import judge as real_judge
 from onthedot.verify.probe import ProbeRequest, ProbeResponse, ProbeTransport
+from onthedot.verify.verifier import UNREADABLE
 from onthedot.web.app import create_app
 from onthedot.web.schemas import AgentResultIn, AgentResultsOut, AssignedURL, Assignment
 from tests.servers.nginx import Nginx
@@ -307,7 +310,9 @@ def test_the_token_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
     assert agent_token(None, "tok-argv", {}) == ("tok-argv", [ARGV_WARNING])
     private.chmod(0o644)
     _, warnings = agent_token(private, None, {})
-    assert warnings == [f"The token file {private} can be read by other users: chmod 600 {private}."]
+    assert warnings == [
+        f"The token file {private} can be read by other users: chmod 600 {private}."
+    ]
     with pytest.raises(AgentTokenError, match="cannot be read"):
         agent_token(tmp_path / "missing", None, {})
     (tmp_path / "empty").write_text("\n", encoding="utf-8")
@@ -601,3 +606,55 @@ def test_a_result_is_shortened_to_what_the_server_takes_or_left_out_once() -> No
         f"{len(LONG_CSV):,} characters long, longer than the 2,000 characters the server takes, "
         "so give the file a shorter address to have it checked."
     ]
+
+
+TABLES_PAGE = (
+    b"<html><body><h1>Fatal injuries, April to September 2019</h1>"
+    b'<a href="tables/fatal-tables.xlsx">Tables</a></body></html>'
+)
+
+
+@pytest.mark.parametrize("breaks", ["fatals.csv", "fatal-tables.xlsx"], ids=["assigned", "linked"])
+async def test_an_answer_that_cannot_be_judged_is_an_error_and_the_rest_are_posted(
+    store: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    breaks: str,
+) -> None:
+    """Judging one answer fails in a way nobody foresaw: that URL is posted as an error (the
+    failure logged for IT), the others as ever, and the round goes on."""
+    app = await app_for_site(
+        store,
+        (
+            Artefact(path="/statistics/index.html", expect_text="April to September 2019"),
+            Artefact(path="/statistics/fatals.csv", sha256=hashlib.sha256(NEW).hexdigest()),
+        ),
+    )
+
+    def judge(edge: ProbeResponse, **kwargs: Any) -> CheckResult | None:
+        if edge.request.url.endswith("/" + breaks):
+            raise RuntimeError("an answer nobody foresaw")
+        return real_judge(edge, **kwargs)
+
+    monkeypatch.setattr("onthedot.agent.judge", judge)
+    said: list[str] = []
+    transports = site_answering({"/statistics/index.html": TABLES_PAGE})
+    async with serve(app) as base:
+        options = AgentOptions(server=base, token="tok-edinburgh-7f3a")
+        cycle = await run_agent(options, once=True, say=said.append, transports=transports)
+        async with httpx.AsyncClient(base_url=base) as client:
+            detail = (await client.get(f"/api/releases/{RELEASE_ID}")).json()
+    statuses = {r.url.rsplit("/", 1)[1]: r.status for r in cycle.results}
+    assert statuses == {
+        name: Status.ERROR if name == breaks else Status.LIVE
+        for name in ("index.html", "fatals.csv", "fatal-tables.xlsx")
+    }
+    (broken,) = [r for r in cycle.results if r.status == Status.ERROR]
+    assert broken.diagnosis == UNREADABLE and broken.http_status == 200
+    assert broken.linked_from == (f"{SITE}/statistics/index.html" if "tables" in breaks else None)
+    assert cycle.recorded == 3 and said == []
+    recorded = {(r["url"].rsplit("/", 1)[1], r["status"]) for r in detail["results"]}
+    assert (breaks, "error") in recorded and len(recorded) == 3
+    (logged,) = [r for r in caplog.records if r.exc_info]
+    assert logged.exc_info is not None and logged.exc_info[0] is RuntimeError
+    assert breaks in logged.getMessage()

@@ -11,7 +11,8 @@ same URL with a cache-busting query). Its clock is corrected by the server's.
 Calls to the server are retried with backoff; each failure is one sentence, never a traceback.
 Results go in batches a request may carry (``POST_RESULTS``, ``POST_BYTES``); a result the server
 would not take as it is is shortened (an over-long diagnosis or cache header) or left out, said
-once; a round that fails in a way nobody foresaw is said and the next goes on.
+once; an answer whose judging fails in a way nobody foresaw is posted as an error (and logged),
+the rest as ever; a round that fails in a way nobody foresaw is said and the next goes on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import stat
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,12 +41,12 @@ from onthedot.errors import (
     InputError,
     OnthedotError,
 )
-from onthedot.model import CheckResult
+from onthedot.model import CheckResult, Status
 from onthedot.verify.diagnose import linked_files
 from onthedot.verify.judgement import body_to_keep, judge, linked_file
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse, ProbeTransport, check_allowed
 from onthedot.verify.probe_curl import CurlTransport
-from onthedot.verify.verifier import busted_url
+from onthedot.verify.verifier import UNREADABLE, busted_url
 from onthedot.web.schemas import (
     AgentResultIn,
     AgentResultsOut,
@@ -70,6 +72,8 @@ URL_CHARS = DIAGNOSIS_CHARS = 2000
 TIMINGS = 32
 CACHE_TEXT_CHARS, CACHE_ENTRIES, CACHE_DEPTH = 8000, 256, 3
 SAID_KEPT = 1024  # sentences said once that are remembered (a round's left-out results)
+
+log = logging.getLogger("onthedot.agent")
 
 
 TOKEN_ENV = "ONTHEDOT_AGENT_TOKEN"
@@ -416,16 +420,21 @@ def _linked(
 def _judge_assigned(
     assignment: Assignment, response: ProbeResponse, checked_at: dt.datetime, left_out: Say
 ) -> AgentResultIn | None:
-    """The result for an assigned URL (its ``AssignedURL`` is the request's tag)."""
+    """The result for an assigned URL (its ``AssignedURL`` is the request's tag); an ERROR
+    result when judging it fails unexpectedly (``_unreadable``)."""
     item = cast(AssignedURL, response.request.tag)
-    result = judge(
-        response,
-        expected_sha256=item.expected_sha256,
-        expect_text=item.expect_text,
-        release_at=assignment.release_at_utc,
-        now=checked_at,
-        vantage=AGENT_VANTAGE,
-    )
+    try:
+        result = judge(
+            response,
+            expected_sha256=item.expected_sha256,
+            expect_text=item.expect_text,
+            release_at=assignment.release_at_utc,
+            now=checked_at,
+            vantage=AGENT_VANTAGE,
+        )
+    except Exception:  # one answer nobody foresaw must not end the round (nor every round)
+        log.exception("Could not judge %s (HTTP %s)", response.request.url, response.http_status)
+        result = _unreadable(response, item.expected_sha256, checked_at)
     assert result is not None  # (only URLs with something to compare with are fetched)
     return _posted(assignment, result, None, left_out)
 
@@ -438,24 +447,54 @@ def _judge_linked(
     left_out: Say,
 ) -> list[AgentResultIn]:
     """Each linked file against its cache-busted copy, the only reference an agent can fetch
-    (``judgement``); a file whose copy cannot be fetched is skipped, as nobody can vouch for it."""
+    (``judgement``); a file whose copy cannot be fetched is skipped, as nobody can vouch for it;
+    one whose judging fails unexpectedly is an ERROR result (``_unreadable``)."""
     results = []
     for edge, busted in zip(fetched[::2], fetched[1::2], strict=True):
         file = cast(_Linked, edge.request.tag)
-        result = judge(
-            edge,
-            busted=busted,
-            expected_sha256=None,
-            expect_text=None,
-            release_at=assignment.release_at_utc,
-            now=checked_at,
-            vantage=AGENT_VANTAGE,
-        )
+        try:
+            result = judge(
+                edge,
+                busted=busted,
+                expected_sha256=None,
+                expect_text=None,
+                release_at=assignment.release_at_utc,
+                now=checked_at,
+                vantage=AGENT_VANTAGE,
+            )
+        except Exception:  # one answer nobody foresaw must not end the round (nor every round)
+            log.exception(
+                "Could not judge %s, linked from %s (HTTP %s)",
+                file.url,
+                file.page,
+                edge.http_status,
+            )
+            result = _unreadable(edge, None, checked_at)
         if result is None:
             say(f"Skipped {file.url} (linked from {file.page}): {_answer(busted)}.")
         elif (posted := _posted(assignment, result, file.page, left_out)) is not None:
             results.append(posted)
     return results
+
+
+def _unreadable(
+    response: ProbeResponse, expected_sha256: str | None, checked_at: dt.datetime
+) -> CheckResult:
+    """The ERROR result for an answer whose judging failed unexpectedly (logged for IT), as the
+    verifier gives one (``verifier._unreadable``)."""
+    return CheckResult.judged(
+        url=response.request.url,
+        status=Status.ERROR,
+        served_sha256=response.sha256,
+        expected_sha256=expected_sha256,
+        diagnosis=UNREADABLE,
+        cache={},
+        vantage=AGENT_VANTAGE,
+        checked_at=checked_at,
+        http_status=response.http_status,
+        layer=None,
+        timings=dict(response.timings),
+    )
 
 
 def _answer(response: ProbeResponse) -> str:
