@@ -119,3 +119,39 @@ def test_onthedot_toml_keeps_gates_with_secrets_per_release() -> None:
         Release.model_validate(
             {**retail().model_dump(), "gate": [{"name": "a", "send": "json://x"}] * 2}
         )
+
+
+async def test_with_two_instances_only_the_leaders_responder_sends_a_held_step(
+    store: AsyncEngine,
+) -> None:
+    """Two instances on one store, each with its responder running: the briefing held until
+    live goes out once (each instance sent it, as each looked on its own), by the leader."""
+    import asyncio
+
+    with webhook() as (hook, posts):
+        gates = {RID: (Gate(name="press office", send=hook),)}
+        clock = MovedClock(T + dt.timedelta(seconds=1))
+        leader, standby = (
+            Responder(store, NotifySettings(), clock, ZONE, pauses_s=(0, 0), gates=gates)
+            for _ in range(2)
+        )
+        standby.leads = lambda: False
+        for responder in (leader, standby):
+            responder.look_every_s = 0.05
+        await _live(store, T)
+        running = [asyncio.create_task(r.run_forever()) for r in (leader, standby)]
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if posts and len(await Timeline(store).events(RID, kinds.GATE_RELEASED)):
+                    break
+            await asyncio.sleep(1.0)  # (time for a second send, were there one)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            for responder in (leader, standby):
+                await responder.sent()
+                await responder.aclose()
+    assert len(posts) == 1
+    assert len(await Timeline(store).events(RID, kinds.GATE_RELEASED)) == 1

@@ -115,9 +115,10 @@ async def serve(
                 dashboard = WebProcess(*web)
                 dashboard.start()
             on_sweep = dashboard.observe_sweep if dashboard else None
+            leadership = Leadership(engine, on_change=dashboard.standing if dashboard else None)
+            responder.leads = lambda: leadership.leader  # (a standby's responder only waits)
             replies = asyncio.create_task(responder.run_forever())
             warm_up(st.release_files_from_config().releases)  # (a standby takes over warm)
-            leadership = Leadership(engine, on_change=dashboard.standing if dashboard else None)
             leading = asyncio.create_task(leadership.run_forever())
             probes = SharedProbes(st.config.verify)  # (one probe engine for every release)
             spread, helping = _sweeps_shared(engine, st, leadership, probes)

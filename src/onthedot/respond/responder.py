@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -127,6 +127,11 @@ class Responder:
         self._zone = zone
         self._key = key
         self.look_every_s = look_every_s
+        self.leads: Callable[[], bool] = _always
+        """Whether this instance acts (``run_forever``): with several instances on one store,
+        only the leader looks, opens incidents and sends alerts, held steps and notices. Each
+        instance looking on its own sent a held step (a briefing) once per instance, took
+        another's alert being sent for one a crash left unsure, and opened incidents twice."""
         self._pauses = tuple(pauses_s)
         self._late_after_s = late_after_s
         self.book = IncidentBook(engine)
@@ -455,7 +460,8 @@ class Responder:
         while True:
             started = loop.time()
             try:
-                await self.look()
+                if self.leads():
+                    await self.look()
             except OnthedotError as exc:  # the store busy or away: the next look tries again
                 log.error("responder look failed, trying again", error=str(exc))
             except Exception:  # a bug must not stop the alerts of the next look
@@ -476,7 +482,10 @@ class Responder:
         what was recorded since the look before, which ``LOOK_GAP_S`` may have held back, is
         read and its incidents brought up to date, so that the store does not keep an incident
         the record no longer shows (the origin answering again just before a release was done)
-        until the next start. Bounded by ``CATCH_UP_S``; a store away is said, not raised."""
+        until the next start. Bounded by ``CATCH_UP_S``; a store away is said, not raised.
+        Not on a standby (``leads``)."""
+        if not self.leads():
+            return
         try:
             async with asyncio.timeout(CATCH_UP_S):
                 await self.tick()
@@ -519,3 +528,7 @@ def _file_problem(problems: Sequence[BrokenFile], since: dt.datetime) -> Problem
     names = ", ".join(p.file for p in problems)
     sentence = f"The release file {names} cannot be read, so {what}: correct the file."
     return Problem("file", since, tuple(p.file for p in problems), sentence, "")
+
+
+def _always() -> bool:
+    return True
