@@ -56,7 +56,10 @@ async def test_unknown_release_is_404_with_one_sentence(client: httpx.AsyncClien
         "'fatal-injuries-2019-apr-sep'?"
     }
     response = await client.get("/api/releases/zzz/timeline")
-    assert response.status_code == 404 and "/api/releases" in response.json()["error"]
+    assert response.json() == {
+        "error": "There is no release 'zzz': see the release calendar (/calendar) for the "
+        "releases there are."
+    }
 
 
 async def test_timeline_reports_an_intact_chain_then_a_tampered_event(

@@ -88,7 +88,8 @@ async def test_an_answer_to_a_request_that_failed_unexpectedly_is_kept_by_no_cac
             failed = await c.get(f"/releases/{GDP.id}", headers=headers)
             assert failed.status_code == 500, failed.text
             assert kept_by_no_one(failed), failed.headers
-            assert "a bug" not in failed.text
+            assert "a bug" not in failed.text and "RuntimeError" not in failed.text
+            assert "fault in the service" in failed.text  # (in words for whoever reads it)
 
 
 async def test_a_refused_pre_release_link_sends_no_referrer_and_is_not_kept(

@@ -97,8 +97,7 @@ class WebContext:
         hint = (
             f"did you mean {near[0]!r}?"
             if near
-            else "see /api/releases for the releases onthedot knows, or sync its release file "
-            "with `onthedot check`."
+            else "see the release calendar (/calendar) for the releases there are."
         )
         raise UnknownReleaseError(f"There is no release {release_id!r}: {hint}")
 

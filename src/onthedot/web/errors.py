@@ -92,8 +92,8 @@ def install(app: FastAPI, render_page: PageRenderer) -> None:
         response = answer(
             request,
             500,
-            f"onthedot failed to answer {request.url.path} ({type(exc).__name__}): "
-            "see the service log and report it.",
+            "This could not be answered, because of a fault in the service (its log says "
+            "what): try again in a minute, and if it happens again tell the team that runs it.",
         )
         # (made outside every middleware, ``Private`` too: see ``web.private``)
         private.mark(response.headers, request.url.path)
