@@ -74,3 +74,37 @@ def test_a_line_still_being_written_is_left_for_the_next_call(tmp_path: Path) ->
         out.write(whole[len(line) + 40 :])
     second = reader.latest("gdp")
     assert second is not None and second.seq == 2
+
+
+def test_a_line_cut_short_by_a_crash_is_left_out_not_taken_for_a_forged_one(
+    tmp_path: Path,
+) -> None:
+    """A write cut short (power lost, a full disk) leaves half a line, and the next signing
+    glues its line onto it: that line is lost, the ones after are read, and the file is not
+    called altered (it was, for every release, from then on)."""
+    signer, reader = anchor(tmp_path), anchor(tmp_path)
+    signer.sign("gdp", 1, "a" * 64)
+    whole = reader.path.read_bytes()
+    reader.path.write_bytes(whole + whole[:40])  # (the next line, cut short)
+    signer.sign("gdp", 2, "b" * 64)  # (glued on)
+    signer.sign("gdp", 3, "c" * 64)
+    latest = reader.latest("gdp")
+    assert latest is not None and (latest.seq, latest.head) == (3, "c" * 64)
+
+
+def test_a_key_file_is_never_left_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signing key is written whole under a name of its own, then linked in: a crash while
+    writing it left an empty key file, and every signature after failed."""
+
+    def crash(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", crash)
+    with pytest.raises(OSError):
+        checkpoint.write_private(tmp_path / "keys" / "key", b"secret")
+    assert list((tmp_path / "keys").iterdir()) == []  # (neither the key nor its part)
+    monkeypatch.undo()
+    assert checkpoint.write_private(tmp_path / "keys" / "key", b"secret")
+    assert (tmp_path / "keys" / "key").read_bytes() == b"secret"
+    assert not checkpoint.write_private(tmp_path / "keys" / "key", b"other")  # (made first)
+    assert (tmp_path / "keys" / "key").read_bytes() == b"secret"

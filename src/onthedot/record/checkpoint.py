@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import time
 import weakref
@@ -40,6 +41,8 @@ from onthedot.model import iso_utc, utcnow
 from onthedot.store.db import main_of
 from onthedot.store.location import sqlite_file
 from onthedot.store.tables import events
+
+log = logging.getLogger("onthedot.checkpoint")
 
 if TYPE_CHECKING:  # cryptography is loaded when a checkpoint is signed or read, not before
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -129,7 +132,9 @@ class Anchor:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, _APPEND, 0o600)
         try:
-            os.write(fd, line)
+            written_bytes = 0
+            while written_bytes < len(line):  # (a write may take less than all: a full disk)
+                written_bytes += os.write(fd, line[written_bytes:])
         finally:
             os.close(fd)
         return signed
@@ -189,7 +194,12 @@ class Anchor:
         from cryptography.exceptions import InvalidSignature
 
         try:
-            checkpoint = Checkpoint(**json.loads(line))
+            written = json.loads(line)
+        except ValueError:  # a line cut short by a crash or a full disk, the next one glued on
+            log.warning("checkpoint line %s of %s is not whole: left out", number, self.path)
+            return None
+        try:
+            checkpoint = Checkpoint(**written)
             if checkpoint.store != self.store:
                 return None
             public.verify(base64.b64decode(checkpoint.signature), checkpoint.message())
@@ -245,12 +255,23 @@ def write_private(path: Path, data: bytes) -> bool:
     """Write ``data`` to a new file readable by its owner only, in a folder made for its owner
     only; False, writing nothing, when the file exists (another process made it first)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return False
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    # written whole under a name of its own, then linked in (which fails if the file exists):
+    # a crash never leaves the file empty or cut short
+    part = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(part, path)
+        except FileExistsError:
+            return False
+    finally:
+        part.unlink(missing_ok=True)
     return True
 
 
