@@ -99,7 +99,7 @@ def test_a_key_file_is_never_left_empty(tmp_path: Path, monkeypatch: pytest.Monk
     def crash(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.os, "fsync", crash)
+    monkeypatch.setattr("onthedot.record.checkpoint.os.fsync", crash)
     with pytest.raises(OSError):
         checkpoint.write_private(tmp_path / "keys" / "key", b"secret")
     assert list((tmp_path / "keys").iterdir()) == []  # (neither the key nor its part)
