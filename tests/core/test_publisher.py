@@ -565,3 +565,40 @@ async def test_a_site_that_stops_answering_before_t_does_not_hold_the_flip(
     outcome = await asyncio.wait_for(pub.publish(release), 20)
     assert outcome.live and outcome.flipped_at is not None
     assert 0 <= (outcome.flipped_at - release.release_at).total_seconds() < 0.5
+
+
+@pytest.mark.parametrize("changed", [False, True])
+async def test_files_found_live_with_no_record_of_their_flip_are_said_on_the_timeline(
+    engine: AsyncEngine, tmp_path: Path, changed: bool
+) -> None:
+    """A run stopped between putting the files in place at T and recording it: the next run
+    finds them live. The timeline says they went out before it flips them again (the same
+    version) or replaces them (the release changed since); it said nothing of them."""
+    from onthedot.publish.manifest import Manifest
+    from onthedot.store.db import publishing
+
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 30, 2, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    seen: list[tuple[dt.datetime, bytes | None]] = []
+    first = publisher(engine, name, clock, seen, leak_probes=False)
+    steps = StepLog(publishing(engine), release.id)
+    staged = await first.staging.ensure(release, Manifest.of(release), steps, {})
+    await first.staging.flip(staged)  # (then the stop: the flip is never recorded)
+    if changed:
+        (tmp_path / "x.xlsx").write_bytes(b"corrected spreadsheet")
+        release = load_release(tmp_path / "r.toml")
+    outcome = await publisher(engine, name, clock, seen, leak_probes=False).publish(release)
+    assert outcome.live
+    events = await Timeline(engine).events("r")
+    (note,) = [e for e in events if e.kind == kinds.NOTE]
+    assert note.data["text"].startswith(
+        "The files staged for the release time were found already published"
+    )
+    said = "new version is published over them" if changed else "recorded as put in place now"
+    assert said in note.data["text"]
+    assert [e.kind for e in events].index(kinds.NOTE) < [e.kind for e in events].index(
+        kinds.PUBLISH_FLIPPED
+    )
+    live = MemoryTarget.store(name).files[PATH]
+    assert live == (b"corrected spreadsheet" if changed else NEW)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import structlog
+
 from onthedot.clock import Clock
 from onthedot.errors import ConfigError, OnthedotError
 from onthedot.model import Release
@@ -20,6 +22,8 @@ from onthedot.publish.targets.base import Staged, Target
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.verify.exposure import StagedCopy
+
+log = structlog.get_logger("onthedot.staging")
 
 Done = dict[str, dict[str, Any]]  # the publish steps already done, by name (``StepLog.done``)
 
@@ -41,9 +45,14 @@ class Staging:
         (or already flipped them), else staged now (replacing an earlier run's, and saying so)."""
         previous = done.get("staged")
         if previous and (previous["digest"] == manifest.digest or "flipped" in done):
-            return [Staged(**s) for s in previous["staged"]]
-        if previous:  # the release changed before T: replace the staged copies, and say so
-            _raise_first(await self._discard(release, [Staged(**s) for s in previous["staged"]]))
+            old = [Staged(**s) for s in previous["staged"]]
+            if "flipped" not in done:
+                await self._note_found_live(release, old, changed=False)
+            return old
+        if previous:  # the release changed since staging: replace the staged copies, and say so
+            old = [Staged(**s) for s in previous["staged"]]
+            await self._note_found_live(release, old, changed=True)
+            _raise_first(await self._discard(release, old))
             await steps.reset_from("staging")
             done = {}
         return await self.stage(release, manifest, steps, done.get("staging"))
@@ -106,6 +115,32 @@ class Staging:
             {"target": self.target_url, "manifest": listing},
             at=at,
             with_=steps.marker("staged", at, step),
+        )
+
+    async def _note_found_live(self, release: Release, staged: list[Staged], changed: bool) -> None:
+        """After T, a run that finds the staged files of an earlier one live with no record of
+        their flip (it stopped between putting them in place and recording it) says so on the
+        timeline, before they are flipped again (the same version: recorded as flipped now) or
+        replaced (the release changed since): the record keeps that they went out. One file is
+        looked at (the first renamed): a run that did not flip costs one look more."""
+        if self._target is None or not staged or self._clock.now() < release.release_at:
+            return
+        first = staged[0]
+        if await self._target.fetch_sha256(first.path) != first.sha256:
+            return
+        then = (
+            "the release has changed since, and its new version is published over them now"
+            if changed
+            else "they are recorded as put in place now"
+        )
+        text = (
+            "The files staged for the release time were found already published when "
+            "publishing went on after a stop, with no record of when they were put in place "
+            f"(the stop came between the two): {then}."
+        )
+        log.warning("staged files found live with no record of their flip", release=release.id)
+        await self._timeline.append(
+            release.id, kinds.NOTE, {"text": text}, at=self._clock.now(), actor="publisher"
         )
 
     def public_copies(
