@@ -602,3 +602,25 @@ async def test_files_found_live_with_no_record_of_their_flip_are_said_on_the_tim
     )
     live = MemoryTarget.store(name).files[PATH]
     assert live == (b"corrected spreadsheet" if changed else NEW)
+
+
+async def test_a_run_whose_staging_mark_another_run_made_first_stops_uploading_nothing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Between a run's fence and its mark of staging, another run marked it (an old leader
+    waking late): it went on and uploaded its copies under a token no run knows, never removed
+    nor looked at before T. It now stops there."""
+    from onthedot.publish.manifest import Manifest
+    from onthedot.store.db import publishing
+
+    name = uuid.uuid4().hex
+    clock = ShiftedClock(dt.datetime(2019, 12, 18, 9, 0, tzinfo=dt.UTC))
+    release = release_file(tmp_path, dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC), name)
+    steps = StepLog(publishing(engine), release.id)
+    other = {"digest": Manifest.of(release).digest, "token": "f" * 32, "manifest": []}
+    assert await steps.mark("staging", clock.now(), other)  # (the other run's)
+    late = publisher(engine, name, clock, [], leak_probes=False)
+    with pytest.raises(LeaseHeldError, match="Another run began staging r first"):
+        await late.staging.stage(release, Manifest.of(release), steps, None)
+    assert [m for m, _ in MemoryTarget.store(name).calls if m == "stage"] == []
+    assert (await steps.done())["staging"]["token"] == "f" * 32

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from onthedot.clock import Clock
-from onthedot.errors import ConfigError, OnthedotError
+from onthedot.errors import ConfigError, LeaseLostError, OnthedotError
 from onthedot.model import Release
 from onthedot.publish.manifest import Manifest
 from onthedot.publish.steps import StepLog
@@ -78,7 +78,13 @@ class Staging:
                 "token": secrets.token_hex(16),
                 "manifest": manifest.as_json(),
             }
-            await steps.mark("staging", self._clock.now(), started)
+            if not await steps.mark("staging", self._clock.now(), started):
+                # (another run marked it between this one's fence and its mark: an old leader
+                # waking late; its copies would go up under a token no run knows of)
+                raise LeaseLostError(
+                    f"Another run began staging {release.id} first: this one stops, and that "
+                    "one publishes it."
+                )
         staged: list[Staged] = []
         if target is not None:
             staged = await self._upload_all(release, target, manifest, started)
