@@ -56,7 +56,7 @@ def test_a_staged_copy_the_web_server_serves_is_an_embargo_exposure_before_t(
     prefix = origin.url + ("/statistics/" if inside == "beside the file" else "/.staging/")
     assert exposed["data"]["url"].startswith(prefix + ".onthedot-")
     assert exposed["data"]["http_status"] == 200 and exposed["data"]["served_bytes"] == len(NEW)
-    assert "set staging= on the target" in exposed["data"]["fix"]
+    assert "ask IT now to remove it or block its address" in exposed["data"]["fix"]
     _, found = cli(
         f"sqlite:///{tmp_path / 'store.db'}",
         "breaches",
@@ -64,4 +64,5 @@ def test_a_staged_copy_the_web_server_serves_is_an_embargo_exposure_before_t(
         config=tmp_path / "onthedot.toml",
     )
     (early,) = [b for b in found["breaches"] if b["kind"] == "early"]
-    assert early["cause"] == "staging exposed" and exposed["data"]["url"] in early["urls"]
+    assert early["cause"] == "staging exposed" and origin.url + PATH in early["urls"]
+    assert not [u for u in early["urls"] if ".onthedot-" in u]  # (never the hidden copy's)

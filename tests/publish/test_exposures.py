@@ -66,7 +66,9 @@ async def test_an_exposure_is_open_until_contained_flipped_or_discarded(
     await record_changes(timeline, "r", [leak], seen, T0 + dt.timedelta(minutes=1))  # no change
     (still,) = await open_exposures(engine)
     assert (still.release_id, still.since, still.urls) == ("r", T0, (copy.url,))
-    assert "staging=" in still.as_json()["fix"]
+    fix = still.as_json()["fix"]
+    assert fix.startswith("A copy of the statistics could be opened on the public website")
+    assert "ask IT now" in fix and "staging=" not in fix
     await record_changes(timeline, "r", [], seen, T0 + dt.timedelta(minutes=2))
     assert await open_exposures(engine) == []  # contained: the web server refuses it now
     await record_changes(timeline, "r", [leak], seen, T0 + dt.timedelta(minutes=3))

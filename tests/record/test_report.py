@@ -187,8 +187,11 @@ async def test_a_tampered_timeline_prints_a_prominent_warning(store: AsyncEngine
     report = build(await assess(store, release), today=dt.date(2019, 12, 19))
     assert (
         report.warning is not None
-        and "event 5 (verify.result, recorded at 09:30:01)" in report.warning
+        and "event 5 (Checked, at 09:30): its content was changed" in report.warning
+        and "compare them with a backup of the record before sending" in report.warning
     )
+    for code in ("verify.result", "09:30:01", "onthedot", "store"):
+        assert code not in report.warning, code
     for fmt in ("md", "html"):
         assert (
             "WARNING: the timeline of this release fails its integrity check at event 5"

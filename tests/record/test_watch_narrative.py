@@ -47,11 +47,11 @@ async def test_the_watch_ending_and_a_persons_stop_read_as_sentences(store: Asyn
         at=at(11, 5),
     )
     assert account(await tl.events(release.id), release) == [
-        "At 10:00:00 Jane Smith asked onthedot to stop checking: IT purges the cache by hand.",
-        "At 10:00:30 onthedot stopped checking, as Jane Smith asked (IT purges the cache by hand); "
-        f"still not live: {URL}.",
-        "At 11:00:00 onthedot stopped checking 24 hours after the files were published (its limit); "
-        f"still not live: {URL}.",
+        "At 10:00:00 Jane Smith asked for the automatic checks to stop: IT purges the cache by hand.",
+        "At 10:00:30 the automatic checks stopped, as Jane Smith asked (IT purges the cache by "
+        f"hand); still not live: {URL}.",
+        "At 11:00:00 the automatic checks stopped 24 hours after the files were published (their "
+        f"limit); still not live: {URL}.",
     ]  # (all live is told by verify.all-live)
 
 

@@ -51,7 +51,9 @@ async def test_a_staged_copy_served_before_t_is_alerted_then_resolved_when_conta
         await responder.sent()
         ((subject, body),) = box.texts()
         assert "Retail sales, Great Britain: February 2026" in subject + body
-        assert STAGED in body and "set staging= on the target" in " ".join(body.split())
+        said = " ".join(body.split())
+        assert STAGED in body and "ask IT now to remove it or block its address" in said
+        assert "staging=" not in said and "docs/" not in said
         (incident,) = await responder.book.listed()
         assert (incident.problem, incident.state) == ("embargo", "open")
         assert incident.since < T and FIX in incident.diagnosis

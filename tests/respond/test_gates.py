@@ -68,8 +68,11 @@ async def test_an_email_and_a_webhook_are_held_until_live_then_sent_once(
     released = await Timeline(store).events(RID, kinds.GATE_RELEASED)
     assert sorted(e.data["gate"] for e in released) == ["briefing for officials", "press office"]
     told = " ".join(account(await Timeline(store).events(RID), retail()))
-    assert "held back briefing for officials until the statistics were live" in told
-    assert "let press office go ahead" in told
+    assert (
+        "briefing for officials was held back automatically until the statistics were live" in told
+    )
+    assert "press office went ahead automatically, once the statistics were live" in told
+    assert "onthedot" not in told
 
 
 async def test_a_gate_that_cannot_be_sent_is_retried_then_an_incident_not_retried_at_once(

@@ -337,14 +337,24 @@ def _early(ev: Evidence) -> Breach | None:
         return None
     starts = [o.checked_at for o in seen] + [f.at for f in early_flips] + [e.at for e in exposed]
     urls = [o.url for o in seen] + [u for f in early_flips for u in _public_urls(ev, f)]
-    urls += [str(e.data.get("url") or "") for e in exposed]
+    urls += [_exposed_url(ev, e) for e in exposed]
     cause = "scheduling" if early_flips else "staging exposed"
     if ev.release.published_by is not None:
         cause = "published early"  # (by the system that publishes it)
     detail = "The new version could be seen before the release time."
     if exposed:
         detail += " Its copy waiting to be published could be fetched from the public website."
-    return _breach(ev, "early", min(starts), t, tuple(dict.fromkeys(u for u in urls if u)), cause, detail)
+    return _breach(
+        ev, "early", min(starts), t, tuple(dict.fromkeys(u for u in urls if u)), cause, detail
+    )
+
+
+def _exposed_url(ev: Evidence, exposed: Event) -> str:
+    """The public address of an exposed staged copy's file (its path without a site), never the
+    staged copy's own address: a report must not name the hidden copy, a way in to the embargo."""
+    path = str(exposed.data.get("path") or "")
+    site = ev.release.site
+    return site.url(path) if site and path.startswith("/") else path
 
 
 def _public_urls(ev: Evidence, flipped: Event) -> list[str]:
@@ -407,9 +417,16 @@ def _pra_events(ev: Evidence) -> Breach | None:
     for opened in ev.of(kinds.PRA_OPENED):
         name = str(opened.data.get("name") or opened.actor)
         if name.casefold() not in listed:
-            problems.append((opened.at, f"{name} opened the statistics before release but is not on the pre-release access list."))
+            problems.append(
+                (
+                    opened.at,
+                    f"{name} opened the statistics before release but is not on the pre-release access list.",
+                )
+            )
         elif not t - window <= opened.at < t:
-            problems.append((opened.at, f"{name} opened the statistics outside the pre-release access window."))
+            problems.append(
+                (opened.at, f"{name} opened the statistics outside the pre-release access window.")
+            )
     if not problems:
         return None
     detail = " ".join(text for _, text in problems)
@@ -467,7 +484,9 @@ async def store(engine: AsyncEngine, release_id: str, found: Sequence[Breach]) -
             else:
                 await conn.execute(breaches_table.insert().values(**values))
         if existing:
-            await conn.execute(delete(breaches_table).where(breaches_table.c.id.in_(existing.values())))
+            await conn.execute(
+                delete(breaches_table).where(breaches_table.c.id.in_(existing.values()))
+            )
 
 
 async def load(engine: AsyncEngine, release_id: str | None = None) -> list[Breach]:

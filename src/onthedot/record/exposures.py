@@ -23,11 +23,14 @@ from onthedot.record.timeline import Timeline
 from onthedot.store.tables import events
 from onthedot.verify.exposure import Exposure
 
+EXPOSED = "A copy of the statistics could be opened on the public website before the release time"
 FIX = (
-    "Move staging outside the web root: set staging= on the target to a folder on the same "
-    "server that the web server does not serve (see “Where staged copies live” in "
-    "docs/publishing.md)."
+    "ask IT now to remove it or block its address, and to keep copies waiting for their release "
+    "time outside the web root."
 )
+"""What to do, for statisticians: the clause after "…: " in the alert about an exposure."""
+SENTENCE = f"{EXPOSED}: {FIX}"
+"""The exposure and its fix, as one plain sentence."""
 _CLOSING = (kinds.EMBARGO_CONTAINED, kinds.PUBLISH_FLIPPED, kinds.PUBLISH_DISCARDED)
 
 
@@ -72,7 +75,7 @@ class OpenExposure:
     release_id: str
     since: dt.datetime
     urls: tuple[str, ...]
-    fix: str = FIX
+    fix: str = SENTENCE
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -1,9 +1,13 @@
 """The account of what happened, in plain English, from the timeline.
 
-"At 09:30:00 the file was published to the web server by FTP. At 09:30:01 onthedot found that the
-public website was still serving the previous version from its cache (Age 2,940 s, max-age
-3,600 s) ..." Every time is the recorded instant shown as HH:MM:SS in the report's zone
+"At 09:30:00 the file was published to the web server by FTP. At 09:30:01 the automatic checks
+found that the public website was still serving the previous version from its cache (Age 2,940 s,
+max-age 3,600 s) ..." Every time is the recorded instant shown as HH:MM:SS in the report's zone
 (Europe/London); an event on another day than the release also names its date.
+
+The sentences are read by statisticians, the regulator and the public: what the service did is
+told in the passive or as "the automatic checks", never by the tool's name; an error's reason
+keeps its human part, without a program's exception name or the hidden name of a staged copy.
 
 Verification results are many (one per URL, vantage point and poll): only the changes are told,
 and the same change at several vantage points within a minute is told once.
@@ -12,13 +16,14 @@ and the same change at several vantage points within a minute is told once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, to_local
-from onthedot.model import CheckResult, Release, Status
+from onthedot.model import STAGED_PREFIX, CheckResult, Release, Status
 from onthedot.record import kinds
 from onthedot.record.breaches import read_result
 from onthedot.record.timeline import Event
@@ -75,6 +80,23 @@ def text_of(data: Mapping[str, Any], *keys: str) -> str:
     return ""
 
 
+_EXCEPTION = r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Timeout|Warning|Failure|Exit)\b"
+_NAMED = (
+    re.compile(rf"\s*\(\s*{_EXCEPTION}(?::[^()]*)?\)"),  # "no answer (TimeoutError: ...)"
+    re.compile(rf"\s*\(\s*{_EXCEPTION}.*\)\s*$"),  # the same, at the end, with brackets inside
+    re.compile(rf"^\s*{_EXCEPTION}(?::\s*|\s*$)"),  # "TimeoutError: ..." or only the name
+)
+_STAGED = re.compile(rf"[^\s'\"()<>]*{re.escape(STAGED_PREFIX)}[^\s'\"()<>]*")
+
+
+def reason(text: str) -> str:
+    """The human part of an error's reason: "Could not connect (ClientConnectorError: ...)" →
+    "Could not connect"; a staged copy's hidden name is "a copy waiting for release"."""
+    for named in _NAMED:
+        text = named.sub("", text)
+    return _STAGED.sub("a copy waiting for release", text).strip().rstrip(".:;,")
+
+
 def number(value: Any) -> str:
     try:
         return f"{float(value):,.0f}"
@@ -100,6 +122,15 @@ def transport(target: Any) -> str:
     return TRANSPORTS.get(scheme, "to the website" if not scheme else f"to the {scheme} target")
 
 
+def public_address(release: Release, data: Mapping[str, Any]) -> str:
+    """The address the public will find a staged file at once it is released (its site's public
+    address and its own path; the path alone without a site): never the staged copy's own."""
+    path = text_of(data, "path")
+    if not path:
+        return ""
+    return release.site.url(path) if release.site and path.startswith("/") else path
+
+
 def things(paths: Sequence[Any]) -> str:
     if len(paths) == 1:
         return f"the file {paths[0]} was"
@@ -116,7 +147,7 @@ def _flipped(t: Teller, e: Event) -> str:
 
 def _external(t: Teller, e: Event) -> str:
     who = text_of(e.data, "published_by") or "another system"
-    return f"At {t.clock(e.at)} the release time came; {who}, not onthedot, publishes this release."
+    return f"At {t.clock(e.at)} the release time came; {who} publishes this release."
 
 
 def _staged(t: Teller, e: Event) -> str:
@@ -126,15 +157,19 @@ def _staged(t: Teller, e: Event) -> str:
 
 
 def _failed(t: Teller, e: Event) -> str:
-    return f"At {t.clock(e.at)} publishing failed at the {e.data.get('step', 'unknown')} step: {text_of(e.data, 'error')}."
+    step = text_of(e.data, "step")
+    why = reason(text_of(e.data, "error"))
+    where = f" at the {step} step" if step else ""
+    return f"At {t.clock(e.at)} publishing failed{where}{f': {why}' if why else ''}."
 
 
 def _purge(t: Teller, e: Event) -> str:
     purger = urlsplit(str(e.data.get("purger", ""))).scheme or "the cache"
+    asked = f"At {t.clock(e.at)} the cache ({purger}) was asked to remove the previous version"
     if e.data.get("ok"):
-        return f"At {t.clock(e.at)} onthedot asked the cache ({purger}) to remove the previous version; it agreed."
-    detail = text_of(e.data, "detail", "status")
-    return f"At {t.clock(e.at)} onthedot asked the cache ({purger}) to remove the previous version; it failed ({detail})."
+        return f"{asked}; it agreed."
+    detail = reason(text_of(e.data, "detail", "status"))
+    return f"{asked}; it failed{f' ({detail})' if detail else ''}."
 
 
 def _purge_done(t: Teller, e: Event) -> str:
@@ -144,62 +179,76 @@ def _purge_done(t: Teller, e: Event) -> str:
 
 
 def _purge_failed(t: Teller, e: Event) -> str:
-    return f"At {t.clock(e.at)} purging the cache failed: {text_of(e.data, 'error')}."
+    why = reason(text_of(e.data, "error"))
+    return f"At {t.clock(e.at)} purging the cache failed{f': {why}' if why else ''}."
 
 
 def _remedy(t: Teller, e: Event) -> str:
-    """An attempt of onthedot's own to put right what still showed the previous version."""
+    """An automatic attempt to put right what still showed the previous version."""
     paths = ", ".join(str(p) for p in e.data.get("paths") or []) or "the release's files"
-    did, tried_to = ("cleared", "clear") if e.kind == kinds.REMEDY_PURGE else ("put", "put")
-    what = (
-        f"the web cache of {paths} again"
-        if e.kind == kinds.REMEDY_PURGE
-        else f"the new version of {paths} in place again"
-    )
+    purge = e.kind == kinds.REMEDY_PURGE
     count = f"attempt {e.data.get('attempt', '?')} of {e.data.get('limit', '?')}"
     if e.data.get("outcome") == "done":
-        return f"At {t.clock(e.at)} onthedot {did} {what}, as it still showed the previous version ({count})."
-    return f"At {t.clock(e.at)} onthedot tried to {tried_to} {what}, as it still showed the previous version ({count}); it failed: {text_of(e.data, 'error')}."
+        done = (
+            f"the web cache of {paths} was cleared again automatically"
+            if purge
+            else f"the new version of {paths} was put in place again automatically"
+        )
+        return f"At {t.clock(e.at)} {done}, as it still showed the previous version ({count})."
+    tried = (
+        f"clearing the web cache of {paths} again automatically"
+        if purge
+        else f"putting the new version of {paths} in place again automatically"
+    )
+    why = reason(text_of(e.data, "error"))
+    return (
+        f"At {t.clock(e.at)} {tried}, as it still showed the previous version, failed ({count})"
+        f"{f': {why}' if why else ''}."
+    )
 
 
 def _all_live(t: Teller, e: Event) -> str:
     late = (e.at - t.release.release_at).total_seconds()
     after = f", {fmt_duration(late)} after the release time" if late >= 1 else ""
-    return f"At {t.clock(e.at)} onthedot confirmed the new version was live on every address it checks{after}."
+    return f"At {t.clock(e.at)} the automatic checks confirmed the new version was live on every address they check{after}."
 
 
 def _gave_up(t: Teller, e: Event) -> str:
     missing = ", ".join(str(u) for u in e.data.get("not_live") or [])
-    return f"At {t.clock(e.at)} onthedot stopped checking; still not live: {missing or 'unknown'}."
+    return (
+        f"At {t.clock(e.at)} the automatic checks stopped; still not live: {missing or 'unknown'}."
+    )
 
 
 def _watch_ended(t: Teller, e: Event) -> str:
-    reason = e.data.get("reason")
+    ended = e.data.get("reason")
     missing = ", ".join(str(u) for u in e.data.get("not_live") or []) or "unknown"
-    if reason == "all-live":
-        return f"At {t.clock(e.at)} onthedot stopped checking: every address it checks was live."
-    if reason == "stopped":
+    stopped = f"At {t.clock(e.at)} the automatic checks stopped"
+    if ended == "all-live":
+        return f"{stopped}: every address they check was live."
+    if ended == "stopped":
         why = text_of(e.data, "why")
         asked = f", as {text_of(e.data, 'by') or 'a person'} asked{f' ({why})' if why else ''}"
-        return f"At {t.clock(e.at)} onthedot stopped checking{asked}; still not live: {missing}."
+        return f"{stopped}{asked}; still not live: {missing}."
     after = fmt_duration(float(e.data.get("after_s") or 0))
     return (
-        f"At {t.clock(e.at)} onthedot stopped checking {after} after the files were published (its "
-        f"limit); still not live: {missing}."
+        f"{stopped} {after} after the files were published (their limit); still not live: "
+        f"{missing}."
     )
 
 
 def _watch_stopped(t: Teller, e: Event) -> str:
     why = text_of(e.data, "reason")
     return (
-        f"At {t.clock(e.at)} {who(e)} asked onthedot to stop checking{f': {why}' if why else ''}."
+        f"At {t.clock(e.at)} {who(e)} asked for the automatic checks to stop"
+        f"{f': {why}' if why else ''}."
     )
 
 
 def _alert(t: Teller, e: Event) -> str:
     channel = text_of(e.data, "channel")
     how = f" by {channel}" if channel else ""
-    return f"At {t.clock(e.at)} onthedot alerted {text_of(e.data, 'to') or 'the team'}{how}."
+    return f"At {t.clock(e.at)} an automatic alert was sent to {text_of(e.data, 'to') or 'the team'}{how}."
 
 
 def _ack(t: Teller, e: Event) -> str:
@@ -231,7 +280,7 @@ def _notice_replaced(t: Teller, e: Event) -> str:
 
 def _notice_failed(t: Teller, e: Event) -> str:
     what = "replaced" if e.data.get("replacing") else "published"
-    why = text_of(e.data, "error")
+    why = reason(text_of(e.data, "error"))
     return (
         f"At {t.clock(e.at)} the notice to users could not be {what}"
         f"{f' ({why})' if why else ''}; IT was alerted."
@@ -240,7 +289,7 @@ def _notice_failed(t: Teller, e: Event) -> str:
 
 def _gate_failed(t: Teller, e: Event) -> str:
     what = text_of(e.data, "what", "gate") or "a held step"
-    why = text_of(e.data, "error")
+    why = reason(text_of(e.data, "error"))
     then = "IT was alerted" if e.data.get("final") else "it is tried again"
     return f"At {t.clock(e.at)} {what} could not be sent{f' ({why})' if why else ''}; {then}."
 
@@ -258,12 +307,37 @@ def _preflight(t: Teller, e: Event) -> str:
 
 def _held(t: Teller, e: Event) -> str:
     what = text_of(e.data, "what", "text", "gate") or "the next step"
+    if not by_a_person(e):
+        return (
+            f"At {t.clock(e.at)} {what} was held back automatically until the statistics were live."
+        )
     return f"At {t.clock(e.at)} {who(e)} held back {what} until the statistics were live."
 
 
 def _released(t: Teller, e: Event) -> str:
     what = text_of(e.data, "what", "text", "gate") or "the held step"
+    if not by_a_person(e):
+        return f"At {t.clock(e.at)} {what} went ahead automatically, once the statistics were live."
     return f"At {t.clock(e.at)} {who(e)} let {what} go ahead."
+
+
+def _exposed(t: Teller, e: Event) -> str:
+    """Where the public would find the file once released, never its hidden staged name."""
+    where = public_address(t.release, e.data)
+    at = f" (the file {where})" if where else ""
+    return (
+        f"At {t.clock(e.at)} a copy of the statistics waiting for the release time could be "
+        f"opened on the public website{at}."
+    )
+
+
+def _contained(t: Teller, e: Event) -> str:
+    count = len(e.data.get("urls") or [])
+    what = "copies" if count > 1 else "copy"
+    return (
+        f"At {t.clock(e.at)} the {what} waiting for the release time could no longer be opened on "
+        "the public website."
+    )
 
 
 def _pra(t: Teller, e: Event) -> str:
@@ -284,15 +358,18 @@ def _synced(t: Teller, e: Event) -> str | None:
     moved = [c for c in changes if c.get("field") == "release_at"]
     if not moved:
         return None
-    reason = text_of(moved[0], "reason")
+    why = text_of(moved[0], "reason")
     return (
         f"At {t.clock(e.at)} the release time was changed from {moved[0].get('old')} to "
-        f"{moved[0].get('new')}{f' ({reason})' if reason else ''}."
+        f"{moved[0].get('new')}{f' ({why})' if why else ''}."
     )
 
 
 def _note(t: Teller, e: Event) -> str:
-    return f"At {t.clock(e.at)} {who(e)} noted: {text_of(e.data, 'text') or '(no text)'}."
+    said = text_of(e.data, "text") or "(no text)"
+    if not by_a_person(e):
+        return f"At {t.clock(e.at)} it was noted automatically: {said}."
+    return f"At {t.clock(e.at)} {who(e)} noted: {said}."
 
 
 def _report_edited(t: Teller, e: Event) -> str:
@@ -335,6 +412,8 @@ TELLERS: Mapping[str, Callable[[Teller, Event], str | None]] = {
     kinds.PUBLISH_FLIPPED: _flipped,
     kinds.PUBLISH_EXTERNAL: _external,
     kinds.PUBLISH_FAILED: _failed,
+    kinds.EMBARGO_EXPOSED: _exposed,
+    kinds.EMBARGO_CONTAINED: _contained,
     kinds.PURGE_ATTEMPT: _purge,
     kinds.PURGE_DONE: _purge_done,
     kinds.PURGE_FAILED: _purge_failed,
@@ -466,7 +545,11 @@ def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
         )
     tell = TELLERS.get(event.kind)
     told = tell(teller, event) if tell else None
-    return told or f"At {teller.clock(event.at)} {who(event)} recorded “{label(event.kind)}”."
+    if told:
+        return told
+    if not by_a_person(event):
+        return f"At {teller.clock(event.at)} “{label(event.kind)}” was recorded automatically."
+    return f"At {teller.clock(event.at)} {who(event)} recorded “{label(event.kind)}”."
 
 
 # --- verification results -------------------------------------------------------------------------
@@ -492,11 +575,11 @@ def _observed(t: Teller, obs: CheckResult, count: int) -> str:
     place = "the web server behind the cache" if origin else "the public website"
     found_at = f" (at {obs.cache['found_at']})" if obs.cache.get("found_at") else ""
     if obs.status == Status.LIVE:
-        return f"{at} onthedot found the new version of {obs.url}{found_at} on {place}{where}."
+        return f"{at} the automatic checks found the new version of {obs.url}{found_at} on {place}{where}."
     if obs.status == Status.WRONG_FILE:
         return f"{at} {place} linked a file with other contents than the release's in place of {obs.url}{found_at}{where}."
     if obs.status == Status.STALE:
-        return f"{at} onthedot found that {place} was still serving the previous version of {obs.url}{where}{_why_stale(obs, origin)}."
+        return f"{at} the automatic checks found that {place} was still serving the previous version of {obs.url}{where}{_why_stale(obs, origin)}."
     if obs.status == Status.MISSING:
         code = f" ({obs.http_status})" if obs.http_status else ""
         return f"{at} {place} answered “not found”{code} for {obs.url}{where}."
@@ -505,7 +588,9 @@ def _observed(t: Teller, obs: CheckResult, count: int) -> str:
         return f"{at} {place} answered with an error for {obs.url}{where}{why}."
     if obs.status == Status.EARLY:
         return f"{at}, before the release time, the new version of {obs.url}{found_at} could already be seen on {place}{where}."
-    return f"{at} onthedot checked that {obs.url} did not yet show the new version{where}."
+    return (
+        f"{at} the automatic checks found that {obs.url} did not yet show the new version{where}."
+    )
 
 
 def _why_stale(obs: CheckResult, origin: bool) -> str:

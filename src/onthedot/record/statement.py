@@ -2,6 +2,8 @@
 
 Three to five plain sentences a Head of Profession would publish: what was late and by how much
 (to the minute), why in one clause, an apology, where the statistics are, and whom to contact.
+A breach of another kind (early, back to the previous version, ...) is one plain sentence of its
+own, with its cause.
 The wording is the producer's: ``[statement]`` of onthedot.toml (``StatementSettings``), with the
 sentences of ``[statement.producers."<the release's producer>"]`` in place of those it names; the
 record reference is kept out of the text, in the fragment's ``data-record-reference`` attribute.
@@ -37,7 +39,8 @@ def statement_html(
     late = main.kind == "late" and main.started_at is not None and main.ended_at is not None
     sentences = [
         _sentence(chosen.what, values) if late else escape(_what_else(a, zone, values)),
-        _sentence(chosen.why, values) if values["cause"] else Markup(""),
+        # (another kind of breach says its cause in its own sentence)
+        _sentence(chosen.why, values) if values["cause"] and late else Markup(""),
         _sentence(chosen.apology, values),
         _sentence(chosen.link, values) if values["link"] else Markup(""),
         _sentence(chosen.contact, values),
@@ -80,12 +83,41 @@ def _sentence(template: str, values: Mapping[str, str | Markup]) -> Markup:
     return escape(template).format(**values) if template.strip() else Markup("")
 
 
+#: what the public saw of each kind of breach, as the start of a sentence ("because" and its
+#: cause, from ``PUBLIC_CAUSES``, may follow)
+PUBLIC_KINDS: Mapping[str, str] = {
+    "early": "Some users could see the statistics before the release time",
+    "stale": "After the statistics were published, some users were shown the previous version again",
+    "missing": "After the statistics were published, some users could not find them",
+    "error": "Some users could not open the statistics",
+    "wrong-file": "A file other than the new one was published with the statistics",
+    "time": (
+        "The statistics were released at a time or on a day that the Code of Practice for "
+        "Statistics does not allow"
+    ),
+    "change": "The release date or time was changed without the change being announced first",
+    "pra": "Pre-release access to the statistics was given outside the rules",
+}
+OTHER_KIND = "The statistics were not released as the Code of Practice for Statistics requires"
+#: kinds whose sentence is the whole story: a cause would only say it again
+_SAID_ALREADY = frozenset({"wrong-file", "time", "change", "pra"})
+
+
 def _what_else(a: Assessment, zone: Zone, values: Mapping[str, str | Markup]) -> str:
-    """The first sentence when the statistics were not (yet) late and then live: a breach still
-    going on, or another kind of breach."""
+    """The first sentences when the statistics were not (yet) late and then live: a breach
+    still going on, or one plain sentence for each other kind of breach, with its cause."""
     main = _main(a)
     due = f"“{values['title']}” was due to be published at {values['due']} on {values['date']}"
     if main.kind == "late":
         return f"{due} but was not yet available to all users when this statement was written."
-    titles = "; ".join(b.title for b in a.breaches)
-    return f"{due}. {titles[:1].upper()}{titles[1:]}."
+    told = dict.fromkeys(_told(b) for b in a.breaches)
+    return " ".join((f"{due}.", *told))
+
+
+def _told(breach: Breach) -> str:
+    """ "Some users could not open the statistics because our website was not working properly." """
+    what = PUBLIC_KINDS.get(breach.kind, OTHER_KIND)
+    cause = (
+        "" if breach.kind in _SAID_ALREADY else PUBLIC_CAUSES.get(breach.cause.split(";")[0], "")
+    )
+    return f"{what} because {cause}." if cause else f"{what}."

@@ -60,7 +60,8 @@ def _suggest(what: str, detail: str) -> Action:
 
 
 def short_term(ev: Evidence, zone: Zone = LONDON) -> list[Action]:
-    """What people did (and onthedot, clearing the cache) to put things right, in time order."""
+    """What people did (and what was done automatically, clearing the cache) to put things
+    right, in time order."""
     released = {
         str(e.data.get("gate") or e.data.get("what") or e.data.get("text")): e
         for e in ev.of(kinds.GATE_RELEASED)
@@ -217,8 +218,8 @@ def _exposed(ev: Evidence, breach: Breach) -> list[Suggestion]:
         (
             "Keep the new files out of reach until the release time, and check that nothing links to "
             "them.",
-            "Publish with onthedot's hidden staging and check that nothing links to the staged names "
-            "(see the embargo.exposed events).",
+            "Set the publishing target's staging folder outside the web root, and check that nothing "
+            "links to the staged names (see the embargo.exposed events).",
         )
     ]
 
@@ -248,8 +249,8 @@ def _external(ev: Evidence, breach: Breach) -> list[Suggestion]:
         (
             f"Agree with those who run {who} how the release is scheduled there, and check the "
             "scheduled page and its attachments the day before the release time.",
-            f"{who} publishes this release, not onthedot: the record shows what the public saw, "
-            "and when; ask them for their own record of when it was scheduled and published.",
+            f"{who} publishes this release: the record shows what the public saw, and when; ask "
+            "them for their own record of when it was scheduled and published.",
         )
     ]
 

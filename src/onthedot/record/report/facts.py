@@ -56,6 +56,7 @@ PUBLIC_CAUSES: Mapping[str, str] = {
     "server error": "our website was not working properly",
     "scheduling": "the statistics were not put live at the announced time",
     "publish failed": "publishing the statistics on our website failed",
+    "staging exposed": "a copy waiting for the release time could be opened on our website",
     "not published": "the statistics were not published at the announced time",
     "published early": "the statistics were published before the announced time",
     "wrong file": "a file other than the new one was published with the statistics",
@@ -150,8 +151,8 @@ def _first_alerts(sent: Sequence[Event], told: Minutes) -> list[tuple[dt.datetim
 
 
 def _told(event: Event) -> bool:
-    """Told in the account: what people did, and the held steps and notice onthedot itself
-    handled; not its own notes (they are for the record, in Annex A)."""
+    """Told in the account: what people did, and the held steps and notice handled
+    automatically; not the automatic notes (they are for the record, in Annex A)."""
     return event.kind in PEOPLE and (event.kind != kinds.NOTE or by_a_person(event))
 
 
@@ -184,9 +185,9 @@ def _published(a: Assessment, told: Minutes) -> list[str]:
 def _published_by(a: Assessment, told: Minutes, who: str) -> list[str]:
     """What the system that publishes the release did, and when, as the checks saw it."""
     seen = [o for o in public(a.evidence) if o.status in (Status.LIVE, Status.EARLY)]
-    said = f"{who}, not onthedot, publishes this release"
+    said = f"{who} publishes this release"
     if not seen:
-        return [f"{said}; onthedot did not see the new version published."]
+        return [f"{said}. The automatic checks did not see the new version published."]
     first = min(o.checked_at for o in seen)
     offset = (floor(first) - floor(a.release.release_at)).total_seconds()
     if offset < 0:

@@ -19,9 +19,11 @@ from onthedot.calendar.editions import cite, edition_on
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, get_zone, to_local
 from onthedot.model import is_web_url
 from onthedot.record import golive, kinds
+from onthedot.record.narrative import label
 from onthedot.record.report import facts
 from onthedot.record.report.actions import longer_term, short_term, unique
 from onthedot.record.report.assess import Assessment
+from onthedot.record.report.minutes import Minutes
 
 HEADING = "Report of a breach of the Code of Practice for Statistics"
 ACCOUNT_GUIDANCE = (
@@ -366,9 +368,9 @@ def tamper_warning(a: Assessment, zone: Zone) -> str | None:
     seq = a.chain.broken_seq
     what = f"event {seq}"
     if event is not None:
-        what += f" ({event.kind}, recorded at {to_local(event.at, zone):%H:%M:%S})"
+        what += f" ({label(event.kind)}, at {Minutes(a.release, zone).clock(event.at)})"
     return (
         f"WARNING: the timeline of this release fails its integrity check at {what}: "
         f"{a.chain.reason.rstrip('.')}. The facts below may not be what was recorded; "
-        "compare them with a backup of the store before sending this report."
+        "compare them with a backup of the record before sending this report."
     )
