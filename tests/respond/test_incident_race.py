@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.model import Release
 from onthedot.record import kinds
@@ -93,3 +94,55 @@ async def test_the_incidents_of_releases_brought_up_to_date_at_once_take_one_que
             assert len(await Timeline(engine).events(rid, kinds.INCIDENT_OPENED)) == 1
     finally:
         await engine.dispose()
+
+
+async def test_an_incident_resolved_twice_from_the_same_read_is_resolved_once(
+    database_url: str, release: Release, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two looks that read the open incident before either resolved it: the second resolved it
+    again and recorded a second resolution (and a reopening took a round already used)."""
+    one, other = await open_store(database_url), await open_store(database_url)
+    try:
+        await ReleaseRepository(one).sync(release, actor="test")
+        first, second = IncidentBook(one), IncidentBook(other)
+        await first.sync(release.id, {"stale": STALE}, T, ["stale"])
+        read_before: list[Incident] = await second.of_release(release.id)
+
+        async def as_read_before(release_id: str) -> list[Incident]:
+            return read_before
+
+        monkeypatch.setattr(second, "of_release", as_read_before)
+        resolved = await first.sync(release.id, {}, T, ["stale"])
+        again = await second.sync(release.id, {}, T, ["stale"])
+        assert [i.state for i in resolved] == ["resolved"]
+        assert [i.state for i in again] == ["resolved"]  # (as it is now: nothing changed by it)
+        events = await Timeline(one).events(release.id, kinds.INCIDENT_RESOLVED)
+        assert len(events) == 1
+    finally:
+        await one.dispose()
+        await other.dispose()
+
+
+async def test_an_incidents_change_and_its_event_are_stored_together_or_not_at_all(
+    store: AsyncEngine, release: Release, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event of a change could not be stored (the store went away between the two): the
+    change stayed, and the next look, finding it made, recorded nothing of it."""
+    book = IncidentBook(store)
+    (opened,) = await book.sync(release.id, {"stale": STALE}, T, ["stale"])
+
+    def refusing(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
+            raise RuntimeError("the store went away")
+
+    engine = store.sync_engine
+    event.listen(engine, "before_cursor_execute", refusing)
+    try:
+        with pytest.raises(Exception, match="the store went away"):
+            await book.sync(release.id, {}, T, ["stale"])
+    finally:
+        event.remove(engine, "before_cursor_execute", refusing)
+    assert [i.state for i in await book.of_release(release.id)] == ["open"]  # (not resolved)
+    (resolved,) = await book.sync(release.id, {}, T, ["stale"])
+    assert resolved.state == "resolved" and resolved.id == opened.id
+    assert len(await Timeline(store).events(release.id, kinds.INCIDENT_RESOLVED)) == 1

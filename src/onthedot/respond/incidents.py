@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.errors import InputError
 from onthedot.model import iso_utc
@@ -185,14 +185,13 @@ class IncidentBook:
 
     async def _reopen(self, old: Incident, problem: Problem, now: dt.datetime) -> Incident:
         values = {"state": "open", "round": old.round + 1, "opened_at": now, "changed_at": now}
-        incident = await self._update(old.id, {**values, "by": "", "reason": "", **_facts(problem)})
-        await self._record(incident, kinds.INCIDENT_OPENED, _opened_data(incident), now)
-        return incident
+        values |= {"by": "", "reason": "", **_facts(problem)}
+        new = _changed(old, values)
+        return await self._change(old, values, kinds.INCIDENT_OPENED, _opened_data(new), now)
 
     async def _resolve(self, old: Incident, now: dt.datetime) -> Incident:
-        incident = await self._update(old.id, {"state": "resolved", "changed_at": now})
-        await self._record(incident, kinds.INCIDENT_RESOLVED, {}, now)
-        return incident
+        values = {"state": "resolved", "changed_at": now}
+        return await self._change(old, values, kinds.INCIDENT_RESOLVED, {}, now)
 
     async def acknowledge(
         self, incident_id: int, by: str, how: str, now: dt.datetime, reason: str = ""
@@ -206,9 +205,8 @@ class IncidentBook:
                 f"Incident {incident_id} is already {old.state}: there is nothing to acknowledge."
             )
         values = {"state": "acknowledged", "changed_at": now, "by": by, "reason": reason}
-        await self._update(old.id, values)
         data = {"by": by, "how": how, "reason": reason}
-        await self._record(old, kinds.ALERT_ACKNOWLEDGED, data, now, actor=by, source=how)
+        await self._change(old, values, kinds.ALERT_ACKNOWLEDGED, data, now, actor=by, source=how)
         return await self.get(incident_id)
 
     async def close(
@@ -218,11 +216,9 @@ class IncidentBook:
         old = await self.get(incident_id)
         if old.state == "closed":
             raise InputError(f"Incident {incident_id} is already closed, by {old.by}.")
-        await self._update(
-            old.id, {"state": "closed", "changed_at": now, "by": by, "reason": reason}
-        )
+        values = {"state": "closed", "changed_at": now, "by": by, "reason": reason}
         data = {"by": by, "reason": reason}
-        await self._record(old, kinds.INCIDENT_CLOSED, data, now, actor=by, source=how)
+        await self._change(old, values, kinds.INCIDENT_CLOSED, data, now, actor=by, source=how)
         return await self.get(incident_id)
 
     async def _update(self, incident_id: int, values: Mapping[str, Any]) -> Incident:
@@ -230,6 +226,40 @@ class IncidentBook:
         query = update(table).where(table.c.id == incident_id).values(**values)
         async with self._engine.begin() as conn:
             return _incident((await conn.execute(query.returning(*table.c))).one())
+
+    async def _change(
+        self,
+        old: Incident,
+        values: Mapping[str, Any],
+        kind: str,
+        data: Mapping[str, Any],
+        at: dt.datetime,
+        *,
+        actor: str = "onthedot",
+        source: str = "onthedot",
+    ) -> Incident:
+        """``old`` changed to ``values`` and ``kind`` recorded, in one transaction (a stop
+        between the two lost the event, and the next look, finding the row changed, recorded
+        nothing); only if the row is still as ``old`` was read (its state and round), else
+        nothing is changed or recorded and the incident is returned as it is now."""
+        query = (
+            update(table)
+            .where(table.c.id == old.id, table.c.state == old.state, table.c.round == old.round)
+            .values(**values)
+        )
+
+        async def change(conn: AsyncConnection) -> None:
+            if (await conn.execute(query)).rowcount != 1:
+                raise _Moved(old.id)
+
+        full = {"incident": old.id, "problem": old.problem, **data}
+        try:
+            await self._timeline.append(
+                old.release_id, kind, full, at=at, actor=actor, source=source, with_=change
+            )
+        except _Moved:
+            return await self.get(old.id)
+        return _changed(old, values)
 
     async def _record(
         self,
@@ -245,6 +275,18 @@ class IncidentBook:
         await self._timeline.append(
             incident.release_id, kind, full, at=at, actor=actor, source=source
         )
+
+
+class _Moved(Exception):
+    """The incident changed since it was read (another change came first): nothing recorded."""
+
+
+def _changed(old: Incident, values: Mapping[str, Any]) -> Incident:
+    """``old`` as the row is once ``values`` are stored."""
+    changed = dict(values)
+    if "places" in changed:
+        changed["places"] = tuple(changed["places"])
+    return replace(old, **changed)
 
 
 def _facts(problem: Problem) -> dict[str, Any]:
