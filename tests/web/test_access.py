@@ -19,6 +19,7 @@ from onthedot.web.access import ROUTES, Role, undeclared
 from tests.web.conftest import (
     EMBARGOED_STRINGS,
     GDP,
+    GDP_STAGED,
     NOW,
     PUBLIC,
     FixedClock,
@@ -127,6 +128,7 @@ async def test_after_t_everyone_sees_everything(
 ) -> None:
     clock.at = GDP.release_at + dt.timedelta(minutes=1)
     seen = found(await everything(client, app))
+    assert seen.pop(GDP_STAGED) == []  # (a staged copy's name: only to those who saw it before)
     assert all(seen.values()), seen
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from onthedot import logs
 from onthedot.cli.common import EXIT_OK, State, out, run, state
 
 if TYPE_CHECKING:
@@ -216,8 +217,6 @@ async def _until(
     """Wait for ``stop``; say once if the dashboard's process ends on its own (publishing goes on)."""
     import asyncio
 
-    import structlog
-
     said = False
     while not stop.is_set() and not job.done():
         try:
@@ -226,7 +225,7 @@ async def _until(
             pass
         if dashboard is not None and dashboard.exitcode is not None and not said:
             said = True
-            structlog.get_logger("onthedot.service").error(
+            logs.get_logger("onthedot.service").error(
                 "the dashboard stopped; releases are still published",
                 exit_code=dashboard.exitcode,
             )

@@ -20,13 +20,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.publish.lease import holder_name
 from onthedot.store.advisory import lock_key, lock_session, shared
 
-log = structlog.get_logger("onthedot.leadership")
+log = logs.get_logger("onthedot.leadership")
 
 LEADER_LOCK = "onthedot:leader"
 POLL_S = 0.25

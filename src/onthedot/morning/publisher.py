@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
 from onthedot.model import Release, iso_utc
@@ -46,7 +46,7 @@ from onthedot.store.db import publishing
 from onthedot.verify.clockcheck import ClockOffset
 from onthedot.verify.exposure import StagedCopy
 
-log = structlog.get_logger("onthedot.publisher")
+log = logs.get_logger("onthedot.publisher")
 
 PREPARE_BEFORE_S = 3.0  # the sweep at T is got ready this long before T (see _until_t_preparing)
 SWEEP_AFTER_PURGE_S = 1.0  # the sweep at T waits this long at most for the purge's answers

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
 from onthedot.model import Release, iso_utc
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from onthedot.config import ReleaseFiles
     from onthedot.morning.leadership import Leadership, Standing
 
-log = structlog.get_logger("onthedot.scheduler")
+log = logs.get_logger("onthedot.scheduler")
 
 PublishFn = Callable[[Release], Awaitable[object]]
 LoadFn = Callable[[Collection[str]], "ReleaseFiles"]

@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
 from onthedot.model import CheckResult, Release
@@ -55,7 +55,7 @@ from onthedot.store.sweeps import Chunk, SweepBoard, SweepNotices, wait_for
 from onthedot.verify.discovery import found_artefacts, landing_urls
 from onthedot.verify.verifier import Verifier, VerifyReport, release_urls, result_json, watched_urls
 
-log = structlog.get_logger("onthedot.spread")
+log = logs.get_logger("onthedot.spread")
 
 CHUNK_URLS = 25
 """URLs in one chunk, by default (``[publish] spread_chunk_urls``)."""

@@ -14,9 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-import structlog
-
-from onthedot import respond
+from onthedot import logs, respond
 from onthedot.clock import Clock
 from onthedot.model import CheckResult, Release, Status
 from onthedot.morning.spread import Spread
@@ -28,7 +26,7 @@ from onthedot.record.timeline import Event
 from onthedot.verify.exposure import StagedCopy, exposed
 from onthedot.verify.verifier import Verifier, VerifyReport, release_urls, watched_urls
 
-log = structlog.get_logger("onthedot.watch")
+log = logs.get_logger("onthedot.watch")
 
 _FIRST_GUESS_PER_URL_S = 0.0003  # a leak sweep and its recording, per URL, before one was timed
 _MARGIN = 1.5  # a leak sweep is started only if this many times the last one ends before T − 1 s

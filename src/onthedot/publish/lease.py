@@ -23,18 +23,18 @@ import os
 import socket
 import uuid
 
-import structlog
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.errors import LeaseHeldError, LeaseLostError
 from onthedot.store.advisory import lock_key, lock_session, shared
 from onthedot.store.tables import leases
 
 DEFAULT_TTL_S = 15.0
 
-log = structlog.get_logger("onthedot.lease")
+log = logs.get_logger("onthedot.lease")
 
 
 def holder_name() -> str:

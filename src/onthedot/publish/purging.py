@@ -7,8 +7,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
-import structlog
-
+from onthedot import logs
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError, PurgeError
 from onthedot.model import Release
@@ -16,7 +15,7 @@ from onthedot.publish.purgers.base import CRASHED, PurgeAttempt, Purger
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 
-log = structlog.get_logger("onthedot.purge")
+log = logs.get_logger("onthedot.purge")
 
 
 class Purging:

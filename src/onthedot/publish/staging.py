@@ -11,8 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import structlog
-
+from onthedot import logs
 from onthedot.clock import Clock
 from onthedot.errors import ConfigError, LeaseLostError, OnthedotError
 from onthedot.model import Release
@@ -23,7 +22,7 @@ from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
 from onthedot.verify.exposure import StagedCopy
 
-log = structlog.get_logger("onthedot.staging")
+log = logs.get_logger("onthedot.staging")
 
 Done = dict[str, dict[str, Any]]  # the publish steps already done, by name (``StepLog.done``)
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.adapters import mask_secrets
 from onthedot.model import iso_utc, utcnow
 from onthedot.store.db import main_of
@@ -320,9 +321,7 @@ def sign_head(engine: AsyncEngine, release_id: str, seq: int, head: str) -> None
     try:
         anchor.sign(release_id, seq, head)
     except (OSError, ValueError) as exc:
-        import structlog
-
-        structlog.get_logger("onthedot.checkpoint").warning(
+        logs.get_logger("onthedot.checkpoint").warning(
             "checkpoint.not_written", release=release_id, seq=seq, error=str(exc)
         )
 

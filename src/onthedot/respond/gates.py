@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
 from onthedot.model import Gate, Release
@@ -31,7 +31,7 @@ from onthedot.respond.channels import channel, masked
 from onthedot.respond.notice import Tasks
 from onthedot.respond.problems import Problem
 
-log = structlog.get_logger("onthedot.gates")
+log = logs.get_logger("onthedot.gates")
 
 ATTEMPTS = 3
 PAUSES_S = (2.0, 10.0)

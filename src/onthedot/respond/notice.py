@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.adapters import create
 from onthedot.calendar.timeutil import fmt_clock, to_local
 from onthedot.clock import Clock
@@ -42,7 +42,7 @@ from onthedot.record.timeline import Event, Timeline
 from onthedot.respond.problems import Problem
 from onthedot.settings import NoticeSettings
 
-log = structlog.get_logger("onthedot.notice")
+log = logs.get_logger("onthedot.notice")
 
 RETRY_FIRST_S = 10.0
 RETRY_MAX_S = 300.0

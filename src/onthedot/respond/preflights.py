@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.clock import Clock
 from onthedot.errors import OnthedotError
 from onthedot.model import Release, iso_utc
@@ -38,7 +38,7 @@ from onthedot.verify.probe import Prober
 from onthedot.verify.probe_curl import CurlTransport
 from onthedot.verify.verifier import allowed_hosts
 
-log = structlog.get_logger("onthedot.preflight")
+log = logs.get_logger("onthedot.preflight")
 
 BEFORE_S = 3600.0
 EVERY_S = 600.0

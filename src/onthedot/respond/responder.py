@@ -26,11 +26,10 @@ from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onthedot import respond
+from onthedot import logs, respond
 from onthedot.calendar.policy import Policy
 from onthedot.clock import Clock
 from onthedot.config import Config
@@ -68,7 +67,7 @@ from onthedot.settings import NoticeSettings, NotifySettings, WebSettings
 from onthedot.store.releases import ReleaseRepository
 from onthedot.store.tables import releases
 
-log = structlog.get_logger("onthedot.responder")
+log = logs.get_logger("onthedot.responder")
 
 ATTEMPTS = 3
 SYNCS = 8

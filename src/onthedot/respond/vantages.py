@@ -29,10 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-import structlog
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.calendar.timeutil import to_local
 from onthedot.model import Release
 from onthedot.respond.problems import Problem
@@ -40,7 +40,7 @@ from onthedot.settings import WebSettings
 from onthedot.store.tables import checks
 
 AGENT_PREFIX = "agent:"  # (the vantage point the server records an agent's results under)
-log = structlog.get_logger("onthedot.responder")
+log = logs.get_logger("onthedot.responder")
 
 
 @dataclass(frozen=True, slots=True)

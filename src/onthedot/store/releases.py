@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot import logs
 from onthedot.errors import StoreError
 from onthedot.model import Release, utcnow
 from onthedot.store.documents import HistoryEntry, content_sha256, document, without_secrets
@@ -200,10 +201,8 @@ def _read(doc: Any) -> Release | None:
     try:
         return Release.model_validate(doc)
     except ValidationError as exc:
-        import structlog  # loaded only here: every command that reads a release imports this module
-
         shown = doc.get("id") if isinstance(doc, dict) else None
-        structlog.get_logger("onthedot.store").warning(
+        logs.get_logger("onthedot.store").warning(
             "store.release_unreadable", release=shown, problem=str(exc).splitlines()[0]
         )
         return None

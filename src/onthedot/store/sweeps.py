@@ -31,15 +31,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import structlog
 from sqlalchemy import Result, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onthedot import logs
 from onthedot.store.db import json_text
 from onthedot.store.gathered import Gathered
 from onthedot.store.tables import sweep_chunks
 
-log = structlog.get_logger("onthedot.sweeps")
+log = logs.get_logger("onthedot.sweeps")
 
 CHANNEL = "onthedot_sweeps"
 APPLICATION = "onthedot sweep notices"

@@ -18,9 +18,9 @@ import hmac
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Depends, Header
 
+from onthedot import logs
 from onthedot.errors import AccessError, AgentTokenError, ConfigError, InputError
 from onthedot.model import CheckResult, Release
 from onthedot.settings import AGENT_NAME, AGENT_RULE, AGENT_TOKEN_CHARS, WebSettings
@@ -43,7 +43,7 @@ router = APIRouter(prefix="/api/agent", tags=["agents"])
 REFUSALS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (401, 403, 408, 413, 422, 429)
 }
-log = structlog.get_logger("onthedot.agents")
+log = logs.get_logger("onthedot.agents")
 
 
 def agent_tokens(web: WebSettings, environ: Mapping[str, str]) -> dict[str, str]:

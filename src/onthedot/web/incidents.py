@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from onthedot import logs
 from onthedot.errors import AccessError, InputError
 from onthedot.record import kinds
 from onthedot.record.timeline import Timeline
@@ -27,7 +27,7 @@ from onthedot.web.session import form_fields
 from onthedot.web.signin import same_site
 
 router = APIRouter(include_in_schema=False)
-log = structlog.get_logger("onthedot.web.incidents")
+log = logs.get_logger("onthedot.web.incidents")
 
 
 @router.get("/incidents", response_class=HTMLResponse)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from onthedot import logs
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.errors import AccessError
 from onthedot.model import Release
@@ -36,7 +36,7 @@ from onthedot.web.pages import card_for, clock_time, first_live_text, partial, r
 from onthedot.web.settings_page import alert_address
 
 router = APIRouter(include_in_schema=False)
-log = structlog.get_logger("onthedot.web.access")
+log = logs.get_logger("onthedot.web.access")
 
 
 @dataclass(frozen=True, slots=True)

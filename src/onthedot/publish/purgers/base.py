@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import stamina
-import structlog
 
+from onthedot import logs
 from onthedot.adapters import Adapter, AdapterURL, checked_endpoint
 from onthedot.errors import AdapterURLError, OnthedotError, PurgeError
 from onthedot.model import iso_utc
 
-log = structlog.get_logger("onthedot.purge")
+log = logs.get_logger("onthedot.purge")
 
 
 @dataclass(frozen=True)
