@@ -165,6 +165,10 @@ class LeaseLostError(LeaseHeldError):
     pass
 
 
+class StepTaken(LeaseLostError):
+    """A publish step another run recorded first (``publish.steps.StepMark``)."""
+
+
 class TimelineError(OnthedotError):
     pass
 

@@ -624,3 +624,29 @@ async def test_a_run_whose_staging_mark_another_run_made_first_stops_uploading_n
         await late.staging.stage(release, Manifest.of(release), steps, None)
     assert [m for m, _ in MemoryTarget.store(name).calls if m == "stage"] == []
     assert (await steps.done())["staging"]["token"] == "f" * 32
+
+
+async def test_an_event_whose_step_another_run_recorded_first_is_not_stored(
+    engine: AsyncEngine,
+) -> None:
+    """An old leader waking late after its fence was checked recorded a second
+    ``publish.flipped`` (the step's mark was left as it was, the event stored all the same),
+    read as a flip made late. Its event is refused with its mark now, and the other releases'
+    events written with it in one batch are stored."""
+    from onthedot.errors import StepTaken
+    from onthedot.store.db import publishing
+
+    now = dt.datetime(2019, 12, 18, 9, 30, tzinfo=dt.UTC)
+    taken, free = StepLog(publishing(engine), "taken"), StepLog(publishing(engine), "free")
+    assert await taken.mark("flipped", now, {"at": "the other run's"})
+    timeline = Timeline(engine)
+    late, other = await asyncio.gather(
+        timeline.append("taken", kinds.PUBLISH_FLIPPED, {}, with_=taken.marker("flipped", now, {})),
+        timeline.append("free", kinds.PUBLISH_FLIPPED, {}, with_=free.marker("flipped", now, {})),
+        return_exceptions=True,
+    )
+    assert isinstance(late, StepTaken) and "Another run recorded the step 'flipped'" in str(late)
+    assert isinstance(other, Event)
+    assert await timeline.events("taken", kinds.PUBLISH_FLIPPED) == []
+    assert len(await timeline.events("free", kinds.PUBLISH_FLIPPED)) == 1
+    assert (await taken.done())["flipped"] == {"at": "the other run's"}

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from onthedot import logs
 from onthedot.cli.common import EXIT_OK, State, out, run, state
 
 if TYPE_CHECKING:
@@ -216,6 +215,8 @@ async def _until(
 ) -> None:
     """Wait for ``stop``; say once if the dashboard's process ends on its own (publishing goes on)."""
     import asyncio
+
+    from onthedot import logs
 
     said = False
     while not stop.is_set() and not job.done():

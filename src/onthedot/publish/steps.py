@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from onthedot.errors import StoreError
+from onthedot.errors import StepTaken, StoreError
 from onthedot.store.gathered import Gathered
 from onthedot.store.tables import publish_steps
 
@@ -68,9 +68,12 @@ class StepLog:
 
 @dataclass(frozen=True, eq=False)
 class StepMark:
-    """A step to mark done: called with a transaction's connection, it marks it there (a step
-    done already is left as it was); ``together`` marks several in one statement (the timeline
-    writes its batch's so)."""
+    """A step to mark done with the event that records it: called with that transaction's
+    connection, it marks it there; a step another run marked first (an old leader waking late,
+    its fence already checked) raises ``StepTaken``, so its event is not stored either (a second
+    ``publish.flipped`` read as a late one). ``together`` marks several in one statement (the
+    timeline writes its batch's so; one taken fails the batch, whose appends are then tried
+    alone)."""
 
     release_id: str
     step: str
@@ -78,11 +81,16 @@ class StepMark:
     data: dict[str, Any]
 
     async def __call__(self, conn: AsyncConnection) -> None:
-        await record(conn, [self])
+        await StepMark.together([self], conn)
 
     @staticmethod
     async def together(marks: Sequence[StepMark], conn: AsyncConnection) -> None:
-        await record(conn, marks)
+        for mark, stored in zip(marks, await record(conn, marks), strict=True):
+            if not stored:
+                raise StepTaken(
+                    f"Another run recorded the step '{mark.step}' of {mark.release_id} first: "
+                    "this one stops, and that one publishes it."
+                )
 
 
 async def record(conn: AsyncConnection, marks: Sequence[StepMark]) -> list[bool]:
