@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from onthedot.verify.caches import Fastly, Lifetime, Nginx
+from onthedot.verify.caches import Fastly, Lifetime, Nginx, headers
+from onthedot.verify.caches.headers import parse_cache_status, unquote, whole_number
 from onthedot.verify.caches.info import DELTA_MAX, parse_http_date, recognise
 from onthedot.verify.freshness import freshness
 from tests.verify.test_freshness import DATE, NOW
@@ -106,3 +107,33 @@ def test_a_surrogate_control_too_long_to_read_counts_as_the_greatest_delta() -> 
         DELTA_MAX, "surrogate-control"
     )
     freshness(info, now=NOW, model=Fastly())  # (fresh until 2^31 s from now, not a crash)
+
+
+@pytest.mark.parametrize(
+    ("ttl", "seconds"),
+    [("30", 30), ("-30", -30), ("-0", 0), ("-", None), (f"-{SQUARED}", None), ("x", None)],
+    ids=["fresh", "stale", "minus-zero", "minus-alone", "minus-squared", "garbage"],
+)
+def test_a_cache_status_ttl_is_read_in_ascii_digits_signed(ttl: str, seconds: int | None) -> None:
+    """RFC 9211's ttl goes negative once the stored response is stale."""
+    headers._parse_cache_status.cache_clear()  # (read here, not as an earlier reading kept it)
+    (entry,) = parse_cache_status(f'"Varnish"; hit; ttl={ttl}')
+    assert entry.ttl == seconds
+    (without,) = parse_cache_status('"Varnish"; hit')
+    assert without.ttl is None
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [("000000000000005", 5), ("2147483647", 2**31 - 1), ("2147483648", 2**31), ("0", 0)],
+    ids=["zeros-first", "one-under-the-greatest", "the-greatest", "zero"],
+)
+def test_a_whole_number_with_leading_zeros_or_near_the_greatest_is_read_as_it_is(
+    value: str, number: int
+) -> None:
+    assert whole_number(value) == number
+    assert whole_number(f" {value}") is None  # (digits only)
+
+
+def test_a_quoted_empty_value_is_empty() -> None:
+    assert unquote('""') == "" and unquote('"a"') == "a" and unquote('"') == '"'
