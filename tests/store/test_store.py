@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onthedot.config import load_release
-from onthedot.errors import LeaseHeldError, LeaseLostError, StoreError
+from onthedot.errors import LeaseHeldError, LeaseLostError, StepTaken, StoreError
 from onthedot.publish.lease import Lease
 from onthedot.publish.steps import StepLog
 from onthedot.record import timeline as timeline_module
@@ -143,13 +143,15 @@ async def test_a_step_is_marked_in_one_statement_and_a_second_mark_changes_nothi
     engine: AsyncEngine,
 ) -> None:
     """Inside the transaction that records its event: one statement per mark, the first mark's
-    row kept, the transaction still good for what follows."""
+    row kept, a second refused (``StepTaken``: its event is not to be stored) with no error of
+    the database's, so the transaction is still good for what follows."""
     steps, at = StepLog(engine, "r"), dt.datetime.now(dt.UTC)
     statements: list[str] = []
     async with engine.begin() as conn:
         event.listen(conn.sync_connection, "before_cursor_execute", _counted(statements))
         await steps.marker("staged", at, {"digest": "a"})(conn)
-        await steps.marker("staged", at, {"digest": "b"})(conn)
+        with pytest.raises(StepTaken):
+            await steps.marker("staged", at, {"digest": "b"})(conn)
         assert len(statements) == 2, statements
         await conn.execute(text("SELECT 1"))
     assert not await steps.mark("staged", at, {"digest": "c"})
@@ -165,15 +167,18 @@ def _counted(statements: list[str]) -> Callable[..., None]:
 
 @pytest.mark.postgres
 async def test_a_step_marked_by_two_transactions_at_once_is_stored_once_and_both_commit() -> None:
-    """Two publishers' transactions marking the same step: the second waits for the first and
-    leaves its row be; neither transaction fails (its events would be lost with it)."""
+    """Two publishers' transactions marking the same step: the second waits for the first, leaves
+    its row be and refuses its own event (``StepTaken``), with no error of the database's that
+    would take the other appends of its transaction with it."""
     async with postgres_engines(1) as (engine,):
         steps, at = StepLog(engine, "r"), dt.datetime.now(dt.UTC)
         async with engine.begin() as first, engine.begin() as second:
             await steps.marker("flipped", at, {"by": "first"})(first)
             waiting = asyncio.ensure_future(steps.marker("flipped", at, {"by": "second"})(second))
             await first.commit()
-            await waiting
+            with pytest.raises(StepTaken):
+                await waiting
+            await second.execute(text("SELECT 1"))  # (still good)
         assert (await steps.done())["flipped"] == {"by": "first"}
 
 
