@@ -9,7 +9,7 @@ started again after it was closed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -252,11 +252,8 @@ class IncidentBook:
             if (await conn.execute(query)).rowcount != 1:
                 raise _Moved(old.id)
 
-        full = {"incident": old.id, "problem": old.problem, **data}
         try:
-            await self._timeline.append(
-                old.release_id, kind, full, at=at, actor=actor, source=source, with_=change
-            )
+            await self._record(old, kind, data, at, actor=actor, source=source, with_=change)
         except _Moved:
             return await self.get(old.id)
         return _changed(old, values)
@@ -270,10 +267,11 @@ class IncidentBook:
         *,
         actor: str = "onthedot",
         source: str = "onthedot",
+        with_: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> None:
         full = {"incident": incident.id, "problem": incident.problem, **data}
         await self._timeline.append(
-            incident.release_id, kind, full, at=at, actor=actor, source=source
+            incident.release_id, kind, full, at=at, actor=actor, source=source, with_=with_
         )
 
 
