@@ -22,7 +22,7 @@ from onthedot.clock import SYSTEM_CLOCK, JumpingClock, ShiftedClock
 from onthedot.config import load_release
 from onthedot.errors import LeaseHeldError, ProbeError, StoreError, TargetUnreachable
 from onthedot.model import Release
-from onthedot.morning.publisher import Publisher
+from onthedot.morning.publisher import ClockCheck, Publisher
 from onthedot.morning.watch import Watcher, WatchPlan
 from onthedot.publish.lease import Lease
 from onthedot.publish.purgers.base import PurgeAttempt
@@ -92,8 +92,11 @@ def publisher(
     verifier_type: type[Verifier] = Verifier,
     target: MemoryTarget | None = None,
     purger: MemoryPurger | None = None,
+    prober: Prober | None = None,
+    clock_check: ClockCheck | None = None,
 ) -> Publisher:
-    verifier = verifier_type(edge_from(name, clock, seen), clock=clock, bust_cache=False)
+    edge = prober or edge_from(name, clock, seen)
+    verifier = verifier_type(edge, clock=clock, bust_cache=False)
     watcher = Watcher(
         verifier, CheckRecorder(engine), clock, WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
     )
@@ -105,6 +108,7 @@ def publisher(
         clock=clock,
         wait_for_lease=wait_for_lease,
         leak_probes=leak_probes,
+        clock_check=clock_check,
     )
 
 
@@ -514,17 +518,7 @@ async def test_a_clock_found_ahead_of_the_reference_never_flips_early(
     async def clock_check(_: Release) -> ClockOffset:
         return ClockOffset("the reference", next(measures), 0.1)
 
-    verifier = Verifier(edge_from(name, clock, seen), clock=clock, bust_cache=False)
-    plan = WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
-    pub = Publisher(
-        engine,
-        target=MemoryTarget(f"memory://{name}"),
-        purgers=[MemoryPurger(f"memory://{name}")],
-        watcher=Watcher(verifier, CheckRecorder(engine), clock, plan),
-        clock=clock,
-        clock_check=clock_check,
-    )
-    outcome = await pub.publish(release)
+    outcome = await publisher(engine, name, clock, seen, clock_check=clock_check).publish(release)
     assert outcome.live and outcome.flipped_at is not None
     waited = (outcome.flipped_at - release.release_at).total_seconds()
     assert wait_s <= waited < wait_s + 0.5
@@ -553,15 +547,8 @@ async def test_a_site_that_stops_answering_before_t_does_not_hold_the_flip(
             await asyncio.sleep(30)  # (a request's whole timeout, and more)
         return await anext(aiter(answering.stream([request], None)))
 
-    verifier = Verifier(Prober(MockProbeTransport(hanging_before_t)), clock=clock, bust_cache=False)
-    plan = WatchPlan(leak_every_s=0.2, dense=((0.1, 1.0),))
-    pub = Publisher(
-        engine,
-        target=MemoryTarget(f"memory://{name}"),
-        purgers=[MemoryPurger(f"memory://{name}")],
-        watcher=Watcher(verifier, CheckRecorder(engine), clock, plan),
-        clock=clock,
-    )
+    hanging = Prober(MockProbeTransport(hanging_before_t))
+    pub = publisher(engine, name, clock, seen, prober=hanging)
     outcome = await asyncio.wait_for(pub.publish(release), 20)
     assert outcome.live and outcome.flipped_at is not None
     assert 0 <= (outcome.flipped_at - release.release_at).total_seconds() < 0.5
