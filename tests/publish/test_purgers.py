@@ -589,27 +589,15 @@ async def test_the_purge_says_it_was_answered_before_its_attempts_are_recorded(
 ) -> None:
     """The sweep at T waits for the caches to answer the purge, not for the answers to be
     written down (on a busy store that took seconds more at T)."""
-    import datetime as dt
 
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.model import Release
     from onthedot.publish.purgers.memory import MemoryPurger
     from onthedot.publish.purging import Purging
     from onthedot.record.timeline import Timeline
-    from onthedot.store.db import open_store
 
-    engine = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    engine = await _purging_store(tmp_path)
     try:
-        release = Release.model_validate(
-            {
-                "id": "r",
-                "title": "T",
-                "producer": "P",
-                "release_at": dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC),
-                "site": {"public": "http://www.example.org"},
-                "artefact": [{"path": "/x.csv", "sha256": "0" * 64}],
-            }
-        )
+        release = _release()
         writing = asyncio.Event()
 
         class Held(Timeline):
