@@ -443,6 +443,29 @@ async def test_no_tick_begins_just_before_a_release_time_being_published(
     await scheduler.aclose()
 
 
+def held(
+    engine: AsyncEngine, current: list[Release], clock: StillClock
+) -> tuple[Scheduler, list[Release], asyncio.Event]:
+    """A scheduler over the releases in ``current`` (as the test changes them), whose publishes
+    wait for the gate; the releases each publish was armed with."""
+    armed: list[Release] = []
+    gate = asyncio.Event()
+
+    async def publish(release: Release) -> object:
+        armed.append(release)
+        await gate.wait()
+        return None
+
+    scheduler = Scheduler(
+        engine,
+        load=lambda _in_hand: ReleaseFiles(list(current)),
+        publish=publish,
+        clock=clock,
+        policy=SchedulePolicy(stage_ahead_s=2 * 86400),
+    )
+    return scheduler, armed, gate
+
+
 async def test_a_release_moved_while_it_waits_to_be_published_is_armed_again(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -453,23 +476,9 @@ async def test_a_release_moved_while_it_waits_to_be_published_is_armed_again(
     moved = load_release(
         write_release(tmp_path / "moved", id="soon", release_at="2026-03-11T09:30:00")
     )
-    armed_with: list[dt.datetime] = []
-    gate = asyncio.Event()
-
-    async def publish(release: Release) -> object:
-        armed_with.append(release.release_at)
-        await gate.wait()
-        return None
-
     current = [first]
     clock = StillClock(NOW)
-    scheduler = Scheduler(
-        engine,
-        load=lambda _in_hand: ReleaseFiles(list(current)),
-        publish=publish,
-        clock=clock,
-        policy=SchedulePolicy(stage_ahead_s=2 * 86400),
-    )
+    scheduler, armed, gate = held(engine, current, clock)
     assert await scheduler.tick() == ["soon"]
     await asyncio.sleep(0)
     old_task = scheduler.tasks["soon"]
@@ -477,7 +486,7 @@ async def test_a_release_moved_while_it_waits_to_be_published_is_armed_again(
     assert await scheduler.tick() == ["soon"]
     await asyncio.sleep(0)
     assert old_task.cancelled() and scheduler.tasks["soon"] is not old_task
-    assert armed_with == [first.release_at, moved.release_at]
+    assert [r.release_at for r in armed] == [first.release_at, moved.release_at]
     (note,) = await Timeline(engine).events("soon", kinds.NOTE)
     assert "changed while it waited to be published" in note.data["text"]
 
@@ -485,7 +494,7 @@ async def test_a_release_moved_while_it_waits_to_be_published_is_armed_again(
     clock.at = moved.release_at - dt.timedelta(seconds=3)
     running = scheduler.tasks["soon"]
     assert await scheduler.tick() == []
-    assert not running.done() and len(armed_with) == 2
+    assert not running.done() and len(armed) == 2
     gate.set()
     await scheduler.aclose()
 
@@ -498,23 +507,9 @@ async def test_a_release_whose_file_is_removed_while_it_waits_is_not_published(
     timeline says why, and it is armed again if the file comes back; removed within seconds of
     T, the publish goes on as armed."""
     soon = load_release(write_release(tmp_path, id="soon", release_at="2026-03-10T09:30:00"))
-    gate = asyncio.Event()
-    armed: list[str] = []
-
-    async def publish(release: Release) -> object:
-        armed.append(release.id)
-        await gate.wait()
-        return None
-
     current = [soon]
     clock = StillClock(NOW)
-    scheduler = Scheduler(
-        engine,
-        load=lambda _in_hand: ReleaseFiles(list(current)),
-        publish=publish,
-        clock=clock,
-        policy=SchedulePolicy(stage_ahead_s=2 * 86400),
-    )
+    scheduler, armed, gate = held(engine, current, clock)
     assert await scheduler.tick() == ["soon"]
     await asyncio.sleep(0)
     first = scheduler.tasks["soon"]
@@ -531,6 +526,6 @@ async def test_a_release_whose_file_is_removed_while_it_waits_is_not_published(
     current[:] = []
     clock.at = soon.release_at - dt.timedelta(seconds=3)  # (too close to T to stop)
     assert await scheduler.tick() == []
-    assert not again.done() and armed == ["soon", "soon"]
+    assert not again.done() and [r.id for r in armed] == ["soon", "soon"]
     gate.set()
     await scheduler.aclose()
