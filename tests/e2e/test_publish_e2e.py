@@ -138,7 +138,8 @@ def test_file_target_with_varnish_purger_goes_live_on_the_dot(
     _assert_on_the_dot(outcome)
     data = outcome[1]
     assert (webroot / PATH.lstrip("/")).read_bytes() == NEW
-    assert not list(webroot.rglob(".onthedot-*"))
+    # (nor the old file's second name, kept while staging so that the flip only renamed)
+    assert not [*webroot.rglob(".onthedot-*"), *tmp_path.rglob(".onthedot-*")]
     assert any(a["ok"] for a in data["purge_attempts"])
     found = [(b["kind"], b["cause"]) for b in _breaches(tmp_path)]
     # on the dot; but nginx serves dot-files, so a staged copy beside the file was reachable

@@ -267,6 +267,62 @@ async def test_the_file_target_flips_a_release_in_one_worker_call_fsyncing_each_
         assert len(hops) == 2 and len(synced) == 2
 
 
+@pytest.mark.parametrize("outside", [False, True], ids=["beside", "staging-folder"])
+async def test_the_file_target_keeps_each_file_a_copy_replaces_until_it_lets_go(
+    tmp_path: Path, outside: bool
+) -> None:
+    """A rename over a file frees that file's blocks in the rename (eight times slower than one
+    that only changes names, measured at T with 200 releases due): while staging, each file a
+    copy will replace gets a second, hidden name, so the flip only renames; the old file is let
+    go of after the watch (or with its copy, when the copy is discarded), leaving nothing."""
+    www, stage_in = tmp_path / "www", tmp_path / "staging"
+    (www / "statistics").mkdir(parents=True)
+    final = www / PATH.lstrip("/")
+    final.write_bytes(b"the old version")
+    new, new_sha = artefact(tmp_path, 3000, "new.xlsx")
+    url = f"file://{www}" + (f"?staging={stage_in}" if outside else "")
+    hidden = (stage_in if outside else final.parent).glob
+    async with target_of(url) as target:
+        staged = await target.stage(PATH, new, new_sha, secrets.token_hex(16))
+        (kept,) = [p for p in hidden(".onthedot-*") if p.name.endswith("-replaced")]
+        assert final.stat().st_nlink == 2 and kept.samefile(final)
+        await target.flip_all([staged])
+        assert final.read_bytes() == new.read_bytes()
+        assert kept.read_bytes() == b"the old version" and kept.stat().st_nlink == 1
+        await target.let_go([staged])
+        await target.let_go([staged])  # idempotent
+        assert not list(tmp_path.rglob(".onthedot-*"))
+        again = await target.stage(PATH, new, new_sha, secrets.token_hex(16))
+        assert final.stat().st_nlink == 2  # (the new version, kept in turn)
+        await target.discard(again)
+        assert not list(tmp_path.rglob(".onthedot-*")) and final.stat().st_nlink == 1
+        assert final.read_bytes() == new.read_bytes()
+
+
+async def test_a_file_the_file_target_cannot_give_a_second_name_is_still_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the file system refuses a second name (or the old file is not a plain file), the
+    copy is staged and flipped all the same: only the rename at T is slower."""
+    www = tmp_path / "www"
+    (www / "statistics").mkdir(parents=True)
+    final = www / PATH.lstrip("/")
+    final.write_bytes(b"the old version")
+    new, new_sha = artefact(tmp_path, 3000, "new.xlsx")
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refused)
+    async with target_of(f"file://{www}") as target:
+        staged = await target.stage(PATH, new, new_sha, secrets.token_hex(16))
+        assert final.stat().st_nlink == 1
+        await target.flip_all([staged])
+        await target.let_go([staged])
+        assert final.read_bytes() == new.read_bytes()
+        assert not list(tmp_path.rglob(".onthedot-*"))
+
+
 async def test_the_file_target_works_in_threads_of_its_own_not_the_resolvers(
     tmp_path: Path,
 ) -> None:
@@ -517,12 +573,15 @@ async def test_staging_outside_the_served_tree_still_flips_in_one_rename(
         assert not target.stages_in_served_tree
         if target_env.disk is not None:
             served, staging = target_env.disk / "www", target_env.disk / "staging"
-            assert [p.name for p in staging.iterdir()] == [staged.location.rsplit("/", 1)[1]]
+            copy = staged.location.rsplit("/", 1)[1]
+            kept = [f"{copy}-replaced"] if target_env.kind == "file" else []  # (the old file)
+            assert sorted(p.name for p in staging.iterdir()) == [copy, *kept]
             assert not list(served.rglob(".onthedot-*"))
         assert await target.fetch_sha256(PATH) == old_sha
         await target.flip(staged)
         await target.flip(staged)  # idempotent as ever
         assert await target.fetch_sha256(PATH) == new_sha
+        await target.let_go([staged])
     if target_env.disk is not None:
         assert (target_env.disk / "www" / PATH.lstrip("/")).read_bytes() == new.read_bytes()
         assert list((target_env.disk / "staging").iterdir()) == []

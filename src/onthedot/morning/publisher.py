@@ -240,6 +240,7 @@ class Publisher:
             await purges.settled()
             raise
         await purges.finished()
+        await self.staging.let_go(run.staged)  # (the old files, kept so that the flip was quick)
         if "verified" not in done:  # a re-run of a finished release only looks again
             done_data = {"live": outcome.watch.live, "late_s": outcome.late_s}
             await self._event(

@@ -172,6 +172,12 @@ class Staging:
         if self._target is not None:
             await self._target.flip_all(staged)
 
+    async def let_go(self, staged: list[Staged]) -> None:
+        """Once the flip is done and watched: let go of what the target kept of the files it
+        replaced (``Target.let_go``)."""
+        if self._target is not None:
+            await self._target.let_go(staged)
+
     async def _discard(self, release: Release, staged: list[Staged]) -> list[OnthedotError]:
         """Remove every staged copy (each tried, whatever the others do) and record it; returns
         the failures, also recorded with the copies that may still be there."""

@@ -249,6 +249,10 @@ class Target(Adapter):
         """Remove a staged copy. Idempotent (a missing copy is fine)."""
         await self._remove(staged.location)
 
+    async def let_go(self, staged: Sequence[Staged]) -> None:
+        """Let go of what the target kept, while staging, of the files these copies replaced at
+        the flip (a target that keeps nothing has nothing to do). Idempotent."""
+
     def read_staged(self, staged: Staged) -> AsyncIterator[bytes]:
         """The staged copy's bytes, in chunks, for a pre-release link; a TargetError (one
         sentence) from a target that cannot read its staged copies back."""

@@ -13,7 +13,15 @@ the final directory, made while staging; with a staging folder, a missing final 
 at the flip, just before the renames (whether it can be is checked while staging), so that before
 T no folder of the web root names the release. The folders are fsynced after the renames so the
 flip survives a crash (a folder made then, its parent too): a release is flipped in one worker
-call, every file renamed, then each folder fsynced once. File I/O runs in worker threads,
+call, every file renamed, then each folder fsynced once.
+
+A rename over a file frees that file's blocks, in the rename itself: measured here, 100 µs for a
+10 KB file, 12 µs when the file has a second name. So while staging, the file each copy will
+replace is given a second, hidden name beside the copy (``_kept_name``: the old version, public
+already); at T the renames only change names, and the old files are freed after the watch, by
+``let_go`` (200 releases of 50 files due at once: their renames took until T + 2.7 s, the
+purges and the sweeps waiting for them). A file system that refuses a second name costs only
+that speed. File I/O runs in worker threads,
 as asyncio has no asynchronous file API: the target's own few (``FILE_THREADS``), not the loop's
 default ones, so that 200 releases staged or flipped at once never queue the resolver's lookups
 (``loop.getaddrinfo``) of the sweeps, which run there.
@@ -21,11 +29,13 @@ default ones, so that 200 releases staged or flipped at once never queue the res
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import errno
 import functools
 import hashlib
 import os
+import stat
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -181,6 +191,7 @@ class FileTarget(Target):
             size = self._copy(local_file, dest, sha256, stop)
             if size is None:
                 break
+            _keep_replaced(final, _kept_name(dest))
             staged.append(Staged(path, token, location, sha256, size))
         return staged
 
@@ -331,7 +342,28 @@ class FileTarget(Target):
         return True
 
     async def _remove(self, location: str) -> None:
-        await self._in_thread(self._unlink, Path(self._placed(location)))
+        copy = Path(self._placed(location))
+        await self._in_thread(self._unlink_all, [copy, _kept_name(copy)])
+
+    async def let_go(self, staged: Sequence[Staged]) -> None:
+        """As ``Target.let_go``: the second names given while staging removed (``_kept_name``),
+        in one worker call; a failure only logged (the old files then stay until the next run
+        lets go of them, or the copies are discarded)."""
+        if staged:
+            kept = [_kept_name(Path(self._placed(s.location))) for s in staged]
+            try:
+                await self._in_thread(self._unlink_all, kept)
+            except TargetError as exc:
+                from onthedot import logs  # (not loaded by ``onthedot check``, which asks this
+                # class only where it stages)
+
+                logs.get_logger("onthedot.targets.file").warning(
+                    "replaced files not let go of", target=self.url(), error=str(exc)
+                )
+
+    def _unlink_all(self, files: Sequence[Path]) -> None:
+        for file in files:
+            self._unlink(file)
 
     def _unlink(self, file: Path) -> None:
         try:
@@ -382,6 +414,25 @@ def _device(path: Path) -> int | None:
         except OSError:
             continue
     return None
+
+
+def _kept_name(copy: Path) -> Path:
+    """The second name of the file the staged ``copy`` replaces at the flip: beside the copy
+    (hidden, as the copy is), so on the same file system."""
+    return copy.with_name(f"{copy.name}-replaced")
+
+
+def _keep_replaced(final: Path, kept: Path) -> None:
+    """Give the file at ``final`` (if a regular file is there) the second name ``kept``, in
+    place of any it had: nothing if that cannot be done (the rename at T then frees it)."""
+    try:
+        if not stat.S_ISREG(os.lstat(final).st_mode):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(kept)
+        os.link(final, kept, follow_symlinks=False)
+    except OSError:
+        pass  # (no second names on this file system, or the file just went)
 
 
 def _fsync_dir(directory: Path) -> None:
