@@ -142,7 +142,7 @@ async def test_a_sweep_the_leader_does_whole_at_once_is_not_posted(
     engines: list[AsyncEngine],
 ) -> None:
     rel = release(4)
-    spread = Spread(SweepBoard(engines[0], "leader"), SweepNotices(engines[0]), 2, at_once(4, 2))
+    spread = Spread(SweepBoard(engines[0], "leader"), SweepNotices(engines[0]), 2, at_once=2)
     recorder = CheckRecorder(engines[0])
     watcher = Watcher(verifier(), recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
     report = await watcher.look(rel)
@@ -176,7 +176,7 @@ async def test_many_small_releases_due_at_once_are_spread_within_the_leaders_bud
     recorder = CheckRecorder(leader_db)
     leader = Verifier(Prober(MockProbeTransport(counted)), vantages=[DEFAULT], bust_cache=False)
     async with a_standby(leader_db, standby_db) as (notices, _helper):
-        spread = Spread(SweepBoard(leader_db, "leader"), notices, 2, at_once(4, 2))
+        spread = Spread(SweepBoard(leader_db, "leader"), notices, 2, at_once=2)  # (4 URLs)
         watcher = Watcher(leader, recorder, SYSTEM_CLOCK, WatchPlan.for_seconds(5), spread=spread)
         reports = await asyncio.gather(*(watcher.look(rel) for rel in releases))
     assert [len(r.results) for r in reports] == [4] * 6
@@ -202,7 +202,7 @@ async def test_with_no_other_instance_listening_the_leader_sweeps_every_release_
     listening = asyncio.create_task(notices.run_forever())
     try:
         await asyncio.wait_for(notices.listening.wait(), 10)
-        spread = Spread(SweepBoard(engines[0], "leader"), notices, 2, at_once(4, 2))
+        spread = Spread(SweepBoard(engines[0], "leader"), notices, 2, at_once=2)
         watcher = Watcher(
             fetches.verifier(), CheckRecorder(engines[0]), SYSTEM_CLOCK,
             WatchPlan.for_seconds(5), spread=spread,
@@ -212,7 +212,7 @@ async def test_with_no_other_instance_listening_the_leader_sweeps_every_release_
         assert fetches.most == 6
         assert await _count(engines[0], select(func.count()).select_from(sweep_chunks)) == 0
         async with another_listening(engines[1]):
-            spread = Spread(SweepBoard(engines[0], "leader"), notices, 2, at_once(4, 2))
+            spread = Spread(SweepBoard(engines[0], "leader"), notices, 2, at_once=2)
             watcher = Watcher(
                 fetches.verifier(), CheckRecorder(engines[0]), SYSTEM_CLOCK,
                 WatchPlan.for_seconds(5), spread=spread,
@@ -247,7 +247,7 @@ def test_a_releases_pages_and_the_files_found_through_them_stay_in_one_part() ->
         [f"{SITE}/trade/a.csv", f"{SITE}/trade/b.csv"],
         [f"{SITE}/trade/c.csv"],
     ]
-    assert at_once(64, 25) == 3 and at_once(1, 25) == 1
+    assert at_once(64, 25) == 11 and at_once(1, 25) == 1  # (four times 64 URLs, in chunks of 25)
 
 
 class _Flapping(SweepBoard):

@@ -4,8 +4,8 @@ The leader's watch (``morning.watch``) hands each sweep to ``Spread.check``: the
 are split into parts of ``[publish] spread_chunk_urls`` (a release's pages, the files found
 through them and their landing pages stay in one part, so no page is fetched twice) and posted
 as chunks (``store.sweeps``). The leader looks at no more at once, across every release sweeping
-at that moment, than its budget (``at_once``: as many URLs as its prober fetches at once,
-``[verify] concurrency``): of each sweep it keeps what is left of that budget, claimed in the same
+at that moment, than its budget (``at_once``: ``LOOK_AHEAD`` times as many URLs as its prober
+fetches at once, ``[verify] concurrency``): of each sweep it keeps what is left of that budget, claimed in the same
 transaction and looked at in one sweep (its addresses resolved once, its requests sent at once),
 so a sweep is usually no later than the leader alone would make it (it waits for the chunks
 others hold: a slower instance delays it by as long as it takes over its chunk, a dead one by up
@@ -72,11 +72,19 @@ _STORE_FAILED = (OnthedotError, SQLAlchemyError, OSError)
 OpenVerifier = Callable[[Release], AbstractAsyncContextManager[Verifier]]
 
 
+LOOK_AHEAD = 4
+"""An instance looks at this many times as many URLs at once as its prober fetches at once: a
+chunk's look also waits on the store (its claim, its results written) and on judging, and with
+only as many chunks as the engine fetches URLs at once (three of 25) the engines sat idle
+between chunks: with three instances, 200 releases of 50 URLs due at one T were every one
+classified 11.5 s after T, with four times as many 8.6 s (``bench/bench_load.py``)."""
+
+
 def at_once(concurrency: int, chunk_urls: int) -> int:
-    """How many chunks an instance looks at at once: as many URLs as its prober fetches at once
-    (``[verify] concurrency``), so a sweep shared fetches no fewer URLs at once than one done
-    alone."""
-    return max(1, -(-concurrency // chunk_urls))
+    """How many chunks an instance looks at at once: ``LOOK_AHEAD`` times as many URLs as its
+    prober fetches at once (``[verify] concurrency``), so a sweep shared fetches no fewer URLs at
+    once than one done alone, and the engine always has the next chunk's requests waiting."""
+    return max(1, -(-concurrency * LOOK_AHEAD // chunk_urls))
 
 
 def parts_of(release: Release, urls: Sequence[str], size: int) -> list[list[str]]:
