@@ -231,13 +231,34 @@ def flips(database: str, release_at: float) -> dict[str, Any]:
             " GROUP BY checked_by ORDER BY count(*) DESC",
             (release_at,),
         ).fetchall()
+        steps = conn.execute(
+            "SELECT kind, percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM"
+            " recorded_at)), max(extract(epoch FROM recorded_at)) FROM events"
+            " WHERE at >= to_timestamp(%s) - interval '1 second' AND kind = ANY(%s)"
+            " GROUP BY kind",
+            (release_at, list(STEPS)),
+        ).fetchall()
     count: dict[str, int] = {}
     late: list[float] = []
     for rid, data in rows:
         count[rid] = count.get(rid, 0) + 1
         late.append(float(json.loads(data)["late_s"]))
     by = [int(n) for (n,) in looked]
-    return {"counts": count, "late_s": late, "results": dict(statuses), "by_instance": by}
+    recorded = {  # when each step was on the timeline, after T: its median and its last
+        kind: [float(median) - release_at, float(last) - release_at] for kind, median, last in steps
+    }
+    return {
+        "counts": count,
+        "late_s": late,
+        "results": dict(statuses),
+        "by_instance": by,
+        "recorded_s": recorded,
+    }
+
+
+STEPS = ("publish.flipped", "purge.attempt", "verify.result")
+"""The steps after T whose record times the results give: the flips, the purges' answers, the
+sweep's results (a guide to where the wait for classification goes)."""
 
 
 def read_token(database: str, config: Path) -> str:
@@ -361,6 +382,7 @@ def summary(
         "flip_late_s": percentiles(flipped["late_s"]),
         "results_after_t": flipped["results"],
         "results_by_instance": flipped["by_instance"],
+        "recorded_s": flipped["recorded_s"],
         "dashboard_ms": dashboard(samples, morning.release_at),
         "leaderships_taken": sum(o.count("this instance is now the leader") for o in said),
         "leaderships_lost": sum(o.count("this instance is now a standby") for o in said),

@@ -446,15 +446,36 @@ LOAD_CAUSES = [
     "test does, was then staged too late). Runs of the same code vary by seconds here: three "
     "instances 9.4 to 14.3 s tonight, one 5.2 to 6.8 s; the table is one of them, so each "
     "change is kept for the wait it removes, not for a figure.",
-    "- **Left: classification.** With one instance the last URL comes at about T + 5 to 7 s, "
-    "with three later (the table). The pace is that of the leader's one event loop, where the "
-    "fetching, the judging and the storing of 10,000 results take turns, on a machine whose two "
-    "CPUs are also the edge's, the origin's and the store's: spreading the work to more "
-    "processes here moved CPU time around rather than adding any (the trials above); what is "
-    "left is less work per result. With three instances on the same 2 CPUs the "
-    "spread's store round trips and the standbys' own loops add to it instead of adding CPUs. "
-    "The flips were up to 13 to 60 ms late in these runs (8 to 15 ms in a quiet run before the "
-    "second pass): not yet explained.",
+    "- **Fifth pass (the morning of 2026-12-07): the renames at T, and the chunks.** A trace "
+    "of each release's steps (when its flip, its purge's answers and its results were on the "
+    "timeline: rows of the table now) and of the file target's calls showed each release's "
+    "flip, 50 renames in one worker thread, taking 1.2 to 2.7 s, although the same renames made "
+    "by another process at that moment took 20 to 60 ms: a rename over a file frees the old "
+    "file's blocks inside the rename (100 µs for a 10 KB file on this disk, 12 µs when the old "
+    "file has a second name), and between renames each of the 200 threads waited for the "
+    "interpreter's lock. While staging, the file each copy will replace now gets a second, "
+    "hidden name, and the old files are freed after the watch (`publish/targets/file.py`): in "
+    "the traced one-instance runs every release was in place by T + 0.8 s (was 2.7 s) and its "
+    "flip recorded by T + 0.9 s (was 2.9 s; the table's runs: 0.8 s with three instances, 1.3 s "
+    "with one). Renames made by the event loop itself were tried and not kept: under the load "
+    "of T each still took about 100 µs, and the loop they held fired the last flips 0.7 s late. "
+    "Then, with three instances, each looked at three chunks at a time (as many URLs as its "
+    "engine fetches at once), and each chunk's look also waits on the store (its claim, its "
+    "results written) and on judging, so the engines sat idle between chunks: every URL "
+    "classified at T + 11.5 s after the first fix. Each now looks at four times as many "
+    "(eleven chunks of 25, `morning/spread.py`): 8.4 to 8.6 s in two runs, the table's run 7.3 "
+    "s (sixteen times as many: no better). Neither fix changed what is judged or recorded.",
+    "- **Left: classification.** With three instances the leader's loop is busy 98 % from "
+    "T + 1.5 s to T + 8 s (storing the results 27 % of its busy samples, fetching 18 %, the "
+    "scheduler's tick 11 %, the responder 10 %) while the standbys' are busy 56 %, a quarter of "
+    "it writing their chunks' results to the store for the leader to read back and record: "
+    "the results are on the timeline at T + 5 to 6.5 s, most of a second after the last was "
+    "fetched. What is left is less work per result on the leader: each instance storing the "
+    "results it looked at (the timeline takes several writers) would take most of the leader's "
+    "share of storing off it; not done yet. On 2 CPUs shared by three instances, the edge, the "
+    "origin and the store, the spread adds work rather than CPUs: the same morning with the "
+    "leader looking at every URL alone, the two others standing by, took 8.2 s before the "
+    "fixes above, three instances sharing 11.5 s. One instance: T + 5.8 to 6.5 s.",
     "- **Left: the dashboard.** The p95 with one instance is now about the 500 ms goal (180 to "
     "500 ms in tonight's runs), and with three instances about a second: each instance's "
     "dashboard runs at nice +10 "
@@ -488,6 +509,11 @@ def _cpu(s: dict[str, Any]) -> str:
     )
 
 
+def _recorded(scenario: dict[str, Any], kind: str) -> str:
+    found = scenario.get("recorded_s", {}).get(kind)
+    return "—" if not found else f"{num(found[0], 2)} / {num(found[1], 2)} s"
+
+
 PAGES = ("/", "/calendar", "/releases/{id}", "/api/releases/{id}")
 Figure = Callable[[dict[str, Any]], str]
 LOAD_ROWS: list[tuple[str, Figure]] = [
@@ -501,6 +527,14 @@ LOAD_ROWS: list[tuple[str, Figure]] = [
         lambda s: f"{s['flipped_releases']} / {s['double_publishes']}",
     ),
     ("flip late: p50 / max", lambda s: _pair(s["flip_late_s"], 3)),
+    *[
+        (f"{label}, after T: p50 / max", lambda s, k=kind: _recorded(s, k))
+        for kind, label in (
+            ("publish.flipped", "flips recorded"),
+            ("purge.attempt", "the caches' answers to the purge recorded"),
+            ("verify.result", "results recorded (`verify.result`)"),
+        )
+    ],
     (
         "results stored from T on, by status (until the wait ended)",
         lambda s: ", ".join(f"{k} {num(v)}" for k, v in s.get("results_after_t", {}).items()),
