@@ -5,15 +5,16 @@ are split into parts of ``[publish] spread_chunk_urls`` (a release's pages, the 
 through them and their landing pages stay in one part, so no page is fetched twice) and posted
 as chunks (``store.sweeps``). The leader looks at no more at once, across every release sweeping
 at that moment, than its budget (``at_once``: ``LOOK_AHEAD`` times as many URLs as its prober
-fetches at once, ``[verify] concurrency``): of each sweep it keeps what is left of that budget, claimed in the same
-transaction and looked at in one sweep (its addresses resolved once, its requests sent at once),
-so a sweep is usually no later than the leader alone would make it (it waits for the chunks
-others hold: a slower instance delays it by as long as it takes over its chunk, a dead one by up
-to the lease, ``store.sweeps.LEASE_S``, plus the look at that chunk by whoever claims it then);
-the rest go to whichever instance claims them first, the leader too as its budget frees. So 200 releases of 50 URLs due at one T
-are spread across the instances, not each kept whole by the leader because each alone fits. Each standby runs a
-``Helper``: woken by the ``NOTIFY`` of a posted sweep, it claims chunks, looks at their URLs and
-stores the results in the chunk. Before T it opens a verifier for each release due within a
+fetches at once, ``[verify] concurrency``): of each sweep it keeps what is left of that budget,
+claimed in the same transaction and looked at in one sweep (its addresses resolved once, its
+requests sent at once), so a sweep is usually no later than the leader alone would make it (it
+waits for the chunks others hold: a slower instance delays it by as long as it takes over its
+chunk, a dead one by up to the lease, ``store.sweeps.LEASE_S``, plus the look at that chunk by
+whoever claims it then); the rest go to whichever instance claims them first, the leader too as
+its budget frees. So 200 releases of 50 URLs due at one T are spread across the instances, not
+each kept whole by the leader because each alone fits. Each standby runs a ``Helper``: woken
+by the ``NOTIFY`` of a posted sweep, it claims chunks, looks at their URLs and stores the
+results in the chunk. Before T it opens a verifier for each release due within a
 minute and, ``PREPARE_BEFORE_S`` before T, resolves the site's addresses and builds the sweep's
 requests, as the leader does. The leader waits for the chunks others hold (a chunk whose holder
 died is claimed again once its lease ran out), then records every result once, each with the

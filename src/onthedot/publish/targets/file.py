@@ -13,7 +13,10 @@ the final directory, made while staging; with a staging folder, a missing final 
 at the flip, just before the renames (whether it can be is checked while staging), so that before
 T no folder of the web root names the release. The folders are fsynced after the renames so the
 flip survives a crash (a folder made then, its parent too): a release is flipped in one worker
-call, every file renamed, then each folder fsynced once.
+call, every file renamed, then each folder fsynced once. File I/O runs in worker threads, as
+asyncio has no asynchronous file API: the target's own few (``FILE_THREADS``), not the loop's
+default ones, so that 200 releases staged or flipped at once never queue the resolver's lookups
+(``loop.getaddrinfo``) of the sweeps, which run there.
 
 A rename over a file frees that file's blocks, in the rename itself: measured here, 100 µs for a
 10 KB file, 12 µs when the file has a second name. So while staging, the file each copy will
@@ -21,10 +24,7 @@ replace is given a second, hidden name beside the copy (``_kept_name``: the old 
 already); at T the renames only change names, and the old files are freed after the watch, by
 ``let_go`` (200 releases of 50 files due at once: their renames took until T + 2.7 s, the
 purges and the sweeps waiting for them). A file system that refuses a second name costs only
-that speed. File I/O runs in worker threads,
-as asyncio has no asynchronous file API: the target's own few (``FILE_THREADS``), not the loop's
-default ones, so that 200 releases staged or flipped at once never queue the resolver's lookups
-(``loop.getaddrinfo``) of the sweeps, which run there.
+that speed.
 """
 
 from __future__ import annotations
