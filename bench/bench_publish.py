@@ -269,7 +269,12 @@ async def publish_once(
     old, new = payload(f"old {label} {run}"), payload(f"new {label} {run}")
     site.cache_old(PATH, old)
     release_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=LEAD_S)
-    config = load_config(write_config(work))
+    # the target is the operator's, in onthedot.toml: a release file may not name an S3
+    # endpoint (``?endpoint=``) or a secret
+    caches = "[verify.caches]\nvarnish = {default_ttl = 3600}\n"
+    config = load_config(
+        write_config(work, f"[site]\ntarget = {json.dumps(site.target)}\n{caches}")
+    )
     release = load_release(
         write_site_release(
             work / f"{label}-{run:02d}",
@@ -277,7 +282,6 @@ async def publish_once(
             origin=site.origin,
             release_at=release_at,
             artefacts=[(PATH, new, None)],
-            target=site.target,
             purge=(site.purge,),
             id=f"bench-{label}-{run:02d}",
         ),
