@@ -216,7 +216,8 @@ def _classified(conn: psycopg.Connection[Any], morning: Morning) -> None:
 def flips(database: str, release_at: float) -> dict[str, Any]:
     """``publish.flipped`` per release: how many, and how late; the results stored from T on,
     by status (a URL swept again while it is not live adds one each time) and by the instance
-    that looked (most first: the leader's share, then the others' of the spread sweeps)."""
+    that looked (most first: the leader's share, then the others' of the spread sweeps); and
+    when each of ``STEPS`` was on the timeline after T (its median and its last)."""
     with psycopg.connect(database) as conn:
         rows = conn.execute(
             "SELECT release_id, data FROM events WHERE kind = 'publish.flipped'"
