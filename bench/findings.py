@@ -113,9 +113,12 @@ def publish_findings(result: dict[str, Any]) -> list[str]:
         found.append(
             f"In {unseen} of the {mv['runs']} bare `mv` + PURGE baseline runs the edge still "
             "served the old bytes 10 s after T although Varnish answered the PURGE with 200 "
-            "(not investigated further; those runs are left out of the baseline's lag). The "
-            "publisher checks the edge after purging and purges again while it is stale; the "
-            "bare baseline does not."
+            "(those runs are left out of the baseline's lag). Why, seen in Varnish's log: the "
+            "new file has the old one's size and was written in the same second, so nginx gives "
+            "it the same ETag and Last-Modified; Varnish revalidated the copy the PURGE had just "
+            "dropped (a known race in Varnish: varnish-cache pull request 4082) and, told 304 "
+            "Not Modified, kept it. The publisher gives each staged copy a modification time "
+            "later than the file it replaces; the bare `mv` does not."
         )
     missed = {
         name: figures["runs"] - figures["seen"]
@@ -127,14 +130,10 @@ def publish_findings(result: dict[str, Any]) -> list[str]:
             f"{n} of the {series[name]['runs']} of the {name} series" for name, n in missed.items()
         )
         found.append(
-            f"Runs of the publisher where the edge never showed the new bytes: {counted}. In "
-            "each the rename was done and Varnish answered the PURGE with 200 at once, yet kept "
-            "serving the old file, fetched again from the origin around T (Age about 1 s at the "
-            "end of the watch), while the origin had the new one; the watch found it stale, "
-            "with that diagnosis and the fix (purge it), and ended at its 2 s limit, before the "
-            "first purge again (`[remediate] backoff_s`, 5 s after the first). The bare `mv` + "
-            "PURGE baseline has shown the same at times (above): a race at the edge, not yet "
-            "explained."
+            f"Runs of the publisher where the edge never showed the new bytes: {counted}. The "
+            "watch of each ended at its 2 s limit, before the first purge again "
+            "(`[remediate] backoff_s`, 5 s after the first); its timeline says what the edge "
+            "and the origin served."
         )
     purge, flip = file["purge_ms"]["p50"], file["flip_lag_ms"]["p50"]
     extra = file["lag_ms"]["p50"] - mv["lag_ms"]["p50"]

@@ -8,6 +8,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,7 @@ from onthedot.errors import (
 from onthedot.publish.targets import Staged, Target
 from onthedot.publish.targets import file as file_target
 from tests.publish.conftest import TARGET_KINDS, TargetEnv, artefact, mounted, read_only
+from tests.servers import Nginx
 
 PATH = "/statistics/fatalquarterly.xlsx"
 pytestmark = [pytest.mark.services, pytest.mark.timeout(60)]
@@ -92,6 +94,48 @@ async def test_flip_is_idempotent_and_replaces_an_older_file(
         await target.flip(staged)
         await target.flip(staged)  # again: the staged copy is gone, the bytes are there: quiet
         assert await target.fetch_sha256(PATH) == new_sha
+
+
+@pytest.mark.parametrize("target_env", ["file", "ftp", "sftp"], indirect=True)
+@pytest.mark.parametrize("old_from_now_s", [0, 30, -3600], ids=["same-second", "later", "older"])
+async def test_a_cache_revalidating_the_old_file_is_not_told_the_new_one_is_unchanged(
+    target_env: TargetEnv,
+    old_from_now_s: int,
+    tmp_path: Path,
+    start_server: Callable[[Nginx], Nginx],
+) -> None:
+    """nginx's validators are the file's modification time (in seconds) and size: a new version
+    of the same size written in the same second as the old (or earlier than it) would keep the
+    old one's, and a cache or browser asking whether its old copy is still good (If-None-Match,
+    If-Modified-Since) would be told "not modified" (Varnish kept the old file so, after a
+    purge). The staged copy is given a time later than the file it replaces, where it has not one
+    already."""
+    assert target_env.disk is not None
+    origin = start_server(Nginx(target_env.disk))
+    old, old_sha = artefact(tmp_path, 3000, "old.xlsx")
+    new, new_sha = artefact(tmp_path, 3000, "new.xlsx")  # the same size
+    on_disk = target_env.disk / PATH.lstrip("/")
+    async with target_of(target_env.url) as target, httpx.AsyncClient() as http:
+        await target.flip(await target.stage(PATH, old, old_sha, secrets.token_hex(16)))
+        old_time = int(time.time()) + old_from_now_s
+        os.utime(on_disk, (old_time, old_time))
+        before = (await http.get(origin.url + PATH)).headers
+        staged = await target.stage(PATH, new, new_sha, secrets.token_hex(16))
+        await target.flip(staged)
+        after = await http.get(
+            origin.url + PATH,
+            headers={
+                "If-None-Match": before["etag"],
+                "If-Modified-Since": before["last-modified"],
+            },
+        )
+    assert after.status_code == 200 and after.content == new.read_bytes()
+    assert after.headers["etag"] != before["etag"]
+    new_time = on_disk.stat().st_mtime
+    if old_from_now_s > 0:  # not later: moved to a second after the old file's
+        assert new_time == old_time + 1
+    else:  # (the same second: a second later, or later still if staged in the next one)
+        assert old_time + 1 <= new_time <= time.time() + 1
 
 
 @each_target

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import os
+from collections.abc import Callable
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -284,6 +286,70 @@ async def test_seed_scenario_through_real_varnish(
     assert "of the default TTL 3,600 s) while the origin has the new one" in found.sentence
     assert "fresh in the cache until" in found.sentence
     assert found.freshness is not None and 3590 < found.freshness.remaining_s < 3600
+
+
+ETAG = ("ETag", '"5df9e3a2-b"')
+
+
+@pytest.mark.parametrize(
+    ("validator", "said"),
+    [
+        (ETAG, 'the same ETag ("5df9e3a2-b") as the old one'),
+        (
+            ("Last-Modified", "Wed, 18 Dec 2019 08:02:10 GMT"),
+            "the same Last-Modified time (08:02:10) as the old one",
+        ),
+    ],
+    ids=["etag", "last-modified"],
+)
+def test_a_new_file_labelled_as_the_old_one_is_named_as_the_reason(
+    validator: tuple[str, str], said: str
+) -> None:
+    """Behind the cache the new file has the old copy's validator: a cache or browser that
+    revalidates its copy keeps it (304 Not Modified), so purging once may not be the end."""
+    edge = resp(body=OLD, headers=(*VARNISH_HIT, ("Age", "3"), ("Cache-Control", "max-age=3600"), validator))
+    found = diagnose(
+        edge, resp(ORIGIN, NEW, headers=(validator,)), expected_sha256=NEW_SHA, release_at=RELEASE, now=NOW
+    )
+    assert (found.status, found.layer) == (Status.STALE, "cache")
+    assert found.sentence == (
+        "The cache (Varnish) served the old file (Age 3 s of max-age 3,600 s) while the origin "
+        f"has the new one: purge /statistics/fatalquarterly.xlsx — the origin gives the new file {said}, "
+        "so a cache or browser that asks whether its copy has changed is told it has not: ask IT "
+        "to upload the file again, so that its modification time is later."
+    )
+    other = resp(ORIGIN, NEW, headers=(("ETag", '"5df9e3a3-b"'),))
+    assert "ETag" not in diagnose(edge, other, expected_sha256=NEW_SHA, release_at=RELEASE, now=NOW).sentence
+
+
+@pytest.mark.services
+async def test_a_cache_revalidating_its_old_copy_is_told_it_has_not_changed_and_says_why(
+    webroot: Path, origin: NginxServer, start_server: Callable[[VarnishServer], VarnishServer]
+) -> None:
+    """Varnish keeps what it fetched for 1 s, then asks nginx whether it changed: the new file
+    has the old one's size and modification time, so nginx's ETag is the same, it answers 304
+    Not Modified, and the old file is served again. The diagnosis names the shared ETag."""
+    keep = "sub vcl_backend_response { set beresp.ttl = 1s; set beresp.grace = 0s; set beresp.keep = 1h; }"
+    varnish = start_server(VarnishServer(origin.host, origin.port, vcl_extra=keep))
+    file = webroot / "statistics" / "fatalquarterly.xlsx"
+    file.parent.mkdir()
+    file.write_bytes(OLD)
+    written = file.stat().st_mtime_ns
+    edge_url = f"{varnish.url}/statistics/fatalquarterly.xlsx"
+    origin_url = f"{origin.url}/statistics/fatalquarterly.xlsx"
+    async with Prober(CurlTransport()) as prober:
+        await prober.fetch(ProbeRequest(edge_url))
+        file.write_bytes(NEW)  # the same size (and, below, the same modification time)
+        os.utime(file, ns=(written, written))
+        await asyncio.sleep(1.5)
+        edge, at_origin = await prober.fetch_many([ProbeRequest(edge_url), ProbeRequest(origin_url)])
+    now = dt.datetime.now(dt.UTC)
+    found = diagnose(
+        edge, at_origin, expected_sha256=NEW_SHA, release_at=now - dt.timedelta(seconds=1), now=now
+    )
+    assert edge.sha256 == hashlib.sha256(OLD).hexdigest() and at_origin.sha256 == NEW_SHA
+    assert (found.status, found.layer) == (Status.STALE, "cache")
+    assert "the origin gives the new file the same ETag (" in found.sentence
 
 
 def test_forbidden_is_an_error_not_an_old_version() -> None:

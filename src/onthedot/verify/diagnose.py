@@ -304,6 +304,13 @@ def _stale(case: _Case) -> tuple[Layer | None, str]:
         )
     origin = f" while {case.behind_short} has the new one" if case.origin_new else ""
     lead = f"{case.cache_name} served the old file ({_held(case)}){origin}: purge {case.path}"
+    same = _same_validator(case)
+    if same:
+        return "cache", (
+            f"{lead} — {case.behind_short} gives the new file the same {same} as the old one, so "
+            "a cache or browser that asks whether its copy has changed is told it has not: ask "
+            "IT to upload the file again, so that its modification time is later."
+        )
     if fresh.fresh and fresh.fresh_until is not None:
         wait = f"{fresh.remaining_s:,.0f} s"
         return "cache", (
@@ -314,6 +321,21 @@ def _stale(case: _Case) -> tuple[Layer | None, str]:
         f"{lead} — it has outlived what its headers allow, so the cache's own "
         "configuration (a TTL override or grace) keeps it."
     )
+
+
+def _same_validator(case: _Case) -> str:
+    """The validator the new file behind the cache shares with the old copy the cache served
+    ("ETag "…"" or "Last-Modified time …"), or "" when they differ: the server labels the
+    two versions alike (nginx: the same size, written in the same second), and a revalidation
+    keeps the old copy (If-None-Match, If-Modified-Since answered 304 Not Modified)."""
+    if not case.origin_new or case.origin is None:
+        return ""
+    theirs, ours = recognise(case.origin.headers), case.info
+    if ours.etag or theirs.etag:
+        return f"ETag ({ours.etag})" if ours.etag == theirs.etag else ""
+    if ours.last_modified is not None and ours.last_modified == theirs.last_modified:
+        return f"Last-Modified time ({clock(ours.last_modified)})"
+    return ""
 
 
 def looks_not_found(resp: Fetched, sha: str | None, text: str | None) -> bool:

@@ -51,6 +51,7 @@ from onthedot.publish.targets.base import (
     all_or_first_failure,
     changed_since_loaded,
     check_path,
+    later_than,
     unreadable,
 )
 
@@ -191,7 +192,7 @@ class FileTarget(Target):
             size = self._copy(local_file, dest, sha256, stop)
             if size is None:
                 break
-            _keep_replaced(final, _kept_name(dest))
+            _ready_to_replace(final, dest)
             staged.append(Staged(path, token, location, sha256, size))
         return staged
 
@@ -422,17 +423,26 @@ def _kept_name(copy: Path) -> Path:
     return copy.with_name(f"{copy.name}-replaced")
 
 
-def _keep_replaced(final: Path, kept: Path) -> None:
-    """Give the file at ``final`` (if a regular file is there) the second name ``kept``, in
-    place of any it had: nothing if that cannot be done (the rename at T then frees it)."""
+def _ready_to_replace(final: Path, copy: Path) -> None:
+    """Ready ``copy`` to replace the file at ``final``, if a regular file is there: give the copy
+    a modification time later than that file's (``later_than``), and that file the second name
+    ``_kept_name(copy)`` in place of any it had. What cannot be done is left (a file system
+    without second names only loses the speed; the file may just have gone)."""
     try:
-        if not stat.S_ISREG(os.lstat(final).st_mode):
-            return
+        replaced = os.lstat(final)
+    except OSError:
+        return
+    if not stat.S_ISREG(replaced.st_mode):
+        return
+    with contextlib.suppress(OSError):
+        later = later_than(os.stat(copy).st_mtime, replaced.st_mtime)
+        if later is not None:
+            os.utime(copy, (later, later))
+    kept = _kept_name(copy)
+    with contextlib.suppress(OSError):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(kept)
         os.link(final, kept, follow_symlinks=False)
-    except OSError:
-        pass  # (no second names on this file system, or the file just went)
 
 
 def _fsync_dir(directory: Path) -> None:

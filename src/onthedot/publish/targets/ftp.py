@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import posixpath
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
@@ -35,7 +37,7 @@ from onthedot.errors import (
     TargetSpaceError,
     TargetUnreachable,
 )
-from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
+from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target, later_than
 
 _SPACE = ("452", "552")
 _PERMISSION = ("550", "553", "450", "532")
@@ -168,6 +170,41 @@ class FTPTarget(Target):
         if found != size:
             await self._forget(remote)
             raise self.size_mismatch(location, size, found)
+        await self._later_than_replaced(client, remote, self._remote(staged.path))
+
+    async def _later_than_replaced(self, client: aioftp.Client, copy: str, final: str) -> None:
+        """Give the copy a modification time later than the file at ``final`` it will replace
+        (``later_than``), where it has not one already: MDTM reads the times; MDTM with a time
+        sets one (vsftpd), MFMT where that is refused (ProFTPD, Pure-FTPd). Left as it is when
+        the server will not say or set it."""
+        try:
+            replaced = await self._mdtm(client, final)
+            later = later_than(await self._mdtm(client, copy) or 0, replaced)
+            if later is None:
+                return
+            stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(later))
+            try:
+                await client.command(f"MDTM {stamp} {copy}", "213")
+            except aioftp.StatusCodeError:
+                await client.command(f"MFMT {stamp} {copy}", "213")
+        except aioftp.StatusCodeError:
+            pass  # (a server that will not tell or set the time)
+
+    async def _mdtm(self, client: aioftp.Client, remote: str) -> float | None:
+        """The modification time of ``remote`` (UTC, as MDTM gives it), None when it is not
+        there."""
+        try:
+            _, info = await client.command("MDTM " + remote, "213")
+        except aioftp.StatusCodeError as exc:
+            if any(code.matches("550") for code in exc.received_codes):
+                return None
+            raise
+        text = " ".join(info).split()
+        try:  # (YYYYMMDDHHMMSS, perhaps with a fraction, which is not needed)
+            when = dt.datetime.strptime(text[-1][:14], "%Y%m%d%H%M%S")
+        except (IndexError, ValueError):
+            return None
+        return when.replace(tzinfo=dt.UTC).timestamp()
 
     @contextlib.asynccontextmanager
     async def _data(self, client: aioftp.Client, command: str) -> AsyncIterator[aioftp.StreamIO]:

@@ -34,7 +34,7 @@ from onthedot.errors import (
     TargetSpaceError,
     TargetUnreachable,
 )
-from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target
+from onthedot.publish.targets.base import CHUNK, Staged, StagedMissing, Target, later_than
 
 _ST_RDONLY = 1
 KEEPALIVE_S = 15.0
@@ -143,14 +143,29 @@ class SFTPTarget(Target):
                     while chunk := source.read(CHUNK):
                         await out.write(chunk)
                 await self._fsync(out)
-            found = (await sftp.stat(remote)).size
+            attrs = await sftp.stat(remote)
         except BaseException as exc:
             error = await self._explain(exc, f"uploading {location}", remote, size)
             await self._forget(remote)
             raise error from exc
-        if found != size:
+        if attrs.size != size:
             await self._forget(remote)
-            raise self.size_mismatch(location, size, found)
+            raise self.size_mismatch(location, size, attrs.size)
+        await self._later_than_replaced(sftp, remote, self._remote(staged.path), attrs.mtime)
+
+    async def _later_than_replaced(
+        self, sftp: asyncssh.SFTPClient, copy: str, final: str, copy_mtime: float | None
+    ) -> None:
+        """Give the copy a modification time later than the file at ``final`` it will replace
+        (``later_than``), where it has not one already; left as it is when the server will not
+        say or set it."""
+        try:
+            replaced = (await sftp.stat(final)).mtime
+            later = later_than(copy_mtime or 0, replaced)
+            if later is not None:
+                await sftp.utime(copy, (later, later))
+        except (asyncssh.SFTPError, OSError):
+            pass  # (nothing there to replace, or a server that will not tell)
 
     async def _fsync(self, out: asyncssh.SFTPClientFile) -> None:
         try:
