@@ -526,7 +526,9 @@ def publish_section(result: dict[str, Any], goals: list[list[str]]) -> list[str]
         "What: for each publish target, a real origin (nginx serving the directory the target "
         "writes to; moto's S3 server for s3, the site's public URL being Varnish + `/bucket`), "
         "Varnish in front with `-t 3600` (without a purge the edge would serve the old file for "
-        'an hour) and `purge = ["varnish://…"]`. Each run caches the old file at the edge, '
+        'an hour) and `purge = ["varnish://…"]`. Each run caches the old file at the edge (at '
+        "the origin written as published a minute before, not in the second the run before "
+        "placed its new file, which would give both the same ETag: see publishing.md), "
         f"schedules a release {setup.get('lead_s')} s ahead and publishes it **in-process** "
         "(`onthedot.runtime.publisher_for` with the system clock: the code behind "
         "`onthedot publish`, without the command's start-up), staging included. An observer in "
