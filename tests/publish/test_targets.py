@@ -33,6 +33,7 @@ from onthedot.publish.targets import Staged, Target
 from onthedot.publish.targets import file as file_target
 from tests.publish.conftest import TARGET_KINDS, TargetEnv, artefact, mounted, read_only
 from tests.servers import Nginx
+from tests.servers.plugin import StartServer
 
 PATH = "/statistics/fatalquarterly.xlsx"
 pytestmark = [pytest.mark.services, pytest.mark.timeout(60)]
@@ -102,7 +103,7 @@ async def test_a_cache_revalidating_the_old_file_is_not_told_the_new_one_is_unch
     target_env: TargetEnv,
     old_from_now_s: int,
     tmp_path: Path,
-    start_server: Callable[[Nginx], Nginx],
+    start_server: StartServer,
 ) -> None:
     """nginx's validators are the file's modification time (in seconds) and size: a new version
     of the same size written in the same second as the old (or earlier than it) would keep the

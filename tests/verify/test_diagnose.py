@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from onthedot.verify.diagnose import diagnose, linked_files
 from onthedot.verify.probe import Prober, ProbeRequest, ProbeResponse
 from onthedot.verify.probe_curl import CurlTransport
 from tests.servers.nginx import Nginx as NginxServer
+from tests.servers.plugin import StartServer
 from tests.servers.varnish import Varnish as VarnishServer
 
 URL = "https://www.example.org/statistics/fatalquarterly.xlsx"
@@ -75,7 +75,9 @@ def test_origin_also_old_means_upload_did_not_happen() -> None:
     assert (found.status, found.layer) == (Status.STALE, "origin")
     assert found.sentence == (
         "The origin web server also serves the old file, so the upload did not happen or went to "
-        "the wrong place: check the target."
+        "the wrong place, or the web server still serves a copy it kept open (as nginx's "
+        "open_file_cache does for up to a minute): check the target, and if the new file is "
+        "there, ask IT to reload the web server."
     )
 
 
@@ -324,7 +326,7 @@ def test_a_new_file_labelled_as_the_old_one_is_named_as_the_reason(
 
 @pytest.mark.services
 async def test_a_cache_revalidating_its_old_copy_is_told_it_has_not_changed_and_says_why(
-    webroot: Path, origin: NginxServer, start_server: Callable[[VarnishServer], VarnishServer]
+    webroot: Path, origin: NginxServer, start_server: StartServer
 ) -> None:
     """Varnish keeps what it fetched for 1 s, then asks nginx whether it changed: the new file
     has the old one's size and modification time, so nginx's ETag is the same, it answers 304

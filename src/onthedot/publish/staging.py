@@ -172,6 +172,12 @@ class Staging:
         if self._target is not None:
             await self._target.flip_all(staged)
 
+    async def in_place(self, copy: Staged) -> bool:
+        """Whether the target holds ``copy``'s bytes at its final path (the whole file read)."""
+        return self._target is not None and (
+            await self._target.fetch_sha256(copy.path) == copy.sha256
+        )
+
     async def let_go(self, staged: list[Staged]) -> None:
         """Once the flip is done and watched: let go of what the target kept of the files it
         replaced (``Target.let_go``)."""

@@ -31,7 +31,7 @@ PURGE_FAILED = "purge.failed"  # {purger, urls, error}
 PUBLISH_DONE = "publish.done"  # {live: bool, late_s}
 # remediation after T (onthedot putting right by itself what still shows the previous version)
 REMEDY_PURGE = "remedy.purge"  # {attempt, limit, paths, outcome: done|failed, error?}
-REMEDY_REFLIP = "remedy.reflip"  # {attempt, limit, paths, outcome: done|failed, error?}
+REMEDY_REFLIP = "remedy.reflip"  # {attempt, limit, paths, outcome: done|failed|in-place, in_place?, error?}
 # embargo (staged copies probed through the public site before T)
 EMBARGO_EXPOSED = "embargo.exposed"  # {url, path, location, http_status, served_bytes, fix}
 EMBARGO_CONTAINED = "embargo.contained"  # {urls}  staged copies exposed before, no longer

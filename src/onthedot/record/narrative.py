@@ -188,13 +188,25 @@ def _remedy(t: Teller, e: Event) -> str:
     paths = ", ".join(str(p) for p in e.data.get("paths") or []) or "the release's files"
     purge = e.kind == kinds.REMEDY_PURGE
     count = f"attempt {e.data.get('attempt', '?')} of {e.data.get('limit', '?')}"
-    if e.data.get("outcome") == "done":
+    outcome = e.data.get("outcome")
+    if outcome == "in-place":
+        return (
+            f"At {t.clock(e.at)} the new version of {paths} was found already in place on the "
+            "web server, which still showed the previous version: it was serving a copy it had "
+            f"kept open from before the release time, until it reads the file again ({count})."
+        )
+    if outcome == "done":
         done = (
             f"the web cache of {paths} was cleared again automatically"
             if purge
             else f"the new version of {paths} was put in place again automatically"
         )
-        return f"At {t.clock(e.at)} {done}, as it still showed the previous version ({count})."
+        placed = ", ".join(str(p) for p in e.data.get("in_place") or [])
+        already = f"; {placed} was in place already" if placed else ""
+        return (
+            f"At {t.clock(e.at)} {done}, as it still showed the previous version ({count})"
+            f"{already}."
+        )
     tried = (
         f"clearing the web cache of {paths} again automatically"
         if purge

@@ -4,7 +4,11 @@ the previous version, a limited number of times, each attempt on the timeline.
 A cache still serving the previous version is purged again through the release's purgers
 (``remedy.purge``); the website itself still serving it (the flip did not take) gets its staged
 copies flipped into place again (``remedy.reflip``; a flip is idempotent, and one whose staged
-copy is gone fails, recorded). Attempt n of a kind waits ``backoff_s[n-1]`` (the last repeated)
+copy is gone fails, recorded). A copy whose bytes the target already holds at its final path is
+not flipped again but recorded as in place (``in_place``; outcome ``in-place`` when every one
+is): the web server is serving a file it had open before the flip (nginx's open_file_cache
+does so for up to ``open_file_cache_valid``, a minute by default), which no flip puts right and
+which the record must not call a re-flip. Attempt n of a kind waits ``backoff_s[n-1]`` (the last repeated)
 after the previous one; the first waits that long after the address was first seen stale. Never
 before the release time, never more than ``[remediate]`` allows, and never once a person has
 stopped the watch or closed the release's stale, missing, error or late incident.
@@ -117,22 +121,46 @@ class Remediation:
     async def _reflip(self, paths: list[str]) -> None:
         attempt = self.reflips.made_one(self._clock.now())
         error = ""
-        for copy in (s for s in self._staged if s.path in paths):
+        copies = [s for s in self._staged if s.path in paths]
+        in_place: list[str] = []
+        for copy in copies:
             try:
-                await self._staging.flip([copy])
+                if await self._staging.in_place(copy):
+                    in_place.append(copy.path)
+                else:
+                    await self._staging.flip([copy])
             except OnthedotError as exc:
                 error = str(exc)
-        await self._record(kinds.REMEDY_REFLIP, attempt, self.reflips.limit, paths, error)
+        all_in_place = bool(copies) and len(in_place) == len(copies)
+        await self._record(
+            kinds.REMEDY_REFLIP,
+            attempt,
+            self.reflips.limit,
+            paths,
+            error,
+            in_place=in_place,
+            outcome=None if error or not all_in_place else "in-place",
+        )
 
     async def _record(
-        self, kind: str, attempt: int, limit: int, paths: list[str], error: str
+        self,
+        kind: str,
+        attempt: int,
+        limit: int,
+        paths: list[str],
+        error: str,
+        *,
+        in_place: list[str] | None = None,
+        outcome: str | None = None,
     ) -> None:
         data: dict[str, Any] = {
             "attempt": attempt,
             "limit": limit,
             "paths": paths,
-            "outcome": "failed" if error else "done",
+            "outcome": outcome or ("failed" if error else "done"),
         }
+        if in_place:
+            data["in_place"] = in_place
         if error:
             data["error"] = error
         await self._timeline.append(self._release.id, kind, data, at=self._clock.now())

@@ -3,8 +3,8 @@
 ``diagnose(edge, origin, ...)`` compares what the public address served with what the origin web
 server serves, and says which layer is old: the cache (purge needed, with how long it would
 otherwise stay: Age, lifetime, "fresh in the cache until 10:31:12 unless purged") or the origin
-(the upload did not happen). ``linked_files`` finds the spreadsheets and PDFs a page links to so
-they are checked too.
+(the upload did not happen, or the web server serves a copy of the old file it kept open).
+``linked_files`` finds the spreadsheets and PDFs a page links to so they are checked too.
 """
 
 from __future__ import annotations
@@ -295,7 +295,9 @@ def _stale(case: _Case) -> tuple[Layer | None, str]:
     if case.origin_new is False:
         return "origin", (
             f"{_capital(case.behind)} also serves the old file, so the upload did not "
-            "happen or went to the wrong place: check the target."
+            "happen or went to the wrong place, or the web server still serves a copy it kept "
+            "open (as nginx's open_file_cache does for up to a minute): check the target, and "
+            "if the new file is there, ask IT to reload the web server."
         )
     if case.origin_new is None and not (case.info.hit or case.info.age):
         return None, (

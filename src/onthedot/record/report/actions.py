@@ -82,7 +82,8 @@ def short_term(ev: Evidence, zone: Zone = LONDON) -> list[Action]:
                 )
             )
         elif event.kind == kinds.REMEDY_REFLIP and event.data.get("outcome") != "done":
-            continue  # (a failed attempt is on the timeline; it put nothing right)
+            continue  # (a failed attempt, or one that found the files in place already, is on
+            # the timeline; it put nothing right)
         else:
             taken.append(_done(event, TELLERS[event.kind](told, event) or ""))
     return taken
