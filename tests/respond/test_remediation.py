@@ -310,8 +310,9 @@ async def test_a_flip_that_did_not_take_is_made_again(engine: AsyncEngine, tmp_p
         "At 09:30:00 the new version of /statistics/x.xlsx was put in place again automatically, "
         "as it still showed the previous version (attempt 1 of 2).",
         "At 09:30:01 the new version of /statistics/x.xlsx was found already in place on the web "
-        "server, which still showed the previous version: it was serving a copy it had kept "
-        "open from before the release time, until it reads the file again (attempt 2 of 2).",
+        "server, which still showed the previous version: it was still serving its own copy of "
+        "the previous version, kept by a file cache or by a network drive that had not yet seen "
+        "the change (attempt 2 of 2).",
     ]
 
 

@@ -75,9 +75,9 @@ def test_origin_also_old_means_upload_did_not_happen() -> None:
     assert (found.status, found.layer) == (Status.STALE, "origin")
     assert found.sentence == (
         "The origin web server also serves the old file, so the upload did not happen or went to "
-        "the wrong place, or the web server still serves a copy it kept open (as nginx's "
-        "open_file_cache does for up to a minute): check the target, and if the new file is "
-        "there, ask IT to reload the web server."
+        "the wrong place, or the web server still serves a copy of the old file it holds "
+        "(nginx's open_file_cache, or a network drive's cache, keeps one for up to a minute): "
+        "check the target, and if the new file is there, ask IT to reload the web server."
     )
 
 

@@ -192,8 +192,9 @@ def _remedy(t: Teller, e: Event) -> str:
     if outcome == "in-place":
         return (
             f"At {t.clock(e.at)} the new version of {paths} was found already in place on the "
-            "web server, which still showed the previous version: it was serving a copy it had "
-            f"kept open from before the release time, until it reads the file again ({count})."
+            "web server, which still showed the previous version: it was still serving its own "
+            "copy of the previous version, kept by a file cache or by a network drive that had "
+            f"not yet seen the change ({count})."
         )
     if outcome == "done":
         done = (

@@ -6,9 +6,10 @@ A cache still serving the previous version is purged again through the release's
 copies flipped into place again (``remedy.reflip``; a flip is idempotent, and one whose staged
 copy is gone fails, recorded). A copy whose bytes the target already holds at its final path is
 not flipped again but recorded as in place (``in_place``; outcome ``in-place`` when every one
-is): the web server is serving a file it had open before the flip (nginx's open_file_cache
-does so for up to ``open_file_cache_valid``, a minute by default), which no flip puts right and
-which the record must not call a re-flip. Attempt n of a kind waits ``backoff_s[n-1]`` (the last repeated)
+is): the web server is serving a copy of the old file it still holds (nginx's open_file_cache
+keeps the file it had open until ``open_file_cache_valid``, a minute by default; a web root on
+a network drive is seen through its cache), which no flip puts right and which the record must
+not call a re-flip. Attempt n of a kind waits ``backoff_s[n-1]`` (the last repeated)
 after the previous one; the first waits that long after the address was first seen stale. Never
 before the release time, never more than ``[remediate]`` allows, and never once a person has
 stopped the watch or closed the release's stale, missing, error or late incident.

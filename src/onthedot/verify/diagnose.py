@@ -3,7 +3,7 @@
 ``diagnose(edge, origin, ...)`` compares what the public address served with what the origin web
 server serves, and says which layer is old: the cache (purge needed, with how long it would
 otherwise stay: Age, lifetime, "fresh in the cache until 10:31:12 unless purged") or the origin
-(the upload did not happen, or the web server serves a copy of the old file it kept open).
+(the upload did not happen, or the web server still serves a copy of the old file it holds).
 ``linked_files`` finds the spreadsheets and PDFs a page links to so they are checked too.
 """
 
@@ -295,9 +295,10 @@ def _stale(case: _Case) -> tuple[Layer | None, str]:
     if case.origin_new is False:
         return "origin", (
             f"{_capital(case.behind)} also serves the old file, so the upload did not "
-            "happen or went to the wrong place, or the web server still serves a copy it kept "
-            "open (as nginx's open_file_cache does for up to a minute): check the target, and "
-            "if the new file is there, ask IT to reload the web server."
+            "happen or went to the wrong place, or the web server still serves a copy of the old "
+            "file it holds (nginx's open_file_cache, or a network drive's cache, keeps one for up "
+            "to a minute): check the target, and if the new file is there, ask IT to reload the "
+            "web server."
         )
     if case.origin_new is None and not (case.info.hit or case.info.age):
         return None, (
