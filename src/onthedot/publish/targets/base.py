@@ -27,7 +27,7 @@ time in seconds and its size, Last-Modified its modification time. A new version
 size written in the same second as the old (or earlier than it) would otherwise have the old
 one's validators, and a cache or browser asking whether its old copy is still good would be told
 "not modified": seen here, Varnish revalidating the copy it had just purged kept the old file
-after the flip (about one publication in twenty-five on the benchmark's release of one file).
+after the flip (about one publication in twenty of the benchmark's release of one file).
 """
 
 from __future__ import annotations

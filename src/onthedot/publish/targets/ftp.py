@@ -189,6 +189,8 @@ class FTPTarget(Target):
                 await client.command(f"MFMT {stamp} {copy}", "213")
         except aioftp.StatusCodeError:
             pass  # (a server that will not tell or set the time)
+        except OSError:  # (the connection lost: the copy is whole; the flip reconnects)
+            await self._drop()
 
     async def _mdtm(self, client: aioftp.Client, remote: str) -> float | None:
         """The modification time of ``remote`` (UTC, as MDTM gives it), None when it is not

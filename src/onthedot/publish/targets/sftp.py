@@ -164,8 +164,9 @@ class SFTPTarget(Target):
             later = later_than(copy_mtime or 0, replaced)
             if later is not None:
                 await sftp.utime(copy, (later, later))
-        except (asyncssh.SFTPError, OSError):
-            pass  # (nothing there to replace, or a server that will not tell)
+        except (asyncssh.Error, OSError):
+            pass  # (nothing there to replace, a server that will not tell, or a connection
+            # lost: the copy is whole, and the flip reconnects)
 
     async def _fsync(self, out: asyncssh.SFTPClientFile) -> None:
         try:
