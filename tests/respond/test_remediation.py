@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.calendar.policy import Policy
 from onthedot.clock import SYSTEM_CLOCK
 from onthedot.config import load_release
+from onthedot.errors import TargetUnreachable
 from onthedot.model import CheckResult, Release, Status
 from onthedot.morning.watch import WatchPlan
 from onthedot.publish.purgers.memory import MemoryPurger
@@ -224,6 +225,7 @@ async def remedy(
     name: str | None = None,
     t_in_s: float = 0.0,
     fence: Fence | None = None,
+    target: MemoryTarget | None = None,
 ) -> tuple[Remediation, Release, str]:
     """The remediation of a release due ``t_in_s`` from the clock's time, through the in-memory
     target and purger ``name``; ``stop``: the person's stop or close the record holds; ``fence``:
@@ -238,7 +240,7 @@ async def remedy(
     remediation = Remediation(
         release,
         purging=Purging([MemoryPurger(f"memory://{name}")], timeline, clock),
-        staging=Staging(MemoryTarget(f"memory://{name}"), timeline, clock),
+        staging=Staging(target or MemoryTarget(f"memory://{name}"), timeline, clock),
         staged=staged,
         timeline=timeline,
         clock=clock,
@@ -313,6 +315,30 @@ async def test_a_flip_that_did_not_take_is_made_again(engine: AsyncEngine, tmp_p
         "server, which still showed the previous version: it was still serving its own copy of "
         "the previous version, kept by a file cache or by a network drive that had not yet seen "
         "the change (attempt 2 of 2).",
+    ]
+
+
+async def test_a_target_that_cannot_tell_what_it_holds_gets_the_flip_again(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The look at what the target holds failing (a CMS not answering its status) is no reason
+    to give up the re-flip: the copy is flipped again, as before that look was made."""
+    clock = MovedClock(dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC))
+    local = tmp_path / "x.xlsx"
+    local.write_bytes(NEW)
+    name = uuid.uuid4().hex
+    target = MemoryTarget(f"memory://{name}")
+    copy = await target.stage(PATH, local, sha256(NEW).hexdigest(), "t" * 16)
+    target.fail["fetch_sha256"] = TargetUnreachable("The CMS did not answer.")
+    remediation, release, _ = await remedy(
+        engine, clock, staged=[copy], name=name, target=target
+    )
+    await sweeps(remediation, release, clock, "origin")
+    assert MemoryTarget.store(name).files.get(PATH) == NEW
+    events = await Timeline(engine).events("r", kinds.REMEDY_REFLIP)
+    assert [(e.data["attempt"], e.data["outcome"]) for e in events] == [
+        (1, "done"),
+        (2, "in-place"),
     ]
 
 

@@ -126,10 +126,14 @@ class Remediation:
         in_place: list[str] = []
         for copy in copies:
             try:
-                if await self._staging.in_place(copy):
-                    in_place.append(copy.path)
-                else:
-                    await self._staging.flip([copy])
+                placed = await self._staging.in_place(copy)
+            except OnthedotError:
+                placed = False  # (the target cannot tell now: flipped again, as it would be)
+            if placed:
+                in_place.append(copy.path)
+                continue
+            try:
+                await self._staging.flip([copy])
             except OnthedotError as exc:
                 error = str(exc)
         all_in_place = bool(copies) and len(in_place) == len(copies)
