@@ -288,18 +288,30 @@ async def test_never_once_a_person_closed_the_release(engine: AsyncEngine) -> No
     assert await Timeline(engine).events("r", kinds.REMEDY_PURGE) == []
 
 
-async def test_a_flip_that_did_not_take_is_made_again(engine: AsyncEngine, tmp_path: Path) -> None:
+async def reflipped(
+    engine: AsyncEngine, tmp_path: Path, fail: TargetUnreachable | None = None
+) -> tuple[list[Event], Release]:
+    """A staged copy never flipped, ten sweeps finding the website serving the previous version
+    (``fail``: what the target's first look at what it holds raises): the re-flips recorded, once
+    the new file is in place."""
     clock = MovedClock(dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC))
     local = tmp_path / "x.xlsx"
     local.write_bytes(NEW)
     name = uuid.uuid4().hex
-    copy = await MemoryTarget(f"memory://{name}").stage(
-        PATH, local, sha256(NEW).hexdigest(), "t" * 16
+    target = MemoryTarget(f"memory://{name}")
+    copy = await target.stage(PATH, local, sha256(NEW).hexdigest(), "t" * 16)
+    if fail is not None:
+        target.fail["fetch_sha256"] = fail
+    remediation, release, _ = await remedy(
+        engine, clock, staged=[copy], name=name, target=target
     )
-    remediation, release, _ = await remedy(engine, clock, staged=[copy], name=name)
     await sweeps(remediation, release, clock, "origin")
     assert MemoryTarget.store(name).files.get(PATH) == NEW
-    events = await Timeline(engine).events("r", kinds.REMEDY_REFLIP)
+    return await Timeline(engine).events("r", kinds.REMEDY_REFLIP), release
+
+
+async def test_a_flip_that_did_not_take_is_made_again(engine: AsyncEngine, tmp_path: Path) -> None:
+    events, release = await reflipped(engine, tmp_path)
     # (the sweeps still say the website serves the previous version after the first: the second
     # finds the new file in place, and says so rather than that it put it there again)
     assert [(e.data["attempt"], e.data["outcome"]) for e in events] == [
@@ -323,19 +335,7 @@ async def test_a_target_that_cannot_tell_what_it_holds_gets_the_flip_again(
 ) -> None:
     """The look at what the target holds failing (a CMS not answering its status) is no reason
     to give up the re-flip: the copy is flipped again, as before that look was made."""
-    clock = MovedClock(dt.datetime(2026, 3, 12, 9, 30, tzinfo=dt.UTC))
-    local = tmp_path / "x.xlsx"
-    local.write_bytes(NEW)
-    name = uuid.uuid4().hex
-    target = MemoryTarget(f"memory://{name}")
-    copy = await target.stage(PATH, local, sha256(NEW).hexdigest(), "t" * 16)
-    target.fail["fetch_sha256"] = TargetUnreachable("The CMS did not answer.")
-    remediation, release, _ = await remedy(
-        engine, clock, staged=[copy], name=name, target=target
-    )
-    await sweeps(remediation, release, clock, "origin")
-    assert MemoryTarget.store(name).files.get(PATH) == NEW
-    events = await Timeline(engine).events("r", kinds.REMEDY_REFLIP)
+    events, _ = await reflipped(engine, tmp_path, TargetUnreachable("The CMS did not answer."))
     assert [(e.data["attempt"], e.data["outcome"]) for e in events] == [
         (1, "done"),
         (2, "in-place"),
