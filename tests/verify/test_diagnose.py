@@ -320,8 +320,46 @@ def test_a_new_file_labelled_as_the_old_one_is_named_as_the_reason(
         "so a cache or browser that asks whether its copy has changed is told it has not: ask IT "
         "to upload the file again, so that its modification time is later."
     )
-    other = resp(ORIGIN, NEW, headers=(("ETag", '"5df9e3a3-b"'),))
-    assert "ETag" not in diagnose(edge, other, expected_sha256=NEW_SHA, release_at=RELEASE, now=NOW).sentence
+
+
+
+def test_a_look_behind_the_cache_that_broke_off_names_no_shared_validator() -> None:
+    """The answer behind the cache came with the old copy's ETag, then broke off: nobody knows it
+    is the new file, so nothing is said of its label."""
+    edge = resp(body=OLD, headers=(*VARNISH_HIT, ("Age", "3"), ("Cache-Control", "max-age=3600"), ETAG))
+    broken = resp(URL + "?onthedot=1", NEW, headers=(ETAG,), failure="timeout", message="Timed out.")
+    found = diagnose(edge, None, broken, expected_sha256=NEW_SHA, release_at=RELEASE, now=NOW)
+    assert found.layer == "cache" and "ETag" not in found.sentence
+
+
+LAST_MODIFIED = ("Last-Modified", "Wed, 18 Dec 2019 08:02:10 GMT")
+ANOTHER_TIME = ("Last-Modified", "Wed, 18 Dec 2019 08:02:11 GMT")
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ((ETAG,), (("ETag", '"5df9e3a3-b"'),)),  # another ETag
+        ((ETAG, LAST_MODIFIED), (LAST_MODIFIED,)),  # an ETag the origin cannot match
+        ((LAST_MODIFIED,), (ETAG, LAST_MODIFIED)),  # (and the other way round)
+        ((LAST_MODIFIED,), (ANOTHER_TIME,)),  # another time
+        ((), ()),  # no validators at all
+    ],
+    ids=["other-etag", "etag-at-the-edge-only", "etag-at-the-origin-only", "other-time", "none"],
+)
+def test_validators_that_tell_the_versions_apart_leave_the_sentence_as_it_was(
+    ours: tuple[tuple[str, str], ...], theirs: tuple[tuple[str, str], ...]
+) -> None:
+    """A revalidation gets the new file when the ETags differ, when only one side has an ETag
+    (a cache sends If-None-Match, which a server without ETags cannot match), or, without
+    ETags, when the times differ: the sentence is the usual one."""
+    edge = resp(body=OLD, headers=(*VARNISH_HIT, ("Age", "3"), ("Cache-Control", "max-age=3600"), *ours))
+    found = diagnose(edge, resp(ORIGIN, NEW, headers=theirs), expected_sha256=NEW_SHA, release_at=RELEASE, now=NOW)
+    assert found.sentence == (
+        "The cache (Varnish) served the old file (Age 3 s of max-age 3,600 s) while the origin "
+        "has the new one: purge /statistics/fatalquarterly.xlsx or wait 3,597 s — it is fresh in "
+        "the cache until 11:20:09 unless purged."
+    )
 
 
 @pytest.mark.services

@@ -330,10 +330,13 @@ def _same_validator(case: _Case) -> str:
     """The validator the new file behind the cache shares with the old copy the cache served
     ("ETag "…"" or "Last-Modified time …"), or "" when they differ: the server labels the
     two versions alike (nginx: the same size, written in the same second), and a revalidation
-    keeps the old copy (If-None-Match, If-Modified-Since answered 304 Not Modified)."""
-    if not case.origin_new or case.origin is None:
+    keeps the old copy (If-None-Match, If-Modified-Since answered 304 Not Modified). Where
+    either has an ETag, only ETags count: a cache sends If-None-Match for a copy that has one,
+    and a server without ETags cannot match it (nginx then answers 200, whatever the time)."""
+    new = case.origin if case.origin_new else None
+    if new is None:
         return ""
-    theirs, ours = recognise(case.origin.headers), case.info
+    theirs, ours = recognise(new.headers), case.info
     if ours.etag or theirs.etag:
         return f"ETag ({ours.etag})" if ours.etag == theirs.etag else ""
     if ours.last_modified is not None and ours.last_modified == theirs.last_modified:
