@@ -19,7 +19,7 @@ from onthedot.errors import LeaseHeldError, LeaseLostError, StepTaken, StoreErro
 from onthedot.publish.lease import Lease
 from onthedot.publish.steps import StepLog
 from onthedot.record import timeline as timeline_module
-from onthedot.record.timeline import GENESIS, Timeline, canonical
+from onthedot.record.timeline import GENESIS, ChainCheck, Timeline, canonical
 from onthedot.store import db
 from onthedot.store.db import open_store
 from onthedot.store.digests import ArtefactDigests
@@ -78,6 +78,14 @@ async def test_timeline_chain_detects_a_changed_byte(engine: AsyncEngine) -> Non
     assert (check.ok, check.broken_seq) == (False, 2)
     assert "changed after it was recorded" in check.reason
     assert (await timeline.verify("r2")).ok
+    # the events and their check from one read: the same events, the same verdict
+    shown, checked = await timeline.checked("r1")
+    assert checked == check
+    assert [(e.seq, e.data) for e in shown] == [(e.seq, e.data) for e in await timeline.events("r1")]
+    assert shown[1].data == {"status": "stalf"}  # what is shown is what was found changed
+    assert await timeline.checked_signed("r1") == (shown, check)  # (no checkpoints kept here)
+    assert (await timeline.checked("r2"))[1].ok
+    assert await timeline.checked("r3") == ([], ChainCheck(True, 0))
 
 
 async def test_concurrent_appends_keep_one_chain(engine: AsyncEngine) -> None:

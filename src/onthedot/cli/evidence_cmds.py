@@ -108,7 +108,7 @@ def timeline(
         async with state.store() as engine:
             release = await resolve_release(engine, ref)
             tl = Timeline(engine)
-            events, check = await tl.events(release.id), await tl.verify(release.id)
+            events, check = await tl.checked(release.id)
             anchor = await checkpoint.check(engine, release.id, check.count)
         problem = None if check.ok else chain_problem(release.id, check, events)
         problem = problem or anchor.problem or None

@@ -318,31 +318,32 @@ class Timeline:
 
     async def verify(self, release_id: str) -> ChainCheck:
         """Recompute every hash in order; name the first event that does not match."""
-        query = select(events).where(events.c.release_id == release_id).order_by(events.c.seq)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        prev = GENESIS
-        for expected_seq, row in enumerate(rows, start=1):
-            if row.seq != expected_seq:
-                return ChainCheck(
-                    False, len(rows), expected_seq, f"event {expected_seq} is missing"
-                )
-            if row.prev_hash != prev:
-                return ChainCheck(
-                    False, len(rows), row.seq, "it does not link to the event before it"
-                )
-            if event_hash(*(getattr(row, column) for column in _HASHED)) != row.hash:
-                return ChainCheck(
-                    False, len(rows), row.seq, "its content was changed after it was recorded"
-                )
-            prev = row.hash
-        return ChainCheck(True, len(rows))
+        return _chain(await self._rows(release_id))
 
     async def verify_signed(self, release_id: str) -> ChainCheck:
         """``verify``, then the newest signed checkpoint: events removed from the end, or
         rewritten and hashed again, fail here though the chain itself holds. ``reason`` is then
         the checkpoint's one sentence; ``broken_seq`` the signed event's number."""
-        chain = await self.verify(release_id)
+        return await self._signed(release_id, await self.verify(release_id))
+
+    async def checked(self, release_id: str) -> tuple[list[Event], ChainCheck]:
+        """The release's events (``events``) and ``verify``'s check of them, from one read: the
+        events shown are the events checked (an event appended between two reads would be
+        shown unchecked), and a page that shows both reads them once."""
+        rows = await self._rows(release_id)
+        return [_event(r) for r in rows], _chain(rows)
+
+    async def checked_signed(self, release_id: str) -> tuple[list[Event], ChainCheck]:
+        """``checked``, the check as ``verify_signed`` makes it."""
+        found, chain = await self.checked(release_id)
+        return found, await self._signed(release_id, chain)
+
+    async def _rows(self, release_id: str) -> Sequence[Row[Any]]:
+        query = select(events).where(events.c.release_id == release_id).order_by(events.c.seq)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).all()
+
+    async def _signed(self, release_id: str, chain: ChainCheck) -> ChainCheck:
         if not chain.ok:
             return chain
         anchor = await checkpoint_check(self._engine, release_id, chain.count)
@@ -350,6 +351,23 @@ class Timeline:
             return chain
         seq = anchor.checkpoint.seq if anchor.checkpoint else None
         return ChainCheck(False, chain.count, seq, anchor.problem)
+
+
+def _chain(rows: Sequence[Row[Any]]) -> ChainCheck:
+    """Every hash of ``rows`` (a release's events in order) recomputed; the first that does not
+    match named."""
+    prev = GENESIS
+    for expected_seq, row in enumerate(rows, start=1):
+        if row.seq != expected_seq:
+            return ChainCheck(False, len(rows), expected_seq, f"event {expected_seq} is missing")
+        if row.prev_hash != prev:
+            return ChainCheck(False, len(rows), row.seq, "it does not link to the event before it")
+        if event_hash(*(getattr(row, column) for column in _HASHED)) != row.hash:
+            return ChainCheck(
+                False, len(rows), row.seq, "its content was changed after it was recorded"
+            )
+        prev = row.hash
+    return ChainCheck(True, len(rows))
 
 
 def in_time_order(listed: Sequence[Event]) -> list[Event]:

@@ -142,8 +142,7 @@ async def get_timeline(release_id: str, ctx: Ctx, viewer: Viewer) -> TimelineOut
             "sign in, or send a token whose role may see it."
         )
     timeline = Timeline(ctx.engine)
-    events = await timeline.events(release.id)
-    check = await timeline.verify_signed(release.id)
+    events, check = await timeline.checked_signed(release.id)
     staff = viewer.may(Power.EMBARGOED)
     return TimelineOut(
         release=release.id,

@@ -83,6 +83,9 @@ def templates() -> Jinja2Templates:
         ),
         autoescape=True,
         undefined=jinja2.ChainableUndefined,
+        # the templates are the installed package's: never looked at again on disk once loaded
+        # (Jinja's default stats each file at every use, every include of every card of a page)
+        auto_reload=False,
     )
     return Jinja2Templates(env=env)
 

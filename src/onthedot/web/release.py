@@ -183,7 +183,7 @@ async def page_made(
     if shown.withheld or record is None:
         return render(ctx, request, "release.html", viewer=viewer, card=shown)
     timeline = Timeline(ctx.engine)
-    events = await timeline.events(release.id)
+    events, chain = await timeline.checked_signed(release.id)
     drawn = golive.curve(release, record.turns)
     grants = await PreReleaseGrants(ctx.engine).of_release(release.id)
     opened = await PreReleaseGrants(ctx.engine).openings(release.id)
@@ -196,7 +196,7 @@ async def page_made(
         since=since,
         results=partial(ctx, "_results.html", rows=shown.rows, detail=True),
         timeline=partial(ctx, "_timeline.html", events=[_event(e, release, zone) for e in events]),
-        chain=await timeline.verify_signed(release.id),
+        chain=chain,
         curve=golive.svg(drawn, zone),
         curve_sentence=golive.sentence(drawn, zone),
         notice=notice_state(ctx, release, events),

@@ -147,6 +147,7 @@ async def _serve_async(
     from onthedot.clock import SYSTEM_CLOCK
     from onthedot.config import load_config
     from onthedot.record.checkpoint import anchor_for, bind
+    from onthedot.runtime import tune_gc
     from onthedot.store.db import WEB_POOL_WAIT_S, open_store
     from onthedot.web.app import create_app, server_config
 
@@ -164,6 +165,7 @@ async def _serve_async(
         file_problems=problems,
         standing=standing,
     )
+    tune_gc()  # what is loaded by now is frozen; a page's objects are collected less often
     server = _QuietServer(server_config(app, config.web))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, server.stop)

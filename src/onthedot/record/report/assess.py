@@ -77,8 +77,7 @@ async def gather(
     engine: AsyncEngine, release: Release, policy: Policy
 ) -> tuple[Evidence, ChainCheck]:
     timeline = Timeline(engine)
-    events = await timeline.events(release.id)
-    chain = await timeline.verify_signed(release.id)
+    events, chain = await timeline.checked_signed(release.id)
     from_events = [
         o for e in events if e.kind == "verify.result" if (o := read_result(e.data, e.at))
     ]
