@@ -289,7 +289,30 @@ def verify_cli_findings(result: dict[str, Any]) -> list[str]:
             if phases["sweep"] > budget
             else ""
         )
+        + _cpu_bound(f, budget, goal)
     ]
+
+
+def _cpu_bound(f: dict[str, Any], budget: float, goal: float) -> str:
+    """What the command's CPU alone allows: its work spread perfectly over every CPU of the
+    machine, nothing else running (not even the edge it fetches from)."""
+    cpu, cpus = f.get("cpu_from_first_request_s_median"), f.get("machine", {}).get("cpus")
+    if not cpu or not cpus:
+        return ""
+    best = cpu / cpus
+    return (
+        f" At that CPU the command could not end sooner than {num(best, 2)} s after its first "
+        f"request on {cpus} CPUs even if it kept every one of them busy with nothing else "
+        f"running: {num(f['wrk_s_median'] / best, 2)} × wrk at best. "
+        + (
+            f"{goal} × wrk needs its CPU from the first request down to "
+            f"{num(budget * cpus, 2)} CPU-seconds at most ({num(budget * cpus / cpu * 100, 0)} % "
+            "of what it uses), less what the edge and the origin use on the same CPUs: less work "
+            "for each URL, not more of it done at once."
+            if best > budget
+            else "The goal is within what its CPU allows: the time is lost waiting, not working."
+        )
+    )
 
 
 def verdict(met: bool | None) -> str:

@@ -476,13 +476,28 @@ LOAD_CAUSES = [
     "origin and the store, the spread adds work rather than CPUs: the same morning with the "
     "leader looking at every URL alone, the two others standing by, took 8.2 s before the "
     "fixes above, three instances sharing 11.5 s. One instance: T + 5.8 to 6.5 s.",
-    "- **Left: the dashboard.** The p95 with one instance is now about the 500 ms goal (180 to "
-    "500 ms in tonight's runs), and with three instances about a second: each instance's "
-    "dashboard runs at nice +10 "
+    "- **Sixth pass (midday of 2026-12-07): the pages themselves.** The CPU of each page made "
+    "in process (no page kept), over a copy of this benchmark's store after a one-instance "
+    "morning: a release page 25 to 30 ms, the board (`/`) 30 to 45 ms, the API's release 7 to "
+    "12 ms, the calendar 4 to 10 ms. Of that, 3 to 5 ms a page went to the garbage collector "
+    "(the web process now tunes it as the service does, `web/server.py`), the board looked on "
+    "disk for its included templates about 400 times a page (Jinja's default; the installed "
+    "templates are now read once, `web/app.py`), and the release page and the API read the "
+    "release's timeline twice, once to show it and once to check its hash chain (now once, "
+    "which also checks exactly the events shown, `Timeline.checked`). In the three-instance "
+    "runs of this pass the dashboard's p95 was 639, 866 and 966 ms, the table's the first "
+    "(928 ms before the pass); every URL was classified at T + 10.0, 8.6 and 9.2 s (7.3 s "
+    "before: within what runs of the same code spread over here, above). The readers keep 8 "
+    "requests in flight whatever each costs, so cheaper pages are asked for more often (664 "
+    "requests against 522): the web processes' CPU stays what it was and the instances gain "
+    "none from it.",
+    "- **Left: the dashboard.** The p95 with one instance is about the 500 ms goal (180 to "
+    "500 ms in the runs of 2026-12-06, 469 ms in the table's), and with three instances "
+    "0.6 to 1 s: each instance's dashboard runs at nice +10 "
     "so that what readers ask cannot delay the flips (measured: flips 5 to 8 ms late at +10, 23 "
     "to 26 ms at +5, 90 to 115 ms in two runs of three at 0), and while the publish keeps both "
-    "CPUs busy it waits its turn. The release page is the slowest (about 25 CPU ms made, 3 ms "
-    "given again).",
+    "CPUs busy it waits its turn: from T the three-instance p95 was 1.3 to 1.7 s in this pass's "
+    "runs, before T 0.2 to 0.5 s.",
     "- Fixed earlier: a standby's responder failed its look with a duplicate key whenever "
     "another instance opened the same incident first (`respond/incidents.py`); 'responder "
     "looks failed' counts them.",
