@@ -42,10 +42,10 @@ from typing import Any
 import httpx
 
 from onthedot.clock import ShiftedClock
+from onthedot.collector import tune_gc
 from onthedot.config import Config
 from onthedot.model import Artefact, Release, Site
 from onthedot.record.checks import CHUNK, CheckRecorder
-from onthedot.runtime import tune_gc
 from onthedot.store.db import open_store
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.probe import Prober

@@ -111,13 +111,14 @@ async def _child(
     public: str, origin: str, webroot: Path, db: str, servers: dict[str, int], round_number: int
 ) -> dict[str, Any]:
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.collector import tune_gc
     from onthedot.model import Artefact, Release, Site
     from onthedot.morning.publisher import PREPARE_BEFORE_S
     from onthedot.morning.timer import wait_until
     from onthedot.morning.watch import Watcher, WatchPlan
     from onthedot.record.checkpoint import Anchor, bind
     from onthedot.record.checks import CheckRecorder
-    from onthedot.runtime import make_verifier, prober_for, tune_gc
+    from onthedot.runtime import make_verifier, prober_for
     from onthedot.settings import VerifySettings
     from onthedot.store.db import open_store
     from onthedot.verify.probe import ProbeRequest

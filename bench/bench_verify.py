@@ -37,7 +37,7 @@ from typing import Any
 
 import pycurl
 
-from onthedot.runtime import tune_gc
+from onthedot.collector import tune_gc
 from onthedot.verify.probe import Prober, ProbeRequest
 from onthedot.verify.probe_curl import CurlTransport
 

@@ -57,8 +57,8 @@ def agent(
 ) -> None:
     """Probe the URLs the server assigns, from where this agent runs, and post the results."""
     from onthedot.agent import AgentOptions, agent_token, run_agent
+    from onthedot.collector import tune_gc
     from onthedot.model import iso_utc
-    from onthedot.runtime import tune_gc
 
     tune_gc()
 

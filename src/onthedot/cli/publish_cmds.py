@@ -66,8 +66,9 @@ def publish(
     """
     from onthedot.calendar.timeutil import fmt_local
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.collector import tune_gc
     from onthedot.morning.watch import WatchPlan
-    from onthedot.runtime import publisher_for, tune_gc
+    from onthedot.runtime import publisher_for
 
     tune_gc()
 

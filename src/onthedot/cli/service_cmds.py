@@ -50,7 +50,8 @@ def run_service(
     import os
     import signal
 
-    from onthedot.runtime import plain_tracebacks, tune_gc
+    from onthedot.collector import tune_gc
+    from onthedot.runtime import plain_tracebacks
     from onthedot.web.agents import agent_tokens
     from onthedot.web.server import WebSpec, listen
 

@@ -71,8 +71,9 @@ def verify(
     or error, each with a one-sentence diagnosis. Exit 0 all fine, 1 any breach-level status.
     """
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.collector import tune_gc
     from onthedot.record.beside import Beside
-    from onthedot.runtime import tune_gc, verifier_for
+    from onthedot.runtime import verifier_for
 
     tune_gc()
     state.leave_at_once = True  # a sweep's thousands of objects need not be freed one by one

@@ -145,9 +145,9 @@ async def _serve_async(
     spec: WebSpec, sock: socket.socket, updates: multiprocessing.Queue[tuple[str, Any]]
 ) -> None:
     from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.collector import tune_gc
     from onthedot.config import load_config
     from onthedot.record.checkpoint import anchor_for, bind
-    from onthedot.runtime import tune_gc
     from onthedot.store.db import WEB_POOL_WAIT_S, open_store
     from onthedot.web.app import create_app, server_config
 
