@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.record import kinds
 from onthedot.record.breaches import read_result
-from onthedot.record.narrative import account, cache_facts, describe, fmt_duration
-from onthedot.record.timeline import Timeline
-from tests.record.incident import URL, at, release_2019, result
+from onthedot.record.narrative import account, cache_facts, describe, fmt_duration, told
+from onthedot.record.timeline import Event, Timeline
+from tests.record.incident import PATH, URL, at, release_2019, result
 
 
 @pytest.mark.parametrize(
@@ -105,3 +106,130 @@ def test_an_unreadable_result_is_not_read() -> None:
     assert read_result({"status": "bogus"}, at(9, 30)) is None
     obs = read_result({"status": "live", "url": URL}, at(9, 30))
     assert obs is not None and (obs.vantage, obs.checked_at) == ("default", at(9, 30))
+
+
+def _sweep_events(
+    statuses: list[str], *, start: int = 1, vantage: str = "default", first_live: bool = True
+) -> list[Event]:
+    """A sweep's events as the check recorder writes them: each address's result, then, when
+    live, its first sight of live (one second apart per address)."""
+    made: list[Event] = []
+    for n, status in enumerate(statuses):
+        when = at(9, 30, n % 60)
+        data = result(when, status, vantage=vantage, age=30) | {"url": f"{URL}?n={n}"}
+        made.append(_event(start + len(made), kinds.VERIFY_RESULT, data, when))
+        if status == "live" and first_live:
+            seen = {"url": data["url"], "vantage": vantage, "at": when.isoformat()}
+            made.append(_event(start + len(made), kinds.VERIFY_FIRST_LIVE, seen, when))
+    return made
+
+
+def _event(seq: int, kind: str, data: dict[str, Any], when: dt.datetime) -> Event:
+    return Event("r", seq, when, kind, "onthedot", "onthedot", data, "p", f"{seq:064d}")
+
+
+def test_a_long_run_of_checks_finding_the_same_is_one_line_and_the_rest_stay_whole() -> None:
+    release = release_2019()
+    flipped = _event(1, kinds.PUBLISH_FLIPPED, {"paths": [PATH], "late_s": 0.0}, at(9, 30))
+    sweep = _sweep_events(["live"] * 30, start=2)  # 60 events: results and first sights
+    stale = _sweep_events(["stale"], start=62)
+    again = _sweep_events(["live"] * 3, start=63)  # 6 events: at most RUN_TOLD_WHOLE, whole
+    ended = _event(69, kinds.NOTE, {"text": "all fine"}, at(9, 31))
+    lines = told([flipped, *sweep, *stale, *again, ended], release)
+    assert [(line.first.seq, line.last.seq, line.events) for line in lines] == [
+        (1, 1, 1),
+        (2, 61, 60),
+        (62, 62, 1),
+        *[(seq, seq, 1) for seq in range(63, 69)],
+        (69, 69, 1),
+    ]
+    run = lines[1]
+    assert run.kinds == (kinds.VERIFY_RESULT, kinds.VERIFY_FIRST_LIVE)
+    assert run.sentence == (
+        "From 09:30:00 to 09:30:29 the automatic checks found the new version of 30 addresses on "
+        "the public website, each seen there for the first time."
+    )
+    assert [line.sentence for line in lines[2:4]] == [
+        describe(stale[0], release),
+        describe(again[0], release),
+    ]
+    assert lines[0].sentence == describe(flipped, release)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "vantage", "first_live", "sentence"),
+    [
+        (
+            ["stale"] * 11,
+            "default",
+            True,
+            "found the public website still serving the previous version of 11 addresses.",
+        ),
+        (
+            ["live"] * 11,
+            "origin",
+            False,
+            "found the new version of 11 addresses on the web server behind the cache.",
+        ),
+        (
+            ["missing"] * 12,
+            "default",
+            True,
+            "were answered “not found” by the public website for 12 addresses.",
+        ),
+        (
+            ["embargoed"] * 11,
+            "default",
+            True,
+            "found 11 addresses not yet published on the public website, rightly before the "
+            "release time.",
+        ),
+    ],
+)
+def test_a_run_says_what_was_found_and_where(
+    statuses: list[str], vantage: str, first_live: bool, sentence: str
+) -> None:
+    (line,) = told(_sweep_events(statuses, vantage=vantage, first_live=first_live), release_2019())
+    assert line.events == len(statuses)
+    assert (
+        line.sentence
+        == f"From 09:30:00 to 09:30:{len(statuses) - 1:02d} the automatic checks {sentence}"
+    )
+
+
+def test_runs_break_where_the_status_or_the_place_changes() -> None:
+    release = release_2019()
+    live = _sweep_events(["live"] * 6, first_live=False)  # 6 + 6: two runs of 6, each whole
+    events = [*live, *_sweep_events(["live"] * 6, start=7, vantage="origin", first_live=False)]
+    assert [line.events for line in told(events, release)] == [1] * 12
+    mixed = _sweep_events(["live", "stale"] * 6)  # never 11 in a row finding the same
+    assert all(line.events == 1 for line in told(mixed, release))
+    # the same addresses from two vantage points: counted as addresses, vantage points named
+    two = [
+        *_sweep_events(["live"] * 6, first_live=False),
+        *_sweep_events(["live"] * 6, start=7, vantage="edge-b", first_live=False),
+    ]
+    (line,) = told(two, release)
+    assert "the new version of 6 addresses from 2 vantage points" in line.sentence
+    # first sights alone (the results said live in an earlier run)
+    firsts = [e for e in _sweep_events(["live"] * 11) if e.kind == kinds.VERIFY_FIRST_LIVE]
+    (alone,) = told(firsts, release)
+    assert "first saw the new version of 11 addresses" in alone.sentence
+    # part of a run seen live for the first time
+    some = _sweep_events(["live"] * 11, first_live=False)
+    some.append(_sweep_events(["live"], start=12)[1])
+    (line,) = told(some, release)
+    assert line.sentence.endswith(
+        "of 11 addresses on the public website, 1 of them seen there for the first time."
+    )
+    # one moment: "At", not "From ... to"
+    (line,) = told(
+        [
+            _event(n, kinds.VERIFY_RESULT, result(at(9, 30), "live") | {"url": f"u{n}"}, at(9, 30))
+            for n in range(1, 13)
+        ],
+        release,
+    )
+    assert line.sentence.startswith(
+        "At 09:30:00 the automatic checks found the new version of 12 addresses"
+    )

@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.config import Config
+from onthedot.model import Status
+from onthedot.record.checks import CheckRecorder
+from onthedot.record.timeline import Timeline
 from onthedot.web.app import create_app
 from onthedot.web.assets import installed_version
 from onthedot.web.countdown import countdown
@@ -23,10 +26,12 @@ from tests.web.conftest import (
     LABOUR,
     NOW,
     PAGE,
+    PUBLIC,
     STALE_SENTENCE,
     XLSX,
     FixedClock,
     T,
+    result,
 )
 
 
@@ -86,6 +91,30 @@ async def test_release_page_shows_results_first_live_and_chain(
     assert "09:30:00 (T+0.05 s)" in html  # the page's first live result
     assert "publish.flipped" in html and "verify.first-live" in html
     assert STALE_SENTENCE in html
+
+
+async def test_a_sweep_of_many_addresses_is_one_row_of_the_timeline_and_the_rest_stay_whole(
+    client: httpx.AsyncClient, store: AsyncEngine
+) -> None:
+    """A release of many files makes thousands of events at T: the page tells each run of checks
+    that found the same in one row (numbered from its first event to its last), and every other
+    event in a row of its own."""
+    before = await Timeline(store).count(FATAL.id)
+    at = T + dt.timedelta(minutes=20)
+    urls = [f"{PUBLIC}/statistics/part-{n}.csv" for n in range(40)]
+    await CheckRecorder(store).record(FATAL.id, [result(u, Status.LIVE, at) for u in urls])
+    html = (await client.get(f"/releases/{FATAL.id}")).text
+    # the run began with the page's own live result at T and its first sight (the two events
+    # before the 80 of the 40 files: nothing came between them)
+    first, last = before - 1, before + 80
+    assert f"{first}–{last}" in html and "09:30:00–09:50:00" in html
+    assert (
+        "From 09:30:00 to 09:50:00 the automatic checks found the new version of 41 addresses on "
+        "the public website, each seen there for the first time."
+    ) in html
+    assert "part-7.csv" not in html.split("onthedot-timeline", 1)[1]  # told in the run's row
+    assert "publish.flipped" in html and STALE_SENTENCE in html  # the rest as before
+    assert ("chain intact", "govuk-tag--green") in tags(html)
 
 
 async def test_unknown_release_page_is_404_in_html(client: httpx.AsyncClient) -> None:

@@ -565,6 +565,109 @@ def describe(event: Event, release: Release, zone: Zone = LONDON) -> str:
     return f"At {teller.clock(event.at)} {who(event)} recorded “{label(event.kind)}”."
 
 
+RUN_TOLD_WHOLE = 10
+"""A run of more per-address checks than this on a timeline listing (``told``) is one line."""
+
+_RUN_FOUND = {  # what the checks found of {n} addresses at {place}
+    "live": "found the new version of {n} on {place}",
+    "early": "found the new version of {n} on {place} before the release time",
+    "stale": "found {place} still serving the previous version of {n}",
+    "missing": "were answered “not found” by {place} for {n}",
+    "error": "were answered with an error by {place} for {n}",
+    "wrong-file": "found {place} linking a file with other contents than the release's for {n}",
+    "embargoed": "found {n} not yet published on {place}, rightly before the release time",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """One line of a timeline listing: one event, or a run of per-address checks told together
+    (``events`` of them, from ``first`` to ``last``)."""
+
+    first: Event
+    last: Event
+    events: int
+    sentence: str
+    kinds: tuple[str, ...]  # of its events, each once, in the order met
+
+
+def told(events: Sequence[Event], release: Release, zone: Zone = LONDON) -> list[Told]:
+    """The lines of a timeline listing, in order: each event in its own sentence (``describe``),
+    except a run of more than ``RUN_TOLD_WHOLE`` per-address checks one after another (their
+    results and first sights of live) that found the same thing at the same place, told in one:
+    a sweep of 6,000 addresses is 12,000 events, every one in the record, one line here."""
+    lines: list[Told] = []
+    run: list[Event] = []
+    key: tuple[str, bool] | None = None
+
+    def close() -> None:
+        if len(run) > RUN_TOLD_WHOLE and key is not None:
+            sentence = _run_sentence(run, key, release, zone)
+            met = tuple(dict.fromkeys(e.kind for e in run))
+            lines.append(Told(run[0], run[-1], len(run), sentence, met))
+        else:
+            lines.extend(_alone(e, release, zone) for e in run)
+        run.clear()
+
+    for event in events:
+        found = _routine(event)
+        if found is None or found != key:
+            close()
+            key = found
+        if found is None:
+            lines.append(_alone(event, release, zone))
+        else:
+            run.append(event)
+    close()
+    return lines
+
+
+def _alone(event: Event, release: Release, zone: Zone) -> Told:
+    return Told(event, event, 1, describe(event, release, zone), (event.kind,))
+
+
+def _routine(event: Event) -> tuple[str, bool] | None:
+    """What a per-address check found and where (status, behind the cache), or None for any
+    other event: a first sight of live goes with the live results it follows."""
+    status: Any
+    if event.kind == kinds.VERIFY_FIRST_LIVE:
+        status = Status.LIVE.value
+    elif event.kind == kinds.VERIFY_RESULT:
+        status = event.data.get("status")
+    else:
+        return None
+    vantage = event.data.get("vantage")
+    if not isinstance(status, str) or status not in _RUN_FOUND or not isinstance(vantage, str):
+        return None
+    return status, vantage.lower().startswith("origin")
+
+
+def _run_sentence(run: Sequence[Event], key: tuple[str, bool], release: Release, zone: Zone) -> str:
+    teller = Teller(release, zone)
+    status, origin = key
+    results = [e for e in run if e.kind == kinds.VERIFY_RESULT]
+    firsts = len(run) - len(results)
+    addresses = {e.data.get("url") for e in results or run}
+    vantages = {e.data.get("vantage") for e in results or run}
+    start, end = teller.clock(run[0].at), teller.clock(run[-1].at)
+    at = f"At {start}" if start == end else f"From {start} to {end}"
+    place = "the web server behind the cache" if origin else "the public website"
+    count = f"{number(len(addresses))} address{'es' if len(addresses) != 1 else ''}"
+    if len(vantages) > 1:
+        count += f" from {number(len(vantages))} vantage points"
+    if not results:  # (first sights alone: the results before them said live already)
+        return f"{at} the automatic checks first saw the new version of {count} on {place}."
+    found = _RUN_FOUND[status].format(n=count, place=place)
+    seen = ""
+    if firsts:
+        seen = (
+            ", each seen there for the first time"
+            if firsts == len(results)
+            else f", {number(firsts)} of them seen there for the first time"
+        )
+    return f"{at} the automatic checks {found}{seen}."
+
+
 # --- verification results -------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from onthedot.calendar.timeutil import fmt_local
 from onthedot.errors import AccessError
 from onthedot.model import Release
 from onthedot.record import REPORT_FORMATS, golive
-from onthedot.record.narrative import describe
+from onthedot.record.narrative import told
 from onthedot.record.timeline import Event, Timeline
 from onthedot.respond.gates import GateRecord, gates_of
 from onthedot.respond.notice import NoticeRecord
@@ -138,16 +139,34 @@ def _hm(instant: dt.datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime("%H:%M")
 
 
-def _event(event: Event, release: Release, zone: ZoneInfo) -> dict[str, str | int]:
-    """One row of the timeline, told in the same plain sentence as the breach report's account."""
-    return {
-        "seq": event.seq,
-        "at": event.at.astimezone(zone).strftime("%H:%M:%S"),
-        "kind": event.kind,
-        "actor": event.actor,
-        "what": describe(event, release, zone),
-        "hash": event.hash[:12],
-    }
+def timeline_rows(
+    events: Sequence[Event], release: Release, zone: ZoneInfo
+) -> list[dict[str, str]]:
+    """The rows of the timeline, each told in the same plain sentence as the breach report's
+    account; a long run of per-address checks in one row (``narrative.told``), numbered from its
+    first event to its last, with the last one's hash."""
+    rows = []
+    for line in told(events, release, zone):
+        first, last = line.first, line.last
+        rows.append(
+            {
+                "seq": _span(f"{first.seq:,}", f"{last.seq:,}"),
+                "at": _span(_hms(first.at, zone), _hms(last.at, zone)),
+                "kind": ", ".join(line.kinds),
+                "actor": first.actor,
+                "what": line.sentence,
+                "hash": last.hash[:12],
+            }
+        )
+    return rows
+
+
+def _span(first: str, last: str) -> str:
+    return first if first == last else f"{first}–{last}"
+
+
+def _hms(instant: dt.datetime, zone: ZoneInfo) -> str:
+    return instant.astimezone(zone).strftime("%H:%M:%S")
 
 
 async def curve_of(ctx: WebContext, release: Release) -> golive.Curve:
@@ -195,7 +214,7 @@ async def page_made(
         card=shown,
         since=since,
         results=partial(ctx, "_results.html", rows=shown.rows, detail=True),
-        timeline=partial(ctx, "_timeline.html", events=[_event(e, release, zone) for e in events]),
+        timeline=partial(ctx, "_timeline.html", events=timeline_rows(events, release, zone)),
         chain=chain,
         curve=golive.svg(drawn, zone),
         curve_sentence=golive.sentence(drawn, zone),
