@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -145,6 +146,7 @@ def test_a_long_run_of_checks_finding_the_same_is_one_line_and_the_rest_stay_who
     ]
     run = lines[1]
     assert run.kinds == (kinds.VERIFY_RESULT, kinds.VERIFY_FIRST_LIVE)
+    assert run.actors == ("onthedot",) and lines[0].actors == ("onthedot",)
     assert run.sentence == (
         "From 09:30:00 to 09:30:29 the automatic checks found the new version of 30 addresses on "
         "the public website, each seen there for the first time."
@@ -211,6 +213,15 @@ def test_runs_break_where_the_status_or_the_place_changes() -> None:
     ]
     (line,) = told(two, release)
     assert "the new version of 6 addresses from 2 vantage points" in line.sentence
+    # results recorded by the service and by a remote agent: both named
+    (line,) = told(
+        [
+            replace(e, actor="agent:cardiff") if e.seq % 2 else e
+            for e in _sweep_events(["live"] * 12, first_live=False)
+        ],
+        release,
+    )
+    assert line.actors == ("agent:cardiff", "onthedot")
     # first sights alone (the results said live in an earlier run)
     firsts = [e for e in _sweep_events(["live"] * 11) if e.kind == kinds.VERIFY_FIRST_LIVE]
     (alone,) = told(firsts, release)

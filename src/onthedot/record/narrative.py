@@ -589,6 +589,7 @@ class Told:
     events: int
     sentence: str
     kinds: tuple[str, ...]  # of its events, each once, in the order met
+    actors: tuple[str, ...]  # who recorded them (the service, a remote agent), the same way
 
 
 def told(events: Sequence[Event], release: Release, zone: Zone = LONDON) -> list[Told]:
@@ -604,7 +605,8 @@ def told(events: Sequence[Event], release: Release, zone: Zone = LONDON) -> list
         if len(run) > RUN_TOLD_WHOLE and key is not None:
             sentence = _run_sentence(run, key, release, zone)
             met = tuple(dict.fromkeys(e.kind for e in run))
-            lines.append(Told(run[0], run[-1], len(run), sentence, met))
+            actors = tuple(dict.fromkeys(e.actor for e in run))
+            lines.append(Told(run[0], run[-1], len(run), sentence, met, actors))
         else:
             lines.extend(_alone(e, release, zone) for e in run)
         run.clear()
@@ -623,7 +625,7 @@ def told(events: Sequence[Event], release: Release, zone: Zone = LONDON) -> list
 
 
 def _alone(event: Event, release: Release, zone: Zone) -> Told:
-    return Told(event, event, 1, describe(event, release, zone), (event.kind,))
+    return Told(event, event, 1, describe(event, release, zone), (event.kind,), (event.actor,))
 
 
 def _routine(event: Event) -> tuple[str, bool] | None:

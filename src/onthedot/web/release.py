@@ -153,7 +153,7 @@ def timeline_rows(
                 "seq": _span(f"{first.seq:,}", f"{last.seq:,}"),
                 "at": _span(_hms(first.at, zone), _hms(last.at, zone)),
                 "kind": ", ".join(line.kinds),
-                "actor": first.actor,
+                "actor": ", ".join(line.actors),
                 "what": line.sentence,
                 "hash": last.hash[:12],
             }
