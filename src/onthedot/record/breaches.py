@@ -197,7 +197,12 @@ def _instant(value: Any) -> dt.datetime | None:
 
 
 def is_origin(obs: CheckResult) -> bool:
-    return obs.vantage.lower().startswith("origin")
+    return origin_vantage(obs.vantage)
+
+
+def origin_vantage(name: str) -> bool:
+    """A vantage point that looks behind the cache, at the origin web server (``origin...``)."""
+    return name.lower().startswith("origin")
 
 
 # --- detection ------------------------------------------------------------------------------

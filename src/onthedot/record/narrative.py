@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from onthedot.calendar.timeutil import LONDON, Zone, fmt_date, to_local
 from onthedot.model import STAGED_PREFIX, CheckResult, Release, Status
 from onthedot.record import kinds
-from onthedot.record.breaches import read_result
+from onthedot.record.breaches import is_origin, origin_vantage, read_result
 from onthedot.record.timeline import Event
 
 TRANSPORTS: Mapping[str, str] = {
@@ -641,7 +641,7 @@ def _routine(event: Event) -> tuple[str, bool] | None:
     vantage = event.data.get("vantage")
     if not isinstance(status, str) or status not in _RUN_FOUND or not isinstance(vantage, str):
         return None
-    return status, vantage.lower().startswith("origin")
+    return status, origin_vantage(vantage)
 
 
 def _run_sentence(run: Sequence[Event], key: tuple[str, bool], release: Release, zone: Zone) -> str:
@@ -653,7 +653,7 @@ def _run_sentence(run: Sequence[Event], key: tuple[str, bool], release: Release,
     vantages = {e.data.get("vantage") for e in results or run}
     start, end = teller.clock(run[0].at), teller.clock(run[-1].at)
     at = f"At {start}" if start == end else f"From {start} to {end}"
-    place = "the web server behind the cache" if origin else "the public website"
+    place = _place(origin)
     count = f"{number(len(addresses))} address{'es' if len(addresses) != 1 else ''}"
     if len(vantages) > 1:
         count += f" from {number(len(vantages))} vantage points"
@@ -689,8 +689,8 @@ def cache_facts(cache: Mapping[str, Any]) -> str:
 def _observed(t: Teller, obs: CheckResult, count: int) -> str:
     at = f"At {t.clock(obs.checked_at)}"
     where = f" at {count} vantage points" if count > 1 else ""
-    origin = obs.vantage.lower().startswith("origin")
-    place = "the web server behind the cache" if origin else "the public website"
+    origin = is_origin(obs)
+    place = _place(origin)
     found_at = f" (at {obs.cache['found_at']})" if obs.cache.get("found_at") else ""
     if obs.status == Status.LIVE:
         return f"{at} the automatic checks found the new version of {obs.url}{found_at} on {place}{where}."
@@ -709,6 +709,11 @@ def _observed(t: Teller, obs: CheckResult, count: int) -> str:
     return (
         f"{at} the automatic checks found that {obs.url} did not yet show the new version{where}."
     )
+
+
+def _place(origin: bool) -> str:
+    """Where a check looked: behind the cache (an origin vantage point), or as the public does."""
+    return "the web server behind the cache" if origin else "the public website"
 
 
 def _why_stale(obs: CheckResult, origin: bool) -> str:
@@ -747,7 +752,7 @@ def _groups(results: Sequence[CheckResult]) -> list[_Group]:
 
 
 def _same_change(a: CheckResult, b: CheckResult) -> bool:
-    origin_a, origin_b = (o.vantage.lower().startswith("origin") for o in (a, b))
+    origin_a, origin_b = is_origin(a), is_origin(b)
     close = (b.checked_at - a.checked_at).total_seconds() < 60
     return a.url == b.url and a.status == b.status and origin_a == origin_b and close
 

@@ -15,7 +15,7 @@ from itertools import pairwise
 from onthedot.calendar.timeutil import Zone, fmt_date, get_zone, to_local
 from onthedot.model import CheckResult, Status
 from onthedot.record import kinds
-from onthedot.record.breaches import Breach, Evidence, all_live_at, public
+from onthedot.record.breaches import Breach, Evidence, all_live_at, is_origin, public
 from onthedot.record.narrative import (
     TELLERS,
     account,
@@ -240,19 +240,15 @@ def _origin(ev: Evidence, main: Breach, told: Minutes) -> str:
     had_new = [
         o
         for o in since
-        if (_is_origin(o) and o.status == Status.LIVE)
+        if (is_origin(o) and o.status == Status.LIVE)
         or (o.status == Status.STALE and o.layer == "cache")
     ]
     if had_new:
         first = min(o.checked_at for o in had_new)
         return f"; the web server itself had the new version from {told.clock(first)}"
-    if any(o.status == Status.STALE and (_is_origin(o) or o.layer == "origin") for o in since):
+    if any(o.status == Status.STALE and (is_origin(o) or o.layer == "origin") for o in since):
         return "; the web server itself still had the previous version"
     return ""
-
-
-def _is_origin(obs: CheckResult) -> bool:
-    return obs.vantage.lower().startswith("origin")
 
 
 def _bad_checks(ev: Evidence, main: Breach) -> list[CheckResult]:
