@@ -264,9 +264,29 @@ async def test_renewals_and_finishes_of_the_same_chunks_at_once_do_not_deadlock(
     event.listen(
         engines[0].sync_engine, "handle_error", lambda ctx: failed.append(ctx.original_exception)
     )
+    # the renewal first (its rows locked and being written), then the finishes of the same rows:
+    # started together, a busy machine sometimes sent the finishes first, which then rightly
+    # left the renewal nothing to renew
+    renewing = [asyncio.ensure_future(board.renew(chunk)) for chunk in held]
+    await _until_running(engines[1], "SET claimed_until")
     answers = await asyncio.gather(
-        *(board.renew(chunk) for chunk in held),
+        *renewing,
         *(board.finish(chunk, []) for chunk in reversed(held)),  # (the callers' order)
         return_exceptions=True,
     )
     assert answers == [True] * 6 and not failed, (answers, failed)
+
+
+async def _until_running(engine: AsyncEngine, statement: str) -> None:
+    """Wait until another connection of the store is running a statement holding ``statement``."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid()"
+        " AND datname = current_database()"
+        " AND position(:statement in query) > 0"
+    )
+    for _ in range(500):
+        async with engine.connect() as conn:
+            if await conn.scalar(query, {"statement": statement}):
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no statement with {statement!r} ran within 5 s")
