@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -33,6 +33,7 @@ ENDINGS = {
 def register(app: typer.Typer) -> None:
     app.command("publish")(publish)
     app.command("watch-stop")(watch_stop)
+    app.command("rehearse")(rehearse)
 
 
 def publish(
@@ -108,6 +109,88 @@ def _plan(seconds: float | None, plan: type[WatchPlan]) -> WatchPlan:
     if seconds is not None:
         return plan.for_seconds(seconds)
     return plan(until_live_s=state.config.publish.watch_until_live_s)
+
+
+def rehearse(
+    release: Annotated[str, typer.Argument(help="A release file, or the id of a known release.")],
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="The test file's address on the website. Default: release-rehearsal.txt in "
+            "the folder of the release's first file.",
+        ),
+    ] = None,
+    limit: Annotated[
+        float,
+        typer.Option("--limit", help="Check each version for at most this many seconds.", min=1),
+    ] = 120.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Rehearse the release morning on the live website with a harmless test file.
+
+    Puts a small text file on the release's website the way the release will go (its target and
+    purges): a first version at once, then a second version on the dot a few seconds later,
+    checked until the public sees it. Until then the first is read again and again, as readers
+    do on a release morning, so the caches hold it at that moment as they hold the old file. Says
+    what held the old version back, in the words of the morning's checks. Nothing is sent to
+    anyone, the release's own files and record are not touched, and the test file stays on the
+    website (a later rehearsal replaces it). Exit 0 when nothing stood in the way, 1 otherwise.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from onthedot.clock import SYSTEM_CLOCK
+    from onthedot.morning import rehearsal
+    from onthedot.morning.watch import WatchPlan
+    from onthedot.runtime import prober_for, publisher_for
+    from onthedot.store.db import open_store
+
+    async def body() -> int:
+        async with state.store() as engine:
+            rel = await resolve_release(engine, release)
+
+        def publisher_of(store: Any, test: Any, limit_s: float) -> Any:
+            return publisher_for(
+                store,
+                test,
+                SYSTEM_CLOCK,
+                plan=WatchPlan.for_seconds(limit_s),
+                settings=state.config.verify,
+                remediate=state.config.remediate,
+            )
+
+        with tempfile.TemporaryDirectory(prefix="onthedot-rehearsal-") as folder:
+            own = await open_store(f"sqlite:///{Path(folder) / 'rehearsal.db'}")
+            reader = prober_for(rel, state.config.verify)
+            try:
+                if not as_json:
+                    out.print(
+                        "Rehearsing on the website of "
+                        f"{rel.id}: this takes a few seconds, at most {2 * limit:g}.",
+                        highlight=False,
+                    )
+                async with reader:
+                    done = await rehearsal.rehearse(
+                        rel,
+                        own,
+                        Path(folder),
+                        publisher_of,
+                        reader,
+                        SYSTEM_CLOCK,
+                        path=path,
+                        limit_s=limit,
+                    )
+            finally:
+                await own.dispose()
+        if as_json:
+            emit_json(done.as_json())
+        else:
+            for sentence in done.sentences():
+                out.print(sentence, highlight=False)
+        return EXIT_OK if done.ok else EXIT_FINDINGS
+
+    run(body, as_json)
 
 
 def watch_stop(

@@ -1,0 +1,315 @@
+"""A rehearsal of the release morning on the live website, with a harmless test file.
+
+A fault of the hosting (a web server keeping the file it had open, a cache the purge does not
+reach, a copy waiting for its time that the public can open) often shows only on the live
+service: a test server set up "the same" does not have it. ``rehearse`` puts a small text file,
+made for the rehearsal and holding nothing but what it is, on the release's own website through
+the release's own target and purges, exactly as the morning will: a first version put live at
+once, then a second version staged, put in place on the dot a few seconds later, purged and
+checked until the public sees it. Until that moment the first version is read again and again,
+through the public address and from the web server behind the cache, as readers do on a release
+morning: so the caches, and a web server that keeps the files it has open, hold it at T, as they
+hold last quarter's file. What stood in the way is told in the words of the morning's
+own checks. Nothing is sent to anyone (no alerts, no notice, no gates), nothing of the release's
+own files is touched, and the rehearsal is kept in a record of its own, not the release's.
+The test file stays on the website (a later rehearsal replaces it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import posixpath
+import secrets
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onthedot.calendar.timeutil import fmt_local
+from onthedot.clock import Clock
+from onthedot.errors import InputError
+from onthedot.model import Artefact, Release, Status, iso_utc
+from onthedot.morning.publisher import Publisher, PublishOutcome
+from onthedot.record import kinds
+from onthedot.record.timeline import Event, Timeline
+from onthedot.verify.probe import ProbeRequest, ProbeResponse
+
+FILE_NAME = "release-rehearsal.txt"
+"""The test file's name, in the folder of the release's first file unless another path is given."""
+LEAD_S = 3.0
+"""From the second version's staging to the moment it is put in place (its release time)."""
+LIMIT_S = 120.0
+"""How long each version is checked for, at most, before the rehearsal says it did not arrive."""
+READ_EVERY_S = 0.2
+"""How often the first version is read, until T, through the public address and behind it."""
+
+PublisherOf = Callable[[AsyncEngine, Release, float], AbstractAsyncContextManager[Publisher]]
+"""A publisher for a release, its watch limited to so many seconds (the command makes it as the
+morning's is made: the release's target, purges, vantage points and remedies)."""
+
+
+class Reader(Protocol):
+    """What reads the first version until T, as the public does (a ``Prober``)."""
+
+    async def fetch(self, request: ProbeRequest) -> ProbeResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rehearsal:
+    """What the rehearsal saw: when the second version was put in place, when each vantage point
+    first saw it, and what stood in the way (plain sentences, none when nothing did)."""
+
+    release: str
+    url: str
+    path: str
+    stage: str  # "first" (the first version never reached the public) or "second"
+    put_in_place_at: dt.datetime | None
+    late_s: float
+    seen: dict[str, dt.datetime]
+    findings: tuple[str, ...]
+    live: bool
+    limit_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.live and not self.findings
+
+    @property
+    def reached_after_s(self) -> float | None:
+        """Seconds from the second version put in place to the last vantage point seeing it."""
+        if not self.live or self.put_in_place_at is None or not self.seen:
+            return None
+        return max(0.0, (max(self.seen.values()) - self.put_in_place_at).total_seconds())
+
+    def sentences(self) -> list[str]:
+        """The outcome for statisticians and web publishers, one sentence each."""
+        if self.stage == "first":
+            lead = (
+                f"The rehearsal could not begin: a test file put on the website at {self.url} "
+                f"did not reach the public within {self.limit_s:g} seconds."
+            )
+        elif self.put_in_place_at is None:
+            lead = f"The rehearsal could not put its test file in place at {self.url}."
+        else:
+            when = fmt_local(self.put_in_place_at)
+            after = self.reached_after_s
+            if after is None:
+                lead = (
+                    f"A test file changed on the website at {when} had not reached the public "
+                    f"{self.limit_s:g} seconds later ({self.url})."
+                )
+            else:
+                later = "at once" if after < 0.1 else f"{after:.1f} seconds later"
+                lead = (
+                    f"A test file changed on the website at {when} reached the public {later} "
+                    f"({self.url})."
+                )
+        if self.ok:
+            return [lead, "Nothing on the way held the old version back: this website is ready."]
+        return [
+            lead,
+            *self.findings,
+            "Put this right with IT before the release day, then rehearse again.",
+        ]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "release": self.release,
+            "ok": self.ok,
+            "live": self.live,
+            "url": self.url,
+            "path": self.path,
+            "stage": self.stage,
+            "put_in_place_at": iso_utc(self.put_in_place_at) if self.put_in_place_at else None,
+            "late_s": round(self.late_s, 3),
+            "reached_after_s": (
+                round(self.reached_after_s, 3) if self.reached_after_s is not None else None
+            ),
+            "seen": {vantage: iso_utc(at) for vantage, at in sorted(self.seen.items())},
+            "findings": list(self.findings),
+            "limit_s": self.limit_s,
+            "summary": " ".join(self.sentences()),
+        }
+
+
+def rehearsal_path(release: Release, path: str | None = None) -> str:
+    """Where the test file goes: ``path``, else beside the release's first file."""
+    if path:
+        if not path.startswith("/") or path.endswith("/"):
+            raise InputError(
+                f"--path {path!r} is not a file's address on the website: give one such as "
+                f"/statistics/{FILE_NAME}."
+            )
+        return path
+    first = next(iter(release.paths), "/")
+    return posixpath.join(posixpath.dirname(first), FILE_NAME)
+
+
+def _refuse(release: Release) -> None:
+    """An InputError when the release cannot be rehearsed (onthedot does not put its files in
+    place, or has nowhere to put them)."""
+    if release.published_by is not None:
+        raise InputError(
+            f"{release.published_by} publishes {release.id}, not onthedot: a rehearsal puts a "
+            "test file in place as the morning would, so rehearse with that system's own test."
+        )
+    if release.site is None or not release.site.target:
+        raise InputError(
+            f"{release.id} has no target (target = ... under [site]): a rehearsal puts its test "
+            "file on the website the way the release will go, so set where the files go first."
+        )
+
+
+def _version(folder: Path, number: int, token: str) -> tuple[Path, str, int]:
+    body = (
+        f"Release rehearsal {token}, version {number}.\n"
+        "This file checks that a change to this website reaches the public on time. "
+        "It holds nothing else.\n"
+    ).encode()
+    local = folder / f"version-{number}.txt"
+    local.write_bytes(body)
+    return local, hashlib.sha256(body).hexdigest(), len(body)
+
+
+def _test_release(
+    release: Release, path: str, local: Path, sha256: str, size: int, at: dt.datetime, n: int
+) -> Release:
+    """The release's site and target with one file, the test file, due ``at``; no gates,
+    notice or pre-release access (nothing is sent to anyone)."""
+    artefact = Artefact(path=path, file=local.name, sha256=sha256, size=size, local_path=local)
+    return Release(
+        id=f"rehearsal-{n}",
+        title=f"Rehearsal for {release.title}",
+        producer=release.producer,
+        release_at=at,
+        nation=release.nation,
+        site=release.site,
+        artefact=(artefact,),
+    )
+
+
+async def rehearse(
+    release: Release,
+    engine: AsyncEngine,
+    folder: Path,
+    publisher_of: PublisherOf,
+    reader: Reader,
+    clock: Clock,
+    *,
+    path: str | None = None,
+    limit_s: float = LIMIT_S,
+) -> Rehearsal:
+    """Rehearse ``release``'s morning with a test file (see the module doc). ``engine`` is the
+    rehearsal's own store, ``folder`` where its two versions are written, ``reader`` what reads
+    the first version until T."""
+    _refuse(release)
+    path = rehearsal_path(release, path)
+    assert release.site is not None
+    url = release.site.url(path)
+    token = secrets.token_hex(4)
+    timeline = Timeline(engine, clock)
+
+    local, sha256, size = _version(folder, 1, token)
+    first = _test_release(release, path, local, sha256, size, clock.now(), 1)
+    async with publisher_of(engine, first, limit_s) as publisher:
+        outcome = await publisher.publish(first, immediately=True)
+    if not outcome.live:
+        events = await timeline.events(first.id)
+        return _told(release, url, path, "first", outcome, events, limit_s)
+
+    local, sha256, size = _version(folder, 2, token)
+    at = clock.now() + dt.timedelta(seconds=LEAD_S)
+    second = _test_release(release, path, local, sha256, size, at, 2)
+    behind = release.site.origin.rstrip("/") + path if release.site.origin else None
+    readers = asyncio.ensure_future(_read_until(reader, [url, behind], at, clock))
+    try:
+        async with publisher_of(engine, second, limit_s) as publisher:
+            outcome = await publisher.publish(second)
+    finally:
+        readers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await readers
+    events = await timeline.events(second.id)
+    return _told(release, url, path, "second", outcome, events, limit_s)
+
+
+async def _read_until(
+    reader: Reader, urls: Sequence[str | None], until: dt.datetime, clock: Clock
+) -> None:
+    """Read each of ``urls`` every ``READ_EVERY_S`` until ``until`` (what they answer does not
+    matter here: the morning's checks judge what the public gets after T)."""
+    requests = [ProbeRequest(url=u, timeout=2.0) for u in urls if u]
+    while clock.now() < until:
+        await asyncio.gather(*(reader.fetch(r) for r in requests))
+        await asyncio.sleep(min(READ_EVERY_S, max(0.0, (until - clock.now()).total_seconds())))
+
+
+def _told(
+    release: Release,
+    url: str,
+    path: str,
+    stage: str,
+    outcome: PublishOutcome,
+    events: Sequence[Event],
+    limit_s: float,
+) -> Rehearsal:
+    seen: dict[str, dt.datetime] = {}
+    for event in events:
+        if event.kind == kinds.VERIFY_FIRST_LIVE:
+            seen.setdefault(
+                str(event.data["vantage"]),
+                dt.datetime.fromisoformat(str(event.data["at"]).replace("Z", "+00:00")),
+            )
+    return Rehearsal(
+        release=release.id,
+        url=url,
+        path=path,
+        stage=stage,
+        put_in_place_at=outcome.flipped_at,
+        late_s=outcome.late_s,
+        seen=seen,
+        findings=tuple(findings(events, outcome.flipped_at)),
+        live=outcome.live,
+        limit_s=limit_s,
+    )
+
+
+def findings(events: Sequence[Event], flipped_at: dt.datetime | None) -> list[str]:
+    """What stood in the way, in the record's order, each said once: a waiting copy the public
+    could open, a step or a purge that failed, and each check after the flip that did not find
+    the new version (its diagnosis)."""
+    said: list[str] = []
+
+    def say(sentence: str) -> None:
+        if sentence and sentence not in said:
+            said.append(sentence)
+
+    for event in events:
+        data = event.data
+        if event.kind == kinds.EMBARGO_EXPOSED:
+            say(
+                "While it waited for its release time, the test file's new version could be "
+                f"opened on the public website at {data.get('url')}: on the day, anyone who "
+                "found that address could read the statistics early. Ask IT to keep copies "
+                "waiting for their release time outside the web root, or to block such addresses."
+            )
+        elif event.kind == kinds.PUBLISH_FAILED:
+            say(f"Putting the test file in place failed: {_sentence(data.get('error'))}")
+        elif event.kind == kinds.PURGE_FAILED:
+            say(f"Clearing the cache failed: {_sentence(data.get('error'))}")
+        elif event.kind == kinds.VERIFY_RESULT and flipped_at is not None:
+            if event.at >= flipped_at and data.get("status") != Status.LIVE.value:
+                say(_sentence(data.get("diagnosis")))
+    return said
+
+
+def _sentence(text: Any) -> str:
+    words = str(text or "").strip()
+    if not words:
+        return ""
+    return words if words.endswith((".", "!", "?")) else words + "."
