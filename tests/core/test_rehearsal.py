@@ -11,7 +11,7 @@ import pytest
 
 from onthedot.errors import InputError
 from onthedot.model import Artefact, Release
-from onthedot.morning.rehearsal import Rehearsal, findings, rehearsal_path
+from onthedot.morning.rehearsal import Rehearsal, causes, findings, rehearsal_path
 from onthedot.record import kinds
 from onthedot.record.timeline import Event
 
@@ -71,6 +71,17 @@ def test_what_stood_in_the_way_is_each_said_once_and_only_after_the_change() -> 
     ]
     # never put in place: no check after it to speak of
     assert findings(events[:2], None) == said[:1]
+    # what the record keeps: which layers held it back, each once, in the order met
+    origin = {"status": "stale", "layer": "origin", "diagnosis": "The web server..."}
+    missing = {"status": "missing", "layer": None, "diagnosis": "Not found."}
+    later = [
+        _event(9, kinds.VERIFY_RESULT, origin, T + dt.timedelta(seconds=4)),
+        _event(10, kinds.VERIFY_RESULT, missing, T + dt.timedelta(seconds=4)),
+    ]
+    flip = T + dt.timedelta(seconds=3)
+    assert causes(events, flip) == ["exposed", "failed", "other"]
+    assert causes([*later, *events], flip) == ["origin", "other", "exposed", "failed"]
+    assert causes([_event(1, kinds.VERIFY_RESULT, {**stale, "layer": "cache"}, T)], None) == []
 
 
 def _outcome(**changes: Any) -> Rehearsal:
@@ -113,8 +124,30 @@ def test_the_outcome_in_sentences() -> None:
     never = _outcome(live=False, seen={}, findings=("The cache served the old file.",))
     assert never.reached_after_s is None and not never.ok
     assert "had not reached the public 120 seconds later" in never.sentences()[0]
+    # what the release's timeline and its breach report keep: no product, setting or address
+    assert ready.record_text() == (
+        "a change to a test file reached the public at once, and nothing held the old version back"
+    )
+    assert _outcome(seen={"default": T + dt.timedelta(seconds=9.06)}, causes=("origin",),
+                    findings=("x",)).record_text() == (
+        "a change to a test file reached the public 9.1 seconds after it was made: the web "
+        "server itself kept serving the old file"
+    )  # fmt: skip
+    assert never.record_text() == (
+        "a change to a test file had not reached the public 120 seconds after it was made: the "
+        "public could not get the file"
+    )
+    assert _outcome(live=False, seen={}, causes=("cache", "exposed", "failed")).record_text() == (
+        "a change to a test file had not reached the public 120 seconds after it was made: a "
+        "cache in front of the web server kept serving the old file, a copy waiting for its "
+        "release time could be opened by the public and putting the file in place or clearing "
+        "the cache failed"
+    )
     first = _outcome(stage="first", live=False, put_in_place_at=None, seen={})
     assert first.sentences()[0].startswith("The rehearsal could not begin")
     assert not first.ok  # (no finding told, and still not ready)
     assert first.as_json()["reached_after_s"] is None
+    assert first.record_text().startswith(
+        "a test file put on it did not reach the public within 120 seconds: "
+    )
     assert ready.as_json()["summary"] == " ".join(ready.sentences())

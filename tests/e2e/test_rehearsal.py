@@ -53,7 +53,9 @@ def _release(
     return release, write_config(tmp_path)
 
 
-def _rehearse(release: Path, config: Path, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+def _rehearse(
+    release: Path, config: Path, tmp_path: Path, *args: str
+) -> tuple[int, dict[str, Any]]:
     db = f"sqlite:///{tmp_path / 'store.db'}"
     return cli(db, "rehearse", str(release), *args, config=config)
 
@@ -102,14 +104,21 @@ def test_a_web_server_keeping_the_file_it_had_open_is_found_before_the_day(
     )
     cache = start_server(Varnish(origin.host, origin.port, default_ttl=3600))
     release, config = _release(tmp_path, webroot, origin, cache)
-    code, said = _rehearse(release, config, tmp_path, "--limit", "30")
+    code, said = _rehearse(release, config, tmp_path, "--limit", "30", "--by", "HSE IT")
     assert code == 1, said
     assert said["ok"] is False
-    assert said["findings"], said
-    assert any("web server" in f or "website itself" in f for f in said["findings"]), said
+    assert said["causes"][0] == "origin", said
+    assert any("web server" in f for f in said["findings"]), said
     assert "Put this right with IT before the release day" in said["summary"]
     if said["live"]:  # the morning's own remedies got it there in the end: how late is told
         assert said["reached_after_s"] >= 1
+    # with --by, what it found is on the release's own timeline, in the record's words
+    code, timeline = cli(
+        f"sqlite:///{tmp_path / 'store.db'}", "timeline", str(release), config=config
+    )
+    (done,) = [e for e in timeline["events"] if e["kind"] == "rehearsal.done"]
+    assert done["actor"] == "HSE IT" and done["data"]["causes"] == said["causes"]
+    assert "the web server itself kept serving the old file" in done["data"]["text"]
 
 
 def test_a_long_lived_cache_with_no_purge_keeps_the_old_version(

@@ -13,7 +13,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onthedot.clock import ShiftedClock
 from onthedot.model import Artefact, Site
+from onthedot.morning import rehearsal
+from onthedot.morning.rehearsal import Rehearsal
 from onthedot.record import kinds
 from onthedot.record.report import assess, build, render
 from onthedot.record.report.model import Report
@@ -355,3 +358,49 @@ async def test_a_recorded_diff_is_the_uat_section_in_plain_words(store: AsyncEng
         "11:50.)" in " ".join(section.split())
     )
     assert not [w for w in ("Varnish", "max-age", "Cache-Control", "http") if w in section]
+
+
+async def test_a_recorded_rehearsal_is_told_with_the_planned_tests_in_plain_words(
+    store: AsyncEngine,
+) -> None:
+    """``onthedot rehearse RELEASE --by NAME`` after a breach, on the live service: what it found
+    is told in the tests, when and by whom, with no product, setting or address named; the
+    planned test recorded by a person comes first."""
+    release = await record_2019(store)
+    timeline = Timeline(store)
+    await timeline.append(
+        release.id,
+        kinds.TEST_PLANNED,
+        {"by": "HSE online publishing team", "text": "rehearse on the live service in January"},
+        actor="HSE online publishing team",
+        at=at(12, 0),
+    )
+    still = Rehearsal(
+        release=release.id,
+        url=PUBLIC + "/statistics/release-rehearsal.txt",
+        path="/statistics/release-rehearsal.txt",
+        stage="second",
+        put_in_place_at=dt.datetime(2020, 1, 3, 10, 2, tzinfo=dt.UTC),
+        late_s=0.0,
+        seen={"default": dt.datetime(2020, 1, 3, 10, 3, 1, tzinfo=dt.UTC)},
+        findings=("The origin web server also serves the old file (nginx's open_file_cache).",),
+        live=True,
+        limit_s=120.0,
+        causes=("origin", "cache"),
+    )
+    clock = ShiftedClock(dt.datetime(2020, 1, 3, 10, 5, tzinfo=dt.UTC))
+    event = await rehearsal.record(store, release.id, still, "HSE IT provider", clock)
+    assert event.kind == kinds.REHEARSED and event.data["causes"] == ["origin", "cache"]
+    assert event.data["reached_after_s"] == 61.0 and event.data["ok"] is False
+    text = build(await assess(store, release), today=dt.date(2020, 1, 3)).text()
+    section = " ".join(text.split("Planned tests")[1].split("Annex A")[0].split())
+    facts = [
+        "Rehearse on the live service in January. (Recorded by HSE online publishing team at "
+        "12:00.)",
+        "In a rehearsal on the live website at 10:05 on Friday 3 January 2020, a change to a test "
+        "file reached the public 61.0 seconds after it was made: the web server itself kept "
+        "serving the old file and a cache in front of the web server kept serving the old file. "
+        "(Recorded by HSE IT provider.)",
+    ]
+    assert in_order(section, facts) == [], section
+    assert not [w for w in ("nginx", "open_file_cache", "http", "rehearsal.txt") if w in section]

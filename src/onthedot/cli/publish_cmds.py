@@ -125,6 +125,14 @@ def rehearse(
         float,
         typer.Option("--limit", help="Check each version for at most this many seconds.", min=1),
     ] = 120.0,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help="Record what the rehearsal found on the release's timeline, as done by this "
+            "person: the breach report's section on tests then tells it.",
+        ),
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Rehearse the release morning on the live website with a harmless test file.
@@ -134,8 +142,9 @@ def rehearse(
     checked until the public sees it. Until then the first is read again and again, as readers
     do on a release morning, so the caches hold it at that moment as they hold the old file. Says
     what held the old version back, in the words of the morning's checks. Nothing is sent to
-    anyone, the release's own files and record are not touched, and the test file stays on the
-    website (a later rehearsal replaces it). Exit 0 when nothing stood in the way, 1 otherwise.
+    anyone, the release's own files are not touched, and the test file stays on the website (a
+    later rehearsal replaces it); with --by, what it found is recorded on the release's timeline.
+    Exit 0 when nothing stood in the way, 1 otherwise.
     """
     import tempfile
     from pathlib import Path
@@ -183,6 +192,9 @@ def rehearse(
                     )
             finally:
                 await own.dispose()
+        if by.strip():
+            async with state.store() as engine:
+                await rehearsal.record(engine, rel.id, done, by.strip(), SYSTEM_CLOCK)
         if as_json:
             emit_json(done.as_json())
         else:

@@ -11,7 +11,8 @@ through the public address and from the web server behind the cache, as readers 
 morning: so the caches, and a web server that keeps the files it has open, hold it at T, as they
 hold last quarter's file. What stood in the way is told in the words of the morning's
 own checks. Nothing is sent to anyone (no alerts, no notice, no gates), nothing of the release's
-own files is touched, and the rehearsal is kept in a record of its own, not the release's.
+own files is touched, and the rehearsal's checks are kept in a record of their own; what it found
+may then be recorded on the release's timeline (``record``), for the breach report's tests.
 The test file stays on the website (a later rehearsal replaces it)."""
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ LIMIT_S = 120.0
 READ_EVERY_S = 0.2
 """How often the first version is read, until T, through the public address and behind it."""
 
+CAUSES = {
+    "origin": "the web server itself kept serving the old file",
+    "cache": "a cache in front of the web server kept serving the old file",
+    "exposed": "a copy waiting for its release time could be opened by the public",
+    "failed": "putting the file in place or clearing the cache failed",
+    "other": "the public could not get the file",
+}
+"""What held the new version back, in the words the record keeps (no product named)."""
+
 PublisherOf = Callable[[AsyncEngine, Release, float], AbstractAsyncContextManager[Publisher]]
 """A publisher for a release, its watch limited to so many seconds (the command makes it as the
 morning's is made: the release's target, purges, vantage points and remedies)."""
@@ -74,6 +84,7 @@ class Rehearsal:
     findings: tuple[str, ...]
     live: bool
     limit_s: float
+    causes: tuple[str, ...] = ()  # of ``CAUSES``, in the order first met
 
     @property
     def ok(self) -> bool:
@@ -117,6 +128,30 @@ class Rehearsal:
             "Put this right with IT before the release day, then rehearse again.",
         ]
 
+    def record_text(self) -> str:
+        """What the rehearsal found, as the release's timeline and breach report keep it: the
+        public's wait and its causes, in a clause (no product, setting or address named)."""
+        after = self.reached_after_s
+        if self.stage == "first":
+            found = (
+                f"a test file put on it did not reach the public within {self.limit_s:g} seconds"
+            )
+        elif after is None:
+            found = (
+                f"a change to a test file had not reached the public {self.limit_s:g} seconds "
+                "after it was made"
+            )
+        elif after < 0.1:
+            found = "a change to a test file reached the public at once"
+        else:
+            found = (
+                f"a change to a test file reached the public {after:.1f} seconds after it was made"
+            )
+        if self.ok:
+            return f"{found}, and nothing held the old version back"
+        causes = [CAUSES[c] for c in self.causes] or [CAUSES["other"]]
+        return f"{found}: {_listed(causes)}"
+
     def as_json(self) -> dict[str, Any]:
         return {
             "release": self.release,
@@ -132,6 +167,7 @@ class Rehearsal:
             ),
             "seen": {vantage: iso_utc(at) for vantage, at in sorted(self.seen.items())},
             "findings": list(self.findings),
+            "causes": list(self.causes),
             "limit_s": self.limit_s,
             "summary": " ".join(self.sentences()),
         }
@@ -276,7 +312,48 @@ def _told(
         findings=tuple(findings(events, outcome.flipped_at)),
         live=outcome.live,
         limit_s=limit_s,
+        causes=tuple(causes(events, outcome.flipped_at)),
     )
+
+
+def causes(events: Sequence[Event], flipped_at: dt.datetime | None) -> list[str]:
+    """Which of ``CAUSES`` the record shows, in the order first met (``findings``' events)."""
+    found: list[str] = []
+    for event in events:
+        cause = None
+        if event.kind == kinds.EMBARGO_EXPOSED:
+            cause = "exposed"
+        elif event.kind in (kinds.PUBLISH_FAILED, kinds.PURGE_FAILED):
+            cause = "failed"
+        elif event.kind == kinds.VERIFY_RESULT and flipped_at is not None:
+            if event.at >= flipped_at and event.data.get("status") != Status.LIVE.value:
+                layer = event.data.get("layer")
+                cause = layer if layer in ("origin", "cache") else "other"
+        if cause is not None and cause not in found:
+            found.append(cause)
+    return found
+
+
+async def record(
+    engine: AsyncEngine, release_id: str, rehearsal: Rehearsal, by: str, clock: Clock
+) -> Event:
+    """What ``rehearsal`` found, on the release's own timeline, as done by ``by``: the breach
+    report's tests then tell it."""
+    data = {
+        "by": by,
+        "text": rehearsal.record_text(),
+        "ok": rehearsal.ok,
+        "url": rehearsal.url,
+        "reached_after_s": rehearsal.as_json()["reached_after_s"],
+        "causes": list(rehearsal.causes),
+    }
+    return await Timeline(engine, clock).append(
+        release_id, kinds.REHEARSED, data, actor=by, source="rehearse"
+    )
+
+
+def _listed(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def findings(events: Sequence[Event], flipped_at: dt.datetime | None) -> list[str]:

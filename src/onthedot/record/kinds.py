@@ -78,4 +78,5 @@ INVESTIGATION_FOUND = "investigation.found"  # {text: what the investigation fou
 UAT_CHECKED = "uat.checked"  # {text: whether the test (UAT) environment shows the fault}
 ROOT_CAUSE = "root-cause"  # {text: the root cause found, or what is still unknown}
 TEST_PLANNED = "test.planned"  # {text: the test planned to confirm the fix, and when}
+REHEARSED = "rehearsal.done"  # {by, text, ok, url, reached_after_s, causes}  on the live website
 # events people add with `onthedot timeline-add` also carry {by, by_role, text}

@@ -410,6 +410,7 @@ INQUIRY: Mapping[str, str] = {
     kinds.UAT_CHECKED: "recorded whether the test (UAT) environment shows the fault",
     kinds.ROOT_CAUSE: "recorded the state of the root cause",
     kinds.TEST_PLANNED: "recorded a planned test",
+    kinds.REHEARSED: "rehearsed the release on the live website with a test file",
 }
 
 
@@ -511,6 +512,7 @@ LABELS: Mapping[str, str] = {
     kinds.UAT_CHECKED: "Test (UAT) environment checked",
     kinds.ROOT_CAUSE: "Root cause",
     kinds.TEST_PLANNED: "Test planned",
+    kinds.REHEARSED: "Rehearsed on the live website",
     kinds.NOTE: "Note",
     kinds.REPORT_EDITED: "Breach report written",
     kinds.REPORT_STATUS: "Breach report status",
