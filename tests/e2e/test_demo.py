@@ -56,6 +56,8 @@ def test_demo_replays_the_incident_then_prevents_it(tmp_path: Path) -> None:
     assert "The edge was stale" in said and "from its cache (Varnish" in said
     assert "✓ act 1: the release went live" in said and "✓ act 2: the release went live" in said
     assert "Edge lag: the public got the new files" in said
+    assert "✓ act 2: a rehearsal a week before found the cache holding a change back" in said
+    assert "Wednesday 11 December 2019 10:00" in said and "had not reached the public" in said
     assert "e-mail to jane.smith@example.org" in said  # the alert, shown as it arrived
     assert "e-mail to officials-briefing@hse.example.org" in said  # the briefing, once live
     named = re.search(r"The report: (\S+\.docx)", said)

@@ -94,24 +94,26 @@ def test_a_web_server_keeping_the_file_it_had_open_is_found_before_the_day(
     tmp_path: Path, webroot: Path, start_server: StartServer
 ) -> None:
     """The fault of December 2019, which the test server did not have: nginx keeps serving the
-    file it had open (open_file_cache, 3 s here) after the new one is put in place, and the
-    cache, purged on the dot, fetches that old file again."""
+    file it had open (open_file_cache, with its default of a minute before it looks at the path
+    again) after the new one is put in place, and the cache, purged on the dot, fetches that old
+    file again. nginx first opens the test file when its first version goes live, a few seconds
+    before the second is put in place, so it still holds that file then, however busy the
+    machine (with a validity of a few seconds, whether it did was a matter of timing)."""
     origin = start_server(
         Nginx(
             webroot,
-            extra_server_conf="open_file_cache max=100 inactive=60s;\nopen_file_cache_valid 3s;",
+            extra_server_conf="open_file_cache max=100 inactive=60s;\nopen_file_cache_valid 60s;",
         )
     )
     cache = start_server(Varnish(origin.host, origin.port, default_ttl=3600))
     release, config = _release(tmp_path, webroot, origin, cache)
-    code, said = _rehearse(release, config, tmp_path, "--limit", "30", "--by", "HSE IT")
+    code, said = _rehearse(release, config, tmp_path, "--limit", "4", "--by", "HSE IT")
     assert code == 1, said
-    assert said["ok"] is False
+    assert said["ok"] is False and said["live"] is False and said["stage"] == "second", said
     assert said["causes"][0] == "origin", said
     assert any("web server" in f for f in said["findings"]), said
+    assert "had not reached the public 4 seconds later" in said["summary"]
     assert "Put this right with IT before the release day" in said["summary"]
-    if said["live"]:  # the morning's own remedies got it there in the end: how late is told
-        assert said["reached_after_s"] >= 1
     # with --by, what it found is on the release's own timeline, in the record's words
     code, timeline = cli(
         f"sqlite:///{tmp_path / 'store.db'}", "timeline", str(release), config=config

@@ -42,8 +42,9 @@ from onthedot.verify.probe import ProbeRequest, ProbeResponse
 
 FILE_NAME = "release-rehearsal.txt"
 """The test file's name, in the folder of the release's first file unless another path is given."""
-LEAD_S = 3.0
-"""From the second version's staging to the moment it is put in place (its release time)."""
+LEAD_S = 5.0
+"""Seconds from making the second version to putting it in place (its release time): time to
+stage it, and for the morning's look at the waiting copy through the public address."""
 LIMIT_S = 120.0
 """How long each version is checked for, at most, before the rehearsal says it did not arrive."""
 READ_EVERY_S = 0.2
