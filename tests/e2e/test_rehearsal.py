@@ -88,6 +88,17 @@ def test_a_healthy_site_sees_the_change_at_once_and_nothing_of_the_release_is_to
     assert human.exit_code == 0, human.stdout
     assert "A test file changed on the website at" in human.stdout
     assert "this website is ready" in human.stdout
+    # it never replaces anything else on the website, and says who ran it if asked to record
+    (webroot / "statistics" / "index.html").write_bytes(b"<html>the team's page</html>")
+    for path, why in [
+        (PATH, "is one of fatal-injuries-2019-apr-sep's own files"),
+        ("/statistics/index.html", "There is already a file at"),  # (asked of the origin)
+    ]:
+        code, said = _rehearse(release, config, tmp_path, "--path", path)
+        assert code == 2 and why in said["error"], said
+    assert (webroot / "statistics" / "index.html").read_bytes() == b"<html>the team's page</html>"
+    code, said = _rehearse(release, config, tmp_path, "--by", "  ")
+    assert code == 2 and "--by is empty" in said["error"], said
 
 
 def test_a_web_server_keeping_the_file_it_had_open_is_found_before_the_day(

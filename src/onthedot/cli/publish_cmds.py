@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from onthedot.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    EXIT_USAGE,
     emit_json,
+    fail,
     out,
     resolve_release,
     run,
@@ -20,6 +22,12 @@ from onthedot.cli.verify_cmds import print_results
 from onthedot.errors import InputError
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from onthedot.model import Release
+    from onthedot.morning.publisher import Publisher
     from onthedot.morning.watch import WatchPlan
     from onthedot.publish.steps import StepLog
     from onthedot.record.timeline import Timeline
@@ -126,13 +134,13 @@ def rehearse(
         typer.Option("--limit", help="Check each version for at most this many seconds.", min=1),
     ] = 120.0,
     by: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--by",
             help="Record what the rehearsal found on the release's timeline, as done by this "
             "person: the breach report's section on tests then tells it.",
         ),
-    ] = "",
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Rehearse the release morning on the live website with a harmless test file.
@@ -155,11 +163,21 @@ def rehearse(
     from onthedot.runtime import prober_for, publisher_for
     from onthedot.store.db import open_store
 
+    who = by.strip() if by is not None else None
+    if who == "":
+        fail(
+            '--by is empty: give the name of who rehearses, e.g. --by "Jane Smith".',
+            EXIT_USAGE,
+            as_json,
+        )
+
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
 
-        def publisher_of(store: Any, test: Any, limit_s: float) -> Any:
+        def publisher_of(
+            store: AsyncEngine, test: Release, limit_s: float
+        ) -> AbstractAsyncContextManager[Publisher]:
             return publisher_for(
                 store,
                 test,
@@ -175,8 +193,8 @@ def rehearse(
             try:
                 if not as_json:
                     out.print(
-                        "Rehearsing on the website of "
-                        f"{rel.id}: this takes a few seconds, at most {2 * limit:g}.",
+                        f"Rehearsing on the website of {rel.id} with a test file: this takes a "
+                        f"few seconds, and each version is checked for at most {limit:g}.",
                         highlight=False,
                     )
                 async with reader:
@@ -192,9 +210,9 @@ def rehearse(
                     )
             finally:
                 await own.dispose()
-        if by.strip():
+        if who:
             async with state.store() as engine:
-                await rehearsal.record(engine, rel.id, done, by.strip(), SYSTEM_CLOCK)
+                await rehearsal.record(engine, rel.id, done, who, SYSTEM_CLOCK)
         if as_json:
             emit_json(done.as_json())
         else:

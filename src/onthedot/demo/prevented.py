@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import tempfile
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,6 +23,7 @@ from onthedot.demo.stage import ActResult, Follower, Stage, events_of
 from onthedot.demo.website import Website
 from onthedot.model import Release
 from onthedot.morning import rehearsal
+from onthedot.morning.publisher import Publisher
 from onthedot.morning.watch import WatchPlan
 from onthedot.record import kinds
 from onthedot.runtime import prober_for, publisher_for
@@ -94,21 +96,28 @@ async def _rehearse(
         "A week before: a rehearsal on the live website, with a test file put in place the way "
         "the release will go."
     )
-    scratch = demo.folder / "rehearsal"
-    scratch.mkdir(exist_ok=True)
-    engine = await open_store(f"sqlite:///{scratch / 'rehearsal.db'}")
 
-    def publisher_of(store: AsyncEngine, test: Release, limit_s: float) -> Any:
+    def publisher_of(
+        store: AsyncEngine, test: Release, limit_s: float
+    ) -> AbstractAsyncContextManager[Publisher]:
         plan = WatchPlan.for_seconds(limit_s)
         return publisher_for(store, test, clock, plan=plan, settings=config.verify)
 
-    try:
-        async with prober_for(release, config.verify) as reader:
-            done = await rehearsal.rehearse(
-                release, engine, scratch, publisher_of, reader, clock, limit_s=REHEARSAL_LIMIT_S
-            )
-    finally:
-        await engine.dispose()
+    with tempfile.TemporaryDirectory(prefix="rehearsal-", dir=demo.folder) as scratch:
+        engine = await open_store(f"sqlite:///{Path(scratch) / 'rehearsal.db'}")
+        try:
+            async with prober_for(release, config.verify) as reader:
+                done = await rehearsal.rehearse(
+                    release,
+                    engine,
+                    Path(scratch),
+                    publisher_of,
+                    reader,
+                    clock,
+                    limit_s=REHEARSAL_LIMIT_S,
+                )
+        finally:
+            await engine.dispose()
     for sentence in done.sentences():
         stage.say(sentence, "" if done.ok else "bold")
     return done

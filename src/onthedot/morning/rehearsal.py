@@ -27,18 +27,20 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.clock import Clock
 from onthedot.errors import InputError
-from onthedot.model import Artefact, Release, Status, iso_utc
+from onthedot.model import Artefact, Release, Status, iso_utc, path_fault
 from onthedot.morning.publisher import Publisher, PublishOutcome
 from onthedot.record import kinds
+from onthedot.record.narrative import reason
 from onthedot.record.timeline import Event, Timeline
 from onthedot.verify.probe import ProbeRequest, ProbeResponse
+from onthedot.verify.verifier import busted_url
 
 FILE_NAME = "release-rehearsal.txt"
 """The test file's name, in the folder of the release's first file unless another path is given."""
@@ -54,7 +56,9 @@ CAUSES = {
     "origin": "the web server itself kept serving the old file",
     "cache": "a cache in front of the web server kept serving the old file",
     "exposed": "a copy waiting for its release time could be opened by the public",
-    "failed": "putting the file in place or clearing the cache failed",
+    "failed": "clearing the cache failed",
+    "unlooked": "there was no time before the change to look whether a waiting copy could be "
+    "opened by the public",
     "other": "the public could not get the file",
 }
 """What held the new version back, in the words the record keeps (no product named)."""
@@ -78,8 +82,8 @@ class Rehearsal:
     release: str
     url: str
     path: str
-    stage: str  # "first" (the first version never reached the public) or "second"
-    put_in_place_at: dt.datetime | None
+    stage: Literal["first", "second"]  # the version watched ("first": it never reached the public)
+    put_in_place_at: dt.datetime | None  # when the version watched was put in place
     late_s: float
     seen: dict[str, dt.datetime]
     findings: tuple[str, ...]
@@ -93,7 +97,7 @@ class Rehearsal:
 
     @property
     def reached_after_s(self) -> float | None:
-        """Seconds from the second version put in place to the last vantage point seeing it."""
+        """Seconds from the version watched put in place to the last vantage point seeing it."""
         if not self.live or self.put_in_place_at is None or not self.seen:
             return None
         return max(0.0, (max(self.seen.values()) - self.put_in_place_at).total_seconds())
@@ -105,10 +109,8 @@ class Rehearsal:
                 f"The rehearsal could not begin: a test file put on the website at {self.url} "
                 f"did not reach the public within {self.limit_s:g} seconds."
             )
-        elif self.put_in_place_at is None:
-            lead = f"The rehearsal could not put its test file in place at {self.url}."
         else:
-            when = fmt_local(self.put_in_place_at)
+            when = fmt_local(self.put_in_place_at) if self.put_in_place_at else "its time"
             after = self.reached_after_s
             if after is None:
                 lead = (
@@ -175,16 +177,38 @@ class Rehearsal:
 
 
 def rehearsal_path(release: Release, path: str | None = None) -> str:
-    """Where the test file goes: ``path``, else beside the release's first file."""
-    if path:
-        if not path.startswith("/") or path.endswith("/"):
+    """Where the test file goes: ``path``, else beside the release's first file; never one of
+    the release's own files."""
+    if path is None:
+        first = next(iter(release.paths), "/")
+        return posixpath.join(posixpath.dirname(first), FILE_NAME)
+    fault = path_fault(path)
+    if fault is not None:
+        raise InputError(
+            f"--path {path!r} {fault}: give the test file an address such as "
+            f"/statistics/{FILE_NAME}."
+        )
+    if path in release.paths or path in {a.landing for a in release.artefact}:
+        raise InputError(
+            f"--path {path} is one of {release.id}'s own files: give the test file an address "
+            f"of its own, such as /statistics/{FILE_NAME}."
+        )
+    return path
+
+
+async def _refuse_taken(reader: Reader, urls: Sequence[str | None]) -> None:
+    """An InputError when a file that is not a rehearsal's is already at one of ``urls``: the
+    test file must never replace anything on the website."""
+    for url in urls:
+        if not url:
+            continue
+        answer = await reader.fetch(ProbeRequest(url=url, keep_body=len(_MARK), timeout=10.0))
+        if answer.ok and not (answer.body or b"").startswith(_MARK):
             raise InputError(
-                f"--path {path!r} is not a file's address on the website: give one such as "
-                f"/statistics/{FILE_NAME}."
+                f"There is already a file at {url} that is not a rehearsal's test file: give "
+                "the rehearsal another address with --path, so that nothing on the website is "
+                "replaced."
             )
-        return path
-    first = next(iter(release.paths), "/")
-    return posixpath.join(posixpath.dirname(first), FILE_NAME)
 
 
 def _refuse(release: Release) -> None:
@@ -202,9 +226,13 @@ def _refuse(release: Release) -> None:
         )
 
 
+_MARK = b"Release rehearsal "
+"""How a rehearsal's test file begins (what a later rehearsal may replace)."""
+
+
 def _version(folder: Path, number: int, token: str) -> tuple[Path, str, int]:
     body = (
-        f"Release rehearsal {token}, version {number}.\n"
+        f"{_MARK.decode()}{token}, version {number}.\n"
         "This file checks that a change to this website reaches the public on time. "
         "It holds nothing else.\n"
     ).encode()
@@ -248,6 +276,9 @@ async def rehearse(
     path = rehearsal_path(release, path)
     assert release.site is not None
     url = release.site.url(path)
+    behind = release.site.origin.rstrip("/") + path if release.site.origin else None
+    # (asked behind the caches: a "not found" of the public address would stay in them)
+    await _refuse_taken(reader, [behind or busted_url(url)])
     token = secrets.token_hex(4)
     timeline = Timeline(engine, clock)
 
@@ -260,17 +291,21 @@ async def rehearse(
         return _told(release, url, path, "first", outcome, events, limit_s)
 
     local, sha256, size = _version(folder, 2, token)
-    at = clock.now() + dt.timedelta(seconds=LEAD_S)
-    second = _test_release(release, path, local, sha256, size, at, 2)
-    behind = release.site.origin.rstrip("/") + path if release.site.origin else None
-    readers = asyncio.ensure_future(_read_until(reader, [url, behind], at, clock))
+    second = _test_release(release, path, local, sha256, size, clock.now(), 2)
+    readers: asyncio.Future[None] | None = None
     try:
         async with publisher_of(engine, second, limit_s) as publisher:
+            # (its time counted once the publisher is ready: the lead is for staging it and for
+            # the look at the waiting copy, on a busy machine too)
+            at = clock.now() + dt.timedelta(seconds=LEAD_S)
+            second = second.model_copy(update={"release_at": at})
+            readers = asyncio.ensure_future(_read_until(reader, [url, behind], at, clock))
             outcome = await publisher.publish(second)
     finally:
-        readers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await readers
+        if readers is not None:
+            readers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await readers
     events = await timeline.events(second.id)
     return _told(release, url, path, "second", outcome, events, limit_s)
 
@@ -290,7 +325,7 @@ def _told(
     release: Release,
     url: str,
     path: str,
-    stage: str,
+    stage: Literal["first", "second"],
     outcome: PublishOutcome,
     events: Sequence[Event],
     limit_s: float,
@@ -302,6 +337,7 @@ def _told(
                 str(event.data["vantage"]),
                 dt.datetime.fromisoformat(str(event.data["at"]).replace("Z", "+00:00")),
             )
+    found = findings(events, outcome.flipped_at, looked_ahead=stage == "second")
     return Rehearsal(
         release=release.id,
         url=url,
@@ -310,29 +346,57 @@ def _told(
         put_in_place_at=outcome.flipped_at,
         late_s=outcome.late_s,
         seen=seen,
-        findings=tuple(findings(events, outcome.flipped_at)),
+        findings=tuple(sentence for _, sentence in found),
         live=outcome.live,
         limit_s=limit_s,
-        causes=tuple(causes(events, outcome.flipped_at)),
+        causes=tuple(dict.fromkeys(cause for cause, _ in found)),
     )
 
 
-def causes(events: Sequence[Event], flipped_at: dt.datetime | None) -> list[str]:
-    """Which of ``CAUSES`` the record shows, in the order first met (``findings``' events)."""
-    found: list[str] = []
+UNLOOKED = (
+    "There was no time, before the change, to look whether the copy waiting for its release "
+    "time could be opened by the public: rehearse again, and if this is said again, ask IT why "
+    "putting a file on the website takes so long."
+)
+
+
+def findings(
+    events: Sequence[Event], flipped_at: dt.datetime | None, *, looked_ahead: bool = True
+) -> list[tuple[str, str]]:
+    """What stood in the way, in the record's order, each sentence once with its cause (of
+    ``CAUSES``): a waiting copy the public could open, a purge that failed, and each check after
+    the change that did not find the new version (its diagnosis); with ``looked_ahead``, also
+    that there was no look before the change at all (so no waiting copy was looked for)."""
+    said: list[tuple[str, str]] = []
+
+    def say(cause: str, sentence: str) -> None:
+        if sentence and all(sentence != known for _, known in said):
+            said.append((cause, sentence))
+
+    looked = False
     for event in events:
-        cause = None
+        data = event.data
         if event.kind == kinds.EMBARGO_EXPOSED:
-            cause = "exposed"
-        elif event.kind in (kinds.PUBLISH_FAILED, kinds.PURGE_FAILED):
-            cause = "failed"
+            say(
+                "exposed",
+                "While it waited for its release time, the test file's new version could be "
+                f"opened on the public website at {data.get('url')}: on the day, anyone who "
+                "found that address could read the statistics early. Ask IT to keep copies "
+                "waiting for their release time outside the web root, or to block such addresses.",
+            )
+        elif event.kind == kinds.PURGE_FAILED:
+            why = reason(str(data.get("error") or ""))
+            say("failed", f"Clearing the cache failed{f': {why}' if why else ''}.")
         elif event.kind == kinds.VERIFY_RESULT and flipped_at is not None:
-            if event.at >= flipped_at and event.data.get("status") != Status.LIVE.value:
-                layer = event.data.get("layer")
+            if event.at < flipped_at:
+                looked = True
+            elif data.get("status") != Status.LIVE.value:
+                layer = data.get("layer")
                 cause = layer if layer in ("origin", "cache") else "other"
-        if cause is not None and cause not in found:
-            found.append(cause)
-    return found
+                say(cause, _sentence(data.get("diagnosis")))
+    if looked_ahead and flipped_at is not None and not looked:
+        say("unlooked", UNLOOKED)
+    return said
 
 
 async def record(
@@ -355,35 +419,6 @@ async def record(
 
 def _listed(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def findings(events: Sequence[Event], flipped_at: dt.datetime | None) -> list[str]:
-    """What stood in the way, in the record's order, each said once: a waiting copy the public
-    could open, a step or a purge that failed, and each check after the flip that did not find
-    the new version (its diagnosis)."""
-    said: list[str] = []
-
-    def say(sentence: str) -> None:
-        if sentence and sentence not in said:
-            said.append(sentence)
-
-    for event in events:
-        data = event.data
-        if event.kind == kinds.EMBARGO_EXPOSED:
-            say(
-                "While it waited for its release time, the test file's new version could be "
-                f"opened on the public website at {data.get('url')}: on the day, anyone who "
-                "found that address could read the statistics early. Ask IT to keep copies "
-                "waiting for their release time outside the web root, or to block such addresses."
-            )
-        elif event.kind == kinds.PUBLISH_FAILED:
-            say(f"Putting the test file in place failed: {_sentence(data.get('error'))}")
-        elif event.kind == kinds.PURGE_FAILED:
-            say(f"Clearing the cache failed: {_sentence(data.get('error'))}")
-        elif event.kind == kinds.VERIFY_RESULT and flipped_at is not None:
-            if event.at >= flipped_at and data.get("status") != Status.LIVE.value:
-                say(_sentence(data.get("diagnosis")))
-    return said
 
 
 def _sentence(text: Any) -> str:

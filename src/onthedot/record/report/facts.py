@@ -453,21 +453,22 @@ def root_cause(a: Assessment, zone: Zone) -> list[str]:
 
 
 def tests_planned(a: Assessment, zone: Zone) -> list[str]:
-    """The tests planned, then the rehearsals made on the live website (``onthedot rehearse``),
-    each as recorded."""
+    """The tests planned, then the rehearsals made on the live website since the release time
+    (``onthedot rehearse``), each as recorded."""
     return entries(a, zone, kinds.TEST_PLANNED) + rehearsals(a, zone) or [
         "[To complete: the tests planned to confirm the fix, who will run them, and when.]"
     ]
 
 
 def rehearsals(a: Assessment, zone: Zone) -> list[str]:
-    """Each rehearsal on the live website recorded, with when, what it found and who ran it."""
+    """Each rehearsal on the live website recorded after the release time (a test of the fix;
+    one before it is not), with when, what it found and who ran it."""
     told = Minutes(a.release, zone)
     return [
         f"In a rehearsal on the live website at {told.minute(e.at)}, {text_of(e.data, 'text')}. "
         f"(Recorded by {who(e)}.)"
         for e in a.evidence.of(kinds.REHEARSED)
-        if text_of(e.data, "text")
+        if text_of(e.data, "text") and e.at >= a.release.release_at
     ]
 
 
