@@ -76,8 +76,9 @@ class Reader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Rehearsal:
-    """What the rehearsal saw: when the second version was put in place, when each vantage point
-    first saw it, and what stood in the way (plain sentences, none when nothing did)."""
+    """What the rehearsal saw: when the version it watched (the second, unless the first never
+    reached the public) was put in place, when each vantage point first saw it, and what stood in
+    the way (plain sentences, none when nothing did)."""
 
     release: str
     url: str
