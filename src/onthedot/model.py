@@ -13,7 +13,7 @@ import ipaddress
 import re
 import string
 import unicodedata
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
@@ -534,6 +534,11 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 @functools.lru_cache(maxsize=256)  # a sweep writes the same instant for thousands of results
 def iso_utc(value: dt.datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def and_joined(items: Sequence[str]) -> str:
+    """A short list in a sentence: "a", "a and b", "a, b and c" (``items`` not empty)."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def iso(value: dt.datetime) -> str:

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onthedot.calendar.timeutil import fmt_local
 from onthedot.clock import Clock
 from onthedot.errors import InputError
-from onthedot.model import Artefact, Release, Status, iso_utc, path_fault
+from onthedot.model import Artefact, Release, Status, and_joined, iso_utc, path_fault
 from onthedot.morning.publisher import Publisher, PublishOutcome
 from onthedot.record import kinds
 from onthedot.record.narrative import reason
@@ -154,7 +154,7 @@ class Rehearsal:
         if self.ok:
             return f"{found}, and nothing held the old version back"
         causes = [CAUSES[c] for c in self.causes] or [CAUSES["other"]]
-        return f"{found}: {_listed(causes)}"
+        return f"{found}: {and_joined(causes)}"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -416,10 +416,6 @@ async def record(
     return await Timeline(engine, clock).append(
         release_id, kinds.REHEARSED, data, actor=by, source="rehearse"
     )
-
-
-def _listed(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _sentence(text: Any) -> str:

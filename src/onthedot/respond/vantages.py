@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onthedot import logs
 from onthedot.calendar.timeutil import to_local
-from onthedot.model import Release
+from onthedot.model import Release, and_joined
 from onthedot.respond.problems import Problem
 from onthedot.settings import WebSettings
 from onthedot.store.tables import checks
@@ -189,8 +189,7 @@ def latest_posts(releases: Sequence[Release]) -> Select[str, str, int, dt.dateti
 
 def agent_names(vantages: Sequence[str]) -> str:
     """The agents of ``vantages`` (``agent:edinburgh``, ...) in words: "Edinburgh and Cardiff"."""
-    names = [agent_name(v) for v in vantages]
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return and_joined([agent_name(v) for v in vantages])
 
 
 def agent_name(place: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from onthedot.model import and_joined
 from onthedot.verify.caches import model_for
 from onthedot.verify.caches.info import CacheInfo, recognise
 from onthedot.verify.freshness import source_words
@@ -97,7 +98,7 @@ class DiffReport:
         differ = list(dict.fromkeys(PLAIN.get(d.aspect, d.aspect) for d in self.differences))
         return (
             "a comparison of the test (UAT) environment with the live website found that they "
-            f"differ in {_listed(differ)}, so a test there would not show a fault the live "
+            f"differ in {and_joined(differ)}, so a test there would not show a fault the live "
             "website's cache causes"
         )
 
@@ -224,7 +225,3 @@ async def diff(
         profile(url_b, prober, interval=interval, sleep=sleep),
     )
     return DiffReport(url_a, url_b, compare(a, b))
-
-
-def _listed(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

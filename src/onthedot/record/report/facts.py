@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 
 from onthedot.calendar.timeutil import Zone, fmt_date, get_zone, to_local
-from onthedot.model import CheckResult, Status
+from onthedot.model import CheckResult, Status, and_joined
 from onthedot.record import kinds
 from onthedot.record.breaches import Breach, Evidence, all_live_at, is_origin, public
 from onthedot.record.narrative import (
@@ -146,8 +146,7 @@ def _first_alerts(sent: Sequence[Event], told: Minutes) -> list[tuple[dt.datetim
     whom = list(dict.fromkeys(alerted(e) for e in sent if told.clock(e.at) == minute))
     if len(whom) == 1:
         return [(first.at, f"At {minute} an automatic alert was sent to {whom[0]}.")]
-    listed = f"{', '.join(whom[:-1])} and {whom[-1]}"
-    return [(first.at, f"At {minute} automatic alerts were sent to {listed}.")]
+    return [(first.at, f"At {minute} automatic alerts were sent to {and_joined(whom)}.")]
 
 
 def _told(event: Event) -> bool:
@@ -350,7 +349,7 @@ def _coverage(ev: Evidence, main: Breach, told: Minutes) -> str:
     when = (
         f"between {times[0]} and {times[-1]}{_pause(bad, told)}"
         if len(times) > 6
-        else f"at {_and(times)}"
+        else f"at {and_joined(times)}"
     )
     count = {1: "once", 2: "twice"}.get(len(bad), f"{len(bad)} times")
     what = (
@@ -377,10 +376,6 @@ def _pause(bad: Sequence[CheckResult], told: Minutes) -> str:
         return ""
     _, before, after = longest
     return f" (none between {told.clock(before.checked_at)} and {told.clock(after.checked_at)})"
-
-
-def _and(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _places(ev: Evidence, main: Breach) -> str:
