@@ -6,7 +6,7 @@ The only place (with the CLI) that turns adapter URLs into adapters, through the
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, cast
 
 from onthedot.clock import Clock
@@ -23,6 +23,7 @@ if (
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from onthedot.morning.publisher import Publisher
+    from onthedot.morning.rehearsal import Rehearsal
     from onthedot.morning.spread import Spread
     from onthedot.morning.watch import OnSweep, WatchPlan
     from onthedot.verify.clockcheck import ClockOffset
@@ -203,6 +204,50 @@ async def publisher_for(
             clock_check=clock_check,
             remediate=remediate,
         )
+
+
+async def rehearse(
+    release: Release,
+    clock: Clock,
+    settings: VerifySettings,
+    *,
+    remediate: RemediateSettings | None = None,
+    path: str | None = None,
+    limit_s: float | None = None,
+) -> Rehearsal:
+    """``release``'s morning rehearsed on its website (``morning.rehearsal``), wired as the
+    morning is: each test version published by ``publisher_for`` (its watch limited to
+    ``limit_s``), the first version read by the release's prober, the rehearsal's checks kept in
+    a temporary store of its own."""
+    import tempfile
+    from pathlib import Path
+
+    from onthedot.morning import rehearsal
+    from onthedot.morning.watch import WatchPlan
+    from onthedot.store.db import open_store
+
+    def publisher_of(
+        store: AsyncEngine, test: Release, watch_s: float
+    ) -> AbstractAsyncContextManager[Publisher]:
+        plan = WatchPlan.for_seconds(watch_s)
+        return publisher_for(store, test, clock, plan=plan, settings=settings, remediate=remediate)
+
+    with tempfile.TemporaryDirectory(prefix="onthedot-rehearsal-") as folder:
+        engine = await open_store(f"sqlite:///{Path(folder) / 'rehearsal.db'}")
+        try:
+            async with prober_for(release, settings) as reader:
+                return await rehearsal.rehearse(
+                    release,
+                    engine,
+                    Path(folder),
+                    publisher_of,
+                    reader,
+                    clock,
+                    path=path,
+                    limit_s=rehearsal.LIMIT_S if limit_s is None else limit_s,
+                )
+        finally:
+            await engine.dispose()
 
 
 def warm_up(releases: Iterable[Release]) -> None:

@@ -22,12 +22,6 @@ from onthedot.cli.verify_cmds import print_results
 from onthedot.errors import InputError
 
 if TYPE_CHECKING:
-    from contextlib import AbstractAsyncContextManager
-
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from onthedot.model import Release
-    from onthedot.morning.publisher import Publisher
     from onthedot.morning.watch import WatchPlan
     from onthedot.publish.steps import StepLog
     from onthedot.record.timeline import Timeline
@@ -154,14 +148,9 @@ def rehearse(
     later rehearsal replaces it); with --by, what it found is recorded on the release's timeline.
     Exit 0 when nothing stood in the way, 1 otherwise.
     """
-    import tempfile
-    from pathlib import Path
-
     from onthedot.clock import SYSTEM_CLOCK
-    from onthedot.morning import rehearsal
-    from onthedot.morning.watch import WatchPlan
-    from onthedot.runtime import prober_for, publisher_for
-    from onthedot.store.db import open_store
+    from onthedot.morning.rehearsal import record
+    from onthedot.runtime import rehearse as rehearsed
 
     who = by.strip() if by is not None else None
     if who == "":
@@ -174,45 +163,19 @@ def rehearse(
     async def body() -> int:
         async with state.store() as engine:
             rel = await resolve_release(engine, release)
-
-        def publisher_of(
-            store: AsyncEngine, test: Release, limit_s: float
-        ) -> AbstractAsyncContextManager[Publisher]:
-            return publisher_for(
-                store,
-                test,
-                SYSTEM_CLOCK,
-                plan=WatchPlan.for_seconds(limit_s),
-                settings=state.config.verify,
-                remediate=state.config.remediate,
+        if not as_json:
+            out.print(
+                f"Rehearsing on the website of {rel.id} with a test file: this takes a few "
+                f"seconds, and each version is checked for at most {limit:g}.",
+                highlight=False,
             )
-
-        with tempfile.TemporaryDirectory(prefix="onthedot-rehearsal-") as folder:
-            own = await open_store(f"sqlite:///{Path(folder) / 'rehearsal.db'}")
-            reader = prober_for(rel, state.config.verify)
-            try:
-                if not as_json:
-                    out.print(
-                        f"Rehearsing on the website of {rel.id} with a test file: this takes a "
-                        f"few seconds, and each version is checked for at most {limit:g}.",
-                        highlight=False,
-                    )
-                async with reader:
-                    done = await rehearsal.rehearse(
-                        rel,
-                        own,
-                        Path(folder),
-                        publisher_of,
-                        reader,
-                        SYSTEM_CLOCK,
-                        path=path,
-                        limit_s=limit,
-                    )
-            finally:
-                await own.dispose()
+        config = state.config
+        done = await rehearsed(
+            rel, SYSTEM_CLOCK, config.verify, remediate=config.remediate, path=path, limit_s=limit
+        )
         if who:
             async with state.store() as engine:
-                await rehearsal.record(engine, rel.id, done, who, SYSTEM_CLOCK)
+                await record(engine, rel.id, done, who, SYSTEM_CLOCK)
         if as_json:
             emit_json(done.as_json())
         else:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import tempfile
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,11 +21,9 @@ from onthedot.demo.stage import ActResult, Follower, Stage, events_of
 from onthedot.demo.website import Website
 from onthedot.model import Release
 from onthedot.morning import rehearsal
-from onthedot.morning.publisher import Publisher
 from onthedot.morning.watch import WatchPlan
 from onthedot.record import kinds
-from onthedot.runtime import prober_for, publisher_for
-from onthedot.store.db import open_store
+from onthedot.runtime import prober_for, publisher_for, rehearse
 from onthedot.store.releases import ReleaseRepository
 from onthedot.verify.preflight import PreflightReport, preflight
 
@@ -96,28 +92,7 @@ async def _rehearse(
         "A week before: a rehearsal on the live website, with a test file put in place the way "
         "the release will go."
     )
-
-    def publisher_of(
-        store: AsyncEngine, test: Release, limit_s: float
-    ) -> AbstractAsyncContextManager[Publisher]:
-        plan = WatchPlan.for_seconds(limit_s)
-        return publisher_for(store, test, clock, plan=plan, settings=config.verify)
-
-    with tempfile.TemporaryDirectory(prefix="rehearsal-", dir=demo.folder) as scratch:
-        engine = await open_store(f"sqlite:///{Path(scratch) / 'rehearsal.db'}")
-        try:
-            async with prober_for(release, config.verify) as reader:
-                done = await rehearsal.rehearse(
-                    release,
-                    engine,
-                    Path(scratch),
-                    publisher_of,
-                    reader,
-                    clock,
-                    limit_s=REHEARSAL_LIMIT_S,
-                )
-        finally:
-            await engine.dispose()
+    done = await rehearse(release, clock, config.verify, limit_s=REHEARSAL_LIMIT_S)
     for sentence in done.sentences():
         stage.say(sentence, "" if done.ok else "bold")
     return done
