@@ -158,6 +158,10 @@ class Site(Strict):
         """The public URL of ``path`` (``/statistics/x.xlsx``) on this site."""
         return self.public.rstrip("/") + path
 
+    def origin_url(self, path: str) -> str | None:
+        """The URL of ``path`` at the web server behind the cache (None: no origin given)."""
+        return self.origin.rstrip("/") + path if self.origin else None
+
 
 class SiteDefaults(Site):
     """``[site]`` in onthedot.toml: any of a Site's keys, checked the same way, shared by every

@@ -277,7 +277,7 @@ async def rehearse(
     path = rehearsal_path(release, path)
     assert release.site is not None
     url = release.site.url(path)
-    behind = release.site.origin.rstrip("/") + path if release.site.origin else None
+    behind = release.site.origin_url(path)
     # (asked behind the caches: a "not found" of the public address would stay in them)
     await _refuse_taken(reader, [behind or busted_url(url)])
     token = secrets.token_hex(4)

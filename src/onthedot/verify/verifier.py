@@ -152,7 +152,7 @@ def release_urls(release: Release) -> list[ReleaseURL]:
     for art in release.artefact:
         if art.path is None:
             continue  # found through its landing page (``discovery``)
-        origin = site.origin.rstrip("/") + art.path if site.origin else None
+        origin = site.origin_url(art.path)
         out.append(ReleaseURL(art.path, site.url(art.path), origin, art.sha256, art.expect_text))
     return out
 
@@ -475,7 +475,7 @@ class Verifier:
                     continue
                 seen.add(url)
                 path = url[len(site.public.rstrip("/")) :]
-                origin = site.origin.rstrip("/") + path if site.origin else None
+                origin = site.origin_url(path)
                 out.append(ReleaseURL(path, url, origin, None, None, linked_from=page.url))
         return out
 
